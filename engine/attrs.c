@@ -1,0 +1,79 @@
+/* attrs.c - the a/NAME records: mode, owner and times set by users. */
+#include "attrs.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "codec.h"
+
+static void key_attrs(struct buf *k, const char *name)
+{
+	buf_reset(k);
+	buf_puts(k, "a/");
+	buf_puts(k, name);
+}
+
+int attrs_get(struct store *s, const char *name, struct attrs *out)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_attrs(&k, name);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval r = dec_root(d);
+			out->mode = (uint32_t)dget_u64(r, "mode", 0644);
+			out->uid = (uint32_t)dget_u64(r, "uid", 0);
+			out->gid = (uint32_t)dget_u64(r, "gid", 0);
+			out->ctime_ns = dget_i64(r, "ctime", 0);
+			out->mtime_ns = dget_i64(r, "mtime", 0);
+			dec_free(d);
+		}
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+int attrs_put(struct store *s, const char *name, const struct attrs *a,
+	      struct mlfs_err *err)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_attrs(&k, name);
+	enc_map(&v, 5);
+	enc_cstr(&v, "mode");
+	enc_u64(&v, a->mode);
+	enc_cstr(&v, "uid");
+	enc_u64(&v, a->uid);
+	enc_cstr(&v, "gid");
+	enc_u64(&v, a->gid);
+	enc_cstr(&v, "ctime");
+	enc_i64(&v, a->ctime_ns);
+	enc_cstr(&v, "mtime");
+	enc_i64(&v, a->mtime_ns);
+	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
+{
+	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };
+	key_attrs(&k, name);
+	key_attrs(&lo, name);
+	buf_putc(&lo, '/');
+	key_attrs(&hi, name);
+	buf_putc(&hi, '/' + 1);
+	struct store_batch *b = store_batch_new();
+	store_batch_delete(b, k.data, k.len);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	buf_free(&k);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}

@@ -1,0 +1,28 @@
+/* attrs.h - owner, mode and times of objects in the tree, kept by name.
+ *
+ * The engine does not know paths; the caller names objects with any byte
+ * string (fs/ uses the path).  Only what a user set or what creation
+ * fixed is stored; everything else is derived by the caller. */
+#ifndef MLFS_ATTRS_H
+#define MLFS_ATTRS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+
+struct attrs {
+	uint32_t mode;		/* permission bits only */
+	uint32_t uid, gid;
+	int64_t ctime_ns, mtime_ns;
+};
+
+/* 0 or -ENOENT. */
+int attrs_get(struct store *s, const char *name, struct attrs *out);
+int attrs_put(struct store *s, const char *name, const struct attrs *a,
+	      struct mlfs_err *err);
+/* Delete NAME and every name that starts with NAME + "/". */
+int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err);
+
+#endif

@@ -1,0 +1,126 @@
+/* buf.c - growable byte buffer and shortest round-trip number formatting.
+ *
+ * Not a string library: just append, format and hand over. */
+#include "buf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int buf_reserve(struct buf *b, size_t n)
+{
+	if (b->len + n + 1 <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 64;
+	while (cap < b->len + n + 1)
+		cap *= 2;
+	char *p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n))
+		return -ENOMEM;
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int buf_putc(struct buf *b, char c)
+{
+	return buf_append(b, &c, 1);
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char small[256];
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n < sizeof(small))
+		return buf_append(b, small, (size_t)n);
+	if (buf_reserve(b, (size_t)n))
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+int fmt_double(char *out, double v)
+{
+	if (isnan(v))
+		return sprintf(out, "nan");
+	if (isinf(v))
+		return sprintf(out, v > 0 ? "inf" : "-inf");
+	if (v == 0)
+		return sprintf(out, signbit(v) ? "-0.0" : "0.0");
+	/* Integral values of moderate size print like Python: "3.0". */
+	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
+		return sprintf(out, "%" PRId64 ".0", (int64_t)v);
+	for (int prec = 1; prec <= 17; prec++) {
+		int n = snprintf(out, 32, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return n;
+	}
+	return snprintf(out, 32, "%.17g", v);
+}
+
+int buf_put_double(struct buf *b, double v)
+{
+	char tmp[40];
+	int n = fmt_double(tmp, v);
+	return buf_append(b, tmp, (size_t)n);
+}
+
+int buf_put_int(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	return buf_append(b, tmp, (size_t)n);
+}
+
+void buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *buf_steal(struct buf *b, size_t *len)
+{
+	char *p = b->data;
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}

@@ -1,0 +1,38 @@
+/* buf.h - a growable byte buffer, the one way the engine builds output.
+ *
+ * Invariant: data[len] is always '\0' once anything was appended, so text
+ * can be used as a C string.  buf_free() releases the memory; a zeroed
+ * struct buf is a valid empty buffer. */
+#ifndef MLFS_BUF_H
+#define MLFS_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Make room for N more bytes.  0 or -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
+int buf_puts(struct buf *b, const char *s);
+int buf_putc(struct buf *b, char c);
+int buf_printf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append the shortest text that reads back as exactly V ("nan", "inf",
+ * "-inf" for the special values). */
+int buf_put_double(struct buf *b, double v);
+int buf_put_int(struct buf *b, int64_t v);
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
+/* Hand the bytes to the caller (free() them); B becomes empty. */
+char *buf_steal(struct buf *b, size_t *len);
+
+/* Format V into OUT (at least 32 bytes) as the shortest round-trip text.
+ * Returns the length. */
+int fmt_double(char *out, double v);
+
+#endif

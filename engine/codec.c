@@ -1,0 +1,307 @@
+/* codec.c - msgpack encoding and decoding of records, over msgpack-c.
+ *
+ * Writers go through a msgpack_packer whose callback appends to a buf.
+ * The reader unpacks into a msgpack zone owned by struct dec. */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+static int append_cb(void *data, const char *p, size_t n)
+{
+	return buf_append(data, p, n);
+}
+
+#define PACKER(b) msgpack_packer pk; msgpack_packer_init(&pk, (b), append_cb)
+
+void enc_map(struct buf *b, uint32_t n)
+{
+	PACKER(b);
+	msgpack_pack_map(&pk, n);
+}
+
+void enc_array(struct buf *b, uint32_t n)
+{
+	PACKER(b);
+	msgpack_pack_array(&pk, n);
+}
+
+void enc_str(struct buf *b, const char *s, size_t len)
+{
+	PACKER(b);
+	msgpack_pack_str(&pk, len);
+	msgpack_pack_str_body(&pk, s, len);
+}
+
+void enc_cstr(struct buf *b, const char *s)
+{
+	enc_str(b, s, strlen(s));
+}
+
+void enc_bin(struct buf *b, const void *p, size_t len)
+{
+	PACKER(b);
+	msgpack_pack_bin(&pk, len);
+	msgpack_pack_bin_body(&pk, p, len);
+}
+
+size_t enc_bin_header(char out[5], size_t len)
+{
+	unsigned char *o = (unsigned char *)out;
+	if (len < 256) {
+		o[0] = 0xc4;
+		o[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		o[0] = 0xc5;
+		o[1] = (unsigned char)(len >> 8);
+		o[2] = (unsigned char)len;
+		return 3;
+	}
+	o[0] = 0xc6;
+	for (int i = 0; i < 4; i++)
+		o[1 + i] = (unsigned char)(len >> (24 - 8 * i));
+	return 5;
+}
+
+void enc_u64(struct buf *b, uint64_t v)
+{
+	PACKER(b);
+	msgpack_pack_uint64(&pk, v);
+}
+
+void enc_i64(struct buf *b, int64_t v)
+{
+	PACKER(b);
+	msgpack_pack_int64(&pk, v);
+}
+
+void enc_f64(struct buf *b, double v)
+{
+	PACKER(b);
+	msgpack_pack_double(&pk, v);
+}
+
+void enc_bool(struct buf *b, bool v)
+{
+	PACKER(b);
+	if (v)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+}
+
+void enc_nil(struct buf *b)
+{
+	PACKER(b);
+	msgpack_pack_nil(&pk);
+}
+
+struct dec {
+	msgpack_zone zone;
+	msgpack_object root;
+};
+
+struct dec *dec_new(const char *data, size_t len)
+{
+	struct dec *d = malloc(sizeof(*d));
+	size_t off = 0;
+
+	if (!d)
+		return NULL;
+	msgpack_zone_init(&d->zone, 2048);
+	if (msgpack_unpack(data, len, &off, &d->zone, &d->root) !=
+	    MSGPACK_UNPACK_SUCCESS || off != len) {
+		msgpack_zone_destroy(&d->zone);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void dec_free(struct dec *d)
+{
+	if (!d)
+		return;
+	msgpack_zone_destroy(&d->zone);
+	free(d);
+}
+
+struct dval dec_root(const struct dec *d)
+{
+	return (struct dval){ &d->root };
+}
+
+static const msgpack_object *O(struct dval v)
+{
+	return v.o;
+}
+
+bool dval_is_nil(struct dval v)
+{
+	return !v.o || O(v)->type == MSGPACK_OBJECT_NIL;
+}
+
+bool dval_get(struct dval map, const char *key, struct dval *out)
+{
+	const msgpack_object *m = O(map);
+	size_t klen = strlen(key);
+
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return false;
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == klen &&
+		    !memcmp(k->via.str.ptr, key, klen)) {
+			out->o = &m->via.map.ptr[i].val;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool dval_u64(struct dval v, uint64_t *out)
+{
+	const msgpack_object *o = O(v);
+	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*out = o->via.u64;
+	return true;
+}
+
+bool dval_i64(struct dval v, int64_t *out)
+{
+	const msgpack_object *o = O(v);
+	if (!o)
+		return false;
+	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		*out = o->via.i64;
+		return true;
+	}
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX) {
+		*out = (int64_t)o->via.u64;
+		return true;
+	}
+	return false;
+}
+
+bool dval_f64(struct dval v, double *out)
+{
+	const msgpack_object *o = O(v);
+	int64_t i;
+	if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)) {
+		*out = o->via.f64;
+		return true;
+	}
+	if (dval_i64(v, &i)) {
+		*out = (double)i;
+		return true;
+	}
+	return false;
+}
+
+bool dval_bool(struct dval v, bool *out)
+{
+	const msgpack_object *o = O(v);
+	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
+		return false;
+	*out = o->via.boolean;
+	return true;
+}
+
+bool dval_str(struct dval v, const char **p, size_t *len)
+{
+	const msgpack_object *o = O(v);
+	if (!o)
+		return false;
+	if (o->type == MSGPACK_OBJECT_STR) {
+		*p = o->via.str.ptr;
+		*len = o->via.str.size;
+		return true;
+	}
+	if (o->type == MSGPACK_OBJECT_BIN) {
+		*p = o->via.bin.ptr;
+		*len = o->via.bin.size;
+		return true;
+	}
+	return false;
+}
+
+size_t dval_len(struct dval v)
+{
+	const msgpack_object *o = O(v);
+	if (!o)
+		return 0;
+	if (o->type == MSGPACK_OBJECT_ARRAY)
+		return o->via.array.size;
+	if (o->type == MSGPACK_OBJECT_MAP)
+		return o->via.map.size;
+	return 0;
+}
+
+struct dval dval_at(struct dval arr, size_t i)
+{
+	const msgpack_object *o = O(arr);
+	if (!o || o->type != MSGPACK_OBJECT_ARRAY || i >= o->via.array.size)
+		return (struct dval){ NULL };
+	return (struct dval){ &o->via.array.ptr[i] };
+}
+
+struct dval dval_key_at(struct dval map, size_t i)
+{
+	const msgpack_object *o = O(map);
+	if (!o || o->type != MSGPACK_OBJECT_MAP || i >= o->via.map.size)
+		return (struct dval){ NULL };
+	return (struct dval){ &o->via.map.ptr[i].key };
+}
+
+struct dval dval_val_at(struct dval map, size_t i)
+{
+	const msgpack_object *o = O(map);
+	if (!o || o->type != MSGPACK_OBJECT_MAP || i >= o->via.map.size)
+		return (struct dval){ NULL };
+	return (struct dval){ &o->via.map.ptr[i].val };
+}
+
+uint64_t dget_u64(struct dval map, const char *key, uint64_t dflt)
+{
+	struct dval v;
+	uint64_t x;
+	return dval_get(map, key, &v) && dval_u64(v, &x) ? x : dflt;
+}
+
+int64_t dget_i64(struct dval map, const char *key, int64_t dflt)
+{
+	struct dval v;
+	int64_t x;
+	return dval_get(map, key, &v) && dval_i64(v, &x) ? x : dflt;
+}
+
+double dget_f64(struct dval map, const char *key, double dflt)
+{
+	struct dval v;
+	double x;
+	return dval_get(map, key, &v) && dval_f64(v, &x) ? x : dflt;
+}
+
+bool dget_bool(struct dval map, const char *key, bool dflt)
+{
+	struct dval v;
+	bool x;
+	return dval_get(map, key, &v) && dval_bool(v, &x) ? x : dflt;
+}
+
+bool dget_str(struct dval map, const char *key, char *out, size_t n)
+{
+	struct dval v;
+	const char *p;
+	size_t len;
+	if (!dval_get(map, key, &v) || !dval_str(v, &p, &len) || len >= n)
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
+}

@@ -1,0 +1,26 @@
+/* err.c - filling struct mlfs_err.  Nothing else: no logging, no exits. */
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int mlfs_fail(struct mlfs_err *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+		err->code = code;
+	}
+	return code;
+}
+
+void mlfs_err_clear(struct mlfs_err *err)
+{
+	if (err) {
+		err->code = 0;
+		err->msg[0] = '\0';
+	}
+}

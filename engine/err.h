@@ -1,0 +1,25 @@
+/* err.h - the error record every engine call can fill.
+ *
+ * Engine functions return 0 or a negative errno; where a message helps the
+ * user (a CSV line, a YAML position, RocksDB's text) they take an optional
+ * caller-owned struct mlfs_err as their last parameter.  No malloc'd string
+ * crosses the engine boundary. */
+#ifndef MLFS_ERR_H
+#define MLFS_ERR_H
+
+#include <stdarg.h>
+
+struct mlfs_err {
+	int code;		/* negative errno, 0 when unset */
+	char msg[512];		/* human text, NUL-terminated */
+};
+
+/* Record CODE (negative errno) and a printf-style message in ERR (may be
+ * NULL).  Returns CODE so callers can write `return mlfs_fail(err, ...)`. */
+int mlfs_fail(struct mlfs_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Clear ERR (may be NULL). */
+void mlfs_err_clear(struct mlfs_err *err);
+
+#endif

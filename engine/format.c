@@ -1,0 +1,44 @@
+/* format.c - the V record: {version, created_ns}. */
+#include "format.h"
+
+#include <errno.h>
+#include <time.h>
+
+#include "codec.h"
+
+int format_ensure(struct store *s, bool create, struct mlfs_err *err)
+{
+	struct buf v = { 0 };
+	int rc = store_get(s, NULL, "V", 1, &v, err);
+
+	if (rc == -ENOENT) {
+		buf_free(&v);
+		if (!create)
+			return mlfs_fail(err, -ENOENT, "not an mlfs store: no format version record");
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		enc_map(&v, 2);
+		enc_cstr(&v, "version");
+		enc_u64(&v, MLFS_FORMAT_VERSION);
+		enc_cstr(&v, "created_ns");
+		enc_i64(&v, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+		struct store_batch *b = store_batch_new();
+		store_batch_put(b, "V", 1, v.data, v.len);
+		rc = store_write(s, b, true, err);
+		store_batch_free(b);
+		buf_free(&v);
+		return rc;
+	}
+	if (rc) {
+		buf_free(&v);
+		return rc;
+	}
+	struct dec *d = dec_new(v.data, v.len);
+	uint64_t version = d ? dget_u64(dec_root(d), "version", 0) : 0;
+	dec_free(d);
+	buf_free(&v);
+	if (version != MLFS_FORMAT_VERSION)
+		return mlfs_fail(err, -EPROTO, "store format version %llu, this mlfs reads version %d",
+				 (unsigned long long)version, MLFS_FORMAT_VERSION);
+	return 0;
+}

@@ -1,0 +1,376 @@
+/* store.c - the RocksDB edge: the only file that includes rocksdb/c.h.
+ *
+ * Options are chosen for mlfs's mix: many small records (metadata, rows)
+ * beside big sequential blobs (CSV chunks, artifacts).  Big values go to
+ * blob files (BlobDB) so compaction does not rewrite them.  Every RocksDB
+ * call starts with a NULL error pointer; fail() maps the text to an errno
+ * and always frees it. */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+struct store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_readoptions_t *ropts;
+	rocksdb_writeoptions_t *wopts;
+	rocksdb_writeoptions_t *wopts_sync;
+	rocksdb_cache_t *cache;
+	rocksdb_block_based_table_options_t *table_opts;
+	bool readonly;
+};
+
+struct store_batch {
+	rocksdb_writebatch_t *wb;
+};
+
+struct store_snapshot {
+	const rocksdb_snapshot_t *snap;
+};
+
+struct store_iter {
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ropts;
+	/* RocksDB keeps pointers to the bounds: they live here. */
+	char *lower, *upper;
+};
+
+static int fail(struct mlfs_err *err, char *rerr, const char *what)
+{
+	int code = -EIO;
+	if (strstr(rerr, "No space"))
+		code = -ENOSPC;
+	else if (strstr(rerr, "does not exist"))
+		code = -ENOENT;
+	else if (strstr(rerr, "lock"))
+		code = -EBUSY;
+	mlfs_fail(err, code, "%s: %s", what, rerr);
+	free(rerr);
+	return code;
+}
+
+static int open_db(const char *dir, bool create, bool readonly,
+		   struct store **out, struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->readonly = readonly;
+
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, create);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	rocksdb_options_increase_parallelism(s->opts, ncpu > 1 ? (int)ncpu : 2);
+	rocksdb_options_set_max_background_jobs(s->opts, 4);
+	rocksdb_options_set_write_buffer_size(s->opts, 64 << 20);
+	rocksdb_options_set_max_write_buffer_number(s->opts, 3);
+	rocksdb_options_set_target_file_size_base(s->opts, 64 << 20);
+	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	rocksdb_options_set_enable_blob_files(s->opts, 1);
+	rocksdb_options_set_min_blob_size(s->opts, 4096);
+	rocksdb_options_set_blob_file_size(s->opts, 256 << 20);
+	rocksdb_options_set_enable_blob_gc(s->opts, 1);
+	rocksdb_options_set_max_open_files(s->opts, 512);
+	s->cache = rocksdb_cache_create_lru(32 << 20);
+	s->table_opts = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->table_opts, s->cache);
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->table_opts, 1);
+	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
+
+	if (readonly)
+		s->db = rocksdb_open_for_read_only(s->opts, dir, 0, &rerr);
+	else
+		s->db = rocksdb_open(s->opts, dir, &rerr);
+	if (rerr) {
+		int code = fail(err, rerr, dir);
+		if (code == -EIO && !create)
+			code = -ENOENT;
+		if (err)
+			err->code = code;
+		store_close(s);
+		return code;
+	}
+	s->ropts = rocksdb_readoptions_create();
+	s->wopts = rocksdb_writeoptions_create();
+	s->wopts_sync = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wopts_sync, 1);
+	*out = s;
+	return 0;
+}
+
+int store_open(const char *dir, bool create, struct store **out,
+	       struct mlfs_err *err)
+{
+	return open_db(dir, create, false, out, err);
+}
+
+int store_open_readonly(const char *dir, struct store **out,
+			struct mlfs_err *err)
+{
+	return open_db(dir, false, true, out, err);
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db && !s->readonly) {
+		char *rerr = NULL;
+		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+		rocksdb_flushoptions_set_wait(fo, 1);
+		rocksdb_flush(s->db, fo, &rerr);
+		free(rerr);
+		rerr = NULL;
+		rocksdb_flush_wal(s->db, 1, &rerr);
+		free(rerr);
+		rocksdb_flushoptions_destroy(fo);
+	}
+	if (s->db)
+		rocksdb_close(s->db);
+	if (s->ropts)
+		rocksdb_readoptions_destroy(s->ropts);
+	if (s->wopts)
+		rocksdb_writeoptions_destroy(s->wopts);
+	if (s->wopts_sync)
+		rocksdb_writeoptions_destroy(s->wopts_sync);
+	rocksdb_options_destroy(s->opts);
+	rocksdb_block_based_options_destroy(s->table_opts);
+	rocksdb_cache_destroy(s->cache);
+	free(s);
+}
+
+int store_get(struct store *s, const struct store_snapshot *snap,
+	      const void *key, size_t klen, struct buf *val,
+	      struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	size_t vlen = 0;
+	rocksdb_readoptions_t *ro = s->ropts;
+
+	if (snap) {
+		ro = rocksdb_readoptions_create();
+		rocksdb_readoptions_set_snapshot(ro, snap->snap);
+	}
+	rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(s->db, ro, key, klen, &rerr);
+	if (snap)
+		rocksdb_readoptions_destroy(ro);
+	if (rerr)
+		return fail(err, rerr, "read");
+	if (!ps)
+		return -ENOENT;
+	const char *v = rocksdb_pinnableslice_value(ps, &vlen);
+	buf_reset(val);
+	int rc = buf_append(val, v, vlen);
+	rocksdb_pinnableslice_destroy(ps);
+	return rc;
+}
+
+int store_put(struct store *s, const void *key, size_t klen,
+	      const void *val, size_t vlen, struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
+	return rerr ? fail(err, rerr, "write") : 0;
+}
+
+int store_delete(struct store *s, const void *key, size_t klen,
+		 struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
+	return rerr ? fail(err, rerr, "delete") : 0;
+}
+
+struct store_batch *store_batch_new(void)
+{
+	struct store_batch *b = malloc(sizeof(*b));
+	if (b)
+		b->wb = rocksdb_writebatch_create();
+	return b;
+}
+
+void store_batch_put(struct store_batch *b, const void *key, size_t klen,
+		     const void *val, size_t vlen)
+{
+	rocksdb_writebatch_put(b->wb, key, klen, val, vlen);
+}
+
+void store_batch_put2(struct store_batch *b, const void *key, size_t klen,
+		      const void *v1, size_t l1, const void *v2, size_t l2)
+{
+	const char *keys[1] = { key };
+	const char *vals[2] = { v1, v2 };
+	size_t vlens[2] = { l1, l2 };
+	rocksdb_writebatch_putv(b->wb, 1, keys, &klen, 2, vals, vlens);
+}
+
+void store_batch_delete(struct store_batch *b, const void *key, size_t klen)
+{
+	rocksdb_writebatch_delete(b->wb, key, klen);
+}
+
+void store_batch_delete_range(struct store_batch *b, const void *begin,
+			      size_t blen, const void *end, size_t elen)
+{
+	rocksdb_writebatch_delete_range(b->wb, begin, blen, end, elen);
+}
+
+size_t store_batch_count(const struct store_batch *b)
+{
+	return (size_t)rocksdb_writebatch_count(b->wb);
+}
+
+void store_batch_clear(struct store_batch *b)
+{
+	rocksdb_writebatch_clear(b->wb);
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	if (!b)
+		return;
+	rocksdb_writebatch_destroy(b->wb);
+	free(b);
+}
+
+int store_write(struct store *s, struct store_batch *b, bool sync,
+		struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
+	return rerr ? fail(err, rerr, "write") : 0;
+}
+
+struct store_snapshot *store_snapshot_new(struct store *s)
+{
+	struct store_snapshot *sn = malloc(sizeof(*sn));
+	if (sn)
+		sn->snap = rocksdb_create_snapshot(s->db);
+	return sn;
+}
+
+void store_snapshot_free(struct store *s, struct store_snapshot *snap)
+{
+	if (!snap)
+		return;
+	rocksdb_release_snapshot(s->db, snap->snap);
+	free(snap);
+}
+
+static char *dup_bytes(const void *p, size_t n)
+{
+	char *d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+struct store_iter *store_iter_new(struct store *s,
+				  const struct store_snapshot *snap,
+				  const void *lower, size_t llen,
+				  const void *upper, size_t ulen)
+{
+	struct store_iter *it = calloc(1, sizeof(*it));
+	if (!it)
+		return NULL;
+	it->ropts = rocksdb_readoptions_create();
+	if (snap)
+		rocksdb_readoptions_set_snapshot(it->ropts, snap->snap);
+	if (lower) {
+		it->lower = dup_bytes(lower, llen);
+		rocksdb_readoptions_set_iterate_lower_bound(it->ropts, it->lower, llen);
+	}
+	if (upper) {
+		it->upper = dup_bytes(upper, ulen);
+		rocksdb_readoptions_set_iterate_upper_bound(it->ropts, it->upper, ulen);
+	}
+	it->it = rocksdb_create_iterator(s->db, it->ropts);
+	return it;
+}
+
+void store_iter_seek(struct store_iter *it, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(it->it, key, klen);
+}
+
+void store_iter_seek_first(struct store_iter *it)
+{
+	rocksdb_iter_seek_to_first(it->it);
+}
+
+void store_iter_seek_last(struct store_iter *it)
+{
+	rocksdb_iter_seek_to_last(it->it);
+}
+
+bool store_iter_valid(const struct store_iter *it)
+{
+	return rocksdb_iter_valid(it->it);
+}
+
+void store_iter_next(struct store_iter *it)
+{
+	rocksdb_iter_next(it->it);
+}
+
+void store_iter_prev(struct store_iter *it)
+{
+	rocksdb_iter_prev(it->it);
+}
+
+const char *store_iter_key(const struct store_iter *it, size_t *klen)
+{
+	return rocksdb_iter_key(it->it, klen);
+}
+
+const char *store_iter_value(const struct store_iter *it, size_t *vlen)
+{
+	return rocksdb_iter_value(it->it, vlen);
+}
+
+int store_iter_status(const struct store_iter *it, struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_iter_get_error(it->it, &rerr);
+	return rerr ? fail(err, rerr, "scan") : 0;
+}
+
+void store_iter_free(struct store_iter *it)
+{
+	if (!it)
+		return;
+	rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ropts);
+	free(it->lower);
+	free(it->upper);
+	free(it);
+}
+
+int store_sync(struct store *s, struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_flush_wal(s->db, 1, &rerr);
+	return rerr ? fail(err, rerr, "sync") : 0;
+}
+
+void key_put_u64(struct buf *k, uint64_t v)
+{
+	unsigned char b[8];
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+	buf_append(k, b, 8);
+}
+
+uint64_t key_get_u64(const char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}

@@ -1,0 +1,92 @@
+/* store.h - the ordered key-value store under all of mlfs.
+ *
+ * A narrow interface (get, put, delete, atomic batch, range scan,
+ * snapshot) over RocksDB, so that another engine can stand behind it
+ * without anything above changing.  Keys and values are opaque bytes.
+ * Thread-safety: every call may run concurrently with any other, except
+ * that one batch, iterator or snapshot belongs to one thread at a time. */
+#ifndef MLFS_STORE_H
+#define MLFS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct store;
+struct store_batch;
+struct store_snapshot;
+struct store_iter;
+
+/* Open the store in directory DIR, creating it when CREATE.  *OUT gets the
+ * handle; close with store_close().  -ENOENT when missing and !CREATE. */
+int store_open(const char *dir, bool create, struct store **out,
+	       struct mlfs_err *err);
+/* Open for reading only, beside a daemon that has it open for writing. */
+int store_open_readonly(const char *dir, struct store **out,
+			struct mlfs_err *err);
+/* Flush memtables and the WAL, then close.  NULL is a no-op. */
+void store_close(struct store *s);
+
+/* Read KEY into VAL (replacing its content) at SNAP (NULL: latest).
+ * 0, -ENOENT, or -EIO. */
+int store_get(struct store *s, const struct store_snapshot *snap,
+	      const void *key, size_t klen, struct buf *val,
+	      struct mlfs_err *err);
+int store_put(struct store *s, const void *key, size_t klen,
+	      const void *val, size_t vlen, struct mlfs_err *err);
+int store_delete(struct store *s, const void *key, size_t klen,
+		 struct mlfs_err *err);
+
+/* Batches apply all or nothing.  _new returns NULL on out-of-memory. */
+struct store_batch *store_batch_new(void);
+void store_batch_put(struct store_batch *b, const void *key, size_t klen,
+		     const void *val, size_t vlen);
+/* Put a value given in two pieces (a header and a body) without copying. */
+void store_batch_put2(struct store_batch *b, const void *key, size_t klen,
+		      const void *v1, size_t l1, const void *v2, size_t l2);
+void store_batch_delete(struct store_batch *b, const void *key, size_t klen);
+/* Delete every key in [BEGIN, END). */
+void store_batch_delete_range(struct store_batch *b, const void *begin,
+			      size_t blen, const void *end, size_t elen);
+size_t store_batch_count(const struct store_batch *b);
+void store_batch_clear(struct store_batch *b);
+void store_batch_free(struct store_batch *b);
+/* Apply B atomically.  With SYNC the WAL is fsync'ed before returning;
+ * without, the write survives a crash of the process (not of the host). */
+int store_write(struct store *s, struct store_batch *b, bool sync,
+		struct mlfs_err *err);
+
+/* A consistent read view; free with store_snapshot_free(). */
+struct store_snapshot *store_snapshot_new(struct store *s);
+void store_snapshot_free(struct store *s, struct store_snapshot *snap);
+
+/* Iterate keys in [LOWER, UPPER) at SNAP (NULL: latest).  The bounds are
+ * copied.  Start it with store_iter_seek or store_iter_seek_last. */
+struct store_iter *store_iter_new(struct store *s,
+				  const struct store_snapshot *snap,
+				  const void *lower, size_t llen,
+				  const void *upper, size_t ulen);
+void store_iter_seek(struct store_iter *it, const void *key, size_t klen);
+void store_iter_seek_first(struct store_iter *it);
+void store_iter_seek_last(struct store_iter *it);
+bool store_iter_valid(const struct store_iter *it);
+void store_iter_next(struct store_iter *it);
+void store_iter_prev(struct store_iter *it);
+/* Borrowed; valid until the next move or free of the iterator. */
+const char *store_iter_key(const struct store_iter *it, size_t *klen);
+const char *store_iter_value(const struct store_iter *it, size_t *vlen);
+/* 0, or -EIO when the scan stopped on an error. */
+int store_iter_status(const struct store_iter *it, struct mlfs_err *err);
+void store_iter_free(struct store_iter *it);
+
+/* Make everything written so far durable against power loss. */
+int store_sync(struct store *s, struct mlfs_err *err);
+
+/* Key helpers: append a big-endian u64 (sorts numerically) or bytes. */
+void key_put_u64(struct buf *k, uint64_t v);
+uint64_t key_get_u64(const char *p);
+
+#endif

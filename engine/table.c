@@ -1,0 +1,1345 @@
+/* table.c - raw data tables: metadata, streaming writers, snapshot readers,
+ * scans, stats and the consistency check.
+ *
+ * Records and their invariants (keys in docs/store-format.md):
+ *   t/NAME            meta: id, columns, rows, bytes, next segment, version
+ *   s/ID/SEG          a committed segment: chunks WUID/[first, first+n)
+ *   c/ID/WUID/SEQ     a chunk: whole records of canonical CSV, <= ~256 KiB
+ *   w/WUID            a writer with staged chunks: from SEQ on, not committed
+ *   n/table n/writer  id counters
+ * Rows of a table are the chunks of its segments in segment order.  A chunk
+ * is written before the segment naming it, so a segment never names a
+ * missing chunk; chunks no segment names belong to a live writer (w/ key)
+ * or to one that died, and table_recover() deletes them.  Commits take
+ * `commit_lock` so that segment numbers and meta updates never interleave. */
+#include "table.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct meta {
+	uint64_t id, rows, bytes, seg, ver;
+	bool declared;
+	uint32_t ncols;
+	char **names;		/* each malloc'd */
+	enum col_type *types;
+	int64_t ctime, mtime;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+bool name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > TABLE_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* ---- keys ---- */
+
+static void key_meta(struct buf *k, const char *name)
+{
+	buf_reset(k);
+	buf_puts(k, "t/");
+	buf_puts(k, name);
+}
+
+static void key_seg(struct buf *k, uint64_t tid, uint64_t seg)
+{
+	buf_reset(k);
+	buf_puts(k, "s/");
+	key_put_u64(k, tid);
+	key_put_u64(k, seg);
+}
+
+static void key_chunk(struct buf *k, uint64_t tid, uint64_t wuid, uint64_t seq)
+{
+	buf_reset(k);
+	buf_puts(k, "c/");
+	key_put_u64(k, tid);
+	key_put_u64(k, wuid);
+	key_put_u64(k, seq);
+}
+
+static void key_writer(struct buf *k, uint64_t wuid)
+{
+	buf_reset(k);
+	buf_puts(k, "w/");
+	key_put_u64(k, wuid);
+}
+
+/* Delete chunks c/TID/WUID/[from, end) in batch B. */
+static void delete_chunks(struct store_batch *b, uint64_t tid, uint64_t wuid,
+			  uint64_t from)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	key_chunk(&lo, tid, wuid, from);
+	key_chunk(&hi, tid, wuid + 1, 0);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
+/* ---- meta ---- */
+
+static void meta_free(struct meta *m)
+{
+	for (uint32_t i = 0; i < m->ncols; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->types);
+	memset(m, 0, sizeof(*m));
+}
+
+static int meta_set_columns(struct meta *m, uint32_t n, char *const *names,
+			    const enum col_type *types)
+{
+	for (uint32_t i = 0; i < m->ncols; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->types);
+	m->ncols = 0;
+	m->names = calloc(n ? n : 1, sizeof(char *));
+	m->types = calloc(n ? n : 1, sizeof(enum col_type));
+	if (!m->names || !m->types)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		m->names[i] = strdup(names[i]);
+		if (!m->names[i])
+			return -ENOMEM;
+		m->types[i] = types[i];
+		m->ncols = i + 1;
+	}
+	return 0;
+}
+
+static void meta_encode(const struct meta *m, struct buf *b)
+{
+	buf_reset(b);
+	enc_map(b, 9);
+	enc_cstr(b, "id");
+	enc_u64(b, m->id);
+	enc_cstr(b, "declared");
+	enc_bool(b, m->declared);
+	enc_cstr(b, "cols");
+	enc_array(b, m->ncols);
+	for (uint32_t i = 0; i < m->ncols; i++) {
+		enc_array(b, 2);
+		enc_cstr(b, m->names[i]);
+		enc_cstr(b, col_type_name(m->types[i]));
+	}
+	enc_cstr(b, "rows");
+	enc_u64(b, m->rows);
+	enc_cstr(b, "bytes");
+	enc_u64(b, m->bytes);
+	enc_cstr(b, "seg");
+	enc_u64(b, m->seg);
+	enc_cstr(b, "ver");
+	enc_u64(b, m->ver);
+	enc_cstr(b, "ctime");
+	enc_i64(b, m->ctime);
+	enc_cstr(b, "mtime");
+	enc_i64(b, m->mtime);
+}
+
+static int meta_decode(const char *p, size_t len, struct meta *m)
+{
+	struct dec *d = dec_new(p, len);
+	struct dval root, cols;
+
+	memset(m, 0, sizeof(*m));
+	if (!d)
+		return -EIO;
+	root = dec_root(d);
+	m->id = dget_u64(root, "id", 0);
+	m->declared = dget_bool(root, "declared", false);
+	m->rows = dget_u64(root, "rows", 0);
+	m->bytes = dget_u64(root, "bytes", 0);
+	m->seg = dget_u64(root, "seg", 0);
+	m->ver = dget_u64(root, "ver", 0);
+	m->ctime = dget_i64(root, "ctime", 0);
+	m->mtime = dget_i64(root, "mtime", 0);
+	if (!dval_get(root, "cols", &cols) || m->id == 0) {
+		dec_free(d);
+		return -EIO;
+	}
+	size_t n = dval_len(cols);
+	m->names = calloc(n ? n : 1, sizeof(char *));
+	m->types = calloc(n ? n : 1, sizeof(enum col_type));
+	if (!m->names || !m->types) {
+		dec_free(d);
+		meta_free(m);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dval c = dval_at(cols, i);
+		const char *np, *tp;
+		size_t nl, tl;
+		if (!dval_str(dval_at(c, 0), &np, &nl) ||
+		    !dval_str(dval_at(c, 1), &tp, &tl)) {
+			dec_free(d);
+			meta_free(m);
+			return -EIO;
+		}
+		m->names[i] = strndup(np, nl);
+		if (tl == 4 && !memcmp(tp, "null", 4))
+			m->types[i] = COL_NULL;
+		else if (col_type_parse(tp, tl, &m->types[i]))
+			m->types[i] = COL_STRING;
+		m->ncols = (uint32_t)i + 1;
+	}
+	dec_free(d);
+	return 0;
+}
+
+static int meta_load(struct store *s, const struct store_snapshot *snap,
+		     const char *name, struct meta *m)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_meta(&k, name);
+	int rc = store_get(s, snap, k.data, k.len, &v, NULL);
+	if (!rc)
+		rc = meta_decode(v.data, v.len, m);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static void meta_put(struct store_batch *b, const char *name, const struct meta *m)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_meta(&k, name);
+	meta_encode(m, &v);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+}
+
+static int header_text(const struct meta *m, struct buf *out)
+{
+	buf_reset(out);
+	if (m->ncols == 0)
+		return 0;
+	for (uint32_t i = 0; i < m->ncols; i++) {
+		if (i)
+			buf_putc(out, ',');
+		csv_put_field(out, m->names[i], strlen(m->names[i]));
+	}
+	return buf_putc(out, '\n');
+}
+
+static int next_counter(struct store *s, const char *what, uint64_t *out,
+			struct mlfs_err *err)
+{
+	struct buf k = { 0 }, v = { 0 };
+	uint64_t next = 1;
+	buf_puts(&k, "n/");
+	buf_puts(&k, what);
+	int rc = store_get(s, NULL, k.data, k.len, &v, err);
+	if (rc == 0 && v.len == 8)
+		next = key_get_u64(v.data);
+	else if (rc && rc != -ENOENT)
+		goto out;
+	buf_reset(&v);
+	key_put_u64(&v, next + 1);
+	rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	*out = next;
+out:
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+/* ---- create, drop, list, stat ---- */
+
+int table_create(struct store *s, const char *name, struct mlfs_err *err)
+{
+	struct meta m = { 0 };
+	int rc;
+
+	if (!name_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	pthread_mutex_lock(&commit_lock);
+	if (meta_load(s, NULL, name, &m) == 0) {
+		meta_free(&m);
+		rc = mlfs_fail(err, -EEXIST, "table '%s' exists", name);
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	if ((rc = next_counter(s, "table", &m.id, err)))
+		goto out;
+	m.ctime = m.mtime = now_ns();
+	m.ver = 1;
+	struct store_batch *b = store_batch_new();
+	meta_put(b, name, &m);
+	rc = store_write(s, b, false, err);
+	store_batch_free(b);
+out:
+	pthread_mutex_unlock(&commit_lock);
+	return rc;
+}
+
+/* Delete segment records of TID and the chunks they name, into B. */
+static int drop_segments(struct store *s, uint64_t tid, struct store_batch *b)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	key_seg(&lo, tid, 0);
+	key_seg(&hi, tid + 1, 0);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	int rc = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		struct dec *d = dec_new(v, vl);
+		if (!d) {
+			rc = -EIO;
+			break;
+		}
+		uint64_t wuid = dget_u64(dec_root(d), "w", 0);
+		uint64_t first = dget_u64(dec_root(d), "first", 0);
+		uint64_t n = dget_u64(dec_root(d), "n", 0);
+		dec_free(d);
+		struct buf a = { 0 }, z = { 0 };
+		key_chunk(&a, tid, wuid, first);
+		key_chunk(&z, tid, wuid, first + n);
+		store_batch_delete_range(b, a.data, a.len, z.data, z.len);
+		buf_free(&a);
+		buf_free(&z);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int table_drop(struct store *s, const char *name, struct mlfs_err *err)
+{
+	struct meta m;
+	struct buf k = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&commit_lock);
+	if ((rc = meta_load(s, NULL, name, &m))) {
+		pthread_mutex_unlock(&commit_lock);
+		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "table '%s': unreadable metadata", name);
+	}
+	struct store_batch *b = store_batch_new();
+	rc = drop_segments(s, m.id, b);
+	key_meta(&k, name);
+	store_batch_delete(b, k.data, k.len);
+	if (!rc)
+		rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	pthread_mutex_unlock(&commit_lock);
+	buf_free(&k);
+	meta_free(&m);
+	return rc;
+}
+
+int table_list(struct store *s, int (*fn)(void *ctx, const char *name),
+	       void *ctx)
+{
+	struct store_iter *it = store_iter_new(s, NULL, "t/", 2, "t0", 2);
+	int rc = 0;
+	char name[TABLE_NAME_MAX + 1];
+
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl - 2 > TABLE_NAME_MAX)
+			continue;
+		memcpy(name, k + 2, kl - 2);
+		name[kl - 2] = '\0';
+		if ((rc = fn(ctx, name)))
+			break;
+	}
+	store_iter_free(it);
+	return rc;
+}
+
+static void info_from_meta(const struct meta *m, struct table_info *out)
+{
+	struct buf h = { 0 };
+	header_text(m, &h);
+	out->id = m->id;
+	out->rows = m->rows;
+	out->data_bytes = m->bytes;
+	out->header_bytes = h.len;
+	out->version = m->ver;
+	out->ncols = m->ncols;
+	out->declared = m->declared;
+	out->ctime_ns = m->ctime;
+	out->mtime_ns = m->mtime;
+	buf_free(&h);
+}
+
+int table_stat(struct store *s, const char *name, struct table_info *out)
+{
+	struct meta m;
+	int rc = meta_load(s, NULL, name, &m);
+	if (rc)
+		return rc;
+	info_from_meta(&m, out);
+	meta_free(&m);
+	return 0;
+}
+
+int table_columns(struct store *s, const char *name, char ***names,
+		  enum col_type **types, uint32_t *ncols)
+{
+	struct meta m;
+	int rc = meta_load(s, NULL, name, &m);
+	if (rc)
+		return rc;
+	size_t total = 0;
+	for (uint32_t i = 0; i < m.ncols; i++)
+		total += strlen(m.names[i]) + 1;
+	char **arr = malloc((m.ncols + 1) * sizeof(char *) + total);
+	enum col_type *t = malloc((m.ncols + 1) * sizeof(*t));
+	if (!arr || !t) {
+		free(arr);
+		free(t);
+		meta_free(&m);
+		return -ENOMEM;
+	}
+	char *p = (char *)(arr + m.ncols + 1);
+	for (uint32_t i = 0; i < m.ncols; i++) {
+		size_t l = strlen(m.names[i]) + 1;
+		memcpy(p, m.names[i], l);
+		arr[i] = p;
+		p += l;
+		t[i] = m.types[i];
+	}
+	arr[m.ncols] = NULL;
+	*names = arr;
+	*types = t;
+	*ncols = m.ncols;
+	meta_free(&m);
+	return 0;
+}
+
+int table_schema_text(struct store *s, const char *name, struct buf *out,
+		      struct mlfs_err *err)
+{
+	struct meta m;
+	int rc = meta_load(s, NULL, name, &m);
+	if (rc)
+		return rc;
+	buf_reset(out);
+	for (uint32_t i = 0; i < m.ncols; i++)
+		buf_printf(out, "%s %s\n", m.names[i],
+			   m.types[i] == COL_NULL ? "string" : col_type_name(m.types[i]));
+	meta_free(&m);
+	return 0;
+}
+
+/* ---- the writer ---- */
+
+struct table_writer {
+	struct store *s;
+	char name[TABLE_NAME_MAX + 1];
+	uint64_t tid, wuid;
+	bool replace;		/* the first commit replaces the rows */
+	bool committed;		/* a commit happened on this writer */
+	bool failed;
+	bool marked;		/* w/WUID exists */
+	bool dirty;		/* a header or rows wait for commit */
+	bool declared;
+	bool have_header;	/* names[] are known */
+	bool header_new;	/* this stream defines the columns */
+	bool check_repeat;	/* the next record may repeat the header */
+	uint32_t ncols;
+	char **names;
+	enum col_type *types;
+	struct csv_reader *csv;
+	struct buf chunk;	/* records not yet staged */
+	uint64_t seq;		/* next chunk number */
+	uint64_t seg_first;	/* first chunk since the last commit */
+	uint64_t *sizes;	/* byte sizes of chunks since the last commit */
+	size_t nsizes, sizes_cap;
+	uint64_t rows, bytes;	/* since the last commit */
+	struct buf key, scratch;
+};
+
+static void writer_set_names(struct table_writer *w, uint32_t n)
+{
+	w->names = calloc(n ? n : 1, sizeof(char *));
+	w->types = calloc(n ? n : 1, sizeof(enum col_type));
+	w->ncols = n;
+}
+
+static void writer_free_names(struct table_writer *w)
+{
+	for (uint32_t i = 0; i < w->ncols; i++)
+		free(w->names[i]);
+	free(w->names);
+	free(w->types);
+	w->names = NULL;
+	w->types = NULL;
+	w->ncols = 0;
+}
+
+static int stage_chunk(struct table_writer *w, struct mlfs_err *err)
+{
+	char hdr[5];
+	int rc;
+
+	if (w->chunk.len == 0)
+		return 0;
+	if (w->nsizes == w->sizes_cap) {
+		size_t cap = w->sizes_cap ? 2 * w->sizes_cap : 16;
+		uint64_t *p = realloc(w->sizes, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		w->sizes = p;
+		w->sizes_cap = cap;
+	}
+	struct store_batch *b = store_batch_new();
+	if (!w->marked) {
+		struct buf v = { 0 };
+		enc_map(&v, 2);
+		enc_cstr(&v, "t");
+		enc_u64(&v, w->tid);
+		enc_cstr(&v, "from");
+		enc_u64(&v, w->seq);
+		key_writer(&w->key, w->wuid);
+		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
+		buf_free(&v);
+	}
+	key_chunk(&w->key, w->tid, w->wuid, w->seq);
+	size_t hl = enc_bin_header(hdr, w->chunk.len);
+	store_batch_put2(b, w->key.data, w->key.len, hdr, hl, w->chunk.data,
+			 w->chunk.len);
+	rc = store_write(w->s, b, false, err);
+	store_batch_free(b);
+	if (rc)
+		return rc;
+	w->marked = true;
+	w->sizes[w->nsizes++] = w->chunk.len;
+	w->bytes += w->chunk.len;
+	w->seq++;
+	buf_reset(&w->chunk);
+	return 0;
+}
+
+static int take_header(struct table_writer *w, const struct csv_field *f,
+		       size_t n, uint64_t line, struct mlfs_err *err)
+{
+	if (n > TABLE_MAX_COLUMNS)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %d: more than %d columns",
+				 (unsigned long long)line, TABLE_MAX_COLUMNS + 1, TABLE_MAX_COLUMNS);
+	for (size_t i = 0; i < n; i++) {
+		if (f[i].len == 0)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: empty column name in header",
+					 (unsigned long long)line, i + 1);
+		if (memchr(f[i].p, '\n', f[i].len) || memchr(f[i].p, '\0', f[i].len))
+			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: column name with a line break",
+					 (unsigned long long)line, i + 1);
+		for (size_t j = 0; j < i; j++)
+			if (f[j].len == f[i].len && !memcmp(f[j].p, f[i].p, f[i].len))
+				return mlfs_fail(err, -EINVAL, "line %llu, column %zu: duplicate column name '%.*s'",
+						 (unsigned long long)line, i + 1, (int)f[i].len, f[i].p);
+	}
+	if (w->declared) {
+		bool same = n == w->ncols;
+		for (size_t i = 0; same && i < n; i++)
+			same = strlen(w->names[i]) == f[i].len &&
+			       !memcmp(w->names[i], f[i].p, f[i].len);
+		if (!same)
+			return mlfs_fail(err, -EINVAL, "line %llu, column 1: header does not match the declared schema",
+					 (unsigned long long)line);
+	} else {
+		writer_free_names(w);
+		writer_set_names(w, (uint32_t)n);
+		if (!w->names || !w->types)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			w->names[i] = strndup(f[i].p, f[i].len);
+	}
+	w->have_header = true;
+	w->header_new = true;
+	w->dirty = true;
+	return 0;
+}
+
+static bool is_header(const struct table_writer *w, const struct csv_field *f,
+		      size_t n)
+{
+	if (n != w->ncols)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(w->names[i]) != f[i].len ||
+		    memcmp(w->names[i], f[i].p, f[i].len))
+			return false;
+	return true;
+}
+
+static int on_record(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	struct table_writer *w = ctx;
+	bool quoted = false;
+
+	if (!w->have_header)
+		return take_header(w, f, n, line, err);
+	if (w->check_repeat) {
+		w->check_repeat = false;
+		if (is_header(w, f, n))
+			return 0;
+	}
+	if (n != w->ncols)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %zu: expected %u fields, found %zu",
+				 (unsigned long long)line, (n < w->ncols ? n : w->ncols) + 1,
+				 w->ncols, n);
+	for (size_t i = 0; i < n; i++) {
+		quoted |= f[i].quoted;
+		enum col_type t = w->types[i];
+		if (f[i].len == 0 || t == COL_STRING || value_fits(t, f[i].p, f[i].len))
+			continue;
+		if (w->declared)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: '%.*s' is not a valid %s for column '%s'",
+					 (unsigned long long)line, i + 1,
+					 (int)(f[i].len > 64 ? 64 : f[i].len), f[i].p,
+					 col_type_name(t), w->names[i]);
+		w->types[i] = col_type_widen(t, value_infer(f[i].p, f[i].len));
+	}
+	int rc;
+	if (!quoted && n > 0) {
+		const char *start = f[0].p, *end = f[n - 1].p + f[n - 1].len;
+		if (f[0].len == 0 || f[n - 1].len == 0 || n == 1) {
+			/* Empty fields point at "": rebuild from the pieces. */
+			for (size_t i = 0; i < n; i++) {
+				if (i)
+					buf_putc(&w->chunk, ',');
+				buf_append(&w->chunk, f[i].p, f[i].len);
+			}
+		} else {
+			buf_append(&w->chunk, start, (size_t)(end - start));
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				buf_putc(&w->chunk, ',');
+			csv_put_field(&w->chunk, f[i].p, f[i].len);
+		}
+	}
+	rc = buf_putc(&w->chunk, '\n');
+	if (rc)
+		return rc;
+	w->rows++;
+	w->dirty = true;
+	if (w->chunk.len >= TABLE_CHUNK_BYTES)
+		return stage_chunk(w, err);
+	return 0;
+}
+
+int table_writer_open(struct store *s, const char *name, bool replace,
+		      struct table_writer **out, struct mlfs_err *err)
+{
+	struct meta m;
+	int rc = meta_load(s, NULL, name, &m);
+	if (rc)
+		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "table '%s': unreadable metadata", name);
+
+	struct table_writer *w = calloc(1, sizeof(*w));
+	if (!w) {
+		meta_free(&m);
+		return -ENOMEM;
+	}
+	w->s = s;
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	w->tid = m.id;
+	w->replace = replace;
+	w->declared = m.declared;
+	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
+	writer_set_names(w, m.ncols);
+	if (!w->csv || !w->names) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < m.ncols; i++) {
+		w->names[i] = strdup(m.names[i]);
+		w->types[i] = replace && !m.declared ? COL_NULL : m.types[i];
+	}
+	/* Replace: the text starts with its header.  Append: the table's
+	 * header holds, and a first line repeating it is skipped. */
+	w->have_header = !replace && m.ncols > 0;
+	w->check_repeat = w->have_header;
+	if ((rc = next_counter(s, "writer", &w->wuid, err)))
+		goto fail;
+	meta_free(&m);
+	*out = w;
+	return 0;
+fail:
+	meta_free(&m);
+	table_writer_free(w);
+	return rc;
+}
+
+int table_writer_write(struct table_writer *w, const char *data, size_t len,
+		       struct mlfs_err *err)
+{
+	if (w->failed)
+		return mlfs_fail(err, -EINVAL, "an earlier write to this file failed");
+	int rc = csv_reader_feed(w->csv, data, len, err);
+	if (rc)
+		w->failed = true;
+	return rc;
+}
+
+bool table_writer_failed(const struct table_writer *w)
+{
+	return w->failed;
+}
+
+static void seg_encode(const struct table_writer *w, struct buf *v)
+{
+	buf_reset(v);
+	enc_map(v, 5);
+	enc_cstr(v, "w");
+	enc_u64(v, w->wuid);
+	enc_cstr(v, "first");
+	enc_u64(v, w->seg_first);
+	enc_cstr(v, "n");
+	enc_u64(v, w->nsizes);
+	enc_cstr(v, "rows");
+	enc_u64(v, w->rows);
+	enc_cstr(v, "sizes");
+	enc_array(v, (uint32_t)w->nsizes);
+	for (size_t i = 0; i < w->nsizes; i++)
+		enc_u64(v, w->sizes[i]);
+}
+
+int table_writer_commit(struct table_writer *w, bool final,
+			struct mlfs_err *err)
+{
+	struct meta m;
+	int rc;
+
+	if (w->failed)
+		return mlfs_fail(err, -EINVAL, "an earlier write to this file failed");
+	if ((rc = csv_reader_finish(w->csv, err)) || (rc = stage_chunk(w, err))) {
+		w->failed = true;
+		return rc;
+	}
+	bool empty_replace = final && w->replace && !w->committed;
+	if (!w->dirty && !empty_replace)
+		return 0;
+
+	pthread_mutex_lock(&commit_lock);
+	rc = meta_load(w->s, NULL, w->name, &m);
+	if (rc || m.id != w->tid) {
+		if (!rc)
+			meta_free(&m);
+		pthread_mutex_unlock(&commit_lock);
+		w->failed = true;
+		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
+	}
+	struct store_batch *b = store_batch_new();
+	if (w->replace && !w->committed) {
+		if ((rc = drop_segments(w->s, m.id, b)))
+			goto out;
+		m.rows = m.bytes = 0;
+		if (!m.declared) {
+			if ((rc = meta_set_columns(&m, w->ncols, w->names, w->types)))
+				goto out;
+		}
+	} else if (m.ncols == 0 || (w->header_new && m.rows == 0 && !m.declared)) {
+		if ((rc = meta_set_columns(&m, w->ncols, w->names, w->types)))
+			goto out;
+	} else {
+		bool same = m.ncols == w->ncols;
+		for (uint32_t i = 0; same && i < m.ncols; i++)
+			same = !strcmp(m.names[i], w->names[i]);
+		if (!same) {
+			rc = mlfs_fail(err, -EINVAL, "the table's columns were changed by another write; nothing appended");
+			goto out;
+		}
+		for (uint32_t i = 0; i < m.ncols && !m.declared; i++)
+			m.types[i] = col_type_widen(m.types[i], w->types[i]);
+	}
+	if (w->nsizes) {
+		struct buf v = { 0 };
+		key_seg(&w->key, m.id, m.seg++);
+		seg_encode(w, &v);
+		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
+		/* Chunks up to here are named by a segment now. */
+		buf_reset(&v);
+		enc_map(&v, 2);
+		enc_cstr(&v, "t");
+		enc_u64(&v, w->tid);
+		enc_cstr(&v, "from");
+		enc_u64(&v, w->seq);
+		key_writer(&w->key, w->wuid);
+		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
+		buf_free(&v);
+	}
+	m.rows += w->rows;
+	m.bytes += w->bytes;
+	m.ver++;
+	m.mtime = now_ns();
+	meta_put(b, w->name, &m);
+	rc = store_write(w->s, b, false, err);
+out:
+	store_batch_free(b);
+	pthread_mutex_unlock(&commit_lock);
+	meta_free(&m);
+	if (rc) {
+		w->failed = true;
+		return rc;
+	}
+	w->committed = true;
+	w->dirty = false;
+	w->header_new = false;
+	w->rows = w->bytes = 0;
+	w->nsizes = 0;
+	w->seg_first = w->seq;
+	return 0;
+}
+
+void table_writer_free(struct table_writer *w)
+{
+	if (!w)
+		return;
+	if (w->marked) {
+		struct store_batch *b = store_batch_new();
+		delete_chunks(b, w->tid, w->wuid, w->seg_first);
+		key_writer(&w->key, w->wuid);
+		store_batch_delete(b, w->key.data, w->key.len);
+		store_write(w->s, b, false, NULL);
+		store_batch_free(b);
+	}
+	csv_reader_free(w->csv);
+	writer_free_names(w);
+	buf_free(&w->chunk);
+	buf_free(&w->key);
+	buf_free(&w->scratch);
+	free(w->sizes);
+	free(w);
+}
+
+/* ---- the reader ---- */
+
+struct chunk_ref {
+	uint64_t wuid, seq, off;	/* off: within the rows' text */
+	uint64_t len;
+};
+
+struct table_reader {
+	struct store *s;
+	struct store_snapshot *snap;
+	uint64_t tid;
+	struct buf header;
+	uint64_t size;
+	struct chunk_ref *chunks;
+	size_t nchunks;
+	size_t cur;		/* index of the chunk in `val`, or SIZE_MAX */
+	struct buf val, key;
+};
+
+/* Bytes of a stored chunk value after its bin header. */
+static const char *chunk_body(const char *v, size_t vl, size_t *len)
+{
+	size_t h;
+	if (vl < 2)
+		return NULL;
+	switch ((unsigned char)v[0]) {
+	case 0xc4: h = 2; break;
+	case 0xc5: h = 3; break;
+	case 0xc6: h = 5; break;
+	default: return NULL;
+	}
+	if (vl < h)
+		return NULL;
+	*len = vl - h;
+	return v + h;
+}
+
+static int load_chunks(struct table_reader *r)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	uint64_t off = 0;
+	size_t cap = 0;
+	int rc = 0;
+
+	key_seg(&lo, r->tid, 0);
+	key_seg(&hi, r->tid + 1, 0);
+	struct store_iter *it = store_iter_new(r->s, r->snap, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		struct dec *d = dec_new(v, vl);
+		struct dval sizes;
+		if (!d || !dval_get(dec_root(d), "sizes", &sizes)) {
+			dec_free(d);
+			rc = -EIO;
+			break;
+		}
+		uint64_t wuid = dget_u64(dec_root(d), "w", 0);
+		uint64_t first = dget_u64(dec_root(d), "first", 0);
+		size_t n = dval_len(sizes);
+		for (size_t i = 0; i < n; i++) {
+			uint64_t len = 0;
+			dval_u64(dval_at(sizes, i), &len);
+			if (r->nchunks == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct chunk_ref *p = realloc(r->chunks, cap * sizeof(*p));
+				if (!p) {
+					rc = -ENOMEM;
+					break;
+				}
+				r->chunks = p;
+			}
+			r->chunks[r->nchunks++] = (struct chunk_ref){ wuid, first + i, off, len };
+			off += len;
+		}
+		dec_free(d);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int table_reader_open(struct store *s, const char *name,
+		      struct table_reader **out, struct mlfs_err *err)
+{
+	struct meta m;
+	struct table_reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->s = s;
+	r->cur = SIZE_MAX;
+	r->snap = store_snapshot_new(s);
+	int rc = meta_load(s, r->snap, name, &m);
+	if (rc) {
+		table_reader_free(r);
+		return rc;
+	}
+	r->tid = m.id;
+	header_text(&m, &r->header);
+	r->size = r->header.len + m.bytes;
+	meta_free(&m);
+	if ((rc = load_chunks(r))) {
+		table_reader_free(r);
+		return mlfs_fail(err, rc, "table '%s': unreadable segment list", name);
+	}
+	*out = r;
+	return 0;
+}
+
+uint64_t table_reader_size(const struct table_reader *r)
+{
+	return r->size;
+}
+
+static int fetch_chunk(struct table_reader *r, size_t i, const char **body,
+		       size_t *len, struct mlfs_err *err)
+{
+	if (r->cur != i) {
+		key_chunk(&r->key, r->tid, r->chunks[i].wuid, r->chunks[i].seq);
+		int rc = store_get(r->s, r->snap, r->key.data, r->key.len, &r->val, err);
+		if (rc)
+			return rc == -ENOENT ? mlfs_fail(err, -EIO, "missing chunk") : rc;
+		r->cur = i;
+	}
+	*body = chunk_body(r->val.data, r->val.len, len);
+	if (!*body || *len != r->chunks[i].len)
+		return mlfs_fail(err, -EIO, "damaged chunk");
+	return 0;
+}
+
+long table_reader_read(struct table_reader *r, char *dst, size_t len,
+		       uint64_t off, struct mlfs_err *err)
+{
+	size_t done = 0;
+
+	if (off >= r->size)
+		return 0;
+	if (len > r->size - off)
+		len = (size_t)(r->size - off);
+	if (off < r->header.len) {
+		size_t n = (size_t)(r->header.len - off);
+		if (n > len)
+			n = len;
+		memcpy(dst, r->header.data + off, n);
+		done = n;
+		off += n;
+	}
+	while (done < len) {
+		uint64_t doff = off - r->header.len;
+		/* Find the chunk holding doff: binary search on offsets. */
+		size_t lo = 0, hi = r->nchunks;
+		if (r->cur != SIZE_MAX && doff >= r->chunks[r->cur].off &&
+		    doff < r->chunks[r->cur].off + r->chunks[r->cur].len) {
+			lo = r->cur;
+		} else {
+			while (hi - lo > 1) {
+				size_t mid = (lo + hi) / 2;
+				if (r->chunks[mid].off <= doff)
+					lo = mid;
+				else
+					hi = mid;
+			}
+		}
+		if (lo >= r->nchunks)
+			return mlfs_fail(err, -EIO, "offset past the last chunk");
+		const char *body;
+		size_t blen;
+		int rc = fetch_chunk(r, lo, &body, &blen, err);
+		if (rc)
+			return rc;
+		size_t in = (size_t)(doff - r->chunks[lo].off);
+		size_t n = blen - in;
+		if (n > len - done)
+			n = len - done;
+		memcpy(dst + done, body + in, n);
+		done += n;
+		off += n;
+	}
+	return (long)done;
+}
+
+void table_reader_free(struct table_reader *r)
+{
+	if (!r)
+		return;
+	store_snapshot_free(r->s, r->snap);
+	buf_free(&r->header);
+	buf_free(&r->val);
+	buf_free(&r->key);
+	free(r->chunks);
+	free(r);
+}
+
+/* ---- scans ---- */
+
+struct scan_ctx {
+	csv_record_fn fn;
+	void *ctx;
+};
+
+static int scan_record(void *ctx, const struct csv_field *f, size_t n,
+		       uint64_t line, struct mlfs_err *err)
+{
+	struct scan_ctx *sc = ctx;
+	return sc->fn(sc->ctx, f, n, line + 1, err);
+}
+
+static int scan_reader(struct table_reader *r, csv_record_fn fn, void *ctx,
+		       struct mlfs_err *err)
+{
+	struct scan_ctx sc = { fn, ctx };
+	struct csv_reader *csv = csv_reader_new(TABLE_MAX_RECORD, scan_record, &sc);
+	int rc = csv ? 0 : -ENOMEM;
+	for (size_t i = 0; i < r->nchunks && !rc; i++) {
+		const char *body;
+		size_t len;
+		rc = fetch_chunk(r, i, &body, &len, err);
+		if (!rc)
+			rc = csv_reader_feed(csv, body, len, err);
+	}
+	if (!rc)
+		rc = csv_reader_finish(csv, err);
+	csv_reader_free(csv);
+	return rc;
+}
+
+int table_scan(struct store *s, const char *name, csv_record_fn fn,
+	       void *ctx, struct mlfs_err *err)
+{
+	struct table_reader *r;
+	int rc = table_reader_open(s, name, &r, err);
+	if (rc)
+		return rc;
+	rc = scan_reader(r, fn, ctx, err);
+	table_reader_free(r);
+	return rc;
+}
+
+/* ---- schema ---- */
+
+struct fit_ctx {
+	const struct meta *m;
+};
+
+static int check_fit(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	const struct meta *m = ((struct fit_ctx *)ctx)->m;
+	for (size_t i = 0; i < n && i < m->ncols; i++)
+		if (!value_fits(m->types[i], f[i].p, f[i].len))
+			return mlfs_fail(err, -EINVAL, "data.csv line %llu, column %zu: '%.*s' is not a valid %s; schema unchanged",
+					 (unsigned long long)line, i + 1, (int)(f[i].len > 64 ? 64 : f[i].len),
+					 f[i].p, col_type_name(m->types[i]));
+	return 0;
+}
+
+struct schema_parse {
+	uint32_t n;
+	char *names[TABLE_MAX_COLUMNS];
+	enum col_type types[TABLE_MAX_COLUMNS];
+};
+
+static int parse_schema(const char *text, size_t len, struct schema_parse *sp,
+			struct mlfs_err *err)
+{
+	size_t pos = 0;
+	unsigned line = 0;
+	sp->n = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		const char *p = text + pos;
+		size_t l = end - pos;
+		line++;
+		pos = end + 1;
+		while (l && (p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t'))
+			l--;
+		while (l && (*p == ' ' || *p == '\t'))
+			p++, l--;
+		if (l == 0 || *p == '#')
+			continue;
+		const char *sp_at = NULL;
+		for (size_t i = l; i-- > 0;)
+			if (p[i] == ' ' || p[i] == '\t') {
+				sp_at = p + i;
+				break;
+			}
+		if (!sp_at)
+			return mlfs_fail(err, -EINVAL, "line %u, column 1: expected 'column type'", line);
+		size_t nl_len = (size_t)(sp_at - p);
+		while (nl_len && (p[nl_len - 1] == ' ' || p[nl_len - 1] == '\t'))
+			nl_len--;
+		const char *tp = sp_at + 1;
+		size_t tl = (size_t)(p + l - tp);
+		if (sp->n == TABLE_MAX_COLUMNS)
+			return mlfs_fail(err, -EINVAL, "line %u, column 1: too many columns", line);
+		if (col_type_parse(tp, tl, &sp->types[sp->n]))
+			return mlfs_fail(err, -EINVAL, "line %u, column %zu: unknown type '%.*s' (int float string bool date timestamp)",
+					 line, (size_t)(tp - p) + 1, (int)tl, tp);
+		if (!utf8_valid(p, nl_len) || memchr(p, ',', nl_len) || memchr(p, '"', nl_len))
+			return mlfs_fail(err, -EINVAL, "line %u, column 1: bad column name", line);
+		for (uint32_t j = 0; j < sp->n; j++)
+			if (strlen(sp->names[j]) == nl_len && !memcmp(sp->names[j], p, nl_len))
+				return mlfs_fail(err, -EINVAL, "line %u, column 1: duplicate column '%.*s'",
+						 line, (int)nl_len, p);
+		sp->names[sp->n++] = strndup(p, nl_len);
+	}
+	return 0;
+}
+
+/* Check the schema TEXT against table NAME; with APPLY, store it. */
+static int schema_change(struct store *s, const char *name, const char *text,
+			 size_t len, bool apply, struct mlfs_err *err)
+{
+	struct schema_parse *sp = calloc(1, sizeof(*sp));
+	struct meta m;
+	int rc;
+
+	if (!sp)
+		return -ENOMEM;
+	if ((rc = parse_schema(text, len, sp, err)))
+		goto out;
+	pthread_mutex_lock(&commit_lock);
+	if ((rc = meta_load(s, NULL, name, &m))) {
+		pthread_mutex_unlock(&commit_lock);
+		goto out;
+	}
+	if (m.rows > 0) {
+		bool same = sp->n == m.ncols;
+		for (uint32_t i = 0; same && i < sp->n; i++)
+			same = !strcmp(sp->names[i], m.names[i]);
+		if (!same) {
+			rc = mlfs_fail(err, -EINVAL, "the table has rows: a schema must name its columns in order");
+		} else {
+			struct meta want = m;
+			want.types = sp->types;
+			struct fit_ctx fc = { &want };
+			rc = table_scan(s, name, check_fit, &fc, err);
+		}
+	}
+	if (!rc && apply) {
+		rc = meta_set_columns(&m, sp->n, sp->names, sp->types);
+		m.declared = sp->n > 0;
+		m.ver++;
+		if (!rc) {
+			struct store_batch *b = store_batch_new();
+			meta_put(b, name, &m);
+			rc = store_write(s, b, false, err);
+			store_batch_free(b);
+		}
+	}
+	pthread_mutex_unlock(&commit_lock);
+	meta_free(&m);
+out:
+	for (uint32_t i = 0; i < sp->n; i++)
+		free(sp->names[i]);
+	free(sp);
+	return rc;
+}
+
+int table_schema_validate(struct store *s, const char *name, const char *text,
+			  size_t len, struct mlfs_err *err)
+{
+	return schema_change(s, name, text, len, false, err);
+}
+
+int table_set_schema(struct store *s, const char *name, const char *text,
+		     size_t len, struct mlfs_err *err)
+{
+	return schema_change(s, name, text, len, true, err);
+}
+
+/* ---- check and recovery ---- */
+
+struct count_ctx {
+	uint64_t rows;
+	const struct meta *m;
+	struct buf *report;
+	int problems;
+	const char *name;
+};
+
+static int count_record(void *ctx, const struct csv_field *f, size_t n,
+			uint64_t line, struct mlfs_err *err)
+{
+	struct count_ctx *cc = ctx;
+	cc->rows++;
+	if (n != cc->m->ncols) {
+		if (cc->problems++ < 20)
+			buf_printf(cc->report, "table %s: line %llu has %zu fields, the header %u\n",
+				   cc->name, (unsigned long long)line, n, cc->m->ncols);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!value_fits(cc->m->types[i], f[i].p, f[i].len) &&
+		    cc->problems++ < 20)
+			buf_printf(cc->report, "table %s: line %llu, column %zu does not fit type %s\n",
+				   cc->name, (unsigned long long)line, i + 1,
+				   col_type_name(cc->m->types[i]));
+	return 0;
+}
+
+struct check_list {
+	char **names;
+	size_t n, cap;
+};
+
+static int collect_name(void *ctx, const char *name)
+{
+	struct check_list *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		char **p = realloc(l->names, l->cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->names = p;
+	}
+	l->names[l->n++] = strdup(name);
+	return 0;
+}
+
+static int check_one(struct store *s, const char *name, struct buf *report)
+{
+	struct meta m;
+	struct table_reader *r = NULL;
+	struct mlfs_err e = { 0 };
+	int problems = 0;
+
+	if (meta_load(s, NULL, name, &m)) {
+		buf_printf(report, "table %s: unreadable metadata\n", name);
+		return 1;
+	}
+	if (table_reader_open(s, name, &r, &e)) {
+		buf_printf(report, "table %s: %s\n", name, e.msg);
+		meta_free(&m);
+		return 1;
+	}
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < r->nchunks; i++)
+		bytes += r->chunks[i].len;
+	if (bytes != m.bytes) {
+		buf_printf(report, "table %s: segments hold %llu bytes, metadata says %llu\n",
+			   name, (unsigned long long)bytes, (unsigned long long)m.bytes);
+		problems++;
+	}
+	struct count_ctx cc = { 0, &m, report, 0, name };
+	if (scan_reader(r, count_record, &cc, &e)) {
+		buf_printf(report, "table %s: %s\n", name, e.msg);
+		problems++;
+	} else if (cc.rows != m.rows) {
+		buf_printf(report, "table %s: %llu rows stored, metadata says %llu\n",
+			   name, (unsigned long long)cc.rows, (unsigned long long)m.rows);
+		problems++;
+	}
+	problems += cc.problems;
+	table_reader_free(r);
+	meta_free(&m);
+	return problems;
+}
+
+int table_check(struct store *s, struct buf *report, struct mlfs_err *err)
+{
+	struct check_list l = { 0 };
+	int problems = 0;
+	int rc = table_list(s, collect_name, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		if (!rc)
+			problems += check_one(s, l.names[i], report);
+		free(l.names[i]);
+	}
+	free(l.names);
+	return rc ? mlfs_fail(err, rc, "cannot list tables") : problems;
+}
+
+int table_recover(struct store *s, struct mlfs_err *err)
+{
+	struct store_iter *it = store_iter_new(s, NULL, "w/", 2, "w0", 2);
+	struct store_batch *b = store_batch_new();
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		const char *v = store_iter_value(it, &vl);
+		struct dec *d = dec_new(v, vl);
+		if (kl == 10 && d) {
+			uint64_t wuid = key_get_u64(k + 2);
+			delete_chunks(b, dget_u64(dec_root(d), "t", 0), wuid,
+				      dget_u64(dec_root(d), "from", 0));
+		}
+		dec_free(d);
+		store_batch_delete(b, k, kl);
+	}
+	int rc = store_iter_status(it, err);
+	store_iter_free(it);
+	if (!rc && store_batch_count(b))
+		rc = store_write(s, b, true, err);
+	store_batch_free(b);
+	return rc;
+}

@@ -1,0 +1,107 @@
+/* table.h - raw data tables: named, typed, append-only CSV row sets.
+ *
+ * A table is a header (columns with types) and rows kept as canonical CSV
+ * text in chunks, so a table reads back at disk speed and a float reads
+ * back exactly as written.  Writes stream through a table_writer and become
+ * visible all at once at commit; readers work on a snapshot.  This module
+ * owns the keys t/, s/, c/, w/ and n/ (docs/store-format.md). */
+#ifndef MLFS_TABLE_H
+#define MLFS_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "csv.h"
+#include "err.h"
+#include "store.h"
+#include "types.h"
+
+#define TABLE_NAME_MAX 128
+#define TABLE_MAX_COLUMNS 4096
+#define TABLE_CHUNK_BYTES (256u << 10)
+#define TABLE_MAX_RECORD (1u << 20)
+
+struct table_info {
+	uint64_t id;
+	uint64_t rows;
+	uint64_t data_bytes;	/* rows' CSV text, header excluded */
+	uint64_t header_bytes;	/* 0 for a table never written */
+	uint64_t version;	/* bumped by every commit and schema change */
+	uint32_t ncols;
+	bool declared;		/* schema written by the user, not inferred */
+	int64_t ctime_ns, mtime_ns;	/* creation, last change of rows */
+};
+
+/* Names: 1-128 bytes of [A-Za-z0-9._-], not starting with '.'. */
+bool name_valid(const char *name);
+
+/* Create an empty table.  -EEXIST, -EINVAL (name). */
+int table_create(struct store *s, const char *name, struct mlfs_err *err);
+/* Drop a table and all its rows.  -ENOENT. */
+int table_drop(struct store *s, const char *name, struct mlfs_err *err);
+/* Call FN for each table name in order; stops early on non-zero. */
+int table_list(struct store *s, int (*fn)(void *ctx, const char *name),
+	       void *ctx);
+/* 0 or -ENOENT. */
+int table_stat(struct store *s, const char *name, struct table_info *out);
+
+/* "column type\n" lines into OUT. */
+int table_schema_text(struct store *s, const char *name, struct buf *out,
+		      struct mlfs_err *err);
+/* Check "column type" lines for table NAME without applying them: the
+ * same checks as table_set_schema.  0 or -EINVAL. */
+int table_schema_validate(struct store *s, const char *name, const char *text,
+			  size_t len, struct mlfs_err *err);
+/* Declare the schema from "column type" lines.  Allowed while the table
+ * is empty, or when the rows fit the new types (checked).  -EINVAL. */
+int table_set_schema(struct store *s, const char *name, const char *text,
+		     size_t len, struct mlfs_err *err);
+/* Column names and types, in order; caller frees *NAMES (one block,
+ * NUL-separated strings pointed to by the array) with free(). */
+int table_columns(struct store *s, const char *name, char ***names,
+		  enum col_type **types, uint32_t *ncols);
+
+/* Streaming write of CSV text.  REPLACE: the first commit replaces every
+ * row (the text's first line is the header); else rows are appended (a
+ * first line equal to the header is skipped).  Text is checked as it
+ * arrives: bad input fails the write with "line N, column C: reason". */
+struct table_writer;
+int table_writer_open(struct store *s, const char *name, bool replace,
+		      struct table_writer **out, struct mlfs_err *err);
+int table_writer_write(struct table_writer *w, const char *data, size_t len,
+		       struct mlfs_err *err);
+/* Apply everything written since the last commit, atomically.  A commit
+ * with nothing new does nothing, except that a replace writer that never
+ * committed empties the table when FINAL. */
+int table_writer_commit(struct table_writer *w, bool final,
+			struct mlfs_err *err);
+/* True once a write failed: the writer accepts nothing more. */
+bool table_writer_failed(const struct table_writer *w);
+/* Drop what was not committed and free.  NULL is a no-op. */
+void table_writer_free(struct table_writer *w);
+
+/* A stable view of data.csv (header + rows) as of open. */
+struct table_reader;
+int table_reader_open(struct store *s, const char *name,
+		      struct table_reader **out, struct mlfs_err *err);
+uint64_t table_reader_size(const struct table_reader *r);
+/* Copy up to LEN bytes at OFF into DST; returns bytes copied or <0. */
+long table_reader_read(struct table_reader *r, char *dst, size_t len,
+		       uint64_t off, struct mlfs_err *err);
+void table_reader_free(struct table_reader *r);
+
+/* Call FN for each row (fields unquoted) of the table as of now; LINE is
+ * the row's line in data.csv.  Columns come from table_columns(). */
+int table_scan(struct store *s, const char *name, csv_record_fn fn,
+	       void *ctx, struct mlfs_err *err);
+
+/* Verify every table against its rows; a line per problem into REPORT.
+ * Returns the number of problems, or <0 on error. */
+int table_check(struct store *s, struct buf *report, struct mlfs_err *err);
+/* Remove rows staged by writers that never committed (after a crash). */
+int table_recover(struct store *s, struct mlfs_err *err);
+
+#endif

@@ -1,0 +1,378 @@
+/* types.c - recognising and converting typed values in CSV text.
+ *
+ * Hand-written parsers: they run once per field on ingest, so they avoid
+ * locale, allocation and strtod where a quick check decides. */
+#include "types.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const type_names[] = {
+	[COL_NULL] = "null", [COL_BOOL] = "bool", [COL_INT] = "int",
+	[COL_FLOAT] = "float", [COL_DATE] = "date",
+	[COL_TIMESTAMP] = "timestamp", [COL_STRING] = "string",
+};
+
+const char *col_type_name(enum col_type t)
+{
+	return t <= COL_STRING ? type_names[t] : "?";
+}
+
+int col_type_parse(const char *name, size_t len, enum col_type *out)
+{
+	static const struct { const char *s; enum col_type t; } alias[] = {
+		{ "bool", COL_BOOL }, { "boolean", COL_BOOL },
+		{ "int", COL_INT }, { "integer", COL_INT }, { "long", COL_INT },
+		{ "bigint", COL_INT }, { "float", COL_FLOAT },
+		{ "double", COL_FLOAT }, { "date", COL_DATE },
+		{ "timestamp", COL_TIMESTAMP }, { "datetime", COL_TIMESTAMP },
+		{ "string", COL_STRING }, { "str", COL_STRING },
+		{ "text", COL_STRING },
+	};
+	for (size_t i = 0; i < sizeof(alias) / sizeof(alias[0]); i++) {
+		if (strlen(alias[i].s) == len && !strncasecmp(alias[i].s, name, len)) {
+			*out = alias[i].t;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool value_parse_int(const char *p, size_t len, int64_t *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t v = 0;
+
+	if (len && (p[0] == '-' || p[0] == '+')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	if (i == len || len - i > 19)
+		return false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned char)p[i] - '0';
+		if (d > 9)
+			return false;
+		v = v * 10 + d;
+	}
+	if (v > (uint64_t)INT64_MAX + neg)
+		return false;
+	if (out)
+		*out = neg ? (int64_t)(0 - v) : (int64_t)v;
+	return true;
+}
+
+bool value_parse_float(const char *p, size_t len, double *out)
+{
+	char tmp[64];
+	size_t i = 0;
+	bool digits = false;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return false;
+	/* Shape check first: [+-]digits[.digits][(e|E)[+-]digits] or nan/inf. */
+	if (p[i] == '+' || p[i] == '-')
+		i++;
+	size_t rest = len - i;
+	if ((rest == 3 && !strncasecmp(p + i, "nan", 3)) ||
+	    (rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
+	    (rest == 8 && !strncasecmp(p + i, "infinity", 8))) {
+		if (out) {
+			double v = tolower((unsigned char)p[i]) == 'n' ? NAN : INFINITY;
+			*out = p[0] == '-' ? -v : v;
+		}
+		return true;
+	}
+	while (i < len && p[i] >= '0' && p[i] <= '9')
+		i++, digits = true;
+	if (i < len && p[i] == '.') {
+		i++;
+		while (i < len && p[i] >= '0' && p[i] <= '9')
+			i++, digits = true;
+	}
+	if (!digits)
+		return false;
+	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < len && (p[i] == '+' || p[i] == '-'))
+			i++;
+		if (i == len)
+			return false;
+		while (i < len && p[i] >= '0' && p[i] <= '9')
+			i++;
+	}
+	if (i != len)
+		return false;
+	if (out) {
+		memcpy(tmp, p, len);
+		tmp[len] = '\0';
+		*out = strtod(tmp, NULL);
+	}
+	return true;
+}
+
+bool value_parse_bool(const char *p, size_t len, bool *out)
+{
+	static const char *const t[] = { "true", "True", "TRUE" };
+	static const char *const f[] = { "false", "False", "FALSE" };
+	for (int i = 0; i < 3; i++) {
+		if (len == 4 && !memcmp(p, t[i], 4)) {
+			if (out)
+				*out = true;
+			return true;
+		}
+		if (len == 5 && !memcmp(p, f[i], 5)) {
+			if (out)
+				*out = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool digits_at(const char *p, size_t n, int *out)
+{
+	int v = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned d = (unsigned char)p[i] - '0';
+		if (d > 9)
+			return false;
+		v = v * 10 + (int)d;
+	}
+	*out = v;
+	return true;
+}
+
+/* Days from 1970-01-01 to Y-M-D in the proleptic Gregorian calendar
+ * (Howard Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yy + (*m <= 2));
+}
+
+static bool leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+bool value_parse_date(const char *p, size_t len, int32_t *days)
+{
+	int y, m, d;
+	static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	if (len != 10 || p[4] != '-' || p[7] != '-')
+		return false;
+	if (!digits_at(p, 4, &y) || !digits_at(p + 5, 2, &m) ||
+	    !digits_at(p + 8, 2, &d))
+		return false;
+	if (m < 1 || m > 12 || d < 1 ||
+	    d > mdays[m - 1] + (m == 2 && leap(y)))
+		return false;
+	if (days)
+		*days = (int32_t)days_from_civil(y, (unsigned)m, (unsigned)d);
+	return true;
+}
+
+bool value_parse_timestamp(const char *p, size_t len, int64_t *micros)
+{
+	int32_t days;
+	int hh = 0, mm = 0, ss = 0;
+	int64_t frac = 0;
+	int64_t offset_s = 0;
+
+	if (len < 10 || !value_parse_date(p, 10, &days))
+		return false;
+	size_t i = 10;
+	if (i < len) {
+		if (p[i] != 'T' && p[i] != ' ')
+			return false;
+		if (len < i + 6 || !digits_at(p + i + 1, 2, &hh) ||
+		    p[i + 3] != ':' || !digits_at(p + i + 4, 2, &mm))
+			return false;
+		i += 6;
+		if (i < len && p[i] == ':') {
+			if (len < i + 3 || !digits_at(p + i + 1, 2, &ss))
+				return false;
+			i += 3;
+			if (i < len && p[i] == '.') {
+				i++;
+				int n = 0;
+				while (i < len && p[i] >= '0' && p[i] <= '9') {
+					if (n < 6) {
+						frac = frac * 10 + (p[i] - '0');
+						n++;
+					}
+					i++;
+				}
+				if (n == 0)
+					return false;
+				while (n++ < 6)
+					frac *= 10;
+			}
+		}
+		if (hh > 23 || mm > 59 || ss > 60)
+			return false;
+		if (i < len && p[i] == 'Z') {
+			i++;
+		} else if (i < len && (p[i] == '+' || p[i] == '-')) {
+			int oh, om;
+			if (len < i + 6 || !digits_at(p + i + 1, 2, &oh) ||
+			    p[i + 3] != ':' || !digits_at(p + i + 4, 2, &om))
+				return false;
+			offset_s = (oh * 3600 + om * 60) * (p[i] == '+' ? 1 : -1);
+			i += 6;
+		}
+		if (i != len)
+			return false;
+	}
+	if (micros)
+		*micros = ((int64_t)days * 86400 + hh * 3600 + mm * 60 + ss -
+			   offset_s) * 1000000 + frac;
+	return true;
+}
+
+enum col_type value_infer(const char *p, size_t len)
+{
+	if (len == 0)
+		return COL_NULL;
+	char c = p[0];
+	if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.') {
+		if (value_parse_int(p, len, NULL))
+			return COL_INT;
+		if (len == 10 && value_parse_date(p, len, NULL))
+			return COL_DATE;
+		if (len > 10 && value_parse_timestamp(p, len, NULL))
+			return COL_TIMESTAMP;
+		if (value_parse_float(p, len, NULL))
+			return COL_FLOAT;
+		return COL_STRING;
+	}
+	if (value_parse_bool(p, len, NULL))
+		return COL_BOOL;
+	/* "nan"/"inf" alone are strings to inference (pandas reads them as
+	 * float, but a column of names like "Nan" must stay text); a declared
+	 * float column accepts them. */
+	return COL_STRING;
+}
+
+enum col_type col_type_widen(enum col_type a, enum col_type b)
+{
+	if (a == b || b == COL_NULL)
+		return a;
+	if (a == COL_NULL)
+		return b;
+	if ((a == COL_INT || a == COL_FLOAT) && (b == COL_INT || b == COL_FLOAT))
+		return COL_FLOAT;
+	if ((a == COL_DATE || a == COL_TIMESTAMP) &&
+	    (b == COL_DATE || b == COL_TIMESTAMP))
+		return COL_TIMESTAMP;
+	return COL_STRING;
+}
+
+bool value_fits(enum col_type t, const char *p, size_t len)
+{
+	if (len == 0)
+		return true;
+	switch (t) {
+	case COL_NULL:
+		return false;
+	case COL_BOOL:
+		return value_parse_bool(p, len, NULL);
+	case COL_INT:
+		return value_parse_int(p, len, NULL);
+	case COL_FLOAT:
+		return value_parse_float(p, len, NULL);
+	case COL_DATE:
+		return value_parse_date(p, len, NULL);
+	case COL_TIMESTAMP:
+		return value_parse_timestamp(p, len, NULL);
+	case COL_STRING:
+		return true;
+	}
+	return false;
+}
+
+bool value_as_double(enum col_type t, const char *p, size_t len, double *out)
+{
+	int64_t i;
+	int32_t d;
+	bool b;
+
+	if (len == 0)
+		return false;
+	switch (t) {
+	case COL_INT:
+		if (!value_parse_int(p, len, &i))
+			return false;
+		*out = (double)i;
+		return true;
+	case COL_FLOAT:
+		return value_parse_float(p, len, out);
+	case COL_BOOL:
+		if (!value_parse_bool(p, len, &b))
+			return false;
+		*out = b;
+		return true;
+	case COL_DATE:
+		if (!value_parse_date(p, len, &d))
+			return false;
+		*out = d;
+		return true;
+	case COL_TIMESTAMP:
+		if (!value_parse_timestamp(p, len, &i))
+			return false;
+		*out = (double)i / 1e6;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void fmt_date(char *out, int32_t days)
+{
+	int y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	snprintf(out, 11, "%04d-%02u-%02u", y, m, d);
+}
+
+void fmt_timestamp(char *out, int64_t micros)
+{
+	int64_t secs = micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000);
+	int64_t frac = micros - secs * 1000000;
+	int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+	int64_t rem = secs - days * 86400;
+	char date[16];
+	fmt_date(date, (int32_t)days);
+	if (frac)
+		snprintf(out, 32, "%sT%02d:%02d:%02d.%06dZ", date, (int)(rem / 3600),
+			 (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+	else
+		snprintf(out, 32, "%sT%02d:%02d:%02dZ", date, (int)(rem / 3600),
+			 (int)(rem / 60 % 60), (int)(rem % 60));
+}

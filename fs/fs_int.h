@@ -1,0 +1,160 @@
+/* fs_int.h - what the pieces of fs/ share: the filesystem state, nodes
+ * (a resolved path with its kind and handlers), the node-kind table each
+ * namespace fills in, the inode table, open handles and /log. */
+#ifndef MLFS_FS_INT_H
+#define MLFS_FS_INT_H
+
+#define FUSE_USE_VERSION 31
+#include <fuse_lowlevel.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "err.h"
+
+struct store;
+
+#define FS_PATH_MAX 4096
+#define FS_NAME_MAX 128
+#define FS_ARGS 4
+/* The most a property or spec file may hold; past it, EFBIG. */
+#define FS_PROPERTY_MAX (1u << 20)
+
+enum node_kind {
+	NK_DIR,
+	NK_PROPERTY,	/* small text value, replaced whole, validated */
+	NK_VIEW,	/* generated at open, read-only */
+	NK_TABLE,	/* streamed CSV rows: > replaces, >> appends */
+};
+
+struct node;
+struct fs;
+
+/* Adds one directory entry; CHILD may be NULL when the caller does not
+ * want to resolve it (readdir needs only names and kinds). */
+typedef int (*fs_add_fn)(void *ctx, const char *name, bool is_dir);
+
+/* The behaviour of one kind of file or directory, e.g. "a table's
+ * data.csv" or "the /tables directory".  Handlers a kind does not have
+ * are NULL.  All return 0 or a negative errno; ERR says why. */
+struct node_ops {
+	enum node_kind kind;
+	mode_t perm;		/* permission bits when the user set none */
+
+	/* NK_DIR */
+	int (*lookup)(struct fs *fs, const struct node *dir, const char *name,
+		      struct node *out);
+	int (*list)(struct fs *fs, const struct node *dir, fs_add_fn add,
+		    void *ctx);
+	int (*mkdir)(struct fs *fs, const struct node *dir, const char *name,
+		     struct mlfs_err *err);
+	int (*rmdir)(struct fs *fs, const struct node *dir, const char *name,
+		     struct mlfs_err *err);
+
+	/* NK_PROPERTY and NK_VIEW: the whole content. */
+	int (*get)(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err);
+	/* NK_PROPERTY: check (APPLY false) or check and store (APPLY true). */
+	int (*set)(struct fs *fs, const struct node *n, const char *data,
+		   size_t len, bool apply, struct mlfs_err *err);
+
+	/* NK_TABLE */
+	int (*size)(struct fs *fs, const struct node *n, uint64_t *size,
+		    int64_t *mtime_ns);
+	int (*reader_open)(struct fs *fs, const struct node *n, void **r,
+			   uint64_t *size, struct mlfs_err *err);
+	long (*reader_read)(void *r, char *dst, size_t len, uint64_t off,
+			    struct mlfs_err *err);
+	void (*reader_free)(void *r);
+	int (*writer_open)(struct fs *fs, const struct node *n, bool replace,
+			   void **w, struct mlfs_err *err);
+	int (*writer_write)(void *w, const char *data, size_t len,
+			    struct mlfs_err *err);
+	int (*writer_commit)(void *w, bool final, struct mlfs_err *err);
+	bool (*writer_failed)(void *w);
+	void (*writer_free)(void *w);
+
+	/* Any file kind: unlink (rm) of the file, e.g. empties a table. */
+	int (*remove)(struct fs *fs, const struct node *n, struct mlfs_err *err);
+};
+
+/* A path resolved to what it is.  Small enough to live on the stack. */
+struct node {
+	const struct node_ops *ops;
+	char path[FS_PATH_MAX];		/* "/tables/orders/data.csv" */
+	char arg[FS_ARGS][FS_NAME_MAX + 1];	/* names from the path */
+	const char *owner;		/* attrs key whose owner files inherit */
+	char owner_path[FS_PATH_MAX];
+};
+
+struct fs_log_entry;
+
+struct fs {
+	struct store *store;
+	struct fuse_session *se;
+	const char *store_dir;
+	int64_t start_ns;
+	uid_t uid;
+	gid_t gid;
+
+	/* Inode table: guarded by ino_lock. */
+	pthread_mutex_t ino_lock;
+	struct inode **by_ino, **by_path;
+	size_t ino_buckets, ino_count;
+	uint64_t next_ino;
+
+	/* /log ring: guarded by log_lock. */
+	pthread_mutex_t log_lock;
+	char **log_lines;
+	size_t log_cap, log_start, log_len;
+};
+
+/* ---- nodes and namespaces ---- */
+
+/* Resolve PATH (absolute) into OUT.  -ENOENT, -ENOTDIR. */
+int fs_resolve(struct fs *fs, const char *path, struct node *out);
+/* Fill OUT as the child NAME of DIR with handlers OPS. */
+void node_child(struct node *out, const struct node *dir, const char *name,
+		const struct node_ops *ops);
+/* Owner, mode and times of N. */
+int node_stat(struct fs *fs, const struct node *n, struct stat *st);
+
+extern const struct node_ops ns_root_dir;
+extern const struct node_ops ns_tables_dir;
+
+/* Creation of a directory object: records owner and mode for PATH. */
+int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
+		    struct mlfs_err *err);
+/* The caller of the current request (uid, gid). */
+void fs_caller(uid_t *uid, gid_t *gid);
+
+/* ---- inodes ---- */
+
+int fs_inodes_init(struct fs *fs);
+void fs_inodes_free(struct fs *fs);
+/* The inode for PATH, its lookup count raised by one. */
+fuse_ino_t fs_inode_ref(struct fs *fs, const char *path);
+/* Copy the path of INO into OUT; -ESTALE when unknown. */
+int fs_inode_path(struct fs *fs, fuse_ino_t ino, char *out, size_t n);
+void fs_inode_forget(struct fs *fs, fuse_ino_t ino, uint64_t n);
+/* Give paths under FROM the prefix TO (after a rename). */
+void fs_inode_rename(struct fs *fs, const char *from, const char *to);
+
+/* ---- /log ---- */
+
+#define FS_LOG_LINES 1000
+
+void fs_log(struct fs *fs, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void fs_log_text(struct fs *fs, struct buf *out);
+void fs_log_free(struct fs *fs);
+
+/* ---- the FUSE operations ---- */
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+#endif

@@ -1,0 +1,158 @@
+/* node.c - resolving paths into nodes, and what stat says about a node.
+ *
+ * A node is a path plus the handlers of its kind; namespaces (ns_*.c)
+ * decide what each name is.  Owners and modes come from the attrs a user
+ * set on the node, else from the object that holds it (a table's files
+ * belong to the table's creator), else from the daemon. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attrs.h"
+#include "fs_int.h"
+
+static __thread const struct fuse_ctx *caller_ctx;
+
+void fs_set_caller(const struct fuse_ctx *ctx);
+void fs_set_caller(const struct fuse_ctx *ctx)
+{
+	caller_ctx = ctx;
+}
+
+void fs_caller(uid_t *uid, gid_t *gid)
+{
+	*uid = caller_ctx ? caller_ctx->uid : getuid();
+	*gid = caller_ctx ? caller_ctx->gid : getgid();
+}
+
+void node_child(struct node *out, const struct node *dir, const char *name,
+		const struct node_ops *ops)
+{
+	memcpy(out->arg, dir->arg, sizeof(out->arg));
+	snprintf(out->owner_path, sizeof(out->owner_path), "%s", dir->owner_path);
+	if (!strcmp(dir->path, "/"))
+		snprintf(out->path, sizeof(out->path), "/%s", name);
+	else
+		snprintf(out->path, sizeof(out->path), "%s/%s", dir->path, name);
+	out->ops = ops;
+	out->owner = out->owner_path[0] ? out->owner_path : NULL;
+}
+
+int fs_resolve(struct fs *fs, const char *path, struct node *out)
+{
+	char comp[FS_PATH_MAX];
+	const char *p = path;
+
+	memset(out->arg, 0, sizeof(out->arg));
+	strcpy(out->path, "/");
+	out->owner_path[0] = '\0';
+	out->owner = NULL;
+	out->ops = &ns_root_dir;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n > FS_NAME_MAX)
+			return -ENOENT;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		if (out->ops->kind != NK_DIR)
+			return -ENOTDIR;
+		struct node child;
+		int rc = out->ops->lookup(fs, out, comp, &child);
+		if (rc)
+			return rc;
+		memcpy(out, &child, sizeof(child));
+		out->owner = out->owner_path[0] ? out->owner_path : NULL;
+	}
+	return 0;
+}
+
+static void ts_from_ns(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
+int node_stat(struct fs *fs, const struct node *n, struct stat *st)
+{
+	struct attrs own, a;
+	int64_t mtime = fs->start_ns;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mode = n->ops->perm;
+	if (n->owner && attrs_get(fs->store, n->owner, &own) == 0) {
+		st->st_uid = own.uid;
+		st->st_gid = own.gid;
+		mtime = own.ctime_ns;
+	}
+	bool own_attrs = attrs_get(fs->store, n->path, &a) == 0;
+	if (own_attrs) {
+		st->st_mode = a.mode & 07777;
+		st->st_uid = a.uid;
+		st->st_gid = a.gid;
+		mtime = a.mtime_ns;
+	}
+	st->st_nlink = 1;
+	st->st_blksize = 1 << 20;
+	switch (n->ops->kind) {
+	case NK_DIR:
+		st->st_mode |= S_IFDIR;
+		st->st_nlink = 2;
+		st->st_size = 0;
+		break;
+	case NK_PROPERTY:
+	case NK_VIEW: {
+		struct buf b = { 0 };
+		st->st_mode |= S_IFREG;
+		rc = n->ops->get(fs, n, &b, NULL);
+		st->st_size = rc ? 0 : (off_t)b.len;
+		buf_free(&b);
+		if (rc && rc != -ENODATA)
+			return rc;
+		break;
+	}
+	case NK_TABLE: {
+		uint64_t size;
+		int64_t data_mtime;
+		st->st_mode |= S_IFREG;
+		if ((rc = n->ops->size(fs, n, &size, &data_mtime)))
+			return rc;
+		st->st_size = (off_t)size;
+		if (!own_attrs || data_mtime > mtime)
+			mtime = data_mtime;
+		break;
+	}
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	ts_from_ns(&st->st_mtim, mtime);
+	st->st_ctim = st->st_mtim;
+	st->st_atim = st->st_mtim;
+	return 0;
+}
+
+int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
+		    struct mlfs_err *err)
+{
+	struct attrs a;
+	struct timespec ts;
+	uid_t uid;
+	gid_t gid;
+
+	fs_caller(&uid, &gid);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	a.mode = mode & 07777;
+	a.uid = uid;
+	a.gid = gid;
+	a.ctime_ns = a.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return attrs_put(fs->store, path, &a, err);
+}

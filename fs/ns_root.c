@@ -1,0 +1,75 @@
+/* ns_root.c - the top of the tree: /README, /log and the namespaces. */
+#include <errno.h>
+#include <string.h>
+
+#include "fs_int.h"
+
+static const char readme_text[] =
+	"mlfs - an MLOps platform as files\n"
+	"\n"
+	"/log               recent messages, newest last: TIME PATH: message\n"
+	"/tables/NAME/      raw data tables (mkdir to create, rmdir to drop)\n"
+	"    data.csv       the rows as CSV: > replaces, >> appends\n"
+	"    schema         'column type' lines (int float string bool date timestamp)\n"
+	"    stats.csv      per column: count nulls distinct min max mean std\n"
+	"\n"
+	"Errors: a rejected write fails with an errno and says why in /log.\n"
+	"Reference: docs/reference.md and mlfs(1).\n";
+
+static int readme_get(struct fs *fs, const struct node *n, struct buf *out,
+		      struct mlfs_err *err)
+{
+	buf_reset(out);
+	return buf_append(out, readme_text, sizeof(readme_text) - 1);
+}
+
+static int log_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err)
+{
+	fs_log_text(fs, out);
+	return 0;
+}
+
+static const struct node_ops readme_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = readme_get,
+};
+
+static const struct node_ops log_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = log_get,
+};
+
+static const struct {
+	const char *name;
+	const struct node_ops *ops;
+} entries[] = {
+	{ "README", &readme_ops },
+	{ "log", &log_ops },
+	{ "tables", &ns_tables_dir },
+};
+
+static int root_lookup(struct fs *fs, const struct node *dir, const char *name,
+		       struct node *out)
+{
+	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+		if (!strcmp(name, entries[i].name)) {
+			node_child(out, dir, name, entries[i].ops);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int root_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		     void *ctx)
+{
+	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+		int rc = add(ctx, entries[i].name, entries[i].ops->kind == NK_DIR);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+const struct node_ops ns_root_dir = {
+	.kind = NK_DIR, .perm = 0755, .lookup = root_lookup, .list = root_list,
+};

@@ -1,0 +1,90 @@
+/* session.c - mount options, the FUSE session and its lifetime.
+ *
+ * Always mounts with default_permissions (the kernel checks modes and
+ * owners against what getattr says), names the mount "mlfs:STORE" so
+ * `mlfs umount` can find the daemon, and serves with the multithreaded
+ * loop until unmount or a signal. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fs_int.h"
+
+int fs_serve(struct store *s, const struct fs_options *o)
+{
+	struct fs fs;
+	struct timespec ts;
+	char fsname[FS_PATH_MAX + 64];
+	int rc = 0;
+
+	memset(&fs, 0, sizeof(fs));
+	fs.store = s;
+	fs.store_dir = o->store_dir;
+	fs.uid = getuid();
+	fs.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fs.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	pthread_mutex_init(&fs.log_lock, NULL);
+	if ((rc = fs_inodes_init(&fs)))
+		return -rc;
+
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	snprintf(fsname, sizeof(fsname), "fsname=mlfs:%s,subtype=mlfs,default_permissions",
+		 o->store_dir);
+	fuse_opt_add_arg(&args, "mlfs");
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, fsname);
+	for (int i = 0; i < o->nopts; i++) {
+		fuse_opt_add_arg(&args, "-o");
+		fuse_opt_add_arg(&args, o->opts[i]);
+	}
+	if (o->debug)
+		fuse_opt_add_arg(&args, "-d");
+
+	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!fs.se) {
+		rc = EINVAL;
+		goto out_args;
+	}
+	if (fuse_set_signal_handlers(fs.se)) {
+		rc = EIO;
+		goto out_session;
+	}
+	if (fuse_session_mount(fs.se, o->mountpoint)) {
+		rc = EIO;
+		goto out_signals;
+	}
+	if (o->ready_fd >= 0) {
+		if (write(o->ready_fd, "OK\n", 3) != 3)
+			rc = EIO;
+		close(o->ready_fd);
+	}
+	if (!o->foreground) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	if (!rc && fuse_session_loop_mt(fs.se, 0))
+		rc = EIO;
+	fuse_session_unmount(fs.se);
+out_signals:
+	fuse_remove_signal_handlers(fs.se);
+out_session:
+	fuse_session_destroy(fs.se);
+out_args:
+	fuse_opt_free_args(&args);
+	fs_inodes_free(&fs);
+	fs_log_free(&fs);
+	pthread_mutex_destroy(&fs.log_lock);
+	return rc;
+}

@@ -1,0 +1,100 @@
+/* test_types.c - typing of CSV values and number formatting. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "types.h"
+
+#define INFER(s) value_infer(s, strlen(s))
+
+static void test_infer(void **state)
+{
+	assert_int_equal(INFER(""), COL_NULL);
+	assert_int_equal(INFER("42"), COL_INT);
+	assert_int_equal(INFER("-7"), COL_INT);
+	assert_int_equal(INFER("4.2"), COL_FLOAT);
+	assert_int_equal(INFER("1e-3"), COL_FLOAT);
+	assert_int_equal(INFER(".5"), COL_FLOAT);
+	assert_int_equal(INFER("true"), COL_BOOL);
+	assert_int_equal(INFER("False"), COL_BOOL);
+	assert_int_equal(INFER("2026-11-27"), COL_DATE);
+	assert_int_equal(INFER("2026-02-30"), COL_STRING);
+	assert_int_equal(INFER("2026-11-27T10:00:00Z"), COL_TIMESTAMP);
+	assert_int_equal(INFER("2026-11-27 10:00:00.5+01:00"), COL_TIMESTAMP);
+	assert_int_equal(INFER("12a"), COL_STRING);
+	assert_int_equal(INFER("99999999999999999999"), COL_FLOAT);
+	assert_int_equal(INFER("hello"), COL_STRING);
+}
+
+static void test_widen(void **state)
+{
+	assert_int_equal(col_type_widen(COL_NULL, COL_INT), COL_INT);
+	assert_int_equal(col_type_widen(COL_INT, COL_FLOAT), COL_FLOAT);
+	assert_int_equal(col_type_widen(COL_DATE, COL_TIMESTAMP), COL_TIMESTAMP);
+	assert_int_equal(col_type_widen(COL_INT, COL_DATE), COL_STRING);
+	assert_int_equal(col_type_widen(COL_BOOL, COL_INT), COL_STRING);
+}
+
+static void test_dates_round_trip(void **state)
+{
+	int32_t d;
+	int64_t us;
+	char out[40];
+	assert_true(value_parse_date("1970-01-01", 10, &d));
+	assert_int_equal(d, 0);
+	assert_true(value_parse_date("2000-03-01", 10, &d));
+	assert_int_equal(d, 11017);	/* computed by hand: 30 years, 7 leap days, Jan+Feb 2000 */
+	fmt_date(out, d);
+	assert_string_equal(out, "2000-03-01");
+	assert_true(value_parse_timestamp("2026-11-27T10:30:00+01:00", 25, &us));
+	fmt_timestamp(out, us);
+	assert_string_equal(out, "2026-11-27T09:30:00Z");
+	assert_false(value_parse_timestamp("2026-11-27T25:00", 16, &us));
+}
+
+static void test_shortest_doubles(void **state)
+{
+	const double vals[] = { 0.1, 1.0 / 3, 1e300, -2.5e-308, 123456.789,
+				5e-324, 0.30000000000000004 };
+	char out[40];
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		fmt_double(out, vals[i]);
+		assert_true(strtod(out, NULL) == vals[i]);
+	}
+	fmt_double(out, 0.1);
+	assert_string_equal(out, "0.1");
+	fmt_double(out, 3.0);
+	assert_string_equal(out, "3.0");
+	fmt_double(out, NAN);
+	assert_string_equal(out, "nan");
+}
+
+static void test_int_limits(void **state)
+{
+	int64_t v;
+	assert_true(value_parse_int("9223372036854775807", 19, &v));
+	assert_true(v == INT64_MAX);
+	assert_true(value_parse_int("-9223372036854775808", 20, &v));
+	assert_true(v == INT64_MIN);
+	assert_false(value_parse_int("9223372036854775808", 19, &v));
+	assert_false(value_parse_int("-", 1, &v));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_infer),
+		cmocka_unit_test(test_widen),
+		cmocka_unit_test(test_dates_round_trip),
+		cmocka_unit_test(test_shortest_doubles),
+		cmocka_unit_test(test_int_limits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

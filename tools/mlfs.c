@@ -1,0 +1,313 @@
+/* mlfs.c - the mlfs command: create, mount, unmount and check stores, and
+ * the standalone model commands (`mlfs forest`).
+ *
+ * `mlfs mount` daemonizes before it opens the store (RocksDB threads do
+ * not survive fork) and reports success or the reason of failure back to
+ * the parent through a pipe, so the command's exit status is truthful. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mlfs_config.h"
+#include "format.h"
+#include "fs.h"
+#include "forest_cli.h"
+#include "store.h"
+#include "table.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mlfs init STORE\n"
+		"       mlfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		"       mlfs umount MOUNTPOINT\n"
+		"       mlfs check STORE\n"
+		"       mlfs forest train|predict|eval|info ...   (mlfs forest --help)\n"
+		"       mlfs --help | --version\n"
+		"\n"
+		"mlfs shows an MLOps platform as files: tables, features, experiments,\n"
+		"models, endpoints, monitors and jobs, kept in one store directory.\n"
+		"See mlfs(1).\n");
+}
+
+static int open_store(const char *dir, bool create, struct store **s)
+{
+	struct mlfs_err err = { 0 };
+	if (create && mkdir(dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "mlfs: %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	int rc = store_open(dir, create, s, &err);
+	if (!rc && (rc = format_ensure(*s, create, &err))) {
+		store_close(*s);
+		*s = NULL;
+	}
+	if (rc)
+		fprintf(stderr, "mlfs: %s: %s\n", dir, err.msg[0] ? err.msg : strerror(-rc));
+	return rc;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	struct store *s;
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (open_store(argv[1], true, &s))
+		return 1;
+	store_close(s);
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct mlfs_err err = { 0 };
+	struct store *s;
+	struct buf report = { 0 };
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	int rc = store_open_readonly(argv[1], &s, &err);
+	if (rc) {
+		fprintf(stderr, "mlfs check: %s: %s\n", argv[1], err.msg[0] ? err.msg : strerror(-rc));
+		return 1;
+	}
+	if ((rc = format_ensure(s, false, &err))) {
+		fprintf(stderr, "mlfs check: %s: %s\n", argv[1], err.msg);
+		store_close(s);
+		return 1;
+	}
+	int problems = table_check(s, &report, &err);
+	store_close(s);
+	if (problems < 0) {
+		fprintf(stderr, "mlfs check: %s\n", err.msg);
+		buf_free(&report);
+		return 1;
+	}
+	if (report.len)
+		fputs(report.data, stdout);
+	printf("%s: format %d, %d problem%s\n", argv[1], MLFS_FORMAT_VERSION,
+	       problems, problems == 1 ? "" : "s");
+	buf_free(&report);
+	return problems ? 1 : 0;
+}
+
+static int serve(const char *store_dir, struct fs_options *o)
+{
+	struct mlfs_err err = { 0 };
+	struct store *s;
+	char pidfile[PATH_MAX + 16];
+
+	if (open_store(store_dir, true, &s))
+		return 1;
+	if (table_recover(s, &err))
+		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
+	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
+	FILE *pf = fopen(pidfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
+	int rc = fs_serve(s, o);
+	if (rc)
+		fprintf(stderr, "mlfs: cannot serve %s at %s: %s\n", store_dir,
+			o->mountpoint, strerror(rc));
+	store_close(s);
+	unlink(pidfile);
+	return rc ? 1 : 0;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	struct fs_options o = { .ready_fd = -1 };
+	char *opts[64];
+	char store_dir[PATH_MAX], mnt[PATH_MAX];
+	int c;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+fdo:h")) != -1) {
+		switch (c) {
+		case 'f':
+			o.foreground = true;
+			break;
+		case 'd':
+			o.debug = true;
+			o.foreground = true;
+			break;
+		case 'o':
+			if (o.nopts < 64)
+				opts[o.nopts++] = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	/* Options may also follow the operands. */
+	char *operands[2];
+	int nop = 0;
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "-f")) {
+			o.foreground = true;
+		} else if (!strcmp(argv[i], "-d")) {
+			o.debug = o.foreground = true;
+		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
+			if (o.nopts < 64)
+				opts[o.nopts++] = argv[++i];
+		} else if (nop < 2) {
+			operands[nop++] = argv[i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (nop != 2) {
+		usage(stderr);
+		return 2;
+	}
+	o.opts = opts;
+	if (mkdir(operands[0], 0700) && errno != EEXIST) {
+		fprintf(stderr, "mlfs: %s: %s\n", operands[0], strerror(errno));
+		return 1;
+	}
+	if (!realpath(operands[0], store_dir) || !realpath(operands[1], mnt)) {
+		fprintf(stderr, "mlfs: %s: %s\n", operands[1], strerror(errno));
+		return 1;
+	}
+	o.store_dir = store_dir;
+	o.mountpoint = mnt;
+	if (o.foreground)
+		return serve(store_dir, &o);
+
+	int pfd[2];
+	if (pipe(pfd)) {
+		perror("mlfs: pipe");
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("mlfs: fork");
+		return 1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		/* Errors before the mount go to the parent through stderr. */
+		dup2(pfd[1], 2);
+		o.ready_fd = pfd[1];
+		_exit(serve(store_dir, &o));
+	}
+	close(pfd[1]);
+	char msg[4096];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(msg) - 1 &&
+	       (n = read(pfd[0], msg + got, sizeof(msg) - 1 - got)) > 0)
+		got += (size_t)n;
+	msg[got] = '\0';
+	close(pfd[0]);
+	if (!strncmp(msg, "OK\n", 3))
+		return 0;
+	int status;
+	waitpid(pid, &status, 0);
+	fputs(got ? msg : "mlfs: the daemon exited before mounting\n", stderr);
+	return 1;
+}
+
+/* The store behind MNT, from /proc/self/mounts ("mlfs:STORE MNT ..."). */
+static bool store_of_mount(const char *mnt, char *store, size_t n)
+{
+	FILE *f = fopen("/proc/self/mounts", "r");
+	char src[PATH_MAX + 8], dst[PATH_MAX + 8];
+	bool found = false;
+	if (!f)
+		return false;
+	while (fscanf(f, "%4100s %4100s %*[^\n]", src, dst) == 2) {
+		if (!strcmp(dst, mnt) && !strncmp(src, "mlfs:", 5)) {
+			snprintf(store, n, "%s", src + 5);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	char mnt[PATH_MAX], store[PATH_MAX], pidfile[PATH_MAX + 16];
+	pid_t pid = 0;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!realpath(argv[1], mnt)) {
+		fprintf(stderr, "mlfs umount: %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	if (store_of_mount(mnt, store, sizeof(store))) {
+		snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store);
+		FILE *f = fopen(pidfile, "r");
+		if (f) {
+			int p;
+			if (fscanf(f, "%d", &p) == 1)
+				pid = p;
+			fclose(f);
+		}
+	}
+	pid_t child = fork();
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", mnt, (char *)NULL);
+		execlp("umount", "umount", mnt, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return 1;
+	/* Wait for the daemon to close its store, so the next mount can open it. */
+	for (int i = 0; pid > 0 && i < 600 && kill(pid, 0) == 0; i++)
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("mlfs %s (store format %d)\n", MLFS_VERSION, MLFS_FORMAT_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "init"))
+		return cmd_init(argc - 1, argv + 1);
+	if (!strcmp(cmd, "mount"))
+		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
+		return cmd_umount(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "forest"))
+		return forest_cli_main(argc - 1, argv + 1);
+	fprintf(stderr, "mlfs: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}
