@@ -249,11 +249,15 @@ static int header_text(const struct meta *m, struct buf *out)
 	return buf_putc(out, '\n');
 }
 
+static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Hand out the next number of counter WHAT; numbers are never reused. */
 static int next_counter(struct store *s, const char *what, uint64_t *out,
 			struct mlfs_err *err)
 {
 	struct buf k = { 0 }, v = { 0 };
 	uint64_t next = 1;
+	pthread_mutex_lock(&counter_lock);
 	buf_puts(&k, "n/");
 	buf_puts(&k, what);
 	int rc = store_get(s, NULL, k.data, k.len, &v, err);
@@ -266,6 +270,7 @@ static int next_counter(struct store *s, const char *what, uint64_t *out,
 	rc = store_put(s, k.data, k.len, v.data, v.len, err);
 	*out = next;
 out:
+	pthread_mutex_unlock(&counter_lock);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -466,6 +471,7 @@ struct table_writer {
 	bool replace;		/* the first commit replaces the rows */
 	bool committed;		/* a commit happened on this writer */
 	bool failed;
+	int fail_code;		/* the errno of the write that failed */
 	bool marked;		/* w/WUID exists */
 	bool dirty;		/* a header or rows wait for commit */
 	bool declared;
@@ -676,14 +682,16 @@ int table_writer_open(struct store *s, const char *name, bool replace,
 	w->replace = replace;
 	w->declared = m.declared;
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
-	writer_set_names(w, m.ncols);
+	/* A replace brings its own header unless a schema was declared. */
+	uint32_t keep = replace && !m.declared ? 0 : m.ncols;
+	writer_set_names(w, keep);
 	if (!w->csv || !w->names) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	for (uint32_t i = 0; i < m.ncols; i++) {
+	for (uint32_t i = 0; i < keep; i++) {
 		w->names[i] = strdup(m.names[i]);
-		w->types[i] = replace && !m.declared ? COL_NULL : m.types[i];
+		w->types[i] = m.types[i];
 	}
 	/* Replace: the text starts with its header.  Append: the table's
 	 * header holds, and a first line repeating it is skipped. */
@@ -704,10 +712,12 @@ int table_writer_write(struct table_writer *w, const char *data, size_t len,
 		       struct mlfs_err *err)
 {
 	if (w->failed)
-		return mlfs_fail(err, -EINVAL, "an earlier write to this file failed");
+		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
 	int rc = csv_reader_feed(w->csv, data, len, err);
-	if (rc)
+	if (rc) {
 		w->failed = true;
+		w->fail_code = rc;
+	}
 	return rc;
 }
 
@@ -741,9 +751,10 @@ int table_writer_commit(struct table_writer *w, bool final,
 	int rc;
 
 	if (w->failed)
-		return mlfs_fail(err, -EINVAL, "an earlier write to this file failed");
+		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
 	if ((rc = csv_reader_finish(w->csv, err)) || (rc = stage_chunk(w, err))) {
 		w->failed = true;
+		w->fail_code = rc;
 		return rc;
 	}
 	bool empty_replace = final && w->replace && !w->committed;
@@ -757,6 +768,7 @@ int table_writer_commit(struct table_writer *w, bool final,
 			meta_free(&m);
 		pthread_mutex_unlock(&commit_lock);
 		w->failed = true;
+		w->fail_code = -ENOENT;
 		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
 	}
 	struct store_batch *b = store_batch_new();
@@ -810,6 +822,7 @@ out:
 	meta_free(&m);
 	if (rc) {
 		w->failed = true;
+		w->fail_code = rc;
 		return rc;
 	}
 	w->committed = true;

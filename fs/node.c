@@ -95,12 +95,13 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 		st->st_gid = own.gid;
 		mtime = own.ctime_ns;
 	}
-	bool own_attrs = attrs_get(fs->store, n->path, &a) == 0;
-	if (own_attrs) {
+	int64_t attrs_set_at = 0, ctime = mtime;
+	if (attrs_get(fs->store, n->path, &a) == 0) {
 		st->st_mode = a.mode & 07777;
 		st->st_uid = a.uid;
 		st->st_gid = a.gid;
 		mtime = a.mtime_ns;
+		ctime = attrs_set_at = a.ctime_ns;
 	}
 	st->st_nlink = 1;
 	st->st_blksize = 1 << 20;
@@ -128,14 +129,19 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 		if ((rc = n->ops->size(fs, n, &size, &data_mtime)))
 			return rc;
 		st->st_size = (off_t)size;
-		if (!own_attrs || data_mtime > mtime)
+		/* The later of a data change and a touch wins. */
+		if (data_mtime > attrs_set_at)
 			mtime = data_mtime;
+		if (data_mtime > ctime)
+			ctime = data_mtime;
 		break;
 	}
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
+	if (ctime < mtime)
+		ctime = mtime;
 	ts_from_ns(&st->st_mtim, mtime);
-	st->st_ctim = st->st_mtim;
+	ts_from_ns(&st->st_ctim, ctime);
 	st->st_atim = st->st_mtim;
 	return 0;
 }

@@ -236,8 +236,9 @@ static int tables_rmdir(struct fs *fs, const struct node *dir,
 	return attrs_delete_tree(fs->store, path, err);
 }
 
+/* Like /tmp: anyone may create a table, only its owner may drop it. */
 const struct node_ops ns_tables_dir = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 01777,
 	.lookup = tables_lookup, .list = tables_list,
 	.mkdir = tables_mkdir, .rmdir = tables_rmdir,
 };

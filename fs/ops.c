@@ -76,7 +76,7 @@ static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
 	if (dir->ops->kind != NK_DIR)
 		return -ENOTDIR;
 	if (strlen(name) > FS_NAME_MAX)
-		return -ENAMETOOLONG;
+		return -ENOENT;	/* no such name can exist; mkdir says EINVAL */
 	return dir->ops->lookup(fs, dir, name, child);
 }
 
@@ -190,7 +190,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			a.mode = st.st_mode & 07777;
 			a.uid = st.st_uid;
 			a.gid = st.st_gid;
-			a.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			/* ctime: when the status changed, i.e. now. */
+			a.ctime_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 			a.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 			if (to_set & FUSE_SET_ATTR_MODE)
 				a.mode = attr->st_mode & 07777;
@@ -200,11 +203,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 				a.gid = attr->st_gid;
 			if (to_set & FUSE_SET_ATTR_MTIME)
 				a.mtime_ns = (int64_t)attr->st_mtim.tv_sec * 1000000000 + attr->st_mtim.tv_nsec;
-			if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				a.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-			}
+			if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				a.mtime_ns = a.ctime_ns;
 			rc = attrs_put(fs->store, n.path, &a, &err);
 		}
 	}
@@ -392,11 +392,16 @@ static int open_node(struct fs *fs, struct handle *h, int flags,
 		}
 		rc = n->ops->get(fs, n, &h->content, err);
 		return rc == -ENODATA ? 0 : rc;
-	case NK_TABLE:
-		if (writing)
+	case NK_TABLE: {
+		/* Readers get a snapshot now: stable for this handle. */
+		uint64_t size;
+		if (acc != O_WRONLY)
+			rc = n->ops->reader_open(fs, n, &h->reader, &size, err);
+		if (!rc && writing)
 			rc = n->ops->writer_open(fs, n, (flags & O_TRUNC) != 0,
 						 &h->writer, err);
 		return rc;
+	}
 	}
 	return -EINVAL;
 }
@@ -419,7 +424,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 0;
-	fi->direct_io = 0;
+	/* Rows bypass the page cache: each handle reads its own snapshot,
+	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
+	 * it to 0 until the next getattr). */
+	fi->direct_io = h->node.ops->kind == NK_TABLE;
 	if (fuse_reply_open(req, fi))
 		handle_free(h);
 }
@@ -524,6 +532,8 @@ static int property_write(struct fs *fs, struct handle *h, const char *data,
 	memcpy(next.data + off, data, size);
 	int rc = h->node.ops->set(fs, &h->node, next.data, next.len, false, err);
 	if (rc) {
+		/* A rejected write leaves everything as it was, O_TRUNC too. */
+		h->trunc_pending = false;
 		buf_free(&next);
 		return rc;
 	}
@@ -539,6 +549,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct fs *fs = FS(req);
 	struct handle *h = H(fi);
 	struct mlfs_err err = { 0 };
+	bool quiet = false;
 	int rc;
 
 	pthread_mutex_lock(&h->lock);
@@ -547,6 +558,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		rc = property_write(fs, h, data, size, off, &err);
 		break;
 	case NK_TABLE:
+		/* After a failure the first error already told why. */
+		quiet = h->writer && h->node.ops->writer_failed(h->writer);
 		rc = h->writer ? h->node.ops->writer_write(h->writer, data, size, &err)
 			       : -EBADF;
 		break;
@@ -554,8 +567,10 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		rc = mlfs_fail(&err, -EACCES, "a generated file is read-only");
 	}
 	pthread_mutex_unlock(&h->lock);
+	if (rc && !quiet)
+		failed(fs, h->node.path, rc, &err);
 	if (rc)
-		fuse_reply_err(req, -failed(fs, h->node.path, rc, &err));
+		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
 }

@@ -1,0 +1,96 @@
+"""Mount fixture for the mount tests: a fresh store in a temp dir, mounted
+with the real mlfs daemon in the foreground, always unmounted, and the
+daemon's stderr scanned for errors and sanitizer reports.
+
+MLFS_BIN names the mlfs binary (tools/test sets it)."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+MLFS = os.environ.get("MLFS_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "tools", "mlfs")
+SANITIZER = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                       r"Sanitizer|SUMMARY:|Segmentation fault|Assertion .* failed)")
+
+
+class Mount:
+    """A running daemon serving STORE at PATH."""
+
+    def __init__(self, store, path, errlog, opts=("allow_other",)):
+        self.store, self.path, self.errlog, self.opts = store, path, errlog, opts
+        self.proc = None
+
+    def start(self, timeout=20):
+        args = [MLFS, "mount", self.store, self.path, "-f"]
+        for o in self.opts:
+            args += ["-o", o]
+        self.err = open(self.errlog, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.err, stderr=self.err)
+        deadline = time.time() + timeout
+        while not os.path.ismount(self.path):
+            if self.proc.poll() is not None:
+                raise RuntimeError("mlfs exited: " + self.stderr())
+            if time.time() > deadline:
+                raise RuntimeError("mount timed out: " + self.stderr())
+            time.sleep(0.02)
+        return self
+
+    def stop(self):
+        """Unmount and wait for the daemon to close its store."""
+        if self.proc is None:
+            return
+        if os.path.ismount(self.path):
+            subprocess.run(["fusermount3", "-u", self.path], check=False)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self.err.close()
+        self.proc = None
+
+    def kill9(self):
+        """Kill the daemon as a crash would, then clean the dead mount."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.err.close()
+        self.proc = None
+        subprocess.run(["fusermount3", "-u", "-z", self.path], check=False)
+        subprocess.run(["umount", "-l", self.path], check=False,
+                       stderr=subprocess.DEVNULL)
+
+    def stderr(self):
+        try:
+            with open(self.errlog, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def p(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def log(self):
+        with open(self.p("log")) as f:
+            return f.read()
+
+
+@pytest.fixture
+def mnt():
+    with tempfile.TemporaryDirectory(prefix="mlfs-test-") as tmp:
+        os.chmod(tmp, 0o755)
+        path = os.path.join(tmp, "mnt")
+        os.mkdir(path)
+        m = Mount(os.path.join(tmp, "store"), path, os.path.join(tmp, "daemon.err"))
+        m.start()
+        try:
+            yield m
+        finally:
+            m.stop()
+            out = m.stderr()
+            assert not SANITIZER.search(out), "daemon stderr:\n" + out
