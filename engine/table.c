@@ -1178,7 +1178,7 @@ static int schema_change(struct store *s, const char *name, const char *text,
 
 	if (!sp)
 		return -ENOMEM;
-	if ((rc = parse_schema(text, len, sp, err)))
+	if ((rc = parse_schema(text, len, sp, err)) || !s)
 		goto out;
 	pthread_mutex_lock(&commit_lock);
 	if ((rc = meta_load(s, NULL, name, &m))) {

@@ -52,7 +52,8 @@ int table_stat(struct store *s, const char *name, struct table_info *out);
 int table_schema_text(struct store *s, const char *name, struct buf *out,
 		      struct mlfs_err *err);
 /* Check "column type" lines for table NAME without applying them: the
- * same checks as table_set_schema.  0 or -EINVAL. */
+ * same checks as table_set_schema.  With S NULL only the text is checked.
+ * 0 or -EINVAL. */
 int table_schema_validate(struct store *s, const char *name, const char *text,
 			  size_t len, struct mlfs_err *err);
 /* Declare the schema from "column type" lines.  Allowed while the table

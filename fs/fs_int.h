@@ -4,7 +4,8 @@
 #ifndef MLFS_FS_INT_H
 #define MLFS_FS_INT_H
 
-#define FUSE_USE_VERSION 31
+/* Pinned to the libfuse of Debian 12 (3.14); the 3.1 compat loop leaks. */
+#define FUSE_USE_VERSION 314
 #include <fuse_lowlevel.h>
 
 #include <pthread.h>

@@ -74,8 +74,14 @@ int fs_serve(struct store *s, const struct fs_options *o)
 				close(fd);
 		}
 	}
-	if (!rc && fuse_session_loop_mt(fs.se, 0))
+	struct fuse_loop_config *loop = fuse_loop_cfg_create();
+	if (!loop)
+		rc = ENOMEM;
+	else
+		fuse_loop_cfg_set_idle_threads(loop, 16);
+	if (!rc && fuse_session_loop_mt(fs.se, loop))
 		rc = EIO;
+	fuse_loop_cfg_destroy(loop);
 	fuse_session_unmount(fs.se);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
