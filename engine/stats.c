@@ -23,7 +23,8 @@
 struct col_acc {
 	enum col_type type;
 	uint64_t count, nulls;
-	double dmin, dmax, mean, m2;	/* numeric columns */
+	double dmin, dmax;		/* numeric columns */
+	long double mean, m2;		/* Welford, in extended precision */
 	char *smin, *smax;		/* other columns */
 	size_t sminl, smaxl;
 	uint64_t *set;			/* open addressing, 0 = empty */
@@ -151,8 +152,8 @@ static int stats_record(void *ctx, const struct csv_field *f, size_t n,
 				a->dmin = v;
 			if (a->count == 1 || v > a->dmax)
 				a->dmax = v;
-			double d = v - a->mean;
-			a->mean += d / (double)a->count;
+			long double d = v - a->mean;
+			a->mean += d / (long double)a->count;
 			a->m2 += d * (v - a->mean);
 		} else if (!is_numeric(a->type)) {
 			if (!a->smin || cmp_bytes(f[i].p, f[i].len, a->smin, a->sminl) < 0)
@@ -214,10 +215,10 @@ static int compute(struct store *s, const char *name, struct buf *out,
 			buf_putc(out, ',');
 			put_num(out, a->type, a->dmax);
 			buf_putc(out, ',');
-			buf_put_double(out, a->mean);
+			buf_put_double(out, (double)a->mean);
 			buf_putc(out, ',');
 			if (a->count > 1)
-				buf_put_double(out, sqrt(a->m2 / (double)(a->count - 1)));
+				buf_put_double(out, (double)sqrtl(a->m2 / (long double)(a->count - 1)));
 		} else if (a->count) {
 			csv_put_field(out, a->smin, a->sminl);
 			buf_putc(out, ',');
