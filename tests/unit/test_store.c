@@ -1,0 +1,181 @@
+/* test_store.c - the key-value interface over RocksDB: get/put/delete,
+ * atomic batches, range scans, snapshots, bounds and readonly opens. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+struct fixture {
+	char dir[64];
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/mlfs-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+	store_close(f->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void test_get_put_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct buf v = { 0 };
+	assert_int_equal(store_get(f->s, NULL, "k", 1, &v, NULL), -ENOENT);
+	assert_int_equal(store_put(f->s, "k", 1, "value", 5, NULL), 0);
+	assert_int_equal(store_get(f->s, NULL, "k", 1, &v, NULL), 0);
+	assert_int_equal(v.len, 5);
+	assert_memory_equal(v.data, "value", 5);
+	assert_int_equal(store_delete(f->s, "k", 1, NULL), 0);
+	assert_int_equal(store_get(f->s, NULL, "k", 1, &v, NULL), -ENOENT);
+	buf_free(&v);
+}
+
+static void test_batch_is_atomic_and_ranges_delete(void **state)
+{
+	struct fixture *f = *state;
+	struct buf v = { 0 };
+	struct store_batch *b = store_batch_new();
+	for (char c = 'a'; c <= 'e'; c++)
+		store_batch_put(b, &c, 1, "x", 1);
+	store_batch_put2(b, "z", 1, "he", 2, "llo", 3);
+	assert_int_equal(store_batch_count(b), 6);
+	assert_int_equal(store_write(f->s, b, true, NULL), 0);
+	store_batch_clear(b);
+	assert_int_equal(store_get(f->s, NULL, "z", 1, &v, NULL), 0);
+	assert_memory_equal(v.data, "hello", 5);
+	store_batch_delete_range(b, "b", 1, "d", 1);	/* b, c */
+	store_batch_delete(b, "z", 1);
+	assert_int_equal(store_write(f->s, b, false, NULL), 0);
+	store_batch_free(b);
+	const char *want[] = { "a", "d", "e" };
+	struct store_iter *it = store_iter_new(f->s, NULL, NULL, 0, NULL, 0);
+	int n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it), n++) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		assert_true(n < 3);
+		assert_int_equal(kl, 1);
+		assert_memory_equal(k, want[n], 1);
+	}
+	assert_int_equal(n, 3);
+	assert_int_equal(store_iter_status(it, NULL), 0);
+	store_iter_free(it);
+	buf_free(&v);
+}
+
+static void test_iter_bounds_are_copied(void **state)
+{
+	struct fixture *f = *state;
+	char lo[8] = "p/", hi[8] = "p0";
+	store_put(f->s, "o", 1, "", 0, NULL);
+	store_put(f->s, "p/1", 3, "", 0, NULL);
+	store_put(f->s, "p/2", 3, "", 0, NULL);
+	store_put(f->s, "q", 1, "", 0, NULL);
+	struct store_iter *it = store_iter_new(f->s, NULL, lo, 2, hi, 2);
+	memset(lo, 'z', sizeof(lo));	/* the caller's buffers may go away */
+	memset(hi, 0, sizeof(hi));
+	int n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		n++;
+	assert_int_equal(n, 2);
+	store_iter_seek_last(it);
+	size_t kl;
+	assert_memory_equal(store_iter_key(it, &kl), "p/2", 3);
+	store_iter_free(it);
+}
+
+static void test_snapshot_sees_the_past(void **state)
+{
+	struct fixture *f = *state;
+	struct buf v = { 0 };
+	store_put(f->s, "k", 1, "old", 3, NULL);
+	struct store_snapshot *snap = store_snapshot_new(f->s);
+	store_put(f->s, "k", 1, "new", 3, NULL);
+	store_put(f->s, "k2", 2, "x", 1, NULL);
+	assert_int_equal(store_get(f->s, snap, "k", 1, &v, NULL), 0);
+	assert_memory_equal(v.data, "old", 3);
+	assert_int_equal(store_get(f->s, snap, "k2", 2, &v, NULL), -ENOENT);
+	assert_int_equal(store_get(f->s, NULL, "k", 1, &v, NULL), 0);
+	assert_memory_equal(v.data, "new", 3);
+	store_snapshot_free(f->s, snap);
+	buf_free(&v);
+}
+
+static void test_reopen_and_readonly(void **state)
+{
+	struct fixture *f = *state;
+	struct store *ro;
+	struct buf v = { 0 };
+	struct mlfs_err err = { 0 };
+	store_put(f->s, "durable", 7, "yes", 3, NULL);
+	assert_int_equal(store_sync(f->s, NULL), 0);
+	/* A reader beside the writer. */
+	assert_int_equal(store_open_readonly(f->dir, &ro, &err), 0);
+	assert_int_equal(store_get(ro, NULL, "durable", 7, &v, NULL), 0);
+	store_close(ro);
+	/* A second writer is refused while the first holds the lock. */
+	struct store *second = NULL;
+	assert_true(store_open(f->dir, false, &second, &err) < 0);
+	assert_true(err.msg[0] != '\0');
+	store_close(f->s);
+	assert_int_equal(store_open(f->dir, false, &f->s, NULL), 0);
+	assert_int_equal(store_get(f->s, NULL, "durable", 7, &v, NULL), 0);
+	assert_memory_equal(v.data, "yes", 3);
+	buf_free(&v);
+}
+
+static void test_missing_store(void **state)
+{
+	struct store *s = NULL;
+	struct mlfs_err err = { 0 };
+	assert_true(store_open("/tmp/mlfs-no-such-store/x", false, &s, &err) < 0);
+	assert_null(s);
+}
+
+static void test_key_u64_sorts(void **state)
+{
+	struct buf a = { 0 }, b = { 0 };
+	key_put_u64(&a, 255);
+	key_put_u64(&b, 256);
+	assert_true(memcmp(a.data, b.data, 8) < 0);
+	assert_true(key_get_u64(b.data) == 256);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_get_put_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_is_atomic_and_ranges_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iter_bounds_are_copied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_sees_the_past, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_and_readonly, setup, teardown),
+		cmocka_unit_test(test_missing_store),
+		cmocka_unit_test(test_key_u64_sorts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
