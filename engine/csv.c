@@ -244,6 +244,72 @@ static int emit(struct csv_reader *r, const char *text, size_t nspans,
 	return r->fn(r->ctx, r->fields, nspans, r->line + 1, err);
 }
 
+/* Offset of the first ',' in P[0..LEN), or LEN: eight bytes at a time
+ * (a zero byte of w ^ ",,,,,,,," marks a comma; the lowest flag is exact). */
+static size_t find_comma(const char *p, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	const uint64_t commas = ones * ',';
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		uint64_t x = w ^ commas;
+		uint64_t hit = (x - ones) & ~x & highs;
+		if (hit)
+			return i + (size_t)(__builtin_ctzll(hit) >> 3);
+	}
+	for (; i < len; i++)
+		if (p[i] == ',')
+			return i;
+	return len;
+}
+
+/* The common case: a whole line in TEXT with no quote in it.  Returns 1
+ * when it handled a record or blank line (*USED bytes), 0 when the slow
+ * path must look (quotes, no newline yet, bad UTF-8 to locate), <0. */
+static int fast_record(struct csv_reader *r, const char *text, size_t len,
+		       size_t *used, struct mlfs_err *err)
+{
+	const char *nl = memchr(text, '\n', len);
+	if (!nl)
+		return 0;
+	size_t L = (size_t)(nl - text);
+	if (memchr(text, '"', L))
+		return 0;
+	if (L + 1 > r->max_record)
+		return mlfs_fail(err, -EFBIG,
+			"line %llu, column 1: record longer than %zu bytes",
+			(unsigned long long)(r->line + 1), r->max_record);
+	size_t end = L && text[L - 1] == '\r' ? L - 1 : L;
+	*used = L + 1;
+	if (end == 0) {
+		r->line++;
+		return 1;
+	}
+	if (!utf8_valid(text, end))
+		return 0;
+	size_t n = 0, start = 0;
+	for (;;) {
+		size_t c = start + find_comma(text + start, end - start);
+		if (n == r->nspans_cap) {
+			int rc = push_span(r, &n, (struct span){ 0 });
+			if (rc)
+				return rc;
+			n--;
+		}
+		r->fields[n++] = (struct csv_field){ text + start, c - start, false };
+		if (c == end)
+			break;
+		start = c + 1;
+	}
+	int rc = r->fn(r->ctx, r->fields, n, r->line + 1, err);
+	if (rc < 0)
+		return rc;
+	r->line++;
+	return 1;
+}
+
 /* Parse complete records from TEXT; returns bytes consumed or <0. */
 static long parse_records(struct csv_reader *r, const char *text, size_t len,
 			  bool at_eof, struct mlfs_err *err)
@@ -252,6 +318,13 @@ static long parse_records(struct csv_reader *r, const char *text, size_t len,
 
 	while (pos < len) {
 		size_t used = 0, nspans = 0;
+		int fast = fast_record(r, text + pos, len - pos, &used, err);
+		if (fast < 0)
+			return fast;
+		if (fast) {
+			pos += used;
+			continue;
+		}
 		uint64_t nlines = 0;
 		int rc = scan_record(r, text + pos, len - pos, at_eof, &used,
 				     &nlines, &nspans, err);
@@ -300,16 +373,38 @@ int csv_reader_feed(struct csv_reader *r, const char *data, size_t len,
 		}
 		return 0;
 	}
-	/* Finish the carried record with as little of DATA as needed: append
-	 * all of it, parse, keep the rest. */
-	if ((rc = buf_append(&r->carry, data, len))) {
-		used = rc;
-		goto fail;
+	/* Finish the carried record with as little of DATA as needed: a line
+	 * at a time, so the rest of DATA is parsed where it lies. */
+	while (r->carry.len && len) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) + 1 : len;
+		/* A record that keeps going (quoted line breaks) takes pieces
+		 * as large as itself: each byte is rescanned O(log n) times. */
+		if (take < r->carry.len)
+			take = r->carry.len < len ? r->carry.len : len;
+		if ((rc = buf_append(&r->carry, data, take))) {
+			used = rc;
+			goto fail;
+		}
+		data += take;
+		len -= take;
+		used = parse_records(r, r->carry.data, r->carry.len, false, err);
+		if (used < 0)
+			goto fail;
+		size_t left = r->carry.len - (size_t)used;
+		if (left > r->max_record) {
+			used = mlfs_fail(err, -EFBIG,
+				"line %llu, column 1: record longer than %zu bytes",
+				(unsigned long long)(r->line + 1), r->max_record);
+			goto fail;
+		}
+		memmove(r->carry.data, r->carry.data + used, left);
+		r->carry.len = left;
 	}
-	used = parse_records(r, r->carry.data, r->carry.len, false, err);
-	if (used < 0)
-		goto fail;
-	size_t rest = r->carry.len - (size_t)used;
+	if (r->carry.len == 0 && len)
+		return csv_reader_feed(r, data, len, err);
+	used = 0;
+	size_t rest = r->carry.len;
 	if (rest > r->max_record) {
 		used = mlfs_fail(err, -EFBIG,
 			"line %llu, column 1: record longer than %zu bytes",

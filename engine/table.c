@@ -489,6 +489,19 @@ struct table_writer {
 	size_t nsizes, sizes_cap;
 	uint64_t rows, bytes;	/* since the last commit */
 	struct buf key, scratch;
+
+	/* The stager thread (started by the first full chunk).  Guarded by
+	 * stage_lock: inflight, inflight_seq, inflight_mark, stage_busy (the
+	 * thread owns `inflight` while true), stage_stop, stage_rc/err. */
+	bool stage_started;
+	pthread_t stage_thread;
+	pthread_mutex_t stage_lock;
+	pthread_cond_t stage_cv;
+	struct buf inflight;
+	uint64_t inflight_seq;
+	bool inflight_mark, stage_busy, stage_stop;
+	int stage_rc;
+	struct mlfs_err stage_err;
 };
 
 static void writer_set_names(struct table_writer *w, uint32_t n)
@@ -509,11 +522,73 @@ static void writer_free_names(struct table_writer *w)
 	w->ncols = 0;
 }
 
+/* The stager thread: writes the chunk in `inflight` while the writer
+ * parses the next one, so the two cores share an ingest. */
+static void *stage_main(void *arg)
+{
+	struct table_writer *w = arg;
+	struct buf key = { 0 }, mark = { 0 };
+	char hdr[5];
+
+	pthread_mutex_lock(&w->stage_lock);
+	for (;;) {
+		while (!w->stage_busy && !w->stage_stop)
+			pthread_cond_wait(&w->stage_cv, &w->stage_lock);
+		if (!w->stage_busy)
+			break;
+		pthread_mutex_unlock(&w->stage_lock);
+
+		struct mlfs_err err = { 0 };
+		struct store_batch *b = store_batch_new();
+		if (w->inflight_mark) {
+			buf_reset(&mark);
+			enc_map(&mark, 2);
+			enc_cstr(&mark, "t");
+			enc_u64(&mark, w->tid);
+			enc_cstr(&mark, "from");
+			enc_u64(&mark, w->inflight_seq);
+			key_writer(&key, w->wuid);
+			store_batch_put(b, key.data, key.len, mark.data, mark.len);
+		}
+		key_chunk(&key, w->tid, w->wuid, w->inflight_seq);
+		size_t hl = enc_bin_header(hdr, w->inflight.len);
+		store_batch_put2(b, key.data, key.len, hdr, hl, w->inflight.data,
+				 w->inflight.len);
+		int rc = b ? store_write(w->s, b, false, &err) : -ENOMEM;
+		store_batch_free(b);
+
+		pthread_mutex_lock(&w->stage_lock);
+		if (rc && !w->stage_rc) {
+			w->stage_rc = rc;
+			w->stage_err = err;
+		}
+		w->stage_busy = false;
+		pthread_cond_broadcast(&w->stage_cv);
+	}
+	pthread_mutex_unlock(&w->stage_lock);
+	buf_free(&key);
+	buf_free(&mark);
+	return NULL;
+}
+
+/* Wait until the stager has written what it was given.  0 or its error. */
+static int stage_wait(struct table_writer *w, struct mlfs_err *err)
+{
+	if (!w->stage_started)
+		return 0;
+	pthread_mutex_lock(&w->stage_lock);
+	while (w->stage_busy)
+		pthread_cond_wait(&w->stage_cv, &w->stage_lock);
+	int rc = w->stage_rc;
+	if (rc && err)
+		*err = w->stage_err;
+	pthread_mutex_unlock(&w->stage_lock);
+	return rc;
+}
+
+/* Hand the current chunk to the stager (starting it on first use). */
 static int stage_chunk(struct table_writer *w, struct mlfs_err *err)
 {
-	char hdr[5];
-	int rc;
-
 	if (w->chunk.len == 0)
 		return 0;
 	if (w->nsizes == w->sizes_cap) {
@@ -524,32 +599,50 @@ static int stage_chunk(struct table_writer *w, struct mlfs_err *err)
 		w->sizes = p;
 		w->sizes_cap = cap;
 	}
-	struct store_batch *b = store_batch_new();
-	if (!w->marked) {
-		struct buf v = { 0 };
-		enc_map(&v, 2);
-		enc_cstr(&v, "t");
-		enc_u64(&v, w->tid);
-		enc_cstr(&v, "from");
-		enc_u64(&v, w->seq);
-		key_writer(&w->key, w->wuid);
-		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
-		buf_free(&v);
+	if (!w->stage_started) {
+		pthread_mutex_init(&w->stage_lock, NULL);
+		pthread_cond_init(&w->stage_cv, NULL);
+		if (pthread_create(&w->stage_thread, NULL, stage_main, w)) {
+			pthread_cond_destroy(&w->stage_cv);
+			pthread_mutex_destroy(&w->stage_lock);
+			return mlfs_fail(err, -EAGAIN, "cannot start a staging thread");
+		}
+		w->stage_started = true;
 	}
-	key_chunk(&w->key, w->tid, w->wuid, w->seq);
-	size_t hl = enc_bin_header(hdr, w->chunk.len);
-	store_batch_put2(b, w->key.data, w->key.len, hdr, hl, w->chunk.data,
-			 w->chunk.len);
-	rc = store_write(w->s, b, false, err);
-	store_batch_free(b);
+	int rc = stage_wait(w, err);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&w->stage_lock);
+	struct buf t = w->inflight;
+	w->inflight = w->chunk;
+	w->chunk = t;
+	w->inflight_seq = w->seq;
+	w->inflight_mark = !w->marked;
+	w->stage_busy = true;
+	pthread_cond_signal(&w->stage_cv);
+	pthread_mutex_unlock(&w->stage_lock);
+
 	w->marked = true;
-	w->sizes[w->nsizes++] = w->chunk.len;
-	w->bytes += w->chunk.len;
+	w->sizes[w->nsizes++] = w->inflight.len;
+	w->bytes += w->inflight.len;
 	w->seq++;
 	buf_reset(&w->chunk);
 	return 0;
+}
+
+/* Stop and join the stager; what it was given is written first. */
+static void stage_stop(struct table_writer *w)
+{
+	if (!w->stage_started)
+		return;
+	pthread_mutex_lock(&w->stage_lock);
+	w->stage_stop = true;
+	pthread_cond_broadcast(&w->stage_cv);
+	pthread_mutex_unlock(&w->stage_lock);
+	pthread_join(w->stage_thread, NULL);
+	pthread_cond_destroy(&w->stage_cv);
+	pthread_mutex_destroy(&w->stage_lock);
+	w->stage_started = false;
 }
 
 static int take_header(struct table_writer *w, const struct csv_field *f,
@@ -752,7 +845,8 @@ int table_writer_commit(struct table_writer *w, bool final,
 
 	if (w->failed)
 		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
-	if ((rc = csv_reader_finish(w->csv, err)) || (rc = stage_chunk(w, err))) {
+	if ((rc = csv_reader_finish(w->csv, err)) || (rc = stage_chunk(w, err)) ||
+	    (rc = stage_wait(w, err))) {
 		w->failed = true;
 		w->fail_code = rc;
 		return rc;
@@ -838,6 +932,7 @@ void table_writer_free(struct table_writer *w)
 {
 	if (!w)
 		return;
+	stage_stop(w);
 	if (w->marked) {
 		struct store_batch *b = store_batch_new();
 		delete_chunks(b, w->tid, w->wuid, w->seg_first);
@@ -849,6 +944,7 @@ void table_writer_free(struct table_writer *w)
 	csv_reader_free(w->csv);
 	writer_free_names(w);
 	buf_free(&w->chunk);
+	buf_free(&w->inflight);
 	buf_free(&w->key);
 	buf_free(&w->scratch);
 	free(w->sizes);

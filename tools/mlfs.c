@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,10 @@ static int serve(const char *store_dir, struct fs_options *o)
 	struct store *s;
 	char pidfile[PATH_MAX + 16];
 
+	/* Keep big buffers (memtable arenas, request buffers) in the heap and
+	 * reuse them, instead of fresh zeroed pages from mmap each time. */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	if (open_store(store_dir, true, &s))
 		return 1;
 	if (table_recover(s, &err))
