@@ -30,6 +30,10 @@ enum node_kind {
 	NK_PROPERTY,	/* small text value, replaced whole, validated */
 	NK_VIEW,	/* generated at open, read-only */
 	NK_TABLE,	/* streamed CSV rows: > replaces, >> appends */
+	NK_SERIES,	/* read: generated at open; each written line appends */
+	NK_WAITER,	/* read blocks until a state is reached */
+	NK_SYMLINK,	/* a link to another node (readlink) */
+	NK_BLOB,	/* bytes read and written at offsets (artifacts) */
 };
 
 struct node;
@@ -55,6 +59,18 @@ struct node_ops {
 		     struct mlfs_err *err);
 	int (*rmdir)(struct fs *fs, const struct node *dir, const char *name,
 		     struct mlfs_err *err);
+	/* A new file NAME (open with O_CREAT).  Fills OUT; sets *PENDING when
+	 * the file comes into being only once written (params, metrics). */
+	int (*create)(struct fs *fs, const struct node *dir, const char *name,
+		      mode_t mode, struct node *out, bool *pending,
+		      struct mlfs_err *err);
+	int (*symlink)(struct fs *fs, const struct node *dir, const char *name,
+		       const char *target, struct mlfs_err *err);
+	/* Move NAME to NEWDIR/NEWNAME (NEWDIR of the same ops).  FLAGS:
+	 * RENAME_NOREPLACE and friends. */
+	int (*rename)(struct fs *fs, const struct node *dir, const char *name,
+		      const struct node *newdir, const char *newname,
+		      unsigned int flags, struct mlfs_err *err);
 
 	/* NK_PROPERTY and NK_VIEW: the whole content. */
 	int (*get)(struct fs *fs, const struct node *n, struct buf *out,
@@ -79,6 +95,32 @@ struct node_ops {
 	bool (*writer_failed)(void *w);
 	void (*writer_free)(void *w);
 
+	/* NK_SERIES: append complete lines (size comes from .size). */
+	int (*append)(struct fs *fs, const struct node *n, const char *data,
+		      size_t len, struct mlfs_err *err);
+
+	/* NK_WAITER: 0 and the content once the state is reached, -EAGAIN
+	 * before. */
+	int (*poll)(struct fs *fs, const struct node *n, struct buf *out);
+
+	/* NK_SYMLINK */
+	int (*readlink)(struct fs *fs, const struct node *n, struct buf *out);
+
+	/* NK_BLOB */
+	long (*pread)(struct fs *fs, const struct node *n, char *dst,
+		      size_t len, uint64_t off, struct mlfs_err *err);
+	int (*pwrite)(struct fs *fs, const struct node *n, const char *data,
+		      size_t len, uint64_t off, struct mlfs_err *err);
+	int (*truncate)(struct fs *fs, const struct node *n, uint64_t size,
+			struct mlfs_err *err);
+
+	/* Nodes whose owner, mode, size and times the engine keeps itself
+	 * (artifacts): stat and chmod/chown/utimens go here, not to attrs. */
+	int (*stat)(struct fs *fs, const struct node *n, struct stat *st);
+	int (*setattr)(struct fs *fs, const struct node *n,
+		       const struct stat *attr, int to_set,
+		       struct mlfs_err *err);
+
 	/* Any file kind: unlink (rm) of the file, e.g. empties a table. */
 	int (*remove)(struct fs *fs, const struct node *n, struct mlfs_err *err);
 };
@@ -90,6 +132,9 @@ struct node {
 	char arg[FS_ARGS][FS_NAME_MAX + 1];	/* names from the path */
 	const char *owner;		/* attrs key whose owner files inherit */
 	char owner_path[FS_PATH_MAX];
+	uint64_t id;			/* engine object id (artifacts) */
+	uint64_t parent_id;		/* the directory holding it (artifacts) */
+	bool pending;			/* created, exists once written */
 };
 
 struct fs_log_entry;
@@ -108,6 +153,16 @@ struct fs {
 	size_t ino_buckets, ino_count;
 	uint64_t next_ino;
 
+	/* Files created but not yet written (struct pending): log_lock. */
+	struct pending *pending;
+
+	/* Blocked reads of waiter files (struct waiter): wait_lock. */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cv;
+	struct waiter *waiters;
+	bool wait_stop;
+	pthread_t wait_thread;
+
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;
 	char **log_lines;
@@ -124,6 +179,7 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 
+extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
 
@@ -132,6 +188,21 @@ int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
 		    struct mlfs_err *err);
 /* The caller of the current request (uid, gid). */
 void fs_caller(uid_t *uid, gid_t *gid);
+
+/* Pending creates: a file opened with O_CREAT whose kind exists only once
+ * written shows up (empty) until its last open handle closes. */
+void fs_pending_add(struct fs *fs, const char *path);
+void fs_pending_del(struct fs *fs, const char *path);
+bool fs_pending_has(struct fs *fs, const char *path);
+
+/* Waiters: start/stop the thread that re-checks blocked reads every 50 ms;
+ * fs_waiters_kick() re-checks now (after a state change). */
+int fs_waiters_start(struct fs *fs);
+void fs_waiters_stop(struct fs *fs);
+void fs_waiters_kick(struct fs *fs);
+/* Park REQ (a read of N's content, SIZE bytes at OFF) until N is ready. */
+void fs_waiter_park(struct fs *fs, fuse_req_t req, const struct node *n,
+		    size_t size, off_t off);
 
 /* ---- inodes ---- */
 

@@ -38,6 +38,9 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 		snprintf(out->path, sizeof(out->path), "%s/%s", dir->path, name);
 	out->ops = ops;
 	out->owner = out->owner_path[0] ? out->owner_path : NULL;
+	out->id = 0;
+	out->parent_id = dir->id;
+	out->pending = false;
 }
 
 int fs_resolve(struct fs *fs, const char *path, struct node *out)
@@ -46,6 +49,8 @@ int fs_resolve(struct fs *fs, const char *path, struct node *out)
 	const char *p = path;
 
 	memset(out->arg, 0, sizeof(out->arg));
+	out->id = 0;
+	out->pending = false;
 	strcpy(out->path, "/");
 	out->owner_path[0] = '\0';
 	out->owner = NULL;
@@ -66,6 +71,18 @@ int fs_resolve(struct fs *fs, const char *path, struct node *out)
 			return -ENOTDIR;
 		struct node child;
 		int rc = out->ops->lookup(fs, out, comp, &child);
+		if (rc == -ENOENT && !*p && out->ops->create) {
+			/* A file being created shows until its writer closes. */
+			char full[FS_PATH_MAX];
+			bool pending = false;
+			snprintf(full, sizeof(full), "%s/%s", strcmp(out->path, "/") ? out->path : "", comp);
+			if (fs_pending_has(fs, full) &&
+			    out->ops->create(fs, out, comp, 0644, &child, &pending, NULL) == 0 &&
+			    pending) {
+				child.pending = true;
+				rc = 0;
+			}
+		}
 		if (rc)
 			return rc;
 		memcpy(out, &child, sizeof(child));
@@ -87,6 +104,8 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (n->ops->stat)
+		return n->ops->stat(fs, n, st);
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_mode = n->ops->perm;
@@ -115,6 +134,8 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	case NK_VIEW: {
 		struct buf b = { 0 };
 		st->st_mode |= S_IFREG;
+		if (n->pending)
+			break;
 		rc = n->ops->get(fs, n, &b, NULL);
 		st->st_size = rc ? 0 : (off_t)b.len;
 		buf_free(&b);
@@ -122,10 +143,29 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 			return rc;
 		break;
 	}
+	case NK_WAITER:
+		st->st_mode |= S_IFREG;	/* size 0: read with direct I/O */
+		break;
+	case NK_SYMLINK: {
+		struct buf b = { 0 };
+		st->st_mode = S_IFLNK | 0777;
+		rc = n->ops->readlink(fs, n, &b);
+		st->st_size = (off_t)b.len;
+		buf_free(&b);
+		if (rc)
+			return rc;
+		break;
+	}
+	case NK_BLOB:
+		st->st_mode |= S_IFREG;
+		break;
+	case NK_SERIES:
 	case NK_TABLE: {
 		uint64_t size;
 		int64_t data_mtime;
 		st->st_mode |= S_IFREG;
+		if (n->pending)
+			break;
 		if ((rc = n->ops->size(fs, n, &size, &data_mtime)))
 			return rc;
 		st->st_size = (off_t)size;

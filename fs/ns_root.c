@@ -12,6 +12,9 @@ static const char readme_text[] =
 	"    data.csv       the rows as CSV: > replaces, >> appends\n"
 	"    schema         'column type' lines (int float string bool date timestamp)\n"
 	"    stats.csv      per column: count nulls distinct min max mean std\n"
+	"/experiments/NAME/ experiment runs: mkdir runs/RUN, then write\n"
+	"    runs/RUN/      params/KEY metrics/KEY tags/KEY artifacts/ status wait parent\n"
+	"    runs.csv       one line a run: params and latest metrics side by side\n"
 	"\n"
 	"Errors: a rejected write fails with an errno and says why in /log.\n"
 	"Reference: docs/reference.md and mlfs(1).\n";
@@ -43,6 +46,7 @@ static const struct {
 	const struct node_ops *ops;
 } entries[] = {
 	{ "README", &readme_ops },
+	{ "experiments", &ns_experiments_dir },
 	{ "log", &log_ops },
 	{ "tables", &ns_tables_dir },
 };

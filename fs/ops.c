@@ -34,6 +34,8 @@ struct handle {
 	void *writer;		/* table: streaming writer */
 	struct buf dir;		/* directory: "name\0" entries */
 	size_t ndir;
+	struct buf partial;	/* series: a line not ended yet */
+	bool ready;		/* waiter: content holds the final state */
 };
 
 static struct fs *FS(fuse_req_t req)
@@ -175,16 +177,27 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct node n;
 	struct stat st;
 	int rc = resolve_ino(fs, ino, &n);
+	const int attr_bits = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
+			      FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |
+			      FUSE_SET_ATTR_MTIME_NOW;
 
+	if (!rc && n.ops->setattr) {
+		/* The engine keeps this node's attributes (artifacts). */
+		if ((to_set & FUSE_SET_ATTR_SIZE) && n.ops->truncate)
+			rc = n.ops->truncate(fs, &n, (uint64_t)attr->st_size, &err);
+		else if (to_set & FUSE_SET_ATTR_SIZE)
+			rc = -EISDIR;
+		if (!rc && (to_set & attr_bits))
+			rc = n.ops->setattr(fs, &n, attr, to_set, &err);
+		to_set = 0;
+	}
 	if (!rc && (to_set & FUSE_SET_ATTR_SIZE)) {
 		if (attr->st_size != 0)
 			rc = mlfs_fail(&err, -EINVAL, "only truncation to size 0 is supported");
 		else
 			rc = truncate_node(fs, &n, &err);
 	}
-	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
-			      FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |
-			      FUSE_SET_ATTR_MTIME_NOW))) {
+	if (!rc && (to_set & attr_bits)) {
 		struct attrs a;
 		if ((rc = node_stat(fs, &n, &st)) == 0) {
 			a.mode = st.st_mode & 07777;
@@ -356,15 +369,18 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- files ---- */
 
-static void handle_free(struct handle *h)
+static void handle_free(struct fs *fs, struct handle *h)
 {
 	if (!h)
 		return;
+	if (h->node.pending)
+		fs_pending_del(fs, h->node.path);
 	if (h->reader)
 		h->node.ops->reader_free(h->reader);
 	if (h->writer)
 		h->node.ops->writer_free(h->writer);
 	buf_free(&h->content);
+	buf_free(&h->partial);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }
@@ -386,12 +402,29 @@ static int open_node(struct fs *fs, struct handle *h, int flags,
 			return mlfs_fail(err, -EACCES, "a generated file is read-only");
 		return n->ops->get(fs, n, &h->content, err);
 	case NK_PROPERTY:
+		if (n->pending)
+			return 0;
 		if (writing && (flags & O_TRUNC)) {
 			h->trunc_pending = true;
 			return 0;
 		}
 		rc = n->ops->get(fs, n, &h->content, err);
 		return rc == -ENODATA ? 0 : rc;
+	case NK_SERIES:
+		/* Writes append points ('>' too: a series only grows). */
+		if (acc == O_WRONLY || n->pending)
+			return 0;
+		return n->ops->get(fs, n, &h->content, err);
+	case NK_WAITER:
+		if (writing)
+			return mlfs_fail(err, -EACCES, "a waiter file is read-only");
+		return 0;
+	case NK_SYMLINK:
+		return -ELOOP;
+	case NK_BLOB:
+		if (writing && (flags & O_TRUNC))
+			return n->ops->truncate(fs, n, 0, err);
+		return 0;
 	case NK_TABLE: {
 		/* Readers get a snapshot now: stable for this handle. */
 		uint64_t size;
@@ -419,7 +452,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = open_node(fs, h, fi->flags, &err);
 	if (rc) {
 		fuse_reply_err(req, -failed(fs, h ? h->node.path : "?", rc, &err));
-		handle_free(h);
+		handle_free(fs, h);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
@@ -427,9 +460,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Rows bypass the page cache: each handle reads its own snapshot,
 	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
 	 * it to 0 until the next getattr). */
-	fi->direct_io = h->node.ops->kind == NK_TABLE;
+	fi->direct_io = h->node.ops->kind == NK_TABLE ||
+			h->node.ops->kind == NK_WAITER;
 	if (fuse_reply_open(req, fi))
-		handle_free(h);
+		handle_free(fs, h);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -443,7 +477,17 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (h)
 		pthread_mutex_init(&h->lock, NULL);
-	if (rc == -ENOENT) {
+	if (rc == -ENOENT && dir.ops->create) {
+		bool pending = false;
+		rc = dir.ops->create(fs, &dir, name, mode, &h->node, &pending, &err);
+		if (!rc && pending) {
+			h->node.pending = true;
+			fs_pending_add(fs, h->node.path);
+		}
+		if (rc)
+			snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
+				 strcmp(dir.path, "/") ? dir.path : "", name);
+	} else if (rc == -ENOENT) {
 		/* The tree has fixed file names per kind of directory. */
 		snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
 			 strcmp(dir.path, "/") ? dir.path : "", name);
@@ -453,22 +497,23 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = open_node(fs, h, fi->flags, &err);
 	if (rc) {
 		fuse_reply_err(req, -failed(fs, h ? h->node.path : "?", rc, &err));
-		handle_free(h);
+		handle_free(fs, h);
 		return;
 	}
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
 	if ((rc = node_stat(fs, &h->node, &e.attr))) {
-		handle_free(h);
+		handle_free(fs, h);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	e.ino = fs_inode_ref(fs, h->node.path);
 	e.attr.st_ino = e.ino;
 	fi->fh = (uintptr_t)h;
+	fi->direct_io = h->node.ops->kind == NK_TABLE;
 	if (fuse_reply_create(req, &e, fi)) {
 		fs_inode_forget(fs, e.ino, 1);
-		handle_free(h);
+		handle_free(fs, h);
 	}
 }
 
@@ -482,7 +527,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	pthread_mutex_lock(&h->lock);
 	switch (h->node.ops->kind) {
+	case NK_WAITER:
+		if (!h->ready) {
+			buf_reset(&h->content);
+			if (h->node.ops->poll(fs, &h->node, &h->content) != 0) {
+				pthread_mutex_unlock(&h->lock);
+				fs_waiter_park(fs, req, &h->node, size, off);
+				return;
+			}
+			h->ready = true;
+		}
+		/* fall through */
 	case NK_VIEW:
+	case NK_SERIES:
 	case NK_PROPERTY:
 		if ((size_t)off >= h->content.len)
 			fuse_reply_buf(req, NULL, 0);
@@ -499,6 +556,17 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		char *out = rc ? NULL : malloc(size ? size : 1);
 		long n = rc ? rc : out ? h->node.ops->reader_read(h->reader, out, size,
 							   (uint64_t)off, &err) : -ENOMEM;
+		if (n < 0)
+			fuse_reply_err(req, -failed(fs, h->node.path, (int)n, &err));
+		else
+			fuse_reply_buf(req, out, (size_t)n);
+		free(out);
+		break;
+	}
+	case NK_BLOB: {
+		char *out = malloc(size ? size : 1);
+		long n = out ? h->node.ops->pread(fs, &h->node, out, size, (uint64_t)off, &err)
+			     : -ENOMEM;
 		if (n < 0)
 			fuse_reply_err(req, -failed(fs, h->node.path, (int)n, &err));
 		else
@@ -543,6 +611,31 @@ static int property_write(struct fs *fs, struct handle *h, const char *data,
 	return 0;
 }
 
+/* Append the complete lines of what was written; keep a trailing partial
+ * line for the next write or the flush. */
+static int series_write(struct fs *fs, struct handle *h, const char *data,
+			size_t size, struct mlfs_err *err)
+{
+	if (h->partial.len + size > FS_PROPERTY_MAX && !memchr(data, '\n', size))
+		return mlfs_fail(err, -EFBIG, "line longer than %u bytes", FS_PROPERTY_MAX);
+	struct buf all = { 0 };
+	if (buf_append(&all, h->partial.data, h->partial.len) ||
+	    buf_append(&all, data, size)) {
+		buf_free(&all);
+		return -ENOMEM;
+	}
+	const char *last = memrchr(all.data, '\n', all.len);
+	size_t whole = last ? (size_t)(last - all.data) + 1 : 0;
+	int rc = whole ? h->node.ops->append(fs, &h->node, all.data, whole, err) : 0;
+	if (!rc) {
+		buf_reset(&h->partial);
+		buf_append(&h->partial, all.data + whole, all.len - whole);
+		h->written = true;
+	}
+	buf_free(&all);
+	return rc;
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -557,6 +650,19 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	case NK_PROPERTY:
 		rc = property_write(fs, h, data, size, off, &err);
 		break;
+	case NK_SERIES:
+		rc = series_write(fs, h, data, size, &err);
+		break;
+	case NK_BLOB: {
+		uint64_t at = (uint64_t)off;
+		struct stat st;
+		if ((h->flags & O_APPEND) && (rc = node_stat(fs, &h->node, &st)))
+			break;
+		if (h->flags & O_APPEND)
+			at = (uint64_t)st.st_size;
+		rc = h->node.ops->pwrite(fs, &h->node, data, size, at, &err);
+		break;
+	}
 	case NK_TABLE:
 		/* After a failure the first error already told why. */
 		quiet = h->writer && h->node.ops->writer_failed(h->writer);
@@ -592,6 +698,14 @@ static int commit_handle(struct fs *fs, struct handle *h, bool final,
 	case NK_TABLE:
 		if (h->writer)
 			return h->node.ops->writer_commit(h->writer, final, err);
+		return 0;
+	case NK_SERIES:
+		if (h->partial.len) {
+			int rc = h->node.ops->append(fs, &h->node, h->partial.data,
+						     h->partial.len, err);
+			buf_reset(&h->partial);
+			return rc;
+		}
 		return 0;
 	default:
 		return 0;
@@ -643,7 +757,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&h->lock);
 	if (rc)
 		failed(fs, h->node.path, rc, &err);
-	handle_free(h);
+	handle_free(fs, h);
 	fuse_reply_err(req, 0);
 }
 
@@ -662,13 +776,70 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct fs *fs = FS(req);
-	struct node dir, child;
+	struct mlfs_err err = { 0 };
+	struct node dir, child, newdir;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
+	if (!rc)
+		rc = resolve_ino(fs, newparent, &newdir);
+	if (!rc && newdir.ops->kind != NK_DIR)
+		rc = -ENOTDIR;
+	if (!rc && strlen(newname) > FS_NAME_MAX)
+		rc = -ENAMETOOLONG;
+	if (!rc && (!dir.ops->rename || dir.ops->rename != newdir.ops->rename))
+		rc = mlfs_fail(&err, -EPERM, "renaming is not supported here");
+	if (!rc)
+		rc = dir.ops->rename(fs, &dir, name, &newdir, newname, flags, &err);
 	if (!rc) {
-		fs_log(fs, child.path, "renaming is not supported here");
-		rc = -EPERM;
+		char to[FS_PATH_MAX];
+		snprintf(to, sizeof(to), "%s/%s", strcmp(newdir.path, "/") ? newdir.path : "", newname);
+		fs_inode_rename(fs, child.path, to);
 	}
+	if (rc && rc != -EEXIST && rc != -ENOTEMPTY)
+		failed(fs, rc == -ENOENT ? "?" : child.path, rc, &err);
 	fuse_reply_err(req, -rc);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	struct fs *fs = FS(req);
+	struct mlfs_err err = { 0 };
+	struct node dir, child;
+	int rc = resolve_ino(fs, parent, &dir);
+	if (!rc && dir.ops->kind != NK_DIR)
+		rc = -ENOTDIR;
+	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
+		rc = -EEXIST;
+	if (!rc && !dir.ops->symlink)
+		rc = mlfs_fail(&err, -EPERM, "no links can be made here");
+	if (!rc)
+		rc = dir.ops->symlink(fs, &dir, name, target, &err);
+	if (!rc)
+		rc = dir.ops->lookup(fs, &dir, name, &child);
+	if (rc) {
+		char path[FS_PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir.path, "/") ? dir.path : "", name);
+		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
+		return;
+	}
+	reply_entry(req, fs, &child);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = FS(req);
+	struct node n;
+	struct buf b = { 0 };
+	int rc = resolve_ino(fs, ino, &n);
+	if (!rc && n.ops->kind != NK_SYMLINK)
+		rc = -EINVAL;
+	if (!rc)
+		rc = n.ops->readlink(fs, &n, &b);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_readlink(req, b.data ? b.data : "");
+	buf_free(&b);
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
@@ -693,4 +864,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.release = op_release,
 	.statfs = op_statfs,
 	.rename = op_rename,
+	.symlink = op_symlink,
+	.readlink = op_readlink,
 };

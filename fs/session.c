@@ -55,8 +55,13 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = EIO;
 		goto out_session;
 	}
+	if (fs_waiters_start(&fs)) {
+		rc = EAGAIN;
+		goto out_signals;
+	}
 	if (fuse_session_mount(fs.se, o->mountpoint)) {
 		rc = EIO;
+		fs_waiters_stop(&fs);
 		goto out_signals;
 	}
 	if (o->ready_fd >= 0) {
@@ -83,6 +88,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
 	fuse_session_unmount(fs.se);
+	fs_waiters_stop(&fs);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -1,0 +1,625 @@
+/* blob.c - artifact trees in the store.
+ *
+ * Records (docs/store-format.md):
+ *   b/i/ID          object {dir, size, mode, uid, gid, mtime, ctime, parent}
+ *   b/e/DIR NAME    directory entry: {id, dir}
+ *   b/c/ID SEQ      bytes [SEQ*BLOB_CHUNK, ...) of file ID; absent = zeros
+ *   b/n             the id counter
+ * Every operation is one atomic batch.  Writers of one object serialize on
+ * a striped lock (by id); namespace changes (make, remove, rename) on
+ * `ns_lock`, so a rename never races a create of the same name. */
+#include "blob.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "codec.h"
+
+#define STRIPES 64
+static pthread_mutex_t stripe[STRIPES] = {
+	[0 ... STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
+};
+static pthread_mutex_t ns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void key_obj(struct buf *k, uint64_t id)
+{
+	buf_reset(k);
+	buf_puts(k, "b/i/");
+	key_put_u64(k, id);
+}
+
+static void key_entry(struct buf *k, uint64_t dir, const char *name)
+{
+	buf_reset(k);
+	buf_puts(k, "b/e/");
+	key_put_u64(k, dir);
+	if (name)
+		buf_puts(k, name);
+}
+
+static void key_chunk(struct buf *k, uint64_t id, uint64_t seq)
+{
+	buf_reset(k);
+	buf_puts(k, "b/c/");
+	key_put_u64(k, id);
+	key_put_u64(k, seq);
+}
+
+struct obj {
+	struct blob_stat st;
+	uint64_t parent;
+};
+
+static int obj_load(struct store *s, uint64_t id, struct obj *o)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_obj(&k, id);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval r = dec_root(d);
+			o->st.id = id;
+			o->st.dir = dget_bool(r, "dir", false);
+			o->st.size = dget_u64(r, "size", 0);
+			o->st.mode = (uint32_t)dget_u64(r, "mode", 0644);
+			o->st.uid = (uint32_t)dget_u64(r, "uid", 0);
+			o->st.gid = (uint32_t)dget_u64(r, "gid", 0);
+			o->st.mtime_ns = dget_i64(r, "mtime", 0);
+			o->st.ctime_ns = dget_i64(r, "ctime", 0);
+			o->parent = dget_u64(r, "parent", 0);
+			dec_free(d);
+		}
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static void obj_put(struct store_batch *b, const struct obj *o)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_obj(&k, o->st.id);
+	enc_map(&v, 8);
+	enc_cstr(&v, "dir");
+	enc_bool(&v, o->st.dir);
+	enc_cstr(&v, "size");
+	enc_u64(&v, o->st.size);
+	enc_cstr(&v, "mode");
+	enc_u64(&v, o->st.mode);
+	enc_cstr(&v, "uid");
+	enc_u64(&v, o->st.uid);
+	enc_cstr(&v, "gid");
+	enc_u64(&v, o->st.gid);
+	enc_cstr(&v, "mtime");
+	enc_i64(&v, o->st.mtime_ns);
+	enc_cstr(&v, "ctime");
+	enc_i64(&v, o->st.ctime_ns);
+	enc_cstr(&v, "parent");
+	enc_u64(&v, o->parent);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+}
+
+static int commit(struct store *s, struct store_batch *b, struct mlfs_err *err)
+{
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	return rc;
+}
+
+static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int new_id(struct store *s, uint64_t *id, struct mlfs_err *err)
+{
+	struct buf v = { 0 };
+	pthread_mutex_lock(&counter_lock);
+	int rc = store_get(s, NULL, "b/n", 3, &v, err);
+	*id = rc == 0 && v.len == 8 ? key_get_u64(v.data) : 1;
+	if (rc == -ENOENT)
+		rc = 0;
+	if (!rc) {
+		buf_reset(&v);
+		key_put_u64(&v, *id + 1);
+		rc = store_put(s, "b/n", 3, v.data, v.len, err);
+	}
+	pthread_mutex_unlock(&counter_lock);
+	buf_free(&v);
+	return rc;
+}
+
+int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
+		  uint64_t *id, struct mlfs_err *err)
+{
+	struct obj o = { 0 };
+	int rc = new_id(s, &o.st.id, err);
+	if (rc)
+		return rc;
+	o.st.dir = true;
+	o.st.mode = mode;
+	o.st.uid = uid;
+	o.st.gid = gid;
+	o.st.mtime_ns = o.st.ctime_ns = now_ns();
+	struct store_batch *b = store_batch_new();
+	obj_put(b, &o);
+	*id = o.st.id;
+	return commit(s, b, err);
+}
+
+int blob_stat(struct store *s, uint64_t id, struct blob_stat *out)
+{
+	struct obj o;
+	int rc = obj_load(s, id, &o);
+	if (!rc)
+		*out = o.st;
+	return rc;
+}
+
+static int entry_get(struct store *s, uint64_t dir, const char *name,
+		     uint64_t *id)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_entry(&k, dir, name);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		*id = d ? dget_u64(dec_root(d), "id", 0) : 0;
+		if (!d || !*id)
+			rc = -EIO;
+		dec_free(d);
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static void entry_put(struct store_batch *b, uint64_t dir, const char *name,
+		      uint64_t id, bool is_dir)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_entry(&k, dir, name);
+	enc_map(&v, 2);
+	enc_cstr(&v, "id");
+	enc_u64(&v, id);
+	enc_cstr(&v, "dir");
+	enc_bool(&v, is_dir);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+}
+
+static void entry_delete(struct store_batch *b, uint64_t dir, const char *name)
+{
+	struct buf k = { 0 };
+	key_entry(&k, dir, name);
+	store_batch_delete(b, k.data, k.len);
+	buf_free(&k);
+}
+
+int blob_lookup(struct store *s, uint64_t dir, const char *name,
+		struct blob_stat *out)
+{
+	uint64_t id;
+	int rc = entry_get(s, dir, name, &id);
+	return rc ? rc : blob_stat(s, id, out);
+}
+
+int blob_list(struct store *s, uint64_t dir,
+	      int (*fn)(void *ctx, const char *name, bool is_dir), void *ctx)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	char name[256];
+	int rc = 0;
+	key_entry(&lo, dir, NULL);
+	key_entry(&hi, dir + 1, NULL);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		const char *v = store_iter_value(it, &vl);
+		size_t n = kl - lo.len;
+		if (n >= sizeof(name))
+			continue;
+		memcpy(name, k + lo.len, n);
+		name[n] = '\0';
+		struct dec *d = dec_new(v, vl);
+		bool is_dir = d && dget_bool(dec_root(d), "dir", false);
+		dec_free(d);
+		rc = fn(ctx, name, is_dir);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+static int touch_dir(struct store *s, struct store_batch *b, uint64_t dir)
+{
+	struct obj d;
+	int rc = obj_load(s, dir, &d);
+	if (rc)
+		return rc;
+	if (!d.st.dir)
+		return -ENOTDIR;
+	d.st.mtime_ns = d.st.ctime_ns = now_ns();
+	obj_put(b, &d);
+	return 0;
+}
+
+int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
+	      uint32_t mode, uint32_t uid, uint32_t gid, struct blob_stat *out,
+	      struct mlfs_err *err)
+{
+	uint64_t existing;
+	struct obj o = { 0 };
+	pthread_mutex_lock(&ns_lock);
+	int rc = entry_get(s, dir, name, &existing) == 0 ? -EEXIST : 0;
+	if (!rc)
+		rc = new_id(s, &o.st.id, err);
+	struct store_batch *b = store_batch_new();
+	if (!rc)
+		rc = touch_dir(s, b, dir);
+	if (!rc) {
+		o.st.dir = is_dir;
+		o.st.mode = mode;
+		o.st.uid = uid;
+		o.st.gid = gid;
+		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		o.parent = dir;
+		obj_put(b, &o);
+		entry_put(b, dir, name, o.st.id, is_dir);
+		rc = store_write(s, b, false, err);
+	}
+	store_batch_free(b);
+	pthread_mutex_unlock(&ns_lock);
+	if (!rc && out)
+		*out = o.st;
+	return rc;
+}
+
+static bool dir_empty(struct store *s, uint64_t dir)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	key_entry(&lo, dir, NULL);
+	key_entry(&hi, dir + 1, NULL);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	store_iter_seek_first(it);
+	bool empty = !store_iter_valid(it);
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return empty;
+}
+
+/* Delete object ID's record and bytes into B. */
+static void drop_object(struct store_batch *b, uint64_t id)
+{
+	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };
+	key_obj(&k, id);
+	store_batch_delete(b, k.data, k.len);
+	key_chunk(&lo, id, 0);
+	key_chunk(&hi, id + 1, 0);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	buf_free(&k);
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
+int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
+		struct mlfs_err *err)
+{
+	uint64_t id;
+	struct obj o;
+	pthread_mutex_lock(&ns_lock);
+	int rc = entry_get(s, dir, name, &id);
+	if (!rc)
+		rc = obj_load(s, id, &o);
+	if (!rc && rmdir && !o.st.dir)
+		rc = -ENOTDIR;
+	if (!rc && !rmdir && o.st.dir)
+		rc = -EISDIR;
+	if (!rc && o.st.dir && !dir_empty(s, id))
+		rc = -ENOTEMPTY;
+	if (!rc) {
+		struct store_batch *b = store_batch_new();
+		rc = touch_dir(s, b, dir);
+		entry_delete(b, dir, name);
+		drop_object(b, id);
+		if (!rc)
+			rc = store_write(s, b, false, err);
+		store_batch_free(b);
+	}
+	pthread_mutex_unlock(&ns_lock);
+	return rc;
+}
+
+struct name_list {
+	char **names;
+	bool *dirs;
+	size_t n, cap;
+};
+
+static int collect(void *ctx, const char *name, bool is_dir)
+{
+	struct name_list *l = ctx;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->names = realloc(l->names, l->cap * sizeof(char *));
+		l->dirs = realloc(l->dirs, l->cap);
+		if (!l->names || !l->dirs)
+			return -ENOMEM;
+	}
+	l->dirs[l->n] = is_dir;
+	l->names[l->n++] = strdup(name);
+	return 0;
+}
+
+static int drop_tree(struct store *s, uint64_t id, struct store_batch *b,
+		     int depth)
+{
+	struct name_list l = { 0 };
+	struct buf lo = { 0 }, hi = { 0 };
+	if (depth > 256)
+		return -ELOOP;
+	int rc = blob_list(s, id, collect, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		uint64_t child;
+		if (!rc && entry_get(s, id, l.names[i], &child) == 0) {
+			if (l.dirs[i])
+				rc = drop_tree(s, child, b, depth + 1);
+			else
+				drop_object(b, child);
+		}
+		free(l.names[i]);
+	}
+	free(l.names);
+	free(l.dirs);
+	key_entry(&lo, id, NULL);
+	key_entry(&hi, id + 1, NULL);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	drop_object(b, id);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int blob_drop_tree(struct store *s, uint64_t id, struct mlfs_err *err)
+{
+	pthread_mutex_lock(&ns_lock);
+	struct store_batch *b = store_batch_new();
+	int rc = drop_tree(s, id, b, 0);
+	if (!rc)
+		rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	pthread_mutex_unlock(&ns_lock);
+	return rc;
+}
+
+int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
+		const char *newname, bool noreplace, struct mlfs_err *err)
+{
+	uint64_t id, old;
+	struct obj o, t;
+	pthread_mutex_lock(&ns_lock);
+	int rc = entry_get(s, from, name, &id);
+	if (!rc)
+		rc = obj_load(s, id, &o);
+	/* A directory may not move below itself. */
+	for (uint64_t up = to; !rc && o.st.dir && up; ) {
+		struct obj a;
+		if (up == id) {
+			rc = mlfs_fail(err, -EINVAL, "cannot move a directory into itself");
+			break;
+		}
+		if (obj_load(s, up, &a))
+			break;
+		up = a.parent;
+	}
+	struct store_batch *b = store_batch_new();
+	if (!rc && entry_get(s, to, newname, &old) == 0) {
+		if (old == id) {
+			goto done;
+		} else if (noreplace) {
+			rc = -EEXIST;
+		} else if ((rc = obj_load(s, old, &t)) == 0) {
+			if (t.st.dir && !o.st.dir)
+				rc = -EISDIR;
+			else if (!t.st.dir && o.st.dir)
+				rc = -ENOTDIR;
+			else if (t.st.dir && !dir_empty(s, old))
+				rc = -ENOTEMPTY;
+			else
+				drop_object(b, old);
+		}
+	}
+	if (!rc)
+		rc = touch_dir(s, b, from);
+	if (!rc && to != from)
+		rc = touch_dir(s, b, to);
+	if (!rc) {
+		entry_delete(b, from, name);
+		entry_put(b, to, newname, id, o.st.dir);
+		o.parent = to;
+		o.st.ctime_ns = now_ns();
+		obj_put(b, &o);
+		rc = store_write(s, b, false, err);
+	}
+done:
+	store_batch_free(b);
+	pthread_mutex_unlock(&ns_lock);
+	return rc;
+}
+
+/* Chunk SEQ of ID into OUT (resized to its stored length; 0 if absent). */
+static int chunk_get(struct store *s, uint64_t id, uint64_t seq, struct buf *out)
+{
+	struct buf k = { 0 };
+	key_chunk(&k, id, seq);
+	int rc = store_get(s, NULL, k.data, k.len, out, NULL);
+	buf_free(&k);
+	if (rc == -ENOENT) {
+		buf_reset(out);
+		rc = 0;
+	}
+	return rc;
+}
+
+long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
+	       size_t len, struct mlfs_err *err)
+{
+	struct obj o;
+	struct buf c = { 0 };
+	int rc = obj_load(s, id, &o);
+	if (rc)
+		return rc;
+	if (o.st.dir)
+		return -EISDIR;
+	if (off >= o.st.size)
+		return 0;
+	if (len > o.st.size - off)
+		len = (size_t)(o.st.size - off);
+	size_t done = 0;
+	while (done < len) {
+		uint64_t seq = (off + done) / BLOB_CHUNK;
+		size_t in = (size_t)((off + done) % BLOB_CHUNK);
+		size_t n = BLOB_CHUNK - in;
+		if (n > len - done)
+			n = len - done;
+		if ((rc = chunk_get(s, id, seq, &c)))
+			break;
+		size_t have = c.len > in ? c.len - in : 0;
+		if (have > n)
+			have = n;
+		if (have)
+			memcpy(dst + done, c.data + in, have);
+		memset(dst + done + have, 0, n - have);
+		done += n;
+	}
+	buf_free(&c);
+	return rc ? rc : (long)done;
+}
+
+int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
+	       size_t len, struct mlfs_err *err)
+{
+	struct obj o;
+	struct buf c = { 0 }, k = { 0 };
+	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_lock(lk);
+	int rc = obj_load(s, id, &o);
+	if (!rc && o.st.dir)
+		rc = -EISDIR;
+	struct store_batch *b = store_batch_new();
+	size_t done = 0;
+	while (!rc && done < len) {
+		uint64_t seq = (off + done) / BLOB_CHUNK;
+		size_t in = (size_t)((off + done) % BLOB_CHUNK);
+		size_t n = BLOB_CHUNK - in;
+		if (n > len - done)
+			n = len - done;
+		key_chunk(&k, id, seq);
+		if (in == 0 && (n == BLOB_CHUNK || off + done + n >= o.st.size)) {
+			/* The chunk's new content is exactly these bytes. */
+			store_batch_put(b, k.data, k.len, data + done, n);
+		} else {
+			if ((rc = chunk_get(s, id, seq, &c)))
+				break;
+			size_t need = in + n;
+			if (c.len < need) {
+				buf_reserve(&c, need - c.len);
+				memset(c.data + c.len, 0, need - c.len);
+				c.len = need;
+			}
+			memcpy(c.data + in, data + done, n);
+			store_batch_put(b, k.data, k.len, c.data, c.len);
+		}
+		done += n;
+	}
+	if (!rc) {
+		if (off + len > o.st.size)
+			o.st.size = off + len;
+		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		obj_put(b, &o);
+		rc = store_write(s, b, false, err);
+	}
+	store_batch_free(b);
+	pthread_mutex_unlock(lk);
+	buf_free(&c);
+	buf_free(&k);
+	return rc;
+}
+
+int blob_truncate(struct store *s, uint64_t id, uint64_t size,
+		  struct mlfs_err *err)
+{
+	struct obj o;
+	struct buf c = { 0 }, lo = { 0 }, hi = { 0 };
+	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_lock(lk);
+	int rc = obj_load(s, id, &o);
+	if (!rc && o.st.dir)
+		rc = -EISDIR;
+	struct store_batch *b = store_batch_new();
+	if (!rc && size < o.st.size) {
+		uint64_t keep = (size + BLOB_CHUNK - 1) / BLOB_CHUNK;
+		key_chunk(&lo, id, keep);
+		key_chunk(&hi, id + 1, 0);
+		store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+		if (size % BLOB_CHUNK && (rc = chunk_get(s, id, size / BLOB_CHUNK, &c)) == 0 &&
+		    c.len > size % BLOB_CHUNK) {
+			key_chunk(&lo, id, size / BLOB_CHUNK);
+			store_batch_put(b, lo.data, lo.len, c.data, size % BLOB_CHUNK);
+		}
+	}
+	if (!rc) {
+		o.st.size = size;
+		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		obj_put(b, &o);
+		rc = store_write(s, b, false, err);
+	}
+	store_batch_free(b);
+	pthread_mutex_unlock(lk);
+	buf_free(&c);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
+		 uint32_t gid, int64_t mtime_ns, struct mlfs_err *err)
+{
+	struct obj o;
+	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_lock(lk);
+	int rc = obj_load(s, id, &o);
+	if (!rc) {
+		if (mode != (uint32_t)-1)
+			o.st.mode = mode & 07777;
+		if (uid != (uint32_t)-1)
+			o.st.uid = uid;
+		if (gid != (uint32_t)-1)
+			o.st.gid = gid;
+		if (mtime_ns != -1)
+			o.st.mtime_ns = mtime_ns;
+		o.st.ctime_ns = now_ns();
+		struct store_batch *b = store_batch_new();
+		obj_put(b, &o);
+		rc = commit(s, b, err);
+	}
+	pthread_mutex_unlock(lk);
+	return rc;
+}

@@ -1,0 +1,62 @@
+/* blob.h - artifact trees: directories and files of any size, stored in
+ * chunks, with POSIX-like operations (lookup, create, read and write at
+ * offsets, truncate, rename, unlink) so a run's artifacts/ folder behaves
+ * like a local directory.  Objects have numeric ids; the caller keeps the
+ * id of each tree's root.  This module owns the keys b/. */
+#ifndef MLFS_BLOB_H
+#define MLFS_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "store.h"
+
+#define BLOB_CHUNK (128u << 10)
+
+struct blob_stat {
+	uint64_t id;
+	bool dir;
+	uint64_t size;
+	uint32_t mode, uid, gid;	/* mode: permission bits */
+	int64_t mtime_ns, ctime_ns;
+};
+
+/* A new empty directory not linked anywhere (a tree's root). */
+int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
+		  uint64_t *id, struct mlfs_err *err);
+int blob_stat(struct store *s, uint64_t id, struct blob_stat *out);
+/* NAME in directory DIR.  -ENOENT. */
+int blob_lookup(struct store *s, uint64_t dir, const char *name,
+		struct blob_stat *out);
+int blob_list(struct store *s, uint64_t dir,
+	      int (*fn)(void *ctx, const char *name, bool is_dir), void *ctx);
+/* Make a file (IS_DIR false) or directory NAME in DIR.  -EEXIST. */
+int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
+	      uint32_t mode, uint32_t uid, uint32_t gid, struct blob_stat *out,
+	      struct mlfs_err *err);
+/* Remove file NAME (-EISDIR for a directory) or empty directory NAME
+ * (RMDIR; -ENOTEMPTY, -ENOTDIR). */
+int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
+		struct mlfs_err *err);
+/* Remove the tree under directory ID and ID itself. */
+int blob_drop_tree(struct store *s, uint64_t id, struct mlfs_err *err);
+/* Move NAME in FROM to NEWNAME in TO, replacing a file or empty directory
+ * there unless NOREPLACE (-EEXIST).  -EINVAL to move a directory into
+ * itself. */
+int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
+		const char *newname, bool noreplace, struct mlfs_err *err);
+/* Bytes [OFF, OFF+LEN) of file ID; returns bytes read or <0. */
+long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
+	       size_t len, struct mlfs_err *err);
+/* Write at OFF (the file grows as needed; holes read as zeros). */
+int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
+	       size_t len, struct mlfs_err *err);
+int blob_truncate(struct store *s, uint64_t id, uint64_t size,
+		  struct mlfs_err *err);
+/* Set mode/uid/gid/mtime; (uint32_t)-1 or -1 leave a field alone. */
+int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
+		 uint32_t gid, int64_t mtime_ns, struct mlfs_err *err);
+
+#endif

@@ -1,0 +1,1207 @@
+/* tracking.c - experiments, runs, params, tags and metric series.
+ *
+ * Records (keys in docs/store-format.md):
+ *   x/e/NAME                 experiment {id, description, tags, ctime}
+ *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, art}
+ *   x/p/EID/RUN\0KEY         param value          x/t/... tag value
+ *   x/m/EID/RUN\0KEY\0SEQ    metric point [timestamp_ms, value, step]
+ *   x/l/EID/RUN\0KEY         metric summary {ts, v, step, n, bytes, mtime}
+ *   x/n                      the experiment id counter
+ * Invariant: for every metric, x/l says how many points x/m holds (n),
+ * the byte length of their text (bytes) and the latest by (step, time);
+ * both change in one batch.  All writers take `lock`, so read-modify-write
+ * of a run or a summary never interleaves. */
+#include "tracking.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "csv.h"
+#include "table.h"
+#include "types.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+const char *run_status_name(enum run_status s)
+{
+	switch (s) {
+	case RUN_RUNNING: return "RUNNING";
+	case RUN_FINISHED: return "FINISHED";
+	case RUN_FAILED: return "FAILED";
+	case RUN_KILLED: return "KILLED";
+	}
+	return "RUNNING";
+}
+
+void tracking_fmt_time(char out[32], int64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* ---- keys ---- */
+
+static void key_exp(struct buf *k, const char *name)
+{
+	buf_reset(k);
+	buf_puts(k, "x/e/");
+	buf_puts(k, name);
+}
+
+static void key_run(struct buf *k, char kind, uint64_t eid, const char *run)
+{
+	buf_reset(k);
+	buf_printf(k, "x/%c/", kind);
+	key_put_u64(k, eid);
+	buf_putc(k, '/');
+	if (run)
+		buf_puts(k, run);
+}
+
+/* x/KIND/EID/RUN\0KEY (KEY may be NULL: the prefix of the run). */
+static void key_item(struct buf *k, char kind, uint64_t eid, const char *run,
+		     const char *key)
+{
+	key_run(k, kind, eid, run);
+	buf_putc(k, '\0');
+	if (key)
+		buf_puts(k, key);
+}
+
+/* ---- experiments ---- */
+
+struct exp {
+	uint64_t id;
+	int64_t ctime;
+	struct buf description, tags;
+};
+
+static void exp_free(struct exp *e)
+{
+	buf_free(&e->description);
+	buf_free(&e->tags);
+}
+
+static int exp_load(struct store *s, const char *name, struct exp *e)
+{
+	struct buf k = { 0 }, v = { 0 };
+	memset(e, 0, sizeof(*e));
+	key_exp(&k, name);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval r = dec_root(d), f;
+			const char *p;
+			size_t n;
+			e->id = dget_u64(r, "id", 0);
+			e->ctime = dget_i64(r, "ctime", 0);
+			if (dval_get(r, "description", &f) && dval_str(f, &p, &n))
+				buf_append(&e->description, p, n);
+			if (dval_get(r, "tags", &f) && dval_str(f, &p, &n))
+				buf_append(&e->tags, p, n);
+			dec_free(d);
+		}
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static void exp_put(struct store_batch *b, const char *name, const struct exp *e)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_exp(&k, name);
+	enc_map(&v, 4);
+	enc_cstr(&v, "id");
+	enc_u64(&v, e->id);
+	enc_cstr(&v, "ctime");
+	enc_i64(&v, e->ctime);
+	enc_cstr(&v, "description");
+	enc_str(&v, e->description.data ? e->description.data : "", e->description.len);
+	enc_cstr(&v, "tags");
+	enc_str(&v, e->tags.data ? e->tags.data : "", e->tags.len);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+}
+
+static int write_batch(struct store *s, struct store_batch *b,
+		       struct mlfs_err *err)
+{
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	return rc;
+}
+
+int tracking_experiment_create(struct store *s, const char *name,
+			       struct mlfs_err *err)
+{
+	struct exp e;
+	struct buf k = { 0 }, v = { 0 };
+	int rc;
+
+	if (!name_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	pthread_mutex_lock(&lock);
+	if (exp_load(s, name, &e) == 0) {
+		exp_free(&e);
+		rc = mlfs_fail(err, -EEXIST, "experiment '%s' exists", name);
+		goto out;
+	}
+	memset(&e, 0, sizeof(e));
+	buf_puts(&k, "x/n");
+	rc = store_get(s, NULL, k.data, k.len, &v, err);
+	e.id = rc == 0 && v.len == 8 ? key_get_u64(v.data) : 1;
+	if (rc && rc != -ENOENT)
+		goto out;
+	buf_reset(&v);
+	key_put_u64(&v, e.id + 1);
+	e.ctime = (int64_t)time(NULL) * 1000;
+	struct store_batch *b = store_batch_new();
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	exp_put(b, name, &e);
+	rc = write_batch(s, b, err);
+out:
+	pthread_mutex_unlock(&lock);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static bool has_prefix(struct store *s, const struct buf *prefix)
+{
+	struct buf hi = { 0 };
+	buf_append(&hi, prefix->data, prefix->len);
+	hi.data[hi.len - 1]++;
+	struct store_iter *it = store_iter_new(s, NULL, prefix->data, prefix->len, hi.data, hi.len);
+	store_iter_seek_first(it);
+	bool any = store_iter_valid(it);
+	store_iter_free(it);
+	buf_free(&hi);
+	return any;
+}
+
+int tracking_experiment_drop(struct store *s, const char *name,
+			     struct mlfs_err *err)
+{
+	struct exp e;
+	struct buf k = { 0 };
+	pthread_mutex_lock(&lock);
+	int rc = exp_load(s, name, &e);
+	if (!rc) {
+		key_run(&k, 'r', e.id, NULL);
+		if (has_prefix(s, &k)) {
+			rc = mlfs_fail(err, -ENOTEMPTY, "experiment '%s' still has runs", name);
+		} else {
+			struct store_batch *b = store_batch_new();
+			key_exp(&k, name);
+			store_batch_delete(b, k.data, k.len);
+			rc = write_batch(s, b, err);
+		}
+		exp_free(&e);
+	}
+	pthread_mutex_unlock(&lock);
+	buf_free(&k);
+	return rc;
+}
+
+bool tracking_experiment_exists(struct store *s, const char *name)
+{
+	struct exp e;
+	if (!name_valid(name) || exp_load(s, name, &e))
+		return false;
+	exp_free(&e);
+	return true;
+}
+
+/* Call FN with the part of each key after PREFIX, up to a NUL. */
+static int list_keys(struct store *s, const struct buf *prefix,
+		     int (*fn)(void *ctx, const char *name), void *ctx)
+{
+	struct buf hi = { 0 };
+	char name[TRACKING_KEY_MAX + 2];
+	int rc = 0;
+	buf_append(&hi, prefix->data, prefix->len);
+	hi.data[hi.len - 1]++;
+	struct store_iter *it = store_iter_new(s, NULL, prefix->data, prefix->len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		size_t n = kl - prefix->len;
+		const char *p = k + prefix->len;
+		const char *nul = memchr(p, '\0', n);
+		if (nul)
+			n = (size_t)(nul - p);
+		if (n == 0 || n > TRACKING_KEY_MAX)
+			continue;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		rc = fn(ctx, name);
+	}
+	store_iter_free(it);
+	buf_free(&hi);
+	return rc;
+}
+
+int tracking_experiment_list(struct store *s,
+			     int (*fn)(void *ctx, const char *name), void *ctx)
+{
+	struct buf p = { 0 };
+	buf_puts(&p, "x/e/");
+	int rc = list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
+
+int tracking_experiment_text(struct store *s, const char *name,
+			     const char *field, struct buf *out)
+{
+	struct exp e;
+	int rc = exp_load(s, name, &e);
+	if (rc)
+		return rc;
+	struct buf *b = !strcmp(field, "tags") ? &e.tags : &e.description;
+	buf_reset(out);
+	buf_append(out, b->data ? b->data : "", b->len);
+	exp_free(&e);
+	return 0;
+}
+
+/* "key=value" lines: keys valid names, values any UTF-8 text. */
+static int check_tag_lines(const char *text, size_t len, struct mlfs_err *err)
+{
+	size_t pos = 0;
+	unsigned line = 0;
+	if (!utf8_valid(text, len))
+		return mlfs_fail(err, -EINVAL, "tags: not UTF-8");
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		line++;
+		if (end > pos) {
+			const char *eq = memchr(text + pos, '=', end - pos);
+			char key[TRACKING_KEY_MAX + 1];
+			size_t kl = eq ? (size_t)(eq - text - pos) : 0;
+			if (!eq || kl == 0 || kl > TRACKING_KEY_MAX)
+				return mlfs_fail(err, -EINVAL, "line %u: expected key=value", line);
+			memcpy(key, text + pos, kl);
+			key[kl] = '\0';
+			if (!name_valid(key))
+				return mlfs_fail(err, -EINVAL, "line %u: invalid tag key '%s'", line, key);
+		}
+		pos = end + 1;
+	}
+	return 0;
+}
+
+int tracking_experiment_set_text(struct store *s, const char *name,
+				 const char *field, const char *text,
+				 size_t len, bool apply, struct mlfs_err *err)
+{
+	bool tags = !strcmp(field, "tags");
+	int rc;
+	if (tags && (rc = check_tag_lines(text, len, err)))
+		return rc;
+	if (!tags && !utf8_valid(text, len))
+		return mlfs_fail(err, -EINVAL, "description: not UTF-8");
+	if (!apply)
+		return 0;
+	struct exp e;
+	pthread_mutex_lock(&lock);
+	rc = exp_load(s, name, &e);
+	if (!rc) {
+		struct buf *b = tags ? &e.tags : &e.description;
+		buf_reset(b);
+		buf_append(b, text, len);
+		struct store_batch *bt = store_batch_new();
+		exp_put(bt, name, &e);
+		rc = write_batch(s, bt, err);
+		exp_free(&e);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+/* ---- runs ---- */
+
+static int exp_id(struct store *s, const char *exp, uint64_t *id)
+{
+	struct exp e;
+	int rc = exp_load(s, exp, &e);
+	if (!rc) {
+		*id = e.id;
+		exp_free(&e);
+	}
+	return rc;
+}
+
+static int run_load(struct store *s, uint64_t eid, const char *run,
+		    struct run_info *r)
+{
+	struct buf k = { 0 }, v = { 0 };
+	memset(r, 0, sizeof(*r));
+	key_run(&k, 'r', eid, run);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval root = dec_root(d);
+			r->status = (enum run_status)dget_u64(root, "status", RUN_RUNNING);
+			r->start_ms = dget_i64(root, "start", 0);
+			r->end_ms = dget_i64(root, "end", 0);
+			r->uid = (uint32_t)dget_u64(root, "uid", 0);
+			r->gid = (uint32_t)dget_u64(root, "gid", 0);
+			r->artifacts = dget_u64(root, "art", 0);
+			dget_str(root, "parent", r->parent, sizeof(r->parent));
+			dec_free(d);
+		}
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+static void run_put(struct store_batch *b, uint64_t eid, const char *run,
+		    const struct run_info *r)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_run(&k, 'r', eid, run);
+	enc_map(&v, 7);
+	enc_cstr(&v, "status");
+	enc_u64(&v, r->status);
+	enc_cstr(&v, "start");
+	enc_i64(&v, r->start_ms);
+	enc_cstr(&v, "end");
+	enc_i64(&v, r->end_ms);
+	enc_cstr(&v, "parent");
+	enc_cstr(&v, r->parent);
+	enc_cstr(&v, "uid");
+	enc_u64(&v, r->uid);
+	enc_cstr(&v, "gid");
+	enc_u64(&v, r->gid);
+	enc_cstr(&v, "art");
+	enc_u64(&v, r->artifacts);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+}
+
+int tracking_run_create(struct store *s, const char *exp, const char *run,
+			int64_t now_ms, uint32_t uid, uint32_t gid,
+			uint64_t artifacts, struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r;
+	if (!name_valid(run))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", run);
+	pthread_mutex_lock(&lock);
+	int rc = exp_id(s, exp, &eid);
+	if (!rc && run_load(s, eid, run, &r) == 0)
+		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
+	if (!rc) {
+		memset(&r, 0, sizeof(r));
+		r.status = RUN_RUNNING;
+		r.start_ms = now_ms;
+		r.uid = uid;
+		r.gid = gid;
+		r.artifacts = artifacts;
+		struct store_batch *b = store_batch_new();
+		run_put(b, eid, run, &r);
+		rc = write_batch(s, b, err);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+static void delete_item_range(struct store_batch *b, char kind, uint64_t eid,
+			      const char *run)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	key_item(&lo, kind, eid, run, NULL);
+	key_item(&hi, kind, eid, run, NULL);
+	hi.data[hi.len - 1] = 1;	/* RUN\0 .. RUN\1 */
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
+int tracking_run_drop(struct store *s, const char *exp, const char *run,
+		      struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r;
+	struct buf k = { 0 };
+	pthread_mutex_lock(&lock);
+	int rc = exp_id(s, exp, &eid);
+	if (!rc)
+		rc = run_load(s, eid, run, &r);
+	if (!rc) {
+		struct store_batch *b = store_batch_new();
+		key_run(&k, 'r', eid, run);
+		store_batch_delete(b, k.data, k.len);
+		delete_item_range(b, 'p', eid, run);
+		delete_item_range(b, 't', eid, run);
+		delete_item_range(b, 'm', eid, run);
+		delete_item_range(b, 'l', eid, run);
+		rc = write_batch(s, b, err);
+	}
+	pthread_mutex_unlock(&lock);
+	buf_free(&k);
+	return rc;
+}
+
+int tracking_run_get(struct store *s, const char *exp, const char *run,
+		     struct run_info *out)
+{
+	uint64_t eid;
+	int rc = exp_id(s, exp, &eid);
+	return rc ? rc : run_load(s, eid, run, out);
+}
+
+int tracking_run_list(struct store *s, const char *exp,
+		      int (*fn)(void *ctx, const char *run), void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_run(&p, 'r', eid, NULL);
+	rc = list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
+
+/* Strip one trailing "\n" (and a "\r" before it). */
+static size_t chomp(const char *text, size_t len)
+{
+	if (len && text[len - 1] == '\n')
+		len--;
+	if (len && text[len - 1] == '\r')
+		len--;
+	return len;
+}
+
+int tracking_run_set_status(struct store *s, const char *exp, const char *run,
+			    const char *text, size_t len, int64_t now_ms,
+			    bool apply, struct mlfs_err *err)
+{
+	static const enum run_status ends[] = { RUN_FINISHED, RUN_FAILED, RUN_KILLED };
+	enum run_status st = 0;
+	len = chomp(text, len);
+	for (size_t i = 0; i < 3; i++) {
+		const char *n = run_status_name(ends[i]);
+		if (strlen(n) == len && !memcmp(n, text, len))
+			st = ends[i];
+	}
+	if (!st)
+		return mlfs_fail(err, -EINVAL, "status must be FINISHED, FAILED or KILLED, not '%.*s'",
+				 (int)(len > 32 ? 32 : len), text);
+	if (!apply)
+		return 0;
+	uint64_t eid;
+	struct run_info r;
+	pthread_mutex_lock(&lock);
+	int rc = exp_id(s, exp, &eid);
+	if (!rc)
+		rc = run_load(s, eid, run, &r);
+	if (!rc) {
+		r.status = st;
+		r.end_ms = now_ms;
+		struct store_batch *b = store_batch_new();
+		run_put(b, eid, run, &r);
+		rc = write_batch(s, b, err);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
+			    const char *parent, struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r, p;
+	pthread_mutex_lock(&lock);
+	int rc = exp_id(s, exp, &eid);
+	if (!rc)
+		rc = run_load(s, eid, run, &r);
+	if (!rc && parent && run_load(s, eid, parent, &p))
+		rc = mlfs_fail(err, -EINVAL, "no run '%s' in experiment '%s'", parent, exp);
+	if (!rc && parent) {
+		/* Walk up from PARENT: reaching RUN would close a cycle.  A
+		 * deleted ancestor ends the chain. */
+		char cur[129];
+		snprintf(cur, sizeof(cur), "%s", parent);
+		for (int depth = 0; cur[0]; depth++) {
+			if (!strcmp(cur, run) || depth > 100000) {
+				rc = mlfs_fail(err, -EINVAL, "'%s' as parent of '%s' makes a cycle", parent, run);
+				break;
+			}
+			if (run_load(s, eid, cur, &p))
+				break;
+			snprintf(cur, sizeof(cur), "%s", p.parent);
+		}
+	}
+	if (!rc) {
+		snprintf(r.parent, sizeof(r.parent), "%s", parent ? parent : "");
+		struct store_batch *b = store_batch_new();
+		run_put(b, eid, run, &r);
+		rc = write_batch(s, b, err);
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+/* ---- params and tags ---- */
+
+static char kind_letter(const char *kind)
+{
+	return !strcmp(kind, "params") ? 'p' : 't';
+}
+
+int tracking_value_get(struct store *s, const char *exp, const char *run,
+		       const char *kind, const char *key, struct buf *out)
+{
+	uint64_t eid;
+	struct buf k = { 0 };
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_item(&k, kind_letter(kind), eid, run, key);
+	rc = store_get(s, NULL, k.data, k.len, out, NULL);
+	buf_free(&k);
+	return rc;
+}
+
+int tracking_value_set(struct store *s, const char *exp, const char *run,
+		       const char *kind, const char *key, const char *value,
+		       size_t len, bool apply, struct mlfs_err *err)
+{
+	bool param = kind_letter(kind) == 'p';
+	size_t max = param ? TRACKING_PARAM_MAX : TRACKING_TAG_MAX;
+	uint64_t eid;
+	struct run_info r;
+	struct buf k = { 0 }, old = { 0 };
+	int rc;
+
+	len = chomp(value, len);
+	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
+		return mlfs_fail(err, -EINVAL, "invalid key '%.64s'", key);
+	if (len > max)
+		return mlfs_fail(err, -EINVAL, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
+	if (!utf8_valid(value, len))
+		return mlfs_fail(err, -EINVAL, "value is not UTF-8");
+	pthread_mutex_lock(&lock);
+	rc = exp_id(s, exp, &eid);
+	if (!rc)
+		rc = run_load(s, eid, run, &r);
+	if (rc)
+		goto out;
+	key_item(&k, kind_letter(kind), eid, run, key);
+	if (param && store_get(s, NULL, k.data, k.len, &old, NULL) == 0 &&
+	    (old.len != len || memcmp(old.data, value, len))) {
+		rc = mlfs_fail(err, -EINVAL, "param '%s' was already logged with value '%.*s'; new value '%.*s' rejected (params are written once)",
+			       key, (int)(old.len > 200 ? 200 : old.len), old.data,
+			       (int)(len > 200 ? 200 : len), value);
+		goto out;
+	}
+	if (apply) {
+		struct store_batch *b = store_batch_new();
+		store_batch_put(b, k.data, k.len, value, len);
+		rc = write_batch(s, b, err);
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	buf_free(&k);
+	buf_free(&old);
+	return rc;
+}
+
+int tracking_value_delete(struct store *s, const char *exp, const char *run,
+			  const char *kind, const char *key,
+			  struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct buf k = { 0 }, v = { 0 };
+	if (kind_letter(kind) == 'p')
+		return mlfs_fail(err, -EPERM, "params cannot be deleted (MLflow's rule)");
+	pthread_mutex_lock(&lock);
+	int rc = exp_id(s, exp, &eid);
+	if (!rc) {
+		key_item(&k, 't', eid, run, key);
+		rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+		if (!rc)
+			rc = store_delete(s, k.data, k.len, err);
+	}
+	pthread_mutex_unlock(&lock);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+int tracking_value_list(struct store *s, const char *exp, const char *run,
+			const char *kind,
+			int (*fn)(void *ctx, const char *key), void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_item(&p, kind_letter(kind), eid, run, NULL);
+	rc = list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
+
+/* ---- metrics ---- */
+
+struct point {
+	int64_t ts;
+	double value;
+	int64_t step;
+};
+
+struct summary {
+	struct point latest;
+	uint64_t n, bytes;
+	int64_t mtime;
+};
+
+/* Split LINE into at most 3 space/tab separated tokens. */
+static int tokens(const char *p, size_t len, const char *tok[3], size_t tl[3])
+{
+	int n = 0;
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		if (n == 3)
+			return 4;
+		size_t start = i;
+		while (i < len && p[i] != ' ' && p[i] != '\t')
+			i++;
+		tok[n] = p + start;
+		tl[n++] = i - start;
+	}
+	return n;
+}
+
+static int parse_point(const char *p, size_t len, unsigned line,
+		       int64_t now_ms, struct point *pt, struct mlfs_err *err)
+{
+	const char *tok[3];
+	size_t tl[3];
+	int n = tokens(p, len, tok, tl);
+	int vi = n == 3 ? 1 : 0;
+
+	pt->ts = now_ms;
+	pt->step = 0;
+	if (n < 1 || n > 3)
+		return mlfs_fail(err, -EINVAL, "line %u: expected VALUE, VALUE STEP or TIMESTAMP_MS VALUE STEP", line);
+	if (!value_parse_float(tok[vi], tl[vi], &pt->value))
+		return mlfs_fail(err, -EINVAL, "line %u: '%.*s' is not a number", line,
+				 (int)(tl[vi] > 64 ? 64 : tl[vi]), tok[vi]);
+	if (n >= 2 && !value_parse_int(tok[n - 1], tl[n - 1], &pt->step))
+		return mlfs_fail(err, -EINVAL, "line %u: step '%.*s' is not an integer", line,
+				 (int)(tl[n - 1] > 64 ? 64 : tl[n - 1]), tok[n - 1]);
+	if (n == 3 && (!value_parse_int(tok[0], tl[0], &pt->ts) || pt->ts < 0))
+		return mlfs_fail(err, -EINVAL, "line %u: timestamp '%.*s' is not a non-negative integer (ms)",
+				 line, (int)(tl[0] > 64 ? 64 : tl[0]), tok[0]);
+	return 0;
+}
+
+/* Call FN for each non-blank line's point.  0 or the first error. */
+static int each_point(const char *text, size_t len, int64_t now_ms,
+		      int (*fn)(void *ctx, const struct point *pt), void *ctx,
+		      struct mlfs_err *err)
+{
+	size_t pos = 0;
+	unsigned line = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t l = end - pos;
+		line++;
+		if (l && text[pos + l - 1] == '\r')
+			l--;
+		struct point pt;
+		bool blank = true;
+		for (size_t i = 0; i < l && blank; i++)
+			blank = text[pos + i] == ' ' || text[pos + i] == '\t';
+		if (!blank) {
+			int rc = parse_point(text + pos, l, line, now_ms, &pt, err);
+			if (!rc && fn)
+				rc = fn(ctx, &pt);
+			if (rc)
+				return rc;
+		}
+		pos = end + 1;
+	}
+	return 0;
+}
+
+int tracking_metric_check(const char *text, size_t len, struct mlfs_err *err)
+{
+	return each_point(text, len, 0, NULL, NULL, err);
+}
+
+static size_t point_text(char *out, size_t n, const struct point *pt)
+{
+	char v[40];
+	fmt_double(v, pt->value);
+	return (size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64 "\n", pt->ts, v, pt->step);
+}
+
+static int summary_load(struct store *s, const struct buf *k, struct summary *sm)
+{
+	struct buf v = { 0 };
+	memset(sm, 0, sizeof(*sm));
+	int rc = store_get(s, NULL, k->data, k->len, &v, NULL);
+	if (!rc) {
+		struct dec *d = dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval r = dec_root(d);
+			sm->latest.ts = dget_i64(r, "ts", 0);
+			sm->latest.value = dget_f64(r, "v", NAN);
+			sm->latest.step = dget_i64(r, "step", 0);
+			sm->n = dget_u64(r, "n", 0);
+			sm->bytes = dget_u64(r, "bytes", 0);
+			sm->mtime = dget_i64(r, "mtime", 0);
+			dec_free(d);
+		}
+	}
+	buf_free(&v);
+	return rc;
+}
+
+struct log_ctx {
+	struct store_batch *b;
+	struct summary sm;
+	struct buf key, val;
+	size_t prefix_len;
+};
+
+static int log_point(void *ctx, const struct point *pt)
+{
+	struct log_ctx *lc = ctx;
+	char line[96];
+	lc->key.len = lc->prefix_len;
+	key_put_u64(&lc->key, lc->sm.n);
+	buf_reset(&lc->val);
+	enc_array(&lc->val, 3);
+	enc_i64(&lc->val, pt->ts);
+	enc_f64(&lc->val, pt->value);
+	enc_i64(&lc->val, pt->step);
+	store_batch_put(lc->b, lc->key.data, lc->key.len, lc->val.data, lc->val.len);
+	struct point *l = &lc->sm.latest;
+	if (lc->sm.n == 0 || pt->step > l->step || (pt->step == l->step && pt->ts >= l->ts))
+		*l = *pt;
+	lc->sm.n++;
+	lc->sm.bytes += point_text(line, sizeof(line), pt);
+	return 0;
+}
+
+int tracking_metric_log(struct store *s, const char *exp, const char *run,
+			const char *key, const char *text, size_t len,
+			int64_t now_ms, struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r;
+	struct buf lk = { 0 };
+	struct log_ctx lc = { 0 };
+	int rc;
+
+	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
+		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
+	/* Check everything before taking the lock: all or nothing. */
+	if ((rc = tracking_metric_check(text, len, err)))
+		return rc;
+	pthread_mutex_lock(&lock);
+	rc = exp_id(s, exp, &eid);
+	if (!rc)
+		rc = run_load(s, eid, run, &r);
+	if (rc)
+		goto out;
+	key_item(&lk, 'l', eid, run, key);
+	if ((rc = summary_load(s, &lk, &lc.sm)) && rc != -ENOENT)
+		goto out;
+	key_item(&lc.key, 'm', eid, run, key);
+	buf_putc(&lc.key, '\0');
+	lc.prefix_len = lc.key.len;
+	lc.b = store_batch_new();
+	rc = each_point(text, len, now_ms, log_point, &lc, err);
+	if (!rc) {
+		struct buf v = { 0 };
+		lc.sm.mtime = now_ms;
+		enc_map(&v, 6);
+		enc_cstr(&v, "ts");
+		enc_i64(&v, lc.sm.latest.ts);
+		enc_cstr(&v, "v");
+		enc_f64(&v, lc.sm.latest.value);
+		enc_cstr(&v, "step");
+		enc_i64(&v, lc.sm.latest.step);
+		enc_cstr(&v, "n");
+		enc_u64(&v, lc.sm.n);
+		enc_cstr(&v, "bytes");
+		enc_u64(&v, lc.sm.bytes);
+		enc_cstr(&v, "mtime");
+		enc_i64(&v, lc.sm.mtime);
+		store_batch_put(lc.b, lk.data, lk.len, v.data, v.len);
+		buf_free(&v);
+		rc = store_write(s, lc.b, false, err);
+	}
+	store_batch_free(lc.b);
+out:
+	pthread_mutex_unlock(&lock);
+	buf_free(&lk);
+	buf_free(&lc.key);
+	buf_free(&lc.val);
+	return rc;
+}
+
+int tracking_metric_text(struct store *s, const char *exp, const char *run,
+			 const char *key, struct buf *out)
+{
+	uint64_t eid;
+	struct buf lo = { 0 }, hi = { 0 };
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_item(&lo, 'l', eid, run, key);
+	struct summary sm;
+	if ((rc = summary_load(s, &lo, &sm))) {
+		buf_free(&lo);
+		return rc;
+	}
+	key_item(&lo, 'm', eid, run, key);
+	buf_putc(&lo, '\0');
+	key_item(&hi, 'm', eid, run, key);
+	buf_putc(&hi, '\1');
+	buf_reset(out);
+	buf_reserve(out, sm.bytes);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		struct dec *d = dec_new(v, vl);
+		struct point pt = { 0 };
+		if (!d) {
+			rc = -EIO;
+			break;
+		}
+		dval_i64(dval_at(dec_root(d), 0), &pt.ts);
+		dval_f64(dval_at(dec_root(d), 1), &pt.value);
+		dval_i64(dval_at(dec_root(d), 2), &pt.step);
+		dec_free(d);
+		char line[96];
+		buf_append(out, line, point_text(line, sizeof(line), &pt));
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int tracking_metric_size(struct store *s, const char *exp, const char *run,
+			 const char *key, uint64_t *size, int64_t *mtime_ms)
+{
+	uint64_t eid;
+	struct buf k = { 0 };
+	struct summary sm;
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_item(&k, 'l', eid, run, key);
+	rc = summary_load(s, &k, &sm);
+	buf_free(&k);
+	if (!rc) {
+		*size = sm.bytes;
+		*mtime_ms = sm.mtime;
+	}
+	return rc;
+}
+
+int tracking_metric_list(struct store *s, const char *exp, const char *run,
+			 int (*fn)(void *ctx, const char *key), void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	key_item(&p, 'l', eid, run, NULL);
+	rc = list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
+
+/* ---- runs.csv ---- */
+
+struct strset {
+	char **v;
+	size_t n, cap;
+};
+
+static int strset_find(const struct strset *ss, const char *p, size_t n,
+		       bool *found)
+{
+	size_t lo = 0, hi = ss->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strncmp(ss->v[mid], p, n);
+		if (c == 0 && ss->v[mid][n] != '\0')
+			c = 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < ss->n && !strncmp(ss->v[lo], p, n) && ss->v[lo][n] == '\0';
+	return (int)lo;
+}
+
+static int strset_add(struct strset *ss, const char *p, size_t n)
+{
+	bool found;
+	size_t at = (size_t)strset_find(ss, p, n, &found);
+	if (found)
+		return 0;
+	if (ss->n == ss->cap) {
+		ss->cap = ss->cap ? 2 * ss->cap : 16;
+		char **v = realloc(ss->v, ss->cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ss->v = v;
+	}
+	memmove(ss->v + at + 1, ss->v + at, (ss->n - at) * sizeof(*ss->v));
+	ss->v[at] = strndup(p, n);
+	ss->n++;
+	return ss->v[at] ? 0 : -ENOMEM;
+}
+
+static void strset_free(struct strset *ss)
+{
+	for (size_t i = 0; i < ss->n; i++)
+		free(ss->v[i]);
+	free(ss->v);
+}
+
+/* An iterator over x/KIND/EID/ that runs.csv walks run by run. */
+struct item_iter {
+	struct store_iter *it;
+	struct buf lo, hi;
+};
+
+static void item_iter_open(struct item_iter *ii, struct store *s, char kind,
+			   uint64_t eid)
+{
+	memset(ii, 0, sizeof(*ii));
+	key_run(&ii->lo, kind, eid, NULL);
+	key_run(&ii->hi, kind, eid, NULL);
+	ii->hi.data[ii->hi.len - 1]++;
+	ii->it = store_iter_new(s, NULL, ii->lo.data, ii->lo.len, ii->hi.data, ii->hi.len);
+	store_iter_seek_first(ii->it);
+}
+
+static void item_iter_close(struct item_iter *ii)
+{
+	store_iter_free(ii->it);
+	buf_free(&ii->lo);
+	buf_free(&ii->hi);
+}
+
+/* Split the current key into run and item key; false at the end. */
+static bool item_at(struct item_iter *ii, const char **run, size_t *rl,
+		    const char **key, size_t *kl)
+{
+	if (!store_iter_valid(ii->it))
+		return false;
+	size_t len;
+	const char *k = store_iter_key(ii->it, &len);
+	const char *p = k + ii->lo.len;
+	size_t n = len - ii->lo.len;
+	const char *nul = memchr(p, '\0', n);
+	if (!nul)
+		return false;
+	*run = p;
+	*rl = (size_t)(nul - p);
+	*key = nul + 1;
+	*kl = n - *rl - 1;
+	return true;
+}
+
+static int collect_keys(struct item_iter *ii, struct strset *ss)
+{
+	const char *run, *key;
+	size_t rl, kl;
+	int rc = 0;
+	for (; !rc && item_at(ii, &run, &rl, &key, &kl); store_iter_next(ii->it))
+		rc = strset_add(ss, key, kl);
+	store_iter_seek_first(ii->it);
+	return rc;
+}
+
+struct cell {
+	size_t col;
+	struct buf text;
+};
+
+/* Advance II over RUN's items, filling CELLS (by column of SS) with the
+ * value text; metrics (LATEST) are decoded from their summaries. */
+static void take_cells(struct item_iter *ii, const char *run, bool latest,
+		       const struct strset *ss, struct buf *cells, bool *has)
+{
+	const char *r, *key;
+	size_t rl, kl;
+	size_t runl = strlen(run);
+	while (item_at(ii, &r, &rl, &key, &kl)) {
+		int c = strncmp(r, run, rl < runl ? rl : runl);
+		if (c == 0)
+			c = (rl > runl) - (rl < runl);
+		if (c > 0)
+			break;
+		if (c == 0) {
+			bool found;
+			size_t col = (size_t)strset_find(ss, key, kl, &found);
+			size_t vl;
+			const char *v = store_iter_value(ii->it, &vl);
+			buf_reset(&cells[col]);
+			if (latest) {
+				struct dec *d = dec_new(v, vl);
+				if (d) {
+					buf_put_double(&cells[col], dget_f64(dec_root(d), "v", NAN));
+					dec_free(d);
+				}
+			} else {
+				buf_append(&cells[col], v, vl);
+			}
+			has[col] = true;
+		}
+		store_iter_next(ii->it);
+	}
+}
+
+struct run_names {
+	struct strset set;
+};
+
+static int add_run_name(void *ctx, const char *run)
+{
+	struct run_names *rn = ctx;
+	return strset_add(&rn->set, run, strlen(run));
+}
+
+int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
+		      struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct strset params = { 0 }, metrics = { 0 };
+	struct run_names runs = { { 0 } };
+	struct item_iter ip, il;
+	int rc = exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	if ((rc = tracking_run_list(s, exp, add_run_name, &runs)))
+		return rc;
+	item_iter_open(&ip, s, 'p', eid);
+	item_iter_open(&il, s, 'l', eid);
+	if ((rc = collect_keys(&ip, &params)) || (rc = collect_keys(&il, &metrics)))
+		goto out;
+
+	buf_reset(out);
+	buf_puts(out, "run,status,start_time,end_time,duration_s,parent");
+	for (size_t i = 0; i < params.n; i++) {
+		buf_puts(out, ",params.");
+		buf_puts(out, params.v[i]);
+	}
+	for (size_t i = 0; i < metrics.n; i++) {
+		buf_puts(out, ",metrics.");
+		buf_puts(out, metrics.v[i]);
+	}
+	buf_putc(out, '\n');
+
+	struct buf *pc = calloc(params.n + 1, sizeof(*pc));
+	struct buf *mc = calloc(metrics.n + 1, sizeof(*mc));
+	bool *ph = calloc(params.n + 1, 1), *mh = calloc(metrics.n + 1, 1);
+	if (!pc || !mc || !ph || !mh) {
+		rc = -ENOMEM;
+		goto cells;
+	}
+	for (size_t i = 0; i < runs.set.n; i++) {
+		const char *run = runs.set.v[i];
+		struct run_info r;
+		char t[32];
+		if (run_load(s, eid, run, &r))
+			continue;
+		csv_put_field(out, run, strlen(run));
+		buf_putc(out, ',');
+		buf_puts(out, run_status_name(r.status));
+		buf_putc(out, ',');
+		tracking_fmt_time(t, r.start_ms);
+		buf_puts(out, t);
+		buf_putc(out, ',');
+		if (r.end_ms) {
+			tracking_fmt_time(t, r.end_ms);
+			buf_printf(out, "%s,%.3f", t, (double)(r.end_ms - r.start_ms) / 1000.0);
+		} else {
+			buf_putc(out, ',');
+		}
+		buf_putc(out, ',');
+		if (r.parent[0]) {
+			bool found;
+			strset_find(&runs.set, r.parent, strlen(r.parent), &found);
+			buf_puts(out, found ? r.parent : "(deleted)");
+		}
+		memset(ph, 0, params.n + 1);
+		memset(mh, 0, metrics.n + 1);
+		take_cells(&ip, run, false, &params, pc, ph);
+		take_cells(&il, run, true, &metrics, mc, mh);
+		for (size_t c = 0; c < params.n; c++) {
+			buf_putc(out, ',');
+			if (ph[c])
+				csv_put_field(out, pc[c].data, pc[c].len);
+		}
+		for (size_t c = 0; c < metrics.n; c++) {
+			buf_putc(out, ',');
+			if (mh[c])
+				buf_append(out, mc[c].data, mc[c].len);
+		}
+		buf_putc(out, '\n');
+	}
+cells:
+	for (size_t c = 0; pc && c < params.n; c++)
+		buf_free(&pc[c]);
+	for (size_t c = 0; mc && c < metrics.n; c++)
+		buf_free(&mc[c]);
+	free(pc);
+	free(mc);
+	free(ph);
+	free(mh);
+out:
+	item_iter_close(&ip);
+	item_iter_close(&il);
+	strset_free(&params);
+	strset_free(&metrics);
+	strset_free(&runs.set);
+	return rc;
+}
