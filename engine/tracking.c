@@ -603,7 +603,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid key '%.64s'", key);
 	if (len > max)
-		return mlfs_fail(err, -EINVAL, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
+		return mlfs_fail(err, -EFBIG, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
 	if (!utf8_valid(value, len))
 		return mlfs_fail(err, -EINVAL, "value is not UTF-8");
 	pthread_mutex_lock(&lock);

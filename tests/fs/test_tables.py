@@ -23,7 +23,7 @@ def sh(cmd, **kw):
 def put(path, data, append=False):
     """Write DATA with write() until done, then close(), like cp.
     Raises OSError with the errno of write() or close()."""
-    flags = os.O_WRONLY | (os.O_APPEND if append else os.O_TRUNC)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
     data = memoryview(data if isinstance(data, bytes) else data.encode())
     fd = os.open(path, flags)
     try:
