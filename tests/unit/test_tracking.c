@@ -1,0 +1,166 @@
+/* test_tracking.c - experiments, runs, params, metric series, parents
+ * and runs.csv on a real store, against values worked out by hand. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+#include "tracking.h"
+
+struct fixture {
+	char dir[64];
+	struct store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/mlfs-test-tracking-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
+	assert_int_equal(tracking_experiment_create(f->s, "e", NULL), 0);
+	assert_int_equal(tracking_run_create(f->s, "e", "r", 1000, 7, 8, 0, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+	store_close(f->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+#define LOG(text) tracking_metric_log(f->s, "e", "r", "loss", text, strlen(text), 5000, &err)
+
+static void test_metric_forms_and_text(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	uint64_t size;
+	int64_t mtime;
+	assert_int_equal(LOG("0.5\n0.25 7\n123 1e-05 -2\n\n"), 0);
+	assert_int_equal(tracking_metric_text(f->s, "e", "r", "loss", &b), 0);
+	assert_string_equal(b.data, "5000 0.5 0\n5000 0.25 7\n123 1e-05 -2\n");
+	assert_int_equal(tracking_metric_size(f->s, "e", "r", "loss", &size, &mtime), 0);
+	assert_int_equal(size, b.len);
+	assert_int_equal(mtime, 5000);
+	buf_free(&b);
+}
+
+static void test_bad_line_rejects_all(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	uint64_t size;
+	int64_t mtime;
+	assert_int_equal(LOG("1\n2\nbad\n"), -EINVAL);
+	assert_string_equal(err.msg, "line 3: 'bad' is not a number");
+	assert_int_equal(tracking_metric_size(f->s, "e", "r", "loss", &size, &mtime), -ENOENT);
+	assert_int_equal(LOG("1 2.5\n"), -EINVAL);
+	assert_int_equal(LOG("-1 2 3\n"), -EINVAL);
+}
+
+static void test_latest_by_step_then_time(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	/* step 5 at t=100 (0.9), step 3 later (0.8), step 5 at t=300 (0.7):
+	 * MLflow's latest is max by (step, timestamp) = 0.7. */
+	assert_int_equal(LOG("100 0.9 5\n200 0.8 3\n300 0.7 5\n250 0.6 5\n"), 0);
+	assert_int_equal(tracking_runs_csv(f->s, "e", &b, &err), 0);
+	assert_non_null(strstr(b.data, ",metrics.loss\n"));
+	assert_non_null(strstr(b.data, ",0.7\n"));
+	buf_free(&b);
+}
+
+static void test_params_once_tags_many(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "lr", "0.1\n", 4, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "lr", "0.1", 3, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "lr", "0.2", 3, true, &err), -EINVAL);
+	assert_int_equal(tracking_value_get(f->s, "e", "r", "params", "lr", &b), 0);
+	assert_int_equal(b.len, 3);
+	assert_memory_equal(b.data, "0.1", 3);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "tags", "t", "a", 1, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "tags", "t", "b", 1, true, &err), 0);
+	assert_int_equal(tracking_value_delete(f->s, "e", "r", "tags", "t", &err), 0);
+	assert_int_equal(tracking_value_get(f->s, "e", "r", "tags", "t", &b), -ENOENT);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "bad/key", "1", 1, true, &err), -EINVAL);
+	buf_free(&b);
+}
+
+static void test_status_and_parents(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct run_info r;
+	assert_int_equal(tracking_run_set_status(f->s, "e", "r", "DONE", 4, 9000, true, &err), -EINVAL);
+	assert_int_equal(tracking_run_set_status(f->s, "e", "r", "FAILED\n", 7, 9000, true, &err), 0);
+	assert_int_equal(tracking_run_get(f->s, "e", "r", &r), 0);
+	assert_int_equal(r.status, RUN_FAILED);
+	assert_int_equal(r.end_ms, 9000);
+	assert_int_equal(r.uid, 7);
+	assert_int_equal(tracking_run_create(f->s, "e", "c", 1, 0, 0, 0, NULL), 0);
+	assert_int_equal(tracking_run_create(f->s, "e", "g", 1, 0, 0, 0, NULL), 0);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "c", "r", &err), 0);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "g", "c", &err), 0);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "r", "g", &err), -EINVAL);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "r", "r", &err), -EINVAL);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "r", "missing", &err), -EINVAL);
+	/* Dropping the parent leaves the child, whose parent reads (deleted). */
+	assert_int_equal(tracking_run_drop(f->s, "e", "r", &err), 0);
+	struct buf b = { 0 };
+	assert_int_equal(tracking_runs_csv(f->s, "e", &b, &err), 0);
+	assert_non_null(strstr(b.data, "\nc,RUNNING,1970-01-01T00:00:00.001Z,,,(deleted)\n"));
+	assert_non_null(strstr(b.data, "\ng,RUNNING,1970-01-01T00:00:00.001Z,,,c\n"));
+	buf_free(&b);
+	assert_int_equal(tracking_experiment_drop(f->s, "e", &err), -ENOTEMPTY);
+}
+
+static void test_runs_csv_union_of_keys(void **state)
+{
+	struct fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	assert_int_equal(tracking_run_create(f->s, "e", "r2", 2000, 0, 0, 0, NULL), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "a", "x,y", 3, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r2", "params", "b", "2", 1, true, &err), 0);
+	assert_int_equal(tracking_metric_log(f->s, "e", "r2", "m", "3 1\n", 4, 1, &err), 0);
+	assert_int_equal(tracking_runs_csv(f->s, "e", &b, &err), 0);
+	assert_string_equal(b.data,
+		"run,status,start_time,end_time,duration_s,parent,params.a,params.b,metrics.m\n"
+		"r,RUNNING,1970-01-01T00:00:01.000Z,,,,\"x,y\",,\n"
+		"r2,RUNNING,1970-01-01T00:00:02.000Z,,,,,2,3.0\n");
+	buf_free(&b);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_metric_forms_and_text),
+		T(test_bad_line_rejects_all),
+		T(test_latest_by_step_then_time),
+		T(test_params_once_tags_many),
+		T(test_status_and_parents),
+		T(test_runs_csv_union_of_keys),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
