@@ -84,7 +84,9 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = ENOMEM;
 	else
 		fuse_loop_cfg_set_idle_threads(loop, 16);
-	if (!rc && fuse_session_loop_mt(fs.se, loop))
+	/* The loop returns the signal number after SIGTERM/SIGINT/SIGHUP: a
+	 * clean shutdown like an unmount. */
+	if (!rc && fuse_session_loop_mt(fs.se, loop) < 0)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
 	fuse_session_unmount(fs.se);

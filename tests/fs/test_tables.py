@@ -5,6 +5,7 @@ import io
 import math
 import os
 import re
+import signal
 import statistics
 import subprocess
 import threading
@@ -403,3 +404,16 @@ def test_mlfs_mount_daemon_and_umount(tmp_path):
         m.stop()
     r = subprocess.run([mlfs, "mount", str(tmp_path / "s"), str(tmp_path / "nowhere")], capture_output=True, text=True)
     assert r.returncode != 0 and "nowhere" in r.stderr
+
+
+def test_sigterm_unmounts_cleanly_and_keeps_rows(orders):
+    m = orders
+    d = m.p("tables", "orders", "data.csv")
+    expected = read(d)
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(timeout=30) == 0
+    assert not os.path.ismount(m.path)
+    m.err.close()
+    m.proc = None
+    m.start()
+    assert read(d) == expected
