@@ -79,7 +79,9 @@ int fmt_double(char *out, double v)
 	/* Integral values of moderate size print like Python: "3.0". */
 	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
 		return sprintf(out, "%" PRId64 ".0", (int64_t)v);
-	for (int prec = 1; prec <= 17; prec++) {
+	/* %g drops trailing zeros, so when 15 digits round-trip their
+	 * printout is already the shortest; else 16, else 17 always do. */
+	for (int prec = 15; prec < 17; prec++) {
 		int n = snprintf(out, 32, "%.*g", prec, v);
 		if (strtod(out, NULL) == v)
 			return n;

@@ -122,6 +122,14 @@ struct dec *dec_new(const char *data, size_t len)
 	return d;
 }
 
+bool dec_reset(struct dec *d, const char *data, size_t len)
+{
+	size_t off = 0;
+	msgpack_zone_clear(&d->zone);
+	return msgpack_unpack(data, len, &off, &d->zone, &d->root) ==
+		       MSGPACK_UNPACK_SUCCESS && off == len;
+}
+
 void dec_free(struct dec *d)
 {
 	if (!d)

@@ -35,6 +35,9 @@ struct dval {
 /* Parse DATA.  NULL when it is not one whole msgpack value.  The input is
  * copied where needed; free with dec_free(). */
 struct dec *dec_new(const char *data, size_t len);
+/* Parse DATA into D again, reusing its memory (for loops over many
+ * records).  False when it is not one whole msgpack value. */
+bool dec_reset(struct dec *d, const char *data, size_t len);
 void dec_free(struct dec *d);
 struct dval dec_root(const struct dec *d);
 

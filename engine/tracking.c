@@ -28,6 +28,8 @@
 #include "types.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Bumped by every change (under `lock`): runs.csv is cached per version. */
+static uint64_t version;
 
 const char *run_status_name(enum run_status s)
 {
@@ -141,6 +143,7 @@ static void exp_put(struct store_batch *b, const char *name, const struct exp *e
 static int write_batch(struct store *s, struct store_batch *b,
 		       struct mlfs_err *err)
 {
+	version++;
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	return rc;
@@ -647,6 +650,7 @@ int tracking_value_delete(struct store *s, const char *exp, const char *run,
 		rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 		if (!rc)
 			rc = store_delete(s, k.data, k.len, err);
+		version++;
 	}
 	pthread_mutex_unlock(&lock);
 	buf_free(&k);
@@ -853,7 +857,10 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	if (!rc) {
 		struct buf v = { 0 };
 		lc.sm.mtime = now_ms;
-		enc_map(&v, 6);
+		char vt[40];
+		enc_map(&v, 7);
+		enc_cstr(&v, "vt");
+		enc_str(&v, vt, (size_t)fmt_double(vt, lc.sm.latest.value));
 		enc_cstr(&v, "ts");
 		enc_i64(&v, lc.sm.latest.ts);
 		enc_cstr(&v, "v");
@@ -868,6 +875,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		enc_i64(&v, lc.sm.mtime);
 		store_batch_put(lc.b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
+		version++;
 		rc = store_write(s, lc.b, false, err);
 	}
 	store_batch_free(lc.b);
@@ -1069,7 +1077,8 @@ struct cell {
 /* Advance II over RUN's items, filling CELLS (by column of SS) with the
  * value text; metrics (LATEST) are decoded from their summaries. */
 static void take_cells(struct item_iter *ii, const char *run, bool latest,
-		       const struct strset *ss, struct buf *cells, bool *has)
+		       const struct strset *ss, struct buf *cells, bool *has,
+		       struct dec *dec)
 {
 	const char *r, *key;
 	size_t rl, kl;
@@ -1087,11 +1096,12 @@ static void take_cells(struct item_iter *ii, const char *run, bool latest,
 			const char *v = store_iter_value(ii->it, &vl);
 			buf_reset(&cells[col]);
 			if (latest) {
-				struct dec *d = dec_new(v, vl);
-				if (d) {
-					buf_put_double(&cells[col], dget_f64(dec_root(d), "v", NAN));
-					dec_free(d);
-				}
+				struct dval t;
+				const char *tp;
+				size_t tl;
+				if (dec_reset(dec, v, vl) && dval_get(dec_root(dec), "vt", &t) &&
+				    dval_str(t, &tp, &tl))
+					buf_append(&cells[col], tp, tl);
 			} else {
 				buf_append(&cells[col], v, vl);
 			}
@@ -1111,8 +1121,8 @@ static int add_run_name(void *ctx, const char *run)
 	return strset_add(&rn->set, run, strlen(run));
 }
 
-int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
-		      struct mlfs_err *err)
+static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
+			  struct mlfs_err *err)
 {
 	uint64_t eid;
 	struct strset params = { 0 }, metrics = { 0 };
@@ -1143,7 +1153,8 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 	struct buf *pc = calloc(params.n + 1, sizeof(*pc));
 	struct buf *mc = calloc(metrics.n + 1, sizeof(*mc));
 	bool *ph = calloc(params.n + 1, 1), *mh = calloc(metrics.n + 1, 1);
-	if (!pc || !mc || !ph || !mh) {
+	struct dec *dec = dec_new("\xc0", 1);	/* reused for every summary */
+	if (!pc || !mc || !ph || !mh || !dec) {
 		rc = -ENOMEM;
 		goto cells;
 	}
@@ -1174,8 +1185,8 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		}
 		memset(ph, 0, params.n + 1);
 		memset(mh, 0, metrics.n + 1);
-		take_cells(&ip, run, false, &params, pc, ph);
-		take_cells(&il, run, true, &metrics, mc, mh);
+		take_cells(&ip, run, false, &params, pc, ph, dec);
+		take_cells(&il, run, true, &metrics, mc, mh, dec);
 		for (size_t c = 0; c < params.n; c++) {
 			buf_putc(out, ',');
 			if (ph[c])
@@ -1197,6 +1208,7 @@ cells:
 	free(mc);
 	free(ph);
 	free(mh);
+	dec_free(dec);
 out:
 	item_iter_close(&ip);
 	item_iter_close(&il);
@@ -1204,4 +1216,46 @@ out:
 	strset_free(&metrics);
 	strset_free(&runs.set);
 	return rc;
+}
+
+/* One cached runs.csv: `cat` generates it at lookup and again at open. */
+static struct {
+	pthread_mutex_t lock;
+	struct store *store;
+	char exp[TRACKING_KEY_MAX + 1];
+	uint64_t version;
+	struct buf text;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
+		      struct mlfs_err *err)
+{
+	pthread_mutex_lock(&lock);
+	uint64_t v = version;
+	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&cache.lock);
+	if (cache.store == s && cache.version == v && !strcmp(cache.exp, exp) &&
+	    cache.text.data) {
+		buf_reset(out);
+		int rc = buf_append(out, cache.text.data, cache.text.len);
+		pthread_mutex_unlock(&cache.lock);
+		return rc;
+	}
+	pthread_mutex_unlock(&cache.lock);
+	int rc = runs_csv_build(s, exp, out, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&lock);
+	bool same = v == version;
+	pthread_mutex_unlock(&lock);
+	pthread_mutex_lock(&cache.lock);
+	if (same) {
+		cache.store = s;
+		cache.version = v;
+		snprintf(cache.exp, sizeof(cache.exp), "%s", exp);
+		buf_reset(&cache.text);
+		buf_append(&cache.text, out->data, out->len);
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return 0;
 }

@@ -22,6 +22,8 @@ struct store;
 #define FS_PATH_MAX 4096
 #define FS_NAME_MAX 128
 #define FS_ARGS 4
+/* Seconds the kernel may cache a name (and a directory's attributes). */
+#define FS_ENTRY_TIMEOUT 1.0
 /* The most a property or spec file may hold; past it, EFBIG. */
 #define FS_PROPERTY_MAX (1u << 20)
 
@@ -182,6 +184,7 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
+extern const struct node_ops ns_features_dir;
 
 /* Creation of a directory object: records owner and mode for PATH. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,

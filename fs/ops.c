@@ -93,8 +93,13 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 	}
 	e.ino = fs_inode_ref(fs, n->path);
 	e.attr.st_ino = e.ino;
-	e.attr_timeout = 0;
-	e.entry_timeout = 0;
+	/* Names stay cached for a second (the kernel drops them itself on
+	 * rmdir, unlink and rename through the mount; new names are never
+	 * cached as missing), so a path is not looked up component by
+	 * component on every open.  Attributes of files are never cached:
+	 * generated files change size without a write through the kernel. */
+	e.entry_timeout = FS_ENTRY_TIMEOUT;
+	e.attr_timeout = S_ISDIR(e.attr.st_mode) ? FS_ENTRY_TIMEOUT : 0;
 	if (fuse_reply_entry(req, &e))
 		fs_inode_forget(fs, e.ino, 1);
 }
@@ -148,7 +153,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	st.st_ino = ino;
-	fuse_reply_attr(req, &st, 0);
+	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? FS_ENTRY_TIMEOUT : 0);
 }
 
 /* Empty a file: a table loses its rows, a property its value. */
