@@ -184,7 +184,6 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
-extern const struct node_ops ns_features_dir;
 
 /* Creation of a directory object: records owner and mode for PATH. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
@@ -197,6 +196,13 @@ void fs_caller(uid_t *uid, gid_t *gid);
 void fs_pending_add(struct fs *fs, const char *path);
 void fs_pending_del(struct fs *fs, const char *path);
 bool fs_pending_has(struct fs *fs, const char *path);
+
+/* Symlinks under a temporary name (ln -sfn), held until renamed. */
+extern const struct node_ops templink_ops;
+int fs_templink_add(const char *path, const char *target);
+bool fs_templink_get(const char *path, struct buf *target);
+bool fs_templink_del(const char *path);
+void fs_templink_free_all(void);
 
 /* Waiters: start/stop the thread that re-checks blocked reads every 50 ms;
  * fs_waiters_kick() re-checks now (after a state change). */

@@ -71,6 +71,14 @@ int fs_resolve(struct fs *fs, const char *path, struct node *out)
 			return -ENOTDIR;
 		struct node child;
 		int rc = out->ops->lookup(fs, out, comp, &child);
+		if (rc == -ENOENT && !*p && out->ops->symlink) {
+			char full[FS_PATH_MAX];
+			snprintf(full, sizeof(full), "%s/%s", strcmp(out->path, "/") ? out->path : "", comp);
+			if (fs_templink_get(full, NULL)) {
+				node_child(&child, out, comp, &templink_ops);
+				rc = 0;
+			}
+		}
 		if (rc == -ENOENT && !*p && out->ops->create) {
 			/* A file being created shows until its writer closes. */
 			char full[FS_PATH_MAX];

@@ -79,7 +79,16 @@ static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
 		return -ENOTDIR;
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENOENT;	/* no such name can exist; mkdir says EINVAL */
-	return dir->ops->lookup(fs, dir, name, child);
+	rc = dir->ops->lookup(fs, dir, name, child);
+	if (rc == -ENOENT && dir->ops->symlink) {
+		char path[FS_PATH_MAX];
+		snprintf(path, sizeof(path), "%s/%s", strcmp(dir->path, "/") ? dir->path : "", name);
+		if (fs_templink_get(path, NULL)) {
+			node_child(child, dir, name, &templink_ops);
+			rc = 0;
+		}
+	}
+	return rc;
 }
 
 static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
@@ -790,6 +799,31 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -ENOTDIR;
 	if (!rc && strlen(newname) > FS_NAME_MAX)
 		rc = -ENAMETOOLONG;
+	if (!rc && child.ops == &templink_ops) {
+		/* ln -sfn: apply the held link under its real name. */
+		struct buf target = { 0 };
+		struct node old;
+		if (!newdir.ops->symlink)
+			rc = mlfs_fail(&err, -EPERM, "no links can be made here");
+		else if ((flags & RENAME_NOREPLACE) &&
+			 newdir.ops->lookup(fs, &newdir, newname, &old) == 0)
+			rc = -EEXIST;
+		else if (!fs_templink_get(child.path, &target))
+			rc = -ENOENT;
+		else
+			rc = newdir.ops->symlink(fs, &newdir, newname, target.data, &err);
+		if (!rc) {
+			char to[FS_PATH_MAX];
+			fs_templink_del(child.path);
+			snprintf(to, sizeof(to), "%s/%s", strcmp(newdir.path, "/") ? newdir.path : "", newname);
+			fs_inode_rename(fs, child.path, to);
+		}
+		buf_free(&target);
+		if (rc && rc != -EEXIST)
+			failed(fs, child.path, rc, &err);
+		fuse_reply_err(req, -rc);
+		return;
+	}
 	if (!rc && (!dir.ops->rename || dir.ops->rename != newdir.ops->rename))
 		rc = mlfs_fail(&err, -EPERM, "renaming is not supported here");
 	if (!rc)
@@ -817,9 +851,22 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		rc = -EEXIST;
 	if (!rc && !dir.ops->symlink)
 		rc = mlfs_fail(&err, -EPERM, "no links can be made here");
-	if (!rc)
+	bool held = false;
+	if (!rc) {
 		rc = dir.ops->symlink(fs, &dir, name, target, &err);
-	if (!rc)
+		if (rc == -EPERM) {
+			/* Not a name this directory knows: hold it, as ln -sfn
+			 * renames it onto a real name next. */
+			char path[FS_PATH_MAX];
+			snprintf(path, sizeof(path), "%s/%s", dir.path, name);
+			mlfs_err_clear(&err);
+			rc = fs_templink_add(path, target);
+			held = rc == 0;
+			if (held)
+				node_child(&child, &dir, name, &templink_ops);
+		}
+	}
+	if (!rc && !held)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
 	if (rc) {
 		char path[FS_PATH_MAX];

@@ -98,6 +98,7 @@ out_session:
 out_args:
 	fuse_opt_free_args(&args);
 	fs_inodes_free(&fs);
+	fs_templink_free_all();
 	fs_log_free(&fs);
 	pthread_mutex_destroy(&fs.log_lock);
 	return rc;

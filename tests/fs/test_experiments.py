@@ -290,3 +290,19 @@ def test_other_user_owns_their_run(exp):
     assert os.stat(m.p("experiments", "churn", "runs", "theirs", "status")).st_uid == 4321
     r = sh(f"setpriv --reuid=4322 --regid=4322 --clear-groups sh -c 'echo 1 > {m.run('params', 'x')}'")
     assert r.returncode != 0
+
+
+def test_ln_sfn_moves_the_parent(exp):
+    """ln -sfn makes the link under a temporary name, then renames it."""
+    m = exp
+    runs = m.p("experiments", "churn", "runs")
+    for r in ("a", "b"):
+        os.mkdir(os.path.join(runs, r))
+    assert sh(f"cd {runs} && ln -s ../a r1/parent && ln -sfn ../b r1/parent").returncode == 0
+    assert os.readlink(m.run("parent")) == "../b"
+    assert sorted(os.listdir(m.run())) == sorted(["artifacts", "end_time", "metrics", "params", "parent",
+                                                  "start_time", "status", "tags", "wait"])
+    r = sh(f"cd {runs} && ln -sfn ../r1 b/parent")            # b -> r1 -> b: a cycle
+    assert r.returncode != 0
+    assert not os.path.lexists(os.path.join(runs, "b", "parent"))
+    assert runs_csv(m)[2]["parent"] == "b"
