@@ -417,3 +417,14 @@ def test_sigterm_unmounts_cleanly_and_keeps_rows(orders):
     m.proc = None
     m.start()
     assert read(d) == expected
+
+
+def test_cli_help_version_and_usage_errors():
+    mlfs = os.environ.get("MLFS_BIN", "mlfs")
+    r = subprocess.run([mlfs, "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and re.match(r"mlfs \d+\.\d+\.\d+ \(store format 1\)", r.stdout)
+    r = subprocess.run([mlfs, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "mlfs mount STORE MOUNTPOINT" in r.stdout
+    for args in ([], ["frobnicate"], ["mount", "only-one"], ["check"]):
+        r = subprocess.run([mlfs] + args, capture_output=True, text=True)
+        assert r.returncode == 2 and "usage:" in r.stderr, args
