@@ -154,6 +154,9 @@ struct fs {
 	struct inode **by_ino, **by_path;
 	size_t ino_buckets, ino_count;
 	uint64_t next_ino;
+	/* Bumped by every change to which names exist (atomic): resolved
+	 * nodes cached in the inode table are valid for one generation. */
+	uint64_t ns_gen;
 
 	/* Files created but not yet written (struct pending): log_lock. */
 	struct pending *pending;
@@ -222,6 +225,14 @@ fuse_ino_t fs_inode_ref(struct fs *fs, const char *path);
 /* Copy the path of INO into OUT; -ESTALE when unknown. */
 int fs_inode_path(struct fs *fs, fuse_ino_t ino, char *out, size_t n);
 void fs_inode_forget(struct fs *fs, fuse_ino_t ino, uint64_t n);
+/* The node resolved for INO in namespace generation GEN, if cached and at
+ * most a second old.  Copies it into OUT and returns true. */
+bool fs_inode_cached(struct fs *fs, fuse_ino_t ino, uint64_t gen,
+		     struct node *out);
+void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
+		    const struct node *n);
+/* Names were added or removed: forget every cached node. */
+void fs_namespace_changed(struct fs *fs);
 /* Give paths under FROM the prefix TO (after a rename). */
 void fs_inode_rename(struct fs *fs, const char *from, const char *to);
 

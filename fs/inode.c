@@ -7,17 +7,39 @@
  * within a mount. */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs_int.h"
 
+/* What resolving an inode's path gave, kept to skip the walk from the
+ * root: everything of struct node except the path (in the inode). */
+struct cached_node {
+	uint64_t gen;
+	struct timespec at;
+	const struct node_ops *ops;
+	char arg[FS_ARGS][FS_NAME_MAX + 1];
+	uint64_t id, parent_id;
+	char *owner_path;
+};
+
 struct inode {
 	fuse_ino_t ino;
 	uint64_t nlookup;
 	char *path;
+	struct cached_node *cache;	/* NULL until resolved once */
 	struct inode *next_ino, *next_path;
 };
+
+static void cache_free(struct cached_node *c)
+{
+	if (c) {
+		free(c->owner_path);
+		free(c);
+	}
+}
 
 static size_t hash_str(const char *s)
 {
@@ -46,6 +68,7 @@ void fs_inodes_free(struct fs *fs)
 		struct inode *in = fs->by_ino[b];
 		while (in) {
 			struct inode *next = in->next_ino;
+			cache_free(in->cache);
 			free(in->path);
 			free(in);
 			in = next;
@@ -140,6 +163,7 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t ino, uint64_t n)
 				pp = &(*pp)->next_ino;
 			*pp = in->next_ino;
 			unlink_path(fs, in);
+			cache_free(in->cache);
 			free(in->path);
 			free(in);
 			fs->ino_count--;
@@ -165,8 +189,67 @@ void fs_inode_rename(struct fs *fs, const char *from, const char *to)
 			unlink_path(fs, in);
 			free(in->path);
 			in->path = p;
+			cache_free(in->cache);
+			in->cache = NULL;
 			link_path(fs, in);
 		}
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
+}
+
+bool fs_inode_cached(struct fs *fs, fuse_ino_t ino, uint64_t gen,
+		     struct node *out)
+{
+	struct timespec now;
+	bool hit = false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	struct cached_node *c = in ? in->cache : NULL;
+	if (c && c->gen == gen && now.tv_sec - c->at.tv_sec < 1 &&
+	    strlen(in->path) < sizeof(out->path)) {
+		strcpy(out->path, in->path);
+		out->ops = c->ops;
+		memcpy(out->arg, c->arg, sizeof(out->arg));
+		out->id = c->id;
+		out->parent_id = c->parent_id;
+		out->pending = false;
+		snprintf(out->owner_path, sizeof(out->owner_path), "%s", c->owner_path);
+		out->owner = out->owner_path[0] ? out->owner_path : NULL;
+		hit = true;
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	return hit;
+}
+
+void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
+		    const struct node *n)
+{
+	if (n->pending)
+		return;	/* exists only for its writer: never cached */
+	struct cached_node *c = calloc(1, sizeof(*c));
+	if (!c || !(c->owner_path = strdup(n->owner_path))) {
+		free(c);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &c->at);
+	c->gen = gen;
+	c->ops = n->ops;
+	memcpy(c->arg, n->arg, sizeof(c->arg));
+	c->id = n->id;
+	c->parent_id = n->parent_id;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	if (in && !strcmp(in->path, n->path)) {
+		cache_free(in->cache);
+		in->cache = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	cache_free(c);
+}
+
+void fs_namespace_changed(struct fs *fs)
+{
+	__atomic_add_fetch(&fs->ns_gen, 1, __ATOMIC_SEQ_CST);
 }

@@ -65,8 +65,15 @@ static int failed(struct fs *fs, const char *path, int rc,
 static int resolve_ino(struct fs *fs, fuse_ino_t ino, struct node *n)
 {
 	char path[FS_PATH_MAX];
+	uint64_t gen = __atomic_load_n(&fs->ns_gen, __ATOMIC_SEQ_CST);
+	if (fs_inode_cached(fs, ino, gen, n))
+		return 0;
 	int rc = fs_inode_path(fs, ino, path, sizeof(path));
-	return rc ? rc : fs_resolve(fs, path, n);
+	if (!rc)
+		rc = fs_resolve(fs, path, n);
+	if (!rc)
+		fs_inode_cache(fs, ino, gen, n);
+	return rc;
 }
 
 static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
@@ -329,6 +336,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_ino(fs, parent, &dir);
@@ -354,6 +362,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -369,6 +378,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -387,8 +397,10 @@ static void handle_free(struct fs *fs, struct handle *h)
 {
 	if (!h)
 		return;
-	if (h->node.pending)
+	if (h->node.pending) {
 		fs_pending_del(fs, h->node.path);
+		fs_namespace_changed(fs);
+	}
 	if (h->reader)
 		h->node.ops->reader_free(h->reader);
 	if (h->writer)
@@ -484,6 +496,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir;
 	struct handle *h = calloc(1, sizeof(*h));
@@ -790,6 +803,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child, newdir;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -842,6 +856,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 		       const char *name)
 {
 	struct fs *fs = FS(req);
+	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_ino(fs, parent, &dir);
