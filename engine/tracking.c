@@ -4,7 +4,9 @@
  *   x/e/NAME                 experiment {id, description, tags, ctime}
  *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, art}
  *   x/p/EID/RUN\0KEY         param value          x/t/... tag value
- *   x/m/EID/RUN\0KEY\0SEQ    metric point [timestamp_ms, value, step]
+ *   x/m/EID/RUN\0KEY\0SEQ    a block of points: their text, "TIMESTAMP_MS VALUE
+ *                            STEP" lines, as one write logged them; SEQ is
+ *                            the number of points logged before the block
  *   x/l/EID/RUN\0KEY         metric summary {ts, v, step, n, bytes, mtime}
  *   x/n                      the experiment id counter
  * Invariant: for every metric, x/l says how many points x/m holds (n),
@@ -799,30 +801,21 @@ static int summary_load(struct store *s, const struct buf *k, struct summary *sm
 }
 
 struct log_ctx {
-	struct store_batch *b;
 	struct summary sm;
-	struct buf key, val;
-	size_t prefix_len;
+	struct buf block;	/* the formatted lines of this write */
 };
 
 static int log_point(void *ctx, const struct point *pt)
 {
 	struct log_ctx *lc = ctx;
 	char line[96];
-	lc->key.len = lc->prefix_len;
-	key_put_u64(&lc->key, lc->sm.n);
-	buf_reset(&lc->val);
-	enc_array(&lc->val, 3);
-	enc_i64(&lc->val, pt->ts);
-	enc_f64(&lc->val, pt->value);
-	enc_i64(&lc->val, pt->step);
-	store_batch_put(lc->b, lc->key.data, lc->key.len, lc->val.data, lc->val.len);
 	struct point *l = &lc->sm.latest;
 	if (lc->sm.n == 0 || pt->step > l->step || (pt->step == l->step && pt->ts >= l->ts))
 		*l = *pt;
 	lc->sm.n++;
-	lc->sm.bytes += point_text(line, sizeof(line), pt);
-	return 0;
+	size_t n = point_text(line, sizeof(line), pt);
+	lc->sm.bytes += n;
+	return buf_append(&lc->block, line, n);
 }
 
 int tracking_metric_log(struct store *s, const char *exp, const char *run,
@@ -837,9 +830,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 
 	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
-	/* Check everything before taking the lock: all or nothing. */
-	if ((rc = tracking_metric_check(text, len, err)))
-		return rc;
+	/* Every line is checked before anything is written: all or nothing. */
 	pthread_mutex_lock(&lock);
 	rc = exp_id(s, exp, &eid);
 	if (!rc)
@@ -849,12 +840,18 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	key_item(&lk, 'l', eid, run, key);
 	if ((rc = summary_load(s, &lk, &lc.sm)) && rc != -ENOENT)
 		goto out;
-	key_item(&lc.key, 'm', eid, run, key);
-	buf_putc(&lc.key, '\0');
-	lc.prefix_len = lc.key.len;
-	lc.b = store_batch_new();
+	uint64_t first = lc.sm.n;
 	rc = each_point(text, len, now_ms, log_point, &lc, err);
+	if (!rc && lc.sm.n == first)
+		goto out;	/* only blank lines */
+	struct store_batch *b = store_batch_new();
 	if (!rc) {
+		struct buf bk = { 0 };
+		key_item(&bk, 'm', eid, run, key);
+		buf_putc(&bk, '\0');
+		key_put_u64(&bk, first);
+		store_batch_put(b, bk.data, bk.len, lc.block.data, lc.block.len);
+		buf_free(&bk);
 		struct buf v = { 0 };
 		lc.sm.mtime = now_ms;
 		char vt[40];
@@ -873,17 +870,16 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		enc_u64(&v, lc.sm.bytes);
 		enc_cstr(&v, "mtime");
 		enc_i64(&v, lc.sm.mtime);
-		store_batch_put(lc.b, lk.data, lk.len, v.data, v.len);
+		store_batch_put(b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
 		version++;
-		rc = store_write(s, lc.b, false, err);
+		rc = store_write(s, b, false, err);
 	}
-	store_batch_free(lc.b);
+	store_batch_free(b);
 out:
 	pthread_mutex_unlock(&lock);
 	buf_free(&lk);
-	buf_free(&lc.key);
-	buf_free(&lc.val);
+	buf_free(&lc.block);
 	return rc;
 }
 
@@ -911,19 +907,12 @@ int tracking_metric_text(struct store *s, const char *exp, const char *run,
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
-		struct dec *d = dec_new(v, vl);
-		struct point pt = { 0 };
-		if (!d) {
-			rc = -EIO;
-			break;
-		}
-		dval_i64(dval_at(dec_root(d), 0), &pt.ts);
-		dval_f64(dval_at(dec_root(d), 1), &pt.value);
-		dval_i64(dval_at(dec_root(d), 2), &pt.step);
-		dec_free(d);
-		char line[96];
-		buf_append(out, line, point_text(line, sizeof(line), &pt));
+		buf_append(out, v, vl);
 	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	if (!rc && out->len != sm.bytes)
+		rc = -EIO;	/* the summary and the blocks disagree */
 	store_iter_free(it);
 	buf_free(&lo);
 	buf_free(&hi);
