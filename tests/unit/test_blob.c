@@ -11,46 +11,36 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "blob.h"
 #include "store.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-	uint64_t root;
-};
+static uint64_t root;
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/mlfs-test-blob-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
-	assert_int_equal(blob_root_new(f->s, 0755, 1, 2, &f->root, NULL), 0);
+	struct store_fixture *f = store_fixture_open();
+	assert_int_equal(blob_root_new(f->s, 0755, 1, 2, &root, NULL), 0);
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	store_fixture_close(*state);
 	return 0;
 }
 
 static void test_random_writes_match_reference(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct blob_stat st;
 	const size_t max = 3 * BLOB_CHUNK + 1000;
 	char *ref = calloc(1, max), *got = malloc(max), *data = malloc(max);
 	size_t size = 0;
 	unsigned seed = 42;
-	assert_int_equal(blob_make(f->s, f->root, "f", false, 0644, 0, 0, &st, NULL), 0);
+	assert_int_equal(blob_make(f->s, root, "f", false, 0644, 0, 0, &st, NULL), 0);
 	for (int i = 0; i < 200; i++) {
 		size_t off = (size_t)rand_r(&seed) % (max - 1);
 		size_t len = 1 + (size_t)rand_r(&seed) % (max - off - 1);
@@ -84,24 +74,24 @@ static void test_random_writes_match_reference(void **state)
 
 static void test_namespace_rules(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct blob_stat d, sub, file;
 	struct mlfs_err err = { 0 };
-	assert_int_equal(blob_make(f->s, f->root, "d", true, 0755, 0, 0, &d, NULL), 0);
+	assert_int_equal(blob_make(f->s, root, "d", true, 0755, 0, 0, &d, NULL), 0);
 	assert_int_equal(blob_make(f->s, d.id, "sub", true, 0755, 0, 0, &sub, NULL), 0);
 	assert_int_equal(blob_make(f->s, d.id, "x", false, 0644, 0, 0, &file, NULL), 0);
 	assert_int_equal(blob_make(f->s, d.id, "x", false, 0644, 0, 0, NULL, NULL), -EEXIST);
-	assert_int_equal(blob_remove(f->s, f->root, "d", true, NULL), -ENOTEMPTY);
+	assert_int_equal(blob_remove(f->s, root, "d", true, NULL), -ENOTEMPTY);
 	assert_int_equal(blob_remove(f->s, d.id, "sub", false, NULL), -EISDIR);
 	assert_int_equal(blob_remove(f->s, d.id, "x", true, NULL), -ENOTDIR);
-	assert_int_equal(blob_rename(f->s, f->root, "d", sub.id, "loop", false, &err), -EINVAL);
-	assert_int_equal(blob_rename(f->s, d.id, "x", f->root, "y", false, NULL), 0);
+	assert_int_equal(blob_rename(f->s, root, "d", sub.id, "loop", false, &err), -EINVAL);
+	assert_int_equal(blob_rename(f->s, d.id, "x", root, "y", false, NULL), 0);
 	assert_int_equal(blob_lookup(f->s, d.id, "x", &file), -ENOENT);
-	assert_int_equal(blob_lookup(f->s, f->root, "y", &file), 0);
-	assert_int_equal(blob_make(f->s, f->root, "z", false, 0644, 0, 0, NULL, NULL), 0);
-	assert_int_equal(blob_rename(f->s, f->root, "z", f->root, "y", true, NULL), -EEXIST);
-	assert_int_equal(blob_rename(f->s, f->root, "z", f->root, "y", false, NULL), 0);
-	assert_int_equal(blob_rename(f->s, f->root, "y", f->root, "d", false, NULL), -EISDIR);
+	assert_int_equal(blob_lookup(f->s, root, "y", &file), 0);
+	assert_int_equal(blob_make(f->s, root, "z", false, 0644, 0, 0, NULL, NULL), 0);
+	assert_int_equal(blob_rename(f->s, root, "z", root, "y", true, NULL), -EEXIST);
+	assert_int_equal(blob_rename(f->s, root, "z", root, "y", false, NULL), 0);
+	assert_int_equal(blob_rename(f->s, root, "y", root, "d", false, NULL), -EISDIR);
 	assert_int_equal(blob_setattr(f->s, file.id, 0600, 5, (uint32_t)-1, -1, NULL), -ENOENT);
 }
 
@@ -113,17 +103,17 @@ static int count(void *ctx, const char *name, bool is_dir)
 
 static void test_drop_tree(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct blob_stat a, b;
-	assert_int_equal(blob_make(f->s, f->root, "a", true, 0755, 0, 0, &a, NULL), 0);
+	assert_int_equal(blob_make(f->s, root, "a", true, 0755, 0, 0, &a, NULL), 0);
 	assert_int_equal(blob_make(f->s, a.id, "b", true, 0755, 0, 0, &b, NULL), 0);
 	assert_int_equal(blob_make(f->s, b.id, "f", false, 0644, 0, 0, NULL, NULL), 0);
 	int n = 0;
-	assert_int_equal(blob_list(f->s, f->root, count, &n), 0);
+	assert_int_equal(blob_list(f->s, root, count, &n), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(blob_drop_tree(f->s, f->root, NULL), 0);
+	assert_int_equal(blob_drop_tree(f->s, root, NULL), 0);
 	struct blob_stat st;
-	assert_int_equal(blob_stat(f->s, f->root, &st), -ENOENT);
+	assert_int_equal(blob_stat(f->s, root, &st), -ENOENT);
 	assert_int_equal(blob_stat(f->s, b.id, &st), -ENOENT);
 }
 

@@ -11,37 +11,26 @@
 
 #include <cmocka.h>
 
-#include "store.h"
+#include "store_fixture.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
+#include "store.h"
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/mlfs-test-store-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
+	struct store_fixture *f = store_fixture_open();
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	store_fixture_close(*state);
 	return 0;
 }
 
 static void test_get_put_delete(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf v = { 0 };
 	assert_int_equal(store_get(f->s, NULL, "k", 1, &v, NULL), -ENOENT);
 	assert_int_equal(store_put(f->s, "k", 1, "value", 5, NULL), 0);
@@ -55,7 +44,7 @@ static void test_get_put_delete(void **state)
 
 static void test_batch_is_atomic_and_ranges_delete(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf v = { 0 };
 	struct store_batch *b = store_batch_new();
 	for (char c = 'a'; c <= 'e'; c++)
@@ -88,7 +77,7 @@ static void test_batch_is_atomic_and_ranges_delete(void **state)
 
 static void test_iter_bounds_are_copied(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	char lo[8] = "p/", hi[8] = "p0";
 	store_put(f->s, "o", 1, "", 0, NULL);
 	store_put(f->s, "p/1", 3, "", 0, NULL);
@@ -109,7 +98,7 @@ static void test_iter_bounds_are_copied(void **state)
 
 static void test_snapshot_sees_the_past(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf v = { 0 };
 	store_put(f->s, "k", 1, "old", 3, NULL);
 	struct store_snapshot *snap = store_snapshot_new(f->s);
@@ -126,7 +115,7 @@ static void test_snapshot_sees_the_past(void **state)
 
 static void test_reopen_and_readonly(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct store *ro;
 	struct buf v = { 0 };
 	struct mlfs_err err = { 0 };

@@ -12,21 +12,15 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "stats.h"
 #include "store.h"
 #include "table.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/mlfs-test-table-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
+	struct store_fixture *f = store_fixture_open();
 	assert_int_equal(table_create(f->s, "t", NULL), 0);
 	*state = f;
 	return 0;
@@ -34,12 +28,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	store_fixture_close(*state);
 	return 0;
 }
 
@@ -87,7 +76,7 @@ static void assert_content(struct store *s, const char *want)
 
 static void test_create_list_drop(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	assert_int_equal(table_create(f->s, "t", &err), -EEXIST);
 	assert_int_equal(table_create(f->s, ".x", &err), -EINVAL);
@@ -106,7 +95,7 @@ static void test_create_list_drop(void **state)
 
 static void test_replace_append_and_header_skip(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	assert_int_equal(put(f->s, "t", true, "a,b\r\n1,x\n", NULL), 0);
 	assert_int_equal(put(f->s, "t", false, "a,b\n2,y\n", NULL), 0);
 	assert_int_equal(put(f->s, "t", false, "3,\"q,r\"\n", NULL), 0);
@@ -121,7 +110,7 @@ static void test_replace_append_and_header_skip(void **state)
 
 static void test_bad_rows_change_nothing(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	assert_int_equal(put(f->s, "t", true, "a,b\n1,2\n", NULL), 0);
 	assert_int_equal(put(f->s, "t", false, "3,4\n5\n", &err), -EINVAL);
@@ -132,7 +121,7 @@ static void test_bad_rows_change_nothing(void **state)
 
 static void test_big_stream_spans_chunks(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct table_writer *w;
 	struct buf want = { 0 };
 	buf_puts(&want, "id,value\n");
@@ -161,7 +150,7 @@ static void test_big_stream_spans_chunks(void **state)
 
 static void test_reader_is_a_snapshot(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct table_reader *r;
 	char out[64];
 	assert_int_equal(put(f->s, "t", true, "a\n1\n", NULL), 0);
@@ -176,7 +165,7 @@ static void test_reader_is_a_snapshot(void **state)
 
 static void test_declared_schema(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct buf b = { 0 };
 	assert_int_equal(table_set_schema(f->s, "t", "id int\nwhen date\n", 17, &err), 0);
@@ -194,7 +183,7 @@ static void test_declared_schema(void **state)
 
 static void test_inferred_types_widen(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf b = { 0 };
 	assert_int_equal(put(f->s, "t", true, "a,b,c\n1,2026-01-01,\n", NULL), 0);
 	assert_int_equal(put(f->s, "t", false, "1.5,2026-01-01T10:00:00Z,true\n", NULL), 0);
@@ -205,7 +194,7 @@ static void test_inferred_types_widen(void **state)
 
 static void test_stats(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf b = { 0 };
 	assert_int_equal(put(f->s, "t", true, "n,s\n1,b\n2,\n4,a\n4,b\n", NULL), 0);
 	assert_int_equal(stats_table_csv(f->s, "t", &b, NULL), 0);
@@ -235,7 +224,7 @@ static void *append_rows(void *arg)
 
 static void test_concurrent_appenders(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	pthread_t th[8];
 	struct appender a[8];
 	assert_int_equal(put(f->s, "t", true, "w,i\n", NULL), 0);
@@ -273,7 +262,7 @@ static int count_prefix(struct store *s, const char *prefix)
 
 static void test_check_finds_damage(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct buf report = { 0 };
 	struct buf big = { 0 };
 	buf_puts(&big, "a\n");
@@ -298,7 +287,7 @@ static void test_check_finds_damage(void **state)
 
 static void test_recover_drops_staged_chunks(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct table_writer *w;
 	struct buf big = { 0 };
 	buf_puts(&big, "a\n");

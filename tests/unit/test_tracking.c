@@ -11,20 +11,14 @@
 
 #include <cmocka.h>
 
+#include "store_fixture.h"
+
 #include "store.h"
 #include "tracking.h"
 
-struct fixture {
-	char dir[64];
-	struct store *s;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/mlfs-test-tracking-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(store_open(f->dir, true, &f->s, NULL), 0);
+	struct store_fixture *f = store_fixture_open();
 	assert_int_equal(tracking_experiment_create(f->s, "e", NULL), 0);
 	assert_int_equal(tracking_run_create(f->s, "e", "r", 1000, 7, 8, 0, NULL), 0);
 	*state = f;
@@ -33,12 +27,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char cmd[128];
-	store_close(f->s);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	assert_int_equal(system(cmd), 0);
-	free(f);
+	store_fixture_close(*state);
 	return 0;
 }
 
@@ -46,7 +35,7 @@ static int teardown(void **state)
 
 static void test_metric_forms_and_text(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct buf b = { 0 };
 	uint64_t size;
@@ -62,7 +51,7 @@ static void test_metric_forms_and_text(void **state)
 
 static void test_bad_line_rejects_all(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	uint64_t size;
 	int64_t mtime;
@@ -75,7 +64,7 @@ static void test_bad_line_rejects_all(void **state)
 
 static void test_latest_by_step_then_time(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct buf b = { 0 };
 	/* step 5 at t=100 (0.9), step 3 later (0.8), step 5 at t=300 (0.7):
@@ -89,7 +78,7 @@ static void test_latest_by_step_then_time(void **state)
 
 static void test_params_once_tags_many(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct buf b = { 0 };
 	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "lr", "0.1\n", 4, true, &err), 0);
@@ -108,7 +97,7 @@ static void test_params_once_tags_many(void **state)
 
 static void test_status_and_parents(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct run_info r;
 	assert_int_equal(tracking_run_set_status(f->s, "e", "r", "DONE", 4, 9000, true, &err), -EINVAL);
@@ -136,7 +125,7 @@ static void test_status_and_parents(void **state)
 
 static void test_runs_csv_union_of_keys(void **state)
 {
-	struct fixture *f = *state;
+	struct store_fixture *f = *state;
 	struct mlfs_err err = { 0 };
 	struct buf b = { 0 };
 	assert_int_equal(tracking_run_create(f->s, "e", "r2", 2000, 0, 0, 0, NULL), 0);
