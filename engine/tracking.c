@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "blob.h"
 #include "csv.h"
 #include "table.h"
 #include "types.h"
@@ -1247,4 +1248,92 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 	}
 	pthread_mutex_unlock(&cache.lock);
 	return 0;
+}
+
+/* ---- check ---- */
+
+/* The part of a x/?/EID/RUN\0KEY key after the kind, for messages. */
+static void describe(const char *k, size_t kl, char *out, size_t n)
+{
+	size_t run = 4 + 8 + 1;
+	if (kl <= run) {
+		snprintf(out, n, "?");
+		return;
+	}
+	snprintf(out, n, "experiment id %llu, run %.*s",
+		 (unsigned long long)key_get_u64(k + 4), (int)(kl - run), k + run);
+	for (char *p = out; *p; p++)
+		if (*p == '\0')
+			*p = '/';
+}
+
+int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
+{
+	int problems = 0;
+	char what[400];
+	struct buf lo = { 0 }, hi = { 0 };
+	struct dec *d = dec_new("\xc0", 1);
+
+	/* Metric summaries against their blocks. */
+	struct store_iter *it = store_iter_new(s, NULL, "x/l/", 4, "x/l0", 4);
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		const char *v = store_iter_value(it, &vl);
+		describe(k, kl, what, sizeof(what));
+		if (!d || !dec_reset(d, v, vl)) {
+			buf_printf(report, "metric (%s): unreadable summary\n", what);
+			problems++;
+			continue;
+		}
+		uint64_t n = dget_u64(dec_root(d), "n", 0), bytes = dget_u64(dec_root(d), "bytes", 0);
+		buf_reset(&lo);
+		buf_append(&lo, k, kl);
+		lo.data[2] = 'm';
+		buf_putc(&lo, '\0');
+		buf_reset(&hi);
+		buf_append(&hi, lo.data, lo.len);
+		hi.data[hi.len - 1] = 1;
+		uint64_t got_bytes = 0, got_points = 0;
+		struct store_iter *bi = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+		for (store_iter_seek_first(bi); store_iter_valid(bi); store_iter_next(bi)) {
+			size_t bl;
+			const char *b = store_iter_value(bi, &bl);
+			got_bytes += bl;
+			for (size_t i = 0; i < bl; i++)
+				got_points += b[i] == '\n';
+		}
+		store_iter_free(bi);
+		if (got_bytes != bytes || got_points != n) {
+			buf_printf(report, "metric (%s): %llu points in %llu bytes stored, summary says %llu in %llu\n",
+				   what, (unsigned long long)got_points, (unsigned long long)got_bytes,
+				   (unsigned long long)n, (unsigned long long)bytes);
+			problems++;
+		}
+	}
+	int rc = store_iter_status(it, err);
+	store_iter_free(it);
+
+	/* Runs against their artifact roots. */
+	it = store_iter_new(s, NULL, "x/r/", 4, "x/r0", 4);
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		const char *v = store_iter_value(it, &vl);
+		struct blob_stat st;
+		uint64_t art = d && dec_reset(d, v, vl) ? dget_u64(dec_root(d), "art", 0) : 0;
+		if (art && blob_stat(s, art, &st) == 0 && st.dir)
+			continue;
+		describe(k, kl, what, sizeof(what));
+		buf_printf(report, "run (%s): artifact directory %llu is missing\n",
+			   what, (unsigned long long)art);
+		problems++;
+	}
+	if (!rc)
+		rc = store_iter_status(it, err);
+	store_iter_free(it);
+	dec_free(d);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc ? rc : problems;
 }

@@ -119,6 +119,11 @@ int tracking_metric_list(struct store *s, const char *exp, const char *run,
 int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		      struct mlfs_err *err);
 
+/* Verify every metric's blocks against its summary (points and bytes) and
+ * that every run's artifact root exists; a line per problem into REPORT.
+ * Returns the number of problems, or <0. */
+int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err);
+
 /* ISO 8601 UTC with milliseconds for MS since the epoch. */
 void tracking_fmt_time(char out[32], int64_t ms);
 

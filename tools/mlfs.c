@@ -23,6 +23,7 @@
 #include "forest_cli.h"
 #include "store.h"
 #include "table.h"
+#include "tracking.h"
 
 static void usage(FILE *f)
 {
@@ -90,6 +91,10 @@ static int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	int problems = table_check(s, &report, &err);
+	if (problems >= 0) {
+		int more = tracking_check(s, &report, &err);
+		problems = more < 0 ? more : problems + more;
+	}
 	store_close(s);
 	if (problems < 0) {
 		fprintf(stderr, "mlfs check: %s\n", err.msg);

@@ -13,6 +13,7 @@
 
 #include "store_fixture.h"
 
+#include "blob.h"
 #include "store.h"
 #include "tracking.h"
 
@@ -20,7 +21,9 @@ static int setup(void **state)
 {
 	struct store_fixture *f = store_fixture_open();
 	assert_int_equal(tracking_experiment_create(f->s, "e", NULL), 0);
-	assert_int_equal(tracking_run_create(f->s, "e", "r", 1000, 7, 8, 0, NULL), 0);
+	uint64_t art;
+	assert_int_equal(blob_root_new(f->s, 0755, 7, 8, &art, NULL), 0);
+	assert_int_equal(tracking_run_create(f->s, "e", "r", 1000, 7, 8, art, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -140,6 +143,27 @@ static void test_runs_csv_union_of_keys(void **state)
 	buf_free(&b);
 }
 
+static void test_check_finds_damage(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf report = { 0 };
+	assert_int_equal(LOG("1\n2\n"), 0);
+	assert_int_equal(LOG("3\n"), 0);
+	assert_int_equal(tracking_check(f->s, &report, &err), 0);
+	/* Lose the first block of points, as a damaged disk would. */
+	struct store_iter *it = store_iter_new(f->s, NULL, "x/m/", 4, "x/m0", 4);
+	store_iter_seek_first(it);
+	assert_true(store_iter_valid(it));
+	size_t kl;
+	const char *k = store_iter_key(it, &kl);
+	assert_int_equal(store_delete(f->s, k, kl, NULL), 0);
+	store_iter_free(it);
+	assert_int_equal(tracking_check(f->s, &report, &err), 1);
+	assert_non_null(strstr(report.data, "1 points in"));
+	buf_free(&report);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -150,6 +174,7 @@ int main(void)
 		T(test_params_once_tags_many),
 		T(test_status_and_parents),
 		T(test_runs_csv_union_of_keys),
+		T(test_check_finds_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
