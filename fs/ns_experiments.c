@@ -605,8 +605,9 @@ static int runs_rmdir(struct fs *fs, const struct node *dir, const char *name,
 	return 0;
 }
 
+/* Anyone may start a run in an experiment; only its owner may remove it. */
 static const struct node_ops runs_dir_ops = {
-	.kind = NK_DIR, .perm = 0777,
+	.kind = NK_DIR, .perm = 01777,
 	.lookup = runs_lookup, .list = runs_list,
 	.mkdir = runs_mkdir, .rmdir = runs_rmdir,
 };

@@ -290,6 +290,9 @@ def test_other_user_owns_their_run(exp):
     assert os.stat(m.p("experiments", "churn", "runs", "theirs", "status")).st_uid == 4321
     r = sh(f"setpriv --reuid=4322 --regid=4322 --clear-groups sh -c 'echo 1 > {m.run('params', 'x')}'")
     assert r.returncode != 0
+    # runs/ is sticky, like /tmp: others may not remove someone's run.
+    r = sh(f"setpriv --reuid=4322 --regid=4322 --clear-groups rmdir {m.p('experiments', 'churn', 'runs', 'theirs')}")
+    assert r.returncode != 0 and os.path.isdir(m.p("experiments", "churn", "runs", "theirs"))
 
 
 def test_ln_sfn_moves_the_parent(exp):
