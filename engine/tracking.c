@@ -7,11 +7,13 @@
  *   x/m/EID/RUN\0KEY\0SEQ    a block of points: their text, "TIMESTAMP_MS VALUE
  *                            STEP" lines, as one write logged them; SEQ is
  *                            the number of points logged before the block
- *   x/l/EID/RUN\0KEY         metric summary {ts, v, step, n, bytes, mtime}
+ *   x/l/EID/RUN\0KEY         metric summary {vt, ts, v, step, n, bytes, mtime}
+ *   x/L/EID/RUN              the run's latest metrics {KEY: value text, ...}
  *   x/n                      the experiment id counter
  * Invariant: for every metric, x/l says how many points x/m holds (n),
  * the byte length of their text (bytes) and the latest by (step, time);
- * both change in one batch.  All writers take `lock`, so read-modify-write
+ * both change in one batch, with the run's x/L record, which runs.csv reads
+ * (one record a run instead of one a metric).  All writers take `lock`, so read-modify-write
  * of a run or a summary never interleaves. */
 #include "tracking.h"
 
@@ -464,6 +466,8 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		delete_item_range(b, 't', eid, run);
 		delete_item_range(b, 'm', eid, run);
 		delete_item_range(b, 'l', eid, run);
+		key_run(&k, 'L', eid, run);
+		store_batch_delete(b, k.data, k.len);
 		rc = write_batch(s, b, err);
 	}
 	pthread_mutex_unlock(&lock);
@@ -819,6 +823,63 @@ static int log_point(void *ctx, const struct point *pt)
 	return buf_append(&lc->block, line, n);
 }
 
+/* Set KEY's latest value text in the run's x/L record, into batch B. */
+static int put_latest_row(struct store *s, struct store_batch *b, uint64_t eid,
+			  const char *run, const char *key, const char *vt,
+			  size_t vtl)
+{
+	struct buf k = { 0 }, old = { 0 }, v = { 0 };
+	struct dec *d = NULL;
+	size_t n = 0;
+	bool have = false;
+	key_run(&k, 'L', eid, run);
+	int rc = store_get(s, NULL, k.data, k.len, &old, NULL);
+	if (rc == 0) {
+		d = dec_new(old.data, old.len);
+		if (!d) {
+			rc = -EIO;
+			goto out;
+		}
+		n = dval_len(dec_root(d));
+	} else if (rc != -ENOENT) {
+		goto out;
+	}
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *kp;
+		size_t kl;
+		if (dval_str(dval_key_at(dec_root(d), i), &kp, &kl) &&
+		    kl == strlen(key) && !memcmp(kp, key, kl))
+			have = true;
+	}
+	enc_map(&v, (uint32_t)(n + !have));
+	for (size_t i = 0; i < n; i++) {
+		const char *kp, *vp;
+		size_t kl, vl;
+		if (!dval_str(dval_key_at(dec_root(d), i), &kp, &kl) ||
+		    !dval_str(dval_val_at(dec_root(d), i), &vp, &vl)) {
+			rc = -EIO;
+			goto out;
+		}
+		enc_str(&v, kp, kl);
+		if (kl == strlen(key) && !memcmp(kp, key, kl))
+			enc_str(&v, vt, vtl);
+		else
+			enc_str(&v, vp, vl);
+	}
+	if (!have) {
+		enc_cstr(&v, key);
+		enc_str(&v, vt, vtl);
+	}
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+out:
+	dec_free(d);
+	buf_free(&k);
+	buf_free(&old);
+	buf_free(&v);
+	return rc;
+}
+
 int tracking_metric_log(struct store *s, const char *exp, const char *run,
 			const char *key, const char *text, size_t len,
 			int64_t now_ms, struct mlfs_err *err)
@@ -856,9 +917,12 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		struct buf v = { 0 };
 		lc.sm.mtime = now_ms;
 		char vt[40];
+		size_t vtl = (size_t)fmt_double(vt, lc.sm.latest.value);
+		if ((rc = put_latest_row(s, b, eid, run, key, vt, vtl)))
+			goto done;
 		enc_map(&v, 7);
 		enc_cstr(&v, "vt");
-		enc_str(&v, vt, (size_t)fmt_double(vt, lc.sm.latest.value));
+		enc_str(&v, vt, vtl);
 		enc_cstr(&v, "ts");
 		enc_i64(&v, lc.sm.latest.ts);
 		enc_cstr(&v, "v");
@@ -876,6 +940,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		version++;
 		rc = store_write(s, b, false, err);
 	}
+done:
 	store_batch_free(b);
 out:
 	pthread_mutex_unlock(&lock);
@@ -1059,16 +1124,90 @@ static int collect_keys(struct item_iter *ii, struct strset *ss)
 	return rc;
 }
 
+/* Add every metric key of the runs' x/L records to SS. */
+static int collect_latest_keys(struct store *s, uint64_t eid, struct strset *ss,
+			       struct dec *dec)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	int rc = 0;
+	key_run(&lo, 'L', eid, NULL);
+	key_run(&hi, 'L', eid, NULL);
+	hi.data[hi.len - 1]++;
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		if (!dec_reset(dec, v, vl))
+			continue;
+		size_t n = dval_len(dec_root(dec));
+		for (size_t i = 0; !rc && i < n; i++) {
+			const char *kp;
+			size_t kl;
+			if (dval_str(dval_key_at(dec_root(dec), i), &kp, &kl))
+				rc = strset_add(ss, kp, kl);
+		}
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+/* Fill CELLS (columns of SS) from RUN's x/L record, IT walking the
+ * experiment's records in run order alongside the runs. */
+static void take_latest(struct store_iter *it, size_t prefix, const char *run,
+			const struct strset *ss, struct buf *cells, bool *has,
+			struct dec *dec)
+{
+	size_t runl = strlen(run);
+	while (store_iter_valid(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		const char *r = k + prefix;
+		size_t rl = kl - prefix;
+		int c = memcmp(r, run, rl < runl ? rl : runl);
+		if (c == 0)
+			c = (rl > runl) - (rl < runl);
+		if (c > 0)
+			break;
+		if (c == 0) {
+			const char *v = store_iter_value(it, &vl);
+			size_t n = dec_reset(dec, v, vl) ? dval_len(dec_root(dec)) : 0;
+			size_t guess = 0;
+			for (size_t i = 0; i < n; i++) {
+				const char *kp, *vp;
+				size_t klen, vlen, col;
+				bool found = true;
+				if (!dval_str(dval_key_at(dec_root(dec), i), &kp, &klen) ||
+				    !dval_str(dval_val_at(dec_root(dec), i), &vp, &vlen))
+					continue;
+				/* Keys are usually logged in column order: try the
+				 * next column before searching. */
+				if (guess < ss->n && !strncmp(ss->v[guess], kp, klen) &&
+				    ss->v[guess][klen] == '\0')
+					col = guess;
+				else
+					col = (size_t)strset_find(ss, kp, klen, &found);
+				if (!found)
+					continue;
+				guess = col + 1;
+				buf_reset(&cells[col]);
+				buf_append(&cells[col], vp, vlen);
+				has[col] = true;
+			}
+		}
+		store_iter_next(it);
+	}
+}
+
 struct cell {
 	size_t col;
 	struct buf text;
 };
 
-/* Advance II over RUN's items, filling CELLS (by column of SS) with the
- * value text; metrics (LATEST) are decoded from their summaries. */
-static void take_cells(struct item_iter *ii, const char *run, bool latest,
-		       const struct strset *ss, struct buf *cells, bool *has,
-		       struct dec *dec)
+/* Advance II over RUN's params, filling CELLS (by column of SS). */
+static void take_cells(struct item_iter *ii, const char *run,
+		       const struct strset *ss, struct buf *cells, bool *has)
 {
 	const char *r, *key;
 	size_t rl, kl;
@@ -1085,16 +1224,7 @@ static void take_cells(struct item_iter *ii, const char *run, bool latest,
 			size_t vl;
 			const char *v = store_iter_value(ii->it, &vl);
 			buf_reset(&cells[col]);
-			if (latest) {
-				struct dval t;
-				const char *tp;
-				size_t tl;
-				if (dec_reset(dec, v, vl) && dval_get(dec_root(dec), "vt", &t) &&
-				    dval_str(t, &tp, &tl))
-					buf_append(&cells[col], tp, tl);
-			} else {
-				buf_append(&cells[col], v, vl);
-			}
+			buf_append(&cells[col], v, vl);
 			has[col] = true;
 		}
 		store_iter_next(ii->it);
@@ -1117,15 +1247,27 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 	uint64_t eid;
 	struct strset params = { 0 }, metrics = { 0 };
 	struct run_names runs = { { 0 } };
-	struct item_iter ip, il;
+	struct item_iter ip;
+	struct buf llo = { 0 }, lhi = { 0 };
+	struct store_iter *il = NULL;
+	struct dec *dec = dec_new("\xc0", 1);	/* reused for every record */
 	int rc = exp_id(s, exp, &eid);
 	if (rc)
 		return rc;
 	if ((rc = tracking_run_list(s, exp, add_run_name, &runs)))
 		return rc;
 	item_iter_open(&ip, s, 'p', eid);
-	item_iter_open(&il, s, 'l', eid);
-	if ((rc = collect_keys(&ip, &params)) || (rc = collect_keys(&il, &metrics)))
+	key_run(&llo, 'L', eid, NULL);
+	key_run(&lhi, 'L', eid, NULL);
+	lhi.data[lhi.len - 1]++;
+	il = store_iter_new(s, NULL, llo.data, llo.len, lhi.data, lhi.len);
+	store_iter_seek_first(il);
+	if (!dec) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = collect_keys(&ip, &params)) ||
+	    (rc = collect_latest_keys(s, eid, &metrics, dec)))
 		goto out;
 
 	buf_reset(out);
@@ -1143,8 +1285,7 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 	struct buf *pc = calloc(params.n + 1, sizeof(*pc));
 	struct buf *mc = calloc(metrics.n + 1, sizeof(*mc));
 	bool *ph = calloc(params.n + 1, 1), *mh = calloc(metrics.n + 1, 1);
-	struct dec *dec = dec_new("\xc0", 1);	/* reused for every summary */
-	if (!pc || !mc || !ph || !mh || !dec) {
+	if (!pc || !mc || !ph || !mh) {
 		rc = -ENOMEM;
 		goto cells;
 	}
@@ -1175,8 +1316,8 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 		}
 		memset(ph, 0, params.n + 1);
 		memset(mh, 0, metrics.n + 1);
-		take_cells(&ip, run, false, &params, pc, ph, dec);
-		take_cells(&il, run, true, &metrics, mc, mh, dec);
+		take_cells(&ip, run, &params, pc, ph);
+		take_latest(il, llo.len, run, &metrics, mc, mh, dec);
 		for (size_t c = 0; c < params.n; c++) {
 			buf_putc(out, ',');
 			if (ph[c])
@@ -1198,10 +1339,12 @@ cells:
 	free(mc);
 	free(ph);
 	free(mh);
-	dec_free(dec);
 out:
+	dec_free(dec);
 	item_iter_close(&ip);
-	item_iter_close(&il);
+	store_iter_free(il);
+	buf_free(&llo);
+	buf_free(&lhi);
 	strset_free(&params);
 	strset_free(&metrics);
 	strset_free(&runs.set);
