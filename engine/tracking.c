@@ -1410,6 +1410,33 @@ static void describe(const char *k, size_t kl, char *out, size_t n)
 			*p = '/';
 }
 
+/* Does x/L/EID/RUN (RUNKEY: the x/l key up to RUN, NUL excluded) map
+ * KEY to VT? */
+static bool latest_row_has(struct store *s, const char *runkey, size_t rkl,
+			   const char *key, size_t kl, const char *vt)
+{
+	struct buf k = { 0 }, v = { 0 };
+	bool ok = false;
+	buf_append(&k, runkey, rkl);
+	k.data[2] = 'L';
+	if (store_get(s, NULL, k.data, k.len, &v, NULL) == 0) {
+		struct dec *d = dec_new(v.data, v.len);
+		size_t n = d ? dval_len(dec_root(d)) : 0;
+		for (size_t i = 0; i < n && !ok; i++) {
+			const char *kp, *vp;
+			size_t klen, vlen;
+			ok = dval_str(dval_key_at(dec_root(d), i), &kp, &klen) &&
+			     dval_str(dval_val_at(dec_root(d), i), &vp, &vlen) &&
+			     klen == kl && !memcmp(kp, key, kl) &&
+			     vlen == strlen(vt) && !memcmp(vp, vt, vlen);
+		}
+		dec_free(d);
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return ok;
+}
+
 int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 {
 	int problems = 0;
@@ -1451,6 +1478,16 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 			buf_printf(report, "metric (%s): %llu points in %llu bytes stored, summary says %llu in %llu\n",
 				   what, (unsigned long long)got_points, (unsigned long long)got_bytes,
 				   (unsigned long long)n, (unsigned long long)bytes);
+			problems++;
+		}
+		/* The run's latest-metrics record must agree with the summary. */
+		char vt[64] = "";
+		dget_str(dec_root(d), "vt", vt, sizeof(vt));
+		const char *nul = kl > 13 ? memchr(k + 13, '\0', kl - 13) : NULL;
+		if (nul && !latest_row_has(s, k, (size_t)(nul - k), nul + 1,
+					   kl - (size_t)(nul + 1 - k), vt)) {
+			buf_printf(report, "metric (%s): the run's latest-metrics record does not say %s\n",
+				   what, vt);
 			problems++;
 		}
 	}

@@ -161,6 +161,16 @@ static void test_check_finds_damage(void **state)
 	store_iter_free(it);
 	assert_int_equal(tracking_check(f->s, &report, &err), 1);
 	assert_non_null(strstr(report.data, "1 points in"));
+	/* Lose the run's latest-metrics record too. */
+	it = store_iter_new(f->s, NULL, "x/L/", 4, "x/L0", 4);
+	store_iter_seek_first(it);
+	assert_true(store_iter_valid(it));
+	k = store_iter_key(it, &kl);
+	assert_int_equal(store_delete(f->s, k, kl, NULL), 0);
+	store_iter_free(it);
+	buf_reset(&report);
+	assert_int_equal(tracking_check(f->s, &report, &err), 2);
+	assert_non_null(strstr(report.data, "latest-metrics record"));
 	buf_free(&report);
 }
 
