@@ -187,6 +187,7 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
+extern const struct node_ops ns_features_dir;
 
 /* Creation of a directory object: records owner and mode for PATH. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,

@@ -15,6 +15,11 @@ static const char readme_text[] =
 	"/experiments/NAME/ experiment runs: mkdir runs/RUN, then write\n"
 	"    runs/RUN/      params/KEY metrics/KEY tags/KEY artifacts/ status wait parent\n"
 	"    runs.csv       one line a run: params and latest metrics side by side\n"
+	"/features/NAME/    feature tables (mkdir to create, rmdir to drop)\n"
+	"    keys           primary key columns, one a line; timestamp_key: versions\n"
+	"    data.csv       latest row per key: > replaces, >> upserts by key\n"
+	"    pipeline.yaml  how to compute it from /tables; refresh: write 1 to run\n"
+	"    rows/KEY       online lookup of one key (rows/KEY@DATE: as of a date)\n"
 	"\n"
 	"Errors: a rejected write fails with an errno and says why in /log.\n"
 	"Reference: docs/reference.md and mlfs(1).\n";
@@ -47,6 +52,7 @@ static const struct {
 } entries[] = {
 	{ "README", &readme_ops },
 	{ "experiments", &ns_experiments_dir },
+	{ "features", &ns_features_dir },
 	{ "log", &log_ops },
 	{ "tables", &ns_tables_dir },
 };

@@ -1,0 +1,194 @@
+/* features.h - feature tables: rows kept by primary key, merged on write,
+ * with optional point-in-time versions, online lookup and stats.
+ *
+ * A feature table has columns (the keys among them), an optional
+ * timestamp_key column, description, tags, a pipeline spec, the last
+ * refresh report and lineage lines.  Rows are stored one record per key
+ * (the latest version), plus one record per (key, time) when a
+ * timestamp_key is set, so a lookup is one point read and "as of T" is one
+ * bounded seek.  data.csv is generated in key order (integer keys in
+ * numeric order) and its size is known from metadata.
+ * Writes: replace (> in the tree) or merge (>>: upsert by key).  Either
+ * applies at commit in one atomic store batch; a failed write changes
+ * nothing.  This module owns the store keys under f/ (docs/features.md). */
+#ifndef MLFS_FEATURES_H
+#define MLFS_FEATURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+#include "types.h"
+
+struct features_info {
+	uint64_t id;
+	uint64_t rows;		/* keys (latest versions) */
+	uint64_t versions;	/* (key, time) records; = rows without a timestamp_key */
+	uint64_t size;		/* exact bytes of data.csv */
+	uint64_t version;	/* bumped by every change of rows or columns */
+	uint32_t ncols;
+	int64_t ctime_ns, mtime_ns;
+};
+
+/* Create an empty table NAME (name_valid rules).  -EEXIST, -EINVAL. */
+int features_create(struct store *s, const char *name, struct mlfs_err *err);
+/* Drop NAME with every row, version and text.  -ENOENT. */
+int features_drop(struct store *s, const char *name, struct mlfs_err *err);
+/* FN for each table name in order; stops on non-zero and returns it. */
+int features_list(struct store *s, int (*fn)(void *ctx, const char *name),
+		  void *ctx);
+/* 0 or -ENOENT. */
+int features_stat(struct store *s, const char *name, struct features_info *out);
+
+/* ---- schema: columns, keys, timestamp_key ---- */
+
+/* The table's layout, copied out.  Free with features_schema_free(). */
+struct features_schema {
+	uint32_t ncols;
+	char **names;			/* ncols strings, one block with the array */
+	enum col_type *types;
+	uint32_t nkeys;
+	uint32_t *keys;			/* column indexes of the primary key */
+	char **key_names;		/* the key columns by name (also before
+					 * any row names them as columns) */
+	int ts;				/* index of timestamp_key, -1 if none */
+	char *ts_name;			/* NULL if none */
+	bool keys_set;			/* keys were written by the user */
+};
+int features_schema_get(struct store *s, const char *name,
+			struct features_schema **out, struct mlfs_err *err);
+void features_schema_free(struct features_schema *sc);
+
+/* "column\n" lines of the primary key (default: the first column). */
+int features_keys_text(struct store *s, const char *name, struct buf *out);
+/* Set the key columns from "column" lines (or a comma list).  Allowed
+ * while the table has no rows, or to the same keys.  APPLY false: only
+ * check.  -EINVAL. */
+int features_set_keys(struct store *s, const char *name, const char *text,
+		      size_t len, bool apply, struct mlfs_err *err);
+/* The timestamp_key column name and "\n", or nothing. */
+int features_ts_text(struct store *s, const char *name, struct buf *out);
+/* Set (or clear, with empty text) the timestamp_key.  Allowed while the
+ * table has no rows.  -EINVAL. */
+int features_set_ts(struct store *s, const char *name, const char *text,
+		    size_t len, bool apply, struct mlfs_err *err);
+
+/* ---- texts kept with the table ---- */
+
+enum features_text {
+	FEATURES_DESCRIPTION = 'd',
+	FEATURES_TAGS = 'g',
+	FEATURES_PIPELINE = 'p',
+	FEATURES_REPORT = 'r',
+	FEATURES_LINEAGE = 'l',
+};
+/* The text (empty when never set).  -ENOENT for a missing table. */
+int features_text_get(struct store *s, const char *name,
+		      enum features_text what, struct buf *out);
+/* Store TEXT as is (callers validate).  -ENOENT. */
+int features_text_set(struct store *s, const char *name,
+		      enum features_text what, const char *text, size_t len,
+		      struct mlfs_err *err);
+/* Check "key=value" lines for tags. */
+int features_tags_validate(const char *text, size_t len, struct mlfs_err *err);
+/* Append LINE (one line, e.g. "churn_model 3") to lineage unless present. */
+int features_lineage_add(struct store *s, const char *name, const char *line,
+			 struct mlfs_err *err);
+
+/* ---- writing rows ---- */
+
+/* Streaming CSV write: the first line is a header naming columns (every
+ * key column among them, and the timestamp_key when set).  REPLACE: at
+ * commit the rows written become the whole table (columns: the header);
+ * duplicate keys are rejected in write() naming both lines.  Merge: each
+ * row upserts its key; columns new to the table are added (null for old
+ * rows); columns the header leaves out keep their values; a later line
+ * for the same key wins.  Null keys, missing key columns and bad fields
+ * fail the write with "line N, column C: reason".  Rows are held in memory
+ * until commit; commit applies them in one atomic batch. */
+struct features_writer;
+int features_writer_open(struct store *s, const char *name, bool replace,
+			 struct features_writer **out, struct mlfs_err *err);
+int features_writer_write(struct features_writer *w, const char *data,
+			  size_t len, struct mlfs_err *err);
+/* Apply what was written since the last commit.  A replace writer that
+ * never committed empties the table when FINAL. */
+int features_writer_commit(struct features_writer *w, bool final,
+			   struct mlfs_err *err);
+bool features_writer_failed(const struct features_writer *w);
+void features_writer_free(struct features_writer *w);
+
+/* Rows given as typed column texts (the pipeline's output).  Applied as
+ * a merge (or a replace) in one atomic batch, together with the texts in
+ * EXTRA (e.g. the refresh report), when NEXTRA > 0. */
+struct features_rows {
+	uint32_t ncols;
+	const char *const *names;
+	const enum col_type *types;
+	size_t nrows;
+	/* Field C of row R: text (unquoted) and length; NULL or "" is null. */
+	const char *(*field)(void *ctx, size_t r, uint32_t c, size_t *len);
+	void *ctx;
+};
+struct features_text_put {
+	enum features_text what;
+	const char *text;
+	size_t len;
+};
+int features_write_rows(struct store *s, const char *name,
+			const struct features_rows *rows, bool replace,
+			const struct features_text_put *extra, size_t nextra,
+			struct mlfs_err *err);
+
+/* Delete the row of KEY (text as in rows/, composite joined by ',') and
+ * all its versions, atomically.  -ENOENT. */
+int features_delete_key(struct store *s, const char *name, const char *key,
+			struct mlfs_err *err);
+
+/* ---- reading ---- */
+
+/* data.csv: header + the latest row of each key, as of open. */
+struct features_reader;
+int features_reader_open(struct store *s, const char *name,
+			 struct features_reader **out, struct mlfs_err *err);
+uint64_t features_reader_size(const struct features_reader *r);
+long features_reader_read(struct features_reader *r, char *dst, size_t len,
+			  uint64_t off, struct mlfs_err *err);
+void features_reader_free(struct features_reader *r);
+
+/* Call FN with each key's text as it appears in rows/ (composite keys
+ * joined by ','), in key order, without loading rows.  FN returns non-zero
+ * to stop. */
+int features_list_keys(struct store *s, const char *name,
+		       int (*fn)(void *ctx, const char *key, size_t len),
+		       void *ctx, struct mlfs_err *err);
+
+/* Point lookups on a consistent view of one table. */
+struct features_lookup;
+int features_lookup_open(struct store *s, const char *name,
+			 struct features_lookup **out, struct mlfs_err *err);
+const struct features_schema *features_lookup_schema(const struct features_lookup *l);
+/* Find the row of key KEYS[i][0..LENS[i]) (nkeys of them, in key order).
+ * AS_OF: the latest version at or before AT_US (micros) - needs a
+ * timestamp_key; else the latest version.  On 0, FIELDS[c] and FLENS[c]
+ * (c < ncols) hold the row, borrowed until the next call; a null field has
+ * FIELDS[c] NULL.  -ENOENT when there is no such row. */
+int features_lookup_get(struct features_lookup *l, const char *const *keys,
+			const size_t *lens, bool as_of, int64_t at_us,
+			const char *const **fields, const size_t **flens);
+void features_lookup_free(struct features_lookup *l);
+
+/* rows/KEY: header and one CSV line for KEY ("a,b" for composite keys);
+ * with AS_OF the version at or before AT_US.  -ENOENT. */
+int features_row_csv(struct store *s, const char *name, const char *key,
+		     bool as_of, int64_t at_us, struct buf *out,
+		     struct mlfs_err *err);
+
+/* stats.csv over the latest rows, as for tables.  Cached per version. */
+int features_stats_csv(struct store *s, const char *name, struct buf *out,
+		       struct mlfs_err *err);
+
+#endif

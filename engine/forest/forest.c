@@ -1,0 +1,1076 @@
+/* forest.c - train a random forest: parameters, labels and features from a
+ * frame, trees across threads, importances and the out-of-bag score.
+ *
+ * Tree t draws everything (bootstrap sample, features at each node) from its
+ * own random stream seeded by (seed, t), and threads take whole trees, so
+ * the model does not depend on the thread count.  Growing one tree is
+ * tree.c's job, binning binning.c's, prediction predict.c's. */
+#include "forest_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- threads ---- */
+
+struct par_arg {
+	par_fn fn;
+	void *ctx;
+	unsigned tid;
+};
+
+static void *par_main(void *p)
+{
+	struct par_arg *a = p;
+	a->fn(a->ctx, a->tid);
+	return NULL;
+}
+
+void par_run(unsigned n, par_fn fn, void *ctx)
+{
+	pthread_t th[256];
+	struct par_arg args[256];
+	unsigned started = 0;
+
+	if (n > 256)
+		n = 256;
+	for (unsigned t = 1; t < n; t++) {
+		args[started] = (struct par_arg){ fn, ctx, t };
+		if (pthread_create(&th[started], NULL, par_main, &args[started]))
+			break;
+		started++;
+	}
+	fn(ctx, 0);
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+}
+
+unsigned par_threads(unsigned requested)
+{
+	if (requested)
+		return requested;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---- parameters ---- */
+
+void forest_params_default(struct forest_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->task = FOREST_TASK_AUTO;
+	p->n_estimators = 100;
+	p->max_depth = 0;
+	p->min_samples_split = 2;
+	p->min_samples_leaf = 1;
+	p->max_features = FOREST_MF_DEFAULT;
+	p->bootstrap = true;
+	p->criterion = FOREST_CRIT_DEFAULT;
+	p->seed = 0;
+	p->max_bins = MAX_BINS;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	int64_t v;
+	if (!value_parse_int(s, strlen(s), &v) || v < 0)
+		return false;
+	*out = (uint64_t)v;
+	return true;
+}
+
+static bool parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+	if (!parse_u64(s, &v) || v < lo || v > hi)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool parse_dbl(const char *s, double *out)
+{
+	return value_parse_float(s, strlen(s), out) && isfinite(*out);
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "1")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(s, "0")) {
+		*out = false;
+		return true;
+	}
+	return value_parse_bool(s, strlen(s), out);
+}
+
+static bool is_none(const char *s)
+{
+	return !strcasecmp(s, "none") || !strcasecmp(s, "null");
+}
+
+static bool looks_fraction(const char *s)
+{
+	return strpbrk(s, ".eE") != NULL;
+}
+
+/* Count (>= LO) or a fraction in (0, FMAX]. */
+static bool parse_count_or_frac(const char *s, uint32_t lo, double fmax,
+				uint32_t *count, double *frac)
+{
+	double d;
+	if (looks_fraction(s)) {
+		if (!parse_dbl(s, &d) || !(d > 0) || d > fmax)
+			return false;
+		*frac = d;
+		*count = 0;
+		return true;
+	}
+	if (!parse_u32(s, lo, UINT32_MAX, count))
+		return false;
+	*frac = 0;
+	return true;
+}
+
+int forest_params_set(struct forest_params *p, const char *name,
+		      const char *value, struct mlfs_err *err)
+{
+	struct forest_params q = *p;
+	const char *v = value ? value : "";
+	bool ok = true;
+
+	if (!strcmp(name, "n_estimators")) {
+		ok = parse_u32(v, 1, 100000, &q.n_estimators);
+	} else if (!strcmp(name, "max_depth")) {
+		if (is_none(v))
+			q.max_depth = 0;
+		else
+			ok = parse_u32(v, 1, 100000, &q.max_depth);
+	} else if (!strcmp(name, "min_samples_split")) {
+		ok = parse_count_or_frac(v, 2, 1.0, &q.min_samples_split,
+					 &q.min_samples_split_frac);
+	} else if (!strcmp(name, "min_samples_leaf")) {
+		ok = parse_count_or_frac(v, 1, 0.5, &q.min_samples_leaf,
+					 &q.min_samples_leaf_frac);
+	} else if (!strcmp(name, "min_impurity_decrease")) {
+		ok = parse_dbl(v, &q.min_impurity_decrease) &&
+		     q.min_impurity_decrease >= 0;
+	} else if (!strcmp(name, "max_features")) {
+		if (!strcmp(v, "sqrt") || !strcmp(v, "auto")) {
+			q.max_features = FOREST_MF_SQRT;
+		} else if (!strcmp(v, "log2")) {
+			q.max_features = FOREST_MF_LOG2;
+		} else if (!strcmp(v, "all") || is_none(v)) {
+			q.max_features = FOREST_MF_ALL;
+		} else if (looks_fraction(v)) {
+			q.max_features = FOREST_MF_FRACTION;
+			ok = parse_dbl(v, &q.max_features_value) &&
+			     q.max_features_value > 0 && q.max_features_value <= 1;
+		} else {
+			uint32_t c;
+			q.max_features = FOREST_MF_COUNT;
+			ok = parse_u32(v, 1, 65535, &c);
+			q.max_features_value = c;
+		}
+	} else if (!strcmp(name, "bootstrap")) {
+		ok = parse_bool(v, &q.bootstrap);
+	} else if (!strcmp(name, "max_samples")) {
+		if (is_none(v)) {
+			q.max_samples = 0;
+			q.max_samples_frac = 0;
+		} else {
+			ok = parse_count_or_frac(v, 1, 1.0, &q.max_samples,
+						 &q.max_samples_frac);
+		}
+	} else if (!strcmp(name, "criterion")) {
+		if (!strcmp(v, "gini"))
+			q.criterion = FOREST_CRIT_GINI;
+		else if (!strcmp(v, "entropy") || !strcmp(v, "log_loss"))
+			q.criterion = FOREST_CRIT_ENTROPY;
+		else if (!strcmp(v, "squared_error") || !strcmp(v, "mse"))
+			q.criterion = FOREST_CRIT_SQUARED_ERROR;
+		else
+			ok = false;
+	} else if (!strcmp(name, "class_weight")) {
+		if (is_none(v))
+			q.class_weight_balanced = false;
+		else if (!strcmp(v, "balanced"))
+			q.class_weight_balanced = true;
+		else
+			ok = false;
+	} else if (!strcmp(name, "seed") || !strcmp(name, "random_state")) {
+		if (is_none(v))
+			q.seed = 0;
+		else
+			ok = parse_u64(v, &q.seed);
+	} else if (!strcmp(name, "oob_score")) {
+		ok = parse_bool(v, &q.oob_score);
+	} else if (!strcmp(name, "max_bins")) {
+		ok = parse_u32(v, 2, MAX_BINS, &q.max_bins);
+	} else if (!strcmp(name, "n_jobs") || !strcmp(name, "threads")) {
+		if (!strcmp(v, "-1"))
+			q.n_jobs = 0;
+		else
+			ok = parse_u32(v, 0, 256, &q.n_jobs);
+	} else if (!strcmp(name, "task")) {
+		if (!strcmp(v, "auto"))
+			q.task = FOREST_TASK_AUTO;
+		else if (!strcmp(v, "classification") || !strcmp(v, "classifier"))
+			q.task = FOREST_TASK_CLASSIFY;
+		else if (!strcmp(v, "regression") || !strcmp(v, "regressor"))
+			q.task = FOREST_TASK_REGRESS;
+		else
+			ok = false;
+	} else {
+		return mlfs_fail(err, -EINVAL, "unknown parameter '%s'", name);
+	}
+	if (!ok)
+		return mlfs_fail(err, -EINVAL, "parameter %s: bad value '%s'",
+				 name, v);
+	*p = q;
+	return 0;
+}
+
+static int put_kv(struct buf *out, const char *k, const char *v)
+{
+	return buf_printf(out, "%s %s\n", k, v);
+}
+
+static int put_num(struct buf *out, const char *k, uint32_t count, double frac)
+{
+	char tmp[40];
+	if (frac > 0)
+		fmt_double(tmp, frac);
+	else
+		snprintf(tmp, sizeof(tmp), "%" PRIu32, count);
+	return put_kv(out, k, tmp);
+}
+
+int forest_params_format(const struct forest_params *p, struct buf *out)
+{
+	static const char *const crit[] = { "default", "gini", "entropy",
+					    "squared_error" };
+	static const char *const task[] = { "auto", "classification",
+					    "regression" };
+	char tmp[40];
+	int rc = 0;
+
+	rc |= put_kv(out, "task", task[p->task]);
+	rc |= put_num(out, "n_estimators", p->n_estimators, 0);
+	rc |= put_kv(out, "criterion", crit[p->criterion]);
+	if (p->max_depth)
+		rc |= put_num(out, "max_depth", p->max_depth, 0);
+	else
+		rc |= put_kv(out, "max_depth", "None");
+	rc |= put_num(out, "min_samples_split", p->min_samples_split,
+		      p->min_samples_split_frac);
+	rc |= put_num(out, "min_samples_leaf", p->min_samples_leaf,
+		      p->min_samples_leaf_frac);
+	fmt_double(tmp, p->min_impurity_decrease);
+	rc |= put_kv(out, "min_impurity_decrease", tmp);
+	switch (p->max_features) {
+	case FOREST_MF_DEFAULT: rc |= put_kv(out, "max_features", "default"); break;
+	case FOREST_MF_SQRT: rc |= put_kv(out, "max_features", "sqrt"); break;
+	case FOREST_MF_LOG2: rc |= put_kv(out, "max_features", "log2"); break;
+	case FOREST_MF_ALL: rc |= put_kv(out, "max_features", "all"); break;
+	case FOREST_MF_FRACTION:
+		rc |= put_num(out, "max_features", 0, p->max_features_value);
+		break;
+	case FOREST_MF_COUNT:
+		rc |= put_num(out, "max_features", (uint32_t)p->max_features_value, 0);
+		break;
+	}
+	rc |= put_kv(out, "bootstrap", p->bootstrap ? "true" : "false");
+	if (p->max_samples || p->max_samples_frac > 0)
+		rc |= put_num(out, "max_samples", p->max_samples, p->max_samples_frac);
+	else
+		rc |= put_kv(out, "max_samples", "None");
+	rc |= put_kv(out, "class_weight",
+		     p->class_weight_balanced ? "balanced" : "None");
+	snprintf(tmp, sizeof(tmp), "%" PRIu64, p->seed);
+	rc |= put_kv(out, "seed", tmp);
+	rc |= put_kv(out, "oob_score", p->oob_score ? "true" : "false");
+	rc |= put_num(out, "max_bins", p->max_bins, 0);
+	return rc ? -ENOMEM : 0;
+}
+
+/* ---- small helpers shared with predict.c and serialize.c ---- */
+
+int forest_fmt_number(char *out, double v)
+{
+	if (isfinite(v) && fabs(v) < 1e15 && v == (double)(int64_t)v)
+		return sprintf(out, "%" PRId64, (int64_t)v);
+	return fmt_double(out, v);
+}
+
+void forest_free(struct forest *m)
+{
+	if (!m)
+		return;
+	free(m->label);
+	if (m->classes)
+		for (uint32_t c = 0; c < m->k; c++)
+			free(m->classes[c]);
+	free(m->classes);
+	if (m->feats) {
+		for (uint32_t j = 0; j < m->nfeat; j++) {
+			struct feature *ft = &m->feats[j];
+			free(ft->name);
+			if (ft->cats)
+				for (uint32_t c = 0; c < ft->ncats; c++)
+					free(ft->cats[c]);
+			free(ft->cats);
+			free(ft->catlen);
+			free(ft->catbin);
+			free(ft->ub);
+		}
+	}
+	free(m->feats);
+	if (m->trees)
+		for (uint32_t t = 0; t < m->ntrees; t++)
+			tree_release(&m->trees[t]);
+	free(m->trees);
+	free(m->importances);
+	free(m);
+}
+
+/* ---- labels ---- */
+
+struct name_ix {
+	const char *s;
+	size_t len;
+	uint32_t ix;
+};
+
+static int cmp_name(const void *a, const void *b)
+{
+	const struct name_ix *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->s, y->s, n);
+	if (c)
+		return c;
+	return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Classes from a categorical label: sorted text; CLS gets indices. */
+static int classes_from_text(struct forest *m, const struct frame *f,
+			     size_t lc, int32_t *cls, struct mlfs_err *err)
+{
+	size_t ncats = frame_col_ncats(f, lc), n = frame_nrows(f);
+	const int32_t *codes = frame_col_codes(f, lc);
+	struct name_ix *v = calloc(ncats + 1, sizeof(*v));
+	int32_t *map = malloc((ncats + 1) * sizeof(*map));
+	uint8_t *used = calloc(ncats + 1, 1);
+	int rc = 0;
+
+	if (!v || !map || !used) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (codes[i] < 0) {
+			rc = mlfs_fail(err, -EINVAL,
+				       "label '%s' is empty on data row %zu",
+				       m->label, i + 1);
+			goto out;
+		}
+		used[codes[i]] = 1;
+	}
+	size_t k = 0;
+	for (size_t c = 0; c < ncats; c++) {
+		if (!used[c])
+			continue;
+		v[k].s = frame_col_category(f, lc, (int32_t)c, &v[k].len);
+		if (memchr(v[k].s, '\0', v[k].len)) {
+			rc = mlfs_fail(err, -EINVAL,
+				       "label '%s': a class name holds a NUL byte",
+				       m->label);
+			goto out;
+		}
+		v[k].ix = (uint32_t)c;
+		k++;
+	}
+	if (k > 65535) {
+		rc = mlfs_fail(err, -EINVAL,
+			       "label '%s' has %zu distinct values: too many classes",
+			       m->label, k);
+		goto out;
+	}
+	qsort(v, k, sizeof(*v), cmp_name);
+	m->classes = calloc(k + 1, sizeof(*m->classes));
+	if (!m->classes) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	m->k = (uint32_t)k;
+	for (size_t c = 0; c < k; c++) {
+		m->classes[c] = strndup(v[c].s, v[c].len);
+		if (!m->classes[c]) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		map[v[c].ix] = (int32_t)c;
+	}
+	for (size_t i = 0; i < n; i++)
+		cls[i] = map[codes[i]];
+out:
+	free(v);
+	free(map);
+	free(used);
+	return rc;
+}
+
+static int cmp_double_asc(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+void forest_number_class_name(enum col_type t, double v, char *out)
+{
+	if (t == COL_BOOL && (v == 0 || v == 1))
+		strcpy(out, v ? "true" : "false");
+	else
+		forest_fmt_number(out, v);
+}
+
+static int classes_from_numbers(struct forest *m, const struct frame *f,
+				size_t lc, int32_t *cls, struct mlfs_err *err)
+{
+	size_t n = frame_nrows(f);
+	const double *x = frame_col_numbers(f, lc);
+	double *v = malloc((n + 1) * sizeof(*v));
+	size_t k = 0;
+	int rc = 0;
+
+	if (!v)
+		return mlfs_fail(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(x[i])) {
+			rc = mlfs_fail(err, -EINVAL,
+				       "label '%s' is empty on data row %zu",
+				       m->label, i + 1);
+			goto out;
+		}
+		v[i] = x[i];
+	}
+	qsort(v, n, sizeof(*v), cmp_double_asc);
+	for (size_t i = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	if (k > 65535) {
+		rc = mlfs_fail(err, -EINVAL,
+			       "label '%s' has %zu distinct values: too many classes (use task=regression)",
+			       m->label, k);
+		goto out;
+	}
+	m->classes = calloc(k + 1, sizeof(*m->classes));
+	if (!m->classes) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	m->k = (uint32_t)k;
+	for (size_t c = 0; c < k; c++) {
+		char tmp[40];
+		forest_number_class_name(m->label_type, v[c], tmp);
+		if (!(m->classes[c] = strdup(tmp))) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t lo = 0, hi = k - 1;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (v[mid] < x[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		cls[i] = (int32_t)lo;
+	}
+out:
+	free(v);
+	return rc;
+}
+
+/* ---- features ---- */
+
+/* Feature J from frame column COL: name, kind, and for a categorical one
+ * the sorted dictionary with CATMAP (frame code -> model category). */
+static int feature_from_column(struct feature *ft, const struct frame *f,
+			       size_t col, int32_t **catmap)
+{
+	ft->name = strdup(frame_col_name(f, col));
+	if (!ft->name)
+		return -ENOMEM;
+	ft->kind = frame_col_kind(f, col);
+	ft->type = frame_col_type(f, col);
+	*catmap = NULL;
+	if (ft->kind != FRAME_CATEGORICAL)
+		return 0;
+	size_t nc = frame_col_ncats(f, col);
+	if (nc > UINT32_MAX - 1)
+		return -E2BIG;
+	struct name_ix *v = calloc(nc + 1, sizeof(*v));
+	int32_t *map = malloc((nc + 1) * sizeof(*map));
+	ft->cats = calloc(nc + 1, sizeof(*ft->cats));
+	ft->catlen = calloc(nc + 1, sizeof(*ft->catlen));
+	if (!v || !map || !ft->cats || !ft->catlen) {
+		free(v);
+		free(map);
+		return -ENOMEM;
+	}
+	for (size_t c = 0; c < nc; c++) {
+		v[c].s = frame_col_category(f, col, (int32_t)c, &v[c].len);
+		v[c].ix = (uint32_t)c;
+	}
+	qsort(v, nc, sizeof(*v), cmp_name);
+	for (size_t c = 0; c < nc; c++) {
+		/* Keep every byte: a category may hold a NUL. */
+		ft->cats[c] = malloc(v[c].len + 1);
+		if (ft->cats[c]) {
+			memcpy(ft->cats[c], v[c].s, v[c].len);
+			ft->cats[c][v[c].len] = '\0';
+		}
+		if (!ft->cats[c]) {
+			free(v);
+			free(map);
+			return -ENOMEM;
+		}
+		ft->catlen[c] = (uint32_t)v[c].len;
+		ft->ncats = (uint32_t)c + 1;
+		map[v[c].ix] = (int32_t)c;
+	}
+	free(v);
+	*catmap = map;
+	return 0;
+}
+
+/* ---- growing the forest ---- */
+
+struct fit_job {
+	struct forest *m;
+	struct tree_ctx ctx;
+	const struct forest_params *p;
+	uint32_t nrows, draws;
+	double *imp;		/* ntrees x nfeat */
+	uint8_t *inbag;		/* ntrees x bitset, when oob */
+	size_t inbag_stride;
+	atomic_uint next;
+	atomic_int rc;
+};
+
+static void fit_worker(void *arg, unsigned tid)
+{
+	struct fit_job *job = arg;
+	struct tree_builder *tb = tree_builder_new(&job->ctx);
+	uint32_t *counts = malloc(((size_t)job->nrows + 1) * sizeof(*counts));
+
+	if (!tb || !counts) {
+		atomic_store(&job->rc, -ENOMEM);
+		goto out;
+	}
+	for (;;) {
+		uint32_t t = atomic_fetch_add(&job->next, 1);
+		if (t >= job->m->ntrees || atomic_load(&job->rc))
+			break;
+		struct rng r;
+		memset(counts, 0, (size_t)job->nrows * sizeof(*counts));
+		forest_tree_rng(job->p->seed, t, &r);
+		forest_bootstrap(&r, job->nrows, job->draws, job->p->bootstrap,
+				 counts);
+		if (job->inbag) {
+			uint8_t *bits = job->inbag + t * job->inbag_stride;
+			for (uint32_t i = 0; i < job->nrows; i++)
+				if (counts[i])
+					bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+		}
+		int rc = tree_build(tb, counts, &r, &job->m->trees[t],
+				    job->imp + (size_t)t * job->m->nfeat);
+		if (rc) {
+			atomic_store(&job->rc, rc);
+			break;
+		}
+	}
+out:
+	free(counts);
+	tree_builder_free(tb);
+}
+
+struct oob_job {
+	const struct forest *m;
+	const struct predict_map *pm;
+	const uint8_t *inbag;
+	size_t inbag_stride;
+	const int32_t *cls;
+	const double *y;
+	double *pred;		/* regression: mean OOB prediction, NaN if none */
+	uint8_t *has;		/* row had an OOB prediction */
+	uint8_t *correct;	/* classification */
+	atomic_uint next;
+	atomic_int rc;
+};
+
+#define OOB_BLOCK 4096u
+
+static void oob_worker(void *arg, unsigned tid)
+{
+	struct oob_job *job = arg;
+	const struct forest *m = job->m;
+	size_t nout = m->classify ? m->k : 1;
+	double *acc = malloc(nout * sizeof(double));
+	uint8_t *x = malloc(m->nfeat + 1);
+
+	if (!x || !acc) {
+		free(x);
+		free(acc);
+		atomic_store(&job->rc, -ENOMEM);
+		return;
+	}
+	for (;;) {
+		size_t start = (size_t)atomic_fetch_add(&job->next, 1) * OOB_BLOCK;
+		if (start >= job->pm->nrows)
+			break;
+		size_t end = start + OOB_BLOCK < job->pm->nrows
+			     ? start + OOB_BLOCK : job->pm->nrows;
+		for (size_t i = start; i < end; i++) {
+			uint32_t used = 0;
+			predict_map_row(job->pm, i, x);
+			memset(acc, 0, nout * sizeof(double));
+			for (uint32_t t = 0; t < m->ntrees; t++) {
+				const uint8_t *bits = job->inbag + t * job->inbag_stride;
+				if ((bits[i >> 3] >> (i & 7)) & 1)
+					continue;
+				tree_accumulate(m, &m->trees[t], x, acc);
+				used++;
+			}
+			job->has[i] = used > 0;
+			if (!used)
+				continue;
+			if (m->classify)
+				job->correct[i] = forest_argmax(acc, nout) ==
+						  (size_t)job->cls[i];
+			else
+				job->pred[i] = acc[0] / used;
+		}
+	}
+	free(x);
+	free(acc);
+}
+
+static int compute_oob(struct forest *m, const struct frame *f,
+		       const struct fit_job *fj, const int32_t *cls,
+		       const double *y, unsigned nthreads, struct mlfs_err *err)
+{
+	struct predict_map pm;
+	struct oob_job job = {
+		.m = m, .pm = &pm, .inbag = fj->inbag,
+		.inbag_stride = fj->inbag_stride, .cls = cls, .y = y,
+	};
+	size_t n = frame_nrows(f);
+	int rc = predict_map_build(m, f, &pm, err);
+	if (rc)
+		return rc;
+	job.has = calloc(n + 1, 1);
+	job.correct = calloc(n + 1, 1);
+	job.pred = calloc(n + 1, sizeof(double));
+	if (!job.has || !job.correct || !job.pred) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	atomic_init(&job.next, 0);
+	atomic_init(&job.rc, 0);
+	par_run(nthreads, oob_worker, &job);
+	if (atomic_load(&job.rc)) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t used = 0, ok = 0;
+	double mean = 0, ss_res = 0, ss_tot = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!job.has[i])
+			continue;
+		used++;
+		ok += job.correct[i];
+		if (!m->classify)
+			mean += y[i];
+	}
+	m->has_oob = true;
+	if (!used) {
+		m->oob_score = NAN;
+		goto out;
+	}
+	if (m->classify) {
+		m->oob_score = (double)ok / (double)used;
+		goto out;
+	}
+	mean /= (double)used;
+	for (size_t i = 0; i < n; i++) {
+		if (!job.has[i])
+			continue;
+		ss_res += (y[i] - job.pred[i]) * (y[i] - job.pred[i]);
+		ss_tot += (y[i] - mean) * (y[i] - mean);
+	}
+	m->oob_score = ss_tot > 0 ? 1 - ss_res / ss_tot : (ss_res == 0 ? 1 : 0);
+out:
+	free(job.has);
+	free(job.correct);
+	free(job.pred);
+	predict_map_free(&pm);
+	return rc;
+}
+
+static uint32_t resolve_mtry(const struct forest_params *p, bool classify,
+			     uint32_t nf)
+{
+	double v;
+	enum forest_max_features mf = p->max_features;
+	if (mf == FOREST_MF_DEFAULT)
+		mf = classify ? FOREST_MF_SQRT : FOREST_MF_ALL;
+	switch (mf) {
+	case FOREST_MF_SQRT: v = floor(sqrt((double)nf)); break;
+	case FOREST_MF_LOG2: v = floor(log2((double)nf)); break;
+	case FOREST_MF_FRACTION: v = floor(p->max_features_value * nf); break;
+	case FOREST_MF_COUNT: v = p->max_features_value; break;
+	default: v = nf; break;
+	}
+	if (v < 1)
+		v = 1;
+	if (v > nf)
+		v = nf;
+	return (uint32_t)v;
+}
+
+int forest_fit(const struct frame *f, const char *label,
+	       const struct forest_params *p, struct forest **out,
+	       struct mlfs_err *err)
+{
+	struct forest *m = NULL;
+	struct binned b = { 0 };
+	struct fit_job job = { 0 };
+	int *featcol = NULL;
+	int32_t **catmap = NULL;
+	int32_t *cls = NULL;
+	double *y = NULL, *class_w = NULL;
+	uint64_t *class_n = NULL;
+	size_t n = frame_nrows(f), ncols = frame_ncols(f);
+	unsigned nthreads = par_threads(p->n_jobs);
+	uint32_t nfeat = 0;
+	int lc, rc;
+
+	*out = NULL;
+	if ((rc = frame_check(f, err)))
+		return rc;
+	lc = frame_col_index(f, label);
+	if (lc < 0)
+		return mlfs_fail(err, -EINVAL, "no label column '%s'", label);
+	if (n == 0)
+		return mlfs_fail(err, -EINVAL, "no rows to train on");
+	if (n > UINT32_MAX - 1)
+		return mlfs_fail(err, -E2BIG, "too many rows");
+	if (ncols < 2)
+		return mlfs_fail(err, -EINVAL, "no feature columns besides the label");
+	if (ncols - 1 > 65535)
+		return mlfs_fail(err, -E2BIG, "too many feature columns");
+	if (p->max_bins < 2 || p->max_bins > MAX_BINS || !p->n_estimators)
+		return mlfs_fail(err, -EINVAL, "bad parameters");
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return mlfs_fail(err, -ENOMEM, "out of memory");
+	m->params = *p;
+	m->params.n_jobs = 0;
+	m->train_rows = n;
+	m->label = strdup(label);
+	m->label_type = frame_col_type(f, (size_t)lc);
+	if (!m->label) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	bool text_label = frame_col_kind(f, (size_t)lc) == FRAME_CATEGORICAL;
+	enum col_type lt = m->label_type;
+	switch (p->task) {
+	case FOREST_TASK_CLASSIFY: m->classify = true; break;
+	case FOREST_TASK_REGRESS: m->classify = false; break;
+	default:
+		m->classify = text_label || lt == COL_INT || lt == COL_BOOL;
+	}
+	if (!m->classify && text_label) {
+		rc = mlfs_fail(err, -EINVAL,
+			       "label '%s' holds text: regression needs numbers",
+			       label);
+		goto fail;
+	}
+	enum forest_criterion crit = p->criterion;
+	if (crit == FOREST_CRIT_DEFAULT)
+		crit = m->classify ? FOREST_CRIT_GINI : FOREST_CRIT_SQUARED_ERROR;
+	if (m->classify != (crit != FOREST_CRIT_SQUARED_ERROR)) {
+		rc = mlfs_fail(err, -EINVAL,
+			       "criterion %s does not fit a %s",
+			       crit == FOREST_CRIT_SQUARED_ERROR ? "squared_error"
+			       : "gini/entropy",
+			       m->classify ? "classifier" : "regressor");
+		goto fail;
+	}
+
+	/* Labels. */
+	if (m->classify) {
+		cls = malloc(n * sizeof(*cls));
+		if (!cls) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		rc = text_label ? classes_from_text(m, f, (size_t)lc, cls, err)
+				: classes_from_numbers(m, f, (size_t)lc, cls, err);
+		if (rc)
+			goto fail;
+		if (m->k < 2) {
+			rc = mlfs_fail(err, -EINVAL,
+				       "label '%s' has a single class: nothing to learn",
+				       label);
+			goto fail;
+		}
+		class_w = malloc(m->k * sizeof(*class_w));
+		class_n = calloc(m->k, sizeof(*class_n));
+		if (!class_w || !class_n) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++)
+			class_n[cls[i]]++;
+		for (uint32_t c = 0; c < m->k; c++)
+			class_w[c] = p->class_weight_balanced
+				? (double)n / ((double)m->k * (double)class_n[c]) : 1.0;
+	} else {
+		const double *x = frame_col_numbers(f, (size_t)lc);
+		y = malloc(n * sizeof(*y));
+		if (!y) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!isfinite(x[i])) {
+				rc = mlfs_fail(err, -EINVAL,
+					       "label '%s' is empty or not finite on data row %zu",
+					       label, i + 1);
+				goto fail;
+			}
+			y[i] = x[i];
+		}
+	}
+
+	/* Features: every other column, in frame order. */
+	m->nfeat = nfeat = (uint32_t)(ncols - 1);
+	m->feats = calloc(m->nfeat, sizeof(*m->feats));
+	featcol = malloc(m->nfeat * sizeof(*featcol));
+	catmap = calloc(m->nfeat, sizeof(*catmap));
+	m->importances = calloc(m->nfeat, sizeof(double));
+	if (!m->feats || !featcol || !catmap || !m->importances) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t c = 0, j = 0; c < ncols; c++) {
+		if ((int)c == lc)
+			continue;
+		featcol[j] = (int)c;
+		if ((rc = feature_from_column(&m->feats[j], f, c, &catmap[j]))) {
+			rc = mlfs_fail(err, rc, "out of memory");
+			goto fail;
+		}
+		j++;
+	}
+
+	if ((rc = binning_build(m, f, featcol, catmap, p->max_bins, nthreads,
+				&b, err)))
+		goto fail;
+
+	/* Resolve the parameters against the data. */
+	job.m = m;
+	job.p = p;
+	job.nrows = (uint32_t)n;
+	job.draws = (uint32_t)n;
+	if (p->max_samples_frac > 0) {
+		double d = round(p->max_samples_frac * (double)n);
+		job.draws = d < 1 ? 1 : (uint32_t)d;
+	} else if (p->max_samples) {
+		if (p->max_samples > n) {
+			rc = mlfs_fail(err, -EINVAL,
+				       "max_samples %" PRIu32 " is more than the %zu rows",
+				       p->max_samples, n);
+			goto fail;
+		}
+		job.draws = p->max_samples;
+	}
+	job.ctx = (struct tree_ctx){
+		.b = &b, .classify = m->classify, .k = m->k, .cls = cls, .y = y,
+		.class_w = class_w, .crit = crit,
+		.max_depth = p->max_depth ? p->max_depth : UINT32_MAX,
+		.min_split = p->min_samples_split_frac > 0
+			? (uint32_t)ceil(p->min_samples_split_frac * (double)n)
+			: p->min_samples_split,
+		.min_leaf = p->min_samples_leaf_frac > 0
+			? (uint32_t)ceil(p->min_samples_leaf_frac * (double)n)
+			: p->min_samples_leaf,
+		.min_impurity_decrease = p->min_impurity_decrease,
+		.mtry = resolve_mtry(p, m->classify, m->nfeat),
+	};
+	if (job.ctx.min_split < 2)
+		job.ctx.min_split = 2;
+	if (job.ctx.min_leaf < 1)
+		job.ctx.min_leaf = 1;
+	m->ntrees = p->n_estimators;
+	m->trees = calloc(m->ntrees, sizeof(*m->trees));
+	job.imp = calloc((size_t)m->ntrees * m->nfeat, sizeof(double));
+	if (!m->trees || !job.imp) {
+		rc = mlfs_fail(err, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (p->oob_score) {
+		job.inbag_stride = (n + 7) / 8;
+		job.inbag = calloc(m->ntrees, job.inbag_stride);
+		if (!job.inbag) {
+			rc = mlfs_fail(err, -ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	atomic_init(&job.next, 0);
+	atomic_init(&job.rc, 0);
+	par_run(nthreads < m->ntrees ? nthreads : m->ntrees, fit_worker, &job);
+	if ((rc = atomic_load(&job.rc))) {
+		rc = mlfs_fail(err, rc, rc == -ENOMEM ? "out of memory growing trees"
+				: "tree too large");
+		goto fail;
+	}
+	/* The bins go with the model: prediction bins rows the same way. */
+	for (uint32_t j = 0; j < m->nfeat; j++) {
+		m->feats[j].nbins = b.catbin[j] ? 0 : b.nbins[j];
+		m->feats[j].ub = b.ub[j];
+		m->feats[j].catbin = b.catbin[j];
+		b.ub[j] = NULL;
+		b.catbin[j] = NULL;
+	}
+	binning_free(&b);
+
+	/* Importances: each tree's normalised, averaged over trees that split
+	 * (as scikit-learn), normalised again. */
+	uint32_t used = 0;
+	for (uint32_t t = 0; t < m->ntrees; t++) {
+		const double *it = job.imp + (size_t)t * m->nfeat;
+		double s = 0;
+		if (m->trees[t].nnodes <= 1)
+			continue;
+		for (uint32_t j = 0; j < m->nfeat; j++)
+			s += it[j];
+		used++;
+		if (s > 0)
+			for (uint32_t j = 0; j < m->nfeat; j++)
+				m->importances[j] += it[j] / s;
+	}
+	double s = 0;
+	for (uint32_t j = 0; j < m->nfeat; j++) {
+		m->importances[j] /= used ? used : 1;
+		s += m->importances[j];
+	}
+	if (s > 0)
+		for (uint32_t j = 0; j < m->nfeat; j++)
+			m->importances[j] /= s;
+
+	if (p->oob_score && (rc = compute_oob(m, f, &job, cls, y, nthreads, err)))
+		goto fail;
+	*out = m;
+	m = NULL;
+	rc = 0;
+fail:
+	binning_free(&b);
+	free(job.imp);
+	free(job.inbag);
+	if (catmap)
+		for (uint32_t j = 0; j < nfeat; j++)
+			free(catmap[j]);
+	free(catmap);
+	free(featcol);
+	free(cls);
+	free(y);
+	free(class_w);
+	free(class_n);
+	forest_free(m);
+	return rc;
+}
+
+/* ---- properties ---- */
+
+bool forest_is_classifier(const struct forest *m) { return m->classify; }
+const char *forest_label(const struct forest *m) { return m->label; }
+size_t forest_nclasses(const struct forest *m) { return m->k; }
+size_t forest_nout(const struct forest *m) { return m->classify ? m->k : 1; }
+size_t forest_nfeatures(const struct forest *m) { return m->nfeat; }
+const double *forest_importances(const struct forest *m) { return m->importances; }
+const struct forest_params *forest_params(const struct forest *m) { return &m->params; }
+
+const char *forest_class_name(const struct forest *m, size_t k)
+{
+	return k < m->k ? m->classes[k] : NULL;
+}
+
+const char *forest_feature_name(const struct forest *m, size_t j)
+{
+	return j < m->nfeat ? m->feats[j].name : NULL;
+}
+
+enum frame_kind forest_feature_kind(const struct forest *m, size_t j)
+{
+	return m->feats[j].kind;
+}
+
+enum col_type forest_feature_type(const struct forest *m, size_t j)
+{
+	return m->feats[j].type;
+}
+
+int forest_oob_score(const struct forest *m, double *out)
+{
+	if (!m->has_oob)
+		return -ENODATA;
+	*out = m->oob_score;
+	return 0;
+}
+
+void forest_stats(const struct forest *m, struct forest_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->trees = m->ntrees;
+	out->train_rows = m->train_rows;
+	out->mem_bytes = sizeof(*m) + m->ntrees * sizeof(struct tree) +
+			 m->nfeat * (sizeof(struct feature) + sizeof(double));
+	for (uint32_t t = 0; t < m->ntrees; t++) {
+		const struct tree *tr = &m->trees[t];
+		out->nodes += tr->nnodes;
+		for (uint32_t i = 0; i < tr->nnodes; i++)
+			out->leaves += (tr->nodes[i].flags & NODE_LEAF) != 0;
+		if (tr->depth > out->max_depth)
+			out->max_depth = tr->depth;
+		out->mem_bytes += tr->nnodes * sizeof(struct fnode) +
+				  tr->nleafv * sizeof(float) +
+				  tr->nvals * sizeof(double) +
+				  tr->ncats * sizeof(uint32_t);
+	}
+	for (uint32_t j = 0; j < m->nfeat; j++) {
+		out->mem_bytes += strlen(m->feats[j].name) + 1 +
+				  m->feats[j].nbins * sizeof(double) +
+				  m->feats[j].ncats;
+		for (uint32_t c = 0; c < m->feats[j].ncats; c++)
+			out->mem_bytes += m->feats[j].catlen[c] + 1 + sizeof(char *) + 4;
+	}
+	for (uint32_t c = 0; c < m->k; c++)
+		out->mem_bytes += strlen(m->classes[c]) + 1 + sizeof(char *);
+}

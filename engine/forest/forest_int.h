@@ -1,0 +1,322 @@
+/* forest_int.h - the model's insides, shared by engine/forest/ files and
+ * the unit tests.  Not a public interface.
+ *
+ * A tree is a flat array of 8-byte nodes that test bin codes: a row is
+ * binned once with the model's bin bounds (the same function training
+ * used), then every tree compares bytes.  The root is node 0; a split's
+ * children are adjacent (left, left + 1) and always come after it, so a
+ * walk ends and a loaded model cannot loop.  A 100k-node tree is 800 KB:
+ * it stays in a core's L2 while a batch of rows walks it. */
+#ifndef MLFS_FOREST_INT_H
+#define MLFS_FOREST_INT_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "forest.h"
+
+#define NODE_LEAF	0x1	/* a leaf */
+#define NODE_CAT	0x2	/* categorical split: a is a category record */
+#define NODE_MISS_LEFT	0x4	/* missing values go left */
+#define NODE_PURE	0x8	/* multiclass leaf of one class: a = class */
+
+#define MISSING_BIN	255	/* bin code of a missing value */
+#define MAX_BINS	255	/* value bins 0..254 */
+#define CAT_REC_WORDS	9	/* category record: left child, 256-bit set */
+
+/* Node payload `a`:
+ *   numeric split      left child; bins <= `bin` go left
+ *   categorical split  offset of its record in tree.cats: {left child,
+ *                      8 words of bits, bit b set = bin b goes left}
+ *   leaf, binary       float bits of P(class 1)
+ *   leaf, regression   index of its value in tree.vals
+ *   leaf, multiclass   class (PURE) or offset of k floats in tree.leafv */
+struct fnode {
+	uint32_t a;
+	uint16_t feat;
+	uint8_t bin;
+	uint8_t flags;
+};
+
+struct tree {
+	struct fnode *nodes;
+	uint32_t nnodes;
+	float *leafv;		/* multiclass leaves, k floats each */
+	uint32_t nleafv;
+	double *vals;		/* regression leaf values */
+	uint32_t nvals;
+	uint32_t *cats;		/* categorical split records */
+	uint32_t ncats;		/* words */
+	uint32_t depth;
+};
+
+struct feature {
+	char *name;
+	enum frame_kind kind;
+	enum col_type type;
+	uint32_t ncats;		/* categorical: sorted by bytes */
+	char **cats;
+	uint32_t *catlen;
+	uint8_t *catbin;	/* categorical: bin of each category */
+	uint16_t nbins;		/* numeric: bins; ub[nbins - 1] is +inf */
+	double *ub;		/* numeric: upper bound of each bin */
+};
+
+struct forest {
+	struct forest_params params;
+	bool classify;
+	char *label;
+	enum col_type label_type;
+	uint32_t k;		/* classes; 0 for a regressor */
+	char **classes;
+	uint32_t nfeat;
+	struct feature *feats;
+	uint32_t ntrees;
+	struct tree *trees;
+	double *importances;	/* nfeat */
+	bool has_oob;
+	double oob_score;
+	uint64_t train_rows;
+};
+
+/* ---- random numbers (header-only) ---- */
+
+/* xoshiro256** seeded with splitmix64 of (seed, stream). */
+struct rng {
+	uint64_t s[4];
+};
+
+static inline uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline void rng_seed(struct rng *r, uint64_t seed, uint64_t stream)
+{
+	uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull + 0x2545f4914f6cdd1dull);
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&x);
+}
+
+static inline uint64_t rng_next(struct rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t x = s[1] * 5;
+	uint64_t out = ((x << 7) | (x >> 57)) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = (s[3] << 45) | (s[3] >> 19);
+	return out;
+}
+
+/* Uniform in [0, n), n > 0 (Lemire's method, unbiased). */
+static inline uint32_t rng_below(struct rng *r, uint32_t n)
+{
+	uint64_t m = (uint64_t)(uint32_t)rng_next(r) * n;
+	uint32_t lo = (uint32_t)m;
+	if (lo < n) {
+		uint32_t t = (uint32_t)(-n) % n;
+		while (lo < t) {
+			m = (uint64_t)(uint32_t)rng_next(r) * n;
+			lo = (uint32_t)m;
+		}
+	}
+	return (uint32_t)(m >> 32);
+}
+
+/* ---- forest.c: threads ---- */
+
+/* Run FN(CTX, tid) on N threads, the caller being tid 0, and wait for all.
+ * FN hands out its own work (an atomic counter), so the work is done even
+ * when fewer threads could be started. */
+typedef void (*par_fn)(void *ctx, unsigned tid);
+void par_run(unsigned n, par_fn fn, void *ctx);
+/* REQUESTED, or the online CPUs when 0; at least 1. */
+unsigned par_threads(unsigned requested);
+
+/* ---- binning.c ---- */
+
+/* The training matrix: every feature binned, row-major (rows x nfeat bytes),
+ * MISSING_BIN for a missing value. */
+struct binned {
+	uint32_t nrows, nfeat;
+	uint8_t *bins;
+	uint16_t *nbins;	/* value bins per feature (<= MAX_BINS) */
+	double **ub;		/* numeric: upper bound of each bin (last +inf) */
+	uint8_t **catbin;	/* categorical: bin of each model category;
+				 * NULL for a numeric feature */
+	uint32_t *ncats;	/* categorical: model categories */
+};
+
+/* Bin the features of F: FEATCOL[j] is the frame column of model feature j
+ * (M->feats describes them; categorical features' sorted dictionaries must
+ * be set, with CATMAP[j][frame code] = model category).  N_THREADS splits
+ * the work by feature; the result does not depend on it. */
+int binning_build(const struct forest *m, const struct frame *f,
+		  const int *featcol, int32_t *const *catmap, uint32_t max_bins,
+		  unsigned n_threads, struct binned *out, struct mlfs_err *err);
+void binning_free(struct binned *b);
+
+/* ---- tree.c ---- */
+
+struct tree_ctx {
+	const struct binned *b;
+	bool classify;
+	uint32_t k;
+	const int32_t *cls;	/* classify: class of each row */
+	const double *y;	/* regress: target of each row */
+	const double *class_w;	/* classify: weight of each class */
+	enum forest_criterion crit;
+	uint32_t max_depth;	/* UINT32_MAX when unlimited */
+	uint32_t min_split, min_leaf;
+	double min_impurity_decrease;
+	double root_weight;	/* set per tree by tree_build */
+	uint32_t mtry;
+};
+
+struct tree_builder;
+
+struct tree_builder *tree_builder_new(const struct tree_ctx *c);
+void tree_builder_free(struct tree_builder *tb);
+/* Grow one tree on the rows with COUNTS[row] > 0 (bootstrap multiplicity),
+ * drawing from R.  The tree goes to OUT (tree_release() frees it); IMP
+ * (nfeat) gets the tree's unnormalised impurity decrease per feature. */
+int tree_build(struct tree_builder *tb, const uint32_t *counts,
+	       struct rng *r, struct tree *out, double *imp);
+void tree_release(struct tree *t);
+/* Node impurity from its stats: class weights (K of them) for a classifier
+ * (gini or entropy in bits), or {w, sum w*y, sum w*y*y} for a regressor
+ * (the weighted variance). */
+double tree_impurity(bool classify, uint32_t k, enum forest_criterion crit,
+		     const double *stats);
+
+/* Bootstrap multiplicities of tree T (COUNTS zeroed by the caller, nrows
+ * long): DRAWS uniform draws with the tree's stream, or all ones without
+ * bootstrap.  The same function serves fitting and the OOB reference. */
+void forest_tree_rng(uint64_t seed, uint32_t t, struct rng *r);
+void forest_bootstrap(struct rng *r, uint32_t nrows, uint32_t draws,
+		      bool bootstrap, uint32_t *counts);
+
+/* ---- predict.c ---- */
+
+/* First b with x <= ub[b] (ub[nb - 1] is +inf), MISSING_BIN for NaN: a
+ * branch-free binary search (the comparisons are unpredictable). */
+static inline uint8_t bin_of(const double *ub, uint32_t nb, double x)
+{
+	if (x != x)
+		return MISSING_BIN;
+	const double *base = ub;
+	uint32_t n = nb;
+	while (n > 1) {
+		uint32_t half = n / 2;
+		/* Arithmetic, not ?:, so the compiler keeps it branch-free. */
+		base += (size_t)half & -(size_t)(base[half - 1] < x);
+		n -= half;
+	}
+	return (uint8_t)(base - ub);
+}
+
+/* The node after split N for bin code XB. */
+static inline uint32_t node_next(const struct tree *t, const struct fnode *n,
+				 uint8_t xb)
+{
+	uint32_t right;
+	if (n->flags & NODE_CAT) {
+		const uint32_t *rec = t->cats + n->a;
+		right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT)
+			: !((rec[1 + (xb >> 5)] >> (xb & 31)) & 1);
+		return rec[0] + right;
+	}
+	right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT) : xb > n->bin;
+	return n->a + right;
+}
+
+/* Leaf of tree T reached by binned row XB (model feature order). */
+static inline const struct fnode *tree_leaf(const struct tree *t,
+					    const uint8_t *xb)
+{
+	const struct fnode *n = t->nodes;
+	while (!(n->flags & NODE_LEAF))
+		n = t->nodes + node_next(t, n, xb[n->feat]);
+	return n;
+}
+
+static inline float leaf_float(const struct fnode *leaf)
+{
+	float f;
+	memcpy(&f, &leaf->a, sizeof(f));
+	return f;
+}
+
+/* Add leaf N of tree T to ACC (k doubles, or 1). */
+static inline void leaf_add(const struct forest *m, const struct tree *t,
+			    const struct fnode *leaf, double *acc)
+{
+	if (!m->classify) {
+		acc[0] += t->vals[leaf->a];
+	} else if (m->k == 2) {
+		double p = leaf_float(leaf);
+		acc[0] += 1.0 - p;
+		acc[1] += p;
+	} else if (leaf->flags & NODE_PURE) {
+		acc[leaf->a] += 1.0;
+	} else {
+		const float *v = t->leafv + leaf->a;
+		for (uint32_t c = 0; c < m->k; c++)
+			acc[c] += v[c];
+	}
+}
+
+/* Add tree T's prediction for binned row XB to ACC. */
+static inline void tree_accumulate(const struct forest *m,
+				   const struct tree *t, const uint8_t *xb,
+				   double *acc)
+{
+	leaf_add(m, t, tree_leaf(t, xb), acc);
+}
+
+/* How one model feature is read from a frame. */
+enum pm_mode {
+	PM_ABSENT,	/* no such column: missing */
+	PM_NUM,		/* numeric feature, numeric column */
+	PM_CODES,	/* text column: the bin of each frame code is known */
+	PM_NUM_CAT,	/* categorical feature, numeric column: match as text */
+};
+
+struct pm_feat {
+	enum pm_mode mode;
+	const double *num;	/* PM_NUM, PM_NUM_CAT */
+	const int32_t *codes;	/* PM_CODES */
+	uint8_t *code_bin;	/* PM_CODES: bin of each frame code */
+};
+
+/* Model-order view of a frame's rows; valid while the frame is unchanged. */
+struct predict_map {
+	const struct forest *m;
+	size_t nrows;
+	struct pm_feat *f;	/* m->nfeat */
+};
+
+int predict_map_build(const struct forest *m, const struct frame *f,
+		      struct predict_map *pm, struct mlfs_err *err);
+void predict_map_free(struct predict_map *pm);
+/* Fill XB (nfeat bytes) with the bins of row I. */
+void predict_map_row(const struct predict_map *pm, size_t i, uint8_t *xb);
+
+/* Class name of a numeric label value: "false"/"true" for bools, else the
+ * number (integers without ".0").  OUT holds 40 bytes. */
+void forest_number_class_name(enum col_type t, double v, char *out);
+
+/* Number-to-text the way feature lookups and class names need it: integers
+ * without ".0". */
+int forest_fmt_number(char *out, double v);
+
+#endif

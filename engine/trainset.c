@@ -1,0 +1,262 @@
+/* trainset.c - labels + feature lookups -> frame.
+ *
+ * One pass over the labels table (table_scan); per row and lookup one
+ * point read, or one bounded seek for a point-in-time lookup, on a
+ * snapshot of each feature table (features_lookup).  Owns no store keys. */
+#include "trainset.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features.h"
+#include "table.h"
+
+struct lk {
+	struct features_lookup *l;
+	const struct features_schema *sc;
+	int keycol[16];		/* labels column of each key */
+	int tscol;		/* labels column of the time, -1 */
+	size_t n;		/* feature columns taken */
+	uint32_t *fcol;		/* their index in the feature table */
+	size_t first;		/* their first frame column */
+};
+
+struct ts_ctx {
+	struct frame *f;
+	char **names;
+	enum col_type *types;
+	uint32_t ncols;
+	int *frame_col;		/* labels column -> frame column, -1 */
+	struct lk *lks;
+	size_t nlk;
+	int rc;
+};
+
+static enum frame_kind kind_of(enum col_type t)
+{
+	return t == COL_STRING ? FRAME_CATEGORICAL : FRAME_NUMERIC;
+}
+
+static enum col_type frame_type(enum col_type t)
+{
+	return t == COL_NULL ? COL_FLOAT : t;
+}
+
+static int on_label_row(void *ctx, const struct csv_field *f, size_t n,
+			uint64_t line, struct mlfs_err *err)
+{
+	struct ts_ctx *c = ctx;
+	int rc;
+
+	if (n != c->ncols)
+		return mlfs_fail(err, -EIO, "labels line %llu: %zu fields, the table has %u",
+				 (unsigned long long)line, n, c->ncols);
+	for (size_t i = 0; i < n; i++)
+		if (c->frame_col[i] >= 0 &&
+		    (rc = frame_append_text(c->f, (size_t)c->frame_col[i], f[i].p, f[i].len, err)))
+			return rc;
+	for (size_t k = 0; k < c->nlk; k++) {
+		struct lk *l = &c->lks[k];
+		const char *keys[16];
+		size_t lens[16];
+		bool as_of = l->tscol >= 0, ok = true;
+		int64_t at = 0;
+		for (uint32_t i = 0; i < l->sc->nkeys; i++) {
+			keys[i] = f[l->keycol[i]].p;
+			lens[i] = f[l->keycol[i]].len;
+			ok = ok && lens[i] > 0;
+		}
+		if (as_of) {
+			const struct csv_field *t = &f[l->tscol];
+			int32_t d;
+			if (value_parse_date(t->p, t->len, &d))
+				at = (int64_t)d * 86400000000LL;
+			else if (!value_parse_timestamp(t->p, t->len, &at))
+				ok = false;
+		}
+		const char *const *fv = NULL;
+		const size_t *fl = NULL;
+		rc = ok ? features_lookup_get(l->l, keys, lens, as_of, at, &fv, &fl) : -ENOENT;
+		if (rc && rc != -ENOENT)
+			return mlfs_fail(err, rc, "feature lookup failed");
+		bool found = rc == 0;
+		for (size_t j = 0; j < l->n; j++) {
+			size_t col = l->first + j;
+			uint32_t fc = l->fcol[j];
+			if (!found || !fv[fc])
+				rc = frame_append_null(c->f, col, err);
+			else
+				rc = frame_append_text(c->f, col, fv[fc], fl[fc], err);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int find(char **names, uint32_t n, const char *name)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return (int)i;
+	return -1;
+}
+
+int trainset_build(struct store *s, const char *labels, const char *label,
+		   const struct trainset_lookup *lookups, size_t nlookups,
+		   const char *const *exclude, size_t nexclude,
+		   struct frame **out, struct mlfs_err *err)
+{
+	struct ts_ctx c = { 0 };
+	int rc;
+
+	*out = NULL;
+	if (!name_valid(labels) || table_columns(s, labels, &c.names, &c.types, &c.ncols))
+		return mlfs_fail(err, -ENOENT, "labels: no table '%s' under /tables", labels);
+	c.f = frame_new();
+	c.frame_col = calloc(c.ncols + 1, sizeof(int));
+	c.lks = calloc(nlookups + 1, sizeof(*c.lks));
+	if (!c.f || !c.frame_col || !c.lks) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (label && find(c.names, c.ncols, label) < 0) {
+		rc = mlfs_fail(err, -EINVAL, "label: no column '%s' in table '%s'", label, labels);
+		goto out;
+	}
+	for (size_t i = 0; i < nexclude; i++) {
+		if (find(c.names, c.ncols, exclude[i]) < 0) {
+			bool in_lookup = false;
+			for (size_t k = 0; k < nlookups && !in_lookup; k++)
+				for (size_t j = 0; lookups[k].columns && j < lookups[k].ncolumns; j++)
+					in_lookup |= !strcmp(lookups[k].columns[j], exclude[i]);
+			if (!in_lookup) {
+				rc = mlfs_fail(err, -EINVAL, "exclude: no column '%s' in the training set", exclude[i]);
+				goto out;
+			}
+		}
+		if (label && !strcmp(exclude[i], label)) {
+			rc = mlfs_fail(err, -EINVAL, "exclude: '%s' is the label", label);
+			goto out;
+		}
+	}
+	for (uint32_t i = 0; i < c.ncols; i++) {
+		bool skip = false;
+		for (size_t e = 0; e < nexclude; e++)
+			skip |= !strcmp(exclude[e], c.names[i]);
+		c.frame_col[i] = -1;
+		if (skip)
+			continue;
+		rc = frame_add_column(c.f, c.names[i], kind_of(c.types[i]), frame_type(c.types[i]), err);
+		if (rc < 0)
+			goto out;
+		c.frame_col[i] = rc;
+	}
+	for (size_t k = 0; k < nlookups; k++) {
+		const struct trainset_lookup *L = &lookups[k];
+		struct lk *l = &c.lks[k];
+		c.nlk = k + 1;
+		l->tscol = -1;
+		if ((rc = features_lookup_open(s, L->table, &l->l, err))) {
+			if (rc == -ENOENT)
+				rc = mlfs_fail(err, -ENOENT, "lookup: no feature table '%s'", L->table);
+			goto out;
+		}
+		l->sc = features_lookup_schema(l->l);
+		if (l->sc->nkeys == 0 || l->sc->ncols == 0) {
+			rc = mlfs_fail(err, -EINVAL, "lookup: feature table '%s' has no rows yet", L->table);
+			goto out;
+		}
+		if (L->nkeys != l->sc->nkeys) {
+			rc = mlfs_fail(err, -EINVAL, "lookup_key of '%s' names %zu column(s); the table's key has %u",
+				       L->table, L->nkeys, l->sc->nkeys);
+			goto out;
+		}
+		for (uint32_t i = 0; i < l->sc->nkeys; i++) {
+			l->keycol[i] = find(c.names, c.ncols, L->lookup_keys[i]);
+			if (l->keycol[i] < 0) {
+				rc = mlfs_fail(err, -EINVAL, "lookup_key: no column '%s' in labels table '%s'",
+					       L->lookup_keys[i], labels);
+				goto out;
+			}
+		}
+		if (L->timestamp_lookup_key) {
+			if (l->sc->ts < 0) {
+				rc = mlfs_fail(err, -EINVAL, "timestamp_lookup_key: feature table '%s' has no timestamp_key",
+					       L->table);
+				goto out;
+			}
+			l->tscol = find(c.names, c.ncols, L->timestamp_lookup_key);
+			if (l->tscol < 0) {
+				rc = mlfs_fail(err, -EINVAL, "timestamp_lookup_key: no column '%s' in labels table '%s'",
+					       L->timestamp_lookup_key, labels);
+				goto out;
+			}
+		}
+		l->fcol = calloc(l->sc->ncols + (L->columns ? L->ncolumns : 0) + 1, sizeof(uint32_t));
+		if (!l->fcol) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (L->columns) {
+			for (size_t j = 0; j < L->ncolumns; j++) {
+				int fc = find(l->sc->names, l->sc->ncols, L->columns[j]);
+				if (fc < 0) {
+					rc = mlfs_fail(err, -EINVAL, "columns: no column '%s' in feature table '%s'",
+						       L->columns[j], L->table);
+					goto out;
+				}
+				l->fcol[l->n++] = (uint32_t)fc;
+			}
+		} else {
+			for (uint32_t fc = 0; fc < l->sc->ncols; fc++) {
+				bool key = (int)fc == l->sc->ts;
+				for (uint32_t i = 0; i < l->sc->nkeys; i++)
+					key |= l->sc->keys[i] == fc;
+				if (!key)
+					l->fcol[l->n++] = fc;
+			}
+		}
+		l->first = frame_ncols(c.f);
+		size_t kept = 0;
+		for (size_t j = 0; j < l->n; j++) {
+			const char *nm = l->sc->names[l->fcol[j]];
+			bool skip = false;
+			for (size_t e = 0; e < nexclude; e++)
+				skip |= !strcmp(exclude[e], nm);
+			if (skip)
+				continue;
+			if (frame_col_index(c.f, nm) >= 0) {
+				rc = mlfs_fail(err, -EINVAL, "column '%s' of feature table '%s' is already in the training set",
+					       nm, L->table);
+				goto out;
+			}
+			enum col_type t = l->sc->types[l->fcol[j]];
+			rc = frame_add_column(c.f, nm, kind_of(t), frame_type(t), err);
+			if (rc < 0)
+				goto out;
+			l->fcol[kept++] = l->fcol[j];
+		}
+		l->n = kept;
+	}
+	rc = table_scan(s, labels, on_label_row, &c, err);
+	if (!rc)
+		rc = frame_check(c.f, err);
+out:
+	for (size_t k = 0; k < c.nlk; k++) {
+		features_lookup_free(c.lks[k].l);
+		free(c.lks[k].fcol);
+	}
+	free(c.lks);
+	free(c.frame_col);
+	free(c.names);
+	free(c.types);
+	if (rc < 0) {
+		frame_free(c.f);
+		return rc;
+	}
+	*out = c.f;
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* trainset.h - training sets: a labels table joined with feature lookups
+ * into a typed in-memory frame (frame.h), point-in-time correct.
+ *
+ * As Databricks' create_training_set(df, feature_lookups, label,
+ * exclude_columns): every row of the labels table is kept (a left join);
+ * each lookup finds the feature row of the row's key - with a
+ * timestamp_lookup_key, the latest version at or before the row's time
+ * (Feast's rule), so no value from the future leaks in - and a key with no
+ * feature row gives nulls.  Used by training and serving. */
+#ifndef MLFS_TRAINSET_H
+#define MLFS_TRAINSET_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "frame.h"
+#include "store.h"
+
+struct trainset_lookup {
+	const char *table;			/* a feature table */
+	const char *const *lookup_keys;		/* labels columns, in the
+						 * order of the table's keys */
+	size_t nkeys;
+	const char *const *columns;		/* NULL: every non-key column */
+	size_t ncolumns;
+	const char *timestamp_lookup_key;	/* labels column, or NULL */
+};
+
+/* Build the training set.  Columns: the labels table's (minus EXCLUDE),
+ * then each lookup's feature columns; a name given twice is -EINVAL.
+ * LABEL must be a column of LABELS (NULL: none); it is never excluded.
+ * Errors (-EINVAL with a message, -ENOENT for a missing table): lookup
+ * key count or names that do not fit, unknown columns, a
+ * timestamp_lookup_key on a table without a timestamp_key.  *OUT: a new
+ * frame, caller frees with frame_free(). */
+int trainset_build(struct store *s, const char *labels, const char *label,
+		   const struct trainset_lookup *lookups, size_t nlookups,
+		   const char *const *exclude, size_t nexclude,
+		   struct frame **out, struct mlfs_err *err);
+
+#endif

@@ -1,0 +1,474 @@
+/* ns_features.c - /features: one directory per feature table, holding
+ * keys, timestamp_key, description, tags (properties), data.csv (rows),
+ * pipeline.yaml (property, validated), refresh (property that acts),
+ * rows/KEY (online lookup views), stats.csv and lineage (views).
+ * Maps the tree onto engine/features.h and engine/pipeline.h; no storage
+ * logic here. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "attrs.h"
+#include "csv.h"
+#include "features.h"
+#include "fs_int.h"
+#include "pipeline.h"
+#include "table.h"
+#include "types.h"
+
+/* ---- data.csv ---- */
+
+static int data_size(struct fs *fs, const struct node *n, uint64_t *size,
+		     int64_t *mtime_ns)
+{
+	struct features_info info;
+	int rc = features_stat(fs->store, n->arg[0], &info);
+	if (rc)
+		return rc;
+	*size = info.size;
+	*mtime_ns = info.mtime_ns;
+	return 0;
+}
+
+static int data_reader_open(struct fs *fs, const struct node *n, void **r,
+			    uint64_t *size, struct mlfs_err *err)
+{
+	struct features_reader *fr;
+	int rc = features_reader_open(fs->store, n->arg[0], &fr, err);
+	if (rc)
+		return rc;
+	*r = fr;
+	*size = features_reader_size(fr);
+	return 0;
+}
+
+static long data_reader_read(void *r, char *dst, size_t len, uint64_t off,
+			     struct mlfs_err *err)
+{
+	return features_reader_read(r, dst, len, off, err);
+}
+
+static void data_reader_free(void *r)
+{
+	features_reader_free(r);
+}
+
+static int data_writer_open(struct fs *fs, const struct node *n, bool replace,
+			    void **w, struct mlfs_err *err)
+{
+	return features_writer_open(fs->store, n->arg[0], replace,
+				    (struct features_writer **)w, err);
+}
+
+static int data_writer_write(void *w, const char *data, size_t len,
+			     struct mlfs_err *err)
+{
+	return features_writer_write(w, data, len, err);
+}
+
+static int data_writer_commit(void *w, bool final, struct mlfs_err *err)
+{
+	return features_writer_commit(w, final, err);
+}
+
+static bool data_writer_failed(void *w)
+{
+	return features_writer_failed(w);
+}
+
+static void data_writer_free(void *w)
+{
+	features_writer_free(w);
+}
+
+static int data_remove(struct fs *fs, const struct node *n,
+		       struct mlfs_err *err)
+{
+	struct features_writer *w;
+	int rc = features_writer_open(fs->store, n->arg[0], true, &w, err);
+	if (rc)
+		return rc;
+	rc = features_writer_commit(w, true, err);
+	features_writer_free(w);
+	return rc;
+}
+
+static const struct node_ops data_ops = {
+	.kind = NK_TABLE, .perm = 0644,
+	.size = data_size,
+	.reader_open = data_reader_open, .reader_read = data_reader_read,
+	.reader_free = data_reader_free,
+	.writer_open = data_writer_open, .writer_write = data_writer_write,
+	.writer_commit = data_writer_commit, .writer_free = data_writer_free,
+	.writer_failed = data_writer_failed,
+	.remove = data_remove,
+};
+
+/* Files whose unlink during rm -r has nothing to do. */
+static int keep_remove(struct fs *fs, const struct node *n,
+		       struct mlfs_err *err)
+{
+	return 0;
+}
+
+/* ---- keys, timestamp_key ---- */
+
+static int keys_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
+{
+	return features_keys_text(fs->store, n->arg[0], out);
+}
+
+static int keys_set(struct fs *fs, const struct node *n, const char *data,
+		    size_t len, bool apply, struct mlfs_err *err)
+{
+	return features_set_keys(fs->store, n->arg[0], data, len, apply, err);
+}
+
+static const struct node_ops keys_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = keys_get, .set = keys_set, .remove = keep_remove,
+};
+
+static int ts_get(struct fs *fs, const struct node *n, struct buf *out,
+		  struct mlfs_err *err)
+{
+	return features_ts_text(fs->store, n->arg[0], out);
+}
+
+static int ts_set(struct fs *fs, const struct node *n, const char *data,
+		  size_t len, bool apply, struct mlfs_err *err)
+{
+	return features_set_ts(fs->store, n->arg[0], data, len, apply, err);
+}
+
+static const struct node_ops ts_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = ts_get, .set = ts_set, .remove = keep_remove,
+};
+
+/* ---- description, tags, lineage ---- */
+
+static int description_get(struct fs *fs, const struct node *n,
+			   struct buf *out, struct mlfs_err *err)
+{
+	return features_text_get(fs->store, n->arg[0], FEATURES_DESCRIPTION, out);
+}
+
+static int description_set(struct fs *fs, const struct node *n,
+			   const char *data, size_t len, bool apply,
+			   struct mlfs_err *err)
+{
+	if (!utf8_valid(data, len) || memchr(data, '\0', len))
+		return mlfs_fail(err, -EINVAL, "a description is UTF-8 text");
+	if (!apply)
+		return 0;
+	return features_text_set(fs->store, n->arg[0], FEATURES_DESCRIPTION, data, len, err);
+}
+
+static const struct node_ops description_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = description_get, .set = description_set, .remove = keep_remove,
+};
+
+static int tags_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
+{
+	return features_text_get(fs->store, n->arg[0], FEATURES_TAGS, out);
+}
+
+static int tags_set(struct fs *fs, const struct node *n, const char *data,
+		    size_t len, bool apply, struct mlfs_err *err)
+{
+	int rc = features_tags_validate(data, len, err);
+	if (rc || !apply)
+		return rc;
+	return features_text_set(fs->store, n->arg[0], FEATURES_TAGS, data, len, err);
+}
+
+static const struct node_ops tags_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = tags_get, .set = tags_set, .remove = keep_remove,
+};
+
+static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
+		       struct mlfs_err *err)
+{
+	return features_text_get(fs->store, n->arg[0], FEATURES_LINEAGE, out);
+}
+
+static const struct node_ops lineage_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = lineage_get, .remove = keep_remove,
+};
+
+/* ---- pipeline.yaml, refresh ---- */
+
+static int pipeline_get(struct fs *fs, const struct node *n, struct buf *out,
+			struct mlfs_err *err)
+{
+	return features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, out);
+}
+
+static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
+			size_t len, bool apply, struct mlfs_err *err)
+{
+	if (!apply)
+		return pipeline_validate_partial(fs->store, n->arg[0], data, len, err);
+	return pipeline_set(fs->store, n->arg[0], data, len, err);
+}
+
+static const struct node_ops pipeline_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = pipeline_get, .set = pipeline_put, .remove = keep_remove,
+};
+
+static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
+		       struct mlfs_err *err)
+{
+	return pipeline_report_text(fs->store, n->arg[0], out);
+}
+
+static int refresh_set(struct fs *fs, const struct node *n, const char *data,
+		       size_t len, bool apply, struct mlfs_err *err)
+{
+	struct pipeline_opts opts;
+	struct buf spec = { 0 };
+	int rc = pipeline_parse_word(data, len, &opts, err);
+	if (rc)
+		return rc;
+	if (!apply) {
+		/* Catch what can be caught before the end (echo ignores
+		 * errors of close): no pipeline, or one that no longer fits. */
+		rc = features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, &spec);
+		if (!rc && spec.len == 0)
+			rc = mlfs_fail(err, -EINVAL, "no pipeline.yaml: write one first");
+		if (!rc)
+			rc = pipeline_validate(fs->store, n->arg[0], spec.data, spec.len, err);
+		buf_free(&spec);
+		return rc;
+	}
+	rc = pipeline_refresh(fs->store, n->arg[0], &opts, err);
+	if (!rc) {
+		struct buf rep = { 0 };
+		pipeline_report_text(fs->store, n->arg[0], &rep);
+		for (size_t i = 0; i < rep.len; i++)
+			if (rep.data[i] == '\n')
+				rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
+		fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
+		buf_free(&rep);
+	}
+	return rc;
+}
+
+static const struct node_ops refresh_ops = {
+	.kind = NK_PROPERTY, .perm = 0644,
+	.get = refresh_get, .set = refresh_set, .remove = keep_remove,
+};
+
+/* ---- stats.csv ---- */
+
+static int stats_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	return features_stats_csv(fs->store, n->arg[0], out, err);
+}
+
+static const struct node_ops stats_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = stats_get, .remove = keep_remove,
+};
+
+/* ---- rows/KEY ---- */
+
+/* KEY, or KEY@TIME for the version as of TIME. */
+static int row_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err)
+{
+	char key[FS_NAME_MAX + 1];
+	bool as_of = false;
+	int64_t at = 0;
+	snprintf(key, sizeof(key), "%s", n->arg[1]);
+	char *t = strrchr(key, '@');
+	if (t) {
+		int32_t d;
+		if (value_parse_date(t + 1, strlen(t + 1), &d)) {
+			at = (int64_t)d * 86400000000LL;
+			as_of = true;
+		} else if (value_parse_timestamp(t + 1, strlen(t + 1), &at)) {
+			as_of = true;
+		}
+		if (as_of)
+			*t = '\0';
+	}
+	int rc = features_row_csv(fs->store, n->arg[0], key, as_of, at, out, err);
+	return rc == -EINVAL ? -ENOENT : rc;
+}
+
+static int row_remove(struct fs *fs, const struct node *n,
+		      struct mlfs_err *err)
+{
+	if (strchr(n->arg[1], '@'))
+		return mlfs_fail(err, -EPERM, "remove the key itself, not one of its versions");
+	return features_delete_key(fs->store, n->arg[0], n->arg[1], err);
+}
+
+static const struct node_ops row_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = row_get, .remove = row_remove,
+};
+
+static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,
+		       struct node *out)
+{
+	struct buf b = { 0 };
+	struct node probe;
+	node_child(&probe, dir, name, &row_ops);
+	snprintf(probe.arg[1], sizeof(probe.arg[1]), "%s", name);
+	int rc = row_get(fs, &probe, &b, NULL);
+	buf_free(&b);
+	if (rc)
+		return rc;
+	*out = probe;
+	return 0;
+}
+
+struct keys_ctx {
+	fs_add_fn add;
+	void *ctx;
+};
+
+static int add_key(void *ctx, const char *key, size_t len)
+{
+	struct keys_ctx *kc = ctx;
+	/* Keys that cannot be file names are not listed. */
+	if (len == 0 || len > FS_NAME_MAX || memchr(key, '/', len) ||
+	    memchr(key, '\0', len) || !strcmp(key, ".") || !strcmp(key, ".."))
+		return 0;
+	return kc->add(kc->ctx, key, false);
+}
+
+static int rows_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		     void *ctx)
+{
+	struct keys_ctx kc = { add, ctx };
+	return features_list_keys(fs->store, dir->arg[0], add_key, &kc, NULL);
+}
+
+static const struct node_ops rows_dir_ops = {
+	.kind = NK_DIR, .perm = 0755,
+	.lookup = rows_lookup, .list = rows_list,
+};
+
+/* ---- /features/NAME ---- */
+
+static const struct {
+	const char *name;
+	const struct node_ops *ops;
+} feature_files[] = {
+	{ "data.csv", &data_ops },
+	{ "description", &description_ops },
+	{ "keys", &keys_ops },
+	{ "lineage", &lineage_ops },
+	{ "pipeline.yaml", &pipeline_ops },
+	{ "refresh", &refresh_ops },
+	{ "rows", &rows_dir_ops },
+	{ "stats.csv", &stats_ops },
+	{ "tags", &tags_ops },
+	{ "timestamp_key", &ts_ops },
+};
+
+static int feature_lookup(struct fs *fs, const struct node *dir,
+			  const char *name, struct node *out)
+{
+	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
+		if (!strcmp(name, feature_files[i].name)) {
+			node_child(out, dir, name, feature_files[i].ops);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int feature_list_files(struct fs *fs, const struct node *dir,
+			      fs_add_fn add, void *ctx)
+{
+	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
+		int rc = add(ctx, feature_files[i].name,
+			     feature_files[i].ops->kind == NK_DIR);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* rows/ is part of the table: rm -r empties it, then removes it here. */
+static int feature_rmdir(struct fs *fs, const struct node *dir,
+			 const char *name, struct mlfs_err *err)
+{
+	return strcmp(name, "rows") ? -ENOENT : 0;
+}
+
+static const struct node_ops feature_dir_ops = {
+	.kind = NK_DIR, .perm = 0755,
+	.lookup = feature_lookup, .list = feature_list_files,
+	.rmdir = feature_rmdir,
+};
+
+/* ---- /features ---- */
+
+static int features_dir_lookup(struct fs *fs, const struct node *dir,
+			       const char *name, struct node *out)
+{
+	struct features_info info;
+	if (!name_valid(name) || features_stat(fs->store, name, &info))
+		return -ENOENT;
+	node_child(out, dir, name, &feature_dir_ops);
+	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
+	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	return 0;
+}
+
+struct list_ctx {
+	fs_add_fn add;
+	void *ctx;
+};
+
+static int list_one(void *ctx, const char *name)
+{
+	struct list_ctx *lc = ctx;
+	return lc->add(lc->ctx, name, true);
+}
+
+static int features_dir_list(struct fs *fs, const struct node *dir,
+			     fs_add_fn add, void *ctx)
+{
+	struct list_ctx lc = { add, ctx };
+	return features_list(fs->store, list_one, &lc);
+}
+
+static int features_dir_mkdir(struct fs *fs, const struct node *dir,
+			      const char *name, struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	int rc = features_create(fs->store, name, err);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "/features/%s", name);
+	return fs_attrs_create(fs, path, 0755, err);
+}
+
+static int features_dir_rmdir(struct fs *fs, const struct node *dir,
+			      const char *name, struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	int rc = features_drop(fs->store, name, err);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "/features/%s", name);
+	return attrs_delete_tree(fs->store, path, err);
+}
+
+/* Like /tables: anyone may create a feature table, its owner drops it. */
+const struct node_ops ns_features_dir = {
+	.kind = NK_DIR, .perm = 01777,
+	.lookup = features_dir_lookup, .list = features_dir_list,
+	.mkdir = features_dir_mkdir, .rmdir = features_dir_rmdir,
+};

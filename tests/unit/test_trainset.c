@@ -1,0 +1,167 @@
+/* test_trainset.c - training sets: labels left-joined with feature
+ * lookups, point-in-time correct where a naive join leaks the future,
+ * nulls for missing keys, column selection and the errors. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "features.h"
+#include "table.h"
+#include "trainset.h"
+#include "store_fixture.h"
+
+static void table_put(struct store *s, const char *name, const char *text)
+{
+	struct table_writer *w;
+	struct mlfs_err err = { 0 };
+	assert_int_equal(table_create(s, name, &err), 0);
+	assert_int_equal(table_writer_open(s, name, true, &w, &err), 0);
+	assert_int_equal(table_writer_write(w, text, strlen(text), &err), 0);
+	assert_int_equal(table_writer_commit(w, true, &err), 0);
+	table_writer_free(w);
+}
+
+static void features_put(struct store *s, const char *name, const char *ts,
+			 const char *text)
+{
+	struct features_writer *w;
+	struct mlfs_err err = { 0 };
+	assert_int_equal(features_create(s, name, &err), 0);
+	if (ts)
+		assert_int_equal(features_set_ts(s, name, ts, strlen(ts), true, &err), 0);
+	assert_int_equal(features_writer_open(s, name, true, &w, &err), 0);
+	assert_int_equal(features_writer_write(w, text, strlen(text), &err), 0);
+	assert_int_equal(features_writer_commit(w, true, &err), 0);
+	features_writer_free(w);
+}
+
+static int setup(void **state)
+{
+	struct store_fixture *f = store_fixture_open();
+	/* Spend per customer over time.  Customer 1 spends a lot only after
+	 * its label dates: a join on the key alone would leak that. */
+	features_put(f->s, "spend", "ts",
+		     "customer_id,ts,spent,segment\n"
+		     "1,2026-01-01,10,low\n"
+		     "1,2026-03-01,20,low\n"
+		     "1,2026-12-01,9999,vip\n"
+		     "2,2026-02-01,5,mid\n");
+	features_put(f->s, "profile", NULL,
+		     "customer_id,age,city\n1,30,Oslo\n2,41,\n");
+	table_put(f->s, "labels",
+		  "customer_id,label_date,churn\n"
+		  "1,2026-02-15,0\n"	/* sees the 2026-01-01 version */
+		  "1,2026-03-01,1\n"	/* exactly at a version time: included */
+		  "2,2026-01-15,1\n"	/* before any version of 2: null */
+		  "3,2026-06-01,0\n"	/* no such key: null */
+		  ",2026-06-01,1\n");	/* null key: null */
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	store_fixture_close(*state);
+	return 0;
+}
+
+static const char *const key[] = { "customer_id" };
+
+static void test_point_in_time(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct frame *fr;
+	struct trainset_lookup lk[] = {
+		{ "spend", key, 1, NULL, 0, "label_date" },
+		{ "profile", key, 1, NULL, 0, NULL },
+	};
+	const char *const excl[] = { "label_date" };
+	assert_int_equal(trainset_build(f->s, "labels", "churn", lk, 2, excl, 1, &fr, &err), 0);
+	assert_int_equal(frame_nrows(fr), 5);
+	assert_int_equal(frame_ncols(fr), 6);
+	const char *names[] = { "customer_id", "churn", "spent", "segment", "age", "city" };
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(frame_col_name(fr, i), names[i]);
+	const double *spent = frame_col_numbers(fr, 2);
+	assert_true(spent[0] == 10);
+	assert_true(spent[1] == 20);
+	assert_true(isnan(spent[2]));
+	assert_true(isnan(spent[3]));
+	assert_true(isnan(spent[4]));
+	for (size_t r = 0; r < 5; r++)
+		assert_true(isnan(spent[r]) || spent[r] < 9999);	/* no leak */
+	assert_int_equal(frame_col_kind(fr, 3), FRAME_CATEGORICAL);
+	const int32_t *seg = frame_col_codes(fr, 3);
+	assert_string_equal(frame_col_category(fr, 3, seg[0], NULL), "low");
+	assert_int_equal(seg[2], -1);
+	const double *age = frame_col_numbers(fr, 4);
+	assert_true(age[0] == 30 && age[1] == 30 && age[2] == 41 && isnan(age[3]) && isnan(age[4]));
+	const int32_t *city = frame_col_codes(fr, 5);
+	assert_string_equal(frame_col_category(fr, 5, city[0], NULL), "Oslo");
+	assert_int_equal(city[2], -1);
+	const double *churn = frame_col_numbers(fr, 1);
+	assert_true(churn[0] == 0 && churn[1] == 1 && churn[4] == 1);
+	frame_free(fr);
+
+	/* Without the timestamp lookup: the latest version (the leak). */
+	struct trainset_lookup latest[] = { { "spend", key, 1, (const char *const[]){ "spent" }, 1, NULL } };
+	assert_int_equal(trainset_build(f->s, "labels", "churn", latest, 1, NULL, 0, &fr, &err), 0);
+	assert_int_equal(frame_ncols(fr), 4);
+	assert_true(frame_col_numbers(fr, 3)[0] == 9999);
+	frame_free(fr);
+}
+
+static void test_errors(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct frame *fr = (struct frame *)1;
+	const char *const two[] = { "customer_id", "label_date" };
+	const char *const bad[] = { "cid" };
+	struct {
+		struct trainset_lookup lk;
+		const char *label;
+		int rc;
+		const char *msg;
+	} cases[] = {
+		{ { "nope", key, 1, NULL, 0, NULL }, "churn", -ENOENT, "no feature table 'nope'" },
+		{ { "spend", two, 2, NULL, 0, NULL }, "churn", -EINVAL, "names 2 column(s); the table's key has 1" },
+		{ { "spend", bad, 1, NULL, 0, NULL }, "churn", -EINVAL, "lookup_key: no column 'cid'" },
+		{ { "profile", key, 1, NULL, 0, "label_date" }, "churn", -EINVAL, "has no timestamp_key" },
+		{ { "spend", key, 1, NULL, 0, "when" }, "churn", -EINVAL, "timestamp_lookup_key: no column 'when'" },
+		{ { "spend", key, 1, (const char *const[]){ "nope" }, 1, NULL }, "churn", -EINVAL, "columns: no column 'nope'" },
+		{ { "spend", key, 1, NULL, 0, NULL }, "label", -EINVAL, "label: no column 'label'" },
+		{ { "spend", key, 1, (const char *const[]){ "customer_id" }, 1, NULL }, "churn", -EINVAL, "already in the training set" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		int rc = trainset_build(f->s, "labels", cases[i].label, &cases[i].lk, 1, NULL, 0, &fr, &err);
+		assert_int_equal(rc, cases[i].rc);
+		assert_null(fr);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
+	}
+	assert_int_equal(trainset_build(f->s, "nolabels", "churn", NULL, 0, NULL, 0, &fr, &err), -ENOENT);
+	const char *const ex[] = { "churn" };
+	assert_int_equal(trainset_build(f->s, "labels", "churn", NULL, 0, ex, 1, &fr, &err), -EINVAL);
+	const char *const ex2[] = { "zzz" };
+	assert_int_equal(trainset_build(f->s, "labels", "churn", NULL, 0, ex2, 1, &fr, &err), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_point_in_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
