@@ -33,6 +33,7 @@
 
 #include "codec.h"
 #include "csv.h"
+#include "stats.h"
 #include "table.h"
 
 #define FEAT_MAX_COLUMNS 4096
@@ -2271,65 +2272,6 @@ out:
 
 /* ---- stats.csv ---- */
 
-struct cstat {
-	uint64_t count, nulls;
-	long double mean, m2;
-	double dmin, dmax;
-	char *smin, *smax;
-	size_t sminl, smaxl;
-	uint64_t *set;		/* hashes of distinct values, open addressing */
-	size_t setn, setcap;
-	bool zero;
-};
-
-static void cstat_distinct(struct cstat *a, uint64_t h)
-{
-	if (h == 0) {
-		a->zero = true;
-		return;
-	}
-	if (2 * (a->setn + 1) > a->setcap) {
-		size_t cap = a->setcap ? 2 * a->setcap : 64;
-		uint64_t *n = calloc(cap, sizeof(*n));
-		if (!n)
-			return;
-		for (size_t i = 0; i < a->setcap; i++) {
-			if (!a->set[i])
-				continue;
-			size_t j = a->set[i] & (cap - 1);
-			while (n[j])
-				j = (j + 1) & (cap - 1);
-			n[j] = a->set[i];
-		}
-		free(a->set);
-		a->set = n;
-		a->setcap = cap;
-	}
-	size_t j = h & (a->setcap - 1);
-	while (a->set[j]) {
-		if (a->set[j] == h)
-			return;
-		j = (j + 1) & (a->setcap - 1);
-	}
-	a->set[j] = h;
-	a->setn++;
-}
-
-static bool is_numeric(enum col_type t)
-{
-	return t == COL_INT || t == COL_FLOAT || t == COL_BOOL;
-}
-
-static void put_num(struct buf *out, enum col_type t, double v)
-{
-	if (t == COL_INT)
-		buf_put_int(out, (int64_t)v);
-	else if (t == COL_BOOL)
-		buf_puts(out, v != 0 ? "true" : "false");
-	else
-		buf_put_double(out, v);
-}
-
 static int stats_compute(struct store *s, const char *name, struct buf *out,
 			 uint64_t *id, uint64_t *ver, struct mlfs_err *err)
 {
@@ -2340,8 +2282,8 @@ static int stats_compute(struct store *s, const char *name, struct buf *out,
 	*id = r->m.id;
 	*ver = r->m.ver;
 	uint32_t n = r->m.ncols;
-	struct cstat *acc = calloc(n + 1, sizeof(*acc));
-	if (!acc) {
+	struct stats_acc *sa = stats_acc_new(n, r->m.names, r->m.types);
+	if (!sa) {
 		features_reader_free(r);
 		return -ENOMEM;
 	}
@@ -2356,79 +2298,16 @@ static int stats_compute(struct store *s, const char *name, struct buf *out,
 			break;
 		}
 		for (uint32_t c = 0; c < n; c++) {
-			struct cstat *a = &acc[c];
-			const char *p = r->row.p[c];
 			size_t l = r->row.len[c];
-			if (l == NULL_LEN || l == 0) {
-				a->nulls++;
-				continue;
-			}
-			a->count++;
-			cstat_distinct(a, hash64(p, l));
-			double x;
-			enum col_type t = r->m.types[c];
-			if (is_numeric(t) && value_as_double(t, p, l, &x)) {
-				if (a->count == 1 || x < a->dmin)
-					a->dmin = x;
-				if (a->count == 1 || x > a->dmax)
-					a->dmax = x;
-				long double dd = x - a->mean;
-				a->mean += dd / (long double)a->count;
-				a->m2 += dd * (x - a->mean);
-			} else {
-				if (!a->smin || memcmp(p, a->smin, l < a->sminl ? l : a->sminl) < 0 ||
-				    (!memcmp(p, a->smin, l < a->sminl ? l : a->sminl) && l < a->sminl)) {
-					free(a->smin);
-					a->smin = strndup(p, l);
-					a->sminl = l;
-				}
-				if (!a->smax || memcmp(p, a->smax, l < a->smaxl ? l : a->smaxl) > 0 ||
-				    (!memcmp(p, a->smax, l < a->smaxl ? l : a->smaxl) && l > a->smaxl)) {
-					free(a->smax);
-					a->smax = strndup(p, l);
-					a->smaxl = l;
-				}
-			}
+			stats_acc_add(sa, c, l == NULL_LEN ? NULL : r->row.p[c],
+				      l == NULL_LEN ? 0 : l);
 		}
 		dec_free(d);
 	}
-	if (rc)
-		goto out;
-	buf_reset(out);
-	buf_puts(out, "column,type,count,nulls,distinct,min,max,mean,std\n");
-	for (uint32_t c = 0; c < n; c++) {
-		struct cstat *a = &acc[c];
-		enum col_type t = r->m.types[c];
-		csv_put_field(out, r->m.names[c], strlen(r->m.names[c]));
-		buf_printf(out, ",%s,%llu,%llu,%llu,", col_type_name(t == COL_NULL ? COL_STRING : t),
-			   (unsigned long long)a->count, (unsigned long long)a->nulls,
-			   (unsigned long long)(a->setn + a->zero));
-		if (a->count && is_numeric(t)) {
-			put_num(out, t, a->dmin);
-			buf_putc(out, ',');
-			put_num(out, t, a->dmax);
-			buf_putc(out, ',');
-			buf_put_double(out, (double)a->mean);
-			buf_putc(out, ',');
-			if (a->count > 1)
-				buf_put_double(out, (double)sqrtl(a->m2 / (long double)(a->count - 1)));
-		} else if (a->count) {
-			csv_put_field(out, a->smin, a->sminl);
-			buf_putc(out, ',');
-			csv_put_field(out, a->smax, a->smaxl);
-			buf_puts(out, ",,");
-		} else {
-			buf_puts(out, ",,,");
-		}
-		buf_putc(out, '\n');
-	}
+	if (!rc)
+		rc = stats_acc_csv(sa, out);
 out:
-	for (uint32_t c = 0; c < n; c++) {
-		free(acc[c].set);
-		free(acc[c].smin);
-		free(acc[c].smax);
-	}
-	free(acc);
+	stats_acc_free(sa);
 	features_reader_free(r);
 	return rc;
 }

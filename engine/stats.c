@@ -112,8 +112,9 @@ static bool is_numeric(enum col_type t)
 	return t == COL_INT || t == COL_FLOAT || t == COL_BOOL;
 }
 
-struct stats_ctx {
+struct stats_acc {
 	uint32_t ncols;
+	char **names;		/* copies */
 	struct col_acc *acc;
 };
 
@@ -134,34 +135,82 @@ static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
+void stats_acc_free(struct stats_acc *sa)
+{
+	if (!sa)
+		return;
+	for (uint32_t i = 0; sa->acc && i < sa->ncols; i++) {
+		free(sa->acc[i].set);
+		free(sa->acc[i].hll);
+		free(sa->acc[i].smin);
+		free(sa->acc[i].smax);
+		if (sa->names)
+			free(sa->names[i]);
+	}
+	free(sa->acc);
+	free(sa->names);
+	free(sa);
+}
+
+struct stats_acc *stats_acc_new(uint32_t ncols, char *const *names,
+				const enum col_type *types)
+{
+	struct stats_acc *sa = calloc(1, sizeof(*sa));
+	if (!sa)
+		return NULL;
+	sa->ncols = ncols;
+	sa->acc = calloc(ncols ? ncols : 1, sizeof(*sa->acc));
+	sa->names = calloc(ncols ? ncols : 1, sizeof(char *));
+	if (!sa->acc || !sa->names) {
+		stats_acc_free(sa);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < ncols; i++) {
+		sa->acc[i].type = types[i];
+		sa->acc[i].hll = calloc(HLL_REGS, 1);
+		sa->names[i] = strdup(names[i]);
+		if (!sa->acc[i].hll || !sa->names[i]) {
+			stats_acc_free(sa);
+			return NULL;
+		}
+	}
+	return sa;
+}
+
+void stats_acc_add(struct stats_acc *sa, uint32_t c, const char *p, size_t len)
+{
+	if (c >= sa->ncols)
+		return;
+	struct col_acc *a = &sa->acc[c];
+	if (!p || len == 0) {
+		a->nulls++;
+		return;
+	}
+	a->count++;
+	set_add(a, hash_bytes(p, len));
+	double v;
+	if (is_numeric(a->type) && value_as_double(a->type, p, len, &v)) {
+		if (a->count == 1 || v < a->dmin)
+			a->dmin = v;
+		if (a->count == 1 || v > a->dmax)
+			a->dmax = v;
+		long double d = v - a->mean;
+		a->mean += d / (long double)a->count;
+		a->m2 += d * (v - a->mean);
+	} else if (!is_numeric(a->type)) {
+		if (!a->smin || cmp_bytes(p, len, a->smin, a->sminl) < 0)
+			keep_str(&a->smin, &a->sminl, p, len);
+		if (!a->smax || cmp_bytes(p, len, a->smax, a->smaxl) > 0)
+			keep_str(&a->smax, &a->smaxl, p, len);
+	}
+}
+
 static int stats_record(void *ctx, const struct csv_field *f, size_t n,
 			uint64_t line, struct mlfs_err *err)
 {
-	struct stats_ctx *sc = ctx;
-	for (size_t i = 0; i < n && i < sc->ncols; i++) {
-		struct col_acc *a = &sc->acc[i];
-		if (f[i].len == 0) {
-			a->nulls++;
-			continue;
-		}
-		a->count++;
-		set_add(a, hash_bytes(f[i].p, f[i].len));
-		double v;
-		if (is_numeric(a->type) && value_as_double(a->type, f[i].p, f[i].len, &v)) {
-			if (a->count == 1 || v < a->dmin)
-				a->dmin = v;
-			if (a->count == 1 || v > a->dmax)
-				a->dmax = v;
-			long double d = v - a->mean;
-			a->mean += d / (long double)a->count;
-			a->m2 += d * (v - a->mean);
-		} else if (!is_numeric(a->type)) {
-			if (!a->smin || cmp_bytes(f[i].p, f[i].len, a->smin, a->sminl) < 0)
-				keep_str(&a->smin, &a->sminl, f[i].p, f[i].len);
-			if (!a->smax || cmp_bytes(f[i].p, f[i].len, a->smax, a->smaxl) > 0)
-				keep_str(&a->smax, &a->smaxl, f[i].p, f[i].len);
-		}
-	}
+	struct stats_acc *sa = ctx;
+	for (size_t i = 0; i < n && i < sa->ncols; i++)
+		stats_acc_add(sa, (uint32_t)i, f[i].p, f[i].len);
 	return 0;
 }
 
@@ -173,36 +222,13 @@ static void put_num(struct buf *out, enum col_type t, double v)
 		buf_put_double(out, v);
 }
 
-static int compute(struct store *s, const char *name, struct buf *out,
-		   struct mlfs_err *err)
+int stats_acc_csv(const struct stats_acc *sa, struct buf *out)
 {
-	char **names;
-	enum col_type *types;
-	uint32_t ncols;
-	int rc = table_columns(s, name, &names, &types, &ncols);
-	if (rc)
-		return rc;
-	struct stats_ctx sc = { ncols, calloc(ncols ? ncols : 1, sizeof(struct col_acc)) };
-	if (!sc.acc) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (uint32_t i = 0; i < ncols; i++) {
-		sc.acc[i].type = types[i];
-		sc.acc[i].hll = calloc(HLL_REGS, 1);
-		if (!sc.acc[i].hll) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	rc = table_scan(s, name, stats_record, &sc, err);
-	if (rc)
-		goto out;
 	buf_reset(out);
 	buf_puts(out, "column,type,count,nulls,distinct,min,max,mean,std\n");
-	for (uint32_t i = 0; i < ncols; i++) {
-		struct col_acc *a = &sc.acc[i];
-		csv_put_field(out, names[i], strlen(names[i]));
+	for (uint32_t i = 0; i < sa->ncols; i++) {
+		const struct col_acc *a = &sa->acc[i];
+		csv_put_field(out, sa->names[i], strlen(sa->names[i]));
 		buf_printf(out, ",%s,%llu,%llu,", col_type_name(a->type == COL_NULL ? COL_STRING : a->type),
 			   (unsigned long long)a->count, (unsigned long long)a->nulls);
 		if (a->set_full)
@@ -229,14 +255,23 @@ static int compute(struct store *s, const char *name, struct buf *out,
 		}
 		buf_putc(out, '\n');
 	}
-out:
-	for (uint32_t i = 0; sc.acc && i < ncols; i++) {
-		free(sc.acc[i].set);
-		free(sc.acc[i].hll);
-		free(sc.acc[i].smin);
-		free(sc.acc[i].smax);
-	}
-	free(sc.acc);
+	return 0;
+}
+
+static int compute(struct store *s, const char *name, struct buf *out,
+		   struct mlfs_err *err)
+{
+	char **names;
+	enum col_type *types;
+	uint32_t ncols;
+	int rc = table_columns(s, name, &names, &types, &ncols);
+	if (rc)
+		return rc;
+	struct stats_acc *sa = stats_acc_new(ncols, names, types);
+	rc = sa ? table_scan(s, name, stats_record, sa, err) : -ENOMEM;
+	if (!rc)
+		rc = stats_acc_csv(sa, out);
+	stats_acc_free(sa);
 	free(names);
 	free(types);
 	return rc;
