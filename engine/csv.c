@@ -37,17 +37,20 @@ bool utf8_valid(const char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		/* ASCII fast path, eight bytes at a time. */
+		/* ASCII fast path, eight bytes at a time: stop at a byte with
+		 * the high bit set or a NUL (the (w - 1s) & ~w test). */
 		while (i + 8 <= len) {
 			uint64_t w;
 			memcpy(&w, p + i, 8);
-			if (w & 0x8080808080808080ull)
+			if ((w | ((w - 0x0101010101010101ull) & ~w)) & 0x8080808080808080ull)
 				break;
 			i += 8;
 		}
 		if (i >= len)
 			break;
 		unsigned c = p[i];
+		if (c == 0)
+			return false;	/* no text value holds a NUL byte */
 		if (c < 0x80) {
 			i++;
 			continue;
@@ -237,7 +240,7 @@ static int emit(struct csv_reader *r, const char *text, size_t nspans,
 			p = "";
 		if (!utf8_valid(p, s->len))
 			return mlfs_fail(err, -EINVAL,
-				"line %llu, column %zu: invalid UTF-8",
+				"line %llu, column %zu: invalid UTF-8 or a NUL byte",
 				(unsigned long long)(r->line + 1), k + 1);
 		r->fields[k] = (struct csv_field){ p, s->len, s->quoted };
 	}

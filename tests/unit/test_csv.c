@@ -104,6 +104,9 @@ static void test_invalid_utf8(void **state)
 	assert_false(utf8_valid("\xc3", 1));
 	assert_false(utf8_valid("\xc0\x80", 2));		/* overlong */
 	assert_false(utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(utf8_valid("abcdefgh\0ijklmnop", 17));	/* NUL, fast path */
+	assert_false(utf8_valid("ab\0", 3));			/* NUL, tail */
+	assert_true(utf8_valid("abcdefghijklmnop", 16));
 }
 
 static void test_put_field_quotes_only_when_needed(void **state)
