@@ -18,7 +18,7 @@
 #include "csv.h"
 #include "forest/forest.h"
 #include "frame.h"
-#include "metrics.h"
+#include "eval.h"
 
 static void usage(FILE *f)
 {
@@ -319,7 +319,7 @@ out:
 /* Predict F with M and compute the metrics against column LABEL. */
 static int evaluate(const struct forest *m, const struct frame *f,
 		    const char *label, unsigned threads,
-		    struct metrics_report *rep, struct mlfs_err *err)
+		    struct eval_report *rep, struct mlfs_err *err)
 {
 	size_t n = frame_nrows(f), k = forest_nout(m);
 	double *p = malloc((n * k + 1) * sizeof(*p));
@@ -335,9 +335,9 @@ static int evaluate(const struct forest *m, const struct frame *f,
 	    (rc = forest_predict(m, f, threads, p, err)))
 		goto out;
 	if (forest_is_classifier(m))
-		rc = metrics_classification(cls, p, n, k, rep, err);
+		rc = eval_classification(cls, p, n, k, rep, err);
 	else
-		rc = metrics_regression(y, p, n, rep, err);
+		rc = eval_regression(y, p, n, rep, err);
 out:
 	free(p);
 	free(y);
@@ -350,7 +350,7 @@ static int cmd_eval(struct opts *o)
 	struct mlfs_err err = { 0 };
 	struct forest *m = NULL;
 	struct frame *f = NULL;
-	struct metrics_report rep;
+	struct eval_report rep;
 	struct buf out = { 0 };
 	int rc, status = 0;
 
@@ -364,7 +364,7 @@ static int cmd_eval(struct opts *o)
 		goto out;
 	}
 	buf_printf(&out, "rows %zu\n", frame_nrows(f));
-	metrics_report_format(&rep, &out);
+	eval_report_format(&rep, &out);
 	fwrite(out.data, 1, out.len, stdout);
 out:
 	buf_free(&out);
@@ -500,7 +500,7 @@ static int cmd_bench(struct opts *o)
 	struct frame *train = NULL, *test = NULL, *big = NULL, **rows = NULL;
 	struct forest *m = NULL;
 	struct buf bytes = { 0 };
-	struct metrics_report rep;
+	struct eval_report rep;
 	double *p = NULL, *lat = NULL;
 	size_t nrows_lat = 0;
 	int rc, status = 0;

@@ -16,7 +16,7 @@
 
 #include "forest/forest.h"
 #include "forest/forest_int.h"
-#include "metrics.h"
+#include "eval.h"
 
 /* ---- helpers ---- */
 
@@ -344,10 +344,10 @@ static void test_xor(void **state)
 	struct forest *m = fit(tr, "y", &p);
 	double *out = malloc(N * 2 * sizeof(double));
 	int32_t cls[N];
-	struct metrics_report rep;
+	struct eval_report rep;
 	assert_int_equal(forest_predict(m, te, 0, out, NULL), 0);
 	assert_int_equal(forest_encode_labels(m, te, "y", cls, NULL, NULL), 0);
-	assert_int_equal(metrics_classification(cls, out, N, 2, &rep, NULL), 0);
+	assert_int_equal(eval_classification(cls, out, N, 2, &rep, NULL), 0);
 	assert_true(rep.accuracy >= 0.95);
 	assert_true(rep.roc_auc >= 0.98);
 	free(out);
@@ -739,11 +739,11 @@ static void run_real(const struct real_case *rc)
 	size_t n = frame_nrows(te), k = forest_nout(m);
 	double *proba = malloc(n * k * sizeof(double));
 	int32_t *cls = malloc(n * sizeof(int32_t));
-	struct metrics_report rep;
+	struct eval_report rep;
 	struct mlfs_err err = { 0 };
 	assert_int_equal(forest_predict(m, te, 0, proba, &err), 0);
 	assert_int_equal(forest_encode_labels(m, te, rc->label, cls, NULL, &err), 0);
-	assert_int_equal(metrics_classification(cls, proba, n, k, &rep, &err), 0);
+	assert_int_equal(eval_classification(cls, proba, n, k, &rep, &err), 0);
 	print_message("%s: accuracy %.4f auc %.4f (bounds %.4f %.4f)\n", rc->file,
 		      rep.accuracy, rep.roc_auc, rc->min_acc, rc->min_auc);
 	assert_true(rep.accuracy >= rc->min_acc);

@@ -1,9 +1,9 @@
-/* metrics.c - classification and regression metrics on arrays.
+/* eval.c - classification and regression metrics on arrays.
  *
  * Straightforward definitions in double precision; AUC sorts the scores
  * once (O(n log n)) and credits ties by half.  No model, no frame: callers
  * hand in labels as class indices and scores as doubles. */
-#include "metrics.h"
+#include "eval.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,7 +15,7 @@ static int need_rows(size_t n, struct mlfs_err *err)
 	return n ? 0 : mlfs_fail(err, -EINVAL, "no rows to score");
 }
 
-int metrics_accuracy(const int32_t *y, const int32_t *pred, size_t n,
+int eval_accuracy(const int32_t *y, const int32_t *pred, size_t n,
 		     double *out, struct mlfs_err *err)
 {
 	int rc = need_rows(n, err);
@@ -28,7 +28,7 @@ int metrics_accuracy(const int32_t *y, const int32_t *pred, size_t n,
 	return 0;
 }
 
-int metrics_confusion(const int32_t *y, const int32_t *pred, size_t n,
+int eval_confusion(const int32_t *y, const int32_t *pred, size_t n,
 		      size_t k, uint64_t *out, struct mlfs_err *err)
 {
 	memset(out, 0, k * k * sizeof(*out));
@@ -60,7 +60,7 @@ static void prf_of(const uint64_t *cm, size_t k, size_t c, double *p,
 	*f = safe_div(2 * *p * *r, *p + *r);
 }
 
-int metrics_prf(const int32_t *y, const int32_t *pred, size_t n, size_t k,
+int eval_prf(const int32_t *y, const int32_t *pred, size_t n, size_t k,
 		int32_t pos, double *precision, double *recall, double *f1,
 		struct mlfs_err *err)
 {
@@ -72,14 +72,14 @@ int metrics_prf(const int32_t *y, const int32_t *pred, size_t n, size_t k,
 	uint64_t *cm = malloc(k * k * sizeof(*cm));
 	if (!cm)
 		return mlfs_fail(err, -ENOMEM, "out of memory");
-	if (!(rc = metrics_confusion(y, pred, n, k, cm, err)))
+	if (!(rc = eval_confusion(y, pred, n, k, cm, err)))
 		prf_of(cm, k, (size_t)pos, precision, recall, f1);
 	free(cm);
 	return rc;
 }
 
-int metrics_prf_avg(const int32_t *y, const int32_t *pred, size_t n, size_t k,
-		    enum metrics_average avg, double *precision, double *recall,
+int eval_prf_avg(const int32_t *y, const int32_t *pred, size_t n, size_t k,
+		    enum eval_average avg, double *precision, double *recall,
 		    double *f1, struct mlfs_err *err)
 {
 	int rc;
@@ -88,7 +88,7 @@ int metrics_prf_avg(const int32_t *y, const int32_t *pred, size_t n, size_t k,
 	uint64_t *cm = malloc(k * k * sizeof(*cm));
 	if (!cm)
 		return mlfs_fail(err, -ENOMEM, "out of memory");
-	if ((rc = metrics_confusion(y, pred, n, k, cm, err)))
+	if ((rc = eval_confusion(y, pred, n, k, cm, err)))
 		goto out;
 	double sp = 0, sr = 0, sf = 0, sw = 0;
 	for (size_t c = 0; c < k; c++) {
@@ -103,7 +103,7 @@ int metrics_prf_avg(const int32_t *y, const int32_t *pred, size_t n, size_t k,
 		if (support == 0 && predicted == 0)
 			continue;
 		prf_of(cm, k, c, &p, &r, &f);
-		w = avg == METRICS_WEIGHTED ? support : 1.0;
+		w = avg == EVAL_WEIGHTED ? support : 1.0;
 		sp += w * p;
 		sr += w * r;
 		sf += w * f;
@@ -155,7 +155,7 @@ static int auc_sorted(struct scored *v, size_t n, double *out,
 	return 0;
 }
 
-int metrics_roc_auc(const int32_t *y, const double *score, size_t n,
+int eval_roc_auc(const int32_t *y, const double *score, size_t n,
 		    int32_t pos, double *out, struct mlfs_err *err)
 {
 	int rc;
@@ -176,7 +176,7 @@ int metrics_roc_auc(const int32_t *y, const double *score, size_t n,
 	return rc;
 }
 
-int metrics_roc_auc_ovr(const int32_t *y, const double *proba, size_t n,
+int eval_roc_auc_ovr(const int32_t *y, const double *proba, size_t n,
 			size_t k, double *out, struct mlfs_err *err)
 {
 	int rc;
@@ -190,7 +190,7 @@ int metrics_roc_auc_ovr(const int32_t *y, const double *proba, size_t n,
 			return mlfs_fail(err, -ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++)
 			s[i] = proba[i * 2 + 1];
-		rc = metrics_roc_auc(y, s, n, 1, out, err);
+		rc = eval_roc_auc(y, s, n, 1, out, err);
 		free(s);
 		return rc;
 	}
@@ -222,7 +222,7 @@ out:
 	return rc;
 }
 
-int metrics_log_loss(const int32_t *y, const double *proba, size_t n,
+int eval_log_loss(const int32_t *y, const double *proba, size_t n,
 		     size_t k, double *out, struct mlfs_err *err)
 {
 	const double eps = 1e-15;
@@ -247,7 +247,7 @@ int metrics_log_loss(const int32_t *y, const double *proba, size_t n,
 	return 0;
 }
 
-int metrics_rmse(const double *y, const double *pred, size_t n, double *out,
+int eval_rmse(const double *y, const double *pred, size_t n, double *out,
 		 struct mlfs_err *err)
 {
 	int rc;
@@ -260,7 +260,7 @@ int metrics_rmse(const double *y, const double *pred, size_t n, double *out,
 	return 0;
 }
 
-int metrics_mae(const double *y, const double *pred, size_t n, double *out,
+int eval_mae(const double *y, const double *pred, size_t n, double *out,
 		struct mlfs_err *err)
 {
 	int rc;
@@ -273,7 +273,7 @@ int metrics_mae(const double *y, const double *pred, size_t n, double *out,
 	return 0;
 }
 
-int metrics_r2(const double *y, const double *pred, size_t n, double *out,
+int eval_r2(const double *y, const double *pred, size_t n, double *out,
 	       struct mlfs_err *err)
 {
 	int rc;
@@ -294,8 +294,8 @@ int metrics_r2(const double *y, const double *pred, size_t n, double *out,
 	return 0;
 }
 
-int metrics_classification(const int32_t *y, const double *proba, size_t n,
-			   size_t k, struct metrics_report *out,
+int eval_classification(const int32_t *y, const double *proba, size_t n,
+			   size_t k, struct eval_report *out,
 			   struct mlfs_err *err)
 {
 	int rc;
@@ -316,35 +316,35 @@ int metrics_classification(const int32_t *y, const double *proba, size_t n,
 	memset(out, 0, sizeof(*out));
 	out->classification = true;
 	out->k = k;
-	if ((rc = metrics_accuracy(y, pred, n, &out->accuracy, err)))
+	if ((rc = eval_accuracy(y, pred, n, &out->accuracy, err)))
 		goto out;
-	if (k == 2 && (rc = metrics_prf(y, pred, n, k, 1, &out->precision,
+	if (k == 2 && (rc = eval_prf(y, pred, n, k, 1, &out->precision,
 					&out->recall, &out->f1, err)))
 		goto out;
-	if ((rc = metrics_prf_avg(y, pred, n, k, METRICS_MACRO,
+	if ((rc = eval_prf_avg(y, pred, n, k, EVAL_MACRO,
 				  &out->precision_macro, &out->recall_macro,
 				  &out->f1_macro, err)))
 		goto out;
-	if ((rc = metrics_prf_avg(y, pred, n, k, METRICS_WEIGHTED,
+	if ((rc = eval_prf_avg(y, pred, n, k, EVAL_WEIGHTED,
 				  &out->precision_weighted,
 				  &out->recall_weighted, &out->f1_weighted, err)))
 		goto out;
-	if (metrics_roc_auc_ovr(y, proba, n, k, &out->roc_auc, NULL))
+	if (eval_roc_auc_ovr(y, proba, n, k, &out->roc_auc, NULL))
 		out->roc_auc = NAN;
-	rc = metrics_log_loss(y, proba, n, k, &out->log_loss, err);
+	rc = eval_log_loss(y, proba, n, k, &out->log_loss, err);
 out:
 	free(pred);
 	return rc;
 }
 
-int metrics_regression(const double *y, const double *pred, size_t n,
-		       struct metrics_report *out, struct mlfs_err *err)
+int eval_regression(const double *y, const double *pred, size_t n,
+		       struct eval_report *out, struct mlfs_err *err)
 {
 	int rc;
 	memset(out, 0, sizeof(*out));
-	if ((rc = metrics_rmse(y, pred, n, &out->rmse, err)) ||
-	    (rc = metrics_mae(y, pred, n, &out->mae, err)) ||
-	    (rc = metrics_r2(y, pred, n, &out->r2, err)))
+	if ((rc = eval_rmse(y, pred, n, &out->rmse, err)) ||
+	    (rc = eval_mae(y, pred, n, &out->mae, err)) ||
+	    (rc = eval_r2(y, pred, n, &out->r2, err)))
 		return rc;
 	return 0;
 }
@@ -361,7 +361,7 @@ static int line(struct buf *out, const char *name, double v)
 	return rc;
 }
 
-int metrics_report_format(const struct metrics_report *r, struct buf *out)
+int eval_report_format(const struct eval_report *r, struct buf *out)
 {
 	int rc = 0;
 	if (!r->classification) {

@@ -1,4 +1,4 @@
-/* test_metrics.c - every metric against values worked out by hand on small
+/* test_eval.c - every metric against values worked out by hand on small
  * cases (cross-checked with scikit-learn 1.2.1, as noted). */
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
+#include "eval.h"
 
 #define EPS 1e-12
 #define assert_close(a, b) assert_true(fabs((a) - (b)) < EPS)
@@ -24,27 +24,27 @@ static void test_binary_counts(void **state)
 {
 	double acc, p, r, f1;
 	uint64_t cm[4];
-	assert_int_equal(metrics_accuracy(by, bp, 6, &acc, NULL), 0);
+	assert_int_equal(eval_accuracy(by, bp, 6, &acc, NULL), 0);
 	assert_close(acc, 4.0 / 6.0);
-	assert_int_equal(metrics_confusion(by, bp, 6, 2, cm, NULL), 0);
+	assert_int_equal(eval_confusion(by, bp, 6, 2, cm, NULL), 0);
 	assert_int_equal(cm[0], 2);	/* true 0, predicted 0 */
 	assert_int_equal(cm[1], 1);
 	assert_int_equal(cm[2], 1);
 	assert_int_equal(cm[3], 2);
-	assert_int_equal(metrics_prf(by, bp, 6, 2, 1, &p, &r, &f1, NULL), 0);
+	assert_int_equal(eval_prf(by, bp, 6, 2, 1, &p, &r, &f1, NULL), 0);
 	assert_close(p, 2.0 / 3.0);	/* 2 / (2 + 1) */
 	assert_close(r, 2.0 / 3.0);	/* 2 / (2 + 1) */
 	assert_close(f1, 2.0 / 3.0);
-	assert_int_equal(metrics_accuracy(by, bp, 0, &acc, NULL), -EINVAL);
+	assert_int_equal(eval_accuracy(by, bp, 0, &acc, NULL), -EINVAL);
 	const int32_t bad[] = { 0, 2 };
-	assert_int_equal(metrics_confusion(bad, bad, 2, 2, cm, NULL), -EINVAL);
+	assert_int_equal(eval_confusion(bad, bad, 2, 2, cm, NULL), -EINVAL);
 }
 
 static void test_no_predicted_positives(void **state)
 {
 	const int32_t y[] = { 1, 0 }, p[] = { 0, 0 };
 	double pr, r, f1;
-	assert_int_equal(metrics_prf(y, p, 2, 2, 1, &pr, &r, &f1, NULL), 0);
+	assert_int_equal(eval_prf(y, p, 2, 2, 1, &pr, &r, &f1, NULL), 0);
 	assert_close(pr, 0.0);	/* scikit-learn's zero_division default */
 	assert_close(r, 0.0);
 	assert_close(f1, 0.0);
@@ -58,13 +58,13 @@ static void test_multiclass_averages(void **state)
 	const int32_t y[] = { 0, 1, 2, 2, 1, 0, 2 };
 	const int32_t p[] = { 0, 2, 2, 2, 1, 1, 0 };
 	double pr, r, f1, acc;
-	assert_int_equal(metrics_accuracy(y, p, 7, &acc, NULL), 0);
+	assert_int_equal(eval_accuracy(y, p, 7, &acc, NULL), 0);
 	assert_close(acc, 4.0 / 7.0);
-	assert_int_equal(metrics_prf_avg(y, p, 7, 3, METRICS_MACRO, &pr, &r, &f1, NULL), 0);
+	assert_int_equal(eval_prf_avg(y, p, 7, 3, EVAL_MACRO, &pr, &r, &f1, NULL), 0);
 	assert_close(pr, 5.0 / 9.0);
 	assert_close(r, 5.0 / 9.0);
 	assert_close(f1, 5.0 / 9.0);
-	assert_int_equal(metrics_prf_avg(y, p, 7, 3, METRICS_WEIGHTED, &pr, &r, &f1, NULL), 0);
+	assert_int_equal(eval_prf_avg(y, p, 7, 3, EVAL_WEIGHTED, &pr, &r, &f1, NULL), 0);
 	assert_close(pr, 4.0 / 7.0);
 	assert_close(r, 4.0 / 7.0);
 	assert_close(f1, 4.0 / 7.0);
@@ -76,15 +76,15 @@ static void test_roc_auc(void **state)
 	const int32_t y[] = { 0, 0, 1, 1 };
 	const double s[] = { 0.1, 0.4, 0.35, 0.8 };
 	double auc;
-	assert_int_equal(metrics_roc_auc(y, s, 4, 1, &auc, NULL), 0);
+	assert_int_equal(eval_roc_auc(y, s, 4, 1, &auc, NULL), 0);
 	assert_close(auc, 0.75);
 	/* Ties count half: pairs (0.5,0.5)=1/2, three wins: 3.5/4. */
 	const int32_t y2[] = { 0, 1, 0, 1 };
 	const double s2[] = { 0.5, 0.5, 0.2, 0.9 };
-	assert_int_equal(metrics_roc_auc(y2, s2, 4, 1, &auc, NULL), 0);
+	assert_int_equal(eval_roc_auc(y2, s2, 4, 1, &auc, NULL), 0);
 	assert_close(auc, 0.875);
 	const int32_t one[] = { 1, 1 };
-	assert_int_equal(metrics_roc_auc(one, s, 2, 1, &auc, NULL), -EDOM);
+	assert_int_equal(eval_roc_auc(one, s, 2, 1, &auc, NULL), -EDOM);
 }
 
 /* One-vs-rest: class 0 wins 7 of 8 pairs, class 1 7.5 of 8 (one tie),
@@ -99,19 +99,19 @@ static const double mp[] = {
 static void test_multiclass_auc_and_log_loss(void **state)
 {
 	double auc, ll;
-	assert_int_equal(metrics_roc_auc_ovr(my, mp, 6, 3, &auc, NULL), 0);
+	assert_int_equal(eval_roc_auc_ovr(my, mp, 6, 3, &auc, NULL), 0);
 	assert_close(auc, 0.9375);
-	assert_int_equal(metrics_log_loss(my, mp, 6, 3, &ll, NULL), 0);
+	assert_int_equal(eval_log_loss(my, mp, 6, 3, &ll, NULL), 0);
 	assert_true(fabs(ll - 0.7182533239811889) < 1e-12);
 	/* Binary by hand: -(ln 0.8 + ln 0.7) / 2. */
 	const int32_t y[] = { 0, 1 };
 	const double p[] = { 0.8, 0.2, 0.3, 0.7 };
-	assert_int_equal(metrics_log_loss(y, p, 2, 2, &ll, NULL), 0);
+	assert_int_equal(eval_log_loss(y, p, 2, 2, &ll, NULL), 0);
 	assert_close(ll, -(log(0.8) + log(0.7)) / 2);
 	/* A zero probability for the truth is clipped to 1e-15. */
 	const int32_t y1[] = { 1 };
 	const double p1[] = { 1.0, 0.0 };
-	assert_int_equal(metrics_log_loss(y1, p1, 1, 2, &ll, NULL), 0);
+	assert_int_equal(eval_log_loss(y1, p1, 1, 2, &ll, NULL), 0);
 	assert_true(fabs(ll - -log(1e-15)) < 1e-6);
 }
 
@@ -119,20 +119,20 @@ static void test_regression(void **state)
 {
 	const double y[] = { 1, 2, 3 }, p[] = { 1, 2, 5 };
 	double v;
-	assert_int_equal(metrics_rmse(y, p, 3, &v, NULL), 0);
+	assert_int_equal(eval_rmse(y, p, 3, &v, NULL), 0);
 	assert_close(v, sqrt(4.0 / 3.0));
-	assert_int_equal(metrics_mae(y, p, 3, &v, NULL), 0);
+	assert_int_equal(eval_mae(y, p, 3, &v, NULL), 0);
 	assert_close(v, 2.0 / 3.0);
-	assert_int_equal(metrics_r2(y, p, 3, &v, NULL), 0);
+	assert_int_equal(eval_r2(y, p, 3, &v, NULL), 0);
 	assert_close(v, 1.0 - 4.0 / 2.0);	/* SSres 4, SStot 2 */
 	const double c[] = { 2, 2 };
-	assert_int_equal(metrics_r2(c, c, 2, &v, NULL), 0);
+	assert_int_equal(eval_r2(c, c, 2, &v, NULL), 0);
 	assert_close(v, 1.0);
 }
 
 static void test_report(void **state)
 {
-	struct metrics_report r;
+	struct eval_report r;
 	struct buf out = { 0 };
 	/* Binary probabilities whose argmax gives bp. */
 	double proba[12];
@@ -140,17 +140,17 @@ static void test_report(void **state)
 		proba[2 * i + 1] = bp[i] ? 0.6 + 0.01 * i : 0.4 - 0.01 * i;
 		proba[2 * i] = 1 - proba[2 * i + 1];
 	}
-	assert_int_equal(metrics_classification(by, proba, 6, 2, &r, NULL), 0);
+	assert_int_equal(eval_classification(by, proba, 6, 2, &r, NULL), 0);
 	assert_close(r.accuracy, 4.0 / 6.0);
 	assert_close(r.f1, 2.0 / 3.0);
-	assert_int_equal(metrics_report_format(&r, &out), 0);
+	assert_int_equal(eval_report_format(&r, &out), 0);
 	assert_non_null(strstr(out.data, "accuracy 0.6666666666666666\n"));
 	assert_non_null(strstr(out.data, "\nroc_auc "));
 	assert_null(strstr(out.data, "f1_macro"));
 	buf_reset(&out);
-	assert_int_equal(metrics_classification(my, mp, 6, 3, &r, NULL), 0);
+	assert_int_equal(eval_classification(my, mp, 6, 3, &r, NULL), 0);
 	assert_close(r.roc_auc, 0.9375);
-	assert_int_equal(metrics_report_format(&r, &out), 0);
+	assert_int_equal(eval_report_format(&r, &out), 0);
 	assert_non_null(strstr(out.data, "f1_weighted "));
 	buf_free(&out);
 }
