@@ -1,7 +1,9 @@
-/* err.c - filling struct mlfs_err.  Nothing else: no logging, no exits. */
+/* err.c - filling struct mlfs_err, and the one out-of-memory exit.
+ * Nothing else: no logging. */
 #include "err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int mlfs_fail(struct mlfs_err *err, int code, const char *fmt, ...)
@@ -23,4 +25,10 @@ void mlfs_err_clear(struct mlfs_err *err)
 		err->code = 0;
 		err->msg[0] = '\0';
 	}
+}
+
+void mlfs_oom(void)
+{
+	fputs("mlfs: out of memory\n", stderr);
+	abort();
 }

@@ -22,4 +22,10 @@ int mlfs_fail(struct mlfs_err *err, int code, const char *fmt, ...)
 /* Clear ERR (may be NULL). */
 void mlfs_err_clear(struct mlfs_err *err);
 
+/* The one out-of-memory policy (redis's zmalloc): print a line to stderr
+ * and abort.  Small allocations in the engine and fs/ never return NULL
+ * to their callers; only sizes a user controls (a request, a model) are
+ * checked and answered with -ENOMEM or -EFBIG. */
+__attribute__((noreturn)) void mlfs_oom(void);
+
 #endif

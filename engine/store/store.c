@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,6 +24,16 @@ struct store {
 	rocksdb_cache_t *cache;
 	rocksdb_block_based_table_options_t *table_opts;
 	bool readonly;
+	/* Modules' per-store state (store_state): guarded by state_lock. */
+	pthread_mutex_t state_lock;
+	struct store_state_slot *states;
+};
+
+struct store_state_slot {
+	const void *key;
+	void *state;
+	void (*free_fn)(void *);
+	struct store_state_slot *next;
 };
 
 struct store_batch {
@@ -59,6 +70,9 @@ static int open_db(const char *dir, bool create, bool readonly,
 {
 	char *rerr = NULL;
 	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		mlfs_oom();
+	pthread_mutex_init(&s->state_lock, NULL);
 	if (!s)
 		return -ENOMEM;
 	s->readonly = readonly;
@@ -138,6 +152,15 @@ void store_close(struct store *s)
 		free(rerr);
 		rocksdb_flushoptions_destroy(fo);
 	}
+	/* Modules' state goes first: a cache may hold the store's data. */
+	while (s->states) {
+		struct store_state_slot *slot = s->states;
+		s->states = slot->next;
+		if (slot->free_fn)
+			slot->free_fn(slot->state);
+		free(slot);
+	}
+	pthread_mutex_destroy(&s->state_lock);
 	if (s->db)
 		rocksdb_close(s->db);
 	if (s->ropts)
@@ -380,4 +403,25 @@ uint64_t key_get_u64(const char *p)
 	for (int i = 0; i < 8; i++)
 		v = (v << 8) | (unsigned char)p[i];
 	return v;
+}
+
+void *store_state(struct store *s, const void *key, void *(*make)(void),
+		  void (*free_fn)(void *))
+{
+	pthread_mutex_lock(&s->state_lock);
+	struct store_state_slot *slot = s->states;
+	while (slot && slot->key != key)
+		slot = slot->next;
+	if (!slot) {
+		slot = calloc(1, sizeof(*slot));
+		if (!slot || !(slot->state = make()))
+			mlfs_oom();
+		slot->key = key;
+		slot->free_fn = free_fn;
+		slot->next = s->states;
+		s->states = slot;
+	}
+	void *state = slot->state;
+	pthread_mutex_unlock(&s->state_lock);
+	return state;
 }

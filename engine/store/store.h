@@ -85,6 +85,15 @@ void store_iter_free(struct store_iter *it);
 /* Make everything written so far durable against power loss. */
 int store_sync(struct store *s, struct mlfs_err *err);
 
+/* The per-store state of a module above the store (its locks, caches,
+ * counters), so that two stores open in one process never share any.
+ * KEY is the address of a static object of that module; the first call
+ * for a KEY makes the state with MAKE, and store_close frees it with
+ * FREE_FN (may be NULL).  Never NULL (out of memory aborts).  Thread-safe;
+ * the state lives until store_close. */
+void *store_state(struct store *s, const void *key, void *(*make)(void),
+		  void (*free_fn)(void *));
+
 /* Key helpers: append a big-endian u64 (sorts numerically) or bytes. */
 void key_put_u64(struct buf *k, uint64_t v);
 uint64_t key_get_u64(const char *p);

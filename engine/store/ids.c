@@ -1,0 +1,59 @@
+/* ids.c - per-store object counters (see ids.h).  Each counter lives
+ * under "n/WHAT" as a big-endian u64 holding the next number to hand out;
+ * a per-store lock (store_state) serialises the read-increment-write.
+ * Not a sequence of anything else: numbers are names, not times. */
+#include "ids.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ids_state {
+	pthread_mutex_t lock;	/* serialises every counter of one store */
+};
+
+static const char ids_key;
+
+static void *ids_state_new(void)
+{
+	struct ids_state *st = calloc(1, sizeof(*st));
+	if (st)
+		pthread_mutex_init(&st->lock, NULL);
+	return st;
+}
+
+static void ids_state_free(void *p)
+{
+	struct ids_state *st = p;
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int ids_next(struct store *s, const char *what, uint64_t *out,
+	     struct mlfs_err *err)
+{
+	struct ids_state *st = store_state(s, &ids_key, ids_state_new,
+					   ids_state_free);
+	struct buf k = { 0 }, v = { 0 };
+	uint64_t next = 1;
+
+	buf_puts(&k, "n/");
+	buf_puts(&k, what);
+	pthread_mutex_lock(&st->lock);
+	int rc = store_get(s, NULL, k.data, k.len, &v, err);
+	if (rc == 0 && v.len == 8)
+		next = key_get_u64(v.data);
+	else if (rc && rc != -ENOENT)
+		goto out;
+	buf_reset(&v);
+	key_put_u64(&v, next + 1);
+	rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	if (!rc)
+		*out = next;
+out:
+	pthread_mutex_unlock(&st->lock);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
