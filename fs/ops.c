@@ -76,10 +76,27 @@ static int resolve_ino(struct fs *fs, fuse_ino_t ino, struct node *n)
 	return rc;
 }
 
+/* OUT = "DIR/NAME", for messages about a name that may not exist. */
+static void child_path(char *out, size_t size, const struct node *dir,
+		       const char *name)
+{
+	snprintf(out, size, "%s/%s", strcmp(dir->path, "/") ? dir->path : "", name);
+}
+
+/* Resolve PARENT into DIR and its child NAME into CHILD.  Both paths are
+ * set whatever fails, so a caller may always log CHILD->path ("?" when
+ * even the parent is unknown). */
 static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
 			 struct node *dir, struct node *child)
 {
+	strcpy(child->path, "?");
 	int rc = resolve_ino(fs, parent, dir);
+	if (rc) {
+		strcpy(dir->path, "?");
+		dir->ops = NULL;
+		return rc;
+	}
+	child_path(child->path, sizeof(child->path), dir, name);
 	if (rc)
 		return rc;
 	if (dir->ops->kind != NK_DIR)
@@ -340,7 +357,11 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_ino(fs, parent, &dir);
-	if (!rc && dir.ops->kind != NK_DIR)
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (dir.ops->kind != NK_DIR)
 		rc = -ENOTDIR;
 	if (!rc && !dir.ops->mkdir)
 		rc = mlfs_fail(&err, -EPERM, "no directories can be made here");
@@ -352,7 +373,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = dir.ops->lookup(fs, &dir, name, &child);
 	if (rc) {
 		char path[FS_PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir.path, "/") ? dir.path : "", name);
+		child_path(path, sizeof(path), &dir, name);
 		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
 		return;
 	}
@@ -504,7 +525,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (h)
 		pthread_mutex_init(&h->lock, NULL);
-	if (rc == -ENOENT && dir.ops->create) {
+	if (rc == -ENOENT && dir.ops && dir.ops->create) {
 		bool pending = false;
 		rc = dir.ops->create(fs, &dir, name, mode, &h->node, &pending, &err);
 		if (!rc && pending) {
@@ -514,7 +535,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (rc)
 			snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
 				 strcmp(dir.path, "/") ? dir.path : "", name);
-	} else if (rc == -ENOENT) {
+	} else if (rc == -ENOENT && dir.ops) {
 		/* The tree has fixed file names per kind of directory. */
 		snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
 			 strcmp(dir.path, "/") ? dir.path : "", name);
