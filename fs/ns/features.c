@@ -18,11 +18,11 @@
 
 /* ---- data.csv ---- */
 
-static int data_size(struct fs *fs, const struct node *n, uint64_t *size,
+static int data_stat(struct store *s, const char *name, uint64_t *size,
 		     int64_t *mtime_ns)
 {
 	struct features_info info;
-	int rc = features_stat(fs->store, n->arg[0], &info);
+	int rc = features_stat(s, name, &info);
 	if (rc)
 		return rc;
 	*size = info.size;
@@ -30,86 +30,12 @@ static int data_size(struct fs *fs, const struct node *n, uint64_t *size,
 	return 0;
 }
 
-static int data_reader_open(struct fs *fs, const struct node *n, void **r,
-			    uint64_t *size, struct mlfs_err *err)
-{
-	struct features_reader *fr;
-	int rc = features_reader_open(fs->store, n->arg[0], &fr, err);
-	if (rc)
-		return rc;
-	*r = fr;
-	*size = features_reader_size(fr);
-	return 0;
-}
-
-static long data_reader_read(void *r, char *dst, size_t len, uint64_t off,
-			     struct mlfs_err *err)
-{
-	return features_reader_read(r, dst, len, off, err);
-}
-
-static void data_reader_free(void *r)
-{
-	features_reader_free(r);
-}
-
-static int data_writer_open(struct fs *fs, const struct node *n, bool replace,
-			    void **w, struct mlfs_err *err)
-{
-	return features_writer_open(fs->store, n->arg[0], replace,
-				    (struct features_writer **)w, err);
-}
-
-static int data_writer_write(void *w, const char *data, size_t len,
-			     struct mlfs_err *err)
-{
-	return features_writer_write(w, data, len, err);
-}
-
-static int data_writer_commit(void *w, bool final, struct mlfs_err *err)
-{
-	return features_writer_commit(w, final, err);
-}
-
-static bool data_writer_failed(void *w)
-{
-	return features_writer_failed(w);
-}
-
-static void data_writer_free(void *w)
-{
-	features_writer_free(w);
-}
-
-static int data_remove(struct fs *fs, const struct node *n,
-		       struct mlfs_err *err)
-{
-	struct features_writer *w;
-	int rc = features_writer_open(fs->store, n->arg[0], true, &w, err);
-	if (rc)
-		return rc;
-	rc = features_writer_commit(w, true, err);
-	features_writer_free(w);
-	return rc;
-}
+ROWS_SOURCE_DEFINE(feature_rows, features, data_stat);
 
 static const struct node_ops data_ops = {
-	.kind = NK_TABLE, .perm = 0644,
-	.size = data_size,
-	.reader_open = data_reader_open, .reader_read = data_reader_read,
-	.reader_free = data_reader_free,
-	.writer_open = data_writer_open, .writer_write = data_writer_write,
-	.writer_commit = data_writer_commit, .writer_free = data_writer_free,
-	.writer_failed = data_writer_failed,
-	.remove = data_remove,
+	.kind = NK_ROWS, .perm = 0644, .rows = &feature_rows,
+	.remove = fs_rows_clear,
 };
-
-/* Files whose unlink during rm -r has nothing to do. */
-static int keep_remove(struct fs *fs, const struct node *n,
-		       struct mlfs_err *err)
-{
-	return 0;
-}
 
 /* ---- keys, timestamp_key ---- */
 
@@ -127,7 +53,7 @@ static int keys_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops keys_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = keys_get, .set = keys_set, .remove = keep_remove,
+	.get = keys_get, .set = keys_set,
 };
 
 static int ts_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -144,7 +70,7 @@ static int ts_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops ts_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = ts_get, .set = ts_set, .remove = keep_remove,
+	.get = ts_get, .set = ts_set,
 };
 
 /* ---- description, tags, lineage ---- */
@@ -168,7 +94,7 @@ static int description_set(struct fs *fs, const struct node *n,
 
 static const struct node_ops description_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = description_get, .set = description_set, .remove = keep_remove,
+	.get = description_get, .set = description_set,
 };
 
 static int tags_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -188,7 +114,7 @@ static int tags_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops tags_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = tags_get, .set = tags_set, .remove = keep_remove,
+	.get = tags_get, .set = tags_set,
 };
 
 static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -198,7 +124,7 @@ static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
 }
 
 static const struct node_ops lineage_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = lineage_get, .remove = keep_remove,
+	.kind = NK_VIEW, .perm = 0444, .get = lineage_get,
 };
 
 /* ---- pipeline.yaml, refresh ---- */
@@ -219,7 +145,7 @@ static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops pipeline_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = pipeline_get, .set = pipeline_put, .remove = keep_remove,
+	.get = pipeline_get, .set = pipeline_put,
 };
 
 static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -262,7 +188,7 @@ static int refresh_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops refresh_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = refresh_get, .set = refresh_set, .remove = keep_remove,
+	.get = refresh_get, .set = refresh_set,
 };
 
 /* ---- stats.csv ---- */
@@ -274,7 +200,7 @@ static int stats_get(struct fs *fs, const struct node *n, struct buf *out,
 }
 
 static const struct node_ops stats_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = stats_get, .remove = keep_remove,
+	.kind = NK_VIEW, .perm = 0444, .get = stats_get,
 };
 
 /* ---- rows/KEY ---- */
@@ -359,10 +285,7 @@ static const struct node_ops rows_dir_ops = {
 
 /* ---- /features/NAME ---- */
 
-static const struct {
-	const char *name;
-	const struct node_ops *ops;
-} feature_files[] = {
+static const struct fs_entry feature_files[] = {
 	{ "data.csv", &data_ops },
 	{ "description", &description_ops },
 	{ "keys", &keys_ops },
@@ -373,43 +296,15 @@ static const struct {
 	{ "stats.csv", &stats_ops },
 	{ "tags", &tags_ops },
 	{ "timestamp_key", &ts_ops },
+	{ NULL, NULL },
 };
 
-static int feature_lookup(struct fs *fs, const struct node *dir,
-			  const char *name, struct node *out)
-{
-	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
-		if (!strcmp(name, feature_files[i].name)) {
-			node_child(out, dir, name, feature_files[i].ops);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int feature_list_files(struct fs *fs, const struct node *dir,
-			      fs_add_fn add, void *ctx)
-{
-	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
-		int rc = add(ctx, feature_files[i].name,
-			     feature_files[i].ops->kind == NK_DIR);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-/* rows/ is part of the table: rm -r empties it, then removes it here. */
-static int feature_rmdir(struct fs *fs, const struct node *dir,
-			 const char *name, struct mlfs_err *err)
-{
-	return strcmp(name, "rows") ? -ENOENT : 0;
-}
-
+/* rm -r of a feature table unlinks its files and rows/ first: they go
+ * with the table (data.csv and rows/KEY delete rows). */
 static const struct node_ops feature_dir_ops = {
 	.kind = NK_DIR, .perm = 0755,
-	.lookup = feature_lookup, .list = feature_list_files,
-	.rmdir = feature_rmdir,
+	.lookup = fs_dir_lookup, .list = fs_dir_list,
+	.children = feature_files, .children_go_with_dir = true,
 };
 
 /* ---- /features ---- */

@@ -1,0 +1,82 @@
+/* text.c - per-open state of the kinds that hold a whole text in memory
+ * (property, view, series, waiter, control): the content read at open,
+ * what was written, and reading it back at offsets.  Not a kind itself. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_int.h"
+
+int text_state_open(struct file *f)
+{
+	struct text_state *t = calloc(1, sizeof(*t));
+	if (!t)
+		mlfs_oom();
+	f->state = t;
+	return 0;
+}
+
+void text_state_release(struct fs *fs, struct file *f)
+{
+	struct text_state *t = f->state;
+	if (!t)
+		return;
+	buf_free(&t->content);
+	buf_free(&t->partial);
+	free(t);
+	f->state = NULL;
+}
+
+void fs_reply_slice(fuse_req_t req, const struct buf *b, size_t size,
+		    off_t off)
+{
+	if ((size_t)off >= b->len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, b->data + off,
+			       b->len - (size_t)off < size ? b->len - (size_t)off : size);
+}
+
+int text_state_read(struct fs *fs, struct file *f, fuse_req_t req,
+		    size_t size, off_t off, struct mlfs_err *err)
+{
+	struct text_state *t = f->state;
+	fs_reply_slice(req, &t->content, size, off);
+	return FS_REPLIED;
+}
+
+int text_stat_size(struct fs *fs, const struct node *n, struct stat *st,
+		   int64_t *data_mtime)
+{
+	struct buf b = { 0 };
+	st->st_mode |= S_IFREG;
+	if (n->pending)
+		return 0;
+	int rc = n->ops->get(fs, n, &b, NULL);
+	st->st_size = rc ? 0 : (off_t)b.len;
+	buf_free(&b);
+	return rc == -ENODATA ? 0 : rc;
+}
+
+int text_state_splice(struct file *f, const char *data, size_t size,
+		      off_t off, struct buf *next, struct mlfs_err *err)
+{
+	struct text_state *t = f->state;
+	if (f->flags & O_APPEND)
+		off = (off_t)t->content.len;
+	if ((uint64_t)off + size > FS_PROPERTY_MAX)
+		return mlfs_fail(err, -EFBIG, "value larger than %u bytes", FS_PROPERTY_MAX);
+	size_t end = (size_t)off + size;
+	memset(next, 0, sizeof(*next));
+	if (buf_reserve(next, end > t->content.len ? end : t->content.len))
+		return -ENOMEM;
+	buf_append(next, t->content.data, t->content.len);
+	if (end > next->len) {
+		memset(next->data + next->len, 0, end - next->len);
+		next->len = end;
+		next->data[end] = '\0';
+	}
+	memcpy(next->data + off, data, size);
+	return 0;
+}
