@@ -41,6 +41,7 @@ enum node_kind {
 	NK_WAITER,	/* read blocks until a state is reached */
 	NK_SYMLINK,	/* a link to another node (readlink) */
 	NK_BLOB,	/* bytes read and written at offsets (artifacts) */
+	NK_CONTROL,	/* a write starts work; read: the last status */
 
 	NK_COUNT
 };
@@ -347,10 +348,22 @@ int text_state_open(struct file *f);
 void text_state_release(struct fs *fs, struct file *f);
 int text_state_read(struct fs *fs, struct file *f, fuse_req_t req,
 		    size_t size, off_t off, struct mlfs_err *err);
-/* NEXT (made here, caller frees) = the content with DATA written at OFF
- * (at the end with O_APPEND); -EFBIG past FS_PROPERTY_MAX. */
-int text_state_splice(struct file *f, const char *data, size_t size,
-		      off_t off, struct buf *next, struct mlfs_err *err);
+/* Open a value (property, control): its content unless opened to be
+ * replaced (O_TRUNC) or pending. */
+int text_state_open_value(struct fs *fs, struct file *f,
+			  struct mlfs_err *err);
+/* Write DATA at OFF (at the end with O_APPEND) into the content if CHECK
+ * (may be NULL) accepts the result; -EFBIG past FS_PROPERTY_MAX.  A
+ * rejected write changes nothing. */
+typedef int (*text_check_fn)(struct fs *fs, const struct node *n,
+			     const char *data, size_t len,
+			     struct mlfs_err *err);
+int text_state_write(struct fs *fs, struct file *f, const char *data,
+		     size_t size, off_t off, text_check_fn check,
+		     struct mlfs_err *err);
+/* Whether a commit has something to apply (written, or at FINAL opened
+ * with O_TRUNC); then marks it applied. */
+bool text_state_take(struct file *f, bool final);
 /* Size of N's generated content, 0 while pending. */
 int text_stat_size(struct fs *fs, const struct node *n, struct stat *st,
 		   int64_t *data_mtime);
@@ -418,6 +431,10 @@ void fs_inode_rename(struct fs *fs, const char *from, const char *to);
 
 void fs_log(struct fs *fs, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log why a request failed ("PATH: message", else strerror), except a
+ * plain not-found.  Returns RC. */
+int fs_log_failure(struct fs *fs, const char *path, int rc,
+		   const struct mlfs_err *err);
 void fs_log_text(struct fs *fs, struct buf *out);
 void fs_log_free(struct fs *fs);
 

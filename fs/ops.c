@@ -34,6 +34,7 @@ static const struct kind *const kinds[NK_COUNT] = {
 	[NK_WAITER] = &kind_waiter,
 	[NK_SYMLINK] = &kind_symlink,
 	[NK_BLOB] = &kind_blob,
+	[NK_CONTROL] = &kind_control,
 };
 
 const struct kind *fs_kind(const struct node *n)
@@ -56,19 +57,6 @@ static struct fs *FS(fuse_req_t req)
 static struct file *F(struct fuse_file_info *fi)
 {
 	return (struct file *)(uintptr_t)fi->fh;
-}
-
-/* Log the reason of a failed request (not for plain not-found). */
-static int failed(struct fs *fs, const char *path, int rc,
-		  const struct mlfs_err *err)
-{
-	if (rc == -ENOENT && !(err && err->msg[0]))
-		return rc;
-	if (err && err->msg[0])
-		fs_log(fs, path, "%s", err->msg);
-	else
-		fs_log(fs, path, "%s", strerror(-rc));
-	return rc;
 }
 
 static int resolve_ino(struct fs *fs, fuse_ino_t ino, struct node *n)
@@ -243,7 +231,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!rc)
 		rc = node_stat(fs, &n, &st);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, n.path, rc, &err));
+		fuse_reply_err(req, -fs_log_failure(fs, n.path, rc, &err));
 		return;
 	}
 	st.st_ino = ino;
@@ -354,7 +342,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc) {
 		char path[FS_PATH_MAX];
 		node_child_path(path, sizeof(path), &dir, name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
+		fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, &err)));
 		return;
 	}
 	reply_entry(req, fs, &child);
@@ -373,7 +361,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = mlfs_fail(&err, -EPERM, "this directory cannot be removed");
 	if (!rc && dir.ops->rmdir)
 		rc = dir.ops->rmdir(fs, &dir, name, &err);
-	fuse_reply_err(req, rc ? -failed(fs, child.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -389,7 +377,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = mlfs_fail(&err, -EPERM, "this file cannot be removed");
 	if (!rc && child.ops->remove)
 		rc = child.ops->remove(fs, &child, &err);
-	fuse_reply_err(req, rc ? -failed(fs, child.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 
 /* ---- files ---- */
@@ -438,7 +426,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else
 		rc = open_node(fs, f, fi->flags, &err);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, f->node.ops ? f->node.path : "?", rc, &err));
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.ops ? f->node.path : "?", rc, &err));
 		file_free(fs, f);
 		return;
 	}
@@ -488,7 +476,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc)
 		rc = open_node(fs, f, fi->flags, &err);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, f->node.path, rc, &err));
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
 		file_free(fs, f);
 		return;
 	}
@@ -523,7 +511,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (rc == -EISDIR)
 		fuse_reply_err(req, EISDIR);
 	else if (rc < 0)
-		fuse_reply_err(req, -failed(fs, f->node.path, rc, &err));
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -544,7 +532,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		rc = mlfs_fail(&err, -EACCES, "a generated file is read-only");
 	pthread_mutex_unlock(&f->lock);
 	if (rc && !quiet)
-		failed(fs, f->node.path, rc, &err);
+		fs_log_failure(fs, f->node.path, rc, &err);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -575,7 +563,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc == FS_REPLIED)
 		return;
 	if (rc && !quiet)
-		failed(fs, f->node.path, rc, &err);
+		fs_log_failure(fs, f->node.path, rc, &err);
 	fuse_reply_err(req, -rc);
 }
 
@@ -592,7 +580,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	pthread_mutex_unlock(&f->lock);
 	if (!rc)
 		rc = store_sync(fs->store, &err);
-	fuse_reply_err(req, rc ? -failed(fs, f->node.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, f->node.path, rc, &err) : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
@@ -609,7 +597,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	int rc = skip ? 0 : commit_file(fs, f, true, NULL, &err);
 	pthread_mutex_unlock(&f->lock);
 	if (rc)
-		failed(fs, f->node.path, rc, &err);
+		fs_log_failure(fs, f->node.path, rc, &err);
 	file_free(fs, f);
 	fuse_reply_err(req, 0);
 }
@@ -660,7 +648,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 		buf_free(&target);
 		if (rc && rc != -EEXIST)
-			failed(fs, child.path, rc, &err);
+			fs_log_failure(fs, child.path, rc, &err);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -674,7 +662,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fs_inode_rename(fs, child.path, to);
 	}
 	if (rc && rc != -EEXIST && rc != -ENOTEMPTY)
-		failed(fs, rc == -ENOENT ? "?" : child.path, rc, &err);
+		fs_log_failure(fs, rc == -ENOENT ? "?" : child.path, rc, &err);
 	fuse_reply_err(req, -rc);
 }
 
@@ -712,7 +700,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	if (rc) {
 		char path[FS_PATH_MAX];
 		node_child_path(path, sizeof(path), &dir, name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
+		fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, &err)));
 		return;
 	}
 	reply_entry(req, fs, &child);

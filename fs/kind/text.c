@@ -59,7 +59,7 @@ int text_stat_size(struct fs *fs, const struct node *n, struct stat *st,
 	return rc == -ENODATA ? 0 : rc;
 }
 
-int text_state_splice(struct file *f, const char *data, size_t size,
+static int text_state_splice(struct file *f, const char *data, size_t size,
 		      off_t off, struct buf *next, struct mlfs_err *err)
 {
 	struct text_state *t = f->state;
@@ -79,4 +79,49 @@ int text_state_splice(struct file *f, const char *data, size_t size,
 	}
 	memcpy(next->data + off, data, size);
 	return 0;
+}
+
+int text_state_open_value(struct fs *fs, struct file *f, struct mlfs_err *err)
+{
+	const struct node *n = &f->node;
+	text_state_open(f);
+	struct text_state *t = f->state;
+	if (n->pending)
+		return 0;
+	if ((f->flags & O_ACCMODE) != O_RDONLY && (f->flags & O_TRUNC)) {
+		t->trunc_pending = true;
+		return 0;
+	}
+	int rc = n->ops->get(fs, n, &t->content, err);
+	return rc == -ENODATA ? 0 : rc;
+}
+
+int text_state_write(struct fs *fs, struct file *f, const char *data,
+		     size_t size, off_t off, text_check_fn check,
+		     struct mlfs_err *err)
+{
+	struct text_state *t = f->state;
+	struct buf next;
+	int rc = text_state_splice(f, data, size, off, &next, err);
+	if (!rc && check)
+		rc = check(fs, &f->node, next.data, next.len, err);
+	if (rc) {
+		/* A rejected write leaves everything as it was, O_TRUNC too. */
+		t->trunc_pending = false;
+		buf_free(&next);
+		return rc;
+	}
+	buf_free(&t->content);
+	t->content = next;
+	t->written = true;
+	return 0;
+}
+
+bool text_state_take(struct file *f, bool final)
+{
+	struct text_state *t = f->state;
+	bool apply = t->written || (final && t->trunc_pending);
+	if (apply)
+		t->written = t->trunc_pending = false;
+	return apply;
 }

@@ -6,6 +6,7 @@
  * logic here. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "attrs.h"
@@ -154,41 +155,80 @@ static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
 	return pipeline_report_text(fs->store, n->arg[0], out);
 }
 
-static int refresh_set(struct fs *fs, const struct node *n, const char *data,
-		       size_t len, bool apply, struct mlfs_err *err)
+/* Catch what can be caught in write() (echo ignores errors of close): a
+ * word that is not a refresh, no pipeline, or one that no longer fits. */
+static int refresh_validate(struct fs *fs, const struct node *n,
+			    const char *data, size_t len, struct mlfs_err *err)
 {
 	struct pipeline_opts opts;
 	struct buf spec = { 0 };
 	int rc = pipeline_parse_word(data, len, &opts, err);
 	if (rc)
 		return rc;
-	if (!apply) {
-		/* Catch what can be caught before the end (echo ignores
-		 * errors of close): no pipeline, or one that no longer fits. */
-		rc = features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, &spec);
-		if (!rc && spec.len == 0)
-			rc = mlfs_fail(err, -EINVAL, "no pipeline.yaml: write one first");
-		if (!rc)
-			rc = pipeline_validate(fs->store, n->arg[0], spec.data, spec.len, err);
-		buf_free(&spec);
-		return rc;
-	}
-	rc = pipeline_refresh(fs->store, n->arg[0], &opts, err);
-	if (!rc) {
-		struct buf rep = { 0 };
-		pipeline_report_text(fs->store, n->arg[0], &rep);
-		for (size_t i = 0; i < rep.len; i++)
-			if (rep.data[i] == '\n')
-				rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
-		fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
-		buf_free(&rep);
-	}
+	rc = features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, &spec);
+	if (!rc && spec.len == 0)
+		rc = mlfs_fail(err, -EINVAL, "no pipeline.yaml: write one first");
+	if (!rc)
+		rc = pipeline_validate(fs->store, n->arg[0], spec.data, spec.len, err);
+	buf_free(&spec);
 	return rc;
 }
 
+/* A refresh job: runs on the session's runner. */
+struct refresh_job {
+	struct store *store;
+	char name[FS_NAME_MAX + 1];
+	struct pipeline_opts opts;
+};
+
+static int refresh_run(void *arg, const struct runner_job *job,
+		       struct mlfs_err *err)
+{
+	struct refresh_job *rj = arg;
+	return pipeline_refresh(rj->store, rj->name, &rj->opts, err);
+}
+
+/* Say what a finished refresh merged, on one /log line. */
+static void refresh_done(struct fs *fs, const struct node *n, void *arg,
+			 int rc, const struct mlfs_err *err)
+{
+	struct buf rep = { 0 };
+	if (rc)
+		return;
+	pipeline_report_text(fs->store, n->arg[0], &rep);
+	for (size_t i = 0; i < rep.len; i++)
+		if (rep.data[i] == '\n')
+			rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
+	fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
+	buf_free(&rep);
+}
+
+static int refresh_start(struct fs *fs, const struct node *n,
+			 const char *data, size_t len, struct control_job *job,
+			 struct mlfs_err *err)
+{
+	struct refresh_job *rj = calloc(1, sizeof(*rj));
+	if (!rj)
+		mlfs_oom();
+	int rc = pipeline_parse_word(data, len, &rj->opts, err);
+	if (rc) {
+		free(rj);
+		return rc;
+	}
+	rj->store = fs->store;
+	snprintf(rj->name, sizeof(rj->name), "%s", n->arg[0]);
+	job->fn = refresh_run;
+	job->arg = rj;
+	job->free_arg = free;
+	job->done = refresh_done;
+	return FS_CONTROL_JOB;
+}
+
+/* close() of `echo 1 > refresh` returns once the refresh merged, with its
+ * error: the flush waits for the job. */
 static const struct node_ops refresh_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = refresh_get, .set = refresh_set,
+	.kind = NK_CONTROL, .perm = 0644, .get = refresh_get,
+	.validate = refresh_validate, .start = refresh_start, .wait = true,
 };
 
 /* ---- stats.csv ---- */
