@@ -278,6 +278,18 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 /* OUT = "DIR/NAME" (a child's path, whether or not it exists). */
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name);
+/* Fill OUT as the child NAME of DIR that is an engine object (a table, a
+ * run): NAME becomes arg[ARG] and the owner of everything below. */
+void node_object(struct node *out, const struct node *dir, const char *name,
+		 const struct node_ops *ops, int arg);
+/* Engine listings call back with a name; fs_list_name passes it on to a
+ * directory listing: fs_list_name(&(struct fs_lister){ add, ctx, true }). */
+struct fs_lister {
+	fs_add_fn add;
+	void *ctx;
+	bool dirs;		/* the names are directories */
+};
+int fs_list_name(void *lister, const char *name);
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 
@@ -336,6 +348,10 @@ const struct kind *fs_kind(const struct node *n);
 /* Reply to REQ with SIZE bytes of B at OFF (less at the end). */
 void fs_reply_slice(fuse_req_t req, const struct buf *b, size_t size,
 		    off_t off);
+/* A read of SIZE bytes: the buffer, then the reply of its first N bytes
+ * (N < 0: an errno, returned) that frees it; FS_REPLIED. */
+char *fs_read_buf(size_t size);
+int fs_reply_read(fuse_req_t req, char *out, long n);
 /* Per-open content shared by the kinds that read a whole text. */
 struct text_state {
 	struct buf content;	/* the bytes of this handle */

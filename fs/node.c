@@ -46,6 +46,20 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 	out->pending = false;
 }
 
+void node_object(struct node *out, const struct node *dir, const char *name,
+		 const struct node_ops *ops, int arg)
+{
+	node_child(out, dir, name, ops);
+	snprintf(out->arg[arg], sizeof(out->arg[arg]), "%s", name);
+	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+}
+
+int fs_list_name(void *lister, const char *name)
+{
+	struct fs_lister *l = lister;
+	return l->add(l->ctx, name, l->dirs);
+}
+
 int node_lookup(struct fs *fs, const struct node *dir, const char *name,
 		bool pending, struct node *out)
 {

@@ -116,6 +116,21 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 		fs_inode_forget(fs, e.ino, 1);
 }
 
+/* Answer the making of NAME in DIR (mkdir, symlink): CHILD's entry, or
+ * the error RC, logged unless it is EEXIST. */
+static void reply_made(fuse_req_t req, struct fs *fs, const struct node *dir,
+		       const char *name, const struct node *child, int rc,
+		       const struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	if (!rc) {
+		reply_entry(req, fs, child);
+		return;
+	}
+	node_child_path(path, sizeof(path), dir, name);
+	fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, err)));
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -339,13 +354,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = dir.ops->mkdir(fs, &dir, name, &err);
 	if (!rc)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
-	if (rc) {
-		char path[FS_PATH_MAX];
-		node_child_path(path, sizeof(path), &dir, name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, &err)));
-		return;
-	}
-	reply_entry(req, fs, &child);
+	reply_made(req, fs, &dir, name, &child, rc, &err);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -674,7 +683,11 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_ino(fs, parent, &dir);
-	if (!rc && dir.ops->kind != NK_DIR)
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (dir.ops->kind != NK_DIR)
 		rc = -ENOTDIR;
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
 		rc = -EEXIST;
@@ -697,13 +710,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	}
 	if (!rc && !held)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
-	if (rc) {
-		char path[FS_PATH_MAX];
-		node_child_path(path, sizeof(path), &dir, name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, &err)));
-		return;
-	}
-	reply_entry(req, fs, &child);
+	reply_made(req, fs, &dir, name, &child, rc, &err);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

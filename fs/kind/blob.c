@@ -3,7 +3,6 @@
  * which also keeps the node's size, owner and times (ops->stat). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 
 #include "fs_int.h"
 
@@ -24,14 +23,9 @@ static int blob_kind_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 static int blob_kind_read(struct fs *fs, struct file *f, fuse_req_t req,
 			  size_t size, off_t off, struct mlfs_err *err)
 {
-	char *out = malloc(size ? size : 1);
-	if (!out)
-		mlfs_oom();
-	long n = f->node.ops->pread(fs, &f->node, out, size, (uint64_t)off, err);
-	if (n >= 0)
-		fuse_reply_buf(req, out, (size_t)n);
-	free(out);
-	return n < 0 ? (int)n : FS_REPLIED;
+	char *out = fs_read_buf(size);
+	return fs_reply_read(req, out, f->node.ops->pread(fs, &f->node, out, size,
+							  (uint64_t)off, err));
 }
 
 static int blob_kind_write(struct fs *fs, struct file *f, const char *data,

@@ -52,14 +52,9 @@ static int rows_read(struct fs *fs, struct file *f, fuse_req_t req,
 		rc = src->reader_open(fs->store, f->node.arg[0], &r->reader, err);
 	if (rc)
 		return rc;
-	char *out = malloc(size ? size : 1);
-	if (!out)
-		mlfs_oom();
-	long n = src->reader_read(r->reader, out, size, (uint64_t)off, err);
-	if (n >= 0)
-		fuse_reply_buf(req, out, (size_t)n);
-	free(out);
-	return n < 0 ? (int)n : FS_REPLIED;
+	char *out = fs_read_buf(size);
+	return fs_reply_read(req, out, src->reader_read(r->reader, out, size,
+							(uint64_t)off, err));
 }
 
 static int rows_write(struct fs *fs, struct file *f, const char *data,

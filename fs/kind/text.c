@@ -125,3 +125,19 @@ bool text_state_take(struct file *f, bool final)
 		t->written = t->trunc_pending = false;
 	return apply;
 }
+
+char *fs_read_buf(size_t size)
+{
+	char *out = malloc(size ? size : 1);
+	if (!out)
+		mlfs_oom();
+	return out;
+}
+
+int fs_reply_read(fuse_req_t req, char *out, long n)
+{
+	if (n >= 0)
+		fuse_reply_buf(req, out, (size_t)n);
+	free(out);
+	return n < 0 ? (int)n : FS_REPLIED;
+}

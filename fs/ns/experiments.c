@@ -78,18 +78,6 @@ static const struct node_ops *value_ops(const struct node *dir)
 	return !strcmp(item_kind(dir), "params") ? &param_ops : &tag_ops;
 }
 
-struct add_ctx {
-	fs_add_fn add;
-	void *ctx;
-	bool dirs;
-};
-
-static int add_name(void *ctx, const char *name)
-{
-	struct add_ctx *ac = ctx;
-	return ac->add(ac->ctx, name, ac->dirs);
-}
-
 static int check_key(const char *name, struct mlfs_err *err)
 {
 	if (!name_valid(name))
@@ -114,9 +102,9 @@ static int values_lookup(struct fs *fs, const struct node *dir,
 static int values_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		       void *ctx)
 {
-	struct add_ctx ac = { add, ctx, false };
+	struct fs_lister ac = { add, ctx, false };
 	return tracking_value_list(fs->store, dir->arg[0], dir->arg[1],
-				   item_kind(dir), add_name, &ac);
+				   item_kind(dir), fs_list_name, &ac);
 }
 
 static int values_create(struct fs *fs, const struct node *dir,
@@ -190,8 +178,8 @@ static int metrics_lookup(struct fs *fs, const struct node *dir,
 static int metrics_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 			void *ctx)
 {
-	struct add_ctx ac = { add, ctx, false };
-	return tracking_metric_list(fs->store, dir->arg[0], dir->arg[1], add_name, &ac);
+	struct fs_lister ac = { add, ctx, false };
+	return tracking_metric_list(fs->store, dir->arg[0], dir->arg[1], fs_list_name, &ac);
 }
 
 static int metrics_create(struct fs *fs, const struct node *dir,
@@ -398,17 +386,15 @@ static int runs_lookup(struct fs *fs, const struct node *dir, const char *name,
 	if (!name_valid(name) ||
 	    tracking_run_get(fs->store, dir->arg[0], name, &r))
 		return -ENOENT;
-	node_child(out, dir, name, &run_dir_ops);
-	snprintf(out->arg[1], sizeof(out->arg[1]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_object(out, dir, name, &run_dir_ops, 1);
 	return 0;
 }
 
 static int runs_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		     void *ctx)
 {
-	struct add_ctx ac = { add, ctx, true };
-	return tracking_run_list(fs->store, dir->arg[0], add_name, &ac);
+	struct fs_lister ac = { add, ctx, true };
+	return tracking_run_list(fs->store, dir->arg[0], fs_list_name, &ac);
 }
 
 static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
@@ -520,17 +506,15 @@ static int experiments_lookup(struct fs *fs, const struct node *dir,
 {
 	if (!tracking_experiment_exists(fs->store, name))
 		return -ENOENT;
-	node_child(out, dir, name, &exp_dir_ops);
-	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_object(out, dir, name, &exp_dir_ops, 0);
 	return 0;
 }
 
 static int experiments_list(struct fs *fs, const struct node *dir,
 			    fs_add_fn add, void *ctx)
 {
-	struct add_ctx ac = { add, ctx, true };
-	return tracking_experiment_list(fs->store, add_name, &ac);
+	struct fs_lister ac = { add, ctx, true };
+	return tracking_experiment_list(fs->store, fs_list_name, &ac);
 }
 
 static int experiments_mkdir(struct fs *fs, const struct node *dir,

@@ -74,12 +74,18 @@ static const struct node_ops ts_ops = {
 	.get = ts_get, .set = ts_set,
 };
 
-/* ---- description, tags, lineage ---- */
+/* ---- description, tags, lineage, pipeline.yaml: texts ---- */
 
-static int description_get(struct fs *fs, const struct node *n,
-			   struct buf *out, struct mlfs_err *err)
+static const enum features_text field_description = FEATURES_DESCRIPTION,
+	field_tags = FEATURES_TAGS, field_lineage = FEATURES_LINEAGE,
+	field_pipeline = FEATURES_PIPELINE;
+
+/* The text a node's ops->data names (one of the field_ above). */
+static int text_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
 {
-	return features_text_get(fs->store, n->arg[0], FEATURES_DESCRIPTION, out);
+	const enum features_text *what = n->ops->data;
+	return features_text_get(fs->store, n->arg[0], *what, out);
 }
 
 static int description_set(struct fs *fs, const struct node *n,
@@ -94,15 +100,9 @@ static int description_set(struct fs *fs, const struct node *n,
 }
 
 static const struct node_ops description_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = description_get, .set = description_set,
+	.kind = NK_PROPERTY, .perm = 0644, .data = &field_description,
+	.get = text_get, .set = description_set,
 };
-
-static int tags_get(struct fs *fs, const struct node *n, struct buf *out,
-		    struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_TAGS, out);
-}
 
 static int tags_set(struct fs *fs, const struct node *n, const char *data,
 		    size_t len, bool apply, struct mlfs_err *err)
@@ -114,27 +114,15 @@ static int tags_set(struct fs *fs, const struct node *n, const char *data,
 }
 
 static const struct node_ops tags_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = tags_get, .set = tags_set,
+	.kind = NK_PROPERTY, .perm = 0644, .data = &field_tags,
+	.get = text_get, .set = tags_set,
 };
 
-static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
-		       struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_LINEAGE, out);
-}
-
 static const struct node_ops lineage_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = lineage_get,
+	.kind = NK_VIEW, .perm = 0444, .data = &field_lineage, .get = text_get,
 };
 
 /* ---- pipeline.yaml, refresh ---- */
-
-static int pipeline_get(struct fs *fs, const struct node *n, struct buf *out,
-			struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, out);
-}
 
 static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 			size_t len, bool apply, struct mlfs_err *err)
@@ -146,7 +134,7 @@ static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops pipeline_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = pipeline_get, .set = pipeline_put,
+	.data = &field_pipeline, .get = text_get, .set = pipeline_put,
 };
 
 static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -355,28 +343,15 @@ static int features_dir_lookup(struct fs *fs, const struct node *dir,
 	struct features_info info;
 	if (!name_valid(name) || features_stat(fs->store, name, &info))
 		return -ENOENT;
-	node_child(out, dir, name, &feature_dir_ops);
-	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_object(out, dir, name, &feature_dir_ops, 0);
 	return 0;
-}
-
-struct list_ctx {
-	fs_add_fn add;
-	void *ctx;
-};
-
-static int list_one(void *ctx, const char *name)
-{
-	struct list_ctx *lc = ctx;
-	return lc->add(lc->ctx, name, true);
 }
 
 static int features_dir_list(struct fs *fs, const struct node *dir,
 			     fs_add_fn add, void *ctx)
 {
-	struct list_ctx lc = { add, ctx };
-	return features_list(fs->store, list_one, &lc);
+	struct fs_lister l = { add, ctx, true };
+	return features_list(fs->store, fs_list_name, &l);
 }
 
 static int features_dir_mkdir(struct fs *fs, const struct node *dir,

@@ -89,28 +89,15 @@ static int tables_lookup(struct fs *fs, const struct node *dir,
 	struct table_info info;
 	if (!name_valid(name) || table_stat(fs->store, name, &info))
 		return -ENOENT;
-	node_child(out, dir, name, &table_dir_ops);
-	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_object(out, dir, name, &table_dir_ops, 0);
 	return 0;
-}
-
-struct list_ctx {
-	fs_add_fn add;
-	void *ctx;
-};
-
-static int list_one(void *ctx, const char *name)
-{
-	struct list_ctx *lc = ctx;
-	return lc->add(lc->ctx, name, true);
 }
 
 static int tables_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		       void *ctx)
 {
-	struct list_ctx lc = { add, ctx };
-	return table_list(fs->store, list_one, &lc);
+	struct fs_lister l = { add, ctx, true };
+	return table_list(fs->store, fs_list_name, &l);
 }
 
 static int tables_mkdir(struct fs *fs, const struct node *dir,
