@@ -299,6 +299,27 @@ int fs_dir_lookup(struct fs *fs, const struct node *dir, const char *name,
 int fs_dir_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		void *ctx);
 
+/* A directory of named engine objects (/tables, /features, /experiments):
+ * each a directory of CHILD's ops whose arg[0] is its name; mkdir creates
+ * one (owned by the caller), rmdir drops one.  Its node_ops' data points
+ * here and its hooks are the fs_collection_* ones. */
+struct fs_collection {
+	bool (*exists)(struct store *s, const char *name);
+	int (*list)(struct store *s, int (*fn)(void *ctx, const char *name),
+		    void *ctx);
+	int (*create)(struct store *s, const char *name, struct mlfs_err *err);
+	int (*drop)(struct store *s, const char *name, struct mlfs_err *err);
+	const struct node_ops *child;
+};
+int fs_collection_lookup(struct fs *fs, const struct node *dir,
+			 const char *name, struct node *out);
+int fs_collection_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		       void *ctx);
+int fs_collection_mkdir(struct fs *fs, const struct node *dir,
+			const char *name, struct mlfs_err *err);
+int fs_collection_rmdir(struct fs *fs, const struct node *dir,
+			const char *name, struct mlfs_err *err);
+
 /* ---- node kinds: fs/kind/KIND.c, one row each in ops.c's table ---- */
 
 /* An open file (fi->fh): made in open, freed in release. */

@@ -116,6 +116,17 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 		fs_inode_forget(fs, e.ino, 1);
 }
 
+/* Resolve PARENT into DIR, a directory ("?" when unresolved). */
+static int resolve_dir(struct fs *fs, fuse_ino_t parent, struct node *dir)
+{
+	int rc = resolve_ino(fs, parent, dir);
+	if (rc)
+		strcpy(dir->path, "?");
+	else if (dir->ops->kind != NK_DIR)
+		rc = -ENOTDIR;
+	return rc;
+}
+
 /* Answer the making of NAME in DIR (mkdir, symlink): CHILD's entry, or
  * the error RC, logged unless it is EEXIST. */
 static void reply_made(fuse_req_t req, struct fs *fs, const struct node *dir,
@@ -339,13 +350,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
-	int rc = resolve_ino(fs, parent, &dir);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (dir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+	int rc = resolve_dir(fs, parent, &dir);
 	if (!rc && !dir.ops->mkdir)
 		rc = mlfs_fail(&err, -EPERM, "no directories can be made here");
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
@@ -631,9 +636,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct node dir, child, newdir;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (!rc)
-		rc = resolve_ino(fs, newparent, &newdir);
-	if (!rc && newdir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+		rc = resolve_dir(fs, newparent, &newdir);
 	if (!rc && strlen(newname) > FS_NAME_MAX)
 		rc = -ENAMETOOLONG;
 	if (!rc && child.ops == &templink_ops) {
@@ -682,13 +685,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
-	int rc = resolve_ino(fs, parent, &dir);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (dir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+	int rc = resolve_dir(fs, parent, &dir);
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
 		rc = -EEXIST;
 	if (!rc && !dir.ops->symlink)

@@ -501,46 +501,14 @@ static const struct node_ops exp_dir_ops = {
 
 /* ---- /experiments ---- */
 
-static int experiments_lookup(struct fs *fs, const struct node *dir,
-			      const char *name, struct node *out)
-{
-	if (!tracking_experiment_exists(fs->store, name))
-		return -ENOENT;
-	node_object(out, dir, name, &exp_dir_ops, 0);
-	return 0;
-}
-
-static int experiments_list(struct fs *fs, const struct node *dir,
-			    fs_add_fn add, void *ctx)
-{
-	struct fs_lister ac = { add, ctx, true };
-	return tracking_experiment_list(fs->store, fs_list_name, &ac);
-}
-
-static int experiments_mkdir(struct fs *fs, const struct node *dir,
-			     const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = tracking_experiment_create(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/experiments/%s", name);
-	return fs_attrs_create(fs, path, 0755, err);
-}
-
-static int experiments_rmdir(struct fs *fs, const struct node *dir,
-			     const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = tracking_experiment_drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/experiments/%s", name);
-	return attrs_delete_tree(fs->store, path, err);
-}
+static const struct fs_collection experiments = {
+	.exists = tracking_experiment_exists, .list = tracking_experiment_list,
+	.create = tracking_experiment_create, .drop = tracking_experiment_drop,
+	.child = &exp_dir_ops,
+};
 
 const struct node_ops ns_experiments_dir = {
-	.kind = NK_DIR, .perm = 01777,
-	.lookup = experiments_lookup, .list = experiments_list,
-	.mkdir = experiments_mkdir, .rmdir = experiments_rmdir,
+	.kind = NK_DIR, .perm = 01777, .data = &experiments,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
 };

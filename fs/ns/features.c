@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attrs.h"
 #include "csv.h"
 #include "features.h"
 #include "fs_int.h"
@@ -337,48 +336,21 @@ static const struct node_ops feature_dir_ops = {
 
 /* ---- /features ---- */
 
-static int features_dir_lookup(struct fs *fs, const struct node *dir,
-			       const char *name, struct node *out)
+static bool feature_exists(struct store *s, const char *name)
 {
 	struct features_info info;
-	if (!name_valid(name) || features_stat(fs->store, name, &info))
-		return -ENOENT;
-	node_object(out, dir, name, &feature_dir_ops, 0);
-	return 0;
+	return features_stat(s, name, &info) == 0;
 }
 
-static int features_dir_list(struct fs *fs, const struct node *dir,
-			     fs_add_fn add, void *ctx)
-{
-	struct fs_lister l = { add, ctx, true };
-	return features_list(fs->store, fs_list_name, &l);
-}
-
-static int features_dir_mkdir(struct fs *fs, const struct node *dir,
-			      const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = features_create(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/features/%s", name);
-	return fs_attrs_create(fs, path, 0755, err);
-}
-
-static int features_dir_rmdir(struct fs *fs, const struct node *dir,
-			      const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = features_drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/features/%s", name);
-	return attrs_delete_tree(fs->store, path, err);
-}
+static const struct fs_collection feature_tables = {
+	.exists = feature_exists, .list = features_list,
+	.create = features_create, .drop = features_drop,
+	.child = &feature_dir_ops,
+};
 
 /* Like /tables: anyone may create a feature table, its owner drops it. */
 const struct node_ops ns_features_dir = {
-	.kind = NK_DIR, .perm = 01777,
-	.lookup = features_dir_lookup, .list = features_dir_list,
-	.mkdir = features_dir_mkdir, .rmdir = features_dir_rmdir,
+	.kind = NK_DIR, .perm = 01777, .data = &feature_tables,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
 };

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "attrs.h"
 #include "fs_int.h"
 #include "stats.h"
 #include "table.h"
@@ -83,48 +82,20 @@ static const struct node_ops table_dir_ops = {
 
 /* ---- /tables ---- */
 
-static int tables_lookup(struct fs *fs, const struct node *dir,
-			 const char *name, struct node *out)
+static bool table_exists(struct store *s, const char *name)
 {
 	struct table_info info;
-	if (!name_valid(name) || table_stat(fs->store, name, &info))
-		return -ENOENT;
-	node_object(out, dir, name, &table_dir_ops, 0);
-	return 0;
+	return table_stat(s, name, &info) == 0;
 }
 
-static int tables_list(struct fs *fs, const struct node *dir, fs_add_fn add,
-		       void *ctx)
-{
-	struct fs_lister l = { add, ctx, true };
-	return table_list(fs->store, fs_list_name, &l);
-}
-
-static int tables_mkdir(struct fs *fs, const struct node *dir,
-			const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = table_create(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/tables/%s", name);
-	return fs_attrs_create(fs, path, 0755, err);
-}
-
-static int tables_rmdir(struct fs *fs, const struct node *dir,
-			const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = table_drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/tables/%s", name);
-	return attrs_delete_tree(fs->store, path, err);
-}
+static const struct fs_collection tables = {
+	.exists = table_exists, .list = table_list,
+	.create = table_create, .drop = table_drop, .child = &table_dir_ops,
+};
 
 /* Like /tmp: anyone may create a table, only its owner may drop it. */
 const struct node_ops ns_tables_dir = {
-	.kind = NK_DIR, .perm = 01777,
-	.lookup = tables_lookup, .list = tables_list,
-	.mkdir = tables_mkdir, .rmdir = tables_rmdir,
+	.kind = NK_DIR, .perm = 01777, .data = &tables,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
 };
