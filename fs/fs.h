@@ -15,6 +15,7 @@ struct fs_options {
 	int nopts;		/* extra -o options for libfuse */
 	char **opts;
 	int ready_fd;		/* when >= 0, "OK\n" is written here once mounted */
+	unsigned train_workers;	/* threads for control jobs (0: 1) */
 };
 
 /* Mount S (opened by the caller) and serve requests until unmount or a

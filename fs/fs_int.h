@@ -18,6 +18,8 @@
 #include "err.h"
 
 struct store;
+struct runner;
+struct runner_job;
 
 #define FS_PATH_MAX 4096
 #define FS_NAME_MAX 128
@@ -27,15 +29,21 @@ struct store;
 /* The most a property or spec file may hold; past it, EFBIG. */
 #define FS_PROPERTY_MAX (1u << 20)
 
+/* The kinds of node.  What each does on open, read, write, commit and
+ * release lives in one file of fs/kind/ and one row of the table in
+ * ops.c; a namespace picks a kind for each node it declares. */
 enum node_kind {
 	NK_DIR,
 	NK_PROPERTY,	/* small text value, replaced whole, validated */
 	NK_VIEW,	/* generated at open, read-only */
-	NK_TABLE,	/* streamed CSV rows: > replaces, >> appends */
+	NK_ROWS,	/* streamed CSV rows: > replaces, >> appends */
 	NK_SERIES,	/* read: generated at open; each written line appends */
 	NK_WAITER,	/* read blocks until a state is reached */
 	NK_SYMLINK,	/* a link to another node (readlink) */
 	NK_BLOB,	/* bytes read and written at offsets (artifacts) */
+	NK_CONTROL,	/* a write starts work; read: the last status */
+
+	NK_COUNT
 };
 
 struct node;
@@ -45,18 +53,90 @@ struct fs;
  * want to resolve it (readdir needs only names and kinds). */
 typedef int (*fs_add_fn)(void *ctx, const char *name, bool is_dir);
 
+/* What a rows node streams (a table's or a feature table's data.csv): a
+ * snapshot reader and a streaming writer of one named object.  R and W
+ * are the source's own handles. */
+struct rows_source {
+	int (*stat)(struct store *s, const char *name, uint64_t *size,
+		    int64_t *mtime_ns);
+	int (*reader_open)(struct store *s, const char *name, void **r,
+			   struct mlfs_err *err);
+	long (*reader_read)(void *r, char *dst, size_t len, uint64_t off,
+			    struct mlfs_err *err);
+	void (*reader_free)(void *r);
+	int (*writer_open)(struct store *s, const char *name, bool replace,
+			   void **w, struct mlfs_err *err);
+	int (*writer_write)(void *w, const char *data, size_t len,
+			    struct mlfs_err *err);
+	int (*writer_commit)(void *w, bool final, struct mlfs_err *err);
+	bool (*writer_failed)(void *w);
+	void (*writer_free)(void *w);
+};
+
+/* Define a rows_source NAME over an engine module PREFIX whose
+ * PREFIX_reader_* and PREFIX_writer_* take struct PREFIX_reader/_writer;
+ * STAT is the source's own stat.  One copy of the adapter for every
+ * source (tables, feature tables). */
+#define ROWS_SOURCE_DEFINE(name, prefix, stat_fn)				\
+static int name##_ropen(struct store *s, const char *n, void **r,		\
+			struct mlfs_err *err)					\
+{ return prefix##_reader_open(s, n, (struct prefix##_reader **)r, err); }	\
+static long name##_read(void *r, char *dst, size_t len, uint64_t off,	\
+			struct mlfs_err *err)					\
+{ return prefix##_reader_read(r, dst, len, off, err); }			\
+static void name##_rfree(void *r) { prefix##_reader_free(r); }		\
+static int name##_wopen(struct store *s, const char *n, bool replace,	\
+			void **w, struct mlfs_err *err)				\
+{ return prefix##_writer_open(s, n, replace, (struct prefix##_writer **)w, err); } \
+static int name##_write(void *w, const char *d, size_t len,		\
+			struct mlfs_err *err)					\
+{ return prefix##_writer_write(w, d, len, err); }				\
+static int name##_commit(void *w, bool final, struct mlfs_err *err)	\
+{ return prefix##_writer_commit(w, final, err); }				\
+static bool name##_failed(void *w) { return prefix##_writer_failed(w); }	\
+static void name##_wfree(void *w) { prefix##_writer_free(w); }		\
+static const struct rows_source name = {					\
+	.stat = stat_fn, .reader_open = name##_ropen,				\
+	.reader_read = name##_read, .reader_free = name##_rfree,		\
+	.writer_open = name##_wopen, .writer_write = name##_write,		\
+	.writer_commit = name##_commit, .writer_failed = name##_failed,	\
+	.writer_free = name##_wfree,						\
+}
+
+/* What a control node's start() hands back when its work is a job: FN
+ * runs on the session's runner (ARG owned by the job, freed with
+ * FREE_ARG after DONE); DONE, when set, runs on the runner thread after
+ * FN with its result, before the flush (if waiting) is answered. */
+struct control_job {
+	int (*fn)(void *arg, const struct runner_job *job, struct mlfs_err *err);
+	void *arg;
+	void (*free_arg)(void *arg);
+	void (*done)(struct fs *fs, const struct node *n, void *arg, int rc,
+		     const struct mlfs_err *err);
+};
+
+/* start() returned a job in *JOB rather than a finished result. */
+#define FS_CONTROL_JOB 1
+
 /* The behaviour of one kind of file or directory, e.g. "a table's
- * data.csv" or "the /tables directory".  Handlers a kind does not have
- * are NULL.  All return 0 or a negative errno; ERR says why. */
+ * data.csv" or "the /tables directory", as a namespace declares it.
+ * Handlers a node does not have are NULL.  All return 0 or a negative
+ * errno; ERR says why. */
 struct node_ops {
 	enum node_kind kind;
 	mode_t perm;		/* permission bits when the user set none */
+	const void *data;	/* the namespace's own datum (which field...) */
 
 	/* NK_DIR */
 	int (*lookup)(struct fs *fs, const struct node *dir, const char *name,
 		      struct node *out);
 	int (*list)(struct fs *fs, const struct node *dir, fs_add_fn add,
 		    void *ctx);
+	/* Fixed children: lookup and list are fs_dir_lookup/fs_dir_list. */
+	const struct fs_entry *children;
+	/* Unlink or rmdir of a child without its own remove/rmdir succeeds
+	 * and does nothing: the child goes with this directory (rm -r). */
+	bool children_go_with_dir;
 	int (*mkdir)(struct fs *fs, const struct node *dir, const char *name,
 		     struct mlfs_err *err);
 	int (*rmdir)(struct fs *fs, const struct node *dir, const char *name,
@@ -74,30 +154,19 @@ struct node_ops {
 		      const struct node *newdir, const char *newname,
 		      unsigned int flags, struct mlfs_err *err);
 
-	/* NK_PROPERTY and NK_VIEW: the whole content. */
+	/* NK_PROPERTY, NK_VIEW, NK_SERIES, NK_CONTROL: the whole content. */
 	int (*get)(struct fs *fs, const struct node *n, struct buf *out,
 		   struct mlfs_err *err);
 	/* NK_PROPERTY: check (APPLY false) or check and store (APPLY true). */
 	int (*set)(struct fs *fs, const struct node *n, const char *data,
 		   size_t len, bool apply, struct mlfs_err *err);
 
-	/* NK_TABLE */
+	/* NK_ROWS: the rows of the object named arg[0]. */
+	const struct rows_source *rows;
+
+	/* NK_SERIES: size and append complete lines. */
 	int (*size)(struct fs *fs, const struct node *n, uint64_t *size,
 		    int64_t *mtime_ns);
-	int (*reader_open)(struct fs *fs, const struct node *n, void **r,
-			   uint64_t *size, struct mlfs_err *err);
-	long (*reader_read)(void *r, char *dst, size_t len, uint64_t off,
-			    struct mlfs_err *err);
-	void (*reader_free)(void *r);
-	int (*writer_open)(struct fs *fs, const struct node *n, bool replace,
-			   void **w, struct mlfs_err *err);
-	int (*writer_write)(void *w, const char *data, size_t len,
-			    struct mlfs_err *err);
-	int (*writer_commit)(void *w, bool final, struct mlfs_err *err);
-	bool (*writer_failed)(void *w);
-	void (*writer_free)(void *w);
-
-	/* NK_SERIES: append complete lines (size comes from .size). */
 	int (*append)(struct fs *fs, const struct node *n, const char *data,
 		      size_t len, struct mlfs_err *err);
 
@@ -116,6 +185,17 @@ struct node_ops {
 	int (*truncate)(struct fs *fs, const struct node *n, uint64_t size,
 			struct mlfs_err *err);
 
+	/* NK_CONTROL: check what is written (in write(), so echo sees it);
+	 * start the work at commit: 0 or an errno when done at once, or
+	 * FS_CONTROL_JOB with *JOB filled.  WAIT: the flush that started a
+	 * job is answered when it ends (its result is close()'s); else at
+	 * once (fire and forget). */
+	int (*validate)(struct fs *fs, const struct node *n, const char *data,
+			size_t len, struct mlfs_err *err);
+	int (*start)(struct fs *fs, const struct node *n, const char *data,
+		     size_t len, struct control_job *job, struct mlfs_err *err);
+	bool wait;
+
 	/* Nodes whose owner, mode, size and times the engine keeps itself
 	 * (artifacts): stat and chmod/chown/utimens go here, not to attrs. */
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st);
@@ -125,6 +205,12 @@ struct node_ops {
 
 	/* Any file kind: unlink (rm) of the file, e.g. empties a table. */
 	int (*remove)(struct fs *fs, const struct node *n, struct mlfs_err *err);
+};
+
+/* One fixed child of a directory; arrays end with a NULL name. */
+struct fs_entry {
+	const char *name;
+	const struct node_ops *ops;
 };
 
 /* A path resolved to what it is.  Small enough to live on the stack. */
@@ -161,6 +247,10 @@ struct fs {
 	/* Files created but not yet written (struct pending): log_lock. */
 	struct pending *pending;
 
+	/* Control jobs (train, tune, refresh): started at mount, stopped
+	 * (running jobs cancelled) at unmount. */
+	struct runner *runner;
+
 	/* Blocked reads of waiter files (struct waiter): wait_lock. */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wait_cv;
@@ -178,16 +268,149 @@ struct fs {
 
 /* Resolve PATH (absolute) into OUT.  -ENOENT, -ENOTDIR. */
 int fs_resolve(struct fs *fs, const char *path, struct node *out);
+/* The child NAME of directory DIR into OUT: what DIR's lookup says, else
+ * a held temporary link, else (PENDING) a file being created.  -ENOENT. */
+int node_lookup(struct fs *fs, const struct node *dir, const char *name,
+		bool pending, struct node *out);
 /* Fill OUT as the child NAME of DIR with handlers OPS. */
 void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops);
+/* OUT = "DIR/NAME" (a child's path, whether or not it exists). */
+void node_child_path(char *out, size_t size, const struct node *dir,
+		     const char *name);
+/* Fill OUT as the child NAME of DIR that is an engine object (a table, a
+ * run): NAME becomes arg[ARG] and the owner of everything below. */
+void node_object(struct node *out, const struct node *dir, const char *name,
+		 const struct node_ops *ops, int arg);
+/* Engine listings call back with a name; fs_list_name passes it on to a
+ * directory listing: fs_list_name(&(struct fs_lister){ add, ctx, true }). */
+struct fs_lister {
+	fs_add_fn add;
+	void *ctx;
+	bool dirs;		/* the names are directories */
+};
+int fs_list_name(void *lister, const char *name);
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
+
+/* Lookup and list for a directory of fixed children (ops->children). */
+int fs_dir_lookup(struct fs *fs, const struct node *dir, const char *name,
+		  struct node *out);
+int fs_dir_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		void *ctx);
+
+/* A directory of named engine objects (/tables, /features, /experiments):
+ * each a directory of CHILD's ops whose arg[0] is its name; mkdir creates
+ * one (owned by the caller), rmdir drops one.  Its node_ops' data points
+ * here and its hooks are the fs_collection_* ones. */
+struct fs_collection {
+	bool (*exists)(struct store *s, const char *name);
+	int (*list)(struct store *s, int (*fn)(void *ctx, const char *name),
+		    void *ctx);
+	int (*create)(struct store *s, const char *name, struct mlfs_err *err);
+	int (*drop)(struct store *s, const char *name, struct mlfs_err *err);
+	const struct node_ops *child;
+};
+int fs_collection_lookup(struct fs *fs, const struct node *dir,
+			 const char *name, struct node *out);
+int fs_collection_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		       void *ctx);
+int fs_collection_mkdir(struct fs *fs, const struct node *dir,
+			const char *name, struct mlfs_err *err);
+int fs_collection_rmdir(struct fs *fs, const struct node *dir,
+			const char *name, struct mlfs_err *err);
+
+/* ---- node kinds: fs/kind/KIND.c, one row each in ops.c's table ---- */
+
+/* An open file (fi->fh): made in open, freed in release. */
+struct file {
+	pthread_mutex_t lock;	/* guards state and every kind call on it */
+	struct node node;
+	int flags;		/* open(2) flags */
+	void *state;		/* the kind's per-open state, or NULL */
+};
+
+/* read() and commit() answered REQ themselves, or will later. */
+#define FS_REPLIED 1
+
+/* What one node kind does.  NULL handlers: open succeeds with no state,
+ * read and truncate fail with EISDIR, write with EACCES, commit does
+ * nothing.  All return 0 or a negative errno, ERR saying why. */
+struct kind {
+	const char *name;
+	bool direct_io;		/* bypass the page cache (own snapshot) */
+	/* Type bits and size of N into ST; *DATA_MTIME when the content
+	 * keeps its own change time (0 if not). */
+	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,
+		    int64_t *data_mtime);
+	int (*open)(struct fs *fs, struct file *f, struct mlfs_err *err);
+	/* Reply to REQ (FS_REPLIED), possibly later, or return an errno. */
+	int (*read)(struct fs *fs, struct file *f, fuse_req_t req,
+		    size_t size, off_t off, struct mlfs_err *err);
+	int (*write)(struct fs *fs, struct file *f, const char *data,
+		     size_t size, off_t off, struct mlfs_err *err);
+	/* True when an earlier write failed and already said why. */
+	bool (*failed)(struct file *f);
+	/* Apply what was written since the last commit: at flush/fsync (REQ
+	 * set; FS_REPLIED when the kind answers it) or at release (FINAL,
+	 * REQ NULL, nobody to answer). */
+	int (*commit)(struct fs *fs, struct file *f, bool final,
+		      fuse_req_t req, struct mlfs_err *err);
+	void (*release)(struct fs *fs, struct file *f);
+	/* Empty the file (truncate to 0, O_TRUNC of rows). */
+	int (*truncate)(struct fs *fs, const struct node *n,
+			struct mlfs_err *err);
+};
+
+extern const struct kind kind_dir, kind_property, kind_view, kind_rows,
+	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control;
+/* The kind of N (the table in ops.c). */
+const struct kind *fs_kind(const struct node *n);
+/* Reply to REQ with SIZE bytes of B at OFF (less at the end). */
+void fs_reply_slice(fuse_req_t req, const struct buf *b, size_t size,
+		    off_t off);
+/* A read of SIZE bytes: the buffer, then the reply of its first N bytes
+ * (N < 0: an errno, returned) that frees it; FS_REPLIED. */
+char *fs_read_buf(size_t size);
+int fs_reply_read(fuse_req_t req, char *out, long n);
+/* Per-open content shared by the kinds that read a whole text. */
+struct text_state {
+	struct buf content;	/* the bytes of this handle */
+	struct buf partial;	/* series: a line not ended yet */
+	bool written;		/* changed since the last commit */
+	bool trunc_pending;	/* opened with O_TRUNC, not applied */
+	bool ready;		/* waiter: content holds the final state */
+};
+int text_state_open(struct file *f);
+void text_state_release(struct fs *fs, struct file *f);
+int text_state_read(struct fs *fs, struct file *f, fuse_req_t req,
+		    size_t size, off_t off, struct mlfs_err *err);
+/* Open a value (property, control): its content unless opened to be
+ * replaced (O_TRUNC) or pending. */
+int text_state_open_value(struct fs *fs, struct file *f,
+			  struct mlfs_err *err);
+/* Write DATA at OFF (at the end with O_APPEND) into the content if CHECK
+ * (may be NULL) accepts the result; -EFBIG past FS_PROPERTY_MAX.  A
+ * rejected write changes nothing. */
+typedef int (*text_check_fn)(struct fs *fs, const struct node *n,
+			     const char *data, size_t len,
+			     struct mlfs_err *err);
+int text_state_write(struct fs *fs, struct file *f, const char *data,
+		     size_t size, off_t off, text_check_fn check,
+		     struct mlfs_err *err);
+/* Whether a commit has something to apply (written, or at FINAL opened
+ * with O_TRUNC); then marks it applied. */
+bool text_state_take(struct file *f, bool final);
+/* Size of N's generated content, 0 while pending. */
+int text_stat_size(struct fs *fs, const struct node *n, struct stat *st,
+		   int64_t *data_mtime);
 
 extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
 extern const struct node_ops ns_features_dir;
+/* A run's artifacts/ directory: a blob tree whose root id is OUT->id. */
+extern const struct node_ops ns_artifacts_dir;
 
 /* Creation of a directory object: records owner and mode for PATH. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
@@ -203,6 +426,8 @@ bool fs_pending_has(struct fs *fs, const char *path);
 
 /* Symlinks under a temporary name (ln -sfn), held until renamed. */
 extern const struct node_ops templink_ops;
+/* Unlink of a rows node: empties it. */
+int fs_rows_clear(struct fs *fs, const struct node *n, struct mlfs_err *err);
 int fs_templink_add(const char *path, const char *target);
 bool fs_templink_get(const char *path, struct buf *target);
 bool fs_templink_del(const char *path);
@@ -243,6 +468,10 @@ void fs_inode_rename(struct fs *fs, const char *from, const char *to);
 
 void fs_log(struct fs *fs, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Log why a request failed ("PATH: message", else strerror), except a
+ * plain not-found.  Returns RC. */
+int fs_log_failure(struct fs *fs, const char *path, int rc,
+		   const struct mlfs_err *err);
 void fs_log_text(struct fs *fs, struct buf *out);
 void fs_log_free(struct fs *fs);
 

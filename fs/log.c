@@ -1,5 +1,6 @@
 /* log.c - /log: the recent messages of this mount, newest last, one
  * "TIME PATH: message" line each, kept in a ring of FS_LOG_LINES. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,4 +69,16 @@ void fs_log_free(struct fs *fs)
 	free(fs->log_lines);
 	fs->log_lines = NULL;
 	fs->log_len = 0;
+}
+
+int fs_log_failure(struct fs *fs, const char *path, int rc,
+		   const struct mlfs_err *err)
+{
+	if (rc == -ENOENT && !(err && err->msg[0]))
+		return rc;
+	if (err && err->msg[0])
+		fs_log(fs, path, "%s", err->msg);
+	else
+		fs_log(fs, path, "%s", strerror(-rc));
+	return rc;
 }

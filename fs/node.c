@@ -27,20 +27,60 @@ void fs_caller(uid_t *uid, gid_t *gid)
 	*gid = caller_ctx ? caller_ctx->gid : getgid();
 }
 
+void node_child_path(char *out, size_t size, const struct node *dir,
+		     const char *name)
+{
+	snprintf(out, size, "%s/%s", strcmp(dir->path, "/") ? dir->path : "", name);
+}
+
 void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops)
 {
 	memcpy(out->arg, dir->arg, sizeof(out->arg));
 	snprintf(out->owner_path, sizeof(out->owner_path), "%s", dir->owner_path);
-	if (!strcmp(dir->path, "/"))
-		snprintf(out->path, sizeof(out->path), "/%s", name);
-	else
-		snprintf(out->path, sizeof(out->path), "%s/%s", dir->path, name);
+	node_child_path(out->path, sizeof(out->path), dir, name);
 	out->ops = ops;
 	out->owner = out->owner_path[0] ? out->owner_path : NULL;
 	out->id = 0;
 	out->parent_id = dir->id;
 	out->pending = false;
+}
+
+void node_object(struct node *out, const struct node *dir, const char *name,
+		 const struct node_ops *ops, int arg)
+{
+	node_child(out, dir, name, ops);
+	snprintf(out->arg[arg], sizeof(out->arg[arg]), "%s", name);
+	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+}
+
+int fs_list_name(void *lister, const char *name)
+{
+	struct fs_lister *l = lister;
+	return l->add(l->ctx, name, l->dirs);
+}
+
+int node_lookup(struct fs *fs, const struct node *dir, const char *name,
+		bool pending, struct node *out)
+{
+	char full[FS_PATH_MAX];
+	int rc = dir->ops->lookup(fs, dir, name, out);
+	if (rc != -ENOENT)
+		return rc;
+	node_child_path(full, sizeof(full), dir, name);
+	if (dir->ops->symlink && fs_templink_get(full, NULL)) {
+		node_child(out, dir, name, &templink_ops);
+		return 0;
+	}
+	/* A file being created shows until its writer closes. */
+	bool is_pending = false;
+	if (pending && dir->ops->create && fs_pending_has(fs, full) &&
+	    dir->ops->create(fs, dir, name, 0644, out, &is_pending, NULL) == 0 &&
+	    is_pending) {
+		out->pending = true;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int fs_resolve(struct fs *fs, const char *path, struct node *out)
@@ -70,27 +110,7 @@ int fs_resolve(struct fs *fs, const char *path, struct node *out)
 		if (out->ops->kind != NK_DIR)
 			return -ENOTDIR;
 		struct node child;
-		int rc = out->ops->lookup(fs, out, comp, &child);
-		if (rc == -ENOENT && !*p && out->ops->symlink) {
-			char full[FS_PATH_MAX];
-			snprintf(full, sizeof(full), "%s/%s", strcmp(out->path, "/") ? out->path : "", comp);
-			if (fs_templink_get(full, NULL)) {
-				node_child(&child, out, comp, &templink_ops);
-				rc = 0;
-			}
-		}
-		if (rc == -ENOENT && !*p && out->ops->create) {
-			/* A file being created shows until its writer closes. */
-			char full[FS_PATH_MAX];
-			bool pending = false;
-			snprintf(full, sizeof(full), "%s/%s", strcmp(out->path, "/") ? out->path : "", comp);
-			if (fs_pending_has(fs, full) &&
-			    out->ops->create(fs, out, comp, 0644, &child, &pending, NULL) == 0 &&
-			    pending) {
-				child.pending = true;
-				rc = 0;
-			}
-		}
+		int rc = node_lookup(fs, out, comp, !*p, &child);
 		if (rc)
 			return rc;
 		memcpy(out, &child, sizeof(child));
@@ -132,59 +152,14 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	}
 	st->st_nlink = 1;
 	st->st_blksize = 1 << 20;
-	switch (n->ops->kind) {
-	case NK_DIR:
-		st->st_mode |= S_IFDIR;
-		st->st_nlink = 2;
-		st->st_size = 0;
-		break;
-	case NK_PROPERTY:
-	case NK_VIEW: {
-		struct buf b = { 0 };
-		st->st_mode |= S_IFREG;
-		if (n->pending)
-			break;
-		rc = n->ops->get(fs, n, &b, NULL);
-		st->st_size = rc ? 0 : (off_t)b.len;
-		buf_free(&b);
-		if (rc && rc != -ENODATA)
-			return rc;
-		break;
-	}
-	case NK_WAITER:
-		st->st_mode |= S_IFREG;	/* size 0: read with direct I/O */
-		break;
-	case NK_SYMLINK: {
-		struct buf b = { 0 };
-		st->st_mode = S_IFLNK | 0777;
-		rc = n->ops->readlink(fs, n, &b);
-		st->st_size = (off_t)b.len;
-		buf_free(&b);
-		if (rc)
-			return rc;
-		break;
-	}
-	case NK_BLOB:
-		st->st_mode |= S_IFREG;
-		break;
-	case NK_SERIES:
-	case NK_TABLE: {
-		uint64_t size;
-		int64_t data_mtime;
-		st->st_mode |= S_IFREG;
-		if (n->pending)
-			break;
-		if ((rc = n->ops->size(fs, n, &size, &data_mtime)))
-			return rc;
-		st->st_size = (off_t)size;
-		/* The later of a data change and a touch wins. */
-		if (data_mtime > attrs_set_at)
-			mtime = data_mtime;
-		if (data_mtime > ctime)
-			ctime = data_mtime;
-		break;
-	}
-	}
+	int64_t data_mtime = 0;
+	if ((rc = fs_kind(n)->stat(fs, n, st, &data_mtime)))
+		return rc;
+	/* The later of a data change and a touch wins. */
+	if (data_mtime > attrs_set_at)
+		mtime = data_mtime;
+	if (data_mtime > ctime)
+		ctime = data_mtime;
 	st->st_blocks = (st->st_size + 511) / 512;
 	if (ctime < mtime)
 		ctime = mtime;

@@ -1,8 +1,9 @@
 /* ops.c - the FUSE low-level operations, written once for every node kind.
  *
  * Each request resolves its inode's path into a node and dispatches on the
- * node's kind.  Open files carry a struct handle in fi->fh, made in open
- * and freed in release.  Every request is replied to exactly once; a
+ * node's kind through the table `kinds` below (one file of fs/kind/ per
+ * row).  Open files carry a struct file in fi->fh, with the kind's own
+ * per-open state, made in open and freed in release.  Every request is replied to exactly once; a
  * rejected request with a reason logs "PATH: reason" to /log.
  *
  * What shell tools send (DESIGN.md section 10) shapes the write path:
@@ -23,19 +24,28 @@
 
 void fs_set_caller(const struct fuse_ctx *ctx);
 
-struct handle {
-	pthread_mutex_t lock;	/* guards everything below */
-	struct node node;
-	int flags;
-	struct buf content;	/* property/view: the bytes of this handle */
-	bool written;		/* property: changed since the last apply */
-	bool trunc_pending;	/* property opened with O_TRUNC, not applied */
-	void *reader;		/* table: snapshot reader, made on first read */
-	void *writer;		/* table: streaming writer */
-	struct buf dir;		/* directory: "name\0" entries */
-	size_t ndir;
-	struct buf partial;	/* series: a line not ended yet */
-	bool ready;		/* waiter: content holds the final state */
+/* The node kinds: adding a kind is one file in fs/kind/ and one row. */
+static const struct kind *const kinds[NK_COUNT] = {
+	[NK_DIR] = &kind_dir,
+	[NK_PROPERTY] = &kind_property,
+	[NK_VIEW] = &kind_view,
+	[NK_ROWS] = &kind_rows,
+	[NK_SERIES] = &kind_series,
+	[NK_WAITER] = &kind_waiter,
+	[NK_SYMLINK] = &kind_symlink,
+	[NK_BLOB] = &kind_blob,
+	[NK_CONTROL] = &kind_control,
+};
+
+const struct kind *fs_kind(const struct node *n)
+{
+	return kinds[n->ops->kind];
+}
+
+/* An open directory: its entries read at opendir, "Tname\0" each with T
+ * 'd' or 'f'. */
+struct dir_list {
+	struct buf dir;
 };
 
 static struct fs *FS(fuse_req_t req)
@@ -44,22 +54,9 @@ static struct fs *FS(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static struct handle *H(struct fuse_file_info *fi)
+static struct file *F(struct fuse_file_info *fi)
 {
-	return (struct handle *)(uintptr_t)fi->fh;
-}
-
-/* Log the reason of a failed request (not for plain not-found). */
-static int failed(struct fs *fs, const char *path, int rc,
-		  const struct mlfs_err *err)
-{
-	if (rc == -ENOENT && !(err && err->msg[0]))
-		return rc;
-	if (err && err->msg[0])
-		fs_log(fs, path, "%s", err->msg);
-	else
-		fs_log(fs, path, "%s", strerror(-rc));
-	return rc;
+	return (struct file *)(uintptr_t)fi->fh;
 }
 
 static int resolve_ino(struct fs *fs, fuse_ino_t ino, struct node *n)
@@ -76,26 +73,25 @@ static int resolve_ino(struct fs *fs, fuse_ino_t ino, struct node *n)
 	return rc;
 }
 
+/* Resolve PARENT into DIR and its child NAME into CHILD.  Both paths are
+ * set whatever fails, so a caller may always log CHILD->path ("?" when
+ * even the parent is unknown). */
 static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
 			 struct node *dir, struct node *child)
 {
+	strcpy(child->path, "?");
 	int rc = resolve_ino(fs, parent, dir);
-	if (rc)
+	if (rc) {
+		strcpy(dir->path, "?");
+		dir->ops = NULL;
 		return rc;
+	}
+	node_child_path(child->path, sizeof(child->path), dir, name);
 	if (dir->ops->kind != NK_DIR)
 		return -ENOTDIR;
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENOENT;	/* no such name can exist; mkdir says EINVAL */
-	rc = dir->ops->lookup(fs, dir, name, child);
-	if (rc == -ENOENT && dir->ops->symlink) {
-		char path[FS_PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir->path, "/") ? dir->path : "", name);
-		if (fs_templink_get(path, NULL)) {
-			node_child(child, dir, name, &templink_ops);
-			rc = 0;
-		}
-	}
-	return rc;
+	return node_lookup(fs, dir, name, false, child);
 }
 
 static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
@@ -118,6 +114,32 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 	e.attr_timeout = S_ISDIR(e.attr.st_mode) ? FS_ENTRY_TIMEOUT : 0;
 	if (fuse_reply_entry(req, &e))
 		fs_inode_forget(fs, e.ino, 1);
+}
+
+/* Resolve PARENT into DIR, a directory ("?" when unresolved). */
+static int resolve_dir(struct fs *fs, fuse_ino_t parent, struct node *dir)
+{
+	int rc = resolve_ino(fs, parent, dir);
+	if (rc)
+		strcpy(dir->path, "?");
+	else if (dir->ops->kind != NK_DIR)
+		rc = -ENOTDIR;
+	return rc;
+}
+
+/* Answer the making of NAME in DIR (mkdir, symlink): CHILD's entry, or
+ * the error RC, logged unless it is EEXIST. */
+static void reply_made(fuse_req_t req, struct fs *fs, const struct node *dir,
+		       const char *name, const struct node *child, int rc,
+		       const struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	if (!rc) {
+		reply_entry(req, fs, child);
+		return;
+	}
+	node_child_path(path, sizeof(path), dir, name);
+	fuse_reply_err(req, -(rc == -EEXIST ? rc : fs_log_failure(fs, path, rc, err)));
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -176,18 +198,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 static int truncate_node(struct fs *fs, const struct node *n,
 			 struct mlfs_err *err)
 {
-	switch (n->ops->kind) {
-	case NK_TABLE:
-		return n->ops->remove(fs, n, err);
-	case NK_PROPERTY: {
-		int rc = n->ops->set(fs, n, "", 0, false, err);
-		return rc ? rc : n->ops->set(fs, n, "", 0, true, err);
-	}
-	case NK_VIEW:
-		return mlfs_fail(err, -EACCES, "a generated file cannot be written");
-	default:
-		return -EISDIR;
-	}
+	const struct kind *k = fs_kind(n);
+	return k->truncate ? k->truncate(fs, n, err) : -EISDIR;
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -245,7 +257,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!rc)
 		rc = node_stat(fs, &n, &st);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, n.path, rc, &err));
+		fuse_reply_err(req, -fs_log_failure(fs, n.path, rc, &err));
 		return;
 	}
 	st.st_ino = ino;
@@ -256,8 +268,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 static int add_dirent(void *ctx, const char *name, bool is_dir)
 {
-	struct handle *h = ctx;
-	h->ndir++;
+	struct dir_list *h = ctx;
 	if (buf_putc(&h->dir, is_dir ? 'd' : 'f'))
 		return -ENOMEM;
 	return buf_append(&h->dir, name, strlen(name) + 1);
@@ -267,23 +278,24 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = calloc(1, sizeof(*h));
-	int rc = h ? resolve_ino(fs, ino, &h->node) : -ENOMEM;
-	if (!rc && h->node.ops->kind != NK_DIR)
+	struct dir_list *h = calloc(1, sizeof(*h));
+	struct node n;
+	if (!h)
+		mlfs_oom();
+	int rc = resolve_ino(fs, ino, &n);
+	if (!rc && n.ops->kind != NK_DIR)
 		rc = -ENOTDIR;
 	if (!rc) {
 		add_dirent(h, ".", true);
 		add_dirent(h, "..", true);
-		rc = h->node.ops->list(fs, &h->node, add_dirent, h);
+		rc = n.ops->list(fs, &n, add_dirent, h);
 	}
 	if (rc) {
-		if (h)
-			buf_free(&h->dir);
+		buf_free(&h->dir);
 		free(h);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	pthread_mutex_init(&h->lock, NULL);
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi)) {
 		buf_free(&h->dir);
@@ -294,7 +306,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	struct dir_list *h = (struct dir_list *)(uintptr_t)fi->fh;
 	char *out = malloc(size);
 	size_t used = 0;
 	const char *p = h->dir.data;
@@ -325,9 +337,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct handle *h = H(fi);
+	struct dir_list *h = (struct dir_list *)(uintptr_t)fi->fh;
 	buf_free(&h->dir);
-	pthread_mutex_destroy(&h->lock);
 	free(h);
 	fuse_reply_err(req, 0);
 }
@@ -339,9 +350,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
-	int rc = resolve_ino(fs, parent, &dir);
-	if (!rc && dir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+	int rc = resolve_dir(fs, parent, &dir);
 	if (!rc && !dir.ops->mkdir)
 		rc = mlfs_fail(&err, -EPERM, "no directories can be made here");
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
@@ -350,13 +359,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = dir.ops->mkdir(fs, &dir, name, &err);
 	if (!rc)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
-	if (rc) {
-		char path[FS_PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir.path, "/") ? dir.path : "", name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
-		return;
-	}
-	reply_entry(req, fs, &child);
+	reply_made(req, fs, &dir, name, &child, rc, &err);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -368,11 +371,11 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (!rc && child.ops->kind != NK_DIR)
 		rc = -ENOTDIR;
-	if (!rc && !dir.ops->rmdir)
+	if (!rc && !dir.ops->rmdir && !dir.ops->children_go_with_dir)
 		rc = mlfs_fail(&err, -EPERM, "this directory cannot be removed");
-	if (!rc)
+	if (!rc && dir.ops->rmdir)
 		rc = dir.ops->rmdir(fs, &dir, name, &err);
-	fuse_reply_err(req, rc ? -failed(fs, child.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -384,112 +387,92 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (!rc && child.ops->kind == NK_DIR)
 		rc = -EISDIR;
-	if (!rc && !child.ops->remove)
+	if (!rc && !child.ops->remove && !dir.ops->children_go_with_dir)
 		rc = mlfs_fail(&err, -EPERM, "this file cannot be removed");
-	if (!rc)
+	if (!rc && child.ops->remove)
 		rc = child.ops->remove(fs, &child, &err);
-	fuse_reply_err(req, rc ? -failed(fs, child.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 
 /* ---- files ---- */
 
-static void handle_free(struct fs *fs, struct handle *h)
+static struct file *file_new(void)
 {
-	if (!h)
-		return;
-	if (h->node.pending) {
-		fs_pending_del(fs, h->node.path);
-		fs_namespace_changed(fs);
-	}
-	if (h->reader)
-		h->node.ops->reader_free(h->reader);
-	if (h->writer)
-		h->node.ops->writer_free(h->writer);
-	buf_free(&h->content);
-	buf_free(&h->partial);
-	pthread_mutex_destroy(&h->lock);
-	free(h);
+	struct file *f = calloc(1, sizeof(*f));
+	if (!f)
+		mlfs_oom();
+	pthread_mutex_init(&f->lock, NULL);
+	return f;
 }
 
-static int open_node(struct fs *fs, struct handle *h, int flags,
+static void file_free(struct fs *fs, struct file *f)
+{
+	if (f->node.ops) {
+		const struct kind *k = fs_kind(&f->node);
+		if (k->release)
+			k->release(fs, f);
+	}
+	if (f->node.pending) {
+		fs_pending_del(fs, f->node.path);
+		fs_namespace_changed(fs);
+	}
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+static int open_node(struct fs *fs, struct file *f, int flags,
 		     struct mlfs_err *err)
 {
-	const struct node *n = &h->node;
-	int acc = flags & O_ACCMODE;
-	bool writing = acc != O_RDONLY;
-	int rc = 0;
-
-	h->flags = flags;
-	switch (n->ops->kind) {
-	case NK_DIR:
-		return -EISDIR;
-	case NK_VIEW:
-		if (writing)
-			return mlfs_fail(err, -EACCES, "a generated file is read-only");
-		return n->ops->get(fs, n, &h->content, err);
-	case NK_PROPERTY:
-		if (n->pending)
-			return 0;
-		if (writing && (flags & O_TRUNC)) {
-			h->trunc_pending = true;
-			return 0;
-		}
-		rc = n->ops->get(fs, n, &h->content, err);
-		return rc == -ENODATA ? 0 : rc;
-	case NK_SERIES:
-		/* Writes append points ('>' too: a series only grows). */
-		if (acc == O_WRONLY || n->pending)
-			return 0;
-		return n->ops->get(fs, n, &h->content, err);
-	case NK_WAITER:
-		if (writing)
-			return mlfs_fail(err, -EACCES, "a waiter file is read-only");
-		return 0;
-	case NK_SYMLINK:
-		return -ELOOP;
-	case NK_BLOB:
-		if (writing && (flags & O_TRUNC))
-			return n->ops->truncate(fs, n, 0, err);
-		return 0;
-	case NK_TABLE: {
-		/* Readers get a snapshot now: stable for this handle. */
-		uint64_t size;
-		if (acc != O_WRONLY)
-			rc = n->ops->reader_open(fs, n, &h->reader, &size, err);
-		if (!rc && writing)
-			rc = n->ops->writer_open(fs, n, (flags & O_TRUNC) != 0,
-						 &h->writer, err);
-		return rc;
-	}
-	}
-	return -EINVAL;
+	const struct kind *k = fs_kind(&f->node);
+	f->flags = flags;
+	return k->open ? k->open(fs, f, err) : 0;
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct mlfs_err err = { 0 };
-	struct handle *h = calloc(1, sizeof(*h));
-	int rc = h ? resolve_ino(fs, ino, &h->node) : -ENOMEM;
+	struct file *f = file_new();
+	int rc = resolve_ino(fs, ino, &f->node);
 
-	if (h)
-		pthread_mutex_init(&h->lock, NULL);
-	if (!rc)
-		rc = open_node(fs, h, fi->flags, &err);
+	if (rc)
+		f->node.ops = NULL;
+	else
+		rc = open_node(fs, f, fi->flags, &err);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, h ? h->node.path : "?", rc, &err));
-		handle_free(fs, h);
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.ops ? f->node.path : "?", rc, &err));
+		file_free(fs, f);
 		return;
 	}
-	fi->fh = (uintptr_t)h;
+	fi->fh = (uintptr_t)f;
 	fi->keep_cache = 0;
 	/* Rows bypass the page cache: each handle reads its own snapshot,
 	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
 	 * it to 0 until the next getattr). */
-	fi->direct_io = h->node.ops->kind == NK_TABLE ||
-			h->node.ops->kind == NK_WAITER;
+	fi->direct_io = fs_kind(&f->node)->direct_io;
 	if (fuse_reply_open(req, fi))
-		handle_free(fs, h);
+		file_free(fs, f);
+}
+
+/* Make the node of a new file NAME in DIR (open with O_CREAT) into F. */
+static int create_node(struct fs *fs, struct node *dir, const char *name,
+		       mode_t mode, struct file *f, struct mlfs_err *err)
+{
+	bool pending = false;
+	if (!dir->ops->create) {
+		/* The tree has fixed file names per kind of directory. */
+		return mlfs_fail(err, -EACCES, "no file of this name can be created here");
+	}
+	int rc = dir->ops->create(fs, dir, name, mode, &f->node, &pending, err);
+	if (rc) {
+		node_child_path(f->node.path, sizeof(f->node.path), dir, name);
+		return rc;
+	}
+	if (pending) {
+		f->node.pending = true;
+		fs_pending_add(fs, f->node.path);
+	}
+	return 0;
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -499,48 +482,32 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir;
-	struct handle *h = calloc(1, sizeof(*h));
-	int rc = h ? resolve_child(fs, parent, name, &dir, &h->node) : -ENOMEM;
+	struct file *f = file_new();
+	int rc = resolve_child(fs, parent, name, &dir, &f->node);
 
-	if (h)
-		pthread_mutex_init(&h->lock, NULL);
-	if (rc == -ENOENT && dir.ops->create) {
-		bool pending = false;
-		rc = dir.ops->create(fs, &dir, name, mode, &h->node, &pending, &err);
-		if (!rc && pending) {
-			h->node.pending = true;
-			fs_pending_add(fs, h->node.path);
-		}
-		if (rc)
-			snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
-				 strcmp(dir.path, "/") ? dir.path : "", name);
-	} else if (rc == -ENOENT) {
-		/* The tree has fixed file names per kind of directory. */
-		snprintf(h->node.path, sizeof(h->node.path), "%s/%s",
-			 strcmp(dir.path, "/") ? dir.path : "", name);
-		rc = mlfs_fail(&err, -EACCES, "no file of this name can be created here");
-	}
+	if (rc == -ENOENT && dir.ops)
+		rc = create_node(fs, &dir, name, mode, f, &err);
 	if (!rc)
-		rc = open_node(fs, h, fi->flags, &err);
+		rc = open_node(fs, f, fi->flags, &err);
 	if (rc) {
-		fuse_reply_err(req, -failed(fs, h ? h->node.path : "?", rc, &err));
-		handle_free(fs, h);
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
+		file_free(fs, f);
 		return;
 	}
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
-	if ((rc = node_stat(fs, &h->node, &e.attr))) {
-		handle_free(fs, h);
+	if ((rc = node_stat(fs, &f->node, &e.attr))) {
+		file_free(fs, f);
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	e.ino = fs_inode_ref(fs, h->node.path);
+	e.ino = fs_inode_ref(fs, f->node.path);
 	e.attr.st_ino = e.ino;
-	fi->fh = (uintptr_t)h;
-	fi->direct_io = h->node.ops->kind == NK_TABLE;
+	fi->fh = (uintptr_t)f;
+	fi->direct_io = fs_kind(&f->node)->direct_io;
 	if (fuse_reply_create(req, &e, fi)) {
 		fs_inode_forget(fs, e.ino, 1);
-		handle_free(fs, h);
+		file_free(fs, f);
 	}
 }
 
@@ -548,210 +515,69 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = H(fi);
+	struct file *f = F(fi);
+	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
-	int rc = 0;
 
-	pthread_mutex_lock(&h->lock);
-	switch (h->node.ops->kind) {
-	case NK_WAITER:
-		if (!h->ready) {
-			buf_reset(&h->content);
-			if (h->node.ops->poll(fs, &h->node, &h->content) != 0) {
-				pthread_mutex_unlock(&h->lock);
-				fs_waiter_park(fs, req, &h->node, size, off);
-				return;
-			}
-			h->ready = true;
-		}
-		/* fall through */
-	case NK_VIEW:
-	case NK_SERIES:
-	case NK_PROPERTY:
-		if ((size_t)off >= h->content.len)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, h->content.data + off,
-				       h->content.len - (size_t)off < size ?
-				       h->content.len - (size_t)off : size);
-		break;
-	case NK_TABLE: {
-		uint64_t total;
-		if (!h->reader)
-			rc = h->node.ops->reader_open(fs, &h->node, &h->reader,
-						      &total, &err);
-		char *out = rc ? NULL : malloc(size ? size : 1);
-		long n = rc ? rc : out ? h->node.ops->reader_read(h->reader, out, size,
-							   (uint64_t)off, &err) : -ENOMEM;
-		if (n < 0)
-			fuse_reply_err(req, -failed(fs, h->node.path, (int)n, &err));
-		else
-			fuse_reply_buf(req, out, (size_t)n);
-		free(out);
-		break;
-	}
-	case NK_BLOB: {
-		char *out = malloc(size ? size : 1);
-		long n = out ? h->node.ops->pread(fs, &h->node, out, size, (uint64_t)off, &err)
-			     : -ENOMEM;
-		if (n < 0)
-			fuse_reply_err(req, -failed(fs, h->node.path, (int)n, &err));
-		else
-			fuse_reply_buf(req, out, (size_t)n);
-		free(out);
-		break;
-	}
-	default:
+	pthread_mutex_lock(&f->lock);
+	int rc = k->read ? k->read(fs, f, req, size, off, &err) : -EISDIR;
+	pthread_mutex_unlock(&f->lock);
+	if (rc == -EISDIR)
 		fuse_reply_err(req, EISDIR);
-	}
-	pthread_mutex_unlock(&h->lock);
-}
-
-static int property_write(struct fs *fs, struct handle *h, const char *data,
-			  size_t size, off_t off, struct mlfs_err *err)
-{
-	if (h->flags & O_APPEND)
-		off = (off_t)h->content.len;
-	if ((uint64_t)off + size > FS_PROPERTY_MAX)
-		return mlfs_fail(err, -EFBIG, "value larger than %u bytes", FS_PROPERTY_MAX);
-	struct buf next = { 0 };
-	size_t end = (size_t)off + size;
-	if (buf_reserve(&next, end > h->content.len ? end : h->content.len))
-		return -ENOMEM;
-	buf_append(&next, h->content.data, h->content.len);
-	if (end > next.len) {
-		memset(next.data + next.len, 0, end - next.len);
-		next.len = end;
-		next.data[end] = '\0';
-	}
-	memcpy(next.data + off, data, size);
-	int rc = h->node.ops->set(fs, &h->node, next.data, next.len, false, err);
-	if (rc) {
-		/* A rejected write leaves everything as it was, O_TRUNC too. */
-		h->trunc_pending = false;
-		buf_free(&next);
-		return rc;
-	}
-	buf_free(&h->content);
-	h->content = next;
-	h->written = true;
-	return 0;
-}
-
-/* Append the complete lines of what was written; keep a trailing partial
- * line for the next write or the flush. */
-static int series_write(struct fs *fs, struct handle *h, const char *data,
-			size_t size, struct mlfs_err *err)
-{
-	if (h->partial.len + size > FS_PROPERTY_MAX && !memchr(data, '\n', size))
-		return mlfs_fail(err, -EFBIG, "line longer than %u bytes", FS_PROPERTY_MAX);
-	struct buf all = { 0 };
-	if (buf_append(&all, h->partial.data, h->partial.len) ||
-	    buf_append(&all, data, size)) {
-		buf_free(&all);
-		return -ENOMEM;
-	}
-	const char *last = memrchr(all.data, '\n', all.len);
-	size_t whole = last ? (size_t)(last - all.data) + 1 : 0;
-	int rc = whole ? h->node.ops->append(fs, &h->node, all.data, whole, err) : 0;
-	if (!rc) {
-		buf_reset(&h->partial);
-		buf_append(&h->partial, all.data + whole, all.len - whole);
-		h->written = true;
-	}
-	buf_free(&all);
-	return rc;
+	else if (rc < 0)
+		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = H(fi);
+	struct file *f = F(fi);
+	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
-	bool quiet = false;
 	int rc;
 
-	pthread_mutex_lock(&h->lock);
-	switch (h->node.ops->kind) {
-	case NK_PROPERTY:
-		rc = property_write(fs, h, data, size, off, &err);
-		break;
-	case NK_SERIES:
-		rc = series_write(fs, h, data, size, &err);
-		break;
-	case NK_BLOB: {
-		uint64_t at = (uint64_t)off;
-		struct stat st;
-		if ((h->flags & O_APPEND) && (rc = node_stat(fs, &h->node, &st)))
-			break;
-		if (h->flags & O_APPEND)
-			at = (uint64_t)st.st_size;
-		rc = h->node.ops->pwrite(fs, &h->node, data, size, at, &err);
-		break;
-	}
-	case NK_TABLE:
-		/* After a failure the first error already told why. */
-		quiet = h->writer && h->node.ops->writer_failed(h->writer);
-		rc = h->writer ? h->node.ops->writer_write(h->writer, data, size, &err)
-			       : -EBADF;
-		break;
-	default:
+	pthread_mutex_lock(&f->lock);
+	/* After a failure the first error already told why. */
+	bool quiet = k->failed && k->failed(f);
+	if (k->write)
+		rc = k->write(fs, f, data, size, off, &err);
+	else
 		rc = mlfs_fail(&err, -EACCES, "a generated file is read-only");
-	}
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_unlock(&f->lock);
 	if (rc && !quiet)
-		failed(fs, h->node.path, rc, &err);
+		fs_log_failure(fs, f->node.path, rc, &err);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
 }
 
-/* Apply what this handle wrote since the last apply.  FINAL at release. */
-static int commit_handle(struct fs *fs, struct handle *h, bool final,
-			 struct mlfs_err *err)
+/* Apply what F wrote since the last commit.  FINAL at release (REQ NULL);
+ * FS_REPLIED when the kind answers REQ itself. */
+static int commit_file(struct fs *fs, struct file *f, bool final,
+		       fuse_req_t req, struct mlfs_err *err)
 {
-	switch (h->node.ops->kind) {
-	case NK_PROPERTY:
-		if (h->written || (final && h->trunc_pending)) {
-			int rc = h->node.ops->set(fs, &h->node, h->content.data ? h->content.data : "",
-						  h->content.len, true, err);
-			h->written = false;
-			h->trunc_pending = false;
-			return rc;
-		}
-		return 0;
-	case NK_TABLE:
-		if (h->writer)
-			return h->node.ops->writer_commit(h->writer, final, err);
-		return 0;
-	case NK_SERIES:
-		if (h->partial.len) {
-			int rc = h->node.ops->append(fs, &h->node, h->partial.data,
-						     h->partial.len, err);
-			buf_reset(&h->partial);
-			return rc;
-		}
-		return 0;
-	default:
-		return 0;
-	}
+	const struct kind *k = fs_kind(&f->node);
+	return k->commit ? k->commit(fs, f, final, req, err) : 0;
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = H(fi);
+	struct file *f = F(fi);
+	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
 
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&f->lock);
 	/* A failed writer said why in write(); close() just fails again. */
-	bool quiet = h->writer && h->node.ops->writer_failed(h->writer);
-	int rc = commit_handle(fs, h, false, &err);
-	pthread_mutex_unlock(&h->lock);
+	bool quiet = k->failed && k->failed(f);
+	int rc = commit_file(fs, f, false, req, &err);
+	pthread_mutex_unlock(&f->lock);
+	if (rc == FS_REPLIED)
+		return;
 	if (rc && !quiet)
-		failed(fs, h->node.path, rc, &err);
+		fs_log_failure(fs, f->node.path, rc, &err);
 	fuse_reply_err(req, -rc);
 }
 
@@ -759,32 +585,34 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		     struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = H(fi);
+	struct file *f = F(fi);
 	struct mlfs_err err = { 0 };
 
-	pthread_mutex_lock(&h->lock);
-	int rc = commit_handle(fs, h, false, &err);
-	pthread_mutex_unlock(&h->lock);
+	pthread_mutex_lock(&f->lock);
+	/* fsync does not wait for a control's job: it commits, at most. */
+	int rc = commit_file(fs, f, false, NULL, &err);
+	pthread_mutex_unlock(&f->lock);
 	if (!rc)
 		rc = store_sync(fs->store, &err);
-	fuse_reply_err(req, rc ? -failed(fs, h->node.path, rc, &err) : 0);
+	fuse_reply_err(req, rc ? -fs_log_failure(fs, f->node.path, rc, &err) : 0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct handle *h = H(fi);
+	struct file *f = F(fi);
+	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
 
-	pthread_mutex_lock(&h->lock);
+	pthread_mutex_lock(&f->lock);
 	/* A writer that failed already said why; its rows are dropped. */
-	bool skip = h->writer && h->node.ops->writer_failed(h->writer);
-	int rc = skip ? 0 : commit_handle(fs, h, true, &err);
-	pthread_mutex_unlock(&h->lock);
+	bool skip = k->failed && k->failed(f);
+	int rc = skip ? 0 : commit_file(fs, f, true, NULL, &err);
+	pthread_mutex_unlock(&f->lock);
 	if (rc)
-		failed(fs, h->node.path, rc, &err);
-	handle_free(fs, h);
+		fs_log_failure(fs, f->node.path, rc, &err);
+	file_free(fs, f);
 	fuse_reply_err(req, 0);
 }
 
@@ -808,9 +636,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct node dir, child, newdir;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (!rc)
-		rc = resolve_ino(fs, newparent, &newdir);
-	if (!rc && newdir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+		rc = resolve_dir(fs, newparent, &newdir);
 	if (!rc && strlen(newname) > FS_NAME_MAX)
 		rc = -ENAMETOOLONG;
 	if (!rc && child.ops == &templink_ops) {
@@ -829,12 +655,12 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (!rc) {
 			char to[FS_PATH_MAX];
 			fs_templink_del(child.path);
-			snprintf(to, sizeof(to), "%s/%s", strcmp(newdir.path, "/") ? newdir.path : "", newname);
+			node_child_path(to, sizeof(to), &newdir, newname);
 			fs_inode_rename(fs, child.path, to);
 		}
 		buf_free(&target);
 		if (rc && rc != -EEXIST)
-			failed(fs, child.path, rc, &err);
+			fs_log_failure(fs, child.path, rc, &err);
 		fuse_reply_err(req, -rc);
 		return;
 	}
@@ -844,11 +670,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = dir.ops->rename(fs, &dir, name, &newdir, newname, flags, &err);
 	if (!rc) {
 		char to[FS_PATH_MAX];
-		snprintf(to, sizeof(to), "%s/%s", strcmp(newdir.path, "/") ? newdir.path : "", newname);
+		node_child_path(to, sizeof(to), &newdir, newname);
 		fs_inode_rename(fs, child.path, to);
 	}
 	if (rc && rc != -EEXIST && rc != -ENOTEMPTY)
-		failed(fs, rc == -ENOENT ? "?" : child.path, rc, &err);
+		fs_log_failure(fs, rc == -ENOENT ? "?" : child.path, rc, &err);
 	fuse_reply_err(req, -rc);
 }
 
@@ -859,9 +685,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
-	int rc = resolve_ino(fs, parent, &dir);
-	if (!rc && dir.ops->kind != NK_DIR)
-		rc = -ENOTDIR;
+	int rc = resolve_dir(fs, parent, &dir);
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
 		rc = -EEXIST;
 	if (!rc && !dir.ops->symlink)
@@ -873,7 +697,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 			/* Not a name this directory knows: hold it, as ln -sfn
 			 * renames it onto a real name next. */
 			char path[FS_PATH_MAX];
-			snprintf(path, sizeof(path), "%s/%s", dir.path, name);
+			node_child_path(path, sizeof(path), &dir, name);
 			mlfs_err_clear(&err);
 			rc = fs_templink_add(path, target);
 			held = rc == 0;
@@ -883,13 +707,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	}
 	if (!rc && !held)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
-	if (rc) {
-		char path[FS_PATH_MAX];
-		snprintf(path, sizeof(path), "%s/%s", strcmp(dir.path, "/") ? dir.path : "", name);
-		fuse_reply_err(req, -(rc == -EEXIST ? rc : failed(fs, path, rc, &err)));
-		return;
-	}
-	reply_entry(req, fs, &child);
+	reply_made(req, fs, &dir, name, &child, rc, &err);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)

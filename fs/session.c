@@ -3,7 +3,9 @@
  * Always mounts with default_permissions (the kernel checks modes and
  * owners against what getattr says), names the mount "mlfs:STORE" so
  * `mlfs umount` can find the daemon, and serves with the multithreaded
- * loop until unmount or a signal. */
+ * loop until unmount or a signal.  Control jobs (training, refreshes) run
+ * on a runner started here and stopped, running jobs cancelled, after
+ * the unmount. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "fs.h"
 #include "fs_int.h"
+#include "runner.h"
 
 int fs_serve(struct store *s, const struct fs_options *o)
 {
@@ -55,14 +58,16 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = EIO;
 		goto out_session;
 	}
+	if ((rc = -runner_start(o->train_workers ? o->train_workers : 1, &fs.runner)))
+		goto out_signals;
 	if (fs_waiters_start(&fs)) {
 		rc = EAGAIN;
-		goto out_signals;
+		goto out_runner;
 	}
 	if (fuse_session_mount(fs.se, o->mountpoint)) {
 		rc = EIO;
 		fs_waiters_stop(&fs);
-		goto out_signals;
+		goto out_runner;
 	}
 	if (o->ready_fd >= 0) {
 		if (write(o->ready_fd, "OK\n", 3) != 3)
@@ -91,6 +96,8 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	fuse_loop_cfg_destroy(loop);
 	fuse_session_unmount(fs.se);
 	fs_waiters_stop(&fs);
+out_runner:
+	runner_stop(fs.runner);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
 out_session:

@@ -138,6 +138,42 @@ static int serve(const char *store_dir, struct fs_options *o)
 	return rc ? 1 : 0;
 }
 
+/* Take mlfs's own options (train_workers=N) out of the comma-separated
+ * -o list ARG, in place; what is left goes to libfuse.  -1 on a bad
+ * value (said on stderr). */
+static int take_own_options(char *arg, struct fs_options *o)
+{
+	char *out = arg, *save = NULL;
+	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (strncmp(opt, "train_workers=", 14)) {
+			if (out != arg)
+				*out++ = ',';
+			memmove(out, opt, strlen(opt) + 1);
+			out += strlen(out);
+			continue;
+		}
+		char *end;
+		long n = strtol(opt + 14, &end, 10);
+		if (end == opt + 14 || *end || n < 1 || n > 64) {
+			fprintf(stderr, "mlfs: train_workers must be 1 to 64, not '%s'\n", opt + 14);
+			return -1;
+		}
+		o->train_workers = (unsigned)n;
+	}
+	*out = '\0';
+	return 0;
+}
+
+/* Add the -o list ARG: mlfs's options to O, the rest to OPTS. */
+static int add_options(char *arg, struct fs_options *o, char **opts)
+{
+	if (take_own_options(arg, o))
+		return -1;
+	if (*arg && o->nopts < 64)
+		opts[o->nopts++] = arg;
+	return 0;
+}
+
 static int cmd_mount(int argc, char **argv)
 {
 	struct fs_options o = { .ready_fd = -1 };
@@ -156,8 +192,8 @@ static int cmd_mount(int argc, char **argv)
 			o.foreground = true;
 			break;
 		case 'o':
-			if (o.nopts < 64)
-				opts[o.nopts++] = optarg;
+			if (add_options(optarg, &o, opts))
+				return 2;
 			break;
 		default:
 			usage(stderr);
@@ -173,8 +209,8 @@ static int cmd_mount(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-d")) {
 			o.debug = o.foreground = true;
 		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			if (o.nopts < 64)
-				opts[o.nopts++] = argv[++i];
+			if (add_options(argv[++i], &o, opts))
+				return 2;
 		} else if (nop < 2) {
 			operands[nop++] = argv[i];
 		} else {

@@ -1,5 +1,5 @@
-/* waiter.c - reads that wait (runs/R/wait) and files that exist once
- * written (pending creates).
+/* waiter.c - the waiter kind: reads that wait (runs/R/wait); and files
+ * that exist once written (pending creates).
  *
  * A read of a waiter file whose state is not reached is parked here, not
  * in a FUSE worker: the worker returns at once and this module replies
@@ -13,6 +13,7 @@
  *   ARMED    the poller may reply and free it; so may the interrupt callback
  * An entry leaves the list exactly once, by whoever replies. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -92,16 +93,6 @@ static void unlink_waiter(struct fs *fs, struct waiter *w)
 	}
 }
 
-static void reply_content(fuse_req_t req, const struct buf *b, size_t size,
-			  off_t off)
-{
-	if ((size_t)off >= b->len)
-		fuse_reply_buf(req, NULL, 0);
-	else
-		fuse_reply_buf(req, b->data + off,
-			       b->len - (size_t)off < size ? b->len - (size_t)off : size);
-}
-
 static void on_interrupt(fuse_req_t req, void *data)
 {
 	struct fs *fs = data;
@@ -152,7 +143,7 @@ static void check_waiters(struct fs *fs)
 		struct waiter *w = *pp;
 		if (w->state == W_ARMED && w->node.ops->poll(fs, &w->node, &b) == 0) {
 			*pp = w->next;
-			reply_content(w->req, &b, w->size, w->off);
+			fs_reply_slice(w->req, &b, w->size, w->off);
 			free(w);
 			continue;
 		}
@@ -216,3 +207,40 @@ void fs_waiters_kick(struct fs *fs)
 	pthread_cond_signal(&fs->wait_cv);
 	pthread_mutex_unlock(&fs->wait_lock);
 }
+
+static int waiter_stat(struct fs *fs, const struct node *n, struct stat *st,
+		       int64_t *data_mtime)
+{
+	st->st_mode |= S_IFREG;	/* size 0: read with direct I/O */
+	return 0;
+}
+
+static int waiter_open(struct fs *fs, struct file *f, struct mlfs_err *err)
+{
+	if ((f->flags & O_ACCMODE) != O_RDONLY)
+		return mlfs_fail(err, -EACCES, "a waiter file is read-only");
+	return text_state_open(f);
+}
+
+/* Answer at once when the state is reached (and from then on the same
+ * content), else park the read here. */
+static int waiter_read(struct fs *fs, struct file *f, fuse_req_t req,
+		       size_t size, off_t off, struct mlfs_err *err)
+{
+	struct text_state *t = f->state;
+	if (!t->ready) {
+		buf_reset(&t->content);
+		if (f->node.ops->poll(fs, &f->node, &t->content) != 0) {
+			fs_waiter_park(fs, req, &f->node, size, off);
+			return FS_REPLIED;
+		}
+		t->ready = true;
+	}
+	return text_state_read(fs, f, req, size, off, err);
+}
+
+const struct kind kind_waiter = {
+	.name = "waiter", .direct_io = true, .stat = waiter_stat,
+	.open = waiter_open, .read = waiter_read,
+	.release = text_state_release,
+};

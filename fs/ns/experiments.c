@@ -20,12 +20,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int nothing_to_remove(struct fs *fs, const struct node *n,
-			     struct mlfs_err *err)
-{
-	return 0;	/* goes with its run: `rm -r runs/RUN` must work */
-}
-
 /* Text values are stored without their trailing newline and read with
  * one, so `cat` output ends a line and `cp` of it writes the same value. */
 static void with_newline(struct buf *out)
@@ -34,168 +28,12 @@ static void with_newline(struct buf *out)
 		buf_putc(out, '\n');
 }
 
-/* ---- artifacts: a tree in engine/blob.h ---- */
-
-static const struct node_ops blob_dir_ops, blob_file_ops;
-
-static void blob_node(struct node *out, const struct node *dir,
-		      const char *name, const struct blob_stat *st)
-{
-	node_child(out, dir, name, st->dir ? &blob_dir_ops : &blob_file_ops);
-	out->id = st->id;
-	out->parent_id = dir->id;
-	snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
-}
-
-static int blob_lookup_op(struct fs *fs, const struct node *dir,
-			  const char *name, struct node *out)
-{
-	struct blob_stat st;
-	int rc = blob_lookup(fs->store, dir->id, name, &st);
-	if (!rc)
-		blob_node(out, dir, name, &st);
-	return rc;
-}
-
-static int blob_list_op(struct fs *fs, const struct node *dir, fs_add_fn add,
-			void *ctx)
-{
-	return blob_list(fs->store, dir->id, add, ctx);
-}
-
-static int blob_mkdir_op(struct fs *fs, const struct node *dir,
-			 const char *name, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
-	fs_caller(&uid, &gid);
-	return blob_make(fs->store, dir->id, name, true, 0755, uid, gid, NULL, err);
-}
-
-static int blob_rmdir_op(struct fs *fs, const struct node *dir,
-			 const char *name, struct mlfs_err *err)
-{
-	return blob_remove(fs->store, dir->id, name, true, err);
-}
-
-static int blob_create_op(struct fs *fs, const struct node *dir,
-			  const char *name, mode_t mode, struct node *out,
-			  bool *pending, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	struct blob_stat st;
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
-	fs_caller(&uid, &gid);
-	int rc = blob_make(fs->store, dir->id, name, false, mode & 07777, uid, gid, &st, err);
-	if (!rc)
-		blob_node(out, dir, name, &st);
-	return rc;
-}
-
-static int blob_rename_op(struct fs *fs, const struct node *dir,
-			  const char *name, const struct node *newdir,
-			  const char *newname, unsigned int flags,
-			  struct mlfs_err *err)
-{
-	if (flags & ~RENAME_NOREPLACE)
-		return -EINVAL;
-	if (!name_valid(newname))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s'", newname);
-	return blob_rename(fs->store, dir->id, name, newdir->id, newname,
-			   flags & RENAME_NOREPLACE, err);
-}
-
-static int blob_stat_op(struct fs *fs, const struct node *n, struct stat *st)
-{
-	struct blob_stat b;
-	int rc = blob_stat(fs->store, n->id, &b);
-	if (rc)
-		return rc;
-	memset(st, 0, sizeof(*st));
-	st->st_mode = (b.dir ? S_IFDIR : S_IFREG) | (b.mode & 07777);
-	st->st_nlink = b.dir ? 2 : 1;
-	st->st_uid = b.uid;
-	st->st_gid = b.gid;
-	st->st_size = (off_t)b.size;
-	st->st_blocks = (st->st_size + 511) / 512;
-	st->st_blksize = BLOB_CHUNK;
-	st->st_mtim.tv_sec = b.mtime_ns / 1000000000;
-	st->st_mtim.tv_nsec = b.mtime_ns % 1000000000;
-	st->st_ctim.tv_sec = b.ctime_ns / 1000000000;
-	st->st_ctim.tv_nsec = b.ctime_ns % 1000000000;
-	st->st_atim = st->st_mtim;
-	return 0;
-}
-
-static int blob_setattr_op(struct fs *fs, const struct node *n,
-			   const struct stat *a, int to_set,
-			   struct mlfs_err *err)
-{
-	int64_t mtime = -1;
-	if (to_set & FUSE_SET_ATTR_MTIME)
-		mtime = (int64_t)a->st_mtim.tv_sec * 1000000000 + a->st_mtim.tv_nsec;
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		mtime = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	}
-	return blob_setattr(fs->store, n->id,
-			    to_set & FUSE_SET_ATTR_MODE ? (uint32_t)a->st_mode : (uint32_t)-1,
-			    to_set & FUSE_SET_ATTR_UID ? (uint32_t)a->st_uid : (uint32_t)-1,
-			    to_set & FUSE_SET_ATTR_GID ? (uint32_t)a->st_gid : (uint32_t)-1,
-			    mtime, err);
-}
-
-static long blob_pread_op(struct fs *fs, const struct node *n, char *dst,
-			  size_t len, uint64_t off, struct mlfs_err *err)
-{
-	return blob_read(fs->store, n->id, off, dst, len, err);
-}
-
-static int blob_pwrite_op(struct fs *fs, const struct node *n,
-			  const char *data, size_t len, uint64_t off,
-			  struct mlfs_err *err)
-{
-	return blob_write(fs->store, n->id, off, data, len, err);
-}
-
-static int blob_truncate_op(struct fs *fs, const struct node *n,
-			    uint64_t size, struct mlfs_err *err)
-{
-	return blob_truncate(fs->store, n->id, size, err);
-}
-
-static int blob_remove_op(struct fs *fs, const struct node *n,
-			  struct mlfs_err *err)
-{
-	return blob_remove(fs->store, n->parent_id, n->arg[2], false, err);
-}
-
-static const struct node_ops blob_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
-	.lookup = blob_lookup_op, .list = blob_list_op,
-	.mkdir = blob_mkdir_op, .rmdir = blob_rmdir_op,
-	.create = blob_create_op, .rename = blob_rename_op,
-	.stat = blob_stat_op, .setattr = blob_setattr_op,
-};
-
-static const struct node_ops blob_file_ops = {
-	.kind = NK_BLOB, .perm = 0644,
-	.pread = blob_pread_op, .pwrite = blob_pwrite_op,
-	.truncate = blob_truncate_op, .remove = blob_remove_op,
-	.stat = blob_stat_op, .setattr = blob_setattr_op,
-};
-
 /* ---- params and tags ---- */
 
+/* Which of a run's key-value sets a node or directory belongs to. */
 static const char *item_kind(const struct node *n)
 {
-	/* The item's directory is the last-but-one path component. */
-	return strstr(n->path, "/params/") ? "params" : "tags";
+	return n->ops->data;
 }
 
 static int value_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -215,30 +53,29 @@ static int value_set(struct fs *fs, const struct node *n, const char *data,
 				  n->arg[2], data, len, apply, err);
 }
 
-static int value_remove(struct fs *fs, const struct node *n,
-			struct mlfs_err *err)
+static int tag_remove(struct fs *fs, const struct node *n,
+		      struct mlfs_err *err)
 {
-	if (!strcmp(item_kind(n), "params"))
-		return 0;	/* params are written once; they go with the run */
 	return tracking_value_delete(fs->store, n->arg[0], n->arg[1], "tags",
 				     n->arg[2], err);
 }
 
-static const struct node_ops value_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = value_get, .set = value_set, .remove = value_remove,
+/* Params are written once: unlinking one does nothing, it goes with its
+ * run (params/ lets its children go with it). */
+static const struct node_ops param_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "params",
+	.get = value_get, .set = value_set,
 };
 
-struct add_ctx {
-	fs_add_fn add;
-	void *ctx;
-	bool dirs;
+static const struct node_ops tag_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "tags",
+	.get = value_get, .set = value_set, .remove = tag_remove,
 };
 
-static int add_name(void *ctx, const char *name)
+/* The value node of a key-value directory DIR. */
+static const struct node_ops *value_ops(const struct node *dir)
 {
-	struct add_ctx *ac = ctx;
-	return ac->add(ac->ctx, name, ac->dirs);
+	return !strcmp(item_kind(dir), "params") ? &param_ops : &tag_ops;
 }
 
 static int check_key(const char *name, struct mlfs_err *err)
@@ -253,12 +90,11 @@ static int values_lookup(struct fs *fs, const struct node *dir,
 {
 	struct buf b = { 0 };
 	int rc = tracking_value_get(fs->store, dir->arg[0], dir->arg[1],
-				    strstr(dir->path, "/params") ? "params" : "tags",
-				    name, &b);
+				    item_kind(dir), name, &b);
 	buf_free(&b);
 	if (rc)
 		return rc;
-	node_child(out, dir, name, &value_ops);
+	node_child(out, dir, name, value_ops(dir));
 	snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
 	return 0;
 }
@@ -266,10 +102,9 @@ static int values_lookup(struct fs *fs, const struct node *dir,
 static int values_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		       void *ctx)
 {
-	struct add_ctx ac = { add, ctx, false };
+	struct fs_lister ac = { add, ctx, false };
 	return tracking_value_list(fs->store, dir->arg[0], dir->arg[1],
-				   strstr(dir->path, "/params") ? "params" : "tags",
-				   add_name, &ac);
+				   item_kind(dir), fs_list_name, &ac);
 }
 
 static int values_create(struct fs *fs, const struct node *dir,
@@ -279,14 +114,20 @@ static int values_create(struct fs *fs, const struct node *dir,
 	int rc = check_key(name, err);
 	if (rc)
 		return rc;
-	node_child(out, dir, name, &value_ops);
+	node_child(out, dir, name, value_ops(dir));
 	snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
 	*pending = true;
 	return 0;
 }
 
-static const struct node_ops values_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+static const struct node_ops params_dir_ops = {
+	.kind = NK_DIR, .perm = 0755, .data = "params",
+	.lookup = values_lookup, .list = values_list, .create = values_create,
+	.children_go_with_dir = true,
+};
+
+static const struct node_ops tags_dir_ops = {
+	.kind = NK_DIR, .perm = 0755, .data = "tags",
 	.lookup = values_lookup, .list = values_list, .create = values_create,
 };
 
@@ -318,7 +159,6 @@ static int metric_append(struct fs *fs, const struct node *n,
 static const struct node_ops metric_ops = {
 	.kind = NK_SERIES, .perm = 0644,
 	.get = metric_get, .size = metric_size, .append = metric_append,
-	.remove = nothing_to_remove,
 };
 
 static int metrics_lookup(struct fs *fs, const struct node *dir,
@@ -338,8 +178,8 @@ static int metrics_lookup(struct fs *fs, const struct node *dir,
 static int metrics_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 			void *ctx)
 {
-	struct add_ctx ac = { add, ctx, false };
-	return tracking_metric_list(fs->store, dir->arg[0], dir->arg[1], add_name, &ac);
+	struct fs_lister ac = { add, ctx, false };
+	return tracking_metric_list(fs->store, dir->arg[0], dir->arg[1], fs_list_name, &ac);
 }
 
 static int metrics_create(struct fs *fs, const struct node *dir,
@@ -355,9 +195,11 @@ static int metrics_create(struct fs *fs, const struct node *dir,
 	return 0;
 }
 
+/* A metric goes with its run: unlinking one does nothing. */
 static const struct node_ops metrics_dir_ops = {
 	.kind = NK_DIR, .perm = 0755,
 	.lookup = metrics_lookup, .list = metrics_list, .create = metrics_create,
+	.children_go_with_dir = true,
 };
 
 /* ---- the run's own files ---- */
@@ -387,7 +229,7 @@ static int status_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops status_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = status_get, .set = status_set, .remove = nothing_to_remove,
+	.get = status_get, .set = status_set,
 };
 
 static int wait_poll(struct fs *fs, const struct node *n, struct buf *out)
@@ -409,8 +251,9 @@ static int wait_poll(struct fs *fs, const struct node *n, struct buf *out)
 
 static const struct node_ops wait_ops = {
 	.kind = NK_WAITER, .perm = 0444, .poll = wait_poll,
-	.remove = nothing_to_remove,
 };
+
+static const struct node_ops start_time_ops;
 
 static int time_get(struct fs *fs, const struct node *n, struct buf *out,
 		    struct mlfs_err *err)
@@ -420,7 +263,7 @@ static int time_get(struct fs *fs, const struct node *n, struct buf *out,
 	int rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r);
 	if (rc)
 		return rc;
-	int64_t ms = strstr(n->path, "/start_time") ? r.start_ms : r.end_ms;
+	int64_t ms = n->ops == &start_time_ops ? r.start_ms : r.end_ms;
 	buf_reset(out);
 	if (ms) {
 		tracking_fmt_time(t, ms);
@@ -430,9 +273,12 @@ static int time_get(struct fs *fs, const struct node *n, struct buf *out,
 	return 0;
 }
 
-static const struct node_ops time_ops = {
+static const struct node_ops start_time_ops = {
 	.kind = NK_VIEW, .perm = 0444, .get = time_get,
-	.remove = nothing_to_remove,
+};
+
+static const struct node_ops end_time_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = time_get,
 };
 
 static int parent_readlink(struct fs *fs, const struct node *n,
@@ -460,47 +306,35 @@ static const struct node_ops parent_ops = {
 	.remove = parent_remove,
 };
 
-/* Directories of a run (params/, metrics/, tags/, artifacts/) cannot be
- * removed on their own; rmdir is a no-op so that `rm -r` of a run works. */
-static int run_rmdir(struct fs *fs, const struct node *dir, const char *name,
-		     struct mlfs_err *err)
-{
-	return 0;
-}
-
-static const struct {
-	const char *name;
-	const struct node_ops *ops;
-} run_files[] = {
-	{ "artifacts", &blob_dir_ops },
-	{ "end_time", &time_ops },
+static const struct fs_entry run_files[] = {
+	{ "artifacts", &ns_artifacts_dir },
+	{ "end_time", &end_time_ops },
 	{ "metrics", &metrics_dir_ops },
-	{ "params", &values_dir_ops },
+	{ "params", &params_dir_ops },
 	{ "parent", &parent_ops },
-	{ "start_time", &time_ops },
+	{ "start_time", &start_time_ops },
 	{ "status", &status_ops },
-	{ "tags", &values_dir_ops },
+	{ "tags", &tags_dir_ops },
 	{ "wait", &wait_ops },
+	{ NULL, NULL },
 };
 
+/* The run's fixed files; parent only when set, artifacts/ at the root of
+ * the run's blob tree. */
 static int run_lookup(struct fs *fs, const struct node *dir, const char *name,
 		      struct node *out)
 {
 	struct run_info r;
 	int rc = tracking_run_get(fs->store, dir->arg[0], dir->arg[1], &r);
+	if (!rc)
+		rc = fs_dir_lookup(fs, dir, name, out);
 	if (rc)
 		return rc;
-	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
-		if (strcmp(name, run_files[i].name))
-			continue;
-		if (run_files[i].ops == &parent_ops && !r.parent[0])
-			return -ENOENT;
-		node_child(out, dir, name, run_files[i].ops);
-		if (run_files[i].ops == &blob_dir_ops)
-			out->id = r.artifacts;
-		return 0;
-	}
-	return -ENOENT;
+	if (out->ops == &parent_ops && !r.parent[0])
+		return -ENOENT;
+	if (out->ops == &ns_artifacts_dir)
+		out->id = r.artifacts;
+	return 0;
 }
 
 static int run_list(struct fs *fs, const struct node *dir, fs_add_fn add,
@@ -508,10 +342,10 @@ static int run_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 {
 	struct run_info r;
 	int rc = tracking_run_get(fs->store, dir->arg[0], dir->arg[1], &r);
-	for (size_t i = 0; !rc && i < sizeof(run_files) / sizeof(run_files[0]); i++) {
-		if (run_files[i].ops == &parent_ops && !r.parent[0])
+	for (const struct fs_entry *e = run_files; !rc && e->name; e++) {
+		if (e->ops == &parent_ops && !r.parent[0])
 			continue;
-		rc = add(ctx, run_files[i].name, run_files[i].ops->kind == NK_DIR);
+		rc = add(ctx, e->name, e->ops->kind == NK_DIR);
 	}
 	return rc;
 }
@@ -535,10 +369,12 @@ static int run_symlink(struct fs *fs, const struct node *dir, const char *name,
 	return tracking_run_set_parent(fs->store, dir->arg[0], dir->arg[1], parent, err);
 }
 
+/* Its files and directories cannot be removed on their own: they go
+ * with the run, so that `rm -r runs/RUN` works. */
 static const struct node_ops run_dir_ops = {
 	.kind = NK_DIR, .perm = 0755,
-	.lookup = run_lookup, .list = run_list, .rmdir = run_rmdir,
-	.symlink = run_symlink,
+	.lookup = run_lookup, .list = run_list, .children = run_files,
+	.children_go_with_dir = true, .symlink = run_symlink,
 };
 
 /* ---- runs/ ---- */
@@ -550,17 +386,15 @@ static int runs_lookup(struct fs *fs, const struct node *dir, const char *name,
 	if (!name_valid(name) ||
 	    tracking_run_get(fs->store, dir->arg[0], name, &r))
 		return -ENOENT;
-	node_child(out, dir, name, &run_dir_ops);
-	snprintf(out->arg[1], sizeof(out->arg[1]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_object(out, dir, name, &run_dir_ops, 1);
 	return 0;
 }
 
 static int runs_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		     void *ctx)
 {
-	struct add_ctx ac = { add, ctx, true };
-	return tracking_run_list(fs->store, dir->arg[0], add_name, &ac);
+	struct fs_lister ac = { add, ctx, true };
+	return tracking_run_list(fs->store, dir->arg[0], fs_list_name, &ac);
 }
 
 static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
@@ -617,7 +451,7 @@ static const struct node_ops runs_dir_ops = {
 static int text_get(struct fs *fs, const struct node *n, struct buf *out,
 		    struct mlfs_err *err)
 {
-	int rc = tracking_experiment_text(fs->store, n->arg[0], n->arg[2], out);
+	int rc = tracking_experiment_text(fs->store, n->arg[0], n->ops->data, out);
 	if (!rc)
 		with_newline(out);
 	return rc;
@@ -626,13 +460,18 @@ static int text_get(struct fs *fs, const struct node *n, struct buf *out,
 static int text_set(struct fs *fs, const struct node *n, const char *data,
 		    size_t len, bool apply, struct mlfs_err *err)
 {
-	return tracking_experiment_set_text(fs->store, n->arg[0], n->arg[2],
+	return tracking_experiment_set_text(fs->store, n->arg[0], n->ops->data,
 					    data, len, apply, err);
 }
 
-static const struct node_ops text_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = text_get, .set = text_set, .remove = nothing_to_remove,
+static const struct node_ops description_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "description",
+	.get = text_get, .set = text_set,
+};
+
+static const struct node_ops exp_tags_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "tags",
+	.get = text_get, .set = text_set,
 };
 
 static int runs_csv_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -643,98 +482,33 @@ static int runs_csv_get(struct fs *fs, const struct node *n, struct buf *out,
 
 static const struct node_ops runs_csv_ops = {
 	.kind = NK_VIEW, .perm = 0444, .get = runs_csv_get,
-	.remove = nothing_to_remove,
 };
 
-static const struct {
-	const char *name;
-	const struct node_ops *ops;
-} exp_files[] = {
-	{ "description", &text_ops },
+static const struct fs_entry exp_files[] = {
+	{ "description", &description_ops },
 	{ "runs", &runs_dir_ops },
 	{ "runs.csv", &runs_csv_ops },
-	{ "tags", &text_ops },
+	{ "tags", &exp_tags_ops },
+	{ NULL, NULL },
 };
 
-static int exp_lookup(struct fs *fs, const struct node *dir, const char *name,
-		      struct node *out)
-{
-	for (size_t i = 0; i < sizeof(exp_files) / sizeof(exp_files[0]); i++) {
-		if (!strcmp(name, exp_files[i].name)) {
-			node_child(out, dir, name, exp_files[i].ops);
-			snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int exp_list(struct fs *fs, const struct node *dir, fs_add_fn add,
-		    void *ctx)
-{
-	for (size_t i = 0; i < sizeof(exp_files) / sizeof(exp_files[0]); i++) {
-		int rc = add(ctx, exp_files[i].name, exp_files[i].ops->kind == NK_DIR);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int exp_rmdir(struct fs *fs, const struct node *dir, const char *name,
-		     struct mlfs_err *err)
-{
-	return 0;	/* runs/ goes with the experiment */
-}
-
+/* runs/ and the files go with the experiment (rm -r). */
 static const struct node_ops exp_dir_ops = {
 	.kind = NK_DIR, .perm = 0755,
-	.lookup = exp_lookup, .list = exp_list, .rmdir = exp_rmdir,
+	.lookup = fs_dir_lookup, .list = fs_dir_list,
+	.children = exp_files, .children_go_with_dir = true,
 };
 
 /* ---- /experiments ---- */
 
-static int experiments_lookup(struct fs *fs, const struct node *dir,
-			      const char *name, struct node *out)
-{
-	if (!tracking_experiment_exists(fs->store, name))
-		return -ENOENT;
-	node_child(out, dir, name, &exp_dir_ops);
-	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
-	return 0;
-}
-
-static int experiments_list(struct fs *fs, const struct node *dir,
-			    fs_add_fn add, void *ctx)
-{
-	struct add_ctx ac = { add, ctx, true };
-	return tracking_experiment_list(fs->store, add_name, &ac);
-}
-
-static int experiments_mkdir(struct fs *fs, const struct node *dir,
-			     const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = tracking_experiment_create(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/experiments/%s", name);
-	return fs_attrs_create(fs, path, 0755, err);
-}
-
-static int experiments_rmdir(struct fs *fs, const struct node *dir,
-			     const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = tracking_experiment_drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/experiments/%s", name);
-	return attrs_delete_tree(fs->store, path, err);
-}
+static const struct fs_collection experiments = {
+	.exists = tracking_experiment_exists, .list = tracking_experiment_list,
+	.create = tracking_experiment_create, .drop = tracking_experiment_drop,
+	.child = &exp_dir_ops,
+};
 
 const struct node_ops ns_experiments_dir = {
-	.kind = NK_DIR, .perm = 01777,
-	.lookup = experiments_lookup, .list = experiments_list,
-	.mkdir = experiments_mkdir, .rmdir = experiments_rmdir,
+	.kind = NK_DIR, .perm = 01777, .data = &experiments,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
 };

@@ -6,9 +6,9 @@
  * logic here. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "attrs.h"
 #include "csv.h"
 #include "features.h"
 #include "fs_int.h"
@@ -18,11 +18,11 @@
 
 /* ---- data.csv ---- */
 
-static int data_size(struct fs *fs, const struct node *n, uint64_t *size,
+static int data_stat(struct store *s, const char *name, uint64_t *size,
 		     int64_t *mtime_ns)
 {
 	struct features_info info;
-	int rc = features_stat(fs->store, n->arg[0], &info);
+	int rc = features_stat(s, name, &info);
 	if (rc)
 		return rc;
 	*size = info.size;
@@ -30,86 +30,12 @@ static int data_size(struct fs *fs, const struct node *n, uint64_t *size,
 	return 0;
 }
 
-static int data_reader_open(struct fs *fs, const struct node *n, void **r,
-			    uint64_t *size, struct mlfs_err *err)
-{
-	struct features_reader *fr;
-	int rc = features_reader_open(fs->store, n->arg[0], &fr, err);
-	if (rc)
-		return rc;
-	*r = fr;
-	*size = features_reader_size(fr);
-	return 0;
-}
-
-static long data_reader_read(void *r, char *dst, size_t len, uint64_t off,
-			     struct mlfs_err *err)
-{
-	return features_reader_read(r, dst, len, off, err);
-}
-
-static void data_reader_free(void *r)
-{
-	features_reader_free(r);
-}
-
-static int data_writer_open(struct fs *fs, const struct node *n, bool replace,
-			    void **w, struct mlfs_err *err)
-{
-	return features_writer_open(fs->store, n->arg[0], replace,
-				    (struct features_writer **)w, err);
-}
-
-static int data_writer_write(void *w, const char *data, size_t len,
-			     struct mlfs_err *err)
-{
-	return features_writer_write(w, data, len, err);
-}
-
-static int data_writer_commit(void *w, bool final, struct mlfs_err *err)
-{
-	return features_writer_commit(w, final, err);
-}
-
-static bool data_writer_failed(void *w)
-{
-	return features_writer_failed(w);
-}
-
-static void data_writer_free(void *w)
-{
-	features_writer_free(w);
-}
-
-static int data_remove(struct fs *fs, const struct node *n,
-		       struct mlfs_err *err)
-{
-	struct features_writer *w;
-	int rc = features_writer_open(fs->store, n->arg[0], true, &w, err);
-	if (rc)
-		return rc;
-	rc = features_writer_commit(w, true, err);
-	features_writer_free(w);
-	return rc;
-}
+ROWS_SOURCE_DEFINE(feature_rows, features, data_stat);
 
 static const struct node_ops data_ops = {
-	.kind = NK_TABLE, .perm = 0644,
-	.size = data_size,
-	.reader_open = data_reader_open, .reader_read = data_reader_read,
-	.reader_free = data_reader_free,
-	.writer_open = data_writer_open, .writer_write = data_writer_write,
-	.writer_commit = data_writer_commit, .writer_free = data_writer_free,
-	.writer_failed = data_writer_failed,
-	.remove = data_remove,
+	.kind = NK_ROWS, .perm = 0644, .rows = &feature_rows,
+	.remove = fs_rows_clear,
 };
-
-/* Files whose unlink during rm -r has nothing to do. */
-static int keep_remove(struct fs *fs, const struct node *n,
-		       struct mlfs_err *err)
-{
-	return 0;
-}
 
 /* ---- keys, timestamp_key ---- */
 
@@ -127,7 +53,7 @@ static int keys_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops keys_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = keys_get, .set = keys_set, .remove = keep_remove,
+	.get = keys_get, .set = keys_set,
 };
 
 static int ts_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -144,15 +70,21 @@ static int ts_set(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops ts_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = ts_get, .set = ts_set, .remove = keep_remove,
+	.get = ts_get, .set = ts_set,
 };
 
-/* ---- description, tags, lineage ---- */
+/* ---- description, tags, lineage, pipeline.yaml: texts ---- */
 
-static int description_get(struct fs *fs, const struct node *n,
-			   struct buf *out, struct mlfs_err *err)
+static const enum features_text field_description = FEATURES_DESCRIPTION,
+	field_tags = FEATURES_TAGS, field_lineage = FEATURES_LINEAGE,
+	field_pipeline = FEATURES_PIPELINE;
+
+/* The text a node's ops->data names (one of the field_ above). */
+static int text_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
 {
-	return features_text_get(fs->store, n->arg[0], FEATURES_DESCRIPTION, out);
+	const enum features_text *what = n->ops->data;
+	return features_text_get(fs->store, n->arg[0], *what, out);
 }
 
 static int description_set(struct fs *fs, const struct node *n,
@@ -167,15 +99,9 @@ static int description_set(struct fs *fs, const struct node *n,
 }
 
 static const struct node_ops description_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = description_get, .set = description_set, .remove = keep_remove,
+	.kind = NK_PROPERTY, .perm = 0644, .data = &field_description,
+	.get = text_get, .set = description_set,
 };
-
-static int tags_get(struct fs *fs, const struct node *n, struct buf *out,
-		    struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_TAGS, out);
-}
 
 static int tags_set(struct fs *fs, const struct node *n, const char *data,
 		    size_t len, bool apply, struct mlfs_err *err)
@@ -187,27 +113,15 @@ static int tags_set(struct fs *fs, const struct node *n, const char *data,
 }
 
 static const struct node_ops tags_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = tags_get, .set = tags_set, .remove = keep_remove,
+	.kind = NK_PROPERTY, .perm = 0644, .data = &field_tags,
+	.get = text_get, .set = tags_set,
 };
 
-static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
-		       struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_LINEAGE, out);
-}
-
 static const struct node_ops lineage_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = lineage_get, .remove = keep_remove,
+	.kind = NK_VIEW, .perm = 0444, .data = &field_lineage, .get = text_get,
 };
 
 /* ---- pipeline.yaml, refresh ---- */
-
-static int pipeline_get(struct fs *fs, const struct node *n, struct buf *out,
-			struct mlfs_err *err)
-{
-	return features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, out);
-}
 
 static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 			size_t len, bool apply, struct mlfs_err *err)
@@ -219,7 +133,7 @@ static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 
 static const struct node_ops pipeline_ops = {
 	.kind = NK_PROPERTY, .perm = 0644,
-	.get = pipeline_get, .set = pipeline_put, .remove = keep_remove,
+	.data = &field_pipeline, .get = text_get, .set = pipeline_put,
 };
 
 static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
@@ -228,41 +142,80 @@ static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
 	return pipeline_report_text(fs->store, n->arg[0], out);
 }
 
-static int refresh_set(struct fs *fs, const struct node *n, const char *data,
-		       size_t len, bool apply, struct mlfs_err *err)
+/* Catch what can be caught in write() (echo ignores errors of close): a
+ * word that is not a refresh, no pipeline, or one that no longer fits. */
+static int refresh_validate(struct fs *fs, const struct node *n,
+			    const char *data, size_t len, struct mlfs_err *err)
 {
 	struct pipeline_opts opts;
 	struct buf spec = { 0 };
 	int rc = pipeline_parse_word(data, len, &opts, err);
 	if (rc)
 		return rc;
-	if (!apply) {
-		/* Catch what can be caught before the end (echo ignores
-		 * errors of close): no pipeline, or one that no longer fits. */
-		rc = features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, &spec);
-		if (!rc && spec.len == 0)
-			rc = mlfs_fail(err, -EINVAL, "no pipeline.yaml: write one first");
-		if (!rc)
-			rc = pipeline_validate(fs->store, n->arg[0], spec.data, spec.len, err);
-		buf_free(&spec);
-		return rc;
-	}
-	rc = pipeline_refresh(fs->store, n->arg[0], &opts, err);
-	if (!rc) {
-		struct buf rep = { 0 };
-		pipeline_report_text(fs->store, n->arg[0], &rep);
-		for (size_t i = 0; i < rep.len; i++)
-			if (rep.data[i] == '\n')
-				rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
-		fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
-		buf_free(&rep);
-	}
+	rc = features_text_get(fs->store, n->arg[0], FEATURES_PIPELINE, &spec);
+	if (!rc && spec.len == 0)
+		rc = mlfs_fail(err, -EINVAL, "no pipeline.yaml: write one first");
+	if (!rc)
+		rc = pipeline_validate(fs->store, n->arg[0], spec.data, spec.len, err);
+	buf_free(&spec);
 	return rc;
 }
 
+/* A refresh job: runs on the session's runner. */
+struct refresh_job {
+	struct store *store;
+	char name[FS_NAME_MAX + 1];
+	struct pipeline_opts opts;
+};
+
+static int refresh_run(void *arg, const struct runner_job *job,
+		       struct mlfs_err *err)
+{
+	struct refresh_job *rj = arg;
+	return pipeline_refresh(rj->store, rj->name, &rj->opts, err);
+}
+
+/* Say what a finished refresh merged, on one /log line. */
+static void refresh_done(struct fs *fs, const struct node *n, void *arg,
+			 int rc, const struct mlfs_err *err)
+{
+	struct buf rep = { 0 };
+	if (rc)
+		return;
+	pipeline_report_text(fs->store, n->arg[0], &rep);
+	for (size_t i = 0; i < rep.len; i++)
+		if (rep.data[i] == '\n')
+			rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
+	fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
+	buf_free(&rep);
+}
+
+static int refresh_start(struct fs *fs, const struct node *n,
+			 const char *data, size_t len, struct control_job *job,
+			 struct mlfs_err *err)
+{
+	struct refresh_job *rj = calloc(1, sizeof(*rj));
+	if (!rj)
+		mlfs_oom();
+	int rc = pipeline_parse_word(data, len, &rj->opts, err);
+	if (rc) {
+		free(rj);
+		return rc;
+	}
+	rj->store = fs->store;
+	snprintf(rj->name, sizeof(rj->name), "%s", n->arg[0]);
+	job->fn = refresh_run;
+	job->arg = rj;
+	job->free_arg = free;
+	job->done = refresh_done;
+	return FS_CONTROL_JOB;
+}
+
+/* close() of `echo 1 > refresh` returns once the refresh merged, with its
+ * error: the flush waits for the job. */
 static const struct node_ops refresh_ops = {
-	.kind = NK_PROPERTY, .perm = 0644,
-	.get = refresh_get, .set = refresh_set, .remove = keep_remove,
+	.kind = NK_CONTROL, .perm = 0644, .get = refresh_get,
+	.validate = refresh_validate, .start = refresh_start, .wait = true,
 };
 
 /* ---- stats.csv ---- */
@@ -274,7 +227,7 @@ static int stats_get(struct fs *fs, const struct node *n, struct buf *out,
 }
 
 static const struct node_ops stats_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = stats_get, .remove = keep_remove,
+	.kind = NK_VIEW, .perm = 0444, .get = stats_get,
 };
 
 /* ---- rows/KEY ---- */
@@ -359,10 +312,7 @@ static const struct node_ops rows_dir_ops = {
 
 /* ---- /features/NAME ---- */
 
-static const struct {
-	const char *name;
-	const struct node_ops *ops;
-} feature_files[] = {
+static const struct fs_entry feature_files[] = {
 	{ "data.csv", &data_ops },
 	{ "description", &description_ops },
 	{ "keys", &keys_ops },
@@ -373,102 +323,34 @@ static const struct {
 	{ "stats.csv", &stats_ops },
 	{ "tags", &tags_ops },
 	{ "timestamp_key", &ts_ops },
+	{ NULL, NULL },
 };
 
-static int feature_lookup(struct fs *fs, const struct node *dir,
-			  const char *name, struct node *out)
-{
-	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
-		if (!strcmp(name, feature_files[i].name)) {
-			node_child(out, dir, name, feature_files[i].ops);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int feature_list_files(struct fs *fs, const struct node *dir,
-			      fs_add_fn add, void *ctx)
-{
-	for (size_t i = 0; i < sizeof(feature_files) / sizeof(feature_files[0]); i++) {
-		int rc = add(ctx, feature_files[i].name,
-			     feature_files[i].ops->kind == NK_DIR);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-/* rows/ is part of the table: rm -r empties it, then removes it here. */
-static int feature_rmdir(struct fs *fs, const struct node *dir,
-			 const char *name, struct mlfs_err *err)
-{
-	return strcmp(name, "rows") ? -ENOENT : 0;
-}
-
+/* rm -r of a feature table unlinks its files and rows/ first: they go
+ * with the table (data.csv and rows/KEY delete rows). */
 static const struct node_ops feature_dir_ops = {
 	.kind = NK_DIR, .perm = 0755,
-	.lookup = feature_lookup, .list = feature_list_files,
-	.rmdir = feature_rmdir,
+	.lookup = fs_dir_lookup, .list = fs_dir_list,
+	.children = feature_files, .children_go_with_dir = true,
 };
 
 /* ---- /features ---- */
 
-static int features_dir_lookup(struct fs *fs, const struct node *dir,
-			       const char *name, struct node *out)
+static bool feature_exists(struct store *s, const char *name)
 {
 	struct features_info info;
-	if (!name_valid(name) || features_stat(fs->store, name, &info))
-		return -ENOENT;
-	node_child(out, dir, name, &feature_dir_ops);
-	snprintf(out->arg[0], sizeof(out->arg[0]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
-	return 0;
+	return features_stat(s, name, &info) == 0;
 }
 
-struct list_ctx {
-	fs_add_fn add;
-	void *ctx;
+static const struct fs_collection feature_tables = {
+	.exists = feature_exists, .list = features_list,
+	.create = features_create, .drop = features_drop,
+	.child = &feature_dir_ops,
 };
-
-static int list_one(void *ctx, const char *name)
-{
-	struct list_ctx *lc = ctx;
-	return lc->add(lc->ctx, name, true);
-}
-
-static int features_dir_list(struct fs *fs, const struct node *dir,
-			     fs_add_fn add, void *ctx)
-{
-	struct list_ctx lc = { add, ctx };
-	return features_list(fs->store, list_one, &lc);
-}
-
-static int features_dir_mkdir(struct fs *fs, const struct node *dir,
-			      const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = features_create(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/features/%s", name);
-	return fs_attrs_create(fs, path, 0755, err);
-}
-
-static int features_dir_rmdir(struct fs *fs, const struct node *dir,
-			      const char *name, struct mlfs_err *err)
-{
-	char path[FS_PATH_MAX];
-	int rc = features_drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	snprintf(path, sizeof(path), "/features/%s", name);
-	return attrs_delete_tree(fs->store, path, err);
-}
 
 /* Like /tables: anyone may create a feature table, its owner drops it. */
 const struct node_ops ns_features_dir = {
-	.kind = NK_DIR, .perm = 01777,
-	.lookup = features_dir_lookup, .list = features_dir_list,
-	.mkdir = features_dir_mkdir, .rmdir = features_dir_rmdir,
+	.kind = NK_DIR, .perm = 01777, .data = &feature_tables,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
 };

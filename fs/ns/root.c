@@ -46,40 +46,16 @@ static const struct node_ops log_ops = {
 	.kind = NK_VIEW, .perm = 0444, .get = log_get,
 };
 
-static const struct {
-	const char *name;
-	const struct node_ops *ops;
-} entries[] = {
+static const struct fs_entry entries[] = {
 	{ "README", &readme_ops },
 	{ "experiments", &ns_experiments_dir },
 	{ "features", &ns_features_dir },
 	{ "log", &log_ops },
 	{ "tables", &ns_tables_dir },
+	{ NULL, NULL },
 };
 
-static int root_lookup(struct fs *fs, const struct node *dir, const char *name,
-		       struct node *out)
-{
-	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
-		if (!strcmp(name, entries[i].name)) {
-			node_child(out, dir, name, entries[i].ops);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int root_list(struct fs *fs, const struct node *dir, fs_add_fn add,
-		     void *ctx)
-{
-	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
-		int rc = add(ctx, entries[i].name, entries[i].ops->kind == NK_DIR);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
 const struct node_ops ns_root_dir = {
-	.kind = NK_DIR, .perm = 0755, .lookup = root_lookup, .list = root_list,
+	.kind = NK_DIR, .perm = 0755,
+	.lookup = fs_dir_lookup, .list = fs_dir_list, .children = entries,
 };
