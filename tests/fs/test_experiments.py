@@ -1,5 +1,6 @@
 """/experiments through a real mount: runs, params, metrics, tags,
 artifacts, status, wait, parent links, runs.csv, deletion."""
+import collections
 import csv
 import errno
 import hashlib
@@ -67,10 +68,9 @@ def test_params_are_written_once(exp):
 def test_bad_keys(exp):
     m = exp
     for bad in ("a\x01b", ".hidden", "x" * 129):
-        with pytest.raises(OSError) as e:
-            put_new = os.open(m.run("metrics", bad), os.O_WRONLY | os.O_CREAT)
-            os.close(put_new)
-        assert e.value.errno in (errno.EINVAL, errno.ENAMETOOLONG), bad
+        expect_errno(errno.EINVAL, os.open, m.run("metrics", bad), os.O_WRONLY | os.O_CREAT)
+        assert last_log(m) == (f"/experiments/churn/runs/r1/metrics/{bad}",
+                               f"invalid key '{bad}': use 1-128 of [A-Za-z0-9._-], not starting with '.'")
     assert os.listdir(m.run("metrics")) == []
     expect_errno(errno.EINVAL, os.mkdir, m.p("experiments", "churn", "runs", "a\nb"))
 
@@ -99,13 +99,13 @@ def test_bad_metric_write_logs_nothing(exp):
     f = m.run("metrics", "acc")
     put(f, "0.9 1\n", append=True)
     before = read(f)
-    for bad, reason in (("0.91 2\nabc 3\n0.93 4\n", "'abc' is not a number"),
-                        ("0.5 1.5\n", "step '1.5' is not an integer"),
-                        ("-5 0.5 1\n", "timestamp"),
-                        ("1 2 3 4\n", "expected VALUE"),
-                        ("true\n", "not a number")):
+    for bad, reason in (("0.91 2\nabc 3\n0.93 4\n", "line 2: 'abc' is not a number"),
+                        ("0.5 1.5\n", "line 1: step '1.5' is not an integer"),
+                        ("-5 0.5 1\n", "line 1: timestamp '-5' is not a non-negative integer (ms)"),
+                        ("1 2 3 4\n", "line 1: expected VALUE, VALUE STEP or TIMESTAMP_MS VALUE STEP"),
+                        ("true\n", "line 1: 'true' is not a number")):
         expect_errno(errno.EINVAL, put, f, bad, True)
-        assert reason in last_log(m)[1]
+        assert last_log(m) == ("/experiments/churn/runs/r1/metrics/acc", reason)
         assert read(f) == before
     # A failed first write to a new metric leaves no metric behind.
     expect_errno(errno.EINVAL, put, m.run("metrics", "new"), "x\n")
@@ -124,8 +124,10 @@ def test_latest_metric_by_step_in_runs_csv(exp):
     assert rows[0]["metrics.loss"] == "0.7" and rows[0]["params.lr"] == "0.1"
     assert rows[0]["metrics.acc"] == "" and rows[1]["metrics.acc"] == "0.75"
     assert list(rows[0].keys())[:6] == ["run", "status", "start_time", "end_time", "duration_s", "parent"]
-    out = sh(f"tail -n +2 {m.p('experiments', 'churn', 'runs.csv')} | sort -t, -k8 -g | head -1 | cut -d, -f1")
-    assert out.stdout.strip() in ("r1", "r2")
+    # The best run by accuracy, with sort: r2 (r1 has none, which sort -g puts first).
+    assert list(rows[0].keys()).index("metrics.acc") == 7
+    out = sh(f"tail -n +2 {m.p('experiments', 'churn', 'runs.csv')} | sort -t, -k8 -gr | head -1 | cut -d, -f1")
+    assert out.stdout == "r2\n"
 
 
 def test_status_end_time_and_wait(exp):
@@ -275,10 +277,18 @@ def test_concurrent_writers_lose_nothing(exp):
     assert all(p.wait() == 0 for p in procs)
     for t in threads:
         t.join()
-    lines = read(f).decode().splitlines()
-    assert len(lines) == 1600
-    assert all(re.fullmatch(r"\d+ \d+\.\d \d+", l) for l in lines)
-    assert len(read(m.run("metrics", "acc")).decode().splitlines()) == 4000
+    # Every writer's own points, each once: writer w logged "i.w i" for i in 1..200.
+    points = collections.Counter()
+    for line in read(f).decode().splitlines():
+        assert re.fullmatch(r"\d+ \d+\.\d \d+", line), line
+        _, value, step = line.split()
+        i, w = value.split(".")
+        assert i == step, line
+        points[int(w), int(i)] += 1
+    assert points == collections.Counter({(w, i): 1 for w in range(8) for i in range(1, 201)})
+    # The four batches: every point four times.
+    acc = collections.Counter(tuple(l.split()[1:]) for l in read(m.run("metrics", "acc")).decode().splitlines())
+    assert acc == collections.Counter({(f"{i}.9", str(i)): 4 for i in range(1000)})
 
 
 def test_other_user_owns_their_run(exp):
@@ -288,11 +298,29 @@ def test_other_user_owns_their_run(exp):
     st = os.stat(m.p("experiments", "churn", "runs", "theirs"))
     assert (st.st_uid, st.st_gid) == (4321, 4321)
     assert os.stat(m.p("experiments", "churn", "runs", "theirs", "status")).st_uid == 4321
-    r = sh(f"setpriv --reuid=4322 --regid=4322 --clear-groups sh -c 'echo 1 > {m.run('params', 'x')}'")
-    assert r.returncode != 0
+    # Another user may not write into root's run, and nothing is written.
+    assert errno_as(4322, f"os.open({m.run('params', 'x')!r}, os.O_WRONLY | os.O_CREAT)") == errno.EACCES
+    assert errno_as(4322, f"os.open({m.run('metrics', 'loss')!r}, os.O_WRONLY | os.O_CREAT | os.O_APPEND)") \
+        == errno.EACCES
+    assert os.listdir(m.run("params")) == [] and os.listdir(m.run("metrics")) == []
+    assert [(r["run"], r.get("params.x"), r.get("metrics.loss")) for r in runs_csv(m)] == \
+        [("r1", None, None), ("theirs", None, None)]
     # runs/ is sticky, like /tmp: others may not remove someone's run.
-    r = sh(f"setpriv --reuid=4322 --regid=4322 --clear-groups rmdir {m.p('experiments', 'churn', 'runs', 'theirs')}")
-    assert r.returncode != 0 and os.path.isdir(m.p("experiments", "churn", "runs", "theirs"))
+    assert errno_as(4322, f"os.rmdir({m.p('experiments', 'churn', 'runs', 'theirs')!r})") == errno.EPERM
+    assert os.path.isdir(m.p("experiments", "churn", "runs", "theirs"))
+    assert read(m.p("experiments", "churn", "runs", "theirs", "status")) == b"RUNNING\n"
+    # The owner may write into their own run.
+    assert errno_as(4321, f"os.close(os.open({m.p('experiments', 'churn', 'runs', 'theirs', 'params', 'x')!r}, "
+                          "os.O_WRONLY | os.O_CREAT))") == 0
+
+
+def errno_as(uid, statement):
+    """Run the Python STATEMENT as user and group UID; its errno, 0 if none."""
+    code = f"import os\ntry:\n    {statement}\n    print(0)\nexcept OSError as e:\n    print(e.errno)\n"
+    r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                        "/usr/bin/python3", "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
 
 
 def test_ln_sfn_moves_the_parent(exp):
@@ -306,6 +334,7 @@ def test_ln_sfn_moves_the_parent(exp):
     assert sorted(os.listdir(m.run())) == sorted(["artifacts", "end_time", "metrics", "params", "parent",
                                                   "start_time", "status", "tags", "wait"])
     r = sh(f"cd {runs} && ln -sfn ../r1 b/parent")            # b -> r1 -> b: a cycle
-    assert r.returncode != 0
+    assert r.returncode != 0 and "Invalid argument" in r.stderr
+    assert last_log(m)[1] == "'r1' as parent of 'b' makes a cycle"
     assert not os.path.lexists(os.path.join(runs, "b", "parent"))
     assert runs_csv(m)[2]["parent"] == "b"

@@ -294,7 +294,7 @@ def test_stat_touch_chmod_chown(orders):
     assert int(os.stat(d).st_mtime) == 1577934245
     os.chown(m.p("tables", "orders"), 1234, 1234)
     assert os.stat(m.p("tables", "orders")).st_uid == 1234
-    assert "data.csv" in sh(f"stat -c %n {d}").stdout
+    assert sh(f"stat -c '%n %s %a' {d}").stdout == f"{d} {len(read(d))} 600\n"
 
 
 def test_other_user_owns_what_they_create(mnt):
@@ -306,9 +306,11 @@ def test_other_user_owns_what_they_create(mnt):
     assert (st.st_uid, st.st_gid) == (4321, 4321)
     assert os.stat(mnt.p("tables", "mine", "data.csv")).st_uid == 4321
     os.mkdir(mnt.p("tables", "roots"))
+    put(mnt.p("tables", "roots", "data.csv"), "a\n1\n")
     os.chmod(mnt.p("tables", "roots", "data.csv"), 0o644)
-    r = sh(f"setpriv --reuid=4321 --regid=4321 --clear-groups sh -c 'echo a >> {mnt.p('tables', 'roots', 'data.csv')}'")
+    r = sh(f"setpriv --reuid=4321 --regid=4321 --clear-groups sh -c 'echo 2 >> {mnt.p('tables', 'roots', 'data.csv')}'")
     assert r.returncode != 0 and "Permission denied" in r.stderr
+    assert read(mnt.p("tables", "roots", "data.csv")) == b"a\n1\n"
 
 
 def test_kill9_keeps_acknowledged_rows(orders, tmp_path):
@@ -325,7 +327,7 @@ def test_kill9_keeps_acknowledged_rows(orders, tmp_path):
     m.start()
     assert read(d) == expected
     r = subprocess.run([os.environ.get("MLFS_BIN", "mlfs"), "check", m.store], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout + r.stderr
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{m.store}: format 1, 0 problems\n", "")
 
 
 def test_eight_concurrent_appenders(orders):
@@ -362,7 +364,7 @@ def test_reader_during_replace_sees_old_or_new(orders):
         put(d, old)
     stop.set()
     t.join()
-    assert seen <= {old, new}, [len(s) for s in seen]
+    assert seen and seen <= {old, new}, [len(s) for s in seen]
 
 
 def test_log_lines_have_time_and_path(orders):
@@ -377,10 +379,12 @@ def test_check_command(tmp_path):
     r = subprocess.run([mlfs, "init", str(tmp_path / "s")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([mlfs, "check", str(tmp_path / "s")], capture_output=True, text=True)
-    assert r.returncode == 0 and "0 problems" in r.stdout
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{tmp_path}/s: format 1, 0 problems\n", "")
+    # Not a store: one line on stderr naming it, no report, status 1.
     (tmp_path / "empty").mkdir()
     r = subprocess.run([mlfs, "check", str(tmp_path / "empty")], capture_output=True, text=True)
-    assert r.returncode != 0 and r.stderr
+    assert (r.returncode, r.stdout) == (1, "")
+    assert re.fullmatch(f"mlfs check: {re.escape(str(tmp_path))}/empty: .+\n", r.stderr), r.stderr
 
 
 def test_mlfs_mount_daemon_and_umount(tmp_path):
@@ -403,7 +407,8 @@ def test_mlfs_mount_daemon_and_umount(tmp_path):
     finally:
         m.stop()
     r = subprocess.run([mlfs, "mount", str(tmp_path / "s"), str(tmp_path / "nowhere")], capture_output=True, text=True)
-    assert r.returncode != 0 and "nowhere" in r.stderr
+    assert r.returncode != 0
+    assert r.stderr == f"mlfs: {tmp_path}/nowhere: No such file or directory\n"
 
 
 def test_sigterm_unmounts_cleanly_and_keeps_rows(orders):
