@@ -268,12 +268,12 @@ static int fit(const struct train_data *d, const struct train_spec *sp,
 	return forest_fit_watched(d->train, sp->label, &p, &fw, m, err);
 }
 
+/* Fit, evaluate and record one training of D in EXP/RUN. */
 static int train_steps(struct store *s, const char *exp, const char *run,
 		       const struct train_spec *sp, const struct forest_params *params,
-		       const struct train_watch *w, struct train_result *res,
-		       struct mlfs_err *err)
+		       const struct train_data *d, const struct train_watch *w,
+		       struct train_result *res, struct mlfs_err *err)
 {
-	struct train_data d;
 	struct forest *m = NULL;
 	uint64_t *confusion = NULL;
 	struct run_info ri;
@@ -281,22 +281,18 @@ static int train_steps(struct store *s, const char *exp, const char *run,
 
 	if ((rc = tracking_run_get(s, exp, run, &ri)))
 		return mlfs_fail(err, rc, "the run is gone");
-	progress(w, "loading training set");
-	if ((rc = train_data_load(s, sp, &d, err)))
-		return rc;
 	if (cancelled(w))
-		rc = -ECANCELED;
-	if (!rc)
-		rc = fit(&d, sp, params, w, &m, err);
+		return -ECANCELED;
+	rc = fit(d, sp, params, w, &m, err);
 	if (!rc && cancelled(w))
 		rc = -ECANCELED;
 	if (!rc) {
 		progress(w, "evaluating");
-		rc = evaluate(m, &d, sp->label, w ? w->n_threads : 0, res, &confusion, err);
+		rc = evaluate(m, d, sp->label, w ? w->n_threads : 0, res, &confusion, err);
 	}
 	if (!rc) {
 		progress(w, "saving");
-		rc = log_params(s, exp, run, sp, forest_params(m), &d, err);
+		rc = log_params(s, exp, run, sp, forest_params(m), d, err);
 	}
 	if (!rc)
 		rc = log_metrics(s, exp, run, res, err);
@@ -305,11 +301,39 @@ static int train_steps(struct store *s, const char *exp, const char *run,
 	for (size_t i = 0; !rc && i < sp->ntags; i++)
 		rc = set_tag(s, exp, run, sp->tag_keys[i], sp->tag_values[i], err);
 	if (!rc)
-		rc = train_write_files(s, ri.artifacts, ri.uid, ri.gid, sp, &d, m, confusion, err);
+		rc = train_write_files(s, ri.artifacts, ri.uid, ri.gid, sp, d, m, confusion, err);
 	free(confusion);
 	forest_free(m);
-	train_data_free(&d);
 	return rc;
+}
+
+/* End the run by RC: FINISHED, KILLED or FAILED with the reason. */
+static int end_by(struct store *s, const char *exp, const char *run, int rc,
+		  struct mlfs_err *why, struct mlfs_err *err)
+{
+	if (rc == -ECANCELED) {
+		train_end(s, exp, run, "KILLED", NULL);
+		return mlfs_fail(err, rc, "stopped: the run was KILLED");
+	}
+	if (rc) {
+		if (!why->msg[0])
+			snprintf(why->msg, sizeof(why->msg), "%s", strerror(-rc));
+		train_end(s, exp, run, "FAILED", why->msg);
+		return mlfs_fail(err, rc, "%s", why->msg);
+	}
+	return train_end(s, exp, run, "FINISHED", NULL);
+}
+
+int train_run_data(struct store *s, const char *exp, const char *run,
+		   const struct train_spec *sp, const struct forest_params *params,
+		   const struct train_data *d, const struct train_watch *watch,
+		   struct train_result *result, struct mlfs_err *err)
+{
+	struct train_result scratch;
+	struct mlfs_err why = { 0 };
+	int rc = train_steps(s, exp, run, sp, params, d, watch,
+			     result ? result : &scratch, &why);
+	return end_by(s, exp, run, rc, &why, err);
 }
 
 int train_run(struct store *s, const char *exp, const char *run,
@@ -317,21 +341,15 @@ int train_run(struct store *s, const char *exp, const char *run,
 	      const struct train_watch *watch, struct train_result *result,
 	      struct mlfs_err *err)
 {
-	struct train_result scratch;
+	struct train_data d;
 	struct mlfs_err why = { 0 };
-	int rc = train_steps(s, exp, run, sp, params, watch,
-			     result ? result : &scratch, &why);
-	if (rc == -ECANCELED) {
-		train_end(s, exp, run, "KILLED", NULL);
-		return mlfs_fail(err, rc, "stopped: the run was KILLED");
-	}
-	if (rc) {
-		if (!why.msg[0])
-			snprintf(why.msg, sizeof(why.msg), "%s", strerror(-rc));
-		train_end(s, exp, run, "FAILED", why.msg);
-		return mlfs_fail(err, rc, "%s", why.msg);
-	}
-	return train_end(s, exp, run, "FINISHED", NULL);
+	progress(watch, "loading training set");
+	int rc = train_data_load(s, sp, &d, &why);
+	if (rc)
+		return end_by(s, exp, run, rc, &why, err);
+	rc = train_run_data(s, exp, run, sp, params, &d, watch, result, err);
+	train_data_free(&d);
+	return rc;
 }
 
 /* ---- after a restart ---- */

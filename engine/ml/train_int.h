@@ -12,6 +12,7 @@
 #include "forest/forest.h"
 #include "frame.h"
 #include "store.h"
+#include "train.h"
 #include "train_spec.h"
 
 /* The data of one training.  ALL holds every column (keys and excluded
@@ -44,5 +45,11 @@ int train_write_files(struct store *s, uint64_t root, uint32_t uid,
 		      uint32_t gid, const struct train_spec *sp,
 		      const struct train_data *d, const struct forest *m,
 		      const uint64_t *confusion, struct mlfs_err *err);
+
+/* train_run on data already loaded (tuning shares one load). */
+int train_run_data(struct store *s, const char *exp, const char *run,
+		   const struct train_spec *sp, const struct forest_params *params,
+		   const struct train_data *d, const struct train_watch *watch,
+		   struct train_result *result, struct mlfs_err *err);
 
 #endif

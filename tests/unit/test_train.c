@@ -21,6 +21,7 @@
 #include "tracking.h"
 #include "train.h"
 #include "train_spec.h"
+#include "tune.h"
 #include "store_fixture.h"
 
 static void table_put(struct store *s, const char *name, const char *text)
@@ -350,6 +351,107 @@ static void recover_interrupted(void **state)
 	buf_free(&why);
 }
 
+static const char *const tune_spec =
+	"labels: customer_labels\n"
+	"label: churn\n"
+	"features: [{table: customer_features, lookup_key: customer_id}]\n"
+	"exclude: [customer_id, constant]\n"
+	"params: {seed: 7}\n"
+	"search_space:\n"
+	"  n_estimators: {choice: [5, 10]}\n"
+	"  max_depth: {quniform: [2, 6, 1]}\n"
+	"max_evals: 6\n"
+	"parallelism: 2\n"
+	"seed: 11\n";
+
+static struct train_spec *parse_tune(void)
+{
+	struct train_spec *sp = NULL;
+	struct mlfs_err err = { 0 };
+	if (train_spec_parse(tune_spec, strlen(tune_spec), true, &sp, &err))
+		fail_msg("tune spec rejected: %s", err.msg);
+	return sp;
+}
+
+static void tune_search(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	struct train_spec *sp = parse_tune();
+	struct mlfs_err err = { 0 };
+	struct run_info ri;
+	struct buf b = { 0 }, c = { 0 };
+	char name[64];
+	double best = -1;
+
+	new_run(s, "tp");
+	assert_int_equal(train_begin(s, "churn", "tp", "tune", tune_spec, strlen(tune_spec), &err), 0);
+	if (tune_run(s, "churn", "tp", sp, NULL, &err))
+		fail_msg("tuning failed: %s", err.msg);
+	assert_int_equal(tracking_run_get(s, "churn", "tp", &ri), 0);
+	assert_int_equal(ri.status, RUN_FINISHED);
+	for (uint32_t t = 0; t < 6; t++) {
+		tune_trial_name("tp", t, name, sizeof(name));
+		assert_int_equal(tracking_run_get(s, "churn", name, &ri), 0);
+		assert_int_equal(ri.status, RUN_FINISHED);
+		assert_string_equal(ri.parent, "tp");
+		double acc = metric(s, name, "accuracy");
+		if (acc > best)
+			best = acc;
+	}
+	tune_trial_name("tp", 6, name, sizeof(name));
+	assert_int_equal(tracking_run_get(s, "churn", name, &ri), -ENOENT);
+	assert_true(metric(s, "tp", "best_accuracy") == best);
+	assert_int_equal(tracking_value_get(s, "churn", "tp", "tags", "trials", &b), 0);
+	assert_string_equal(b.data, "6");
+	/* The parent holds the best trial's params. */
+	assert_int_equal(tracking_value_get(s, "churn", "tp", "tags", "best_run", &b), 0);
+	assert_true(metric(s, b.data, "accuracy") == best);
+	assert_int_equal(tracking_value_get(s, "churn", b.data, "params", "max_depth", &c), 0);
+	assert_int_equal(tracking_value_get(s, "churn", "tp", "params", "max_depth", &b), 0);
+	assert_string_equal(b.data, c.data);
+	buf_free(&b);
+	buf_free(&c);
+	train_spec_free(sp);
+}
+
+static void tune_is_deterministic(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	struct train_spec *sp = parse_tune();
+	struct buf a = { 0 }, b = { 0 };
+	char n1[64], n2[64];
+	new_run(s, "d1");
+	new_run(s, "d2");
+	struct train_watch one = { .n_threads = 1 }, four = { .n_threads = 4 };
+	assert_int_equal(tune_run(s, "churn", "d1", sp, &one, NULL), 0);
+	assert_int_equal(tune_run(s, "churn", "d2", sp, &four, NULL), 0);
+	for (uint32_t t = 0; t < 6; t++) {
+		tune_trial_name("d1", t, n1, sizeof(n1));
+		tune_trial_name("d2", t, n2, sizeof(n2));
+		assert_int_equal(tracking_value_get(s, "churn", n1, "params", "max_depth", &a), 0);
+		assert_int_equal(tracking_value_get(s, "churn", n2, "params", "max_depth", &b), 0);
+		assert_string_equal(a.data, b.data);
+		assert_true(metric(s, n1, "log_loss") == metric(s, n2, "log_loss"));
+	}
+	buf_free(&a);
+	buf_free(&b);
+	train_spec_free(sp);
+}
+
+static void tune_killed(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	struct train_spec *sp = parse_tune();
+	volatile int stop = 1;
+	struct train_watch w = { .cancel = &stop };
+	struct run_info ri;
+	new_run(s, "kt");
+	assert_int_equal(tune_run(s, "churn", "kt", sp, &w, NULL), -ECANCELED);
+	assert_int_equal(tracking_run_get(s, "churn", "kt", &ri), 0);
+	assert_int_equal(ri.status, RUN_KILLED);
+	train_spec_free(sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -359,6 +461,9 @@ int main(void)
 		cmocka_unit_test(one_class_fails_with_reason),
 		cmocka_unit_test(cancel_kills),
 		cmocka_unit_test(recover_interrupted),
+		cmocka_unit_test(tune_search),
+		cmocka_unit_test(tune_is_deterministic),
+		cmocka_unit_test(tune_killed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
