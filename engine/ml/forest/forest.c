@@ -568,7 +568,25 @@ struct fit_job {
 	size_t inbag_stride;
 	atomic_uint next;
 	atomic_int rc;
+	const struct forest_watch *watch;	/* or NULL */
+	atomic_uint done;
 };
+
+/* After tree T: tell the watcher, and stop if asked to. */
+static bool tree_done(struct fit_job *job)
+{
+	const struct forest_watch *w = job->watch;
+	if (!w)
+		return true;
+	uint32_t done = atomic_fetch_add(&job->done, 1) + 1;
+	if (w->on_tree)
+		w->on_tree(w->ctx, done, job->m->ntrees);
+	if (w->cancel && *w->cancel) {
+		atomic_store(&job->rc, -ECANCELED);
+		return false;
+	}
+	return true;
+}
 
 static void fit_worker(void *arg, unsigned tid)
 {
@@ -601,6 +619,8 @@ static void fit_worker(void *arg, unsigned tid)
 			atomic_store(&job->rc, rc);
 			break;
 		}
+		if (!tree_done(job))
+			break;
 	}
 out:
 	free(counts);
@@ -754,6 +774,14 @@ static uint32_t resolve_mtry(const struct forest_params *p, bool classify,
 int forest_fit(const struct frame *f, const char *label,
 	       const struct forest_params *p, struct forest **out,
 	       struct mlfs_err *err)
+{
+	return forest_fit_watched(f, label, p, NULL, out, err);
+}
+
+int forest_fit_watched(const struct frame *f, const char *label,
+		       const struct forest_params *p,
+		       const struct forest_watch *watch, struct forest **out,
+		       struct mlfs_err *err)
 {
 	struct forest *m = NULL;
 	struct binned b = { 0 };
@@ -945,10 +973,12 @@ int forest_fit(const struct frame *f, const char *label,
 	}
 	atomic_init(&job.next, 0);
 	atomic_init(&job.rc, 0);
+	atomic_init(&job.done, 0);
+	job.watch = watch;
 	par_run(nthreads < m->ntrees ? nthreads : m->ntrees, fit_worker, &job);
 	if ((rc = atomic_load(&job.rc))) {
 		rc = mlfs_fail(err, rc, rc == -ENOMEM ? "out of memory growing trees"
-				: "tree too large");
+				: rc == -ECANCELED ? "stopped" : "tree too large");
 		goto fail;
 	}
 	/* The bins go with the model: prediction bins rows the same way. */

@@ -96,6 +96,21 @@ int forest_fit(const struct frame *f, const char *label,
 	       struct mlfs_err *err);
 void forest_free(struct forest *m);
 
+/* Watching a training from outside (the platform's progress file and
+ * KILLED): ON_TREE is called from a worker thread after each finished
+ * tree with the count done so far; a non-zero *CANCEL stops the fit
+ * between trees with -ECANCELED.  Any field may be NULL.  Watching never
+ * changes the model. */
+struct forest_watch {
+	void (*on_tree)(void *ctx, uint32_t done, uint32_t total);
+	void *ctx;
+	const volatile int *cancel;
+};
+int forest_fit_watched(const struct frame *f, const char *label,
+		       const struct forest_params *p,
+		       const struct forest_watch *watch, struct forest **out,
+		       struct mlfs_err *err);
+
 /* Model properties.  Strings are valid as long as M is. */
 bool forest_is_classifier(const struct forest *m);
 const char *forest_label(const struct forest *m);

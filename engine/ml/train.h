@@ -1,0 +1,72 @@
+/* train.h - training a run from a train.yaml spec: the training set from
+ * the feature store, the split, the forest, the evaluation, and what a
+ * finished run holds (params, metrics, tags, model/ and training_set.csv
+ * in its artifacts).  Synchronous: the caller runs it on a job runner's
+ * thread, never on a FUSE worker.
+ *
+ * A run under the platform's control carries the tag mlfs.training
+ * ("train" or "tune") from the moment its spec is accepted; it ends
+ * FINISHED, FAILED (the reason in the tag mlfs.error) or KILLED. */
+#ifndef MLFS_TRAIN_H
+#define MLFS_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+#include "train_spec.h"
+
+/* What the caller watches and controls.  Any field may be NULL/0. */
+struct train_watch {
+	/* The phase: "loading training set", "binning", "tree K/N",
+	 * "evaluating", "saving".  Called from the training's threads. */
+	void (*on_progress)(void *ctx, const char *text);
+	void *ctx;
+	const volatile int *cancel;	/* non-zero: stop, the run ends KILLED */
+	unsigned n_threads;		/* 0: every core */
+};
+
+/* What a finished training measured, for tuning. */
+struct train_result {
+	bool classify;
+	size_t nmetrics;
+	char names[8][16];
+	double values[8];
+};
+
+/* The value of metric NAME in R, or NAN. */
+double train_result_metric(const struct train_result *r, const char *name);
+
+/* Mark EXP/RUN as trained by the platform (KIND "train" or "tune") and
+ * keep SPEC (the YAML text) as the run's artifact KIND.yaml.  -EBUSY when
+ * the run is not RUNNING or was already trained. */
+int train_begin(struct store *s, const char *exp, const char *run,
+		const char *kind, const char *spec, size_t len,
+		struct mlfs_err *err);
+
+/* Train EXP/RUN from SP with PARAMS (NULL: SP's own) and end the run:
+ * FINISHED, FAILED with the reason (also in ERR, and in the tag
+ * mlfs.error) or KILLED.  Returns 0, -ECANCELED when stopped, or the
+ * failure.  RESULT (may be NULL) gets the metrics. */
+int train_run(struct store *s, const char *exp, const char *run,
+	      const struct train_spec *sp, const struct forest_params *params,
+	      const struct train_watch *watch, struct train_result *result,
+	      struct mlfs_err *err);
+
+/* End a run under the platform's control with status TEXT ("FAILED",
+ * "KILLED") and, for FAILED, the reason WHY. */
+int train_end(struct store *s, const char *exp, const char *run,
+	      const char *status, const char *why);
+
+/* After a restart: every run under the platform's control still RUNNING
+ * ends FAILED "interrupted: the daemon stopped".  Returns how many. */
+int train_recover(struct store *s, struct mlfs_err *err);
+
+/* Why the run failed (the tag mlfs.error) into OUT: -ENOENT when it has
+ * not failed. */
+int train_error_text(struct store *s, const char *exp, const char *run,
+		     struct buf *out);
+
+#endif

@@ -1,0 +1,324 @@
+/* drift.c - the drift statistics of drift.h on sorted arrays and count
+ * vectors.  Every numeric statistic is one merge walk over two sorted
+ * samples (or binary searches into them), so a column costs a sort plus
+ * linear work.  No allocation except the radix sort's scratch buffer. */
+#include "drift.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+
+/* ---- sorting ---- */
+
+/* Doubles as unsigned keys that sort the same way. */
+static uint64_t key_of(double v)
+{
+	uint64_t u;
+	memcpy(&u, &v, sizeof(u));
+	return (u >> 63) ? ~u : u | (1ull << 63);
+}
+
+static double value_of(uint64_t k)
+{
+	uint64_t u = (k >> 63) ? k & ~(1ull << 63) : ~k;
+	double v;
+	memcpy(&v, &u, sizeof(v));
+	return v;
+}
+
+void drift_sort(double *x, size_t n)
+{
+	if (n < 2)
+		return;
+	uint64_t *a = malloc(n * sizeof(*a)), *b = malloc(n * sizeof(*b));
+	if (!a || !b)
+		mlfs_oom();
+	for (size_t i = 0; i < n; i++)
+		a[i] = key_of(x[i]);
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		size_t count[257] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[((a[i] >> shift) & 0xff) + 1]++;
+		if (count[((a[0] >> shift) & 0xff) + 1] == n)
+			continue;	/* every key shares this byte */
+		for (int d = 0; d < 256; d++)
+			count[d + 1] += count[d];
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i] >> shift) & 0xff]++] = a[i];
+		uint64_t *t = a;
+		a = b;
+		b = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		x[i] = value_of(a[i]);
+	free(a);
+	free(b);
+}
+
+/* ---- PSI ---- */
+
+/* Elements of sorted X[0..N) below V. */
+static size_t count_below(const double *x, size_t n, double v)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (x[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static double floored_share(size_t count, size_t n)
+{
+	double s = (double)count / (double)n;
+	return s > 0 ? s : 0.0001;
+}
+
+double drift_psi(const double *base, size_t nbase, const double *cur,
+		 size_t ncur, int nbins)
+{
+	if (!nbase || !ncur || nbins < 2)
+		return NAN;
+	double psi = 0;
+	size_t below_b = 0, below_c = 0;
+	double last_edge = -INFINITY;
+	for (int k = 1; k <= nbins; k++) {
+		size_t end_b = nbase, end_c = ncur;
+		if (k < nbins) {
+			double edge = base[(size_t)((double)k * (double)nbase / nbins)];
+			if (!(edge > last_edge))
+				continue;	/* a repeated quantile: no bin */
+			last_edge = edge;
+			end_b = count_below(base, nbase, edge);
+			end_c = count_below(cur, ncur, edge);
+		}
+		double b = floored_share(end_b - below_b, nbase);
+		double c = floored_share(end_c - below_c, ncur);
+		psi += (b - c) * log(b / c);
+		below_b = end_b;
+		below_c = end_c;
+	}
+	return psi;
+}
+
+/* ---- Kolmogorov-Smirnov ---- */
+
+double drift_kolmogorov_q(double lambda)
+{
+	if (lambda < 1e-8)
+		return 1.0;
+	double sum = 0, sign = 1;
+	for (int k = 1; k <= 200; k++) {
+		double term = exp(-2.0 * k * k * lambda * lambda);
+		sum += sign * term;
+		if (term < 1e-17 * sum)
+			break;
+		sign = -sign;
+	}
+	double q = 2 * sum;
+	return q < 0 ? 0 : q > 1 ? 1 : q;
+}
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* P(D >= d) for sizes M, N by counting lattice paths that stay strictly
+ * inside |i/M - j/N| < d (Hodges' inside method), each cell holding the
+ * share of paths through it so that nothing overflows. */
+static double ks_exact_p(size_t m, size_t n, double d)
+{
+	uint64_t g = gcd_u64(m, n);
+	double lcm = (double)(m / g) * (double)n;
+	double h = round(d * lcm);
+	if (h <= 0)
+		return 1.0;
+	double *col = calloc(n + 1, sizeof(*col));
+	if (!col)
+		mlfs_oom();
+	double mg = (double)(m / g), ng = (double)(n / g);
+	for (size_t i = 0; i <= m; i++) {
+		for (size_t j = 0; j <= n; j++) {
+			if (fabs((double)i * ng - (double)j * mg) >= h) {
+				col[j] = 0;
+				continue;
+			}
+			if (i == 0 && j == 0) {
+				col[j] = 1;
+				continue;
+			}
+			double from_left = i ? col[j] * (double)i : 0;
+			double from_below = j ? col[j - 1] * (double)j : 0;
+			col[j] = (from_left + from_below) / (double)(i + j);
+		}
+	}
+	double inside = col[n];
+	free(col);
+	double p = 1.0 - inside;
+	return p < 0 ? 0 : p > 1 ? 1 : p;
+}
+
+double drift_ks(const double *base, size_t nbase, const double *cur,
+		size_t ncur, double *p)
+{
+	if (!nbase || !ncur) {
+		*p = NAN;
+		return NAN;
+	}
+	size_t i = 0, j = 0;
+	double d = 0;
+	while (i < nbase && j < ncur) {
+		double v = base[i] < cur[j] ? base[i] : cur[j];
+		while (i < nbase && base[i] <= v)
+			i++;
+		while (j < ncur && cur[j] <= v)
+			j++;
+		double diff = fabs((double)i / (double)nbase - (double)j / (double)ncur);
+		if (diff > d)
+			d = diff;
+	}
+	if ((double)nbase * (double)ncur <= 1e6) {
+		*p = ks_exact_p(nbase, ncur, d);
+	} else {
+		double en = (double)nbase * (double)ncur / (double)(nbase + ncur);
+		double s = sqrt(en);
+		*p = drift_kolmogorov_q((s + 0.12 + 0.11 / s) * d);
+	}
+	return d;
+}
+
+/* ---- Wasserstein ---- */
+
+static double std_of(const double *x, size_t n)
+{
+	double mean = 0, m2 = 0;
+	for (size_t i = 0; i < n; i++) {
+		double delta = x[i] - mean;
+		mean += delta / (double)(i + 1);
+		m2 += delta * (x[i] - mean);
+	}
+	return sqrt(m2 / (double)n);
+}
+
+double drift_wasserstein(const double *base, size_t nbase, const double *cur,
+			 size_t ncur, int normalise)
+{
+	if (!nbase || !ncur)
+		return NAN;
+	/* Integrate |F1 - F2| between consecutive values of the union. */
+	size_t i = 0, j = 0;
+	double area = 0;
+	double prev = base[0] < cur[0] ? base[0] : cur[0];
+	while (i < nbase || j < ncur) {
+		double v = j >= ncur || (i < nbase && base[i] < cur[j]) ? base[i] : cur[j];
+		area += fabs((double)i / (double)nbase - (double)j / (double)ncur) * (v - prev);
+		while (i < nbase && base[i] <= v)
+			i++;
+		while (j < ncur && cur[j] <= v)
+			j++;
+		prev = v;
+	}
+	if (!normalise)
+		return area;
+	double sd = std_of(base, nbase);
+	return area / (sd > 0.001 ? sd : 0.001);
+}
+
+/* ---- categorical ---- */
+
+/* Lower regularised gamma by its series, upper by Lentz's continued
+ * fraction (Numerical Recipes' gser/gcf), whichever converges. */
+double drift_gamma_q(double a, double x)
+{
+	if (x <= 0)
+		return 1.0;
+	if (isinf(x))
+		return 0.0;
+	double gln = lgamma(a);
+	if (x < a + 1) {
+		double ap = a, sum = 1.0 / a, del = sum;
+		for (int n = 0; n < 10000; n++) {
+			ap += 1;
+			del *= x / ap;
+			sum += del;
+			if (fabs(del) < fabs(sum) * 1e-16)
+				break;
+		}
+		return 1.0 - sum * exp(-x + a * log(x) - gln);
+	}
+	double b = x + 1 - a, c = 1.0 / 1e-300, d = 1.0 / b, h = d;
+	for (int i = 1; i < 10000; i++) {
+		double an = -i * (i - a);
+		b += 2;
+		d = an * d + b;
+		if (fabs(d) < 1e-300)
+			d = 1e-300;
+		c = b + an / c;
+		if (fabs(c) < 1e-300)
+			c = 1e-300;
+		d = 1.0 / d;
+		double del = d * c;
+		h *= del;
+		if (fabs(del - 1) < 1e-16)
+			break;
+	}
+	return exp(-x + a * log(x) - gln) * h;
+}
+
+static uint64_t total_of(const uint64_t *c, size_t k)
+{
+	uint64_t t = 0;
+	for (size_t i = 0; i < k; i++)
+		t += c[i];
+	return t;
+}
+
+double drift_chi2(const uint64_t *base, const uint64_t *cur, size_t k,
+		  double *p)
+{
+	uint64_t nb = total_of(base, k), nc = total_of(cur, k);
+	if (k < 2 || !nb || !nc) {
+		*p = NAN;
+		return NAN;
+	}
+	double scale = (double)nc / (double)nb, stat = 0;
+	for (size_t i = 0; i < k; i++) {
+		double expected = (double)base[i] * scale;
+		double diff = (double)cur[i] - expected;
+		if (expected > 0)
+			stat += diff * diff / expected;
+		else if (cur[i])
+			stat = INFINITY;	/* a category the baseline never had */
+	}
+	*p = drift_gamma_q((double)(k - 1) / 2.0, stat / 2.0);
+	return stat;
+}
+
+double drift_js(const uint64_t *base, const uint64_t *cur, size_t k)
+{
+	uint64_t nb = total_of(base, k), nc = total_of(cur, k);
+	if (!nb || !nc)
+		return NAN;
+	double div = 0;
+	for (size_t i = 0; i < k; i++) {
+		double p = (double)base[i] / (double)nb, q = (double)cur[i] / (double)nc;
+		double m = (p + q) / 2;
+		if (p > 0)
+			div += p * log2(p / m);
+		if (q > 0)
+			div += q * log2(q / m);
+	}
+	div /= 2;
+	return sqrt(div > 0 ? div : 0);
+}
