@@ -195,6 +195,7 @@ struct node_ops {
 	int (*start)(struct fs *fs, const struct node *n, const char *data,
 		     size_t len, struct control_job *job, struct mlfs_err *err);
 	bool wait;
+	bool long_job;		/* runs on the training runner (train_workers) */
 
 	/* Nodes whose owner, mode, size and times the engine keeps itself
 	 * (artifacts): stat and chmod/chown/utimens go here, not to attrs. */
@@ -226,6 +227,7 @@ struct node {
 };
 
 struct fs_log_entry;
+struct training;
 
 struct fs {
 	struct store *store;
@@ -247,9 +249,14 @@ struct fs {
 	/* Files created but not yet written (struct pending): log_lock. */
 	struct pending *pending;
 
-	/* Control jobs (train, tune, refresh): started at mount, stopped
-	 * (running jobs cancelled) at unmount. */
+	/* Control jobs: refreshes on RUNNER, trainings and searches on
+	 * TRAIN_RUNNER (-o train_workers); started at mount, stopped (running
+	 * jobs cancelled) at unmount. */
 	struct runner *runner;
+	struct runner *train_runner;
+	/* Queued and running trainings (ns/train.c): guarded by train_lock. */
+	pthread_mutex_t train_lock;
+	struct training *trainings;
 
 	/* Blocked reads of waiter files (struct waiter): wait_lock. */
 	pthread_mutex_t wait_lock;
@@ -379,6 +386,7 @@ struct text_state {
 	struct buf partial;	/* series: a line not ended yet */
 	bool written;		/* changed since the last commit */
 	bool trunc_pending;	/* opened with O_TRUNC, not applied */
+	bool rejected;		/* a write failed: nothing more is applied */
 	bool ready;		/* waiter: content holds the final state */
 };
 int text_state_open(struct file *f);
@@ -409,6 +417,12 @@ extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
 extern const struct node_ops ns_features_dir;
+/* A run's training files (ns/train.c). */
+extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
+	ns_progress_ops, ns_error_ops;
+/* Ask the training of EXP/RUN (every training when EXP is NULL) to stop:
+ * it ends KILLED unless its run was already ended. */
+void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run);
 /* A run's artifacts/ directory: a blob tree whose root id is OUT->id. */
 extern const struct node_ops ns_artifacts_dir;
 

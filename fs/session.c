@@ -17,6 +17,7 @@
 #include "fs.h"
 #include "fs_int.h"
 #include "runner.h"
+#include "train.h"
 
 int fs_serve(struct store *s, const struct fs_options *o)
 {
@@ -33,6 +34,9 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fs.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	pthread_mutex_init(&fs.log_lock, NULL);
+	pthread_mutex_init(&fs.train_lock, NULL);
+	/* Trainings a killed daemon left RUNNING end FAILED "interrupted". */
+	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
 
@@ -58,8 +62,10 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = EIO;
 		goto out_session;
 	}
-	if ((rc = -runner_start(o->train_workers ? o->train_workers : 1, &fs.runner)))
+	if ((rc = -runner_start(2, &fs.runner)))
 		goto out_signals;
+	if ((rc = -runner_start(o->train_workers ? o->train_workers : 1, &fs.train_runner)))
+		goto out_runner;
 	if (fs_waiters_start(&fs)) {
 		rc = EAGAIN;
 		goto out_runner;
@@ -97,6 +103,9 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	fuse_session_unmount(fs.se);
 	fs_waiters_stop(&fs);
 out_runner:
+	/* Unmounting stops trainings: their runs end KILLED. */
+	fs_trainings_cancel(&fs, NULL, NULL);
+	runner_stop(fs.train_runner);
 	runner_stop(fs.runner);
 out_signals:
 	fuse_remove_signal_handlers(fs.se);
@@ -108,5 +117,6 @@ out_args:
 	fs_templink_free_all();
 	fs_log_free(&fs);
 	pthread_mutex_destroy(&fs.log_lock);
+	pthread_mutex_destroy(&fs.train_lock);
 	return rc;
 }

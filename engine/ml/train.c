@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blob.h"
 #include "eval.h"
 #include "tracking.h"
 #include "train_int.h"
@@ -81,7 +82,7 @@ int train_begin(struct store *s, const char *exp, const char *run,
 		return mlfs_fail(err, -EBUSY, "the run already took a training spec: make a new run");
 	}
 	char file[32];
-	snprintf(file, sizeof(file), "%s.yaml", kind);
+	snprintf(file, sizeof(file), TRAIN_DIR "/%s.yaml", kind);
 	rc = train_put_artifact(s, ri.artifacts, ri.uid, ri.gid, file, spec, len, err);
 	if (!rc)
 		rc = set_tag(s, exp, run, TAG_TRAINING, kind, err);
@@ -91,6 +92,11 @@ int train_begin(struct store *s, const char *exp, const char *run,
 int train_end(struct store *s, const char *exp, const char *run,
 	      const char *status, const char *why)
 {
+	struct run_info ri;
+	/* A run someone already ended (KILLED through its status file) keeps
+	 * the status they gave it. */
+	if (tracking_run_get(s, exp, run, &ri) || ri.status != RUN_RUNNING)
+		return 0;
 	if (why && *why)
 		set_tag(s, exp, run, TAG_ERROR, why, NULL);
 	return tracking_run_set_status(s, exp, run, status, strlen(status), now_ms(),
@@ -104,6 +110,30 @@ int train_error_text(struct store *s, const char *exp, const char *run,
 	if (!rc)
 		buf_putc(out, '\n');
 	return rc;
+}
+
+int train_spec_text(struct store *s, const char *exp, const char *run,
+		    const char *kind, struct buf *out)
+{
+	struct run_info ri;
+	struct blob_stat dir, st;
+	char file[32];
+	int rc = tracking_run_get(s, exp, run, &ri);
+	snprintf(file, sizeof(file), "%s.yaml", kind);
+	if (!rc)
+		rc = blob_lookup(s, ri.artifacts, TRAIN_DIR, &dir);
+	if (!rc)
+		rc = blob_lookup(s, dir.id, file, &st);
+	if (rc)
+		return rc;
+	buf_reset(out);
+	buf_reserve(out, st.size + 1);
+	long n = blob_read(s, st.id, 0, out->data, st.size, NULL);
+	if (n < 0)
+		return (int)n;
+	out->len = (size_t)n;
+	out->data[n] = '\0';
+	return 0;
 }
 
 /* ---- logging into the run ---- */

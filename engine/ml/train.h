@@ -1,7 +1,7 @@
 /* train.h - training a run from a train.yaml spec: the training set from
  * the feature store, the split, the forest, the evaluation, and what a
  * finished run holds (params, metrics, tags, model/ and training_set.csv
- * in its artifacts).  Synchronous: the caller runs it on a job runner's
+ * in the TRAIN_DIR folder of its artifacts).  Synchronous: the caller runs it on a job runner's
  * thread, never on a FUSE worker.
  *
  * A run under the platform's control carries the tag mlfs.training
@@ -17,6 +17,11 @@
 #include "err.h"
 #include "store.h"
 #include "train_spec.h"
+
+/* The folder of a run's artifacts tree where a training keeps model/,
+ * training_set.csv and its spec: a name users cannot make (it starts
+ * with '.'), so the platform's files never mix with theirs. */
+#define TRAIN_DIR ".mlfs"
 
 /* What the caller watches and controls.  Any field may be NULL/0. */
 struct train_watch {
@@ -40,7 +45,7 @@ struct train_result {
 double train_result_metric(const struct train_result *r, const char *name);
 
 /* Mark EXP/RUN as trained by the platform (KIND "train" or "tune") and
- * keep SPEC (the YAML text) as the run's artifact KIND.yaml.  -EBUSY when
+ * keep SPEC (the YAML text) as TRAIN_DIR/KIND.yaml in its artifacts.  -EBUSY when
  * the run is not RUNNING or was already trained. */
 int train_begin(struct store *s, const char *exp, const char *run,
 		const char *kind, const char *spec, size_t len,
@@ -55,14 +60,19 @@ int train_run(struct store *s, const char *exp, const char *run,
 	      const struct train_watch *watch, struct train_result *result,
 	      struct mlfs_err *err);
 
-/* End a run under the platform's control with status TEXT ("FAILED",
- * "KILLED") and, for FAILED, the reason WHY. */
+/* End a run under the platform's control with status TEXT ("FINISHED",
+ * "FAILED", "KILLED") and, for FAILED, the reason WHY - unless the run
+ * was already ended (a user's KILLED stays KILLED). */
 int train_end(struct store *s, const char *exp, const char *run,
 	      const char *status, const char *why);
 
 /* After a restart: every run under the platform's control still RUNNING
  * ends FAILED "interrupted: the daemon stopped".  Returns how many. */
 int train_recover(struct store *s, struct mlfs_err *err);
+
+/* The spec a run took (KIND "train" or "tune"), -ENOENT when none. */
+int train_spec_text(struct store *s, const char *exp, const char *run,
+		    const char *kind, struct buf *out);
 
 /* Why the run failed (the tag mlfs.error) into OUT: -ENOENT when it has
  * not failed. */

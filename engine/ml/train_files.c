@@ -1,4 +1,5 @@
-/* train_files.c - what a training leaves in its run's artifacts:
+/* train_files.c - what a training leaves in its run's artifacts, under
+ * TRAIN_DIR (train.h):
  *   model/model.forest      the forest (forest.h's format)
  *   model/importances.csv   feature,importance, largest first
  *   model/confusion.csv     actual class by predicted class (classifiers)
@@ -132,7 +133,7 @@ static int write_training_set(struct store *s, uint64_t root, uint32_t uid,
 	const struct frame *parts[2] = { d->all, d->all_test };
 	struct buf b = { 0 };
 	uint64_t id, off = 0;
-	int rc = new_file(s, root, uid, gid, "training_set.csv", &id, err);
+	int rc = new_file(s, root, uid, gid, TRAIN_DIR "/training_set.csv", &id, err);
 
 	for (size_t c = 0; c < frame_ncols(d->all); c++) {
 		const char *name = frame_col_name(d->all, c);
@@ -333,25 +334,25 @@ int train_write_files(struct store *s, uint64_t root, uint32_t uid,
 	struct buf b = { 0 };
 	int rc = forest_save(m, &b, err);
 	if (!rc)
-		rc = train_put_artifact(s, root, uid, gid, "model/model.forest", b.data, b.len, err);
+		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/model.forest", b.data, b.len, err);
 	buf_reset(&b);
 	importances_csv(m, &b);
 	if (!rc)
-		rc = train_put_artifact(s, root, uid, gid, "model/importances.csv", b.data, b.len, err);
+		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/importances.csv", b.data, b.len, err);
 	if (confusion) {
 		buf_reset(&b);
 		confusion_csv(m, confusion, &b);
 		if (!rc)
-			rc = train_put_artifact(s, root, uid, gid, "model/confusion.csv", b.data, b.len, err);
+			rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/confusion.csv", b.data, b.len, err);
 	}
 	buf_reset(&b);
 	features_yaml(s, sp, m, &b);
 	if (!rc)
-		rc = train_put_artifact(s, root, uid, gid, "model/features.yaml", b.data, b.len, err);
+		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/features.yaml", b.data, b.len, err);
 	buf_reset(&b);
 	signature(d, m, &b);
 	if (!rc)
-		rc = train_put_artifact(s, root, uid, gid, "model/signature", b.data, b.len, err);
+		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/signature", b.data, b.len, err);
 	buf_free(&b);
 	if (!rc)
 		rc = write_training_set(s, root, uid, gid, d, err);

@@ -76,7 +76,8 @@ static int control_start(struct fs *fs, const struct node *n,
 	cr->fs = fs;
 	cr->node = *n;
 	cr->req = n->ops->wait ? req : NULL;
-	rc = runner_submit(fs->runner, run_fn, cr, run_free, run_done, NULL);
+	rc = runner_submit(n->ops->long_job ? fs->train_runner : fs->runner, run_fn, cr,
+			   run_free, run_done, NULL);
 	if (rc)
 		return mlfs_fail(err, rc, "cannot start: the file system is stopping");
 	return cr->req ? FS_REPLIED : 0;

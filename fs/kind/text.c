@@ -101,13 +101,15 @@ int text_state_write(struct fs *fs, struct file *f, const char *data,
 		     struct mlfs_err *err)
 {
 	struct text_state *t = f->state;
-	struct buf next;
+	struct buf next = { 0 };
 	int rc = text_state_splice(f, data, size, off, &next, err);
 	if (!rc && check)
 		rc = check(fs, &f->node, next.data, next.len, err);
 	if (rc) {
-		/* A rejected write leaves everything as it was, O_TRUNC too. */
+		/* A rejected write leaves everything as it was, O_TRUNC too;
+		 * and what this handle wrote before it is not applied either. */
 		t->trunc_pending = false;
+		t->rejected = true;
 		buf_free(&next);
 		return rc;
 	}
@@ -120,7 +122,7 @@ int text_state_write(struct fs *fs, struct file *f, const char *data,
 bool text_state_take(struct file *f, bool final)
 {
 	struct text_state *t = f->state;
-	bool apply = t->written || (final && t->trunc_pending);
+	bool apply = !t->rejected && (t->written || (final && t->trunc_pending));
 	if (apply)
 		t->written = t->trunc_pending = false;
 	return apply;

@@ -22,20 +22,35 @@ static void blob_node(struct node *out, const struct node *dir,
 	snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
 }
 
+/* Names starting with '.' (which users cannot make) are the platform's:
+ * a run's training keeps its files under .mlfs/, shown as the run's
+ * model/ and training_set.csv, never twice. */
 static int blob_lookup_op(struct fs *fs, const struct node *dir,
 			  const char *name, struct node *out)
 {
 	struct blob_stat st;
-	int rc = blob_lookup(fs->store, dir->id, name, &st);
+	int rc = name[0] == '.' ? -ENOENT : blob_lookup(fs->store, dir->id, name, &st);
 	if (!rc)
 		blob_node(out, dir, name, &st);
 	return rc;
 }
 
+struct visible {
+	fs_add_fn add;
+	void *ctx;
+};
+
+static int add_visible(void *ctx, const char *name, bool is_dir)
+{
+	struct visible *v = ctx;
+	return name[0] == '.' ? 0 : v->add(v->ctx, name, is_dir);
+}
+
 static int blob_list_op(struct fs *fs, const struct node *dir, fs_add_fn add,
 			void *ctx)
 {
-	return blob_list(fs->store, dir->id, add, ctx);
+	struct visible v = { add, ctx };
+	return blob_list(fs->store, dir->id, add_visible, &v);
 }
 
 static int blob_mkdir_op(struct fs *fs, const struct node *dir,

@@ -12,6 +12,7 @@
 #include "fs_int.h"
 #include "table.h"
 #include "tracking.h"
+#include "train.h"
 
 static int64_t now_ms(void)
 {
@@ -222,8 +223,11 @@ static int status_set(struct fs *fs, const struct node *n, const char *data,
 {
 	int rc = tracking_run_set_status(fs->store, n->arg[0], n->arg[1], data,
 					 len, now_ms(), apply, err);
-	if (!rc && apply)
+	if (!rc && apply) {
+		/* An ended run trains no more: a training stops between trees. */
+		fs_trainings_cancel(fs, n->arg[0], n->arg[1]);
 		fs_waiters_kick(fs);
+	}
 	return rc;
 }
 
@@ -306,18 +310,42 @@ static const struct node_ops parent_ops = {
 	.remove = parent_remove,
 };
 
+/* model/ and training_set.csv: what a training left in the artifacts. */
+static const struct node_ops trained_ops;
+
 static const struct fs_entry run_files[] = {
 	{ "artifacts", &ns_artifacts_dir },
 	{ "end_time", &end_time_ops },
+	{ "error", &ns_error_ops },
 	{ "metrics", &metrics_dir_ops },
+	{ "model", &trained_ops },
 	{ "params", &params_dir_ops },
 	{ "parent", &parent_ops },
+	{ "progress", &ns_progress_ops },
 	{ "start_time", &start_time_ops },
 	{ "status", &status_ops },
 	{ "tags", &tags_dir_ops },
+	{ "train.yaml", &ns_train_yaml_ops },
+	{ "training_set.csv", &trained_ops },
+	{ "tune.yaml", &ns_tune_yaml_ops },
 	{ "wait", &wait_ops },
 	{ NULL, NULL },
 };
+
+/* NAME of what the training of run DIR left (model/, training_set.csv):
+ * kept in the platform's folder of the artifacts tree rooted at ROOT
+ * (train.h), shown here in the run itself. */
+static int trained_lookup(struct fs *fs, const struct node *dir, uint64_t root,
+			  const char *name, struct node *out)
+{
+	struct blob_stat st;
+	struct node d = *dir;
+	int rc = blob_lookup(fs->store, root, TRAIN_DIR, &st);
+	if (rc)
+		return rc;
+	d.id = st.id;
+	return ns_artifacts_dir.lookup(fs, &d, name, out);
+}
 
 /* The run's fixed files; parent only when set, artifacts/ at the root of
  * the run's blob tree. */
@@ -332,6 +360,8 @@ static int run_lookup(struct fs *fs, const struct node *dir, const char *name,
 		return rc;
 	if (out->ops == &parent_ops && !r.parent[0])
 		return -ENOENT;
+	if (out->ops == &trained_ops)
+		return trained_lookup(fs, dir, r.artifacts, name, out);
 	if (out->ops == &ns_artifacts_dir)
 		out->id = r.artifacts;
 	return 0;
@@ -343,8 +373,14 @@ static int run_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	struct run_info r;
 	int rc = tracking_run_get(fs->store, dir->arg[0], dir->arg[1], &r);
 	for (const struct fs_entry *e = run_files; !rc && e->name; e++) {
+		struct node child;
 		if (e->ops == &parent_ops && !r.parent[0])
 			continue;
+		if (e->ops == &trained_ops) {
+			if (trained_lookup(fs, dir, r.artifacts, e->name, &child) == 0)
+				rc = add(ctx, e->name, child.ops->kind == NK_DIR);
+			continue;
+		}
 		rc = add(ctx, e->name, e->ops->kind == NK_DIR);
 	}
 	return rc;
@@ -368,6 +404,8 @@ static int run_symlink(struct fs *fs, const struct node *dir, const char *name,
 	parent[n] = '\0';
 	return tracking_run_set_parent(fs->store, dir->arg[0], dir->arg[1], parent, err);
 }
+
+static const struct node_ops trained_ops = { .kind = NK_VIEW };
 
 /* Its files and directories cannot be removed on their own: they go
  * with the run, so that `rm -r runs/RUN` works. */

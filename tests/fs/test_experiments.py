@@ -32,8 +32,9 @@ def runs_csv(m):
 def test_experiment_and_run_layout(exp):
     m = exp
     assert sorted(os.listdir(m.p("experiments", "churn"))) == ["description", "runs", "runs.csv", "tags"]
-    assert sorted(os.listdir(m.run())) == ["artifacts", "end_time", "metrics", "params",
-                                           "start_time", "status", "tags", "wait"]
+    assert sorted(os.listdir(m.run())) == ["artifacts", "end_time", "error", "metrics", "params",
+                                           "progress", "start_time", "status", "tags",
+                                           "train.yaml", "tune.yaml", "wait"]
     assert read(m.run("status")) == b"RUNNING\n"
     assert read(m.run("end_time")) == b""
     start = read(m.run("start_time")).decode()
@@ -331,8 +332,10 @@ def test_ln_sfn_moves_the_parent(exp):
         os.mkdir(os.path.join(runs, r))
     assert sh(f"cd {runs} && ln -s ../a r1/parent && ln -sfn ../b r1/parent").returncode == 0
     assert os.readlink(m.run("parent")) == "../b"
-    assert sorted(os.listdir(m.run())) == sorted(["artifacts", "end_time", "metrics", "params", "parent",
-                                                  "start_time", "status", "tags", "wait"])
+    assert sorted(os.listdir(m.run())) == sorted(["artifacts", "end_time", "error", "metrics",
+                                                  "params", "parent", "progress", "start_time",
+                                                  "status", "tags", "train.yaml", "tune.yaml",
+                                                  "wait"])
     r = sh(f"cd {runs} && ln -sfn ../r1 b/parent")            # b -> r1 -> b: a cycle
     assert r.returncode != 0 and "Invalid argument" in r.stderr
     assert last_log(m)[1] == "'r1' as parent of 'b' makes a cycle"

@@ -248,26 +248,26 @@ static void train_to_finished(void **state)
 	for (size_t i = 0; i < 6; i++)
 		assert_false(isnan(metric(s, "r1", names[i])));
 	/* Files. */
-	assert_int_equal(read_artifact(s, "churn", "r1", "model/model.forest", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "model/model.forest", &b), 0);
 	struct forest *m = NULL;
 	assert_int_equal(forest_load(b.data, b.len, &m, &err), 0);
 	assert_int_equal(forest_nfeatures(m), 3);
 	forest_free(m);
-	assert_int_equal(read_artifact(s, "churn", "r1", "model/importances.csv", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "model/importances.csv", &b), 0);
 	assert_true(strncmp(b.data, "feature,importance\nspent,", 25) == 0);
-	assert_int_equal(read_artifact(s, "churn", "r1", "model/confusion.csv", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "model/confusion.csv", &b), 0);
 	assert_true(strncmp(b.data, "actual,0,1\n0,", 13) == 0);
-	assert_int_equal(read_artifact(s, "churn", "r1", "model/features.yaml", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "model/features.yaml", &b), 0);
 	assert_non_null(strstr(b.data, "lookup_key: [\"customer_id\"]"));
 	assert_non_null(strstr(b.data, "columns: [\"spent\", \"orders\", \"segment\"]"));
 	assert_non_null(strstr(b.data, "classes: [\"0\", \"1\"]"));
-	assert_int_equal(read_artifact(s, "churn", "r1", "model/signature", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "model/signature", &b), 0);
 	assert_non_null(strstr(b.data, "{\"name\": \"segment\", \"type\": \"string\"}"));
 	assert_non_null(strstr(b.data, "outputs: '[{\"name\": \"churn\", \"type\": \"long\"}]'"));
-	assert_int_equal(read_artifact(s, "churn", "r1", "train.yaml", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "train.yaml", &b), 0);
 	assert_string_equal(b.data, base_spec);
 	/* training_set.csv: keys and excluded columns included, 100 test rows. */
-	assert_int_equal(read_artifact(s, "churn", "r1", "training_set.csv", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "r1", TRAIN_DIR "/" "training_set.csv", &b), 0);
 	assert_true(strncmp(b.data, "customer_id,churn,constant,spent,orders,segment,split\n", 54) == 0);
 	size_t lines = 0, tests = 0;
 	for (char *p = b.data; (p = strchr(p, '\n')); p++)
@@ -290,8 +290,8 @@ static void same_model_for_any_thread_count(void **state)
 	new_run(s, "t2");
 	assert_int_equal(train_run(s, "churn", "t1", sp, NULL, &one, NULL, NULL), 0);
 	assert_int_equal(train_run(s, "churn", "t2", sp, NULL, &two, NULL, NULL), 0);
-	assert_int_equal(read_artifact(s, "churn", "t1", "model/model.forest", &a), 0);
-	assert_int_equal(read_artifact(s, "churn", "t2", "model/model.forest", &b), 0);
+	assert_int_equal(read_artifact(s, "churn", "t1", TRAIN_DIR "/" "model/model.forest", &a), 0);
+	assert_int_equal(read_artifact(s, "churn", "t2", TRAIN_DIR "/" "model/model.forest", &b), 0);
 	assert_int_equal(a.len, b.len);
 	assert_memory_equal(a.data, b.data, a.len);
 	assert_true(metric(s, "t1", "log_loss") == metric(s, "t2", "log_loss"));

@@ -1,0 +1,243 @@
+/* train.c - a run's training files: train.yaml and tune.yaml (control
+ * nodes: a valid spec starts a training or a search on the session's
+ * training runner and the write returns at once), progress (what the
+ * training is doing now) and error (why it failed).  The run's model/ and
+ * training_set.csv are files of its artifacts (experiments.c shows them).
+ *
+ * A training's life here: start() marks the run (train_begin) and queues
+ * a job with progress "queued"; the job trains (engine/ml/train.h,
+ * tune.h), updating progress; writing the run's status, or unmounting,
+ * sets its cancel flag; when it ends, waiters are woken and its entry
+ * goes.  The list of entries is guarded by fs->train_lock. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_int.h"
+#include "runner.h"
+#include "spec.h"
+#include "tracking.h"
+#include "train.h"
+#include "tune.h"
+
+/* One queued or running training. */
+struct training {
+	struct training *next;
+	char exp[FS_NAME_MAX + 1], run[FS_NAME_MAX + 1];
+	char progress[200];		/* fs->train_lock */
+	volatile int cancel;
+};
+
+struct train_arg {
+	struct fs *fs;
+	struct training *t;
+	struct train_spec *sp;
+};
+
+static bool is_tune(const struct node *n)
+{
+	return n->ops == &ns_tune_yaml_ops;
+}
+
+/* ---- the list of trainings ---- */
+
+static struct training *training_add(struct fs *fs, const char *exp,
+				     const char *run)
+{
+	struct training *t = calloc(1, sizeof(*t));
+	if (!t)
+		mlfs_oom();
+	snprintf(t->exp, sizeof(t->exp), "%s", exp);
+	snprintf(t->run, sizeof(t->run), "%s", run);
+	snprintf(t->progress, sizeof(t->progress), "queued");
+	pthread_mutex_lock(&fs->train_lock);
+	t->next = fs->trainings;
+	fs->trainings = t;
+	pthread_mutex_unlock(&fs->train_lock);
+	return t;
+}
+
+static void training_remove(struct fs *fs, struct training *t)
+{
+	pthread_mutex_lock(&fs->train_lock);
+	for (struct training **p = &fs->trainings; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	pthread_mutex_unlock(&fs->train_lock);
+	free(t);
+}
+
+void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run)
+{
+	pthread_mutex_lock(&fs->train_lock);
+	for (struct training *t = fs->trainings; t; t = t->next)
+		if (!exp || (!strcmp(t->exp, exp) && !strcmp(t->run, run)))
+			t->cancel = 1;
+	pthread_mutex_unlock(&fs->train_lock);
+}
+
+static void on_progress(void *ctx, const char *text)
+{
+	struct train_arg *a = ctx;
+	pthread_mutex_lock(&a->fs->train_lock);
+	snprintf(a->t->progress, sizeof(a->t->progress), "%s", text);
+	pthread_mutex_unlock(&a->fs->train_lock);
+}
+
+/* ---- the job ---- */
+
+static int train_job(void *arg, const struct runner_job *job, struct mlfs_err *err)
+{
+	struct train_arg *a = arg;
+	struct train_watch w = {
+		.on_progress = on_progress, .ctx = a, .cancel = &a->t->cancel,
+	};
+	if (a->sp->tune)
+		return tune_run(a->fs->store, a->t->exp, a->t->run, a->sp, &w, err);
+	return train_run(a->fs->store, a->t->exp, a->t->run, a->sp, NULL, &w, NULL, err);
+}
+
+static void train_done(struct fs *fs, const struct node *n, void *arg, int rc,
+		       const struct mlfs_err *err)
+{
+	fs_waiters_kick(fs);
+}
+
+static void train_arg_free(void *arg)
+{
+	struct train_arg *a = arg;
+	training_remove(a->fs, a->t);
+	train_spec_free(a->sp);
+	free(a);
+}
+
+/* ---- train.yaml and tune.yaml ---- */
+
+/* The spec in DATA, parsed and checked against the store and the run. */
+static int spec_load(struct fs *fs, const struct node *n, const char *data,
+		     size_t len, struct train_spec **out, struct mlfs_err *err)
+{
+	struct run_info r;
+	struct buf kind = { 0 };
+	int rc;
+
+	*out = NULL;
+	if (!len)
+		return mlfs_fail(err, -EINVAL, "an empty spec: write the YAML of a %s",
+				 is_tune(n) ? "tuning" : "training");
+	if ((rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r)))
+		return rc;
+	if (r.status != RUN_RUNNING)
+		return mlfs_fail(err, -EBUSY, "the run is %s: make a new run to train",
+				 run_status_name(r.status));
+	if (tracking_value_get(fs->store, n->arg[0], n->arg[1], "tags", "mlfs.training", &kind) == 0) {
+		buf_free(&kind);
+		return mlfs_fail(err, -EBUSY, "the run already took a training spec: make a new run");
+	}
+	if ((rc = train_spec_parse(data, len, is_tune(n), out, err)))
+		return rc;
+	if ((rc = train_spec_check(fs->store, *out, false, err))) {
+		train_spec_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int spec_validate(struct fs *fs, const struct node *n, const char *data,
+			 size_t len, struct mlfs_err *err)
+{
+	struct train_spec *sp;
+	int rc = spec_load(fs, n, data, len, &sp, err);
+	train_spec_free(sp);
+	return rc;
+}
+
+static int spec_start(struct fs *fs, const struct node *n, const char *data,
+		      size_t len, struct control_job *job, struct mlfs_err *err)
+{
+	struct train_spec *sp;
+	int rc = spec_load(fs, n, data, len, &sp, err);
+	if (!rc)
+		rc = train_begin(fs->store, n->arg[0], n->arg[1], is_tune(n) ? "tune" : "train",
+				 data, len, err);
+	if (rc) {
+		train_spec_free(sp);
+		return rc;
+	}
+	struct train_arg *a = calloc(1, sizeof(*a));
+	if (!a)
+		mlfs_oom();
+	a->fs = fs;
+	a->sp = sp;
+	a->t = training_add(fs, n->arg[0], n->arg[1]);
+	*job = (struct control_job){
+		.fn = train_job, .arg = a, .free_arg = train_arg_free, .done = train_done,
+	};
+	return FS_CONTROL_JOB;
+}
+
+/* Reading the spec file gives the spec the run took, if any. */
+static int spec_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
+{
+	buf_reset(out);
+	int rc = train_spec_text(fs->store, n->arg[0], n->arg[1], is_tune(n) ? "tune" : "train", out);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+const struct node_ops ns_train_yaml_ops = {
+	.kind = NK_CONTROL, .perm = 0644, .get = spec_get,
+	.validate = spec_validate, .start = spec_start, .long_job = true,
+};
+
+const struct node_ops ns_tune_yaml_ops = {
+	.kind = NK_CONTROL, .perm = 0644, .get = spec_get,
+	.validate = spec_validate, .start = spec_start, .long_job = true,
+};
+
+/* ---- progress and error ---- */
+
+static int progress_get(struct fs *fs, const struct node *n, struct buf *out,
+			struct mlfs_err *err)
+{
+	struct run_info r;
+	struct buf kind = { 0 };
+	buf_reset(out);
+	pthread_mutex_lock(&fs->train_lock);
+	for (struct training *t = fs->trainings; t; t = t->next)
+		if (!strcmp(t->exp, n->arg[0]) && !strcmp(t->run, n->arg[1])) {
+			buf_printf(out, "%s\n", t->progress);
+			pthread_mutex_unlock(&fs->train_lock);
+			return 0;
+		}
+	pthread_mutex_unlock(&fs->train_lock);
+	int rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r);
+	if (rc)
+		return rc;
+	/* Not training now: what the run's state says. */
+	bool trained = tracking_value_get(fs->store, n->arg[0], n->arg[1], "tags", "mlfs.training", &kind) == 0;
+	buf_free(&kind);
+	if (trained)
+		buf_printf(out, "%s\n", r.status == RUN_FINISHED ? "done" : r.status == RUN_FAILED ? "failed"
+			   : r.status == RUN_KILLED ? "killed" : "queued");
+	return 0;
+}
+
+static int error_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	buf_reset(out);
+	int rc = train_error_text(fs->store, n->arg[0], n->arg[1], out);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+const struct node_ops ns_progress_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = progress_get,
+};
+
+const struct node_ops ns_error_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = error_get,
+};
