@@ -94,6 +94,10 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if (!rc && fuse_session_loop_mt(fs.se, loop) < 0)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
+	/* Jobs first, while the device is open: a cancelled job still
+	 * answers the flush it holds. */
+	runner_stop(fs.runner);
+	fs.runner = NULL;
 	fuse_session_unmount(fs.se);
 	fs_waiters_stop(&fs);
 out_runner:
