@@ -1,6 +1,7 @@
 /* fs_int.h - what the pieces of fs/ share: the filesystem state, nodes
- * (a resolved path with its kind and handlers), the node-kind table each
- * namespace fills in, the inode table, open handles and /log. */
+ * (a resolved path and the node_ops its namespace declared), the node
+ * kinds (struct kind, one file each in fs/kind/) and their per-open
+ * struct file, the inode table and /log. */
 #ifndef MLFS_FS_INT_H
 #define MLFS_FS_INT_H
 

@@ -1,6 +1,6 @@
 /* node.c - resolving paths into nodes, and what stat says about a node.
  *
- * A node is a path plus the handlers of its kind; namespaces (ns_*.c)
+ * A node is a path plus the handlers of its kind; namespaces (fs/ns/)
  * decide what each name is.  Owners and modes come from the attrs a user
  * set on the node, else from the object that holds it (a table's files
  * belong to the table's creator), else from the daemon. */

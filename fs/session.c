@@ -100,10 +100,15 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if (!rc && fuse_session_loop_mt(fs.se, loop) < 0)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
+	/* Jobs first, while the device is open: a cancelled job still
+	 * answers the flush it holds; trainings stop and end KILLED. */
+	fs_trainings_cancel(&fs, NULL, NULL);
+	runner_stop(fs.train_runner);
+	runner_stop(fs.runner);
+	fs.train_runner = fs.runner = NULL;
 	fuse_session_unmount(fs.se);
 	fs_waiters_stop(&fs);
 out_runner:
-	/* Unmounting stops trainings: their runs end KILLED. */
 	fs_trainings_cancel(&fs, NULL, NULL);
 	runner_stop(fs.train_runner);
 	runner_stop(fs.runner);

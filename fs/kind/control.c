@@ -75,12 +75,15 @@ static int control_start(struct fs *fs, const struct node *n,
 	}
 	cr->fs = fs;
 	cr->node = *n;
+	cr->node.owner = cr->node.owner_path[0] ? cr->node.owner_path : NULL;
 	cr->req = n->ops->wait ? req : NULL;
+	/* CR is the job's from here: it may be freed before submit returns. */
+	bool parked = cr->req != NULL;
 	rc = runner_submit(n->ops->long_job ? fs->train_runner : fs->runner, run_fn, cr,
 			   run_free, run_done, NULL);
 	if (rc)
 		return mlfs_fail(err, rc, "cannot start: the file system is stopping");
-	return cr->req ? FS_REPLIED : 0;
+	return parked ? FS_REPLIED : 0;
 }
 
 static int control_commit(struct fs *fs, struct file *f, bool final,

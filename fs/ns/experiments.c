@@ -1,6 +1,6 @@
-/* ns_experiments.c - /experiments: experiments, their runs, and each
+/* experiments.c - /experiments: experiments, their runs, and each
  * run's params, metrics, tags, artifacts, status, wait and parent link.
- * Maps the tree onto engine/tracking.h and engine/blob.h; no storage
+ * Maps the tree onto engine/tracking.h (artifacts/: artifacts.c); no storage
  * logic here.  Node args: arg[0] experiment, arg[1] run, arg[2] key. */
 #include <errno.h>
 #include <stdio.h>

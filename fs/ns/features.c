@@ -1,4 +1,4 @@
-/* ns_features.c - /features: one directory per feature table, holding
+/* features.c - /features: one directory per feature table, holding
  * keys, timestamp_key, description, tags (properties), data.csv (rows),
  * pipeline.yaml (property, validated), refresh (property that acts),
  * rows/KEY (online lookup views), stats.csv and lineage (views).

@@ -1,4 +1,4 @@
-/* ns_root.c - the top of the tree: /README, /log and the namespaces. */
+/* root.c - the top of the tree: /README, /log and the namespaces. */
 #include <errno.h>
 #include <string.h>
 

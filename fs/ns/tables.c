@@ -1,4 +1,4 @@
-/* ns_tables.c - /tables: one directory per raw data table, holding
+/* tables.c - /tables: one directory per raw data table, holding
  * data.csv (rows), schema (property) and stats.csv (view).  Maps the tree
  * onto engine/table.h and engine/stats.h; no storage logic here. */
 #include <errno.h>
