@@ -347,7 +347,7 @@ static bool metric_maximized(const char *metric)
 }
 
 static int parse_tune(struct train_spec *sp, const struct spec_node *root,
-		      struct mlfs_err *err)
+		      bool so_far, struct mlfs_err *err)
 {
 	const struct spec_node *v;
 	uint64_t u;
@@ -356,9 +356,9 @@ static int parse_tune(struct train_spec *sp, const struct spec_node *root,
 	sp->tune = true;
 	sp->max_evals = 20;
 	sp->parallelism = 1;
-	if (!(v = spec_map_get(root, "search_space")))
+	if (!(v = spec_map_get(root, "search_space")) && !so_far)
 		return spec_fail_at(err, root, -EINVAL, "tune.yaml needs a search_space");
-	if ((rc = parse_space(sp, v, err)))
+	if (v && (rc = parse_space(sp, v, err)))
 		return rc;
 	if ((v = spec_map_get(root, "algo"))) {
 		if ((rc = spec_want_str(v, "algo", err)))
@@ -424,25 +424,28 @@ static const char *const tune_keys[] = {
 };
 
 static int parse_root(struct train_spec *sp, const struct spec_node *root,
-		      bool tune, struct mlfs_err *err)
+		      unsigned flags, struct mlfs_err *err)
 {
 	struct train_spec_mem *m = sp->mem;
 	const struct spec_node *v;
+	bool tune = flags & TRAIN_SPEC_TUNE, so_far = flags & TRAIN_SPEC_SO_FAR;
 	int rc;
 
+	if (so_far && !root)
+		return 0;	/* nothing but comments yet */
 	if (!root || root->kind != SPEC_MAP)
 		return spec_fail_at(err, root, -EINVAL, "%s must be a map of settings (labels, label, features, params ...)",
 				    tune ? "tune.yaml" : "train.yaml");
 	if ((rc = spec_check_keys(root, tune ? tune_keys : train_keys,
 				  tune ? "tune.yaml" : "train.yaml", err)))
 		return rc;
-	if (!(m->labels = spec_map_get(root, "labels")))
+	if (!(m->labels = spec_map_get(root, "labels")) && !so_far)
 		return spec_fail_at(err, root, -EINVAL, "labels: the table of labels is missing");
-	if ((rc = get_str(m, m->labels, "labels", &sp->labels, err)))
+	if (m->labels && (rc = get_str(m, m->labels, "labels", &sp->labels, err)))
 		return rc;
-	if (!(m->label = spec_map_get(root, "label")))
+	if (!(m->label = spec_map_get(root, "label")) && !so_far)
 		return spec_fail_at(err, root, -EINVAL, "label: the label column is missing");
-	if ((rc = get_str(m, m->label, "label", &sp->label, err)))
+	if (m->label && (rc = get_str(m, m->label, "label", &sp->label, err)))
 		return rc;
 	if ((v = spec_map_get(root, "features")) && (rc = parse_lookups(sp, v, err)))
 		return rc;
@@ -473,10 +476,10 @@ static int parse_root(struct train_spec *sp, const struct spec_node *root,
 		return rc;
 	if ((v = spec_map_get(root, "tags")) && (rc = parse_tags(sp, v, err)))
 		return rc;
-	return tune ? parse_tune(sp, root, err) : 0;
+	return tune ? parse_tune(sp, root, so_far, err) : 0;
 }
 
-int train_spec_parse(const char *text, size_t len, bool tune,
+int train_spec_parse(const char *text, size_t len, unsigned flags,
 		     struct train_spec **out, struct mlfs_err *err)
 {
 	struct train_spec *sp = calloc(1, sizeof(*sp));
@@ -485,7 +488,7 @@ int train_spec_parse(const char *text, size_t len, bool tune,
 	forest_params_default(&sp->params);
 	int rc = spec_parse_yaml(text, len, &sp->mem->doc, err);
 	if (!rc)
-		rc = parse_root(sp, spec_doc_root(sp->mem->doc), tune, err);
+		rc = parse_root(sp, spec_doc_root(sp->mem->doc), flags, err);
 	if (rc) {
 		train_spec_free(sp);
 		*out = NULL;
@@ -493,6 +496,52 @@ int train_spec_parse(const char *text, size_t len, bool tune,
 	}
 	*out = sp;
 	return 0;
+}
+
+/* True when the line P[0..N) (a top-level "key: value" without its
+ * newline) holds a whole value: a scalar, or a flow collection whose
+ * brackets close on the line. */
+static bool line_has_value(const char *p, size_t n)
+{
+	const char *colon = memchr(p, ':', n);
+	if (!colon)
+		return false;
+	size_t i = (size_t)(colon - p) + 1;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (i == n || p[i] == '#' || p[i] == '|' || p[i] == '>')
+		return false;
+	int depth = 0;
+	for (; i < n; i++) {
+		if (p[i] == '[' || p[i] == '{')
+			depth++;
+		else if (p[i] == ']' || p[i] == '}')
+			depth--;
+	}
+	return depth == 0;
+}
+
+size_t train_spec_settled(const char *text, size_t len)
+{
+	size_t last = 0, last_end = 0;
+	bool any = false;
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+		char c = text[i];
+		if (c != ' ' && c != '\t' && c != '#' && c != '-' && c != '\n' &&
+		    c != '\r' && c != '.') {
+			last = i, last_end = end, any = true;
+		} else if (any && c != '#' && c != '\n') {
+			last_end = len + 1;	/* the last entry goes on below */
+		}
+		i = end;
+	}
+	/* The last entry is whole too when it is one finished line. */
+	if (any && last_end <= len && text[last_end - 1] == '\n' &&
+	    line_has_value(text + last, last_end - 1 - last))
+		return len;
+	return last;
 }
 
 /* ---- the check against the store ---- */
@@ -518,7 +567,7 @@ static int check_labels_table(const struct train_spec *sp, struct store *s,
 	free(types);
 	if (!*n)
 		return spec_fail_at(err, at, -EINVAL, "table '%s' has no rows yet", t);
-	if (!has_name(*names, *n, sp->label))
+	if (sp->label && !has_name(*names, *n, sp->label))
 		return spec_fail_at(err, m->label, -EINVAL, "label: no column '%s' in table '%s'", sp->label, t);
 	for (size_t i = 0; i < sp->nlookups; i++) {
 		const struct trainset_lookup *l = &sp->lookups[i];
@@ -574,13 +623,15 @@ int train_spec_check(struct store *s, const struct train_spec *sp,
 	for (size_t i = 0; i < sp->nlookups; i++)
 		if ((rc = check_lookup(sp, s, i, err)))
 			return rc;
+	if (!sp->labels)
+		goto out;	/* written so far: the rest comes later */
 	if ((rc = check_labels_table(sp, s, sp->labels, m->labels, &names, &n, err)))
 		goto out;
 	if (sp->test &&
 	    (rc = check_labels_table(sp, s, sp->test, m->test, &test_names, &ntest, err)))
 		goto out;
 	for (size_t i = 0; i < sp->nexclude; i++) {
-		if (!strcmp(sp->exclude[i], sp->label)) {
+		if (sp->label && !strcmp(sp->exclude[i], sp->label)) {
 			rc = spec_fail_at(err, m->exclude, -EINVAL, "exclude: '%s' is the label", sp->label);
 			goto out;
 		}

@@ -81,12 +81,26 @@ struct train_spec {
 	struct train_spec_mem *mem;	/* everything above is owned here */
 };
 
-/* Parse TEXT (train.yaml, or tune.yaml when TUNE).  The shape and the
- * parameter values are checked here; names against the store by
- * train_spec_check.  *OUT: free with train_spec_free(). */
-int train_spec_parse(const char *text, size_t len, bool tune,
+enum {
+	TRAIN_SPEC_TUNE = 1,	/* tune.yaml, else train.yaml */
+	TRAIN_SPEC_SO_FAR = 2,	/* the text written so far: a missing
+				 * required key is no error (more may come) */
+};
+
+/* Parse TEXT with FLAGS.  The shape and the parameter values are checked
+ * here; names against the store by train_spec_check.  *OUT: free with
+ * train_spec_free(). */
+int train_spec_parse(const char *text, size_t len, unsigned flags,
 		     struct train_spec **out, struct mlfs_err *err);
-/* Check SP against the store: the labels table and label column, every
+/* How much of TEXT (written so far) no later text can change: every
+ * whole top-level entry but the last (in block YAML, a new top-level key
+ * ends the entries before it).  Parse that much with TRAIN_SPEC_SO_FAR to
+ * reject in write() what is already wrong. */
+size_t train_spec_settled(const char *text, size_t len);
+
+/* Check SP against the store (what it names: after a TRAIN_SPEC_SO_FAR
+ * parse labels or label may be missing): the labels table and label
+ * column, every
  * feature table, column and lookup key, timestamp lookups, excluded
  * columns, the test table.  HAS_REGISTRY: whether register: can be
  * honoured (else "register: no model registry yet").  Errors carry the

@@ -116,16 +116,19 @@ static void train_arg_free(void *arg)
 
 /* ---- train.yaml and tune.yaml ---- */
 
-/* The spec in DATA, parsed and checked against the store and the run. */
+/* The spec in DATA, parsed and checked against the store and the run:
+ * whole (SO_FAR false), or as written so far, where keys still missing
+ * are no error yet. */
 static int spec_load(struct fs *fs, const struct node *n, const char *data,
-		     size_t len, struct train_spec **out, struct mlfs_err *err)
+		     size_t len, bool so_far, struct train_spec **out,
+		     struct mlfs_err *err)
 {
 	struct run_info r;
 	struct buf kind = { 0 };
 	int rc;
 
 	*out = NULL;
-	if (!len)
+	if (!len && !so_far)
 		return mlfs_fail(err, -EINVAL, "an empty spec: write the YAML of a %s",
 				 is_tune(n) ? "tuning" : "training");
 	if ((rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r)))
@@ -137,7 +140,8 @@ static int spec_load(struct fs *fs, const struct node *n, const char *data,
 		buf_free(&kind);
 		return mlfs_fail(err, -EBUSY, "the run already took a training spec: make a new run");
 	}
-	if ((rc = train_spec_parse(data, len, is_tune(n), out, err)))
+	unsigned flags = (is_tune(n) ? TRAIN_SPEC_TUNE : 0) | (so_far ? TRAIN_SPEC_SO_FAR : 0);
+	if ((rc = train_spec_parse(data, len, flags, out, err)))
 		return rc;
 	if ((rc = train_spec_check(fs->store, *out, false, err))) {
 		train_spec_free(*out);
@@ -146,11 +150,13 @@ static int spec_load(struct fs *fs, const struct node *n, const char *data,
 	return rc;
 }
 
+/* In write(): the entries that later text cannot change (printf and
+ * shell loops write a spec line by line); the rest at close. */
 static int spec_validate(struct fs *fs, const struct node *n, const char *data,
 			 size_t len, struct mlfs_err *err)
 {
 	struct train_spec *sp;
-	int rc = spec_load(fs, n, data, len, &sp, err);
+	int rc = spec_load(fs, n, data, train_spec_settled(data, len), true, &sp, err);
 	train_spec_free(sp);
 	return rc;
 }
@@ -159,7 +165,7 @@ static int spec_start(struct fs *fs, const struct node *n, const char *data,
 		      size_t len, struct control_job *job, struct mlfs_err *err)
 {
 	struct train_spec *sp;
-	int rc = spec_load(fs, n, data, len, &sp, err);
+	int rc = spec_load(fs, n, data, len, false, &sp, err);
 	if (!rc)
 		rc = train_begin(fs->store, n->arg[0], n->arg[1], is_tune(n) ? "tune" : "train",
 				 data, len, err);

@@ -170,14 +170,40 @@ def test_spec_over_the_limit(mnt):
 
 
 def test_bash_echo_reports_through_log(mnt):
-    """bash's builtin echo ignores close's error; write() refused it."""
+    """bash's builtin echo ignores close's error: write() refuses what the
+    text so far already gets wrong."""
     make_churn(mnt)
     d = new_run(mnt, "e")
     out = subprocess.run(["bash", "-c", "echo 'labels: x' > %s/train.yaml; echo $?" % d],
                          capture_output=True, text=True)
     assert out.stdout.strip() == "1"
-    assert "labels: x" not in read(os.path.join(d, "train.yaml"))
-    assert "label: the label column is missing" in mnt.log()
+    assert "train.yaml: line 1, column 9: no table 'x' under /tables" in mnt.log()
+    assert read(os.path.join(d, "train.yaml")) == ""
+
+
+def test_missing_key_fails_at_close(mnt):
+    """A key still missing at close: close() fails (/bin/echo reports it),
+    /log says which, nothing starts."""
+    make_churn(mnt)
+    d = new_run(mnt, "m")
+    out = subprocess.run(["/bin/echo", "labels: customer_labels"],
+                         stdout=open(os.path.join(d, "train.yaml"), "w"), stderr=subprocess.PIPE)
+    assert out.returncode != 0
+    assert "train.yaml: line 1, column 1: label: the label column is missing" in mnt.log()
+    assert read(os.path.join(d, "progress")) == ""
+    assert read(os.path.join(d, "status")) == "RUNNING\n"
+
+
+def test_spec_written_line_by_line(mnt):
+    """printf and shell loops write a spec a line at a time."""
+    make_churn(mnt)
+    d = new_run(mnt, "lines")
+    lines = "".join("'%s\\n'" % line.replace("'", "") for line in SPEC.splitlines())
+    r = subprocess.run(["bash", "-c", "printf '%%b' %s > %s/train.yaml" % (lines, d)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert wait_status(mnt, d) == "FINISHED"
+    assert read(os.path.join(d, "train.yaml")) == SPEC
 
 
 def test_one_class_label_fails_with_error(mnt):

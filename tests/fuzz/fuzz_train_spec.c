@@ -1,5 +1,5 @@
-/* fuzz_train_spec.c - train.yaml and tune.yaml on any bytes: parse both
- * ways; what parses has a metric and, for tune, a search space whose
+/* fuzz_train_spec.c - train.yaml and tune.yaml on any bytes: parse them
+ * whole and as written so far; what parses has a metric and, for tune, a search space whose
  * suggestions format to parameter texts. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,10 +9,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	for (int tune = 0; tune < 2; tune++) {
+	for (unsigned flags = 0; flags < 4; flags++) {
+		bool tune = flags & TRAIN_SPEC_TUNE;
 		struct train_spec *sp = NULL;
 		struct mlfs_err err = { 0 };
-		if (train_spec_parse((const char *)data, size, tune, &sp, &err)) {
+		if (train_spec_parse((const char *)data, size, flags, &sp, &err)) {
 			if (sp || !err.msg[0])
 				__builtin_trap();
 			continue;

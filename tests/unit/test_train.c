@@ -101,7 +101,7 @@ static struct train_spec *parse(const char *text)
 {
 	struct train_spec *sp = NULL;
 	struct mlfs_err err = { 0 };
-	if (train_spec_parse(text, strlen(text), false, &sp, &err))
+	if (train_spec_parse(text, strlen(text), 0, &sp, &err))
 		fail_msg("spec rejected: %s", err.msg);
 	return sp;
 }
@@ -112,7 +112,7 @@ static void expect_reject(struct store *s, const char *text, bool tune,
 {
 	struct train_spec *sp = NULL;
 	struct mlfs_err err = { 0 };
-	int rc = train_spec_parse(text, strlen(text), tune, &sp, &err);
+	int rc = train_spec_parse(text, strlen(text), tune ? TRAIN_SPEC_TUNE : 0, &sp, &err);
 	if (!rc)
 		rc = train_spec_check(s, sp, false, &err);
 	train_spec_free(sp);
@@ -163,6 +163,25 @@ static void spec_errors(void **state)
 		      true, "metric: 'auc' is not one the runs log");
 	expect_reject(s, "labels: customer_labels\nlabel: churn\nsearch_space: {max_depth: {choice: [3]}}\nsplit: {}\ntest: customer_labels\n",
 		      true, "either split or test");
+	/* Written so far: missing keys may come; what is there is checked. */
+	struct train_spec *part = NULL;
+	const char *first = "labels: customer_labels\n";
+	assert_int_equal(train_spec_parse(first, strlen(first), TRAIN_SPEC_SO_FAR, &part, NULL), 0);
+	assert_int_equal(train_spec_check(s, part, false, NULL), 0);
+	train_spec_free(part);
+	assert_int_equal(train_spec_parse(first, strlen(first), 0, &part, NULL), -EINVAL);
+	const char *wrong = "labels: nope\n";
+	assert_int_equal(train_spec_parse(wrong, strlen(wrong), TRAIN_SPEC_SO_FAR | TRAIN_SPEC_TUNE, &part, NULL), 0);
+	assert_int_equal(train_spec_check(s, part, false, NULL), -EINVAL);
+	train_spec_free(part);
+	/* What later text cannot change: every top-level entry but the last. */
+	const char *so_far = "labels: a\n# note\nparams:\n  n_estimators: 5\nfeatures:\n  - table: t\n";
+	assert_int_equal(train_spec_settled(so_far, strlen(so_far)), 43);
+	assert_int_equal(train_spec_settled("labels: a", 9), 0);	/* the line goes on */
+	assert_int_equal(train_spec_settled("labels: a\n", 10), 10);	/* a whole line */
+	assert_int_equal(train_spec_settled("a: 1\nparams:\n", 13), 5);	/* a block follows */
+	assert_int_equal(train_spec_settled("a: 1\nparams: {x: 1,\n", 20), 5);
+	assert_int_equal(train_spec_settled("a: 1\nparams: {x: 1}\n", 20), 20);
 	/* A spec that names the registry is fine once one exists. */
 	struct train_spec *sp = parse("labels: customer_labels\nlabel: churn\nregister: churn_model\n");
 	assert_int_equal(train_spec_check(s, sp, true, NULL), 0);
@@ -368,7 +387,7 @@ static struct train_spec *parse_tune(void)
 {
 	struct train_spec *sp = NULL;
 	struct mlfs_err err = { 0 };
-	if (train_spec_parse(tune_spec, strlen(tune_spec), true, &sp, &err))
+	if (train_spec_parse(tune_spec, strlen(tune_spec), TRAIN_SPEC_TUNE, &sp, &err))
 		fail_msg("tune spec rejected: %s", err.msg);
 	return sp;
 }
