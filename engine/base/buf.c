@@ -68,6 +68,45 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
+/* Values with at most 6 decimals that are exactly m / 10^k (most data
+ * read from CSV): their digits come from integer arithmetic, no printf.
+ * Sound because m / 10^k, both exact doubles, is correctly rounded like
+ * strtod of the same decimal; shortest because the smallest k is taken.
+ * Returns the length, or 0 when V is not such a value. */
+static int fmt_short_decimal(char *out, double v)
+{
+	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+	double a = fabs(v);
+	if (!(a >= 1e-4 && a < 1e15))
+		return 0;
+	for (int k = 1; k <= 6; k++) {
+		double m = nearbyint(a * pow10[k]);
+		if (m >= 9007199254740992.0)
+			return 0;
+		if (m / pow10[k] != a)
+			continue;
+		uint64_t u = (uint64_t)m, ip = u / (uint64_t)pow10[k], fp = u % (uint64_t)pow10[k];
+		char digits[32];
+		int n = 0, len = 0;
+		do
+			digits[n++] = (char)('0' + ip % 10);
+		while ((ip /= 10));
+		if (v < 0)
+			out[len++] = '-';
+		while (n)
+			out[len++] = digits[--n];
+		out[len++] = '.';
+		for (int d = k - 1; d >= 0; d--) {
+			out[len + d] = (char)('0' + fp % 10);
+			fp /= 10;
+		}
+		len += k;
+		out[len] = '\0';
+		return len;
+	}
+	return 0;
+}
+
 int fmt_double(char *out, double v)
 {
 	if (isnan(v))
@@ -79,10 +118,13 @@ int fmt_double(char *out, double v)
 	/* Integral values of moderate size print like Python: "3.0". */
 	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
 		return sprintf(out, "%" PRId64 ".0", (int64_t)v);
+	int n = fmt_short_decimal(out, v);
+	if (n)
+		return n;
 	/* %g drops trailing zeros, so when 15 digits round-trip their
 	 * printout is already the shortest; else 16, else 17 always do. */
 	for (int prec = 15; prec < 17; prec++) {
-		int n = snprintf(out, 32, "%.*g", prec, v);
+		n = snprintf(out, 32, "%.*g", prec, v);
 		if (strtod(out, NULL) == v)
 			return n;
 	}
