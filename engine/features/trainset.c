@@ -2,8 +2,11 @@
  *
  * One pass over the labels table (table_scan); per row and lookup one
  * point read, or one bounded seek for a point-in-time lookup, on a
- * snapshot of each feature table (features_lookup).  Owns no store keys. */
+ * snapshot of each feature table (features_lookup) - or, for many labels
+ * and no time, a probe of the table's rows read once into memory
+ * (trainset_index.c).  Owns no store keys. */
 #include "trainset.h"
+#include "trainset_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +18,9 @@
 
 struct lk {
 	struct features_lookup *l;
+	struct ts_index *ix;	/* the bulk join, or NULL */
+	const char **ixf;	/* its row's fields (ncols) */
+	size_t *ixl;
 	const struct features_schema *sc;
 	int keycol[16];		/* labels column of each key */
 	int tscol;		/* labels column of the time, -1 */
@@ -78,7 +84,12 @@ static int on_label_row(void *ctx, const struct csv_field *f, size_t n,
 		}
 		const char *const *fv = NULL;
 		const size_t *fl = NULL;
-		rc = ok ? features_lookup_get(l->l, keys, lens, as_of, at, &fv, &fl) : -ENOENT;
+		if (!ok)
+			rc = -ENOENT;
+		else if (l->ix && (rc = ts_index_get(l->ix, keys, lens, l->ixf, l->ixl)) == 0)
+			fv = l->ixf, fl = l->ixl;
+		else if (!l->ix)
+			rc = features_lookup_get(l->l, keys, lens, as_of, at, &fv, &fl);
 		if (rc && rc != -ENOENT)
 			return mlfs_fail(err, rc, "feature lookup failed");
 		bool found = rc == 0;
@@ -92,6 +103,30 @@ static int on_label_row(void *ctx, const struct csv_field *f, size_t n,
 			if (rc)
 				return rc;
 		}
+	}
+	return 0;
+}
+
+/* Many labels: read each lookup's table once instead of a point read a
+ * row (lookups without a time only). */
+static int bulk_lookups(struct store *s, const char *labels,
+			const struct trainset_lookup *lookups, struct ts_ctx *c,
+			struct mlfs_err *err)
+{
+	struct table_info ti;
+	if (table_stat(s, labels, &ti) || ti.rows < TRAINSET_BULK_ROWS)
+		return 0;
+	for (size_t k = 0; k < c->nlk; k++) {
+		struct lk *l = &c->lks[k];
+		if (l->tscol >= 0)
+			continue;
+		l->ixf = calloc(l->sc->ncols, sizeof(*l->ixf));
+		l->ixl = calloc(l->sc->ncols, sizeof(*l->ixl));
+		if (!l->ixf || !l->ixl)
+			mlfs_oom();
+		int rc = ts_index_build(s, lookups[k].table, l->sc, &l->ix, err);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -241,12 +276,17 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 		}
 		l->n = kept;
 	}
+	if ((rc = bulk_lookups(s, labels, lookups, &c, err)))
+		goto out;
 	rc = table_scan(s, labels, on_label_row, &c, err);
 	if (!rc)
 		rc = frame_check(c.f, err);
 out:
 	for (size_t k = 0; k < c.nlk; k++) {
 		features_lookup_free(c.lks[k].l);
+		ts_index_free(c.lks[k].ix);
+		free(c.lks[k].ixf);
+		free(c.lks[k].ixl);
 		free(c.lks[k].fcol);
 	}
 	free(c.lks);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "table.h"
 
 /* One line "MODEL@REF PERCENT" or "MODEL@REF shadow" into R. */
@@ -135,21 +136,9 @@ long traffic_pick(const struct traffic *t, double u)
 	return last;
 }
 
-/* FNV-1a, then a finaliser so that close keys spread over the range. */
-static uint64_t key_hash(const char *p, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
-}
-
 long traffic_pick_sticky(const struct traffic *t, const char *key, size_t len)
 {
-	return traffic_pick(t, (double)(key_hash(key, len) >> 11) * 0x1.0p-53);
+	return traffic_pick(t, (double)(hash64(key, len, 0) >> 11) * 0x1.0p-53);
 }
 
 void traffic_rng_seed(struct traffic_rng *g, uint64_t seed)

@@ -16,6 +16,7 @@
 #include "features.h"
 #include "table.h"
 #include "trainset.h"
+#include "trainset_int.h"
 #include "store_fixture.h"
 
 static void table_put(struct store *s, const char *name, const char *text)
@@ -157,11 +158,67 @@ static void test_errors(void **state)
 	assert_int_equal(trainset_build(f->s, "labels", "churn", NULL, 0, ex2, 1, &fr, &err), -EINVAL);
 }
 
+/* Many labels join by one scan of the feature table: every row equals a
+ * point lookup of its key (the slow reference), missing and null keys
+ * give nulls, text and numbers come through. */
+static void test_bulk_join_equals_point_lookups(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf q = { 0 }, lab = { 0 };
+	enum { NFEAT = 30000, NLAB = TRAINSET_BULK_ROWS + 5000 };
+	buf_puts(&lab, "id,y\n");
+	for (int i = 0; i < NLAB; i++)
+		buf_printf(&lab, "%d,%d\n", i % 7 == 0 ? -1 : i * 2, i % 2);
+	buf_puts(&lab, ",1\n");
+	/* Every 5th tag is null; the others need quoting. */
+	buf_puts(&q, "id,x,tag\n");
+	for (int i = 0; i < NFEAT; i++)
+		buf_printf(&q, "%d,%d.25,%s\n", i * 3, i % 977, i % 5 ? "\"t\"\"q\"" : "");
+	features_put(f->s, "big", NULL, q.data);
+	table_put(f->s, "many", lab.data);
+	struct trainset_lookup lk[] = { { "big", (const char *const[]){ "id" }, 1, NULL, 0, NULL } };
+	struct frame *fr;
+	if (trainset_build(f->s, "many", "y", lk, 1, NULL, 0, &fr, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(frame_nrows(fr), NLAB + 1);
+	struct features_lookup *l;
+	assert_int_equal(features_lookup_open(f->s, "big", &l, &err), 0);
+	const double *x = frame_col_numbers(fr, 2);
+	const int32_t *tag = frame_col_codes(fr, 3);
+	const double *id = frame_col_numbers(fr, 0);
+	size_t found = 0;
+	for (size_t r = 0; r < frame_nrows(fr); r++) {
+		char keytext[32];
+		int n = snprintf(keytext, sizeof(keytext), "%.0f", id[r]);
+		const char *keys[] = { keytext };
+		size_t lens[] = { (size_t)n };
+		const char *const *fv;
+		const size_t *fl;
+		if (isnan(id[r]) || features_lookup_get(l, keys, lens, false, 0, &fv, &fl)) {
+			assert_true(isnan(x[r]) && tag[r] < 0);
+			continue;
+		}
+		found++;
+		assert_true(x[r] == strtod(fv[1], NULL));
+		if (!fv[2])
+			assert_true(tag[r] < 0);
+		else
+			assert_string_equal(frame_col_category(fr, 3, tag[r], NULL), "t\"q");
+	}
+	assert_true(found > NLAB / 4);	/* 1/3 of the ids, less the -1s */
+	features_lookup_free(l);
+	frame_free(fr);
+	buf_free(&lab);
+	buf_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_point_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_join_equals_point_lookups, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
