@@ -778,29 +778,48 @@ int forest_fit(const struct frame *f, const char *label,
 	return forest_fit_watched(f, label, p, NULL, out, err);
 }
 
-int forest_fit_watched(const struct frame *f, const char *label,
-		       const struct forest_params *p,
-		       const struct forest_watch *watch, struct forest **out,
-		       struct mlfs_err *err)
-{
-	struct forest *m = NULL;
-	struct binned b = { 0 };
-	struct fit_job job = { 0 };
-	int *featcol = NULL;
-	int32_t **catmap = NULL;
-	int32_t *cls = NULL;
-	double *y = NULL, *class_w = NULL;
-	uint64_t *class_n = NULL;
-	size_t n = frame_nrows(f), ncols = frame_ncols(f);
-	unsigned nthreads = par_threads(p->n_jobs);
-	uint32_t nfeat = 0;
-	int lc, rc;
+/* Everything one fit holds until the model is made: freed by fit_free. */
+struct fit {
+	struct forest *m;
+	struct binned b;
+	struct fit_job job;
+	int *featcol;
+	int32_t **catmap;
+	int32_t *cls;
+	double *y, *class_w;
+	uint64_t *class_n;
+	size_t n;
+	int lc;
+	enum forest_criterion crit;
+	unsigned nthreads;
+};
 
-	*out = NULL;
-	if ((rc = frame_check(f, err)))
+static void fit_free(struct fit *s)
+{
+	binning_free(&s->b);
+	free(s->job.imp);
+	free(s->job.inbag);
+	if (s->catmap)
+		for (uint32_t j = 0; s->m && j < s->m->nfeat; j++)
+			free(s->catmap[j]);
+	free(s->catmap);
+	free(s->featcol);
+	free(s->cls);
+	free(s->y);
+	free(s->class_w);
+	free(s->class_n);
+	forest_free(s->m);
+}
+
+/* The frame and parameters can be trained on at all. */
+static int fit_check(const struct frame *f, const char *label,
+		     const struct forest_params *p, int *lc, struct mlfs_err *err)
+{
+	size_t n = frame_nrows(f), ncols = frame_ncols(f);
+	int rc = frame_check(f, err);
+	if (rc)
 		return rc;
-	lc = frame_col_index(f, label);
-	if (lc < 0)
+	if ((*lc = frame_col_index(f, label)) < 0)
 		return mlfs_fail(err, -EINVAL, "no label column '%s'", label);
 	if (n == 0)
 		return mlfs_fail(err, -EINVAL, "no rows to train on");
@@ -812,20 +831,21 @@ int forest_fit_watched(const struct frame *f, const char *label,
 		return mlfs_fail(err, -E2BIG, "too many feature columns");
 	if (p->max_bins < 2 || p->max_bins > MAX_BINS || !p->n_estimators)
 		return mlfs_fail(err, -EINVAL, "bad parameters");
+	return 0;
+}
 
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return mlfs_fail(err, -ENOMEM, "out of memory");
+/* The empty model: task and criterion from the label and P. */
+static int fit_model(struct fit *s, const struct frame *f, const char *label,
+		     const struct forest_params *p, struct mlfs_err *err)
+{
+	struct forest *m = s->m = calloc(1, sizeof(*s->m));
+	if (!m || !(m->label = strdup(label)))
+		mlfs_oom();
 	m->params = *p;
 	m->params.n_jobs = 0;
-	m->train_rows = n;
-	m->label = strdup(label);
-	m->label_type = frame_col_type(f, (size_t)lc);
-	if (!m->label) {
-		rc = mlfs_fail(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
-	bool text_label = frame_col_kind(f, (size_t)lc) == FRAME_CATEGORICAL;
+	m->train_rows = s->n;
+	m->label_type = frame_col_type(f, (size_t)s->lc);
+	bool text_label = frame_col_kind(f, (size_t)s->lc) == FRAME_CATEGORICAL;
 	enum col_type lt = m->label_type;
 	switch (p->task) {
 	case FOREST_TASK_CLASSIFY: m->classify = true; break;
@@ -833,115 +853,111 @@ int forest_fit_watched(const struct frame *f, const char *label,
 	default:
 		m->classify = text_label || lt == COL_INT || lt == COL_BOOL;
 	}
-	if (!m->classify && text_label) {
-		rc = mlfs_fail(err, -EINVAL,
-			       "label '%s' holds text: regression needs numbers",
-			       label);
-		goto fail;
-	}
-	enum forest_criterion crit = p->criterion;
-	if (crit == FOREST_CRIT_DEFAULT)
-		crit = m->classify ? FOREST_CRIT_GINI : FOREST_CRIT_SQUARED_ERROR;
-	if (m->classify != (crit != FOREST_CRIT_SQUARED_ERROR)) {
-		rc = mlfs_fail(err, -EINVAL,
-			       "criterion %s does not fit a %s",
-			       crit == FOREST_CRIT_SQUARED_ERROR ? "squared_error"
-			       : "gini/entropy",
-			       m->classify ? "classifier" : "regressor");
-		goto fail;
-	}
+	if (!m->classify && text_label)
+		return mlfs_fail(err, -EINVAL,
+				 "label '%s' holds text: regression needs numbers", label);
+	s->crit = p->criterion;
+	if (s->crit == FOREST_CRIT_DEFAULT)
+		s->crit = m->classify ? FOREST_CRIT_GINI : FOREST_CRIT_SQUARED_ERROR;
+	if (m->classify != (s->crit != FOREST_CRIT_SQUARED_ERROR))
+		return mlfs_fail(err, -EINVAL, "criterion %s does not fit a %s",
+				 s->crit == FOREST_CRIT_SQUARED_ERROR ? "squared_error"
+				 : "gini/entropy",
+				 m->classify ? "classifier" : "regressor");
+	return 0;
+}
 
-	/* Labels. */
-	if (m->classify) {
-		cls = malloc(n * sizeof(*cls));
-		if (!cls) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto fail;
-		}
-		rc = text_label ? classes_from_text(m, f, (size_t)lc, cls, err)
-				: classes_from_numbers(m, f, (size_t)lc, cls, err);
-		if (rc)
-			goto fail;
-		if (m->k < 2) {
-			rc = mlfs_fail(err, -EINVAL,
-				       "label '%s' has a single class: nothing to learn",
-				       label);
-			goto fail;
-		}
-		class_w = malloc(m->k * sizeof(*class_w));
-		class_n = calloc(m->k, sizeof(*class_n));
-		if (!class_w || !class_n) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto fail;
-		}
-		for (size_t i = 0; i < n; i++)
-			class_n[cls[i]]++;
-		for (uint32_t c = 0; c < m->k; c++)
-			class_w[c] = p->class_weight_balanced
-				? (double)n / ((double)m->k * (double)class_n[c]) : 1.0;
-	} else {
-		const double *x = frame_col_numbers(f, (size_t)lc);
-		y = malloc(n * sizeof(*y));
-		if (!y) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto fail;
-		}
+/* Class indices and weights, or the regression targets. */
+static int fit_labels(struct fit *s, const struct frame *f, const char *label,
+		      const struct forest_params *p, struct mlfs_err *err)
+{
+	struct forest *m = s->m;
+	size_t n = s->n;
+	int rc;
+	if (!m->classify) {
+		const double *x = frame_col_numbers(f, (size_t)s->lc);
+		if (!(s->y = malloc(n * sizeof(*s->y))))
+			mlfs_oom();
 		for (size_t i = 0; i < n; i++) {
-			if (!isfinite(x[i])) {
-				rc = mlfs_fail(err, -EINVAL,
-					       "label '%s' is empty or not finite on data row %zu",
-					       label, i + 1);
-				goto fail;
-			}
-			y[i] = x[i];
+			if (!isfinite(x[i]))
+				return mlfs_fail(err, -EINVAL,
+						 "label '%s' is empty or not finite on data row %zu",
+						 label, i + 1);
+			s->y[i] = x[i];
 		}
+		return 0;
 	}
+	if (!(s->cls = malloc(n * sizeof(*s->cls))))
+		mlfs_oom();
+	rc = frame_col_kind(f, (size_t)s->lc) == FRAME_CATEGORICAL
+		? classes_from_text(m, f, (size_t)s->lc, s->cls, err)
+		: classes_from_numbers(m, f, (size_t)s->lc, s->cls, err);
+	if (rc)
+		return rc;
+	if (m->k < 2)
+		return mlfs_fail(err, -EINVAL,
+				 "label '%s' has a single class: nothing to learn", label);
+	s->class_w = malloc(m->k * sizeof(*s->class_w));
+	s->class_n = calloc(m->k, sizeof(*s->class_n));
+	if (!s->class_w || !s->class_n)
+		mlfs_oom();
+	for (size_t i = 0; i < n; i++)
+		s->class_n[s->cls[i]]++;
+	for (uint32_t c = 0; c < m->k; c++)
+		s->class_w[c] = p->class_weight_balanced
+			? (double)n / ((double)m->k * (double)s->class_n[c]) : 1.0;
+	return 0;
+}
 
-	/* Features: every other column, in frame order. */
-	m->nfeat = nfeat = (uint32_t)(ncols - 1);
+/* Features: every other column, in frame order; then their bins. */
+static int fit_features(struct fit *s, const struct frame *f,
+			const struct forest_params *p, struct mlfs_err *err)
+{
+	struct forest *m = s->m;
+	size_t ncols = frame_ncols(f);
+	m->nfeat = (uint32_t)(ncols - 1);
 	m->feats = calloc(m->nfeat, sizeof(*m->feats));
-	featcol = malloc(m->nfeat * sizeof(*featcol));
-	catmap = calloc(m->nfeat, sizeof(*catmap));
+	s->featcol = malloc(m->nfeat * sizeof(*s->featcol));
+	s->catmap = calloc(m->nfeat, sizeof(*s->catmap));
 	m->importances = calloc(m->nfeat, sizeof(double));
-	if (!m->feats || !featcol || !catmap || !m->importances) {
-		rc = mlfs_fail(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
+	if (!m->feats || !s->featcol || !s->catmap || !m->importances)
+		mlfs_oom();
 	for (size_t c = 0, j = 0; c < ncols; c++) {
-		if ((int)c == lc)
+		if ((int)c == s->lc)
 			continue;
-		featcol[j] = (int)c;
-		if ((rc = feature_from_column(&m->feats[j], f, c, &catmap[j]))) {
-			rc = mlfs_fail(err, rc, "out of memory");
-			goto fail;
-		}
+		s->featcol[j] = (int)c;
+		if (feature_from_column(&m->feats[j], f, c, &s->catmap[j]))
+			mlfs_oom();
 		j++;
 	}
+	return binning_build(m, f, s->featcol, s->catmap, p->max_bins, s->nthreads,
+			     &s->b, err);
+}
 
-	if ((rc = binning_build(m, f, featcol, catmap, p->max_bins, nthreads,
-				&b, err)))
-		goto fail;
-
-	/* Resolve the parameters against the data. */
-	job.m = m;
-	job.p = p;
-	job.nrows = (uint32_t)n;
-	job.draws = (uint32_t)n;
+/* The growing job: parameters resolved against the data. */
+static int fit_job_setup(struct fit *s, const struct forest_params *p,
+			 const struct forest_watch *watch, struct mlfs_err *err)
+{
+	struct forest *m = s->m;
+	struct fit_job *job = &s->job;
+	size_t n = s->n;
+	job->m = m;
+	job->p = p;
+	job->nrows = (uint32_t)n;
+	job->draws = (uint32_t)n;
 	if (p->max_samples_frac > 0) {
 		double d = round(p->max_samples_frac * (double)n);
-		job.draws = d < 1 ? 1 : (uint32_t)d;
+		job->draws = d < 1 ? 1 : (uint32_t)d;
 	} else if (p->max_samples) {
-		if (p->max_samples > n) {
-			rc = mlfs_fail(err, -EINVAL,
-				       "max_samples %" PRIu32 " is more than the %zu rows",
-				       p->max_samples, n);
-			goto fail;
-		}
-		job.draws = p->max_samples;
+		if (p->max_samples > n)
+			return mlfs_fail(err, -EINVAL,
+					 "max_samples %" PRIu32 " is more than the %zu rows",
+					 p->max_samples, n);
+		job->draws = p->max_samples;
 	}
-	job.ctx = (struct tree_ctx){
-		.b = &b, .classify = m->classify, .k = m->k, .cls = cls, .y = y,
-		.class_w = class_w, .crit = crit,
+	job->ctx = (struct tree_ctx){
+		.b = &s->b, .classify = m->classify, .k = m->k, .cls = s->cls, .y = s->y,
+		.class_w = s->class_w, .crit = s->crit,
 		.max_depth = p->max_depth ? p->max_depth : UINT32_MAX,
 		.min_split = p->min_samples_split_frac > 0
 			? (uint32_t)ceil(p->min_samples_split_frac * (double)n)
@@ -952,88 +968,95 @@ int forest_fit_watched(const struct frame *f, const char *label,
 		.min_impurity_decrease = p->min_impurity_decrease,
 		.mtry = resolve_mtry(p, m->classify, m->nfeat),
 	};
-	if (job.ctx.min_split < 2)
-		job.ctx.min_split = 2;
-	if (job.ctx.min_leaf < 1)
-		job.ctx.min_leaf = 1;
+	if (job->ctx.min_split < 2)
+		job->ctx.min_split = 2;
+	if (job->ctx.min_leaf < 1)
+		job->ctx.min_leaf = 1;
 	m->ntrees = p->n_estimators;
 	m->trees = calloc(m->ntrees, sizeof(*m->trees));
-	job.imp = calloc((size_t)m->ntrees * m->nfeat, sizeof(double));
-	if (!m->trees || !job.imp) {
-		rc = mlfs_fail(err, -ENOMEM, "out of memory");
-		goto fail;
-	}
+	job->imp = calloc((size_t)m->ntrees * m->nfeat, sizeof(double));
+	if (!m->trees || !job->imp)
+		mlfs_oom();
 	if (p->oob_score) {
-		job.inbag_stride = (n + 7) / 8;
-		job.inbag = calloc(m->ntrees, job.inbag_stride);
-		if (!job.inbag) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto fail;
-		}
+		job->inbag_stride = (n + 7) / 8;
+		if (!(job->inbag = calloc(m->ntrees, job->inbag_stride)))
+			mlfs_oom();
 	}
-	atomic_init(&job.next, 0);
-	atomic_init(&job.rc, 0);
-	atomic_init(&job.done, 0);
-	job.watch = watch;
-	par_run(nthreads < m->ntrees ? nthreads : m->ntrees, fit_worker, &job);
-	if ((rc = atomic_load(&job.rc))) {
-		rc = mlfs_fail(err, rc, rc == -ENOMEM ? "out of memory growing trees"
-				: rc == -ECANCELED ? "stopped" : "tree too large");
-		goto fail;
-	}
-	/* The bins go with the model: prediction bins rows the same way. */
-	for (uint32_t j = 0; j < m->nfeat; j++) {
-		m->feats[j].nbins = b.catbin[j] ? 0 : b.nbins[j];
-		m->feats[j].ub = b.ub[j];
-		m->feats[j].catbin = b.catbin[j];
-		b.ub[j] = NULL;
-		b.catbin[j] = NULL;
-	}
-	binning_free(&b);
+	atomic_init(&job->next, 0);
+	atomic_init(&job->rc, 0);
+	atomic_init(&job->done, 0);
+	job->watch = watch;
+	return 0;
+}
 
-	/* Importances: each tree's normalised, averaged over trees that split
-	 * (as scikit-learn), normalised again. */
+/* After the trees: the bins go with the model (prediction bins rows the
+ * same way), and the importances - each tree's normalised, averaged over
+ * trees that split (as scikit-learn), normalised again. */
+static void fit_finish(struct fit *s)
+{
+	struct forest *m = s->m;
+	for (uint32_t j = 0; j < m->nfeat; j++) {
+		m->feats[j].nbins = s->b.catbin[j] ? 0 : s->b.nbins[j];
+		m->feats[j].ub = s->b.ub[j];
+		m->feats[j].catbin = s->b.catbin[j];
+		s->b.ub[j] = NULL;
+		s->b.catbin[j] = NULL;
+	}
+	binning_free(&s->b);
 	uint32_t used = 0;
 	for (uint32_t t = 0; t < m->ntrees; t++) {
-		const double *it = job.imp + (size_t)t * m->nfeat;
-		double s = 0;
+		const double *it = s->job.imp + (size_t)t * m->nfeat;
+		double sum = 0;
 		if (m->trees[t].nnodes <= 1)
 			continue;
 		for (uint32_t j = 0; j < m->nfeat; j++)
-			s += it[j];
+			sum += it[j];
 		used++;
-		if (s > 0)
+		if (sum > 0)
 			for (uint32_t j = 0; j < m->nfeat; j++)
-				m->importances[j] += it[j] / s;
+				m->importances[j] += it[j] / sum;
 	}
-	double s = 0;
+	double total = 0;
 	for (uint32_t j = 0; j < m->nfeat; j++) {
 		m->importances[j] /= used ? used : 1;
-		s += m->importances[j];
+		total += m->importances[j];
 	}
-	if (s > 0)
+	if (total > 0)
 		for (uint32_t j = 0; j < m->nfeat; j++)
-			m->importances[j] /= s;
+			m->importances[j] /= total;
+}
 
-	if (p->oob_score && (rc = compute_oob(m, f, &job, cls, y, nthreads, err)))
-		goto fail;
+int forest_fit_watched(const struct frame *f, const char *label,
+		       const struct forest_params *p,
+		       const struct forest_watch *watch, struct forest **out,
+		       struct mlfs_err *err)
+{
+	struct fit s = { .n = frame_nrows(f), .nthreads = par_threads(p->n_jobs) };
+	int rc;
+
+	*out = NULL;
+	if ((rc = fit_check(f, label, p, &s.lc, err)))
+		return rc;
+	if ((rc = fit_model(&s, f, label, p, err)) ||
+	    (rc = fit_labels(&s, f, label, p, err)) ||
+	    (rc = fit_features(&s, f, p, err)) ||
+	    (rc = fit_job_setup(&s, p, watch, err)))
+		goto out;
+	struct forest *m = s.m;
+	par_run(s.nthreads < m->ntrees ? s.nthreads : m->ntrees, fit_worker, &s.job);
+	if ((rc = atomic_load(&s.job.rc))) {
+		rc = mlfs_fail(err, rc, rc == -ENOMEM ? "out of memory growing trees"
+				: rc == -ECANCELED ? "stopped" : "tree too large");
+		goto out;
+	}
+	fit_finish(&s);
+	if (p->oob_score &&
+	    (rc = compute_oob(m, f, &s.job, s.cls, s.y, s.nthreads, err)))
+		goto out;
 	*out = m;
-	m = NULL;
-	rc = 0;
-fail:
-	binning_free(&b);
-	free(job.imp);
-	free(job.inbag);
-	if (catmap)
-		for (uint32_t j = 0; j < nfeat; j++)
-			free(catmap[j]);
-	free(catmap);
-	free(featcol);
-	free(cls);
-	free(y);
-	free(class_w);
-	free(class_n);
-	forest_free(m);
+	s.m = NULL;
+out:
+	fit_free(&s);
 	return rc;
 }
 
