@@ -139,6 +139,134 @@ static int find(char **names, uint32_t n, const char *name)
 	return -1;
 }
 
+static bool excluded(const char *const *exclude, size_t nexclude, const char *name)
+{
+	for (size_t e = 0; e < nexclude; e++)
+		if (!strcmp(exclude[e], name))
+			return true;
+	return false;
+}
+
+/* The labels table's columns into the frame (less the excluded ones),
+ * after checking the label and the exclusions. */
+static int label_columns(struct ts_ctx *c, const char *labels, const char *label,
+			 const struct trainset_lookup *lookups, size_t nlookups,
+			 const char *const *exclude, size_t nexclude,
+			 struct mlfs_err *err)
+{
+	if (label && find(c->names, c->ncols, label) < 0)
+		return mlfs_fail(err, -EINVAL, "label: no column '%s' in table '%s'", label, labels);
+	for (size_t i = 0; i < nexclude; i++) {
+		if (find(c->names, c->ncols, exclude[i]) < 0) {
+			bool in_lookup = false;
+			for (size_t k = 0; k < nlookups && !in_lookup; k++)
+				for (size_t j = 0; lookups[k].columns && j < lookups[k].ncolumns; j++)
+					in_lookup |= !strcmp(lookups[k].columns[j], exclude[i]);
+			if (!in_lookup)
+				return mlfs_fail(err, -EINVAL, "exclude: no column '%s' in the training set", exclude[i]);
+		}
+		if (label && !strcmp(exclude[i], label))
+			return mlfs_fail(err, -EINVAL, "exclude: '%s' is the label", label);
+	}
+	for (uint32_t i = 0; i < c->ncols; i++) {
+		c->frame_col[i] = -1;
+		if (excluded(exclude, nexclude, c->names[i]))
+			continue;
+		int rc = frame_add_column(c->f, c->names[i], kind_of(c->types[i]),
+					  frame_type(c->types[i]), err);
+		if (rc < 0)
+			return rc;
+		c->frame_col[i] = rc;
+	}
+	return 0;
+}
+
+/* Lookup L's keys and time in the labels table LABELS. */
+static int lookup_keys(struct ts_ctx *c, struct lk *l, const struct trainset_lookup *L,
+		       const char *labels, struct mlfs_err *err)
+{
+	if (L->nkeys != l->sc->nkeys)
+		return mlfs_fail(err, -EINVAL, "lookup_key of '%s' names %zu column(s); the table's key has %u",
+				 L->table, L->nkeys, l->sc->nkeys);
+	for (uint32_t i = 0; i < l->sc->nkeys; i++) {
+		l->keycol[i] = find(c->names, c->ncols, L->lookup_keys[i]);
+		if (l->keycol[i] < 0)
+			return mlfs_fail(err, -EINVAL, "lookup_key: no column '%s' in labels table '%s'",
+					 L->lookup_keys[i], labels);
+	}
+	if (!L->timestamp_lookup_key)
+		return 0;
+	if (l->sc->ts < 0)
+		return mlfs_fail(err, -EINVAL, "timestamp_lookup_key: feature table '%s' has no timestamp_key",
+				 L->table);
+	l->tscol = find(c->names, c->ncols, L->timestamp_lookup_key);
+	if (l->tscol < 0)
+		return mlfs_fail(err, -EINVAL, "timestamp_lookup_key: no column '%s' in labels table '%s'",
+				 L->timestamp_lookup_key, labels);
+	return 0;
+}
+
+/* Lookup L's feature columns: the ones it names, or every non-key one;
+ * those not excluded become frame columns. */
+static int lookup_columns(struct ts_ctx *c, struct lk *l, const struct trainset_lookup *L,
+			  const char *const *exclude, size_t nexclude,
+			  struct mlfs_err *err)
+{
+	l->fcol = calloc(l->sc->ncols + (L->columns ? L->ncolumns : 0) + 1, sizeof(uint32_t));
+	if (!l->fcol)
+		mlfs_oom();
+	for (size_t j = 0; L->columns && j < L->ncolumns; j++) {
+		int fc = find(l->sc->names, l->sc->ncols, L->columns[j]);
+		if (fc < 0)
+			return mlfs_fail(err, -EINVAL, "columns: no column '%s' in feature table '%s'",
+					 L->columns[j], L->table);
+		l->fcol[l->n++] = (uint32_t)fc;
+	}
+	for (uint32_t fc = 0; !L->columns && fc < l->sc->ncols; fc++) {
+		bool key = (int)fc == l->sc->ts;
+		for (uint32_t i = 0; i < l->sc->nkeys; i++)
+			key |= l->sc->keys[i] == fc;
+		if (!key)
+			l->fcol[l->n++] = fc;
+	}
+	l->first = frame_ncols(c->f);
+	size_t kept = 0;
+	for (size_t j = 0; j < l->n; j++) {
+		const char *nm = l->sc->names[l->fcol[j]];
+		if (excluded(exclude, nexclude, nm))
+			continue;
+		if (frame_col_index(c->f, nm) >= 0)
+			return mlfs_fail(err, -EINVAL, "column '%s' of feature table '%s' is already in the training set",
+					 nm, L->table);
+		enum col_type t = l->sc->types[l->fcol[j]];
+		int rc = frame_add_column(c->f, nm, kind_of(t), frame_type(t), err);
+		if (rc < 0)
+			return rc;
+		l->fcol[kept++] = l->fcol[j];
+	}
+	l->n = kept;
+	return 0;
+}
+
+static int open_lookup(struct store *s, struct ts_ctx *c, size_t k,
+		       const struct trainset_lookup *L, const char *labels,
+		       const char *const *exclude, size_t nexclude,
+		       struct mlfs_err *err)
+{
+	struct lk *l = &c->lks[k];
+	int rc;
+	c->nlk = k + 1;
+	l->tscol = -1;
+	if ((rc = features_lookup_open(s, L->table, &l->l, err)))
+		return rc == -ENOENT ? mlfs_fail(err, -ENOENT, "lookup: no feature table '%s'", L->table) : rc;
+	l->sc = features_lookup_schema(l->l);
+	if (l->sc->nkeys == 0 || l->sc->ncols == 0)
+		return mlfs_fail(err, -EINVAL, "lookup: feature table '%s' has no rows yet", L->table);
+	if ((rc = lookup_keys(c, l, L, labels, err)))
+		return rc;
+	return lookup_columns(c, l, L, exclude, nexclude, err);
+}
+
 int trainset_build(struct store *s, const char *labels, const char *label,
 		   const struct trainset_lookup *lookups, size_t nlookups,
 		   const char *const *exclude, size_t nexclude,
@@ -153,135 +281,17 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 	c.f = frame_new();
 	c.frame_col = calloc(c.ncols + 1, sizeof(int));
 	c.lks = calloc(nlookups + 1, sizeof(*c.lks));
-	if (!c.f || !c.frame_col || !c.lks) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (label && find(c.names, c.ncols, label) < 0) {
-		rc = mlfs_fail(err, -EINVAL, "label: no column '%s' in table '%s'", label, labels);
-		goto out;
-	}
-	for (size_t i = 0; i < nexclude; i++) {
-		if (find(c.names, c.ncols, exclude[i]) < 0) {
-			bool in_lookup = false;
-			for (size_t k = 0; k < nlookups && !in_lookup; k++)
-				for (size_t j = 0; lookups[k].columns && j < lookups[k].ncolumns; j++)
-					in_lookup |= !strcmp(lookups[k].columns[j], exclude[i]);
-			if (!in_lookup) {
-				rc = mlfs_fail(err, -EINVAL, "exclude: no column '%s' in the training set", exclude[i]);
-				goto out;
-			}
-		}
-		if (label && !strcmp(exclude[i], label)) {
-			rc = mlfs_fail(err, -EINVAL, "exclude: '%s' is the label", label);
-			goto out;
-		}
-	}
-	for (uint32_t i = 0; i < c.ncols; i++) {
-		bool skip = false;
-		for (size_t e = 0; e < nexclude; e++)
-			skip |= !strcmp(exclude[e], c.names[i]);
-		c.frame_col[i] = -1;
-		if (skip)
-			continue;
-		rc = frame_add_column(c.f, c.names[i], kind_of(c.types[i]), frame_type(c.types[i]), err);
-		if (rc < 0)
-			goto out;
-		c.frame_col[i] = rc;
-	}
-	for (size_t k = 0; k < nlookups; k++) {
-		const struct trainset_lookup *L = &lookups[k];
-		struct lk *l = &c.lks[k];
-		c.nlk = k + 1;
-		l->tscol = -1;
-		if ((rc = features_lookup_open(s, L->table, &l->l, err))) {
-			if (rc == -ENOENT)
-				rc = mlfs_fail(err, -ENOENT, "lookup: no feature table '%s'", L->table);
-			goto out;
-		}
-		l->sc = features_lookup_schema(l->l);
-		if (l->sc->nkeys == 0 || l->sc->ncols == 0) {
-			rc = mlfs_fail(err, -EINVAL, "lookup: feature table '%s' has no rows yet", L->table);
-			goto out;
-		}
-		if (L->nkeys != l->sc->nkeys) {
-			rc = mlfs_fail(err, -EINVAL, "lookup_key of '%s' names %zu column(s); the table's key has %u",
-				       L->table, L->nkeys, l->sc->nkeys);
-			goto out;
-		}
-		for (uint32_t i = 0; i < l->sc->nkeys; i++) {
-			l->keycol[i] = find(c.names, c.ncols, L->lookup_keys[i]);
-			if (l->keycol[i] < 0) {
-				rc = mlfs_fail(err, -EINVAL, "lookup_key: no column '%s' in labels table '%s'",
-					       L->lookup_keys[i], labels);
-				goto out;
-			}
-		}
-		if (L->timestamp_lookup_key) {
-			if (l->sc->ts < 0) {
-				rc = mlfs_fail(err, -EINVAL, "timestamp_lookup_key: feature table '%s' has no timestamp_key",
-					       L->table);
-				goto out;
-			}
-			l->tscol = find(c.names, c.ncols, L->timestamp_lookup_key);
-			if (l->tscol < 0) {
-				rc = mlfs_fail(err, -EINVAL, "timestamp_lookup_key: no column '%s' in labels table '%s'",
-					       L->timestamp_lookup_key, labels);
-				goto out;
-			}
-		}
-		l->fcol = calloc(l->sc->ncols + (L->columns ? L->ncolumns : 0) + 1, sizeof(uint32_t));
-		if (!l->fcol) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		if (L->columns) {
-			for (size_t j = 0; j < L->ncolumns; j++) {
-				int fc = find(l->sc->names, l->sc->ncols, L->columns[j]);
-				if (fc < 0) {
-					rc = mlfs_fail(err, -EINVAL, "columns: no column '%s' in feature table '%s'",
-						       L->columns[j], L->table);
-					goto out;
-				}
-				l->fcol[l->n++] = (uint32_t)fc;
-			}
-		} else {
-			for (uint32_t fc = 0; fc < l->sc->ncols; fc++) {
-				bool key = (int)fc == l->sc->ts;
-				for (uint32_t i = 0; i < l->sc->nkeys; i++)
-					key |= l->sc->keys[i] == fc;
-				if (!key)
-					l->fcol[l->n++] = fc;
-			}
-		}
-		l->first = frame_ncols(c.f);
-		size_t kept = 0;
-		for (size_t j = 0; j < l->n; j++) {
-			const char *nm = l->sc->names[l->fcol[j]];
-			bool skip = false;
-			for (size_t e = 0; e < nexclude; e++)
-				skip |= !strcmp(exclude[e], nm);
-			if (skip)
-				continue;
-			if (frame_col_index(c.f, nm) >= 0) {
-				rc = mlfs_fail(err, -EINVAL, "column '%s' of feature table '%s' is already in the training set",
-					       nm, L->table);
-				goto out;
-			}
-			enum col_type t = l->sc->types[l->fcol[j]];
-			rc = frame_add_column(c.f, nm, kind_of(t), frame_type(t), err);
-			if (rc < 0)
-				goto out;
-			l->fcol[kept++] = l->fcol[j];
-		}
-		l->n = kept;
-	}
-	if ((rc = bulk_lookups(s, labels, lookups, &c, err)))
-		goto out;
-	rc = table_scan(s, labels, on_label_row, &c, err);
+	if (!c.f || !c.frame_col || !c.lks)
+		mlfs_oom();
+	rc = label_columns(&c, labels, label, lookups, nlookups, exclude, nexclude, err);
+	for (size_t k = 0; !rc && k < nlookups; k++)
+		rc = open_lookup(s, &c, k, &lookups[k], labels, exclude, nexclude, err);
+	if (!rc)
+		rc = bulk_lookups(s, labels, lookups, &c, err);
+	if (!rc)
+		rc = table_scan(s, labels, on_label_row, &c, err);
 	if (!rc)
 		rc = frame_check(c.f, err);
-out:
 	for (size_t k = 0; k < c.nlk; k++) {
 		features_lookup_free(c.lks[k].l);
 		ts_index_free(c.lks[k].ix);
