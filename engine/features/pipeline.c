@@ -812,6 +812,85 @@ static void report(struct buf *out, const char *status, int64_t start,
 		buf_printf(out, "error %s\n", error);
 }
 
+/* The feature table's columns: the keys, the features, the event time. */
+static void output_columns(struct run *r, const struct plan *p, char ***names,
+			   enum col_type **types)
+{
+	size_t nk = p->spec->nkeys, nf = expr_prog_nfeatures(p->prog);
+	bool add_ts = p->fs->ts_name != NULL;
+	uint32_t ncols = (uint32_t)(nk + nf + (add_ts ? 1 : 0));
+	r->nk = nk;
+	r->nf = nf;
+	r->ncols = ncols;
+	r->add_ts = add_ts;
+	*names = calloc(ncols, sizeof(**names));
+	*types = calloc(ncols, sizeof(**types));
+	if (!*names || !*types)
+		mlfs_oom();
+	for (size_t k = 0; k < nk; k++) {
+		(*names)[k] = p->cols[p->keyidx[k]];
+		(*types)[k] = p->types[p->keyidx[k]];
+	}
+	for (size_t f = 0; f < nf; f++) {
+		(*names)[nk + f] = (char *)expr_prog_name(p->prog, f);
+		(*types)[nk + f] = expr_prog_type(p->prog, f);
+	}
+	if (add_ts) {
+		(*names)[ncols - 1] = p->fs->ts_name;
+		(*types)[ncols - 1] = p->as_of_date ? COL_DATE : COL_TIMESTAMP;
+		if (p->as_of_date)
+			fmt_date(r->tsbuf, (int32_t)(p->as_of_us / 86400000000LL));
+		else
+			fmt_timestamp(r->tsbuf, p->as_of_us);
+	}
+}
+
+/* One arena of every partition's rows for the merge; returns the rows. */
+static size_t gather_rows(struct run *r, struct outrows *o)
+{
+	size_t ngroups = 0, bytes = 0, row = 0;
+	uint32_t ncols = r->ncols;
+	for (unsigned i = 0; i < NPART; i++) {
+		ngroups += r->parts[i].g.n;
+		bytes += r->parts[i].text.len;
+	}
+	o->ncols = ncols;
+	o->off = malloc((ngroups ? ngroups : 1) * (ncols + 1) * sizeof(uint64_t));
+	if (!o->off)
+		mlfs_oom();
+	buf_reserve(&o->text, bytes + 1);
+	for (unsigned i = 0; i < NPART; i++) {
+		struct part *pt = &r->parts[i];
+		uint64_t base = o->text.len;
+		buf_append(&o->text, pt->text.data, pt->text.len);
+		for (size_t x = 0; x < pt->g.n * (ncols + 1); x++)
+			o->off[row * (ncols + 1) + x] = pt->off[x] + base;
+		row += pt->g.n;
+		buf_free(&pt->text);
+		free(pt->off);
+		pt->off = NULL;
+	}
+	return ngroups;
+}
+
+static void run_free(struct run *r, const struct plan *p)
+{
+	for (unsigned i = 0; r->parts && i < NPART; i++) {
+		struct group_tab *g = &r->parts[i].g;
+		for (size_t gi = 0; g->states && gi < g->n && p->prog; gi++)
+			expr_state_free(p->prog, g->states + gi * g->ssize);
+		free(g->slots);
+		free(g->states);
+		free(g->koff);
+		free(g->klen);
+		buf_free(&g->keys);
+		for (unsigned w = 0; w < MAX_SCANNERS; w++)
+			buf_free(&r->parts[i].rec[w]);
+		buf_free(&r->parts[i].text);
+		free(r->parts[i].off);
+	}
+}
+
 int pipeline_refresh(struct store *s, const char *name,
 		     const struct pipeline_opts *opts, struct mlfs_err *err)
 {
@@ -866,64 +945,13 @@ int pipeline_refresh(struct store *s, const char *name,
 			       p.spec->source);
 		goto fail;
 	}
-	size_t nk = p.spec->nkeys, nf = expr_prog_nfeatures(p.prog);
-	bool add_ts = p.fs->ts_name != NULL;
-	uint32_t ncols = (uint32_t)(nk + nf + (add_ts ? 1 : 0));
-	r.nk = nk;
-	r.nf = nf;
-	r.ncols = ncols;
-	r.add_ts = add_ts;
-	names = calloc(ncols, sizeof(*names));
-	types = calloc(ncols, sizeof(*types));
-	if (!names || !types) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	for (size_t k = 0; k < nk; k++) {
-		names[k] = p.cols[p.keyidx[k]];
-		types[k] = p.types[p.keyidx[k]];
-	}
-	for (size_t f = 0; f < nf; f++) {
-		names[nk + f] = (char *)expr_prog_name(p.prog, f);
-		types[nk + f] = expr_prog_type(p.prog, f);
-	}
-	if (add_ts) {
-		names[ncols - 1] = p.fs->ts_name;
-		types[ncols - 1] = p.as_of_date ? COL_DATE : COL_TIMESTAMP;
-		if (p.as_of_date)
-			fmt_date(r.tsbuf, (int32_t)(p.as_of_us / 86400000000LL));
-		else
-			fmt_timestamp(r.tsbuf, p.as_of_us);
-	}
+	output_columns(&r, &p, &names, &types);
 	/* Aggregate and finish each partition, in parallel. */
 	if ((rc = aggregate_all(&r)))
 		goto fail;
-	/* One arena of rows for the merge. */
-	size_t ngroups = 0, bytes = 0;
-	for (unsigned i = 0; i < NPART; i++) {
-		ngroups += r.parts[i].g.n;
-		bytes += r.parts[i].text.len;
-	}
-	o.ncols = ncols;
-	o.off = malloc((ngroups ? ngroups : 1) * (ncols + 1) * sizeof(uint64_t));
-	if (!o.off || buf_reserve(&o.text, bytes + 1)) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	size_t row = 0;
-	for (unsigned i = 0; i < NPART; i++) {
-		struct part *pt = &r.parts[i];
-		uint64_t base = o.text.len;
-		buf_append(&o.text, pt->text.data, pt->text.len);
-		for (size_t x = 0; x < pt->g.n * (ncols + 1); x++)
-			o.off[row * (ncols + 1) + x] = pt->off[x] + base;
-		row += pt->g.n;
-		buf_free(&pt->text);
-		free(pt->off);
-		pt->off = NULL;
-	}
+	size_t ngroups = gather_rows(&r, &o);
 	struct features_rows rows = {
-		.ncols = ncols, .names = (const char *const *)names, .types = types,
+		.ncols = r.ncols, .names = (const char *const *)names, .types = types,
 		.nrows = ngroups, .field = out_field, .ctx = &o,
 	};
 	report(&rep, "ok", start, &p, r.rows_in, ngroups,
@@ -945,20 +973,7 @@ fail:
 		features_text_set(s, name, FEATURES_REPORT, rep.data, rep.len, NULL);
 	}
 out:
-	for (unsigned i = 0; r.parts && i < NPART; i++) {
-		struct group_tab *g = &r.parts[i].g;
-		for (size_t gi = 0; g->states && gi < g->n && p.prog; gi++)
-			expr_state_free(p.prog, g->states + gi * g->ssize);
-		free(g->slots);
-		free(g->states);
-		free(g->koff);
-		free(g->klen);
-		buf_free(&g->keys);
-		for (unsigned w = 0; w < MAX_SCANNERS; w++)
-			buf_free(&r.parts[i].rec[w]);
-		buf_free(&r.parts[i].text);
-		free(r.parts[i].off);
-	}
+	run_free(&r, &p);
 	free(r.parts);
 	free(r.used);
 	pthread_mutex_destroy(&r.lock);
