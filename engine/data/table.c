@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "ids.h"
 
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -249,32 +250,6 @@ static int header_text(const struct meta *m, struct buf *out)
 	return buf_putc(out, '\n');
 }
 
-static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Hand out the next number of counter WHAT; numbers are never reused. */
-static int next_counter(struct store *s, const char *what, uint64_t *out,
-			struct mlfs_err *err)
-{
-	struct buf k = { 0 }, v = { 0 };
-	uint64_t next = 1;
-	pthread_mutex_lock(&counter_lock);
-	buf_puts(&k, "n/");
-	buf_puts(&k, what);
-	int rc = store_get(s, NULL, k.data, k.len, &v, err);
-	if (rc == 0 && v.len == 8)
-		next = key_get_u64(v.data);
-	else if (rc && rc != -ENOENT)
-		goto out;
-	buf_reset(&v);
-	key_put_u64(&v, next + 1);
-	rc = store_put(s, k.data, k.len, v.data, v.len, err);
-	*out = next;
-out:
-	pthread_mutex_unlock(&counter_lock);
-	buf_free(&k);
-	buf_free(&v);
-	return rc;
-}
 
 /* ---- create, drop, list, stat ---- */
 
@@ -292,7 +267,7 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	}
 	memset(&m, 0, sizeof(m));
-	if ((rc = next_counter(s, "table", &m.id, err)))
+	if ((rc = ids_next(s, "table", &m.id, err)))
 		goto out;
 	m.ctime = m.mtime = now_ns();
 	m.ver = 1;
@@ -790,7 +765,7 @@ int table_writer_open(struct store *s, const char *name, bool replace,
 	 * header holds, and a first line repeating it is skipped. */
 	w->have_header = !replace && m.ncols > 0;
 	w->check_repeat = w->have_header;
-	if ((rc = next_counter(s, "writer", &w->wuid, err)))
+	if ((rc = ids_next(s, "writer", &w->wuid, err)))
 		goto fail;
 	meta_free(&m);
 	*out = w;

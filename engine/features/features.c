@@ -32,6 +32,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "ids.h"
 #include "csv.h"
 #include "stats.h"
 #include "table.h"
@@ -399,23 +400,6 @@ static uint64_t data_size(const struct fmeta *m)
 
 /* ---- create, drop, list, stat ---- */
 
-static int next_id(struct store *s, uint64_t *out, struct mlfs_err *err)
-{
-	struct buf v = { 0 };
-	uint64_t next = 1;
-	int rc = store_get(s, NULL, "f/n", 3, &v, err);
-	if (rc == 0 && v.len == 8)
-		next = key_get_u64(v.data);
-	else if (rc && rc != -ENOENT)
-		goto out;
-	buf_reset(&v);
-	key_put_u64(&v, next + 1);
-	rc = store_put(s, "f/n", 3, v.data, v.len, err);
-	*out = next;
-out:
-	buf_free(&v);
-	return rc;
-}
 
 int features_create(struct store *s, const char *name, struct mlfs_err *err)
 {
@@ -431,7 +415,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	}
 	memset(&m, 0, sizeof(m));
-	if ((rc = next_id(s, &m.id, err)))
+	if ((rc = ids_next_key(s, "f/n", 3, &m.id, err)))
 		goto out;
 	m.ctime = m.mtime = now_ns();
 	m.ver = 1;

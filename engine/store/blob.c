@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "codec.h"
+#include "ids.h"
 
 #define STRIPES 64
 static pthread_mutex_t stripe[STRIPES] = {
@@ -122,31 +123,11 @@ static int commit(struct store *s, struct store_batch *b, struct mlfs_err *err)
 	return rc;
 }
 
-static pthread_mutex_t counter_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int new_id(struct store *s, uint64_t *id, struct mlfs_err *err)
-{
-	struct buf v = { 0 };
-	pthread_mutex_lock(&counter_lock);
-	int rc = store_get(s, NULL, "b/n", 3, &v, err);
-	*id = rc == 0 && v.len == 8 ? key_get_u64(v.data) : 1;
-	if (rc == -ENOENT)
-		rc = 0;
-	if (!rc) {
-		buf_reset(&v);
-		key_put_u64(&v, *id + 1);
-		rc = store_put(s, "b/n", 3, v.data, v.len, err);
-	}
-	pthread_mutex_unlock(&counter_lock);
-	buf_free(&v);
-	return rc;
-}
-
 int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 		  uint64_t *id, struct mlfs_err *err)
 {
 	struct obj o = { 0 };
-	int rc = new_id(s, &o.st.id, err);
+	int rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
 	if (rc)
 		return rc;
 	o.st.dir = true;
@@ -269,7 +250,7 @@ int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 	pthread_mutex_lock(&ns_lock);
 	int rc = entry_get(s, dir, name, &existing) == 0 ? -EEXIST : 0;
 	if (!rc)
-		rc = new_id(s, &o.st.id, err);
+		rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
 	struct store_batch *b = store_batch_new();
 	if (!rc)
 		rc = touch_dir(s, b, dir);

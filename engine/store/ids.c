@@ -33,27 +33,35 @@ static void ids_state_free(void *p)
 int ids_next(struct store *s, const char *what, uint64_t *out,
 	     struct mlfs_err *err)
 {
-	struct ids_state *st = store_state(s, &ids_key, ids_state_new,
-					   ids_state_free);
-	struct buf k = { 0 }, v = { 0 };
-	uint64_t next = 1;
-
+	struct buf k = { 0 };
 	buf_puts(&k, "n/");
 	buf_puts(&k, what);
+	int rc = ids_next_key(s, k.data, k.len, out, err);
+	buf_free(&k);
+	return rc;
+}
+
+int ids_next_key(struct store *s, const char *key, size_t klen, uint64_t *out,
+		 struct mlfs_err *err)
+{
+	struct ids_state *st = store_state(s, &ids_key, ids_state_new,
+					   ids_state_free);
+	struct buf v = { 0 };
+	uint64_t next = 1;
+
 	pthread_mutex_lock(&st->lock);
-	int rc = store_get(s, NULL, k.data, k.len, &v, err);
+	int rc = store_get(s, NULL, key, klen, &v, err);
 	if (rc == 0 && v.len == 8)
 		next = key_get_u64(v.data);
 	else if (rc && rc != -ENOENT)
 		goto out;
 	buf_reset(&v);
 	key_put_u64(&v, next + 1);
-	rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	rc = store_put(s, key, klen, v.data, v.len, err);
 	if (!rc)
 		*out = next;
 out:
 	pthread_mutex_unlock(&st->lock);
-	buf_free(&k);
 	buf_free(&v);
 	return rc;
 }

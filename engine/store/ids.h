@@ -15,5 +15,9 @@
  * Thread-safe: one lock per store. */
 int ids_next(struct store *s, const char *what, uint64_t *out,
 	     struct mlfs_err *err);
+/* The same for a counter kept under KEY[0..KLEN) (the counters older than
+ * this module keep their keys: "b/n", "f/n", "x/n"). */
+int ids_next_key(struct store *s, const char *key, size_t klen, uint64_t *out,
+		 struct mlfs_err *err);
 
 #endif

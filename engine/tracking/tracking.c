@@ -28,6 +28,7 @@
 
 #include "codec.h"
 #include "blob.h"
+#include "ids.h"
 #include "csv.h"
 #include "table.h"
 #include "types.h"
@@ -170,16 +171,10 @@ int tracking_experiment_create(struct store *s, const char *name,
 		goto out;
 	}
 	memset(&e, 0, sizeof(e));
-	buf_puts(&k, "x/n");
-	rc = store_get(s, NULL, k.data, k.len, &v, err);
-	e.id = rc == 0 && v.len == 8 ? key_get_u64(v.data) : 1;
-	if (rc && rc != -ENOENT)
+	if ((rc = ids_next_key(s, "x/n", 3, &e.id, err)))
 		goto out;
-	buf_reset(&v);
-	key_put_u64(&v, e.id + 1);
 	e.ctime = (int64_t)time(NULL) * 1000;
 	struct store_batch *b = store_batch_new();
-	store_batch_put(b, k.data, k.len, v.data, v.len);
 	exp_put(b, name, &e);
 	rc = write_batch(s, b, err);
 out:
