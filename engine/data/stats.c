@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "csv.h"
 #include "table.h"
 #include "types.h"
@@ -277,15 +278,6 @@ static int compute(struct store *s, const char *name, struct buf *out,
 	return rc;
 }
 
-#define CACHE_SLOTS 16
-
-static struct {
-	uint64_t id, version;
-	struct buf text;
-} cache[CACHE_SLOTS];
-static unsigned cache_next;
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int stats_table_csv(struct store *s, const char *name, struct buf *out,
 		    struct mlfs_err *err)
 {
@@ -293,29 +285,13 @@ int stats_table_csv(struct store *s, const char *name, struct buf *out,
 	int rc = table_stat(s, name, &info);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&cache_lock);
-	for (unsigned i = 0; i < CACHE_SLOTS; i++) {
-		if (cache[i].id == info.id && cache[i].version == info.version &&
-		    cache[i].text.data) {
-			buf_reset(out);
-			rc = buf_append(out, cache[i].text.data, cache[i].text.len);
-			pthread_mutex_unlock(&cache_lock);
-			return rc;
-		}
-	}
-	pthread_mutex_unlock(&cache_lock);
-	rc = compute(s, name, out, err);
-	if (rc)
+	if (cache_get(s, CACHE_TABLE_STATS, info.id, info.version, out))
+		return 0;
+	if ((rc = compute(s, name, out, err)))
 		return rc;
 	struct table_info after;
 	if (table_stat(s, name, &after) || after.version != info.version)
 		return 0;	/* changed while we scanned: do not cache */
-	pthread_mutex_lock(&cache_lock);
-	unsigned slot = cache_next++ % CACHE_SLOTS;
-	buf_reset(&cache[slot].text);
-	buf_append(&cache[slot].text, out->data, out->len);
-	cache[slot].id = info.id;
-	cache[slot].version = info.version;
-	pthread_mutex_unlock(&cache_lock);
+	cache_put(s, CACHE_TABLE_STATS, info.id, info.version, out);
 	return 0;
 }

@@ -25,7 +25,9 @@
 #include "codec.h"
 #include "ids.h"
 
-static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Per store (store_lock): two stores never wait on each other. */
+static const char commit_lock_key;
+#define COMMIT_LOCK(s) store_lock((s), &commit_lock_key)
 
 struct meta {
 	uint64_t id, rows, bytes, seg, ver;
@@ -260,7 +262,7 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 
 	if (!name_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
-	pthread_mutex_lock(&commit_lock);
+	pthread_mutex_lock(COMMIT_LOCK(s));
 	if (meta_load(s, NULL, name, &m) == 0) {
 		meta_free(&m);
 		rc = mlfs_fail(err, -EEXIST, "table '%s' exists", name);
@@ -276,7 +278,7 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 out:
-	pthread_mutex_unlock(&commit_lock);
+	pthread_mutex_unlock(COMMIT_LOCK(s));
 	return rc;
 }
 
@@ -322,9 +324,9 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	struct buf k = { 0 };
 	int rc;
 
-	pthread_mutex_lock(&commit_lock);
+	pthread_mutex_lock(COMMIT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m))) {
-		pthread_mutex_unlock(&commit_lock);
+		pthread_mutex_unlock(COMMIT_LOCK(s));
 		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "table '%s': unreadable metadata", name);
 	}
 	struct store_batch *b = store_batch_new();
@@ -334,7 +336,7 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
-	pthread_mutex_unlock(&commit_lock);
+	pthread_mutex_unlock(COMMIT_LOCK(s));
 	buf_free(&k);
 	meta_free(&m);
 	return rc;
@@ -830,12 +832,12 @@ int table_writer_commit(struct table_writer *w, bool final,
 	if (!w->dirty && !empty_replace)
 		return 0;
 
-	pthread_mutex_lock(&commit_lock);
+	pthread_mutex_lock(COMMIT_LOCK(w->s));
 	rc = meta_load(w->s, NULL, w->name, &m);
 	if (rc || m.id != w->tid) {
 		if (!rc)
 			meta_free(&m);
-		pthread_mutex_unlock(&commit_lock);
+		pthread_mutex_unlock(COMMIT_LOCK(w->s));
 		w->failed = true;
 		w->fail_code = -ENOENT;
 		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
@@ -887,7 +889,7 @@ int table_writer_commit(struct table_writer *w, bool final,
 	rc = store_write(w->s, b, false, err);
 out:
 	store_batch_free(b);
-	pthread_mutex_unlock(&commit_lock);
+	pthread_mutex_unlock(COMMIT_LOCK(w->s));
 	meta_free(&m);
 	if (rc) {
 		w->failed = true;
@@ -1251,9 +1253,9 @@ static int schema_change(struct store *s, const char *name, const char *text,
 		return -ENOMEM;
 	if ((rc = parse_schema(text, len, sp, err)) || !s)
 		goto out;
-	pthread_mutex_lock(&commit_lock);
+	pthread_mutex_lock(COMMIT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m))) {
-		pthread_mutex_unlock(&commit_lock);
+		pthread_mutex_unlock(COMMIT_LOCK(s));
 		goto out;
 	}
 	if (m.rows > 0) {
@@ -1280,7 +1282,7 @@ static int schema_change(struct store *s, const char *name, const char *text,
 			store_batch_free(b);
 		}
 	}
-	pthread_mutex_unlock(&commit_lock);
+	pthread_mutex_unlock(COMMIT_LOCK(s));
 	meta_free(&m);
 out:
 	for (uint32_t i = 0; i < sp->n; i++)

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache.h"
 #include "codec.h"
 #include "ids.h"
 #include "csv.h"
@@ -41,7 +42,9 @@
 #define FEAT_MAX_KEYS 16
 #define NULL_LEN 0xffffffffu
 
-static pthread_mutex_t feat_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Per store (store_lock): two stores never wait on each other. */
+static const char feat_lock_key;
+#define FEAT_LOCK(s) store_lock((s), &feat_lock_key)
 
 struct fmeta {
 	uint64_t id, rows, versions, fbytes, ver;
@@ -408,7 +411,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 
 	if (!name_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	if (meta_load(s, NULL, name, &m) == 0) {
 		meta_free(&m);
 		rc = mlfs_fail(err, -EEXIST, "feature table '%s' exists", name);
@@ -424,7 +427,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 out:
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	return rc;
 }
 
@@ -444,9 +447,9 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 	struct buf k = { 0 };
 	int rc;
 
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m))) {
-		pthread_mutex_unlock(&feat_lock);
+		pthread_mutex_unlock(FEAT_LOCK(s));
 		return rc;
 	}
 	struct store_batch *b = store_batch_new();
@@ -457,7 +460,7 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 	store_batch_delete(b, k.data, k.len);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	buf_free(&k);
 	meta_free(&m);
 	return rc;
@@ -671,7 +674,7 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 		free_names(keys, n);
 		return mlfs_fail(err, -EINVAL, "keys: name one or more columns, one a line");
 	}
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m)))
 		goto out;
 	bool same = n == (m.nkeys ? m.nkeys : (m.ncols ? 1 : 0));
@@ -704,7 +707,7 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 out_meta:
 	meta_free(&m);
 out:
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	free_names(keys, n);
 	return rc;
 }
@@ -731,7 +734,7 @@ int features_set_ts(struct store *s, const char *name, const char *text,
 	int rc = split_names(text, len, &cols, &n, 1, "timestamp_key (one column)", err);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m)))
 		goto out;
 	bool same = (n == 0 && !m.ts) || (n == 1 && m.ts && !strcmp(m.ts, cols[0]));
@@ -767,7 +770,7 @@ int features_set_ts(struct store *s, const char *name, const char *text,
 out_meta:
 	meta_free(&m);
 out:
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	free_names(cols, n);
 	return rc;
 }
@@ -811,7 +814,7 @@ int features_text_set(struct store *s, const char *name,
 		      struct mlfs_err *err)
 {
 	struct fmeta m;
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	int rc = meta_load(s, NULL, name, &m);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
@@ -820,7 +823,7 @@ int features_text_set(struct store *s, const char *name,
 		store_batch_free(b);
 		meta_free(&m);
 	}
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	return rc;
 }
 
@@ -854,7 +857,7 @@ int features_lineage_add(struct store *s, const char *name, const char *line,
 	size_t ll = strlen(line);
 	if (!ll || memchr(line, '\n', ll))
 		return mlfs_fail(err, -EINVAL, "a lineage entry is one line");
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	int rc = meta_load(s, NULL, name, &m);
 	if (rc)
 		goto out;
@@ -880,7 +883,7 @@ int features_lineage_add(struct store *s, const char *name, const char *line,
 	}
 	meta_free(&m);
 out:
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -1469,12 +1472,12 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 	struct fmeta m;
 	int rc;
 
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	rc = meta_load(s, NULL, name, &m);
 	if (rc || (id && m.id != id)) {
 		if (!rc)
 			meta_free(&m);
-		pthread_mutex_unlock(&feat_lock);
+		pthread_mutex_unlock(FEAT_LOCK(s));
 		return mlfs_fail(err, -ENOENT, "feature table '%s' was dropped during the write", name);
 	}
 	struct store_batch *b = store_batch_new();
@@ -1494,7 +1497,7 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	meta_free(&m);
 	return rc;
 }
@@ -2169,7 +2172,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 	struct dec *d = NULL;
 	int rc;
 
-	pthread_mutex_lock(&feat_lock);
+	pthread_mutex_lock(FEAT_LOCK(s));
 	if ((rc = meta_load(s, NULL, name, &m)))
 		goto out;
 	uint32_t nk = m.nkeys ? m.nkeys : 1;
@@ -2210,7 +2213,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 out_meta:
 	meta_free(&m);
 out:
-	pthread_mutex_unlock(&feat_lock);
+	pthread_mutex_unlock(FEAT_LOCK(s));
 	dec_free(d);
 	mrow_free(&row);
 	buf_free(&k);
@@ -2296,17 +2299,6 @@ out:
 	return rc;
 }
 
-#define STATS_CACHE 16
-
-static struct {
-	uint64_t id, ver;
-	char *text;
-	size_t len;
-	uint64_t used;
-} stats_cache[STATS_CACHE];
-static uint64_t stats_clock;
-static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
-
 int features_stats_csv(struct store *s, const char *name, struct buf *out,
 		       struct mlfs_err *err)
 {
@@ -2314,36 +2306,11 @@ int features_stats_csv(struct store *s, const char *name, struct buf *out,
 	int rc = features_stat(s, name, &info);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&stats_lock);
-	for (int i = 0; i < STATS_CACHE; i++) {
-		if (stats_cache[i].text && stats_cache[i].id == info.id &&
-		    stats_cache[i].ver == info.version) {
-			buf_reset(out);
-			rc = buf_append(out, stats_cache[i].text, stats_cache[i].len);
-			stats_cache[i].used = ++stats_clock;
-			pthread_mutex_unlock(&stats_lock);
-			return rc;
-		}
-	}
-	pthread_mutex_unlock(&stats_lock);
+	if (cache_get(s, CACHE_FEATURE_STATS, info.id, info.version, out))
+		return 0;
 	uint64_t id, ver;
 	if ((rc = stats_compute(s, name, out, &id, &ver, err)))
 		return rc;
-	pthread_mutex_lock(&stats_lock);
-	int slot = 0;
-	for (int i = 1; i < STATS_CACHE; i++)
-		if (stats_cache[i].used < stats_cache[slot].used)
-			slot = i;
-	char *copy = malloc(out->len + 1);
-	if (copy) {
-		memcpy(copy, out->data, out->len);
-		free(stats_cache[slot].text);
-		stats_cache[slot].text = copy;
-		stats_cache[slot].len = out->len;
-		stats_cache[slot].id = id;
-		stats_cache[slot].ver = ver;
-		stats_cache[slot].used = ++stats_clock;
-	}
-	pthread_mutex_unlock(&stats_lock);
+	cache_put(s, CACHE_FEATURE_STATS, id, ver, out);
 	return 0;
 }

@@ -20,11 +20,40 @@
 #include "codec.h"
 #include "ids.h"
 
+/* Per store (store_state, store_lock): two stores never wait on each
+ * other.  File writes lock one of STRIPES locks by object id. */
 #define STRIPES 64
-static pthread_mutex_t stripe[STRIPES] = {
-	[0 ... STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER
+
+struct stripes {
+	pthread_mutex_t lock[STRIPES];
 };
-static pthread_mutex_t ns_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char stripes_key;
+
+static void *stripes_new(void)
+{
+	struct stripes *t = malloc(sizeof(*t));
+	for (int i = 0; t && i < STRIPES; i++)
+		pthread_mutex_init(&t->lock[i], NULL);
+	return t;
+}
+
+static void stripes_free(void *p)
+{
+	struct stripes *t = p;
+	for (int i = 0; i < STRIPES; i++)
+		pthread_mutex_destroy(&t->lock[i]);
+	free(t);
+}
+
+static pthread_mutex_t *stripe_of(struct store *s, uint64_t id)
+{
+	struct stripes *t = store_state(s, &stripes_key, stripes_new, stripes_free);
+	return &t->lock[id % STRIPES];
+}
+
+static const char ns_lock_key;
+#define NS_LOCK(s) store_lock((s), &ns_lock_key)
 
 static int64_t now_ns(void)
 {
@@ -247,7 +276,7 @@ int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 {
 	uint64_t existing;
 	struct obj o = { 0 };
-	pthread_mutex_lock(&ns_lock);
+	pthread_mutex_lock(NS_LOCK(s));
 	int rc = entry_get(s, dir, name, &existing) == 0 ? -EEXIST : 0;
 	if (!rc)
 		rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
@@ -266,7 +295,7 @@ int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
-	pthread_mutex_unlock(&ns_lock);
+	pthread_mutex_unlock(NS_LOCK(s));
 	if (!rc && out)
 		*out = o.st;
 	return rc;
@@ -305,7 +334,7 @@ int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
 {
 	uint64_t id;
 	struct obj o;
-	pthread_mutex_lock(&ns_lock);
+	pthread_mutex_lock(NS_LOCK(s));
 	int rc = entry_get(s, dir, name, &id);
 	if (!rc)
 		rc = obj_load(s, id, &o);
@@ -324,7 +353,7 @@ int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
 			rc = store_write(s, b, false, err);
 		store_batch_free(b);
 	}
-	pthread_mutex_unlock(&ns_lock);
+	pthread_mutex_unlock(NS_LOCK(s));
 	return rc;
 }
 
@@ -380,13 +409,13 @@ static int drop_tree(struct store *s, uint64_t id, struct store_batch *b,
 
 int blob_drop_tree(struct store *s, uint64_t id, struct mlfs_err *err)
 {
-	pthread_mutex_lock(&ns_lock);
+	pthread_mutex_lock(NS_LOCK(s));
 	struct store_batch *b = store_batch_new();
 	int rc = drop_tree(s, id, b, 0);
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
-	pthread_mutex_unlock(&ns_lock);
+	pthread_mutex_unlock(NS_LOCK(s));
 	return rc;
 }
 
@@ -395,7 +424,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 {
 	uint64_t id, old;
 	struct obj o, t;
-	pthread_mutex_lock(&ns_lock);
+	pthread_mutex_lock(NS_LOCK(s));
 	int rc = entry_get(s, from, name, &id);
 	if (!rc)
 		rc = obj_load(s, id, &o);
@@ -441,7 +470,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 	}
 done:
 	store_batch_free(b);
-	pthread_mutex_unlock(&ns_lock);
+	pthread_mutex_unlock(NS_LOCK(s));
 	return rc;
 }
 
@@ -499,7 +528,7 @@ int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 {
 	struct obj o;
 	struct buf c = { 0 }, k = { 0 };
-	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_t *lk = stripe_of(s, id);
 	pthread_mutex_lock(lk);
 	int rc = obj_load(s, id, &o);
 	if (!rc && o.st.dir)
@@ -549,7 +578,7 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 {
 	struct obj o;
 	struct buf c = { 0 }, lo = { 0 }, hi = { 0 };
-	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_t *lk = stripe_of(s, id);
 	pthread_mutex_lock(lk);
 	int rc = obj_load(s, id, &o);
 	if (!rc && o.st.dir)
@@ -584,7 +613,7 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 		 uint32_t gid, int64_t mtime_ns, struct mlfs_err *err)
 {
 	struct obj o;
-	pthread_mutex_t *lk = &stripe[id % STRIPES];
+	pthread_mutex_t *lk = stripe_of(s, id);
 	pthread_mutex_lock(lk);
 	int rc = obj_load(s, id, &o);
 	if (!rc) {

@@ -425,3 +425,22 @@ void *store_state(struct store *s, const void *key, void *(*make)(void),
 	pthread_mutex_unlock(&s->state_lock);
 	return state;
 }
+
+static void *lock_new(void)
+{
+	pthread_mutex_t *m = malloc(sizeof(*m));
+	if (m)
+		pthread_mutex_init(m, NULL);
+	return m;
+}
+
+static void lock_free(void *p)
+{
+	pthread_mutex_destroy(p);
+	free(p);
+}
+
+pthread_mutex_t *store_lock(struct store *s, const void *key)
+{
+	return store_state(s, key, lock_new, lock_free);
+}

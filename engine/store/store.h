@@ -8,6 +8,7 @@
 #ifndef MLFS_STORE_H
 #define MLFS_STORE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,10 @@ int store_sync(struct store *s, struct mlfs_err *err);
  * the state lives until store_close. */
 void *store_state(struct store *s, const void *key, void *(*make)(void),
 		  void (*free_fn)(void *));
+
+/* A mutex of a module in store S, made on first use (store_state with a
+ * plain mutex): for modules whose only per-store state is one lock. */
+pthread_mutex_t *store_lock(struct store *s, const void *key);
 
 /* Key helpers: append a big-endian u64 (sorts numerically) or bytes. */
 void key_put_u64(struct buf *k, uint64_t v);

@@ -33,9 +33,42 @@
 #include "table.h"
 #include "types.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-/* Bumped by every change (under `lock`): runs.csv is cached per version. */
-static uint64_t version;
+/* Tracking's state in each store (store_state): two stores in one
+ * process share no lock, version or cached runs.csv. */
+struct tracking_state {
+	pthread_mutex_t lock;	/* serialises changes to this store's runs */
+	uint64_t version;	/* bumped by every change (under lock) */
+	pthread_mutex_t cache_lock;	/* guards the cached runs.csv below */
+	char cache_exp[TRACKING_KEY_MAX + 1];
+	uint64_t cache_version;
+	struct buf cache_text;
+};
+
+static const char state_key;
+
+static void *state_new(void)
+{
+	struct tracking_state *t = calloc(1, sizeof(*t));
+	if (t) {
+		pthread_mutex_init(&t->lock, NULL);
+		pthread_mutex_init(&t->cache_lock, NULL);
+	}
+	return t;
+}
+
+static void state_free(void *p)
+{
+	struct tracking_state *t = p;
+	buf_free(&t->cache_text);
+	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->cache_lock);
+	free(t);
+}
+
+static struct tracking_state *tstate(struct store *s)
+{
+	return store_state(s, &state_key, state_new, state_free);
+}
 
 const char *run_status_name(enum run_status s)
 {
@@ -149,7 +182,7 @@ static void exp_put(struct store_batch *b, const char *name, const struct exp *e
 static int write_batch(struct store *s, struct store_batch *b,
 		       struct mlfs_err *err)
 {
-	version++;
+	tstate(s)->version++;
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	return rc;
@@ -164,7 +197,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 
 	if (!name_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	if (exp_load(s, name, &e) == 0) {
 		exp_free(&e);
 		rc = mlfs_fail(err, -EEXIST, "experiment '%s' exists", name);
@@ -178,7 +211,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 	exp_put(b, name, &e);
 	rc = write_batch(s, b, err);
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -202,7 +235,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 {
 	struct exp e;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_load(s, name, &e);
 	if (!rc) {
 		key_run(&k, 'r', e.id, NULL);
@@ -216,7 +249,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 		}
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&k);
 	return rc;
 }
@@ -323,7 +356,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 	if (!apply)
 		return 0;
 	struct exp e;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	rc = exp_load(s, name, &e);
 	if (!rc) {
 		struct buf *b = tags ? &e.tags : &e.description;
@@ -334,7 +367,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 		rc = write_batch(s, bt, err);
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	return rc;
 }
 
@@ -412,7 +445,7 @@ int tracking_run_create(struct store *s, const char *exp, const char *run,
 	struct run_info r;
 	if (!name_valid(run))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", run);
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc && run_load(s, eid, run, &r) == 0)
 		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
@@ -427,7 +460,7 @@ int tracking_run_create(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	return rc;
 }
 
@@ -449,7 +482,7 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 	uint64_t eid;
 	struct run_info r;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc)
 		rc = run_load(s, eid, run, &r);
@@ -465,7 +498,7 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		store_batch_delete(b, k.data, k.len);
 		rc = write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&k);
 	return rc;
 }
@@ -521,7 +554,7 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		return 0;
 	uint64_t eid;
 	struct run_info r;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc)
 		rc = run_load(s, eid, run, &r);
@@ -532,7 +565,7 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	return rc;
 }
 
@@ -541,7 +574,7 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 {
 	uint64_t eid;
 	struct run_info r, p;
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc)
 		rc = run_load(s, eid, run, &r);
@@ -568,7 +601,7 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	return rc;
 }
 
@@ -611,7 +644,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 		return mlfs_fail(err, -EFBIG, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
 	if (!utf8_valid(value, len))
 		return mlfs_fail(err, -EINVAL, "value is not UTF-8");
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	rc = exp_id(s, exp, &eid);
 	if (!rc)
 		rc = run_load(s, eid, run, &r);
@@ -631,7 +664,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 		rc = write_batch(s, b, err);
 	}
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&k);
 	buf_free(&old);
 	return rc;
@@ -645,16 +678,16 @@ int tracking_value_delete(struct store *s, const char *exp, const char *run,
 	struct buf k = { 0 }, v = { 0 };
 	if (kind_letter(kind) == 'p')
 		return mlfs_fail(err, -EPERM, "params cannot be deleted (MLflow's rule)");
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc) {
 		key_item(&k, 't', eid, run, key);
 		rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 		if (!rc)
 			rc = store_delete(s, k.data, k.len, err);
-		version++;
+		tstate(s)->version++;
 	}
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -888,7 +921,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
 	/* Every line is checked before anything is written: all or nothing. */
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&tstate(s)->lock);
 	rc = exp_id(s, exp, &eid);
 	if (!rc)
 		rc = run_load(s, eid, run, &r);
@@ -932,13 +965,13 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		enc_i64(&v, lc.sm.mtime);
 		store_batch_put(b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
-		version++;
+		tstate(s)->version++;
 		rc = store_write(s, b, false, err);
 	}
 done:
 	store_batch_free(b);
 out:
-	pthread_mutex_unlock(&lock);
+	pthread_mutex_unlock(&tstate(s)->lock);
 	buf_free(&lk);
 	buf_free(&lc.block);
 	return rc;
@@ -1346,45 +1379,37 @@ out:
 	return rc;
 }
 
-/* One cached runs.csv: `cat` generates it at lookup and again at open. */
-static struct {
-	pthread_mutex_t lock;
-	struct store *store;
-	char exp[TRACKING_KEY_MAX + 1];
-	uint64_t version;
-	struct buf text;
-} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
+/* One cached runs.csv per store: `cat` generates it at lookup and again
+ * at open. */
 int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		      struct mlfs_err *err)
 {
-	pthread_mutex_lock(&lock);
-	uint64_t v = version;
-	pthread_mutex_unlock(&lock);
-	pthread_mutex_lock(&cache.lock);
-	if (cache.store == s && cache.version == v && !strcmp(cache.exp, exp) &&
-	    cache.text.data) {
+	struct tracking_state *t = tstate(s);
+	pthread_mutex_lock(&t->lock);
+	uint64_t v = t->version;
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->cache_lock);
+	if (t->cache_version == v && !strcmp(t->cache_exp, exp) && t->cache_text.data) {
 		buf_reset(out);
-		int rc = buf_append(out, cache.text.data, cache.text.len);
-		pthread_mutex_unlock(&cache.lock);
+		int rc = buf_append(out, t->cache_text.data, t->cache_text.len);
+		pthread_mutex_unlock(&t->cache_lock);
 		return rc;
 	}
-	pthread_mutex_unlock(&cache.lock);
+	pthread_mutex_unlock(&t->cache_lock);
 	int rc = runs_csv_build(s, exp, out, err);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&lock);
-	bool same = v == version;
-	pthread_mutex_unlock(&lock);
-	pthread_mutex_lock(&cache.lock);
+	pthread_mutex_lock(&t->lock);
+	bool same = v == t->version;
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_lock(&t->cache_lock);
 	if (same) {
-		cache.store = s;
-		cache.version = v;
-		snprintf(cache.exp, sizeof(cache.exp), "%s", exp);
-		buf_reset(&cache.text);
-		buf_append(&cache.text, out->data, out->len);
+		t->cache_version = v;
+		snprintf(t->cache_exp, sizeof(t->cache_exp), "%s", exp);
+		buf_reset(&t->cache_text);
+		buf_append(&t->cache_text, out->data, out->len);
 	}
-	pthread_mutex_unlock(&cache.lock);
+	pthread_mutex_unlock(&t->cache_lock);
 	return 0;
 }
 
