@@ -789,6 +789,7 @@ struct fit {
 	double *y, *class_w;
 	uint64_t *class_n;
 	size_t n;
+	uint32_t nfeat;		/* entries of catmap */
 	int lc;
 	enum forest_criterion crit;
 	unsigned nthreads;
@@ -799,9 +800,8 @@ static void fit_free(struct fit *s)
 	binning_free(&s->b);
 	free(s->job.imp);
 	free(s->job.inbag);
-	if (s->catmap)
-		for (uint32_t j = 0; s->m && j < s->m->nfeat; j++)
-			free(s->catmap[j]);
+	for (uint32_t j = 0; s->catmap && j < s->nfeat; j++)
+		free(s->catmap[j]);
 	free(s->catmap);
 	free(s->featcol);
 	free(s->cls);
@@ -919,6 +919,7 @@ static int fit_features(struct fit *s, const struct frame *f,
 	m->feats = calloc(m->nfeat, sizeof(*m->feats));
 	s->featcol = malloc(m->nfeat * sizeof(*s->featcol));
 	s->catmap = calloc(m->nfeat, sizeof(*s->catmap));
+	s->nfeat = m->nfeat;
 	m->importances = calloc(m->nfeat, sizeof(double));
 	if (!m->feats || !s->featcol || !s->catmap || !m->importances)
 		mlfs_oom();
