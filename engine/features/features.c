@@ -1223,22 +1223,30 @@ static void mrow_encode(const struct mrow *r, struct buf *v)
 
 /* Apply the stage to table NAME in batch B (under feat_lock): replace or
  * merge.  Updates M (to be written by the caller). */
-static int apply_stage(struct store *s, const char *name, struct fmeta *m,
-		       struct stage *st, bool replace, struct store_batch *b,
-		       struct mlfs_err *err)
-{
-	int *map = NULL;
-	size_t *idx = NULL;
-	struct sortent *ents = NULL;
-	struct mrow cur = { 0 }, ver = { 0 };
+/* One write's merge into the stored rows: apply_stage's state. */
+struct merge {
+	struct store *s;
+	struct fmeta *m;
+	struct stage *st;
+	struct store_batch *b;
+	struct mlfs_err *err;
+	int *map;		/* stage column -> table column */
+	size_t *idx;		/* stage rows in key order */
+	struct mrow cur, ver;
 	/* vold holds a stored version that `ver` borrows from while v is
 	 * rewritten: never the same buffer. */
-	struct buf k = { 0 }, v = { 0 }, vold = { 0 }, lo = { 0 }, hi = { 0 };
-	struct store_iter *it = NULL;
-	struct dec *dold = NULL, *dver = NULL;
-	int rc = 0;
+	struct buf k, v, vold;
+	struct store_iter *it;	/* the table's latest rows, when merging */
+	struct buf lo, hi;	/* its bounds, alive as long as it is */
+	struct dec *dold, *dver;
+	bool lookup, versioned;
+};
 
-	/* Columns after this write. */
+/* The table's columns after this write: the stage's (replace, or a table
+ * without columns yet), else new ones added and types widened. */
+static int stage_columns(struct fmeta *m, const struct stage *st, bool replace)
+{
+	int rc = 0;
 	if (replace || m->ncols == 0) {
 		meta_clear_cols(m);
 		for (uint32_t i = 0; i < st->ncols && !rc; i++)
@@ -1249,41 +1257,50 @@ static int apply_stage(struct store *s, const char *name, struct fmeta *m,
 				kn[i] = st->cols[st->keypos[i]];
 			rc = meta_set_keys(m, kn, st->nkeys);
 		}
-	} else {
-		for (uint32_t i = 0; i < st->ncols && !rc; i++) {
-			int c = col_index(m, st->cols[i], strlen(st->cols[i]));
-			if (c < 0)
-				rc = meta_add_col(m, st->cols[i], st->types[i]);
-			else if (st->types[i] != COL_NULL && m->types[c] != st->types[i])
-				m->types[c] = m->types[c] == COL_NULL ? st->types[i] :
-					      col_type_widen(m->types[c], st->types[i]);
-		}
+		return rc;
 	}
-	if (rc)
-		goto out;
-	/* The keys of the write must be the table's keys. */
+	for (uint32_t i = 0; i < st->ncols && !rc; i++) {
+		int c = col_index(m, st->cols[i], strlen(st->cols[i]));
+		if (c < 0)
+			rc = meta_add_col(m, st->cols[i], st->types[i]);
+		else if (st->types[i] != COL_NULL && m->types[c] != st->types[i])
+			m->types[c] = m->types[c] == COL_NULL ? st->types[i] :
+				      col_type_widen(m->types[c], st->types[i]);
+	}
+	return rc;
+}
+
+/* The keys and timestamp_key of the write must still be the table's. */
+static int stage_keys_match(const struct fmeta *m, const struct stage *st,
+			    struct mlfs_err *err)
+{
 	uint32_t tk = m->nkeys ? m->nkeys : 1;
 	bool same = tk == st->nkeys;
 	for (uint32_t i = 0; same && i < tk; i++)
 		same = !strcmp(m->nkeys ? m->keys[i] : m->names[0], st->cols[st->keypos[i]]);
-	if (!same) {
-		rc = mlfs_fail(err, -EINVAL, "the table's keys changed during the write; nothing written");
-		goto out;
-	}
+	if (!same)
+		return mlfs_fail(err, -EINVAL, "the table's keys changed during the write; nothing written");
 	if ((m->ts == NULL) != (st->tspos < 0) ||
-	    (m->ts && strcmp(m->ts, st->cols[st->tspos]))) {
-		rc = mlfs_fail(err, -EINVAL, "the table's timestamp_key changed during the write; nothing written");
-		goto out;
-	}
-	map = calloc(st->ncols ? st->ncols : 1, sizeof(int));
-	idx = malloc((st->nrows ? st->nrows : 1) * sizeof(size_t));
+	    (m->ts && strcmp(m->ts, st->cols[st->tspos])))
+		return mlfs_fail(err, -EINVAL, "the table's timestamp_key changed during the write; nothing written");
+	return 0;
+}
+
+/* The column map and the stage's rows in key order. */
+static int stage_order(struct merge *g)
+{
+	struct stage *st = g->st;
+	struct sortent *ents;
+	g->map = calloc(st->ncols ? st->ncols : 1, sizeof(int));
+	g->idx = malloc((st->nrows ? st->nrows : 1) * sizeof(size_t));
 	ents = malloc((st->nrows ? st->nrows : 1) * sizeof(*ents));
-	if (!map || !idx || !ents || mrow_init(&cur, m->ncols) || mrow_init(&ver, m->ncols)) {
-		rc = -ENOMEM;
-		goto out;
+	if (!g->map || !g->idx || !ents || mrow_init(&g->cur, g->m->ncols) ||
+	    mrow_init(&g->ver, g->m->ncols)) {
+		free(ents);
+		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < st->ncols; i++)
-		map[i] = col_index(m, st->cols[i], strlen(st->cols[i]));
+		g->map[i] = col_index(g->m, st->cols[i], strlen(st->cols[i]));
 	for (size_t i = 0; i < st->nrows; i++) {
 		struct srow r;
 		srow_at(st, i, &r);
@@ -1293,172 +1310,216 @@ static int apply_stage(struct store *s, const char *name, struct fmeta *m,
 	}
 	qsort_r(ents, st->nrows, sizeof(*ents), cmp_rows, st);
 	for (size_t i = 0; i < st->nrows; i++)
-		idx[i] = ents[i].idx;
+		g->idx[i] = ents[i].idx;
 	free(ents);
-	ents = NULL;
+	return 0;
+}
 
+/* The stored latest row of the key in g->k into g->cur: the iterator
+ * walks forward a few steps (keys come in order) before it seeks. */
+static int find_latest(struct merge *g, bool *have_old, uint64_t *old_bytes)
+{
+	struct store_iter *it = g->it;
+	size_t kl;
+	const char *ik;
+	int steps = 0;
+
+	*have_old = false;
+	*old_bytes = 0;
+	mrow_clear(&g->cur);
+	if (!g->lookup || !store_iter_valid(it))
+		return 0;
+	while (store_iter_valid(it) && steps < 8) {
+		ik = store_iter_key(it, &kl);
+		size_t n = kl < g->k.len ? kl : g->k.len;
+		int c = memcmp(ik, g->k.data, n);
+		if (c > 0 || (c == 0 && kl >= g->k.len))
+			break;
+		store_iter_next(it);
+		steps++;
+	}
+	if (store_iter_valid(it)) {
+		ik = store_iter_key(it, &kl);
+		size_t n = kl < g->k.len ? kl : g->k.len;
+		int c = memcmp(ik, g->k.data, n);
+		if (c < 0 || (c == 0 && kl < g->k.len))
+			store_iter_seek(it, g->k.data, g->k.len);
+	}
+	if (!store_iter_valid(it))
+		return 0;
+	ik = store_iter_key(it, &kl);
+	if (kl != g->k.len || memcmp(ik, g->k.data, kl))
+		return 0;
+	size_t vl;
+	const char *iv = store_iter_value(it, &vl);
+	dec_free(g->dold);
+	int rc = mrow_load(&g->cur, iv, vl, &g->dold);
+	if (rc)
+		return rc;
+	*have_old = true;
+	*old_bytes = mrow_bytes(&g->cur);
+	return 0;
+}
+
+/* A table without timestamp_key: the stage rows I..J of one key overlay
+ * its latest row. */
+static void merge_latest(struct merge *g, size_t i, size_t j, bool have_old,
+			 uint64_t old_bytes)
+{
+	for (size_t x = i; x < j; x++) {
+		struct srow r;
+		srow_at(g->st, g->idx[x], &r);
+		mrow_overlay(&g->cur, &r, g->map);
+	}
+	mrow_encode(&g->cur, &g->v);
+	store_batch_put(g->b, g->k.data, g->k.len, g->v.data, g->v.len);
+	g->m->rows += !have_old;
+	g->m->versions += !have_old;
+	g->m->fbytes += mrow_bytes(&g->cur) - old_bytes;
+}
+
+/* The stored version of the key at TS into g->ver (the latest one when
+ * that is it); *EXISTED tells whether there was one. */
+static int load_version(struct merge *g, const struct buf *vk, int64_t ts,
+			bool have_old, int64_t old_ts, bool *existed)
+{
+	*existed = false;
+	if (have_old && ts == old_ts) {
+		memcpy(g->ver.p, g->cur.p, g->cur.n * sizeof(*g->cur.p));
+		memcpy(g->ver.len, g->cur.len, g->cur.n * sizeof(*g->cur.len));
+		*existed = true;
+		return 0;
+	}
+	mrow_clear(&g->ver);
+	if (!g->lookup)
+		return 0;
+	int rc = store_get(g->s, NULL, vk->data, vk->len, &g->vold, g->err);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	dec_free(g->dver);
+	if ((rc = mrow_load(&g->ver, g->vold.data, g->vold.len, &g->dver)))
+		return rc;
+	*existed = true;
+	return 0;
+}
+
+/* A table with timestamp_key: the stage rows I..J of key R0 each make or
+ * overlay the version at their time; the newest becomes the latest. */
+static int merge_versions(struct merge *g, const struct srow *r0, size_t i,
+			  size_t j, bool have_old, uint64_t old_bytes)
+{
+	int64_t old_ts = have_old ? g->cur.ts : INT64_MIN, newest_ts = INT64_MIN;
+	bool newest_set = false;
+	struct buf newest = { 0 }, vk = { 0 };
+	uint64_t newest_bytes = 0;
+	int rc = 0;
+
+	for (size_t x = i; x < j && !rc;) {
+		struct srow r;
+		srow_at(g->st, g->idx[x], &r);
+		int64_t ts = r.ts;
+		bool existed;
+		buf_reset(&vk);
+		key_rows(&vk, 'v', g->m->id);
+		buf_append(&vk, r0->key, r0->klen);
+		put_i64_key(&vk, ts);
+		if ((rc = load_version(g, &vk, ts, have_old, old_ts, &existed)))
+			break;
+		for (; x < j; x++) {
+			srow_at(g->st, g->idx[x], &r);
+			if (r.ts != ts)
+				break;
+			mrow_overlay(&g->ver, &r, g->map);
+		}
+		g->ver.has_ts = true;
+		g->ver.ts = ts;
+		mrow_encode(&g->ver, &g->v);
+		store_batch_put(g->b, vk.data, vk.len, g->v.data, g->v.len);
+		g->m->versions += !existed;
+		if (ts >= old_ts && ts >= newest_ts) {
+			newest_set = true;
+			newest_ts = ts;
+			buf_reset(&newest);
+			buf_append(&newest, g->v.data, g->v.len);
+			newest_bytes = mrow_bytes(&g->ver);
+		}
+	}
+	if (!rc && newest_set) {
+		store_batch_put(g->b, g->k.data, g->k.len, newest.data, newest.len);
+		g->m->rows += !have_old;
+		g->m->fbytes += newest_bytes - old_bytes;
+	}
+	buf_free(&newest);
+	buf_free(&vk);
+	return rc;
+}
+
+static void merge_free(struct merge *g)
+{
+	store_iter_free(g->it);
+	dec_free(g->dold);
+	dec_free(g->dver);
+	mrow_free(&g->cur);
+	mrow_free(&g->ver);
+	free(g->map);
+	free(g->idx);
+	buf_free(&g->k);
+	buf_free(&g->v);
+	buf_free(&g->vold);
+	buf_free(&g->lo);
+	buf_free(&g->hi);
+}
+
+static int apply_stage(struct store *s, const char *name, struct fmeta *m,
+		       struct stage *st, bool replace, struct store_batch *b,
+		       struct mlfs_err *err)
+{
+	struct merge g = { .s = s, .m = m, .st = st, .b = b, .err = err };
+	int rc;
+
+	if ((rc = stage_columns(m, st, replace)) ||
+	    (rc = stage_keys_match(m, st, err)) || (rc = stage_order(&g)))
+		goto out;
 	if (replace) {
 		range_delete(b, 'r', m->id);
 		range_delete(b, 'v', m->id);
 		m->rows = m->versions = m->fbytes = 0;
 	}
-	bool versioned = m->ts != NULL;
-	bool lookup = !replace && m->rows > 0;
-	if (lookup) {
-		key_rows(&lo, 'r', m->id);
-		key_rows(&hi, 'r', m->id + 1);
-		it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
-		store_iter_seek_first(it);
+	g.versioned = m->ts != NULL;
+	g.lookup = !replace && m->rows > 0;
+	if (g.lookup) {
+		key_rows(&g.lo, 'r', m->id);
+		key_rows(&g.hi, 'r', m->id + 1);
+		g.it = store_iter_new(s, NULL, g.lo.data, g.lo.len, g.hi.data, g.hi.len);
+		store_iter_seek_first(g.it);
 	}
-	size_t i = 0;
-	while (i < st->nrows) {
+	for (size_t i = 0, j; i < st->nrows && !rc; i = j) {
 		struct srow r0;
-		srow_at(st, idx[i], &r0);
-		size_t j = i + 1;
-		for (; j < st->nrows; j++) {
+		srow_at(st, g.idx[i], &r0);
+		for (j = i + 1; j < st->nrows; j++) {
 			struct srow r;
-			srow_at(st, idx[j], &r);
+			srow_at(st, g.idx[j], &r);
 			if (r.klen != r0.klen || memcmp(r.key, r0.key, r0.klen))
 				break;
 		}
-		/* The existing latest row of this key. */
-		bool have_old = false;
-		uint64_t old_bytes = 0;
-		key_rows(&k, 'r', m->id);
-		buf_append(&k, r0.key, r0.klen);
-		mrow_clear(&cur);
-		if (lookup && store_iter_valid(it)) {
-			size_t kl;
-			const char *ik = store_iter_key(it, &kl);
-			int steps = 0;
-			while (store_iter_valid(it) && steps < 8) {
-				ik = store_iter_key(it, &kl);
-				size_t n = kl < k.len ? kl : k.len;
-				int c = memcmp(ik, k.data, n);
-				if (c > 0 || (c == 0 && kl >= k.len))
-					break;
-				store_iter_next(it);
-				steps++;
-			}
-			if (store_iter_valid(it)) {
-				ik = store_iter_key(it, &kl);
-				size_t n = kl < k.len ? kl : k.len;
-				int c = memcmp(ik, k.data, n);
-				if (c < 0 || (c == 0 && kl < k.len)) {
-					store_iter_seek(it, k.data, k.len);
-				}
-			}
-			if (store_iter_valid(it)) {
-				ik = store_iter_key(it, &kl);
-				if (kl == k.len && !memcmp(ik, k.data, kl)) {
-					size_t vl;
-					const char *iv = store_iter_value(it, &vl);
-					dec_free(dold);
-					if ((rc = mrow_load(&cur, iv, vl, &dold)))
-						goto out;
-					have_old = true;
-					old_bytes = mrow_bytes(&cur);
-				}
-			}
-		}
-		if (!versioned) {
-			for (size_t x = i; x < j; x++) {
-				struct srow r;
-				srow_at(st, idx[x], &r);
-				mrow_overlay(&cur, &r, map);
-			}
-			mrow_encode(&cur, &v);
-			store_batch_put(b, k.data, k.len, v.data, v.len);
-			m->rows += !have_old;
-			m->versions += !have_old;
-			m->fbytes += mrow_bytes(&cur) - old_bytes;
-		} else {
-			int64_t old_ts = have_old ? cur.ts : INT64_MIN;
-			bool newest_set = false;
-			struct buf newest = { 0 };
-			int64_t newest_ts = INT64_MIN;
-			uint64_t newest_bytes = 0;
-			size_t x = i;
-			while (x < j) {
-				struct srow r;
-				srow_at(st, idx[x], &r);
-				int64_t ts = r.ts;
-				/* The version at ts: the old latest, a stored one, or new. */
-				bool existed = false;
-				struct buf vk = { 0 };
-				key_rows(&vk, 'v', m->id);
-				buf_append(&vk, r0.key, r0.klen);
-				put_i64_key(&vk, ts);
-				if (have_old && ts == old_ts) {
-					memcpy(ver.p, cur.p, cur.n * sizeof(*cur.p));
-					memcpy(ver.len, cur.len, cur.n * sizeof(*cur.len));
-					existed = true;
-				} else if (lookup) {
-					rc = store_get(s, NULL, vk.data, vk.len, &vold, err);
-					if (rc == 0) {
-						dec_free(dver);
-						if ((rc = mrow_load(&ver, vold.data, vold.len, &dver))) {
-							buf_free(&vk);
-							buf_free(&newest);
-							goto out;
-						}
-						existed = true;
-					} else if (rc != -ENOENT) {
-						buf_free(&vk);
-						buf_free(&newest);
-						goto out;
-					} else {
-						rc = 0;
-						mrow_clear(&ver);
-					}
-				} else {
-					mrow_clear(&ver);
-				}
-				for (; x < j; x++) {
-					srow_at(st, idx[x], &r);
-					if (r.ts != ts)
-						break;
-					mrow_overlay(&ver, &r, map);
-				}
-				ver.has_ts = true;
-				ver.ts = ts;
-				mrow_encode(&ver, &v);
-				store_batch_put(b, vk.data, vk.len, v.data, v.len);
-				buf_free(&vk);
-				m->versions += !existed;
-				if (ts >= old_ts && ts >= newest_ts) {
-					newest_set = true;
-					newest_ts = ts;
-					buf_reset(&newest);
-					buf_append(&newest, v.data, v.len);
-					newest_bytes = mrow_bytes(&ver);
-				}
-			}
-			if (newest_set) {
-				store_batch_put(b, k.data, k.len, newest.data, newest.len);
-				m->rows += !have_old;
-				m->fbytes += newest_bytes - old_bytes;
-			}
-			buf_free(&newest);
-		}
-		i = j;
+		bool have_old;
+		uint64_t old_bytes;
+		buf_reset(&g.k);
+		key_rows(&g.k, 'r', m->id);
+		buf_append(&g.k, r0.key, r0.klen);
+		if ((rc = find_latest(&g, &have_old, &old_bytes)))
+			break;
+		if (!g.versioned)
+			merge_latest(&g, i, j, have_old, old_bytes);
+		else
+			rc = merge_versions(&g, &r0, i, j, have_old, old_bytes);
 	}
-	if (it && (rc = store_iter_status(it, err)))
-		goto out;
+	if (!rc && g.it)
+		rc = store_iter_status(g.it, err);
 out:
-	store_iter_free(it);
-	dec_free(dold);
-	dec_free(dver);
-	mrow_free(&cur);
-	mrow_free(&ver);
-	free(map);
-	free(idx);
-	free(ents);
-	buf_free(&k);
-	buf_free(&v);
-	buf_free(&vold);
-	buf_free(&lo);
-	buf_free(&hi);
+	merge_free(&g);
 	return rc;
 }
 

@@ -206,29 +206,35 @@ const struct node_ops ns_tune_yaml_ops = {
 
 /* ---- progress and error ---- */
 
+/* While the run is RUNNING: the training's phase (or "queued"); once it
+ * ended, what its status says - the entry of a job that is finishing may
+ * still be there a moment after the status changed. */
 static int progress_get(struct fs *fs, const struct node *n, struct buf *out,
 			struct mlfs_err *err)
 {
 	struct run_info r;
 	struct buf kind = { 0 };
 	buf_reset(out);
-	pthread_mutex_lock(&fs->train_lock);
-	for (struct training *t = fs->trainings; t; t = t->next)
-		if (!strcmp(t->exp, n->arg[0]) && !strcmp(t->run, n->arg[1])) {
-			buf_printf(out, "%s\n", t->progress);
-			pthread_mutex_unlock(&fs->train_lock);
-			return 0;
-		}
-	pthread_mutex_unlock(&fs->train_lock);
 	int rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r);
 	if (rc)
 		return rc;
-	/* Not training now: what the run's state says. */
 	bool trained = tracking_value_get(fs->store, n->arg[0], n->arg[1], "tags", "mlfs.training", &kind) == 0;
+	bool trial = trained && !strcmp(kind.data, "trial");
 	buf_free(&kind);
-	if (trained)
+	if (!trained)
+		return 0;
+	if (r.status != RUN_RUNNING) {
 		buf_printf(out, "%s\n", r.status == RUN_FINISHED ? "done" : r.status == RUN_FAILED ? "failed"
-			   : r.status == RUN_KILLED ? "killed" : "queued");
+			   : "killed");
+		return 0;
+	}
+	pthread_mutex_lock(&fs->train_lock);
+	const char *now = trial ? "training (a trial of the parent's search)" : "queued";
+	for (struct training *t = fs->trainings; t; t = t->next)
+		if (!strcmp(t->exp, n->arg[0]) && !strcmp(t->run, n->arg[1]))
+			now = t->progress;
+	buf_printf(out, "%s\n", now);
+	pthread_mutex_unlock(&fs->train_lock);
 	return 0;
 }
 
