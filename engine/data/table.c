@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "ids.h"
 
@@ -38,26 +39,6 @@ struct meta {
 	int64_t ctime, mtime;
 };
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-bool name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n > TABLE_NAME_MAX || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
-}
 
 /* ---- keys ---- */
 
@@ -260,8 +241,8 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 	struct meta m = { 0 };
 	int rc;
 
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	pthread_mutex_lock(COMMIT_LOCK(s));
 	if (meta_load(s, NULL, name, &m) == 0) {
 		meta_free(&m);
@@ -271,7 +252,7 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 	memset(&m, 0, sizeof(m));
 	if ((rc = ids_next(s, "table", &m.id, err)))
 		goto out;
-	m.ctime = m.mtime = now_ns();
+	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
 	struct store_batch *b = store_batch_new();
 	meta_put(b, name, &m);
@@ -884,7 +865,7 @@ int table_writer_commit(struct table_writer *w, bool final,
 	m.rows += w->rows;
 	m.bytes += w->bytes;
 	m.ver++;
-	m.mtime = now_ns();
+	m.mtime = clock_now_ns();
 	meta_put(b, w->name, &m);
 	rc = store_write(w->s, b, false, err);
 out:

@@ -17,6 +17,7 @@
 #include "csv.h"
 #include "err.h"
 #include "store.h"
+#include "names.h"
 #include "types.h"
 
 #define TABLE_NAME_MAX 128
@@ -35,8 +36,6 @@ struct table_info {
 	int64_t ctime_ns, mtime_ns;	/* creation, last change of rows */
 };
 
-/* Names: 1-128 bytes of [A-Za-z0-9._-], not starting with '.'. */
-bool name_valid(const char *name);
 
 /* Create an empty table.  -EEXIST, -EINVAL (name). */
 int table_create(struct store *s, const char *name, struct mlfs_err *err);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cache.h"
 #include "codec.h"
 #include "ids.h"
@@ -57,13 +58,6 @@ struct fmeta {
 	bool keys_set;
 	char *ts;
 };
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* ---- keys of the store ---- */
 
@@ -330,7 +324,7 @@ static int meta_load(struct store *s, const struct store_snapshot *snap,
 {
 	struct buf k = { 0 }, v = { 0 };
 	int rc;
-	if (!name_valid(name))
+	if (!names_valid(name))
 		return -ENOENT;
 	key_meta(&k, name);
 	rc = store_get(s, snap, k.data, k.len, &v, NULL);
@@ -409,8 +403,8 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 	struct fmeta m = { 0 };
 	int rc;
 
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	pthread_mutex_lock(FEAT_LOCK(s));
 	if (meta_load(s, NULL, name, &m) == 0) {
 		meta_free(&m);
@@ -420,7 +414,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 	memset(&m, 0, sizeof(m));
 	if ((rc = ids_next_key(s, "f/n", 3, &m.id, err)))
 		goto out;
-	m.ctime = m.mtime = now_ns();
+	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
 	struct store_batch *b = store_batch_new();
 	meta_put(b, name, &m);
@@ -1553,7 +1547,7 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 		for (size_t i = 0; i < nextra; i++)
 			text_put(b, m.id, (char)extra[i].what, extra[i].text, extra[i].len);
 		m.ver++;
-		m.mtime = now_ns();
+		m.mtime = clock_now_ns();
 		meta_put(b, name, &m);
 		rc = store_write(s, b, false, err);
 	}
@@ -2267,7 +2261,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 	m.versions -= nver <= m.versions ? nver : m.versions;
 	m.fbytes -= mrow_bytes(&row);
 	m.ver++;
-	m.mtime = now_ns();
+	m.mtime = clock_now_ns();
 	meta_put(b, name, &m);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "csv.h"
 #include "expr.h"
 #include "features.h"
@@ -30,20 +31,6 @@
 #include "table.h"
 
 void (*pipeline_test_hook)(struct store *s, const char *source);
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Everything a checked pipeline needs to run. */
 struct plan {
@@ -97,7 +84,7 @@ static int plan_make(struct store *s, const char *name, const char *text,
 	if ((rc = spec_parse_pipeline(text, len, &sp, err)))
 		return rc;
 	p->spec = sp;
-	if (!name_valid(sp->source) ||
+	if (!names_valid(sp->source) ||
 	    table_columns(s, sp->source, &p->cols, &p->types, &p->ncols)) {
 		return at(err, sp->source_line, sp->source_col, -EINVAL,
 			  "source: no table '%s' under /tables", sp->source);
@@ -159,7 +146,7 @@ static int plan_make(struct store *s, const char *name, const char *text,
 		p->as_of_date = sp->as_of_is_date;
 	} else {
 		/* Default: the date of the refresh (UTC). */
-		int64_t now_us = now_ns() / 1000;
+		int64_t now_us = clock_now_ns() / 1000;
 		p->as_of_us = now_us - now_us % 86400000000LL;
 		p->as_of_date = true;
 	}
@@ -901,7 +888,7 @@ int pipeline_refresh(struct store *s, const char *name,
 	struct table_info before, after;
 	char **names = NULL;
 	enum col_type *types = NULL;
-	int64_t start = now_ns(), t0 = mono_ns();
+	int64_t start = clock_now_ns(), t0 = clock_mono_ns();
 	int rc;
 
 	if ((rc = features_text_get(s, name, FEATURES_PIPELINE, &spec)))
@@ -955,13 +942,13 @@ int pipeline_refresh(struct store *s, const char *name,
 		.nrows = ngroups, .field = out_field, .ctx = &o,
 	};
 	report(&rep, "ok", start, &p, r.rows_in, ngroups,
-	       (double)(mono_ns() - t0) / 1e6, NULL);
+	       (double)(clock_mono_ns() - t0) / 1e6, NULL);
 	struct features_text_put extra = { FEATURES_REPORT, rep.data, rep.len };
 	if ((rc = features_write_rows(s, name, &rows, false, &extra, 1, err)))
 		goto fail;
 	/* The report written with the rows timed all but that write. */
 	report(&rep, "ok", start, &p, r.rows_in, ngroups,
-	       (double)(mono_ns() - t0) / 1e6, NULL);
+	       (double)(clock_mono_ns() - t0) / 1e6, NULL);
 	features_text_set(s, name, FEATURES_REPORT, rep.data, rep.len, NULL);
 	goto out;
 fail:
@@ -969,7 +956,7 @@ fail:
 		char msg[600];
 		snprintf(msg, sizeof(msg), "%s", err && err->msg[0] ? err->msg : strerror(-rc));
 		report(&rep, "failed", start, &p, r.rows_in, 0,
-		       (double)(mono_ns() - t0) / 1e6, msg);
+		       (double)(clock_mono_ns() - t0) / 1e6, msg);
 		features_text_set(s, name, FEATURES_REPORT, rep.data, rep.len, NULL);
 	}
 out:

@@ -276,7 +276,7 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 	int rc;
 
 	*out = NULL;
-	if (!name_valid(labels) || table_columns(s, labels, &c.names, &c.types, &c.ncols))
+	if (!names_valid(labels) || table_columns(s, labels, &c.names, &c.types, &c.ncols))
 		return mlfs_fail(err, -ENOENT, "labels: no table '%s' under /tables", labels);
 	c.f = frame_new();
 	c.frame_col = calloc(c.ncols + 1, sizeof(int));

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "blob.h"
 #include "eval.h"
 #include "tracking.h"
@@ -25,13 +26,6 @@
 
 #define TAG_TRAINING "mlfs.training"
 #define TAG_ERROR "mlfs.error"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 double train_result_metric(const struct train_result *r, const char *name)
 {
@@ -99,7 +93,7 @@ int train_end(struct store *s, const char *exp, const char *run,
 		return 0;
 	if (why && *why)
 		set_tag(s, exp, run, TAG_ERROR, why, NULL);
-	return tracking_run_set_status(s, exp, run, status, strlen(status), now_ms(),
+	return tracking_run_set_status(s, exp, run, status, strlen(status), clock_now_ms(),
 				       true, NULL);
 }
 
@@ -209,7 +203,7 @@ static int log_metrics(struct store *s, const char *exp, const char *run,
 			continue;	/* e.g. roc_auc with one class in the test rows */
 		buf_put_double(&line, r->values[i]);
 		buf_putc(&line, '\n');
-		rc = tracking_metric_log(s, exp, run, r->names[i], line.data, line.len, now_ms(), err);
+		rc = tracking_metric_log(s, exp, run, r->names[i], line.data, line.len, clock_now_ms(), err);
 		buf_free(&line);
 	}
 	return rc;

@@ -214,7 +214,7 @@ static int parse_tags(struct train_spec *sp, const struct spec_node *n,
 	sp->tag_values = zalloc(m, n->n, sizeof(char *));
 	for (size_t i = 0; i < n->n; i++) {
 		const struct spec_node *k = n->kids[2 * i], *v = n->kids[2 * i + 1];
-		if (!name_valid(k->str))
+		if (!names_valid(k->str))
 			return spec_fail_at(err, k, -EINVAL, "tags: '%s' is not a name of 1-128 [A-Za-z0-9._-]", k->str);
 		if (v->kind != SPEC_SCALAR)
 			return spec_fail_at(err, v, -EINVAL, "tags: %s must be a single value", k->str);
@@ -562,7 +562,7 @@ static int check_labels_table(const struct train_spec *sp, struct store *s,
 {
 	const struct train_spec_mem *m = sp->mem;
 	enum col_type *types = NULL;
-	if (!name_valid(t) || table_columns(s, t, names, &types, n))
+	if (!names_valid(t) || table_columns(s, t, names, &types, n))
 		return spec_fail_at(err, at, -EINVAL, "no table '%s' under /tables", t);
 	free(types);
 	if (!*n)
@@ -590,7 +590,7 @@ static int check_lookup(const struct train_spec *sp, struct store *s, size_t i,
 	struct features_schema *fs = NULL;
 	int rc = 0;
 
-	if (!name_valid(l->table) || features_schema_get(s, l->table, &fs, NULL))
+	if (!names_valid(l->table) || features_schema_get(s, l->table, &fs, NULL))
 		return spec_fail_at(err, at, -EINVAL, "table: no feature table '%s' under /features", l->table);
 	if (l->nkeys != fs->nkeys)
 		rc = spec_fail_at(err, at, -EINVAL, "lookup_key: '%s' has %u key column%s, the lookup gives %zu",
@@ -618,7 +618,7 @@ int train_spec_check(struct store *s, const struct train_spec *sp,
 
 	if (sp->register_model && !has_registry)
 		return spec_fail_at(err, m->reg, -EINVAL, "register: no model registry yet");
-	if (sp->register_model && !name_valid(sp->register_model))
+	if (sp->register_model && !names_valid(sp->register_model))
 		return spec_fail_at(err, m->reg, -EINVAL, "register: '%s' is not a model name", sp->register_model);
 	for (size_t i = 0; i < sp->nlookups; i++)
 		if ((rc = check_lookup(sp, s, i, err)))

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "blob.h"
 #include "tpe.h"
 #include "tracking.h"
@@ -52,13 +53,6 @@ void tune_trial_name(const char *run, uint32_t t, char *out, size_t n)
 	snprintf(out, n, "%s-%03u", run, t + 1);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void report(const struct search *q)
 {
 	char text[256];
@@ -86,7 +80,7 @@ static int trial_prepare(struct search *q, struct trial *t, struct mlfs_err *err
 	tpe_suggest(sp->space, sp->nspace, sp->algo, sp->seed, t->index, q->done, q->ndone, t->x);
 	t->params = sp->params;
 	if ((rc = blob_root_new(q->s, 0755, q->parent.uid, q->parent.gid, &root, err)) ||
-	    (rc = tracking_run_create(q->s, q->exp, t->name, now_ms(), q->parent.uid,
+	    (rc = tracking_run_create(q->s, q->exp, t->name, clock_now_ms(), q->parent.uid,
 				      q->parent.gid, root, err)) ||
 	    (rc = tracking_run_set_parent(q->s, q->exp, t->name, q->run, err)) ||
 	    (rc = tracking_value_set(q->s, q->exp, t->name, "tags", "mlfs.training", "trial", 5, true, err)))
@@ -185,7 +179,7 @@ static int summarize(struct search *q, struct mlfs_err *err)
 	buf_put_double(&v, train_result_metric(&b->res, q->metric));
 	buf_putc(&v, '\n');
 	if (!rc)
-		rc = tracking_metric_log(q->s, q->exp, q->run, key, v.data, v.len, now_ms(), err);
+		rc = tracking_metric_log(q->s, q->exp, q->run, key, v.data, v.len, clock_now_ms(), err);
 	buf_free(&v);
 	snprintf(text, sizeof(text), "%u", q->started);
 	if (!rc)

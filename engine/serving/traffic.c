@@ -29,7 +29,7 @@ static int parse_line(const char *p, size_t len, size_t lineno,
 	if (!at || strchr(at + 1, '@'))
 		return mlfs_fail(err, -EINVAL, "line %zu: '%s' is not MODEL@REF", lineno, target);
 	*at = '\0';
-	if (!name_valid(target) || !name_valid(at + 1))
+	if (!names_valid(target) || !names_valid(at + 1))
 		return mlfs_fail(err, -EINVAL, "line %zu: '%s@%s': model and version or alias must be names of 1-128 [A-Za-z0-9._-]",
 				 lineno, target, at + 1);
 	memset(r, 0, sizeof(*r));

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "codec.h"
 #include "ids.h"
@@ -54,13 +55,6 @@ static pthread_mutex_t *stripe_of(struct store *s, uint64_t id)
 
 static const char ns_lock_key;
 #define NS_LOCK(s) store_lock((s), &ns_lock_key)
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void key_obj(struct buf *k, uint64_t id)
 {
@@ -163,7 +157,7 @@ int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 	o.st.mode = mode;
 	o.st.uid = uid;
 	o.st.gid = gid;
-	o.st.mtime_ns = o.st.ctime_ns = now_ns();
+	o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 	struct store_batch *b = store_batch_new();
 	obj_put(b, &o);
 	*id = o.st.id;
@@ -265,7 +259,7 @@ static int touch_dir(struct store *s, struct store_batch *b, uint64_t dir)
 		return rc;
 	if (!d.st.dir)
 		return -ENOTDIR;
-	d.st.mtime_ns = d.st.ctime_ns = now_ns();
+	d.st.mtime_ns = d.st.ctime_ns = clock_now_ns();
 	obj_put(b, &d);
 	return 0;
 }
@@ -288,7 +282,7 @@ int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 		o.st.mode = mode;
 		o.st.uid = uid;
 		o.st.gid = gid;
-		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 		o.parent = dir;
 		obj_put(b, &o);
 		entry_put(b, dir, name, o.st.id, is_dir);
@@ -464,7 +458,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 		entry_delete(b, from, name);
 		entry_put(b, to, newname, id, o.st.dir);
 		o.parent = to;
-		o.st.ctime_ns = now_ns();
+		o.st.ctime_ns = clock_now_ns();
 		obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
@@ -562,7 +556,7 @@ int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 	if (!rc) {
 		if (off + len > o.st.size)
 			o.st.size = off + len;
-		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 		obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
@@ -597,7 +591,7 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 	}
 	if (!rc) {
 		o.st.size = size;
-		o.st.mtime_ns = o.st.ctime_ns = now_ns();
+		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 		obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
@@ -625,7 +619,7 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 			o.st.gid = gid;
 		if (mtime_ns != -1)
 			o.st.mtime_ns = mtime_ns;
-		o.st.ctime_ns = now_ns();
+		o.st.ctime_ns = clock_now_ns();
 		struct store_batch *b = store_batch_new();
 		obj_put(b, &o);
 		rc = commit(s, b, err);

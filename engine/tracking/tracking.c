@@ -195,8 +195,8 @@ int tracking_experiment_create(struct store *s, const char *name,
 	struct buf k = { 0 }, v = { 0 };
 	int rc;
 
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	pthread_mutex_lock(&tstate(s)->lock);
 	if (exp_load(s, name, &e) == 0) {
 		exp_free(&e);
@@ -257,7 +257,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 bool tracking_experiment_exists(struct store *s, const char *name)
 {
 	struct exp e;
-	if (!name_valid(name) || exp_load(s, name, &e))
+	if (!names_valid(name) || exp_load(s, name, &e))
 		return false;
 	exp_free(&e);
 	return true;
@@ -335,7 +335,7 @@ static int check_tag_lines(const char *text, size_t len, struct mlfs_err *err)
 				return mlfs_fail(err, -EINVAL, "line %u: expected key=value", line);
 			memcpy(key, text + pos, kl);
 			key[kl] = '\0';
-			if (!name_valid(key))
+			if (!names_valid(key))
 				return mlfs_fail(err, -EINVAL, "line %u: invalid tag key '%s'", line, key);
 		}
 		pos = end + 1;
@@ -443,8 +443,8 @@ int tracking_run_create(struct store *s, const char *exp, const char *run,
 {
 	uint64_t eid;
 	struct run_info r;
-	if (!name_valid(run))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", run);
+	if (!names_valid(run))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, run);
 	pthread_mutex_lock(&tstate(s)->lock);
 	int rc = exp_id(s, exp, &eid);
 	if (!rc && run_load(s, eid, run, &r) == 0)
@@ -638,7 +638,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 	int rc;
 
 	len = chomp(value, len);
-	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
+	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid key '%.64s'", key);
 	if (len > max)
 		return mlfs_fail(err, -EFBIG, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
@@ -918,7 +918,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	struct log_ctx lc = { 0 };
 	int rc;
 
-	if (strlen(key) > TRACKING_KEY_MAX || !name_valid(key))
+	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
 	/* Every line is checked before anything is written: all or nothing. */
 	pthread_mutex_lock(&tstate(s)->lock);

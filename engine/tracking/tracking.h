@@ -5,7 +5,7 @@
  * VALUE STEP", latest metric by step then time, run statuses) without its
  * file store's races: every change is one atomic batch, and the latest
  * value of each metric is kept as it is logged so runs.csv never reads a
- * series.  Names are validated with name_valid() (table.h).  This module
+ * series.  Names are validated with names_valid() (table.h).  This module
  * owns the keys x/ (docs/store-format.md); artifacts live in blob.h. */
 #ifndef MLFS_TRACKING_H
 #define MLFS_TRACKING_H

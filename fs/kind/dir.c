@@ -36,7 +36,7 @@ int fs_collection_lookup(struct fs *fs, const struct node *dir,
 			 const char *name, struct node *out)
 {
 	const struct fs_collection *c = dir->ops->data;
-	if (!name_valid(name) || !c->exists(fs->store, name))
+	if (!names_valid(name) || !c->exists(fs->store, name))
 		return -ENOENT;
 	node_object(out, dir, name, c->child, 0);
 	return 0;

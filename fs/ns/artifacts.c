@@ -58,8 +58,8 @@ static int blob_mkdir_op(struct fs *fs, const struct node *dir,
 {
 	uid_t uid;
 	gid_t gid;
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	fs_caller(&uid, &gid);
 	return blob_make(fs->store, dir->id, name, true, 0755, uid, gid, NULL, err);
 }
@@ -77,8 +77,8 @@ static int blob_create_op(struct fs *fs, const struct node *dir,
 	uid_t uid;
 	gid_t gid;
 	struct blob_stat st;
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	fs_caller(&uid, &gid);
 	int rc = blob_make(fs->store, dir->id, name, false, mode & 07777, uid, gid, &st, err);
 	if (!rc)
@@ -93,7 +93,7 @@ static int blob_rename_op(struct fs *fs, const struct node *dir,
 {
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL;
-	if (!name_valid(newname))
+	if (!names_valid(newname))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s'", newname);
 	return blob_rename(fs->store, dir->id, name, newdir->id, newname,
 			   flags & RENAME_NOREPLACE, err);

@@ -8,18 +8,12 @@
 #include <time.h>
 
 #include "attrs.h"
+#include "clock.h"
 #include "blob.h"
 #include "fs_int.h"
 #include "table.h"
 #include "tracking.h"
 #include "train.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Text values are stored without their trailing newline and read with
  * one, so `cat` output ends a line and `cp` of it writes the same value. */
@@ -81,8 +75,8 @@ static const struct node_ops *value_ops(const struct node *dir)
 
 static int check_key(const char *name, struct mlfs_err *err)
 {
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid key '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid key '%s': " NAMES_RULE, name);
 	return 0;
 }
 
@@ -154,7 +148,7 @@ static int metric_append(struct fs *fs, const struct node *n,
 			 const char *data, size_t len, struct mlfs_err *err)
 {
 	return tracking_metric_log(fs->store, n->arg[0], n->arg[1], n->arg[2],
-				   data, len, now_ms(), err);
+				   data, len, clock_now_ms(), err);
 }
 
 static const struct node_ops metric_ops = {
@@ -222,7 +216,7 @@ static int status_set(struct fs *fs, const struct node *n, const char *data,
 		      size_t len, bool apply, struct mlfs_err *err)
 {
 	int rc = tracking_run_set_status(fs->store, n->arg[0], n->arg[1], data,
-					 len, now_ms(), apply, err);
+					 len, clock_now_ms(), apply, err);
 	if (!rc && apply) {
 		/* An ended run trains no more: a training stops between trees. */
 		fs_trainings_cancel(fs, n->arg[0], n->arg[1]);
@@ -421,7 +415,7 @@ static int runs_lookup(struct fs *fs, const struct node *dir, const char *name,
 		       struct node *out)
 {
 	struct run_info r;
-	if (!name_valid(name) ||
+	if (!names_valid(name) ||
 	    tracking_run_get(fs->store, dir->arg[0], name, &r))
 		return -ENOENT;
 	node_object(out, dir, name, &run_dir_ops, 1);
@@ -443,14 +437,14 @@ static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
 	gid_t gid;
 	uint64_t art;
 	struct run_info r;
-	if (!name_valid(name))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': use 1-128 of [A-Za-z0-9._-], not starting with '.'", name);
+	if (!names_valid(name))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	if (tracking_run_get(fs->store, dir->arg[0], name, &r) == 0)
 		return -EEXIST;
 	fs_caller(&uid, &gid);
 	int rc = blob_root_new(fs->store, 0755, uid, gid, &art, err);
 	if (!rc)
-		rc = tracking_run_create(fs->store, dir->arg[0], name, now_ms(),
+		rc = tracking_run_create(fs->store, dir->arg[0], name, clock_now_ms(),
 					 uid, gid, art, err);
 	if (rc) {
 		blob_drop_tree(fs->store, art, NULL);
