@@ -2,6 +2,7 @@
  *
  * Not a string library: just append, format and hand over. */
 #include "buf.h"
+#include "err.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,7 +21,7 @@ int buf_reserve(struct buf *b, size_t n)
 		cap *= 2;
 	char *p = realloc(b->data, cap);
 	if (!p)
-		return -ENOMEM;
+		mlfs_oom();
 	b->data = p;
 	b->cap = cap;
 	return 0;

@@ -15,7 +15,9 @@ struct buf {
 	size_t cap;
 };
 
-/* Make room for N more bytes.  0 or -ENOMEM. */
+/* Make room for N more bytes.  The writers below return 0: out of
+ * memory aborts (mlfs_oom, err.h), so their results need no checking;
+ * buf_printf alone can fail (-EINVAL for a bad format). */
 int buf_reserve(struct buf *b, size_t n);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);

@@ -220,8 +220,9 @@ int store_delete(struct store *s, const void *key, size_t klen,
 struct store_batch *store_batch_new(void)
 {
 	struct store_batch *b = malloc(sizeof(*b));
-	if (b)
-		b->wb = rocksdb_writebatch_create();
+	if (!b)
+		mlfs_oom();
+	b->wb = rocksdb_writebatch_create();
 	return b;
 }
 
@@ -280,8 +281,9 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 struct store_snapshot *store_snapshot_new(struct store *s)
 {
 	struct store_snapshot *sn = malloc(sizeof(*sn));
-	if (sn)
-		sn->snap = rocksdb_create_snapshot(s->db);
+	if (!sn)
+		mlfs_oom();
+	sn->snap = rocksdb_create_snapshot(s->db);
 	return sn;
 }
 
@@ -308,7 +310,7 @@ struct store_iter *store_iter_new(struct store *s,
 {
 	struct store_iter *it = calloc(1, sizeof(*it));
 	if (!it)
-		return NULL;
+		mlfs_oom();
 	it->ropts = rocksdb_readoptions_create();
 	if (snap)
 		rocksdb_readoptions_set_snapshot(it->ropts, snap->snap);

@@ -41,7 +41,8 @@ int store_put(struct store *s, const void *key, size_t klen,
 int store_delete(struct store *s, const void *key, size_t klen,
 		 struct mlfs_err *err);
 
-/* Batches apply all or nothing.  _new returns NULL on out-of-memory. */
+/* Batches apply all or nothing.  _new never returns NULL (out of memory
+ * aborts: mlfs_oom); nor do store_snapshot_new and store_iter_new. */
 struct store_batch *store_batch_new(void);
 void store_batch_put(struct store_batch *b, const void *key, size_t klen,
 		     const void *val, size_t vlen);
