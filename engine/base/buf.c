@@ -108,7 +108,7 @@ static int fmt_short_decimal(char *out, double v)
 	return 0;
 }
 
-int fmt_double(char *out, double v)
+int buf_fmt_double(char *out, double v)
 {
 	if (isnan(v))
 		return sprintf(out, "nan");
@@ -135,7 +135,7 @@ int fmt_double(char *out, double v)
 int buf_put_double(struct buf *b, double v)
 {
 	char tmp[40];
-	int n = fmt_double(tmp, v);
+	int n = buf_fmt_double(tmp, v);
 	return buf_append(b, tmp, (size_t)n);
 }
 

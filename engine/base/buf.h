@@ -35,6 +35,6 @@ char *buf_steal(struct buf *b, size_t *len);
 
 /* Format V into OUT (at least 32 bytes) as the shortest round-trip text.
  * Returns the length. */
-int fmt_double(char *out, double v);
+int buf_fmt_double(char *out, double v);
 
 #endif

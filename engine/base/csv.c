@@ -31,7 +31,7 @@ struct csv_reader {
 	bool failed;
 };
 
-bool utf8_valid(const char *s, size_t len)
+bool csv_utf8_valid(const char *s, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
@@ -238,7 +238,7 @@ static int emit(struct csv_reader *r, const char *text, size_t nspans,
 		const char *p = (s->in_scratch ? r->scratch.data : text) + s->off;
 		if (!s->len)
 			p = "";
-		if (!utf8_valid(p, s->len))
+		if (!csv_utf8_valid(p, s->len))
 			return mlfs_fail(err, -EINVAL,
 				"line %llu, column %zu: invalid UTF-8 or a NUL byte",
 				(unsigned long long)(r->line + 1), k + 1);
@@ -290,7 +290,7 @@ static int fast_record(struct csv_reader *r, const char *text, size_t len,
 		r->line++;
 		return 1;
 	}
-	if (!utf8_valid(text, end))
+	if (!csv_utf8_valid(text, end))
 		return 0;
 	size_t n = 0, start = 0;
 	for (;;) {

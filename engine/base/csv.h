@@ -51,7 +51,7 @@ void csv_reader_free(struct csv_reader *r);
 int csv_put_field(struct buf *out, const char *p, size_t len);
 
 /* True when P[0..LEN) is valid UTF-8 without NUL bytes. */
-bool utf8_valid(const char *p, size_t len);
+bool csv_utf8_valid(const char *p, size_t len);
 
 /* Parse a whole line/string of CSV into fields for small inputs (headers,
  * requests).  Calls FN for each record.  Convenience over the reader. */

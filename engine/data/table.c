@@ -121,68 +121,68 @@ static int meta_set_columns(struct meta *m, uint32_t n, char *const *names,
 static void meta_encode(const struct meta *m, struct buf *b)
 {
 	buf_reset(b);
-	enc_map(b, 9);
-	enc_cstr(b, "id");
-	enc_u64(b, m->id);
-	enc_cstr(b, "declared");
-	enc_bool(b, m->declared);
-	enc_cstr(b, "cols");
-	enc_array(b, m->ncols);
+	codec_enc_map(b, 9);
+	codec_enc_cstr(b, "id");
+	codec_enc_u64(b, m->id);
+	codec_enc_cstr(b, "declared");
+	codec_enc_bool(b, m->declared);
+	codec_enc_cstr(b, "cols");
+	codec_enc_array(b, m->ncols);
 	for (uint32_t i = 0; i < m->ncols; i++) {
-		enc_array(b, 2);
-		enc_cstr(b, m->names[i]);
-		enc_cstr(b, col_type_name(m->types[i]));
+		codec_enc_array(b, 2);
+		codec_enc_cstr(b, m->names[i]);
+		codec_enc_cstr(b, col_type_name(m->types[i]));
 	}
-	enc_cstr(b, "rows");
-	enc_u64(b, m->rows);
-	enc_cstr(b, "bytes");
-	enc_u64(b, m->bytes);
-	enc_cstr(b, "seg");
-	enc_u64(b, m->seg);
-	enc_cstr(b, "ver");
-	enc_u64(b, m->ver);
-	enc_cstr(b, "ctime");
-	enc_i64(b, m->ctime);
-	enc_cstr(b, "mtime");
-	enc_i64(b, m->mtime);
+	codec_enc_cstr(b, "rows");
+	codec_enc_u64(b, m->rows);
+	codec_enc_cstr(b, "bytes");
+	codec_enc_u64(b, m->bytes);
+	codec_enc_cstr(b, "seg");
+	codec_enc_u64(b, m->seg);
+	codec_enc_cstr(b, "ver");
+	codec_enc_u64(b, m->ver);
+	codec_enc_cstr(b, "ctime");
+	codec_enc_i64(b, m->ctime);
+	codec_enc_cstr(b, "mtime");
+	codec_enc_i64(b, m->mtime);
 }
 
 static int meta_decode(const char *p, size_t len, struct meta *m)
 {
-	struct dec *d = dec_new(p, len);
+	struct dec *d = codec_dec_new(p, len);
 	struct dval root, cols;
 
 	memset(m, 0, sizeof(*m));
 	if (!d)
 		return -EIO;
-	root = dec_root(d);
-	m->id = dget_u64(root, "id", 0);
-	m->declared = dget_bool(root, "declared", false);
-	m->rows = dget_u64(root, "rows", 0);
-	m->bytes = dget_u64(root, "bytes", 0);
-	m->seg = dget_u64(root, "seg", 0);
-	m->ver = dget_u64(root, "ver", 0);
-	m->ctime = dget_i64(root, "ctime", 0);
-	m->mtime = dget_i64(root, "mtime", 0);
-	if (!dval_get(root, "cols", &cols) || m->id == 0) {
-		dec_free(d);
+	root = codec_dec_root(d);
+	m->id = codec_dget_u64(root, "id", 0);
+	m->declared = codec_dget_bool(root, "declared", false);
+	m->rows = codec_dget_u64(root, "rows", 0);
+	m->bytes = codec_dget_u64(root, "bytes", 0);
+	m->seg = codec_dget_u64(root, "seg", 0);
+	m->ver = codec_dget_u64(root, "ver", 0);
+	m->ctime = codec_dget_i64(root, "ctime", 0);
+	m->mtime = codec_dget_i64(root, "mtime", 0);
+	if (!codec_dval_get(root, "cols", &cols) || m->id == 0) {
+		codec_dec_free(d);
 		return -EIO;
 	}
-	size_t n = dval_len(cols);
+	size_t n = codec_dval_len(cols);
 	m->names = calloc(n ? n : 1, sizeof(char *));
 	m->types = calloc(n ? n : 1, sizeof(enum col_type));
 	if (!m->names || !m->types) {
-		dec_free(d);
+		codec_dec_free(d);
 		meta_free(m);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct dval c = dval_at(cols, i);
+		struct dval c = codec_dval_at(cols, i);
 		const char *np, *tp;
 		size_t nl, tl;
-		if (!dval_str(dval_at(c, 0), &np, &nl) ||
-		    !dval_str(dval_at(c, 1), &tp, &tl)) {
-			dec_free(d);
+		if (!codec_dval_str(codec_dval_at(c, 0), &np, &nl) ||
+		    !codec_dval_str(codec_dval_at(c, 1), &tp, &tl)) {
+			codec_dec_free(d);
 			meta_free(m);
 			return -EIO;
 		}
@@ -193,7 +193,7 @@ static int meta_decode(const char *p, size_t len, struct meta *m)
 			m->types[i] = COL_STRING;
 		m->ncols = (uint32_t)i + 1;
 	}
-	dec_free(d);
+	codec_dec_free(d);
 	return 0;
 }
 
@@ -274,15 +274,15 @@ static int drop_segments(struct store *s, uint64_t tid, struct store_batch *b)
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
-		struct dec *d = dec_new(v, vl);
+		struct dec *d = codec_dec_new(v, vl);
 		if (!d) {
 			rc = -EIO;
 			break;
 		}
-		uint64_t wuid = dget_u64(dec_root(d), "w", 0);
-		uint64_t first = dget_u64(dec_root(d), "first", 0);
-		uint64_t n = dget_u64(dec_root(d), "n", 0);
-		dec_free(d);
+		uint64_t wuid = codec_dget_u64(codec_dec_root(d), "w", 0);
+		uint64_t first = codec_dget_u64(codec_dec_root(d), "first", 0);
+		uint64_t n = codec_dget_u64(codec_dec_root(d), "n", 0);
+		codec_dec_free(d);
 		struct buf a = { 0 }, z = { 0 };
 		key_chunk(&a, tid, wuid, first);
 		key_chunk(&z, tid, wuid, first + n);
@@ -500,16 +500,16 @@ static void *stage_main(void *arg)
 		struct store_batch *b = store_batch_new();
 		if (w->inflight_mark) {
 			buf_reset(&mark);
-			enc_map(&mark, 2);
-			enc_cstr(&mark, "t");
-			enc_u64(&mark, w->tid);
-			enc_cstr(&mark, "from");
-			enc_u64(&mark, w->inflight_seq);
+			codec_enc_map(&mark, 2);
+			codec_enc_cstr(&mark, "t");
+			codec_enc_u64(&mark, w->tid);
+			codec_enc_cstr(&mark, "from");
+			codec_enc_u64(&mark, w->inflight_seq);
 			key_writer(&key, w->wuid);
 			store_batch_put(b, key.data, key.len, mark.data, mark.len);
 		}
 		key_chunk(&key, w->tid, w->wuid, w->inflight_seq);
-		size_t hl = enc_bin_header(hdr, w->inflight.len);
+		size_t hl = codec_enc_bin_header(hdr, w->inflight.len);
 		store_batch_put2(b, key.data, key.len, hdr, hl, w->inflight.data,
 				 w->inflight.len);
 		int rc = b ? store_write(w->s, b, false, &err) : -ENOMEM;
@@ -780,19 +780,19 @@ bool table_writer_failed(const struct table_writer *w)
 static void seg_encode(const struct table_writer *w, struct buf *v)
 {
 	buf_reset(v);
-	enc_map(v, 5);
-	enc_cstr(v, "w");
-	enc_u64(v, w->wuid);
-	enc_cstr(v, "first");
-	enc_u64(v, w->seg_first);
-	enc_cstr(v, "n");
-	enc_u64(v, w->nsizes);
-	enc_cstr(v, "rows");
-	enc_u64(v, w->rows);
-	enc_cstr(v, "sizes");
-	enc_array(v, (uint32_t)w->nsizes);
+	codec_enc_map(v, 5);
+	codec_enc_cstr(v, "w");
+	codec_enc_u64(v, w->wuid);
+	codec_enc_cstr(v, "first");
+	codec_enc_u64(v, w->seg_first);
+	codec_enc_cstr(v, "n");
+	codec_enc_u64(v, w->nsizes);
+	codec_enc_cstr(v, "rows");
+	codec_enc_u64(v, w->rows);
+	codec_enc_cstr(v, "sizes");
+	codec_enc_array(v, (uint32_t)w->nsizes);
 	for (size_t i = 0; i < w->nsizes; i++)
-		enc_u64(v, w->sizes[i]);
+		codec_enc_u64(v, w->sizes[i]);
 }
 
 int table_writer_commit(struct table_writer *w, bool final,
@@ -853,11 +853,11 @@ int table_writer_commit(struct table_writer *w, bool final,
 		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
 		/* Chunks up to here are named by a segment now. */
 		buf_reset(&v);
-		enc_map(&v, 2);
-		enc_cstr(&v, "t");
-		enc_u64(&v, w->tid);
-		enc_cstr(&v, "from");
-		enc_u64(&v, w->seq);
+		codec_enc_map(&v, 2);
+		codec_enc_cstr(&v, "t");
+		codec_enc_u64(&v, w->tid);
+		codec_enc_cstr(&v, "from");
+		codec_enc_u64(&v, w->seq);
 		key_writer(&w->key, w->wuid);
 		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
 		buf_free(&v);
@@ -959,19 +959,19 @@ static int load_chunks(struct table_reader *r)
 	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
-		struct dec *d = dec_new(v, vl);
+		struct dec *d = codec_dec_new(v, vl);
 		struct dval sizes;
-		if (!d || !dval_get(dec_root(d), "sizes", &sizes)) {
-			dec_free(d);
+		if (!d || !codec_dval_get(codec_dec_root(d), "sizes", &sizes)) {
+			codec_dec_free(d);
 			rc = -EIO;
 			break;
 		}
-		uint64_t wuid = dget_u64(dec_root(d), "w", 0);
-		uint64_t first = dget_u64(dec_root(d), "first", 0);
-		size_t n = dval_len(sizes);
+		uint64_t wuid = codec_dget_u64(codec_dec_root(d), "w", 0);
+		uint64_t first = codec_dget_u64(codec_dec_root(d), "first", 0);
+		size_t n = codec_dval_len(sizes);
 		for (size_t i = 0; i < n; i++) {
 			uint64_t len = 0;
-			dval_u64(dval_at(sizes, i), &len);
+			codec_dval_u64(codec_dval_at(sizes, i), &len);
 			if (r->nchunks == cap) {
 				cap = cap ? 2 * cap : 64;
 				struct chunk_ref *p = realloc(r->chunks, cap * sizeof(*p));
@@ -984,7 +984,7 @@ static int load_chunks(struct table_reader *r)
 			r->chunks[r->nchunks++] = (struct chunk_ref){ wuid, first + i, off, len };
 			off += len;
 		}
-		dec_free(d);
+		codec_dec_free(d);
 	}
 	if (!rc)
 		rc = store_iter_status(it, NULL);
@@ -1211,7 +1211,7 @@ static int parse_schema(const char *text, size_t len, struct schema_parse *sp,
 		if (col_type_parse(tp, tl, &sp->types[sp->n]))
 			return mlfs_fail(err, -EINVAL, "line %u, column %zu: unknown type '%.*s' (int float string bool date timestamp)",
 					 line, (size_t)(tp - p) + 1, (int)tl, tp);
-		if (!utf8_valid(p, nl_len) || memchr(p, ',', nl_len) || memchr(p, '"', nl_len))
+		if (!csv_utf8_valid(p, nl_len) || memchr(p, ',', nl_len) || memchr(p, '"', nl_len))
 			return mlfs_fail(err, -EINVAL, "line %u, column 1: bad column name", line);
 		for (uint32_t j = 0; j < sp->n; j++)
 			if (strlen(sp->names[j]) == nl_len && !memcmp(sp->names[j], p, nl_len))
@@ -1394,13 +1394,13 @@ int table_recover(struct store *s, struct mlfs_err *err)
 		size_t kl, vl;
 		const char *k = store_iter_key(it, &kl);
 		const char *v = store_iter_value(it, &vl);
-		struct dec *d = dec_new(v, vl);
+		struct dec *d = codec_dec_new(v, vl);
 		if (kl == 10 && d) {
 			uint64_t wuid = key_get_u64(k + 2);
-			delete_chunks(b, dget_u64(dec_root(d), "t", 0), wuid,
-				      dget_u64(dec_root(d), "from", 0));
+			delete_chunks(b, codec_dget_u64(codec_dec_root(d), "t", 0), wuid,
+				      codec_dget_u64(codec_dec_root(d), "from", 0));
 		}
-		dec_free(d);
+		codec_dec_free(d);
 		store_batch_delete(b, k, kl);
 	}
 	int rc = store_iter_status(it, err);

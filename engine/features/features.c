@@ -216,72 +216,72 @@ static int meta_set_keys(struct fmeta *m, char *const *keys, uint32_t n)
 static void meta_encode(const struct fmeta *m, struct buf *b)
 {
 	buf_reset(b);
-	enc_map(b, 12);
-	enc_cstr(b, "id");
-	enc_u64(b, m->id);
-	enc_cstr(b, "cols");
-	enc_array(b, m->ncols);
+	codec_enc_map(b, 12);
+	codec_enc_cstr(b, "id");
+	codec_enc_u64(b, m->id);
+	codec_enc_cstr(b, "cols");
+	codec_enc_array(b, m->ncols);
 	for (uint32_t i = 0; i < m->ncols; i++) {
-		enc_array(b, 2);
-		enc_cstr(b, m->names[i]);
-		enc_cstr(b, m->types[i] == COL_NULL ? "null" : col_type_name(m->types[i]));
+		codec_enc_array(b, 2);
+		codec_enc_cstr(b, m->names[i]);
+		codec_enc_cstr(b, m->types[i] == COL_NULL ? "null" : col_type_name(m->types[i]));
 	}
-	enc_cstr(b, "keys");
-	enc_array(b, m->nkeys);
+	codec_enc_cstr(b, "keys");
+	codec_enc_array(b, m->nkeys);
 	for (uint32_t i = 0; i < m->nkeys; i++)
-		enc_cstr(b, m->keys[i]);
-	enc_cstr(b, "keys_set");
-	enc_bool(b, m->keys_set);
-	enc_cstr(b, "ts");
+		codec_enc_cstr(b, m->keys[i]);
+	codec_enc_cstr(b, "keys_set");
+	codec_enc_bool(b, m->keys_set);
+	codec_enc_cstr(b, "ts");
 	if (m->ts)
-		enc_cstr(b, m->ts);
+		codec_enc_cstr(b, m->ts);
 	else
-		enc_nil(b);
-	enc_cstr(b, "rows");
-	enc_u64(b, m->rows);
-	enc_cstr(b, "versions");
-	enc_u64(b, m->versions);
-	enc_cstr(b, "fbytes");
-	enc_u64(b, m->fbytes);
-	enc_cstr(b, "ver");
-	enc_u64(b, m->ver);
-	enc_cstr(b, "ctime");
-	enc_i64(b, m->ctime);
-	enc_cstr(b, "mtime");
-	enc_i64(b, m->mtime);
-	enc_cstr(b, "format");
-	enc_u64(b, 1);
+		codec_enc_nil(b);
+	codec_enc_cstr(b, "rows");
+	codec_enc_u64(b, m->rows);
+	codec_enc_cstr(b, "versions");
+	codec_enc_u64(b, m->versions);
+	codec_enc_cstr(b, "fbytes");
+	codec_enc_u64(b, m->fbytes);
+	codec_enc_cstr(b, "ver");
+	codec_enc_u64(b, m->ver);
+	codec_enc_cstr(b, "ctime");
+	codec_enc_i64(b, m->ctime);
+	codec_enc_cstr(b, "mtime");
+	codec_enc_i64(b, m->mtime);
+	codec_enc_cstr(b, "format");
+	codec_enc_u64(b, 1);
 }
 
 static int meta_decode(const char *p, size_t len, struct fmeta *m)
 {
-	struct dec *d = dec_new(p, len);
+	struct dec *d = codec_dec_new(p, len);
 	struct dval root, cols, keys, ts;
 	int rc = 0;
 
 	memset(m, 0, sizeof(*m));
 	if (!d)
 		return -EIO;
-	root = dec_root(d);
-	m->id = dget_u64(root, "id", 0);
-	m->keys_set = dget_bool(root, "keys_set", false);
-	m->rows = dget_u64(root, "rows", 0);
-	m->versions = dget_u64(root, "versions", 0);
-	m->fbytes = dget_u64(root, "fbytes", 0);
-	m->ver = dget_u64(root, "ver", 0);
-	m->ctime = dget_i64(root, "ctime", 0);
-	m->mtime = dget_i64(root, "mtime", 0);
-	if (!m->id || !dval_get(root, "cols", &cols) || !dval_get(root, "keys", &keys)) {
-		dec_free(d);
+	root = codec_dec_root(d);
+	m->id = codec_dget_u64(root, "id", 0);
+	m->keys_set = codec_dget_bool(root, "keys_set", false);
+	m->rows = codec_dget_u64(root, "rows", 0);
+	m->versions = codec_dget_u64(root, "versions", 0);
+	m->fbytes = codec_dget_u64(root, "fbytes", 0);
+	m->ver = codec_dget_u64(root, "ver", 0);
+	m->ctime = codec_dget_i64(root, "ctime", 0);
+	m->mtime = codec_dget_i64(root, "mtime", 0);
+	if (!m->id || !codec_dval_get(root, "cols", &cols) || !codec_dval_get(root, "keys", &keys)) {
+		codec_dec_free(d);
 		return -EIO;
 	}
-	for (size_t i = 0; i < dval_len(cols) && !rc; i++) {
+	for (size_t i = 0; i < codec_dval_len(cols) && !rc; i++) {
 		const char *np, *tp;
 		size_t nl, tl;
 		char name[TABLE_NAME_MAX * 8 + 1];
 		enum col_type t = COL_STRING;
-		if (!dval_str(dval_at(dval_at(cols, i), 0), &np, &nl) ||
-		    !dval_str(dval_at(dval_at(cols, i), 1), &tp, &tl) || nl >= sizeof(name)) {
+		if (!codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 0), &np, &nl) ||
+		    !codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 1), &tp, &tl) || nl >= sizeof(name)) {
 			rc = -EIO;
 			break;
 		}
@@ -293,13 +293,13 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 			t = COL_STRING;
 		rc = meta_add_col(m, name, t);
 	}
-	m->keys = calloc(dval_len(keys) + 1, sizeof(char *));
+	m->keys = calloc(codec_dval_len(keys) + 1, sizeof(char *));
 	if (!m->keys)
 		rc = -ENOMEM;
-	for (size_t i = 0; i < dval_len(keys) && !rc; i++) {
+	for (size_t i = 0; i < codec_dval_len(keys) && !rc; i++) {
 		const char *kp;
 		size_t kl;
-		if (!dval_str(dval_at(keys, i), &kp, &kl)) {
+		if (!codec_dval_str(codec_dval_at(keys, i), &kp, &kl)) {
 			rc = -EIO;
 			break;
 		}
@@ -307,13 +307,13 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 			rc = -ENOMEM;
 		m->nkeys = (uint32_t)i + 1;
 	}
-	if (!rc && dval_get(root, "ts", &ts) && !dval_is_nil(ts)) {
+	if (!rc && codec_dval_get(root, "ts", &ts) && !codec_dval_is_nil(ts)) {
 		const char *tp;
 		size_t tl;
-		if (dval_str(ts, &tp, &tl))
+		if (codec_dval_str(ts, &tp, &tl))
 			m->ts = strndup(tp, tl);
 	}
-	dec_free(d);
+	codec_dec_free(d);
 	if (rc)
 		meta_free(m);
 	return rc;
@@ -627,7 +627,7 @@ static int split_names(const char *text, size_t len, char ***out, uint32_t *n,
 			break;
 		}
 		if (memchr(text + a, '\0', b - a) || memchr(text + a, '"', b - a) ||
-		    !utf8_valid(text + a, b - a) || b - a > 1024) {
+		    !csv_utf8_valid(text + a, b - a) || b - a > 1024) {
 			rc = mlfs_fail(err, -EINVAL, "bad column name in %s", what);
 			break;
 		}
@@ -825,7 +825,7 @@ int features_tags_validate(const char *text, size_t len, struct mlfs_err *err)
 {
 	size_t i = 0;
 	unsigned line = 0;
-	if (!utf8_valid(text, len) || memchr(text, '\0', len))
+	if (!csv_utf8_valid(text, len) || memchr(text, '\0', len))
 		return mlfs_fail(err, -EINVAL, "tags must be UTF-8 text");
 	while (i < len) {
 		size_t st = i;
@@ -1148,21 +1148,21 @@ static void mrow_free(struct mrow *r)
 /* Load a stored record into R (fields borrowed from D). */
 static int mrow_load(struct mrow *r, const char *v, size_t vl, struct dec **d)
 {
-	*d = dec_new(v, vl);
+	*d = codec_dec_new(v, vl);
 	if (!*d)
 		return -EIO;
-	struct dval root = dec_root(*d);
-	size_t n = dval_len(root);
+	struct dval root = codec_dec_root(*d);
+	size_t n = codec_dval_len(root);
 	mrow_clear(r);
 	if (n == 0)
 		return -EIO;
-	struct dval t = dval_at(root, 0);
-	if (!dval_is_nil(t) && dval_i64(t, &r->ts))
+	struct dval t = codec_dval_at(root, 0);
+	if (!codec_dval_is_nil(t) && codec_dval_i64(t, &r->ts))
 		r->has_ts = true;
 	for (size_t i = 1; i < n && i - 1 < r->n; i++) {
 		const char *p;
 		size_t l;
-		if (dval_str(dval_at(root, i), &p, &l)) {
+		if (codec_dval_str(codec_dval_at(root, i), &p, &l)) {
 			r->p[i - 1] = p;
 			r->len[i - 1] = l;
 		}
@@ -1202,16 +1202,16 @@ static uint64_t mrow_bytes(const struct mrow *r)
 static void mrow_encode(const struct mrow *r, struct buf *v)
 {
 	buf_reset(v);
-	enc_array(v, r->n + 1);
+	codec_enc_array(v, r->n + 1);
 	if (r->has_ts)
-		enc_i64(v, r->ts);
+		codec_enc_i64(v, r->ts);
 	else
-		enc_nil(v);
+		codec_enc_nil(v);
 	for (uint32_t i = 0; i < r->n; i++) {
 		if (r->len[i] == NULL_LEN)
-			enc_nil(v);
+			codec_enc_nil(v);
 		else
-			enc_str(v, r->p[i], r->len[i]);
+			codec_enc_str(v, r->p[i], r->len[i]);
 	}
 }
 
@@ -1346,7 +1346,7 @@ static int find_latest(struct merge *g, bool *have_old, uint64_t *old_bytes)
 		return 0;
 	size_t vl;
 	const char *iv = store_iter_value(it, &vl);
-	dec_free(g->dold);
+	codec_dec_free(g->dold);
 	int rc = mrow_load(&g->cur, iv, vl, &g->dold);
 	if (rc)
 		return rc;
@@ -1392,7 +1392,7 @@ static int load_version(struct merge *g, const struct buf *vk, int64_t ts,
 		return 0;
 	if (rc)
 		return rc;
-	dec_free(g->dver);
+	codec_dec_free(g->dver);
 	if ((rc = mrow_load(&g->ver, g->vold.data, g->vold.len, &g->dver)))
 		return rc;
 	*existed = true;
@@ -1453,8 +1453,8 @@ static int merge_versions(struct merge *g, const struct srow *r0, size_t i,
 static void merge_free(struct merge *g)
 {
 	store_iter_free(g->it);
-	dec_free(g->dold);
-	dec_free(g->dver);
+	codec_dec_free(g->dold);
+	codec_dec_free(g->dver);
 	mrow_free(&g->cur);
 	mrow_free(&g->ver);
 	free(g->map);
@@ -1965,7 +1965,7 @@ static int reader_fill(struct features_reader *r)
 	buf_reset(&r->line);
 	int rc = mrow_load(&r->row, v, vl, &d);
 	if (rc) {
-		dec_free(d);
+		codec_dec_free(d);
 		return rc;
 	}
 	for (uint32_t i = 0; i < r->row.n; i++) {
@@ -1975,7 +1975,7 @@ static int reader_fill(struct features_reader *r)
 			csv_put_field(&r->line, r->row.p[i], r->row.len[i]);
 	}
 	buf_putc(&r->line, '\n');
-	dec_free(d);
+	codec_dec_free(d);
 	return 0;
 }
 
@@ -2133,7 +2133,7 @@ int features_lookup_get(struct features_lookup *l, const char *const *keys,
 
 	if (as_of && !l->m.ts)
 		return -EINVAL;
-	dec_free(l->d);
+	codec_dec_free(l->d);
 	l->d = NULL;
 	key_rows(&l->k, as_of ? 'v' : 'r', l->m.id);
 	for (uint32_t i = 0; i < nk; i++) {
@@ -2182,7 +2182,7 @@ void features_lookup_free(struct features_lookup *l)
 {
 	if (!l)
 		return;
-	dec_free(l->d);
+	codec_dec_free(l->d);
 	store_snapshot_free(l->s, l->snap);
 	meta_free(&l->m);
 	features_schema_free(l->sc);
@@ -2269,7 +2269,7 @@ out_meta:
 	meta_free(&m);
 out:
 	pthread_mutex_unlock(FEAT_LOCK(s));
-	dec_free(d);
+	codec_dec_free(d);
 	mrow_free(&row);
 	buf_free(&k);
 	buf_free(&v);
@@ -2336,7 +2336,7 @@ static int stats_compute(struct store *s, const char *name, struct buf *out,
 		const char *v = store_iter_value(r->it, &vl);
 		struct dec *d;
 		if ((rc = mrow_load(&r->row, v, vl, &d))) {
-			dec_free(d);
+			codec_dec_free(d);
 			break;
 		}
 		for (uint32_t c = 0; c < n; c++) {
@@ -2344,7 +2344,7 @@ static int stats_compute(struct store *s, const char *name, struct buf *out,
 			stats_acc_add(sa, c, l == NULL_LEN ? NULL : r->row.p[c],
 				      l == NULL_LEN ? 0 : l);
 		}
-		dec_free(d);
+		codec_dec_free(d);
 	}
 	if (!rc)
 		rc = stats_acc_csv(sa, out);

@@ -170,7 +170,7 @@ static int put_json_value(struct request *r, size_t row, size_t col,
 		set_cell(r, row, col, tmp, (size_t)n);
 		return 0;
 	case JSON_REAL:
-		n = fmt_double(tmp, json_real_value(v));
+		n = buf_fmt_double(tmp, json_real_value(v));
 		set_cell(r, row, col, tmp, (size_t)n);
 		return 0;
 	case JSON_TRUE:
@@ -358,7 +358,7 @@ int request_parse(const char *data, size_t len, size_t max_bytes,
 		i++;
 	if (i == len)
 		return mlfs_fail(err, -EINVAL, "empty request: a header line and rows are needed");
-	if (!utf8_valid(data, len))
+	if (!csv_utf8_valid(data, len))
 		return mlfs_fail(err, -EINVAL, "the request is not UTF-8 text");
 	struct request *r = request_new(data[i] == '{' ? REQUEST_JSON : REQUEST_CSV);
 	int rc = r->format == REQUEST_JSON ? parse_json(r, data, len, err)

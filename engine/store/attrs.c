@@ -19,17 +19,17 @@ int attrs_get(struct store *s, const char *name, struct attrs *out)
 	key_attrs(&k, name);
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
+		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
 			rc = -EIO;
 		} else {
-			struct dval r = dec_root(d);
-			out->mode = (uint32_t)dget_u64(r, "mode", 0644);
-			out->uid = (uint32_t)dget_u64(r, "uid", 0);
-			out->gid = (uint32_t)dget_u64(r, "gid", 0);
-			out->ctime_ns = dget_i64(r, "ctime", 0);
-			out->mtime_ns = dget_i64(r, "mtime", 0);
-			dec_free(d);
+			struct dval r = codec_dec_root(d);
+			out->mode = (uint32_t)codec_dget_u64(r, "mode", 0644);
+			out->uid = (uint32_t)codec_dget_u64(r, "uid", 0);
+			out->gid = (uint32_t)codec_dget_u64(r, "gid", 0);
+			out->ctime_ns = codec_dget_i64(r, "ctime", 0);
+			out->mtime_ns = codec_dget_i64(r, "mtime", 0);
+			codec_dec_free(d);
 		}
 	}
 	buf_free(&k);
@@ -42,17 +42,17 @@ int attrs_put(struct store *s, const char *name, const struct attrs *a,
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_attrs(&k, name);
-	enc_map(&v, 5);
-	enc_cstr(&v, "mode");
-	enc_u64(&v, a->mode);
-	enc_cstr(&v, "uid");
-	enc_u64(&v, a->uid);
-	enc_cstr(&v, "gid");
-	enc_u64(&v, a->gid);
-	enc_cstr(&v, "ctime");
-	enc_i64(&v, a->ctime_ns);
-	enc_cstr(&v, "mtime");
-	enc_i64(&v, a->mtime_ns);
+	codec_enc_map(&v, 5);
+	codec_enc_cstr(&v, "mode");
+	codec_enc_u64(&v, a->mode);
+	codec_enc_cstr(&v, "uid");
+	codec_enc_u64(&v, a->uid);
+	codec_enc_cstr(&v, "gid");
+	codec_enc_u64(&v, a->gid);
+	codec_enc_cstr(&v, "ctime");
+	codec_enc_i64(&v, a->ctime_ns);
+	codec_enc_cstr(&v, "mtime");
+	codec_enc_i64(&v, a->mtime_ns);
 	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
 	buf_free(&k);
 	buf_free(&v);

@@ -91,21 +91,21 @@ static int obj_load(struct store *s, uint64_t id, struct obj *o)
 	key_obj(&k, id);
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
+		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
 			rc = -EIO;
 		} else {
-			struct dval r = dec_root(d);
+			struct dval r = codec_dec_root(d);
 			o->st.id = id;
-			o->st.dir = dget_bool(r, "dir", false);
-			o->st.size = dget_u64(r, "size", 0);
-			o->st.mode = (uint32_t)dget_u64(r, "mode", 0644);
-			o->st.uid = (uint32_t)dget_u64(r, "uid", 0);
-			o->st.gid = (uint32_t)dget_u64(r, "gid", 0);
-			o->st.mtime_ns = dget_i64(r, "mtime", 0);
-			o->st.ctime_ns = dget_i64(r, "ctime", 0);
-			o->parent = dget_u64(r, "parent", 0);
-			dec_free(d);
+			o->st.dir = codec_dget_bool(r, "dir", false);
+			o->st.size = codec_dget_u64(r, "size", 0);
+			o->st.mode = (uint32_t)codec_dget_u64(r, "mode", 0644);
+			o->st.uid = (uint32_t)codec_dget_u64(r, "uid", 0);
+			o->st.gid = (uint32_t)codec_dget_u64(r, "gid", 0);
+			o->st.mtime_ns = codec_dget_i64(r, "mtime", 0);
+			o->st.ctime_ns = codec_dget_i64(r, "ctime", 0);
+			o->parent = codec_dget_u64(r, "parent", 0);
+			codec_dec_free(d);
 		}
 	}
 	buf_free(&k);
@@ -117,23 +117,23 @@ static void obj_put(struct store_batch *b, const struct obj *o)
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_obj(&k, o->st.id);
-	enc_map(&v, 8);
-	enc_cstr(&v, "dir");
-	enc_bool(&v, o->st.dir);
-	enc_cstr(&v, "size");
-	enc_u64(&v, o->st.size);
-	enc_cstr(&v, "mode");
-	enc_u64(&v, o->st.mode);
-	enc_cstr(&v, "uid");
-	enc_u64(&v, o->st.uid);
-	enc_cstr(&v, "gid");
-	enc_u64(&v, o->st.gid);
-	enc_cstr(&v, "mtime");
-	enc_i64(&v, o->st.mtime_ns);
-	enc_cstr(&v, "ctime");
-	enc_i64(&v, o->st.ctime_ns);
-	enc_cstr(&v, "parent");
-	enc_u64(&v, o->parent);
+	codec_enc_map(&v, 8);
+	codec_enc_cstr(&v, "dir");
+	codec_enc_bool(&v, o->st.dir);
+	codec_enc_cstr(&v, "size");
+	codec_enc_u64(&v, o->st.size);
+	codec_enc_cstr(&v, "mode");
+	codec_enc_u64(&v, o->st.mode);
+	codec_enc_cstr(&v, "uid");
+	codec_enc_u64(&v, o->st.uid);
+	codec_enc_cstr(&v, "gid");
+	codec_enc_u64(&v, o->st.gid);
+	codec_enc_cstr(&v, "mtime");
+	codec_enc_i64(&v, o->st.mtime_ns);
+	codec_enc_cstr(&v, "ctime");
+	codec_enc_i64(&v, o->st.ctime_ns);
+	codec_enc_cstr(&v, "parent");
+	codec_enc_u64(&v, o->parent);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -180,11 +180,11 @@ static int entry_get(struct store *s, uint64_t dir, const char *name,
 	key_entry(&k, dir, name);
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
-		*id = d ? dget_u64(dec_root(d), "id", 0) : 0;
+		struct dec *d = codec_dec_new(v.data, v.len);
+		*id = d ? codec_dget_u64(codec_dec_root(d), "id", 0) : 0;
 		if (!d || !*id)
 			rc = -EIO;
-		dec_free(d);
+		codec_dec_free(d);
 	}
 	buf_free(&k);
 	buf_free(&v);
@@ -196,11 +196,11 @@ static void entry_put(struct store_batch *b, uint64_t dir, const char *name,
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_entry(&k, dir, name);
-	enc_map(&v, 2);
-	enc_cstr(&v, "id");
-	enc_u64(&v, id);
-	enc_cstr(&v, "dir");
-	enc_bool(&v, is_dir);
+	codec_enc_map(&v, 2);
+	codec_enc_cstr(&v, "id");
+	codec_enc_u64(&v, id);
+	codec_enc_cstr(&v, "dir");
+	codec_enc_bool(&v, is_dir);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -240,9 +240,9 @@ int blob_list(struct store *s, uint64_t dir,
 			continue;
 		memcpy(name, k + lo.len, n);
 		name[n] = '\0';
-		struct dec *d = dec_new(v, vl);
-		bool is_dir = d && dget_bool(dec_root(d), "dir", false);
-		dec_free(d);
+		struct dec *d = codec_dec_new(v, vl);
+		bool is_dir = d && codec_dget_bool(codec_dec_root(d), "dir", false);
+		codec_dec_free(d);
 		rc = fn(ctx, name, is_dir);
 	}
 	store_iter_free(it);

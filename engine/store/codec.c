@@ -16,38 +16,38 @@ static int append_cb(void *data, const char *p, size_t n)
 
 #define PACKER(b) msgpack_packer pk; msgpack_packer_init(&pk, (b), append_cb)
 
-void enc_map(struct buf *b, uint32_t n)
+void codec_enc_map(struct buf *b, uint32_t n)
 {
 	PACKER(b);
 	msgpack_pack_map(&pk, n);
 }
 
-void enc_array(struct buf *b, uint32_t n)
+void codec_enc_array(struct buf *b, uint32_t n)
 {
 	PACKER(b);
 	msgpack_pack_array(&pk, n);
 }
 
-void enc_str(struct buf *b, const char *s, size_t len)
+void codec_enc_str(struct buf *b, const char *s, size_t len)
 {
 	PACKER(b);
 	msgpack_pack_str(&pk, len);
 	msgpack_pack_str_body(&pk, s, len);
 }
 
-void enc_cstr(struct buf *b, const char *s)
+void codec_enc_cstr(struct buf *b, const char *s)
 {
-	enc_str(b, s, strlen(s));
+	codec_enc_str(b, s, strlen(s));
 }
 
-void enc_bin(struct buf *b, const void *p, size_t len)
+void codec_enc_bin(struct buf *b, const void *p, size_t len)
 {
 	PACKER(b);
 	msgpack_pack_bin(&pk, len);
 	msgpack_pack_bin_body(&pk, p, len);
 }
 
-size_t enc_bin_header(char out[5], size_t len)
+size_t codec_enc_bin_header(char out[5], size_t len)
 {
 	unsigned char *o = (unsigned char *)out;
 	if (len < 256) {
@@ -67,25 +67,25 @@ size_t enc_bin_header(char out[5], size_t len)
 	return 5;
 }
 
-void enc_u64(struct buf *b, uint64_t v)
+void codec_enc_u64(struct buf *b, uint64_t v)
 {
 	PACKER(b);
 	msgpack_pack_uint64(&pk, v);
 }
 
-void enc_i64(struct buf *b, int64_t v)
+void codec_enc_i64(struct buf *b, int64_t v)
 {
 	PACKER(b);
 	msgpack_pack_int64(&pk, v);
 }
 
-void enc_f64(struct buf *b, double v)
+void codec_enc_f64(struct buf *b, double v)
 {
 	PACKER(b);
 	msgpack_pack_double(&pk, v);
 }
 
-void enc_bool(struct buf *b, bool v)
+void codec_enc_bool(struct buf *b, bool v)
 {
 	PACKER(b);
 	if (v)
@@ -94,7 +94,7 @@ void enc_bool(struct buf *b, bool v)
 		msgpack_pack_false(&pk);
 }
 
-void enc_nil(struct buf *b)
+void codec_enc_nil(struct buf *b)
 {
 	PACKER(b);
 	msgpack_pack_nil(&pk);
@@ -105,7 +105,7 @@ struct dec {
 	msgpack_object root;
 };
 
-struct dec *dec_new(const char *data, size_t len)
+struct dec *codec_dec_new(const char *data, size_t len)
 {
 	struct dec *d = malloc(sizeof(*d));
 	size_t off = 0;
@@ -122,7 +122,7 @@ struct dec *dec_new(const char *data, size_t len)
 	return d;
 }
 
-bool dec_reset(struct dec *d, const char *data, size_t len)
+bool codec_dec_reset(struct dec *d, const char *data, size_t len)
 {
 	size_t off = 0;
 	msgpack_zone_clear(&d->zone);
@@ -130,7 +130,7 @@ bool dec_reset(struct dec *d, const char *data, size_t len)
 		       MSGPACK_UNPACK_SUCCESS && off == len;
 }
 
-void dec_free(struct dec *d)
+void codec_dec_free(struct dec *d)
 {
 	if (!d)
 		return;
@@ -138,7 +138,7 @@ void dec_free(struct dec *d)
 	free(d);
 }
 
-struct dval dec_root(const struct dec *d)
+struct dval codec_dec_root(const struct dec *d)
 {
 	return (struct dval){ &d->root };
 }
@@ -148,12 +148,12 @@ static const msgpack_object *O(struct dval v)
 	return v.o;
 }
 
-bool dval_is_nil(struct dval v)
+bool codec_dval_is_nil(struct dval v)
 {
 	return !v.o || O(v)->type == MSGPACK_OBJECT_NIL;
 }
 
-bool dval_get(struct dval map, const char *key, struct dval *out)
+bool codec_dval_get(struct dval map, const char *key, struct dval *out)
 {
 	const msgpack_object *m = O(map);
 	size_t klen = strlen(key);
@@ -171,7 +171,7 @@ bool dval_get(struct dval map, const char *key, struct dval *out)
 	return false;
 }
 
-bool dval_u64(struct dval v, uint64_t *out)
+bool codec_dval_u64(struct dval v, uint64_t *out)
 {
 	const msgpack_object *o = O(v);
 	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -180,7 +180,7 @@ bool dval_u64(struct dval v, uint64_t *out)
 	return true;
 }
 
-bool dval_i64(struct dval v, int64_t *out)
+bool codec_dval_i64(struct dval v, int64_t *out)
 {
 	const msgpack_object *o = O(v);
 	if (!o)
@@ -196,7 +196,7 @@ bool dval_i64(struct dval v, int64_t *out)
 	return false;
 }
 
-bool dval_f64(struct dval v, double *out)
+bool codec_dval_f64(struct dval v, double *out)
 {
 	const msgpack_object *o = O(v);
 	int64_t i;
@@ -204,14 +204,14 @@ bool dval_f64(struct dval v, double *out)
 		*out = o->via.f64;
 		return true;
 	}
-	if (dval_i64(v, &i)) {
+	if (codec_dval_i64(v, &i)) {
 		*out = (double)i;
 		return true;
 	}
 	return false;
 }
 
-bool dval_bool(struct dval v, bool *out)
+bool codec_dval_bool(struct dval v, bool *out)
 {
 	const msgpack_object *o = O(v);
 	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
@@ -220,7 +220,7 @@ bool dval_bool(struct dval v, bool *out)
 	return true;
 }
 
-bool dval_str(struct dval v, const char **p, size_t *len)
+bool codec_dval_str(struct dval v, const char **p, size_t *len)
 {
 	const msgpack_object *o = O(v);
 	if (!o)
@@ -238,7 +238,7 @@ bool dval_str(struct dval v, const char **p, size_t *len)
 	return false;
 }
 
-size_t dval_len(struct dval v)
+size_t codec_dval_len(struct dval v)
 {
 	const msgpack_object *o = O(v);
 	if (!o)
@@ -250,7 +250,7 @@ size_t dval_len(struct dval v)
 	return 0;
 }
 
-struct dval dval_at(struct dval arr, size_t i)
+struct dval codec_dval_at(struct dval arr, size_t i)
 {
 	const msgpack_object *o = O(arr);
 	if (!o || o->type != MSGPACK_OBJECT_ARRAY || i >= o->via.array.size)
@@ -258,7 +258,7 @@ struct dval dval_at(struct dval arr, size_t i)
 	return (struct dval){ &o->via.array.ptr[i] };
 }
 
-struct dval dval_key_at(struct dval map, size_t i)
+struct dval codec_dval_key_at(struct dval map, size_t i)
 {
 	const msgpack_object *o = O(map);
 	if (!o || o->type != MSGPACK_OBJECT_MAP || i >= o->via.map.size)
@@ -266,7 +266,7 @@ struct dval dval_key_at(struct dval map, size_t i)
 	return (struct dval){ &o->via.map.ptr[i].key };
 }
 
-struct dval dval_val_at(struct dval map, size_t i)
+struct dval codec_dval_val_at(struct dval map, size_t i)
 {
 	const msgpack_object *o = O(map);
 	if (!o || o->type != MSGPACK_OBJECT_MAP || i >= o->via.map.size)
@@ -274,40 +274,40 @@ struct dval dval_val_at(struct dval map, size_t i)
 	return (struct dval){ &o->via.map.ptr[i].val };
 }
 
-uint64_t dget_u64(struct dval map, const char *key, uint64_t dflt)
+uint64_t codec_dget_u64(struct dval map, const char *key, uint64_t dflt)
 {
 	struct dval v;
 	uint64_t x;
-	return dval_get(map, key, &v) && dval_u64(v, &x) ? x : dflt;
+	return codec_dval_get(map, key, &v) && codec_dval_u64(v, &x) ? x : dflt;
 }
 
-int64_t dget_i64(struct dval map, const char *key, int64_t dflt)
+int64_t codec_dget_i64(struct dval map, const char *key, int64_t dflt)
 {
 	struct dval v;
 	int64_t x;
-	return dval_get(map, key, &v) && dval_i64(v, &x) ? x : dflt;
+	return codec_dval_get(map, key, &v) && codec_dval_i64(v, &x) ? x : dflt;
 }
 
-double dget_f64(struct dval map, const char *key, double dflt)
+double codec_dget_f64(struct dval map, const char *key, double dflt)
 {
 	struct dval v;
 	double x;
-	return dval_get(map, key, &v) && dval_f64(v, &x) ? x : dflt;
+	return codec_dval_get(map, key, &v) && codec_dval_f64(v, &x) ? x : dflt;
 }
 
-bool dget_bool(struct dval map, const char *key, bool dflt)
+bool codec_dget_bool(struct dval map, const char *key, bool dflt)
 {
 	struct dval v;
 	bool x;
-	return dval_get(map, key, &v) && dval_bool(v, &x) ? x : dflt;
+	return codec_dval_get(map, key, &v) && codec_dval_bool(v, &x) ? x : dflt;
 }
 
-bool dget_str(struct dval map, const char *key, char *out, size_t n)
+bool codec_dget_str(struct dval map, const char *key, char *out, size_t n)
 {
 	struct dval v;
 	const char *p;
 	size_t len;
-	if (!dval_get(map, key, &v) || !dval_str(v, &p, &len) || len >= n)
+	if (!codec_dval_get(map, key, &v) || !codec_dval_str(v, &p, &len) || len >= n)
 		return false;
 	memcpy(out, p, len);
 	out[len] = '\0';

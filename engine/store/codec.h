@@ -13,19 +13,19 @@
 
 #include "buf.h"
 
-void enc_map(struct buf *b, uint32_t n);
-void enc_array(struct buf *b, uint32_t n);
-void enc_str(struct buf *b, const char *s, size_t len);
-void enc_cstr(struct buf *b, const char *s);
-void enc_bin(struct buf *b, const void *p, size_t len);
-void enc_u64(struct buf *b, uint64_t v);
-void enc_i64(struct buf *b, int64_t v);
-void enc_f64(struct buf *b, double v);
-void enc_bool(struct buf *b, bool v);
-void enc_nil(struct buf *b);
+void codec_enc_map(struct buf *b, uint32_t n);
+void codec_enc_array(struct buf *b, uint32_t n);
+void codec_enc_str(struct buf *b, const char *s, size_t len);
+void codec_enc_cstr(struct buf *b, const char *s);
+void codec_enc_bin(struct buf *b, const void *p, size_t len);
+void codec_enc_u64(struct buf *b, uint64_t v);
+void codec_enc_i64(struct buf *b, int64_t v);
+void codec_enc_f64(struct buf *b, double v);
+void codec_enc_bool(struct buf *b, bool v);
+void codec_enc_nil(struct buf *b);
 /* Header of a bin value of LEN bytes, for bodies written separately.
  * Returns the header length (at most 5) written to OUT. */
-size_t enc_bin_header(char out[5], size_t len);
+size_t codec_enc_bin_header(char out[5], size_t len);
 
 struct dec;
 struct dval {
@@ -33,35 +33,35 @@ struct dval {
 };
 
 /* Parse DATA.  NULL when it is not one whole msgpack value.  The input is
- * copied where needed; free with dec_free(). */
-struct dec *dec_new(const char *data, size_t len);
+ * copied where needed; free with codec_dec_free(). */
+struct dec *codec_dec_new(const char *data, size_t len);
 /* Parse DATA into D again, reusing its memory (for loops over many
  * records).  False when it is not one whole msgpack value. */
-bool dec_reset(struct dec *d, const char *data, size_t len);
-void dec_free(struct dec *d);
-struct dval dec_root(const struct dec *d);
+bool codec_dec_reset(struct dec *d, const char *data, size_t len);
+void codec_dec_free(struct dec *d);
+struct dval codec_dec_root(const struct dec *d);
 
-bool dval_is_nil(struct dval v);
+bool codec_dval_is_nil(struct dval v);
 /* Look KEY up in a map; false when V is no map or has no such key. */
-bool dval_get(struct dval map, const char *key, struct dval *out);
-bool dval_u64(struct dval v, uint64_t *out);
-bool dval_i64(struct dval v, int64_t *out);
-bool dval_f64(struct dval v, double *out);
-bool dval_bool(struct dval v, bool *out);
+bool codec_dval_get(struct dval map, const char *key, struct dval *out);
+bool codec_dval_u64(struct dval v, uint64_t *out);
+bool codec_dval_i64(struct dval v, int64_t *out);
+bool codec_dval_f64(struct dval v, double *out);
+bool codec_dval_bool(struct dval v, bool *out);
 /* Strings and bins: borrowed bytes, not NUL-terminated. */
-bool dval_str(struct dval v, const char **p, size_t *len);
-size_t dval_len(struct dval v);			/* array or map length */
-struct dval dval_at(struct dval arr, size_t i);	/* array element */
-struct dval dval_key_at(struct dval map, size_t i);
-struct dval dval_val_at(struct dval map, size_t i);
+bool codec_dval_str(struct dval v, const char **p, size_t *len);
+size_t codec_dval_len(struct dval v);			/* array or map length */
+struct dval codec_dval_at(struct dval arr, size_t i);	/* array element */
+struct dval codec_dval_key_at(struct dval map, size_t i);
+struct dval codec_dval_val_at(struct dval map, size_t i);
 
 /* Convenience: read map fields with defaults. */
-uint64_t dget_u64(struct dval map, const char *key, uint64_t dflt);
-int64_t dget_i64(struct dval map, const char *key, int64_t dflt);
-double dget_f64(struct dval map, const char *key, double dflt);
-bool dget_bool(struct dval map, const char *key, bool dflt);
+uint64_t codec_dget_u64(struct dval map, const char *key, uint64_t dflt);
+int64_t codec_dget_i64(struct dval map, const char *key, int64_t dflt);
+double codec_dget_f64(struct dval map, const char *key, double dflt);
+bool codec_dget_bool(struct dval map, const char *key, bool dflt);
 /* Copy a string field into OUT (size N, NUL-terminated); false if absent
  * or too long. */
-bool dget_str(struct dval map, const char *key, char *out, size_t n);
+bool codec_dget_str(struct dval map, const char *key, char *out, size_t n);
 
 #endif

@@ -140,20 +140,20 @@ static int exp_load(struct store *s, const char *name, struct exp *e)
 	key_exp(&k, name);
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
+		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
 			rc = -EIO;
 		} else {
-			struct dval r = dec_root(d), f;
+			struct dval r = codec_dec_root(d), f;
 			const char *p;
 			size_t n;
-			e->id = dget_u64(r, "id", 0);
-			e->ctime = dget_i64(r, "ctime", 0);
-			if (dval_get(r, "description", &f) && dval_str(f, &p, &n))
+			e->id = codec_dget_u64(r, "id", 0);
+			e->ctime = codec_dget_i64(r, "ctime", 0);
+			if (codec_dval_get(r, "description", &f) && codec_dval_str(f, &p, &n))
 				buf_append(&e->description, p, n);
-			if (dval_get(r, "tags", &f) && dval_str(f, &p, &n))
+			if (codec_dval_get(r, "tags", &f) && codec_dval_str(f, &p, &n))
 				buf_append(&e->tags, p, n);
-			dec_free(d);
+			codec_dec_free(d);
 		}
 	}
 	buf_free(&k);
@@ -165,15 +165,15 @@ static void exp_put(struct store_batch *b, const char *name, const struct exp *e
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_exp(&k, name);
-	enc_map(&v, 4);
-	enc_cstr(&v, "id");
-	enc_u64(&v, e->id);
-	enc_cstr(&v, "ctime");
-	enc_i64(&v, e->ctime);
-	enc_cstr(&v, "description");
-	enc_str(&v, e->description.data ? e->description.data : "", e->description.len);
-	enc_cstr(&v, "tags");
-	enc_str(&v, e->tags.data ? e->tags.data : "", e->tags.len);
+	codec_enc_map(&v, 4);
+	codec_enc_cstr(&v, "id");
+	codec_enc_u64(&v, e->id);
+	codec_enc_cstr(&v, "ctime");
+	codec_enc_i64(&v, e->ctime);
+	codec_enc_cstr(&v, "description");
+	codec_enc_str(&v, e->description.data ? e->description.data : "", e->description.len);
+	codec_enc_cstr(&v, "tags");
+	codec_enc_str(&v, e->tags.data ? e->tags.data : "", e->tags.len);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -321,7 +321,7 @@ static int check_tag_lines(const char *text, size_t len, struct mlfs_err *err)
 {
 	size_t pos = 0;
 	unsigned line = 0;
-	if (!utf8_valid(text, len))
+	if (!csv_utf8_valid(text, len))
 		return mlfs_fail(err, -EINVAL, "tags: not UTF-8");
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
@@ -351,7 +351,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 	int rc;
 	if (tags && (rc = check_tag_lines(text, len, err)))
 		return rc;
-	if (!tags && !utf8_valid(text, len))
+	if (!tags && !csv_utf8_valid(text, len))
 		return mlfs_fail(err, -EINVAL, "description: not UTF-8");
 	if (!apply)
 		return 0;
@@ -392,19 +392,19 @@ static int run_load(struct store *s, uint64_t eid, const char *run,
 	key_run(&k, 'r', eid, run);
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
+		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
 			rc = -EIO;
 		} else {
-			struct dval root = dec_root(d);
-			r->status = (enum run_status)dget_u64(root, "status", RUN_RUNNING);
-			r->start_ms = dget_i64(root, "start", 0);
-			r->end_ms = dget_i64(root, "end", 0);
-			r->uid = (uint32_t)dget_u64(root, "uid", 0);
-			r->gid = (uint32_t)dget_u64(root, "gid", 0);
-			r->artifacts = dget_u64(root, "art", 0);
-			dget_str(root, "parent", r->parent, sizeof(r->parent));
-			dec_free(d);
+			struct dval root = codec_dec_root(d);
+			r->status = (enum run_status)codec_dget_u64(root, "status", RUN_RUNNING);
+			r->start_ms = codec_dget_i64(root, "start", 0);
+			r->end_ms = codec_dget_i64(root, "end", 0);
+			r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
+			r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
+			r->artifacts = codec_dget_u64(root, "art", 0);
+			codec_dget_str(root, "parent", r->parent, sizeof(r->parent));
+			codec_dec_free(d);
 		}
 	}
 	buf_free(&k);
@@ -417,21 +417,21 @@ static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_run(&k, 'r', eid, run);
-	enc_map(&v, 7);
-	enc_cstr(&v, "status");
-	enc_u64(&v, r->status);
-	enc_cstr(&v, "start");
-	enc_i64(&v, r->start_ms);
-	enc_cstr(&v, "end");
-	enc_i64(&v, r->end_ms);
-	enc_cstr(&v, "parent");
-	enc_cstr(&v, r->parent);
-	enc_cstr(&v, "uid");
-	enc_u64(&v, r->uid);
-	enc_cstr(&v, "gid");
-	enc_u64(&v, r->gid);
-	enc_cstr(&v, "art");
-	enc_u64(&v, r->artifacts);
+	codec_enc_map(&v, 7);
+	codec_enc_cstr(&v, "status");
+	codec_enc_u64(&v, r->status);
+	codec_enc_cstr(&v, "start");
+	codec_enc_i64(&v, r->start_ms);
+	codec_enc_cstr(&v, "end");
+	codec_enc_i64(&v, r->end_ms);
+	codec_enc_cstr(&v, "parent");
+	codec_enc_cstr(&v, r->parent);
+	codec_enc_cstr(&v, "uid");
+	codec_enc_u64(&v, r->uid);
+	codec_enc_cstr(&v, "gid");
+	codec_enc_u64(&v, r->gid);
+	codec_enc_cstr(&v, "art");
+	codec_enc_u64(&v, r->artifacts);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -642,7 +642,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 		return mlfs_fail(err, -EINVAL, "invalid key '%.64s'", key);
 	if (len > max)
 		return mlfs_fail(err, -EFBIG, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
-	if (!utf8_valid(value, len))
+	if (!csv_utf8_valid(value, len))
 		return mlfs_fail(err, -EINVAL, "value is not UTF-8");
 	pthread_mutex_lock(&tstate(s)->lock);
 	rc = exp_id(s, exp, &eid);
@@ -805,7 +805,7 @@ int tracking_metric_check(const char *text, size_t len, struct mlfs_err *err)
 static size_t point_text(char *out, size_t n, const struct point *pt)
 {
 	char v[40];
-	fmt_double(v, pt->value);
+	buf_fmt_double(v, pt->value);
 	return (size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64 "\n", pt->ts, v, pt->step);
 }
 
@@ -815,18 +815,18 @@ static int summary_load(struct store *s, const struct buf *k, struct summary *sm
 	memset(sm, 0, sizeof(*sm));
 	int rc = store_get(s, NULL, k->data, k->len, &v, NULL);
 	if (!rc) {
-		struct dec *d = dec_new(v.data, v.len);
+		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
 			rc = -EIO;
 		} else {
-			struct dval r = dec_root(d);
-			sm->latest.ts = dget_i64(r, "ts", 0);
-			sm->latest.value = dget_f64(r, "v", NAN);
-			sm->latest.step = dget_i64(r, "step", 0);
-			sm->n = dget_u64(r, "n", 0);
-			sm->bytes = dget_u64(r, "bytes", 0);
-			sm->mtime = dget_i64(r, "mtime", 0);
-			dec_free(d);
+			struct dval r = codec_dec_root(d);
+			sm->latest.ts = codec_dget_i64(r, "ts", 0);
+			sm->latest.value = codec_dget_f64(r, "v", NAN);
+			sm->latest.step = codec_dget_i64(r, "step", 0);
+			sm->n = codec_dget_u64(r, "n", 0);
+			sm->bytes = codec_dget_u64(r, "bytes", 0);
+			sm->mtime = codec_dget_i64(r, "mtime", 0);
+			codec_dec_free(d);
 		}
 	}
 	buf_free(&v);
@@ -863,12 +863,12 @@ static int put_latest_row(struct store *s, struct store_batch *b, uint64_t eid,
 	key_run(&k, 'L', eid, run);
 	int rc = store_get(s, NULL, k.data, k.len, &old, NULL);
 	if (rc == 0) {
-		d = dec_new(old.data, old.len);
+		d = codec_dec_new(old.data, old.len);
 		if (!d) {
 			rc = -EIO;
 			goto out;
 		}
-		n = dval_len(dec_root(d));
+		n = codec_dval_len(codec_dec_root(d));
 	} else if (rc != -ENOENT) {
 		goto out;
 	}
@@ -876,32 +876,32 @@ static int put_latest_row(struct store *s, struct store_batch *b, uint64_t eid,
 	for (size_t i = 0; i < n; i++) {
 		const char *kp;
 		size_t kl;
-		if (dval_str(dval_key_at(dec_root(d), i), &kp, &kl) &&
+		if (codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) &&
 		    kl == strlen(key) && !memcmp(kp, key, kl))
 			have = true;
 	}
-	enc_map(&v, (uint32_t)(n + !have));
+	codec_enc_map(&v, (uint32_t)(n + !have));
 	for (size_t i = 0; i < n; i++) {
 		const char *kp, *vp;
 		size_t kl, vl;
-		if (!dval_str(dval_key_at(dec_root(d), i), &kp, &kl) ||
-		    !dval_str(dval_val_at(dec_root(d), i), &vp, &vl)) {
+		if (!codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) ||
+		    !codec_dval_str(codec_dval_val_at(codec_dec_root(d), i), &vp, &vl)) {
 			rc = -EIO;
 			goto out;
 		}
-		enc_str(&v, kp, kl);
+		codec_enc_str(&v, kp, kl);
 		if (kl == strlen(key) && !memcmp(kp, key, kl))
-			enc_str(&v, vt, vtl);
+			codec_enc_str(&v, vt, vtl);
 		else
-			enc_str(&v, vp, vl);
+			codec_enc_str(&v, vp, vl);
 	}
 	if (!have) {
-		enc_cstr(&v, key);
-		enc_str(&v, vt, vtl);
+		codec_enc_cstr(&v, key);
+		codec_enc_str(&v, vt, vtl);
 	}
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 out:
-	dec_free(d);
+	codec_dec_free(d);
 	buf_free(&k);
 	buf_free(&old);
 	buf_free(&v);
@@ -945,24 +945,24 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		struct buf v = { 0 };
 		lc.sm.mtime = now_ms;
 		char vt[40];
-		size_t vtl = (size_t)fmt_double(vt, lc.sm.latest.value);
+		size_t vtl = (size_t)buf_fmt_double(vt, lc.sm.latest.value);
 		if ((rc = put_latest_row(s, b, eid, run, key, vt, vtl)))
 			goto done;
-		enc_map(&v, 7);
-		enc_cstr(&v, "vt");
-		enc_str(&v, vt, vtl);
-		enc_cstr(&v, "ts");
-		enc_i64(&v, lc.sm.latest.ts);
-		enc_cstr(&v, "v");
-		enc_f64(&v, lc.sm.latest.value);
-		enc_cstr(&v, "step");
-		enc_i64(&v, lc.sm.latest.step);
-		enc_cstr(&v, "n");
-		enc_u64(&v, lc.sm.n);
-		enc_cstr(&v, "bytes");
-		enc_u64(&v, lc.sm.bytes);
-		enc_cstr(&v, "mtime");
-		enc_i64(&v, lc.sm.mtime);
+		codec_enc_map(&v, 7);
+		codec_enc_cstr(&v, "vt");
+		codec_enc_str(&v, vt, vtl);
+		codec_enc_cstr(&v, "ts");
+		codec_enc_i64(&v, lc.sm.latest.ts);
+		codec_enc_cstr(&v, "v");
+		codec_enc_f64(&v, lc.sm.latest.value);
+		codec_enc_cstr(&v, "step");
+		codec_enc_i64(&v, lc.sm.latest.step);
+		codec_enc_cstr(&v, "n");
+		codec_enc_u64(&v, lc.sm.n);
+		codec_enc_cstr(&v, "bytes");
+		codec_enc_u64(&v, lc.sm.bytes);
+		codec_enc_cstr(&v, "mtime");
+		codec_enc_i64(&v, lc.sm.mtime);
 		store_batch_put(b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
 		tstate(s)->version++;
@@ -1165,13 +1165,13 @@ static int collect_latest_keys(struct store *s, uint64_t eid, struct strset *ss,
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
-		if (!dec_reset(dec, v, vl))
+		if (!codec_dec_reset(dec, v, vl))
 			continue;
-		size_t n = dval_len(dec_root(dec));
+		size_t n = codec_dval_len(codec_dec_root(dec));
 		for (size_t i = 0; !rc && i < n; i++) {
 			const char *kp;
 			size_t kl;
-			if (dval_str(dval_key_at(dec_root(dec), i), &kp, &kl))
+			if (codec_dval_str(codec_dval_key_at(codec_dec_root(dec), i), &kp, &kl))
 				rc = strset_add(ss, kp, kl);
 		}
 	}
@@ -1200,14 +1200,14 @@ static void take_latest(struct store_iter *it, size_t prefix, const char *run,
 			break;
 		if (c == 0) {
 			const char *v = store_iter_value(it, &vl);
-			size_t n = dec_reset(dec, v, vl) ? dval_len(dec_root(dec)) : 0;
+			size_t n = codec_dec_reset(dec, v, vl) ? codec_dval_len(codec_dec_root(dec)) : 0;
 			size_t guess = 0;
 			for (size_t i = 0; i < n; i++) {
 				const char *kp, *vp;
 				size_t klen, vlen, col;
 				bool found = true;
-				if (!dval_str(dval_key_at(dec_root(dec), i), &kp, &klen) ||
-				    !dval_str(dval_val_at(dec_root(dec), i), &vp, &vlen))
+				if (!codec_dval_str(codec_dval_key_at(codec_dec_root(dec), i), &kp, &klen) ||
+				    !codec_dval_str(codec_dval_val_at(codec_dec_root(dec), i), &vp, &vlen))
 					continue;
 				/* Keys are usually logged in column order: try the
 				 * next column before searching. */
@@ -1278,7 +1278,7 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 	struct item_iter ip;
 	struct buf llo = { 0 }, lhi = { 0 };
 	struct store_iter *il = NULL;
-	struct dec *dec = dec_new("\xc0", 1);	/* reused for every record */
+	struct dec *dec = codec_dec_new("\xc0", 1);	/* reused for every record */
 	int rc = exp_id(s, exp, &eid);
 	if (rc)
 		return rc;
@@ -1368,7 +1368,7 @@ cells:
 	free(ph);
 	free(mh);
 out:
-	dec_free(dec);
+	codec_dec_free(dec);
 	item_iter_close(&ip);
 	store_iter_free(il);
 	buf_free(&llo);
@@ -1440,17 +1440,17 @@ static bool latest_row_has(struct store *s, const char *runkey, size_t rkl,
 	buf_append(&k, runkey, rkl);
 	k.data[2] = 'L';
 	if (store_get(s, NULL, k.data, k.len, &v, NULL) == 0) {
-		struct dec *d = dec_new(v.data, v.len);
-		size_t n = d ? dval_len(dec_root(d)) : 0;
+		struct dec *d = codec_dec_new(v.data, v.len);
+		size_t n = d ? codec_dval_len(codec_dec_root(d)) : 0;
 		for (size_t i = 0; i < n && !ok; i++) {
 			const char *kp, *vp;
 			size_t klen, vlen;
-			ok = dval_str(dval_key_at(dec_root(d), i), &kp, &klen) &&
-			     dval_str(dval_val_at(dec_root(d), i), &vp, &vlen) &&
+			ok = codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &klen) &&
+			     codec_dval_str(codec_dval_val_at(codec_dec_root(d), i), &vp, &vlen) &&
 			     klen == kl && !memcmp(kp, key, kl) &&
 			     vlen == strlen(vt) && !memcmp(vp, vt, vlen);
 		}
-		dec_free(d);
+		codec_dec_free(d);
 	}
 	buf_free(&k);
 	buf_free(&v);
@@ -1462,7 +1462,7 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 	int problems = 0;
 	char what[400];
 	struct buf lo = { 0 }, hi = { 0 };
-	struct dec *d = dec_new("\xc0", 1);
+	struct dec *d = codec_dec_new("\xc0", 1);
 
 	/* Metric summaries against their blocks. */
 	struct store_iter *it = store_iter_new(s, NULL, "x/l/", 4, "x/l0", 4);
@@ -1471,12 +1471,12 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 		const char *k = store_iter_key(it, &kl);
 		const char *v = store_iter_value(it, &vl);
 		describe(k, kl, what, sizeof(what));
-		if (!d || !dec_reset(d, v, vl)) {
+		if (!d || !codec_dec_reset(d, v, vl)) {
 			buf_printf(report, "metric (%s): unreadable summary\n", what);
 			problems++;
 			continue;
 		}
-		uint64_t n = dget_u64(dec_root(d), "n", 0), bytes = dget_u64(dec_root(d), "bytes", 0);
+		uint64_t n = codec_dget_u64(codec_dec_root(d), "n", 0), bytes = codec_dget_u64(codec_dec_root(d), "bytes", 0);
 		buf_reset(&lo);
 		buf_append(&lo, k, kl);
 		lo.data[2] = 'm';
@@ -1502,7 +1502,7 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 		}
 		/* The run's latest-metrics record must agree with the summary. */
 		char vt[64] = "";
-		dget_str(dec_root(d), "vt", vt, sizeof(vt));
+		codec_dget_str(codec_dec_root(d), "vt", vt, sizeof(vt));
 		const char *nul = kl > 13 ? memchr(k + 13, '\0', kl - 13) : NULL;
 		if (nul && !latest_row_has(s, k, (size_t)(nul - k), nul + 1,
 					   kl - (size_t)(nul + 1 - k), vt)) {
@@ -1521,7 +1521,7 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 		const char *k = store_iter_key(it, &kl);
 		const char *v = store_iter_value(it, &vl);
 		struct blob_stat st;
-		uint64_t art = d && dec_reset(d, v, vl) ? dget_u64(dec_root(d), "art", 0) : 0;
+		uint64_t art = d && codec_dec_reset(d, v, vl) ? codec_dget_u64(codec_dec_root(d), "art", 0) : 0;
 		if (art && blob_stat(s, art, &st) == 0 && st.dir)
 			continue;
 		describe(k, kl, what, sizeof(what));
@@ -1532,7 +1532,7 @@ int tracking_check(struct store *s, struct buf *report, struct mlfs_err *err)
 	if (!rc)
 		rc = store_iter_status(it, err);
 	store_iter_free(it);
-	dec_free(d);
+	codec_dec_free(d);
 	buf_free(&lo);
 	buf_free(&hi);
 	return rc ? rc : problems;

@@ -91,7 +91,7 @@ static int description_set(struct fs *fs, const struct node *n,
 			   const char *data, size_t len, bool apply,
 			   struct mlfs_err *err)
 {
-	if (!utf8_valid(data, len) || memchr(data, '\0', len))
+	if (!csv_utf8_valid(data, len) || memchr(data, '\0', len))
 		return mlfs_fail(err, -EINVAL, "a description is UTF-8 text");
 	if (!apply)
 		return 0;

@@ -100,13 +100,13 @@ static void test_invalid_utf8(void **state)
 	assert_int_equal(parse("a,b\nok,\xff\n", 100, &c, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "line 2, column 2: invalid UTF-8"));
 	buf_free(&c.out);
-	assert_true(utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
-	assert_false(utf8_valid("\xc3", 1));
-	assert_false(utf8_valid("\xc0\x80", 2));		/* overlong */
-	assert_false(utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
-	assert_false(utf8_valid("abcdefgh\0ijklmnop", 17));	/* NUL, fast path */
-	assert_false(utf8_valid("ab\0", 3));			/* NUL, tail */
-	assert_true(utf8_valid("abcdefghijklmnop", 16));
+	assert_true(csv_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+	assert_false(csv_utf8_valid("\xc3", 1));
+	assert_false(csv_utf8_valid("\xc0\x80", 2));		/* overlong */
+	assert_false(csv_utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(csv_utf8_valid("abcdefgh\0ijklmnop", 17));	/* NUL, fast path */
+	assert_false(csv_utf8_valid("ab\0", 3));			/* NUL, tail */
+	assert_true(csv_utf8_valid("abcdefghijklmnop", 16));
 }
 
 static void test_put_field_quotes_only_when_needed(void **state)

@@ -65,14 +65,14 @@ static void test_shortest_doubles(void **state)
 				5e-324, 0.30000000000000004 };
 	char out[40];
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-		fmt_double(out, vals[i]);
+		buf_fmt_double(out, vals[i]);
 		assert_true(strtod(out, NULL) == vals[i]);
 	}
-	fmt_double(out, 0.1);
+	buf_fmt_double(out, 0.1);
 	assert_string_equal(out, "0.1");
-	fmt_double(out, 3.0);
+	buf_fmt_double(out, 3.0);
 	assert_string_equal(out, "3.0");
-	fmt_double(out, NAN);
+	buf_fmt_double(out, NAN);
 	assert_string_equal(out, "nan");
 }
 

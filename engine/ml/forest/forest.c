@@ -249,7 +249,7 @@ static int put_num(struct buf *out, const char *k, uint32_t count, double frac)
 {
 	char tmp[40];
 	if (frac > 0)
-		fmt_double(tmp, frac);
+		buf_fmt_double(tmp, frac);
 	else
 		snprintf(tmp, sizeof(tmp), "%" PRIu32, count);
 	return put_kv(out, k, tmp);
@@ -275,7 +275,7 @@ int forest_params_format(const struct forest_params *p, struct buf *out)
 		      p->min_samples_split_frac);
 	rc |= put_num(out, "min_samples_leaf", p->min_samples_leaf,
 		      p->min_samples_leaf_frac);
-	fmt_double(tmp, p->min_impurity_decrease);
+	buf_fmt_double(tmp, p->min_impurity_decrease);
 	rc |= put_kv(out, "min_impurity_decrease", tmp);
 	switch (p->max_features) {
 	case FOREST_MF_DEFAULT: rc |= put_kv(out, "max_features", "default"); break;
@@ -309,7 +309,7 @@ int forest_fmt_number(char *out, double v)
 {
 	if (isfinite(v) && fabs(v) < 1e15 && v == (double)(int64_t)v)
 		return sprintf(out, "%" PRId64, (int64_t)v);
-	return fmt_double(out, v);
+	return buf_fmt_double(out, v);
 }
 
 void forest_free(struct forest *m)
