@@ -420,7 +420,23 @@ int table_schema_text(struct store *s, const char *name, struct buf *out,
 	return 0;
 }
 
-/* ---- the writer ---- */
+/* ---- the writer ----
+ *
+ * A writer's states, and the function that moves it between them:
+ *
+ *   OPEN (no rows yet)    table_writer_open
+ *   OPEN -> STAGING       table_writer_write: records parse into `chunk`;
+ *                         a full chunk goes to the stager thread, which
+ *                         writes it under w/WUID (marked) so a crash leaves
+ *                         only staged chunks that table_recover removes
+ *   STAGING -> OPEN       table_writer_commit (not final): the staged
+ *                         chunks and the meta update go in one batch under
+ *                         the store's commit lock; `committed` is set
+ *   any -> FAILED         a rejected write: `failed`, `fail_code`; nothing
+ *                         more is committed, the staged chunks are dropped
+ *   any -> (freed)        table_writer_free: stops the stager, removes what
+ *                         was staged and never committed
+ */
 
 struct table_writer {
 	struct store *s;

@@ -22,6 +22,18 @@
 #define TRACKING_PARAM_MAX 6000		/* MLflow's param value limit */
 #define TRACKING_TAG_MAX 8000		/* MLflow's tag value limit */
 
+/* A run's status and its transitions, each by one function:
+ *
+ *   (none) --tracking_run_create--> RUNNING
+ *   RUNNING --tracking_run_set_status(FINISHED | FAILED | KILLED)--> ended
+ *   ended --tracking_run_set_status--> another end status (MLflow allows
+ *           re-ending; a training ends its run only while RUNNING:
+ *           train_end in engine/ml/train.c)
+ *   any --tracking_run_drop--> (none)
+ *
+ * A run under the platform's control (tag mlfs.training) goes RUNNING ->
+ * FINISHED | FAILED | KILLED through train_end only, and a run a dead
+ * daemon left RUNNING ends FAILED through train_recover at mount. */
 enum run_status {
 	RUN_RUNNING = 1,	/* MLflow's numbering */
 	RUN_FINISHED = 3,
