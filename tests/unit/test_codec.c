@@ -1,0 +1,114 @@
+/* test_codec.c - records to bytes and back: every value kind round
+ * trips, maps are read by key with defaults, and truncated or trailing
+ * bytes are refused rather than read past. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "codec.h"
+
+static void record(struct buf *b)
+{
+	codec_enc_map(b, 7);
+	codec_enc_cstr(b, "id");
+	codec_enc_u64(b, 18446744073709551615ull);
+	codec_enc_cstr(b, "delta");
+	codec_enc_i64(b, -9000000000);
+	codec_enc_cstr(b, "mean");
+	codec_enc_f64(b, 0.1);
+	codec_enc_cstr(b, "on");
+	codec_enc_bool(b, true);
+	codec_enc_cstr(b, "name");
+	codec_enc_str(b, "a\0b", 3);
+	codec_enc_cstr(b, "none");
+	codec_enc_nil(b);
+	codec_enc_cstr(b, "list");
+	codec_enc_array(b, 2);
+	codec_enc_u64(b, 1);
+	codec_enc_bin(b, "xyz", 3);
+}
+
+static void round_trip(void **state)
+{
+	struct buf b = { 0 };
+	record(&b);
+	struct dec *d = codec_dec_new(b.data, b.len);
+	assert_non_null(d);
+	struct dval root = codec_dec_root(d), v;
+	assert_int_equal(codec_dval_len(root), 7);
+	assert_true(codec_dget_u64(root, "id", 0) == 18446744073709551615ull);
+	assert_true(codec_dget_i64(root, "delta", 0) == -9000000000);
+	assert_true(codec_dget_f64(root, "mean", 0) == 0.1);
+	assert_true(codec_dget_bool(root, "on", false));
+	const char *p;
+	size_t len;
+	assert_true(codec_dval_get(root, "name", &v) && codec_dval_str(v, &p, &len));
+	assert_int_equal(len, 3);
+	assert_memory_equal(p, "a\0b", 3);
+	assert_true(codec_dval_get(root, "none", &v) && codec_dval_is_nil(v));
+	assert_true(codec_dval_get(root, "list", &v));
+	assert_int_equal(codec_dval_len(v), 2);
+	assert_true(codec_dval_str(codec_dval_at(v, 1), &p, &len) && len == 3);
+	/* Defaults for what is absent or of another kind. */
+	assert_int_equal(codec_dget_u64(root, "missing", 42), 42);
+	char small[2];
+	assert_false(codec_dget_str(root, "name", small, sizeof(small)));
+	uint64_t u;
+	assert_false(codec_dval_u64(codec_dval_at(v, 1), &u));
+	codec_dec_free(d);
+	buf_free(&b);
+}
+
+static void refuses_broken_input(void **state)
+{
+	struct buf b = { 0 };
+	record(&b);
+	for (size_t n = 0; n < b.len; n++)
+		assert_null(codec_dec_new(b.data, n));	/* every truncation */
+	buf_putc(&b, 0x01);
+	assert_null(codec_dec_new(b.data, b.len));	/* trailing bytes */
+	struct dec *d = codec_dec_new(b.data, b.len - 1);
+	assert_non_null(d);
+	assert_false(codec_dec_reset(d, "\xc1", 1));	/* never used byte */
+	assert_true(codec_dec_reset(d, "\x2a", 1));	/* reuse: 42 */
+	uint64_t u;
+	assert_true(codec_dval_u64(codec_dec_root(d), &u) && u == 42);
+	codec_dec_free(d);
+	buf_free(&b);
+}
+
+static void bin_header_matches_bin(void **state)
+{
+	struct buf a = { 0 }, b = { 0 };
+	char h[5];
+	for (size_t len = 0; len < 70000; len = len * 3 + 1) {
+		buf_reset(&a);
+		buf_reset(&b);
+		char *body = calloc(len + 1, 1);
+		codec_enc_bin(&a, body, len);
+		size_t n = codec_enc_bin_header(h, len);
+		buf_append(&b, h, n);
+		buf_append(&b, body, len);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.data, b.data, a.len);
+		free(body);
+	}
+	buf_free(&a);
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(round_trip),
+		cmocka_unit_test(refuses_broken_input),
+		cmocka_unit_test(bin_header_matches_bin),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
