@@ -333,3 +333,26 @@ def test_kill9_during_training_reads_interrupted(tmp_path):
     finally:
         m.stop()
     assert not SANITIZER.search(m.stderr()), m.stderr()
+
+
+def test_unmount_stops_training_as_killed(tmp_path):
+    (tmp_path / "mnt").mkdir()
+    m = Mount(str(tmp_path / "store"), str(tmp_path / "mnt"), str(tmp_path / "err")).start()
+    try:
+        make_churn(m)
+        d = new_run(m, "stopped")
+        write(os.path.join(d, "train.yaml"),
+              SPEC.replace("n_estimators: 30, max_depth: 8", "n_estimators: 5000, max_depth: 30"))
+        deadline = time.time() + 30
+        while not read(os.path.join(d, "progress")).startswith("tree "):
+            assert time.time() < deadline
+            time.sleep(0.05)
+        t0 = time.time()
+        m.stop()                      # the unmount waits for the training to stop
+        assert time.time() - t0 < 10
+        m.start()
+        assert read(os.path.join(d, "status")) == "KILLED\n"
+        assert read(os.path.join(d, "progress")) == "killed\n"
+    finally:
+        m.stop()
+    assert not SANITIZER.search(m.stderr()), m.stderr()

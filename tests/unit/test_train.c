@@ -319,6 +319,44 @@ static void same_model_for_any_thread_count(void **state)
 	train_spec_free(sp);
 }
 
+/* test: TABLE - a second labels table gives the test rows. */
+static void test_table_holds_the_test_rows(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	struct buf holdout = { 0 }, b = { 0 };
+	buf_puts(&holdout, "customer_id,churn,constant\n");
+	for (int id = 1; id <= 50; id++)
+		buf_printf(&holdout, "%d,%d,1\n", id, id % 2);
+	table_put(s, "holdout", holdout.data);
+	const char *spec =
+		"labels: customer_labels\nlabel: churn\n"
+		"features: [{table: customer_features, lookup_key: customer_id}]\n"
+		"exclude: [customer_id, constant]\n"
+		"params: {n_estimators: 10, seed: 1}\ntest: holdout\n";
+	struct train_spec *sp = parse(spec);
+	assert_int_equal(train_spec_check(s, sp, false, NULL), 0);
+	new_run(s, "ho");
+	assert_int_equal(train_run(s, "churn", "ho", sp, NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(tracking_value_get(s, "churn", "ho", "params", "n_train", &b), 0);
+	assert_string_equal(b.data, "400");
+	assert_int_equal(tracking_value_get(s, "churn", "ho", "params", "n_test", &b), 0);
+	assert_string_equal(b.data, "50");
+	assert_int_equal(tracking_value_get(s, "churn", "ho", "params", "test_table", &b), 0);
+	assert_string_equal(b.data, "holdout");
+	/* training_set.csv: the 400 training rows, then the 50 test rows. */
+	assert_int_equal(read_artifact(s, "churn", "ho", TRAIN_DIR "/training_set.csv", &b), 0);
+	size_t tests = 0, lines = 0;
+	for (char *p = b.data; (p = strchr(p, '\n')); p++)
+		lines++;
+	for (char *p = b.data; (p = strstr(p, ",test\n")); p++)
+		tests++;
+	assert_int_equal(lines, 451);
+	assert_int_equal(tests, 50);
+	buf_free(&holdout);
+	buf_free(&b);
+	train_spec_free(sp);
+}
+
 static void one_class_fails_with_reason(void **state)
 {
 	struct store *s = ((struct store_fixture *)*state)->s;
@@ -477,6 +515,7 @@ int main(void)
 		cmocka_unit_test(spec_errors),
 		cmocka_unit_test(train_to_finished),
 		cmocka_unit_test(same_model_for_any_thread_count),
+		cmocka_unit_test(test_table_holds_the_test_rows),
 		cmocka_unit_test(one_class_fails_with_reason),
 		cmocka_unit_test(cancel_kills),
 		cmocka_unit_test(recover_interrupted),
