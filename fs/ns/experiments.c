@@ -466,9 +466,10 @@ static int runs_rmdir(struct fs *fs, const struct node *dir, const char *name,
 		return rc;
 	blob_drop_tree(fs->store, r.artifacts, NULL);
 	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
-	attrs_delete_tree(fs->store, path, NULL);
+	/* The run is gone either way: wake its waiters, then report. */
+	rc = attrs_delete_tree(fs->store, path, err);
 	fs_waiters_kick(fs);
-	return 0;
+	return rc;
 }
 
 /* Anyone may start a run in an experiment; only its owner may remove it. */
