@@ -5,6 +5,7 @@
 #include "err.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -123,8 +124,10 @@ int buf_fmt_double(char *out, double v)
 	if (n)
 		return n;
 	/* %g drops trailing zeros, so when 15 digits round-trip their
-	 * printout is already the shortest; else 16, else 17 always do. */
-	for (int prec = 15; prec < 17; prec++) {
+	 * printout is already the shortest; else 16, else 17 always do.
+	 * Subnormals carry fewer significant bits: there the shortest may be
+	 * any length, so every precision is tried. */
+	for (int prec = fabs(v) < DBL_MIN ? 1 : 15; prec < 17; prec++) {
 		n = snprintf(out, 32, "%.*g", prec, v);
 		if (strtod(out, NULL) == v)
 			return n;
