@@ -9,6 +9,7 @@
 #include "expr.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1816,7 +1817,8 @@ static int put_double(struct buf *out, double v)
 					  1000000000000000000 };
 	char tmp[48];
 	int n, from = 15;
-	if (isnan(v) || isinf(v) || v == 0 || (fabs(v) < 1e16 && v == (double)(int64_t)v))
+	if (isnan(v) || isinf(v) || v == 0 || fabs(v) < DBL_MIN ||
+	    (fabs(v) < 1e16 && v == (double)(int64_t)v))
 		return buf_put_double(out, v);
 	double a = fabs(v);
 	if (a >= 1e-4 && a < 1e15) {
