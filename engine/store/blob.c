@@ -5,6 +5,8 @@
  *   b/e/DIR NAME    directory entry: {id, dir}
  *   b/c/ID SEQ      bytes [SEQ*BLOB_CHUNK, ...) of file ID; absent = zeros
  *   b/n             the id counter
+ *   b/p/ROOT HOLDER, b/o/ROOT   pins of a tree and its owner's release
+ *                   (below, "pins")
  * Every operation is one atomic batch.  Writers of one object serialize on
  * a striped lock (by id); namespace changes (make, remove, rename) on
  * `ns_lock`, so a rename never races a create of the same name. */
@@ -625,5 +627,181 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 		rc = commit(s, b, err);
 	}
 	pthread_mutex_unlock(lk);
+	return rc;
+}
+
+/* ---- pins: a tree that outlives its owner while others use it ----
+ *
+ *   b/p/ROOT HOLDER   a pin of the tree at ROOT by HOLDER (empty value)
+ *   b/o/ROOT          the owner released ROOT while pins remained
+ *
+ * State of a root and the one function for each transition, all under
+ * ns_lock and each one batch:
+ *   owned --blob_root_pin--> owned and pinned (a pin per holder)
+ *   owned --blob_root_release--> (dropped)
+ *   pinned --blob_root_release--> released (b/o/ROOT; the tree stays)
+ *   pinned --blob_root_unpin (last pin)--> owned
+ *   released --blob_root_unpin (last pin)--> (dropped, b/o/ROOT too)
+ * A released root takes no new pin (-ENOENT): its owner is gone. */
+
+static void key_pin(struct buf *k, uint64_t root, const char *holder)
+{
+	buf_reset(k);
+	buf_puts(k, "b/p/");
+	key_put_u64(k, root);
+	if (holder)
+		buf_puts(k, holder);
+}
+
+static void key_released(struct buf *k, uint64_t root)
+{
+	buf_reset(k);
+	buf_puts(k, "b/o/");
+	key_put_u64(k, root);
+}
+
+static bool root_released(struct store *s, uint64_t root)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_released(&k, root);
+	bool yes = store_get(s, NULL, k.data, k.len, &v, NULL) == 0;
+	buf_free(&k);
+	buf_free(&v);
+	return yes;
+}
+
+/* Whether ROOT has a pin other than by EXCEPT (may be NULL). */
+static bool root_pinned(struct store *s, uint64_t root, const char *except)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	bool yes = false;
+	key_pin(&lo, root, NULL);
+	key_pin(&hi, root + 1, NULL);
+	size_t el = except ? strlen(except) : 0;
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it) && !yes; store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		yes = !except || kl - lo.len != el || memcmp(k + lo.len, except, el);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return yes;
+}
+
+static bool holder_valid(const char *holder)
+{
+	size_t n = holder ? strlen(holder) : 0;
+	return n > 0 && n <= 200;
+}
+
+int blob_root_pin(struct store *s, uint64_t root, const char *holder,
+		  struct mlfs_err *err)
+{
+	struct obj o;
+	struct buf k = { 0 };
+	if (!holder_valid(holder))
+		return mlfs_fail(err, -EINVAL, "a pin needs a holder name of 1-200 bytes");
+	pthread_mutex_lock(NS_LOCK(s));
+	int rc = obj_load(s, root, &o);
+	if (rc == -ENOENT || (!rc && (!o.st.dir || o.parent)))
+		rc = mlfs_fail(err, -ENOENT, "no tree root %llu", (unsigned long long)root);
+	else if (!rc && root_released(s, root))
+		rc = mlfs_fail(err, -ENOENT, "tree %llu was released by its owner", (unsigned long long)root);
+	if (!rc) {
+		key_pin(&k, root, holder);
+		rc = store_put(s, k.data, k.len, "", 0, err);
+	}
+	pthread_mutex_unlock(NS_LOCK(s));
+	buf_free(&k);
+	return rc;
+}
+
+/* Into B: the whole tree at ROOT and its released mark. */
+static int drop_root(struct store *s, uint64_t root, struct store_batch *b)
+{
+	struct buf k = { 0 };
+	int rc = drop_tree(s, root, b, 0);
+	key_released(&k, root);
+	store_batch_delete(b, k.data, k.len);
+	buf_free(&k);
+	return rc;
+}
+
+int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
+		    struct mlfs_err *err)
+{
+	struct buf k = { 0 }, v = { 0 };
+	if (!holder_valid(holder))
+		return mlfs_fail(err, -EINVAL, "a pin needs a holder name of 1-200 bytes");
+	pthread_mutex_lock(NS_LOCK(s));
+	key_pin(&k, root, holder);
+	int rc = store_get(s, NULL, k.data, k.len, &v, err);
+	if (!rc) {
+		struct store_batch *b = store_batch_new();
+		store_batch_delete(b, k.data, k.len);
+		if (!root_pinned(s, root, holder) && root_released(s, root))
+			rc = drop_root(s, root, b);
+		if (!rc)
+			rc = store_write(s, b, false, err);
+		store_batch_free(b);
+	}
+	pthread_mutex_unlock(NS_LOCK(s));
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
+{
+	struct buf k = { 0 };
+	pthread_mutex_lock(NS_LOCK(s));
+	struct store_batch *b = store_batch_new();
+	int rc = 0;
+	if (root_pinned(s, root, NULL)) {
+		key_released(&k, root);
+		store_batch_put(b, k.data, k.len, "", 0);
+	} else {
+		rc = drop_root(s, root, b);
+	}
+	if (!rc)
+		rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	pthread_mutex_unlock(NS_LOCK(s));
+	buf_free(&k);
+	return rc;
+}
+
+bool blob_root_has_pin(struct store *s, uint64_t root, const char *holder)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_pin(&k, root, holder);
+	bool yes = holder_valid(holder) &&
+		   store_get(s, NULL, k.data, k.len, &v, NULL) == 0;
+	buf_free(&k);
+	buf_free(&v);
+	return yes;
+}
+
+int blob_pin_list(struct store *s,
+		  int (*fn)(void *ctx, uint64_t root, const char *holder),
+		  void *ctx)
+{
+	char holder[256];
+	int rc = 0;
+	struct store_iter *it = store_iter_new(s, NULL, "b/p/", 4, "b/p0", 4);
+	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl < 12 || kl - 12 >= sizeof(holder))
+			continue;
+		memcpy(holder, k + 12, kl - 12);
+		holder[kl - 12] = '\0';
+		rc = fn(ctx, key_get_u64(k + 4), holder);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
 	return rc;
 }

@@ -59,4 +59,29 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 		 uint32_t gid, int64_t mtime_ns, struct mlfs_err *err);
 
+/* ---- pins (b/p/, b/o/): a tree that outlives its owner ----
+ * The owner of a root (a run, for its artifacts) lets go of it with
+ * blob_root_release instead of blob_drop_tree; whoever uses part of the
+ * tree meanwhile (a registered model version) pins it under a HOLDER name
+ * (1-200 bytes, unique to that user).  The tree is dropped when its owner
+ * and its last holder are gone, whatever the order.  Each call is one
+ * atomic batch; thread-safe. */
+/* Pin ROOT for HOLDER (again is fine).  -ENOENT when ROOT is no tree root
+ * or its owner released it. */
+int blob_root_pin(struct store *s, uint64_t root, const char *holder,
+		  struct mlfs_err *err);
+/* Remove HOLDER's pin; the last pin of a released tree drops it.
+ * -ENOENT when HOLDER has no pin on ROOT. */
+int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
+		    struct mlfs_err *err);
+/* The owner lets go: the tree is dropped now when nobody pins it, else
+ * when the last pin goes. */
+int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err);
+bool blob_root_has_pin(struct store *s, uint64_t root, const char *holder);
+/* Every pin in the store (for checks), in root order; FN's non-zero
+ * return stops the walk and is returned. */
+int blob_pin_list(struct store *s,
+		  int (*fn)(void *ctx, uint64_t root, const char *holder),
+		  void *ctx);
+
 #endif

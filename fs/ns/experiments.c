@@ -464,7 +464,9 @@ static int runs_rmdir(struct fs *fs, const struct node *dir, const char *name,
 		return rc;
 	if ((rc = tracking_run_drop(fs->store, dir->arg[0], name, err)))
 		return rc;
-	blob_drop_tree(fs->store, r.artifacts, NULL);
+	/* Released, not dropped: a registered version may still use its
+	 * model files (blob.h, pins). */
+	blob_root_release(fs->store, r.artifacts, NULL);
 	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
 	/* The run is gone either way: wake its waiters, then report. */
 	rc = attrs_delete_tree(fs->store, path, err);

@@ -1,0 +1,150 @@
+/* registry.h - the model registry: registered models, their versions
+ * (a finished run's model, registered without copying it), aliases with
+ * MLflow's stage rule, and the history of every alias change.
+ *
+ * A version N (1, 2, ... per model, never reused) records its source run,
+ * the run's latest metrics, features.yaml and signature at registration,
+ * and keeps the run's model files alive by pinning the run's artifact tree
+ * (blob.h, pins): deleting the run does not break the version.  Aliases
+ * name versions; Production and Staging give a version its stage.  This
+ * module owns the keys r/ (docs/store-format-registry.md). */
+#ifndef MLFS_REGISTRY_H
+#define MLFS_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "names.h"
+#include "store.h"
+
+#define REGISTRY_TEXT_MAX (1u << 20)	/* description, tags, features.yaml */
+
+struct registry_model {
+	uint64_t id;
+	int64_t created_ms, updated_ms;	/* updated: any change to the model */
+	uint32_t uid, gid, mode;	/* the creator's; mode: permission bits */
+	uint64_t next_version;		/* what the next registration gets */
+	uint64_t latest;		/* the newest version, 0 when none */
+};
+
+struct registry_version {
+	uint64_t version;
+	char exp[NAMES_MAX + 1], run[NAMES_MAX + 1];	/* the source run */
+	uint64_t run_id;	/* the run's artifact root: unique for ever */
+	uint64_t model_dir;	/* blob directory of the model files */
+	int64_t created_ms;
+	uint32_t uid;		/* who registered it */
+};
+
+/* A version's stage, MLflow's names: Production or Staging while an alias
+ * of that name (any case) points at it (both: Production); Archived once
+ * Production or Staging left it, until an alias points at it again; else
+ * None. */
+enum registry_stage {
+	REGISTRY_NONE,
+	REGISTRY_STAGING,
+	REGISTRY_PRODUCTION,
+	REGISTRY_ARCHIVED,
+};
+
+const char *registry_stage_name(enum registry_stage st);
+
+/* ---- registered models ----
+ * Names follow names_valid().  Every change is one atomic batch under the
+ * registry's lock of that store; reads need no lock. */
+int registry_model_create(struct store *s, const char *name, uint32_t uid,
+			  uint32_t gid, uint32_t mode, struct mlfs_err *err);
+/* Delete the model with every version, alias and history line; each
+ * version's pin on its run's files goes (a released run's files with it). */
+int registry_model_delete(struct store *s, const char *name,
+			  struct mlfs_err *err);
+/* -ENOENT when there is no such model. */
+int registry_model_get(struct store *s, const char *name,
+		       struct registry_model *out);
+int registry_model_list(struct store *s,
+			int (*fn)(void *ctx, const char *name), void *ctx);
+/* Owner and mode (chmod, chown): (uint32_t)-1 leaves a field alone. */
+int registry_model_set_owner(struct store *s, const char *name, uint32_t uid,
+			     uint32_t gid, uint32_t mode, struct mlfs_err *err);
+
+/* ---- description and tags of a model (VERSION 0) or a version ----
+ * FIELD is "description" (UTF-8 text) or "tags" ("key=value" lines).
+ * With APPLY false only check TEXT.  -EFBIG past REGISTRY_TEXT_MAX. */
+int registry_text_get(struct store *s, const char *name, uint64_t version,
+		      const char *field, struct buf *out);
+int registry_text_set(struct store *s, const char *name, uint64_t version,
+		      const char *field, const char *text, size_t len,
+		      bool apply, struct mlfs_err *err);
+
+/* ---- versions ---- */
+/* Register the model of run EXP/RUN as the next version of NAME; *VERSION
+ * gets its number.  -EINVAL with the reason when the run does not exist,
+ * is not FINISHED or holds no model/; -ENOENT for a missing model NAME.
+ * The call behind the register file and train.yaml's register:. */
+int registry_register(struct store *s, const char *name, const char *exp,
+		      const char *run, uint32_t uid, uint64_t *version,
+		      struct mlfs_err *err);
+int registry_version_get(struct store *s, const char *name, uint64_t version,
+			 struct registry_version *out);
+/* Versions in ascending order. */
+int registry_version_list(struct store *s, const char *name,
+			  int (*fn)(void *ctx, uint64_t version), void *ctx);
+/* Delete a version: -EBUSY (with the alias) while an alias points at it.
+ * Its pin goes; the model files go too when the run was deleted. */
+int registry_version_delete(struct store *s, const char *name,
+			    uint64_t version, struct mlfs_err *err);
+/* Whether the version's source run still exists (the same run, not a new
+ * one of the same name). */
+bool registry_version_run_exists(struct store *s,
+				 const struct registry_version *v);
+/* The version's files as text: "features.yaml", "signature" (the run's,
+ * at registration), "metrics.csv" (metric,value), "created" (ISO 8601),
+ * "status" (READY), "stage" and "aliases" (one a line), each ending in a
+ * newline when not empty.  -ENOENT for an unknown file or version. */
+int registry_version_text(struct store *s, const char *name, uint64_t version,
+			  const char *file, struct buf *out);
+enum registry_stage registry_version_stage(struct store *s, const char *name,
+					   uint64_t version);
+
+/* ---- aliases ----
+ * Alias names follow names_valid() and are none of the reserved names of
+ * a model's folder (registry_alias_reserved): else -EINVAL.  Each change
+ * appends its history lines in the same batch, under the same lock, so
+ * the history's order is the order the changes took effect.  UID is the
+ * caller's, for the history. */
+bool registry_alias_reserved(const char *alias);
+/* Point ALIAS at VERSION (create or move; the same version again is a
+ * move too and makes a history line).  -EINVAL for a missing version. */
+int registry_alias_set(struct store *s, const char *name, const char *alias,
+		       uint64_t version, uint32_t uid, struct mlfs_err *err);
+/* Rename alias FROM to TO (mv), replacing TO unless NOREPLACE (-EEXIST):
+ * history gets FROM's removal and TO's move.  -ENOENT without FROM. */
+int registry_alias_rename(struct store *s, const char *name, const char *from,
+			  const char *to, bool noreplace, uint32_t uid,
+			  struct mlfs_err *err);
+int registry_alias_remove(struct store *s, const char *name,
+			  const char *alias, uint32_t uid,
+			  struct mlfs_err *err);
+/* The version ALIAS points at.  -ENOENT. */
+int registry_alias_get(struct store *s, const char *name, const char *alias,
+		       uint64_t *version);
+/* Every alias of NAME in name order, with its version. */
+int registry_alias_list(struct store *s, const char *name,
+			int (*fn)(void *ctx, const char *alias, uint64_t version),
+			void *ctx);
+
+/* history.csv: "time,alias,from,to,uid" then a line per alias change in
+ * order (time ISO 8601 UTC; from empty for a creation, to for a removal). */
+int registry_history_csv(struct store *s, const char *name, struct buf *out);
+
+/* ---- mlfs check ----
+ * Verify every alias names an existing version, every version's model
+ * files exist and are pinned, and every registry pin belongs to a version;
+ * FN gets a line per problem.  Returns the number of problems, or <0. */
+int registry_check(struct store *s, void (*fn)(void *ctx, const char *problem),
+		   void *ctx);
+
+#endif
