@@ -191,7 +191,10 @@ struct pin_refs {
 	size_t n, cap;
 };
 
-static int collect_pins(struct store *s, uint64_t mid, struct pin_refs *p)
+/* Collect what each version of model MID pins, and delete its lineage
+ * keys into B. */
+static int collect_pins(struct store *s, uint64_t mid, struct pin_refs *p,
+			struct store_batch *b)
 {
 	struct buf lo = { 0 }, hi = { 0 };
 	reg_key_id(&lo, 'v', mid, false, 0);
@@ -209,8 +212,14 @@ static int collect_pins(struct store *s, uint64_t mid, struct pin_refs *p)
 				if (!p->v)
 					mlfs_oom();
 			}
-			p->v[p->n].root = codec_dget_u64(codec_dec_root(d), "rid", 0);
-			p->v[p->n++].version = key_get_u64(k + lo.len);
+			struct dval r = codec_dec_root(d), f;
+			const char *text;
+			size_t len;
+			p->v[p->n].root = codec_dget_u64(r, "rid", 0);
+			p->v[p->n].version = key_get_u64(k + lo.len);
+			if (codec_dval_get(r, "features", &f) && codec_dval_str(f, &text, &len))
+				reg_lineage_delete(b, mid, p->v[p->n].version, text, len);
+			p->n++;
 		}
 		codec_dec_free(d);
 	}
@@ -227,20 +236,23 @@ int registry_model_delete(struct store *s, const char *name,
 	struct reg_model m;
 	struct pin_refs p = { 0 };
 	struct buf k = { 0 };
+	char held_by[REGISTRY_HOLDER_MAX + 1];
+	struct store_batch *b = store_batch_new();
 	pthread_mutex_lock(reg_lock(s));
 	int rc = reg_model_load(s, NULL, name, &m);
 	if (rc == -ENOENT)
 		rc = mlfs_fail(err, -ENOENT, "no model '%s'", name);
+	if (!rc && reg_held(s, m.id, true, 0, held_by))
+		rc = mlfs_fail(err, -EBUSY, "%s serves model '%s'", held_by, name);
 	if (!rc)
-		rc = collect_pins(s, m.id, &p);
+		rc = collect_pins(s, m.id, &p, b);
 	if (!rc) {
-		struct store_batch *b = store_batch_new();
-		reg_delete_model_keys(b, m.id, "vxazh");
+		reg_delete_model_keys(b, m.id, "vxazhe");
 		reg_key_model(&k, name);
 		store_batch_delete(b, k.data, k.len);
 		rc = store_write(s, b, false, err);
-		store_batch_free(b);
 	}
+	store_batch_free(b);
 	/* The records are gone; now the pins (a crash here leaks a pin, which
 	 * registry_check reports, and never breaks a version). */
 	for (size_t i = 0; !rc && i < p.n; i++) {

@@ -140,6 +140,25 @@ int registry_alias_list(struct store *s, const char *name,
  * order (time ISO 8601 UTC; from empty for a creation, to for a removal). */
 int registry_history_csv(struct store *s, const char *name, struct buf *out);
 
+/* ---- holds: what serves a model ----
+ * HOLDER (1-REGISTRY_HOLDER_MAX bytes, e.g. "endpoint/churn") holds
+ * VERSION of NAME, or the whole model when VERSION is 0: deleting a held
+ * version or model fails with EBUSY naming the holder.  Holding again is
+ * fine; releasing a hold that is not there is no error.  -ENOENT for a
+ * missing model or version (when holding). */
+#define REGISTRY_HOLDER_MAX 200
+int registry_hold(struct store *s, const char *name, uint64_t version,
+		  const char *holder, struct mlfs_err *err);
+int registry_release(struct store *s, const char *name, uint64_t version,
+		     const char *holder, struct mlfs_err *err);
+
+/* ---- lineage ----
+ * FN gets MODEL and VERSION for every version whose features.yaml reads
+ * feature table TABLE, by model id then version. */
+int registry_lineage(struct store *s, const char *table,
+		     int (*fn)(void *ctx, const char *model, uint64_t version),
+		     void *ctx);
+
 /* ---- mlfs check ----
  * Verify every alias names an existing version, every version's model
  * files exist and are pinned, and every registry pin belongs to a version;

@@ -14,6 +14,9 @@
  *                   arrived since
  *   r/h/MID SEQ     history line {t, alias, from, to, uid}; SEQ from the
  *                   model's hseq
+ *   r/e/MID N HOLDER  a hold on version N (0: the whole model) (holds.c)
+ *   r/l/TABLE\0 MID N  model name: version N reads feature table TABLE
+ *                   (lineage.c)
  * Invariants: every r/a names an existing r/v; every r/v holds a pin
  * "registry/MID/N" on its run's artifact root (blob.h).  Changes take the
  * registry lock and write one batch; the pin is taken before and dropped
@@ -61,6 +64,16 @@ int reg_alias_walk(struct store *s, const struct store_snapshot *snap,
 		   uint64_t mid,
 		   int (*fn)(void *ctx, const char *alias, uint64_t version),
 		   void *ctx);
+/* Whether model MID is held (ANY) or version VERSION of it is; HOLDER
+ * gets the first holder's name. */
+bool reg_held(struct store *s, uint64_t mid, bool any, uint64_t version,
+	      char holder[REGISTRY_HOLDER_MAX + 1]);
+/* Lineage keys of version N of model MID (named MODEL) for the tables
+ * its FEATURES_YAML reads: put at registration, deleted with it. */
+void reg_lineage_put(struct store_batch *b, const char *model, uint64_t mid,
+		     uint64_t n, const char *features_yaml, size_t len);
+void reg_lineage_delete(struct store_batch *b, uint64_t mid, uint64_t n,
+			const char *features_yaml, size_t len);
 /* A version's "stage" or "aliases" text (alias.c). */
 int reg_version_alias_text(struct store *s, const char *name, uint64_t version,
 			   const char *file, struct buf *out);

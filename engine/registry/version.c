@@ -196,6 +196,7 @@ int registry_register(struct store *s, const char *name, const char *exp,
 		struct store_batch *b = store_batch_new();
 		uint64_t n = m.next++;
 		version_put(b, m.id, n, exp, run, &src, uid);
+		reg_lineage_put(b, name, m.id, n, src.features.data, src.features.len);
 		rc = reg_commit(s, b, name, &m, err);
 		if (rc)
 			blob_root_unpin(s, src.run.artifacts, holder, NULL);
@@ -293,7 +294,9 @@ int registry_version_delete(struct store *s, const char *name,
 	struct reg_model m;
 	struct registry_version v;
 	struct busy busy = { version, "" };
-	struct buf lo = { 0 }, hi = { 0 };
+	struct buf lo = { 0 }, hi = { 0 }, rec = { 0 };
+	struct dec *d = NULL;
+	char held_by[REGISTRY_HOLDER_MAX + 1];
 	pthread_mutex_lock(reg_lock(s));
 	int rc = registry_version_get(s, name, version, &v);
 	if (rc)
@@ -302,8 +305,17 @@ int registry_version_delete(struct store *s, const char *name,
 		rc = reg_model_load(s, NULL, name, &m);
 	if (!rc && reg_alias_walk(s, NULL, m.id, find_alias_of, &busy) == 1)
 		rc = mlfs_fail(err, -EBUSY, "alias '%s' points at version %" PRIu64 " of '%s': move or remove it first", busy.alias, version, name);
+	if (!rc && reg_held(s, m.id, false, version, held_by))
+		rc = mlfs_fail(err, -EBUSY, "%s serves version %" PRIu64 " of '%s'", held_by, version, name);
+	if (!rc)
+		rc = version_load(s, NULL, m.id, version, &rec, &d);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
+		struct dval f;
+		const char *p;
+		size_t n;
+		if (codec_dval_get(codec_dec_root(d), "features", &f) && codec_dval_str(f, &p, &n))
+			reg_lineage_delete(b, m.id, version, p, n);
 		reg_key_id(&lo, 'v', m.id, true, version);
 		store_batch_delete(b, lo.data, lo.len);
 		reg_key_id(&lo, 'z', m.id, true, version);
@@ -319,6 +331,8 @@ int registry_version_delete(struct store *s, const char *name,
 		blob_root_unpin(s, v.run_id, holder, NULL);
 	}
 	pthread_mutex_unlock(reg_lock(s));
+	codec_dec_free(d);
+	buf_free(&rec);
 	buf_free(&lo);
 	buf_free(&hi);
 	return rc;

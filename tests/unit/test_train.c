@@ -23,28 +23,7 @@
 #include "train_spec.h"
 #include "tune.h"
 #include "store_fixture.h"
-
-static void table_put(struct store *s, const char *name, const char *text)
-{
-	struct table_writer *w;
-	struct mlfs_err err = { 0 };
-	assert_int_equal(table_create(s, name, &err), 0);
-	assert_int_equal(table_writer_open(s, name, true, &w, &err), 0);
-	assert_int_equal(table_writer_write(w, text, strlen(text), &err), 0);
-	assert_int_equal(table_writer_commit(w, true, &err), 0);
-	table_writer_free(w);
-}
-
-static void features_put(struct store *s, const char *name, const char *text)
-{
-	struct features_writer *w;
-	struct mlfs_err err = { 0 };
-	assert_int_equal(features_create(s, name, &err), 0);
-	assert_int_equal(features_writer_open(s, name, true, &w, &err), 0);
-	assert_int_equal(features_writer_write(w, text, strlen(text), &err), 0);
-	assert_int_equal(features_writer_commit(w, true, &err), 0);
-	features_writer_free(w);
-}
+#include "data_fixture.h"
 
 /* 400 customers; churn is 1 when spent < 50 (with every 10th flipped),
  * so a forest should reach about 90% accuracy. */
@@ -63,8 +42,8 @@ static int setup(void **state)
 		buf_printf(&feat, "%d,%d,%d,%s\n", id, spent, orders, id % 3 ? "a" : "b");
 		buf_printf(&labels, "%d,%d,1\n", id, churn);
 	}
-	features_put(f->s, "customer_features", feat.data);
-	table_put(f->s, "customer_labels", labels.data);
+	fixture_features_put(f->s, "customer_features", feat.data);
+	fixture_table_put(f->s, "customer_labels", labels.data);
 	buf_free(&feat);
 	buf_free(&labels);
 	buf_free(&one);
@@ -327,7 +306,7 @@ static void test_table_holds_the_test_rows(void **state)
 	buf_puts(&holdout, "customer_id,churn,constant\n");
 	for (int id = 1; id <= 50; id++)
 		buf_printf(&holdout, "%d,%d,1\n", id, id % 2);
-	table_put(s, "holdout", holdout.data);
+	fixture_table_put(s, "holdout", holdout.data);
 	const char *spec =
 		"labels: customer_labels\nlabel: churn\n"
 		"features: [{table: customer_features, lookup_key: customer_id}]\n"
