@@ -43,6 +43,7 @@ enum node_kind {
 	NK_SYMLINK,	/* a link to another node (readlink) */
 	NK_BLOB,	/* bytes read and written at offsets (artifacts) */
 	NK_CONTROL,	/* a write starts work; read: the last status */
+	NK_EXCHANGE,	/* write a request, read its response */
 
 	NK_COUNT
 };
@@ -198,6 +199,13 @@ struct node_ops {
 	bool wait;
 	bool long_job;		/* runs on the training runner (train_workers) */
 
+	/* NK_EXCHANGE: validate (above) checks the request as written so
+	 * far; EXCHANGE answers the whole request into RESPONSE.  Requests
+	 * are at most MAX_REQUEST bytes (0: FS_PROPERTY_MAX). */
+	int (*exchange)(struct fs *fs, const struct node *n, const char *req,
+			size_t len, struct buf *response, struct mlfs_err *err);
+	size_t max_request;
+
 	/* Nodes whose owner, mode, size and times the engine keeps itself
 	 * (artifacts): stat and chmod/chown/utimens go here, not to attrs. */
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st);
@@ -234,6 +242,7 @@ struct fs {
 	struct store *store;
 	struct fuse_session *se;
 	const char *store_dir;
+	char mountpoint[FS_PATH_MAX];	/* absolute, without a trailing / */
 	int64_t start_ns;
 	uid_t uid;
 	gid_t gid;
@@ -265,6 +274,11 @@ struct fs {
 	struct waiter *waiters;
 	bool wait_stop;
 	pthread_t wait_thread;
+
+	/* Exchange answers kept for a writer's session (kind/exchange.c):
+	 * guarded by exchange_lock. */
+	pthread_mutex_t exchange_lock;
+	struct exchange_kept *exchange_kept;
 
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;
@@ -298,6 +312,16 @@ struct fs_lister {
 	bool dirs;		/* the names are directories */
 };
 int fs_list_name(void *lister, const char *name);
+/* A path a user wrote to name something in the tree - absolute inside
+ * the mount ("/experiments/e"), absolute under the mount point, or
+ * relative to the mount root - as a path relative to the root, without
+ * "./" or trailing slashes, into OUT.  -EINVAL when it is outside. */
+int fs_path_in_mount(struct fs *fs, const char *path, char *out,
+		     size_t size);
+/* Split PATH (relative, from fs_path_in_mount) at '/' into up to MAX
+ * parts of at most FS_NAME_MAX bytes; returns how many, -1 if more or
+ * one is too long or empty. */
+int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max);
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
 
@@ -347,6 +371,7 @@ struct file {
 struct kind {
 	const char *name;
 	bool direct_io;		/* bypass the page cache (own snapshot) */
+	bool stream;		/* nonseekable: reads keep their own position */
 	/* Type bits and size of N into ST; *DATA_MTIME when the content
 	 * keeps its own change time (0 if not). */
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,
@@ -371,7 +396,10 @@ struct kind {
 };
 
 extern const struct kind kind_dir, kind_property, kind_view, kind_rows,
-	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control;
+	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control,
+	kind_exchange;
+/* Forget every kept exchange answer (unmount). */
+void fs_exchange_free_all(struct fs *fs);
 /* The kind of N (the table in ops.c). */
 const struct kind *fs_kind(const struct node *n);
 /* Reply to REQ with SIZE bytes of B at OFF (less at the end). */
@@ -418,6 +446,7 @@ extern const struct node_ops ns_experiments_dir;
 extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
 extern const struct node_ops ns_features_dir;
+extern const struct node_ops ns_models_dir;
 /* A run's training files (ns/train.c). */
 extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 	ns_progress_ops, ns_error_ops;
@@ -426,12 +455,15 @@ extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run);
 /* A run's artifacts/ directory: a blob tree whose root id is OUT->id. */
 extern const struct node_ops ns_artifacts_dir;
+/* The same tree read-only (a trained model's files): ID its directory. */
+extern const struct node_ops ns_frozen_dir;
 
 /* Creation of a directory object: records owner and mode for PATH. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
 		    struct mlfs_err *err);
-/* The caller of the current request (uid, gid). */
+/* The caller of the current request (uid, gid), and its pid. */
 void fs_caller(uid_t *uid, gid_t *gid);
+pid_t fs_caller_pid(void);
 
 /* Pending creates: a file opened with O_CREAT whose kind exists only once
  * written shows up (empty) until its last open handle closes. */

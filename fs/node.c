@@ -27,6 +27,46 @@ void fs_caller(uid_t *uid, gid_t *gid)
 	*gid = caller_ctx ? caller_ctx->gid : getgid();
 }
 
+pid_t fs_caller_pid(void)
+{
+	return caller_ctx ? caller_ctx->pid : getpid();
+}
+
+int fs_path_in_mount(struct fs *fs, const char *path, char *out,
+		     size_t size)
+{
+	size_t ml = strlen(fs->mountpoint);
+	const char *p = path;
+	if (ml && !strncmp(p, fs->mountpoint, ml) && (p[ml] == '/' || !p[ml]))
+		p += ml;
+	while (*p == '/' || (p[0] == '.' && p[1] == '/'))
+		p += *p == '/' ? 1 : 2;
+	size_t n = strlen(p);
+	while (n && p[n - 1] == '/')
+		n--;
+	if (!n || n >= size)
+		return -EINVAL;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max)
+{
+	int k = 0;
+	for (const char *p = path; ; k++) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (k == max || !n || n > FS_NAME_MAX)
+			return -1;
+		memcpy(parts[k], p, n);
+		parts[k][n] = '\0';
+		if (!slash)
+			return k + 1;
+		p = slash + 1;
+	}
+}
+
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name)
 {

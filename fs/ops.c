@@ -35,6 +35,7 @@ static const struct kind *const kinds[NK_COUNT] = {
 	[NK_SYMLINK] = &kind_symlink,
 	[NK_BLOB] = &kind_blob,
 	[NK_CONTROL] = &kind_control,
+	[NK_EXCHANGE] = &kind_exchange,
 };
 
 const struct kind *fs_kind(const struct node *n)
@@ -450,6 +451,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
 	 * it to 0 until the next getattr). */
 	fi->direct_io = fs_kind(&f->node)->direct_io;
+	fi->nonseekable = fs_kind(&f->node)->stream;
 	if (fuse_reply_open(req, fi))
 		file_free(fs, f);
 }

@@ -29,12 +29,15 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	memset(&fs, 0, sizeof(fs));
 	fs.store = s;
 	fs.store_dir = o->store_dir;
+	if (!realpath(o->mountpoint, fs.mountpoint))
+		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", o->mountpoint);
 	fs.uid = getuid();
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fs.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.train_lock, NULL);
+	pthread_mutex_init(&fs.exchange_lock, NULL);
 	/* Trainings a killed daemon left RUNNING end FAILED "interrupted". */
 	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
@@ -120,8 +123,10 @@ out_args:
 	fuse_opt_free_args(&args);
 	fs_inodes_free(&fs);
 	fs_templink_free_all();
+	fs_exchange_free_all(&fs);
 	fs_log_free(&fs);
 	pthread_mutex_destroy(&fs.log_lock);
 	pthread_mutex_destroy(&fs.train_lock);
+	pthread_mutex_destroy(&fs.exchange_lock);
 	return rc;
 }

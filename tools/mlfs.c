@@ -23,6 +23,7 @@
 #include "forest_cli.h"
 #include "store.h"
 #include "table.h"
+#include "registry.h"
 #include "tracking.h"
 
 static void usage(FILE *f)
@@ -70,6 +71,11 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+static void report_line(void *ctx, const char *problem)
+{
+	buf_printf(ctx, "%s\n", problem);
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct mlfs_err err = { 0 };
@@ -93,6 +99,12 @@ static int cmd_check(int argc, char **argv)
 	int problems = table_check(s, &report, &err);
 	if (problems >= 0) {
 		int more = tracking_check(s, &report, &err);
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
+		int more = registry_check(s, report_line, &report);
+		if (more < 0)
+			mlfs_fail(&err, more, "the registry could not be read: %s", strerror(-more));
 		problems = more < 0 ? more : problems + more;
 	}
 	store_close(s);

@@ -8,7 +8,7 @@
  *   f/r/ID KEY             the latest row of KEY: [ts|nil, field...]
  *   f/v/ID KEY TS          every version of KEY (only with a timestamp_key)
  *   f/t/ID C               texts: description d, tags g, pipeline p,
- *                          report r, lineage l
+ *                          report r
  *   f/n                    the id counter
  * ID is a big-endian u64.  KEY is the key fields, each either 0x01 + a
  * sign-flipped big-endian i64 (a canonical integer) or 0x02 + bytes with
@@ -841,46 +841,6 @@ int features_tags_validate(const char *text, size_t len, struct mlfs_err *err)
 			return mlfs_fail(err, -EINVAL, "tags line %u: expected key=value", line);
 	}
 	return 0;
-}
-
-int features_lineage_add(struct store *s, const char *name, const char *line,
-			 struct mlfs_err *err)
-{
-	struct fmeta m;
-	struct buf k = { 0 }, v = { 0 };
-	size_t ll = strlen(line);
-	if (!ll || memchr(line, '\n', ll))
-		return mlfs_fail(err, -EINVAL, "a lineage entry is one line");
-	pthread_mutex_lock(FEAT_LOCK(s));
-	int rc = meta_load(s, NULL, name, &m);
-	if (rc)
-		goto out;
-	key_text(&k, m.id, FEATURES_LINEAGE);
-	rc = store_get(s, NULL, k.data, k.len, &v, err);
-	if (rc == -ENOENT) {
-		buf_reset(&v);
-		rc = 0;
-	}
-	if (!rc) {
-		bool have = false;
-		for (size_t i = 0; i < v.len && !have;) {
-			const char *nl = memchr(v.data + i, '\n', v.len - i);
-			size_t e = nl ? (size_t)(nl - v.data) : v.len;
-			have = e - i == ll && !memcmp(v.data + i, line, ll);
-			i = e + 1;
-		}
-		if (!have) {
-			buf_puts(&v, line);
-			buf_putc(&v, '\n');
-			rc = store_put(s, k.data, k.len, v.data, v.len, err);
-		}
-	}
-	meta_free(&m);
-out:
-	pthread_mutex_unlock(FEAT_LOCK(s));
-	buf_free(&k);
-	buf_free(&v);
-	return rc;
 }
 
 /* ---- staged rows ---- */

@@ -83,7 +83,6 @@ enum features_text {
 	FEATURES_TAGS = 'g',
 	FEATURES_PIPELINE = 'p',
 	FEATURES_REPORT = 'r',
-	FEATURES_LINEAGE = 'l',
 };
 /* The text (empty when never set).  -ENOENT for a missing table. */
 int features_text_get(struct store *s, const char *name,
@@ -94,9 +93,6 @@ int features_text_set(struct store *s, const char *name,
 		      struct mlfs_err *err);
 /* Check "key=value" lines for tags. */
 int features_tags_validate(const char *text, size_t len, struct mlfs_err *err);
-/* Append LINE (one line, e.g. "churn_model 3") to lineage unless present. */
-int features_lineage_add(struct store *s, const char *name, const char *line,
-			 struct mlfs_err *err);
 
 /* ---- writing rows ---- */
 

@@ -87,6 +87,11 @@ int registry_text_set(struct store *s, const char *name, uint64_t version,
 int registry_register(struct store *s, const char *name, const char *exp,
 		      const char *run, uint32_t uid, uint64_t *version,
 		      struct mlfs_err *err);
+/* What registry_register checks first, changing nothing (a register
+ * file checks a request in write()). */
+int registry_register_check(struct store *s, const char *name,
+			    const char *exp, const char *run,
+			    struct mlfs_err *err);
 int registry_version_get(struct store *s, const char *name, uint64_t version,
 			 struct registry_version *out);
 /* Versions in ascending order. */

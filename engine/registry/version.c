@@ -114,6 +114,33 @@ static int add_metric(void *ctx, const char *key)
 	return 0;
 }
 
+/* EINVAL unless run EXP/RUN exists, is FINISHED and holds a model/:
+ * its record into RUN, the model folder's id into MODEL_DIR. */
+static int source_check(struct store *s, const char *exp, const char *run,
+			struct run_info *r, uint64_t *model_dir,
+			struct mlfs_err *err)
+{
+	if (!names_valid(exp) || !names_valid(run) ||
+	    tracking_run_get(s, exp, run, r))
+		return mlfs_fail(err, -EINVAL, "no run %s/%s", exp, run);
+	if (r->status != RUN_FINISHED)
+		return mlfs_fail(err, -EINVAL, "run %s/%s is %s, not FINISHED", exp, run, run_status_name(r->status));
+	return find_model(s, exp, run, r->artifacts, model_dir, err);
+}
+
+int registry_register_check(struct store *s, const char *name,
+			    const char *exp, const char *run,
+			    struct mlfs_err *err)
+{
+	struct reg_model m;
+	struct run_info r;
+	uint64_t dir;
+	int rc = reg_model_load(s, NULL, name, &m);
+	if (rc)
+		return rc == -ENOENT ? mlfs_fail(err, rc, "no model '%s'", name) : rc;
+	return source_check(s, exp, run, &r, &dir, err);
+}
+
 /* Everything a version records about run EXP/RUN: EINVAL unless it is
  * FINISHED with a model. */
 static int source_read(struct store *s, const char *exp, const char *run,
@@ -121,12 +148,7 @@ static int source_read(struct store *s, const char *exp, const char *run,
 {
 	struct metric_ctx mc = { s, exp, run, src, { 0 } };
 	struct buf list = { 0 };
-	if (!names_valid(exp) || !names_valid(run) ||
-	    tracking_run_get(s, exp, run, &src->run))
-		return mlfs_fail(err, -EINVAL, "no run %s/%s", exp, run);
-	if (src->run.status != RUN_FINISHED)
-		return mlfs_fail(err, -EINVAL, "run %s/%s is %s, not FINISHED", exp, run, run_status_name(src->run.status));
-	int rc = find_model(s, exp, run, src->run.artifacts, &src->model_dir, err);
+	int rc = source_check(s, exp, run, &src->run, &src->model_dir, err);
 	if (!rc)
 		rc = read_small(s, src->model_dir, "features.yaml", &src->features, err);
 	if (!rc)

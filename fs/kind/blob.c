@@ -15,6 +15,8 @@ static int blob_kind_stat(struct fs *fs, const struct node *n,
 
 static int blob_kind_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 {
+	if ((f->flags & O_ACCMODE) != O_RDONLY && !f->node.ops->pwrite)
+		return mlfs_fail(err, -EACCES, "this file is read-only");
 	if ((f->flags & O_ACCMODE) != O_RDONLY && (f->flags & O_TRUNC))
 		return f->node.ops->truncate(fs, &f->node, 0, err);
 	return 0;

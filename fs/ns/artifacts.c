@@ -1,7 +1,8 @@
 /* artifacts.c - a run's artifacts/: a tree of directories and files kept
  * by engine/blob.h (bytes at offsets, own owners, modes and times).  The
  * run's node gives the tree's root id; below it nodes carry their blob id
- * and their directory's.  No storage logic here. */
+ * and their directory's.  A frozen tree (ns_frozen_dir) is the same
+ * tree shown read-only.  No storage logic here. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,12 +12,15 @@
 #include "fs_int.h"
 #include "table.h"
 
-static const struct node_ops blob_file_ops;
+static const struct node_ops blob_file_ops, frozen_file_ops;
 
+/* A child of DIR: read-only below a frozen directory. */
 static void blob_node(struct node *out, const struct node *dir,
 		      const char *name, const struct blob_stat *st)
 {
-	node_child(out, dir, name, st->dir ? &ns_artifacts_dir : &blob_file_ops);
+	bool frozen = dir->ops == &ns_frozen_dir;
+	node_child(out, dir, name, st->dir ? (frozen ? &ns_frozen_dir : &ns_artifacts_dir) :
+		   (frozen ? &frozen_file_ops : &blob_file_ops));
 	out->id = st->id;
 	out->parent_id = dir->id;
 	snprintf(out->arg[2], sizeof(out->arg[2]), "%s", name);
@@ -121,6 +125,21 @@ static int blob_stat_op(struct fs *fs, const struct node *n, struct stat *st)
 	return 0;
 }
 
+/* Frozen trees show no write bits and refuse chmod, chown, truncate. */
+static int frozen_stat_op(struct fs *fs, const struct node *n, struct stat *st)
+{
+	int rc = blob_stat_op(fs, n, st);
+	st->st_mode &= ~(mode_t)0222;
+	return rc;
+}
+
+static int frozen_setattr_op(struct fs *fs, const struct node *n,
+			     const struct stat *a, int to_set,
+			     struct mlfs_err *err)
+{
+	return mlfs_fail(err, -EPERM, "a trained model's files are read-only");
+}
+
 static int blob_setattr_op(struct fs *fs, const struct node *n,
 			   const struct stat *a, int to_set,
 			   struct mlfs_err *err)
@@ -178,4 +197,18 @@ static const struct node_ops blob_file_ops = {
 	.pread = blob_pread_op, .pwrite = blob_pwrite_op,
 	.truncate = blob_truncate_op, .remove = blob_remove_op,
 	.stat = blob_stat_op, .setattr = blob_setattr_op,
+};
+
+/* A trained model's files (a run's model/, a registered version's):
+ * read-only, and they go with the run or version that shows them. */
+const struct node_ops ns_frozen_dir = {
+	.kind = NK_DIR, .perm = 0555,
+	.lookup = blob_lookup_op, .list = blob_list_op,
+	.children_go_with_dir = true,
+	.stat = frozen_stat_op, .setattr = frozen_setattr_op,
+};
+
+static const struct node_ops frozen_file_ops = {
+	.kind = NK_BLOB, .perm = 0444, .pread = blob_pread_op,
+	.stat = frozen_stat_op, .setattr = frozen_setattr_op,
 };

@@ -338,7 +338,8 @@ static int trained_lookup(struct fs *fs, const struct node *dir, uint64_t root,
 	if (rc)
 		return rc;
 	d.id = st.id;
-	return ns_artifacts_dir.lookup(fs, &d, name, out);
+	d.ops = &ns_frozen_dir;		/* what training made is read-only */
+	return ns_frozen_dir.lookup(fs, &d, name, out);
 }
 
 /* The run's fixed files; parent only when set, artifacts/ at the root of

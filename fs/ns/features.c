@@ -5,6 +5,7 @@
  * Maps the tree onto engine/features.h and engine/pipeline.h; no storage
  * logic here. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "csv.h"
 #include "features.h"
 #include "fs_int.h"
+#include "registry.h"
 #include "pipeline.h"
 #include "table.h"
 #include "types.h"
@@ -76,7 +78,7 @@ static const struct node_ops ts_ops = {
 /* ---- description, tags, lineage, pipeline.yaml: texts ---- */
 
 static const enum features_text field_description = FEATURES_DESCRIPTION,
-	field_tags = FEATURES_TAGS, field_lineage = FEATURES_LINEAGE,
+	field_tags = FEATURES_TAGS,
 	field_pipeline = FEATURES_PIPELINE;
 
 /* The text a node's ops->data names (one of the field_ above). */
@@ -117,8 +119,23 @@ static const struct node_ops tags_ops = {
 	.get = text_get, .set = tags_set,
 };
 
+/* lineage: MODEL@N a line for each registered version that reads this
+ * table (the registry keeps the index). */
+static int add_lineage(void *ctx, const char *model, uint64_t version)
+{
+	buf_printf(ctx, "%s@%" PRIu64 "\n", model, version);
+	return 0;
+}
+
+static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
+		       struct mlfs_err *err)
+{
+	buf_reset(out);
+	return registry_lineage(fs->store, n->arg[0], add_lineage, out);
+}
+
 static const struct node_ops lineage_ops = {
-	.kind = NK_VIEW, .perm = 0444, .data = &field_lineage, .get = text_get,
+	.kind = NK_VIEW, .perm = 0444, .get = lineage_get,
 };
 
 /* ---- pipeline.yaml, refresh ---- */

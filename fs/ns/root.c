@@ -51,6 +51,7 @@ static const struct fs_entry entries[] = {
 	{ "experiments", &ns_experiments_dir },
 	{ "features", &ns_features_dir },
 	{ "log", &log_ops },
+	{ "models", &ns_models_dir },
 	{ "tables", &ns_tables_dir },
 	{ NULL, NULL },
 };

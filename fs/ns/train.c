@@ -10,11 +10,13 @@
  * sets its cancel flag; when it ends, waiters are woken and its entry
  * goes.  The list of entries is guarded by fs->train_lock. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs_int.h"
+#include "registry.h"
 #include "runner.h"
 #include "spec.h"
 #include "tracking.h"
@@ -33,6 +35,8 @@ struct train_arg {
 	struct fs *fs;
 	struct training *t;
 	struct train_spec *sp;
+	uid_t uid;		/* who wrote the spec: owns what it registers */
+	gid_t gid;
 };
 
 static bool is_tune(const struct node *n)
@@ -89,15 +93,54 @@ static void on_progress(void *ctx, const char *text)
 
 /* ---- the job ---- */
 
+/* train.yaml's register: the trained run (a search: its best trial)
+ * becomes the next version of the model, which is made when missing, as
+ * MLflow's registered_model_name does.  The run's tag
+ * mlfs.registered_version says which: "MODEL@N". */
+static int register_trained(struct train_arg *a, struct mlfs_err *err)
+{
+	struct store *s = a->fs->store;
+	const char *model = a->sp->register_model;
+	struct buf best = { 0 };
+	char line[FS_NAME_MAX * 2 + 32];
+	uint64_t v;
+	const char *run = a->t->run;
+	on_progress(a, "registering");
+	int rc = 0;
+	if (a->sp->tune) {
+		rc = tracking_value_get(s, a->t->exp, a->t->run, "tags", "best_run", &best);
+		if (rc)
+			rc = mlfs_fail(err, -EINVAL, "register: the search has no best trial");
+		run = best.data;
+	}
+	if (!rc && (rc = registry_model_create(s, model, a->uid, a->gid, 0755, NULL)) == -EEXIST)
+		rc = 0;
+	if (!rc)
+		rc = registry_register(s, model, a->t->exp, run, a->uid, &v, err);
+	if (!rc) {
+		int n = snprintf(line, sizeof(line), "%s@%" PRIu64, model, v);
+		rc = tracking_value_set(s, a->t->exp, a->t->run, "tags", "mlfs.registered_version",
+					line, (size_t)n, true, err);
+		fs_namespace_changed(a->fs);
+	}
+	buf_free(&best);
+	return rc;
+}
+
 static int train_job(void *arg, const struct runner_job *job, struct mlfs_err *err)
 {
 	struct train_arg *a = arg;
 	struct train_watch w = {
 		.on_progress = on_progress, .ctx = a, .cancel = &a->t->cancel,
 	};
+	int rc;
 	if (a->sp->tune)
-		return tune_run(a->fs->store, a->t->exp, a->t->run, a->sp, &w, err);
-	return train_run(a->fs->store, a->t->exp, a->t->run, a->sp, NULL, &w, NULL, err);
+		rc = tune_run(a->fs->store, a->t->exp, a->t->run, a->sp, &w, err);
+	else
+		rc = train_run(a->fs->store, a->t->exp, a->t->run, a->sp, NULL, &w, NULL, err);
+	if (!rc && a->sp->register_model)
+		rc = register_trained(a, err);
+	return rc;
 }
 
 static void train_done(struct fs *fs, const struct node *n, void *arg, int rc,
@@ -143,7 +186,7 @@ static int spec_load(struct fs *fs, const struct node *n, const char *data,
 	unsigned flags = (is_tune(n) ? TRAIN_SPEC_TUNE : 0) | (so_far ? TRAIN_SPEC_SO_FAR : 0);
 	if ((rc = train_spec_parse(data, len, flags, out, err)))
 		return rc;
-	if ((rc = train_spec_check(fs->store, *out, false, err))) {
+	if ((rc = train_spec_check(fs->store, *out, true, err))) {
 		train_spec_free(*out);
 		*out = NULL;
 	}
@@ -179,6 +222,7 @@ static int spec_start(struct fs *fs, const struct node *n, const char *data,
 	a->fs = fs;
 	a->sp = sp;
 	a->t = training_add(fs, n->arg[0], n->arg[1]);
+	fs_caller(&a->uid, &a->gid);
 	*job = (struct control_job){
 		.fn = train_job, .arg = a, .free_arg = train_arg_free, .done = train_done,
 	};

@@ -140,8 +140,8 @@ def test_train_to_finished(mnt):
      "line 3, column 24: params:"),
     ("labels: customer_labels\nlabel: churn\nparams: {max_depthh: 3}\n", errno.EINVAL, "params:"),
     ("labels: customer_labels\nlabel: churn\nsplit: {test_size: 2}\n", errno.EINVAL, "test_size"),
-    ("labels: customer_labels\nlabel: churn\nregister: churn_model\n", errno.EINVAL,
-     "register: no model registry yet"),
+    ("labels: customer_labels\nlabel: churn\nregister: .churn\n", errno.EINVAL,
+     "register: '.churn' is not a model name"),
     ("labels: [customer_labels\n", errno.EINVAL, "line"),
 ])
 def test_bad_specs_start_nothing(mnt, spec, err, reason):

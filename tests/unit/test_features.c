@@ -325,13 +325,6 @@ static void test_write_rows_and_stats(void **state)
 	assert_int_equal(write_csv(f->s, "r", false, "k,n\n4,7\n", 64, &err), 0);
 	assert_int_equal(features_stats_csv(f->s, "r", &b, &err), 0);
 	assert_non_null(strstr(b.data, "k,int,4,0,4,1,4,2.5,"));
-	/* Lineage lines are added once. */
-	assert_int_equal(features_lineage_add(f->s, "r", "churn 1", &err), 0);
-	assert_int_equal(features_lineage_add(f->s, "r", "churn 1", &err), 0);
-	assert_int_equal(features_lineage_add(f->s, "r", "churn 2", &err), 0);
-	assert_int_equal(features_text_get(f->s, "r", FEATURES_LINEAGE, &b), 0);
-	assert_string_equal(b.data, "churn 1\nchurn 2\n");
-	assert_int_equal(features_lineage_add(f->s, "r", "a\nb", &err), -EINVAL);
 	assert_int_equal(features_tags_validate("a=b\nc=\n", 7, &err), 0);
 	assert_int_equal(features_tags_validate("a=b\nnope\n", 9, &err), -EINVAL);
 	buf_free(&b);
