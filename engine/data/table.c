@@ -560,6 +560,11 @@ static int stage_wait(struct table_writer *w, struct mlfs_err *err)
 	return rc;
 }
 
+int table_writer_settle(struct table_writer *w, struct mlfs_err *err)
+{
+	return stage_wait(w, err);
+}
+
 /* Hand the current chunk to the stager (starting it on first use). */
 static int stage_chunk(struct table_writer *w, struct mlfs_err *err)
 {

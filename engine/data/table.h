@@ -82,6 +82,10 @@ int table_writer_commit(struct table_writer *w, bool final,
 bool table_writer_failed(const struct table_writer *w);
 /* Drop what was not committed and free.  NULL is a no-op. */
 void table_writer_free(struct table_writer *w);
+/* Wait until every full chunk written so far is staged in the store (the
+ * stager thread is idle): what a crash at this moment would leave.  0 or
+ * the stager's error.  Not thread-safe with writes to W. */
+int table_writer_settle(struct table_writer *w, struct mlfs_err *err);
 
 /* A stable view of data.csv (header + rows) as of open. */
 struct table_reader;

@@ -295,6 +295,8 @@ static void test_recover_drops_staged_chunks(void **state)
 		buf_printf(&big, "%d\n", i);
 	assert_int_equal(table_writer_open(f->s, "t", true, &w, NULL), 0);
 	assert_int_equal(table_writer_write(w, big.data, big.len, NULL), 0);
+	/* The stager writes in the background: the crash comes after it. */
+	assert_int_equal(table_writer_settle(w, NULL), 0);
 	assert_true(count_prefix(f->s, "c/") > 0);	/* staged, not committed */
 	assert_int_equal(count_prefix(f->s, "w/"), 1);
 	/* What a restart after a crash does: */
