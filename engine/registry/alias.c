@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cache.h"
 #include "clock.h"
 #include "codec.h"
 #include "tracking.h"
@@ -381,8 +382,8 @@ int registry_history_csv(struct store *s, const char *name, struct buf *out)
 	buf_reset(out);
 	struct store_snapshot *snap = store_snapshot_new(s);
 	int rc = reg_model_load(s, snap, name, &m);
-	if (rc)
-		goto out;
+	if (rc || cache_get(s, CACHE_MODEL_HISTORY, m.id, m.hseq, out))
+		goto out;	/* history lines never change: hseq versions it */
 	buf_puts(out, "time,alias,from,to,uid\n");
 	reg_key_id(&lo, 'h', m.id, false, 0);
 	reg_key_id(&hi, 'h', m.id + 1, false, 0);
@@ -401,6 +402,8 @@ int registry_history_csv(struct store *s, const char *name, struct buf *out)
 	rc = store_iter_status(it, NULL);
 	codec_dec_free(d);
 	store_iter_free(it);
+	if (!rc)
+		cache_put(s, CACHE_MODEL_HISTORY, m.id, m.hseq, out);
 out:
 	store_snapshot_free(s, snap);
 	buf_free(&lo);

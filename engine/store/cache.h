@@ -14,6 +14,7 @@
 enum cache_what {
 	CACHE_TABLE_STATS = 1,
 	CACHE_FEATURE_STATS,
+	CACHE_MODEL_HISTORY,	/* a model's history.csv, by its history length */
 };
 
 /* The text of (WHAT, ID, VERSION) into OUT (replacing its content): true
