@@ -275,6 +275,11 @@ struct fs {
 	bool wait_stop;
 	pthread_t wait_thread;
 
+	/* Open files (struct file), for the ones the kernel never released
+	 * when the session ends (a signal): guarded by files_lock. */
+	pthread_mutex_t files_lock;
+	struct file *files;
+
 	/* Exchange answers kept for a writer's session (kind/exchange.c):
 	 * guarded by exchange_lock. */
 	pthread_mutex_t exchange_lock;
@@ -356,6 +361,7 @@ int fs_collection_rmdir(struct fs *fs, const struct node *dir,
 
 /* An open file (fi->fh): made in open, freed in release. */
 struct file {
+	struct file *next, *prev;	/* fs->files: fs->files_lock */
 	pthread_mutex_t lock;	/* guards state and every kind call on it */
 	struct node node;
 	int flags;		/* open(2) flags */
@@ -525,5 +531,8 @@ void fs_log_free(struct fs *fs);
 /* ---- the FUSE operations ---- */
 
 extern const struct fuse_lowlevel_ops fs_ops;
+/* After the loop: release the files still open (their release never
+ * came), as release would. */
+void fs_files_free_all(struct fs *fs);
 
 #endif

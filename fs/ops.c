@@ -397,17 +397,31 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 /* ---- files ---- */
 
-static struct file *file_new(void)
+static struct file *file_new(struct fs *fs)
 {
 	struct file *f = calloc(1, sizeof(*f));
 	if (!f)
 		mlfs_oom();
 	pthread_mutex_init(&f->lock, NULL);
+	pthread_mutex_lock(&fs->files_lock);
+	f->next = fs->files;
+	if (f->next)
+		f->next->prev = f;
+	fs->files = f;
+	pthread_mutex_unlock(&fs->files_lock);
 	return f;
 }
 
 static void file_free(struct fs *fs, struct file *f)
 {
+	pthread_mutex_lock(&fs->files_lock);
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		fs->files = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	pthread_mutex_unlock(&fs->files_lock);
 	if (f->node.ops) {
 		const struct kind *k = fs_kind(&f->node);
 		if (k->release)
@@ -419,6 +433,12 @@ static void file_free(struct fs *fs, struct file *f)
 	}
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+void fs_files_free_all(struct fs *fs)
+{
+	while (fs->files)
+		file_free(fs, fs->files);
 }
 
 static int open_node(struct fs *fs, struct file *f, int flags,
@@ -433,7 +453,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct mlfs_err err = { 0 };
-	struct file *f = file_new();
+	struct file *f = file_new(fs);
 	int rc = resolve_ino(fs, ino, &f->node);
 
 	if (rc)
@@ -484,7 +504,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fs_namespace_changed(fs);
 	struct mlfs_err err = { 0 };
 	struct node dir;
-	struct file *f = file_new();
+	struct file *f = file_new(fs);
 	int rc = resolve_child(fs, parent, name, &dir, &f->node);
 
 	if (rc == -ENOENT && dir.ops)

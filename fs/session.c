@@ -38,6 +38,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.train_lock, NULL);
 	pthread_mutex_init(&fs.exchange_lock, NULL);
+	pthread_mutex_init(&fs.files_lock, NULL);
 	/* Trainings a killed daemon left RUNNING end FAILED "interrupted". */
 	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
@@ -121,6 +122,7 @@ out_session:
 	fuse_session_destroy(fs.se);
 out_args:
 	fuse_opt_free_args(&args);
+	fs_files_free_all(&fs);
 	fs_inodes_free(&fs);
 	fs_templink_free_all();
 	fs_exchange_free_all(&fs);
@@ -128,5 +130,6 @@ out_args:
 	pthread_mutex_destroy(&fs.log_lock);
 	pthread_mutex_destroy(&fs.train_lock);
 	pthread_mutex_destroy(&fs.exchange_lock);
+	pthread_mutex_destroy(&fs.files_lock);
 	return rc;
 }
