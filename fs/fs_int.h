@@ -279,6 +279,7 @@ struct fs {
 	 * when the session ends (a signal): guarded by files_lock. */
 	pthread_mutex_t files_lock;
 	struct file *files;
+	struct dir_list *dirs;		/* open directories (ops.c) */
 
 	/* Exchange answers kept for a writer's session (kind/exchange.c):
 	 * guarded by exchange_lock. */
@@ -531,8 +532,8 @@ void fs_log_free(struct fs *fs);
 /* ---- the FUSE operations ---- */
 
 extern const struct fuse_lowlevel_ops fs_ops;
-/* After the loop: release the files still open (their release never
- * came), as release would. */
+/* After the loop: release the files and directories still open (their
+ * release never came), as release would. */
 void fs_files_free_all(struct fs *fs);
 
 #endif

@@ -46,8 +46,37 @@ const struct kind *fs_kind(const struct node *n)
 /* An open directory: its entries read at opendir, "Tname\0" each with T
  * 'd' or 'f'. */
 struct dir_list {
+	struct dir_list *next, *prev;	/* fs->dirs: fs->files_lock */
 	struct buf dir;
 };
+
+static struct dir_list *dir_list_new(struct fs *fs)
+{
+	struct dir_list *h = calloc(1, sizeof(*h));
+	if (!h)
+		mlfs_oom();
+	pthread_mutex_lock(&fs->files_lock);
+	h->next = fs->dirs;
+	if (h->next)
+		h->next->prev = h;
+	fs->dirs = h;
+	pthread_mutex_unlock(&fs->files_lock);
+	return h;
+}
+
+static void dir_list_free(struct fs *fs, struct dir_list *h)
+{
+	pthread_mutex_lock(&fs->files_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->dirs = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->files_lock);
+	buf_free(&h->dir);
+	free(h);
+}
 
 static struct fs *FS(fuse_req_t req)
 {
@@ -279,10 +308,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
-	struct dir_list *h = calloc(1, sizeof(*h));
+	struct dir_list *h = dir_list_new(fs);
 	struct node n;
-	if (!h)
-		mlfs_oom();
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc && n.ops->kind != NK_DIR)
 		rc = -ENOTDIR;
@@ -292,16 +319,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		rc = n.ops->list(fs, &n, add_dirent, h);
 	}
 	if (rc) {
-		buf_free(&h->dir);
-		free(h);
+		dir_list_free(fs, h);
 		fuse_reply_err(req, -rc);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	if (fuse_reply_open(req, fi)) {
-		buf_free(&h->dir);
-		free(h);
-	}
+	if (fuse_reply_open(req, fi))
+		dir_list_free(fs, h);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -339,8 +363,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct dir_list *h = (struct dir_list *)(uintptr_t)fi->fh;
-	buf_free(&h->dir);
-	free(h);
+	dir_list_free(FS(req), h);
 	fuse_reply_err(req, 0);
 }
 
@@ -439,6 +462,8 @@ void fs_files_free_all(struct fs *fs)
 {
 	while (fs->files)
 		file_free(fs, fs->files);
+	while (fs->dirs)
+		dir_list_free(fs, fs->dirs);
 }
 
 static int open_node(struct fs *fs, struct file *f, int flags,
