@@ -454,6 +454,7 @@ extern const struct node_ops ns_root_dir;
 extern const struct node_ops ns_tables_dir;
 extern const struct node_ops ns_features_dir;
 extern const struct node_ops ns_models_dir;
+extern const struct node_ops ns_endpoints_dir;
 /* A run's training files (ns/train.c). */
 extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 	ns_progress_ops, ns_error_ops;

@@ -68,6 +68,12 @@ static int alias_load(struct store *s, const struct store_snapshot *snap,
 	return rc;
 }
 
+bool reg_alias_exists(struct store *s, uint64_t mid, const char *alias)
+{
+	uint64_t v;
+	return alias_load(s, NULL, mid, alias, &v) == 0;
+}
+
 int reg_alias_walk(struct store *s, const struct store_snapshot *snap,
 		   uint64_t mid,
 		   int (*fn)(void *ctx, const char *alias, uint64_t version),
@@ -217,6 +223,17 @@ int registry_alias_set(struct store *s, const char *name, const char *alias,
 	return change_end(s, name, &ch, rc, err);
 }
 
+/* -EBUSY when something serves model NAME by ALIAS. */
+static int alias_busy(struct store *s, const struct reg_model *m,
+		      const char *name, const char *alias, struct mlfs_err *err)
+{
+	char holder[REGISTRY_HOLDER_MAX + 1];
+	if (!reg_alias_held(s, m->id, alias, holder))
+		return 0;
+	return mlfs_fail(err, -EBUSY, "%s serves %s@%s: change its traffic first (the alias may move, not go)",
+			 holder, name, alias);
+}
+
 int registry_alias_rename(struct store *s, const char *name, const char *from,
 			  const char *to, bool noreplace, uint32_t uid,
 			  struct mlfs_err *err)
@@ -229,6 +246,8 @@ int registry_alias_rename(struct store *s, const char *name, const char *from,
 		return rc;
 	if (alias_load(s, NULL, m.id, from, &v))
 		rc = mlfs_fail(err, -ENOENT, "model '%s' has no alias '%s'", name, from);
+	else if (strcmp(from, to) && (rc = alias_busy(s, &m, name, from, err)))
+		;
 	else if (alias_load(s, NULL, m.id, to, &w) == 0 && noreplace && strcmp(from, to))
 		rc = mlfs_fail(err, -EEXIST, "alias '%s' exists", to);
 	if (!rc && strcmp(from, to)) {
@@ -256,6 +275,8 @@ int registry_alias_remove(struct store *s, const char *name,
 		return rc;
 	if (!names_valid(alias) || alias_load(s, NULL, m.id, alias, &old))
 		rc = mlfs_fail(err, -ENOENT, "model '%s' has no alias '%s'", name, alias);
+	if (!rc)
+		rc = alias_busy(s, &m, name, alias, err);
 	if (!rc) {
 		alias_delete(&ch, alias);
 		history_put(&ch, alias, old, 0);

@@ -11,14 +11,19 @@
 #include <string.h>
 
 static void key_hold(struct buf *k, uint64_t mid, uint64_t n,
-		     const char *holder)
+		     const char *holder, const char *alias)
 {
 	reg_key_id(k, 'e', mid, true, n);
 	buf_puts(k, holder);
+	if (alias) {	/* HOLDER \0 ALIAS: the model, by this alias */
+		buf_putc(k, '\0');
+		buf_puts(k, alias);
+	}
 }
 
 static int hold_change(struct store *s, const char *name, uint64_t version,
-		       const char *holder, bool hold, struct mlfs_err *err)
+		       const char *alias, const char *holder, bool hold,
+		       struct mlfs_err *err)
 {
 	struct reg_model m;
 	struct buf k = { 0 };
@@ -31,9 +36,11 @@ static int hold_change(struct store *s, const char *name, uint64_t version,
 		rc = mlfs_fail(err, -ENOENT, "no model '%s'", name);
 	else if (!rc && hold && version && !reg_version_exists(s, NULL, m.id, version))
 		rc = mlfs_fail(err, -ENOENT, "model '%s' has no version %" PRIu64, name, version);
+	else if (!rc && alias && (!names_valid(alias) || (hold && !reg_alias_exists(s, m.id, alias))))
+		rc = mlfs_fail(err, -ENOENT, "model '%s' has no alias '%s'", name, alias);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
-		key_hold(&k, m.id, version, holder);
+		key_hold(&k, m.id, version, holder, alias);
 		if (hold)
 			store_batch_put(b, k.data, k.len, "", 0);
 		else
@@ -49,13 +56,44 @@ static int hold_change(struct store *s, const char *name, uint64_t version,
 int registry_hold(struct store *s, const char *name, uint64_t version,
 		  const char *holder, struct mlfs_err *err)
 {
-	return hold_change(s, name, version, holder, true, err);
+	return hold_change(s, name, version, NULL, holder, true, err);
 }
 
 int registry_release(struct store *s, const char *name, uint64_t version,
 		     const char *holder, struct mlfs_err *err)
 {
-	return hold_change(s, name, version, holder, false, err);
+	return hold_change(s, name, version, NULL, holder, false, err);
+}
+
+int registry_hold_alias(struct store *s, const char *name, const char *alias,
+			const char *holder, bool hold, struct mlfs_err *err)
+{
+	return hold_change(s, name, 0, alias, holder, hold, err);
+}
+
+bool reg_alias_held(struct store *s, uint64_t mid, const char *alias,
+		    char holder[REGISTRY_HOLDER_MAX + 1])
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	bool found = false;
+	size_t al = strlen(alias);
+	reg_key_id(&lo, 'e', mid, true, 0);
+	reg_key_id(&hi, 'e', mid, true, 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); !found && store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		const char *h = k + lo.len;
+		size_t hl = strnlen(h, kl - lo.len);
+		if (lo.len + hl + 1 + al != kl || memcmp(h + hl + 1, alias, al))
+			continue;
+		snprintf(holder, REGISTRY_HOLDER_MAX + 1, "%.*s", (int)hl, h);
+		found = true;
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return found;
 }
 
 bool reg_held(struct store *s, uint64_t mid, bool any, uint64_t version,

@@ -111,6 +111,11 @@ bool registry_version_run_exists(struct store *s,
  * newline when not empty.  -ENOENT for an unknown file or version. */
 int registry_version_text(struct store *s, const char *name, uint64_t version,
 			  const char *file, struct buf *out);
+/* File FILE (e.g. "model.forest") of the version's model folder, whole,
+ * into OUT: the bytes serving loads.  -ENOENT when missing. */
+int registry_version_file(struct store *s, const struct registry_version *v,
+			  const char *file, struct buf *out,
+			  struct mlfs_err *err);
 enum registry_stage registry_version_stage(struct store *s, const char *name,
 					   uint64_t version);
 
@@ -156,6 +161,12 @@ int registry_hold(struct store *s, const char *name, uint64_t version,
 		  const char *holder, struct mlfs_err *err);
 int registry_release(struct store *s, const char *name, uint64_t version,
 		     const char *holder, struct mlfs_err *err);
+/* Hold (HOLD) or release the model NAME by its alias ALIAS: besides the
+ * model's deletion, removing the alias or renaming it away is -EBUSY
+ * naming the holder; moving it to another version is what serving by an
+ * alias is for.  -ENOENT for a missing alias when holding. */
+int registry_hold_alias(struct store *s, const char *name, const char *alias,
+			const char *holder, bool hold, struct mlfs_err *err);
 
 /* ---- lineage ----
  * FN gets MODEL and VERSION for every version whose features.yaml reads

@@ -15,6 +15,7 @@
  *   r/h/MID SEQ     history line {t, alias, from, to, uid}; SEQ from the
  *                   model's hseq
  *   r/e/MID N HOLDER  a hold on version N (0: the whole model) (holds.c)
+ *   r/e/MID 0 HOLDER\0ALIAS  a hold on the model by one of its aliases
  *   r/l/TABLE\0 MID N  model name: version N reads feature table TABLE
  *                   (lineage.c)
  * Invariants: every r/a names an existing r/v; every r/v holds a pin
@@ -66,6 +67,11 @@ int reg_alias_walk(struct store *s, const struct store_snapshot *snap,
 		   void *ctx);
 /* Whether model MID is held (ANY) or version VERSION of it is; HOLDER
  * gets the first holder's name. */
+bool reg_alias_exists(struct store *s, uint64_t mid, const char *alias);
+/* Whether a holder serves the model by ALIAS (which then may move, but
+ * not go); its name into HOLDER. */
+bool reg_alias_held(struct store *s, uint64_t mid, const char *alias,
+		    char holder[REGISTRY_HOLDER_MAX + 1]);
 bool reg_held(struct store *s, uint64_t mid, bool any, uint64_t version,
 	      char holder[REGISTRY_HOLDER_MAX + 1]);
 /* Lineage keys of version N of model MID (named MODEL) for the tables

@@ -51,6 +51,24 @@ static int read_small(struct store *s, uint64_t dir, const char *name,
 	return 0;
 }
 
+int registry_version_file(struct store *s, const struct registry_version *v,
+			  const char *file, struct buf *out,
+			  struct mlfs_err *err)
+{
+	struct blob_stat st;
+	buf_reset(out);
+	if (blob_lookup(s, v->model_dir, file, &st) || st.dir)
+		return mlfs_fail(err, -ENOENT, "version %llu has no model file '%s'",
+				 (unsigned long long)v->version, file);
+	buf_reserve(out, st.size + 1);
+	long n = blob_read(s, st.id, 0, out->data, st.size, err);
+	if (n < 0)
+		return (int)n;
+	out->len = (size_t)n;
+	out->data[out->len] = '\0';
+	return 0;
+}
+
 /* The model/ folder a training left in the run's artifacts (train.h). */
 static int find_model(struct store *s, const char *exp, const char *run,
 		      uint64_t root, uint64_t *dir, struct mlfs_err *err)

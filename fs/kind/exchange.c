@@ -33,6 +33,7 @@ struct exchange_kept {
 	uid_t uid;
 	pid_t sid;
 	struct buf response;
+	int error;		/* the request failed: reads fail with it */
 };
 
 struct exchange_state {
@@ -41,13 +42,14 @@ struct exchange_state {
 	size_t pos;		/* read position in response */
 	bool pending;		/* request written, not answered */
 	bool failed;		/* a write was refused: nothing is answered */
+	int kept_error;		/* read-only: the session's last request failed */
 	uid_t uid;
 	pid_t sid;		/* the opener's session */
 };
 
 /* Keep RESPONSE for (PATH, UID, SID), newest first. */
 static void kept_put(struct fs *fs, const char *path, uid_t uid, pid_t sid,
-		     const struct buf *response)
+		     const struct buf *response, int error)
 {
 	struct exchange_kept *k = NULL;
 	pthread_mutex_lock(&fs->exchange_lock);
@@ -73,19 +75,22 @@ static void kept_put(struct fs *fs, const char *path, uid_t uid, pid_t sid,
 	k->uid = uid;
 	k->sid = sid;
 	buf_reset(&k->response);
-	buf_append(&k->response, response->data, response->len);
+	if (response)
+		buf_append(&k->response, response->data, response->len);
+	k->error = error;
 	k->next = fs->exchange_kept;
 	fs->exchange_kept = k;
 	pthread_mutex_unlock(&fs->exchange_lock);
 }
 
 static void kept_get(struct fs *fs, const char *path, uid_t uid, pid_t sid,
-		     struct buf *out)
+		     struct buf *out, int *error)
 {
 	pthread_mutex_lock(&fs->exchange_lock);
 	for (struct exchange_kept *e = fs->exchange_kept; e; e = e->next)
 		if (e->uid == uid && e->sid == sid && !strcmp(e->path, path)) {
 			buf_append(out, e->response.data, e->response.len);
+			*error = e->error;
 			break;
 		}
 	pthread_mutex_unlock(&fs->exchange_lock);
@@ -121,7 +126,7 @@ static int exchange_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 	x->sid = getsid(fs_caller_pid());
 	f->state = x;
 	if ((f->flags & O_ACCMODE) == O_RDONLY)
-		kept_get(fs, f->node.path, x->uid, x->sid, &x->response);
+		kept_get(fs, f->node.path, x->uid, x->sid, &x->response, &x->kept_error);
 	return 0;
 }
 
@@ -151,6 +156,7 @@ static int exchange_write(struct fs *fs, struct file *f, const char *data,
 	}
 	if (x->request.len + size > max) {
 		x->failed = true;
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, -EFBIG);
 		return mlfs_fail(err, -EFBIG, "a request is at most %zu bytes", max);
 	}
 	size_t before = x->request.len;
@@ -159,6 +165,7 @@ static int exchange_write(struct fs *fs, struct file *f, const char *data,
 	if (rc) {
 		x->request.len = before;
 		x->failed = true;
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, rc);
 		return rc;
 	}
 	x->pending = true;
@@ -178,8 +185,7 @@ static int answer(struct fs *fs, struct file *f, struct mlfs_err *err)
 				       x->request.len, &x->response, err);
 	if (rc)
 		buf_reset(&x->response);
-	else
-		kept_put(fs, f->node.path, x->uid, x->sid, &x->response);
+	kept_put(fs, f->node.path, x->uid, x->sid, rc ? NULL : &x->response, rc);
 	return rc;
 }
 
@@ -190,6 +196,8 @@ static int exchange_read(struct fs *fs, struct file *f, fuse_req_t req,
 	int rc = answer(fs, f, err);
 	if (rc)
 		return rc;
+	if (x->kept_error && !x->pos)
+		return mlfs_fail(err, x->kept_error, "the last request of this session failed (its reason is above in /log)");
 	size_t n = x->response.len - x->pos < size ? x->response.len - x->pos : size;
 	fuse_reply_buf(req, n ? x->response.data + x->pos : NULL, n);
 	x->pos += n;

@@ -26,6 +26,11 @@ static const char readme_text[] =
 	"    versions/N/    model/ metrics.csv features.yaml stage aliases run ...\n"
 	"    Production     an alias: ln -sfn versions/N Production (any name)\n"
 	"    history.csv    every alias change: time,alias,from,to,uid\n"
+	"    versions/N/score  batch scoring: cp rows.csv score; cat score\n"
+	"/endpoints/NAME/   serving (mkdir to create)\n"
+	"    traffic        'MODEL@REF PERCENT' lines summing to 100; 'MODEL@REF shadow'\n"
+	"    predict        write a request (CSV or MLflow JSON), read the predictions\n"
+	"    log.csv stats.csv state config.yaml   inference log, per-version stats\n"
 	"\n"
 	"Errors: a rejected write fails with an errno and says why in /log.\n"
 	"Reference: docs/reference.md and mlfs(1).\n";
@@ -54,6 +59,7 @@ static const struct node_ops log_ops = {
 
 static const struct fs_entry entries[] = {
 	{ "README", &readme_ops },
+	{ "endpoints", &ns_endpoints_dir },
 	{ "experiments", &ns_experiments_dir },
 	{ "features", &ns_features_dir },
 	{ "log", &log_ops },

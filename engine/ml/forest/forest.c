@@ -1076,6 +1076,13 @@ const char *forest_class_name(const struct forest *m, size_t k)
 	return k < m->k ? m->classes[k] : NULL;
 }
 
+const char *forest_category_name(const struct forest *m, size_t j, size_t c)
+{
+	if (j >= m->nfeat || m->feats[j].kind != FRAME_CATEGORICAL || c >= m->feats[j].ncats)
+		return NULL;
+	return m->feats[j].cats[c];
+}
+
 const char *forest_feature_name(const struct forest *m, size_t j)
 {
 	return j < m->nfeat ? m->feats[j].name : NULL;

@@ -156,6 +156,14 @@ int forest_predict(const struct forest *m, const struct frame *f,
  * categorical feature the index of its category (forest_category_find()),
  * NaN = missing.  OUT gets forest_nout(M) doubles.  No allocation. */
 void forest_predict_row(const struct forest *m, const double *x, double *out);
+/* NROWS rows as forest_predict_row's X, row-major (nrows x features);
+ * OUT gets nrows * forest_nout(M) doubles.  The calling thread only: a
+ * scoring request is one thread's work.  No allocation. */
+void forest_predict_rows(const struct forest *m, const double *x,
+			 size_t nrows, double *out);
+/* Category C of categorical feature J (NUL-terminated, valid as long as
+ * M is), or NULL when there is none. */
+const char *forest_category_name(const struct forest *m, size_t j, size_t c);
 /* Index of category S[0..LEN) of categorical feature J, or -ENOENT. */
 int forest_category_find(const struct forest *m, size_t j, const char *s,
 			 size_t len);

@@ -495,3 +495,11 @@ int forest_encode_labels(const struct forest *m, const struct frame *f,
 	}
 	return 0;
 }
+
+void forest_predict_rows(const struct forest *m, const double *x,
+			 size_t nrows, double *out)
+{
+	size_t nout = forest_nout(m);
+	for (size_t i = 0; i < nrows; i++)
+		forest_predict_row(m, x + i * m->nfeat, out + i * nout);
+}

@@ -1,0 +1,366 @@
+/* inflog.c - the inference log: a row per scored request row, queued in
+ * memory on the request path, written by the serving thread at least
+ * every second as e/l/ID SEQ records (SEQ: microseconds << 12 plus a
+ * counter, so keys sort by time and a cut by age is one range), bounded
+ * by each endpoint's retention, read back as log.csv. */
+#include "serving_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "csv.h"
+#include "forest/forest.h"
+#include "types.h"
+
+#define SEQ_SHIFT 12
+#define LOG_FIELDS 11
+
+void inflog_queue(struct store *s, uint64_t id, const struct log_row *lr)
+{
+	struct serving *sv = serving_get(s);
+	const struct served *m = lr->m;
+	const struct forest *f = m->forest;
+	struct buf v = { 0 };
+	char text[40];
+	codec_enc_array(&v, LOG_FIELDS);
+	codec_enc_i64(&v, lr->time_us);
+	codec_enc_cstr(&v, lr->request_id);
+	codec_enc_cstr(&v, m->model);
+	codec_enc_u64(&v, m->version);
+	codec_enc_u64(&v, lr->role);
+	codec_enc_u64(&v, lr->latency_us);
+	codec_enc_cstr(&v, lr->status);
+	codec_enc_array(&v, (uint32_t)lr->nkeys);
+	for (size_t k = 0; k < lr->nkeys; k++) {
+		const char *cell = request_cell(lr->req, lr->row, (size_t)lr->key_cols[k]);
+		codec_enc_array(&v, 2);
+		codec_enc_cstr(&v, lr->req->names[lr->key_cols[k]]);
+		if (cell)
+			codec_enc_cstr(&v, cell);
+		else
+			codec_enc_nil(&v);
+	}
+	codec_enc_array(&v, (uint32_t)m->nfeatures);
+	for (size_t j = 0; j < m->nfeatures; j++) {
+		double x = lr->features[j];
+		codec_enc_array(&v, 2);
+		codec_enc_cstr(&v, forest_feature_name(f, j));
+		if (isnan(x))
+			codec_enc_nil(&v);
+		else if (forest_feature_kind(f, j) == FRAME_CATEGORICAL)
+			codec_enc_cstr(&v, forest_category_name(f, j, (size_t)x));
+		else
+			codec_enc_f64(&v, x);
+	}
+	codec_enc_cstr(&v, served_label(m, lr->proba, text));
+	if (served_is_classifier(m))
+		codec_enc_f64(&v, served_nout(m) == 2 ? lr->proba[1] :
+			      lr->proba[forest_argmax(lr->proba, served_nout(m))]);
+	else
+		codec_enc_nil(&v);
+
+	char head[12];
+	memcpy(head, &id, 8);
+	uint32_t len = (uint32_t)v.len;
+	memcpy(head + 8, &len, 4);
+	pthread_mutex_lock(&sv->lock);
+	buf_append(&sv->queue, head, sizeof(head));
+	buf_append(&sv->queue, v.data, v.len);
+	sv->queued++;
+	pthread_mutex_unlock(&sv->lock);
+	buf_free(&v);
+}
+
+/* ---- retention ---- */
+
+static void log_bounds(uint64_t id, struct buf *lo, struct buf *hi)
+{
+	ep_key(lo, 'l', id);
+	ep_key(hi, 'l', id + 1);
+}
+
+/* Delete EP's rows older than its retention_days and past its
+ * retention_rows newest. */
+static int retain(struct store *s, struct ep_live *ep, uint64_t added,
+		  struct mlfs_err *err)
+{
+	struct buf lo = { 0 }, hi = { 0 }, cut = { 0 };
+	pthread_mutex_lock(&ep->lock);
+	uint64_t keep_rows = ep->cfg.log_retention_rows;
+	uint64_t days = ep->cfg.log_retention_days;
+	pthread_mutex_unlock(&ep->lock);
+	log_bounds(ep->id, &lo, &hi);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	if (ep->log_rows < 0) {
+		ep->log_rows = 0;
+		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+			ep->log_rows++;
+	} else {
+		ep->log_rows += (int64_t)added;
+	}
+	int64_t cutoff = clock_now_ns() / 1000 - (int64_t)days * 86400 * 1000000;
+	uint64_t cut_seq = cutoff > 0 ? (uint64_t)cutoff << SEQ_SHIFT : 0;
+	uint64_t drop = ep->log_rows > (int64_t)keep_rows ? (uint64_t)ep->log_rows - keep_rows : 0;
+	uint64_t n = 0;
+	store_iter_seek_first(it);
+	for (; store_iter_valid(it); store_iter_next(it), n++) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (n >= drop && (kl != lo.len + 8 || key_get_u64(k + lo.len) >= cut_seq))
+			break;
+	}
+	int rc = 0;
+	if (n) {
+		size_t kl = 0;
+		const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
+		buf_append(&cut, k ? k : hi.data, k ? kl : hi.len);
+		struct store_batch *b = store_batch_new();
+		store_batch_delete_range(b, lo.data, lo.len, cut.data, cut.len);
+		rc = store_write(s, b, false, err);
+		store_batch_free(b);
+		if (!rc)
+			ep->log_rows -= (int64_t)n;
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	buf_free(&cut);
+	return rc;
+}
+
+int inflog_flush(struct store *s, struct mlfs_err *err)
+{
+	struct serving *sv = serving_get(s);
+	struct buf q = { 0 }, k = { 0 };
+	pthread_mutex_lock(&sv->flush_lock);
+	pthread_mutex_lock(&sv->lock);
+	q = sv->queue;
+	sv->queue = (struct buf){ 0 };
+	sv->queued = 0;
+	pthread_mutex_unlock(&sv->lock);
+	int rc = 0;
+	if (q.len) {
+		struct store_batch *b = store_batch_new();
+		uint64_t seq = (uint64_t)(clock_now_ns() / 1000) << SEQ_SHIFT;
+		if (seq <= sv->log_seq)
+			seq = sv->log_seq + 1;
+		for (size_t at = 0; at + 12 <= q.len;) {
+			uint64_t id;
+			uint32_t len;
+			memcpy(&id, q.data + at, 8);
+			memcpy(&len, q.data + at + 8, 4);
+			ep_key(&k, 'l', id);
+			key_put_u64(&k, seq++);
+			store_batch_put(b, k.data, k.len, q.data + at + 12, len);
+			at += 12 + len;
+		}
+		sv->log_seq = seq;
+		rc = store_write(s, b, false, err);
+		store_batch_free(b);
+	}
+	/* retention of every endpoint that logged (or may hold old rows);
+	 * the list only grows at its head */
+	pthread_mutex_lock(&sv->lock);
+	struct ep_live *eps = sv->eps;
+	pthread_mutex_unlock(&sv->lock);
+	for (struct ep_live *ep = eps; !rc && ep; ep = ep->next) {
+		if (ep->gone)
+			continue;
+		uint64_t added = 0;
+		for (size_t at = 0; at + 12 <= q.len;) {
+			uint64_t id;
+			uint32_t len;
+			memcpy(&id, q.data + at, 8);
+			memcpy(&len, q.data + at + 8, 4);
+			added += id == ep->id;
+			at += 12 + len;
+		}
+		if (added || ep->log_rows < 0)
+			rc = retain(s, ep, added, err);
+	}
+	pthread_mutex_unlock(&sv->flush_lock);
+	buf_free(&q);
+	buf_free(&k);
+	return rc;
+}
+
+/* ---- log.csv ---- */
+
+struct names {
+	char **v;
+	size_t n;
+};
+
+static void names_add(struct names *ns, const char *p, size_t len)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (strlen(ns->v[i]) == len && !memcmp(ns->v[i], p, len))
+			return;
+	ns->v = realloc(ns->v, (ns->n + 1) * sizeof(char *));
+	char *d = malloc(len + 1);
+	if (!ns->v || !d)
+		mlfs_oom();
+	memcpy(d, p, len);
+	d[len] = '\0';
+	ns->v[ns->n++] = d;
+}
+
+static long names_find(const struct names *ns, const char *p, size_t len)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		if (strlen(ns->v[i]) == len && !memcmp(ns->v[i], p, len))
+			return (long)i;
+	return -1;
+}
+
+static void names_free(struct names *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->v[i]);
+	free(ns->v);
+}
+
+/* Collect the names of pairs list L (array of [name, value]). */
+static void collect(struct dval l, struct names *ns, const struct names *skip)
+{
+	for (size_t i = 0; i < codec_dval_len(l); i++) {
+		const char *p;
+		size_t len;
+		if (codec_dval_str(codec_dval_at(codec_dval_at(l, i), 0), &p, &len) &&
+		    (!skip || names_find(skip, p, len) < 0))
+			names_add(ns, p, len);
+	}
+}
+
+static void put_value(struct buf *out, struct dval v)
+{
+	const char *p;
+	size_t len;
+	double d;
+	if (codec_dval_str(v, &p, &len))
+		csv_put_field(out, p, len);
+	else if (codec_dval_f64(v, &d))
+		buf_put_double(out, d);
+}
+
+static void put_str(struct buf *out, struct dval v)
+{
+	const char *p;
+	size_t len;
+	if (codec_dval_str(v, &p, &len))
+		csv_put_field(out, p, len);
+}
+
+/* The values of pairs list L in the columns NS, each followed by ','. */
+static void put_pairs(struct buf *out, struct dval l, const struct names *ns,
+		      struct dval *cells)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		cells[i] = (struct dval){ 0 };
+	for (size_t i = 0; i < codec_dval_len(l); i++) {
+		struct dval pair = codec_dval_at(l, i);
+		const char *p;
+		size_t len;
+		if (!codec_dval_str(codec_dval_at(pair, 0), &p, &len))
+			continue;
+		long c = names_find(ns, p, len);
+		if (c >= 0)
+			cells[c] = codec_dval_at(pair, 1);
+	}
+	for (size_t i = 0; i < ns->n; i++) {
+		if (cells[i].o)
+			put_value(out, cells[i]);
+		buf_putc(out, ',');
+	}
+}
+
+static void put_row(struct buf *out, const char *endpoint, struct dval r,
+		    const struct names *keys, const struct names *feats,
+		    struct dval *cells)
+{
+	int64_t t = 0;
+	uint64_t u = 0;
+	char when[40];
+	codec_dval_i64(codec_dval_at(r, 0), &t);
+	fmt_timestamp(when, t);
+	buf_puts(out, when);
+	buf_putc(out, ',');
+	put_str(out, codec_dval_at(r, 1));
+	buf_putc(out, ',');
+	csv_put_field(out, endpoint, strlen(endpoint));
+	buf_putc(out, ',');
+	put_str(out, codec_dval_at(r, 2));
+	codec_dval_u64(codec_dval_at(r, 3), &u);
+	buf_printf(out, ",%" PRIu64 ",", u);
+	codec_dval_u64(codec_dval_at(r, 4), &u);
+	buf_puts(out, u == ROLE_SHADOW ? "shadow," : "served,");
+	codec_dval_u64(codec_dval_at(r, 5), &u);
+	buf_printf(out, "%" PRIu64 ",", u);
+	put_str(out, codec_dval_at(r, 6));
+	buf_putc(out, ',');
+	put_pairs(out, codec_dval_at(r, 7), keys, cells);
+	put_pairs(out, codec_dval_at(r, 8), feats, cells);
+	put_str(out, codec_dval_at(r, 9));
+	buf_putc(out, ',');
+	put_value(out, codec_dval_at(r, 10));
+	buf_putc(out, '\n');
+}
+
+int inflog_csv(struct store *s, uint64_t id, const char *name,
+	       struct buf *out, struct mlfs_err *err)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	struct names keys = { 0 }, feats = { 0 };
+	struct store_snapshot *snap = store_snapshot_new(s);
+	log_bounds(id, &lo, &hi);
+	struct store_iter *it = store_iter_new(s, snap, lo.data, lo.len, hi.data, hi.len);
+	struct dec *d = NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		struct dval *cells = NULL;
+		if (pass) {
+			buf_puts(out, "timestamp,request_id,endpoint,model,version,role,latency_us,status,");
+			for (size_t i = 0; i < keys.n; i++) {
+				csv_put_field(out, keys.v[i], strlen(keys.v[i]));
+				buf_putc(out, ',');
+			}
+			for (size_t i = 0; i < feats.n; i++) {
+				csv_put_field(out, feats.v[i], strlen(feats.v[i]));
+				buf_putc(out, ',');
+			}
+			buf_puts(out, "prediction,probability\n");
+			cells = calloc(keys.n + feats.n + 1, sizeof(*cells));
+			if (!cells)
+				mlfs_oom();
+		}
+		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+			size_t vl;
+			const char *v = store_iter_value(it, &vl);
+			if (d ? !codec_dec_reset(d, v, vl) : !(d = codec_dec_new(v, vl)))
+				continue;
+			struct dval r = codec_dec_root(d);
+			if (codec_dval_len(r) != LOG_FIELDS)
+				continue;
+			if (!pass) {
+				collect(codec_dval_at(r, 7), &keys, NULL);
+				collect(codec_dval_at(r, 8), &feats, &keys);
+			} else {
+				put_row(out, name, r, &keys, &feats, cells);
+			}
+		}
+		free(cells);
+	}
+	int rc = store_iter_status(it, err);
+	codec_dec_free(d);
+	store_iter_free(it);
+	store_snapshot_free(s, snap);
+	names_free(&keys);
+	names_free(&feats);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}

@@ -1,0 +1,896 @@
+/* live.c - endpoints at work: the per-store serving state, each
+ * endpoint's loaded versions (load on first request, unload when idle),
+ * routing, scoring a predict request, statistics, and the thread that
+ * writes the log and statistics every second. */
+#include "serving_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "csv.h"
+#include "hash.h"
+#include "registry.h"
+#include "request.h"
+#include "response.h"
+
+#define FLUSH_EVERY_MS 1000
+
+static const char state_key;
+
+/* ---- the per-store state and its thread ---- */
+
+static void *serving_make(void)
+{
+	struct serving *sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		mlfs_oom();
+	pthread_mutex_init(&sv->lock, NULL);
+	pthread_mutex_init(&sv->flush_lock, NULL);
+	pthread_cond_init(&sv->wake, NULL);
+	return sv;
+}
+
+static void slot_unload(struct ep_slot *sl)
+{
+	served_free(sl->m);
+	sl->m = NULL;
+	sl->state = SLOT_IDLE;
+}
+
+static void ep_free(struct ep_live *ep)
+{
+	while (ep->slots) {
+		struct ep_slot *sl = ep->slots;
+		ep->slots = sl->next;
+		slot_unload(sl);
+		free(sl);
+	}
+	pthread_mutex_destroy(&ep->lock);
+	pthread_cond_destroy(&ep->loaded);
+	free(ep);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct store *s = arg;
+	struct serving *sv = serving_get(s);
+	pthread_mutex_lock(&sv->lock);
+	while (!sv->stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += FLUSH_EVERY_MS / 1000;
+		pthread_cond_timedwait(&sv->wake, &sv->lock, &until);
+		if (sv->stop)
+			break;
+		pthread_mutex_unlock(&sv->lock);
+		endpoint_flush(s, NULL);
+		pthread_mutex_lock(&sv->lock);
+	}
+	pthread_mutex_unlock(&sv->lock);
+	return NULL;
+}
+
+static void serving_free(void *p)
+{
+	struct serving *sv = p;
+	pthread_mutex_lock(&sv->lock);
+	sv->stop = true;
+	pthread_cond_broadcast(&sv->wake);
+	bool joined = sv->thread_on;
+	pthread_mutex_unlock(&sv->lock);
+	if (joined)
+		pthread_join(sv->thread, NULL);
+	while (sv->eps) {
+		struct ep_live *ep = sv->eps;
+		sv->eps = ep->next;
+		ep_free(ep);
+	}
+	buf_free(&sv->queue);
+	pthread_mutex_destroy(&sv->lock);
+	pthread_mutex_destroy(&sv->flush_lock);
+	pthread_cond_destroy(&sv->wake);
+	free(sv);
+}
+
+struct serving *serving_get(struct store *s)
+{
+	return store_state(s, &state_key, serving_make, serving_free);
+}
+
+static void thread_start(struct store *s, struct serving *sv)
+{
+	/* under sv->lock */
+	if (sv->thread_on || sv->stop)
+		return;
+	if (pthread_create(&sv->thread, NULL, flusher_main, s) == 0)
+		sv->thread_on = true;
+}
+
+/* ---- statistics records: e/s/ID MODEL\0 VERSION ROLE ---- */
+
+static void key_stats(struct buf *k, uint64_t id, const char *model,
+		      uint64_t version, int role)
+{
+	ep_key(k, 's', id);
+	buf_append(k, model, strlen(model) + 1);
+	key_put_u64(k, version);
+	buf_putc(k, (char)('0' + role));
+}
+
+static void encode_stats(struct buf *v, const struct ep_stats *st)
+{
+	uint32_t nb = 0;
+	for (size_t e = 0; e < LATENCY_EXP; e++)
+		for (size_t b = 0; b < LATENCY_SUB; b++)
+			nb += st->lat.bucket[e][b] != 0;
+	buf_reset(v);
+	codec_enc_map(v, 9);
+	codec_enc_cstr(v, "rq");
+	codec_enc_u64(v, st->requests);
+	codec_enc_cstr(v, "rw");
+	codec_enc_u64(v, st->rows);
+	codec_enc_cstr(v, "er");
+	codec_enc_u64(v, st->errors);
+	codec_enc_cstr(v, "ms");
+	codec_enc_u64(v, st->misses);
+	codec_enc_cstr(v, "cs");
+	codec_enc_u64(v, st->cold_starts);
+	codec_enc_cstr(v, "cm");
+	codec_enc_u64(v, st->cold_max_us);
+	codec_enc_cstr(v, "sp");
+	codec_enc_f64(v, st->sum_prediction);
+	codec_enc_cstr(v, "mx");
+	codec_enc_u64(v, st->lat.max_us);
+	codec_enc_cstr(v, "h");
+	codec_enc_array(v, nb);
+	for (size_t e = 0; e < LATENCY_EXP; e++)
+		for (size_t b = 0; b < LATENCY_SUB; b++)
+			if (st->lat.bucket[e][b]) {
+				codec_enc_array(v, 2);
+				codec_enc_u64(v, e * LATENCY_SUB + b);
+				codec_enc_u64(v, st->lat.bucket[e][b]);
+			}
+}
+
+static void decode_stats(const char *data, size_t len, struct ep_stats *st)
+{
+	struct dec *d = codec_dec_new(data, len);
+	struct dval r = codec_dec_root(d), h;
+	st->requests = codec_dget_u64(r, "rq", 0);
+	st->rows = codec_dget_u64(r, "rw", 0);
+	st->errors = codec_dget_u64(r, "er", 0);
+	st->misses = codec_dget_u64(r, "ms", 0);
+	st->cold_starts = codec_dget_u64(r, "cs", 0);
+	st->cold_max_us = codec_dget_u64(r, "cm", 0);
+	st->sum_prediction = codec_dget_f64(r, "sp", 0);
+	st->lat.max_us = codec_dget_u64(r, "mx", 0);
+	if (codec_dval_get(r, "h", &h)) {
+		for (size_t i = 0; i < codec_dval_len(h); i++) {
+			struct dval pair = codec_dval_at(h, i);
+			uint64_t at = 0, n = 0;
+			codec_dval_u64(codec_dval_at(pair, 0), &at);
+			codec_dval_u64(codec_dval_at(pair, 1), &n);
+			if (at < (uint64_t)LATENCY_EXP * LATENCY_SUB) {
+				st->lat.bucket[at / LATENCY_SUB][at % LATENCY_SUB] = n;
+				st->lat.count += n;
+			}
+		}
+	}
+	codec_dec_free(d);
+}
+
+/* ---- slots ---- */
+
+static struct ep_slot *slot_find(struct ep_live *ep, const char *model,
+				 uint64_t version, bool make)
+{
+	struct ep_slot **pp = &ep->slots;
+	for (; *pp; pp = &(*pp)->next)
+		if ((*pp)->version == version && !strcmp((*pp)->model, model))
+			return *pp;
+	if (!make)
+		return NULL;
+	struct ep_slot *sl = calloc(1, sizeof(*sl));
+	if (!sl)
+		mlfs_oom();
+	snprintf(sl->model, sizeof(sl->model), "%s", model);
+	sl->version = version;
+	*pp = sl;	/* at the end: the order versions first served */
+	return sl;
+}
+
+static void load_stats(struct store *s, struct ep_live *ep)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	ep_key(&lo, 's', ep->id);
+	ep_key(&hi, 's', ep->id + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl), *v = store_iter_value(it, &vl);
+		const char *model = k + lo.len;
+		size_t ml = strnlen(model, kl - lo.len);
+		if (lo.len + ml + 1 + 8 + 1 != kl || ml >= 129)
+			continue;
+		int role = k[kl - 1] - '0';
+		if (role != ROLE_SERVED && role != ROLE_SHADOW)
+			continue;
+		struct ep_slot *sl = slot_find(ep, model, key_get_u64(model + ml + 1), true);
+		decode_stats(v, vl, &sl->stats[role]);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
+/* Read traffic and config.yaml into EP (under its lock, or before it is
+ * shared). */
+static void ep_reload(struct store *s, struct ep_live *ep)
+{
+	struct buf t = { 0 };
+	ep_text(s, ep->id, 't', &t);
+	if (traffic_parse(t.data ? t.data : "", t.len, &ep->traffic, NULL))
+		memset(&ep->traffic, 0, sizeof(ep->traffic));
+	ep_text(s, ep->id, 'c', &t);
+	if (endpoint_config_parse(t.data ? t.data : "", t.len, &ep->cfg, NULL))
+		endpoint_config_default(&ep->cfg);
+	traffic_rng_seed(&ep->rng, ep->cfg.seed);
+	ep->traffic_gen++;
+	buf_free(&t);
+}
+
+struct ep_live *ep_live_get(struct store *s, const char *name, int *rc)
+{
+	struct serving *sv = serving_get(s);
+	struct endpoint_info e;
+	pthread_mutex_lock(&sv->lock);
+	struct ep_live *ep = sv->eps;
+	while (ep && strcmp(ep->name, name))
+		ep = ep->next;
+	if (!ep) {
+		*rc = ep_record(s, name, &e);
+		if (!*rc) {
+			ep = calloc(1, sizeof(*ep));
+			if (!ep)
+				mlfs_oom();
+			snprintf(ep->name, sizeof(ep->name), "%s", name);
+			ep->id = e.id;
+			ep->log_rows = -1;
+			pthread_mutex_init(&ep->lock, NULL);
+			pthread_cond_init(&ep->loaded, NULL);
+			ep_reload(s, ep);
+			load_stats(s, ep);
+			ep->next = sv->eps;
+			sv->eps = ep;
+			thread_start(s, sv);
+		}
+	}
+	*rc = ep ? 0 : -ENOENT;
+	pthread_mutex_unlock(&sv->lock);
+	return ep;
+}
+
+void ep_live_update(struct store *s, const char *name)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return;
+	pthread_mutex_lock(&ep->lock);
+	ep_reload(s, ep);
+	pthread_mutex_unlock(&ep->lock);
+}
+
+void ep_live_drop(struct store *s, const char *name)
+{
+	struct serving *sv = serving_get(s);
+	pthread_mutex_lock(&sv->lock);
+	for (struct ep_live *ep = sv->eps; ep; ep = ep->next)
+		if (!ep->gone && !strcmp(ep->name, name)) {
+			ep->gone = true;
+			ep->name[0] = '\0';	/* a new endpoint of the name is new */
+		}
+	pthread_mutex_unlock(&sv->lock);
+}
+
+/* The slot of MODEL@VERSION, READY, with a user counted.  With COLD (a
+ * request to be counted), *COLD_EXTRA_US is UINT64_MAX for a warm slot,
+ * else this request is its cold start and the value is the load time it
+ * did not see itself.  Under no lock; takes EP's. */
+static int slot_acquire(struct store *s, struct ep_live *ep, const char *model,
+			uint64_t version, struct ep_slot **out, bool cold,
+			uint64_t *cold_extra_us, struct mlfs_err *err)
+{
+	pthread_mutex_lock(&ep->lock);
+	struct ep_slot *sl = slot_find(ep, model, version, true);
+	while (sl->state == SLOT_LOADING)
+		pthread_cond_wait(&ep->loaded, &ep->lock);
+	int rc = 0;
+	bool here = false;
+	if (sl->state == SLOT_IDLE) {
+		struct served *m = NULL;
+		int64_t t0 = clock_mono_ns();
+		sl->state = SLOT_LOADING;
+		pthread_mutex_unlock(&ep->lock);
+		rc = served_load(s, model, version, &m, err);
+		pthread_mutex_lock(&ep->lock);
+		sl->m = m;
+		sl->state = rc ? SLOT_IDLE : SLOT_READY;
+		sl->cold_pending = !rc;
+		sl->load_us = (uint64_t)(clock_mono_ns() - t0) / 1000;
+		here = true;
+		pthread_cond_broadcast(&ep->loaded);
+	}
+	/* The first request after a load is the cold start: with the load's
+	 * time when a write's check loaded it before the request ran. */
+	*cold_extra_us = UINT64_MAX;
+	if (!rc && cold && sl->cold_pending) {
+		sl->cold_pending = false;
+		*cold_extra_us = here ? 0 : sl->load_us;
+	}
+	if (!rc) {
+		sl->users++;
+		sl->last_used_ns = clock_mono_ns();
+	}
+	pthread_mutex_unlock(&ep->lock);
+	*out = sl;
+	return rc;
+}
+
+/* ---- routing ---- */
+
+/* Every route's version now: numbers as they are, aliases resolved. */
+static int resolve(struct store *s, const struct traffic *t, uint64_t *ver,
+		   struct mlfs_err *err)
+{
+	for (size_t i = 0; i < t->nroutes; i++) {
+		const struct traffic_route *r = &t->routes[i];
+		char *end;
+		unsigned long long n = strtoull(r->ref, &end, 10);
+		if (*r->ref >= '1' && *r->ref <= '9' && !*end) {
+			struct registry_version v;
+			if (registry_version_get(s, r->model, n, &v))
+				return mlfs_fail(err, -ENOENT, "traffic names %s@%s, which does not exist", r->model, r->ref);
+			ver[i] = n;
+		} else if (registry_alias_get(s, r->model, r->ref, &ver[i])) {
+			return mlfs_fail(err, -ENOENT, "traffic names %s@%s: model %s has no alias %s now",
+					 r->model, r->ref, r->model, r->ref);
+		}
+	}
+	return 0;
+}
+
+/* ---- predict ---- */
+
+/* A snapshot of what a request needs of its endpoint. */
+struct ep_view {
+	struct traffic traffic;
+	struct endpoint_config cfg;
+	double u;		/* this request's draw */
+	uint64_t seq;		/* this request's number */
+};
+
+static void ep_view_take(struct ep_live *ep, struct ep_view *v)
+{
+	pthread_mutex_lock(&ep->lock);
+	v->traffic = ep->traffic;
+	v->cfg = ep->cfg;
+	v->u = traffic_rng_next(&ep->rng);
+	v->seq = ++ep->requests;
+	pthread_mutex_unlock(&ep->lock);
+}
+
+static bool is_complete_json(const char *req, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (req[i] == ' ' || req[i] == '\t' || req[i] == '\n' || req[i] == '\r'))
+		i++;
+	return i < len && req[i] == '{';
+}
+
+int endpoint_predict_check(struct store *s, const char *name,
+			   const char *req, size_t len, bool complete,
+			   struct mlfs_err *err)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
+	struct endpoint_config cfg;
+	struct traffic t;
+	pthread_mutex_lock(&ep->lock);
+	cfg = ep->cfg;
+	t = ep->traffic;
+	pthread_mutex_unlock(&ep->lock);
+	if (len > cfg.max_request_bytes)
+		return mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
+				 cfg.max_request_bytes);
+	if (!t.nserving)
+		return mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
+	uint64_t ver[TRAFFIC_MAX_ROUTES];
+	rc = resolve(s, &t, ver, err);
+	if (rc)
+		return rc;
+	/* Syntax: a complete request, or the complete lines of a small one
+	 * (a big CSV request is checked as it is scored). */
+	size_t upto = len;
+	if (!complete) {
+		if (is_complete_json(req, len) || len > (256u << 10))
+			return 0;
+		while (upto && req[upto - 1] != '\n')
+			upto--;
+		if (!upto || !memchr(req, '\n', upto - 1 ? upto - 1 : 1))
+			return 0;	/* the header alone says little yet */
+	}
+	struct request *r = NULL;
+	rc = request_parse(req, upto, cfg.max_request_bytes, &r, err);
+	if (rc)
+		return rc;
+	struct ep_slot *sl;
+	uint64_t extra;
+	rc = slot_acquire(s, ep, t.routes[0].model, ver[0], &sl, false, &extra, err);
+	if (!rc) {
+		rc = served_check_columns(sl->m, r, err);
+		if (!rc)
+			rc = served_check_values(sl->m, r, err);
+		pthread_mutex_lock(&ep->lock);
+		sl->users--;
+		pthread_mutex_unlock(&ep->lock);
+	}
+	if (!rc && cfg.sticky_key[0] && r->names && request_column(r, cfg.sticky_key) < 0)
+		rc = mlfs_fail(err, -EINVAL, "the request has no column '%s' (config.yaml sticky_key)", cfg.sticky_key);
+	request_free(r);
+	return rc;
+}
+
+/* One group of rows scored by one version in one role. */
+struct group {
+	struct ep_slot *slot;
+	uint64_t cold_extra_us;	/* UINT64_MAX: a warm request */
+	size_t n;
+	size_t *rows;
+	double *proba, *features;
+	uint32_t *misses;
+	uint64_t latency_us;
+	bool done;		/* counted and its slot let go */
+};
+
+static void group_free(struct group *g)
+{
+	free(g->rows);
+	free(g->proba);
+	free(g->features);
+	free(g->misses);
+}
+
+static int group_score(struct store *s, const struct request *r, struct group *g,
+		       int64_t t0, struct mlfs_err *err)
+{
+	const struct served *m = g->slot->m;
+	g->proba = calloc(g->n * served_nout(m) + 1, sizeof(double));
+	g->features = calloc(g->n * m->nfeatures + 1, sizeof(double));
+	g->misses = calloc(g->n + 1, sizeof(uint32_t));
+	if (!g->proba || !g->features || !g->misses)
+		mlfs_oom();
+	struct served_rows sr = { .nrows = g->n, .rows = g->rows, .proba = g->proba,
+				  .features = g->features, .misses = g->misses };
+	int rc = served_score(s, m, r, &sr, err);
+	g->latency_us = (uint64_t)(clock_mono_ns() - t0) / 1000;
+	if (g->cold_extra_us != UINT64_MAX)
+		g->latency_us += g->cold_extra_us;
+	return rc;
+}
+
+/* Count G's outcome in its slot's statistics and let the slot go. */
+static void group_done(struct ep_live *ep, struct group *g, enum ep_role role,
+		       bool failed)
+{
+	pthread_mutex_lock(&ep->lock);
+	struct ep_stats *st = &g->slot->stats[role];
+	st->requests++;
+	st->dirty = true;
+	if (failed) {
+		st->errors++;
+	} else {
+		const struct served *m = g->slot->m;
+		st->rows += g->n;
+		for (size_t i = 0; i < g->n; i++) {
+			st->misses += g->misses[i] != 0;
+			st->sum_prediction += served_value(m, g->proba + i * served_nout(m));
+		}
+		if (g->cold_extra_us != UINT64_MAX) {
+			st->cold_starts++;
+			if (g->latency_us > st->cold_max_us)
+				st->cold_max_us = g->latency_us;
+		} else {
+			latency_record(&st->lat, g->latency_us);
+		}
+	}
+	g->slot->users--;
+	g->slot->last_used_ns = clock_mono_ns();
+	g->done = true;
+	pthread_mutex_unlock(&ep->lock);
+}
+
+/* Let G's slot go uncounted (a request that failed in another group). */
+static void group_release(struct ep_live *ep, struct group *g)
+{
+	if (!g->slot || g->done)
+		return;
+	pthread_mutex_lock(&ep->lock);
+	g->slot->users--;
+	g->done = true;
+	pthread_mutex_unlock(&ep->lock);
+}
+
+/* The request columns logged and echoed as keys: the lookup keys of M
+ * (and the sticky key) that the request has, in request order. */
+static size_t key_columns(const struct served *m, const struct request *r,
+			  const char *sticky, long *out)
+{
+	size_t n = 0;
+	for (size_t c = 0; r->names && c < r->ncols; c++) {
+		bool key = sticky[0] && !strcmp(r->names[c], sticky);
+		for (size_t l = 0; !key && l < m->nlookups; l++)
+			for (size_t k = 0; !key && k < m->lookups[l].nkeys; k++)
+				key = !strcmp(m->lookups[l].keys[k], r->names[c]);
+		if (key)
+			out[n++] = (long)c;
+	}
+	return n;
+}
+
+static bool sampled(double sample, uint64_t seq, size_t row)
+{
+	if (sample >= 1)
+		return true;
+	uint64_t h = hash64(&(uint64_t[2]){ seq, row }, 16, 0x5eed);
+	return (double)(h >> 11) * 0x1.0p-53 < sample;
+}
+
+static void log_group(struct store *s, struct ep_live *ep, const struct ep_view *v,
+		      const char *rid, const struct request *r, const struct group *g,
+		      enum ep_role role, const long *keys, size_t nkeys)
+{
+	const struct served *m = g->slot->m;
+	int64_t now = clock_now_ns() / 1000;
+	for (size_t i = 0; i < g->n; i++) {
+		if (!sampled(v->cfg.log_sample, v->seq, g->rows[i]))
+			continue;
+		struct log_row lr = {
+			.time_us = now, .request_id = rid, .endpoint = ep->name,
+			.m = m, .role = role, .latency_us = g->latency_us,
+			.status = g->misses[i] ? "lookup_miss" : "ok", .req = r,
+			.row = g->rows[i], .key_cols = keys, .nkeys = nkeys,
+			.features = g->features + i * m->nfeatures,
+			.proba = g->proba + i * served_nout(m),
+		};
+		inflog_queue(s, ep->id, &lr);
+	}
+}
+
+/* The response of the served groups, rows in request order. */
+static void respond(const struct request *r, struct group *gs, size_t ng,
+		    const size_t *row_group, const size_t *row_at,
+		    const long *keys, size_t nkeys, struct buf *out)
+{
+	const struct served *m0 = gs[0].slot->m;
+	size_t nc = served_nout(m0), n = r->nrows;
+	bool classify = served_is_classifier(m0);
+	const char **pred = calloc(n + 1, sizeof(char *));
+	const char **model = calloc(n + 1, sizeof(char *));
+	uint64_t *version = calloc(n + 1, sizeof(uint64_t));
+	double *proba = calloc(n * nc + 1, sizeof(double));
+	char (*text)[40] = calloc(n + 1, sizeof(*text));
+	size_t *kc = calloc(nkeys + 1, sizeof(size_t));
+	const char **classes = calloc(nc + 1, sizeof(char *));
+	if (!pred || !model || !version || !proba || !text || !kc || !classes)
+		mlfs_oom();
+	for (size_t c = 0; classify && c < nc; c++)
+		classes[c] = served_class(m0, c);
+	for (size_t k = 0; k < nkeys; k++)
+		kc[k] = (size_t)keys[k];
+	for (size_t i = 0; i < n; i++) {
+		const struct group *g = &gs[row_group[i]];
+		const struct served *m = g->slot->m;
+		const double *p = g->proba + row_at[i] * served_nout(m);
+		pred[i] = served_label(m, p, text[i]);
+		model[i] = g->slot->model;
+		version[i] = g->slot->version;
+		served_map_proba(m, p, m0, proba + i * nc);
+	}
+	struct response_rows rr = {
+		.nrows = n, .nkeys = nkeys, .key_cols = kc,
+		.prediction = pred, .nclasses = classify ? nc : 0,
+		.classes = classes, .proba = proba, .model = model,
+		.version = version,
+	};
+	response_format(r, &rr, out);
+	free(pred);
+	free(model);
+	free(version);
+	free(proba);
+	free(text);
+	free(kc);
+	free(classes);
+	(void)ng;
+}
+
+int endpoint_predict(struct store *s, const char *name, const char *req,
+		     size_t len, struct buf *out, struct mlfs_err *err)
+{
+	int64_t t0 = clock_mono_ns();
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
+	struct ep_view *v = malloc(sizeof(*v));
+	if (!v)
+		mlfs_oom();
+	ep_view_take(ep, v);
+	struct traffic *t = &v->traffic;
+	uint64_t ver[TRAFFIC_MAX_ROUTES];
+	struct request *r = NULL;
+	if (len > v->cfg.max_request_bytes)
+		rc = mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
+			       v->cfg.max_request_bytes);
+	else if (!t->nserving)
+		rc = mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
+	if (!rc)
+		rc = resolve(s, t, ver, err);
+	if (!rc)
+		rc = request_parse(req, len, v->cfg.max_request_bytes, &r, err);
+	long sticky = -1;
+	if (!rc && v->cfg.sticky_key[0]) {
+		sticky = r->names ? request_column(r, v->cfg.sticky_key) : -1;
+		if (sticky < 0)
+			rc = mlfs_fail(err, -EINVAL, "the request has no column '%s' (config.yaml sticky_key)", v->cfg.sticky_key);
+	}
+	if (rc) {
+		request_free(r);
+		free(v);
+		return rc;
+	}
+	/* route: one version per request, or per row by the sticky key */
+	size_t n = r->nrows, nt = t->nroutes;
+	size_t *row_group = calloc(n + 1, sizeof(size_t));
+	size_t *row_at = calloc(n + 1, sizeof(size_t));
+	struct group *gs = calloc(nt, sizeof(*gs));
+	long *route_group = calloc(nt, sizeof(long));
+	if (!row_group || !row_at || !gs || !route_group)
+		mlfs_oom();
+	size_t ng = 0;
+	for (size_t i = 0; i < nt; i++)
+		route_group[i] = -1;
+	long pick = traffic_pick(t, v->u);
+	for (size_t i = 0; i < n; i++) {
+		if (sticky >= 0) {
+			const char *k = request_cell(r, i, (size_t)sticky);
+			pick = traffic_pick_sticky(t, k ? k : "", k ? strlen(k) : 0);
+		}
+		if (route_group[pick] < 0) {
+			route_group[pick] = (long)ng;
+			gs[ng].rows = calloc(n, sizeof(size_t));
+			if (!gs[ng].rows)
+				mlfs_oom();
+			ng++;
+		}
+		struct group *g = &gs[route_group[pick]];
+		row_group[i] = (size_t)route_group[pick];
+		row_at[i] = g->n;
+		g->rows[g->n++] = i;
+	}
+	for (size_t p = 0; !rc && p < t->nserving; p++) {
+		if (route_group[p] < 0)
+			continue;
+		struct group *g = &gs[route_group[p]];
+		rc = slot_acquire(s, ep, t->routes[p].model, ver[p], &g->slot, true, &g->cold_extra_us, err);
+		if (rc)
+			break;
+		rc = group_score(s, r, g, t0, err);
+		if (rc)
+			group_done(ep, g, ROLE_SERVED, true);
+	}
+	long keys[64];
+	size_t nkeys = 0;
+	char rid[40];
+	snprintf(rid, sizeof(rid), "%" PRIx64 "-%" PRIu64, (uint64_t)(clock_now_ns() / 1000000), v->seq);
+	if (!rc) {
+		nkeys = key_columns(gs[0].slot->m, r, v->cfg.sticky_key, keys);
+		if (nkeys > 64)
+			nkeys = 64;
+		respond(r, gs, ng, row_group, row_at, keys, nkeys, out);
+		for (size_t g = 0; g < ng; g++) {
+			if (v->cfg.log)
+				log_group(s, ep, v, rid, r, &gs[g], ROLE_SERVED, keys, nkeys);
+			group_done(ep, &gs[g], ROLE_SERVED, false);
+		}
+	} else {
+		for (size_t g = 0; g < ng; g++)
+			group_release(ep, &gs[g]);
+	}
+	/* shadows watch every row of a request that was answered */
+	for (size_t p = t->nserving; !rc && p < nt; p++) {
+		struct group sg = { .n = n, .rows = calloc(n + 1, sizeof(size_t)) };
+		if (!sg.rows)
+			mlfs_oom();
+		for (size_t i = 0; i < n; i++)
+			sg.rows[i] = i;
+		int64_t ts = clock_mono_ns();
+		if (!slot_acquire(s, ep, t->routes[p].model, ver[p], &sg.slot, true, &sg.cold_extra_us, NULL)) {
+			bool failed = group_score(s, r, &sg, ts, NULL) != 0;
+			if (!failed && v->cfg.log)
+				log_group(s, ep, v, rid, r, &sg, ROLE_SHADOW, keys, nkeys);
+			group_done(ep, &sg, ROLE_SHADOW, failed);
+		}
+		group_free(&sg);
+	}
+	for (size_t g = 0; g < ng; g++)
+		group_free(&gs[g]);
+	free(gs);
+	free(route_group);
+	free(row_group);
+	free(row_at);
+	request_free(r);
+	free(v);
+	return rc;
+}
+
+/* ---- flushing, views ---- */
+
+/* Write EP's changed statistics (under no lock; takes EP's). */
+static int stats_flush(struct store *s, struct ep_live *ep, struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	struct buf k = { 0 }, v = { 0 };
+	pthread_mutex_lock(&ep->lock);
+	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next)
+		for (int role = 0; role < 2; role++) {
+			if (!sl->stats[role].dirty)
+				continue;
+			key_stats(&k, ep->id, sl->model, sl->version, role);
+			encode_stats(&v, &sl->stats[role]);
+			store_batch_put(b, k.data, k.len, v.data, v.len);
+			sl->stats[role].dirty = false;
+		}
+	pthread_mutex_unlock(&ep->lock);
+	int rc = store_batch_count(b) ? store_write(s, b, false, err) : 0;
+	store_batch_free(b);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+/* Unload EP's versions idle for longer than its idle_unload. */
+static void unload_idle(struct ep_live *ep)
+{
+	int64_t now = clock_mono_ns();
+	pthread_mutex_lock(&ep->lock);
+	uint64_t idle = ep->cfg.idle_unload;
+	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next)
+		if (sl->state == SLOT_READY && !sl->users &&
+		    (ep->gone || (idle && now - sl->last_used_ns >= (int64_t)idle * 1000000000)))
+			slot_unload(sl);
+	pthread_mutex_unlock(&ep->lock);
+}
+
+int endpoint_flush(struct store *s, struct mlfs_err *err)
+{
+	struct serving *sv = serving_get(s);
+	int rc = inflog_flush(s, err);
+	pthread_mutex_lock(&sv->lock);
+	struct ep_live *eps = sv->eps;
+	pthread_mutex_unlock(&sv->lock);
+	/* the list only grows at its head: EPS and what follows stay */
+	for (struct ep_live *ep = eps; ep; ep = ep->next) {
+		if (!rc && !ep->gone)
+			rc = stats_flush(s, ep, err);
+		unload_idle(ep);
+	}
+	return rc;
+}
+
+static const char *state_name(enum slot_state st)
+{
+	return st == SLOT_READY ? "READY" : st == SLOT_LOADING ? "LOADING" : "IDLE";
+}
+
+int endpoint_state_text(struct store *s, const char *name, struct buf *out)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return rc;
+	uint64_t ver[TRAFFIC_MAX_ROUTES];
+	struct traffic t;
+	pthread_mutex_lock(&ep->lock);
+	t = ep->traffic;
+	pthread_mutex_unlock(&ep->lock);
+	bool resolved = resolve(s, &t, ver, NULL) == 0;
+	pthread_mutex_lock(&ep->lock);
+	for (size_t i = 0; resolved && i < t.nroutes; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= ver[j] == ver[i] && !strcmp(t.routes[j].model, t.routes[i].model);
+		if (seen)
+			continue;
+		struct ep_slot *sl = slot_find(ep, t.routes[i].model, ver[i], false);
+		buf_printf(out, "%s@%" PRIu64 " %s\n", t.routes[i].model, ver[i],
+			   state_name(sl ? sl->state : SLOT_IDLE));
+	}
+	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next) {
+		bool listed = false;
+		for (size_t i = 0; resolved && i < t.nroutes; i++)
+			listed |= ver[i] == sl->version && !strcmp(t.routes[i].model, sl->model);
+		if (!listed && sl->state != SLOT_IDLE)
+			buf_printf(out, "%s@%" PRIu64 " %s\n", sl->model, sl->version, state_name(sl->state));
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return 0;
+}
+
+static void stats_line(struct buf *out, const char *model, uint64_t version,
+		       int role, unsigned percent, const struct ep_stats *st)
+{
+	csv_put_field(out, model, strlen(model));
+	buf_printf(out, ",%" PRIu64 ",%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",",
+		   version, role == ROLE_SHADOW ? "shadow" : "served", percent,
+		   st->requests, st->rows, st->errors, st->misses,
+		   latency_quantile(&st->lat, 0.5), latency_quantile(&st->lat, 0.99));
+	if (st->rows)
+		buf_put_double(out, st->sum_prediction / (double)st->rows);
+	buf_printf(out, ",%" PRIu64 ",%" PRIu64 "\n", st->cold_starts, st->cold_max_us);
+}
+
+int endpoint_stats_csv(struct store *s, const char *name, struct buf *out)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return rc;
+	uint64_t ver[TRAFFIC_MAX_ROUTES];
+	struct traffic t;
+	pthread_mutex_lock(&ep->lock);
+	t = ep->traffic;
+	pthread_mutex_unlock(&ep->lock);
+	if (resolve(s, &t, ver, NULL))
+		t.nroutes = t.nserving = 0;
+	buf_puts(out, "model,version,role,traffic_percent,requests,rows,errors,lookup_misses,"
+		 "latency_us_p50,latency_us_p99,mean_prediction,cold_starts,cold_latency_us_max\n");
+	pthread_mutex_lock(&ep->lock);
+	for (size_t i = 0; i < t.nroutes; i++)	/* versions in the traffic first */
+		slot_find(ep, t.routes[i].model, ver[i], true);
+	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next)
+		for (int role = 0; role < 2; role++) {
+			unsigned percent = 0;
+			bool routed = false;
+			for (size_t i = 0; i < t.nroutes; i++)
+				if (ver[i] == sl->version && !strcmp(t.routes[i].model, sl->model) &&
+				    t.routes[i].shadow == (role == ROLE_SHADOW)) {
+					percent += t.routes[i].percent;
+					routed = true;
+				}
+			if (routed || sl->stats[role].requests)
+				stats_line(out, sl->model, sl->version, role, percent, &sl->stats[role]);
+		}
+	pthread_mutex_unlock(&ep->lock);
+	return 0;
+}
+
+int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
+		     struct mlfs_err *err)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return rc;
+	rc = inflog_flush(s, err);
+	return rc ? rc : inflog_csv(s, ep->id, name, out, err);
+}

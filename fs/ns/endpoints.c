@@ -1,0 +1,127 @@
+/* endpoints.c - /endpoints: serving as files.  An endpoint is a directory
+ * holding traffic and config.yaml (properties), predict (an exchange:
+ * write a request, read the predictions), and the views log.csv,
+ * stats.csv and state.  Maps the tree onto engine/serving/endpoint.h; no
+ * serving logic here. */
+#include <errno.h>
+#include <string.h>
+
+#include "endpoint.h"
+#include "fs_int.h"
+
+/* ---- traffic, config.yaml ---- */
+
+static int text_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
+{
+	return endpoint_text_get(fs->store, n->arg[0], n->ops->data, out);
+}
+
+static int text_set(struct fs *fs, const struct node *n, const char *data,
+		    size_t len, bool apply, struct mlfs_err *err)
+{
+	return endpoint_text_set(fs->store, n->arg[0], n->ops->data, data, len,
+				 apply, err);
+}
+
+static const struct node_ops traffic_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "traffic",
+	.get = text_get, .set = text_set,
+};
+
+static const struct node_ops config_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .data = "config.yaml",
+	.get = text_get, .set = text_set,
+};
+
+/* ---- predict ---- */
+
+static int predict_validate(struct fs *fs, const struct node *n,
+			    const char *req, size_t len, struct mlfs_err *err)
+{
+	return endpoint_predict_check(fs->store, n->arg[0], req, len, false, err);
+}
+
+static int predict_exchange(struct fs *fs, const struct node *n,
+			    const char *req, size_t len, struct buf *response,
+			    struct mlfs_err *err)
+{
+	return endpoint_predict(fs->store, n->arg[0], req, len, response, err);
+}
+
+/* The endpoint's config.yaml sets the real limit (max_request_bytes, at
+ * most 1 GiB); this is the exchange kind's ceiling. */
+static const struct node_ops predict_ops = {
+	.kind = NK_EXCHANGE, .perm = 0666, .max_request = 1u << 30,
+	.validate = predict_validate, .exchange = predict_exchange,
+};
+
+/* ---- views ---- */
+
+static int state_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	return endpoint_state_text(fs->store, n->arg[0], out);
+}
+
+static int stats_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	return endpoint_stats_csv(fs->store, n->arg[0], out);
+}
+
+static int log_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err)
+{
+	return endpoint_log_csv(fs->store, n->arg[0], out, err);
+}
+
+static const struct node_ops state_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = state_get,
+};
+
+static const struct node_ops stats_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = stats_get,
+};
+
+static const struct node_ops log_csv_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = log_get,
+};
+
+/* ---- /endpoints/NAME ---- */
+
+static const struct fs_entry endpoint_files[] = {
+	{ "config.yaml", &config_ops },
+	{ "log.csv", &log_csv_ops },
+	{ "predict", &predict_ops },
+	{ "state", &state_ops },
+	{ "stats.csv", &stats_ops },
+	{ "traffic", &traffic_ops },
+	{ NULL, NULL },
+};
+
+static const struct node_ops endpoint_dir_ops = {
+	.kind = NK_DIR, .perm = 0755,
+	.lookup = fs_dir_lookup, .list = fs_dir_list,
+	.children = endpoint_files, .children_go_with_dir = true,
+};
+
+/* ---- /endpoints ---- */
+
+static bool endpoint_exists(struct store *s, const char *name)
+{
+	struct endpoint_info e;
+	return endpoint_stat(s, name, &e) == 0;
+}
+
+static const struct fs_collection endpoints = {
+	.exists = endpoint_exists, .list = endpoint_list,
+	.create = endpoint_create, .drop = endpoint_delete,
+	.child = &endpoint_dir_ops,
+};
+
+const struct node_ops ns_endpoints_dir = {
+	.kind = NK_DIR, .perm = 0755, .data = &endpoints,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
+};
