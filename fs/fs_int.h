@@ -205,6 +205,10 @@ struct node_ops {
 	int (*exchange)(struct fs *fs, const struct node *n, const char *req,
 			size_t len, struct buf *response, struct mlfs_err *err);
 	size_t max_request;
+	/* NK_EXCHANGE of any size (batch scoring): instead of the above, a
+	 * request is fed to a session as it arrives and the response is
+	 * read from the session's spool file. */
+	const struct exchange_stream *stream;
 
 	/* Nodes whose owner, mode, size and times the engine keeps itself
 	 * (artifacts): stat and chmod/chown/utimens go here, not to attrs. */
@@ -215,6 +219,18 @@ struct node_ops {
 
 	/* Any file kind: unlink (rm) of the file, e.g. empties a table. */
 	int (*remove)(struct fs *fs, const struct node *n, struct mlfs_err *err);
+};
+
+/* A streamed exchange's session (node_ops.stream). */
+struct exchange_stream {
+	int (*open)(struct fs *fs, const struct node *n, void **sess,
+		    struct mlfs_err *err);
+	int (*write)(void *sess, const char *data, size_t len,
+		     struct mlfs_err *err);
+	/* The request ended: 0 with *FD the response's spool (the
+	 * session's: the kind dups it). */
+	int (*finish)(void *sess, int *fd, struct mlfs_err *err);
+	void (*free)(void *sess);
 };
 
 /* One fixed child of a directory; arrays end with a NULL name. */

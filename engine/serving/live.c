@@ -18,7 +18,6 @@
 #include "hash.h"
 #include "registry.h"
 #include "request.h"
-#include "response.h"
 
 #define FLUSH_EVERY_MS 1000
 
@@ -530,23 +529,6 @@ static void group_release(struct ep_live *ep, struct group *g)
 	pthread_mutex_unlock(&ep->lock);
 }
 
-/* The request columns logged and echoed as keys: the lookup keys of M
- * (and the sticky key) that the request has, in request order. */
-static size_t key_columns(const struct served *m, const struct request *r,
-			  const char *sticky, long *out)
-{
-	size_t n = 0;
-	for (size_t c = 0; r->names && c < r->ncols; c++) {
-		bool key = sticky[0] && !strcmp(r->names[c], sticky);
-		for (size_t l = 0; !key && l < m->nlookups; l++)
-			for (size_t k = 0; !key && k < m->lookups[l].nkeys; k++)
-				key = !strcmp(m->lookups[l].keys[k], r->names[c]);
-		if (key)
-			out[n++] = (long)c;
-	}
-	return n;
-}
-
 static bool sampled(double sample, uint64_t seq, size_t row)
 {
 	if (sample >= 1)
@@ -577,50 +559,21 @@ static void log_group(struct store *s, struct ep_live *ep, const struct ep_view 
 }
 
 /* The response of the served groups, rows in request order. */
-static void respond(const struct request *r, struct group *gs, size_t ng,
+static void respond(const struct request *r, struct group *gs,
 		    const size_t *row_group, const size_t *row_at,
 		    const long *keys, size_t nkeys, struct buf *out)
 {
-	const struct served *m0 = gs[0].slot->m;
-	size_t nc = served_nout(m0), n = r->nrows;
-	bool classify = served_is_classifier(m0);
-	const char **pred = calloc(n + 1, sizeof(char *));
-	const char **model = calloc(n + 1, sizeof(char *));
-	uint64_t *version = calloc(n + 1, sizeof(uint64_t));
-	double *proba = calloc(n * nc + 1, sizeof(double));
-	char (*text)[40] = calloc(n + 1, sizeof(*text));
-	size_t *kc = calloc(nkeys + 1, sizeof(size_t));
-	const char **classes = calloc(nc + 1, sizeof(char *));
-	if (!pred || !model || !version || !proba || !text || !kc || !classes)
+	size_t n = r->nrows;
+	struct served_scored *sc = calloc(n + 1, sizeof(*sc));
+	if (!sc)
 		mlfs_oom();
-	for (size_t c = 0; classify && c < nc; c++)
-		classes[c] = served_class(m0, c);
-	for (size_t k = 0; k < nkeys; k++)
-		kc[k] = (size_t)keys[k];
 	for (size_t i = 0; i < n; i++) {
 		const struct group *g = &gs[row_group[i]];
-		const struct served *m = g->slot->m;
-		const double *p = g->proba + row_at[i] * served_nout(m);
-		pred[i] = served_label(m, p, text[i]);
-		model[i] = g->slot->model;
-		version[i] = g->slot->version;
-		served_map_proba(m, p, m0, proba + i * nc);
+		sc[i].m = g->slot->m;
+		sc[i].proba = g->proba + row_at[i] * served_nout(g->slot->m);
 	}
-	struct response_rows rr = {
-		.nrows = n, .nkeys = nkeys, .key_cols = kc,
-		.prediction = pred, .nclasses = classify ? nc : 0,
-		.classes = classes, .proba = proba, .model = model,
-		.version = version,
-	};
-	response_format(r, &rr, out);
-	free(pred);
-	free(model);
-	free(version);
-	free(proba);
-	free(text);
-	free(kc);
-	free(classes);
-	(void)ng;
+	served_respond(r, sc, keys, nkeys, out);
+	free(sc);
 }
 
 int endpoint_predict(struct store *s, const char *name, const char *req,
@@ -703,10 +656,8 @@ int endpoint_predict(struct store *s, const char *name, const char *req,
 	char rid[40];
 	snprintf(rid, sizeof(rid), "%" PRIx64 "-%" PRIu64, (uint64_t)(clock_now_ns() / 1000000), v->seq);
 	if (!rc) {
-		nkeys = key_columns(gs[0].slot->m, r, v->cfg.sticky_key, keys);
-		if (nkeys > 64)
-			nkeys = 64;
-		respond(r, gs, ng, row_group, row_at, keys, nkeys, out);
+		nkeys = served_key_columns(gs[0].slot->m, r, v->cfg.sticky_key, keys, 64);
+		respond(r, gs, row_group, row_at, keys, nkeys, out);
 		for (size_t g = 0; g < ng; g++) {
 			if (v->cfg.log)
 				log_group(s, ep, v, rid, r, &gs[g], ROLE_SERVED, keys, nkeys);

@@ -14,6 +14,7 @@
 #include "features.h"
 #include "forest/forest.h"
 #include "registry.h"
+#include "response.h"
 #include "spec.h"
 #include "types.h"
 
@@ -435,4 +436,62 @@ int served_score(struct store *s, const struct served *m,
 		forest_predict_rows(m->forest, x, rows->nrows, rows->proba);
 	free(own);
 	return rc;
+}
+
+/* ---- responses ---- */
+
+size_t served_key_columns(const struct served *m, const struct request *req,
+			  const char *sticky, long *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t c = 0; req->names && c < req->ncols && n < max; c++) {
+		bool key = sticky[0] && !strcmp(req->names[c], sticky);
+		for (size_t l = 0; !key && l < m->nlookups; l++)
+			for (size_t k = 0; !key && k < m->lookups[l].nkeys; k++)
+				key = !strcmp(m->lookups[l].keys[k], req->names[c]);
+		if (key)
+			out[n++] = (long)c;
+	}
+	return n;
+}
+
+void served_respond(const struct request *req, const struct served_scored *rows,
+		    const long *keys, size_t nkeys, struct buf *out)
+{
+	size_t n = req->nrows;
+	const struct served *m0 = rows[0].m;
+	size_t nc = served_nout(m0);
+	bool classify = served_is_classifier(m0);
+	const char **pred = alloc_n(n, sizeof(char *));
+	const char **model = alloc_n(n, sizeof(char *));
+	uint64_t *version = alloc_n(n, sizeof(uint64_t));
+	double *proba = alloc_n(n * nc, sizeof(double));
+	char (*text)[40] = alloc_n(n, sizeof(*text));
+	size_t *kc = alloc_n(nkeys, sizeof(size_t));
+	const char **classes = alloc_n(nc, sizeof(char *));
+	for (size_t c = 0; classify && c < nc; c++)
+		classes[c] = served_class(m0, c);
+	for (size_t k = 0; k < nkeys; k++)
+		kc[k] = (size_t)keys[k];
+	for (size_t i = 0; i < n; i++) {
+		const struct served *m = rows[i].m;
+		pred[i] = served_label(m, rows[i].proba, text[i]);
+		model[i] = m->model;
+		version[i] = m->version;
+		served_map_proba(m, rows[i].proba, m0, proba + i * nc);
+	}
+	struct response_rows rr = {
+		.nrows = n, .nkeys = nkeys, .key_cols = kc,
+		.prediction = pred, .nclasses = classify ? nc : 0,
+		.classes = classes, .proba = proba, .model = model,
+		.version = version,
+	};
+	response_format(req, &rr, out);
+	free(pred);
+	free(model);
+	free(version);
+	free(proba);
+	free(text);
+	free(kc);
+	free(classes);
 }

@@ -93,4 +93,21 @@ void served_map_proba(const struct served *m, const double *proba,
  * probability (binary), the class index (multiclass), or the value. */
 double served_value(const struct served *m, const double *proba);
 
+/* The request columns echoed and logged as keys: the lookup keys of M
+ * (and the column STICKY, "" for none) that REQ has, in request order;
+ * at most MAX into OUT. */
+size_t served_key_columns(const struct served *m, const struct request *req,
+			  const char *sticky, long *out, size_t max);
+
+/* Row I of a request was scored by M with these probabilities. */
+struct served_scored {
+	const struct served *m;
+	const double *proba;
+};
+/* Append the response for REQ's rows (response.h's formats): keys, the
+ * prediction, the probabilities in the classes of the first row's model,
+ * and each row's model and version. */
+void served_respond(const struct request *req, const struct served_scored *rows,
+		    const long *keys, size_t nkeys, struct buf *out);
+
 #endif

@@ -14,7 +14,13 @@
  * Each answer is also kept for the writer's uid and session id, replacing
  * the one before, so `echo ... > f; cat f` works from a shell: a handle
  * opened read-only reads the kept answer of its caller's session.  At
- * most EXCHANGE_KEPT answers are kept (the oldest go first). */
+ * most EXCHANGE_KEPT answers are kept (the oldest go first).  A failed
+ * request is kept as its error: the shell's cat fails with it instead of
+ * showing the answer before.
+ *
+ * A streamed exchange (node_ops.stream, batch scoring) feeds each write
+ * to a session instead of collecting the request, and reads the answer
+ * from the session's spool file; kept answers hold a dup of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,6 +39,7 @@ struct exchange_kept {
 	uid_t uid;
 	pid_t sid;
 	struct buf response;
+	int fd;			/* a streamed answer's spool, or -1 */
 	int error;		/* the request failed: reads fail with it */
 };
 
@@ -43,13 +50,24 @@ struct exchange_state {
 	bool pending;		/* request written, not answered */
 	bool failed;		/* a write was refused: nothing is answered */
 	int kept_error;		/* read-only: the session's last request failed */
+	void *sess;		/* streamed: the request being fed */
+	int fd;			/* streamed: the answer's spool, or -1 */
 	uid_t uid;
 	pid_t sid;		/* the opener's session */
 };
 
 /* Keep RESPONSE for (PATH, UID, SID), newest first. */
+static void kept_free(struct exchange_kept *e)
+{
+	buf_free(&e->response);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e);
+}
+
+/* Keep RESPONSE (or the spool FD, or ERROR) for (PATH, UID, SID). */
 static void kept_put(struct fs *fs, const char *path, uid_t uid, pid_t sid,
-		     const struct buf *response, int error)
+		     const struct buf *response, int fd, int error)
 {
 	struct exchange_kept *k = NULL;
 	pthread_mutex_lock(&fs->exchange_lock);
@@ -63,14 +81,18 @@ static void kept_put(struct fs *fs, const char *path, uid_t uid, pid_t sid,
 		}
 		if (++n >= EXCHANGE_KEPT) {	/* the rest are the oldest */
 			*pp = e->next;
-			buf_free(&e->response);
-			free(e);
+			kept_free(e);
 			continue;
 		}
 		pp = &e->next;
 	}
-	if (!k && !(k = calloc(1, sizeof(*k))))
-		mlfs_oom();
+	if (!k) {
+		if (!(k = calloc(1, sizeof(*k))))
+			mlfs_oom();
+	} else if (k->fd >= 0) {
+		close(k->fd);
+	}
+	k->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	snprintf(k->path, sizeof(k->path), "%s", path);
 	k->uid = uid;
 	k->sid = sid;
@@ -84,12 +106,13 @@ static void kept_put(struct fs *fs, const char *path, uid_t uid, pid_t sid,
 }
 
 static void kept_get(struct fs *fs, const char *path, uid_t uid, pid_t sid,
-		     struct buf *out, int *error)
+		     struct buf *out, int *fd, int *error)
 {
 	pthread_mutex_lock(&fs->exchange_lock);
 	for (struct exchange_kept *e = fs->exchange_kept; e; e = e->next)
 		if (e->uid == uid && e->sid == sid && !strcmp(e->path, path)) {
 			buf_append(out, e->response.data, e->response.len);
+			*fd = e->fd >= 0 ? fcntl(e->fd, F_DUPFD_CLOEXEC, 0) : -1;
 			*error = e->error;
 			break;
 		}
@@ -102,8 +125,7 @@ void fs_exchange_free_all(struct fs *fs)
 	while (fs->exchange_kept) {
 		struct exchange_kept *e = fs->exchange_kept;
 		fs->exchange_kept = e->next;
-		buf_free(&e->response);
-		free(e);
+		kept_free(e);
 	}
 	pthread_mutex_unlock(&fs->exchange_lock);
 }
@@ -124,10 +146,23 @@ static int exchange_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 		mlfs_oom();
 	fs_caller(&x->uid, &gid);
 	x->sid = getsid(fs_caller_pid());
+	x->fd = -1;
 	f->state = x;
 	if ((f->flags & O_ACCMODE) == O_RDONLY)
-		kept_get(fs, f->node.path, x->uid, x->sid, &x->response, &x->kept_error);
+		kept_get(fs, f->node.path, x->uid, x->sid, &x->response, &x->fd, &x->kept_error);
 	return 0;
+}
+
+/* Drop a streamed request's session and spool. */
+static void stream_end(struct file *f)
+{
+	struct exchange_state *x = f->state;
+	if (x->sess)
+		f->node.ops->stream->free(x->sess);
+	x->sess = NULL;
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
 }
 
 static void exchange_release(struct fs *fs, struct file *f)
@@ -137,8 +172,27 @@ static void exchange_release(struct fs *fs, struct file *f)
 		return;
 	buf_free(&x->request);
 	buf_free(&x->response);
+	stream_end(f);
 	free(x);
 	f->state = NULL;
+}
+
+static int stream_write(struct fs *fs, struct file *f, const char *data,
+			size_t size, struct mlfs_err *err)
+{
+	struct exchange_state *x = f->state;
+	const struct exchange_stream *st = f->node.ops->stream;
+	int rc = x->sess ? 0 : st->open(fs, &f->node, &x->sess, err);
+	if (!rc)
+		rc = st->write(x->sess, data, size, err);
+	if (rc) {
+		x->failed = true;
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, -1, rc);
+		stream_end(f);
+		return rc;
+	}
+	x->pending = true;
+	return 0;
 }
 
 static int exchange_write(struct fs *fs, struct file *f, const char *data,
@@ -153,10 +207,15 @@ static int exchange_write(struct fs *fs, struct file *f, const char *data,
 		buf_reset(&x->request);
 		buf_reset(&x->response);
 		x->pos = 0;
+		x->kept_error = 0;
+		if (ops->stream)
+			stream_end(f);
 	}
+	if (ops->stream)
+		return stream_write(fs, f, data, size, err);
 	if (x->request.len + size > max) {
 		x->failed = true;
-		kept_put(fs, f->node.path, x->uid, x->sid, NULL, -EFBIG);
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, -1, -EFBIG);
 		return mlfs_fail(err, -EFBIG, "a request is at most %zu bytes", max);
 	}
 	size_t before = x->request.len;
@@ -165,7 +224,7 @@ static int exchange_write(struct fs *fs, struct file *f, const char *data,
 	if (rc) {
 		x->request.len = before;
 		x->failed = true;
-		kept_put(fs, f->node.path, x->uid, x->sid, NULL, rc);
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, -1, rc);
 		return rc;
 	}
 	x->pending = true;
@@ -181,12 +240,41 @@ static int answer(struct fs *fs, struct file *f, struct mlfs_err *err)
 	x->pending = false;
 	buf_reset(&x->response);
 	x->pos = 0;
+	if (f->node.ops->stream) {
+		int fd = -1;
+		int rc = f->node.ops->stream->finish(x->sess, &fd, err);
+		if (!rc && (x->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			rc = mlfs_fail(err, -EMFILE, "no file descriptor for the answer");
+		if (x->sess)
+			f->node.ops->stream->free(x->sess);
+		x->sess = NULL;
+		kept_put(fs, f->node.path, x->uid, x->sid, NULL, rc ? -1 : x->fd, rc);
+		return rc;
+	}
 	int rc = f->node.ops->exchange(fs, &f->node, x->request.data ? x->request.data : "",
 				       x->request.len, &x->response, err);
 	if (rc)
 		buf_reset(&x->response);
-	kept_put(fs, f->node.path, x->uid, x->sid, rc ? NULL : &x->response, rc);
+	kept_put(fs, f->node.path, x->uid, x->sid, rc ? NULL : &x->response, -1, rc);
 	return rc;
+}
+
+static int spool_read(struct file *f, fuse_req_t req, size_t size,
+		      struct mlfs_err *err)
+{
+	struct exchange_state *x = f->state;
+	char *p = malloc(size ? size : 1);
+	if (!p)
+		mlfs_oom();
+	ssize_t n = pread(x->fd, p, size, (off_t)x->pos);
+	if (n < 0) {
+		free(p);
+		return mlfs_fail(err, -EIO, "reading the answer: %s", strerror(errno));
+	}
+	fuse_reply_buf(req, n ? p : NULL, (size_t)n);
+	x->pos += (size_t)n;
+	free(p);
+	return FS_REPLIED;
 }
 
 static int exchange_read(struct fs *fs, struct file *f, fuse_req_t req,
@@ -198,6 +286,8 @@ static int exchange_read(struct fs *fs, struct file *f, fuse_req_t req,
 		return rc;
 	if (x->kept_error && !x->pos)
 		return mlfs_fail(err, x->kept_error, "the last request of this session failed (its reason is above in /log)");
+	if (x->fd >= 0)
+		return spool_read(f, req, size, err);
 	size_t n = x->response.len - x->pos < size ? x->response.len - x->pos : size;
 	fuse_reply_buf(req, n ? x->response.data + x->pos : NULL, n);
 	x->pos += n;

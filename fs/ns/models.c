@@ -1,7 +1,8 @@
 /* models.c - /models: the model registry as a tree.  A model is a
  * directory holding description and tags (properties), register (an
  * exchange: write a run's path, read the new version number), versions/N/
- * (what a version recorded, its model files read-only), latest (a
+ * (what a version recorded, its model files read-only, score for batch
+ * scoring), latest (a
  * read-only link to the newest version), history.csv (every alias
  * change) and its aliases: symlinks to versions/N made with ln -s, moved
  * with ln -sfn or mv, removed with rm.  Maps the tree onto
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "fs_int.h"
 #include "registry.h"
 
@@ -180,6 +182,42 @@ static const struct node_ops run_link_ops = {
 	.kind = NK_SYMLINK, .perm = 0777, .readlink = run_readlink,
 };
 
+/* score: batch scoring with this version (through an alias too: the
+ * alias is a link to versions/N).  cp rows.csv score; cat score. */
+static int score_open(struct fs *fs, const struct node *n, void **sess,
+		      struct mlfs_err *err)
+{
+	return batch_open(fs->store, n->arg[0], node_version(n),
+			  (struct batch **)sess, err);
+}
+
+static int score_write(void *sess, const char *data, size_t len,
+		       struct mlfs_err *err)
+{
+	return batch_write(sess, data, len, err);
+}
+
+static int score_finish(void *sess, int *fd, struct mlfs_err *err)
+{
+	int rc = batch_finish(sess, err);
+	*fd = rc ? -1 : batch_spool_fd(sess);
+	return rc;
+}
+
+static void score_free(void *sess)
+{
+	batch_free(sess);
+}
+
+static const struct exchange_stream score_stream = {
+	.open = score_open, .write = score_write, .finish = score_finish,
+	.free = score_free,
+};
+
+static const struct node_ops score_ops = {
+	.kind = NK_EXCHANGE, .perm = 0666, .stream = &score_stream,
+};
+
 static const struct fs_entry version_files[] = {
 	{ "aliases", &aliases_ops },
 	{ "created", &created_ops },
@@ -188,6 +226,7 @@ static const struct fs_entry version_files[] = {
 	{ "metrics.csv", &metrics_ops },
 	{ "model", &ns_frozen_dir },
 	{ "run", &run_link_ops },
+	{ "score", &score_ops },
 	{ "signature", &signature_ops },
 	{ "stage", &stage_ops },
 	{ "status", &status_ops },

@@ -1,0 +1,255 @@
+/* batch.c - batch scoring in bounded memory (see batch.h): CSV records
+ * are collected by the base CSV reader as they arrive, rewritten with the
+ * header into chunk requests of BATCH_CHUNK_ROWS rows, scored through
+ * served.c and appended to an unlinked spool file. */
+#include "batch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "csv.h"
+#include "request.h"
+#include "served.h"
+
+struct batch {
+	struct store *s;
+	struct served *m;
+	int fd;			/* the spool */
+	uint64_t rows;		/* scored so far */
+	bool json, started, failed, finished;
+	struct csv_reader *csv;
+	struct buf header;	/* the CSV header line */
+	struct buf chunk;	/* header + rows not scored yet */
+	size_t chunk_rows;
+	struct buf json_text;
+	struct buf out;		/* one chunk's response */
+};
+
+static int spool_open(struct mlfs_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/mlfs-score.XXXXXX", dir);
+		fd = mkstemp(path);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd < 0)
+		return mlfs_fail(err, -errno, "cannot make a spool file in %s: %s", dir, strerror(errno));
+	return fd;
+}
+
+static int spool_put(struct batch *b, const char *p, size_t len,
+		     struct mlfs_err *err)
+{
+	while (len) {
+		ssize_t n = write(b->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mlfs_fail(err, -EIO, "spool: %s", strerror(errno));
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Score TEXT (a whole request) and spool its response; SKIP_HEADER for a
+ * CSV chunk after the first.  FIRST_ROW numbers rows in errors. */
+static int score_text(struct batch *b, const char *text, size_t len,
+		      bool skip_header, struct mlfs_err *err)
+{
+	struct request *r = NULL;
+	int rc = request_parse(text, len, b->json ? BATCH_JSON_MAX : len + 1, &r, err);
+	size_t n = r ? r->nrows : 0;
+	double *proba = NULL;
+	uint32_t *misses = NULL;
+	size_t *rows = NULL;
+	struct served_scored *sc = NULL;
+	if (!rc) {
+		size_t nout = served_nout(b->m);
+		proba = calloc(n * nout + 1, sizeof(double));
+		misses = calloc(n + 1, sizeof(uint32_t));
+		rows = calloc(n + 1, sizeof(size_t));
+		sc = calloc(n + 1, sizeof(*sc));
+		if (!proba || !misses || !rows || !sc)
+			mlfs_oom();
+		for (size_t i = 0; i < n; i++) {
+			rows[i] = i;
+			sc[i].m = b->m;
+			sc[i].proba = proba + i * nout;
+		}
+		struct served_rows sr = { .nrows = n, .rows = rows, .proba = proba,
+					  .misses = misses };
+		rc = served_score(b->s, b->m, r, &sr, err);
+		if (rc && !b->json && err) {	/* rows of this chunk -> of the request */
+			char why[sizeof(err->msg)];
+			snprintf(why, sizeof(why), "%s", err->msg);
+			mlfs_fail(err, rc, "%s (in the chunk of rows from row %llu)", why,
+				  (unsigned long long)b->rows + 1);
+		}
+	}
+	if (!rc) {
+		long keys[64];
+		size_t nk = served_key_columns(b->m, r, "", keys, 64);
+		buf_reset(&b->out);
+		served_respond(r, sc, keys, nk, &b->out);
+		const char *p = b->out.data;
+		size_t plen = b->out.len;
+		if (skip_header) {
+			const char *nl = memchr(p, '\n', plen);
+			size_t cut = nl ? (size_t)(nl - p) + 1 : plen;
+			p += cut;
+			plen -= cut;
+		}
+		rc = spool_put(b, p, plen, err);
+		b->rows += n;
+	}
+	free(proba);
+	free(misses);
+	free(rows);
+	free(sc);
+	request_free(r);
+	return rc;
+}
+
+static int flush_chunk(struct batch *b, struct mlfs_err *err)
+{
+	if (!b->chunk_rows)
+		return 0;
+	int rc = score_text(b, b->chunk.data, b->chunk.len, b->rows > 0, err);
+	buf_reset(&b->chunk);
+	buf_append(&b->chunk, b->header.data, b->header.len);
+	b->chunk_rows = 0;
+	return rc;
+}
+
+static void put_record(struct buf *out, const struct csv_field *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_putc(out, ',');
+		if (f[i].quoted && !f[i].len)
+			buf_puts(out, "\"\"");
+		else
+			csv_put_field(out, f[i].p, f[i].len);
+	}
+	buf_putc(out, '\n');
+}
+
+static int on_record(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	struct batch *b = ctx;
+	if (!b->header.len) {
+		put_record(&b->header, f, n);
+		buf_append(&b->chunk, b->header.data, b->header.len);
+		return 0;
+	}
+	put_record(&b->chunk, f, n);
+	return ++b->chunk_rows >= BATCH_CHUNK_ROWS ? flush_chunk(b, err) : 0;
+}
+
+int batch_open(struct store *s, const char *model, uint64_t version,
+	       struct batch **out, struct mlfs_err *err)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		mlfs_oom();
+	b->s = s;
+	b->fd = -1;
+	int rc = served_load(s, model, version, &b->m, err);
+	if (!rc && (b->fd = spool_open(err)) < 0)
+		rc = b->fd;
+	if (rc) {
+		batch_free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+int batch_write(struct batch *b, const char *data, size_t len,
+		struct mlfs_err *err)
+{
+	if (b->failed || b->finished)
+		return mlfs_fail(err, -EINVAL, b->failed ? "an earlier part of this request failed" :
+				 "the request was already scored");
+	if (!b->started) {	/* the first byte that is not space decides */
+		size_t i = 0;
+		while (i < len && strchr(" \t\r\n", data[i]))
+			i++;
+		if (i == len)
+			return 0;
+		b->started = true;
+		b->json = data[i] == '{';
+		if (!b->json && !(b->csv = csv_reader_new(CSV_DEFAULT_MAX_RECORD, on_record, b)))
+			mlfs_oom();
+	}
+	int rc = 0;
+	if (b->json) {
+		if (b->json_text.len + len > BATCH_JSON_MAX)
+			rc = mlfs_fail(err, -EFBIG, "a JSON request is at most %u bytes (CSV has no limit)", BATCH_JSON_MAX);
+		else
+			buf_append(&b->json_text, data, len);
+	} else {
+		rc = csv_reader_feed(b->csv, data, len, err);
+	}
+	b->failed = rc != 0;
+	return rc;
+}
+
+int batch_finish(struct batch *b, struct mlfs_err *err)
+{
+	if (b->failed)
+		return mlfs_fail(err, -EINVAL, "an earlier part of this request failed");
+	if (b->finished)
+		return 0;
+	int rc = 0;
+	if (!b->started)
+		rc = mlfs_fail(err, -EINVAL, "empty request: write CSV with a header line, or MLflow's JSON");
+	else if (b->json)
+		rc = score_text(b, b->json_text.data, b->json_text.len, false, err);
+	else if (!(rc = csv_reader_finish(b->csv, err)) && !b->chunk_rows && !b->rows)
+		rc = mlfs_fail(err, -EINVAL, "no rows after the header");
+	if (!rc && !b->json)
+		rc = flush_chunk(b, err);
+	buf_free(&b->json_text);
+	b->failed = rc != 0;
+	b->finished = !rc;
+	return rc;
+}
+
+int batch_spool_fd(const struct batch *b)
+{
+	return b->finished ? b->fd : -1;
+}
+
+uint64_t batch_rows(const struct batch *b)
+{
+	return b->rows;
+}
+
+void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	served_free(b->m);
+	if (b->fd >= 0)
+		close(b->fd);
+	csv_reader_free(b->csv);
+	buf_free(&b->header);
+	buf_free(&b->chunk);
+	buf_free(&b->json_text);
+	buf_free(&b->out);
+	free(b);
+}
