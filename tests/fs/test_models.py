@@ -99,7 +99,7 @@ def test_register_and_version_files(mnt):
     one = os.path.join(v, "1")
     assert sorted(os.listdir(one)) == sorted(
         ["aliases", "created", "description", "features.yaml", "metrics.csv", "model",
-         "run", "signature", "stage", "status", "tags"])
+         "run", "score", "signature", "stage", "status", "tags"])
     assert os.readlink(os.path.join(one, "run")) == "../../../../experiments/e/runs/r1"
     assert os.path.samefile(os.path.join(one, "run"), mnt.p("experiments", "e", "runs", "r1"))
     run_model = mnt.p("experiments", "e", "runs", "r1", "model")
