@@ -64,7 +64,7 @@ static int spool_put(struct batch *b, const char *p, size_t len,
 }
 
 /* Score TEXT (a whole request) and spool its response; SKIP_HEADER for a
- * CSV chunk after the first.  FIRST_ROW numbers rows in errors. */
+ * CSV chunk after the first. */
 static int score_text(struct batch *b, const char *text, size_t len,
 		      bool skip_header, struct mlfs_err *err)
 {
@@ -89,14 +89,8 @@ static int score_text(struct batch *b, const char *text, size_t len,
 			sc[i].proba = proba + i * nout;
 		}
 		struct served_rows sr = { .nrows = n, .rows = rows, .proba = proba,
-					  .misses = misses };
+					  .misses = misses, .row_base = b->rows };
 		rc = served_score(b->s, b->m, r, &sr, err);
-		if (rc && !b->json && err) {	/* rows of this chunk -> of the request */
-			char why[sizeof(err->msg)];
-			snprintf(why, sizeof(why), "%s", err->msg);
-			mlfs_fail(err, rc, "%s (in the chunk of rows from row %llu)", why,
-				  (unsigned long long)b->rows + 1);
-		}
 	}
 	if (!rc) {
 		long keys[64];

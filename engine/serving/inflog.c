@@ -54,6 +54,8 @@ void inflog_queue(struct store *s, uint64_t id, const struct log_row *lr)
 			codec_enc_nil(&v);
 		else if (forest_feature_kind(f, j) == FRAME_CATEGORICAL)
 			codec_enc_cstr(&v, forest_category_name(f, j, (size_t)x));
+		else if (forest_feature_type(f, j) == COL_INT && x == (double)(int64_t)x)
+			codec_enc_i64(&v, (int64_t)x);
 		else
 			codec_enc_f64(&v, x);
 	}
@@ -133,9 +135,8 @@ static int retain(struct store *s, struct ep_live *ep, uint64_t added,
 	return rc;
 }
 
-int inflog_flush(struct store *s, struct mlfs_err *err)
+int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 {
-	struct serving *sv = serving_get(s);
 	struct buf q = { 0 }, k = { 0 };
 	pthread_mutex_lock(&sv->flush_lock);
 	pthread_mutex_lock(&sv->lock);
@@ -242,8 +243,11 @@ static void put_value(struct buf *out, struct dval v)
 	const char *p;
 	size_t len;
 	double d;
+	int64_t i;
 	if (codec_dval_str(v, &p, &len))
 		csv_put_field(out, p, len);
+	else if (codec_dval_i64(v, &i))
+		buf_put_int(out, i);
 	else if (codec_dval_f64(v, &d))
 		buf_put_double(out, d);
 }

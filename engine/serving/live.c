@@ -56,6 +56,8 @@ static void ep_free(struct ep_live *ep)
 	free(ep);
 }
 
+static int flush_all(struct store *s, struct serving *sv, struct mlfs_err *err);
+
 static void *flusher_main(void *arg)
 {
 	struct store *s = arg;
@@ -86,6 +88,8 @@ static void serving_free(void *p)
 	pthread_mutex_unlock(&sv->lock);
 	if (joined)
 		pthread_join(sv->thread, NULL);
+	if (sv->store)	/* the last second of log and statistics */
+		flush_all(sv->store, sv, NULL);
 	while (sv->eps) {
 		struct ep_live *ep = sv->eps;
 		sv->eps = ep->next;
@@ -268,6 +272,7 @@ struct ep_live *ep_live_get(struct store *s, const char *name, int *rc)
 			load_stats(s, ep);
 			ep->next = sv->eps;
 			sv->eps = ep;
+			sv->store = s;
 			thread_start(s, sv);
 		}
 	}
@@ -732,10 +737,9 @@ static void unload_idle(struct ep_live *ep)
 	pthread_mutex_unlock(&ep->lock);
 }
 
-int endpoint_flush(struct store *s, struct mlfs_err *err)
+static int flush_all(struct store *s, struct serving *sv, struct mlfs_err *err)
 {
-	struct serving *sv = serving_get(s);
-	int rc = inflog_flush(s, err);
+	int rc = inflog_flush(s, sv, err);
 	pthread_mutex_lock(&sv->lock);
 	struct ep_live *eps = sv->eps;
 	pthread_mutex_unlock(&sv->lock);
@@ -746,6 +750,11 @@ int endpoint_flush(struct store *s, struct mlfs_err *err)
 		unload_idle(ep);
 	}
 	return rc;
+}
+
+int endpoint_flush(struct store *s, struct mlfs_err *err)
+{
+	return flush_all(s, serving_get(s), err);
 }
 
 static const char *state_name(enum slot_state st)
@@ -842,6 +851,6 @@ int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 	struct ep_live *ep = ep_live_get(s, name, &rc);
 	if (!ep)
 		return rc;
-	rc = inflog_flush(s, err);
+	rc = inflog_flush(s, serving_get(s), err);
 	return rc ? rc : inflog_csv(s, ep->id, name, out, err);
 }

@@ -246,11 +246,11 @@ static int feature_value(const struct served *m, size_t j, const char *p,
 	return -EINVAL;
 }
 
-static int bad_value(const struct served *m, size_t j, size_t row,
+static int bad_value(const struct served *m, size_t j, uint64_t row,
 		     const char *p, size_t len, struct mlfs_err *err)
 {
-	return mlfs_fail(err, -EINVAL, "row %zu, column '%s': '%.*s' is not a number",
-			 row + 1, forest_feature_name(m->forest, j), (int)(len > 64 ? 64 : len), p);
+	return mlfs_fail(err, -EINVAL, "row %llu, column '%s': '%.*s' is not a number",
+			 (unsigned long long)row + 1, forest_feature_name(m->forest, j), (int)(len > 64 ? 64 : len), p);
 }
 
 int served_check_values(const struct served *m, const struct request *req,
@@ -272,6 +272,7 @@ int served_check_values(const struct served *m, const struct request *req,
 struct scoring {
 	const struct served *m;
 	const struct request *req;
+	uint64_t row_base;			/* for errors */
 	struct features_lookup **views;		/* per lookup, NULL: not needed */
 	long *req_col;				/* per feature: request column or -1 */
 	long *src_lookup;			/* per feature: lookup or -1 */
@@ -375,7 +376,7 @@ static int lookup_row(const struct scoring *sc, size_t l, size_t i, double *x,
 		const char *t = request_cell(sc->req, i, (size_t)sc->ts_col[l]);
 		if (t && !value_parse_timestamp(t, strlen(t), &at))
 			return mlfs_fail(err, -EINVAL, "row %zu, column '%s': '%s' is not a timestamp",
-					 i + 1, lk->ts_key, t);
+					 sc->row_base + i + 1, lk->ts_key, t);
 		as_of = t != NULL;
 	}
 	const char *const *fields;
@@ -388,7 +389,7 @@ static int lookup_row(const struct scoring *sc, size_t l, size_t i, double *x,
 		if (sc->src_lookup[j] != (long)l || c < 0 || !fields[c])
 			continue;
 		if (feature_value(m, j, fields[c], flens[c], &x[j]))
-			return bad_value(m, j, i, fields[c], flens[c], err);
+			return bad_value(m, j, sc->row_base + i, fields[c], flens[c], err);
 	}
 	return 0;
 }
@@ -413,7 +414,7 @@ static int row_features(const struct scoring *sc, size_t i, double *x,
 	for (size_t j = 0; j < m->nfeatures; j++) {
 		const char *v = sc->req_col[j] >= 0 ? request_cell(sc->req, i, (size_t)sc->req_col[j]) : NULL;
 		if (v && feature_value(m, j, v, strlen(v), &x[j]))
-			return bad_value(m, j, i, v, strlen(v), err);
+			return bad_value(m, j, sc->row_base + i, v, strlen(v), err);
 	}
 	return 0;
 }
@@ -422,7 +423,7 @@ int served_score(struct store *s, const struct served *m,
 		 const struct request *req, struct served_rows *rows,
 		 struct mlfs_err *err)
 {
-	struct scoring sc = { .m = m, .req = req };
+	struct scoring sc = { .m = m, .req = req, .row_base = rows->row_base };
 	size_t nf = m->nfeatures;
 	int rc = scoring_open(s, &sc, err);
 	double *x = rows->features;

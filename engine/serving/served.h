@@ -65,6 +65,8 @@ struct served_rows {
 	double *features;	/* nrows x nfeatures: the values used (NaN
 				 * missing), or NULL when not wanted */
 	uint32_t *misses;	/* per row: lookups that found no row */
+	uint64_t row_base;	/* rows before this request's first (in
+				 * errors: a batch's chunks count on) */
 };
 
 /* Score ROWS->rows of REQ: look up each lookup's feature row (a consistent

@@ -81,6 +81,7 @@ struct serving {
 	pthread_mutex_t flush_lock;	/* one flush at a time: log_seq, and
 					 * each endpoint's log_rows */
 	uint64_t log_seq;	/* the last log sequence written */
+	struct store *store;	/* whose state this is (for the last flush) */
 };
 
 struct serving *serving_get(struct store *s);
@@ -111,7 +112,7 @@ struct log_row {
 /* Encode ROW and queue it for endpoint ID (caller holds no lock). */
 void inflog_queue(struct store *s, uint64_t id, const struct log_row *row);
 /* Write the queue to the store and apply each endpoint's retention. */
-int inflog_flush(struct store *s, struct mlfs_err *err);
+int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err);
 int inflog_csv(struct store *s, uint64_t id, const char *name,
 	       struct buf *out, struct mlfs_err *err);
 

@@ -24,6 +24,13 @@ static inline struct store_fixture *store_fixture_open(void)
 	return f;
 }
 
+/* Close the store and open it again, as a restart would. */
+static inline void store_fixture_reopen(struct store_fixture *f)
+{
+	store_close(f->s);
+	assert_int_equal(store_open(f->dir, false, &f->s, NULL), 0);
+}
+
 static inline void store_fixture_close(struct store_fixture *f)
 {
 	char cmd[128];

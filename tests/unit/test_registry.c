@@ -16,13 +16,10 @@
 
 #include <cmocka.h>
 
-#include "blob.h"
 #include "registry.h"
-#include "tracking.h"
-#include "train.h"
-#include "train_spec.h"
 #include "store_fixture.h"
 #include "data_fixture.h"
+#include "model_fixture.h"
 
 static const char *const spec_text =
 	"labels: labels\n"
@@ -35,21 +32,12 @@ static const char *const spec_text =
 
 static void new_run(struct store *s, const char *run)
 {
-	uint64_t root;
-	assert_int_equal(blob_root_new(s, 0755, 0, 0, &root, NULL), 0);
-	assert_int_equal(tracking_run_create(s, "churn", run, 1000, 0, 0, root, NULL), 0);
+	fixture_new_run(s, "churn", run);
 }
 
 static void trained_run(struct store *s, const char *run)
 {
-	struct train_spec *sp = NULL;
-	struct mlfs_err err = { 0 };
-	new_run(s, run);
-	assert_int_equal(train_spec_parse(spec_text, strlen(spec_text), 0, &sp, &err), 0);
-	assert_int_equal(train_begin(s, "churn", run, "train", spec_text, strlen(spec_text), &err), 0);
-	if (train_run(s, "churn", run, sp, NULL, NULL, NULL, &err))
-		fail_msg("training %s failed: %s", run, err.msg);
-	train_spec_free(sp);
+	fixture_trained_run(s, "churn", run, spec_text);
 }
 
 /* Runs: r1, r2 trained (FINISHED); running (RUNNING); bare (FINISHED,
@@ -372,8 +360,7 @@ static void test_reopen(void **state)
 	set_alias(f->s, "Production", v2);
 	assert_int_equal(registry_text_set(f->s, "m", v2, "tags", "k=v\n", 4, true, &err), 0);
 	assert_int_equal(registry_history_csv(f->s, "m", &before), 0);
-	store_close(f->s);
-	assert_int_equal(store_open(f->dir, false, &f->s, NULL), 0);
+	store_fixture_reopen(f);
 	assert_int_equal(registry_history_csv(f->s, "m", &after), 0);
 	assert_string_equal(before.data, after.data);
 	assert_int_equal(registry_alias_get(f->s, "m", "Production", &got), 0);
