@@ -307,22 +307,7 @@ int registry_model_get(struct store *s, const char *name,
 int registry_model_list(struct store *s,
 			int (*fn)(void *ctx, const char *name), void *ctx)
 {
-	char name[NAMES_MAX + 1];
-	int rc = 0;
-	struct store_iter *it = store_iter_new(s, NULL, "r/m/", 4, "r/m0", 4);
-	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl - 4 > NAMES_MAX)
-			continue;
-		memcpy(name, k + 4, kl - 4);
-		name[kl - 4] = '\0';
-		rc = fn(ctx, name);
-	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	return rc;
+	return store_list_names(s, "r/m/", NAMES_MAX, fn, ctx);
 }
 
 int registry_model_set_owner(struct store *s, const char *name, uint32_t uid,

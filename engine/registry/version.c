@@ -32,16 +32,18 @@ static void source_free(struct source *src)
 	buf_free(&src->metrics);
 }
 
-/* File NAME of directory DIR into OUT: empty when missing. */
-static int read_small(struct store *s, uint64_t dir, const char *name,
-		      struct buf *out, struct mlfs_err *err)
+/* File NAME of directory DIR into OUT, at most MAX bytes (-EFBIG past
+ * it); -ENOENT when missing. */
+static int read_file(struct store *s, uint64_t dir, const char *name,
+		     uint64_t max, struct buf *out, struct mlfs_err *err)
 {
 	struct blob_stat st;
 	buf_reset(out);
 	if (blob_lookup(s, dir, name, &st) || st.dir)
-		return 0;
-	if (st.size > REGISTRY_TEXT_MAX)
-		return mlfs_fail(err, -EFBIG, "the run's model/%s is over %u bytes", name, REGISTRY_TEXT_MAX);
+		return -ENOENT;
+	if (st.size > max)
+		return mlfs_fail(err, -EFBIG, "the run's model/%s is over %llu bytes", name,
+				 (unsigned long long)max);
 	buf_reserve(out, st.size + 1);
 	long n = blob_read(s, st.id, 0, out->data, st.size, err);
 	if (n < 0)
@@ -51,22 +53,23 @@ static int read_small(struct store *s, uint64_t dir, const char *name,
 	return 0;
 }
 
+/* A text of the run's model/ into OUT: empty when missing. */
+static int read_small(struct store *s, uint64_t dir, const char *name,
+		      struct buf *out, struct mlfs_err *err)
+{
+	int rc = read_file(s, dir, name, REGISTRY_TEXT_MAX, out, err);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 int registry_version_file(struct store *s, const struct registry_version *v,
 			  const char *file, struct buf *out,
 			  struct mlfs_err *err)
 {
-	struct blob_stat st;
-	buf_reset(out);
-	if (blob_lookup(s, v->model_dir, file, &st) || st.dir)
+	int rc = read_file(s, v->model_dir, file, UINT64_MAX, out, err);
+	if (rc == -ENOENT)
 		return mlfs_fail(err, -ENOENT, "version %llu has no model file '%s'",
 				 (unsigned long long)v->version, file);
-	buf_reserve(out, st.size + 1);
-	long n = blob_read(s, st.id, 0, out->data, st.size, err);
-	if (n < 0)
-		return (int)n;
-	out->len = (size_t)n;
-	out->data[out->len] = '\0';
-	return 0;
+	return rc;
 }
 
 /* The model/ folder a training left in the run's artifacts (train.h). */

@@ -412,21 +412,5 @@ int endpoint_delete(struct store *s, const char *name, struct mlfs_err *err)
 int endpoint_list(struct store *s, int (*fn)(void *ctx, const char *name),
 		  void *ctx)
 {
-	static const char lo[] = "e/m/", hi[] = "e/m0";
-	struct store_iter *it = store_iter_new(s, NULL, lo, 4, hi, 4);
-	int rc = 0;
-	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *key = store_iter_key(it, &kl);
-		char name[NAMES_MAX + 1];
-		if (kl - 4 > NAMES_MAX)
-			continue;
-		memcpy(name, key + 4, kl - 4);
-		name[kl - 4] = '\0';
-		rc = fn(ctx, name);
-	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	return rc;
+	return store_list_names(s, "e/m/", NAMES_MAX, fn, ctx);
 }

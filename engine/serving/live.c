@@ -757,6 +757,22 @@ int endpoint_flush(struct store *s, struct mlfs_err *err)
 	return flush_all(s, serving_get(s), err);
 }
 
+/* Endpoint NAME with a copy of its traffic in *T and each route's version
+ * now in VER; no routes when one does not resolve. */
+static struct ep_live *traffic_now(struct store *s, const char *name,
+				   struct traffic *t, uint64_t *ver, int *rc)
+{
+	struct ep_live *ep = ep_live_get(s, name, rc);
+	if (!ep)
+		return NULL;
+	pthread_mutex_lock(&ep->lock);
+	*t = ep->traffic;
+	pthread_mutex_unlock(&ep->lock);
+	if (resolve(s, t, ver, NULL))
+		t->nroutes = t->nserving = 0;
+	return ep;
+}
+
 static const char *state_name(enum slot_state st)
 {
 	return st == SLOT_READY ? "READY" : st == SLOT_LOADING ? "LOADING" : "IDLE";
@@ -764,16 +780,13 @@ static const char *state_name(enum slot_state st)
 
 int endpoint_state_text(struct store *s, const char *name, struct buf *out)
 {
-	int rc;
-	struct ep_live *ep = ep_live_get(s, name, &rc);
-	if (!ep)
-		return rc;
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
 	struct traffic t;
-	pthread_mutex_lock(&ep->lock);
-	t = ep->traffic;
-	pthread_mutex_unlock(&ep->lock);
-	bool resolved = resolve(s, &t, ver, NULL) == 0;
+	int rc;
+	struct ep_live *ep = traffic_now(s, name, &t, ver, &rc);
+	if (!ep)
+		return rc;
+	bool resolved = t.nroutes > 0;
 	pthread_mutex_lock(&ep->lock);
 	for (size_t i = 0; resolved && i < t.nroutes; i++) {
 		bool seen = false;
@@ -811,17 +824,12 @@ static void stats_line(struct buf *out, const char *model, uint64_t version,
 
 int endpoint_stats_csv(struct store *s, const char *name, struct buf *out)
 {
-	int rc;
-	struct ep_live *ep = ep_live_get(s, name, &rc);
-	if (!ep)
-		return rc;
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
 	struct traffic t;
-	pthread_mutex_lock(&ep->lock);
-	t = ep->traffic;
-	pthread_mutex_unlock(&ep->lock);
-	if (resolve(s, &t, ver, NULL))
-		t.nroutes = t.nserving = 0;
+	int rc;
+	struct ep_live *ep = traffic_now(s, name, &t, ver, &rc);
+	if (!ep)
+		return rc;
 	buf_puts(out, "model,version,role,traffic_percent,requests,rows,errors,lookup_misses,"
 		 "latency_us_p50,latency_us_p99,mean_prediction,cold_starts,cold_latency_us_max\n");
 	pthread_mutex_lock(&ep->lock);

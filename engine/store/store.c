@@ -446,3 +446,30 @@ pthread_mutex_t *store_lock(struct store *s, const void *key)
 {
 	return store_state(s, key, lock_new, lock_free);
 }
+
+int store_list_names(struct store *s, const char *prefix, size_t max,
+		     int (*fn)(void *ctx, const char *name), void *ctx)
+{
+	size_t pl = strlen(prefix);
+	char *hi = strdup(prefix), *name = malloc(max + 1);
+	if (!hi || !name || !pl)
+		mlfs_oom();
+	hi[pl - 1]++;	/* the prefix's last byte '/' -> '0' */
+	struct store_iter *it = store_iter_new(s, NULL, prefix, pl, hi, pl);
+	int rc = 0;
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl - pl > max || kl == pl)
+			continue;
+		memcpy(name, k + pl, kl - pl);
+		name[kl - pl] = '\0';
+		rc = fn(ctx, name);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	free(hi);
+	free(name);
+	return rc;
+}

@@ -100,6 +100,12 @@ void *store_state(struct store *s, const void *key, void *(*make)(void),
  * plain mutex): for modules whose only per-store state is one lock. */
 pthread_mutex_t *store_lock(struct store *s, const void *key);
 
+/* FN with the name of every key "PREFIX/NAME" (PREFIX ends in '/'; NAME
+ * of 1-MAX bytes, longer ones skipped), in order: the listing of a
+ * module's named records.  Stops on FN's non-zero and returns it. */
+int store_list_names(struct store *s, const char *prefix, size_t max,
+		     int (*fn)(void *ctx, const char *name), void *ctx);
+
 /* Key helpers: append a big-endian u64 (sorts numerically) or bytes. */
 void key_put_u64(struct buf *k, uint64_t v);
 uint64_t key_get_u64(const char *p);
