@@ -7,9 +7,11 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "features.h"
 #include "forest/forest.h"
@@ -419,22 +421,76 @@ static int row_features(const struct scoring *sc, size_t i, double *x,
 	return 0;
 }
 
+/* One thread's part of a scoring call: rows [FROM, TO). */
+struct part {
+	struct store *s;
+	const struct served *m;
+	const struct request *req;
+	struct served_rows *rows;
+	double *x;
+	size_t from, to;
+	int rc;
+	struct mlfs_err err;
+};
+
+static void *part_score(void *arg)
+{
+	struct part *p = arg;
+	struct scoring sc = { .m = p->m, .req = p->req, .row_base = p->rows->row_base };
+	size_t nf = p->m->nfeatures, nout = served_nout(p->m);
+	p->rc = scoring_open(p->s, &sc, &p->err);
+	for (size_t r = p->from; !p->rc && r < p->to; r++)
+		p->rc = row_features(&sc, p->rows->rows[r], p->x + r * nf,
+				     &p->rows->misses[r], &p->err);
+	scoring_free(&sc);
+	if (!p->rc)
+		forest_predict_rows(p->m->forest, p->x + p->from * nf, p->to - p->from,
+				    p->rows->proba + p->from * nout);
+	return NULL;
+}
+
+/* Threads for a call of N rows: one per SERVED_ROWS_PER_THREAD rows, at
+ * most the online CPUs. */
+static size_t threads_for(size_t n)
+{
+	static long cpus;
+	if (!cpus)
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t t = n / SERVED_ROWS_PER_THREAD;
+	if (t > (size_t)cpus)
+		t = (size_t)cpus;
+	if (t > SERVED_MAX_THREADS)
+		t = SERVED_MAX_THREADS;
+	return t ? t : 1;
+}
+
 int served_score(struct store *s, const struct served *m,
 		 const struct request *req, struct served_rows *rows,
 		 struct mlfs_err *err)
 {
-	struct scoring sc = { .m = m, .req = req, .row_base = rows->row_base };
-	size_t nf = m->nfeatures;
-	int rc = scoring_open(s, &sc, err);
-	double *x = rows->features;
-	double *own = NULL;
-	if (!x && !rc)
-		x = own = alloc_n(rows->nrows * nf, sizeof(double));
-	for (size_t r = 0; !rc && r < rows->nrows; r++)
-		rc = row_features(&sc, rows->rows[r], x + r * nf, &rows->misses[r], err);
-	scoring_free(&sc);
-	if (!rc)
-		forest_predict_rows(m->forest, x, rows->nrows, rows->proba);
+	size_t n = rows->nrows, nt = threads_for(n);
+	double *own = rows->features ? NULL : alloc_n(n * m->nfeatures, sizeof(double));
+	struct part parts[SERVED_MAX_THREADS];
+	pthread_t tid[SERVED_MAX_THREADS];
+	bool started[SERVED_MAX_THREADS] = { false };
+	for (size_t t = 0; t < nt; t++) {
+		parts[t] = (struct part){ .s = s, .m = m, .req = req, .rows = rows,
+					  .x = own ? own : rows->features,
+					  .from = n * t / nt, .to = n * (t + 1) / nt };
+		if (t)	/* part 0 runs here */
+			started[t] = pthread_create(&tid[t], NULL, part_score, &parts[t]) == 0;
+	}
+	part_score(&parts[0]);
+	for (size_t t = 1; t < nt; t++) {
+		if (started[t])
+			pthread_join(tid[t], NULL);
+		else
+			part_score(&parts[t]);
+	}
+	int rc = 0;	/* the first failing row's error, whatever the threads */
+	for (size_t t = 0; !rc && t < nt; t++)
+		if ((rc = parts[t].rc) && err)
+			*err = parts[t].err;
 	free(own);
 	return rc;
 }

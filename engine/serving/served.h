@@ -69,11 +69,15 @@ struct served_rows {
 				 * errors: a batch's chunks count on) */
 };
 
-/* Score ROWS->rows of REQ: look up each lookup's feature row (a consistent
- * view of each table per call), let request columns override, type the
- * values as the model's features and predict.  -EINVAL with "row R,
- * column 'c': ..." for a value of the wrong type; nothing is predicted
- * then.  Thread-safe: M is shared read-only. */
+/* Score ROWS->rows of REQ: look up each lookup's feature row, let request
+ * columns override, type the values as the model's features and predict.
+ * Calls of SERVED_ROWS_PER_THREAD rows or more are shared among threads
+ * (up to the online CPUs), each reading one consistent view of each
+ * table.  -EINVAL with "row R, column 'c': ..." for a value of the wrong
+ * type (the first such row); nothing is predicted then.  Thread-safe: M
+ * is shared read-only. */
+#define SERVED_ROWS_PER_THREAD 1024
+#define SERVED_MAX_THREADS 8
 int served_score(struct store *s, const struct served *m,
 		 const struct request *req, struct served_rows *rows,
 		 struct mlfs_err *err);
