@@ -60,7 +60,8 @@ int endpoint_list(struct store *s, int (*fn)(void *ctx, const char *name),
  * with traffic_parse, then every MODEL@REF against the registry (-ENOENT
  * for a missing model, version or alias); the endpoint holds every model
  * it names (registry_hold) so that a served model or version cannot be
- * deleted.  With APPLY false only check. */
+ * deleted.  With APPLY false only check, as a text still being written:
+ * traffic percents may then sum to less than 100. */
 int endpoint_text_get(struct store *s, const char *name, const char *field,
 		      struct buf *out);
 int endpoint_text_set(struct store *s, const char *name, const char *field,

@@ -65,8 +65,8 @@ static void order_routes(struct traffic *t)
 	memcpy(t->routes, tmp, k * sizeof(*tmp));
 }
 
-int traffic_parse(const char *text, size_t len, struct traffic *out,
-		  struct mlfs_err *err)
+static int parse(const char *text, size_t len, bool partial,
+		 struct traffic *out, struct mlfs_err *err)
 {
 	struct traffic t = { 0 };
 	unsigned sum = 0;
@@ -99,13 +99,25 @@ int traffic_parse(const char *text, size_t len, struct traffic *out,
 		}
 		p = stop + 1;
 	}
-	if (t.nroutes && !t.nserving)
+	if (t.nroutes && !t.nserving && !partial)
 		return mlfs_fail(err, -EINVAL, "no serving line: shadows need a version that answers");
-	if (t.nserving && sum != 100)
+	if (t.nserving && (partial ? sum > 100 : sum != 100))
 		return mlfs_fail(err, -EINVAL, "percents sum to %u, not 100", sum);
 	order_routes(&t);
 	*out = t;
 	return 0;
+}
+
+int traffic_parse(const char *text, size_t len, struct traffic *out,
+		  struct mlfs_err *err)
+{
+	return parse(text, len, false, out, err);
+}
+
+int traffic_parse_partial(const char *text, size_t len, struct traffic *out,
+			  struct mlfs_err *err)
+{
+	return parse(text, len, true, out, err);
 }
 
 void traffic_format(const struct traffic *t, struct buf *out)

@@ -40,6 +40,12 @@ struct traffic {
 int traffic_parse(const char *text, size_t len, struct traffic *out,
 		  struct mlfs_err *err);
 
+/* The same for a text still being written (bash's printf writes a line
+ * at a time): percents may sum to less than 100 and shadows may come
+ * first; what can never become valid is -EINVAL. */
+int traffic_parse_partial(const char *text, size_t len, struct traffic *out,
+			  struct mlfs_err *err);
+
 /* The canonical text of T ("MODEL@REF PERCENT\n" lines, then shadows). */
 void traffic_format(const struct traffic *t, struct buf *out);
 

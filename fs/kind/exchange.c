@@ -50,6 +50,7 @@ struct exchange_state {
 	bool pending;		/* request written, not answered */
 	bool failed;		/* a write was refused: nothing is answered */
 	int kept_error;		/* read-only: the session's last request failed */
+	bool empty;		/* opened with O_TRUNC, nothing written yet */
 	void *sess;		/* streamed: the request being fed */
 	int fd;			/* streamed: the answer's spool, or -1 */
 	uid_t uid;
@@ -138,6 +139,17 @@ static int exchange_stat(struct fs *fs, const struct node *n, struct stat *st,
 	return 0;
 }
 
+/* Opened for writing with O_TRUNC: a request begins, maybe empty (`cp
+ * /dev/null f`).  The answer kept before is gone at once (a cat after it
+ * must not show it); an empty request is answered (refused) at release
+ * only - bash's dup2 sends a flush before its first write. */
+static void opened_empty(struct fs *fs, struct file *f)
+{
+	struct exchange_state *x = f->state;
+	x->empty = true;
+	kept_put(fs, f->node.path, x->uid, x->sid, NULL, -1, -EINVAL);
+}
+
 static int exchange_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 {
 	struct exchange_state *x = calloc(1, sizeof(*x));
@@ -150,6 +162,8 @@ static int exchange_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 	f->state = x;
 	if ((f->flags & O_ACCMODE) == O_RDONLY)
 		kept_get(fs, f->node.path, x->uid, x->sid, &x->response, &x->fd, &x->kept_error);
+	else if (f->flags & O_TRUNC)
+		opened_empty(fs, f);
 	return 0;
 }
 
@@ -203,6 +217,7 @@ static int exchange_write(struct fs *fs, struct file *f, const char *data,
 	size_t max = ops->max_request ? ops->max_request : FS_PROPERTY_MAX;
 	if (x->failed)
 		return mlfs_fail(err, -EINVAL, "an earlier write of this request failed");
+	x->empty = false;
 	if (!x->pending) {	/* a new request */
 		buf_reset(&x->request);
 		buf_reset(&x->response);
@@ -242,7 +257,9 @@ static int answer(struct fs *fs, struct file *f, struct mlfs_err *err)
 	x->pos = 0;
 	if (f->node.ops->stream) {
 		int fd = -1;
-		int rc = f->node.ops->stream->finish(x->sess, &fd, err);
+		int rc = x->sess ? 0 : f->node.ops->stream->open(fs, &f->node, &x->sess, err);
+		if (!rc)
+			rc = f->node.ops->stream->finish(x->sess, &fd, err);
 		if (!rc && (x->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 			rc = mlfs_fail(err, -EMFILE, "no file descriptor for the answer");
 		if (x->sess)
@@ -303,6 +320,12 @@ static bool exchange_failed(struct file *f)
 static int exchange_commit(struct fs *fs, struct file *f, bool final,
 			   fuse_req_t req, struct mlfs_err *err)
 {
+	struct exchange_state *x = f->state;
+	if (final && x->empty) {	/* nothing was ever written */
+		x->empty = false;
+		buf_reset(&x->request);
+		x->pending = true;
+	}
 	return answer(fs, f, err);
 }
 
