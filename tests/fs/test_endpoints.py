@@ -155,3 +155,115 @@ def test_mkdir_ls_rmdir(mnt):
     assert read(mnt.p("endpoints", "other", "traffic")) == ""
     assert table(read(mnt.p("endpoints", "other", "log.csv"))) == []
     assert table(read(mnt.p("endpoints", "other", "stats.csv"))) == []
+
+
+# ---- 2. traffic ----
+
+@pytest.mark.parametrize("text,canonical", [
+    ("m@1 100\n", "m@1 100\n"),
+    ("m@Production 100\n", "m@Production 100\n"),
+    ("m@1 80\nm@2 20\n", "m@1 80\nm@2 20\n"),
+    ("m@1 100\nm@2 shadow\n", "m@1 100\nm@2 shadow\n"),
+    ("# a comment\n\n  m@2   shadow\nm@1  100", "m@1 100\nm@2 shadow\n"),
+])
+def test_traffic_set(mnt, text, canonical):
+    serving(mnt)
+    sh("ln -s versions/1 Production", mnt.p("models", "m"))
+    write(ep(mnt, "traffic"), text)
+    assert read(ep(mnt, "traffic")) == canonical
+    assert os.path.getsize(ep(mnt, "traffic")) == len(canonical)
+    # The shell's way: cat a file into it.
+    src = os.path.join(os.path.dirname(mnt.path), "t.txt")
+    with open(src, "w") as f:
+        f.write(text)
+    write(ep(mnt, "traffic"), "m@2 100\n")
+    assert sh("cat %s > traffic && cat traffic" % src, ep(mnt)).stdout == canonical
+
+
+def test_traffic_from_bash_printf(mnt):
+    """bash's printf and echo -e write a line per write(): the traffic is
+    the whole text written, not its first line."""
+    serving(mnt)
+    assert sh("printf 'm@1 80\\nm@2 20\\n' > traffic && cat traffic", ep(mnt)).stdout == \
+        "m@1 80\nm@2 20\n"
+    assert sh("echo -e 'm@1 50\\nm@2 50' > traffic && cat traffic", ep(mnt)).stdout == \
+        "m@1 50\nm@2 50\n"
+
+
+@pytest.mark.parametrize("text,err", [
+    ("m@1 90\n", errno.EINVAL),                 # sums to 90
+    ("m@1 50\nm@2 40\n", errno.EINVAL),
+    ("m@1\n", errno.EINVAL),                    # bad line
+    ("this is not traffic\n", errno.EINVAL),
+    ("m 100\n", errno.EINVAL),
+    ("m@1 101\n", errno.EINVAL),                # percent over 100
+    ("m@1 -1\nm@2 101\n", errno.EINVAL),
+    ("m@1 50\nm@1 50\n", errno.EINVAL),         # the same route twice
+    ("m@2 shadow\n", errno.EINVAL),             # nothing serves
+    ("nope@1 100\n", errno.ENOENT),             # no model
+    ("m@9 100\n", errno.ENOENT),                # no version
+    ("m@Staging 100\n", errno.ENOENT),          # no alias
+    ("m@1 100\nm@9 shadow\n", errno.ENOENT),
+])
+def test_traffic_refused(mnt, text, err):
+    serving(mnt, traffic="m@1 80\nm@2 20\n")
+    with pytest.raises(OSError) as e:
+        write(ep(mnt, "traffic"), text)
+    assert e.value.errno == err
+    assert read(ep(mnt, "traffic")) == "m@1 80\nm@2 20\n"
+    lines = log_lines(mnt, "/endpoints/ep/traffic")
+    assert len(lines) == 1 and re.match(r"^\S+Z /endpoints/ep/traffic: \S", lines[0]), mnt.log()
+    # The endpoint still serves its old traffic.
+    rows = table(predict(mnt, keys_csv([5])))
+    assert len(rows) == 1 and rows[0]["version"] in ("1", "2")
+
+
+# ---- 3. holds on what the traffic names ----
+
+def test_holds(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    d = mnt.p("models", "m")
+    out = sh("rm -r versions/1", d, check=False)
+    assert out.returncode != 0 and "Device or resource busy" in out.stderr
+    out = sh("rmdir %s" % d, mnt.path, check=False)
+    assert out.returncode != 0 and "Device or resource busy" in out.stderr
+    assert "/models/m/versions/1: " in mnt.log() and "endpoint/ep" in mnt.log()
+    assert read(os.path.join(d, "versions", "1", "status")) == "READY\n"
+    sh("rm -r versions/2", d)                    # not served: goes
+
+    # Through an alias: the alias is held, not the version it names.
+    trained(mnt, "r3", SPEC + "register: m\n")
+    sh("ln -s versions/1 Production", d)
+    write(ep(mnt, "traffic"), "m@Production 100\n")
+    for cmd in ("rm Production", "mv Production X", "mv Production Staging"):
+        out = sh(cmd, d, check=False)
+        assert out.returncode != 0 and "Device or resource busy" in out.stderr, (cmd, out)
+        assert os.readlink(os.path.join(d, "Production")) == "versions/1"
+    assert "X" not in os.listdir(d)
+    assert table(predict(mnt, keys_csv([5])))[0]["version"] == "1"
+    sh("ln -sfn versions/3 Production", d)       # moving it is fine
+    assert os.readlink(os.path.join(d, "Production")) == "versions/3"
+    assert [r["version"] for r in table(predict(mnt, keys_csv([5, 6])))] == ["3", "3"]
+    assert "m@3 READY" in read(ep(mnt, "state")).splitlines()
+    # Version 1 is neither named nor aliased now.
+    sh("rm -r versions/1", d)
+    # New traffic drops the holds.
+    write(ep(mnt, "traffic"), "m@3 100\n")
+    sh("rm Production", d)
+    out = sh("rm -r versions/3", d, check=False)
+    assert out.returncode != 0 and "Device or resource busy" in out.stderr
+    trained(mnt, "r4", SPEC + "register: m\n")
+    write(ep(mnt, "traffic"), "m@4 100\n")
+    sh("rm -r versions/3", d)
+
+
+def test_empty_traffic_releases_holds(mnt):
+    """`: > traffic` (an O_TRUNC open, no write) empties the traffic: the
+    next read shows it empty and the model can go."""
+    serving(mnt, traffic="m@1 100\n")
+    assert read(ep(mnt, "traffic")) == "m@1 100\n"
+    sh(": > traffic", ep(mnt))
+    assert read(ep(mnt, "traffic")) == ""
+    sh("rm -r models/m", mnt.path)
+    assert "m" not in os.listdir(mnt.p("models"))
+    assert attempt(ep(mnt, "predict"), keys_csv([5])) == errno.EINVAL   # no traffic
