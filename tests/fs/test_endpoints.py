@@ -269,3 +269,94 @@ def test_empty_traffic_releases_holds(mnt):
     sh("rm -r models/m", mnt.path)
     assert "m" not in os.listdir(mnt.p("models"))
     assert attempt(ep(mnt, "predict"), keys_csv([5])) == errno.EINVAL   # no traffic
+
+# ---- 4. predict ----
+
+def test_predict_same_handle(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    keys = list(range(1, 41))
+    want = scored(mnt, 1, keys)
+    assert {r["prediction"] for r in want} == {"0", "1"}       # both classes occur
+    fd = os.open(ep(mnt, "predict"), os.O_RDWR)
+    try:
+        for _ in range(3):                                     # repeat on one fd
+            os.write(fd, b"customer_id\n5\n")
+            out = read_all(fd)
+            assert out.splitlines()[0] == RESPONSE_HEADER
+            rows = table(out)
+            assert [(r["customer_id"], r["model"], r["version"]) for r in rows] == [("5", "m", "1")]
+            assert (rows[0]["prediction"], rows[0]["probability"]) == \
+                (want[4]["prediction"], want[4]["probability"])
+            assert os.read(fd, 100) == b""
+        # A request in several writes is one request.
+        os.write(fd, b"customer_id\n")
+        for k in keys:
+            os.write(fd, b"%d\n" % k)
+        rows = table(read_all(fd))
+    finally:
+        os.close(fd)
+    assert [(r["customer_id"], r["prediction"], r["probability"]) for r in rows] == \
+        [(r["customer_id"], r["prediction"], r["probability"]) for r in want]
+    assert {r["version"] for r in rows} == {"1"}
+
+
+def test_predict_from_shell(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    want = scored(mnt, 1, [5, 6])
+    out = sh("printf 'customer_id\\n5\\n6\\n' > predict; cat predict; cat predict", ep(mnt))
+    body = RESPONSE_HEADER + "\n" + "".join(
+        "%s,%s,%s,m,1\n" % (r["customer_id"], r["prediction"], r["probability"]) for r in want)
+    assert out.stdout == body * 2                      # kept until the next request
+    # The same session's next request replaces the answer.
+    out = sh("printf 'customer_id\\n6\\n' > predict; cat predict", ep(mnt))
+    assert table(out.stdout)[0]["customer_id"] == "6" and len(table(out.stdout)) == 1
+    # Another session does not see it.
+    assert subprocess.run(["setsid", "cat", ep(mnt, "predict")],
+                          capture_output=True, text=True).stdout == ""
+
+
+@pytest.mark.parametrize("body", [
+    {"dataframe_records": [{"customer_id": k} for k in range(1, 31)]},
+    {"dataframe_split": {"columns": ["customer_id"], "data": [[k] for k in range(1, 31)]}},
+    {"instances": [{"customer_id": k} for k in range(1, 31)]},
+    {"inputs": {"customer_id": list(range(1, 31))}},
+])
+def test_predict_json(mnt, body):
+    serving(mnt, traffic="m@2 100\n")
+    want = scored(mnt, 2, list(range(1, 31)))
+    out = json.loads(predict(mnt, json.dumps(body)))
+    assert [str(p) for p in out["predictions"]] == [r["prediction"] for r in want]
+    assert {r["prediction"] for r in want} == {"0", "1"}
+    assert [float(p) for p in out["probabilities"]] == [float(r["probability"]) for r in want]
+    assert out["model"] == "m" and out["version"] == 2
+
+
+# ---- 5. feature lookup ----
+
+def test_request_column_overrides_lookup(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    # Customer 5 has f1 = 85: no churn.  With f1 = 10 it churns (f1 < 50).
+    assert f1(5) == 85
+    looked_up = table(predict(mnt, keys_csv([5])))[0]
+    overridden = table(predict(mnt, "customer_id,f1\n5,10\n"))[0]
+    assert looked_up["prediction"] == "0" and overridden["prediction"] == "1"
+    # The same as batch scoring the same request.
+    want = table(exchange(mnt.p("models", "m", "versions", "1", "score"), "customer_id,f1\n5,10\n"))
+    assert overridden["prediction"] == want[0]["prediction"]
+    assert overridden["probability"] == want[0]["probability"]
+    rows = log_rows(mnt)
+    assert [(r["customer_id"], float(r["f1"]), float(r["f2"])) for r in rows] == \
+        [("5", 85.0, 5.0), ("5", 10.0, 5.0)]
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+
+
+def test_lookup_miss(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    rows = table(predict(mnt, keys_csv([999, 5])))
+    assert [r["customer_id"] for r in rows] == ["999", "5"]
+    assert rows[0]["prediction"] in ("0", "1") and rows[0]["version"] == "1"
+    log = log_rows(mnt)
+    assert [(r["customer_id"], r["status"]) for r in log] == [("999", "lookup_miss"), ("5", "ok")]
+    assert log[0]["f1"] == "" and log[0]["f2"] == ""
+    s = stats(mnt)[("m", "1", "served")]
+    assert (s["requests"], s["rows"], s["lookup_misses"], s["errors"]) == ("1", "2", "1", "0")
