@@ -360,3 +360,188 @@ def test_lookup_miss(mnt):
     assert log[0]["f1"] == "" and log[0]["f2"] == ""
     s = stats(mnt)[("m", "1", "served")]
     assert (s["requests"], s["rows"], s["lookup_misses"], s["errors"]) == ("1", "2", "1", "0")
+
+
+# ---- 6. routing ----
+
+def one_row_requests(m, keys):
+    """One one-row request per key on one handle: the versions answering."""
+    out = []
+    fd = os.open(ep(m, "predict"), os.O_RDWR)
+    try:
+        for k in keys:
+            os.write(fd, b"customer_id\n%d\n" % k)
+            rows = table(read_all(fd))
+            assert [r["customer_id"] for r in rows] == [str(k)]
+            out.append(rows[0]["version"])
+    finally:
+        os.close(fd)
+    return out
+
+
+def test_weighted_routing(mnt):
+    serving(mnt)
+    write(ep(mnt, "config.yaml"), "seed: 1\n")
+    write(ep(mnt, "traffic"), "m@1 80\nm@2 20\n")
+    versions = one_row_requests(mnt, [k % 200 + 1 for k in range(1000)])
+    assert set(versions) == {"1", "2"}
+    assert abs(versions.count("1") - 800) <= 60, versions.count("1")
+    s = stats(mnt)
+    assert (s[("m", "1", "served")]["traffic_percent"], s[("m", "2", "served")]["traffic_percent"]) == \
+        ("80", "20")
+    assert int(s[("m", "1", "served")]["requests"]) == versions.count("1")
+    assert int(s[("m", "2", "served")]["requests"]) == versions.count("2")
+    assert int(s[("m", "1", "served")]["rows"]) == versions.count("1")
+    # A request's rows all go to one version.
+    for _ in range(20):
+        rows = table(predict(mnt, keys_csv(range(1, 11))))
+        assert len({r["version"] for r in rows}) == 1
+
+
+def test_sticky_routing(mnt):
+    serving(mnt, traffic="m@1 50\nm@2 50\n")
+    write(ep(mnt, "config.yaml"), "sticky_key: customer_id\n")
+    seen = {}
+    for k in range(1, 21):
+        v = one_row_requests(mnt, [k] * 50)
+        assert len(set(v)) == 1, (k, v)
+        seen[k] = v[0]
+    assert set(seen.values()) == {"1", "2"}
+    # Per row: a request of many keys answers each with its own version.
+    rows = table(predict(mnt, keys_csv(range(1, 21))))
+    assert [r["version"] for r in rows] == [seen[k] for k in range(1, 21)]
+    # The sticky key column is required.
+    write(ep(mnt, "config.yaml"), "sticky_key: region\n")
+    assert attempt(ep(mnt, "predict"), keys_csv([1])) == errno.EINVAL
+    assert "no column 'region'" in mnt.log()
+
+
+def test_shadow(mnt):
+    serving(mnt, traffic="m@1 100\nm@2 shadow\n")
+    for k in range(1, 11):
+        rows = table(predict(mnt, "customer_id\n%d\n%d\n" % (k, k + 100)))
+        assert [r["version"] for r in rows] == ["1", "1"]
+    out = json.loads(predict(mnt, json.dumps({"inputs": {"customer_id": [1, 2]}})))
+    assert out["version"] == 1 and len(out["predictions"]) == 2
+    s = stats(mnt)
+    assert (s[("m", "1", "served")]["requests"], s[("m", "1", "served")]["rows"]) == ("11", "22")
+    sh_ = s[("m", "2", "shadow")]
+    assert (sh_["requests"], sh_["rows"], sh_["traffic_percent"]) == ("11", "22", "0")
+    assert ("m", "2", "served") not in s
+    log = log_rows(mnt)
+    assert sorted((r["version"], r["role"]) for r in log) == \
+        [("1", "served")] * 22 + [("2", "shadow")] * 22
+    # The shadow's rows are the served rows of the same request, scored as
+    # versions/2/score scores them.
+    served = {(r["request_id"], r["customer_id"]) for r in log if r["role"] == "served"}
+    assert {(r["request_id"], r["customer_id"]) for r in log if r["role"] == "shadow"} == served
+    want = {r["customer_id"]: r["prediction"] for r in scored(mnt, 2, list(range(1, 11)))}
+    for r in log:
+        if r["role"] == "shadow" and r["customer_id"] in want:
+            assert r["prediction"] == want[r["customer_id"]]
+    assert "m@2 READY" in read(ep(mnt, "state")).splitlines()
+
+
+# ---- 7. log.csv ----
+
+def test_log(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    for k in (1, 3, 5):
+        predict(mnt, keys_csv([k, k + 1]))
+    text = read(ep(mnt, "log.csv"))
+    assert text.splitlines()[0] == LOG_HEADER
+    rows = table(text)
+    assert [r["customer_id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    want = {r["customer_id"]: r for r in scored(mnt, 1, list(range(1, 7)))}
+    for r in rows:
+        assert (r["endpoint"], r["model"], r["version"], r["role"], r["status"]) == \
+            ("ep", "m", "1", "served", "ok")
+        k = int(r["customer_id"])
+        assert (float(r["f1"]), float(r["f2"])) == (f1(k), k % 7)
+        assert r["prediction"] == want[r["customer_id"]]["prediction"]
+        assert float(r["probability"]) == float(want[r["customer_id"]]["probability"])
+        assert int(r["latency_us"]) >= 0
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", r["timestamp"]), r
+    # One request id per request, shared by its rows.
+    ids = [r["request_id"] for r in rows]
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[4] == ids[5] and len(set(ids)) == 3
+    assert os.path.getsize(ep(mnt, "log.csv")) in (0, len(text))
+
+    write(ep(mnt, "config.yaml"), "log: false\n")
+    predict(mnt, keys_csv([7, 8]))
+    assert len(log_rows(mnt)) == 6
+    assert int(stats(mnt)[("m", "1", "served")]["rows"]) == 8     # still counted
+
+    write(ep(mnt, "config.yaml"), "log_sample: 0\n")
+    predict(mnt, keys_csv([9, 10]))
+    assert len(log_rows(mnt)) == 6
+
+    write(ep(mnt, "config.yaml"), "log_retention_rows: 5\n")
+    for k in range(11, 23):
+        predict(mnt, keys_csv([k]))
+    assert [r["customer_id"] for r in log_rows(mnt)] == ["18", "19", "20", "21", "22"]
+
+
+def test_log_sample_half(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    write(ep(mnt, "config.yaml"), "log_sample: 0.5\nseed: 3\n")
+    for k in range(1, 201):
+        predict(mnt, keys_csv([k]))
+    n = len(log_rows(mnt))
+    assert 60 <= n <= 140, n
+
+
+# ---- 8. stats.csv ----
+
+def test_stats(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    for k in range(1, 11):
+        predict(mnt, keys_csv([k, k + 10, 999]))
+    # A request that fails while scoring (JSON is checked when it is read).
+    bad = json.dumps({"dataframe_records": [{"customer_id": 1, "f1": "abc"}]})
+    assert attempt(ep(mnt, "predict"), bad) == errno.EINVAL
+    text = read(ep(mnt, "stats.csv"))
+    assert text.splitlines()[0] == STATS_HEADER
+    s = stats(mnt)
+    assert list(s) == [("m", "1", "served")]
+    r = s[("m", "1", "served")]
+    assert (r["traffic_percent"], r["rows"], r["lookup_misses"], r["errors"]) == \
+        ("100", "30", "10", "1")
+    assert r["requests"] in ("10", "11")                 # the failed one may count
+    assert r["cold_starts"] == "1"
+    p50, p99 = int(r["latency_us_p50"]), int(r["latency_us_p99"])
+    assert 0 < p50 <= p99 and int(r["cold_latency_us_max"]) > 0
+    preds = [int(x["prediction"]) for x in log_rows(mnt)]
+    assert len(preds) == 30
+    mean = float(r["mean_prediction"])
+    assert 0.0 <= mean <= 1.0
+    # Versions in the traffic that served nothing yet have a line.
+    write(ep(mnt, "traffic"), "m@1 50\nm@2 50\n")
+    s = stats(mnt)
+    assert s[("m", "2", "served")]["requests"] == "0"
+    assert s[("m", "2", "served")]["traffic_percent"] == "50"
+    assert s[("m", "1", "served")]["traffic_percent"] == "50"
+    assert s[("m", "1", "served")]["rows"] == "30"
+
+
+def test_stats_survive_remount(mnt):
+    """Unmounting right after the last request loses nothing: the log rows
+    and statistics still queued are written before the store closes."""
+    serving(mnt, traffic="m@1 100\nm@2 shadow\n")
+    for k in range(1, 8):
+        predict(mnt, keys_csv([k, 999]))
+    mnt.stop()
+    mnt.start()
+    s = stats(mnt)
+    assert [(r["requests"], r["rows"], r["lookup_misses"], r["cold_starts"]) for r in s.values()] == \
+        [("7", "14", "7", "1"), ("7", "14", "7", "1")]
+    log = log_rows(mnt)
+    assert len(log) == 28 and sorted({r["role"] for r in log}) == ["served", "shadow"]
+    before = read(ep(mnt, "stats.csv"))
+    time.sleep(1.5)         # the serving thread has written them: the same
+    mnt.stop()
+    mnt.start()
+    assert read(ep(mnt, "stats.csv")) == before
+    assert len(log_rows(mnt)) == 28
+    predict(mnt, keys_csv([1]))
+    assert stats(mnt)[("m", "1", "served")]["requests"] == "8"
