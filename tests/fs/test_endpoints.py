@@ -545,3 +545,148 @@ def test_stats_survive_remount(mnt):
     assert len(log_rows(mnt)) == 28
     predict(mnt, keys_csv([1]))
     assert stats(mnt)[("m", "1", "served")]["requests"] == "8"
+
+
+# ---- 9. scale to zero ----
+
+def test_scale_to_zero(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    write(ep(mnt, "config.yaml"), "idle_unload: 1\n")
+    assert read(ep(mnt, "state")) == "m@1 IDLE\n"           # nothing loaded yet
+    first = table(predict(mnt, keys_csv([5])))
+    assert read(ep(mnt, "state")) == "m@1 READY\n"
+    assert stats(mnt)[("m", "1", "served")]["cold_starts"] == "1"
+    deadline = time.time() + 2.5
+    while time.time() < deadline and read(ep(mnt, "state")) != "m@1 IDLE\n":
+        time.sleep(0.1)
+    assert read(ep(mnt, "state")) == "m@1 IDLE\n"
+    again = table(predict(mnt, keys_csv([5])))
+    assert again == first
+    assert read(ep(mnt, "state")) == "m@1 READY\n"
+    r = stats(mnt)[("m", "1", "served")]
+    assert (r["cold_starts"], r["requests"]) == ("2", "2")
+    assert int(r["cold_latency_us_max"]) > 0
+    # Without idle_unload a model stays loaded.
+    write(ep(mnt, "config.yaml"), "")
+    predict(mnt, keys_csv([5]))
+    time.sleep(2.2)
+    assert read(ep(mnt, "state")) == "m@1 READY\n"
+
+
+# ---- 10. refused requests ----
+
+BAD_REQUESTS = [
+    ("unclosed quote", "", 'customer_id,f1\n"5,10\n7,20\n', errno.EINVAL, "line"),
+    ("malformed json", "", '{"dataframe_records": [{"customer_id": 5}', errno.EINVAL, ""),
+    ("json two fields", "",
+     '{"dataframe_records": [{"customer_id": 5}], "instances": [{"customer_id": 5}]}',
+     errno.EINVAL, ""),
+    ("no key column", "", "f1\n10\n", errno.EINVAL, "customer_id"),
+    ("not a number", "", "customer_id,f1\n5,abc\n", errno.EINVAL, "abc"),
+    ("no rows", "", "customer_id\n", errno.EINVAL, ""),
+    ("ragged row", "", "customer_id,f1\n5,10,3\n", errno.EINVAL, ""),
+    ("too big", "max_request_bytes: 100\n", keys_csv(range(1, 60)), errno.EFBIG,
+     "max_request_bytes"),
+]
+
+
+@pytest.mark.parametrize("what,config,req,err,reason", BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS])
+def test_bad_request(mnt, what, config, req, err, reason):
+    serving(mnt, traffic="m@1 100\n")
+    if config:
+        write(ep(mnt, "config.yaml"), config)
+    predict(mnt, keys_csv([1]))
+    before = len(log_rows(mnt))
+    nlog = len(log_lines(mnt, "/endpoints/ep/predict"))
+    assert attempt(ep(mnt, "predict"), req) == err
+    lines = log_lines(mnt, "/endpoints/ep/predict")
+    assert len(lines) == nlog + 1 and reason in lines[-1], mnt.log()
+    assert re.match(r"^\S+Z /endpoints/ep/predict: \S", lines[-1])
+    assert len(log_rows(mnt)) == before
+    # The shell: cat after the failed request fails too, not the answer before.
+    out = sh("printf 'customer_id\\n1\\n' > predict; cat predict >/dev/null && "
+             "printf '%s' > predict; cat predict" % req.replace("\n", "\\n"), ep(mnt), check=False)
+    assert out.returncode != 0 and "customer_id,prediction" not in out.stdout, out
+    assert len(log_rows(mnt)) == before + 1
+    # Still serving.
+    assert [r["customer_id"] for r in table(predict(mnt, keys_csv([5, 6])))] == ["5", "6"]
+
+
+def test_bad_value_write_error(mnt):
+    """A value of the wrong type or a missing key column fails the write
+    itself (so the shell's echo sees it), not only the read."""
+    serving(mnt, traffic="m@1 100\n")
+    for req in ("customer_id,f1\n5,abc\n", "f1\n10\n", 'customer_id\n"5\n'):
+        fd = os.open(ep(mnt, "predict"), os.O_RDWR)
+        try:
+            os.write(fd, keys_csv([5]).encode())
+            assert read_all(fd).startswith(RESPONSE_HEADER)
+            with pytest.raises(OSError) as e:
+                os.write(fd, req.encode())
+            assert e.value.errno == errno.EINVAL
+            # The handle does not read the answer before.
+            try:
+                assert os.read(fd, 1000) == b""
+            except OSError as e:
+                assert e.errno == errno.EINVAL
+        finally:
+            os.close(fd)
+    fd = os.open(ep(mnt, "predict"), os.O_RDWR)
+    write(ep(mnt, "config.yaml"), "max_request_bytes: 100\n")
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, keys_csv(range(1, 60)).encode())
+        assert e.value.errno == errno.EFBIG
+    finally:
+        os.close(fd)
+    out = sh("cat predict", ep(mnt), check=False)
+    assert out.returncode != 0 and out.stdout == ""
+    assert len(log_rows(mnt)) == 3
+
+
+def test_predict_without_traffic(mnt):
+    serving(mnt)
+    fd = os.open(ep(mnt, "predict"), os.O_RDWR)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, keys_csv([5]).encode())
+        assert e.value.errno == errno.EINVAL
+    finally:
+        os.close(fd)
+    assert "/endpoints/ep/predict: endpoint ep has no traffic" in mnt.log()
+    out = sh("cat predict", ep(mnt), check=False)
+    assert out.returncode != 0 and "Invalid argument" in out.stderr
+    assert table(read(ep(mnt, "log.csv"))) == []
+    write(ep(mnt, "traffic"), "m@1 100\n")
+    assert len(table(predict(mnt, keys_csv([5])))) == 1
+
+
+@pytest.mark.parametrize("text,where", [
+    ("bogus: 1\n", "line 1, column 1"),
+    ("seed: 1\nidle_unload: soon\n", "line 2, column 14"),
+    ("log: maybe\n", "line 1, column 6"),
+    ("log_sample: 2\n", "line 1, column 13"),
+    ("max_request_bytes: -5\n", "line 1, column 20"),
+    ("seed: [1, 2]\n", "line 1"),
+    ("- a\n- b\n", "line 1"),
+])
+def test_config_refused(mnt, text, where):
+    serving(mnt, traffic="m@1 100\n")
+    write(ep(mnt, "config.yaml"), "seed: 7\nlog: true\n")
+    with pytest.raises(OSError) as e:
+        write(ep(mnt, "config.yaml"), text)
+    assert e.value.errno == errno.EINVAL
+    assert read(ep(mnt, "config.yaml")) == "seed: 7\nlog: true\n"
+    lines = log_lines(mnt, "/endpoints/ep/config.yaml")
+    assert len(lines) == 1 and where in lines[0], mnt.log()
+    assert len(table(predict(mnt, keys_csv([5])))) == 1
+
+
+def test_config_kept(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    text = ("# serving knobs\nidle_unload: 300\nsticky_key: customer_id\nlog: true\n"
+            "log_sample: 1\nlog_retention_rows: 1000\nlog_retention_days: 7\n"
+            "max_request_bytes: 4096\nseed: 42\n")
+    write(ep(mnt, "config.yaml"), text)
+    assert read(ep(mnt, "config.yaml")) == text
+    assert len(table(predict(mnt, keys_csv([5])))) == 1
