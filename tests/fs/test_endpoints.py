@@ -425,8 +425,8 @@ def test_shadow(mnt):
     assert out["version"] == 1 and len(out["predictions"]) == 2
     s = stats(mnt)
     assert (s[("m", "1", "served")]["requests"], s[("m", "1", "served")]["rows"]) == ("11", "22")
-    sh_ = s[("m", "2", "shadow")]
-    assert (sh_["requests"], sh_["rows"], sh_["traffic_percent"]) == ("11", "22", "0")
+    shadow = s[("m", "2", "shadow")]
+    assert (shadow["requests"], shadow["rows"], shadow["traffic_percent"]) == ("11", "22", "0")
     assert ("m", "2", "served") not in s
     log = log_rows(mnt)
     assert sorted((r["version"], r["role"]) for r in log) == \
