@@ -110,12 +110,28 @@ static void sticky_pick(void **state)
 	assert_in_range(count[0], 4700, 5300);
 }
 
+/* A text still arriving line by line may sum to less than 100; what can
+ * never become valid is refused already. */
+static void partial_traffic(void **state)
+{
+	struct traffic t;
+	struct mlfs_err err = { 0 };
+	const char *ok[] = { "m@1 80\n", "m@2 shadow\n", "m@1 80\nm@2 20\n", "" };
+	const char *bad[] = { "m@1 80\nm@2 30\n", "m@1 x\n", "m@1 10\nm@1 10\n" };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+		assert_int_equal(traffic_parse_partial(ok[i], strlen(ok[i]), &t, &err), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		assert_int_equal(traffic_parse_partial(bad[i], strlen(bad[i]), &t, &err), -EINVAL);
+	assert_int_equal(traffic_parse("m@1 80\n", 7, &t, &err), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(ab_split_with_shadow),
 		cmocka_unit_test(empty_is_no_traffic),
 		cmocka_unit_test(bad_traffic),
+		cmocka_unit_test(partial_traffic),
 		cmocka_unit_test(weighted_pick),
 		cmocka_unit_test(sticky_pick),
 	};
