@@ -12,9 +12,13 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "csv.h"
+#include "forest/forest.h"
 #include "request.h"
 #include "served.h"
+#include "table.h"
+#include "types.h"
 
 struct batch {
 	struct store *s;
@@ -22,6 +26,8 @@ struct batch {
 	int fd;			/* the spool */
 	uint64_t rows;		/* scored so far */
 	bool json, started, failed, finished;
+	bool table;		/* a table's rows (batch_score_table), not a response */
+	char when[40];		/* table: the prediction_timestamp */
 	struct csv_reader *csv;
 	struct buf header;	/* the CSV header line */
 	struct buf chunk;	/* header + rows not scored yet */
@@ -63,6 +69,58 @@ static int spool_put(struct batch *b, const char *p, size_t len,
 	return 0;
 }
 
+/* A table's rows for scored request R: keys, features used, prediction,
+ * probability, model_version, prediction_timestamp. */
+static void table_rows(const struct batch *b, const struct request *r,
+		       const double *x, const double *proba, bool header,
+		       struct buf *out)
+{
+	const struct served *m = b->m;
+	const struct forest *f = m->forest;
+	size_t nf = m->nfeatures, nout = served_nout(m);
+	long keys[64];
+	size_t nk = served_key_columns(m, r, "", keys, 64);
+	char text[40];
+	if (header) {
+		for (size_t k = 0; k < nk; k++) {
+			csv_put_field(out, r->names[keys[k]], strlen(r->names[keys[k]]));
+			buf_putc(out, ',');
+		}
+		for (size_t j = 0; j < nf; j++) {
+			const char *name = forest_feature_name(f, j);
+			csv_put_field(out, name, strlen(name));
+			buf_putc(out, ',');
+		}
+		buf_puts(out, "prediction,probability,model_version,prediction_timestamp\n");
+	}
+	for (size_t i = 0; i < r->nrows; i++) {
+		const double *xi = x + i * nf, *p = proba + i * nout;
+		for (size_t k = 0; k < nk; k++) {
+			const char *v = request_cell(r, i, (size_t)keys[k]);
+			if (v)
+				csv_put_field(out, v, strlen(v));
+			buf_putc(out, ',');
+		}
+		for (size_t j = 0; j < nf; j++) {
+			const char *cat = forest_feature_kind(f, j) == FRAME_CATEGORICAL && xi[j] == xi[j] ?
+				forest_category_name(f, j, (size_t)xi[j]) : NULL;
+			if (cat)
+				csv_put_field(out, cat, strlen(cat));
+			else if (xi[j] == xi[j] && forest_feature_type(f, j) == COL_INT)
+				buf_put_int(out, (int64_t)xi[j]);
+			else if (xi[j] == xi[j])
+				buf_put_double(out, xi[j]);
+			buf_putc(out, ',');
+		}
+		const char *label = served_label(m, p, text);
+		csv_put_field(out, label, strlen(label));
+		buf_putc(out, ',');
+		if (served_is_classifier(m))
+			buf_put_double(out, nout == 2 ? p[1] : p[forest_argmax(p, nout)]);
+		buf_printf(out, ",%llu,%s\n", (unsigned long long)m->version, b->when);
+	}
+}
+
 /* Score TEXT (a whole request) and spool its response; SKIP_HEADER for a
  * CSV chunk after the first. */
 static int score_text(struct batch *b, const char *text, size_t len,
@@ -71,7 +129,7 @@ static int score_text(struct batch *b, const char *text, size_t len,
 	struct request *r = NULL;
 	int rc = request_parse(text, len, b->json ? BATCH_JSON_MAX : len + 1, &r, err);
 	size_t n = r ? r->nrows : 0;
-	double *proba = NULL;
+	double *proba = NULL, *x = NULL;
 	uint32_t *misses = NULL;
 	size_t *rows = NULL;
 	struct served_scored *sc = NULL;
@@ -81,7 +139,8 @@ static int score_text(struct batch *b, const char *text, size_t len,
 		misses = calloc(n + 1, sizeof(uint32_t));
 		rows = calloc(n + 1, sizeof(size_t));
 		sc = calloc(n + 1, sizeof(*sc));
-		if (!proba || !misses || !rows || !sc)
+		x = b->table ? calloc(n * b->m->nfeatures + 1, sizeof(double)) : NULL;
+		if (!proba || !misses || !rows || !sc || (b->table && !x))
 			mlfs_oom();
 		for (size_t i = 0; i < n; i++) {
 			rows[i] = i;
@@ -89,10 +148,16 @@ static int score_text(struct batch *b, const char *text, size_t len,
 			sc[i].proba = proba + i * nout;
 		}
 		struct served_rows sr = { .nrows = n, .rows = rows, .proba = proba,
-					  .misses = misses, .row_base = b->rows };
+					  .features = x, .misses = misses,
+					  .row_base = b->rows };
 		rc = served_score(b->s, b->m, r, &sr, err);
 	}
-	if (!rc) {
+	if (!rc && b->table) {
+		buf_reset(&b->out);
+		table_rows(b, r, x, proba, !skip_header, &b->out);
+		rc = spool_put(b, b->out.data, b->out.len, err);
+		b->rows += n;
+	} else if (!rc) {
 		long keys[64];
 		size_t nk = served_key_columns(b->m, r, "", keys, 64);
 		buf_reset(&b->out);
@@ -109,6 +174,7 @@ static int score_text(struct batch *b, const char *text, size_t len,
 		b->rows += n;
 	}
 	free(proba);
+	free(x);
 	free(misses);
 	free(rows);
 	free(sc);
@@ -246,4 +312,68 @@ void batch_free(struct batch *b)
 	buf_free(&b->json_text);
 	buf_free(&b->out);
 	free(b);
+}
+
+/* Copy B's spool into table OUTPUT, replacing its rows in one commit. */
+static int spool_to_table(struct store *s, struct batch *b, const char *output,
+			  struct mlfs_err *err)
+{
+	struct table_writer *w = NULL;
+	struct table_info ti;
+	char *chunk = malloc(1u << 20);
+	if (!chunk)
+		mlfs_oom();
+	int rc = table_stat(s, output, &ti) == -ENOENT ? table_create(s, output, err) : 0;
+	if (!rc)
+		rc = table_writer_open(s, output, true, &w, err);
+	for (off_t off = 0; !rc;) {
+		ssize_t n = pread(b->fd, chunk, 1u << 20, off);
+		if (n < 0)
+			rc = mlfs_fail(err, -EIO, "spool: %s", strerror(errno));
+		if (n <= 0)
+			break;
+		rc = table_writer_write(w, chunk, (size_t)n, err);
+		off += n;
+	}
+	if (!rc)
+		rc = table_writer_commit(w, true, err);
+	table_writer_free(w);
+	free(chunk);
+	return rc;
+}
+
+int batch_score_table(struct store *s, const char *model, uint64_t version,
+		      const char *input, const char *output, uint64_t *rows,
+		      struct mlfs_err *err)
+{
+	struct batch *b = NULL;
+	struct table_reader *r = NULL;
+	char *chunk = malloc(1u << 20);
+	if (!chunk)
+		mlfs_oom();
+	int rc = batch_open(s, model, version, &b, err);
+	if (!rc) {
+		b->table = true;
+		fmt_timestamp(b->when, clock_now_ns() / 1000);
+		rc = table_reader_open(s, input, &r, err);
+	}
+	for (uint64_t off = 0; !rc;) {
+		long n = table_reader_read(r, chunk, 1u << 20, off, err);
+		if (n < 0)
+			rc = (int)n;
+		if (n <= 0)
+			break;
+		rc = batch_write(b, chunk, (size_t)n, err);
+		off += (uint64_t)n;
+	}
+	if (!rc)
+		rc = batch_finish(b, err);
+	if (!rc)
+		rc = spool_to_table(s, b, output, err);
+	if (!rc && rows)
+		*rows = batch_rows(b);
+	table_reader_free(r);
+	batch_free(b);
+	free(chunk);
+	return rc;
 }

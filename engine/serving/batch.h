@@ -37,4 +37,16 @@ int batch_spool_fd(const struct batch *b);
 uint64_t batch_rows(const struct batch *b);
 void batch_free(struct batch *b);
 
+/* The jobs' score task and Databricks' score_batch into a table: every
+ * row of table INPUT scored by MODEL@VERSION into table OUTPUT (made when
+ * missing, its rows replaced in one commit): the input's key columns, the
+ * feature values used (empty when missing), prediction, probability
+ * (binary: of the positive class; multiclass: of the predicted one;
+ * empty for a regression), model_version and prediction_timestamp (ISO
+ * 8601 UTC, the same for every row).  *ROWS gets the count.  Bounded
+ * memory, as batch_write. */
+int batch_score_table(struct store *s, const char *model, uint64_t version,
+		      const char *input, const char *output, uint64_t *rows,
+		      struct mlfs_err *err);
+
 #endif

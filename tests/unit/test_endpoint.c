@@ -21,6 +21,7 @@
 #include "endpoint.h"
 #include "forest/forest.h"
 #include "registry.h"
+#include "table.h"
 #include "store_fixture.h"
 #include "data_fixture.h"
 #include "model_fixture.h"
@@ -392,6 +393,49 @@ static void test_batch(void **state)
 	buf_free(&out);
 }
 
+/* The jobs' score task: a table in, a table out. */
+static void test_score_table(void **state)
+{
+	struct store *s = st(state);
+	struct mlfs_err err = { 0 };
+	struct table_reader *r = NULL;
+	uint64_t rows = 0;
+	assert_int_equal(batch_score_table(s, "m", 1, "labels", "preds", &rows, &err), 0);
+	assert_int_equal(rows, NKEYS);
+	assert_int_equal(table_reader_open(s, "preds", &r, &err), 0);
+	size_t size = table_reader_size(r);
+	char *text = calloc(1, size + 1);
+	assert_int_equal(table_reader_read(r, text, size, 0, &err), (long)size);
+	table_reader_free(r);
+	const char *head = "customer_id,spent,prediction,probability,model_version,prediction_timestamp\n1,37,";
+	assert_true(!strncmp(text, head, strlen(head)));
+	int lines = 0;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, NKEYS + 1);
+	/* row 7: customer 7, its spent, the forest's probability, version 1 */
+	assert_float_equal(csv_number(text, 7, 1), spent(7), 0);
+	assert_float_equal(csv_number(text, 7, 3), forest_proba(s, 1, spent(7)), 1e-12);
+	assert_float_equal(csv_number(text, 7, 4), 1, 0);
+	free(text);
+	/* scoring again replaces the rows */
+	assert_int_equal(batch_score_table(s, "m", 2, "labels", "preds", &rows, &err), 0);
+	assert_int_equal(table_reader_open(s, "preds", &r, &err), 0);
+	size = table_reader_size(r);
+	text = calloc(1, size + 1);
+	assert_int_equal(table_reader_read(r, text, size, 0, &err), (long)size);
+	table_reader_free(r);
+	lines = 0;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, NKEYS + 1);
+	assert_float_equal(csv_number(text, 7, 3), forest_proba(s, 2, spent(7)), 1e-12);
+	assert_float_equal(csv_number(text, 7, 4), 2, 0);
+	free(text);
+	/* a missing input is ENOENT */
+	assert_int_equal(batch_score_table(s, "m", 1, "nope", "preds", &rows, &err), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_idle_unload, setup, teardown),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_score_table, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
