@@ -23,6 +23,7 @@
 #include "forest_cli.h"
 #include "store.h"
 #include "table.h"
+#include "endpoint.h"
 #include "registry.h"
 #include "tracking.h"
 
@@ -105,6 +106,12 @@ static int cmd_check(int argc, char **argv)
 		int more = registry_check(s, report_line, &report);
 		if (more < 0)
 			mlfs_fail(&err, more, "the registry could not be read: %s", strerror(-more));
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
+		int more = endpoint_check(s, report_line, &report);
+		if (more < 0)
+			mlfs_fail(&err, more, "the endpoints could not be read: %s", strerror(-more));
 		problems = more < 0 ? more : problems + more;
 	}
 	store_close(s);

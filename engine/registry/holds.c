@@ -124,3 +124,51 @@ bool reg_held(struct store *s, uint64_t mid, bool any, uint64_t version,
 	buf_free(&hi);
 	return found;
 }
+
+struct hold_lister {
+	struct store *s;
+	int (*fn)(void *ctx, const char *model, uint64_t version,
+		  const char *alias, const char *holder);
+	void *ctx;
+};
+
+static int list_model_holds(void *ctx, const char *model)
+{
+	struct hold_lister *l = ctx;
+	struct reg_model m;
+	struct buf lo = { 0 }, hi = { 0 };
+	char holder[REGISTRY_HOLDER_MAX + 1], alias[NAMES_MAX + 1];
+	if (reg_model_load(l->s, NULL, model, &m))
+		return 0;
+	reg_key_id(&lo, 'e', m.id, false, 0);
+	reg_key_id(&hi, 'e', m.id + 1, false, 0);
+	struct store_iter *it = store_iter_new(l->s, NULL, lo.data, lo.len, hi.data, hi.len);
+	int rc = 0;
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl < lo.len + 8)
+			continue;
+		uint64_t n = key_get_u64(k + lo.len);
+		const char *h = k + lo.len + 8;
+		size_t rest = kl - lo.len - 8, hl = strnlen(h, rest);
+		snprintf(holder, sizeof(holder), "%.*s", (int)hl, h);
+		bool by_alias = hl < rest;
+		if (by_alias)
+			snprintf(alias, sizeof(alias), "%.*s", (int)(rest - hl - 1), h + hl + 1);
+		rc = l->fn(l->ctx, model, n, by_alias ? alias : NULL, holder);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int registry_hold_list(struct store *s,
+		       int (*fn)(void *ctx, const char *model, uint64_t version,
+				 const char *alias, const char *holder),
+		       void *ctx)
+{
+	struct hold_lister l = { s, fn, ctx };
+	return registry_model_list(s, list_model_holds, &l);
+}

@@ -168,6 +168,13 @@ int registry_release(struct store *s, const char *name, uint64_t version,
 int registry_hold_alias(struct store *s, const char *name, const char *alias,
 			const char *holder, bool hold, struct mlfs_err *err);
 
+/* FN for every hold: the model, the version (0: the whole model), the
+ * alias it holds the model by (NULL if none) and the holder. */
+int registry_hold_list(struct store *s,
+		       int (*fn)(void *ctx, const char *model, uint64_t version,
+				 const char *alias, const char *holder),
+		       void *ctx);
+
 /* ---- lineage ----
  * FN gets MODEL and VERSION for every version whose features.yaml reads
  * feature table TABLE, by model id then version. */

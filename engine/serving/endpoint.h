@@ -100,6 +100,15 @@ int endpoint_stats_csv(struct store *s, const char *name, struct buf *out);
 int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 		     struct mlfs_err *err);
 
+/* ---- mlfs check ----
+ * Every endpoint's traffic and config.yaml parse and what the traffic
+ * names is held; every hold of an "endpoint/NAME" belongs to an endpoint
+ * whose traffic names it (a crash between the holds and the traffic's
+ * write can leave one: it only keeps a model from deletion).  FN gets a
+ * line per problem; returns their number, or <0. */
+int endpoint_check(struct store *s, void (*fn)(void *ctx, const char *problem),
+		   void *ctx);
+
 /* Write the queued log rows and statistics now (what the serving thread
  * does every second), and unload models idle for longer than their
  * endpoint's idle_unload. */

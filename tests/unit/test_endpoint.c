@@ -436,6 +436,28 @@ static void test_score_table(void **state)
 	assert_int_equal(batch_score_table(s, "m", 1, "nope", "preds", &rows, &err), -ENOENT);
 }
 
+static void count_problem(void *ctx, const char *problem)
+{
+	(*(int *)ctx)++;
+}
+
+/* mlfs check: clean after every change; a stale hold and a missing one
+ * (what a crash between holds and traffic could leave) are reported. */
+static void test_check(void **state)
+{
+	struct store *s = st(state);
+	struct mlfs_err err = { 0 };
+	int seen = 0;
+	set(s, "traffic", "m@Production 80\nm@1 20\nm@2 shadow\n");
+	assert_int_equal(endpoint_check(s, count_problem, &seen), 0);
+	set(s, "traffic", "m@2 100\n");
+	assert_int_equal(endpoint_check(s, count_problem, &seen), 0);
+	assert_int_equal(registry_hold(s, "m", 1, "endpoint/ep", &err), 0);	/* stale */
+	assert_int_equal(registry_release(s, "m", 2, "endpoint/ep", &err), 0);	/* missing */
+	assert_int_equal(endpoint_check(s, count_problem, &seen), 2);
+	assert_int_equal(seen, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_score_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
