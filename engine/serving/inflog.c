@@ -144,6 +144,17 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 	sv->queue = (struct buf){ 0 };
 	sv->queued = 0;
 	pthread_mutex_unlock(&sv->lock);
+	/* rows of an endpoint deleted since they were queued are dropped */
+	uint64_t *gone = NULL;
+	size_t ngone = 0;
+	pthread_mutex_lock(&sv->lock);
+	for (struct ep_live *ep = sv->eps; ep; ep = ep->next)
+		if (ep->gone) {
+			if (!(gone = realloc(gone, (ngone + 1) * sizeof(*gone))))
+				mlfs_oom();
+			gone[ngone++] = ep->id;
+		}
+	pthread_mutex_unlock(&sv->lock);
 	int rc = 0;
 	if (q.len) {
 		struct store_batch *b = store_batch_new();
@@ -155,9 +166,13 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 			uint32_t len;
 			memcpy(&id, q.data + at, 8);
 			memcpy(&len, q.data + at + 8, 4);
+			bool dropped = false;
+			for (size_t g = 0; g < ngone; g++)
+				dropped |= gone[g] == id;
 			ep_key(&k, 'l', id);
 			key_put_u64(&k, seq++);
-			store_batch_put(b, k.data, k.len, q.data + at + 12, len);
+			if (!dropped)
+				store_batch_put(b, k.data, k.len, q.data + at + 12, len);
 			at += 12 + len;
 		}
 		sv->log_seq = seq;
@@ -185,6 +200,7 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 			rc = retain(s, ep, added, err);
 	}
 	pthread_mutex_unlock(&sv->flush_lock);
+	free(gone);
 	buf_free(&q);
 	buf_free(&k);
 	return rc;
