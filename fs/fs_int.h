@@ -477,6 +477,9 @@ extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 /* Ask the training of EXP/RUN (every training when EXP is NULL) to stop:
  * it ends KILLED unless its run was already ended. */
 void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run);
+/* Whether a training job of EXP/RUN is queued or running: until it has
+ * ended (its registration included), the run's wait does not answer. */
+bool fs_training_active(struct fs *fs, const char *exp, const char *run);
 /* A run's artifacts/ directory: a blob tree whose root id is OUT->id. */
 extern const struct node_ops ns_artifacts_dir;
 /* The same tree read-only (a trained model's files): ID its directory. */

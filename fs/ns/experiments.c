@@ -239,7 +239,8 @@ static int wait_poll(struct fs *fs, const struct node *n, struct buf *out)
 		buf_puts(out, "DELETED\n");
 		return 0;
 	}
-	if (rc || r.status == RUN_RUNNING)
+	if (rc || r.status == RUN_RUNNING ||
+	    fs_training_active(fs, n->arg[0], n->arg[1]))
 		return -EAGAIN;
 	buf_reset(out);
 	buf_puts(out, run_status_name(r.status));

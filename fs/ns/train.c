@@ -74,6 +74,16 @@ static void training_remove(struct fs *fs, struct training *t)
 	free(t);
 }
 
+bool fs_training_active(struct fs *fs, const char *exp, const char *run)
+{
+	bool active = false;
+	pthread_mutex_lock(&fs->train_lock);
+	for (struct training *t = fs->trainings; t && !active; t = t->next)
+		active = !strcmp(t->exp, exp) && !strcmp(t->run, run);
+	pthread_mutex_unlock(&fs->train_lock);
+	return active;
+}
+
 void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run)
 {
 	pthread_mutex_lock(&fs->train_lock);
@@ -152,9 +162,11 @@ static void train_done(struct fs *fs, const struct node *n, void *arg, int rc,
 static void train_arg_free(void *arg)
 {
 	struct train_arg *a = arg;
-	training_remove(a->fs, a->t);
+	struct fs *fs = a->fs;
+	training_remove(fs, a->t);
 	train_spec_free(a->sp);
 	free(a);
+	fs_waiters_kick(fs);	/* wait answers once the job is gone */
 }
 
 /* ---- train.yaml and tune.yaml ---- */
