@@ -122,6 +122,34 @@ void reg_model_put(struct store_batch *b, const char *name,
 	buf_free(&v);
 }
 
+/* ---- the generation: bumped after every change of what names resolve
+ * to (models, versions, aliases) ---- */
+
+static const char generation_key;
+
+static void *generation_make(void)
+{
+	uint64_t *g = calloc(1, sizeof(*g));
+	if (!g)
+		mlfs_oom();
+	return g;
+}
+
+static uint64_t *generation(struct store *s)
+{
+	return store_state(s, &generation_key, generation_make, free);
+}
+
+uint64_t registry_generation(struct store *s)
+{
+	return __atomic_load_n(generation(s), __ATOMIC_ACQUIRE);
+}
+
+void reg_changed(struct store *s)
+{
+	__atomic_add_fetch(generation(s), 1, __ATOMIC_RELEASE);
+}
+
 int reg_commit(struct store *s, struct store_batch *b, const char *name,
 	       struct reg_model *m, struct mlfs_err *err)
 {
@@ -129,6 +157,7 @@ int reg_commit(struct store *s, struct store_batch *b, const char *name,
 	reg_model_put(b, name, m);
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
+	reg_changed(s);
 	return rc;
 }
 
@@ -251,6 +280,7 @@ int registry_model_delete(struct store *s, const char *name,
 		reg_key_model(&k, name);
 		store_batch_delete(b, k.data, k.len);
 		rc = store_write(s, b, false, err);
+		reg_changed(s);
 	}
 	store_batch_free(b);
 	/* The records are gone; now the pins (a crash here leaks a pin, which

@@ -52,6 +52,11 @@ enum registry_stage {
 
 const char *registry_stage_name(enum registry_stage st);
 
+/* A number that changes after every change of models, versions and
+ * aliases in S (not texts or holds): a cache of what names resolve to is
+ * good while it is unchanged.  Read before resolving. */
+uint64_t registry_generation(struct store *s);
+
 /* ---- registered models ----
  * Names follow names_valid().  Every change is one atomic batch under the
  * registry's lock of that store; reads need no lock. */

@@ -84,6 +84,8 @@ void reg_lineage_delete(struct store_batch *b, uint64_t mid, uint64_t n,
 int reg_version_alias_text(struct store *s, const char *name, uint64_t version,
 			   const char *file, struct buf *out);
 /* Write B (and free it) with the model's mtime bumped, under the lock. */
+/* After a write that changes what a model, version or alias resolves to. */
+void reg_changed(struct store *s);
 int reg_commit(struct store *s, struct store_batch *b, const char *name,
 	       struct reg_model *m, struct mlfs_err *err);
 

@@ -125,8 +125,12 @@ static int retain(struct store *s, struct ep_live *ep, uint64_t added,
 		store_batch_delete_range(b, lo.data, lo.len, cut.data, cut.len);
 		rc = store_write(s, b, false, err);
 		store_batch_free(b);
-		if (!rc)
+		if (!rc) {
 			ep->log_rows -= (int64_t)n;
+			pthread_mutex_lock(&ep->lock);
+			ep->log_gen++;
+			pthread_mutex_unlock(&ep->lock);
+		}
 	}
 	store_iter_free(it);
 	buf_free(&lo);
@@ -198,6 +202,11 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 		}
 		if (added || ep->log_rows < 0)
 			rc = retain(s, ep, added, err);
+		if (added) {
+			pthread_mutex_lock(&ep->lock);
+			ep->log_gen++;
+			pthread_mutex_unlock(&ep->lock);
+		}
 	}
 	pthread_mutex_unlock(&sv->flush_lock);
 	free(gone);

@@ -20,6 +20,7 @@
 #include "request.h"
 
 #define FLUSH_EVERY_MS 1000
+#define LOG_CSV_CACHE_MAX (256u << 20)	/* a log.csv kept to serve again */
 
 static const char state_key;
 
@@ -53,6 +54,7 @@ static void ep_free(struct ep_live *ep)
 	}
 	pthread_mutex_destroy(&ep->lock);
 	pthread_cond_destroy(&ep->loaded);
+	buf_free(&ep->log_csv);
 	free(ep);
 }
 
@@ -377,18 +379,54 @@ static int resolve(struct store *s, const struct traffic *t, uint64_t *ver,
 struct ep_view {
 	struct traffic traffic;
 	struct endpoint_config cfg;
+	uint64_t traffic_gen;
 	double u;		/* this request's draw */
 	uint64_t seq;		/* this request's number */
 };
 
-static void ep_view_take(struct ep_live *ep, struct ep_view *v)
+/* EP's traffic and config now; with DRAW, the request's routing draw and
+ * number too. */
+static void ep_view_take(struct ep_live *ep, bool draw, struct ep_view *v)
 {
 	pthread_mutex_lock(&ep->lock);
 	v->traffic = ep->traffic;
 	v->cfg = ep->cfg;
-	v->u = traffic_rng_next(&ep->rng);
-	v->seq = ++ep->requests;
+	v->traffic_gen = ep->traffic_gen;
+	if (draw) {
+		v->u = traffic_rng_next(&ep->rng);
+		v->seq = ++ep->requests;
+	}
 	pthread_mutex_unlock(&ep->lock);
+}
+
+/* The versions of V's traffic into VER: as resolved for an earlier
+ * request while neither the traffic nor the registry changed, else
+ * resolved now (and kept). */
+static int view_versions(struct store *s, struct ep_live *ep,
+			 const struct ep_view *v, uint64_t *ver,
+			 struct mlfs_err *err)
+{
+	uint64_t gen = registry_generation(s);
+	pthread_mutex_lock(&ep->lock);
+	bool cached = ep->resolved && ep->resolved_traffic_gen == v->traffic_gen &&
+		      ep->resolved_registry_gen == gen;
+	if (cached)
+		memcpy(ver, ep->resolved_ver, sizeof(ep->resolved_ver));
+	pthread_mutex_unlock(&ep->lock);
+	if (cached)
+		return 0;
+	int rc = resolve(s, &v->traffic, ver, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&ep->lock);
+	if (ep->traffic_gen == v->traffic_gen) {
+		memcpy(ep->resolved_ver, ver, sizeof(ep->resolved_ver));
+		ep->resolved_traffic_gen = v->traffic_gen;
+		ep->resolved_registry_gen = gen;
+		ep->resolved = true;
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return 0;
 }
 
 static bool is_complete_json(const char *req, size_t len)
@@ -399,6 +437,10 @@ static bool is_complete_json(const char *req, size_t len)
 	return i < len && req[i] == '{';
 }
 
+static int check_request(struct store *s, struct ep_live *ep, const char *name,
+			 const struct ep_view *v, const char *req, size_t len,
+			 bool complete, struct mlfs_err *err);
+
 int endpoint_predict_check(struct store *s, const char *name,
 			   const char *req, size_t len, bool complete,
 			   struct mlfs_err *err)
@@ -407,19 +449,30 @@ int endpoint_predict_check(struct store *s, const char *name,
 	struct ep_live *ep = ep_live_get(s, name, &rc);
 	if (!ep)
 		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
-	struct endpoint_config cfg;
-	struct traffic t;
-	pthread_mutex_lock(&ep->lock);
-	cfg = ep->cfg;
-	t = ep->traffic;
-	pthread_mutex_unlock(&ep->lock);
+	struct ep_view *v = malloc(sizeof(*v));
+	if (!v)
+		mlfs_oom();
+	ep_view_take(ep, false, v);
+	rc = check_request(s, ep, name, v, req, len, complete, err);
+	free(v);
+	return rc;
+}
+
+/* endpoint_predict_check's work on V, EP's traffic and config now. */
+static int check_request(struct store *s, struct ep_live *ep, const char *name,
+			 const struct ep_view *v, const char *req, size_t len,
+			 bool complete, struct mlfs_err *err)
+{
+	const struct endpoint_config cfg = v->cfg;
+	const struct traffic t = v->traffic;
+	int rc;
 	if (len > cfg.max_request_bytes)
 		return mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
 				 cfg.max_request_bytes);
 	if (!t.nserving)
 		return mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
-	rc = resolve(s, &t, ver, err);
+	rc = view_versions(s, ep, v, ver, err);
 	if (rc)
 		return rc;
 	/* Syntax: a complete request, or the complete lines of a small one
@@ -592,7 +645,7 @@ int endpoint_predict(struct store *s, const char *name, const char *req,
 	struct ep_view *v = malloc(sizeof(*v));
 	if (!v)
 		mlfs_oom();
-	ep_view_take(ep, v);
+	ep_view_take(ep, true, v);
 	struct traffic *t = &v->traffic;
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
 	struct request *r = NULL;
@@ -602,7 +655,7 @@ int endpoint_predict(struct store *s, const char *name, const char *req,
 	else if (!t->nserving)
 		rc = mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
 	if (!rc)
-		rc = resolve(s, t, ver, err);
+		rc = view_versions(s, ep, v, ver, err);
 	if (!rc)
 		rc = request_parse(req, len, v->cfg.max_request_bytes, &r, err);
 	long sticky = -1;
@@ -734,6 +787,8 @@ static void unload_idle(struct ep_live *ep)
 		if (sl->state == SLOT_READY && !sl->users &&
 		    (ep->gone || (idle && now - sl->last_used_ns >= (int64_t)idle * 1000000000)))
 			slot_unload(sl);
+	if (ep->gone)
+		buf_free(&ep->log_csv);
 	pthread_mutex_unlock(&ep->lock);
 }
 
@@ -860,5 +915,24 @@ int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 	if (!ep)
 		return rc;
 	rc = inflog_flush(s, serving_get(s), err);
-	return rc ? rc : inflog_csv(s, ep->id, name, out, err);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&ep->lock);
+	bool fresh = ep->log_csv.len && ep->log_csv_gen == ep->log_gen;
+	uint64_t gen = ep->log_gen;
+	if (fresh)
+		buf_append(out, ep->log_csv.data, ep->log_csv.len);
+	pthread_mutex_unlock(&ep->lock);
+	if (fresh)
+		return 0;
+	size_t at = out->len;
+	rc = inflog_csv(s, ep->id, name, out, err);
+	pthread_mutex_lock(&ep->lock);
+	if (!rc && out->len - at <= LOG_CSV_CACHE_MAX && ep->log_gen == gen) {
+		buf_reset(&ep->log_csv);
+		buf_append(&ep->log_csv, out->data + at, out->len - at);
+		ep->log_csv_gen = gen;
+	}
+	pthread_mutex_unlock(&ep->lock);
+	return rc;
 }

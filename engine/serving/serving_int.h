@@ -60,12 +60,21 @@ struct ep_live {
 	pthread_cond_t loaded;	/* a slot left LOADING */
 	struct traffic traffic;
 	uint64_t traffic_gen;	/* bumped by every traffic change */
+	/* The traffic's versions as resolved at (traffic_gen, registry
+	 * generation): a request resolves again only after a change. */
+	bool resolved;
+	uint64_t resolved_traffic_gen, resolved_registry_gen;
+	uint64_t resolved_ver[TRAFFIC_MAX_ROUTES];
 	struct endpoint_config cfg;
 	struct traffic_rng rng;
 	struct ep_slot *slots;
 	uint64_t requests;	/* for request ids */
 	int64_t log_rows;	/* rows in the store, -1: not counted yet
 				 * (the serving thread's) */
+	uint64_t log_gen;	/* bumped when its log rows change */
+	uint64_t log_csv_gen;	/* the log_gen log_csv was made at */
+	struct buf log_csv;	/* log.csv as last made (getattr, open and
+				 * read all want it: made once per change) */
 	bool gone;		/* deleted: drop at the next flush */
 };
 
