@@ -18,53 +18,60 @@
 #include "types.h"
 
 #define SEQ_SHIFT 12
-#define LOG_FIELDS 11
+#define LOG_FIELDS 9	/* a record's fields; its rows are the 9th */
 
-void inflog_queue(struct store *s, uint64_t id, const struct log_row *lr)
+void inflog_queue(struct store *s, uint64_t id, const struct log_group *g)
 {
 	struct serving *sv = serving_get(s);
-	const struct served *m = lr->m;
+	const struct served *m = g->m;
 	const struct forest *f = m->forest;
+	size_t nf = m->nfeatures, nout = served_nout(m);
 	struct buf v = { 0 };
 	char text[40];
 	codec_enc_array(&v, LOG_FIELDS);
-	codec_enc_i64(&v, lr->time_us);
-	codec_enc_cstr(&v, lr->request_id);
+	codec_enc_i64(&v, g->time_us);
+	codec_enc_cstr(&v, g->request_id);
 	codec_enc_cstr(&v, m->model);
 	codec_enc_u64(&v, m->version);
-	codec_enc_u64(&v, lr->role);
-	codec_enc_u64(&v, lr->latency_us);
-	codec_enc_cstr(&v, lr->status);
-	codec_enc_array(&v, (uint32_t)lr->nkeys);
-	for (size_t k = 0; k < lr->nkeys; k++) {
-		const char *cell = request_cell(lr->req, lr->row, (size_t)lr->key_cols[k]);
-		codec_enc_array(&v, 2);
-		codec_enc_cstr(&v, lr->req->names[lr->key_cols[k]]);
-		if (cell)
-			codec_enc_cstr(&v, cell);
-		else
-			codec_enc_nil(&v);
-	}
-	codec_enc_array(&v, (uint32_t)m->nfeatures);
-	for (size_t j = 0; j < m->nfeatures; j++) {
-		double x = lr->features[j];
-		codec_enc_array(&v, 2);
+	codec_enc_u64(&v, g->role);
+	codec_enc_u64(&v, g->latency_us);
+	codec_enc_array(&v, (uint32_t)g->nkeys);
+	for (size_t k = 0; k < g->nkeys; k++)
+		codec_enc_cstr(&v, g->req->names[g->key_cols[k]]);
+	codec_enc_array(&v, (uint32_t)nf);
+	for (size_t j = 0; j < nf; j++)
 		codec_enc_cstr(&v, forest_feature_name(f, j));
-		if (isnan(x))
-			codec_enc_nil(&v);
-		else if (forest_feature_kind(f, j) == FRAME_CATEGORICAL)
-			codec_enc_cstr(&v, forest_category_name(f, j, (size_t)x));
-		else if (forest_feature_type(f, j) == COL_INT && x == (double)(int64_t)x)
-			codec_enc_i64(&v, (int64_t)x);
+	codec_enc_array(&v, (uint32_t)g->n);
+	for (size_t r = 0; r < g->n; r++) {
+		size_t i = g->at[r];
+		const double *x = g->features + i * nf, *p = g->proba + i * nout;
+		codec_enc_array(&v, 5);
+		codec_enc_cstr(&v, g->misses[i] ? "lookup_miss" : "ok");
+		codec_enc_array(&v, (uint32_t)g->nkeys);
+		for (size_t k = 0; k < g->nkeys; k++) {
+			const char *cell = request_cell(g->req, g->rows[r], (size_t)g->key_cols[k]);
+			if (cell)
+				codec_enc_cstr(&v, cell);
+			else
+				codec_enc_nil(&v);
+		}
+		codec_enc_array(&v, (uint32_t)nf);
+		for (size_t j = 0; j < nf; j++) {
+			if (isnan(x[j]))
+				codec_enc_nil(&v);
+			else if (forest_feature_kind(f, j) == FRAME_CATEGORICAL)
+				codec_enc_cstr(&v, forest_category_name(f, j, (size_t)x[j]));
+			else if (forest_feature_type(f, j) == COL_INT && x[j] == (double)(int64_t)x[j])
+				codec_enc_i64(&v, (int64_t)x[j]);
+			else
+				codec_enc_f64(&v, x[j]);
+		}
+		codec_enc_cstr(&v, served_label(m, p, text));
+		if (served_is_classifier(m))
+			codec_enc_f64(&v, nout == 2 ? p[1] : p[forest_argmax(p, nout)]);
 		else
-			codec_enc_f64(&v, x);
+			codec_enc_nil(&v);
 	}
-	codec_enc_cstr(&v, served_label(m, lr->proba, text));
-	if (served_is_classifier(m))
-		codec_enc_f64(&v, served_nout(m) == 2 ? lr->proba[1] :
-			      lr->proba[forest_argmax(lr->proba, served_nout(m))]);
-	else
-		codec_enc_nil(&v);
 
 	char head[12];
 	memcpy(head, &id, 8);
@@ -73,9 +80,19 @@ void inflog_queue(struct store *s, uint64_t id, const struct log_row *lr)
 	pthread_mutex_lock(&sv->lock);
 	buf_append(&sv->queue, head, sizeof(head));
 	buf_append(&sv->queue, v.data, v.len);
-	sv->queued++;
+	sv->queued += g->n;
 	pthread_mutex_unlock(&sv->lock);
 	buf_free(&v);
+}
+
+/* The rows of a log record (its array of rows' length), 0 when it is not
+ * one. */
+static uint64_t record_rows(struct dec **d, const char *p, size_t len)
+{
+	if (*d ? !codec_dec_reset(*d, p, len) : !(*d = codec_dec_new(p, len)))
+		return 0;
+	struct dval r = codec_dec_root(*d);
+	return codec_dval_len(r) == LOG_FIELDS ? codec_dval_len(codec_dval_at(r, 8)) : 0;
 }
 
 /* ---- retention ---- */
@@ -92,6 +109,7 @@ static int retain(struct store *s, struct ep_live *ep, uint64_t added,
 		  struct mlfs_err *err)
 {
 	struct buf lo = { 0 }, hi = { 0 }, cut = { 0 };
+	struct dec *d = NULL;
 	pthread_mutex_lock(&ep->lock);
 	uint64_t keep_rows = ep->cfg.log_retention_rows;
 	uint64_t days = ep->cfg.log_retention_days;
@@ -100,24 +118,29 @@ static int retain(struct store *s, struct ep_live *ep, uint64_t added,
 	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
 	if (ep->log_rows < 0) {
 		ep->log_rows = 0;
-		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
-			ep->log_rows++;
+		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+			size_t vl;
+			const char *v = store_iter_value(it, &vl);
+			ep->log_rows += (int64_t)record_rows(&d, v, vl);
+		}
 	} else {
 		ep->log_rows += (int64_t)added;
 	}
 	int64_t cutoff = clock_now_ns() / 1000 - (int64_t)days * 86400 * 1000000;
 	uint64_t cut_seq = cutoff > 0 ? (uint64_t)cutoff << SEQ_SHIFT : 0;
 	uint64_t drop = ep->log_rows > (int64_t)keep_rows ? (uint64_t)ep->log_rows - keep_rows : 0;
-	uint64_t n = 0;
-	store_iter_seek_first(it);
-	for (; store_iter_valid(it); store_iter_next(it), n++) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (n >= drop && (kl != lo.len + 8 || key_get_u64(k + lo.len) >= cut_seq))
+	uint64_t dropped = 0, records = 0;
+	/* whole records, oldest first, until enough rows are gone and the
+	 * rest are young enough */
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it), records++) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl), *v = store_iter_value(it, &vl);
+		if (dropped >= drop && (kl != lo.len + 8 || key_get_u64(k + lo.len) >= cut_seq))
 			break;
+		dropped += record_rows(&d, v, vl);
 	}
 	int rc = 0;
-	if (n) {
+	if (records) {
 		size_t kl = 0;
 		const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
 		buf_append(&cut, k ? k : hi.data, k ? kl : hi.len);
@@ -126,12 +149,13 @@ static int retain(struct store *s, struct ep_live *ep, uint64_t added,
 		rc = store_write(s, b, false, err);
 		store_batch_free(b);
 		if (!rc) {
-			ep->log_rows -= (int64_t)n;
+			ep->log_rows -= (int64_t)dropped;
 			pthread_mutex_lock(&ep->lock);
 			ep->log_gen++;
 			pthread_mutex_unlock(&ep->lock);
 		}
 	}
+	codec_dec_free(d);
 	store_iter_free(it);
 	buf_free(&lo);
 	buf_free(&hi);
@@ -185,6 +209,7 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 	}
 	/* retention of every endpoint that logged (or may hold old rows);
 	 * the list only grows at its head */
+	struct dec *d = NULL;
 	pthread_mutex_lock(&sv->lock);
 	struct ep_live *eps = sv->eps;
 	pthread_mutex_unlock(&sv->lock);
@@ -197,7 +222,8 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 			uint32_t len;
 			memcpy(&id, q.data + at, 8);
 			memcpy(&len, q.data + at + 8, 4);
-			added += id == ep->id;
+			if (id == ep->id)
+				added += record_rows(&d, q.data + at + 12, len);
 			at += 12 + len;
 		}
 		if (added || ep->log_rows < 0)
@@ -209,6 +235,7 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err)
 		}
 	}
 	pthread_mutex_unlock(&sv->flush_lock);
+	codec_dec_free(d);
 	free(gone);
 	buf_free(&q);
 	buf_free(&k);
@@ -251,13 +278,14 @@ static void names_free(struct names *ns)
 	free(ns->v);
 }
 
-/* Collect the names of pairs list L (array of [name, value]). */
+/* Add the names in list L (an array of strings) to NS, but those in
+ * SKIP. */
 static void collect(struct dval l, struct names *ns, const struct names *skip)
 {
 	for (size_t i = 0; i < codec_dval_len(l); i++) {
 		const char *p;
 		size_t len;
-		if (codec_dval_str(codec_dval_at(codec_dval_at(l, i), 0), &p, &len) &&
+		if (codec_dval_str(codec_dval_at(l, i), &p, &len) &&
 		    (!skip || names_find(skip, p, len) < 0))
 			names_add(ns, p, len);
 	}
@@ -285,22 +313,25 @@ static void put_str(struct buf *out, struct dval v)
 		csv_put_field(out, p, len);
 }
 
-/* The values of pairs list L in the columns NS, each followed by ','. */
-static void put_pairs(struct buf *out, struct dval l, const struct names *ns,
-		      struct dval *cells)
+/* For each name of list L, its column in NS (-1: none). */
+static void map_columns(struct dval l, const struct names *ns, long *col)
+{
+	for (size_t i = 0; i < codec_dval_len(l); i++) {
+		const char *p;
+		size_t len;
+		col[i] = codec_dval_str(codec_dval_at(l, i), &p, &len) ? names_find(ns, p, len) : -1;
+	}
+}
+
+/* VALUES (a row's list) in the columns NS by COL, each followed by ','. */
+static void put_columns(struct buf *out, struct dval values, const long *col,
+			const struct names *ns, struct dval *cells)
 {
 	for (size_t i = 0; i < ns->n; i++)
 		cells[i] = (struct dval){ 0 };
-	for (size_t i = 0; i < codec_dval_len(l); i++) {
-		struct dval pair = codec_dval_at(l, i);
-		const char *p;
-		size_t len;
-		if (!codec_dval_str(codec_dval_at(pair, 0), &p, &len))
-			continue;
-		long c = names_find(ns, p, len);
-		if (c >= 0)
-			cells[c] = codec_dval_at(pair, 1);
-	}
+	for (size_t i = 0; i < codec_dval_len(values); i++)
+		if (col[i] >= 0)
+			cells[col[i]] = codec_dval_at(values, i);
 	for (size_t i = 0; i < ns->n; i++) {
 		if (cells[i].o)
 			put_value(out, cells[i]);
@@ -308,36 +339,48 @@ static void put_pairs(struct buf *out, struct dval l, const struct names *ns,
 	}
 }
 
-static void put_row(struct buf *out, const char *endpoint, struct dval r,
-		    const struct names *keys, const struct names *feats,
-		    struct dval *cells)
+/* Every row of record R as log.csv lines. */
+static void put_record(struct buf *out, const char *endpoint, struct dval r,
+		       const struct names *keys, const struct names *feats,
+		       struct dval *cells)
 {
 	int64_t t = 0;
-	uint64_t u = 0;
+	uint64_t version = 0, role = 0, latency = 0;
 	char when[40];
+	struct dval kn = codec_dval_at(r, 6), fn = codec_dval_at(r, 7), rows = codec_dval_at(r, 8);
+	long *kcol = calloc(codec_dval_len(kn) + 1, sizeof(long));
+	long *fcol = calloc(codec_dval_len(fn) + 1, sizeof(long));
+	if (!kcol || !fcol)
+		mlfs_oom();
+	map_columns(kn, keys, kcol);
+	map_columns(fn, feats, fcol);
 	codec_dval_i64(codec_dval_at(r, 0), &t);
+	codec_dval_u64(codec_dval_at(r, 3), &version);
+	codec_dval_u64(codec_dval_at(r, 4), &role);
+	codec_dval_u64(codec_dval_at(r, 5), &latency);
 	fmt_timestamp(when, t);
-	buf_puts(out, when);
-	buf_putc(out, ',');
-	put_str(out, codec_dval_at(r, 1));
-	buf_putc(out, ',');
-	csv_put_field(out, endpoint, strlen(endpoint));
-	buf_putc(out, ',');
-	put_str(out, codec_dval_at(r, 2));
-	codec_dval_u64(codec_dval_at(r, 3), &u);
-	buf_printf(out, ",%" PRIu64 ",", u);
-	codec_dval_u64(codec_dval_at(r, 4), &u);
-	buf_puts(out, u == ROLE_SHADOW ? "shadow," : "served,");
-	codec_dval_u64(codec_dval_at(r, 5), &u);
-	buf_printf(out, "%" PRIu64 ",", u);
-	put_str(out, codec_dval_at(r, 6));
-	buf_putc(out, ',');
-	put_pairs(out, codec_dval_at(r, 7), keys, cells);
-	put_pairs(out, codec_dval_at(r, 8), feats, cells);
-	put_str(out, codec_dval_at(r, 9));
-	buf_putc(out, ',');
-	put_value(out, codec_dval_at(r, 10));
-	buf_putc(out, '\n');
+	for (size_t i = 0; i < codec_dval_len(rows); i++) {
+		struct dval row = codec_dval_at(rows, i);
+		buf_puts(out, when);
+		buf_putc(out, ',');
+		put_str(out, codec_dval_at(r, 1));
+		buf_putc(out, ',');
+		csv_put_field(out, endpoint, strlen(endpoint));
+		buf_putc(out, ',');
+		put_str(out, codec_dval_at(r, 2));
+		buf_printf(out, ",%" PRIu64 ",%s,%" PRIu64 ",", version,
+			   role == ROLE_SHADOW ? "shadow" : "served", latency);
+		put_str(out, codec_dval_at(row, 0));
+		buf_putc(out, ',');
+		put_columns(out, codec_dval_at(row, 1), kcol, keys, cells);
+		put_columns(out, codec_dval_at(row, 2), fcol, feats, cells);
+		put_str(out, codec_dval_at(row, 3));
+		buf_putc(out, ',');
+		put_value(out, codec_dval_at(row, 4));
+		buf_putc(out, '\n');
+	}
+	free(kcol);
+	free(fcol);
 }
 
 int inflog_csv(struct store *s, uint64_t id, const char *name,
@@ -369,16 +412,14 @@ int inflog_csv(struct store *s, uint64_t id, const char *name,
 		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 			size_t vl;
 			const char *v = store_iter_value(it, &vl);
-			if (d ? !codec_dec_reset(d, v, vl) : !(d = codec_dec_new(v, vl)))
+			if (!record_rows(&d, v, vl))
 				continue;
 			struct dval r = codec_dec_root(d);
-			if (codec_dval_len(r) != LOG_FIELDS)
-				continue;
 			if (!pass) {
-				collect(codec_dval_at(r, 7), &keys, NULL);
-				collect(codec_dval_at(r, 8), &feats, &keys);
+				collect(codec_dval_at(r, 6), &keys, NULL);
+				collect(codec_dval_at(r, 7), &feats, &keys);
 			} else {
-				put_row(out, name, r, &keys, &feats, cells);
+				put_record(out, name, r, &keys, &feats, cells);
 			}
 		}
 		free(cells);

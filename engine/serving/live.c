@@ -599,21 +599,25 @@ static void log_group(struct store *s, struct ep_live *ep, const struct ep_view 
 		      const char *rid, const struct request *r, const struct group *g,
 		      enum ep_role role, const long *keys, size_t nkeys)
 {
-	const struct served *m = g->slot->m;
-	int64_t now = clock_now_ns() / 1000;
-	for (size_t i = 0; i < g->n; i++) {
-		if (!sampled(v->cfg.log_sample, v->seq, g->rows[i]))
-			continue;
-		struct log_row lr = {
-			.time_us = now, .request_id = rid, .endpoint = ep->name,
-			.m = m, .role = role, .latency_us = g->latency_us,
-			.status = g->misses[i] ? "lookup_miss" : "ok", .req = r,
-			.row = g->rows[i], .key_cols = keys, .nkeys = nkeys,
-			.features = g->features + i * m->nfeatures,
-			.proba = g->proba + i * served_nout(m),
-		};
-		inflog_queue(s, ep->id, &lr);
-	}
+	size_t *rows = calloc(g->n + 1, sizeof(size_t)), *at = calloc(g->n + 1, sizeof(size_t));
+	if (!rows || !at)
+		mlfs_oom();
+	size_t n = 0;
+	for (size_t i = 0; i < g->n; i++)
+		if (sampled(v->cfg.log_sample, v->seq, g->rows[i])) {
+			rows[n] = g->rows[i];
+			at[n++] = i;
+		}
+	struct log_group lg = {
+		.time_us = clock_now_ns() / 1000, .request_id = rid, .m = g->slot->m,
+		.role = role, .latency_us = g->latency_us, .req = r,
+		.key_cols = keys, .nkeys = nkeys, .n = n, .rows = rows, .at = at,
+		.features = g->features, .proba = g->proba, .misses = g->misses,
+	};
+	if (n)
+		inflog_queue(s, ep->id, &lg);
+	free(rows);
+	free(at);
 }
 
 /* The response of the served groups, rows in request order. */

@@ -103,23 +103,26 @@ void ep_live_drop(struct store *s, const char *name);
 void ep_live_update(struct store *s, const char *name);
 
 /* ---- inference log (inflog.c) ---- */
-struct log_row {
+/* The rows one version scored for one request, in one role: one log
+ * record, the column names once. */
+struct log_group {
 	int64_t time_us;
 	const char *request_id;
-	const char *endpoint;
 	const struct served *m;
 	enum ep_role role;
 	uint64_t latency_us;
-	const char *status;
 	const struct request *req;
-	size_t row;			/* request row */
 	const long *key_cols;		/* request columns logged as keys */
 	size_t nkeys;
-	const double *features;		/* the values used, m->nfeatures */
-	const double *proba;
+	size_t n;			/* rows logged */
+	const size_t *rows;		/* request row of each */
+	const size_t *at;		/* index of each in the arrays below */
+	const double *features;		/* per index: the values used */
+	const double *proba;		/* per index */
+	const uint32_t *misses;		/* per index */
 };
-/* Encode ROW and queue it for endpoint ID (caller holds no lock). */
-void inflog_queue(struct store *s, uint64_t id, const struct log_row *row);
+/* Encode G and queue it for endpoint ID (caller holds no lock). */
+void inflog_queue(struct store *s, uint64_t id, const struct log_group *g);
 /* Write the queue to the store and apply each endpoint's retention. */
 int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err);
 int inflog_csv(struct store *s, uint64_t id, const char *name,
