@@ -166,7 +166,8 @@ struct node_ops {
 	/* NK_ROWS: the rows of the object named arg[0]. */
 	const struct rows_source *rows;
 
-	/* NK_SERIES: size and append complete lines. */
+	/* NK_SERIES: size and append complete lines.  SIZE also serves a
+	 * large NK_VIEW's getattr, which then need not make its text. */
 	int (*size)(struct fs *fs, const struct node *n, uint64_t *size,
 		    int64_t *mtime_ns);
 	int (*append)(struct fs *fs, const struct node *n, const char *data,

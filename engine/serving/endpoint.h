@@ -99,6 +99,10 @@ int endpoint_stats_csv(struct store *s, const char *name, struct buf *out);
  * rows kept), prediction,probability.  Pending rows are written first. */
 int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 		     struct mlfs_err *err);
+/* Its size in bytes, without a copy (the text is kept while the log does
+ * not change). */
+int endpoint_log_csv_size(struct store *s, const char *name, uint64_t *size,
+			  struct mlfs_err *err);
 
 /* ---- mlfs check ----
  * Every endpoint's traffic and config.yaml parse and what the traffic

@@ -911,32 +911,55 @@ int endpoint_stats_csv(struct store *s, const char *name, struct buf *out)
 	return 0;
 }
 
-int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
-		     struct mlfs_err *err)
+/* EP's log.csv: into OUT when OUT, its size into *SIZE when SIZE.  Kept
+ * while the log does not change: getattr, open and the kernel's
+ * revalidations during a read all ask. */
+static int log_csv(struct store *s, struct ep_live *ep, const char *name,
+		   struct buf *out, uint64_t *size, struct mlfs_err *err)
 {
-	int rc;
-	struct ep_live *ep = ep_live_get(s, name, &rc);
-	if (!ep)
-		return rc;
-	rc = inflog_flush(s, serving_get(s), err);
+	int rc = inflog_flush(s, serving_get(s), err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&ep->lock);
 	bool fresh = ep->log_csv.len && ep->log_csv_gen == ep->log_gen;
 	uint64_t gen = ep->log_gen;
-	if (fresh)
+	if (fresh && out)
 		buf_append(out, ep->log_csv.data, ep->log_csv.len);
+	if (fresh && size)
+		*size = ep->log_csv.len;
 	pthread_mutex_unlock(&ep->lock);
 	if (fresh)
 		return 0;
-	size_t at = out->len;
-	rc = inflog_csv(s, ep->id, name, out, err);
+	struct buf text = { 0 };
+	rc = inflog_csv(s, ep->id, name, &text, err);
+	if (!rc && out)
+		buf_append(out, text.data, text.len);
+	if (!rc && size)
+		*size = text.len;
 	pthread_mutex_lock(&ep->lock);
-	if (!rc && out->len - at <= LOG_CSV_CACHE_MAX && ep->log_gen == gen) {
-		buf_reset(&ep->log_csv);
-		buf_append(&ep->log_csv, out->data + at, out->len - at);
+	if (!rc && text.len <= LOG_CSV_CACHE_MAX && ep->log_gen == gen) {
+		buf_free(&ep->log_csv);
+		ep->log_csv = text;
 		ep->log_csv_gen = gen;
+		text = (struct buf){ 0 };
 	}
 	pthread_mutex_unlock(&ep->lock);
+	buf_free(&text);
 	return rc;
+}
+
+int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
+		     struct mlfs_err *err)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	return ep ? log_csv(s, ep, name, out, NULL, err) : rc;
+}
+
+int endpoint_log_csv_size(struct store *s, const char *name, uint64_t *size,
+			  struct mlfs_err *err)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	return ep ? log_csv(s, ep, name, NULL, size, err) : rc;
 }

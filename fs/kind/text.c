@@ -53,6 +53,12 @@ int text_stat_size(struct fs *fs, const struct node *n, struct stat *st,
 	st->st_mode |= S_IFREG;
 	if (n->pending)
 		return 0;
+	if (n->ops->size) {	/* a large view that knows its size */
+		uint64_t size = 0;
+		int rc = n->ops->size(fs, n, &size, data_mtime);
+		st->st_size = rc ? 0 : (off_t)size;
+		return rc;
+	}
 	int rc = n->ops->get(fs, n, &b, NULL);
 	st->st_size = rc ? 0 : (off_t)b.len;
 	buf_free(&b);

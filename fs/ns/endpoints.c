@@ -76,6 +76,12 @@ static int log_get(struct fs *fs, const struct node *n, struct buf *out,
 	return endpoint_log_csv(fs->store, n->arg[0], out, err);
 }
 
+static int log_size(struct fs *fs, const struct node *n, uint64_t *size,
+		    int64_t *mtime_ns)
+{
+	return endpoint_log_csv_size(fs->store, n->arg[0], size, NULL);
+}
+
 static const struct node_ops state_ops = {
 	.kind = NK_VIEW, .perm = 0444, .get = state_get,
 };
@@ -85,7 +91,7 @@ static const struct node_ops stats_ops = {
 };
 
 static const struct node_ops log_csv_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = log_get,
+	.kind = NK_VIEW, .perm = 0444, .get = log_get, .size = log_size,
 };
 
 /* ---- /endpoints/NAME ---- */
