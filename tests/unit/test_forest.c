@@ -1,6 +1,6 @@
 /* test_forest.c - the random forest: splits worked out by hand, impurity
  * values, missing-value routing, categorical subsets, XOR, thread
- * determinism, serialization, OOB against a slow reference, and accuracy
+ * determinism, batch against one-row prediction, serialization, OOB against a slow reference, and accuracy
  * on the real data sets. */
 #include <errno.h>
 #include <math.h>
@@ -411,6 +411,90 @@ static void test_thread_determinism(void **state)
 	frame_free(f);
 }
 
+/* Batch prediction (layout.c's trees, rows walking together) against
+ * forest_predict_row() (the trees as trained, one row at a time), bit for
+ * bit: numeric and categorical features, missing values both ways, three
+ * classes, trees big enough for rows to be sorted after the top.  Then the same after splits with bin 255, which no fit makes
+ * but a file may hold. */
+static void batch_against_rows(const struct forest *m, const struct frame *f)
+{
+	size_t n = frame_nrows(f), k = forest_nout(m);
+	double *a = malloc(n * k * sizeof(double)), x[3], one[3];
+	assert_int_equal(forest_predict(m, f, 2, a, NULL), 0);
+	for (size_t i = 0; i < n; i++) {
+		x[0] = frame_col_numbers(f, 0)[i];
+		x[2] = frame_col_numbers(f, 3)[i];
+		int32_t code = frame_col_codes(f, 1)[i];
+		size_t len = 0;
+		const char *s = code < 0 ? NULL : frame_col_category(f, 1, code, &len);
+		int c = s ? forest_category_find(m, 1, s, len) : -ENOENT;
+		x[1] = c < 0 ? NAN : c;
+		forest_predict_row(m, x, one);
+		assert_memory_equal(one, a + i * k, k * sizeof(double));
+	}
+	free(a);
+}
+
+static void test_batch_matches_rows(void **state)
+{
+	static const char *const cats[] = { "a", "b", "c", "d", "e", NULL };
+	static const char *const ys[] = { "p", "q", "r" };
+	static const char names[] = "xcyz";	/* columns 0..3, y the label */
+	struct frame *f = frame_new();
+	struct rng r;
+	for (int c = 0; c < 4; c++) {
+		bool text = names[c] == 'c' || names[c] == 'y';
+		char name[2] = { names[c], 0 };
+		assert_int_equal(frame_add_column(f, name,
+				 text ? FRAME_CATEGORICAL : FRAME_NUMERIC,
+				 text ? COL_STRING : COL_FLOAT, NULL), c);
+	}
+	rng_seed(&r, 5, 0);
+	for (int i = 0; i < 40000; i++) {
+		uint32_t u = rng_below(&r, 1000), cc = rng_below(&r, 6);
+		double v = u < 150 ? NAN : (double)u + rng_below(&r, 7);
+		const char *c = cats[cc];
+		/* Missing x leans to p in the first half, r in the second,
+		 * so trees learn both directions. */
+		const char *y = ys[isnan(v) ? (i < 20000 ? 0 : 2)
+				   : (u / 340 + cc + rng_below(&r, 3)) % 3];
+		assert_int_equal(frame_append_number(f, 0, v, NULL), 0);
+		if (c)
+			assert_int_equal(frame_append_text(f, 1, c, 1, NULL), 0);
+		else
+			assert_int_equal(frame_append_null(f, 1, NULL), 0);
+		assert_int_equal(frame_append_text(f, 2, y, 1, NULL), 0);
+		/* Noise: deep trees. */
+		assert_int_equal(frame_append_number(f, 3, rng_below(&r, 100000), NULL), 0);
+	}
+	struct forest_params p;
+	forest_params_default(&p);
+	p.n_estimators = 12;
+	p.seed = 4;
+	struct forest *m = fit(f, "y", &p);
+	assert_int_equal(forest_nfeatures(m), 3);
+	assert_int_equal(forest_feature_kind(m, 1), FRAME_CATEGORICAL);
+	assert_true(m->trees[0].nnodes > 2 * LAYOUT_TOP_NODES);
+	batch_against_rows(m, f);
+	/* Bin 255 on numeric splits, missing going left and right. */
+	uint32_t changed = 0;
+	for (uint32_t t = 0; t < m->ntrees; t++) {
+		struct fnode *nd = m->trees[t].nodes;
+		for (uint32_t i = 0; i < m->trees[t].nnodes; i++)
+			if (!(nd[i].flags & (NODE_LEAF | NODE_CAT)) && i % 3 == 0) {
+				nd[i].bin = MISSING_BIN;
+				nd[i].flags ^= changed++ % 2 ? NODE_MISS_LEFT : 0;
+			}
+	}
+	assert_true(changed > 10);
+	forest_layout_free(m->layout);
+	m->layout = NULL;
+	assert_int_equal(forest_layout_build(m), 0);
+	batch_against_rows(m, f);
+	forest_free(m);
+	frame_free(f);
+}
+
 static void test_serialization_round_trip(void **state)
 {
 	struct frame *f = load("mlc_churn.csv");
@@ -784,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_categorical_split),
 		cmocka_unit_test(test_xor),
 		cmocka_unit_test(test_thread_determinism),
+		cmocka_unit_test(test_batch_matches_rows),
 		cmocka_unit_test(test_serialization_round_trip),
 		cmocka_unit_test(test_oob_against_reference),
 		cmocka_unit_test(test_regression),

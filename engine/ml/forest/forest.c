@@ -339,6 +339,7 @@ void forest_free(struct forest *m)
 		for (uint32_t t = 0; t < m->ntrees; t++)
 			tree_release(&m->trees[t]);
 	free(m->trees);
+	forest_layout_free(m->layout);
 	free(m->importances);
 	free(m);
 }
@@ -1051,6 +1052,10 @@ int forest_fit_watched(const struct frame *f, const char *label,
 		goto out;
 	}
 	fit_finish(&s);
+	if ((rc = forest_layout_build(m))) {
+		rc = mlfs_fail(err, rc, "out of memory");
+		goto out;
+	}
 	if (p->oob_score &&
 	    (rc = compute_oob(m, f, &s.job, s.cls, s.y, s.nthreads, err)))
 		goto out;
@@ -1134,4 +1139,6 @@ void forest_stats(const struct forest *m, struct forest_stats *out)
 	}
 	for (uint32_t c = 0; c < m->k; c++)
 		out->mem_bytes += strlen(m->classes[c]) + 1 + sizeof(char *);
+	if (m->layout)
+		out->mem_bytes += sizeof(*m->layout) + m->layout->bytes;
 }

@@ -63,6 +63,21 @@ struct feature {
 	double *ub;		/* numeric: upper bound of each bin */
 };
 
+/* One tree in the prediction layout (layout.c): its nodes renumbered,
+ * numeric splits' bins holding the missing direction (layout_next()),
+ * leaves as in the tree (same payloads: the tree's vals and leafv). */
+struct layout_tree {
+	const struct fnode *nodes;
+	const uint32_t *cats;	/* the tree's records, children renumbered */
+};
+
+struct layout {
+	void *block;			/* everything below, one allocation */
+	struct layout_tree *trees;	/* ntrees */
+	uint32_t ntrees;
+	size_t bytes;			/* used in block */
+};
+
 struct forest {
 	struct forest_params params;
 	bool classify;
@@ -78,6 +93,8 @@ struct forest {
 	bool has_oob;
 	double oob_score;
 	uint64_t train_rows;
+	struct layout *layout;	/* for batch prediction: made by
+				 * forest_layout_build() at fit and load */
 };
 
 /* ---- random numbers (header-only) ---- */
@@ -224,19 +241,65 @@ static inline uint8_t bin_of(const double *ub, uint32_t nb, double x)
 	return (uint8_t)(base - ub);
 }
 
+/* The child categorical split N (record REC) sends bin code XB to. */
+static inline uint32_t cat_next(const struct fnode *n, const uint32_t *rec,
+				uint8_t xb)
+{
+	uint32_t right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT)
+			 : !((rec[1 + (xb >> 5)] >> (xb & 31)) & 1);
+	return rec[0] + right;
+}
+
 /* The node after split N for bin code XB. */
 static inline uint32_t node_next(const struct tree *t, const struct fnode *n,
 				 uint8_t xb)
 {
-	uint32_t right;
-	if (n->flags & NODE_CAT) {
-		const uint32_t *rec = t->cats + n->a;
-		right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT)
-			: !((rec[1 + (xb >> 5)] >> (xb & 31)) & 1);
-		return rec[0] + right;
-	}
-	right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT) : xb > n->bin;
+	if (n->flags & NODE_CAT)
+		return cat_next(n, t->cats + n->a, xb);
+	uint32_t right = xb == MISSING_BIN ? !(n->flags & NODE_MISS_LEFT)
+			 : xb > n->bin;
 	return n->a + right;
+}
+
+/* The left child of split N of tree T. */
+static inline uint32_t node_left(const struct tree *t, const struct fnode *n)
+{
+	return n->flags & NODE_CAT ? t->cats[n->a] : n->a;
+}
+
+/* ---- layout.c ---- */
+
+/* The top of each layout tree is breadth-first up to this many nodes
+ * (32 KB: it stays in L1 next to a block of binned rows), which holds at
+ * least LAYOUT_TOP_LEVELS full levels (2^12 - 1 nodes). */
+#define LAYOUT_TOP_NODES 4096u
+#define LAYOUT_TOP_LEVELS 12u
+
+/* Build M->layout from M's trees (0 or -ENOMEM); freed by forest_free(). */
+int forest_layout_build(struct forest *m);
+void forest_layout_free(struct layout *l);
+
+/* One step of a walk in layout tree T: the node after node CUR for the
+ * binned row XB, or CUR itself when it is a leaf.  No branch on the data
+ * for numeric splits: a numeric split's bin is bin + 1 when missing values
+ * go left, and the row's code gets the same + 1, so MISSING_BIN wraps to 0
+ * (left) and every other code compares as before; without it MISSING_BIN
+ * is above every bin (right). */
+static inline uint32_t layout_next(const struct layout_tree *t, uint32_t cur,
+				   const uint8_t *xb)
+{
+	const struct fnode *n = t->nodes + cur;
+	uint8_t v = xb[n->feat];
+	uint32_t next;
+	if (n->flags & NODE_CAT) {
+		next = cat_next(n, t->cats + n->a, v);
+	} else {
+		uint8_t add = (n->flags & NODE_MISS_LEFT) != 0;
+		next = n->a + ((uint8_t)(v + add) > n->bin);
+	}
+	/* A mask, not ?:, so that the compiler does not branch. */
+	uint32_t stay = -(uint32_t)(n->flags & NODE_LEAF);
+	return (cur & stay) | (next & ~stay);
 }
 
 /* Leaf of tree T reached by binned row XB (model feature order). */

@@ -3,10 +3,13 @@
  * A frame's columns are matched to the model's features by name once per
  * call (predict_map), each row is binned once, then a thread takes a chunk
  * of rows and runs every tree over the whole chunk before the next tree,
- * so the tree stays in cache; inside a chunk, 128 rows walk a tree level by
- * level together so that their memory loads overlap.  Each row adds its
- * trees in tree order, so the output does not depend on the thread count
- * or the chunk size. */
+ * so the tree stays in cache.  Batch walks use the trees' prediction
+ * layout (layout.c): the rows of a chunk walk a big tree's top together,
+ * are sorted by where they got to, and 128 at a time walk on to their
+ * leaves so that their memory loads overlap (tree_chunk).  One row walks
+ * the trees as trained.  Each row adds its trees in tree order, so the
+ * output does not depend on the thread count, the chunk size or the
+ * order the rows are walked in. */
 #include "forest_int.h"
 
 #include <errno.h>
@@ -16,6 +19,8 @@
 #include <string.h>
 
 #define PREDICT_BLOCK 128u	/* rows walking a tree together */
+#define STEPS 4u		/* steps between looking for rows at a leaf */
+#define SORT_BUCKETS 8192u	/* at most, for sorting rows by node */
 
 size_t forest_argmax(const double *proba, size_t k)
 {
@@ -273,35 +278,89 @@ void forest_predict_row(const struct forest *m, const double *x, double *out)
 		free(xb);
 }
 
-/* Walk tree T for the NB rows of XB (nf bins each) at once, one level per
- * pass over the rows still inside the tree: their node loads are
- * independent, so the memory system overlaps the cache misses of deep
- * trees instead of waiting for one row's path at a time.  Adds each row's
- * leaf to OUT (nout per row). */
-static void tree_block(const struct forest *m, const struct tree *t,
-		       const uint8_t *xb, size_t nf, uint32_t nb, double *out,
-		       size_t nout)
+/* Walk layout tree LT (tree T) to the leaves for the NA rows ROW[] of XB
+ * (nf bins each), which stand at nodes CUR[] (both arrays are consumed):
+ * every row still inside the tree takes STEPS steps per pass
+ * (layout_next() stays on a leaf), then the rows at a leaf add it to OUT
+ * (nout per row) and leave.  The rows' node loads are independent and
+ * each next node is prefetched as soon as it is known, so the memory
+ * system overlaps the cache misses of many rows; the steps do not branch
+ * on the data. */
+static void walk_rows(const struct forest *m, const struct tree *t,
+		      const struct layout_tree *lt, const uint8_t *xb,
+		      size_t nf, uint32_t *row, uint32_t *cur, uint32_t na,
+		      double *out, size_t nout)
 {
-	const struct fnode *nodes = t->nodes;
-	uint32_t cur[PREDICT_BLOCK], act[PREDICT_BLOCK], na = nb;
-
-	for (uint32_t r = 0; r < nb; r++) {
-		cur[r] = 0;
-		act[r] = r;
-	}
 	while (na) {
+		for (uint32_t s = 0; s < STEPS; s++)
+			for (uint32_t i = 0; i < na; i++) {
+				cur[i] = layout_next(lt, cur[i], xb + row[i] * nf);
+				__builtin_prefetch(lt->nodes + cur[i]);
+			}
 		uint32_t k = 0;
 		for (uint32_t i = 0; i < na; i++) {
-			uint32_t r = act[i];
-			const struct fnode *n = nodes + cur[r];
+			const struct fnode *n = lt->nodes + cur[i];
 			if (n->flags & NODE_LEAF) {
-				leaf_add(m, t, n, out + r * nout);
+				leaf_add(m, t, n, out + row[i] * nout);
 				continue;
 			}
-			cur[r] = node_next(t, n, xb[r * nf + n->feat]);
-			act[k++] = r;
+			cur[k] = cur[i];
+			row[k++] = row[i];
 		}
 		na = k;
+	}
+}
+
+/* A thread's scratch for tree_chunk(), chunk rows long. */
+struct walk_buf {
+	uint32_t *at;		/* node of each row after the top levels */
+	uint32_t *order;	/* rows sorted by that node */
+	uint32_t *count;	/* nbuckets + 1 */
+	uint32_t shift;		/* bucket of node i: i >> shift */
+	uint32_t nbuckets;
+};
+
+/* Tree T over the NB rows of a chunk.  A tree no bigger than its top
+ * walks 128 rows at a time from the root.  A bigger one: every row first
+ * walks the LAYOUT_TOP_LEVELS levels of the breadth-first top (in L1),
+ * then the rows are sorted by the node they reached (a counting sort on
+ * node / 2^shift) and finish in that order.  Rows going down the same
+ * subtree then go one after the other while it is in L1, and the
+ * depth-first part of the tree is read from front to back, instead of
+ * every row jumping to its own place in a tree bigger than L1. */
+static void tree_chunk(const struct forest *m, const struct tree *t,
+		       const struct layout_tree *lt, const uint8_t *xb,
+		       size_t nf, uint32_t nb, double *out, size_t nout,
+		       struct walk_buf *w)
+{
+	uint32_t cur[PREDICT_BLOCK], row[PREDICT_BLOCK];
+	bool sort = t->nnodes > 2 * LAYOUT_TOP_NODES;
+
+	if (sort) {
+		memset(w->count, 0, (w->nbuckets + 1) * sizeof(*w->count));
+		for (uint32_t b = 0; b < nb; b += PREDICT_BLOCK) {
+			uint32_t n = nb - b < PREDICT_BLOCK ? nb - b : PREDICT_BLOCK;
+			uint32_t *at = w->at + b;
+			for (uint32_t i = 0; i < n; i++)
+				at[i] = 0;
+			for (uint32_t s = 0; s < LAYOUT_TOP_LEVELS; s++)
+				for (uint32_t i = 0; i < n; i++)
+					at[i] = layout_next(lt, at[i], xb + (b + i) * nf);
+			for (uint32_t i = 0; i < n; i++)
+				w->count[(at[i] >> w->shift) + 1]++;
+		}
+		for (uint32_t k = 0; k < w->nbuckets; k++)
+			w->count[k + 1] += w->count[k];
+		for (uint32_t r = 0; r < nb; r++)
+			w->order[w->count[w->at[r] >> w->shift]++] = r;
+	}
+	for (uint32_t b = 0; b < nb; b += PREDICT_BLOCK) {
+		uint32_t n = nb - b < PREDICT_BLOCK ? nb - b : PREDICT_BLOCK;
+		for (uint32_t i = 0; i < n; i++) {
+			row[i] = sort ? w->order[b + i] : b + i;
+			cur[i] = sort ? w->at[row[i]] : 0;
+		}
+		walk_rows(m, t, lt, xb, nf, row, cur, n, out, nout);
 	}
 }
 
@@ -353,8 +412,19 @@ static void pred_worker(void *arg, unsigned tid)
 	const struct forest *m = job->m;
 	const size_t nout = forest_nout(m), nf = m->nfeat;
 	uint8_t *xb = malloc(job->chunk * nf + 1);
+	struct walk_buf w = { 0 };
+	uint32_t most = 1;
+	for (uint32_t t = 0; t < m->ntrees; t++)
+		if (m->trees[t].nnodes > most)
+			most = m->trees[t].nnodes;
+	while ((most >> w.shift) >= SORT_BUCKETS)
+		w.shift++;
+	w.nbuckets = (most >> w.shift) + 1;
+	w.at = malloc(job->chunk * sizeof(uint32_t));
+	w.order = malloc(job->chunk * sizeof(uint32_t));
+	w.count = malloc((w.nbuckets + 1) * sizeof(uint32_t));
 
-	if (!xb) {
+	if (!xb || !w.at || !w.order || !w.count) {
 		atomic_store(&job->rc, -ENOMEM);
 		return;
 	}
@@ -376,16 +446,16 @@ static void pred_worker(void *arg, unsigned tid)
 				row_all_trees(m, xb + r * nf, o + r * nout);
 		} else {
 			for (uint32_t t = 0; t < m->ntrees; t++)
-				for (size_t b = 0; b < nb; b += PREDICT_BLOCK)
-					tree_block(m, &m->trees[t], xb + b * nf, nf,
-						   (uint32_t)(nb - b < PREDICT_BLOCK
-							      ? nb - b : PREDICT_BLOCK),
-						   o + b * nout, nout);
+				tree_chunk(m, &m->trees[t], &m->layout->trees[t],
+					   xb, nf, (uint32_t)nb, o, nout, &w);
 		}
 		for (size_t q = 0; q < nb * nout; q++)
 			o[q] /= m->ntrees;
 	}
 	free(xb);
+	free(w.at);
+	free(w.order);
+	free(w.count);
 }
 
 int forest_predict(const struct forest *m, const struct frame *f,

@@ -695,6 +695,10 @@ int forest_load(const void *data, size_t len, struct forest **out,
 	for (uint32_t t = 0; t < m->ntrees; t++)
 		if ((rc = load_tree(m, &trees->via.array.ptr[t], &m->trees[t], t, err)))
 			goto out;
+	if ((rc = forest_layout_build(m))) {
+		rc = mlfs_fail(err, rc, "out of memory");
+		goto out;
+	}
 	*out = m;
 	m = NULL;
 out:
