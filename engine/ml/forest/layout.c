@@ -114,13 +114,18 @@ int forest_layout_build(struct forest *m)
 	size_t head = m->ntrees * sizeof(struct layout_tree);
 	head = (head + 63) / 64 * 64;
 	l->bytes = head + nnodes * sizeof(struct fnode) + ncats * sizeof(uint32_t);
-	size_t alloc = (l->bytes + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+	/* Huge pages only for a block of one or more: a small model would
+	 * hold a whole 2 MB page. */
+	bool huge = l->bytes >= HUGE_PAGE;
+	size_t align = huge ? HUGE_PAGE : 64;
+	size_t alloc = (l->bytes + align - 1) / align * align;
 	newidx = malloc(most * sizeof(*newidx));
 	q = malloc((most + 1) * sizeof(*q));
-	if (!newidx || !q || posix_memalign(&l->block, HUGE_PAGE, alloc))
+	if (!newidx || !q || posix_memalign(&l->block, align, alloc))
 		goto out;
 #ifdef MADV_HUGEPAGE
-	madvise(l->block, alloc, MADV_HUGEPAGE);	/* a hint: may fail */
+	if (huge)
+		madvise(l->block, alloc, MADV_HUGEPAGE);	/* a hint: may fail */
 #endif
 	l->trees = l->block;
 	struct fnode *nodes = (struct fnode *)((char *)l->block + head);
