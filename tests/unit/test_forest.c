@@ -419,9 +419,11 @@ static void test_thread_determinism(void **state)
 static void batch_against_rows(const struct forest *m, const struct frame *f)
 {
 	size_t n = frame_nrows(f), k = forest_nout(m);
-	double *a = malloc(n * k * sizeof(double)), x[3], one[3];
+	double *a = malloc(n * k * sizeof(double)), *xs = malloc(n * 3 * sizeof(double));
+	double *rows = malloc(n * k * sizeof(double)), one[3];
 	assert_int_equal(forest_predict(m, f, 2, a, NULL), 0);
 	for (size_t i = 0; i < n; i++) {
+		double *x = xs + i * 3;
 		x[0] = frame_col_numbers(f, 0)[i];
 		x[2] = frame_col_numbers(f, 3)[i];
 		int32_t code = frame_col_codes(f, 1)[i];
@@ -432,7 +434,12 @@ static void batch_against_rows(const struct forest *m, const struct frame *f)
 		forest_predict_row(m, x, one);
 		assert_memory_equal(one, a + i * k, k * sizeof(double));
 	}
+	/* forest_predict_rows (serving's batch of feature vectors) too */
+	forest_predict_rows(m, xs, n, rows);
+	assert_memory_equal(rows, a, n * k * sizeof(double));
 	free(a);
+	free(xs);
+	free(rows);
 }
 
 static void test_batch_matches_rows(void **state)

@@ -157,8 +157,9 @@ int forest_predict(const struct forest *m, const struct frame *f,
  * NaN = missing.  OUT gets forest_nout(M) doubles.  No allocation. */
 void forest_predict_row(const struct forest *m, const double *x, double *out);
 /* NROWS rows as forest_predict_row's X, row-major (nrows x features);
- * OUT gets nrows * forest_nout(M) doubles.  The calling thread only: a
- * scoring request is one thread's work.  No allocation. */
+ * OUT gets nrows * forest_nout(M) doubles, the same as row by row.  In
+ * the calling thread, through forest_predict's chunked walk of the trees
+ * (a scoring request shares its rows among threads itself). */
 void forest_predict_rows(const struct forest *m, const double *x,
 			 size_t nrows, double *out);
 /* Category C of categorical feature J (NUL-terminated, valid as long as

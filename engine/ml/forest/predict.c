@@ -249,6 +249,21 @@ static void row_all_trees(const struct forest *m, const uint8_t *xb,
 	}
 }
 
+/* Row X of model features (forest_predict_row's form) as bins into XB. */
+static void bin_row(const struct forest *m, const double *x, uint8_t *xb)
+{
+	for (uint32_t j = 0; j < m->nfeat; j++) {
+		const struct feature *ft = &m->feats[j];
+		double v = x[j];
+		if (ft->kind == FRAME_NUMERIC)
+			xb[j] = bin_of(ft->ub, ft->nbins, v);
+		else if (v >= 0 && v < ft->ncats)
+			xb[j] = ft->catbin[(uint32_t)v];
+		else
+			xb[j] = MISSING_BIN;
+	}
+}
+
 void forest_predict_row(const struct forest *m, const double *x, double *out)
 {
 	uint8_t stack_xb[256];
@@ -261,16 +276,7 @@ void forest_predict_row(const struct forest *m, const double *x, double *out)
 			out[c] = NAN;
 		return;
 	}
-	for (uint32_t j = 0; j < m->nfeat; j++) {
-		const struct feature *ft = &m->feats[j];
-		double v = x[j];
-		if (ft->kind == FRAME_NUMERIC)
-			xb[j] = bin_of(ft->ub, ft->nbins, v);
-		else if (v >= 0 && v < ft->ncats)
-			xb[j] = ft->catbin[(uint32_t)v];
-		else
-			xb[j] = MISSING_BIN;
-	}
+	bin_row(m, x, xb);
 	row_all_trees(m, xb, out);
 	for (size_t c = 0; c < nout; c++)
 		out[c] /= m->ntrees;
@@ -406,26 +412,62 @@ struct pred_job {
 	atomic_int rc;
 };
 
+/* W's arrays for chunks of CHUNK rows of M.  -ENOMEM. */
+static int walk_buf_init(const struct forest *m, size_t chunk, struct walk_buf *w)
+{
+	uint32_t most = 1;
+	memset(w, 0, sizeof(*w));
+	for (uint32_t t = 0; t < m->ntrees; t++)
+		if (m->trees[t].nnodes > most)
+			most = m->trees[t].nnodes;
+	while ((most >> w->shift) >= SORT_BUCKETS)
+		w->shift++;
+	w->nbuckets = (most >> w->shift) + 1;
+	w->at = malloc(chunk * sizeof(uint32_t));
+	w->order = malloc(chunk * sizeof(uint32_t));
+	w->count = malloc((w->nbuckets + 1) * sizeof(uint32_t));
+	return w->at && w->order && w->count ? 0 : -ENOMEM;
+}
+
+static void walk_buf_free(struct walk_buf *w)
+{
+	free(w->at);
+	free(w->order);
+	free(w->count);
+}
+
+/* The NB binned rows of XB (a chunk) into O, nout values a row. */
+static void predict_binned(const struct forest *m, const uint8_t *xb, size_t nb,
+			   double *o, struct walk_buf *w)
+{
+	const size_t nout = forest_nout(m), nf = m->nfeat;
+	memset(o, 0, nb * nout * sizeof(double));
+	/* Trees outside, rows inside: every row still adds its trees in
+	 * tree order.  A few rows go through the trees one by one. */
+	if (nb < 4) {
+		for (size_t r = 0; r < nb; r++)
+			row_all_trees(m, xb + r * nf, o + r * nout);
+	} else {
+		for (uint32_t t = 0; t < m->ntrees; t++)
+			tree_chunk(m, &m->trees[t], &m->layout->trees[t],
+				   xb, nf, (uint32_t)nb, o, nout, w);
+	}
+	for (size_t q = 0; q < nb * nout; q++)
+		o[q] /= m->ntrees;
+}
+
 static void pred_worker(void *arg, unsigned tid)
 {
 	struct pred_job *job = arg;
 	const struct forest *m = job->m;
 	const size_t nout = forest_nout(m), nf = m->nfeat;
 	uint8_t *xb = malloc(job->chunk * nf + 1);
-	struct walk_buf w = { 0 };
-	uint32_t most = 1;
-	for (uint32_t t = 0; t < m->ntrees; t++)
-		if (m->trees[t].nnodes > most)
-			most = m->trees[t].nnodes;
-	while ((most >> w.shift) >= SORT_BUCKETS)
-		w.shift++;
-	w.nbuckets = (most >> w.shift) + 1;
-	w.at = malloc(job->chunk * sizeof(uint32_t));
-	w.order = malloc(job->chunk * sizeof(uint32_t));
-	w.count = malloc((w.nbuckets + 1) * sizeof(uint32_t));
+	struct walk_buf w;
 
-	if (!xb || !w.at || !w.order || !w.count) {
+	if (walk_buf_init(m, job->chunk, &w) || !xb) {
 		atomic_store(&job->rc, -ENOMEM);
+		walk_buf_free(&w);
+		free(xb);
 		return;
 	}
 	for (;;) {
@@ -437,25 +479,10 @@ static void pred_worker(void *arg, unsigned tid)
 		size_t nb = end - start;
 		for (size_t r = 0; r < nb; r++)
 			predict_map_row(job->pm, start + r, xb + r * nf);
-		double *o = job->out + start * nout;
-		memset(o, 0, nb * nout * sizeof(double));
-		/* Trees outside, rows inside: every row still adds its trees
-		 * in tree order.  A few rows go through the trees one by one. */
-		if (nb < 4) {
-			for (size_t r = 0; r < nb; r++)
-				row_all_trees(m, xb + r * nf, o + r * nout);
-		} else {
-			for (uint32_t t = 0; t < m->ntrees; t++)
-				tree_chunk(m, &m->trees[t], &m->layout->trees[t],
-					   xb, nf, (uint32_t)nb, o, nout, &w);
-		}
-		for (size_t q = 0; q < nb * nout; q++)
-			o[q] /= m->ntrees;
+		predict_binned(m, xb, nb, job->out + start * nout, &w);
 	}
 	free(xb);
-	free(w.at);
-	free(w.order);
-	free(w.count);
+	walk_buf_free(&w);
 }
 
 int forest_predict(const struct forest *m, const struct frame *f,
@@ -569,7 +596,24 @@ int forest_encode_labels(const struct forest *m, const struct frame *f,
 void forest_predict_rows(const struct forest *m, const double *x,
 			 size_t nrows, double *out)
 {
-	size_t nout = forest_nout(m);
-	for (size_t i = 0; i < nrows; i++)
-		forest_predict_row(m, x + i * m->nfeat, out + i * nout);
+	const size_t nout = forest_nout(m), nf = m->nfeat;
+	size_t chunk = chunk_rows(m, nrows, 1);
+	uint8_t *xb = malloc(chunk * nf + 1);
+	struct walk_buf w;
+	if (nrows < 4 || !xb || walk_buf_init(m, chunk, &w)) {
+		if (xb && nrows >= 4)
+			walk_buf_free(&w);
+		free(xb);
+		for (size_t i = 0; i < nrows; i++)	/* no memory: row by row */
+			forest_predict_row(m, x + i * nf, out + i * nout);
+		return;
+	}
+	for (size_t start = 0; start < nrows; start += chunk) {
+		size_t nb = nrows - start < chunk ? nrows - start : chunk;
+		for (size_t r = 0; r < nb; r++)
+			bin_row(m, x + (start + r) * nf, xb + r * nf);
+		predict_binned(m, xb, nb, out + start * nout, &w);
+	}
+	walk_buf_free(&w);
+	free(xb);
 }
