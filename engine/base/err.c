@@ -32,3 +32,15 @@ void mlfs_oom(void)
 	fputs("mlfs: out of memory\n", stderr);
 	abort();
 }
+
+void mlfs_problem(struct mlfs_problems *p, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	p->count++;
+	if (p->fn)
+		p->fn(p->ctx, line);
+}

@@ -22,6 +22,16 @@ int mlfs_fail(struct mlfs_err *err, int code, const char *fmt, ...)
 /* Clear ERR (may be NULL). */
 void mlfs_err_clear(struct mlfs_err *err);
 
+/* Problems a check finds (`mlfs check`): each a line to FN (may be NULL),
+ * counted. */
+struct mlfs_problems {
+	void (*fn)(void *ctx, const char *problem);
+	void *ctx;
+	int count;
+};
+void mlfs_problem(struct mlfs_problems *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* The one out-of-memory policy (redis's zmalloc): print a line to stderr
  * and abort.  Small allocations in the engine and fs/ never return NULL
  * to their callers; only sizes a user controls (a request, a model) are

@@ -13,33 +13,17 @@
 
 struct checker {
 	struct store *s;
-	void (*fn)(void *ctx, const char *problem);
-	void *ctx;
-	int problems;
+	struct mlfs_problems report;
 	const char *model;
 	uint64_t mid;
 };
 
-static void problem(struct checker *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct checker *c, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	c->problems++;
-	if (c->fn)
-		c->fn(c->ctx, line);
-}
 
 static int check_alias(void *ctx, const char *alias, uint64_t version)
 {
 	struct checker *c = ctx;
 	if (!reg_version_exists(c->s, NULL, c->mid, version))
-		problem(c, "models/%s/%s: points at version %" PRIu64 ", which does not exist", c->model, alias, version);
+		mlfs_problem(&c->report, "models/%s/%s: points at version %" PRIu64 ", which does not exist", c->model, alias, version);
 	return 0;
 }
 
@@ -56,7 +40,7 @@ static int check_entry(void *ctx, const char *name, bool is_dir)
 	struct files *f = ctx;
 	struct blob_stat st;
 	if (blob_lookup(f->c->s, f->dir, name, &st)) {
-		problem(f->c, "models/%s/versions/%" PRIu64 "/model: file '%s' is missing", f->c->model, f->version, name);
+		mlfs_problem(&f->c->report, "models/%s/versions/%" PRIu64 "/model: file '%s' is missing", f->c->model, f->version, name);
 		return 0;
 	}
 	if (is_dir && f->depth < 64) {
@@ -76,9 +60,9 @@ static int check_version(void *ctx, uint64_t version)
 		return 0;	/* deleted meanwhile */
 	reg_pin_holder(holder, c->mid, version);
 	if (!blob_root_has_pin(c->s, v.run_id, holder))
-		problem(c, "models/%s/versions/%" PRIu64 ": its run's files are not pinned", c->model, version);
+		mlfs_problem(&c->report, "models/%s/versions/%" PRIu64 ": its run's files are not pinned", c->model, version);
 	if (blob_stat(c->s, v.model_dir, &st) || !st.dir) {
-		problem(c, "models/%s/versions/%" PRIu64 ": the model folder is missing", c->model, version);
+		mlfs_problem(&c->report, "models/%s/versions/%" PRIu64 ": the model folder is missing", c->model, version);
 		return 0;
 	}
 	struct files f = { c, v.model_dir, version, 0 };
@@ -107,16 +91,16 @@ static int check_pin(void *ctx, uint64_t root, const char *holder)
 	if (sscanf(holder, "registry/%" SCNu64 "/%" SCNu64 "%c", &mid, &n, &tail) != 2)
 		return 0;	/* not the registry's */
 	if (!reg_version_exists(c->s, NULL, mid, n))
-		problem(c, "models: pin %s on tree %" PRIu64 " belongs to no version (left by a crash; space only)", holder, root);
+		mlfs_problem(&c->report, "models: pin %s on tree %" PRIu64 " belongs to no version (left by a crash; space only)", holder, root);
 	return 0;
 }
 
 int registry_check(struct store *s, void (*fn)(void *ctx, const char *problem),
 		   void *ctx)
 {
-	struct checker c = { s, fn, ctx, 0, NULL, 0 };
+	struct checker c = { .s = s, .report = { fn, ctx, 0 } };
 	int rc = registry_model_list(s, check_model, &c);
 	if (!rc)
 		rc = blob_pin_list(s, check_pin, &c);
-	return rc ? rc : c.problems;
+	return rc ? rc : c.report.count;
 }

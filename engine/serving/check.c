@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,27 +22,11 @@ struct hold {
 
 struct checker {
 	struct store *s;
-	void (*fn)(void *ctx, const char *problem);
-	void *ctx;
-	int problems;
+	struct mlfs_problems report;
 	struct hold *holds;
 	size_t nholds;
 };
 
-static void problem(struct checker *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void problem(struct checker *c, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	c->problems++;
-	if (c->fn)
-		c->fn(c->ctx, line);
-}
 
 static int collect_hold(void *ctx, const char *model, uint64_t version,
 			const char *alias, const char *holder)
@@ -84,7 +67,7 @@ static bool endpoint_traffic(struct checker *c, const char *name,
 	struct mlfs_err err = { 0 };
 	bool ok = !ep_record(c->s, name, &e) && !ep_text(c->s, e.id, 't', &b);
 	if (ok && traffic_parse(b.data ? b.data : "", b.len, t, &err)) {
-		problem(c, "endpoint %s: its traffic does not parse: %s", name, err.msg);
+		mlfs_problem(&c->report, "endpoint %s: its traffic does not parse: %s", name, err.msg);
 		ok = false;
 	}
 	buf_free(&b);
@@ -101,7 +84,7 @@ static int check_endpoint(void *ctx, const char *name)
 	struct mlfs_err err = { 0 };
 	if (!ep_record(c->s, name, &e) && !ep_text(c->s, e.id, 'c', &b) &&
 	    endpoint_config_parse(b.data ? b.data : "", b.len, &cfg, &err))
-		problem(c, "endpoint %s: its config.yaml does not parse: %s", name, err.msg);
+		mlfs_problem(&c->report, "endpoint %s: its config.yaml does not parse: %s", name, err.msg);
 	buf_free(&b);
 	if (!endpoint_traffic(c, name, &t))
 		return 0;
@@ -110,7 +93,7 @@ static int check_endpoint(void *ctx, const char *name)
 		for (size_t k = 0; k < c->nholds; k++)
 			held |= hold_is(&c->holds[k], name, &t.routes[i]);
 		if (!held)
-			problem(c, "endpoint %s serves %s@%s without holding it in the registry",
+			mlfs_problem(&c->report, "endpoint %s serves %s@%s without holding it in the registry",
 				name, t.routes[i].model, t.routes[i].ref);
 	}
 	return 0;
@@ -119,7 +102,7 @@ static int check_endpoint(void *ctx, const char *name)
 int endpoint_check(struct store *s, void (*fn)(void *ctx, const char *problem),
 		   void *ctx)
 {
-	struct checker c = { .s = s, .fn = fn, .ctx = ctx };
+	struct checker c = { .s = s, .report = { fn, ctx, 0 } };
 	int rc = registry_hold_list(s, collect_hold, &c);
 	if (!rc)
 		rc = endpoint_list(s, check_endpoint, &c);
@@ -131,12 +114,12 @@ int endpoint_check(struct store *s, void (*fn)(void *ctx, const char *problem),
 			for (size_t i = 0; i < t.nroutes; i++)
 				named |= hold_is(h, h->endpoint, &t.routes[i]);
 		if (!named && h->by_alias)
-			problem(&c, "endpoint/%s holds %s@%s but does not serve it (a crash between a traffic change and its holds; it only keeps the alias from removal)",
+			mlfs_problem(&c.report, "endpoint/%s holds %s@%s but does not serve it (a crash between a traffic change and its holds; it only keeps the alias from removal)",
 				h->endpoint, h->model, h->alias);
 		else if (!named)
-			problem(&c, "endpoint/%s holds %s@%" PRIu64 " but does not serve it (a crash between a traffic change and its holds; it only keeps the version from deletion)",
+			mlfs_problem(&c.report, "endpoint/%s holds %s@%" PRIu64 " but does not serve it (a crash between a traffic change and its holds; it only keeps the version from deletion)",
 				h->endpoint, h->model, h->version);
 	}
 	free(c.holds);
-	return rc < 0 ? rc : c.problems;
+	return rc < 0 ? rc : c.report.count;
 }

@@ -399,6 +399,34 @@ static void ep_view_take(struct ep_live *ep, bool draw, struct ep_view *v)
 	pthread_mutex_unlock(&ep->lock);
 }
 
+/* Endpoint NAME (into *EP) and a new view of it (free it), or NULL when
+ * there is no such endpoint. */
+static struct ep_view *view_of(struct store *s, const char *name, bool draw,
+			       struct ep_live **ep)
+{
+	int rc;
+	*ep = ep_live_get(s, name, &rc);
+	if (!*ep)
+		return NULL;
+	struct ep_view *v = malloc(sizeof(*v));
+	if (!v)
+		mlfs_oom();
+	ep_view_take(*ep, draw, v);
+	return v;
+}
+
+/* Whether endpoint NAME, as V shows it, takes a request of LEN bytes. */
+static int view_admits(const struct ep_view *v, const char *name, size_t len,
+		       struct mlfs_err *err)
+{
+	if (len > v->cfg.max_request_bytes)
+		return mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
+				 v->cfg.max_request_bytes);
+	if (!v->traffic.nserving)
+		return mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
+	return 0;
+}
+
 /* The versions of V's traffic into VER: as resolved for an earlier
  * request while neither the traffic nor the registry changed, else
  * resolved now (and kept). */
@@ -445,15 +473,11 @@ int endpoint_predict_check(struct store *s, const char *name,
 			   const char *req, size_t len, bool complete,
 			   struct mlfs_err *err)
 {
-	int rc;
-	struct ep_live *ep = ep_live_get(s, name, &rc);
-	if (!ep)
-		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
-	struct ep_view *v = malloc(sizeof(*v));
+	struct ep_live *ep;
+	struct ep_view *v = view_of(s, name, false, &ep);
 	if (!v)
-		mlfs_oom();
-	ep_view_take(ep, false, v);
-	rc = check_request(s, ep, name, v, req, len, complete, err);
+		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
+	int rc = check_request(s, ep, name, v, req, len, complete, err);
 	free(v);
 	return rc;
 }
@@ -465,14 +489,10 @@ static int check_request(struct store *s, struct ep_live *ep, const char *name,
 {
 	const struct endpoint_config cfg = v->cfg;
 	const struct traffic t = v->traffic;
-	int rc;
-	if (len > cfg.max_request_bytes)
-		return mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
-				 cfg.max_request_bytes);
-	if (!t.nserving)
-		return mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
-	rc = view_versions(s, ep, v, ver, err);
+	int rc = view_admits(v, name, len, err);
+	if (!rc)
+		rc = view_versions(s, ep, v, ver, err);
 	if (rc)
 		return rc;
 	/* Syntax: a complete request, or the complete lines of a small one
@@ -642,22 +662,14 @@ int endpoint_predict(struct store *s, const char *name, const char *req,
 		     size_t len, struct buf *out, struct mlfs_err *err)
 {
 	int64_t t0 = clock_mono_ns();
-	int rc;
-	struct ep_live *ep = ep_live_get(s, name, &rc);
-	if (!ep)
-		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
-	struct ep_view *v = malloc(sizeof(*v));
+	struct ep_live *ep;
+	struct ep_view *v = view_of(s, name, true, &ep);
 	if (!v)
-		mlfs_oom();
-	ep_view_take(ep, true, v);
+		return mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
 	struct traffic *t = &v->traffic;
 	uint64_t ver[TRAFFIC_MAX_ROUTES];
 	struct request *r = NULL;
-	if (len > v->cfg.max_request_bytes)
-		rc = mlfs_fail(err, -EFBIG, "a request is at most %" PRIu64 " bytes (config.yaml max_request_bytes)",
-			       v->cfg.max_request_bytes);
-	else if (!t->nserving)
-		rc = mlfs_fail(err, -EINVAL, "endpoint %s has no traffic: write MODEL@REF 100 to its traffic file", name);
+	int rc = view_admits(v, name, len, err);
 	if (!rc)
 		rc = view_versions(s, ep, v, ver, err);
 	if (!rc)
