@@ -20,16 +20,25 @@ static inline void fixture_table_put(struct store *s, const char *name,
 	table_writer_free(w);
 }
 
-static inline void fixture_features_put(struct store *s, const char *name,
-					const char *text)
+/* Feature table NAME from TEXT, with timestamp_key TS (NULL: none). */
+static inline void fixture_features_put_ts(struct store *s, const char *name,
+					   const char *ts, const char *text)
 {
 	struct features_writer *w;
 	struct mlfs_err err = { 0 };
 	assert_int_equal(features_create(s, name, &err), 0);
+	if (ts)
+		assert_int_equal(features_set_ts(s, name, ts, strlen(ts), true, &err), 0);
 	assert_int_equal(features_writer_open(s, name, true, &w, &err), 0);
 	assert_int_equal(features_writer_write(w, text, strlen(text), &err), 0);
 	assert_int_equal(features_writer_commit(w, true, &err), 0);
 	features_writer_free(w);
+}
+
+static inline void fixture_features_put(struct store *s, const char *name,
+					const char *text)
+{
+	fixture_features_put_ts(s, name, NULL, text);
 }
 
 #endif

@@ -18,46 +18,22 @@
 #include "trainset.h"
 #include "trainset_int.h"
 #include "store_fixture.h"
-
-static void table_put(struct store *s, const char *name, const char *text)
-{
-	struct table_writer *w;
-	struct mlfs_err err = { 0 };
-	assert_int_equal(table_create(s, name, &err), 0);
-	assert_int_equal(table_writer_open(s, name, true, &w, &err), 0);
-	assert_int_equal(table_writer_write(w, text, strlen(text), &err), 0);
-	assert_int_equal(table_writer_commit(w, true, &err), 0);
-	table_writer_free(w);
-}
-
-static void features_put(struct store *s, const char *name, const char *ts,
-			 const char *text)
-{
-	struct features_writer *w;
-	struct mlfs_err err = { 0 };
-	assert_int_equal(features_create(s, name, &err), 0);
-	if (ts)
-		assert_int_equal(features_set_ts(s, name, ts, strlen(ts), true, &err), 0);
-	assert_int_equal(features_writer_open(s, name, true, &w, &err), 0);
-	assert_int_equal(features_writer_write(w, text, strlen(text), &err), 0);
-	assert_int_equal(features_writer_commit(w, true, &err), 0);
-	features_writer_free(w);
-}
+#include "data_fixture.h"
 
 static int setup(void **state)
 {
 	struct store_fixture *f = store_fixture_open();
 	/* Spend per customer over time.  Customer 1 spends a lot only after
 	 * its label dates: a join on the key alone would leak that. */
-	features_put(f->s, "spend", "ts",
+	fixture_features_put_ts(f->s, "spend", "ts",
 		     "customer_id,ts,spent,segment\n"
 		     "1,2026-01-01,10,low\n"
 		     "1,2026-03-01,20,low\n"
 		     "1,2026-12-01,9999,vip\n"
 		     "2,2026-02-01,5,mid\n");
-	features_put(f->s, "profile", NULL,
+	fixture_features_put_ts(f->s, "profile", NULL,
 		     "customer_id,age,city\n1,30,Oslo\n2,41,\n");
-	table_put(f->s, "labels",
+	fixture_table_put(f->s, "labels",
 		  "customer_id,label_date,churn\n"
 		  "1,2026-02-15,0\n"	/* sees the 2026-01-01 version */
 		  "1,2026-03-01,1\n"	/* exactly at a version time: included */
@@ -175,8 +151,8 @@ static void test_bulk_join_equals_point_lookups(void **state)
 	buf_puts(&q, "id,x,tag\n");
 	for (int i = 0; i < NFEAT; i++)
 		buf_printf(&q, "%d,%d.25,%s\n", i * 3, i % 977, i % 5 ? "\"t\"\"q\"" : "");
-	features_put(f->s, "big", NULL, q.data);
-	table_put(f->s, "many", lab.data);
+	fixture_features_put_ts(f->s, "big", NULL, q.data);
+	fixture_table_put(f->s, "many", lab.data);
 	struct trainset_lookup lk[] = { { "big", (const char *const[]){ "id" }, 1, NULL, 0, NULL } };
 	struct frame *fr;
 	if (trainset_build(f->s, "many", "y", lk, 1, NULL, 0, &fr, &err))
