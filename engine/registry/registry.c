@@ -340,25 +340,6 @@ int registry_model_list(struct store *s,
 	return store_list_names(s, "r/m/", NAMES_MAX, fn, ctx);
 }
 
-int registry_model_set_owner(struct store *s, const char *name, uint32_t uid,
-			     uint32_t gid, uint32_t mode, struct mlfs_err *err)
-{
-	struct reg_model m;
-	pthread_mutex_lock(reg_lock(s));
-	int rc = reg_model_load(s, NULL, name, &m);
-	if (!rc) {
-		if (uid != (uint32_t)-1)
-			m.uid = uid;
-		if (gid != (uint32_t)-1)
-			m.gid = gid;
-		if (mode != (uint32_t)-1)
-			m.mode = mode & 07777;
-		rc = reg_commit(s, store_batch_new(), name, &m, err);
-	}
-	pthread_mutex_unlock(reg_lock(s));
-	return rc;
-}
-
 /* ---- description and tags ---- */
 
 static int text_field(const char *field, char *c)

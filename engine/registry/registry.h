@@ -71,9 +71,6 @@ int registry_model_get(struct store *s, const char *name,
 		       struct registry_model *out);
 int registry_model_list(struct store *s,
 			int (*fn)(void *ctx, const char *name), void *ctx);
-/* Owner and mode (chmod, chown): (uint32_t)-1 leaves a field alone. */
-int registry_model_set_owner(struct store *s, const char *name, uint32_t uid,
-			     uint32_t gid, uint32_t mode, struct mlfs_err *err);
 
 /* ---- description and tags of a model (VERSION 0) or a version ----
  * FIELD is "description" (UTF-8 text) or "tags" ("key=value" lines).
