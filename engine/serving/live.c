@@ -60,10 +60,13 @@ static void ep_free(struct ep_live *ep)
 
 static int flush_all(struct store *s, struct serving *sv, struct mlfs_err *err);
 
+/* The serving thread.  It is handed its state: looking it up from the
+ * store (serving_get) while store_close frees the states would make a
+ * new one that nothing stops. */
 static void *flusher_main(void *arg)
 {
-	struct store *s = arg;
-	struct serving *sv = serving_get(s);
+	struct serving *sv = arg;
+	struct store *s = sv->store;
 	pthread_mutex_lock(&sv->lock);
 	while (!sv->stop) {
 		struct timespec until;
@@ -73,7 +76,7 @@ static void *flusher_main(void *arg)
 		if (sv->stop)
 			break;
 		pthread_mutex_unlock(&sv->lock);
-		endpoint_flush(s, NULL);
+		flush_all(s, sv, NULL);
 		pthread_mutex_lock(&sv->lock);
 	}
 	pthread_mutex_unlock(&sv->lock);
@@ -114,7 +117,7 @@ static void thread_start(struct store *s, struct serving *sv)
 	/* under sv->lock */
 	if (sv->thread_on || sv->stop)
 		return;
-	if (pthread_create(&sv->thread, NULL, flusher_main, s) == 0)
+	if (pthread_create(&sv->thread, NULL, flusher_main, sv) == 0)
 		sv->thread_on = true;
 }
 

@@ -45,6 +45,7 @@ void served_free(struct served *m)
 	for (size_t i = 0; i < m->nlookups; i++)
 		lookup_free(&m->lookups[i]);
 	free(m->lookups);
+	free(m->feature_lookup);
 	forest_free(m->forest);
 	free(m);
 }
@@ -97,6 +98,8 @@ static int parse_features_yaml(struct served *m, const char *text, size_t len,
 	return rc;
 }
 
+static long feature_lookup(const struct served *m, const char *name);
+
 int served_load(struct store *s, const char *model, uint64_t version,
 		struct served **out, struct mlfs_err *err)
 {
@@ -128,6 +131,11 @@ int served_load(struct store *s, const char *model, uint64_t version,
 	forest_stats(m->forest, &st);
 	m->mem_bytes = st.mem_bytes;
 	m->nfeatures = forest_nfeatures(m->forest);
+	m->feature_lookup = calloc(m->nfeatures + 1, sizeof(long));
+	if (!m->feature_lookup)
+		mlfs_oom();
+	for (size_t j = 0; j < m->nfeatures; j++)
+		m->feature_lookup[j] = feature_lookup(m, forest_feature_name(m->forest, j));
 	*out = m;
 	return 0;
 }
@@ -206,7 +214,7 @@ static bool request_covers(const struct served *m, const struct request *req, si
 {
 	for (size_t j = 0; j < m->nfeatures; j++) {
 		const char *name = forest_feature_name(m->forest, j);
-		if (feature_lookup(m, name) == (long)l && request_column(req, name) < 0)
+		if (m->feature_lookup[j] == (long)l && request_column(req, name) < 0)
 			return false;
 	}
 	return true;
@@ -322,7 +330,7 @@ static int scoring_open(struct store *s, struct scoring *sc, struct mlfs_err *er
 	for (size_t j = 0; j < nf; j++) {
 		const char *name = forest_feature_name(m->forest, j);
 		sc->req_col[j] = req->names ? request_column(req, name) : (long)j;
-		sc->src_lookup[j] = req->names ? feature_lookup(m, name) : -1;
+		sc->src_lookup[j] = req->names ? m->feature_lookup[j] : -1;
 		sc->src_col[j] = -1;
 	}
 	int rc = served_check_columns(m, req, err);
@@ -342,13 +350,22 @@ static int scoring_open(struct store *s, struct scoring *sc, struct mlfs_err *er
 		if (fs->nkeys != lk->nkeys)
 			rc = mlfs_fail(err, -EINVAL, "feature table %s now has %u key columns; the model was trained with %zu",
 				       lk->table, fs->nkeys, lk->nkeys);
+		/* the table's column of each feature: searched from the one
+		 * after the last found, so columns in the model's order (the
+		 * usual case) cost one comparison each */
+		uint32_t from = 0;
 		for (size_t j = 0; !rc && j < nf; j++) {
 			if (sc->src_lookup[j] != (long)l)
 				continue;
 			const char *name = forest_feature_name(m->forest, j);
-			for (uint32_t c = 0; c < fs->ncols; c++)
-				if (!strcmp(fs->names[c], name))
+			for (uint32_t k = 0; k < fs->ncols; k++) {
+				uint32_t c = (from + k) % fs->ncols;
+				if (!strcmp(fs->names[c], name)) {
 					sc->src_col[j] = c;
+					from = c + 1;
+					break;
+				}
+			}
 		}
 	}
 	return rc;

@@ -36,6 +36,7 @@ struct served {
 	struct served_lookup *lookups;
 	size_t nlookups;
 	size_t nfeatures;
+	long *feature_lookup;	/* per feature: the lookup bringing it, or -1 */
 	size_t mem_bytes;	/* the model's heap, for state */
 };
 
