@@ -487,6 +487,10 @@ static int check_tree(const struct forest *m, struct tree *t, uint32_t ti,
 		return mlfs_fail(err, -ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < t->nnodes; i++) {
 		const struct fnode *n = &t->nodes[i];
+		/* Parents come first, so a node nothing pointed at by now is
+		 * unreachable: a tree, not a graph (the layout relies on it). */
+		if (i && !depth[i])
+			BAD("model: tree %u node %u: no parent", ti, i);
 		if (n->flags & ~NODE_FLAGS_KNOWN)
 			BAD("model: tree %u node %u: unknown flags", ti, i);
 		if (depth[i] > maxd)
@@ -524,6 +528,8 @@ static int check_tree(const struct forest *m, struct tree *t, uint32_t ti,
 		}
 		if (child <= i || child >= t->nnodes - 1)
 			BAD("model: tree %u node %u: child out of range", ti, i);
+		if (depth[child] || depth[child + 1])
+			BAD("model: tree %u node %u: a child with two parents", ti, i);
 		depth[child] = depth[child + 1] = depth[i] + 1;
 	}
 	t->depth = maxd;
