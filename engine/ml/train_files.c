@@ -5,6 +5,8 @@
  *   model/confusion.csv     actual class by predicted class (classifiers)
  *   model/features.yaml     what serving needs: lookups, label, classes
  *   model/signature         MLflow's signature: input and output columns
+ *   model/profile           the train rows' column profile (profile.h), the
+ *                           baseline of drift monitors
  *   training_set.csv        every row trained and tested on, with split
  * Writing only; the run's records are train.c's. */
 #include "train_int.h"
@@ -18,6 +20,7 @@
 #include "blob.h"
 #include "csv.h"
 #include "features.h"
+#include "profile.h"
 #include "types.h"
 
 #define DIR_MODE 0755
@@ -326,6 +329,97 @@ static void signature(const struct train_data *d, const struct forest *m, struct
 						    frame_col_type(d->train, (size_t)lc)));
 }
 
+/* One value of frame F's column C, row I, into column COL of B. */
+static void profile_cell(struct profile_builder *b, size_t col,
+			 const struct frame *f, size_t c, size_t i)
+{
+	size_t len;
+	const char *s;
+	if (frame_col_kind(f, c) == FRAME_NUMERIC) {
+		profile_builder_number(b, col, frame_col_numbers(f, c)[i]);
+		return;
+	}
+	s = frame_col_category(f, c, frame_col_codes(f, c)[i], &len);
+	profile_builder_text(b, col, s, s ? len : 0);
+}
+
+static enum profile_kind profile_kind_of(const struct frame *f, size_t c)
+{
+	return frame_col_kind(f, c) == FRAME_NUMERIC ? PROFILE_NUMERIC : PROFILE_CATEGORICAL;
+}
+
+/* The profile of the train rows (d->train holds the features and the
+ * label: forest_fit takes the label from it) into *OUT: the features in
+ * model order, the label, and "prediction", the label as serving prints a
+ * prediction, so that the inference log compares with it: a classifier's
+ * class name, categorical (forest_class_name, what served_label prints:
+ * "0", "true", "yes"); a regressor's number.  A feature or a label
+ * called "prediction" leaves no room for it: then there is none. */
+static int train_profile(const struct train_data *d, const struct forest *m,
+			 struct profile **out, struct mlfs_err *err)
+{
+	const struct frame *f = d->train;
+	size_t n = frame_nrows(f), nf = forest_nfeatures(m), k = 0;
+	int lc = frame_col_index(f, forest_label(m)), rc = 0;
+	bool classify = forest_is_classifier(m);
+	int32_t *cls = NULL;
+	size_t *src = NULL;
+	struct profile_builder *b = NULL;
+
+	if (lc < 0)
+		return mlfs_fail(err, -EINVAL, "profile: no label column '%s'", forest_label(m));
+	if (classify) {
+		if (!(cls = malloc((n + 1) * sizeof(*cls))))
+			mlfs_oom();
+		if ((rc = forest_encode_labels(m, f, forest_label(m), cls, NULL, err)))
+			goto out;
+	}
+	if (!(src = malloc((nf + 1) * sizeof(*src))))
+		mlfs_oom();
+	b = profile_builder_new();
+	for (size_t j = 0; j <= nf; j++) {
+		int c = j < nf ? frame_col_index(f, forest_feature_name(m, j)) : lc;
+		if (c >= 0 && profile_builder_column(b, frame_col_name(f, (size_t)c),
+						     profile_kind_of(f, (size_t)c)) >= 0)
+			src[k++] = (size_t)c;
+	}
+	int pred = profile_builder_column(b, "prediction",
+					  classify ? PROFILE_CATEGORICAL : PROFILE_NUMERIC);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t c = 0; c < k; c++)
+			profile_cell(b, c, f, src[c], i);
+		if (pred >= 0 && classify) {
+			const char *name = forest_class_name(m, (size_t)cls[i]);
+			profile_builder_text(b, (size_t)pred, name, strlen(name));
+		} else if (pred >= 0) {
+			profile_builder_number(b, (size_t)pred, frame_col_numbers(f, (size_t)lc)[i]);
+		}
+		profile_builder_row(b);
+	}
+	*out = profile_builder_finish(b);
+out:
+	free(src);
+	free(cls);
+	return rc;
+}
+
+static int write_profile(struct store *s, uint64_t root, uint32_t uid,
+			 uint32_t gid, const struct train_data *d,
+			 const struct forest *m, struct mlfs_err *err)
+{
+	struct profile *p = NULL;
+	struct buf b = { 0 };
+	int rc = train_profile(d, m, &p, err);
+	if (!rc) {
+		profile_encode(p, &b);
+		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/profile",
+					b.data, b.len, err);
+	}
+	profile_free(p);
+	buf_free(&b);
+	return rc;
+}
+
 int train_write_files(struct store *s, uint64_t root, uint32_t uid,
 		      uint32_t gid, const struct train_spec *sp,
 		      const struct train_data *d, const struct forest *m,
@@ -354,6 +448,8 @@ int train_write_files(struct store *s, uint64_t root, uint32_t uid,
 	if (!rc)
 		rc = train_put_artifact(s, root, uid, gid, TRAIN_DIR "/model/signature", b.data, b.len, err);
 	buf_free(&b);
+	if (!rc)
+		rc = write_profile(s, root, uid, gid, d, m, err);
 	if (!rc)
 		rc = write_training_set(s, root, uid, gid, d, err);
 	return rc;

@@ -1,8 +1,10 @@
 /* test_train.c - training from a spec: every check of train.yaml with its
  * line and column, a training to FINISHED with what a finished run holds
- * (params, metrics, tags, model files, training_set.csv), the same model
- * bytes for 1 and 2 threads, a one-class label FAILED with the reason,
- * KILLED by the cancel flag, and recovery of runs a dead daemon left. */
+ * (params, metrics, tags, model files, the profile of the train rows,
+ * training_set.csv), the profile's prediction column for bool and float
+ * labels, the same model bytes for 1 and 2 threads, a one-class label
+ * FAILED with the reason, KILLED by the cancel flag, and recovery of runs
+ * a dead daemon left. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 
 #include "blob.h"
 #include "features.h"
+#include "profile.h"
 #include "table.h"
 #include "tracking.h"
 #include "train.h"
@@ -204,6 +207,45 @@ static double metric(struct store *s, const char *run, const char *key)
 	return v;
 }
 
+/* model/profile: the 300 train rows of TRAINING_SET (training_set.csv:
+ * customer_id,churn,...,split), the features and the label, and
+ * "prediction" holding the class names of the train rows' labels. */
+static void check_profile(struct store *s, const char *run, const char *training_set)
+{
+	struct buf b = { 0 };
+	struct profile *p = NULL;
+	struct mlfs_err err = { 0 };
+	uint64_t train[2] = { 0 };
+	for (const char *line = strchr(training_set, '\n') + 1; *line;
+	     line = strchr(line, '\n') + 1) {
+		const char *end = strchr(line, '\n');
+		if (end - line > 6 && !memcmp(end - 6, ",train", 6))
+			train[strchr(line, ',')[1] == '1']++;
+	}
+	assert_int_equal(train[0] + train[1], 300);
+	assert_int_equal(read_artifact(s, "churn", run, TRAIN_DIR "/model/profile", &b), 0);
+	if (profile_decode(b.data, b.len, &p, &err))
+		fail_msg("model/profile: %s", err.msg);
+	assert_int_equal(p->rows, 300);
+	assert_int_equal(p->ncols, 5);
+	assert_null(profile_find(p, "customer_id"));
+	assert_int_equal(profile_find(p, "spent")->kind, PROFILE_NUMERIC);
+	assert_int_equal(profile_find(p, "spent")->count, 300);
+	assert_int_equal(profile_find(p, "segment")->kind, PROFILE_CATEGORICAL);
+	assert_int_equal(profile_find(p, "churn")->kind, PROFILE_NUMERIC);
+	const struct profile_col *pred = profile_find(p, "prediction");
+	assert_non_null(pred);
+	assert_int_equal(pred->kind, PROFILE_CATEGORICAL);
+	assert_int_equal(pred->ncats, 2);
+	assert_string_equal(pred->cats[0], "0");
+	assert_string_equal(pred->cats[1], "1");
+	assert_int_equal(pred->cat_counts[0], train[0]);
+	assert_int_equal(pred->cat_counts[1], train[1]);
+	assert_int_equal(pred->nulls, 0);
+	profile_free(p);
+	buf_free(&b);
+}
+
 static void train_to_finished(void **state)
 {
 	struct store *s = ((struct store_fixture *)*state)->s;
@@ -274,8 +316,62 @@ static void train_to_finished(void **state)
 		tests++;
 	assert_int_equal(lines, 401);
 	assert_int_equal(tests, 100);
+	check_profile(s, "r1", b.data);
 	buf_free(&b);
 	train_spec_free(sp);
+}
+
+/* The prediction column holds what serving prints: "false"/"true" for a
+ * bool label; the label's numbers for a regressor. */
+static void profile_prediction_texts(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	struct buf labels = { 0 }, b = { 0 };
+	buf_puts(&labels, "customer_id,churned,amount\n");
+	for (int id = 1; id <= 400; id++)
+		buf_printf(&labels, "%d,%s,%d.5\n", id, id % 4 ? "false" : "true", id % 13);
+	fixture_table_put(s, "typed_labels", labels.data);
+	const char *specs[2] = {
+		"labels: typed_labels\nlabel: churned\n"
+		"features: [{table: customer_features, lookup_key: customer_id}]\n"
+		"exclude: [customer_id, amount]\nparams: {n_estimators: 5, seed: 1}\nsplit: {test_size: 0.25}\n",
+		"labels: typed_labels\nlabel: amount\n"
+		"features: [{table: customer_features, lookup_key: customer_id}]\n"
+		"exclude: [customer_id, churned]\nparams: {n_estimators: 5, seed: 1}\nsplit: {test_size: 0.25}\n",
+	};
+	const char *runs[2] = { "pb", "pf" };
+	for (int k = 0; k < 2; k++) {
+		struct train_spec *sp = parse(specs[k]);
+		struct profile *p = NULL;
+		new_run(s, runs[k]);
+		assert_int_equal(train_run(s, "churn", runs[k], sp, NULL, NULL, NULL, NULL), 0);
+		assert_int_equal(read_artifact(s, "churn", runs[k], TRAIN_DIR "/model/profile", &b), 0);
+		assert_int_equal(profile_decode(b.data, b.len, &p, NULL), 0);
+		const struct profile_col *pred = profile_find(p, "prediction");
+		const struct profile_col *label = profile_find(p, k ? "amount" : "churned");
+		assert_non_null(pred);
+		assert_non_null(label);
+		assert_int_equal(p->rows, 300);
+		assert_int_equal(label->kind, PROFILE_NUMERIC);
+		if (k == 0) {
+			assert_int_equal(pred->kind, PROFILE_CATEGORICAL);
+			assert_int_equal(pred->ncats, 2);
+			assert_string_equal(pred->cats[0], "false");
+			assert_string_equal(pred->cats[1], "true");
+			assert_int_equal(pred->cat_counts[0], 225);	/* stratified split */
+			assert_int_equal(pred->cat_counts[1], 75);
+			assert_true(label->mean == 0.25);
+		} else {
+			assert_int_equal(pred->kind, PROFILE_NUMERIC);
+			assert_int_equal(pred->nsample, 300);
+			assert_memory_equal(pred->sample, label->sample, 300 * sizeof(double));
+			assert_true(pred->mean == label->mean && pred->std == label->std);
+		}
+		profile_free(p);
+		train_spec_free(sp);
+	}
+	buf_free(&labels);
+	buf_free(&b);
 }
 
 static void same_model_for_any_thread_count(void **state)
@@ -493,6 +589,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(spec_errors),
 		cmocka_unit_test(train_to_finished),
+		cmocka_unit_test(profile_prediction_texts),
 		cmocka_unit_test(same_model_for_any_thread_count),
 		cmocka_unit_test(test_table_holds_the_test_rows),
 		cmocka_unit_test(one_class_fails_with_reason),
