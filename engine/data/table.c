@@ -943,6 +943,7 @@ struct table_reader {
 	uint64_t tid;
 	struct buf header;
 	uint64_t size;
+	uint64_t first_seg;	/* the lowest segment number, UINT64_MAX: none */
 	struct chunk_ref *chunks;
 	size_t nchunks;
 	size_t cur;		/* index of the chunk in `val`, or SIZE_MAX */
@@ -976,10 +977,14 @@ static int load_chunks(struct table_reader *r)
 
 	key_seg(&lo, r->tid, 0);
 	key_seg(&hi, r->tid + 1, 0);
+	r->first_seg = UINT64_MAX;
 	struct store_iter *it = store_iter_new(r->s, r->snap, lo.data, lo.len, hi.data, hi.len);
 	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
-		size_t vl;
+		size_t vl, kl;
 		const char *v = store_iter_value(it, &vl);
+		const char *key = store_iter_key(it, &kl);
+		if (r->first_seg == UINT64_MAX && kl >= 8)
+			r->first_seg = key_get_u64(key + kl - 8);
 		struct dec *d = codec_dec_new(v, vl);
 		struct dval sizes;
 		if (!d || !codec_dval_get(codec_dec_root(d), "sizes", &sizes)) {
@@ -1140,13 +1145,14 @@ static int scan_record(void *ctx, const struct csv_field *f, size_t n,
 	return sc->fn(sc->ctx, f, n, line + 1, err);
 }
 
-static int scan_reader(struct table_reader *r, csv_record_fn fn, void *ctx,
-		       struct mlfs_err *err)
+/* Scan the rows of R from chunk FIRST on. */
+static int scan_reader(struct table_reader *r, size_t first, csv_record_fn fn,
+		       void *ctx, struct mlfs_err *err)
 {
 	struct scan_ctx sc = { fn, ctx };
 	struct csv_reader *csv = csv_reader_new(TABLE_MAX_RECORD, scan_record, &sc);
 	int rc = csv ? 0 : -ENOMEM;
-	for (size_t i = 0; i < r->nchunks && !rc; i++) {
+	for (size_t i = first; i < r->nchunks && !rc; i++) {
 		const char *body;
 		size_t len;
 		rc = fetch_chunk(r, i, &body, &len, err);
@@ -1166,7 +1172,41 @@ int table_scan(struct store *s, const char *name, csv_record_fn fn,
 	int rc = table_reader_open(s, name, &r, err);
 	if (rc)
 		return rc;
-	rc = scan_reader(r, fn, ctx, err);
+	rc = scan_reader(r, 0, fn, ctx, err);
+	table_reader_free(r);
+	return rc;
+}
+
+/* A commit adds whole chunks after the existing ones and a replace drops
+ * every segment: so while the lowest segment is the one CUR saw, the rows
+ * CUR read are still the first CUR->bytes of the table and the new ones
+ * start at a chunk boundary. */
+int table_scan_since(struct store *s, const char *name,
+		     struct table_cursor *cur, bool *from_start,
+		     csv_record_fn fn, void *ctx, struct mlfs_err *err)
+{
+	struct table_reader *r;
+	int rc = table_reader_open(s, name, &r, err);
+	if (rc)
+		return rc;
+	size_t first = 0;
+	bool same = cur->tid == r->tid && cur->first_seg == r->first_seg &&
+		    cur->bytes <= r->size - r->header.len;
+	if (same) {
+		while (first < r->nchunks && r->chunks[first].off < cur->bytes)
+			first++;
+		same = first == r->nchunks ? cur->bytes == r->size - r->header.len
+					    : r->chunks[first].off == cur->bytes;
+	}
+	if (!same)
+		first = 0;
+	*from_start = !same;
+	rc = scan_reader(r, first, fn, ctx, err);
+	if (!rc) {
+		cur->tid = r->tid;
+		cur->first_seg = r->first_seg;
+		cur->bytes = r->size - r->header.len;
+	}
 	table_reader_free(r);
 	return rc;
 }
@@ -1379,7 +1419,7 @@ static int check_one(struct store *s, const char *name, struct buf *report)
 		problems++;
 	}
 	struct count_ctx cc = { 0, &m, report, 0, name };
-	if (scan_reader(r, count_record, &cc, &e)) {
+	if (scan_reader(r, 0, count_record, &cc, &e)) {
 		buf_printf(report, "table %s: %s\n", name, e.msg);
 		problems++;
 	} else if (cc.rows != m.rows) {

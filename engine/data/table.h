@@ -102,6 +102,21 @@ void table_reader_free(struct table_reader *r);
 int table_scan(struct store *s, const char *name, csv_record_fn fn,
 	       void *ctx, struct mlfs_err *err);
 
+/* Where a reader of a table's rows got to: rows are only ever appended
+ * between replaces.  Zeroed: nothing read yet. */
+struct table_cursor {
+	uint64_t tid;		/* the table's id when read */
+	uint64_t first_seg;	/* its lowest segment then: a replace changes it */
+	uint64_t bytes;		/* rows' text read */
+};
+/* Call FN for each row added since CUR, then move CUR to the end.  When
+ * the table was replaced (or dropped and made again) since CUR, or CUR is
+ * zeroed, every row is scanned and *FROM_START is true.  LINE counts from
+ * the first row scanned.  -ENOENT. */
+int table_scan_since(struct store *s, const char *name,
+		     struct table_cursor *cur, bool *from_start,
+		     csv_record_fn fn, void *ctx, struct mlfs_err *err);
+
 /* Verify every table against its rows; a line per problem into REPORT.
  * Returns the number of problems, or <0 on error. */
 int table_check(struct store *s, struct buf *report, struct mlfs_err *err);
