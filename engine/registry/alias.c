@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "codec.h"
+#include "types.h"
 #include "tracking.h"
 
 static const char *const reserved[] = {
@@ -293,6 +294,25 @@ int registry_alias_get(struct store *s, const char *name, const char *alias,
 	if (!rc && !names_valid(alias))
 		rc = -ENOENT;
 	return rc ? rc : alias_load(s, NULL, m.id, alias, version);
+}
+
+int registry_resolve(struct store *s, const char *name, const char *ref,
+		     uint64_t *version, struct mlfs_err *err)
+{
+	struct reg_model m;
+	struct registry_version v;
+	int64_t n;
+	if (reg_model_load(s, NULL, name, &m))
+		return mlfs_fail(err, -ENOENT, "no model '%s'", name);
+	if (value_parse_int(ref, strlen(ref), &n) && n > 0) {
+		if (registry_version_get(s, name, (uint64_t)n, &v))
+			return mlfs_fail(err, -ENOENT, "model %s has no version %s", name, ref);
+		*version = (uint64_t)n;
+		return 0;
+	}
+	if (!names_valid(ref) || alias_load(s, NULL, m.id, ref, version))
+		return mlfs_fail(err, -ENOENT, "model %s has no alias or version '%s'", name, ref);
+	return 0;
 }
 
 int registry_alias_list(struct store *s, const char *name,

@@ -143,6 +143,10 @@ int registry_alias_remove(struct store *s, const char *name,
 /* The version ALIAS points at.  -ENOENT. */
 int registry_alias_get(struct store *s, const char *name, const char *alias,
 		       uint64_t *version);
+/* What MODEL@REF names now: REF a version number or an alias.  -ENOENT
+ * saying which part is missing. */
+int registry_resolve(struct store *s, const char *name, const char *ref,
+		     uint64_t *version, struct mlfs_err *err);
 /* Every alias of NAME in name order, with its version. */
 int registry_alias_list(struct store *s, const char *name,
 			int (*fn)(void *ctx, const char *alias, uint64_t version),
