@@ -104,6 +104,40 @@ int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 int endpoint_log_csv_size(struct store *s, const char *name, uint64_t *size,
 			  struct mlfs_err *err);
 
+/* ---- the log as rows, for the drift monitors ---- */
+
+enum endpoint_cell_kind { ENDPOINT_CELL_NULL, ENDPOINT_CELL_NUM, ENDPOINT_CELL_STR };
+/* A logged value: a number (ints and floats) or a text (categories,
+ * keys, names); STR is not NUL-terminated. */
+struct endpoint_cell {
+	enum endpoint_cell_kind kind;
+	double num;
+	const char *str;
+	size_t len;
+};
+/* One scored row.  Everything is borrowed until the callback returns. */
+struct endpoint_log_row {
+	uint64_t record;		/* its record's SEQ: rows of one record
+					 * share their names */
+	int64_t time_us;		/* when it was scored */
+	const char *model;		/* NUL-terminated */
+	uint64_t version;
+	bool shadow;			/* a shadow's row, not an answer */
+	bool lookup_miss;
+	size_t nkeys, nfeatures;
+	const struct endpoint_cell *key_names, *keys;
+	const struct endpoint_cell *feature_names, *features;
+	struct endpoint_cell prediction;
+	double probability;		/* NAN for a regression */
+};
+/* Call FN for each row of endpoint NAME's log in records after *SEQ (0:
+ * from the first kept), oldest first, after writing the queued rows; *SEQ
+ * becomes the last record's.  A non-zero return of FN stops the scan and
+ * is returned.  -ENOENT. */
+int endpoint_log_scan(struct store *s, const char *name, uint64_t *seq,
+		      int (*fn)(void *ctx, const struct endpoint_log_row *row),
+		      void *ctx, struct mlfs_err *err);
+
 /* ---- mlfs check ----
  * Every endpoint's traffic and config.yaml parse and what the traffic
  * names is held; every hold of an "endpoint/NAME" belongs to an endpoint

@@ -434,3 +434,115 @@ int inflog_csv(struct store *s, uint64_t id, const char *name,
 	buf_free(&hi);
 	return rc;
 }
+
+/* ---- rows, for the monitors ---- */
+
+static void to_cell(struct dval v, struct endpoint_cell *c)
+{
+	int64_t i;
+	*c = (struct endpoint_cell){ ENDPOINT_CELL_NULL, NAN, NULL, 0 };
+	if (codec_dval_str(v, &c->str, &c->len))
+		c->kind = ENDPOINT_CELL_STR;
+	else if (codec_dval_i64(v, &i))
+		c->kind = ENDPOINT_CELL_NUM, c->num = (double)i;
+	else if (codec_dval_f64(v, &c->num))
+		c->kind = ENDPOINT_CELL_NUM;
+}
+
+/* The cells of list L into the first N of CELLS (grown as needed). */
+static struct endpoint_cell *list_cells(struct dval l, struct endpoint_cell *cells,
+					size_t *cap, size_t *n)
+{
+	*n = codec_dval_len(l);
+	if (*n > *cap) {
+		*cap = *n;
+		if (!(cells = realloc(cells, *cap * sizeof(*cells))))
+			mlfs_oom();
+	}
+	for (size_t i = 0; i < *n; i++)
+		to_cell(codec_dval_at(l, i), &cells[i]);
+	return cells;
+}
+
+/* FN for every row of decoded record R. */
+static int scan_record(struct dval r, uint64_t seq, char *model, size_t model_cap,
+		       struct endpoint_cell **cells, size_t *caps,
+		       int (*fn)(void *ctx, const struct endpoint_log_row *row),
+		       void *ctx)
+{
+	struct endpoint_log_row row = { .record = seq };
+	uint64_t role = 0;
+	const char *p;
+	size_t len, nrows;
+	struct dval rows = codec_dval_at(r, 8);
+	codec_dval_i64(codec_dval_at(r, 0), &row.time_us);
+	model[0] = '\0';
+	if (codec_dval_str(codec_dval_at(r, 2), &p, &len) && len < model_cap) {
+		memcpy(model, p, len);
+		model[len] = '\0';
+	}
+	row.model = model;
+	codec_dval_u64(codec_dval_at(r, 3), &row.version);
+	codec_dval_u64(codec_dval_at(r, 4), &role);
+	row.shadow = role == ROLE_SHADOW;
+	cells[0] = list_cells(codec_dval_at(r, 6), cells[0], &caps[0], &row.nkeys);
+	cells[1] = list_cells(codec_dval_at(r, 7), cells[1], &caps[1], &row.nfeatures);
+	row.key_names = cells[0];
+	row.feature_names = cells[1];
+	nrows = codec_dval_len(rows);
+	for (size_t i = 0; i < nrows; i++) {
+		struct dval one = codec_dval_at(rows, i);
+		size_t nk, nf;
+		row.lookup_miss = codec_dval_str(codec_dval_at(one, 0), &p, &len) &&
+				  len == 11 && !memcmp(p, "lookup_miss", 11);
+		cells[2] = list_cells(codec_dval_at(one, 1), cells[2], &caps[2], &nk);
+		cells[3] = list_cells(codec_dval_at(one, 2), cells[3], &caps[3], &nf);
+		if (nk != row.nkeys || nf != row.nfeatures)
+			continue;	/* not a row of this record's shape */
+		row.keys = cells[2];
+		row.features = cells[3];
+		to_cell(codec_dval_at(one, 3), &row.prediction);
+		if (!codec_dval_f64(codec_dval_at(one, 4), &row.probability))
+			row.probability = NAN;
+		int rc = fn(ctx, &row);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int inflog_scan(struct store *s, uint64_t id, uint64_t *seq,
+		int (*fn)(void *ctx, const struct endpoint_log_row *row),
+		void *ctx, struct mlfs_err *err)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	struct endpoint_cell *cells[4] = { 0 };
+	size_t caps[4] = { 0 };
+	char model[256];
+	struct dec *d = NULL;
+	int rc = 0;
+	log_bounds(id, &lo, &hi);
+	if (*seq) {
+		buf_reset(&lo);
+		ep_key(&lo, 'l', id);
+		key_put_u64(&lo, *seq + 1);
+	}
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl), *v = store_iter_value(it, &vl);
+		if (kl >= 8)
+			*seq = key_get_u64(k + kl - 8);
+		if (record_rows(&d, v, vl))
+			rc = scan_record(codec_dec_root(d), *seq, model, sizeof(model), cells, caps, fn, ctx);
+	}
+	if (!rc)
+		rc = store_iter_status(it, err);
+	codec_dec_free(d);
+	store_iter_free(it);
+	for (int i = 0; i < 4; i++)
+		free(cells[i]);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}

@@ -971,6 +971,18 @@ int endpoint_log_csv(struct store *s, const char *name, struct buf *out,
 	return ep ? log_csv(s, ep, name, out, NULL, err) : rc;
 }
 
+int endpoint_log_scan(struct store *s, const char *name, uint64_t *seq,
+		      int (*fn)(void *ctx, const struct endpoint_log_row *row),
+		      void *ctx, struct mlfs_err *err)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return rc;
+	rc = inflog_flush(s, serving_get(s), err);
+	return rc ? rc : inflog_scan(s, ep->id, seq, fn, ctx, err);
+}
+
 int endpoint_log_csv_size(struct store *s, const char *name, uint64_t *size,
 			  struct mlfs_err *err)
 {

@@ -125,6 +125,10 @@ struct log_group {
 void inflog_queue(struct store *s, uint64_t id, const struct log_group *g);
 /* Write the queue to the store and apply each endpoint's retention. */
 int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err);
+/* endpoint_log_scan on endpoint ID. */
+int inflog_scan(struct store *s, uint64_t id, uint64_t *seq,
+		int (*fn)(void *ctx, const struct endpoint_log_row *row),
+		void *ctx, struct mlfs_err *err);
 int inflog_csv(struct store *s, uint64_t id, const char *name,
 	       struct buf *out, struct mlfs_err *err);
 
