@@ -188,14 +188,19 @@ double drift_ks(const double *base, size_t nbase, const double *cur,
 		if (diff > d)
 			d = diff;
 	}
-	if ((double)nbase * (double)ncur <= 1e6) {
-		*p = ks_exact_p(nbase, ncur, d);
-	} else {
-		double en = (double)nbase * (double)ncur / (double)(nbase + ncur);
-		double s = sqrt(en);
-		*p = drift_kolmogorov_q((s + 0.12 + 0.11 / s) * d);
-	}
+	*p = drift_ks_pvalue(d, nbase, ncur);
 	return d;
+}
+
+double drift_ks_pvalue(double d, uint64_t nbase, uint64_t ncur)
+{
+	if (!nbase || !ncur || isnan(d))
+		return NAN;
+	if ((double)nbase * (double)ncur <= 1e6)
+		return ks_exact_p((size_t)nbase, (size_t)ncur, d);
+	double en = (double)nbase * (double)ncur / (double)(nbase + ncur);
+	double s = sqrt(en);
+	return drift_kolmogorov_q((s + 0.12 + 0.11 / s) * d);
 }
 
 /* ---- Wasserstein ---- */

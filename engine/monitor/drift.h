@@ -33,6 +33,11 @@ double drift_psi(const double *base, size_t nbase, const double *cur,
 double drift_ks(const double *base, size_t nbase, const double *cur,
 		size_t ncur, double *p);
 
+/* The two-sided p-value of statistic D for samples of NBASE and NCUR
+ * values, as drift_ks chooses it: a baseline kept as a profile gives D
+ * from its quantile points and the p-value from the rows they stand for. */
+double drift_ks_pvalue(double d, uint64_t nbase, uint64_t ncur);
+
 /* Wasserstein-1 distance between the empirical distributions of two
  * sorted samples (scipy's wasserstein_distance), divided by
  * max(std(BASE), 0.001) when NORMALISE (Evidently).  NAN when empty. */
