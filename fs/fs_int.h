@@ -281,6 +281,8 @@ struct fs {
 	 * jobs cancelled) at unmount. */
 	struct runner *runner;
 	struct runner *train_runner;
+	/* Refreshes every monitor once per granularity: mount to unmount. */
+	struct monitor_scheduler *monitors;
 	/* Queued and running trainings (ns/train.c): guarded by train_lock. */
 	pthread_mutex_t train_lock;
 	struct training *trainings;
@@ -472,6 +474,7 @@ extern const struct node_ops ns_tables_dir;
 extern const struct node_ops ns_features_dir;
 extern const struct node_ops ns_models_dir;
 extern const struct node_ops ns_endpoints_dir;
+extern const struct node_ops ns_monitors_dir;
 /* A run's training files (ns/train.c). */
 extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 	ns_progress_ops, ns_error_ops;

@@ -16,8 +16,17 @@
 
 #include "fs.h"
 #include "fs_int.h"
+#include "monitor.h"
 #include "runner.h"
 #include "train.h"
+
+/* The monitor scheduler's messages, as /log lines of the monitor. */
+static void scheduler_log(void *ctx, const char *name, const char *msg)
+{
+	char path[FS_NAME_MAX + 16];
+	snprintf(path, sizeof(path), "/monitors/%s", name);
+	fs_log(ctx, path, "%s", msg);
+}
 
 int fs_serve(struct store *s, const struct fs_options *o)
 {
@@ -94,6 +103,8 @@ int fs_serve(struct store *s, const struct fs_options *o)
 				close(fd);
 		}
 	}
+	if (!rc && monitor_scheduler_start(fs.store, scheduler_log, &fs, &fs.monitors))
+		rc = EAGAIN;
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		rc = ENOMEM;
@@ -104,6 +115,8 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if (!rc && fuse_session_loop_mt(fs.se, loop) < 0)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
+	monitor_scheduler_stop(fs.monitors);
+	fs.monitors = NULL;
 	/* Jobs first, while the device is open: a cancelled job still
 	 * answers the flush it holds; trainings stop and end KILLED. */
 	fs_trainings_cancel(&fs, NULL, NULL);

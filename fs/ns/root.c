@@ -31,6 +31,10 @@ static const char readme_text[] =
 	"    traffic        'MODEL@REF PERCENT' lines summing to 100; 'MODEL@REF shadow'\n"
 	"    predict        write a request (CSV or MLflow JSON), read the predictions\n"
 	"    log.csv stats.csv state config.yaml   inference log, per-version stats\n"
+	"/monitors/NAME/    drift monitors (mkdir to create)\n"
+	"    monitor.yaml   source, baseline, granularity, slice_by, thresholds\n"
+	"    refresh        write 1 to recompute now (also once per granularity)\n"
+	"    drift.csv profile.csv performance.csv alerts   per window and slice\n"
 	"\n"
 	"Errors: a rejected write fails with an errno and says why in /log.\n"
 	"Reference: docs/reference.md and mlfs(1).\n";
@@ -64,6 +68,7 @@ static const struct fs_entry entries[] = {
 	{ "features", &ns_features_dir },
 	{ "log", &log_ops },
 	{ "models", &ns_models_dir },
+	{ "monitors", &ns_monitors_dir },
 	{ "tables", &ns_tables_dir },
 	{ NULL, NULL },
 };

@@ -1,0 +1,132 @@
+/* monitor_int.h - what the files of engine/monitor share: the monitor
+ * record (monitor.c owns the keys m/), the rows of a window as columns
+ * (window.c computes their results), and the refresh (refresh.c).
+ * Private to engine/monitor. */
+#ifndef MLFS_MONITOR_INT_H
+#define MLFS_MONITOR_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "monitor.h"
+#include "monitor_spec.h"
+#include "profile.h"
+#include "store.h"
+#include "strmap.h"
+#include "table.h"
+
+/* ---- the record: m/m/NAME ----
+ * A monitor's data (rows, results, alerts) live under its data id DID; a
+ * new monitor.yaml takes a new DID and deletes the old one's keys in the
+ * same batch.  LAYOUT is fixed at the first refresh that finds its
+ * columns and kept until the spec changes: every stored block has its
+ * columns in this order. */
+struct mon_layout {
+	bool set;
+	char **cols;		/* watched columns, one block */
+	size_t ncols;
+	char **slices;		/* slice_by, one block */
+	size_t nslices;
+};
+
+struct mon_record {
+	uint64_t did;
+	int64_t ctime_ms, mtime_ms;
+	struct buf spec;		/* monitor.yaml as written */
+	struct mon_layout layout;
+	/* where the source was read to */
+	uint64_t log_seq;		/* endpoint: the last record read */
+	struct table_cursor tcur;	/* table */
+	uint64_t block_seq;		/* the next rows block's number */
+	char base_tag[300];		/* what the results compare with */
+	uint64_t labels_ver;		/* the labels table's version used */
+	uint64_t alert_seq;		/* the next alert batch's number */
+	uint64_t high_batches;		/* alert batches with a HIGH line */
+	int64_t last_ms;		/* the last refresh, 0: never */
+	int64_t gran_s;			/* the spec's granularity (scheduler) */
+	struct buf report;		/* the last refresh's report */
+};
+
+void mon_record_free(struct mon_record *r);
+/* Record NAME into R (zeroed first).  -ENOENT. */
+int mon_record_load(struct store *s, const struct store_snapshot *snap,
+		    const char *name, struct mon_record *r);
+/* R as NAME's record into batch B. */
+void mon_record_put(struct store_batch *b, const char *name,
+		    const struct mon_record *r);
+/* Keys of data id DID: KIND 'w' rows blocks (DID WSTART SEQ), 'r'
+ * results (DID WSTART), 'a' alert batches (DID SEQ). */
+void mon_key(struct buf *k, char kind, uint64_t did);
+void mon_key_time(struct buf *k, int64_t t);
+int64_t mon_key_get_time(const char *p);
+/* The lock that serialises refreshes and spec changes in S. */
+pthread_mutex_t *mon_lock(struct store *s);
+
+/* ---- the rows of a window, as columns ---- */
+enum { CELL_NULL, CELL_NUM, CELL_STR };
+struct wcol {
+	uint8_t *kind;
+	double *num;
+	uint32_t *str;		/* index in the window's strings */
+};
+struct wdata {
+	size_t n, cap;
+	size_t ncols, nslices;
+	struct strmap *strs;	/* every text of these rows */
+	uint32_t *version;	/* "MODEL@VERSION", UINT32_MAX: none */
+	uint8_t *shadow;
+	uint32_t **slice;	/* [nslices][n], UINT32_MAX: null */
+	struct wcol *cols;	/* [ncols] */
+	uint32_t *key;		/* the labels' key, UINT32_MAX: none */
+	struct wcol pred;
+	double *prob;		/* NAN: none */
+};
+
+struct wdata *wdata_new(size_t ncols, size_t nslices);
+void wdata_free(struct wdata *w);
+/* Append an empty row (every cell null); returns its index. */
+size_t wdata_add_row(struct wdata *w);
+uint32_t wdata_str(struct wdata *w, const char *p, size_t len);
+/* Cell setters: text is kept as a number when it reads as one. */
+void wcol_set_num(struct wcol *c, size_t row, double v);
+void wcol_set_str(struct wdata *w, struct wcol *c, size_t row,
+		  const char *p, size_t len);
+void wcol_set_text(struct wdata *w, struct wcol *c, size_t row,
+		   const char *p, size_t len);
+/* Rows of W as one msgpack block, appended to OUT; a block decoded and
+ * appended to W (-EIO when damaged). */
+void wdata_encode(const struct wdata *w, struct buf *out);
+int wdata_decode_append(struct wdata *w, const char *p, size_t len);
+
+/* ---- results of one window ---- */
+
+/* What a window is compared with. */
+struct baseline {
+	char tag[300];			/* "model:M@N", "table:T#ID.VER", "" */
+	struct profile *prof;		/* NULL: no baseline */
+	enum monitor_problem problem;	/* from the model, else AUTO */
+};
+
+struct labels {
+	struct strmap *keys;		/* key -> index */
+	uint32_t *label;		/* index -> label text in TEXTS */
+	size_t n;			/* room in LABEL */
+	struct strmap *texts;
+};
+
+/* The results of window W ([START, START + GRAN)) of monitor NAME: lines
+ * of profile.csv, drift.csv and performance.csv into PROF, DRIFT, PERF,
+ * and the MEDIUM/HIGH results as "KEY\tLEVEL\tVALUE\n" lines into LEVELS
+ * (KEY: slice_key,slice_value,model,version,column,metric, CSV-quoted).
+ * PREV (may be NULL) is the window before, for consecutive drift. */
+void window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
+		    const struct baseline *base, const struct labels *lab,
+		    int64_t start, const struct wdata *w,
+		    const struct wdata *prev, struct buf *prof,
+		    struct buf *drift, struct buf *perf, struct buf *levels);
+void mon_fmt_time(char *out, int64_t seconds);
+
+#endif

@@ -1,0 +1,187 @@
+/* monitors.c - /monitors: drift monitors as files.  A monitor is a
+ * directory holding monitor.yaml (property), refresh (control) and the
+ * views profile.csv, drift.csv, performance.csv and alerts.  Maps the
+ * tree onto engine/monitor/monitor.h; no monitoring logic here. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_int.h"
+#include "monitor.h"
+
+/* ---- monitor.yaml ---- */
+
+static int spec_get(struct fs *fs, const struct node *n, struct buf *out,
+		    struct mlfs_err *err)
+{
+	return monitor_spec_get(fs->store, n->arg[0], out);
+}
+
+static int spec_set(struct fs *fs, const struct node *n, const char *data,
+		    size_t len, bool apply, struct mlfs_err *err)
+{
+	return monitor_spec_set(fs->store, n->arg[0], data, len, apply, err);
+}
+
+static const struct node_ops spec_ops = {
+	.kind = NK_PROPERTY, .perm = 0644, .get = spec_get, .set = spec_set,
+};
+
+/* ---- refresh ---- */
+
+static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
+		       struct mlfs_err *err)
+{
+	return monitor_report(fs->store, n->arg[0], out);
+}
+
+/* A word that is not a refresh, or no monitor.yaml: refused in write(). */
+static int refresh_validate(struct fs *fs, const struct node *n,
+			    const char *data, size_t len, struct mlfs_err *err)
+{
+	struct buf spec = { 0 };
+	bool full;
+	int rc = monitor_parse_word(data, len, &full, err);
+	if (!rc)
+		rc = monitor_spec_get(fs->store, n->arg[0], &spec);
+	if (!rc && spec.len == 0)
+		rc = mlfs_fail(err, -EINVAL, "no monitor.yaml: write one first");
+	buf_free(&spec);
+	return rc;
+}
+
+struct refresh_job {
+	struct store *store;
+	char name[FS_NAME_MAX + 1];
+	bool full;
+};
+
+static int refresh_run(void *arg, const struct runner_job *job,
+		       struct mlfs_err *err)
+{
+	struct refresh_job *rj = arg;
+	return monitor_refresh(rj->store, rj->name, rj->full, err);
+}
+
+/* The report's counts on one /log line. */
+static void refresh_done(struct fs *fs, const struct node *n, void *arg,
+			 int rc, const struct mlfs_err *err)
+{
+	struct buf rep = { 0 };
+	if (rc)
+		return;
+	monitor_report(fs->store, n->arg[0], &rep);
+	for (size_t i = 0; i < rep.len; i++)
+		if (rep.data[i] == '\n')
+			rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
+	fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
+	buf_free(&rep);
+}
+
+static int refresh_start(struct fs *fs, const struct node *n,
+			 const char *data, size_t len, struct control_job *job,
+			 struct mlfs_err *err)
+{
+	struct refresh_job *rj = calloc(1, sizeof(*rj));
+	if (!rj)
+		mlfs_oom();
+	int rc = monitor_parse_word(data, len, &rj->full, err);
+	if (rc) {
+		free(rj);
+		return rc;
+	}
+	rj->store = fs->store;
+	snprintf(rj->name, sizeof(rj->name), "%s", n->arg[0]);
+	job->fn = refresh_run;
+	job->arg = rj;
+	job->free_arg = free;
+	job->done = refresh_done;
+	return FS_CONTROL_JOB;
+}
+
+/* close() of `echo 1 > refresh` returns once the refresh is applied. */
+static const struct node_ops refresh_ops = {
+	.kind = NK_CONTROL, .perm = 0644, .get = refresh_get,
+	.validate = refresh_validate, .start = refresh_start, .wait = true,
+};
+
+/* ---- views ---- */
+
+static int profile_get(struct fs *fs, const struct node *n, struct buf *out,
+		       struct mlfs_err *err)
+{
+	return monitor_profile_csv(fs->store, n->arg[0], out);
+}
+
+static int drift_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	return monitor_drift_csv(fs->store, n->arg[0], out);
+}
+
+static int performance_get(struct fs *fs, const struct node *n,
+			   struct buf *out, struct mlfs_err *err)
+{
+	return monitor_performance_csv(fs->store, n->arg[0], out);
+}
+
+static int alerts_get(struct fs *fs, const struct node *n, struct buf *out,
+		      struct mlfs_err *err)
+{
+	return monitor_alerts_csv(fs->store, n->arg[0], out);
+}
+
+static const struct node_ops profile_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = profile_get,
+};
+
+static const struct node_ops drift_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = drift_get,
+};
+
+static const struct node_ops performance_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = performance_get,
+};
+
+static const struct node_ops alerts_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = alerts_get,
+};
+
+/* ---- /monitors/NAME ---- */
+
+static const struct fs_entry monitor_files[] = {
+	{ "alerts", &alerts_ops },
+	{ "drift.csv", &drift_ops },
+	{ "monitor.yaml", &spec_ops },
+	{ "performance.csv", &performance_ops },
+	{ "profile.csv", &profile_ops },
+	{ "refresh", &refresh_ops },
+	{ NULL, NULL },
+};
+
+static const struct node_ops monitor_dir_ops = {
+	.kind = NK_DIR, .perm = 0755,
+	.lookup = fs_dir_lookup, .list = fs_dir_list,
+	.children = monitor_files, .children_go_with_dir = true,
+};
+
+/* ---- /monitors ---- */
+
+static bool monitor_exists(struct store *s, const char *name)
+{
+	struct monitor_info m;
+	return monitor_stat(s, name, &m) == 0;
+}
+
+static const struct fs_collection monitors = {
+	.exists = monitor_exists, .list = monitor_list,
+	.create = monitor_create, .drop = monitor_delete,
+	.child = &monitor_dir_ops,
+};
+
+const struct node_ops ns_monitors_dir = {
+	.kind = NK_DIR, .perm = 0755, .data = &monitors,
+	.lookup = fs_collection_lookup, .list = fs_collection_list,
+	.mkdir = fs_collection_mkdir, .rmdir = fs_collection_rmdir,
+};
