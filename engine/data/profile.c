@@ -609,7 +609,7 @@ static int check_names(const struct profile *p, struct mlfs_err *err)
 int profile_decode(const char *data, size_t len, struct profile **out,
 		   struct mlfs_err *err)
 {
-	struct dec *d = codec_dec_new(data, len);
+	struct dec *d = codec_check_sizes(data, len) ? codec_dec_new(data, len) : NULL;
 	struct profile *p = NULL;
 	struct dval root, cols;
 	uint64_t version;

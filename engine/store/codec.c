@@ -100,6 +100,68 @@ void codec_enc_nil(struct buf *b)
 	msgpack_pack_nil(&pk);
 }
 
+/* Each item takes at least one byte, so a container declaring more items
+ * than bytes are left (with the items still owed by the containers around
+ * it) is a lie; walking the headers without building anything finds it
+ * before msgpack allocates for it.  So msgpack never holds more objects
+ * than the input has bytes. */
+bool codec_check_sizes(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	size_t pos = 0, pending = 1;
+	while (pending) {
+		if (pos >= len)
+			return false;
+		uint8_t c = p[pos++];
+		size_t n = 0, skip = 0, items = 0;
+		int hdr = 0;
+		pending--;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+			continue;
+		if ((c & 0xf0) == 0x80) { items = 2 * (size_t)(c & 0x0f); goto container; }
+		if ((c & 0xf0) == 0x90) { items = c & 0x0f; goto container; }
+		if ((c & 0xe0) == 0xa0) { skip = c & 0x1f; goto payload; }
+		switch (c) {
+		case 0xcc: case 0xd0: skip = 1; goto payload;
+		case 0xcd: case 0xd1: skip = 2; goto payload;
+		case 0xca: case 0xce: case 0xd2: skip = 4; goto payload;
+		case 0xcb: case 0xcf: case 0xd3: skip = 8; goto payload;
+		case 0xd4: skip = 2; goto payload;
+		case 0xd5: skip = 3; goto payload;
+		case 0xd6: skip = 5; goto payload;
+		case 0xd7: skip = 9; goto payload;
+		case 0xd8: skip = 17; goto payload;
+		case 0xc4: case 0xd9: hdr = 1; break;
+		case 0xc5: case 0xda: hdr = 2; break;
+		case 0xc6: case 0xdb: hdr = 4; break;
+		case 0xc7: hdr = 1; skip = 1; break;	/* ext 8: + type */
+		case 0xc8: hdr = 2; skip = 1; break;
+		case 0xc9: hdr = 4; skip = 1; break;
+		case 0xdc: case 0xde: hdr = 2; break;
+		case 0xdd: case 0xdf: hdr = 4; break;
+		default: return false;	/* 0xc1: never used */
+		}
+		if (len - pos < (size_t)hdr)
+			return false;
+		for (int i = 0; i < hdr; i++)
+			n = n << 8 | p[pos + (size_t)i];
+		pos += (size_t)hdr;
+		if (c == 0xdc || c == 0xdd) { items = n; goto container; }
+		if (c == 0xde || c == 0xdf) { items = 2 * n; goto container; }
+		skip += n;
+payload:
+		if (len - pos < skip)
+			return false;
+		pos += skip;
+		continue;
+container:
+		if (pending + items > len - pos)	/* all still owed, a byte each */
+			return false;
+		pending += items;
+	}
+	return true;
+}
+
 struct dec {
 	msgpack_zone zone;
 	msgpack_object root;

@@ -32,6 +32,14 @@ struct dval {
 	const void *o;		/* borrowed from its struct dec */
 };
 
+/* False unless every container in DATA[0..LEN) declares no more items
+ * than bytes are left after its header, less the items still owed by the
+ * containers around it (a walk, nothing built).  Call it before
+ * codec_dec_new (or msgpack_unpack) on bytes from outside the store: a
+ * header claiming 2^32 items makes msgpack allocate 2^32 objects before
+ * it finds the bytes missing.  True does not mean the value is whole. */
+bool codec_check_sizes(const void *data, size_t len);
+
 /* Parse DATA.  NULL when it is not one whole msgpack value.  The input is
  * copied where needed; free with codec_dec_free(). */
 struct dec *codec_dec_new(const char *data, size_t len);

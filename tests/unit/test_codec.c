@@ -1,6 +1,7 @@
 /* test_codec.c - records to bytes and back: every value kind round
- * trips, maps are read by key with defaults, and truncated or trailing
- * bytes are refused rather than read past. */
+ * trips, maps are read by key with defaults, truncated or trailing bytes
+ * are refused rather than read past, and container sizes that cannot fit
+ * are found before msgpack allocates for them. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,6 +84,26 @@ static void refuses_broken_input(void **state)
 	buf_free(&b);
 }
 
+/* Sizes that cannot fit are refused before anything is built; whole
+ * records always pass. */
+static void check_sizes(void **state)
+{
+	struct buf b = { 0 };
+	record(&b);
+	assert_true(codec_check_sizes(b.data, b.len));
+	for (size_t n = 0; n < b.len; n++)
+		assert_false(codec_check_sizes(b.data, n));
+	/* An array of 2^32 - 1 items in 5 bytes, and a map of 2^32 - 1. */
+	assert_false(codec_check_sizes("\xdd\xff\xff\xff\xff", 5));
+	assert_false(codec_check_sizes("\xdf\xff\xff\xff\xff\x01", 6));
+	/* Nested: each fits the bytes left, not with what the outer owes. */
+	assert_true(codec_check_sizes("\x92\x91\x01\x02", 4));
+	assert_false(codec_check_sizes("\x92\x92\x01\x02", 4));
+	assert_false(codec_check_sizes("\xc1", 1));
+	assert_false(codec_check_sizes("\xd9\x05" "ab", 4));	/* str 8, short */
+	buf_free(&b);
+}
+
 static void bin_header_matches_bin(void **state)
 {
 	struct buf a = { 0 }, b = { 0 };
@@ -108,6 +129,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(round_trip),
 		cmocka_unit_test(refuses_broken_input),
+		cmocka_unit_test(check_sizes),
 		cmocka_unit_test(bin_header_matches_bin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

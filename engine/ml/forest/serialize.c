@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codec.h"
+
 #define FORMAT_NAME "mlfs-forest"
 #define FORMAT_VERSION 1
 #define NODE_BYTES 8
@@ -208,65 +210,6 @@ int forest_save(const struct forest *m, struct buf *out, struct mlfs_err *err)
 }
 
 /* ---- reading ---- */
-
-/* Walk the msgpack items of P[0..LEN) without building them, checking that
- * every container's declared size fits in the bytes left (each item takes
- * at least one byte).  This bounds what msgpack_unpack_next allocates. */
-static int mp_precheck(const uint8_t *p, size_t len)
-{
-	size_t pos = 0, pending = 1;
-	while (pending) {
-		if (pos >= len)
-			return -1;
-		uint8_t c = p[pos++];
-		size_t n = 0, skip = 0, items = 0;
-		int hdr = 0;
-		pending--;
-		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
-			continue;
-		if ((c & 0xf0) == 0x80) { items = 2 * (size_t)(c & 0x0f); goto container; }
-		if ((c & 0xf0) == 0x90) { items = c & 0x0f; goto container; }
-		if ((c & 0xe0) == 0xa0) { skip = c & 0x1f; goto payload; }
-		switch (c) {
-		case 0xcc: case 0xd0: skip = 1; goto payload;
-		case 0xcd: case 0xd1: skip = 2; goto payload;
-		case 0xca: case 0xce: case 0xd2: skip = 4; goto payload;
-		case 0xcb: case 0xcf: case 0xd3: skip = 8; goto payload;
-		case 0xd4: skip = 2; goto payload;
-		case 0xd5: skip = 3; goto payload;
-		case 0xd6: skip = 5; goto payload;
-		case 0xd7: skip = 9; goto payload;
-		case 0xd8: skip = 17; goto payload;
-		case 0xc4: case 0xd9: hdr = 1; break;
-		case 0xc5: case 0xda: hdr = 2; break;
-		case 0xc6: case 0xdb: hdr = 4; break;
-		case 0xc7: hdr = 1; skip = 1; break;	/* ext 8: + type */
-		case 0xc8: hdr = 2; skip = 1; break;
-		case 0xc9: hdr = 4; skip = 1; break;
-		case 0xdc: case 0xde: hdr = 2; break;
-		case 0xdd: case 0xdf: hdr = 4; break;
-		default: return -1;	/* 0xc1: never used */
-		}
-		if (len - pos < (size_t)hdr)
-			return -1;
-		for (int i = 0; i < hdr; i++)
-			n = n << 8 | p[pos + (size_t)i];
-		pos += (size_t)hdr;
-		if (c == 0xdc || c == 0xdd) { items = n; goto container; }
-		if (c == 0xde || c == 0xdf) { items = 2 * n; goto container; }
-		skip += n;
-payload:
-		if (len - pos < skip)
-			return -1;
-		pos += skip;
-		continue;
-container:
-		if (items > len - pos)
-			return -1;
-		pending += items;
-	}
-	return 0;
-}
 
 static const msgpack_object *map_get(const msgpack_object *map, const char *key)
 {
@@ -606,7 +549,7 @@ int forest_load(const void *data, size_t len, struct forest **out,
 	msgpack_unpacked_init(&up);
 	if (len == 0)
 		BAD("model: empty input");
-	if (mp_precheck(data, len))
+	if (!codec_check_sizes(data, len))
 		BAD("model: not a model file (bad or truncated msgpack)");
 	if (msgpack_unpack_next(&up, data, len, &off) != MSGPACK_UNPACK_SUCCESS)
 		BAD("model: not a model file (bad or truncated msgpack)");
