@@ -108,6 +108,13 @@ struct baseline {
 	char tag[300];			/* "model:M@N", "table:T#ID.VER", "" */
 	struct profile *prof;		/* NULL: no baseline */
 	enum monitor_problem problem;	/* from the model, else AUTO */
+	/* a table baseline sliced as the monitor slices: the baseline of
+	 * slice KEY=VALUE (a model's training profile has no slices) */
+	struct base_slice {
+		char *key, *value;
+		struct profile *prof;
+	} *slices;
+	size_t nslices;
 };
 
 struct labels {

@@ -449,19 +449,88 @@ static int on_table_row(void *ctx, const struct csv_field *f, size_t n,
 
 /* ---- baseline and labels ---- */
 
+/* The baseline table's rows into the whole profile and, for each slice
+ * column it has, one profile per value. */
 struct builder_ctx {
 	struct profile_builder *b;
 	size_t n;
+	char **names;
+	enum col_type *types;
+	size_t nslices;
+	long *slice_field;		/* per monitor slice: the field, -1 none */
+	struct strmap **values;		/* per monitor slice: value -> builder */
+	struct profile_builder ***per;	/* [slice][value] */
+	size_t *nper;
 };
+
+static struct profile_builder *builder_for(struct builder_ctx *bc)
+{
+	struct profile_builder *b = profile_builder_new();
+	for (size_t i = 0; i < bc->n; i++)
+		profile_builder_column(b, bc->names[i],
+				       bc->types[i] == COL_STRING ? PROFILE_CATEGORICAL : PROFILE_NUMERIC);
+	return b;
+}
+
+static void builder_row(struct profile_builder *b, const struct csv_field *f, size_t n, size_t ncols)
+{
+	for (size_t i = 0; i < ncols && i < n; i++)
+		profile_builder_text(b, i, f[i].len ? f[i].p : NULL, f[i].len);
+	profile_builder_row(b);
+}
 
 static int on_baseline_row(void *ctx, const struct csv_field *f, size_t n,
 			   uint64_t line, struct mlfs_err *err)
 {
 	struct builder_ctx *bc = ctx;
-	for (size_t i = 0; i < bc->n && i < n; i++)
-		profile_builder_text(bc->b, i, f[i].len ? f[i].p : NULL, f[i].len);
-	profile_builder_row(bc->b);
+	builder_row(bc->b, f, n, bc->n);
+	for (size_t j = 0; j < bc->nslices; j++) {
+		long at = bc->slice_field[j];
+		if (at < 0 || (size_t)at >= n || !f[at].len)
+			continue;
+		size_t k = strmap_intern(bc->values[j], f[at].p, f[at].len);
+		if (k == bc->nper[j]) {
+			bc->per[j] = realloc(bc->per[j], (k + 1) * sizeof(*bc->per[j]));
+			if (!bc->per[j])
+				mlfs_oom();
+			bc->per[j][k] = builder_for(bc);
+			bc->nper[j]++;
+		}
+		builder_row(bc->per[j][k], f, n, bc->n);
+	}
 	return 0;
+}
+
+/* Finish (OK) or drop what BC built, the slices into BASE. */
+static void builders_end(struct builder_ctx *bc, struct baseline *base, bool ok)
+{
+	for (size_t j = 0; j < bc->nslices; j++) {
+		for (size_t k = 0; k < bc->nper[j]; k++) {
+			if (!ok) {
+				profile_builder_free(bc->per[j][k]);
+				continue;
+			}
+			base->slices = realloc(base->slices, (base->nslices + 1) * sizeof(*base->slices));
+			if (!base->slices)
+				mlfs_oom();
+			struct base_slice *sl = &base->slices[base->nslices++];
+			sl->key = strdup(bc->names[bc->slice_field[j]]);
+			sl->value = strdup(strmap_str(bc->values[j], k, NULL));
+			sl->prof = profile_builder_finish(bc->per[j][k]);
+			if (!sl->key || !sl->value)
+				mlfs_oom();
+		}
+		free(bc->per[j]);
+		strmap_free(bc->values[j]);
+	}
+	if (ok)
+		base->prof = profile_builder_finish(bc->b);
+	else
+		profile_builder_free(bc->b);
+	free(bc->slice_field);
+	free(bc->values);
+	free(bc->per);
+	free(bc->nper);
 }
 
 static int load_baseline(struct refresh *rf, uint64_t *version, struct mlfs_err *err)
@@ -501,15 +570,20 @@ static int load_baseline(struct refresh *rf, uint64_t *version, struct mlfs_err 
 			return mlfs_fail(err, -EINVAL, "baseline: no table '%s'", sp->base_name);
 		snprintf(rf->base.tag, sizeof(rf->base.tag), "table:%s#%" PRIu64 ".%" PRIu64,
 			 sp->base_name, ti.id, ti.version);
-		struct builder_ctx bc = { profile_builder_new(), n };
-		for (uint32_t i = 0; i < n; i++)
-			profile_builder_column(bc.b, names[i],
-					       types[i] == COL_STRING ? PROFILE_CATEGORICAL : PROFILE_NUMERIC);
+		struct builder_ctx bc = { NULL, n, names, types, sp->nslices, NULL, NULL, NULL, NULL };
+		bc.b = builder_for(&bc);
+		bc.slice_field = calloc(sp->nslices + 1, sizeof(long));
+		bc.values = calloc(sp->nslices + 1, sizeof(*bc.values));
+		bc.per = calloc(sp->nslices + 1, sizeof(*bc.per));
+		bc.nper = calloc(sp->nslices + 1, sizeof(size_t));
+		if (!bc.slice_field || !bc.values || !bc.per || !bc.nper)
+			mlfs_oom();
+		for (size_t j = 0; j < sp->nslices; j++) {
+			bc.slice_field[j] = field_of(names, n, sp->slice_by[j]);
+			bc.values[j] = strmap_new();
+		}
 		rc = table_scan(rf->s, sp->base_name, on_baseline_row, &bc, err);
-		if (rc)
-			profile_builder_free(bc.b);
-		else
-			rf->base.prof = profile_builder_finish(bc.b);
+		builders_end(&bc, &rf->base, rc == 0);
 		free(names);
 		free(types);
 	}
@@ -808,6 +882,12 @@ static void refresh_free(struct refresh *rf)
 	monitor_spec_free(rf->sp);
 	mon_record_free(&rf->r);
 	profile_free(rf->base.prof);
+	for (size_t i = 0; i < rf->base.nslices; i++) {
+		free(rf->base.slices[i].key);
+		free(rf->base.slices[i].value);
+		profile_free(rf->base.slices[i].prof);
+	}
+	free(rf->base.slices);
 	strmap_free(rf->lab.keys);
 	strmap_free(rf->lab.texts);
 	free(rf->lab.label);

@@ -444,6 +444,13 @@ static void run_task(struct ctx *cx, size_t t, struct task_out *o)
 	struct values v, pv;
 	if (!g->n)
 		return;
+	if (*g->skey)
+		for (size_t i = 0; i < cx->base->nslices; i++)
+			if (!strcmp(cx->base->slices[i].key, g->skey) &&
+			    !strcmp(cx->base->slices[i].value, g->sval)) {
+				bc = profile_find(cx->base->slices[i].prof, col);
+				break;
+			}
 	gather(cx->w, &cx->w->cols[c], g, cx->numeric[c], &v);
 	profile_line(o, cx, g, col, &v);
 	bool have_base = cx->base->prof != NULL;
