@@ -342,7 +342,9 @@ static int want_columns(const struct spec_node *root, const char *key,
 	for (size_t i = 0; i < n; i++)
 		if (!has_column(cols, names[i]))
 			return spec_fail_at(err, spec_map_get(root, key), -EINVAL,
-					    "%s: table '%s' has no column '%s'", key, table, names[i]);
+					    strcmp(table, "endpoint") ? "%s: table '%s' has no column '%s'"
+								       : "%s: the %s's log has no column '%s'",
+					    key, table, names[i]);
 	return 0;
 }
 
@@ -358,8 +360,40 @@ static int check_store(struct store *s, const struct spec_node *root,
 	int rc = 0;
 
 	if (sp->source_kind == MONITOR_SOURCE_ENDPOINT) {
+		struct buf names = { 0 };
 		if (endpoint_stat(s, sp->source, &ei))
 			return spec_fail_at(err, spec_map_get(root, "source"), -EINVAL, "source: no endpoint '%s'", sp->source);
+		/* once the log has rows, its columns are known */
+		if (!endpoint_log_names(s, sp->source, &names)) {
+			buf_puts(&names, "prediction");
+			buf_putc(&names, '\0');
+			buf_puts(&names, "probability");
+			buf_putc(&names, '\0');
+			for (const char *p = names.data; p < names.data + names.len; p += strlen(p) + 1)
+				cols.n++;
+			cols.names = malloc((cols.n + 1) * sizeof(char *));
+			if (!cols.names)
+				mlfs_oom();
+			cols.n = 0;
+			for (char *p = names.data; p < names.data + names.len; p += strlen(p) + 1)
+				cols.names[cols.n++] = p;
+			const char *what = "endpoint";
+			char *one[] = { sp->labels_key };
+			if (sp->labels_key)
+				rc = want_columns(root, "labels", &cols, what, one, 1, err);
+			if (!rc)
+				rc = want_columns(root, "columns", &cols, what, sp->columns, sp->ncolumns, err);
+			if (!rc)
+				rc = want_columns(root, "slice_by", &cols, what, sp->slice_by, sp->nslices, err);
+			if (!rc && sp->timestamp && strcmp(sp->timestamp, "timestamp") &&
+			    strcmp(sp->timestamp, "prediction_timestamp") && strcmp(sp->timestamp, "time"))
+				rc = want_columns(root, "timestamp", &cols, what, &sp->timestamp, 1, err);
+			free(cols.names);
+			cols = (struct names_list){ 0 };
+		}
+		buf_free(&names);
+		if (rc)
+			return rc;
 	} else if (table_stat(s, sp->source, &ti)) {
 		return spec_fail_at(err, spec_map_get(root, "source"), -EINVAL, "source: no table '%s'", sp->source);
 	} else if (!(rc = table_columns(s, sp->source, &cols.names, &types, &ncols))) {

@@ -138,6 +138,11 @@ int endpoint_log_scan(struct store *s, const char *name, uint64_t *seq,
 		      int (*fn)(void *ctx, const struct endpoint_log_row *row),
 		      void *ctx, struct mlfs_err *err);
 
+/* The key and feature column names of the newest logged record, each
+ * followed by a NUL, into OUT.  -ENODATA when the log is empty,
+ * -ENOENT. */
+int endpoint_log_names(struct store *s, const char *name, struct buf *out);
+
 /* ---- mlfs check ----
  * Every endpoint's traffic and config.yaml parse and what the traffic
  * names is held; every hold of an "endpoint/NAME" belongs to an endpoint

@@ -546,3 +546,36 @@ int inflog_scan(struct store *s, uint64_t id, uint64_t *seq,
 	buf_free(&hi);
 	return rc;
 }
+
+int inflog_names(struct store *s, uint64_t id, struct buf *out)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	struct dec *d = NULL;
+	int rc = -ENODATA;
+	log_bounds(id, &lo, &hi);
+	buf_reset(out);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	store_iter_seek_last(it);
+	if (store_iter_valid(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		if (record_rows(&d, v, vl)) {
+			struct dval r = codec_dec_root(d);
+			for (int l = 6; l <= 7; l++)
+				for (size_t i = 0; i < codec_dval_len(codec_dval_at(r, l)); i++) {
+					const char *p;
+					size_t len;
+					if (codec_dval_str(codec_dval_at(codec_dval_at(r, l), i), &p, &len)) {
+						buf_append(out, p, len);
+						buf_putc(out, '\0');
+					}
+				}
+			rc = 0;
+		}
+	}
+	codec_dec_free(d);
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}

@@ -983,6 +983,16 @@ int endpoint_log_scan(struct store *s, const char *name, uint64_t *seq,
 	return rc ? rc : inflog_scan(s, ep->id, seq, fn, ctx, err);
 }
 
+int endpoint_log_names(struct store *s, const char *name, struct buf *out)
+{
+	int rc;
+	struct ep_live *ep = ep_live_get(s, name, &rc);
+	if (!ep)
+		return rc;
+	rc = inflog_flush(s, serving_get(s), NULL);
+	return rc ? rc : inflog_names(s, ep->id, out);
+}
+
 int endpoint_log_csv_size(struct store *s, const char *name, uint64_t *size,
 			  struct mlfs_err *err)
 {

@@ -129,6 +129,8 @@ int inflog_flush(struct store *s, struct serving *sv, struct mlfs_err *err);
 int inflog_scan(struct store *s, uint64_t id, uint64_t *seq,
 		int (*fn)(void *ctx, const struct endpoint_log_row *row),
 		void *ctx, struct mlfs_err *err);
+/* endpoint_log_names on endpoint ID (the rows written so far). */
+int inflog_names(struct store *s, uint64_t id, struct buf *out);
 int inflog_csv(struct store *s, uint64_t id, const char *name,
 	       struct buf *out, struct mlfs_err *err);
 

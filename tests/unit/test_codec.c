@@ -47,8 +47,8 @@ static void round_trip(void **state)
 	assert_true(codec_dget_i64(root, "delta", 0) == -9000000000);
 	assert_true(codec_dget_f64(root, "mean", 0) == 0.1);
 	assert_true(codec_dget_bool(root, "on", false));
-	const char *p;
-	size_t len;
+	const char *p = NULL;
+	size_t len = 0;
 	assert_true(codec_dval_get(root, "name", &v) && codec_dval_str(v, &p, &len));
 	assert_int_equal(len, 3);
 	assert_memory_equal(p, "a\0b", 3);
