@@ -134,6 +134,9 @@ void window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
 		    int64_t start, const struct wdata *w,
 		    const struct wdata *prev, struct buf *prof,
 		    struct buf *drift, struct buf *perf, struct buf *levels);
+/* ISO 8601 UTC: seconds "2026-12-01T00:00:00Z", milliseconds
+ * "2026-12-05T21:30:00.123Z" (OUT: 40 bytes). */
 void mon_fmt_time(char *out, int64_t seconds);
+void mon_fmt_time_ms(char *out, int64_t ms);
 
 #endif

@@ -60,6 +60,9 @@ struct refresh {
 	/* table rows: each layout column's field */
 	long *field_col, field_key, *field_slice, field_ts, field_model, field_pred, field_prob;
 	struct store_batch *batch;	/* what a successful run writes */
+	bool dropped;			/* the stored windows go (a replace) */
+	int64_t now_ms;			/* the refresh's time: report, alerts */
+	char when[40];			/* the same, ISO 8601 with milliseconds */
 };
 
 static struct wdata *window_rows(struct refresh *rf, int64_t t)
@@ -651,19 +654,22 @@ static int load_window(struct refresh *rf, int64_t start, const struct wdata *ad
 	const struct mon_layout *lay = &rf->r.layout;
 	struct wdata *w = wdata_new(lay->ncols, lay->nslices);
 	int rc = 0;
-	mon_key(&lo, 'w', rf->r.did);
-	mon_key_time(&lo, start);
-	mon_key(&hi, 'w', rf->r.did);
-	mon_key_time(&hi, start + 1);
-	struct store_iter *it = store_iter_new(rf->s, NULL, lo.data, lo.len, hi.data, hi.len);
-	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
-		size_t vl;
-		const char *v = store_iter_value(it, &vl);
-		rc = wdata_decode_append(w, v, vl);
+	/* after a replace the stored rows are of the table before it */
+	if (!rf->dropped) {
+		mon_key(&lo, 'w', rf->r.did);
+		mon_key_time(&lo, start);
+		mon_key(&hi, 'w', rf->r.did);
+		mon_key_time(&hi, start + 1);
+		struct store_iter *it = store_iter_new(rf->s, NULL, lo.data, lo.len, hi.data, hi.len);
+		for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
+			size_t vl;
+			const char *v = store_iter_value(it, &vl);
+			rc = wdata_decode_append(w, v, vl);
+		}
+		if (!rc)
+			rc = store_iter_status(it, NULL);
+		store_iter_free(it);
 	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
 	if (!rc && add) {
 		/* through the stored form: one way of copying rows */
 		struct buf b = { 0 };
@@ -832,8 +838,6 @@ static int compute(struct refresh *rf, const int64_t *todo, size_t ntodo,
 	int64_t prev_start = 0;
 	int rc = 0;
 	int64_t g = rf->sp->granularity_s;
-	char when[40];
-	fmt_timestamp(when, clock_now_ns() / 1000 / 1000 * 1000);
 	for (size_t i = 0; !rc && i < ntodo; i++) {
 		int64_t start = todo[i], before = start - g;
 		if (!(prev && prev_start == before)) {
@@ -857,7 +861,7 @@ static int compute(struct refresh *rf, const int64_t *todo, size_t ntodo,
 		char ws[40];
 		mon_fmt_time(ws, start);
 		size_t before_len = alerts->len;
-		rising(rf, when, ws, &levels, &old, alerts, &oc->high);
+		rising(rf, rf->when, ws, &levels, &old, alerts, &oc->high);
 		for (size_t k = before_len; k < alerts->len; k++)
 			oc->alerts += alerts->data[k] == '\n';
 		results_put(b, rf, start, &prof, &drift, &perf, &levels);
@@ -931,11 +935,9 @@ static void drop_windows(struct refresh *rf, struct store_batch *b)
 static void report(struct refresh *rf, int rc, const struct mlfs_err *err,
 		   const struct outcome *oc, int64_t t0_ns)
 {
-	char when[40];
 	struct buf *out = &rf->r.report;
 	buf_reset(out);
-	fmt_timestamp(when, clock_now_ns() / 1000 / 1000 * 1000);
-	buf_printf(out, "status %s\ntime %s\nsource %s:%s\n", rc ? "failed" : "ok", when,
+	buf_printf(out, "status %s\ntime %s\nsource %s:%s\n", rc ? "failed" : "ok", rf->when,
 		   rf->sp && rf->sp->source_kind == MONITOR_SOURCE_TABLE ? "table" : "endpoint",
 		   rf->sp && rf->sp->source ? rf->sp->source : "");
 	if (rc) {
@@ -983,6 +985,7 @@ static int run(struct refresh *rf, bool full, struct mlfs_err *err, struct outco
 	b = store_batch_new();
 	if (from_start && nall) {
 		drop_windows(rf, b);
+		rf->dropped = true;
 		free(all);
 		all = NULL;
 		nall = 0;
@@ -1016,7 +1019,7 @@ static int run(struct refresh *rf, bool full, struct mlfs_err *err, struct outco
 		key_put_u64(&k, rf->r.alert_seq++);
 		codec_enc_map(&v, 3);
 		codec_enc_cstr(&v, "t");
-		codec_enc_i64(&v, clock_now_ms());
+		codec_enc_i64(&v, rf->now_ms);
 		codec_enc_cstr(&v, "high");
 		codec_enc_bool(&v, oc->high);
 		codec_enc_cstr(&v, "text");
@@ -1048,6 +1051,8 @@ int monitor_refresh(struct store *s, const char *name, bool full,
 	struct outcome oc = { 0 };
 	struct mlfs_err e = { 0 };
 	int64_t t0 = clock_mono_ns();
+	rf.now_ms = clock_now_ms();
+	mon_fmt_time_ms(rf.when, rf.now_ms);
 	pthread_mutex_lock(mon_lock(s));
 	int rc = mon_record_load(s, NULL, name, &rf.r);
 	if (rc) {
@@ -1072,7 +1077,7 @@ int monitor_refresh(struct store *s, const char *name, bool full,
 		}
 	}
 	report(&rf, rc, &e, &oc, t0);
-	rf.r.last_ms = clock_now_ms();
+	rf.r.last_ms = rf.now_ms;
 	if (rf.sp)
 		rf.r.gran_s = rf.sp->granularity_s;
 	mon_record_put(rf.batch, name, &rf.r);
