@@ -579,64 +579,60 @@ static void classification_metrics(struct buf *out, const struct strmap *cls,
 				   const size_t *pred, const size_t *truth,
 				   const double *prob, size_t n)
 {
-		size_t k = strmap_count(cls), hit = 0;
-		struct ver_order *order = malloc((k + 1) * sizeof(*order));
-		size_t *rank = malloc((k + 1) * sizeof(size_t));
-		double *tp = calloc(k + 1, sizeof(double)), *pp = calloc(k + 1, sizeof(double)),
-		       *ap = calloc(k + 1, sizeof(double));
-		if (!order || !rank || !tp || !pp || !ap)
+	size_t k = strmap_count(cls), hit = 0;
+	struct ver_order *order = malloc((k + 1) * sizeof(*order));
+	double *tp = calloc(k + 1, sizeof(double)), *pp = calloc(k + 1, sizeof(double)),
+	       *ap = calloc(k + 1, sizeof(double));
+	if (!order || !tp || !pp || !ap)
+		mlfs_oom();
+	for (size_t c = 0; c < k; c++)
+		order[c] = (struct ver_order){ (uint32_t)c, strmap_str(cls, c, NULL) };
+	qsort(order, k, sizeof(*order), cmp_text);
+	for (size_t i = 0; i < n; i++) {
+		hit += pred[i] == truth[i];
+		pp[pred[i]]++;
+		ap[truth[i]]++;
+		if (pred[i] == truth[i])
+			tp[pred[i]]++;
+	}
+	double prec = 0, rec = 0, f1 = 0, a = NAN;
+	size_t from = k == 2 ? 1 : 0, to = k;	/* binary: the positive class */
+	for (size_t r = from; r < to; r++) {
+		size_t c = order[r].idx;
+		double pr = pp[c] ? tp[c] / pp[c] : 0, re = ap[c] ? tp[c] / ap[c] : 0;
+		prec += pr;
+		rec += re;
+		f1 += pr + re > 0 ? 2 * pr * re / (pr + re) : 0;
+	}
+	prec /= (double)(to - from);
+	rec /= (double)(to - from);
+	f1 /= (double)(to - from);
+	if (k == 2) {
+		struct pair *ps = malloc(n * sizeof(*ps));
+		size_t np = 0, positive = order[1].idx;
+		if (!ps)
 			mlfs_oom();
-		for (size_t c = 0; c < k; c++)
-			order[c] = (struct ver_order){ (uint32_t)c, strmap_str(cls, c, NULL) };
-		qsort(order, k, sizeof(*order), cmp_text);
-		for (size_t c = 0; c < k; c++)
-			rank[order[c].idx] = c;
-		for (size_t i = 0; i < n; i++) {
-			hit += pred[i] == truth[i];
-			pp[pred[i]]++;
-			ap[truth[i]]++;
-			if (pred[i] == truth[i])
-				tp[pred[i]]++;
-		}
-		double prec = 0, rec = 0, f1 = 0, a = NAN;
-		size_t from = k == 2 ? 1 : 0, to = k;	/* binary: the positive class */
-		for (size_t r = from; r < to; r++) {
-			size_t c = order[r].idx;
-			double pr = pp[c] ? tp[c] / pp[c] : 0, re = ap[c] ? tp[c] / ap[c] : 0;
-			prec += pr;
-			rec += re;
-			f1 += pr + re > 0 ? 2 * pr * re / (pr + re) : 0;
-		}
-		prec /= (double)(to - from);
-		rec /= (double)(to - from);
-		f1 /= (double)(to - from);
-		if (k == 2) {
-			struct pair *ps = malloc(n * sizeof(*ps));
-			size_t np = 0, positive = order[1].idx;
-			if (!ps)
-				mlfs_oom();
-			for (size_t i = 0; i < n; i++)
-				if (!isnan(prob[i]))
-					ps[np++] = (struct pair){ prob[i], truth[i] == positive };
-			if (np == n)
-				a = auc(ps, np);
-			free(ps);
-		}
-		put_num(out, (double)hit / (double)n);
-		buf_putc(out, ',');
-		put_num(out, prec);
-		buf_putc(out, ',');
-		put_num(out, rec);
-		buf_putc(out, ',');
-		put_num(out, f1);
-		buf_putc(out, ',');
-		put_num(out, a);
-		buf_puts(out, ",,,");
-		free(order);
-		free(rank);
-		free(tp);
-		free(pp);
-		free(ap);
+		for (size_t i = 0; i < n; i++)
+			if (!isnan(prob[i]))
+				ps[np++] = (struct pair){ prob[i], truth[i] == positive };
+		if (np == n)
+			a = auc(ps, np);
+		free(ps);
+	}
+	put_num(out, (double)hit / (double)n);
+	buf_putc(out, ',');
+	put_num(out, prec);
+	buf_putc(out, ',');
+	put_num(out, rec);
+	buf_putc(out, ',');
+	put_num(out, f1);
+	buf_putc(out, ',');
+	put_num(out, a);
+	buf_puts(out, ",,,");
+	free(order);
+	free(tp);
+	free(pp);
+	free(ap);
 }
 
 static void performance(const struct ctx *cx, const struct group *g, struct buf *out)
