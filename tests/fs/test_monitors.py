@@ -156,11 +156,17 @@ def expected(metric, base, cur):
     raise AssertionError(metric)
 
 
-def level(metric, value):
-    if metric in AT_OR_ABOVE:
+def level(metric, value, thresholds=None):
+    """LOW, MEDIUM or HIGH by the defaults, or THRESHOLDS: drift.csv's
+    metric name -> (medium, high)."""
+    if thresholds and metric in thresholds:
+        medium, high = thresholds[metric]
+    elif metric in AT_OR_ABOVE:
         medium, high = AT_OR_ABOVE[metric]
+    else:
+        medium, high = AT_OR_BELOW[metric]
+    if metric in AT_OR_ABOVE:
         return "HIGH" if value >= high else "MEDIUM" if value >= medium else "LOW"
-    medium, high = AT_OR_BELOW[metric]
     return "HIGH" if value <= high else "MEDIUM" if value <= medium else "LOW"
 
 
@@ -200,11 +206,11 @@ def view(m, name, f, header):
     return text, table(text)
 
 
-def drift(m, name):
+def drift(m, name, thresholds=None):
     text, rows = view(m, name, "drift.csv", DRIFT_HEADER)
     for r in rows:
-        # Every line's level is its value read through the default thresholds.
-        assert r["level"] == level(r["metric"], float(r["value"])), r
+        # Every line's level is its value read through the thresholds.
+        assert r["level"] == level(r["metric"], float(r["value"]), thresholds), r
         assert r["drift_type"] in ("baseline", "consecutive"), r
         assert r["metric"] in NUMERIC_METRICS | CATEGORICAL_METRICS, r
     return rows
@@ -639,20 +645,25 @@ def test_baseline_after_run_deleted(mnt):
     assert [read(mon(mnt, "b", f)) for f in ("drift.csv", "profile.csv")] == before
 
 
-def test_baseline_follows_the_alias(mnt):
-    """model:m@Production is resolved at every refresh: when Production
-    moves, every window is compared again with the new version's rows."""
-    serving(mnt)
-    os.mkdir(mnt.p("tables", "lab2"))
-    write(mnt.p("tables", "lab2", "data.csv"),
+def train_v2(m):
+    """m@2, trained on customers 1-200 only."""
+    os.mkdir(m.p("tables", "lab2"))
+    write(m.p("tables", "lab2", "data.csv"),
           "customer_id,churn\n" + "".join("%d,%d\n" % (i, churn(i)) for i in range(1, 201)))
-    run = mnt.p("experiments", "e", "runs", "r2")
+    run = m.p("experiments", "e", "runs", "r2")
     os.mkdir(run)
     write(os.path.join(run, "train.yaml"), TRAIN.replace("labels: lab\n", "labels: lab2\n"))
     out = subprocess.run(["timeout", "120", "cat", os.path.join(run, "wait")],
                          capture_output=True, text=True)
-    assert out.stdout == "FINISHED\n", (out, mnt.log())
-    assert sorted(os.listdir(mnt.p("models", "m", "versions"))) == ["1", "2"]
+    assert out.stdout == "FINISHED\n", (out, m.log())
+    assert sorted(os.listdir(m.p("models", "m", "versions"))) == ["1", "2"]
+
+
+def test_baseline_follows_the_alias(mnt):
+    """model:m@Production is resolved at every refresh: when Production
+    moves, every window is compared again with the new version's rows."""
+    serving(mnt)
+    train_v2(mnt)
     keys = list(range(1, N + 1))
     answers = predict(mnt, keys)
     logged(mnt)
@@ -670,6 +681,21 @@ def test_baseline_follows_the_alias(mnt):
                                trained_on=range(1, 201))
     # Customers 201-400 spent more than any of m@2's training rows.
     assert {r["level"] for r in rows if r["column"] == "total_spent"} == {"HIGH"}
+
+
+def test_shadow_rows_count_for_their_version(mnt):
+    serving(mnt)
+    train_v2(mnt)
+    write(mnt.p("endpoints", "ep", "traffic"), "m@1 100\nm@2 shadow\n")
+    keys = list(range(1, N + 1))
+    predict(mnt, keys)
+    assert len(logged(mnt)) == 2 * N
+    put_spec(mnt, "mon", SPEC_EP + "columns: [total_spent]\n")
+    refresh(mnt, "mon")
+    prof = profile(mnt, "mon")
+    assert {(r["model"], r["version"]): r["count"] for r in prof} == \
+        {("", ""): str(N), ("m", "1"): str(N), ("m", "2"): str(N)}
+    assert {(r["model"], r["version"]) for r in drift(mnt, "mon")} == {("", ""), ("m", "1"), ("m", "2")}
 
 
 # ---- 6. a table source over several days, refreshed incrementally ----
@@ -720,6 +746,11 @@ def test_table_windows_and_incremental_refresh(mnt):
     check_consecutive(rows, days)
     assert {r["level"] for r in rows if r["window_start"] == windows[2][0] and r["column"] == "x"} \
         == {"HIGH"}
+    # An unmount keeps the spec, the results and where the refresh got to.
+    kept = [read(mon(mnt, "mon", f)) for f in FILES]
+    mnt.stop()
+    mnt.start()
+    assert [read(mon(mnt, "mon", f)) for f in FILES] == kept
 
     # A sixth day: only its window is computed (and at most the one after).
     days.append(daily_rows(5))
@@ -765,6 +796,84 @@ def check_consecutive(rows, days):
             want = expected(r["metric"], [v[col] for v in days[d - 1]], [v[col] for v in days[d]])
             if want is not None:
                 assert close(r["value"], want, rel=0.03 if r["metric"] == "psi" else 1e-3), (r, want)
+
+
+def test_metrics_thresholds_and_bins(mnt):
+    """metrics, thresholds and psi_bins as written."""
+    os.mkdir(mnt.p("tables", "daily"))
+    days = [daily_rows(d) for d in range(3)]
+    write(mnt.p("tables", "daily", "data.csv"), csv_of([r for d in days for r in d]))
+    put_spec(mnt, "mon", "source: table:daily\ntimestamp: ts\ngranularity: 1d\ncolumns: [x, seg]\n"
+             "metrics: {numeric: [psi, ks], categorical: [js]}\n"
+             "thresholds: {psi: {medium: 0.001, high: 50}, js: {medium: 0.5, high: 0.9}}\n"
+             "psi_bins: 5\n")
+    refresh(mnt, "mon")
+    rows = drift(mnt, "mon", {"psi": (0.001, 50), "js_distance": (0.5, 0.9)})
+    assert {(r["column"], r["metric"]) for r in rows} == \
+        {("x", "psi"), ("x", "ks_pvalue"), ("seg", "js_distance")}
+    for d in (1, 2):
+        start = day(DAY0 + datetime.timedelta(days=d))
+        r = [r for r in rows if r["window_start"] == start and r["metric"] == "psi"]
+        assert len(r) == 1
+        want = psi([v[1] for v in days[d - 1]], [v[1] for v in days[d]], bins=5)
+        assert close(r[0]["value"], want, rel=0.03), (r, want)
+    levels = {r["window_start"][:10]: r["level"] for r in rows if r["metric"] == "psi"}
+    assert levels == {"2026-11-03": "LOW", "2026-11-04": "MEDIUM"}
+    assert {r["level"] for r in rows if r["metric"] == "js_distance"} == {"LOW"}
+
+
+def test_time_columns_and_windows(mnt):
+    """Seconds since the epoch and dates place rows too; hours and weeks
+    (from Monday, UTC) are windows."""
+    os.mkdir(mnt.p("tables", "ep_secs"))
+    base = int(datetime.datetime(2026, 11, 4, 0, 0, tzinfo=datetime.timezone.utc).timestamp())
+    secs = [base + 1200 * j for j in range(9)]          # every 20 minutes: 3 hours
+    write(mnt.p("tables", "ep_secs", "data.csv"),
+          "t,x\n" + "".join("%d,%d.5\n" % (t, j) for j, t in enumerate(secs)))
+    put_spec(mnt, "hourly", "source: table:ep_secs\ntimestamp: t\ngranularity: 1h\n")
+    refresh(mnt, "hourly")
+    got = sorted((r["window_start"], r["window_end"], r["count"]) for r in profile(mnt, "hourly"))
+    assert got == [("2026-11-04T%02d:00:00Z" % h, "2026-11-04T%02d:00:00Z" % (h + 1), "3")
+                   for h in range(3)]
+    assert len([r for r in drift(mnt, "hourly") if r["drift_type"] == "consecutive"]) > 0
+    os.mkdir(mnt.p("tables", "dates"))
+    write(mnt.p("tables", "dates", "data.csv"),
+          "d,x\n" + "".join("2026-11-%02d,%d.5\n" % (1 + k, k) for k in range(10)))
+    put_spec(mnt, "weekly", "source: table:dates\ntimestamp: d\ngranularity: 1w\n")
+    refresh(mnt, "weekly")
+    got = sorted((r["window_start"], r["window_end"], r["count"]) for r in profile(mnt, "weekly"))
+    # 2026-11-01 is a Sunday: its week began on Monday 2026-10-26.
+    assert got == [("2026-10-26T00:00:00Z", "2026-11-02T00:00:00Z", "1"),
+                   ("2026-11-02T00:00:00Z", "2026-11-09T00:00:00Z", "7"),
+                   ("2026-11-09T00:00:00Z", "2026-11-16T00:00:00Z", "2")]
+
+
+def test_regression_performance(mnt):
+    """A batch-scored regression table and its labels: rmse, mae, r2."""
+    os.mkdir(mnt.p("tables", "preds"))
+    os.mkdir(mnt.p("tables", "actual"))
+    preds = {i: 10 + (i * 17 % 23) * 0.5 for i in range(1, 41)}
+    actual = {i: preds[i] + ((i % 5) - 2) * 0.75 for i in range(1, 41) if i % 4}
+    write(mnt.p("tables", "preds", "data.csv"),
+          "ts,id,prediction\n" + "".join("2026-11-02T%02d:30:00Z,%d,%.2f\n" % (i % 24, i, p)
+                                          for i, p in preds.items()))
+    write(mnt.p("tables", "actual", "data.csv"),
+          "id,y\n" + "".join("%d,%.2f\n" % kv for kv in actual.items()))
+    put_spec(mnt, "mon", "source: table:preds\ntimestamp: ts\ngranularity: 1d\n"
+             "labels: {table: actual, key: id, label: y}\nproblem_type: regression\n")
+    refresh(mnt, "mon")
+    perf = view(mnt, "mon", "performance.csv", PERF_HEADER)[1]
+    assert len(perf) == 1, perf
+    r = perf[0]
+    pairs = [(actual[i], round(preds[i], 2)) for i in actual]
+    errors = [p - y for y, p in pairs]
+    mean_y = statistics.fmean(y for y, _ in pairs)
+    r2 = 1 - sum(e * e for e in errors) / sum((y - mean_y) ** 2 for y, _ in pairs)
+    assert (r["window_start"], r["model"], r["count"]) == ("2026-11-02T00:00:00Z", "", str(len(pairs)))
+    assert close(r["rmse"], math.sqrt(statistics.fmean(e * e for e in errors))), r
+    assert close(r["mae"], statistics.fmean(abs(e) for e in errors)), r
+    assert close(r["r2"], r2), r
+    assert all(r[f] == "" for f in ("accuracy", "precision", "recall", "f1_score", "roc_auc")), r
 
 
 # ---- 7. performance once the labels arrive ----
