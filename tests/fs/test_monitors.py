@@ -767,6 +767,23 @@ def test_table_windows_and_incremental_refresh(mnt):
     check_consecutive(rows, days)
     assert {r["window_start"] for r in rows} == {w[0] for w in windows[1:]}
 
+    # Rows for a day already seen: that window and the one after it.
+    extra = [(days[2][0][0][:11] + "23:5%d:00Z" % k, days[2][k][1] + 0.25, "a") for k in range(8)]
+    days[2] += extra
+    write_append(mnt.p("tables", "daily", "data.csv"), csv_of(extra))
+    rep = refresh(mnt, "mon")
+    assert rep["windows_computed"] == "2", rep
+    rows = drift(mnt, "mon")
+    check_consecutive(rows, days)
+    # The same as computing it all at once.
+    put_spec(mnt, "fresh", "source: table:daily\ntimestamp: ts\ngranularity: 1d\ncolumns: [x, seg]\n")
+    refresh(mnt, "fresh")
+    for f in ("drift.csv", "profile.csv"):
+        assert read(mon(mnt, "fresh", f)) == read(mon(mnt, "mon", f)), f
+    whole = read(mon(mnt, "mon", "drift.csv"))
+    assert int(refresh(mnt, "mon", "full")["windows_computed"]) == 6
+    assert read(mon(mnt, "mon", "drift.csv")) == whole
+
 
 def write_append(path, text):
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -874,6 +891,48 @@ def test_regression_performance(mnt):
     assert close(r["mae"], statistics.fmean(abs(e) for e in errors)), r
     assert close(r["r2"], r2), r
     assert all(r[f] == "" for f in ("accuracy", "precision", "recall", "f1_score", "roc_auc")), r
+
+
+def test_table_replaced(mnt):
+    """A table source that was replaced (not appended to) is read again whole."""
+    os.mkdir(mnt.p("tables", "daily"))
+    days = [daily_rows(d) for d in range(5)]
+    write(mnt.p("tables", "daily", "data.csv"), csv_of([r for d in days for r in d]))
+    spec = "source: table:daily\ntimestamp: ts\ngranularity: 1d\ncolumns: [x, seg]\n"
+    put_spec(mnt, "mon", spec)
+    refresh(mnt, "mon")
+    # Replaced (not appended to): read again whole; the days gone are gone.
+    write(mnt.p("tables", "daily", "data.csv"), csv_of(days[3] + days[4]))
+    refresh(mnt, "mon")
+    prof = profile(mnt, "mon")
+    assert sorted({r["window_start"] for r in prof}) == \
+        [day(DAY0 + datetime.timedelta(days=d)) for d in (3, 4)]
+    assert {r["count"] for r in prof} == {"40"}, prof      # not 40 old + 40 new
+    put_spec(mnt, "fresh", spec)
+    refresh(mnt, "fresh")
+    for f in ("drift.csv", "profile.csv"):
+        assert read(mon(mnt, "fresh", f)) == read(mon(mnt, "mon", f)), f
+
+
+def test_failed_refresh_changes_nothing(mnt):
+    """A refresh that fails says so, in the report and /log, and changes
+    nothing."""
+    os.mkdir(mnt.p("tables", "daily"))
+    write(mnt.p("tables", "daily", "data.csv"), csv_of([r for d in range(3) for r in daily_rows(d)]))
+    put_spec(mnt, "mon", "source: table:daily\ntimestamp: ts\ngranularity: 1d\ncolumns: [x, seg]\n")
+    refresh(mnt, "mon")
+    results = [read(mon(mnt, "mon", f)) for f in VIEWS]
+    sh("rm -r tables/daily", mnt.path)
+    fd = os.open(mon(mnt, "mon", "refresh"), os.O_WRONLY | os.O_TRUNC)
+    for call in (lambda: os.write(fd, b"1\n"), lambda: os.close(fd)):
+        try:
+            call()
+        except OSError:      # whether write() or close() reports it is not said
+            pass
+    rep = report(mnt, "mon")
+    assert rep["status"] == "failed" and rep.get("error"), rep
+    assert log_lines(mnt, "/monitors/mon/refresh"), mnt.log()
+    assert [read(mon(mnt, "mon", f)) for f in VIEWS] == results
 
 
 # ---- 7. performance once the labels arrive ----
