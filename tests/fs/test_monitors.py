@@ -461,6 +461,9 @@ BAD_SPECS = [
      "line \\d+, column \\d+", "timestamp"),
     ("no such column", GOOD + "columns: [x, nope]\n", "line 4, column (10|14)", "nope"),
     ("no such slice", GOOD + "slice_by: [nope]\n", "line 4, column (11|12)", "nope"),
+    ("no such model id", GOOD + "model_id: mv\n", "line 4, column 11", "mv"),
+    ("no such labels key", GOOD + "labels: {table: events, key: nope, label: x}\n",
+     "line 4, column (9|30)", "nope"),
     ("no such timestamp column", "source: table:events\ntimestamp: when\ngranularity: 1d\n",
      "line 2, column 12", "when"),
     ("not yaml", GOOD + "columns: [x\n", "line \\d+, column \\d+", ""),
@@ -512,6 +515,23 @@ def test_spec_refused_on_a_new_monitor(mnt):
     assert out.returncode != 0 and "Invalid argument" in out.stderr, out
     assert read(mon(mnt, "mon", "monitor.yaml")) == ""
     assert log_lines(mnt, "/monitors/mon/monitor.yaml")
+
+
+def test_endpoint_columns_checked_once_it_has_rows(mnt):
+    """An endpoint's columns are checked when its log has rows."""
+    serving(mnt)
+    bad = SPEC_EP + "columns: [total_spent, nope]\n"
+    put_spec(mnt, "early", bad)                      # nothing logged yet: taken
+    assert read(mon(mnt, "early", "monitor.yaml")) == bad
+    predict(mnt, [1, 2, 3])
+    logged(mnt)
+    os.mkdir(mon(mnt, "late"))
+    with pytest.raises(OSError) as e:
+        write(mon(mnt, "late", "monitor.yaml"), bad)
+    assert e.value.errno == errno.EINVAL
+    lines = log_lines(mnt, "/monitors/late/monitor.yaml")
+    assert len(lines) == 1 and re.search(r"line 4, column \d+: .*nope", lines[0]), mnt.log()
+    write(mon(mnt, "late", "monitor.yaml"), SPEC_EP + "columns: [total_spent, state]\n")
 
 
 # ---- 3. an endpoint's traffic against m@Production's training rows ----
