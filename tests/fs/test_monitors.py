@@ -234,11 +234,13 @@ def alert_key(r):
             r["column"], r["metric"], r["level"])
 
 
-def check_alerts_match(al, rows):
-    """The alert lines are the MEDIUM and HIGH lines of drift.csv (of any
-    drift type: an alert does not say which), value for value."""
+def check_alerts_match(al, rows, drift_type="baseline"):
+    """The alert lines are the MEDIUM and HIGH lines of drift.csv against
+    the baseline (against the window before for a monitor without one:
+    reference.md, alerts), value for value."""
     got = sorted((alert_key(r), float(r["value"])) for r in al)
-    want = sorted((alert_key(r), float(r["value"])) for r in rows if r["level"] != "LOW")
+    want = sorted((alert_key(r), float(r["value"])) for r in rows
+                  if r["level"] != "LOW" and r["drift_type"] == drift_type)
     assert [k for k, _ in got] == [k for k, _ in want]
     for (k, a), (_, b) in zip(got, want):
         assert close(a, b), (k, a, b)
@@ -1195,6 +1197,23 @@ def test_alerts_once_per_result(mnt):
     assert drift(mnt, "mon") == [] and alerts(mnt, "mon") == []
     assert {(r["window_start"], r["window_end"]) for r in profile(mnt, "mon")} <= \
         {("2026-11-02T00:00:00Z", "2026-11-09T00:00:00Z")}
-    # "every MEDIUM or HIGH result": day 2 is HIGH against day 1 too
-    # (drift_type consecutive), and that is a result like the others.
+    # Day 2 is HIGH against day 1 too (consecutive), which raises no alert
+    # of its own when there is a baseline: alerts are the baseline's.
+    assert any(r["drift_type"] == "consecutive" and r["level"] == "HIGH" for r in rows)
     check_alerts_match(first, rows)
+
+
+def test_alerts_without_baseline_are_consecutive(mnt):
+    """A monitor with no baseline alerts on the window before."""
+    os.mkdir(mnt.p("tables", "cur"))
+    write(mnt.p("tables", "cur", "data.csv"),
+          "ts,x\n" + "".join("2026-11-02T%02d:00:00Z,%d.5\n" % (j % 24, j * 7 % 50) for j in range(50)) +
+          "".join("2026-11-03T%02d:00:00Z,%d.5\n" % (j % 24, j * 7 % 50 + 200) for j in range(50)))
+    put_spec(mnt, "mon", "source: table:cur\ntimestamp: ts\ngranularity: 1d\n")
+    refresh(mnt, "mon")
+    rows = drift(mnt, "mon")
+    assert {r["drift_type"] for r in rows} == {"consecutive"}
+    al = alerts(mnt, "mon")
+    assert {(r["window_start"], r["column"], r["level"]) for r in al} == \
+        {("2026-11-03T00:00:00Z", "x", "HIGH")}
+    check_alerts_match(al, rows, "consecutive")
