@@ -5,6 +5,7 @@
  *   m/w/DID WS SEQ    a block of rows of window WS (wdata_encode)
  *   m/r/DID WS        window WS's results {p, d, f, lv}
  *   m/a/DID SEQ       an alert batch {t, high, text}
+ *   m/b/DID           a table baseline's profiles {tag, p, s} (refresh.c)
  * The refresh itself is refresh.c's; the statistics window.c's. */
 #include "monitor_int.h"
 
@@ -257,7 +258,7 @@ int monitor_create(struct store *s, const char *name, struct mlfs_err *err)
 static void drop_data(struct store_batch *b, uint64_t did)
 {
 	struct buf lo = { 0 }, hi = { 0 };
-	for (const char *kind = "wra"; *kind; kind++) {
+	for (const char *kind = "wrab"; *kind; kind++) {
 		mon_key(&lo, *kind, did);
 		mon_key(&hi, *kind, did + 1);
 		store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
@@ -501,7 +502,7 @@ int monitor_check(struct store *s, void (*fn)(void *ctx, const char *problem),
 	int rc = monitor_list(s, check_one, &cc);
 	struct buf lo = { 0 }, hi = { 0 };
 	/* every data key belongs to a monitor's current data id */
-	for (const char *kind = "wra"; !rc && *kind; kind++) {
+	for (const char *kind = "wrab"; !rc && *kind; kind++) {
 		char pre[4] = { 'm', '/', *kind, '/' };
 		buf_reset(&lo);
 		buf_append(&lo, pre, 4);

@@ -58,7 +58,8 @@ int mon_record_load(struct store *s, const struct store_snapshot *snap,
 void mon_record_put(struct store_batch *b, const char *name,
 		    const struct mon_record *r);
 /* Keys of data id DID: KIND 'w' rows blocks (DID WSTART SEQ), 'r'
- * results (DID WSTART), 'a' alert batches (DID SEQ). */
+ * results (DID WSTART), 'a' alert batches (DID SEQ), 'b' the table
+ * baseline's profiles (DID). */
 void mon_key(struct buf *k, char kind, uint64_t did);
 void mon_key_time(struct buf *k, int64_t t);
 int64_t mon_key_get_time(const char *p);

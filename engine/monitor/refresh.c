@@ -61,6 +61,7 @@ struct refresh {
 	long *field_col, field_key, *field_slice, field_ts, field_model, field_pred, field_prob;
 	struct store_batch *batch;	/* what a successful run writes */
 	bool dropped;			/* the stored windows go (a replace) */
+	bool base_built;		/* the table baseline was profiled now */
 	int64_t now_ms;			/* the refresh's time: report, alerts */
 	char when[40];			/* the same, ISO 8601 with milliseconds */
 };
@@ -536,6 +537,95 @@ static void builders_end(struct builder_ctx *bc, struct baseline *base, bool ok)
 	free(bc->nper);
 }
 
+/* ---- the table baseline's profiles, kept until the table changes ----
+ * m/b/DID: {tag, p: profile, s: [[slice key, value, profile], ...]} */
+
+static void cache_key(struct buf *k, const struct refresh *rf)
+{
+	mon_key(k, 'b', rf->r.did);
+}
+
+/* The profiles of the baseline tagged RF->base.tag from the cache. */
+static bool cache_get(struct refresh *rf)
+{
+	struct buf k = { 0 }, v = { 0 };
+	struct baseline *b = &rf->base;
+	bool ok = false;
+	cache_key(&k, rf);
+	if (!store_get(rf->s, NULL, k.data, k.len, &v, NULL)) {
+		struct dec *d = codec_dec_new(v.data, v.len);
+		struct dval root = d ? codec_dec_root(d) : (struct dval){ 0 }, x, sl;
+		char tag[sizeof(b->tag)];
+		const char *p;
+		size_t len;
+		ok = d && codec_dget_str(root, "tag", tag, sizeof(tag)) && !strcmp(tag, b->tag) &&
+		     codec_dval_get(root, "p", &x) && codec_dval_str(x, &p, &len) &&
+		     !profile_decode(p, len, &b->prof, NULL) && codec_dval_get(root, "s", &sl);
+		for (size_t i = 0; ok && i < codec_dval_len(sl); i++) {
+			struct dval e = codec_dval_at(sl, i);
+			const char *kp, *vp;
+			size_t kl, vl;
+			struct base_slice one = { 0 };
+			ok = codec_dval_str(codec_dval_at(e, 0), &kp, &kl) &&
+			     codec_dval_str(codec_dval_at(e, 1), &vp, &vl) &&
+			     codec_dval_str(codec_dval_at(e, 2), &p, &len) &&
+			     !profile_decode(p, len, &one.prof, NULL);
+			if (!ok)
+				break;
+			one.key = strndup(kp, kl);
+			one.value = strndup(vp, vl);
+			if (!one.key || !one.value ||
+			    !(b->slices = realloc(b->slices, (b->nslices + 1) * sizeof(*b->slices))))
+				mlfs_oom();
+			b->slices[b->nslices++] = one;
+		}
+		codec_dec_free(d);
+	}
+	if (!ok) {
+		/* damaged or stale: built again */
+		profile_free(b->prof);
+		b->prof = NULL;
+		for (size_t i = 0; i < b->nslices; i++) {
+			free(b->slices[i].key);
+			free(b->slices[i].value);
+			profile_free(b->slices[i].prof);
+		}
+		free(b->slices);
+		b->slices = NULL;
+		b->nslices = 0;
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return ok;
+}
+
+static void cache_put(struct refresh *rf, struct store_batch *batch)
+{
+	struct buf k = { 0 }, v = { 0 }, p = { 0 };
+	const struct baseline *b = &rf->base;
+	cache_key(&k, rf);
+	codec_enc_map(&v, 3);
+	codec_enc_cstr(&v, "tag");
+	codec_enc_cstr(&v, b->tag);
+	codec_enc_cstr(&v, "p");
+	profile_encode(b->prof, &p);
+	codec_enc_bin(&v, p.data, p.len);
+	codec_enc_cstr(&v, "s");
+	codec_enc_array(&v, (uint32_t)b->nslices);
+	for (size_t i = 0; i < b->nslices; i++) {
+		codec_enc_array(&v, 3);
+		codec_enc_cstr(&v, b->slices[i].key);
+		codec_enc_cstr(&v, b->slices[i].value);
+		buf_reset(&p);
+		profile_encode(b->slices[i].prof, &p);
+		codec_enc_bin(&v, p.data, p.len);
+	}
+	store_batch_put(batch, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
+	buf_free(&p);
+}
+
 static int load_baseline(struct refresh *rf, uint64_t *version, struct mlfs_err *err)
 {
 	const struct monitor_spec *sp = rf->sp;
@@ -573,6 +663,11 @@ static int load_baseline(struct refresh *rf, uint64_t *version, struct mlfs_err 
 			return mlfs_fail(err, -EINVAL, "baseline: no table '%s'", sp->base_name);
 		snprintf(rf->base.tag, sizeof(rf->base.tag), "table:%s#%" PRIu64 ".%" PRIu64,
 			 sp->base_name, ti.id, ti.version);
+		if (cache_get(rf)) {
+			free(names);
+			free(types);
+			return 0;
+		}
 		struct builder_ctx bc = { NULL, n, names, types, sp->nslices, NULL, NULL, NULL, NULL };
 		bc.b = builder_for(&bc);
 		bc.slice_field = calloc(sp->nslices + 1, sizeof(long));
@@ -587,6 +682,7 @@ static int load_baseline(struct refresh *rf, uint64_t *version, struct mlfs_err 
 		}
 		rc = table_scan(rf->s, sp->base_name, on_baseline_row, &bc, err);
 		builders_end(&bc, &rf->base, rc == 0);
+		rf->base_built = rc == 0;
 		free(names);
 		free(types);
 	}
@@ -1029,6 +1125,8 @@ static int run(struct refresh *rf, bool full, struct mlfs_err *err, struct outco
 		buf_free(&k);
 		buf_free(&v);
 	}
+	if (rf->base_built)
+		cache_put(rf, b);
 	snprintf(rf->r.base_tag, sizeof(rf->r.base_tag), "%s", rf->base.tag);
 	rf->r.labels_ver = labels_ver;
 out:
