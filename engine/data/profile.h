@@ -19,7 +19,7 @@
 #include "frame.h"
 
 /* Quantile points kept per numeric column. */
-#define PROFILE_SAMPLE 4096
+#define PROFILE_SAMPLE 16384
 
 enum profile_kind {
 	PROFILE_NUMERIC,

@@ -101,6 +101,8 @@ void wcol_set_text(struct wdata *w, struct wcol *c, size_t row,
  * appended to W (-EIO when damaged). */
 void wdata_encode(const struct wdata *w, struct buf *out);
 int wdata_decode_append(struct wdata *w, const char *p, size_t len);
+/* SRC's rows appended to DST (the same layout). */
+void wdata_append(struct wdata *dst, const struct wdata *src);
 
 /* ---- results of one window ---- */
 

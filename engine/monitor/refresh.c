@@ -766,13 +766,8 @@ static int load_window(struct refresh *rf, int64_t start, const struct wdata *ad
 			rc = store_iter_status(it, NULL);
 		store_iter_free(it);
 	}
-	if (!rc && add) {
-		/* through the stored form: one way of copying rows */
-		struct buf b = { 0 };
-		wdata_encode(add, &b);
-		rc = wdata_decode_append(w, b.data, b.len);
-		buf_free(&b);
-	}
+	if (!rc && add)
+		wdata_append(w, add);
 	buf_free(&lo);
 	buf_free(&hi);
 	if (rc) {

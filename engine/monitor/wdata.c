@@ -159,21 +159,44 @@ static void enc_index(struct buf *out, const struct wdata *w, uint32_t idx)
 	codec_enc_str(out, p, len);
 }
 
+/* A column without texts as one bin of float64 (NaN: null), else an
+ * array of cells. */
 static void enc_col(struct buf *out, const struct wdata *w, const struct wcol *c)
 {
+	bool texts = false;
+	for (size_t i = 0; i < w->n && !texts; i++)
+		texts = c->kind[i] == CELL_STR;
+	if (!texts) {
+		double *v = malloc((w->n + 1) * sizeof(double));
+		if (!v)
+			mlfs_oom();
+		for (size_t i = 0; i < w->n; i++)
+			v[i] = c->kind[i] == CELL_NUM ? c->num[i] : NAN;
+		codec_enc_bin(out, v, w->n * sizeof(double));
+		free(v);
+		return;
+	}
 	codec_enc_array(out, (uint32_t)w->n);
 	for (size_t i = 0; i < w->n; i++)
 		enc_cell(out, w, c, i);
 }
 
+/* Texts by row; nil when every row has none. */
 static void enc_indexes(struct buf *out, const struct wdata *w, const uint32_t *v)
 {
+	bool any = false;
+	for (size_t i = 0; i < w->n && !any; i++)
+		any = v[i] != UINT32_MAX;
+	if (!any) {
+		codec_enc_nil(out);
+		return;
+	}
 	codec_enc_array(out, (uint32_t)w->n);
 	for (size_t i = 0; i < w->n; i++)
 		enc_index(out, w, v[i]);
 }
 
-/* [n, versions, shadow, [slices], [cols], keys, pred, prob] */
+/* [n, versions, shadow, [slices], [cols], keys, pred, prob (float64 bin)] */
 void wdata_encode(const struct wdata *w, struct buf *out)
 {
 	codec_enc_array(out, 8);
@@ -188,13 +211,7 @@ void wdata_encode(const struct wdata *w, struct buf *out)
 		enc_col(out, w, &w->cols[c]);
 	enc_indexes(out, w, w->key);
 	enc_col(out, w, &w->pred);
-	codec_enc_array(out, (uint32_t)w->n);
-	for (size_t i = 0; i < w->n; i++) {
-		if (isnan(w->prob[i]))
-			codec_enc_nil(out);
-		else
-			codec_enc_f64(out, w->prob[i]);
-	}
+	codec_enc_bin(out, w->prob, w->n * sizeof(double));
 }
 
 static void dec_cell(struct wdata *w, struct wcol *c, size_t row, struct dval v)
@@ -218,45 +235,102 @@ static uint32_t dec_index(struct wdata *w, struct dval v)
 	return codec_dval_str(v, &p, &len) ? wdata_str(w, p, len) : UINT32_MAX;
 }
 
+/* A column of N rows from FIRST on: packed float64 or cells. */
+static bool dec_col(struct wdata *w, struct wcol *c, size_t first, size_t n, struct dval v)
+{
+	const char *p;
+	size_t len;
+	if (codec_dval_str(v, &p, &len)) {
+		if (len != n * sizeof(double))
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			double d;
+			memcpy(&d, p + i * sizeof(double), sizeof(double));
+			wcol_set_num(c, first + i, d);
+		}
+		return true;
+	}
+	if (codec_dval_len(v) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		dec_cell(w, c, first + i, codec_dval_at(v, i));
+	return true;
+}
+
+static bool dec_indexes(struct wdata *w, uint32_t *dst, size_t first, size_t n, struct dval v)
+{
+	if (codec_dval_is_nil(v))
+		return true;	/* the rows were made with none */
+	if (codec_dval_len(v) != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		dst[first + i] = dec_index(w, codec_dval_at(v, i));
+	return true;
+}
+
 int wdata_decode_append(struct wdata *w, const char *data, size_t size)
 {
 	struct dec *d = codec_dec_new(data, size);
 	if (!d)
 		return -EIO;
-	struct dval r = codec_dec_root(d), sh, sl, cols;
+	struct dval r = codec_dec_root(d), sl, cols;
 	uint64_t n = 0;
-	const char *shp;
-	size_t shl;
-	bool ok = codec_dval_len(r) == 8 && codec_dval_u64(codec_dval_at(r, 0), &n);
-	sh = codec_dval_at(r, 2);
+	const char *shp, *pb;
+	size_t shl, pbl;
+	bool ok = codec_dval_len(r) == 8 && codec_dval_u64(codec_dval_at(r, 0), &n) &&
+		  codec_dval_str(codec_dval_at(r, 2), &shp, &shl) && shl == n &&
+		  codec_dval_str(codec_dval_at(r, 7), &pb, &pbl) && pbl == n * sizeof(double);
 	sl = codec_dval_at(r, 3);
 	cols = codec_dval_at(r, 4);
-	ok = ok && codec_dval_str(sh, &shp, &shl) && shl == n &&
-	     codec_dval_len(sl) == w->nslices && codec_dval_len(cols) == w->ncols &&
-	     codec_dval_len(codec_dval_at(r, 1)) == n && codec_dval_len(codec_dval_at(r, 5)) == n &&
-	     codec_dval_len(codec_dval_at(r, 6)) == n && codec_dval_len(codec_dval_at(r, 7)) == n;
+	ok = ok && codec_dval_len(sl) == w->nslices && codec_dval_len(cols) == w->ncols;
+	size_t first = w->n;
+	for (size_t i = 0; ok && i < n; i++) {
+		size_t row = wdata_add_row(w);
+		w->shadow[row] = (uint8_t)shp[i];
+		memcpy(&w->prob[row], pb + i * sizeof(double), sizeof(double));
+	}
+	ok = ok && dec_indexes(w, w->version, first, n, codec_dval_at(r, 1)) &&
+	     dec_indexes(w, w->key, first, n, codec_dval_at(r, 5)) &&
+	     dec_col(w, &w->pred, first, n, codec_dval_at(r, 6));
 	for (size_t j = 0; ok && j < w->nslices; j++)
-		ok = codec_dval_len(codec_dval_at(sl, j)) == n;
+		ok = dec_indexes(w, w->slice[j], first, n, codec_dval_at(sl, j));
 	for (size_t c = 0; ok && c < w->ncols; c++)
-		ok = codec_dval_len(codec_dval_at(cols, c)) == n;
+		ok = dec_col(w, &w->cols[c], first, n, codec_dval_at(cols, c));
+	codec_dec_free(d);
 	if (!ok) {
-		codec_dec_free(d);
+		w->n = first;	/* the rows of a damaged block go */
 		return -EIO;
 	}
-	for (size_t i = 0; i < n; i++) {
-		size_t row = wdata_add_row(w);
-		double p;
-		w->version[row] = dec_index(w, codec_dval_at(codec_dval_at(r, 1), i));
-		w->shadow[row] = (uint8_t)shp[i];
-		for (size_t j = 0; j < w->nslices; j++)
-			w->slice[j][row] = dec_index(w, codec_dval_at(codec_dval_at(sl, j), i));
-		for (size_t c = 0; c < w->ncols; c++)
-			dec_cell(w, &w->cols[c], row, codec_dval_at(codec_dval_at(cols, c), i));
-		w->key[row] = dec_index(w, codec_dval_at(codec_dval_at(r, 5), i));
-		dec_cell(w, &w->pred, row, codec_dval_at(codec_dval_at(r, 6), i));
-		if (codec_dval_f64(codec_dval_at(codec_dval_at(r, 7), i), &p))
-			w->prob[row] = p;
-	}
-	codec_dec_free(d);
 	return 0;
+}
+
+void wdata_append(struct wdata *dst, const struct wdata *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		size_t row = wdata_add_row(dst);
+		const char *p;
+		size_t len;
+#define COPY_INDEX(to, from) \
+		if ((from) != UINT32_MAX) { \
+			p = strmap_str(src->strs, (from), &len); \
+			(to) = wdata_str(dst, p, len); \
+		}
+		COPY_INDEX(dst->version[row], src->version[i]);
+		COPY_INDEX(dst->key[row], src->key[i]);
+		for (size_t j = 0; j < src->nslices; j++)
+			COPY_INDEX(dst->slice[j][row], src->slice[j][i]);
+#undef COPY_INDEX
+		dst->shadow[row] = src->shadow[i];
+		dst->prob[row] = src->prob[i];
+		for (size_t c = 0; c <= src->ncols; c++) {
+			const struct wcol *from = c < src->ncols ? &src->cols[c] : &src->pred;
+			struct wcol *to = c < src->ncols ? &dst->cols[c] : &dst->pred;
+			if (from->kind[i] == CELL_NUM) {
+				wcol_set_num(to, row, from->num[i]);
+			} else if (from->kind[i] == CELL_STR) {
+				p = strmap_str(src->strs, from->str[i], &len);
+				wcol_set_str(dst, to, row, p, len);
+			}
+		}
+	}
 }
