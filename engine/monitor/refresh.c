@@ -91,8 +91,12 @@ static bool is_log_time(const char *name)
 
 /* ---- the layout (which columns, fixed at the first refresh) ---- */
 
+/* Not watched by default: what places, slices or identifies a row (the
+ * prediction is always watched). */
 static bool excluded(const struct monitor_spec *sp, const char *col)
 {
+	if (!strcmp(col, "prediction"))
+		return false;
 	if ((sp->timestamp && !strcmp(col, sp->timestamp)) ||
 	    (sp->model_id && !strcmp(col, sp->model_id)) ||
 	    (sp->labels_key && !strcmp(col, sp->labels_key)) || !strcmp(col, "model_version") ||
@@ -341,7 +345,9 @@ static int on_log_row(void *ctx, const struct endpoint_log_row *row)
 			set_cell(w, &w->cols[c], i, cell_at(row, rf->at_col[c]));
 	}
 	for (size_t j = 0; j < lay->nslices; j++)
-		w->slice[j][i] = cell_str(w, cell_at(row, rf->at_slice[j]));
+		w->slice[j][i] = rf->at_slice[j] == -1 && !strcmp(lay->slices[j], "prediction")
+					 ? cell_str(w, &row->prediction)
+					 : cell_str(w, cell_at(row, rf->at_slice[j]));
 	w->key[i] = cell_str(w, cell_at(row, rf->at_key));
 	set_cell(w, &w->pred, i, &row->prediction);
 	w->prob[i] = row->probability;

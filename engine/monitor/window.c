@@ -141,12 +141,13 @@ static void add_version_groups(struct groups *g, const struct wdata *w,
 		gr->sval = sval;
 		if (!(g->owned = realloc(g->owned, (g->nowned + 1) * sizeof(char *))))
 			mlfs_oom();
-		char *model = strndup(text, at ? (size_t)(at - text) : strlen(text));
+		/* "MODEL@N", or a bare "N" (batch scoring's model_version) */
+		char *model = strndup(text, at ? (size_t)(at - text) : 0);
 		if (!model)
 			mlfs_oom();
 		g->owned[g->nowned++] = model;
 		gr->model = model;
-		snprintf(gr->version, sizeof(gr->version), "%s", at ? at + 1 : "");
+		snprintf(gr->version, sizeof(gr->version), "%s", at ? at + 1 : text);
 		if (!(gr->rows = malloc((ns + 1) * sizeof(size_t))))
 			mlfs_oom();
 		for (size_t r = 0; r < ns; r++)
@@ -328,12 +329,22 @@ struct task_out {
 	struct buf prof, drift, levels;
 };
 
+/* A drift.csv line of test M's value V (and, for KS and chi-square, a
+ * line of the STATISTIC before it, at the p-value's level). */
 static void emit(struct task_out *o, const struct ctx *cx, const struct group *g,
-		 const char *col, int m, double v, const char *type, bool alerting)
+		 const char *col, int m, double v, double statistic, const char *type,
+		 bool alerting)
 {
 	if (!cx->sp->metric_on[m] || isnan(v))
 		return;
 	const char *level = level_of(cx->sp, m, v);
+	if (monitor_metric_is_pvalue(m)) {
+		put_head(&o->drift, cx, g);
+		csv_put_field(&o->drift, col, strlen(col));
+		buf_puts(&o->drift, m == MONITOR_KS ? ",ks_statistic," : ",chi2_statistic,");
+		put_num(&o->drift, statistic);
+		buf_printf(&o->drift, ",%s,%s\n", level, type);
+	}
 	put_head(&o->drift, cx, g);
 	csv_put_field(&o->drift, col, strlen(col));
 	buf_printf(&o->drift, ",%s,", monitor_metric_name(m));
@@ -366,9 +377,9 @@ static void numeric_drift(struct task_out *o, const struct ctx *cx, const struct
 	double d = drift_ks(base, nb, cur->x, cur->n, &p);
 	p = drift_ks_pvalue(d, brows, cur->n);
 	double wd = drift_wasserstein(base, nb, cur->x, cur->n, 0) / (bsd > 0.001 ? bsd : 0.001);
-	emit(o, cx, g, col, MONITOR_PSI, psi, type, alerting);
-	emit(o, cx, g, col, MONITOR_KS, p, type, alerting);
-	emit(o, cx, g, col, MONITOR_WASSERSTEIN, wd, type, alerting);
+	emit(o, cx, g, col, MONITOR_PSI, psi, NAN, type, alerting);
+	emit(o, cx, g, col, MONITOR_KS, p, d, type, alerting);
+	emit(o, cx, g, col, MONITOR_WASSERSTEIN, wd, NAN, type, alerting);
 }
 
 /* Categorical drift of CUR against counts by name (NAMES[i], COUNTS[i]). */
@@ -398,9 +409,9 @@ static void categorical_drift(struct task_out *o, const struct ctx *cx, const st
 		c[strmap_find(all, p, len)] += cur->counts[i];
 	}
 	double pv;
-	drift_chi2(b, c, n, &pv);
-	emit(o, cx, g, col, MONITOR_CHI2, pv, type, alerting);
-	emit(o, cx, g, col, MONITOR_JS, drift_js(b, c, n), type, alerting);
+	double chi2 = drift_chi2(b, c, n, &pv);
+	emit(o, cx, g, col, MONITOR_CHI2, pv, chi2, type, alerting);
+	emit(o, cx, g, col, MONITOR_JS, drift_js(b, c, n), NAN, type, alerting);
 	free(b);
 	free(c);
 	strmap_free(all);

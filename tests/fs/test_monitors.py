@@ -206,9 +206,32 @@ def view(m, name, f, header):
     return text, table(text)
 
 
-def drift(m, name, thresholds=None):
-    text, rows = view(m, name, "drift.csv", DRIFT_HEADER)
+STATISTICS = {"ks_statistic": "ks_pvalue", "chi2_statistic": "chi2_pvalue"}
+
+
+def drift_key(r):
+    return tuple(r[k] for k in ("window_start", "slice_key", "slice_value", "model",
+                                "version", "column", "drift_type"))
+
+
+def drift(m, name, thresholds=None, statistics=False):
+    """drift.csv's rows, checked; the KS and chi-square statistic lines
+    (each just before its p-value's line, at its level) only when
+    STATISTICS."""
+    text, all_rows = view(m, name, "drift.csv", DRIFT_HEADER)
+    pvalues = {(drift_key(r), r["metric"]): r for r in all_rows}
+    rows = []
+    for i, r in enumerate(all_rows):
+        if r["metric"] in STATISTICS:
+            p = pvalues[(drift_key(r), STATISTICS[r["metric"]])]
+            assert all_rows[i + 1] is p and r["level"] == p["level"], (r, p)
+            if statistics:
+                rows.append(r)
+        else:
+            rows.append(r)
     for r in rows:
+        if r["metric"] in STATISTICS:
+            continue
         # Every line's level is its value read through the thresholds.
         assert r["level"] == level(r["metric"], float(r["value"]), thresholds), r
         assert r["drift_type"] in ("baseline", "consecutive"), r
@@ -1055,13 +1078,14 @@ def test_kill9_during_refresh_keeps_drift(tmp_path):
         refresh(m, "a")
         # The same spec over the same rows as b: the same lines (values
         # within the sketches' error: a's windows were built in two steps).
-        got, want = drift(m, "a"), table(after)
+        got, want = drift(m, "a", statistics=True), table(after)
         assert [(r["window_start"], r["column"], r["metric"], r["drift_type"], r["level"])
                 for r in got] == \
             [(r["window_start"], r["column"], r["metric"], r["drift_type"], r["level"])
              for r in want]
         for g, w in zip(got, want):
-            assert abs(float(g["value"]) - float(w["value"])) <= 0.01 * max(1, abs(float(w["value"]))), (g, w)
+            gv, wv = float(g["value"]), float(w["value"])
+            assert gv == wv or abs(gv - wv) <= 0.01 * max(1, abs(wv)), (g, w)
     finally:
         m.stop()
     assert not SANITIZER.search(m.stderr()), m.stderr()
@@ -1217,3 +1241,23 @@ def test_alerts_without_baseline_are_consecutive(mnt):
     assert {(r["window_start"], r["column"], r["level"]) for r in al} == \
         {("2026-11-03T00:00:00Z", "x", "HIGH")}
     check_alerts_match(al, rows, "consecutive")
+
+
+def test_ks_and_chi2_statistics(mnt):
+    """The KS statistic and the chi-square statistic sit beside their
+    p-values, worked out here from the rows written."""
+    os.mkdir(mnt.p("tables", "ref"))
+    os.mkdir(mnt.p("tables", "cur"))
+    base_x = [float(j * 7 % 50) for j in range(50)]
+    cur_x = [float(j * 7 % 50) + 10 for j in range(40)]
+    base_c = ["p" if j % 3 else "q" for j in range(50)]
+    cur_c = ["p" if j % 2 else "q" for j in range(40)]
+    write(mnt.p("tables", "ref", "data.csv"),
+          "ts,x,c\n" + "".join("2026-10-01T00:00:00Z,%g,%s\n" % v for v in zip(base_x, base_c)))
+    write(mnt.p("tables", "cur", "data.csv"),
+          "ts,x,c\n" + "".join("2026-11-02T01:00:00Z,%g,%s\n" % v for v in zip(cur_x, cur_c)))
+    put_spec(mnt, "mon", "source: table:cur\ntimestamp: ts\nbaseline: table:ref\n")
+    refresh(mnt, "mon")
+    rows = {r["metric"]: r for r in drift(mnt, "mon", statistics=True)}
+    assert close(rows["ks_statistic"]["value"], ks_stat(base_x, cur_x), 1e-9)
+    assert close(rows["chi2_statistic"]["value"], chi2_stat(base_c, cur_c)[0], 1e-9)
