@@ -68,52 +68,95 @@ bool value_parse_int(const char *p, size_t len, int64_t *out)
 	return true;
 }
 
+/* Powers of ten that are exact doubles. */
+static const double exact_pow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/* Digits P[*I..) into *MANT (at most 19 significant ones: else *EXACT
+ * goes false), counting those after the point in *FRAC when FRACTION. */
+static bool scan_digits(const char *p, size_t len, size_t *i, uint64_t *mant,
+			int *ndig, int *frac, bool fraction, bool *exact)
+{
+	bool any = false;
+	for (; *i < len && p[*i] >= '0' && p[*i] <= '9'; (*i)++) {
+		any = true;
+		if (*ndig >= 19) {
+			*exact = false;
+			continue;
+		}
+		*mant = *mant * 10 + (uint64_t)(p[*i] - '0');
+		if (*mant)
+			(*ndig)++;
+		if (fraction)
+			(*frac)++;
+	}
+	return any;
+}
+
+/* Clinger's fast path: a mantissa below 2^53 times an exact power of ten
+ * up to 10^22 is one correctly rounded IEEE operation, the same double
+ * strtod gives; anything else goes to strtod. */
 bool value_parse_float(const char *p, size_t len, double *out)
 {
 	char tmp[64];
 	size_t i = 0;
-	bool digits = false;
+	uint64_t mant = 0;
+	int ndig = 0, frac = 0;
+	long e10 = 0;
+	bool exact = true, neg = false;
 
 	if (len == 0 || len >= sizeof(tmp))
 		return false;
 	/* Shape check first: [+-]digits[.digits][(e|E)[+-]digits] or nan/inf. */
 	if (p[i] == '+' || p[i] == '-')
-		i++;
+		neg = p[i++] == '-';
 	size_t rest = len - i;
-	if ((rest == 3 && !strncasecmp(p + i, "nan", 3)) ||
-	    (rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
-	    (rest == 8 && !strncasecmp(p + i, "infinity", 8))) {
+	char c0 = rest ? (char)tolower((unsigned char)p[i]) : 0;
+	if ((c0 == 'n' || c0 == 'i') &&
+	    ((rest == 3 && !strncasecmp(p + i, "nan", 3)) ||
+	     (rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
+	     (rest == 8 && !strncasecmp(p + i, "infinity", 8)))) {
 		if (out) {
-			double v = tolower((unsigned char)p[i]) == 'n' ? NAN : INFINITY;
-			*out = p[0] == '-' ? -v : v;
+			double v = c0 == 'n' ? NAN : INFINITY;
+			*out = neg ? -v : v;
 		}
 		return true;
 	}
-	while (i < len && p[i] >= '0' && p[i] <= '9')
-		i++, digits = true;
+	bool digits = scan_digits(p, len, &i, &mant, &ndig, &frac, false, &exact);
 	if (i < len && p[i] == '.') {
 		i++;
-		while (i < len && p[i] >= '0' && p[i] <= '9')
-			i++, digits = true;
+		digits |= scan_digits(p, len, &i, &mant, &ndig, &frac, true, &exact);
 	}
 	if (!digits)
 		return false;
 	if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+		bool eneg = false;
 		i++;
 		if (i < len && (p[i] == '+' || p[i] == '-'))
-			i++;
+			eneg = p[i++] == '-';
 		if (i == len)
 			return false;
-		while (i < len && p[i] >= '0' && p[i] <= '9')
-			i++;
+		for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+			if (e10 < 100000)
+				e10 = e10 * 10 + (p[i] - '0');
+		e10 = eneg ? -e10 : e10;
 	}
 	if (i != len)
 		return false;
-	if (out) {
-		memcpy(tmp, p, len);
-		tmp[len] = '\0';
-		*out = strtod(tmp, NULL);
+	if (!out)
+		return true;
+	e10 -= frac;
+	if (exact && mant <= (1ull << 53) && e10 >= -22 && e10 <= 22) {
+		double v = (double)mant;
+		v = e10 >= 0 ? v * exact_pow10[e10] : v / exact_pow10[-e10];
+		*out = neg ? -v : v;
+		return true;
 	}
+	memcpy(tmp, p, len);
+	tmp[len] = '\0';
+	*out = strtod(tmp, NULL);
 	return true;
 }
 

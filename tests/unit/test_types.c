@@ -1,6 +1,7 @@
 /* test_types.c - typing of CSV values and number formatting. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -76,6 +77,51 @@ static void test_shortest_doubles(void **state)
 	assert_string_equal(out, "nan");
 }
 
+/* The fast path of value_parse_float gives strtod's double, bit for bit:
+ * random decimals of every shape (digits, points, exponents, signs,
+ * leading zeros, 17-20 significant digits) and printed doubles. */
+static void test_parse_float_matches_strtod(void **state)
+{
+	uint64_t x = 88172645463325252ull;
+	char text[64];
+	for (int round = 0; round < 400000; round++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int n = 0, shape = (int)(x % 6);
+		uint64_t r = x >> 8;
+		if (shape == 0) {
+			double d;
+			memcpy(&d, &x, sizeof(d));
+			if (!isfinite(d))
+				continue;
+			n = snprintf(text, sizeof(text), "%.17g", d);
+		} else {
+			int intd = (int)(r % 12), fracd = (int)(r / 12 % 14), lead = (int)(r / 168 % 4);
+			if (r / 700 % 3 == 0)
+				text[n++] = '-';
+			for (int i = 0; i < lead; i++)
+				text[n++] = '0';
+			uint64_t y = x * 6364136223846793005ull + 1;
+			for (int i = 0; i < intd; i++, y /= 10)
+				text[n++] = (char)('0' + y % 10);
+			if (fracd || !intd) {
+				text[n++] = '.';
+				for (int i = 0; i < fracd || (!intd && !i); i++, y /= 7)
+					text[n++] = (char)('0' + y % 10);
+			}
+			if (shape >= 4)
+				n += snprintf(text + n, sizeof(text) - (size_t)n, "e%d", (int)(r / 2100 % 60) - 30);
+			text[n] = '\0';
+		}
+		double got, want = strtod(text, NULL);
+		if (!value_parse_float(text, (size_t)n, &got))
+			fail_msg("'%s' refused", text);
+		if (memcmp(&got, &want, sizeof(got)))
+			fail_msg("'%s': %.17g, strtod %.17g", text, got, want);
+	}
+}
+
 static void test_int_limits(void **state)
 {
 	int64_t v;
@@ -95,6 +141,7 @@ int main(void)
 		cmocka_unit_test(test_dates_round_trip),
 		cmocka_unit_test(test_shortest_doubles),
 		cmocka_unit_test(test_int_limits),
+		cmocka_unit_test(test_parse_float_matches_strtod),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
