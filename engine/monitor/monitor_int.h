@@ -68,11 +68,19 @@ pthread_mutex_t *mon_lock(struct store *s);
 
 /* ---- the rows of a window, as columns ---- */
 enum { CELL_NULL, CELL_NUM, CELL_STR };
+/* A cell is a text when STR[i] is set (STR is made at the first text),
+ * else a number unless NUM[i] is NaN (null). */
 struct wcol {
-	uint8_t *kind;
 	double *num;
-	uint32_t *str;		/* index in the window's strings */
+	uint32_t *str;		/* index in the window's strings; NULL: none */
 };
+
+static inline int wcol_kind(const struct wcol *c, size_t i)
+{
+	if (c->str && c->str[i] != UINT32_MAX)
+		return CELL_STR;
+	return c->num[i] == c->num[i] ? CELL_NUM : CELL_NULL;
+}
 struct wdata {
 	size_t n, cap;
 	size_t ncols, nslices;
@@ -90,6 +98,8 @@ struct wdata *wdata_new(size_t ncols, size_t nslices);
 void wdata_free(struct wdata *w);
 /* Append an empty row (every cell null); returns its index. */
 size_t wdata_add_row(struct wdata *w);
+/* Room for N rows in all. */
+void wdata_reserve(struct wdata *w, size_t n);
 uint32_t wdata_str(struct wdata *w, const char *p, size_t len);
 /* Cell setters: text is kept as a number when it reads as one. */
 void wcol_set_num(struct wcol *c, size_t row, double v);
@@ -97,9 +107,10 @@ void wcol_set_str(struct wdata *w, struct wcol *c, size_t row,
 		  const char *p, size_t len);
 void wcol_set_text(struct wdata *w, struct wcol *c, size_t row,
 		   const char *p, size_t len);
-/* Rows of W as one msgpack block, appended to OUT; a block decoded and
- * appended to W (-EIO when damaged). */
-void wdata_encode(const struct wdata *w, struct buf *out);
+/* Rows [FIRST, FIRST + N) of W as one msgpack block, appended to OUT; a
+ * block decoded and appended to W (-EIO when damaged). */
+#define WDATA_BLOCK_ROWS 65536
+void wdata_encode(const struct wdata *w, size_t first, size_t n, struct buf *out);
 int wdata_decode_append(struct wdata *w, const char *p, size_t len);
 /* SRC's rows appended to DST (the same layout). */
 void wdata_append(struct wdata *dst, const struct wdata *src);

@@ -1003,14 +1003,16 @@ static void put_blocks(struct refresh *rf, struct store_batch *b)
 {
 	struct buf k = { 0 }, v = { 0 };
 	for (size_t i = 0; i < rf->nwin; i++) {
-		if (!rf->win[i].rows->n)
-			continue;
-		mon_key(&k, 'w', rf->r.did);
-		mon_key_time(&k, rf->win[i].start);
-		key_put_u64(&k, rf->r.block_seq++);
-		buf_reset(&v);
-		wdata_encode(rf->win[i].rows, &v);
-		store_batch_put(b, k.data, k.len, v.data, v.len);
+		const struct wdata *w = rf->win[i].rows;
+		for (size_t first = 0; first < w->n; first += WDATA_BLOCK_ROWS) {
+			size_t n = w->n - first < WDATA_BLOCK_ROWS ? w->n - first : WDATA_BLOCK_ROWS;
+			mon_key(&k, 'w', rf->r.did);
+			mon_key_time(&k, rf->win[i].start);
+			key_put_u64(&k, rf->r.block_seq++);
+			buf_reset(&v);
+			wdata_encode(w, first, n, &v);
+			store_batch_put(b, k.data, k.len, v.data, v.len);
+		}
 	}
 	buf_free(&k);
 	buf_free(&v);

@@ -21,14 +21,13 @@ static void *grow(void *p, size_t n, size_t size)
 
 static void wcol_grow(struct wcol *c, size_t cap)
 {
-	c->kind = grow(c->kind, cap, 1);
 	c->num = grow(c->num, cap, sizeof(double));
-	c->str = grow(c->str, cap, sizeof(uint32_t));
+	if (c->str)
+		c->str = grow(c->str, cap, sizeof(uint32_t));
 }
 
 static void wcol_free(struct wcol *c)
 {
-	free(c->kind);
 	free(c->num);
 	free(c->str);
 }
@@ -67,29 +66,42 @@ void wdata_free(struct wdata *w)
 	free(w);
 }
 
+void wdata_reserve(struct wdata *w, size_t n)
+{
+	if (n <= w->cap)
+		return;
+	w->cap = n;
+	w->version = grow(w->version, w->cap, sizeof(uint32_t));
+	w->shadow = grow(w->shadow, w->cap, 1);
+	for (size_t j = 0; j < w->nslices; j++)
+		w->slice[j] = grow(w->slice[j], w->cap, sizeof(uint32_t));
+	for (size_t c = 0; c < w->ncols; c++)
+		wcol_grow(&w->cols[c], w->cap);
+	w->key = grow(w->key, w->cap, sizeof(uint32_t));
+	wcol_grow(&w->pred, w->cap);
+	w->prob = grow(w->prob, w->cap, sizeof(double));
+}
+
+static void wcol_clear(struct wcol *c, size_t i)
+{
+	c->num[i] = NAN;
+	if (c->str)
+		c->str[i] = UINT32_MAX;
+}
+
 size_t wdata_add_row(struct wdata *w)
 {
-	if (w->n == w->cap) {
-		w->cap = w->cap ? 2 * w->cap : 256;
-		w->version = grow(w->version, w->cap, sizeof(uint32_t));
-		w->shadow = grow(w->shadow, w->cap, 1);
-		for (size_t j = 0; j < w->nslices; j++)
-			w->slice[j] = grow(w->slice[j], w->cap, sizeof(uint32_t));
-		for (size_t c = 0; c < w->ncols; c++)
-			wcol_grow(&w->cols[c], w->cap);
-		w->key = grow(w->key, w->cap, sizeof(uint32_t));
-		wcol_grow(&w->pred, w->cap);
-		w->prob = grow(w->prob, w->cap, sizeof(double));
-	}
+	if (w->n == w->cap)
+		wdata_reserve(w, w->cap ? 2 * w->cap : 256);
 	size_t i = w->n++;
 	w->version[i] = UINT32_MAX;
 	w->shadow[i] = 0;
 	for (size_t j = 0; j < w->nslices; j++)
 		w->slice[j][i] = UINT32_MAX;
 	for (size_t c = 0; c < w->ncols; c++)
-		w->cols[c].kind[i] = CELL_NULL;
+		wcol_clear(&w->cols[c], i);
 	w->key[i] = UINT32_MAX;
-	w->pred.kind[i] = CELL_NULL;
+	wcol_clear(&w->pred, i);
 	w->prob[i] = NAN;
 	return i;
 }
@@ -101,14 +113,20 @@ uint32_t wdata_str(struct wdata *w, const char *p, size_t len)
 
 void wcol_set_num(struct wcol *c, size_t row, double v)
 {
-	c->kind[row] = isnan(v) ? CELL_NULL : CELL_NUM;
 	c->num[row] = v;
+	if (c->str)
+		c->str[row] = UINT32_MAX;
 }
 
 void wcol_set_str(struct wdata *w, struct wcol *c, size_t row,
 		  const char *p, size_t len)
 {
-	c->kind[row] = CELL_STR;
+	if (!c->str) {
+		c->str = grow(NULL, w->cap, sizeof(uint32_t));
+		for (size_t i = 0; i < w->cap; i++)
+			c->str[i] = UINT32_MAX;
+	}
+	c->num[row] = NAN;
 	c->str[row] = wdata_str(w, p, len);
 }
 
@@ -118,7 +136,7 @@ void wcol_set_text(struct wdata *w, struct wcol *c, size_t row,
 	double v;
 	bool b;
 	if (!p || !len)
-		c->kind[row] = CELL_NULL;
+		wcol_set_num(c, row, NAN);
 	else if (value_parse_float(p, len, &v) && isfinite(v))
 		wcol_set_num(c, row, v);
 	else if (value_parse_bool(p, len, &b))
@@ -134,7 +152,7 @@ static void enc_cell(struct buf *out, const struct wdata *w,
 {
 	size_t len;
 	const char *p;
-	switch (c->kind[i]) {
+	switch (wcol_kind(c, i)) {
 	case CELL_NUM:
 		codec_enc_f64(out, c->num[i]);
 		break;
@@ -159,59 +177,55 @@ static void enc_index(struct buf *out, const struct wdata *w, uint32_t idx)
 	codec_enc_str(out, p, len);
 }
 
-/* A column without texts as one bin of float64 (NaN: null), else an
- * array of cells. */
-static void enc_col(struct buf *out, const struct wdata *w, const struct wcol *c)
+/* Rows [FIRST, FIRST + N) of column C: one bin of float64 (NaN: null)
+ * without texts, else an array of cells. */
+static void enc_col(struct buf *out, const struct wdata *w, const struct wcol *c,
+		    size_t first, size_t n)
 {
 	bool texts = false;
-	for (size_t i = 0; i < w->n && !texts; i++)
-		texts = c->kind[i] == CELL_STR;
+	for (size_t i = first; c->str && i < first + n && !texts; i++)
+		texts = c->str[i] != UINT32_MAX;
 	if (!texts) {
-		double *v = malloc((w->n + 1) * sizeof(double));
-		if (!v)
-			mlfs_oom();
-		for (size_t i = 0; i < w->n; i++)
-			v[i] = c->kind[i] == CELL_NUM ? c->num[i] : NAN;
-		codec_enc_bin(out, v, w->n * sizeof(double));
-		free(v);
+		codec_enc_bin(out, c->num + first, n * sizeof(double));
 		return;
 	}
-	codec_enc_array(out, (uint32_t)w->n);
-	for (size_t i = 0; i < w->n; i++)
+	codec_enc_array(out, (uint32_t)n);
+	for (size_t i = first; i < first + n; i++)
 		enc_cell(out, w, c, i);
 }
 
-/* Texts by row; nil when every row has none. */
-static void enc_indexes(struct buf *out, const struct wdata *w, const uint32_t *v)
+/* Texts by row; nil when none of the rows has one. */
+static void enc_indexes(struct buf *out, const struct wdata *w, const uint32_t *v,
+			size_t first, size_t n)
 {
 	bool any = false;
-	for (size_t i = 0; i < w->n && !any; i++)
+	for (size_t i = first; i < first + n && !any; i++)
 		any = v[i] != UINT32_MAX;
 	if (!any) {
 		codec_enc_nil(out);
 		return;
 	}
-	codec_enc_array(out, (uint32_t)w->n);
-	for (size_t i = 0; i < w->n; i++)
+	codec_enc_array(out, (uint32_t)n);
+	for (size_t i = first; i < first + n; i++)
 		enc_index(out, w, v[i]);
 }
 
 /* [n, versions, shadow, [slices], [cols], keys, pred, prob (float64 bin)] */
-void wdata_encode(const struct wdata *w, struct buf *out)
+void wdata_encode(const struct wdata *w, size_t first, size_t n, struct buf *out)
 {
 	codec_enc_array(out, 8);
-	codec_enc_u64(out, w->n);
-	enc_indexes(out, w, w->version);
-	codec_enc_bin(out, w->shadow, w->n);
+	codec_enc_u64(out, n);
+	enc_indexes(out, w, w->version, first, n);
+	codec_enc_bin(out, w->shadow + first, n);
 	codec_enc_array(out, (uint32_t)w->nslices);
 	for (size_t j = 0; j < w->nslices; j++)
-		enc_indexes(out, w, w->slice[j]);
+		enc_indexes(out, w, w->slice[j], first, n);
 	codec_enc_array(out, (uint32_t)w->ncols);
 	for (size_t c = 0; c < w->ncols; c++)
-		enc_col(out, w, &w->cols[c]);
-	enc_indexes(out, w, w->key);
-	enc_col(out, w, &w->pred);
-	codec_enc_bin(out, w->prob, w->n * sizeof(double));
+		enc_col(out, w, &w->cols[c], first, n);
+	enc_indexes(out, w, w->key, first, n);
+	enc_col(out, w, &w->pred, first, n);
+	codec_enc_bin(out, w->prob + first, n * sizeof(double));
 }
 
 static void dec_cell(struct wdata *w, struct wcol *c, size_t row, struct dval v)
@@ -243,11 +257,7 @@ static bool dec_col(struct wdata *w, struct wcol *c, size_t first, size_t n, str
 	if (codec_dval_str(v, &p, &len)) {
 		if (len != n * sizeof(double))
 			return false;
-		for (size_t i = 0; i < n; i++) {
-			double d;
-			memcpy(&d, p + i * sizeof(double), sizeof(double));
-			wcol_set_num(c, first + i, d);
-		}
+		memcpy(c->num + first, p, n * sizeof(double));
 		return true;
 	}
 	if (codec_dval_len(v) != n)
@@ -284,6 +294,8 @@ int wdata_decode_append(struct wdata *w, const char *data, size_t size)
 	cols = codec_dval_at(r, 4);
 	ok = ok && codec_dval_len(sl) == w->nslices && codec_dval_len(cols) == w->ncols;
 	size_t first = w->n;
+	if (ok)
+		wdata_reserve(w, first + n);
 	for (size_t i = 0; ok && i < n; i++) {
 		size_t row = wdata_add_row(w);
 		w->shadow[row] = (uint8_t)shp[i];
@@ -306,6 +318,7 @@ int wdata_decode_append(struct wdata *w, const char *data, size_t size)
 
 void wdata_append(struct wdata *dst, const struct wdata *src)
 {
+	wdata_reserve(dst, dst->n + src->n);
 	for (size_t i = 0; i < src->n; i++) {
 		size_t row = wdata_add_row(dst);
 		const char *p;
@@ -325,9 +338,10 @@ void wdata_append(struct wdata *dst, const struct wdata *src)
 		for (size_t c = 0; c <= src->ncols; c++) {
 			const struct wcol *from = c < src->ncols ? &src->cols[c] : &src->pred;
 			struct wcol *to = c < src->ncols ? &dst->cols[c] : &dst->pred;
-			if (from->kind[i] == CELL_NUM) {
+			int kind = wcol_kind(from, i);
+			if (kind == CELL_NUM) {
 				wcol_set_num(to, row, from->num[i]);
-			} else if (from->kind[i] == CELL_STR) {
+			} else if (kind == CELL_STR) {
 				p = strmap_str(src->strs, from->str[i], &len);
 				wcol_set_str(dst, to, row, p, len);
 			}

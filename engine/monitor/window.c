@@ -234,7 +234,7 @@ static void gather(const struct wdata *w, const struct wcol *c, const struct gro
 			mlfs_oom();
 		for (size_t r = 0; r < g->n; r++) {
 			size_t i = g->rows[r];
-			if (c->kind[i] == CELL_NUM)
+			if (wcol_kind(c, i) == CELL_NUM)
 				v->x[v->n++] = c->num[i];
 			else
 				v->nulls++;
@@ -246,10 +246,10 @@ static void gather(const struct wdata *w, const struct wcol *c, const struct gro
 	for (size_t r = 0; r < g->n; r++) {
 		size_t i = g->rows[r], len;
 		char tmp[40];
-		if (c->kind[i] == CELL_STR) {
+		if (wcol_kind(c, i) == CELL_STR) {
 			const char *p = strmap_str(w->strs, c->str[i], &len);
 			count_cat(v, p, len);
-		} else if (c->kind[i] == CELL_NUM) {
+		} else if (wcol_kind(c, i) == CELL_NUM) {
 			int n = buf_fmt_double(tmp, c->num[i]);
 			count_cat(v, tmp, (size_t)n);
 		} else {
@@ -562,9 +562,9 @@ static double auc(struct pair *p, size_t n)
 
 static const char *cell_text(const struct wdata *w, const struct wcol *c, size_t i, char tmp[40])
 {
-	if (c->kind[i] == CELL_STR)
+	if (wcol_kind(c, i) == CELL_STR)
 		return strmap_str(w->strs, c->str[i], NULL);
-	if (c->kind[i] == CELL_NUM) {
+	if (wcol_kind(c, i) == CELL_NUM) {
 		buf_fmt_double(tmp, c->num[i]);
 		return tmp;
 	}
@@ -579,7 +579,7 @@ static bool regression(const struct ctx *cx)
 		return cx->base->problem == MONITOR_PROBLEM_REGRESSION;
 	const struct wdata *w = cx->w;
 	for (size_t i = 0; i < w->n; i++)
-		if (!isnan(w->prob[i]) || w->pred.kind[i] == CELL_STR)
+		if (!isnan(w->prob[i]) || wcol_kind(&w->pred, i) == CELL_STR)
 			return false;
 	return true;
 }
@@ -671,7 +671,7 @@ static void performance(const struct ctx *cx, const struct group *g, struct buf 
 		size_t ll;
 		const char *lt = strmap_str(lab->texts, lab->label[li], &ll);
 		if (reg) {
-			double y, yhat = w->pred.kind[i] == CELL_NUM ? w->pred.num[i] : strtod(pt, NULL);
+			double y, yhat = wcol_kind(&w->pred, i) == CELL_NUM ? w->pred.num[i] : strtod(pt, NULL);
 			if (!value_parse_float(lt, ll, &y))
 				continue;
 			se += (y - yhat) * (y - yhat);
@@ -682,7 +682,7 @@ static void performance(const struct ctx *cx, const struct group *g, struct buf 
 			/* a label 1.0 and a prediction 1 are the same class */
 			double y;
 			char lbuf[40];
-			if (w->pred.kind[i] == CELL_NUM && value_parse_float(lt, ll, &y)) {
+			if (wcol_kind(&w->pred, i) == CELL_NUM && value_parse_float(lt, ll, &y)) {
 				buf_fmt_double(lbuf, y);
 				lt = lbuf;
 				ll = strlen(lbuf);
@@ -724,9 +724,9 @@ static bool column_numeric(const struct wdata *w, size_t c, const struct profile
 		return bc->kind == PROFILE_NUMERIC;
 	bool any = false;
 	for (size_t i = 0; i < w->n; i++) {
-		if (w->cols[c].kind[i] == CELL_STR)
+		if (wcol_kind(&w->cols[c], i) == CELL_STR)
 			return false;
-		any |= w->cols[c].kind[i] == CELL_NUM;
+		any |= wcol_kind(&w->cols[c], i) == CELL_NUM;
 	}
 	return any;
 }
