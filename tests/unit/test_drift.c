@@ -61,6 +61,28 @@ static void radix_sort_matches_qsort(void **state)
 	free(y);
 }
 
+/* Keys that differ in no byte, in one (an odd number of scatters: the
+ * result comes back from the scratch buffer) and in two, on a sample
+ * large enough for the scratch to be asked for in huge pages. */
+static void radix_sort_few_bytes(void **state)
+{
+	const size_t n = 300000;
+	const int spread[] = { 1, 256, 65536 };
+	double *x = malloc(n * sizeof(*x)), *y = malloc(n * sizeof(*y));
+	struct gen g = { 11 };
+	for (int s = 0; s < 3; s++) {
+		for (size_t i = 0; i < n; i++)
+			x[i] = 1.0 + (double)(uint64_t)(uniform(&g) * spread[s]) * 0x1p-52;
+		memcpy(y, x, n * sizeof(*y));
+		drift_sort(x, n);
+		qsort(y, n, sizeof(*y), cmp_double);
+		for (size_t i = 0; i < n; i++)
+			assert_true(x[i] == y[i]);
+	}
+	free(x);
+	free(y);
+}
+
 static void ks_small_by_hand(void **state)
 {
 	/* ECDFs step at each value; the widest gap is 4/9 at 3.25..6.0. */
@@ -162,6 +184,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(radix_sort_matches_qsort),
+		cmocka_unit_test(radix_sort_few_bytes),
 		cmocka_unit_test(ks_small_by_hand),
 		cmocka_unit_test(wasserstein_small_by_hand),
 		cmocka_unit_test(against_scipy),
