@@ -70,7 +70,7 @@ void wdata_reserve(struct wdata *w, size_t n)
 {
 	if (n <= w->cap)
 		return;
-	w->cap = n;
+	w->cap = n > 2 * w->cap ? n : 2 * w->cap;	/* blocks add up: no quadratic copying */
 	w->version = grow(w->version, w->cap, sizeof(uint32_t));
 	w->shadow = grow(w->shadow, w->cap, 1);
 	for (size_t j = 0; j < w->nslices; j++)
