@@ -1261,3 +1261,22 @@ def test_ks_and_chi2_statistics(mnt):
     rows = {r["metric"]: r for r in drift(mnt, "mon", statistics=True)}
     assert close(rows["ks_statistic"]["value"], ks_stat(base_x, cur_x), 1e-9)
     assert close(rows["chi2_statistic"]["value"], chi2_stat(base_c, cur_c)[0], 1e-9)
+
+
+def test_daemon_refreshes_a_due_monitor(mnt):
+    """A monitor never refreshed is due: the daemon's scheduler refreshes
+    it within its tick (5 s) without a write to refresh, and says so in
+    /log."""
+    os.mkdir(mnt.p("tables", "cur"))
+    write(mnt.p("tables", "cur", "data.csv"),
+          "ts,x\n" + "".join("2026-11-02T%02d:00:00Z,%d\n" % (j % 24, j) for j in range(30)))
+    put_spec(mnt, "mon", "source: table:cur\ntimestamp: ts\ngranularity: 1h\n")
+    deadline = time.time() + 15
+    while time.time() < deadline and not report(mnt, "mon").get("status"):
+        time.sleep(0.2)
+    rep = report(mnt, "mon")
+    assert rep.get("status") == "ok" and rep["rows_in"] == "30", rep
+    assert "/monitors/mon: scheduled refresh done" in mnt.log()
+    # due again only after an hour: the next ticks leave it alone
+    time.sleep(6)
+    assert report(mnt, "mon")["time"] == rep["time"]
