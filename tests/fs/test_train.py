@@ -103,7 +103,7 @@ def test_train_to_finished(mnt):
     assert read(os.path.join(d, "tags", "team")) == "growth\n"
     model = sorted(os.listdir(os.path.join(d, "model")))
     assert model == ["confusion.csv", "features.yaml", "importances.csv", "model.forest",
-                     "signature"]
+                     "profile", "signature"]
     imp = read(os.path.join(d, "model", "importances.csv")).splitlines()
     assert imp[0] == "feature,importance"
     values = [float(line.rsplit(",", 1)[1]) for line in imp[1:]]
