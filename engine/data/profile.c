@@ -15,6 +15,7 @@
 
 #include "codec.h"
 #include "hash.h"
+#include "sort.h"
 #include "types.h"
 
 #define PROFILE_FORMAT "mlfs-profile"
@@ -239,12 +240,6 @@ void profile_builder_row(struct profile_builder *b)
 
 /* ---- finishing ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
 static int cmp_cat(const void *a, const void *b)
 {
 	return strcmp(((const struct cat *)a)->s, ((const struct cat *)b)->s);
@@ -282,7 +277,7 @@ static void finish_numeric(struct bcol *c, struct profile_col *pc)
 	pc->mean = pc->std = pc->min = pc->max = NAN;
 	if (!n)
 		return;
-	qsort(c->x, n, sizeof(*c->x), cmp_double);
+	sort_doubles(c->x, n);
 	moments(c->x, n, &pc->mean, &pc->std);
 	pc->min = c->x[0];
 	pc->max = c->x[n - 1];

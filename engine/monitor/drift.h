@@ -14,11 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Sort X[0..N) ascending in place (NaN must be removed first).  A radix
- * sort: linear in N, the step that dominates every numeric statistic. */
-void drift_sort(double *x, size_t n);
 
-/* PSI of CUR against BASE, both sorted, with NBINS bins whose inner edges
+/* PSI of CUR against BASE, both sorted (sort.h), with NBINS bins whose inner edges
  * are BASE's quantiles (deduplicated; values equal to an edge go right).
  * Empty bins take the share 0.0001 (Evidently's floor).  NAN when either
  * side is empty. */

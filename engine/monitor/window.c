@@ -16,6 +16,7 @@
 
 #include "csv.h"
 #include "drift.h"
+#include "sort.h"
 #include "types.h"
 
 #define MAX_THREADS 8
@@ -239,7 +240,7 @@ static void gather(const struct wdata *w, const struct wcol *c, const struct gro
 			else
 				v->nulls++;
 		}
-		drift_sort(v->x, v->n);
+		sort_doubles(v->x, v->n);
 		return;
 	}
 	v->cats = strmap_new();

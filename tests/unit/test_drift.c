@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "drift.h"
+#include "sort.h"
 
 #define near(a, b, tol) assert_true(fabs((a) - (b)) <= (tol))
 
@@ -53,7 +54,7 @@ static void radix_sort_matches_qsort(void **state)
 	double *x = normal_sample(9, 100000, 0, 1e6), *y = malloc(100000 * sizeof(*y));
 	x[0] = -0.0, x[1] = 0.0, x[2] = -INFINITY, x[3] = INFINITY, x[4] = 1e-310;
 	memcpy(y, x, 100000 * sizeof(*y));
-	drift_sort(x, 100000);
+	sort_doubles(x, 100000);
 	qsort(y, 100000, sizeof(*y), cmp_double);
 	for (size_t i = 0; i < 100000; i++)
 		assert_true(x[i] == y[i]);
@@ -74,7 +75,7 @@ static void radix_sort_few_bytes(void **state)
 		for (size_t i = 0; i < n; i++)
 			x[i] = 1.0 + (double)(uint64_t)(uniform(&g) * spread[s]) * 0x1p-52;
 		memcpy(y, x, n * sizeof(*y));
-		drift_sort(x, n);
+		sort_doubles(x, n);
 		qsort(y, n, sizeof(*y), cmp_double);
 		for (size_t i = 0; i < n; i++)
 			assert_true(x[i] == y[i]);
@@ -114,8 +115,8 @@ static void against_scipy(void **state)
 	/* drift_scipy.py "mid": 800 vs 1000 rows, exact KS. */
 	double *a = normal_sample(1, 800, 0.0, 1.0), *b = normal_sample(2, 1000, 0.2, 1.1);
 	near(a[0], -0.7577863290384502, 1e-15);	/* the same generator */
-	drift_sort(a, 800);
-	drift_sort(b, 1000);
+	sort_doubles(a, 800);
+	sort_doubles(b, 1000);
 	double p;
 	near(drift_ks(a, 800, b, 1000, &p), 0.071, 1e-12);
 	near(p, 0.021591950627670952, 1e-9);
@@ -127,8 +128,8 @@ static void against_scipy(void **state)
 	 * approximation of the same limit: p within 2% (relative). */
 	a = normal_sample(3, 20000, 0.0, 1.0);
 	b = normal_sample(4, 30000, 0.02, 1.0);
-	drift_sort(a, 20000);
-	drift_sort(b, 30000);
+	sort_doubles(a, 20000);
+	sort_doubles(b, 30000);
 	near(drift_ks(a, 20000, b, 30000, &p), 0.007966666666666677, 1e-12);
 	near(p, 0.4292882112045292, 0.02 * 0.4292882112045292);
 	near(drift_wasserstein(a, 20000, b, 30000, 1), 0.01142446351980986, 1e-12);

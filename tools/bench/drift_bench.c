@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "drift.h"
+#include "sort.h"
 
 #define NBINS 10
 #define MAX_THREADS 2
@@ -71,8 +72,8 @@ static void *job_run(void *arg)
 		double *base = j->work + (size_t)c * 2 * j->n, *cur = base + j->n;
 		struct col_stats *s = &j->out[c];
 		double t0 = cpu_now();
-		drift_sort(base, j->n);
-		drift_sort(cur, j->n);
+		sort_doubles(base, j->n);
+		sort_doubles(cur, j->n);
 		double t1 = cpu_now();
 		s->psi = drift_psi(base, j->n, cur, j->n, NBINS);
 		double t2 = cpu_now();
