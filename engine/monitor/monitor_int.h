@@ -138,16 +138,25 @@ struct labels {
 	struct strmap *texts;
 };
 
+/* What a window's consecutive drift compares with: the window before's
+ * groups and their sorted values. */
+struct wsum;
+void wsum_free(struct wsum *sum);
+
 /* The results of window W ([START, START + GRAN)) of monitor NAME: lines
  * of profile.csv, drift.csv and performance.csv into PROF, DRIFT, PERF,
  * and the MEDIUM/HIGH results as "KEY\tLEVEL\tVALUE\n" lines into LEVELS
  * (KEY: slice_key,slice_value,model,version,column,metric, CSV-quoted).
- * PREV (may be NULL) is the window before, for consecutive drift. */
-void window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
-		    const struct baseline *base, const struct labels *lab,
-		    int64_t start, const struct wdata *w,
-		    const struct wdata *prev, struct buf *prof,
-		    struct buf *drift, struct buf *perf, struct buf *levels);
+ * PREV (may be NULL) is the window before's summary, for consecutive
+ * drift.  Returns W's summary (free with wsum_free) for the next one. */
+struct wsum *window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
+			    const struct baseline *base, const struct labels *lab,
+			    int64_t start, const struct wdata *w,
+			    const struct wsum *prev, struct buf *prof,
+			    struct buf *drift, struct buf *perf, struct buf *levels);
+/* The summary of W alone (a window before the first one computed). */
+struct wsum *window_summarize(const struct mon_layout *lay, const struct baseline *base,
+			      const struct wdata *w);
 /* ISO 8601 UTC: seconds "2026-12-01T00:00:00Z", milliseconds
  * "2026-12-05T21:30:00.123Z" (OUT: 40 bytes). */
 void mon_fmt_time(char *out, int64_t seconds);

@@ -931,18 +931,24 @@ static int compute(struct refresh *rf, const int64_t *todo, size_t ntodo,
 		   struct buf *alerts, struct outcome *oc)
 {
 	struct buf prof = { 0 }, drift = { 0 }, perf = { 0 }, levels = { 0 }, old = { 0 };
-	struct wdata *prev = NULL, *cur = NULL;
+	struct wsum *prev = NULL;
+	struct wdata *cur = NULL;
 	int64_t prev_start = 0;
 	int rc = 0;
 	int64_t g = rf->sp->granularity_s;
 	for (size_t i = 0; !rc && i < ntodo; i++) {
 		int64_t start = todo[i], before = start - g;
 		if (!(prev && prev_start == before)) {
-			wdata_free(prev);
+			/* the window before was not computed just now */
+			wsum_free(prev);
 			prev = NULL;
-			if (in_list(all, nall, before))
-				rc = load_window(rf, before, pending_of(rf, before), &prev);
-			prev_start = before;
+			if (in_list(all, nall, before)) {
+				struct wdata *w = NULL;
+				rc = load_window(rf, before, pending_of(rf, before), &w);
+				if (!rc)
+					prev = window_summarize(&rf->r.layout, &rf->base, w);
+				wdata_free(w);
+			}
 		}
 		if (!rc)
 			rc = load_window(rf, start, pending_of(rf, start), &cur);
@@ -952,8 +958,11 @@ static int compute(struct refresh *rf, const int64_t *todo, size_t ntodo,
 		buf_reset(&drift);
 		buf_reset(&perf);
 		buf_reset(&levels);
-		window_compute(rf->sp, &rf->r.layout, &rf->base, rf->have_labels ? &rf->lab : NULL,
-			       start, cur, prev, &prof, &drift, &perf, &levels);
+		struct wsum *sum = window_compute(rf->sp, &rf->r.layout, &rf->base,
+						  rf->have_labels ? &rf->lab : NULL, start, cur, prev,
+						  &prof, &drift, &perf, &levels);
+		wdata_free(cur);
+		cur = NULL;
 		old_levels(rf, start, &old);
 		char ws[40];
 		mon_fmt_time(ws, start);
@@ -963,12 +972,11 @@ static int compute(struct refresh *rf, const int64_t *todo, size_t ntodo,
 			oc->alerts += alerts->data[k] == '\n';
 		results_put(b, rf, start, &prof, &drift, &perf, &levels);
 		oc->computed++;
-		wdata_free(prev);
-		prev = cur;
+		wsum_free(prev);
+		prev = sum;
 		prev_start = start;
-		cur = NULL;
 	}
-	wdata_free(prev);
+	wsum_free(prev);
 	wdata_free(cur);
 	buf_free(&prof);
 	buf_free(&drift);

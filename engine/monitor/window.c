@@ -175,23 +175,28 @@ static void make_groups(const struct wdata *w, const struct mon_layout *lay,
 			for (size_t i = 0; i < w->n; i++)
 				if (w->slice[j][i] == vals[k].idx)
 					all[ns++] = i;
-			add_version_groups(g, w, lay->slices[j], vals[k].text, all, ns);
+			char *sval = strdup(vals[k].text);	/* the groups outlive W */
+			if (!sval || !(g->owned = realloc(g->owned, (g->nowned + 1) * sizeof(char *))))
+				mlfs_oom();
+			g->owned[g->nowned++] = sval;
+			add_version_groups(g, w, lay->slices[j], sval, all, ns);
 		}
 		free(vals);
 	}
 	free(all);
 }
 
-/* The group of G matching X's slice and version, or NULL. */
-static const struct group *find_group(const struct groups *g, const struct group *x)
+/* The index of the group of G matching X's slice and version, or
+ * SIZE_MAX. */
+static size_t find_group(const struct groups *g, const struct group *x)
 {
 	for (size_t i = 0; i < g->n; i++) {
 		const struct group *y = &g->v[i];
 		if (!strcmp(y->skey, x->skey) && !strcmp(y->sval, x->sval) &&
 		    !strcmp(y->model, x->model) && !strcmp(y->version, x->version))
-			return y;
+			return i;
 	}
-	return NULL;
+	return SIZE_MAX;
 }
 
 /* ---- a column's values in a group ---- */
@@ -210,6 +215,48 @@ static void values_free(struct values *v)
 	strmap_free(v->cats);
 	free(v->counts);
 	memset(v, 0, sizeof(*v));
+}
+
+/* A window's groups (their rows dropped) and, per group and column, the
+ * values gathered and sorted: what the next window's consecutive drift
+ * compares with, so no window is sorted twice in a refresh. */
+struct wsum {
+	struct groups g;
+	size_t ncols;
+	struct values *v;	/* [g.n * ncols] */
+};
+
+void wsum_free(struct wsum *sum)
+{
+	if (!sum)
+		return;
+	for (size_t i = 0; i < sum->g.n * sum->ncols; i++)
+		values_free(&sum->v[i]);
+	free(sum->v);
+	groups_free(&sum->g);
+	free(sum);
+}
+
+static struct wsum *wsum_new(const struct wdata *w, const struct mon_layout *lay)
+{
+	struct wsum *sum = calloc(1, sizeof(*sum));
+	if (!sum)
+		mlfs_oom();
+	make_groups(w, lay, &sum->g);
+	sum->ncols = lay->ncols;
+	sum->v = calloc(sum->g.n * sum->ncols + 1, sizeof(*sum->v));
+	if (!sum->v)
+		mlfs_oom();
+	return sum;
+}
+
+/* The rows of every group go once the values are gathered. */
+static void wsum_drop_rows(struct wsum *sum)
+{
+	for (size_t i = 0; i < sum->g.n; i++) {
+		free(sum->g.v[i].rows);
+		sum->g.v[i].rows = NULL;
+	}
 }
 
 static void count_cat(struct values *v, const char *p, size_t len)
@@ -292,8 +339,9 @@ struct ctx {
 	const struct mon_layout *lay;
 	const struct baseline *base;
 	const struct labels *lab;
-	const struct wdata *w, *prev;
-	struct groups g, pg;
+	const struct wdata *w;
+	const struct wsum *prev;	/* the window before, or NULL */
+	struct wsum *sum;		/* this window's, filled by the tasks */
 	char ws[40], we[40];
 	/* column types, decided once per window */
 	bool *numeric;
@@ -456,11 +504,11 @@ static void profile_line(struct task_out *o, const struct ctx *cx, const struct 
 static void run_task(struct ctx *cx, size_t t, struct task_out *o)
 {
 	size_t nc = cx->lay->ncols;
-	const struct group *g = &cx->g.v[t / nc];
+	const struct group *g = &cx->sum->g.v[t / nc];
 	size_t c = t % nc;
 	const char *col = cx->lay->cols[c];
 	const struct profile_col *bc = cx->bcol[c];
-	struct values v, pv;
+	struct values v;
 	if (!g->n)
 		return;
 	if (*g->skey)
@@ -477,30 +525,29 @@ static void run_task(struct ctx *cx, size_t t, struct task_out *o)
 		numeric_drift(o, cx, g, col, bc->sample, bc->nsample, bc->count, bc->std, &v, "baseline", true);
 	else if (bc && !v.numeric && bc->kind == PROFILE_CATEGORICAL)
 		categorical_drift(o, cx, g, col, bc->cats, bc->cat_counts, bc->ncats, &v, "baseline", true);
-	const struct group *pgr = cx->prev ? find_group(&cx->pg, g) : NULL;
-	if (pgr && pgr->n) {
-		gather(cx->prev, &cx->prev->cols[c], pgr, v.numeric, &pv);
-		if (v.numeric && pv.n) {
+	size_t pi = cx->prev ? find_group(&cx->prev->g, g) : SIZE_MAX;
+	const struct values *pv = pi != SIZE_MAX ? &cx->prev->v[pi * nc + c] : NULL;
+	if (pv && pv->numeric == v.numeric && pv->n) {
+		if (v.numeric) {
 			double mean = 0, m2 = 0;
-			for (size_t i = 0; i < pv.n; i++) {
-				double delta = pv.x[i] - mean;
+			for (size_t i = 0; i < pv->n; i++) {
+				double delta = pv->x[i] - mean;
 				mean += delta / (double)(i + 1);
-				m2 += delta * (pv.x[i] - mean);
+				m2 += delta * (pv->x[i] - mean);
 			}
-			numeric_drift(o, cx, g, col, pv.x, pv.n, pv.n, sqrt(m2 / (double)pv.n), &v,
+			numeric_drift(o, cx, g, col, pv->x, pv->n, pv->n, sqrt(m2 / (double)pv->n), &v,
 				      "consecutive", !have_base);
-		} else if (!v.numeric && pv.n) {
-			char **names = malloc((pv.n + 1) * sizeof(char *));
+		} else {
+			char **names = malloc((pv->n + 1) * sizeof(char *));
 			if (!names)
 				mlfs_oom();
-			for (size_t i = 0; i < pv.n; i++)
-				names[i] = (char *)strmap_str(pv.cats, i, NULL);
-			categorical_drift(o, cx, g, col, names, pv.counts, pv.n, &v, "consecutive", !have_base);
+			for (size_t i = 0; i < pv->n; i++)
+				names[i] = (char *)strmap_str(pv->cats, i, NULL);
+			categorical_drift(o, cx, g, col, names, pv->counts, pv->n, &v, "consecutive", !have_base);
 			free(names);
 		}
-		values_free(&pv);
 	}
-	values_free(&v);
+	cx->sum->v[t] = v;	/* the next window compares with it */
 }
 
 struct pool {
@@ -732,28 +779,55 @@ static bool column_numeric(const struct wdata *w, size_t c, const struct profile
 	return any;
 }
 
-void window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
-		    const struct baseline *base, const struct labels *lab,
-		    int64_t start, const struct wdata *w,
-		    const struct wdata *prev, struct buf *prof,
-		    struct buf *drift, struct buf *perf, struct buf *levels)
+/* Numeric when the baseline says so, else when every value is a number;
+ * the baseline's column for each watched column into BCOL. */
+static bool *column_kinds(const struct mon_layout *lay, const struct baseline *base,
+			  const struct wdata *w, const struct profile_col **bcol)
 {
-	struct ctx cx = { sp, lay, base, lab, w, prev, { 0 }, { 0 }, "", "", NULL, NULL };
-	mon_fmt_time(cx.ws, start);
-	mon_fmt_time(cx.we, start + sp->granularity_s);
-	make_groups(w, lay, &cx.g);
-	if (prev)
-		make_groups(prev, lay, &cx.pg);
-	cx.numeric = calloc(lay->ncols + 1, sizeof(bool));
-	cx.bcol = calloc(lay->ncols + 1, sizeof(*cx.bcol));
-	if (!cx.numeric || !cx.bcol)
+	bool *numeric = calloc(lay->ncols + 1, sizeof(bool));
+	if (!numeric)
 		mlfs_oom();
 	for (size_t c = 0; c < lay->ncols; c++) {
-		cx.bcol[c] = base->prof ? profile_find(base->prof, lay->cols[c]) : NULL;
-		cx.numeric[c] = column_numeric(w, c, cx.bcol[c]);
+		bcol[c] = base->prof ? profile_find(base->prof, lay->cols[c]) : NULL;
+		numeric[c] = column_numeric(w, c, bcol[c]);
 	}
+	return numeric;
+}
 
-	struct pool p = { &cx, NULL, cx.g.n * lay->ncols, 0, PTHREAD_MUTEX_INITIALIZER };
+struct wsum *window_summarize(const struct mon_layout *lay, const struct baseline *base,
+			      const struct wdata *w)
+{
+	struct wsum *sum = wsum_new(w, lay);
+	const struct profile_col **bcol = calloc(lay->ncols + 1, sizeof(*bcol));
+	if (!bcol)
+		mlfs_oom();
+	bool *numeric = column_kinds(lay, base, w, bcol);
+	for (size_t gi = 0; gi < sum->g.n; gi++)
+		for (size_t c = 0; c < lay->ncols; c++)
+			if (sum->g.v[gi].n)
+				gather(w, &w->cols[c], &sum->g.v[gi], numeric[c], &sum->v[gi * lay->ncols + c]);
+	wsum_drop_rows(sum);
+	free(numeric);
+	free(bcol);
+	return sum;
+}
+
+struct wsum *window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
+			    const struct baseline *base, const struct labels *lab,
+			    int64_t start, const struct wdata *w,
+			    const struct wsum *prev, struct buf *prof,
+			    struct buf *drift, struct buf *perf, struct buf *levels)
+{
+	struct ctx cx = { sp, lay, base, lab, w, prev, NULL, "", "", NULL, NULL };
+	mon_fmt_time(cx.ws, start);
+	mon_fmt_time(cx.we, start + sp->granularity_s);
+	cx.sum = wsum_new(w, lay);
+	cx.bcol = calloc(lay->ncols + 1, sizeof(*cx.bcol));
+	if (!cx.bcol)
+		mlfs_oom();
+	cx.numeric = column_kinds(lay, base, w, cx.bcol);
+
+	struct pool p = { &cx, NULL, cx.sum->g.n * lay->ncols, 0, PTHREAD_MUTEX_INITIALIZER };
 	p.out = calloc(p.ntasks + 1, sizeof(*p.out));
 	if (!p.out)
 		mlfs_oom();
@@ -781,12 +855,12 @@ void window_compute(const struct monitor_spec *sp, const struct mon_layout *lay,
 	}
 	free(p.out);
 	if (lab)
-		for (size_t i = 0; i < cx.g.n; i++)
-			if (cx.g.v[i].n)
-				performance(&cx, &cx.g.v[i], perf);
+		for (size_t i = 0; i < cx.sum->g.n; i++)
+			if (cx.sum->g.v[i].n)
+				performance(&cx, &cx.sum->g.v[i], perf);
 	pthread_mutex_destroy(&p.lock);
 	free(cx.numeric);
 	free(cx.bcol);
-	groups_free(&cx.g);
-	groups_free(&cx.pg);
+	wsum_drop_rows(cx.sum);
+	return cx.sum;
 }
