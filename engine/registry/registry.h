@@ -143,6 +143,15 @@ int registry_alias_remove(struct store *s, const char *name,
 /* The version ALIAS points at.  -ENOENT. */
 int registry_alias_get(struct store *s, const char *name, const char *alias,
 		       uint64_t *version);
+/* A training's register: (train.yaml): run EXP/RUN - for a SEARCH its
+ * best trial (tag best_run) - becomes the next version of MODEL, which
+ * is made when missing (owned by UID/GID), as MLflow's
+ * registered_model_name does; the run's tag mlfs.registered_version
+ * says "MODEL@N".  *VERSION gets N. */
+int registry_register_trained(struct store *s, const char *model, const char *exp,
+			      const char *run, bool search, uint32_t uid, uint32_t gid,
+			      uint64_t *version, struct mlfs_err *err);
+
 /* What MODEL@REF names now: REF a version number or an alias.  -ENOENT
  * saying which part is missing. */
 int registry_resolve(struct store *s, const char *name, const char *ref,

@@ -455,3 +455,30 @@ int registry_version_text(struct store *s, const char *name, uint64_t version,
 	store_snapshot_free(s, snap);
 	return rc;
 }
+
+int registry_register_trained(struct store *s, const char *model, const char *exp,
+			      const char *run, bool search, uint32_t uid, uint32_t gid,
+			      uint64_t *version, struct mlfs_err *err)
+{
+	struct buf best = { 0 };
+	char line[2 * NAMES_MAX + 32];
+	const char *which = run;
+	int rc = 0;
+	if (search) {
+		rc = tracking_value_get(s, exp, run, "tags", "best_run", &best);
+		if (rc)
+			rc = mlfs_fail(err, -EINVAL, "register: the search has no best trial");
+		which = best.data;
+	}
+	if (!rc && (rc = registry_model_create(s, model, uid, gid, 0755, NULL)) == -EEXIST)
+		rc = 0;
+	if (!rc)
+		rc = registry_register(s, model, exp, which, uid, version, err);
+	if (!rc) {
+		int n = snprintf(line, sizeof(line), "%s@%" PRIu64, model, *version);
+		rc = tracking_value_set(s, exp, run, "tags", "mlfs.registered_version", line,
+					(size_t)n, true, err);
+	}
+	buf_free(&best);
+	return rc;
+}

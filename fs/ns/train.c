@@ -103,37 +103,15 @@ static void on_progress(void *ctx, const char *text)
 
 /* ---- the job ---- */
 
-/* train.yaml's register: the trained run (a search: its best trial)
- * becomes the next version of the model, which is made when missing, as
- * MLflow's registered_model_name does.  The run's tag
- * mlfs.registered_version says which: "MODEL@N". */
+/* train.yaml's register: the engine's registry_register_trained. */
 static int register_trained(struct train_arg *a, struct mlfs_err *err)
 {
-	struct store *s = a->fs->store;
-	const char *model = a->sp->register_model;
-	struct buf best = { 0 };
-	char line[FS_NAME_MAX * 2 + 32];
 	uint64_t v;
-	const char *run = a->t->run;
 	on_progress(a, "registering");
-	int rc = 0;
-	if (a->sp->tune) {
-		rc = tracking_value_get(s, a->t->exp, a->t->run, "tags", "best_run", &best);
-		if (rc)
-			rc = mlfs_fail(err, -EINVAL, "register: the search has no best trial");
-		run = best.data;
-	}
-	if (!rc && (rc = registry_model_create(s, model, a->uid, a->gid, 0755, NULL)) == -EEXIST)
-		rc = 0;
+	int rc = registry_register_trained(a->fs->store, a->sp->register_model, a->t->exp,
+					   a->t->run, a->sp->tune, a->uid, a->gid, &v, err);
 	if (!rc)
-		rc = registry_register(s, model, a->t->exp, run, a->uid, &v, err);
-	if (!rc) {
-		int n = snprintf(line, sizeof(line), "%s@%" PRIu64, model, v);
-		rc = tracking_value_set(s, a->t->exp, a->t->run, "tags", "mlfs.registered_version",
-					line, (size_t)n, true, err);
 		fs_namespace_changed(a->fs);
-	}
-	buf_free(&best);
 	return rc;
 }
 
