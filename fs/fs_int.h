@@ -120,6 +120,21 @@ struct control_job {
 /* start() returned a job in *JOB rather than a finished result. */
 #define FS_CONTROL_JOB 1
 
+/* A refresh control file (a feature table's, a monitor's): its node_ops
+ * DATA points at one of these, its GET is fs_refresh_get and its START
+ * fs_refresh_start.  The word written (checked in write() by the node's
+ * validate) is handed to RUN on the runner; when the refresh succeeds,
+ * REPORT's text becomes one /log line "refreshed: ...". */
+struct fs_refresh {
+	int (*run)(struct store *s, const char *name, const char *word, size_t len,
+		   struct mlfs_err *err);
+	int (*report)(struct store *s, const char *name, struct buf *out);
+};
+int fs_refresh_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err);
+int fs_refresh_start(struct fs *fs, const struct node *n, const char *data,
+		     size_t len, struct control_job *job, struct mlfs_err *err);
+
 /* The behaviour of one kind of file or directory, e.g. "a table's
  * data.csv" or "the /tables directory", as a namespace declares it.
  * Handlers a node does not have are NULL.  All return 0 or a negative
@@ -550,6 +565,10 @@ void fs_log(struct fs *fs, const char *path, const char *fmt, ...)
  * plain not-found.  Returns RC. */
 int fs_log_failure(struct fs *fs, const char *path, int rc,
 		   const struct mlfs_err *err);
+/* A "key value" lines report (a refresh's) as one line "WHAT: ...";
+ * REPORT is flattened in place. */
+void fs_log_report(struct fs *fs, const char *path, const char *what,
+		   struct buf *report);
 void fs_log_text(struct fs *fs, struct buf *out);
 void fs_log_free(struct fs *fs);
 

@@ -51,6 +51,15 @@ void fs_log(struct fs *fs, const char *path, const char *fmt, ...)
 	free(copy);
 }
 
+void fs_log_report(struct fs *fs, const char *path, const char *what,
+		   struct buf *report)
+{
+	for (size_t i = 0; i < report->len; i++)
+		if (report->data[i] == '\n')
+			report->data[i] = report->len - 1 == i ? '\0' : ' ';
+	fs_log(fs, path, "%s: %s", what, report->data ? report->data : "");
+}
+
 void fs_log_text(struct fs *fs, struct buf *out)
 {
 	buf_reset(out);

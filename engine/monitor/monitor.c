@@ -309,16 +309,23 @@ int monitor_list(struct store *s, int (*fn)(void *ctx, const char *name),
 
 /* ---- monitor.yaml ---- */
 
-int monitor_spec_get(struct store *s, const char *name, struct buf *out)
+/* The text SPEC (monitor.yaml) or REPORT of NAME's record into OUT. */
+static int record_text(struct store *s, const char *name, bool spec, struct buf *out)
 {
 	struct mon_record r;
 	int rc = mon_record_load(s, NULL, name, &r);
 	if (rc)
 		return rc;
+	const struct buf *t = spec ? &r.spec : &r.report;
 	buf_reset(out);
-	buf_append(out, r.spec.data ? r.spec.data : "", r.spec.len);
+	buf_append(out, t->data ? t->data : "", t->len);
 	mon_record_free(&r);
 	return 0;
+}
+
+int monitor_spec_get(struct store *s, const char *name, struct buf *out)
+{
+	return record_text(s, name, true, out);
 }
 
 static bool blank(const char *p, size_t len)
@@ -386,14 +393,7 @@ int monitor_parse_word(const char *text, size_t len, bool *full,
 
 int monitor_report(struct store *s, const char *name, struct buf *out)
 {
-	struct mon_record r;
-	int rc = mon_record_load(s, NULL, name, &r);
-	if (rc)
-		return rc;
-	buf_reset(out);
-	buf_append(out, r.report.data ? r.report.data : "", r.report.len);
-	mon_record_free(&r);
-	return 0;
+	return record_text(s, name, false, out);
 }
 
 /* ---- views ---- */

@@ -18,6 +18,8 @@
 #include "strmap.h"
 #include "table.h"
 
+struct endpoint_log_row;
+
 /* ---- the record: m/m/NAME ----
  * A monitor's data (rows, results, alerts) live under its data id DID; a
  * new monitor.yaml takes a new DID and deletes the old one's keys in the
@@ -161,5 +163,53 @@ struct wsum *window_summarize(const struct mon_layout *lay, const struct baselin
  * "2026-12-05T21:30:00.123Z" (OUT: 40 bytes). */
 void mon_fmt_time(char *out, int64_t seconds);
 void mon_fmt_time_ms(char *out, int64_t ms);
+
+/* ---- a refresh under way (refresh.c; source.c reads the new rows,
+ * baseline.c the baseline and labels) ---- */
+
+struct pending {
+	int64_t start;
+	struct wdata *rows;	/* the new rows of this window */
+};
+
+struct refresh {
+	struct store *s;
+	const char *name;
+	struct monitor_spec *sp;
+	struct mon_record r;
+	struct baseline base;
+	struct labels lab;
+	bool have_labels;
+	struct pending *win;
+	size_t nwin;
+	size_t last;		/* the window the last row went to */
+	uint64_t rows_in, rows_skipped;
+	/* endpoint rows: where each layout column is in the current record */
+	uint64_t rec;
+	long *at_col, at_key, *at_slice, at_ts;
+	/* table rows: each layout column's field */
+	long *field_col, field_key, *field_slice, field_ts, field_model, field_pred, field_prob;
+	struct store_batch *batch;	/* what a successful run writes */
+	bool dropped;			/* the stored windows go (a replace) */
+	bool base_built;		/* the table baseline was profiled now */
+	int64_t now_ms;			/* the refresh's time: report, alerts */
+	char when[40];			/* the same, ISO 8601 with milliseconds */
+};
+
+/* source.c: the layout (decided once), and the rows added since the
+ * record's cursor into RF->win by window.  *FROM_START: a table source
+ * was replaced and is read again whole. */
+bool source_decide_layout(struct refresh *rf, uint64_t base_version,
+			  const struct endpoint_log_row *first);
+int source_read(struct refresh *rf, bool *from_start, struct mlfs_err *err);
+
+/* baseline.c: what the windows are compared with (*VERSION: the model
+ * version resolved, 0 for a table), the table baseline's kept profiles,
+ * and the labels. */
+int baseline_load(struct refresh *rf, uint64_t *version, struct mlfs_err *err);
+void baseline_keep(struct refresh *rf, struct store_batch *b);
+int labels_load(struct refresh *rf, uint64_t *version, struct mlfs_err *err);
+/* The field of column WANT in NAMES[0..N), -1 when absent. */
+long mon_field(char **names, uint32_t n, const char *want);
 
 #endif

@@ -13,6 +13,8 @@
  *   fire and forget  the flush is answered at once; a failure is logged.
  * At release (or fsync) nobody waits: a job is started and forgotten. */
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "fs_int.h"
@@ -111,3 +113,56 @@ const struct kind kind_control = {
 	.write = control_write, .commit = control_commit,
 	.release = text_state_release, .truncate = control_truncate,
 };
+
+/* ---- refresh files ---- */
+
+struct refresh_arg {
+	struct store *store;
+	const struct fs_refresh *ops;
+	char name[FS_NAME_MAX + 1];
+	size_t len;
+	char word[64];		/* what was written, cut (a word or a date) */
+};
+
+int fs_refresh_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err)
+{
+	const struct fs_refresh *r = n->ops->data;
+	return r->report(fs->store, n->arg[0], out);
+}
+
+static int refresh_run(void *arg, const struct runner_job *job, struct mlfs_err *err)
+{
+	struct refresh_arg *a = arg;
+	return a->ops->run(a->store, a->name, a->word, a->len, err);
+}
+
+static void refresh_done(struct fs *fs, const struct node *n, void *arg, int rc,
+			 const struct mlfs_err *err)
+{
+	struct refresh_arg *a = arg;
+	struct buf rep = { 0 };
+	if (rc)
+		return;
+	a->ops->report(fs->store, n->arg[0], &rep);
+	fs_log_report(fs, n->path, "refreshed", &rep);
+	buf_free(&rep);
+}
+
+int fs_refresh_start(struct fs *fs, const struct node *n, const char *data,
+		     size_t len, struct control_job *job, struct mlfs_err *err)
+{
+	struct refresh_arg *a = calloc(1, sizeof(*a));
+	if (!a)
+		mlfs_oom();
+	a->store = fs->store;
+	a->ops = n->ops->data;
+	snprintf(a->name, sizeof(a->name), "%s", n->arg[0]);
+	a->len = len < sizeof(a->word) - 1 ? len : sizeof(a->word) - 1;
+	memcpy(a->word, data, a->len);
+	job->fn = refresh_run;
+	job->arg = a;
+	job->free_arg = free;
+	job->done = refresh_done;
+	return FS_CONTROL_JOB;
+}

@@ -153,12 +153,6 @@ static const struct node_ops pipeline_ops = {
 	.data = &field_pipeline, .get = text_get, .set = pipeline_put,
 };
 
-static int refresh_get(struct fs *fs, const struct node *n, struct buf *out,
-		       struct mlfs_err *err)
-{
-	return pipeline_report_text(fs->store, n->arg[0], out);
-}
-
 /* Catch what can be caught in write() (echo ignores errors of close): a
  * word that is not a refresh, no pipeline, or one that no longer fits. */
 static int refresh_validate(struct fs *fs, const struct node *n,
@@ -178,61 +172,24 @@ static int refresh_validate(struct fs *fs, const struct node *n,
 	return rc;
 }
 
-/* A refresh job: runs on the session's runner. */
-struct refresh_job {
-	struct store *store;
-	char name[FS_NAME_MAX + 1];
-	struct pipeline_opts opts;
-};
-
-static int refresh_run(void *arg, const struct runner_job *job,
+static int refresh_run(struct store *s, const char *name, const char *word, size_t len,
 		       struct mlfs_err *err)
 {
-	struct refresh_job *rj = arg;
-	return pipeline_refresh(rj->store, rj->name, &rj->opts, err);
+	struct pipeline_opts opts;
+	int rc = pipeline_parse_word(word, len, &opts, err);
+	return rc ? rc : pipeline_refresh(s, name, &opts, err);
 }
 
-/* Say what a finished refresh merged, on one /log line. */
-static void refresh_done(struct fs *fs, const struct node *n, void *arg,
-			 int rc, const struct mlfs_err *err)
-{
-	struct buf rep = { 0 };
-	if (rc)
-		return;
-	pipeline_report_text(fs->store, n->arg[0], &rep);
-	for (size_t i = 0; i < rep.len; i++)
-		if (rep.data[i] == '\n')
-			rep.data[i] = rep.len - 1 == i ? '\0' : ' ';
-	fs_log(fs, n->path, "refreshed: %s", rep.data ? rep.data : "");
-	buf_free(&rep);
-}
-
-static int refresh_start(struct fs *fs, const struct node *n,
-			 const char *data, size_t len, struct control_job *job,
-			 struct mlfs_err *err)
-{
-	struct refresh_job *rj = calloc(1, sizeof(*rj));
-	if (!rj)
-		mlfs_oom();
-	int rc = pipeline_parse_word(data, len, &rj->opts, err);
-	if (rc) {
-		free(rj);
-		return rc;
-	}
-	rj->store = fs->store;
-	snprintf(rj->name, sizeof(rj->name), "%s", n->arg[0]);
-	job->fn = refresh_run;
-	job->arg = rj;
-	job->free_arg = free;
-	job->done = refresh_done;
-	return FS_CONTROL_JOB;
-}
+static const struct fs_refresh features_refresh_ops = {
+	.run = refresh_run, .report = pipeline_report_text,
+};
 
 /* close() of `echo 1 > refresh` returns once the refresh merged, with its
  * error: the flush waits for the job. */
 static const struct node_ops refresh_ops = {
-	.kind = NK_CONTROL, .perm = 0644, .get = refresh_get,
-	.validate = refresh_validate, .start = refresh_start, .wait = true,
+	.kind = NK_CONTROL, .perm = 0644, .data = &features_refresh_ops,
+	.get = fs_refresh_get, .validate = refresh_validate,
+	.start = fs_refresh_start, .wait = true,
 };
 
 /* ---- stats.csv ---- */
