@@ -216,31 +216,25 @@ double drift_wasserstein(const double *base, size_t nbase, const double *cur,
 {
 	if (!nbase || !ncur)
 		return NAN;
-	/* Integrate |F1 - F2| between consecutive values of the union.  The
-	 * first loop takes one value at a time and adds the stretch to the
-	 * next one, 0 between copies of a value, so it has no test for ties
-	 * nor any branch that depends on the data; the second ends the walk
-	 * once a side is down to its last value. */
-	double rb = 1.0 / (double)nbase, rc = 1.0 / (double)ncur;
+	/* The same integral taken along the other axis: W1 is the integral
+	 * over u in [0, 1] of |Fb^-1(u) - Fc^-1(u)|, and the quantile
+	 * functions are steps, base[i] on [i/nbase, (i+1)/nbase) and cur[j]
+	 * on [j/ncur, (j+1)/ncur).  The walk goes from one step's end to the
+	 * next in units of 1/(nbase ncur), where the ends are whole numbers:
+	 * which side moves depends on the sizes only, never on the data, so
+	 * no load waits for a comparison of values (with equal sizes it is
+	 * the mean of |base[i] - cur[i]|). */
+	double fb = (double)nbase, fc = (double)ncur, prev = 0, area = 0;
 	size_t i = 0, j = 0;
-	double area = 0;
-	while (i + 1 < nbase && j + 1 < ncur) {
-		double a = base[i], b = cur[j], v = a < b ? a : b;
-		i += a <= b;
-		j += b <= a;
-		double next = base[i] < cur[j] ? base[i] : cur[j];
-		area += fabs((double)i * rb - (double)j * rc) * (next - v);
+	while (i < nbase && j < ncur) {
+		double end_b = (double)(i + 1) * fc, end_c = (double)(j + 1) * fb;
+		double end = end_b < end_c ? end_b : end_c;
+		area += fabs(base[i] - cur[j]) * (end - prev);
+		prev = end;
+		i += end_b <= end_c;
+		j += end_c <= end_b;
 	}
-	double prev = base[i] < cur[j] ? base[i] : cur[j];
-	while (i < nbase || j < ncur) {
-		double v = j >= ncur || (i < nbase && base[i] < cur[j]) ? base[i] : cur[j];
-		area += fabs((double)i * rb - (double)j * rc) * (v - prev);
-		while (i < nbase && base[i] <= v)
-			i++;
-		while (j < ncur && cur[j] <= v)
-			j++;
-		prev = v;
-	}
+	area /= fb * fc;
 	if (!normalise)
 		return area;
 	double sd = std_of(base, nbase);
