@@ -2,7 +2,8 @@
  * small arrays, against scipy 1.10 (ks_2samp, wasserstein_distance,
  * chisquare, jensenshannon, gammaincc, kolmogorov) on the same arrays -
  * tests/unit/reference/drift_scipy.py regenerates those figures with the
- * same generator - and against a slow reference for the sort and KS. */
+ * same generator - and against slow references for the sort, KS and
+ * Wasserstein. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,6 +138,68 @@ static void against_scipy(void **state)
 	free(b);
 }
 
+/* Elements of X[0..N) at most V (scipy's searchsorted side='right'). */
+static size_t count_at_most(const double *x, size_t n, double v)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < n; i++)
+		c += x[i] <= v;
+	return c;
+}
+
+/* The slow, obvious forms: D as scipy computes it, the largest
+ * |F1(v) - F2(v)| over every value v of either sample, and W1 as the sum
+ * of |F1 - F2| times the gap between consecutive values of the union. */
+static void slow_ks_w(const double *a, size_t na, const double *b, size_t nb,
+		      double *d, double *w)
+{
+	double *u = malloc((na + nb) * sizeof(*u));
+	memcpy(u, a, na * sizeof(*u));
+	memcpy(u + na, b, nb * sizeof(*u));
+	qsort(u, na + nb, sizeof(*u), cmp_double);
+	*d = 0;
+	*w = 0;
+	for (size_t k = 0; k < na + nb; k++) {
+		double diff = fabs((double)count_at_most(a, na, u[k]) / (double)na -
+				   (double)count_at_most(b, nb, u[k]) / (double)nb);
+		if (diff > *d)
+			*d = diff;
+		if (k + 1 < na + nb)
+			*w += diff * (u[k + 1] - u[k]);
+	}
+	free(u);
+}
+
+/* Samples with and without ties, overlapping, apart and one inside the
+ * other, of sizes 1 to 300: D equal to the last bit, W1 to 1e-12. */
+static void ks_and_wasserstein_against_slow_reference(void **state)
+{
+	struct gen g = { 5 };
+	double a[300], b[300];
+	for (int t = 0; t < 1500; t++) {
+		size_t na = 1 + (size_t)(uniform(&g) * (t % 9 ? 300 : 3));
+		size_t nb = t % 4 ? 1 + (size_t)(uniform(&g) * 300) : na;
+		double shift = t % 3 ? uniform(&g) : (uniform(&g) - 0.5) * 8;
+		double scale = t % 5 ? 1 : 0.1, grid = t % 2 ? 0 : 4;
+		for (size_t i = 0; i < na + nb; i++) {
+			double v = uniform(&g) + uniform(&g) + uniform(&g);
+			v = i < na ? v : v * scale + shift;
+			if (grid)
+				v = floor(v * grid);	/* ties within and across */
+			if (i < na)
+				a[i] = v;
+			else
+				b[i - na] = v;
+		}
+		drift_sort(a, na);
+		drift_sort(b, nb);
+		double d, w, p;
+		slow_ks_w(a, na, b, nb, &d, &w);
+		assert_true(drift_ks(a, na, b, nb, &p) == d);
+		near(drift_wasserstein(a, na, b, nb, 0), w, 1e-12 * (1 + w));
+	}
+}
+
 static void psi_by_hand(void **state)
 {
 	double base[100], cur[20];
@@ -189,6 +252,7 @@ int main(void)
 		cmocka_unit_test(ks_small_by_hand),
 		cmocka_unit_test(wasserstein_small_by_hand),
 		cmocka_unit_test(against_scipy),
+		cmocka_unit_test(ks_and_wasserstein_against_slow_reference),
 		cmocka_unit_test(psi_by_hand),
 		cmocka_unit_test(categorical_by_hand),
 		cmocka_unit_test(special_functions),
