@@ -125,22 +125,25 @@ static double ks_exact_p(size_t m, size_t n, double d)
 /* D by a merge walk: |F1 - F2| counts at the states between two distinct
  * values, every copy of the smaller one taken from both sides.  The
  * first loop has no branch that depends on the data: it takes one value
- * at a time, knows a state by NEXT > V, and compares the exact numerator
- * |i ncur - j nbase| (an integer below 2^53 while nbase ncur <= 2^48),
- * rounding the difference as scipy does only where the numerator reaches
- * the best so far.  At those sizes numerators 1 apart are 2^-48 apart as
- * fractions, more than the rounding of i / nbase - j / ncur can move them
- * (3 x 2^-53), so the rounded maximum is the exact maximum's rounding
- * (the largest of them when several states share it).  The second loop
- * ends the walk, or makes all of it beyond that size. */
+ * at a time, knows a state by the next value being larger, and compares
+ * the exact numerator |i ncur - j nbase| (a whole number below 2^53
+ * while nbase ncur <= 2^48), rounding the difference as scipy does only
+ * where the numerator reaches the best so far.  At those sizes numerators
+ * 1 apart are 2^-48 apart as fractions, more than the rounding of
+ * i / nbase - j / ncur can move them (3 x 2^-53), so the rounded maximum
+ * is the exact maximum's rounding (the largest of them when several
+ * states share it).  Each step waits for the previous one's loads, so
+ * the loop walks from both ends at once (T: taken from the top, the
+ * state nbase - ti, ncur - tj) until they meet.  The second loop
+ * joins them, or makes the whole walk beyond that size. */
 static double ks_statistic(const double *base, size_t nbase, const double *cur,
 			   size_t ncur)
 {
-	size_t i = 0, j = 0;
+	size_t i = 0, j = 0, ti = 0, tj = 0;
 	double d = 0, fb = (double)nbase, fc = (double)ncur;
 	if (fb * fc <= 0x1p48) {
-		double best = -1;
-		while (i + 1 < nbase && j + 1 < ncur) {
+		double best = -1, tbest = -1, td = 0;
+		while (i + ti + 1 < nbase && j + tj + 1 < ncur) {
 			double a = base[i], b = cur[j], v = a < b ? a : b;
 			i += a <= b;
 			j += b <= a;
@@ -151,9 +154,26 @@ static double ks_statistic(const double *base, size_t nbase, const double *cur,
 				d = e > best || r > d ? r : d;
 				best = e;
 			}
+			double ta = base[nbase - 1 - ti], tb = cur[ncur - 1 - tj];
+			double tv = ta > tb ? ta : tb;
+			ti += ta >= tb;
+			tj += tb >= ta;
+			double below = base[nbase - 1 - ti] > cur[ncur - 1 - tj] ?
+				       base[nbase - 1 - ti] : cur[ncur - 1 - tj];
+			double ia = (double)(nbase - ti), ja = (double)(ncur - tj);
+			e = fabs(ia * fc - ja * fb);
+			if ((below < tv) & (e >= tbest)) {
+				double r = fabs(ia / fb - ja / fc);
+				td = e > tbest || r > td ? r : td;
+				tbest = e;
+			}
 		}
+		if (tbest > best || (tbest == best && td > d))
+			d = td;
 	}
-	while (i < nbase && j < ncur) {
+	/* On from (i, j) to where the walk from the top stopped. */
+	size_t iend = nbase - ti, jend = ncur - tj;
+	while (i < nbase && j < ncur && (i < iend || j < jend)) {
 		double v = base[i] < cur[j] ? base[i] : cur[j];
 		while (i < nbase && base[i] <= v)
 			i++;
