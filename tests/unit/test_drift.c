@@ -191,8 +191,8 @@ static void ks_and_wasserstein_against_slow_reference(void **state)
 			else
 				b[i - na] = v;
 		}
-		drift_sort(a, na);
-		drift_sort(b, nb);
+		sort_doubles(a, na);
+		sort_doubles(b, nb);
 		double d, w, p;
 		slow_ks_w(a, na, b, nb, &d, &w);
 		assert_true(drift_ks(a, na, b, nb, &p) == d);

@@ -6,7 +6,7 @@
  *   drift_bench FILE N COLS [ROUNDS]
  *
  * FILE holds COLS columns of N baseline then N current float64 values.
- * Per column: drift_sort of both sides, drift_psi (10 bins), drift_ks
+ * Per column: sort_doubles of both sides, drift_psi (10 bins), drift_ks
  * (statistic and p-value) and drift_wasserstein (normalised).  Each round
  * runs the loop with 1 thread, then 2 (columns i with i % nth == ith),
  * timed with CLOCK_MONOTONIC from the first sort to the last join; the
