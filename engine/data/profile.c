@@ -295,7 +295,8 @@ static void finish_numeric(struct bcol *c, struct profile_col *pc)
 
 static void finish_categorical(struct bcol *c, struct profile_col *pc)
 {
-	qsort(c->cats, c->ncats, sizeof(*c->cats), cmp_cat);
+	if (c->ncats)	/* qsort's array may not be NULL, even empty */
+		qsort(c->cats, c->ncats, sizeof(*c->cats), cmp_cat);
 	pc->mean = pc->std = pc->min = pc->max = NAN;
 	pc->ncats = c->ncats;
 	pc->cats = xcalloc(c->ncats, sizeof(*pc->cats));
