@@ -1,0 +1,353 @@
+/* tracking_metric.c - a run's metric series: points parsed from lines
+ * and logged in blocks (x/m) with a summary each (x/l) and the run's
+ * latest values (x/L), all in one batch; the series read back as text.
+ * Not runs.csv (tracking_runs_csv.c), which reads x/L. */
+#include "tracking.h"
+#include "tracking_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "table.h"
+#include "types.h"
+
+struct point {
+	int64_t ts;
+	double value;
+	int64_t step;
+};
+
+struct summary {
+	struct point latest;
+	uint64_t n, bytes;
+	int64_t mtime;
+};
+
+/* Split LINE into at most 3 space/tab separated tokens. */
+static int tokens(const char *p, size_t len, const char *tok[3], size_t tl[3])
+{
+	int n = 0;
+	size_t i = 0;
+	while (i < len) {
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i == len)
+			break;
+		if (n == 3)
+			return 4;
+		size_t start = i;
+		while (i < len && p[i] != ' ' && p[i] != '\t')
+			i++;
+		tok[n] = p + start;
+		tl[n++] = i - start;
+	}
+	return n;
+}
+
+static int parse_point(const char *p, size_t len, unsigned line,
+		       int64_t now_ms, struct point *pt, struct mlfs_err *err)
+{
+	const char *tok[3];
+	size_t tl[3];
+	int n = tokens(p, len, tok, tl);
+	int vi = n == 3 ? 1 : 0;
+
+	pt->ts = now_ms;
+	pt->step = 0;
+	if (n < 1 || n > 3)
+		return mlfs_fail(err, -EINVAL, "line %u: expected VALUE, VALUE STEP or TIMESTAMP_MS VALUE STEP", line);
+	if (!value_parse_float(tok[vi], tl[vi], &pt->value))
+		return mlfs_fail(err, -EINVAL, "line %u: '%.*s' is not a number", line,
+				 (int)(tl[vi] > 64 ? 64 : tl[vi]), tok[vi]);
+	if (n >= 2 && !value_parse_int(tok[n - 1], tl[n - 1], &pt->step))
+		return mlfs_fail(err, -EINVAL, "line %u: step '%.*s' is not an integer", line,
+				 (int)(tl[n - 1] > 64 ? 64 : tl[n - 1]), tok[n - 1]);
+	if (n == 3 && (!value_parse_int(tok[0], tl[0], &pt->ts) || pt->ts < 0))
+		return mlfs_fail(err, -EINVAL, "line %u: timestamp '%.*s' is not a non-negative integer (ms)",
+				 line, (int)(tl[0] > 64 ? 64 : tl[0]), tok[0]);
+	return 0;
+}
+
+/* Call FN for each non-blank line's point.  0 or the first error. */
+static int each_point(const char *text, size_t len, int64_t now_ms,
+		      int (*fn)(void *ctx, const struct point *pt), void *ctx,
+		      struct mlfs_err *err)
+{
+	size_t pos = 0;
+	unsigned line = 0;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - text) : len;
+		size_t l = end - pos;
+		line++;
+		if (l && text[pos + l - 1] == '\r')
+			l--;
+		struct point pt;
+		bool blank = true;
+		for (size_t i = 0; i < l && blank; i++)
+			blank = text[pos + i] == ' ' || text[pos + i] == '\t';
+		if (!blank) {
+			int rc = parse_point(text + pos, l, line, now_ms, &pt, err);
+			if (!rc && fn)
+				rc = fn(ctx, &pt);
+			if (rc)
+				return rc;
+		}
+		pos = end + 1;
+	}
+	return 0;
+}
+
+int tracking_metric_check(const char *text, size_t len, struct mlfs_err *err)
+{
+	return each_point(text, len, 0, NULL, NULL, err);
+}
+
+static size_t point_text(char *out, size_t n, const struct point *pt)
+{
+	char v[40];
+	buf_fmt_double(v, pt->value);
+	return (size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64 "\n", pt->ts, v, pt->step);
+}
+
+static int summary_load(struct store *s, const struct buf *k, struct summary *sm)
+{
+	struct buf v = { 0 };
+	memset(sm, 0, sizeof(*sm));
+	int rc = store_get(s, NULL, k->data, k->len, &v, NULL);
+	if (!rc) {
+		struct dec *d = codec_dec_new(v.data, v.len);
+		if (!d) {
+			rc = -EIO;
+		} else {
+			struct dval r = codec_dec_root(d);
+			sm->latest.ts = codec_dget_i64(r, "ts", 0);
+			sm->latest.value = codec_dget_f64(r, "v", NAN);
+			sm->latest.step = codec_dget_i64(r, "step", 0);
+			sm->n = codec_dget_u64(r, "n", 0);
+			sm->bytes = codec_dget_u64(r, "bytes", 0);
+			sm->mtime = codec_dget_i64(r, "mtime", 0);
+			codec_dec_free(d);
+		}
+	}
+	buf_free(&v);
+	return rc;
+}
+
+struct log_ctx {
+	struct summary sm;
+	struct buf block;	/* the formatted lines of this write */
+};
+
+static int log_point(void *ctx, const struct point *pt)
+{
+	struct log_ctx *lc = ctx;
+	char line[96];
+	struct point *l = &lc->sm.latest;
+	if (lc->sm.n == 0 || pt->step > l->step || (pt->step == l->step && pt->ts >= l->ts))
+		*l = *pt;
+	lc->sm.n++;
+	size_t n = point_text(line, sizeof(line), pt);
+	lc->sm.bytes += n;
+	return buf_append(&lc->block, line, n);
+}
+
+/* Set KEY's latest value text in the run's x/L record, into batch B. */
+static int put_latest_row(struct store *s, struct store_batch *b, uint64_t eid,
+			  const char *run, const char *key, const char *vt,
+			  size_t vtl)
+{
+	struct buf k = { 0 }, old = { 0 }, v = { 0 };
+	struct dec *d = NULL;
+	size_t n = 0;
+	bool have = false;
+	tracking_key_run(&k, 'L', eid, run);
+	int rc = store_get(s, NULL, k.data, k.len, &old, NULL);
+	if (rc == 0) {
+		d = codec_dec_new(old.data, old.len);
+		if (!d) {
+			rc = -EIO;
+			goto out;
+		}
+		n = codec_dval_len(codec_dec_root(d));
+	} else if (rc != -ENOENT) {
+		goto out;
+	}
+	rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *kp;
+		size_t kl;
+		if (codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) &&
+		    kl == strlen(key) && !memcmp(kp, key, kl))
+			have = true;
+	}
+	codec_enc_map(&v, (uint32_t)(n + !have));
+	for (size_t i = 0; i < n; i++) {
+		const char *kp, *vp;
+		size_t kl, vl;
+		if (!codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) ||
+		    !codec_dval_str(codec_dval_val_at(codec_dec_root(d), i), &vp, &vl)) {
+			rc = -EIO;
+			goto out;
+		}
+		codec_enc_str(&v, kp, kl);
+		if (kl == strlen(key) && !memcmp(kp, key, kl))
+			codec_enc_str(&v, vt, vtl);
+		else
+			codec_enc_str(&v, vp, vl);
+	}
+	if (!have) {
+		codec_enc_cstr(&v, key);
+		codec_enc_str(&v, vt, vtl);
+	}
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+out:
+	codec_dec_free(d);
+	buf_free(&k);
+	buf_free(&old);
+	buf_free(&v);
+	return rc;
+}
+
+int tracking_metric_log(struct store *s, const char *exp, const char *run,
+			const char *key, const char *text, size_t len,
+			int64_t now_ms, struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r;
+	struct buf lk = { 0 };
+	struct log_ctx lc = { 0 };
+	int rc;
+
+	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
+		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
+	/* Every line is checked before anything is written: all or nothing. */
+	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	rc = tracking_exp_id(s, exp, &eid);
+	if (!rc)
+		rc = tracking_run_load(s, eid, run, &r);
+	if (rc)
+		goto out;
+	tracking_key_item(&lk, 'l', eid, run, key);
+	if ((rc = summary_load(s, &lk, &lc.sm)) && rc != -ENOENT)
+		goto out;
+	uint64_t first = lc.sm.n;
+	rc = each_point(text, len, now_ms, log_point, &lc, err);
+	if (!rc && lc.sm.n == first)
+		goto out;	/* only blank lines */
+	struct store_batch *b = store_batch_new();
+	if (!rc) {
+		struct buf bk = { 0 };
+		tracking_key_item(&bk, 'm', eid, run, key);
+		buf_putc(&bk, '\0');
+		key_put_u64(&bk, first);
+		store_batch_put(b, bk.data, bk.len, lc.block.data, lc.block.len);
+		buf_free(&bk);
+		struct buf v = { 0 };
+		lc.sm.mtime = now_ms;
+		char vt[40];
+		size_t vtl = (size_t)buf_fmt_double(vt, lc.sm.latest.value);
+		if ((rc = put_latest_row(s, b, eid, run, key, vt, vtl)))
+			goto done;
+		codec_enc_map(&v, 7);
+		codec_enc_cstr(&v, "vt");
+		codec_enc_str(&v, vt, vtl);
+		codec_enc_cstr(&v, "ts");
+		codec_enc_i64(&v, lc.sm.latest.ts);
+		codec_enc_cstr(&v, "v");
+		codec_enc_f64(&v, lc.sm.latest.value);
+		codec_enc_cstr(&v, "step");
+		codec_enc_i64(&v, lc.sm.latest.step);
+		codec_enc_cstr(&v, "n");
+		codec_enc_u64(&v, lc.sm.n);
+		codec_enc_cstr(&v, "bytes");
+		codec_enc_u64(&v, lc.sm.bytes);
+		codec_enc_cstr(&v, "mtime");
+		codec_enc_i64(&v, lc.sm.mtime);
+		store_batch_put(b, lk.data, lk.len, v.data, v.len);
+		buf_free(&v);
+		tracking_state_get(s)->version++;
+		rc = store_write(s, b, false, err);
+	}
+done:
+	store_batch_free(b);
+out:
+	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	buf_free(&lk);
+	buf_free(&lc.block);
+	return rc;
+}
+
+int tracking_metric_text(struct store *s, const char *exp, const char *run,
+			 const char *key, struct buf *out)
+{
+	uint64_t eid;
+	struct buf lo = { 0 }, hi = { 0 };
+	int rc = tracking_exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&lo, 'l', eid, run, key);
+	struct summary sm;
+	if ((rc = summary_load(s, &lo, &sm))) {
+		buf_free(&lo);
+		return rc;
+	}
+	tracking_key_item(&lo, 'm', eid, run, key);
+	buf_putc(&lo, '\0');
+	tracking_key_item(&hi, 'm', eid, run, key);
+	buf_putc(&hi, '\1');
+	buf_reset(out);
+	buf_reserve(out, sm.bytes);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t vl;
+		const char *v = store_iter_value(it, &vl);
+		buf_append(out, v, vl);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	if (!rc && out->len != sm.bytes)
+		rc = -EIO;	/* the summary and the blocks disagree */
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+int tracking_metric_size(struct store *s, const char *exp, const char *run,
+			 const char *key, uint64_t *size, int64_t *mtime_ms)
+{
+	uint64_t eid;
+	struct buf k = { 0 };
+	struct summary sm;
+	int rc = tracking_exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&k, 'l', eid, run, key);
+	rc = summary_load(s, &k, &sm);
+	buf_free(&k);
+	if (!rc) {
+		*size = sm.bytes;
+		*mtime_ms = sm.mtime;
+	}
+	return rc;
+}
+
+int tracking_metric_list(struct store *s, const char *exp, const char *run,
+			 int (*fn)(void *ctx, const char *key), void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = tracking_exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&p, 'l', eid, run, NULL);
+	rc = tracking_list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
