@@ -87,33 +87,6 @@ static int get_list(struct train_spec_mem *m, const struct spec_node *n,
 	return rc;
 }
 
-static int get_number(const struct spec_node *n, const char *what, double lo,
-		      double hi, double *out, struct mlfs_err *err)
-{
-	char *end;
-	if (n->kind != SPEC_SCALAR || !n->len)
-		return spec_fail_at(err, n, -EINVAL, "%s must be a number", what);
-	double v = strtod(n->str, &end);
-	if (*end || !isfinite(v))
-		return spec_fail_at(err, n, -EINVAL, "%s: '%s' is not a number", what, n->str);
-	if (v < lo || v > hi)
-		return spec_fail_at(err, n, -EINVAL, "%s: %s is outside %g..%g", what, n->str, lo, hi);
-	*out = v;
-	return 0;
-}
-
-static int get_uint(const struct spec_node *n, const char *what, double lo,
-		    double hi, uint64_t *out, struct mlfs_err *err)
-{
-	double v;
-	int rc = get_number(n, what, lo, hi, &v, err);
-	if (!rc && v != floor(v))
-		rc = spec_fail_at(err, n, -EINVAL, "%s must be a whole number", what);
-	if (!rc)
-		*out = (uint64_t)v;
-	return rc;
-}
-
 /* ---- sections ---- */
 
 static const char *const lookup_keys[] = {
@@ -193,12 +166,12 @@ static int parse_split(struct train_spec *sp, const struct spec_node *n,
 	    (rc = spec_check_keys(n, split_keys, "split", err)))
 		return rc;
 	if ((v = spec_map_get(n, "test_size")) &&
-	    (rc = get_number(v, "test_size", 0.0, 1.0, &sp->test_size, err)))
+	    (rc = spec_want_number(v, "test_size", 0.0, 1.0, &sp->test_size, err)))
 		return rc;
 	if (v && (sp->test_size <= 0 || sp->test_size >= 1))
 		return spec_fail_at(err, v, -EINVAL, "test_size must be between 0 and 1, both excluded");
 	if ((v = spec_map_get(n, "seed")) &&
-	    (rc = get_uint(v, "seed", 0, 4294967295.0, &sp->split_seed, err)))
+	    (rc = spec_want_uint(v, "seed", 0, 4294967295.0, &sp->split_seed, err)))
 		return rc;
 	return 0;
 }
@@ -299,7 +272,7 @@ static int parse_dim(struct train_spec *sp, const struct spec_node *k,
 	} else {
 		double a[3] = { 0, 0, 1 };
 		for (size_t j = 0; j < args->n; j++) {
-			int rc = get_number(args->kids[j], kind->str, -1e300, 1e300, &a[j], err);
+			int rc = spec_want_number(args->kids[j], kind->str, -1e300, 1e300, &a[j], err);
 			if (rc)
 				return rc;
 		}
@@ -371,16 +344,16 @@ static int parse_tune(struct train_spec *sp, const struct spec_node *root,
 			return spec_fail_at(err, v, -EINVAL, "algo: '%s' is not tpe or random", v->str);
 	}
 	if ((v = spec_map_get(root, "max_evals"))) {
-		if ((rc = get_uint(v, "max_evals", 1, 10000, &u, err)))
+		if ((rc = spec_want_uint(v, "max_evals", 1, 10000, &u, err)))
 			return rc;
 		sp->max_evals = (uint32_t)u;
 	}
 	if ((v = spec_map_get(root, "parallelism"))) {
-		if ((rc = get_uint(v, "parallelism", 1, 64, &u, err)))
+		if ((rc = spec_want_uint(v, "parallelism", 1, 64, &u, err)))
 			return rc;
 		sp->parallelism = (uint32_t)u;
 	}
-	if ((v = spec_map_get(root, "seed")) && (rc = get_uint(v, "seed", 0, 4294967295.0, &sp->seed, err)))
+	if ((v = spec_map_get(root, "seed")) && (rc = spec_want_uint(v, "seed", 0, 4294967295.0, &sp->seed, err)))
 		return rc;
 	if ((v = spec_map_get(root, "metric"))) {
 		if ((rc = get_str(sp->mem, v, "metric", &sp->metric, err)))

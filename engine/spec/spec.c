@@ -7,6 +7,7 @@
 #include "spec.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,7 @@ struct frame_ {
 	struct spec_node *pending_key;	/* maps: key waiting for its value */
 };
 
-static bool scalar_is_null(const struct spec_node *n)
+bool spec_is_null(const struct spec_node *n)
 {
 	if (n->kind != SPEC_SCALAR || n->quoted || n->block)
 		return false;
@@ -289,9 +290,36 @@ int spec_want_str(const struct spec_node *n, const char *what,
 {
 	if (n->kind != SPEC_SCALAR)
 		return spec_fail_at(err, n, -EINVAL, "%s must be a single value", what);
-	if (scalar_is_null(n))
+	if (spec_is_null(n))
 		return spec_fail_at(err, n, -EINVAL, "%s is empty", what);
 	return 0;
+}
+
+int spec_want_number(const struct spec_node *n, const char *what, double lo,
+		     double hi, double *out, struct mlfs_err *err)
+{
+	char *end;
+	if (n->kind != SPEC_SCALAR || !n->len)
+		return spec_fail_at(err, n, -EINVAL, "%s must be a number", what);
+	double v = strtod(n->str, &end);
+	if (*end || !isfinite(v))
+		return spec_fail_at(err, n, -EINVAL, "%s: '%s' is not a number", what, n->str);
+	if (v < lo || v > hi)
+		return spec_fail_at(err, n, -EINVAL, "%s: %s is outside %g..%g", what, n->str, lo, hi);
+	*out = v;
+	return 0;
+}
+
+int spec_want_uint(const struct spec_node *n, const char *what, double lo,
+		   double hi, uint64_t *out, struct mlfs_err *err)
+{
+	double v;
+	int rc = spec_want_number(n, what, lo, hi, &v, err);
+	if (!rc && v != floor(v))
+		rc = spec_fail_at(err, n, -EINVAL, "%s must be a whole number", what);
+	if (!rc)
+		*out = (uint64_t)v;
+	return rc;
 }
 
 int spec_str_list(const struct spec_node *n, const char *what, char ***out,
@@ -395,14 +423,14 @@ int spec_parse_pipeline(const char *text, size_t len,
 				rc = spec_fail_at(err, n, -EINVAL, "key column '%s' named twice", p->keys[i]);
 				goto out;
 			}
-	if ((n = spec_map_get(root, "timestamp")) && !scalar_is_null(n)) {
+	if ((n = spec_map_get(root, "timestamp")) && !spec_is_null(n)) {
 		if ((rc = spec_want_str(n, "timestamp", err)))
 			goto out;
 		p->timestamp = strdup(n->str);
 		p->ts_line = n->line;
 		p->ts_col = n->col;
 	}
-	if ((n = spec_map_get(root, "as_of")) && !scalar_is_null(n)) {
+	if ((n = spec_map_get(root, "as_of")) && !spec_is_null(n)) {
 		int32_t days;
 		if (n->kind != SPEC_SCALAR) {
 			rc = spec_fail_at(err, n, -EINVAL, "as_of must be a date (YYYY-MM-DD) or a timestamp");
@@ -448,7 +476,7 @@ int spec_parse_pipeline(const char *text, size_t len,
 				goto out;
 			}
 		}
-		if (v->kind != SPEC_SCALAR || scalar_is_null(v)) {
+		if (v->kind != SPEC_SCALAR || spec_is_null(v)) {
 			rc = spec_fail_at(err, v, -EINVAL, "feature '%s' needs an expression", k->str);
 			goto out;
 		}

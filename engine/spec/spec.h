@@ -63,6 +63,14 @@ int spec_want_str(const struct spec_node *n, const char *what,
  * block (free(*out) frees all). */
 int spec_str_list(const struct spec_node *n, const char *what, char ***out,
 		  size_t *nout, struct mlfs_err *err);
+/* A number from LO to HI ("WHAT: 'x' is not a number", "... is outside
+ * LO..HI"); spec_want_uint also wants it whole. */
+int spec_want_number(const struct spec_node *n, const char *what, double lo,
+		     double hi, double *out, struct mlfs_err *err);
+int spec_want_uint(const struct spec_node *n, const char *what, double lo,
+		   double hi, uint64_t *out, struct mlfs_err *err);
+/* Whether N is a plain null scalar: empty, "~" or "null" (not quoted). */
+bool spec_is_null(const struct spec_node *n);
 /* Fail with "line L, column C: " + the message at node N (may be NULL). */
 int spec_fail_at(struct mlfs_err *err, const struct spec_node *n, int code,
 		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
