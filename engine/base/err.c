@@ -44,3 +44,11 @@ void mlfs_problem(struct mlfs_problems *p, const char *fmt, ...)
 	if (p->fn)
 		p->fn(p->ctx, line);
 }
+
+char *mlfs_strdup(const char *s)
+{
+	char *d = strdup(s);
+	if (!d)
+		mlfs_oom();
+	return d;
+}

@@ -37,5 +37,7 @@ void mlfs_problem(struct mlfs_problems *p, const char *fmt, ...)
  * to their callers; only sizes a user controls (a request, a model) are
  * checked and answered with -ENOMEM or -EFBIG. */
 __attribute__((noreturn)) void mlfs_oom(void);
+/* strdup that never returns NULL (out of memory aborts, mlfs_oom). */
+char *mlfs_strdup(const char *s);
 
 #endif

@@ -92,14 +92,6 @@ void job_spec_free(struct job_spec *sp)
 	free(sp);
 }
 
-static char *dup_str(const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		mlfs_oom();
-	return d;
-}
-
 static bool is_train(const struct job_task *t)
 {
 	return t->kind == JOB_TRAIN || t->kind == JOB_TUNE;
@@ -202,7 +194,7 @@ static int task_name_value(const struct spec_node *n, const char *name, const ch
 		return rc;
 	if (!names_valid(v->str))
 		return spec_fail_at(err, v, -EINVAL, "%s: '%s' is not a valid name (%s)", key, v->str, NAMES_RULE);
-	*dst = dup_str(v->str);
+	*dst = mlfs_strdup(v->str);
 	return 0;
 }
 
@@ -223,7 +215,7 @@ static int task_model_ref(const struct spec_node *n, const char *name, const cha
 	if (!at || !names_valid(model) || !names_valid(at + 1))
 		return spec_fail_at(err, v, -EINVAL, "%s: MODEL@REF (a model and a version or an alias), not '%s'",
 				    key, v->str);
-	*dst = dup_str(v->str);
+	*dst = mlfs_strdup(v->str);
 	return 0;
 }
 
@@ -250,7 +242,7 @@ static int task_spec_file(struct parse *p, size_t i, const char *key, bool growi
 			return spec_fail_at(p->err, v, -EINVAL, "%s: '%s' is the %s spec of task '%s'; a file is one or the other",
 					    key, f, kind_names[o->kind], o->name);
 	}
-	t->target = dup_str(f);
+	t->target = mlfs_strdup(f);
 	return 0;
 }
 
@@ -296,7 +288,7 @@ static int task_values(struct parse *p, size_t i, bool growing)
 			return spec_fail_at(err, v, -EINVAL, "metric: '%s' is not one of accuracy, precision, recall, "
 					    "f1_score, roc_auc, log_loss, rmse, mae, r2", v->str);
 		if (v)
-			t->metric = dup_str(v->str);
+			t->metric = mlfs_strdup(v->str);
 		v = spec_map_get(n, "min_gain");
 		if (v && !(growing && spec_is_null(v)))
 			rc = spec_want_number(v, "min_gain", -DBL_MAX, DBL_MAX, &t->min_gain, err);
@@ -371,7 +363,7 @@ static int parse_task(struct parse *p, size_t i, bool growing, bool *keep)
 		if (!strcmp(p->sp->tasks[j].name, v->str))
 			return spec_fail_at(p->err, v, -EINVAL, "task name '%s' is used twice (first on line %u)",
 					    v->str, p->sp->tasks[j].line);
-	t->name = dup_str(v->str);
+	t->name = mlfs_strdup(v->str);
 	if ((rc = task_kind(p, i, &kind)))
 		return rc;
 	if (kind < 0) {
@@ -544,7 +536,7 @@ static int check_upstream(struct parse *p)
 			rc = spec_fail_at(p->err, p->nodes[i], -EINVAL, "task '%s' follows train or tune tasks '%s' and '%s': "
 					  "name the one to promote in from", t->name, sp->tasks[other].name, sp->tasks[c].name);
 		else
-			t->from = dup_str(sp->tasks[c].name);
+			t->from = mlfs_strdup(sp->tasks[c].name);
 	}
 	return rc;
 }

@@ -54,14 +54,6 @@ void monitor_spec_free(struct monitor_spec *sp)
 	free(sp);
 }
 
-static char *dup_str(const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		mlfs_oom();
-	return d;
-}
-
 /* A metric by its monitor.yaml name (or drift.csv's), -1 when unknown. */
 static int metric_find(const char *name)
 {
@@ -104,7 +96,7 @@ static int parse_source(const struct spec_node *n, struct monitor_spec *sp,
 	if (!names_valid(name))
 		return spec_fail_at(err, n, -EINVAL, "source: '%s' is not a valid name", name);
 	sp->source_kind = kind ? MONITOR_SOURCE_TABLE : MONITOR_SOURCE_ENDPOINT;
-	sp->source = dup_str(name);
+	sp->source = mlfs_strdup(name);
 	return 0;
 }
 
@@ -120,7 +112,7 @@ static int parse_baseline(const struct spec_node *n, struct monitor_spec *sp,
 		if (!names_valid(name))
 			return spec_fail_at(err, n, -EINVAL, "baseline: '%s' is not a valid table name", name);
 		sp->base_kind = MONITOR_BASE_TABLE;
-		sp->base_name = dup_str(name);
+		sp->base_name = mlfs_strdup(name);
 		return 0;
 	}
 	const char *at = strchr(name, '@');
@@ -128,7 +120,7 @@ static int parse_baseline(const struct spec_node *n, struct monitor_spec *sp,
 		return spec_fail_at(err, n, -EINVAL, "baseline: model:NAME@REF (a version or an alias), not '%s'", n->str);
 	sp->base_kind = MONITOR_BASE_MODEL;
 	sp->base_name = strndup(name, (size_t)(at - name));
-	sp->base_ref = dup_str(at + 1);
+	sp->base_ref = mlfs_strdup(at + 1);
 	if (!sp->base_name)
 		mlfs_oom();
 	if (!names_valid(sp->base_name) || !names_valid(sp->base_ref))
@@ -267,7 +259,7 @@ static int parse_labels(const struct spec_node *n, struct monitor_spec *sp,
 		if (!v)
 			return spec_fail_at(err, n, -EINVAL, "labels: '%s' is missing", keys[i]);
 		if (!(rc = spec_want_str(v, what[i], err)))
-			*dst[i] = dup_str(v->str);
+			*dst[i] = mlfs_strdup(v->str);
 	}
 	return rc;
 }
@@ -295,7 +287,7 @@ static int parse_value(const struct spec_node *k, const struct spec_node *v,
 		return spec_str_list(v, "slice_by", &sp->slice_by, &sp->nslices, err);
 	if (!strcmp(key, "timestamp") || !strcmp(key, "model_id")) {
 		if (!(rc = spec_want_str(v, key, err)))
-			*(key[0] == 't' ? &sp->timestamp : &sp->model_id) = dup_str(v->str);
+			*(key[0] == 't' ? &sp->timestamp : &sp->model_id) = mlfs_strdup(v->str);
 		return rc;
 	}
 	if (!strcmp(key, "problem_type")) {

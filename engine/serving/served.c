@@ -22,14 +22,6 @@
 
 /* ---- loading ---- */
 
-static char *dup_str(const char *s)
-{
-	char *d = strdup(s);
-	if (!d)
-		mlfs_oom();
-	return d;
-}
-
 static void lookup_free(struct served_lookup *l)
 {
 	free(l->table);
@@ -74,9 +66,9 @@ static int parse_lookup(const struct spec_node *n, struct served_lookup *l,
 	else if (!rc)
 		rc = spec_str_list(c, "columns", &l->columns, &l->ncolumns, err);
 	if (!rc && ts && ts->kind == SPEC_SCALAR && ts->len)
-		l->ts_key = dup_str(ts->str);
+		l->ts_key = mlfs_strdup(ts->str);
 	if (!rc)
-		l->table = dup_str(t->str);
+		l->table = mlfs_strdup(t->str);
 	return rc;
 }
 
