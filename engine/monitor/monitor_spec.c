@@ -88,8 +88,8 @@ static int kind_name(const struct spec_node *n, const char *what,
 static int parse_source(const struct spec_node *n, struct monitor_spec *sp,
 			struct mlfs_err *err)
 {
-	int kind;
-	const char *name;
+	int kind = 0;
+	const char *name = NULL;
 	int rc = kind_name(n, "source", "endpoint", "table", &kind, &name, err);
 	if (rc)
 		return rc;
@@ -103,8 +103,8 @@ static int parse_source(const struct spec_node *n, struct monitor_spec *sp,
 static int parse_baseline(const struct spec_node *n, struct monitor_spec *sp,
 			  struct mlfs_err *err)
 {
-	int kind;
-	const char *name;
+	int kind = 0;
+	const char *name = NULL;
 	int rc = kind_name(n, "baseline", "model", "table", &kind, &name, err);
 	if (rc)
 		return rc;
@@ -302,7 +302,7 @@ static int parse_value(const struct spec_node *k, const struct spec_node *v,
 		return 0;
 	}
 	/* psi_bins */
-	double bins;
+	double bins = 0;
 	if ((rc = parse_number(v, key, &bins, err)))
 		return rc;
 	if (bins != floor(bins) || bins < 2 || bins > 1000)
