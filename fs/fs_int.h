@@ -490,6 +490,7 @@ extern const struct node_ops ns_features_dir;
 extern const struct node_ops ns_models_dir;
 extern const struct node_ops ns_endpoints_dir;
 extern const struct node_ops ns_monitors_dir;
+extern const struct node_ops ns_jobs_dir;
 /* A run's training files (ns/train.c). */
 extern const struct node_ops ns_train_yaml_ops, ns_tune_yaml_ops,
 	ns_progress_ops, ns_error_ops;

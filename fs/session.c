@@ -16,9 +16,24 @@
 
 #include "fs.h"
 #include "fs_int.h"
+#include "job.h"
 #include "monitor.h"
 #include "runner.h"
 #include "train.h"
+
+/* The job runner's messages, as /log lines of the job; its changes wake
+ * the runs' waiters. */
+static void jobs_log(void *ctx, const char *name, const char *msg)
+{
+	char path[FS_NAME_MAX + 16];
+	snprintf(path, sizeof(path), "/jobs/%s", name);
+	fs_log(ctx, path, "%s", msg);
+}
+
+static void jobs_changed(void *ctx)
+{
+	fs_waiters_kick(ctx);
+}
 
 /* The monitor scheduler's messages, as /log lines of the monitor. */
 static void scheduler_log(void *ctx, const char *name, const char *msg)
@@ -105,6 +120,8 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	}
 	if (!rc && monitor_scheduler_start(fs.store, scheduler_log, &fs, &fs.monitors))
 		rc = EAGAIN;
+	if (!rc && jobs_start(fs.store, jobs_log, jobs_changed, &fs, NULL))
+		rc = EAGAIN;
 	struct fuse_loop_config *loop = fuse_loop_cfg_create();
 	if (!loop)
 		rc = ENOMEM;
@@ -115,6 +132,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if (!rc && fuse_session_loop_mt(fs.se, loop) < 0)
 		rc = EIO;
 	fuse_loop_cfg_destroy(loop);
+	jobs_stop(fs.store);
 	monitor_scheduler_stop(fs.monitors);
 	fs.monitors = NULL;
 	/* Jobs first, while the device is open: a cancelled job still

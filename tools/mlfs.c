@@ -24,6 +24,7 @@
 #include "store.h"
 #include "table.h"
 #include "endpoint.h"
+#include "job.h"
 #include "monitor.h"
 #include "registry.h"
 #include "tracking.h"
@@ -119,6 +120,12 @@ static int cmd_check(int argc, char **argv)
 		int more = monitor_check(s, report_line, &report);
 		if (more < 0)
 			mlfs_fail(&err, more, "the monitors could not be read: %s", strerror(-more));
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
+		int more = job_check(s, report_line, &report);
+		if (more < 0)
+			mlfs_fail(&err, more, "the jobs could not be read: %s", strerror(-more));
 		problems = more < 0 ? more : problems + more;
 	}
 	store_close(s);

@@ -297,6 +297,7 @@ int monitor_stat(struct store *s, const char *name, struct monitor_info *out)
 	out->mtime_ms = r.mtime_ms;
 	out->last_refresh_ms = r.last_ms;
 	out->high_batches = r.high_batches;
+	out->alert_batches = r.alert_seq;
 	mon_record_free(&r);
 	return 0;
 }

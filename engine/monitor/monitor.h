@@ -20,6 +20,7 @@ struct monitor_info {
 	int64_t ctime_ms, mtime_ms;	/* made; last spec change or refresh */
 	int64_t last_refresh_ms;	/* 0: never */
 	uint64_t high_batches;		/* alert batches holding a HIGH line */
+	uint64_t alert_batches;		/* all alert batches (MEDIUM or HIGH) */
 };
 
 /* -EEXIST, -EINVAL (name). */

@@ -35,6 +35,10 @@ static const char readme_text[] =
 	"    monitor.yaml   source, baseline, granularity, slice_by, thresholds\n"
 	"    refresh        write 1 to recompute now (also once per granularity)\n"
 	"    drift.csv profile.csv performance.csv alerts   per window and slice\n"
+	"/jobs/NAME/        task graphs: refresh, train, validate, promote, score\n"
+	"    job.yaml       tasks, schedule (cron), trigger (a monitor's alerts)\n"
+	"    run            write to start a run; runs/ID/status wait log tasks.csv\n"
+	"    next history.csv   the next scheduled start, every run\n"
 	"\n"
 	"Errors: a rejected write fails with an errno and says why in /log.\n"
 	"Reference: docs/reference.md and mlfs(1).\n";
@@ -66,6 +70,7 @@ static const struct fs_entry entries[] = {
 	{ "endpoints", &ns_endpoints_dir },
 	{ "experiments", &ns_experiments_dir },
 	{ "features", &ns_features_dir },
+	{ "jobs", &ns_jobs_dir },
 	{ "log", &log_ops },
 	{ "models", &ns_models_dir },
 	{ "monitors", &ns_monitors_dir },
