@@ -198,9 +198,9 @@ static void run_tasks(struct run_exec *x)
 				continue;
 			int r = x->a->cancel ? -1 : readiness(x, t);
 			if (r < 0) {
-				ts->status = x->a->cancel ? JOB_KILLED : JOB_SKIPPED;
+				ts->status = JOB_SKIPPED;
 				ts->end_ms = clock_now_ms();
-				run_rec_log(&x->rec, ts->name, "%s", x->a->cancel ? "killed" : "skipped: a task it waits for did not finish");
+				run_rec_log(&x->rec, ts->name, "skipped: %s", x->a->cancel ? "the run was killed" : "a task it waits for did not finish");
 				exec_write(x);
 				continue;
 			}
@@ -248,7 +248,7 @@ static void *run_main(void *arg)
 		run_tasks(&x);
 		bool failed = false, killed = false;
 		for (size_t i = 0; i < x.rec.ntasks; i++) {
-			failed |= x.rec.tasks[i].status == JOB_FAILED || x.rec.tasks[i].status == JOB_SKIPPED;
+			failed |= x.rec.tasks[i].status == JOB_FAILED;
 			killed |= x.rec.tasks[i].status == JOB_KILLED;
 		}
 		x.rec.status = killed || x.a->cancel ? JOB_KILLED : failed ? JOB_FAILED : JOB_FINISHED;
@@ -445,7 +445,7 @@ int job_run_kill(struct store *s, const char *name, uint64_t id, struct mlfs_err
 					rec.status = JOB_KILLED;
 					rec.end_ms = clock_now_ms();
 					for (size_t i = 0; i < rec.ntasks; i++)
-						rec.tasks[i].status = JOB_KILLED;
+						rec.tasks[i].status = JOB_SKIPPED;
 					run_rec_log(&rec, "run", "KILLED while QUEUED");
 					run_rec_write(s, r.id, &rec, NULL);
 					run_rec_free(&rec);

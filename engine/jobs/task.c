@@ -264,7 +264,9 @@ static int do_promote(const struct task_ctx *tc, const struct job_task *t, char 
 	if (strcmp(from.res_model, t->target))
 		return mlfs_fail(err, -EINVAL, "task '%s' registered %s@%" PRIu64 ", not a version of %s",
 				 t->from, from.res_model, from.res_version, t->target);
-	rc = registry_alias_set(tc->s, t->target, t->alias, from.res_version, tc->uid, err);
+	char by[2 * NAMES_MAX + 32];
+	snprintf(by, sizeof(by), "job:%s/%" PRIu64, tc->job, tc->run);
+	rc = registry_alias_set_by(tc->s, t->target, t->alias, from.res_version, tc->uid, by, err);
 	if (!rc)
 		snprintf(out, outlen, "%s@%s -> %" PRIu64, t->target, t->alias, from.res_version);
 	return rc;

@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "codec.h"
+#include "csv.h"
 #include "types.h"
 #include "tracking.h"
 
@@ -110,6 +111,7 @@ struct change {
 	struct store_batch *b;
 	struct reg_model *m;
 	uint32_t uid;
+	const char *by;		/* what made the change ("job:NAME/ID"), or NULL */
 	int64_t now;
 };
 
@@ -118,7 +120,7 @@ static void history_put(struct change *ch, const char *alias, uint64_t from,
 {
 	struct buf k = { 0 }, v = { 0 };
 	reg_key_id(&k, 'h', ch->m->id, true, ch->m->hseq++);
-	codec_enc_map(&v, 5);
+	codec_enc_map(&v, ch->by ? 6 : 5);
 	codec_enc_cstr(&v, "t");
 	codec_enc_i64(&v, ch->now);
 	codec_enc_cstr(&v, "alias");
@@ -129,6 +131,10 @@ static void history_put(struct change *ch, const char *alias, uint64_t from,
 	codec_enc_u64(&v, to);
 	codec_enc_cstr(&v, "uid");
 	codec_enc_u64(&v, ch->uid);
+	if (ch->by) {
+		codec_enc_cstr(&v, "by");
+		codec_enc_cstr(&v, ch->by);
+	}
 	store_batch_put(ch->b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -186,6 +192,7 @@ static int change_begin(struct store *s, const char *name, struct reg_model *m,
 	ch->b = store_batch_new();
 	ch->m = m;
 	ch->uid = uid;
+	ch->by = NULL;
 	ch->now = clock_now_ms();
 	return 0;
 }
@@ -205,12 +212,20 @@ static int change_end(struct store *s, const char *name, struct change *ch,
 int registry_alias_set(struct store *s, const char *name, const char *alias,
 		       uint64_t version, uint32_t uid, struct mlfs_err *err)
 {
+	return registry_alias_set_by(s, name, alias, version, uid, NULL, err);
+}
+
+int registry_alias_set_by(struct store *s, const char *name, const char *alias,
+			  uint64_t version, uint32_t uid, const char *by,
+			  struct mlfs_err *err)
+{
 	struct reg_model m;
 	struct change ch;
 	uint64_t old = 0;
 	int rc = alias_check(alias, err);
 	if (rc || (rc = change_begin(s, name, &m, &ch, uid, err)))
 		return rc;
+	ch.by = by;
 	if (!reg_version_exists(s, NULL, m.id, version))
 		rc = mlfs_fail(err, -EINVAL, "model '%s' has no version %" PRIu64, name, version);
 	if (!rc) {
@@ -413,7 +428,11 @@ static void history_line(struct buf *out, struct dval r)
 	buf_putc(out, ',');
 	if (to)
 		buf_printf(out, "%" PRIu64, to);
-	buf_printf(out, ",%" PRIu64 "\n", codec_dget_u64(r, "uid", 0));
+	char by[2 * NAMES_MAX + 32] = "";
+	codec_dget_str(r, "by", by, sizeof(by));
+	buf_printf(out, ",%" PRIu64 ",", codec_dget_u64(r, "uid", 0));
+	csv_put_field(out, by, strlen(by));
+	buf_putc(out, '\n');
 }
 
 int registry_history_csv(struct store *s, const char *name, struct buf *out)
@@ -425,7 +444,7 @@ int registry_history_csv(struct store *s, const char *name, struct buf *out)
 	int rc = reg_model_load(s, snap, name, &m);
 	if (rc || cache_get(s, CACHE_MODEL_HISTORY, m.id, m.hseq, out))
 		goto out;	/* history lines never change: hseq versions it */
-	buf_puts(out, "time,alias,from,to,uid\n");
+	buf_puts(out, "time,alias,from,to,uid,by\n");
 	reg_key_id(&lo, 'h', m.id, false, 0);
 	reg_key_id(&hi, 'h', m.id + 1, false, 0);
 	struct store_iter *it = store_iter_new(s, snap, lo.data, lo.len, hi.data, hi.len);

@@ -132,6 +132,11 @@ bool registry_alias_reserved(const char *alias);
  * move too and makes a history line).  -EINVAL for a missing version. */
 int registry_alias_set(struct store *s, const char *name, const char *alias,
 		       uint64_t version, uint32_t uid, struct mlfs_err *err);
+/* The same, the history line saying what made the change: BY (e.g.
+ * "job:nightly/3"; NULL: a user). */
+int registry_alias_set_by(struct store *s, const char *name, const char *alias,
+			  uint64_t version, uint32_t uid, const char *by,
+			  struct mlfs_err *err);
 /* Rename alias FROM to TO (mv), replacing TO unless NOREPLACE (-EEXIST):
  * history gets FROM's removal and TO's move.  -ENOENT without FROM. */
 int registry_alias_rename(struct store *s, const char *name, const char *from,
@@ -161,7 +166,7 @@ int registry_alias_list(struct store *s, const char *name,
 			int (*fn)(void *ctx, const char *alias, uint64_t version),
 			void *ctx);
 
-/* history.csv: "time,alias,from,to,uid" then a line per alias change in
+/* history.csv: "time,alias,from,to,uid,by" then a line per alias change in
  * order (time ISO 8601 UTC; from empty for a creation, to for a removal). */
 int registry_history_csv(struct store *s, const char *name, struct buf *out);
 

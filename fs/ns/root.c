@@ -25,7 +25,7 @@ static const char readme_text[] =
 	"    register       echo experiments/E/runs/R > register; cat register\n"
 	"    versions/N/    model/ metrics.csv features.yaml stage aliases run ...\n"
 	"    Production     an alias: ln -sfn versions/N Production (any name)\n"
-	"    history.csv    every alias change: time,alias,from,to,uid\n"
+	"    history.csv    every alias change: time,alias,from,to,uid,by\n"
 	"    versions/N/score  batch scoring: cp rows.csv score; cat score\n"
 	"/endpoints/NAME/   serving (mkdir to create)\n"
 	"    traffic        'MODEL@REF PERCENT' lines summing to 100; 'MODEL@REF shadow'\n"

@@ -181,8 +181,9 @@ def stage(m, n):
 
 def history(m):
     lines = read(m.p("models", "m", "history.csv")).splitlines()
-    assert lines[0] == "time,alias,from,to,uid"
-    return [l.split(",")[1:] for l in lines[1:]]
+    assert lines[0] == "time,alias,from,to,uid,by"
+    assert all(l.endswith(",") for l in lines[1:])      # by: a user, not a job
+    return [l.split(",")[1:-1] for l in lines[1:]]
 
 
 def test_aliases_and_stage_rule(mnt):

@@ -173,15 +173,15 @@ static void test_stage_rule(void **state)
 
 	struct buf h = { 0 };
 	assert_int_equal(registry_history_csv(s, "m", &h), 0);
-	/* time,alias,from,to,uid: a creation, a move, a removal, a rename's
+	/* time,alias,from,to,uid,by: a creation, a move, a removal, a rename's
 	 * two lines, in the order they happened. */
 	const char *want[] = {
-		",Production,,1,7", ",Production,1,2,7", ",champion,,1,7",
-		",Staging,,2,7", ",Production,2,,7", ",Staging,2,,7",
-		",Production,,2,7",
+		",Production,,1,7,", ",Production,1,2,7,", ",champion,,1,7,",
+		",Staging,,2,7,", ",Production,2,,7,", ",Staging,2,,7,",
+		",Production,,2,7,",
 	};
 	char *line = strchr(h.data, '\n') + 1;
-	assert_memory_equal(h.data, "time,alias,from,to,uid\n", 23);
+	assert_memory_equal(h.data, "time,alias,from,to,uid,by\n", 26);
 	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
 		char *nl = strchr(line, '\n');
 		assert_non_null(nl);
