@@ -457,11 +457,8 @@ static int check_names(struct store *s, const struct job_spec *sp, struct mlfs_e
 {
 	for (size_t i = 0; i < sp->ntasks; i++) {
 		const struct job_task *t = &sp->tasks[i];
-		char model[NAMES_MAX + 1];
 		struct features_info fi;
 		struct table_info ti;
-		struct registry_model rm;
-		const char *at;
 		switch (t->kind) {
 		case JOB_REFRESH:
 			if (features_stat(s, t->target, &fi))
@@ -472,13 +469,7 @@ static int check_names(struct store *s, const struct job_spec *sp, struct mlfs_e
 			/* the model may come with the train task's register: */
 			break;
 		case JOB_SCORE:
-			/* a validate's MODEL@REF may not exist yet: a first
-			 * deployment; a score's must */
-			at = strchr(t->target, '@');
-			snprintf(model, sizeof(model), "%.*s", at ? (int)(at - t->target) : 0, t->target);
-			if (registry_model_get(s, model, &rm))
-				return mlfs_fail(err, -EINVAL, "line %u, column %u: task '%s': no model '%s'",
-						 t->line, t->col, t->name, model);
+			/* its model may come with a train task's register: */
 			if (table_stat(s, t->input, &ti))
 				return mlfs_fail(err, -EINVAL, "line %u, column %u: task '%s': no table '%s'",
 						 t->line, t->col, t->name, t->input);
