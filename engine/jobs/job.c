@@ -443,8 +443,15 @@ static int each_file(void *ctx, const char *file, enum job_kind kind)
 	int rc = 0;
 	if (fc->changed && !strcmp(fc->changed, file))
 		return check_file(fc, file, kind, fc->changed_text, fc->changed_len);
-	if (job_spec_file(fc->s, fc->job_id, file, &text))
-		rc = mlfs_fail(fc->err, -EINVAL, "%s: no such file in the job's folder (write it before job.yaml)", file);
+	if (job_spec_file(fc->s, fc->job_id, file, &text)) {
+		const struct job_task *t = NULL;
+		for (size_t i = 0; fc->sp && i < fc->sp->ntasks && !t; i++)
+			if ((fc->sp->tasks[i].kind == JOB_TRAIN || fc->sp->tasks[i].kind == JOB_TUNE) &&
+			    !strcmp(fc->sp->tasks[i].target, file))
+				t = &fc->sp->tasks[i];
+		rc = mlfs_fail(fc->err, -EINVAL, "line %u, column %u: %s: no such file in the job's folder (write it before job.yaml)",
+			       t ? t->line : 1, t ? t->col : 1, file);
+	}
 	else
 		rc = check_file(fc, file, kind, text.data, text.len);
 	buf_free(&text);
@@ -513,8 +520,24 @@ static int set_job_yaml(struct store *s, const char *name, struct job_rec *r,
 	if (!apply) {
 		/* whole already (echo, cat of a file): everything is checked in
 		 * write(); else what its complete lines show */
-		if (job_spec_parse(text, len, &sp, NULL))
+		struct mlfs_err full = { 0 };
+		if (job_spec_parse(text, len, &sp, &full)) {
+			/* an error above the last top-level key: later text
+			 * cannot fix it (the tasks: list has ended) */
+			unsigned line = 0, last_key = 0, at = 1;
+			for (size_t i = 0; i < len; i++) {
+				if ((i == 0 || text[i - 1] == '\n') && text[i] != ' ' && text[i] != '\t' &&
+				    text[i] != '#' && text[i] != '-' && text[i] != '\n')
+					last_key = at;
+				at += text[i] == '\n';
+			}
+			if (sscanf(full.msg, "line %u", &line) == 1 && line < last_key) {
+				if (err)
+					*err = full;
+				return -EINVAL;
+			}
 			return job_spec_check_partial(text, len, err);
+		}
 		struct files_ctx fc = { s, r->id, NULL, NULL, 0, NULL, err, sp };
 		rc = job_spec_files(sp, each_file, &fc);
 		if (!rc)

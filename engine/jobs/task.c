@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,17 @@ static int do_refresh(const struct task_ctx *tc, const struct job_task *t, char 
 
 /* ---- train, tune ---- */
 
+struct progress_ctx {
+	struct store *s;
+	const char *exp, *run;
+};
+
+static void on_progress(void *ctx, const char *text)
+{
+	struct progress_ctx *pc = ctx;
+	train_progress_set(pc->s, pc->exp, pc->run, text);
+}
+
 static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outlen,
 		    struct mlfs_err *err)
 {
@@ -49,8 +61,9 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 	struct train_spec *sp = NULL;
 	char run[NAMES_MAX + 1];
 	uint64_t root, version = 0;
-	struct train_watch w = { .cancel = tc->cancel };
 	snprintf(run, sizeof(run), "%s-%" PRIu64 "-%s", tc->job, tc->run, t->name);
+	struct progress_ctx pc = { tc->s, t->experiment, run };
+	struct train_watch w = { .on_progress = on_progress, .ctx = &pc, .cancel = tc->cancel };
 	int rc = job_spec_file(tc->s, tc->job_id, t->target, &text);
 	if (rc)
 		return mlfs_fail(err, -EINVAL, "%s: no such file in the job's folder", t->target);
@@ -69,6 +82,7 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 	if (!rc)
 		rc = tune ? tune_run(tc->s, t->experiment, run, sp, &w, err)
 			  : train_run(tc->s, t->experiment, run, sp, NULL, &w, NULL, err);
+	train_progress_set(tc->s, t->experiment, run, NULL);
 	if (!rc && sp->register_model)
 		rc = registry_register_trained(tc->s, sp->register_model, t->experiment, run, tune,
 					       tc->uid, tc->gid, &version, err);
@@ -108,6 +122,19 @@ static int upstream(const struct task_ctx *tc, const char *from, struct task_sta
 }
 
 /* ---- validate ---- */
+
+/* A line in the run's log. */
+static void tc_log(const struct task_ctx *tc, const char *task, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(tc->rec_lock);
+	run_rec_log(tc->rec, task, "%s", msg);
+	pthread_mutex_unlock(tc->rec_lock);
+}
 
 /* The test rows of version V's training_set.csv (the run's, pinned with
  * the version) as a frame. */
@@ -245,10 +272,11 @@ static int do_validate(const struct task_ctx *tc, const struct job_task *t, char
 	if (rc)
 		return rc;
 	double gain = lower_is_better(t->metric) ? mb - mc : mc - mb;
-	snprintf(out, outlen, "%s %.6g (%s@%" PRIu64 ") against %.6g (%s@%" PRIu64 "): gain %.6g",
-		 t->metric, mc, cand.res_model, cand.res_version, mb, model, base_v, gain);
+	snprintf(out, outlen, "%s %.6g against %.6g (gain %.6g)", t->metric, mc, mb, gain);
+	tc_log(tc, t->name, "%s@%" PRIu64 " against %s@%" PRIu64 ": %s", cand.res_model,
+	       cand.res_version, model, base_v, out);
 	if (!(gain >= t->min_gain))
-		return mlfs_fail(err, -EINVAL, "gain %.6g in %s is below min_gain %g", gain, t->metric, t->min_gain);
+		return mlfs_fail(err, -EINVAL, "%s: the gain is below min_gain %g", out, t->min_gain);
 	return 0;
 }
 

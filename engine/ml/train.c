@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "blob.h"
 #include "eval.h"
+#include "names.h"
 #include "tracking.h"
 #include "train_int.h"
 
@@ -410,4 +411,84 @@ int train_recover(struct store *s, struct mlfs_err *err)
 	struct recover_ctx c = { .s = s };
 	int rc = tracking_experiment_list(s, recover_experiment, &c);
 	return rc < 0 ? mlfs_fail(err, rc, "recovering trainings failed") : c.count;
+}
+
+/* ---- progress of the trainings under way ---- */
+
+struct progress {
+	struct progress *next;
+	char key[2 * NAMES_MAX + 2];	/* EXP '/' RUN */
+	char text[200];
+};
+
+struct progress_table {
+	pthread_mutex_t lock;
+	struct progress *list;		/* guarded by lock */
+};
+
+static const int progress_key = 0;
+
+static void *progress_make(void)
+{
+	struct progress_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		mlfs_oom();
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+static void progress_free(void *p)
+{
+	struct progress_table *t = p;
+	while (t->list) {
+		struct progress *e = t->list;
+		t->list = e->next;
+		free(e);
+	}
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+void train_progress_set(struct store *s, const char *exp, const char *run,
+			const char *text)
+{
+	struct progress_table *t = store_state(s, &progress_key, progress_make, progress_free);
+	char key[2 * NAMES_MAX + 2];
+	snprintf(key, sizeof(key), "%s/%s", exp, run);
+	pthread_mutex_lock(&t->lock);
+	struct progress **p = &t->list;
+	while (*p && strcmp((*p)->key, key))
+		p = &(*p)->next;
+	if (!text && *p) {
+		struct progress *e = *p;
+		*p = e->next;
+		free(e);
+	} else if (text) {
+		if (!*p) {
+			if (!(*p = calloc(1, sizeof(**p))))
+				mlfs_oom();
+			snprintf((*p)->key, sizeof((*p)->key), "%s", key);
+		}
+		snprintf((*p)->text, sizeof((*p)->text), "%s", text);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+int train_progress_get(struct store *s, const char *exp, const char *run,
+		       struct buf *out)
+{
+	struct progress_table *t = store_state(s, &progress_key, progress_make, progress_free);
+	char key[2 * NAMES_MAX + 2];
+	int rc = -ENOENT;
+	snprintf(key, sizeof(key), "%s/%s", exp, run);
+	pthread_mutex_lock(&t->lock);
+	for (struct progress *e = t->list; e; e = e->next)
+		if (!strcmp(e->key, key)) {
+			buf_reset(out);
+			buf_puts(out, e->text);
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
 }

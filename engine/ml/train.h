@@ -79,4 +79,14 @@ int train_spec_text(struct store *s, const char *exp, const char *run,
 int train_error_text(struct store *s, const char *exp, const char *run,
 		     struct buf *out);
 
+/* What a training under way is doing (its phase, as train_watch's
+ * on_progress says it), kept in memory per store for its run's progress
+ * file, whoever runs it (a write of train.yaml, a job's task).  TEXT NULL
+ * forgets it.  Thread-safe. */
+void train_progress_set(struct store *s, const char *exp, const char *run,
+			const char *text);
+/* -ENOENT when no training of EXP/RUN said anything. */
+int train_progress_get(struct store *s, const char *exp, const char *run,
+		       struct buf *out);
+
 #endif

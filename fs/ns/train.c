@@ -264,11 +264,17 @@ static int progress_get(struct fs *fs, const struct node *n, struct buf *out,
 	}
 	pthread_mutex_lock(&fs->train_lock);
 	const char *now = trial ? "training (a trial of the parent's search)" : "queued";
+	bool ours = false;
 	for (struct training *t = fs->trainings; t; t = t->next)
-		if (!strcmp(t->exp, n->arg[0]) && !strcmp(t->run, n->arg[1]))
+		if (!strcmp(t->exp, n->arg[0]) && !strcmp(t->run, n->arg[1])) {
 			now = t->progress;
+			ours = true;
+		}
 	buf_printf(out, "%s\n", now);
 	pthread_mutex_unlock(&fs->train_lock);
+	/* a training a job runs says its phase to the engine */
+	if (!ours && !train_progress_get(fs->store, n->arg[0], n->arg[1], out))
+		buf_putc(out, '\n');
 	return 0;
 }
 
