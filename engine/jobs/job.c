@@ -24,6 +24,7 @@
 #include "monitor.h"
 #include "registry.h"
 #include "table.h"
+#include "tracking.h"
 #include "train_spec.h"
 #include "types.h"
 
@@ -47,18 +48,12 @@ pthread_mutex_t *jobs_lock(struct store *s)
 
 static void key_record(struct buf *k, const char *name)
 {
-	buf_reset(k);
-	buf_puts(k, "j/m/");
-	buf_puts(k, name);
+	key_named(k, "j/m/", name);
 }
 
 static void key_id(struct buf *k, char kind, uint64_t id)
 {
-	buf_reset(k);
-	buf_puts(k, "j/");
-	buf_putc(k, kind);
-	buf_putc(k, '/');
-	key_put_u64(k, id);
+	key_kind_id(k, 'j', kind, id);
 }
 
 /* ---- the job record ---- */
@@ -101,13 +96,9 @@ void job_rec_put(struct store_batch *b, const char *name, const struct job_rec *
 
 int job_rec_load(struct store *s, const char *name, struct job_rec *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf v = { 0 };
 	memset(r, 0, sizeof(*r));
-	if (!names_valid(name))
-		return -ENOENT;
-	key_record(&k, name);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	buf_free(&k);
+	int rc = store_get_named(s, NULL, "j/m/", name, &v);
 	if (rc) {
 		buf_free(&v);
 		return rc;
@@ -266,14 +257,6 @@ int run_rec_write(struct store *s, uint64_t job_id, const struct run_rec *r,
 	return rc;
 }
 
-static void fmt_ms(char *out, int64_t ms)
-{
-	int64_t sec = ms / 1000;
-	fmt_timestamp(out, sec * 1000000);
-	if (strlen(out) > 1)
-		snprintf(out + strlen(out) - 1, 6, ".%03dZ", (int)(ms % 1000));
-}
-
 void run_rec_log(struct run_rec *r, const char *task, const char *fmt, ...)
 {
 	char when[40], msg[1024];
@@ -284,7 +267,7 @@ void run_rec_log(struct run_rec *r, const char *task, const char *fmt, ...)
 	for (char *p = msg; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
-	fmt_ms(when, clock_now_ms());
+	tracking_fmt_time(when, clock_now_ms());
 	buf_printf(&r->log, "%s %s: %s\n", when, task, msg);
 }
 
@@ -655,31 +638,58 @@ int job_file_delete(struct store *s, const char *name, const char *file,
 	return rc;
 }
 
-int job_file_list(struct store *s, const char *name,
-		  int (*fn)(void *ctx, const char *file), void *ctx)
+/* FN with the rest of each key of kind KIND of job ID (after "j/K/ID"). */
+static int scan_kind(struct store *s, char kind, uint64_t id,
+		     int (*fn)(void *ctx, const char *rest, size_t len), void *ctx)
 {
-	struct job_rec r;
 	struct buf lo = { 0 }, hi = { 0 };
-	char file[NAMES_MAX + 1];
-	int rc = job_rec_load(s, name, &r);
-	if (rc)
-		return rc;
-	key_id(&lo, 'f', r.id);
-	key_id(&hi, 'f', r.id + 1);
+	int rc = 0;
+	key_id(&lo, kind, id);
+	key_id(&hi, kind, id + 1);
 	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
 		size_t kl;
 		const char *k = store_iter_key(it, &kl);
-		if (kl <= lo.len || kl - lo.len > NAMES_MAX)
-			continue;
-		memcpy(file, k + lo.len, kl - lo.len);
-		file[kl - lo.len] = '\0';
-		rc = fn(ctx, file);
+		rc = fn(ctx, k + lo.len, kl - lo.len);
 	}
 	store_iter_free(it);
-	job_rec_free(&r);
 	buf_free(&lo);
 	buf_free(&hi);
+	return rc;
+}
+
+struct names_cb {
+	int (*fn)(void *ctx, const char *file);
+	int (*fn_id)(void *ctx, uint64_t id);
+	void *ctx;
+};
+
+static int file_name_of(void *ctx, const char *rest, size_t len)
+{
+	struct names_cb *nc = ctx;
+	char file[NAMES_MAX + 1];
+	if (!len || len > NAMES_MAX)
+		return 0;
+	memcpy(file, rest, len);
+	file[len] = '\0';
+	return nc->fn(nc->ctx, file);
+}
+
+static int run_id_of(void *ctx, const char *rest, size_t len)
+{
+	struct names_cb *nc = ctx;
+	return len == 8 ? nc->fn_id(nc->ctx, key_get_u64(rest)) : 0;
+}
+
+int job_file_list(struct store *s, const char *name,
+		  int (*fn)(void *ctx, const char *file), void *ctx)
+{
+	struct job_rec r;
+	struct names_cb nc = { fn, NULL, ctx };
+	int rc = job_rec_load(s, name, &r);
+	if (!rc)
+		rc = scan_kind(s, 'f', r.id, file_name_of, &nc);
+	job_rec_free(&r);
 	return rc;
 }
 
@@ -689,23 +699,11 @@ int job_run_list(struct store *s, const char *name,
 		 int (*fn)(void *ctx, uint64_t id), void *ctx)
 {
 	struct job_rec r;
-	struct buf lo = { 0 }, hi = { 0 };
+	struct names_cb nc = { NULL, fn, ctx };
 	int rc = job_rec_load(s, name, &r);
-	if (rc)
-		return rc;
-	key_id(&lo, 'r', r.id);
-	key_id(&hi, 'r', r.id + 1);
-	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
-	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl == lo.len + 8)
-			rc = fn(ctx, key_get_u64(k + lo.len));
-	}
-	store_iter_free(it);
+	if (!rc)
+		rc = scan_kind(s, 'r', r.id, run_id_of, &nc);
 	job_rec_free(&r);
-	buf_free(&lo);
-	buf_free(&hi);
 	return rc;
 }
 
@@ -745,9 +743,9 @@ int job_run_tasks_csv(struct store *s, const char *name, uint64_t id,
 		const struct task_state *t = &run.tasks[i];
 		a[0] = b[0] = '\0';
 		if (t->start_ms)
-			fmt_ms(a, t->start_ms);
+			tracking_fmt_time(a, t->start_ms);
 		if (t->end_ms)
-			fmt_ms(b, t->end_ms);
+			tracking_fmt_time(b, t->end_ms);
 		buf_printf(out, "%s,%s,%s,%s,%s,", t->name, t->kind, job_status_name(t->status), a, b);
 		csv_put_field(out, t->output, strlen(t->output));
 		buf_putc(out, ',');
@@ -784,9 +782,9 @@ static int history_line(void *ctx, uint64_t id)
 	if (run_rec_load(hc->s, hc->job_id, id, &run))
 		return 0;
 	if (run.start_ms)
-		fmt_ms(a, run.start_ms);
+		tracking_fmt_time(a, run.start_ms);
 	if (run.end_ms)
-		fmt_ms(b, run.end_ms);
+		tracking_fmt_time(b, run.end_ms);
 	buf_printf(hc->out, "%" PRIu64 ",", id);
 	csv_put_field(hc->out, run.trigger, strlen(run.trigger));
 	buf_printf(hc->out, ",%s,%s,%s\n", a, b, job_status_name(run.status));

@@ -43,18 +43,12 @@ pthread_mutex_t *mon_lock(struct store *s)
 
 static void key_record(struct buf *k, const char *name)
 {
-	buf_reset(k);
-	buf_puts(k, "m/m/");
-	buf_puts(k, name);
+	key_named(k, "m/m/", name);
 }
 
 void mon_key(struct buf *k, char kind, uint64_t did)
 {
-	buf_reset(k);
-	buf_puts(k, "m/");
-	buf_putc(k, kind);
-	buf_putc(k, '/');
-	key_put_u64(k, did);
+	key_kind_id(k, 'm', kind, did);
 }
 
 /* Signed seconds as a key part that sorts numerically. */
@@ -178,13 +172,9 @@ static void get_text(struct dval root, const char *key, struct buf *out)
 int mon_record_load(struct store *s, const struct store_snapshot *snap,
 		    const char *name, struct mon_record *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf v = { 0 };
 	memset(r, 0, sizeof(*r));
-	if (!names_valid(name))
-		return -ENOENT;
-	key_record(&k, name);
-	int rc = store_get(s, snap, k.data, k.len, &v, NULL);
-	buf_free(&k);
+	int rc = store_get_named(s, snap, "m/m/", name, &v);
 	if (rc) {
 		buf_free(&v);
 		return rc;

@@ -159,10 +159,9 @@ struct wsum *window_compute(const struct monitor_spec *sp, const struct mon_layo
 /* The summary of W alone (a window before the first one computed). */
 struct wsum *window_summarize(const struct mon_layout *lay, const struct baseline *base,
 			      const struct wdata *w);
-/* ISO 8601 UTC: seconds "2026-12-01T00:00:00Z", milliseconds
- * "2026-12-05T21:30:00.123Z" (OUT: 40 bytes). */
+/* ISO 8601 UTC seconds "2026-12-01T00:00:00Z" (OUT: 40 bytes); with
+ * milliseconds it is tracking_fmt_time's. */
 void mon_fmt_time(char *out, int64_t seconds);
-void mon_fmt_time_ms(char *out, int64_t ms);
 
 /* ---- a refresh under way (refresh.c; source.c reads the new rows,
  * baseline.c the baseline and labels) ---- */

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "tracking.h"
 #include "types.h"
 
 /* ---- the windows ---- */
@@ -424,7 +425,7 @@ int monitor_refresh(struct store *s, const char *name, bool full,
 	struct mlfs_err e = { 0 };
 	int64_t t0 = clock_mono_ns();
 	rf.now_ms = clock_now_ms();
-	mon_fmt_time_ms(rf.when, rf.now_ms);
+	tracking_fmt_time(rf.when, rf.now_ms);
 	pthread_mutex_lock(mon_lock(s));
 	int rc = mon_record_load(s, NULL, name, &rf.r);
 	if (rc) {

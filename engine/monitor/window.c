@@ -26,13 +26,6 @@ void mon_fmt_time(char *out, int64_t seconds)
 	fmt_timestamp(out, seconds * 1000000);
 }
 
-void mon_fmt_time_ms(char *out, int64_t ms)
-{
-	int64_t s = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-	fmt_timestamp(out, s * 1000000);
-	snprintf(out + strlen(out) - 1, 6, ".%03dZ", (int)(ms - s * 1000));
-}
-
 /* ---- groups ---- */
 
 struct group {

@@ -6,6 +6,7 @@
  * call starts with a NULL error pointer; fail() maps the text to an errno
  * and always frees it. */
 #include "store.h"
+#include "names.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -471,5 +472,32 @@ int store_list_names(struct store *s, const char *prefix, size_t max,
 	store_iter_free(it);
 	free(hi);
 	free(name);
+	return rc;
+}
+
+void key_named(struct buf *k, const char *prefix, const char *name)
+{
+	buf_reset(k);
+	buf_puts(k, prefix);
+	buf_puts(k, name);
+}
+
+void key_kind_id(struct buf *k, char module, char kind, uint64_t id)
+{
+	char head[4] = { module, '/', kind, '/' };
+	buf_reset(k);
+	buf_append(k, head, 4);
+	key_put_u64(k, id);
+}
+
+int store_get_named(struct store *s, const struct store_snapshot *snap,
+		    const char *prefix, const char *name, struct buf *out)
+{
+	struct buf k = { 0 };
+	if (!names_valid(name))
+		return -ENOENT;
+	key_named(&k, prefix, name);
+	int rc = store_get(s, snap, k.data, k.len, out, NULL);
+	buf_free(&k);
 	return rc;
 }

@@ -106,6 +106,15 @@ pthread_mutex_t *store_lock(struct store *s, const void *key);
 int store_list_names(struct store *s, const char *prefix, size_t max,
 		     int (*fn)(void *ctx, const char *name), void *ctx);
 
+/* The key of a module's named record, "PREFIX" NAME (e.g. "m/m/" +
+ * "churn"), and of its records by id, "M/K/" + ID big-endian (e.g.
+ * 'j', 'r', 7): K a kind of the module M's records.  K reset first. */
+void key_named(struct buf *k, const char *prefix, const char *name);
+/* The value of record "PREFIX" NAME at SNAP (NULL: now) into OUT.
+ * -ENOENT, also for a NAME outside the name rule. */
+int store_get_named(struct store *s, const struct store_snapshot *snap,
+		    const char *prefix, const char *name, struct buf *out);
+void key_kind_id(struct buf *k, char module, char kind, uint64_t id);
 /* Key helpers: append a big-endian u64 (sorts numerically) or bytes. */
 void key_put_u64(struct buf *k, uint64_t v);
 uint64_t key_get_u64(const char *p);
