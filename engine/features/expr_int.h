@@ -86,6 +86,10 @@ struct expr_fn {
 	bool agg;
 };
 extern const struct expr_fn expr_fns[];
+/* The name of function FN (its first spelling in expr_fns: an alias
+ * such as mean is listed after avg, which the table's index by FN would
+ * not give). */
+const char *expr_fn_name(int fn);
 
 /* The state of compiling one program: the feature at hand and, while
  * parsing it, the lexer's position. */

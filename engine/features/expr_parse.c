@@ -24,6 +24,14 @@ const struct expr_fn expr_fns[] = {
 	{ "days_since", F_DAYS_SINCE, false },
 };
 
+const char *expr_fn_name(int fn)
+{
+	for (size_t i = 0; i < sizeof(expr_fns) / sizeof(expr_fns[0]); i++)
+		if ((int)expr_fns[i].fn == fn)
+			return expr_fns[i].name;
+	return "?";
+}
+
 /* ---- errors and nodes ---- */
 
 int expr_fail(struct cctx *c, unsigned pos, const char *fmt, ...)

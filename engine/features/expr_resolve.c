@@ -103,13 +103,13 @@ static int resolve_agg(struct cctx *c, struct xnode *x, bool in_agg)
 		if (fn != F_COUNT || x->nargs)
 			return expr_fail(c, x->pos, "only count takes *");
 	} else if (x->nargs != 1) {
-		return expr_fail(c, x->pos, "%s takes one argument", expr_fns[fn].name);
+		return expr_fail(c, x->pos, "%s takes one argument", expr_fn_name(fn));
 	} else if ((rc = resolve(c, x->args[0], true))) {
 		return rc;
 	}
 	enum col_type at = x->star ? COL_INT : x->args[0]->type;
 	if (at == COL_DURATION)
-		return expr_fail(c, x->pos, "%s of a duration", expr_fns[fn].name);
+		return expr_fail(c, x->pos, "%s of a duration", expr_fn_name(fn));
 	switch (fn) {
 	case F_COUNT:
 	case F_COUNT_DISTINCT:
@@ -122,8 +122,8 @@ static int resolve_agg(struct cctx *c, struct xnode *x, bool in_agg)
 			const struct xnode *a = x->args[0];
 			if (a->op == X_COL)
 				return expr_fail(c, a->pos, "%s needs a number, but column '%s' is %s",
-						 expr_fns[fn].name, p->schema->names[a->idx], tname(at));
-			return expr_fail(c, a->pos, "%s needs a number, not %s", expr_fns[fn].name, tname(at));
+						 expr_fn_name(fn), p->schema->names[a->idx], tname(at));
+			return expr_fail(c, a->pos, "%s needs a number, not %s", expr_fn_name(fn), tname(at));
 		}
 		x->type = fn == F_SUM ? (at == COL_FLOAT ? COL_FLOAT : COL_INT) : COL_FLOAT;
 		break;
@@ -160,7 +160,7 @@ static int resolve_call(struct cctx *c, struct xnode *x, bool in_agg)
 		if ((rc = resolve(c, x->args[i], in_agg)))
 			return rc;
 	if (fn != F_COALESCE && x->nargs != 1)
-		return expr_fail(c, x->pos, "%s takes one argument", expr_fns[fn].name);
+		return expr_fail(c, x->pos, "%s takes one argument", expr_fn_name(fn));
 	if (fn == F_COALESCE && x->nargs == 0)
 		return expr_fail(c, x->pos, "coalesce takes one or more arguments");
 	enum col_type at = x->args[0]->type;
@@ -168,7 +168,7 @@ static int resolve_call(struct cctx *c, struct xnode *x, bool in_agg)
 	case F_ABS:
 	case F_LOG:
 		if (!is_num(at))
-			return expr_fail(c, x->args[0]->pos, "%s needs a number, not %s", expr_fns[fn].name, tname(at));
+			return expr_fail(c, x->args[0]->pos, "%s needs a number, not %s", expr_fn_name(fn), tname(at));
 		x->type = fn == F_LOG ? COL_FLOAT : (at == COL_BOOL ? COL_INT : at);
 		break;
 	case F_DATE:

@@ -209,6 +209,10 @@ static void test_errors_with_positions(void **state)
 	expect_error("days_since(max(amount))", "days_since() needs a date");
 	expect_error("3d", "cannot be a duration");
 	expect_error("count(amount, qty)", "takes one argument");
+	/* the function's own name, not the table entry at its number (the
+	 * table lists aliases: mean, std) */
+	expect_error("min(amount, qty)", "min takes one argument");
+	expect_error("stddev(name)", "stddev needs a number");
 	/* Deep nesting is an error, not a crash. */
 	char deep[2100];
 	memset(deep, '(', 1000);
