@@ -623,8 +623,20 @@ int job_file_delete(struct store *s, const char *name, const char *file,
 {
 	struct job_rec r;
 	struct buf k = { 0 }, v = { 0 };
+	struct job_spec *sp = NULL;
+	struct named_ctx nc = { file, JOB_TRAIN, false };
 	pthread_mutex_lock(jobs_lock(s));
 	int rc = job_rec_load(s, name, &r);
+	/* a spec job.yaml names stays: it goes with the job (rm -r) or
+	 * when job.yaml no longer names it */
+	if (!rc && r.spec.len && !job_spec_parse(r.spec.data, r.spec.len, &sp, NULL))
+		job_spec_files(sp, find_named, &nc);
+	job_spec_free(sp);
+	if (!rc && nc.found) {
+		pthread_mutex_unlock(jobs_lock(s));
+		job_rec_free(&r);
+		return 0;
+	}
 	if (!rc) {
 		file_key(&k, r.id, file);
 		rc = store_get(s, NULL, k.data, k.len, &v, NULL);

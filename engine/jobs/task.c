@@ -73,6 +73,17 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 		rc = 0;
 	if (!rc)
 		rc = blob_root_new(tc->s, 0755, tc->uid, tc->gid, &root, err);
+	/* JOB-ID-TASK; a job deleted and made again counts its runs from 1
+	 * once more: its later namesakes get .2, .3, ... */
+	for (int n = 2; !rc; n++) {
+		struct run_info ri;
+		if (tracking_run_get(tc->s, t->experiment, run, &ri))
+			break;
+		if (n > 1000)
+			rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
+		else
+			snprintf(run, sizeof(run), "%s-%" PRIu64 "-%s.%d", tc->job, tc->run, t->name, n);
+	}
 	if (!rc)
 		rc = tracking_run_create(tc->s, t->experiment, run, clock_now_ms(), tc->uid, tc->gid,
 					 root, err);

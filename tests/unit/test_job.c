@@ -310,6 +310,34 @@ static void test_stop_kills_runs(void **state)
 	assert_int_equal(finish(s, id), JOB_FINISHED);
 }
 
+/* A spec job.yaml names stays when unlinked; a job deleted and made
+ * again trains again (its run 1 is a namesake of the old job's run 1). */
+static void test_spec_kept_and_job_again(void **state)
+{
+	struct store *s = st(state);
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	const char *job = "tasks:\n  - {name: features, refresh: feat}\n"
+			  "  - {name: train, experiment: churn, spec: train.yaml, after: [features]}\n";
+	put(s, "job.yaml", job);
+	assert_int_equal(finish(s, start(s)), JOB_FINISHED);
+	assert_int_equal(job_file_delete(s, "nightly", "train.yaml", &err), 0);
+	assert_int_equal(job_file_get(s, "nightly", "train.yaml", &b), 0);
+	assert_string_equal(b.data, train_yaml);
+	assert_int_equal(job_delete(s, "nightly", &err), 0);
+	assert_int_equal(job_create(s, "nightly", 0, 0, &err), 0);
+	put(s, "train.yaml", train_yaml);
+	put(s, "job.yaml", job);
+	uint64_t id = start(s);
+	assert_int_equal(finish(s, id), JOB_FINISHED);
+	assert_non_null(strstr(task_line(s, id, "train"), "experiments/churn/runs/nightly-1-train.2 "));
+	/* a spec no longer named goes */
+	put(s, "job.yaml", "tasks:\n  - {name: features, refresh: feat}\n");
+	assert_int_equal(job_file_delete(s, "nightly", "train.yaml", &err), 0);
+	assert_int_equal(job_file_get(s, "nightly", "train.yaml", &b), -ENOENT);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +346,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_and_kill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schedule_and_trigger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_kills_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spec_kept_and_job_again, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
