@@ -964,3 +964,23 @@ def test_next(mnt, schedule, tz, match):
     # Without a schedule: empty.
     write(job(mnt, "cron", "job.yaml"), GOOD)
     assert read(job(mnt, "cron", "next")) == ""
+
+
+def test_run_and_status_refused(mnt):
+    """run without job.yaml and a word other than KILLED to a run's status
+    fail in write() with EINVAL, say why in /log and change nothing."""
+    os.mkdir(job(mnt, "j"))
+    assert write_refused(job(mnt, "j", "run"), "1\n") == errno.EINVAL
+    assert "/jobs/j/run: no job.yaml" in mnt.log()
+    assert read(job(mnt, "j", "run")) == ""
+    assert os.listdir(job(mnt, "j", "runs")) == []
+    os.mkdir(mnt.p("tables", "t"))
+    write(mnt.p("tables", "t", "data.csv"), "a\n1\n")
+    os.mkdir(mnt.p("features", "f"))
+    write(mnt.p("features", "f", "pipeline.yaml"), "source: t\nkey: a\nfeatures:\n  n: count(a)\n")
+    put_job(mnt, "j", "tasks:\n  - {name: r, refresh: f}\n")
+    rid = start(mnt, "j")
+    assert read(job(mnt, "j", "runs", rid, "wait")) == "FINISHED\n"
+    assert write_refused(job(mnt, "j", "runs", rid, "status"), "RUNNING\n") == errno.EINVAL
+    assert "/jobs/j/runs/%s/status: write KILLED to stop the run" % rid in mnt.log()
+    assert read(job(mnt, "j", "runs", rid, "status")) == "FINISHED\n"

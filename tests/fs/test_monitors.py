@@ -1280,3 +1280,34 @@ def test_daemon_refreshes_a_due_monitor(mnt):
     # due again only after an hour: the next ticks leave it alone
     time.sleep(6)
     assert report(mnt, "mon")["time"] == rep["time"]
+
+
+def test_refresh_refused(mnt):
+    """refresh without monitor.yaml, or with a word that is not a refresh,
+    fails in write() with EINVAL, says why in /log and changes nothing."""
+    os.mkdir(mon(mnt, "m"))
+    fd = os.open(mon(mnt, "m", "refresh"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"1\n")
+        assert e.value.errno == errno.EINVAL
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert "/monitors/m/refresh: no monitor.yaml" in mnt.log()
+    os.mkdir(mnt.p("tables", "cur"))
+    write(mnt.p("tables", "cur", "data.csv"), "ts,x\n2026-11-02T01:00:00Z,1\n")
+    put_spec(mnt, "m", "source: table:cur\ntimestamp: ts\n")
+    fd = os.open(mon(mnt, "m", "refresh"), os.O_WRONLY | os.O_TRUNC)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"sometime\n")
+        assert e.value.errno == errno.EINVAL
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert "/monitors/m/refresh: write 1 (or now) to refresh" in mnt.log()
