@@ -154,8 +154,10 @@ struct node_ops {
 	/* Unlink or rmdir of a child without its own remove/rmdir succeeds
 	 * and does nothing: the child goes with this directory (rm -r). */
 	bool children_go_with_dir;
+	/* MODE: the permission bits mkdir(2) passed (the caller's umask
+	 * already applied), the new directory's from its creation. */
 	int (*mkdir)(struct fs *fs, const struct node *dir, const char *name,
-		     struct mlfs_err *err);
+		     mode_t mode, struct mlfs_err *err);
 	int (*rmdir)(struct fs *fs, const struct node *dir, const char *name,
 		     struct mlfs_err *err);
 	/* A new file NAME (open with O_CREAT).  Fills OUT; sets *PENDING when
@@ -388,7 +390,7 @@ int fs_collection_lookup(struct fs *fs, const struct node *dir,
 int fs_collection_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 		       void *ctx);
 int fs_collection_mkdir(struct fs *fs, const struct node *dir,
-			const char *name, struct mlfs_err *err);
+			const char *name, mode_t mode, struct mlfs_err *err);
 int fs_collection_rmdir(struct fs *fs, const struct node *dir,
 			const char *name, struct mlfs_err *err);
 
@@ -505,8 +507,13 @@ extern const struct node_ops ns_artifacts_dir;
 /* The same tree read-only (a trained model's files): ID its directory. */
 extern const struct node_ops ns_frozen_dir;
 
-/* Creation of a directory object: records owner and mode for PATH. */
+/* Make the directory object PATH with MAKE(CTX, ERR), owned by the
+ * caller with permission bits MODE: the owner and mode are recorded
+ * first, so that no object exists without them (a crash in between
+ * leaves only a record the next mkdir of PATH replaces); if MAKE fails
+ * the record PATH had before is put back.  MAKE's result. */
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
+		    int (*make)(void *ctx, struct mlfs_err *err), void *ctx,
 		    struct mlfs_err *err);
 /* The caller of the current request (uid, gid), and its pid. */
 void fs_caller(uid_t *uid, gid_t *gid);

@@ -380,7 +380,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc && dir.ops->lookup(fs, &dir, name, &child) == 0)
 		rc = -EEXIST;
 	if (!rc)
-		rc = dir.ops->mkdir(fs, &dir, name, &err);
+		rc = dir.ops->mkdir(fs, &dir, name, mode, &err);
 	if (!rc)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
 	reply_made(req, fs, &dir, name, &child, rc, &err);

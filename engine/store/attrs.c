@@ -59,6 +59,15 @@ int attrs_put(struct store *s, const char *name, const struct attrs *a,
 	return rc;
 }
 
+int attrs_delete(struct store *s, const char *name, struct mlfs_err *err)
+{
+	struct buf k = { 0 };
+	key_attrs(&k, name);
+	int rc = store_delete(s, k.data, k.len, err);
+	buf_free(&k);
+	return rc;
+}
+
 int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
 {
 	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };

@@ -22,6 +22,8 @@ struct attrs {
 int attrs_get(struct store *s, const char *name, struct attrs *out);
 int attrs_put(struct store *s, const char *name, const struct attrs *a,
 	      struct mlfs_err *err);
+/* Delete NAME alone. */
+int attrs_delete(struct store *s, const char *name, struct mlfs_err *err);
 /* Delete NAME and every name that starts with NAME + "/". */
 int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err);
 

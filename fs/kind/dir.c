@@ -50,16 +50,25 @@ int fs_collection_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	return c->list(fs->store, fs_list_name, &l);
 }
 
-int fs_collection_mkdir(struct fs *fs, const struct node *dir,
-			const char *name, struct mlfs_err *err)
+struct collection_make {
+	struct fs *fs;
+	const struct fs_collection *c;
+	const char *name;
+};
+
+static int collection_make(void *ctx, struct mlfs_err *err)
 {
-	const struct fs_collection *c = dir->ops->data;
+	struct collection_make *m = ctx;
+	return m->c->create(m->fs->store, m->name, err);
+}
+
+int fs_collection_mkdir(struct fs *fs, const struct node *dir,
+			const char *name, mode_t mode, struct mlfs_err *err)
+{
+	struct collection_make m = { fs, dir->ops->data, name };
 	char path[FS_PATH_MAX];
-	int rc = c->create(fs->store, name, err);
-	if (rc)
-		return rc;
 	node_child_path(path, sizeof(path), dir, name);
-	return fs_attrs_create(fs, path, 0755, err);
+	return fs_attrs_create(fs, path, mode, collection_make, &m, err);
 }
 
 int fs_collection_rmdir(struct fs *fs, const struct node *dir,

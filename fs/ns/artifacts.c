@@ -58,14 +58,14 @@ static int blob_list_op(struct fs *fs, const struct node *dir, fs_add_fn add,
 }
 
 static int blob_mkdir_op(struct fs *fs, const struct node *dir,
-			 const char *name, struct mlfs_err *err)
+			 const char *name, mode_t mode, struct mlfs_err *err)
 {
 	uid_t uid;
 	gid_t gid;
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	fs_caller(&uid, &gid);
-	return blob_make(fs->store, dir->id, name, true, 0755, uid, gid, NULL, err);
+	return blob_make(fs->store, dir->id, name, true, mode & 07777, uid, gid, NULL, err);
 }
 
 static int blob_rmdir_op(struct fs *fs, const struct node *dir,

@@ -431,29 +431,41 @@ static int runs_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	return tracking_run_list(fs->store, dir->arg[0], fs_list_name, &ac);
 }
 
-static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
-		      struct mlfs_err *err)
+struct run_make {
+	struct fs *fs;
+	const char *exp, *run;
+};
+
+/* A new RUNNING run of the caller with an empty artifacts tree. */
+static int run_make(void *ctx, struct mlfs_err *err)
 {
-	char path[FS_PATH_MAX];
+	struct run_make *m = ctx;
 	uid_t uid;
 	gid_t gid;
 	uint64_t art;
+	fs_caller(&uid, &gid);
+	int rc = blob_root_new(m->fs->store, 0755, uid, gid, &art, err);
+	if (rc)
+		return rc;
+	rc = tracking_run_create(m->fs->store, m->exp, m->run, clock_now_ms(),
+				 uid, gid, art, err);
+	if (rc)
+		blob_drop_tree(m->fs->store, art, NULL);
+	return rc;
+}
+
+static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
+		      mode_t mode, struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
 	struct run_info r;
+	struct run_make m = { fs, dir->arg[0], name };
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	if (tracking_run_get(fs->store, dir->arg[0], name, &r) == 0)
 		return -EEXIST;
-	fs_caller(&uid, &gid);
-	int rc = blob_root_new(fs->store, 0755, uid, gid, &art, err);
-	if (!rc)
-		rc = tracking_run_create(fs->store, dir->arg[0], name, clock_now_ms(),
-					 uid, gid, art, err);
-	if (rc) {
-		blob_drop_tree(fs->store, art, NULL);
-		return rc;
-	}
 	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
-	return fs_attrs_create(fs, path, 0755, err);
+	return fs_attrs_create(fs, path, mode, run_make, &m, err);
 }
 
 static int runs_rmdir(struct fs *fs, const struct node *dir, const char *name,
