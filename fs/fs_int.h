@@ -518,6 +518,39 @@ int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
 /* The caller of the current request (uid, gid), and its pid. */
 void fs_caller(uid_t *uid, gid_t *gid);
 pid_t fs_caller_pid(void);
+/* The caller's supplementary groups into LIST (at most SIZE): how many it
+ * has (may be more than SIZE), or a negative errno (-ENOSYS outside a
+ * request). */
+int fs_caller_groups(gid_t *list, int size);
+
+/* ---- who may see what (access.c) ---- */
+
+/* The reader of a view that gathers many objects (runs.csv, /log), with
+ * what it learnt while checking paths.  On the stack; fs_reader_init
+ * before use, nothing to free. */
+#define FS_READER_GROUPS 64
+struct fs_reader {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;			/* -1: not read yet */
+	gid_t groups[FS_READER_GROUPS];
+	/* The deepest directory known searchable from the root (every
+	 * directory above it too), to walk the next path from. */
+	struct node base;
+	bool has_base;
+	/* The last path asked about and the answer (views ask in runs). */
+	char last[FS_PATH_MAX];
+	bool last_ok;
+};
+/* The caller of the current request as a reader. */
+void fs_reader_init(struct fs_reader *r);
+/* Root (uid 0) sees everything. */
+bool fs_reader_is_root(const struct fs_reader *r);
+/* Whether R may read what PATH (absolute) is about, as the kernel would
+ * let R reach it: search (x) permission on every directory of PATH that
+ * exists, and read (r) on the deepest of them too.  A path that no
+ * longer resolves is judged by the part that does. */
+bool fs_reader_may(struct fs *fs, struct fs_reader *r, const char *path);
 
 /* Pending creates: a file opened with O_CREAT whose kind exists only once
  * written shows up (empty) until its last open handle closes. */

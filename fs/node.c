@@ -13,12 +13,22 @@
 #include "attrs.h"
 #include "fs_int.h"
 
+/* The request this thread is serving (NULL on the runners' threads). */
+static __thread fuse_req_t caller_req;
 static __thread const struct fuse_ctx *caller_ctx;
 
-void fs_set_caller(const struct fuse_ctx *ctx);
-void fs_set_caller(const struct fuse_ctx *ctx)
+void fs_set_caller(fuse_req_t req);
+void fs_set_caller(fuse_req_t req)
 {
-	caller_ctx = ctx;
+	caller_req = req;
+	caller_ctx = req ? fuse_req_ctx(req) : NULL;
+}
+
+int fs_caller_groups(gid_t *list, int size)
+{
+	if (!caller_req)
+		return -ENOSYS;
+	return fuse_req_getgroups(caller_req, size, list);
 }
 
 void fs_caller(uid_t *uid, gid_t *gid)

@@ -22,7 +22,7 @@
 #include "fs_int.h"
 #include "store.h"
 
-void fs_set_caller(const struct fuse_ctx *ctx);
+void fs_set_caller(fuse_req_t req);
 
 /* The node kinds: adding a kind is one file in fs/kind/ and one row. */
 static const struct kind *const kinds[NK_COUNT] = {
@@ -80,7 +80,7 @@ static void dir_list_free(struct fs *fs, struct dir_list *h)
 
 static struct fs *FS(fuse_req_t req)
 {
-	fs_set_caller(fuse_req_ctx(req));
+	fs_set_caller(req);
 	return fuse_req_userdata(req);
 }
 

@@ -130,6 +130,13 @@ int tracking_metric_list(struct store *s, const char *exp, const char *run,
  * params.K and metrics.K (latest by step, then time) over all runs. */
 int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		      struct mlfs_err *err);
+/* runs.csv of the runs VISIBLE(CTX, RUN) says a reader may see, alone:
+ * the other runs' rows, and the params and metrics columns only they
+ * have, are left out (a reader learns nothing of them but what their
+ * names in another row's parent say).  Not cached. */
+int tracking_runs_csv_visible(struct store *s, const char *exp,
+			      bool (*visible)(void *ctx, const char *run),
+			      void *ctx, struct buf *out, struct mlfs_err *err);
 
 /* Verify every metric's blocks against its summary (points and bytes) and
  * that every run's artifact root exists; a line per problem into REPORT.

@@ -106,19 +106,32 @@ static bool item_at(struct item_iter *ii, const char **run, size_t *rl,
 	return true;
 }
 
-static int collect_keys(struct item_iter *ii, struct strset *ss)
+/* Whether the run P[0..N) is one of SHOWN (NULL: every run is). */
+static bool shown_has(const struct strset *shown, const char *p, size_t n)
+{
+	bool found = true;
+	if (shown)
+		strset_find(shown, p, n, &found);
+	return found;
+}
+
+static int collect_keys(struct item_iter *ii, const struct strset *shown,
+			struct strset *ss)
 {
 	const char *run, *key;
 	size_t rl, kl;
 	int rc = 0;
 	for (; !rc && item_at(ii, &run, &rl, &key, &kl); store_iter_next(ii->it))
-		rc = strset_add(ss, key, kl);
+		if (shown_has(shown, run, rl))
+			rc = strset_add(ss, key, kl);
 	store_iter_seek_first(ii->it);
 	return rc;
 }
 
-/* Add every metric key of the runs' x/L records to SS. */
-static int collect_latest_keys(struct store *s, uint64_t eid, struct strset *ss,
+/* Add every metric key of the x/L records of the runs SHOWN (NULL: all)
+ * to SS. */
+static int collect_latest_keys(struct store *s, uint64_t eid,
+			       const struct strset *shown, struct strset *ss,
 			       struct dec *dec)
 {
 	struct buf lo = { 0 }, hi = { 0 };
@@ -128,7 +141,10 @@ static int collect_latest_keys(struct store *s, uint64_t eid, struct strset *ss,
 	hi.data[hi.len - 1]++;
 	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
-		size_t vl;
+		size_t klen, vl;
+		const char *k = store_iter_key(it, &klen);
+		if (!shown_has(shown, k + lo.len, klen - lo.len))
+			continue;
 		const char *v = store_iter_value(it, &vl);
 		if (!codec_dec_reset(dec, v, vl))
 			continue;
@@ -224,22 +240,30 @@ static void take_cells(struct item_iter *ii, const char *run,
 	}
 }
 
+/* The experiment's runs (SET), and those of them VISIBLE lets the reader
+ * see (SHOWN; every run when VISIBLE is NULL). */
 struct run_names {
-	struct strset set;
+	struct strset set, shown;
+	bool (*visible)(void *ctx, const char *run);
+	void *ctx;
 };
 
 static int add_run_name(void *ctx, const char *run)
 {
 	struct run_names *rn = ctx;
-	return strset_add(&rn->set, run, strlen(run));
+	int rc = strset_add(&rn->set, run, strlen(run));
+	if (!rc && (!rn->visible || rn->visible(rn->ctx, run)))
+		rc = strset_add(&rn->shown, run, strlen(run));
+	return rc;
 }
 
-static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
-			  struct mlfs_err *err)
+static int runs_csv_build(struct store *s, const char *exp,
+			  bool (*visible)(void *ctx, const char *run),
+			  void *vctx, struct buf *out, struct mlfs_err *err)
 {
 	uint64_t eid;
 	struct strset params = { 0 }, metrics = { 0 };
-	struct run_names runs = { { 0 } };
+	struct run_names runs = { .visible = visible, .ctx = vctx };
 	struct item_iter ip;
 	struct buf llo = { 0 }, lhi = { 0 };
 	struct store_iter *il = NULL;
@@ -259,8 +283,8 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if ((rc = collect_keys(&ip, &params)) ||
-	    (rc = collect_latest_keys(s, eid, &metrics, dec)))
+	if ((rc = collect_keys(&ip, &runs.shown, &params)) ||
+	    (rc = collect_latest_keys(s, eid, &runs.shown, &metrics, dec)))
 		goto out;
 
 	buf_reset(out);
@@ -282,8 +306,8 @@ static int runs_csv_build(struct store *s, const char *exp, struct buf *out,
 		rc = -ENOMEM;
 		goto cells;
 	}
-	for (size_t i = 0; i < runs.set.n; i++) {
-		const char *run = runs.set.v[i];
+	for (size_t i = 0; i < runs.shown.n; i++) {
+		const char *run = runs.shown.v[i];
 		struct run_info r;
 		char t[32];
 		if (tracking_run_load(s, eid, run, &r))
@@ -341,7 +365,15 @@ out:
 	strset_free(&params);
 	strset_free(&metrics);
 	strset_free(&runs.set);
+	strset_free(&runs.shown);
 	return rc;
+}
+
+int tracking_runs_csv_visible(struct store *s, const char *exp,
+			      bool (*visible)(void *ctx, const char *run),
+			      void *ctx, struct buf *out, struct mlfs_err *err)
+{
+	return runs_csv_build(s, exp, visible, ctx, out, err);
 }
 
 /* One cached runs.csv per store: `cat` generates it at lookup and again
@@ -361,7 +393,7 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		return rc;
 	}
 	pthread_mutex_unlock(&t->cache_lock);
-	int rc = runs_csv_build(s, exp, out, err);
+	int rc = runs_csv_build(s, exp, NULL, NULL, out, err);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&t->lock);

@@ -4,6 +4,7 @@
  * logic here.  Node args: arg[0] experiment, arg[1] run, arg[2] key. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -523,10 +524,35 @@ static const struct node_ops exp_tags_ops = {
 	.get = text_get, .set = text_set,
 };
 
+struct runs_reader {
+	struct fs *fs;
+	struct fs_reader r;
+	const struct node *exp;
+};
+
+static bool run_visible(void *ctx, const char *run)
+{
+	struct runs_reader *rr = ctx;
+	char path[FS_PATH_MAX];
+	snprintf(path, sizeof(path), "/experiments/%s/runs/%s", rr->exp->arg[0], run);
+	return fs_reader_may(rr->fs, &rr->r, path);
+}
+
+/* A row for each run the reader may list (root: every run). */
 static int runs_csv_get(struct fs *fs, const struct node *n, struct buf *out,
 			struct mlfs_err *err)
 {
-	return tracking_runs_csv(fs->store, n->arg[0], out, err);
+	struct runs_reader *rr = malloc(sizeof(*rr));
+	if (!rr)
+		mlfs_oom();
+	rr->fs = fs;
+	rr->exp = n;
+	fs_reader_init(&rr->r);
+	int rc = fs_reader_is_root(&rr->r) ?
+		tracking_runs_csv(fs->store, n->arg[0], out, err) :
+		tracking_runs_csv_visible(fs->store, n->arg[0], run_visible, rr, out, err);
+	free(rr);
+	return rc;
 }
 
 static const struct node_ops runs_csv_ops = {

@@ -3,11 +3,16 @@ gather many objects (runs.csv, /log) show another user only what that
 user may read.  The mount runs as root with allow_other and
 default_permissions (conftest); the second user is nobody (65534), run
 with setpriv (util-linux)."""
+import csv
+import errno
+import io
 import os
 import stat
 import subprocess
 
 import pytest
+
+from test_tables import expect_errno, put, read
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -22,8 +27,18 @@ def as_nobody(*args):
     return subprocess.run(NOBODY + list(args), capture_output=True, text=True)
 
 
+def nobody_reads(path):
+    r = as_nobody("cat", path)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
 def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def dirs_with_mkdir(m):
@@ -56,3 +71,50 @@ def test_mkdir_applies_the_callers_umask(mnt):
         os.umask(old)
     os.mkdir(mnt.p("tables", "shared"), 0o750)
     assert mode(mnt.p("tables", "shared")) == 0o750
+
+
+@pytest.fixture
+def private_run(mnt):
+    """Experiment e (0755) with run pub (0755) and run priv (0700, root's)."""
+    runs = mnt.p("experiments", "e", "runs")
+    os.mkdir(mnt.p("experiments", "e"), 0o755)
+    os.mkdir(os.path.join(runs, "pub"), 0o755)
+    os.mkdir(os.path.join(runs, "priv"), 0o700)
+    put(os.path.join(runs, "pub", "params", "lr"), "0.1\n")
+    put(os.path.join(runs, "pub", "metrics", "acc"), "0.8\n")
+    put(os.path.join(runs, "priv", "params", "lr"), "0.5\n")
+    put(os.path.join(runs, "priv", "params", "secret_key"), "hunter2\n")
+    put(os.path.join(runs, "priv", "metrics", "acc"), "0.99\n")
+    put(os.path.join(runs, "priv", "metrics", "secret_metric"), "42\n")
+    mnt.runs = lambda *parts: os.path.join(runs, *parts)
+    return mnt
+
+
+def test_runs_csv_shows_only_readable_runs(private_run):
+    m = private_run
+    csv_path = m.p("experiments", "e", "runs.csv")
+    mine = rows(read(csv_path).decode())
+    assert [r["run"] for r in mine] == ["priv", "pub"]
+    assert mine[0]["params.secret_key"] == "hunter2"
+    theirs_text = nobody_reads(csv_path)
+    theirs = rows(theirs_text)
+    assert [r["run"] for r in theirs] == ["pub"]
+    assert theirs[0]["params.lr"] == "0.1" and theirs[0]["metrics.acc"] == "0.8"
+    # Not even the names of what only the private run logged.
+    assert "secret" not in theirs_text and "hunter2" not in theirs_text
+    # st_size agrees with what nobody reads.
+    r = as_nobody("stat", "-c", "%s", csv_path)
+    assert int(r.stdout) == len(theirs_text.encode())
+    # Once the run is opened to others, its row shows.
+    os.chmod(m.runs("priv"), 0o755)
+    assert [r["run"] for r in rows(nobody_reads(csv_path))] == ["priv", "pub"]
+
+
+def test_runs_csv_follows_the_runs_directory(private_run):
+    """A run readable but under a runs/ others cannot search is hidden."""
+    m = private_run
+    os.chmod(m.runs("priv"), 0o755)
+    os.chmod(m.runs(), 0o700)
+    assert rows(nobody_reads(m.p("experiments", "e", "runs.csv"))) == []
+    os.chmod(m.runs(), 0o1777)
+    assert len(rows(nobody_reads(m.p("experiments", "e", "runs.csv")))) == 2

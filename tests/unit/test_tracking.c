@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,6 +145,39 @@ static void test_runs_csv_union_of_keys(void **state)
 	buf_free(&b);
 }
 
+static bool not_r(void *ctx, const char *run)
+{
+	return strcmp(run, ctx) != 0;
+}
+
+/* A run the reader may not see leaves no row and none of the columns
+ * only it has; the ones it shares stay for the others. */
+static void test_runs_csv_visible_leaves_out_hidden_runs(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf b = { 0 };
+	assert_int_equal(tracking_run_create(f->s, "e", "r2", 2000, 0, 0, 0, NULL), 0);
+	assert_int_equal(tracking_run_set_parent(f->s, "e", "r2", "r", &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "secret", "s3", 2, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r", "params", "b", "1", 1, true, &err), 0);
+	assert_int_equal(tracking_value_set(f->s, "e", "r2", "params", "b", "2", 1, true, &err), 0);
+	assert_int_equal(tracking_metric_log(f->s, "e", "r", "hidden", "9\n", 2, 1, &err), 0);
+	assert_int_equal(tracking_metric_log(f->s, "e", "r2", "m", "3 1\n", 4, 1, &err), 0);
+	assert_int_equal(tracking_metric_log(f->s, "e", "r", "m", "4 1\n", 4, 1, &err), 0);
+	assert_int_equal(tracking_runs_csv_visible(f->s, "e", not_r, "r", &b, &err), 0);
+	assert_string_equal(b.data,
+		"run,status,start_time,end_time,duration_s,parent,params.b,metrics.m\n"
+		"r2,RUNNING,1970-01-01T00:00:02.000Z,,,r,2,3.0\n");
+	assert_int_equal(tracking_runs_csv_visible(f->s, "e", not_r, "none", &b, &err), 0);
+	struct buf all = { 0 };
+	assert_int_equal(tracking_runs_csv(f->s, "e", &all, &err), 0);
+	assert_string_equal(b.data, all.data);
+	assert_non_null(strstr(all.data, "params.secret"));
+	buf_free(&all);
+	buf_free(&b);
+}
+
 static void test_check_finds_damage(void **state)
 {
 	struct store_fixture *f = *state;
@@ -185,6 +219,7 @@ int main(void)
 		T(test_params_once_tags_many),
 		T(test_status_and_parents),
 		T(test_runs_csv_union_of_keys),
+		T(test_runs_csv_visible_leaves_out_hidden_runs),
 		T(test_check_finds_damage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
