@@ -324,7 +324,7 @@ struct fs {
 
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;
-	char **log_lines;
+	struct fs_log_entry *log_lines;
 	size_t log_cap, log_start, log_len;
 };
 
@@ -610,6 +610,8 @@ int fs_log_failure(struct fs *fs, const char *path, int rc,
  * REPORT is flattened in place. */
 void fs_log_report(struct fs *fs, const char *path, const char *what,
 		   struct buf *report);
+/* /log as the caller may see it: the lines the caller caused, and those
+ * about a path the caller may read (fs_reader_may); root sees all. */
 void fs_log_text(struct fs *fs, struct buf *out);
 void fs_log_free(struct fs *fs);
 

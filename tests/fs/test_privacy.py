@@ -118,3 +118,22 @@ def test_runs_csv_follows_the_runs_directory(private_run):
     assert rows(nobody_reads(m.p("experiments", "e", "runs.csv"))) == []
     os.chmod(m.runs(), 0o1777)
     assert len(rows(nobody_reads(m.p("experiments", "e", "runs.csv")))) == 2
+
+
+def test_log_shows_only_lines_about_readable_paths(private_run):
+    m = private_run
+    expect_errno(errno.EINVAL, put, m.runs("priv", "params", "lr"), "0.7\n")
+    expect_errno(errno.EINVAL, put, m.runs("pub", "params", "lr"), "0.3\n")
+    root_log = read(m.p("log")).decode()
+    assert "/runs/priv/params/lr" in root_log and "'0.5'" in root_log
+    theirs = nobody_reads(m.p("log"))
+    assert "/runs/pub/params/lr" in theirs and "'0.3'" in theirs
+    assert "priv" not in theirs and "'0.5'" not in theirs
+    # A user sees the lines about what that user tried, even where nothing
+    # was made.
+    r = as_nobody("mkdir", m.p("tables", "bad name"))
+    assert r.returncode != 0
+    assert "/tables/bad name" in nobody_reads(m.p("log"))
+    # Opening the run to others opens its lines too.
+    os.chmod(m.runs("priv"), 0o755)
+    assert "'0.5'" in nobody_reads(m.p("log"))
