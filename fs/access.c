@@ -5,6 +5,7 @@
  * guards every path a caller opens; this guards what one file shows of
  * other paths.  Root sees everything. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs_int.h"
@@ -16,6 +17,15 @@ void fs_reader_init(struct fs_reader *r)
 	r->has_base = false;
 	r->last[0] = '\0';
 	r->last_ok = false;
+}
+
+struct fs_reader *fs_reader_new(void)
+{
+	struct fs_reader *r = malloc(sizeof(*r));
+	if (!r)
+		mlfs_oom();
+	fs_reader_init(r);
+	return r;
 }
 
 bool fs_reader_is_root(const struct fs_reader *r)
@@ -102,6 +112,14 @@ static bool reader_walk(struct fs *fs, struct fs_reader *r, const char *path)
 		p += n;
 	}
 	return node_grants(fs, r, &cur, 4);
+}
+
+int fs_caller_may_name(struct fs *fs, const char *path, struct mlfs_err *err)
+{
+	struct fs_reader *r = fs_reader_new();
+	bool ok = fs_reader_may(fs, r, path);
+	free(r);
+	return ok ? 0 : mlfs_fail(err, -EACCES, "%s: permission denied (its owner has not let you read it)", path);
 }
 
 bool fs_reader_may(struct fs *fs, struct fs_reader *r, const char *path)

@@ -542,8 +542,10 @@ struct fs_reader {
 	char last[FS_PATH_MAX];
 	bool last_ok;
 };
-/* The caller of the current request as a reader. */
+/* The caller of the current request as a reader: initialise R, or
+ * allocate one (free with free(); never NULL) - it is large for a stack. */
 void fs_reader_init(struct fs_reader *r);
+struct fs_reader *fs_reader_new(void);
 /* Root (uid 0) sees everything. */
 bool fs_reader_is_root(const struct fs_reader *r);
 /* Whether R may read what PATH (absolute) is about, as the kernel would
@@ -551,6 +553,11 @@ bool fs_reader_is_root(const struct fs_reader *r);
  * exists, and read (r) on the deepest of them too.  A path that no
  * longer resolves is judged by the part that does. */
 bool fs_reader_may(struct fs *fs, struct fs_reader *r, const char *path);
+/* A request or spec names PATH (a run to register, a table to train
+ * on): 0 when the caller may read it, else -EACCES with a message saying
+ * so.  Whatever the platform copies from PATH then reaches nobody who
+ * could not read it. */
+int fs_caller_may_name(struct fs *fs, const char *path, struct mlfs_err *err);
 
 /* Pending creates: a file opened with O_CREAT whose kind exists only once
  * written shows up (empty) until its last open handle closes. */

@@ -102,11 +102,8 @@ static struct fs_log_entry *log_copy(struct fs *fs, size_t *n)
 
 void fs_log_text(struct fs *fs, struct buf *out)
 {
-	struct fs_reader *r = malloc(sizeof(*r));
+	struct fs_reader *r = fs_reader_new();
 	size_t n;
-	if (!r)
-		mlfs_oom();
-	fs_reader_init(r);
 	buf_reset(out);
 	struct fs_log_entry *lines = log_copy(fs, &n);
 	for (size_t i = 0; i < n; i++) {

@@ -4,10 +4,12 @@
  * stats.csv and state.  Maps the tree onto engine/serving/endpoint.h; no
  * serving logic here. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "endpoint.h"
 #include "fs_int.h"
+#include "traffic.h"
 
 /* ---- traffic, config.yaml ---- */
 
@@ -24,9 +26,27 @@ static int text_set(struct fs *fs, const struct node *n, const char *data,
 				 apply, err);
 }
 
+/* Traffic may name only models its writer may read: the endpoint's
+ * predictions and log.csv would show what they answer. */
+static int traffic_set(struct fs *fs, const struct node *n, const char *data,
+		       size_t len, bool apply, struct mlfs_err *err)
+{
+	struct traffic t;
+	char path[FS_PATH_MAX];
+	if (apply && traffic_parse(data, len, &t, NULL) == 0) {
+		for (size_t i = 0; i < t.nroutes; i++) {
+			snprintf(path, sizeof(path), "/models/%s", t.routes[i].model);
+			int rc = fs_caller_may_name(fs, path, err);
+			if (rc)
+				return rc;
+		}
+	}
+	return text_set(fs, n, data, len, apply, err);
+}
+
 static const struct node_ops traffic_ops = {
 	.kind = NK_PROPERTY, .perm = 0644, .data = "traffic",
-	.get = text_get, .set = text_set,
+	.get = text_get, .set = traffic_set,
 };
 
 static const struct node_ops config_ops = {

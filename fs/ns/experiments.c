@@ -526,7 +526,7 @@ static const struct node_ops exp_tags_ops = {
 
 struct runs_reader {
 	struct fs *fs;
-	struct fs_reader r;
+	struct fs_reader *r;
 	const struct node *exp;
 };
 
@@ -535,23 +535,18 @@ static bool run_visible(void *ctx, const char *run)
 	struct runs_reader *rr = ctx;
 	char path[FS_PATH_MAX];
 	snprintf(path, sizeof(path), "/experiments/%s/runs/%s", rr->exp->arg[0], run);
-	return fs_reader_may(rr->fs, &rr->r, path);
+	return fs_reader_may(rr->fs, rr->r, path);
 }
 
 /* A row for each run the reader may list (root: every run). */
 static int runs_csv_get(struct fs *fs, const struct node *n, struct buf *out,
 			struct mlfs_err *err)
 {
-	struct runs_reader *rr = malloc(sizeof(*rr));
-	if (!rr)
-		mlfs_oom();
-	rr->fs = fs;
-	rr->exp = n;
-	fs_reader_init(&rr->r);
-	int rc = fs_reader_is_root(&rr->r) ?
+	struct runs_reader rr = { fs, fs_reader_new(), n };
+	int rc = fs_reader_is_root(rr.r) ?
 		tracking_runs_csv(fs->store, n->arg[0], out, err) :
-		tracking_runs_csv_visible(fs->store, n->arg[0], run_visible, rr, out, err);
-	free(rr);
+		tracking_runs_csv_visible(fs->store, n->arg[0], run_visible, &rr, out, err);
+	free(rr.r);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "features.h"
 #include "fs_int.h"
 #include "registry.h"
+#include "spec.h"
 #include "pipeline.h"
 #include "table.h"
 #include "types.h"
@@ -120,18 +121,31 @@ static const struct node_ops tags_ops = {
 };
 
 /* lineage: MODEL@N a line for each registered version that reads this
- * table (the registry keeps the index). */
+ * table (the registry keeps the index) and that the reader may list. */
+struct lineage_reader {
+	struct fs *fs;
+	struct buf *out;
+	struct fs_reader *r;
+};
+
 static int add_lineage(void *ctx, const char *model, uint64_t version)
 {
-	buf_printf(ctx, "%s@%" PRIu64 "\n", model, version);
+	struct lineage_reader *lr = ctx;
+	char path[FS_PATH_MAX];
+	snprintf(path, sizeof(path), "/models/%s/versions/%" PRIu64, model, version);
+	if (fs_reader_may(lr->fs, lr->r, path))
+		buf_printf(lr->out, "%s@%" PRIu64 "\n", model, version);
 	return 0;
 }
 
 static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
 		       struct mlfs_err *err)
 {
+	struct lineage_reader lr = { fs, out, fs_reader_new() };
 	buf_reset(out);
-	return registry_lineage(fs->store, n->arg[0], add_lineage, out);
+	int rc = registry_lineage(fs->store, n->arg[0], add_lineage, &lr);
+	free(lr.r);
+	return rc;
 }
 
 static const struct node_ops lineage_ops = {
@@ -140,11 +154,22 @@ static const struct node_ops lineage_ops = {
 
 /* ---- pipeline.yaml, refresh ---- */
 
+/* A pipeline may read only a source its writer may read: the feature
+ * table would show what it computes from it. */
 static int pipeline_put(struct fs *fs, const struct node *n, const char *data,
 			size_t len, bool apply, struct mlfs_err *err)
 {
+	struct pipeline_spec *sp;
+	char path[FS_PATH_MAX];
 	if (!apply)
 		return pipeline_validate_partial(fs->store, n->arg[0], data, len, err);
+	if (spec_parse_pipeline(data, len, &sp, NULL) == 0) {
+		snprintf(path, sizeof(path), "/tables/%s", sp->source ? sp->source : "");
+		int rc = sp->source ? fs_caller_may_name(fs, path, err) : 0;
+		pipeline_spec_free(sp);
+		if (rc)
+			return rc;
+	}
 	return pipeline_set(fs->store, n->arg[0], data, len, err);
 }
 

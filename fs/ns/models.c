@@ -62,7 +62,9 @@ static const struct node_ops tags_ops = {
 /* ---- register ---- */
 
 /* The run a register request names: "experiments/E/runs/R" in any of the
- * forms fs_path_in_mount takes, one line. */
+ * forms fs_path_in_mount takes, one line; a run the caller may not read
+ * is EACCES (its model, params and metrics would reach the model's
+ * readers). */
 static int request_run(struct fs *fs, const char *req, size_t len,
 		       char exp[FS_NAME_MAX + 1], char run[FS_NAME_MAX + 1],
 		       struct mlfs_err *err)
@@ -82,7 +84,8 @@ static int request_run(struct fs *fs, const char *req, size_t len,
 		return mlfs_fail(err, -EINVAL, "'%s' is not a run: write experiments/EXP/runs/RUN", line);
 	memcpy(exp, parts[1], FS_NAME_MAX + 1);
 	memcpy(run, parts[3], FS_NAME_MAX + 1);
-	return 0;
+	snprintf(line, sizeof(line), "/%s", rel);
+	return fs_caller_may_name(fs, line, err);
 }
 
 static int register_validate(struct fs *fs, const struct node *n,

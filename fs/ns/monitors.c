@@ -9,6 +9,7 @@
 
 #include "fs_int.h"
 #include "monitor.h"
+#include "monitor_spec.h"
 
 /* ---- monitor.yaml ---- */
 
@@ -18,9 +19,37 @@ static int spec_get(struct fs *fs, const struct node *n, struct buf *out,
 	return monitor_spec_get(fs->store, n->arg[0], out);
 }
 
+/* The tables, endpoint and model a whole spec SP reads: the monitor's
+ * views would show their data, so its writer must be able to read them. */
+static int spec_may_read(struct fs *fs, const struct monitor_spec *sp,
+			 struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	snprintf(path, sizeof(path), "/%s/%s", sp->source_kind == MONITOR_SOURCE_ENDPOINT ?
+		 "endpoints" : "tables", sp->source);
+	int rc = fs_caller_may_name(fs, path, err);
+	if (!rc && sp->base_kind != MONITOR_BASE_NONE) {
+		snprintf(path, sizeof(path), "/%s/%s", sp->base_kind == MONITOR_BASE_MODEL ?
+			 "models" : "tables", sp->base_name);
+		rc = fs_caller_may_name(fs, path, err);
+	}
+	if (!rc && sp->labels_table) {
+		snprintf(path, sizeof(path), "/tables/%s", sp->labels_table);
+		rc = fs_caller_may_name(fs, path, err);
+	}
+	return rc;
+}
+
 static int spec_set(struct fs *fs, const struct node *n, const char *data,
 		    size_t len, bool apply, struct mlfs_err *err)
 {
+	struct monitor_spec *sp = NULL;
+	if (apply && monitor_spec_parse(NULL, data, len, &sp, NULL) == 0) {
+		int rc = spec_may_read(fs, sp, err);
+		monitor_spec_free(sp);
+		if (rc)
+			return rc;
+	}
 	return monitor_spec_set(fs->store, n->arg[0], data, len, apply, err);
 }
 

@@ -149,6 +149,28 @@ static void train_arg_free(void *arg)
 
 /* ---- train.yaml and tune.yaml ---- */
 
+/* Whether the caller may read every table SP trains on (the training
+ * set and the model would show their rows to the run's readers). */
+static int spec_may_read(struct fs *fs, const struct train_spec *sp,
+			 struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	int rc = 0;
+	if (sp->labels) {
+		snprintf(path, sizeof(path), "/tables/%s", sp->labels);
+		rc = fs_caller_may_name(fs, path, err);
+	}
+	if (!rc && sp->test) {
+		snprintf(path, sizeof(path), "/tables/%s", sp->test);
+		rc = fs_caller_may_name(fs, path, err);
+	}
+	for (size_t i = 0; !rc && i < sp->nlookups; i++) {
+		snprintf(path, sizeof(path), "/features/%s", sp->lookups[i].table);
+		rc = fs_caller_may_name(fs, path, err);
+	}
+	return rc;
+}
+
 /* The spec in DATA, parsed and checked against the store and the run:
  * whole (SO_FAR false), or as written so far, where keys still missing
  * are no error yet. */
@@ -176,7 +198,8 @@ static int spec_load(struct fs *fs, const struct node *n, const char *data,
 	unsigned flags = (is_tune(n) ? TRAIN_SPEC_TUNE : 0) | (so_far ? TRAIN_SPEC_SO_FAR : 0);
 	if ((rc = train_spec_parse(data, len, flags, out, err)))
 		return rc;
-	if ((rc = train_spec_check(fs->store, *out, true, err))) {
+	if ((rc = spec_may_read(fs, *out, err)) ||
+	    (rc = train_spec_check(fs->store, *out, true, err))) {
 		train_spec_free(*out);
 		*out = NULL;
 	}

@@ -137,3 +137,83 @@ def test_log_shows_only_lines_about_readable_paths(private_run):
     # Opening the run to others opens its lines too.
     os.chmod(m.runs("priv"), 0o755)
     assert "'0.5'" in nobody_reads(m.p("log"))
+
+
+def nobody_writes(path, text):
+    """Write TEXT to PATH as nobody, as cat would; the CompletedProcess."""
+    return subprocess.run(NOBODY + ["sh", "-c", 'cat > "$1"', "sh", path],
+                          input=text, capture_output=True, text=True)
+
+
+@pytest.fixture
+def registered(mnt):
+    """Run e/priv (0700, root's) trained on feat and lab, registered as
+    version 1 of model m (0700); e/runs and /models open to all."""
+    from test_models import setup_data, register
+    setup_data(mnt, runs=("priv",))
+    os.chmod(mnt.p("experiments", "e", "runs", "priv"), 0o700)
+    os.chmod(mnt.p("models", "m"), 0o700)
+    assert register(mnt, "m", "experiments/e/runs/priv") == "1\n"
+    return mnt
+
+
+def test_lineage_shows_only_readable_versions(registered):
+    m = registered
+    lineage = m.p("features", "feat", "lineage")
+    assert read(lineage) == b"m@1\n"
+    assert nobody_reads(lineage) == ""
+    os.chmod(m.p("models", "m"), 0o755)
+    assert nobody_reads(lineage) == "m@1\n"
+
+
+def test_register_refuses_a_run_the_caller_cannot_read(registered):
+    m = registered
+    assert as_nobody("mkdir", m.p("models", "theirs")).returncode == 0
+    r = nobody_writes(m.p("models", "theirs", "register"), "experiments/e/runs/priv\n")
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert "/experiments/e/runs/priv: permission denied" in nobody_reads(m.p("log"))
+    assert os.listdir(m.p("models", "theirs", "versions")) == []
+    os.chmod(m.p("experiments", "e", "runs", "priv"), 0o755)
+    r = nobody_writes(m.p("models", "theirs", "register"), "experiments/e/runs/priv\n")
+    assert r.returncode == 0, r
+    assert os.listdir(m.p("models", "theirs", "versions")) == ["1"]
+
+
+def test_train_refuses_tables_the_caller_cannot_read(registered):
+    from test_models import SPEC
+    m = registered
+    os.chmod(m.p("tables", "lab"), 0o700)
+    run = m.p("experiments", "e", "runs", "mine")
+    assert as_nobody("mkdir", run).returncode == 0
+    r = nobody_writes(os.path.join(run, "train.yaml"), SPEC)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert "/tables/lab: permission denied" in nobody_reads(m.p("log"))
+    assert read(os.path.join(run, "status")) == b"RUNNING\n"
+    assert not os.path.exists(os.path.join(run, "training_set.csv"))
+    # The feature table counts too.
+    os.chmod(m.p("tables", "lab"), 0o755)
+    os.chmod(m.p("features", "feat"), 0o700)
+    r = nobody_writes(os.path.join(run, "train.yaml"), SPEC)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert "/features/feat: permission denied" in nobody_reads(m.p("log"))
+
+
+@pytest.mark.parametrize("made, spec_file, spec, named", [
+    ("features/nf", "pipeline.yaml",
+     "source: lab\nkey: customer_id\nfeatures:\n  n: count(churn)\n", "/tables/lab"),
+    ("monitors/mo", "monitor.yaml",
+     "source: table:lab\ntimestamp: churn\ngranularity: 1d\n", "/tables/lab"),
+    ("endpoints/ep", "traffic", "m@1 100\n", "/models/m"),
+])
+def test_specs_name_only_what_their_writer_can_read(registered, made, spec_file, spec, named):
+    """A pipeline, monitor or traffic naming a private table or model is
+    refused (its views would show that data to the writer)."""
+    m = registered
+    os.chmod(m.p("tables", "lab"), 0o700)
+    d = m.p(*made.split("/"))
+    os.mkdir(d)
+    os.chown(d, 65534, 65534)
+    r = nobody_writes(os.path.join(d, spec_file), spec)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert named + ": permission denied" in nobody_reads(m.p("log"))
+    assert read(os.path.join(d, spec_file)) == b""
