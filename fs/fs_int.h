@@ -502,6 +502,11 @@ void fs_trainings_cancel(struct fs *fs, const char *exp, const char *run);
 /* Whether a training job of EXP/RUN is queued or running: until it has
  * ended (its registration included), the run's wait does not answer. */
 bool fs_training_active(struct fs *fs, const char *exp, const char *run);
+/* Whether the caller may read every table the train or tune spec TEXT
+ * names (fs_caller_may_name); 0 for a text that is neither (its own
+ * check says what is wrong). */
+int fs_train_text_may_read(struct fs *fs, const char *text, size_t len,
+			   struct mlfs_err *err);
 /* A run's artifacts/ directory: a blob tree whose root id is OUT->id. */
 extern const struct node_ops ns_artifacts_dir;
 /* The same tree read-only (a trained model's files): ID its directory. */

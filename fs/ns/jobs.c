@@ -11,6 +11,7 @@
 
 #include "fs_int.h"
 #include "job.h"
+#include "job_spec.h"
 
 /* ---- job.yaml and the specs ---- */
 
@@ -20,11 +21,72 @@ static int file_get(struct fs *fs, const struct node *n, struct buf *out,
 	return job_file_get(fs->store, n->arg[0], n->ops->data ? n->ops->data : n->arg[1], out);
 }
 
+/* "/DIR/NAME" for NAME, or the MODEL of "MODEL@REF", into PATH; then
+ * fs_caller_may_name. */
+static int may_name(struct fs *fs, const char *dir, const char *name,
+		    struct mlfs_err *err)
+{
+	char path[FS_PATH_MAX];
+	int n = (int)strcspn(name, "@");
+	snprintf(path, sizeof(path), "/%s/%.*s", dir, n, name);
+	return fs_caller_may_name(fs, path, err);
+}
+
+/* What a task of a job reads, by its kind: the feature table it
+ * refreshes, the experiment and the tables of the spec it trains with,
+ * the models it compares, promotes or scores with, the table it scores. */
+static int task_may_read(struct fs *fs, const char *job,
+			 const struct job_task *t, struct mlfs_err *err)
+{
+	struct buf spec = { 0 };
+	int rc = 0;
+	switch (t->kind) {
+	case JOB_REFRESH:
+		return may_name(fs, "features", t->target, err);
+	case JOB_TRAIN:
+	case JOB_TUNE:
+		if ((rc = may_name(fs, "experiments", t->experiment, err)))
+			return rc;
+		if (job_file_get(fs->store, job, t->target, &spec) == 0)
+			rc = fs_train_text_may_read(fs, spec.data ? spec.data : "", spec.len, err);
+		buf_free(&spec);
+		return rc;
+	case JOB_VALIDATE:
+		return may_name(fs, "models", t->against, err);
+	case JOB_PROMOTE:
+		return may_name(fs, "models", t->target, err);
+	case JOB_SCORE:
+		if ((rc = may_name(fs, "models", t->target, err)))
+			return rc;
+		return may_name(fs, "tables", t->input, err);
+	}
+	return 0;
+}
+
+/* A job runs as its owner, later: what it names must be readable by the
+ * one who writes job.yaml, or a spec file (a train spec's tables). */
+static int file_may_read(struct fs *fs, const struct node *n, const char *data,
+			 size_t len, struct mlfs_err *err)
+{
+	struct job_spec *sp;
+	if (n->ops->data == NULL)
+		return fs_train_text_may_read(fs, data, len, err);
+	if (job_spec_parse(data, len, &sp, NULL))
+		return 0;
+	int rc = sp->has_trigger ? may_name(fs, "monitors", sp->trigger_monitor, err) : 0;
+	for (size_t i = 0; !rc && i < sp->ntasks; i++)
+		rc = task_may_read(fs, n->arg[0], &sp->tasks[i], err);
+	job_spec_free(sp);
+	return rc;
+}
+
 static int file_set(struct fs *fs, const struct node *n, const char *data,
 		    size_t len, bool apply, struct mlfs_err *err)
 {
-	int rc = job_file_set(fs->store, n->arg[0], n->ops->data ? n->ops->data : n->arg[1],
-			      data, len, apply, err);
+	int rc = apply ? file_may_read(fs, n, data, len, err) : 0;
+	if (!rc)
+		rc = job_file_set(fs->store, n->arg[0], n->ops->data ? n->ops->data : n->arg[1],
+				  data, len, apply, err);
 	if (!rc && apply)
 		fs_namespace_changed(fs);
 	return rc;

@@ -171,6 +171,18 @@ static int spec_may_read(struct fs *fs, const struct train_spec *sp,
 	return rc;
 }
 
+int fs_train_text_may_read(struct fs *fs, const char *text, size_t len,
+			   struct mlfs_err *err)
+{
+	struct train_spec *sp;
+	if (train_spec_parse(text, len, 0, &sp, NULL) &&
+	    train_spec_parse(text, len, TRAIN_SPEC_TUNE, &sp, NULL))
+		return 0;
+	int rc = spec_may_read(fs, sp, err);
+	train_spec_free(sp);
+	return rc;
+}
+
 /* The spec in DATA, parsed and checked against the store and the run:
  * whole (SO_FAR false), or as written so far, where keys still missing
  * are no error yet. */

@@ -217,3 +217,30 @@ def test_specs_name_only_what_their_writer_can_read(registered, made, spec_file,
     assert r.returncode != 0 and "Permission denied" in r.stderr, r
     assert named + ": permission denied" in nobody_reads(m.p("log"))
     assert read(os.path.join(d, spec_file)) == b""
+
+
+def test_jobs_name_only_what_their_writer_can_read(registered):
+    """A job runs later as its owner: job.yaml and the train specs beside
+    it may not name what the one writing them cannot read."""
+    from test_models import SPEC
+    m = registered
+    d = m.p("jobs", "j")
+    os.mkdir(d)
+    os.chown(d, 65534, 65534)
+    r = nobody_writes(os.path.join(d, "train.yaml"), SPEC)
+    assert r.returncode == 0, r
+    job = ("tasks:\n  - {name: t, experiment: e, spec: train.yaml}\n"
+           "  - {name: v, candidate: t, against: m@1, metric: f1_score, after: [t]}\n")
+    r = nobody_writes(os.path.join(d, "job.yaml"), job)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert "/models/m: permission denied" in nobody_reads(m.p("log"))
+    assert read(os.path.join(d, "job.yaml")) == b""
+    os.chmod(m.p("models", "m"), 0o755)
+    r = nobody_writes(os.path.join(d, "job.yaml"), job)
+    assert r.returncode == 0, r
+    # The spec it trains with, rewritten to read a private table.
+    os.chmod(m.p("tables", "lab"), 0o700)
+    r = nobody_writes(os.path.join(d, "train.yaml"), SPEC.replace("seed: 1", "seed: 2"))
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r
+    assert "/tables/lab: permission denied" in nobody_reads(m.p("log"))
+    assert read(os.path.join(d, "train.yaml")) == SPEC.encode()
