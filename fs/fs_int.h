@@ -142,6 +142,10 @@ int fs_refresh_start(struct fs *fs, const struct node *n, const char *data,
 struct node_ops {
 	enum node_kind kind;
 	mode_t perm;		/* permission bits when the user set none */
+	/* The content depends on who reads it (access.c): opened with
+	 * direct_io, so that no reader is served another's pages from the
+	 * page cache the kernel keeps per inode. */
+	bool per_reader;
 	const void *data;	/* the namespace's own datum (which field...) */
 
 	/* NK_DIR */

@@ -551,7 +551,7 @@ static int runs_csv_get(struct fs *fs, const struct node *n, struct buf *out,
 }
 
 static const struct node_ops runs_csv_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = runs_csv_get,
+	.kind = NK_VIEW, .perm = 0444, .per_reader = true, .get = runs_csv_get,
 };
 
 static const struct fs_entry exp_files[] = {

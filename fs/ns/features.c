@@ -149,7 +149,7 @@ static int lineage_get(struct fs *fs, const struct node *n, struct buf *out,
 }
 
 static const struct node_ops lineage_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = lineage_get,
+	.kind = NK_VIEW, .perm = 0444, .per_reader = true, .get = lineage_get,
 };
 
 /* ---- pipeline.yaml, refresh ---- */

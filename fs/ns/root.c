@@ -62,7 +62,7 @@ static const struct node_ops readme_ops = {
 };
 
 static const struct node_ops log_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = log_get,
+	.kind = NK_VIEW, .perm = 0444, .per_reader = true, .get = log_get,
 };
 
 static const struct fs_entry entries[] = {

@@ -244,3 +244,32 @@ def test_jobs_name_only_what_their_writer_can_read(registered):
     assert r.returncode != 0 and "Permission denied" in r.stderr, r
     assert "/tables/lab: permission denied" in nobody_reads(m.p("log"))
     assert read(os.path.join(d, "train.yaml")) == SPEC.encode()
+
+
+def test_no_reader_gets_anothers_pages(private_run):
+    """The page cache is per file, not per reader: root reading runs.csv
+    and /log through a handle it holds, while nobody has the same file
+    open, must not fill pages that nobody's reads are then served.  (With
+    file attributes never cached, the kernel drops the pages when the two
+    readers' sizes differ; the views' direct_io keeps this so once the
+    kernel may cache attributes.)"""
+    m = private_run
+    expect_errno(errno.EINVAL, put, m.runs("priv", "params", "lr"), "0.7\n")
+    for path in (m.p("experiments", "e", "runs.csv"), m.p("log")):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            p = subprocess.Popen(
+                NOBODY + ["/usr/bin/python3", "-c",
+                          "import os, sys\n"
+                          "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                          "print('opened', flush=True)\n"
+                          "sys.stdin.readline()\n"
+                          "sys.stdout.write(os.read(fd, 1 << 20).decode())\n", path],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert p.stdout.readline() == "opened\n"
+            assert b"priv" in os.read(fd, 1 << 20)
+            out, _ = p.communicate("go\n", timeout=30)
+        finally:
+            os.close(fd)
+        assert p.returncode == 0
+        assert "priv" not in out, (path, out)
