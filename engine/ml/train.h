@@ -28,6 +28,9 @@ struct train_watch {
 	/* The phase: "loading training set", "binning", "tree K/N",
 	 * "evaluating", "saving".  Called from the training's threads. */
 	void (*on_progress)(void *ctx, const char *text);
+	/* A search made child run RUN (a trial) of the watched run, before
+	 * logging anything in it (may be NULL).  From the search's thread. */
+	void (*on_child)(void *ctx, const char *run);
 	void *ctx;
 	const volatile int *cancel;	/* non-zero: stop, the run ends KILLED */
 	unsigned n_threads;		/* 0: every core */

@@ -81,8 +81,11 @@ static int trial_prepare(struct search *q, struct trial *t, struct mlfs_err *err
 	t->params = sp->params;
 	if ((rc = blob_root_new(q->s, 0755, q->parent.uid, q->parent.gid, &root, err)) ||
 	    (rc = tracking_run_create(q->s, q->exp, t->name, clock_now_ms(), q->parent.uid,
-				      q->parent.gid, root, err)) ||
-	    (rc = tracking_run_set_parent(q->s, q->exp, t->name, q->run, err)) ||
+				      q->parent.gid, root, err)))
+		return rc;
+	if (q->watch && q->watch->on_child)
+		q->watch->on_child(q->watch->ctx, t->name);
+	if ((rc = tracking_run_set_parent(q->s, q->exp, t->name, q->run, err)) ||
 	    (rc = tracking_value_set(q->s, q->exp, t->name, "tags", "mlfs.training", "trial", 5, true, err)))
 		return rc;
 	for (size_t j = 0; j < sp->nspace; j++) {

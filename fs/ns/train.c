@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "attrs.h"
 #include "fs_int.h"
 #include "registry.h"
 #include "runner.h"
@@ -101,6 +103,23 @@ static void on_progress(void *ctx, const char *text)
 	pthread_mutex_unlock(&a->fs->train_lock);
 }
 
+/* A trial of a search is as private as the run that searches: it gets
+ * the run's owner and mode (a 0700 run's trials are 0700). */
+static void on_child(void *ctx, const char *run)
+{
+	struct train_arg *a = ctx;
+	char parent[FS_PATH_MAX], child[FS_PATH_MAX];
+	struct attrs at;
+	snprintf(parent, sizeof(parent), "/experiments/%s/runs/%s", a->t->exp, a->t->run);
+	snprintf(child, sizeof(child), "/experiments/%s/runs/%s", a->t->exp, run);
+	struct timespec ts;
+	if (attrs_get(a->fs->store, parent, &at) == 0) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		at.ctime_ns = at.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		attrs_put(a->fs->store, child, &at, NULL);
+	}
+}
+
 /* ---- the job ---- */
 
 /* train.yaml's register: the engine's registry_register_trained. */
@@ -119,7 +138,8 @@ static int train_job(void *arg, const struct runner_job *job, struct mlfs_err *e
 {
 	struct train_arg *a = arg;
 	struct train_watch w = {
-		.on_progress = on_progress, .ctx = a, .cancel = &a->t->cancel,
+		.on_progress = on_progress, .on_child = on_child, .ctx = a,
+		.cancel = &a->t->cancel,
 	};
 	int rc;
 	if (a->sp->tune)

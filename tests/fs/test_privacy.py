@@ -273,3 +273,26 @@ def test_no_reader_gets_anothers_pages(private_run):
             os.close(fd)
         assert p.returncode == 0
         assert "priv" not in out, (path, out)
+
+
+def tune_spec():
+    """test_models' training spec as a search of two trials."""
+    from test_models import SPEC
+    return SPEC.replace("n_estimators: 5, max_depth: 4, ", "max_depth: 4, ") + (
+        "search_space:\n  n_estimators: {choice: [3, 5]}\nmax_evals: 2\nparallelism: 1\n")
+
+
+def test_a_private_searchs_trials_are_private(registered):
+    m = registered
+    s = m.p("experiments", "e", "runs", "s")
+    os.mkdir(s, 0o700)
+    put(os.path.join(s, "tune.yaml"), tune_spec())
+    out = subprocess.run(["timeout", "120", "cat", os.path.join(s, "wait")],
+                         capture_output=True, text=True)
+    assert out.stdout == "FINISHED\n", (out, m.log())
+    trials = ["s-001", "s-002"]
+    for t in trials:
+        assert mode(m.p("experiments", "e", "runs", t)) == 0o700, t
+    csv_path = m.p("experiments", "e", "runs.csv")
+    assert [r["run"] for r in rows(read(csv_path).decode())] == ["priv", "s"] + trials
+    assert rows(nobody_reads(csv_path)) == []
