@@ -83,41 +83,59 @@ static bool walk_start(struct fs *fs, struct fs_reader *r, const char *path,
 	return fs_resolve(fs, "/", cur) == 0 && node_grants(fs, r, cur, 1);
 }
 
-static bool reader_walk(struct fs *fs, struct fs_reader *r, const char *path)
+enum walk { WALK_DENIED, WALK_MISSING, WALK_OK };
+
+/* Walk PATH from the root as the kernel would for R: WALK_DENIED at the
+ * first directory R may not search, or when R may not read the deepest
+ * one; WALK_MISSING when a name on it does not exist (what exists of it
+ * being searchable); else WALK_OK. */
+static enum walk reader_walk(struct fs *fs, struct fs_reader *r,
+			     const char *path)
 {
 	struct node cur, child;
 	char comp[FS_NAME_MAX + 1];
 	const char *p;
+	enum walk found = WALK_OK;
 
 	if (!walk_start(fs, r, path, &cur, &p))
-		return false;
+		return WALK_DENIED;
 	for (;;) {
 		while (*p == '/')
 			p++;
 		size_t n = strcspn(p, "/");
-		if (!n || n > FS_NAME_MAX)
+		if (!n)
 			break;
+		if (n > FS_NAME_MAX) {
+			found = WALK_MISSING;
+			break;
+		}
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		if (node_lookup(fs, &cur, comp, false, &child) ||
-		    child.ops->kind != NK_DIR)
+		p += n;
+		if (node_lookup(fs, &cur, comp, false, &child)) {
+			found = WALK_MISSING;
 			break;
+		}
+		if (child.ops->kind != NK_DIR) {
+			found = p[strspn(p, "/")] ? WALK_MISSING : WALK_OK;
+			break;
+		}
 		child.owner = child.owner_path[0] ? child.owner_path : NULL;
 		if (!node_grants(fs, r, &child, 1))
-			return false;
+			return WALK_DENIED;
 		/* CUR is searchable and so is every directory above it. */
 		node_copy(&r->base, &cur);
 		r->has_base = true;
 		node_copy(&cur, &child);
-		p += n;
 	}
-	return node_grants(fs, r, &cur, 4);
+	return node_grants(fs, r, &cur, 4) ? found : WALK_DENIED;
 }
 
 int fs_caller_may_name(struct fs *fs, const char *path, struct mlfs_err *err)
 {
 	struct fs_reader *r = fs_reader_new();
-	bool ok = fs_reader_may(fs, r, path);
+	/* A name that does not exist is the spec's own check to report. */
+	bool ok = fs_reader_is_root(r) || reader_walk(fs, r, path) != WALK_DENIED;
 	free(r);
 	return ok ? 0 : mlfs_fail(err, -EACCES, "%s: permission denied (its owner has not let you read it)", path);
 }
@@ -130,7 +148,7 @@ bool fs_reader_may(struct fs *fs, struct fs_reader *r, const char *path)
 		return false;
 	if (r->last[0] && !strcmp(r->last, path))
 		return r->last_ok;
-	bool ok = reader_walk(fs, r, path);
+	bool ok = reader_walk(fs, r, path) == WALK_OK;
 	if (strlen(path) < sizeof(r->last)) {
 		strcpy(r->last, path);
 		r->last_ok = ok;

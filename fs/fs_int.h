@@ -558,13 +558,13 @@ struct fs_reader *fs_reader_new(void);
 /* Root (uid 0) sees everything. */
 bool fs_reader_is_root(const struct fs_reader *r);
 /* Whether R may read what PATH (absolute) is about, as the kernel would
- * let R reach it: search (x) permission on every directory of PATH that
- * exists, and read (r) on the deepest of them too.  A path that no
- * longer resolves is judged by the part that does. */
+ * let R reach it: PATH exists, R has search (x) permission on every
+ * directory of it and read (r) on the deepest one too.  A path that does
+ * not exist (an object deleted since, a name refused) is only root's. */
 bool fs_reader_may(struct fs *fs, struct fs_reader *r, const char *path);
 /* A request or spec names PATH (a run to register, a table to train
- * on): 0 when the caller may read it, else -EACCES with a message saying
- * so.  Whatever the platform copies from PATH then reaches nobody who
+ * on): 0 when the caller may read it or it does not exist (the spec's own
+ * check says so), else -EACCES with a message saying so.  Whatever the platform copies from PATH then reaches nobody who
  * could not read it. */
 int fs_caller_may_name(struct fs *fs, const char *path, struct mlfs_err *err);
 

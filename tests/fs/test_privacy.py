@@ -137,6 +137,11 @@ def test_log_shows_only_lines_about_readable_paths(private_run):
     # Opening the run to others opens its lines too.
     os.chmod(m.runs("priv"), 0o755)
     assert "'0.5'" in nobody_reads(m.p("log"))
+    # What no longer exists is nobody's to judge: only root (and whoever
+    # caused a line) sees lines about it.
+    subprocess.run(["rm", "-r", m.runs("pub")], check=True)
+    assert "/runs/pub/params/lr" not in nobody_reads(m.p("log"))
+    assert "/runs/pub/params/lr" in read(m.p("log")).decode()
 
 
 def nobody_writes(path, text):
