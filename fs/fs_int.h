@@ -25,8 +25,14 @@ struct runner_job;
 #define FS_PATH_MAX 4096
 #define FS_NAME_MAX 128
 #define FS_ARGS 4
-/* Seconds the kernel may cache a name (and a directory's attributes). */
+/* Seconds the kernel may cache a name. */
 #define FS_ENTRY_TIMEOUT 1.0
+/* Seconds the kernel may cache attributes the notifier keeps true
+ * (fs_inode_note_attrs): long, as every change invalidates them. */
+#define FS_ATTR_TIMEOUT 60.0
+/* At most this many inodes' attributes and pages are cached by the kernel
+ * at once; the oldest is invalidated to make room. */
+#define FS_KCACHE_MAX 8192
 /* The most a property or spec file may hold; past it, EFBIG. */
 #define FS_PROPERTY_MAX (1u << 20)
 
@@ -142,9 +148,9 @@ int fs_refresh_start(struct fs *fs, const struct node *n, const char *data,
 struct node_ops {
 	enum node_kind kind;
 	mode_t perm;		/* permission bits when the user set none */
-	/* The content depends on who reads it (access.c): opened with
-	 * direct_io, so that no reader is served another's pages from the
-	 * page cache the kernel keeps per inode. */
+	/* The content, and so the size, depends on who reads it (access.c):
+	 * the kernel may not cache its attributes (one size per inode for
+	 * every reader); its kind must read with direct_io, not pages. */
 	bool per_reader;
 	const void *data;	/* the namespace's own datum (which field...) */
 
@@ -275,6 +281,17 @@ struct node {
 
 struct fs_log_entry;
 struct training;
+struct inode;
+
+/* The FUSE requests counted with -o stats (fs->counts; /.stats). */
+enum fs_op {
+	FS_OP_LOOKUP, FS_OP_FORGET, FS_OP_GETATTR, FS_OP_SETATTR, FS_OP_OPENDIR,
+	FS_OP_READDIR, FS_OP_RELEASEDIR, FS_OP_MKDIR, FS_OP_RMDIR, FS_OP_UNLINK,
+	FS_OP_OPEN, FS_OP_CREATE, FS_OP_READ, FS_OP_WRITE, FS_OP_FLUSH,
+	FS_OP_FSYNC, FS_OP_RELEASE, FS_OP_STATFS, FS_OP_RENAME, FS_OP_SYMLINK,
+	FS_OP_READLINK, FS_OP_NOTIFY_INODE, FS_OP_NOTIFY_ENTRY,
+	FS_OP_COUNT
+};
 
 struct fs {
 	struct store *store;
@@ -325,6 +342,28 @@ struct fs {
 	 * guarded by exchange_lock. */
 	pthread_mutex_t exchange_lock;
 	struct exchange_kept *exchange_kept;
+
+	/* The kernel's caches (inode.c, notify.c).  CHANGE_SEQ (atomic) counts
+	 * store writes; the notifier thread, woken through notify_cv, checks
+	 * the inodes on the kcache list against the store and invalidates
+	 * what changed, then sets DONE_SEQ to the CHANGE_SEQ it started from
+	 * and broadcasts notify_done.  KICKS asks for a pass without a write
+	 * (a page reader closed).  notify_lock guards done_seq, kicks, stop. */
+	uint64_t change_seq;
+	pthread_mutex_t notify_lock;
+	pthread_cond_t notify_cv, notify_done;
+	uint64_t done_seq, kicks, kicks_done;
+	bool notify_stop, notify_started, notify_passing;
+	pthread_t notify_thread;
+	/* Inodes whose attributes or pages the kernel may hold, least
+	 * recently noted first: ino_lock.  KCACHE_FILES (atomic) counts the
+	 * files among them (a write can only change files). */
+	struct inode *kcache_head, *kcache_tail;
+	size_t kcache_len, kcache_files;
+
+	/* -o stats: requests by kind (atomic), shown in /.stats. */
+	bool stats;
+	uint64_t counts[FS_OP_COUNT];
 
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;
@@ -398,6 +437,14 @@ int fs_collection_mkdir(struct fs *fs, const struct node *dir,
 int fs_collection_rmdir(struct fs *fs, const struct node *dir,
 			const char *name, struct mlfs_err *err);
 
+/* How an open of INO goes (ops.c open_mode decides with this). */
+enum fs_open_how {
+	FS_OPEN_DIRECT,		/* own snapshot, no page cache */
+	FS_OPEN_PAGES,		/* page reader, drop earlier pages */
+	FS_OPEN_PAGES_KEEP,	/* page reader, earlier pages are this version */
+	FS_OPEN_STALE,		/* a page reader has it: look the name up again */
+};
+
 /* ---- node kinds: fs/kind/KIND.c, one row each in ops.c's table ---- */
 
 /* An open file (fi->fh): made in open, freed in release. */
@@ -407,6 +454,8 @@ struct file {
 	struct node node;
 	int flags;		/* open(2) flags */
 	void *state;		/* the kind's per-open state, or NULL */
+	fuse_ino_t ino;
+	enum fs_open_how how;	/* as fs_inode_open said */
 };
 
 /* read() and commit() answered REQ themselves, or will later. */
@@ -415,9 +464,20 @@ struct file {
 /* What one node kind does.  NULL handlers: open succeeds with no state,
  * read and truncate fail with EISDIR, write with EACCES, commit does
  * nothing.  All return 0 or a negative errno, ERR saying why. */
+/* How the kernel may cache a kind's attributes (notify.c). */
+enum fs_cache {
+	FS_CACHE_NONE,		/* never: every stat asks (exchange, blob) */
+	FS_CACHE_VOLATILE,	/* until any store write (generated texts) */
+	FS_CACHE_STAMPED,	/* until size, times, owner or mode change */
+};
+
 struct kind {
 	const char *name;
 	bool direct_io;		/* bypass the page cache (own snapshot) */
+	/* Read-only opens may use the page cache when no other handle is
+	 * open (rows): see ops.c open_mode. */
+	bool pageable;
+	enum fs_cache cache;
 	bool stream;		/* nonseekable: reads keep their own position */
 	/* Type bits and size of N into ST; *DATA_MTIME when the content
 	 * keeps its own change time (0 if not). */
@@ -611,6 +671,60 @@ void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 void fs_namespace_changed(struct fs *fs);
 /* Give paths under FROM the prefix TO (after a rename). */
 void fs_inode_rename(struct fs *fs, const char *from, const char *to);
+
+/* What the kernel was told of an inode, to compare with the store. */
+struct fs_stamp {
+	int64_t size, mtime_ns, ctime_ns;
+	uint32_t mode, uid, gid;
+};
+void fs_stamp_of(struct fs_stamp *out, const struct stat *st);
+bool fs_stamp_eq(const struct fs_stamp *a, const struct stat *st);
+/* The kernel got INO's attributes ST (its kind caching them as CACHE),
+ * computed when fs->change_seq was SEQ0: list it and return the timeout
+ * to give, 0 when they must not be cached (a write came meanwhile). */
+double fs_inode_note_attrs(struct fs *fs, fuse_ino_t ino, enum fs_cache cache,
+			   bool is_dir, const struct stat *st, uint64_t seq0);
+/* When a page reader has INO open: the attributes it reads into ST. */
+bool fs_inode_frozen(struct fs *fs, fuse_ino_t ino, struct stat *st);
+/* Open INO: a writer, a plain reader, or a reader that could use pages
+ * (PAGEABLE, with ST the snapshot's attributes, NULL when unsure). */
+enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
+			       bool trunc, bool pageable,
+			       const struct stat *st);
+/* The handle opened as HOW (a writer when WRITER) closed. */
+void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
+		    bool writer);
+/* One listed inode as the notifier sees it. */
+struct fs_kitem {
+	fuse_ino_t ino;
+	char *path;		/* malloc'd */
+	enum fs_cache cache;
+	bool is_dir, evict, attrs, pages;
+	struct fs_stamp attr_stamp, page_stamp;
+};
+/* Take the listed inodes to check: files, and directories too when DIRS.
+ * Volatile and evicted ones leave the list (the kernel is told). */
+size_t fs_inode_collect(struct fs *fs, bool dirs, struct fs_kitem **out);
+/* ITEM was found changed: forget that the kernel holds it. */
+void fs_inode_uncache(struct fs *fs, const struct fs_kitem *item);
+/* The inode of PATH if the kernel knows one (0 if not). */
+fuse_ino_t fs_inode_find(struct fs *fs, const char *path);
+
+/* The notifier (notify.c): start it, stop it; the store's change hook;
+ * wait (in flush, never in a handler that holds a kernel lock) until the
+ * kernel has been told of every write so far; ask for a pass. */
+int fs_notify_start(struct fs *fs);
+void fs_notify_stop(struct fs *fs);
+void fs_notify_store_changed(void *fs);
+void fs_notify_wait(struct fs *fs);
+void fs_notify_kick(struct fs *fs);
+/* Count one request of kind OP (-o stats). */
+static inline void fs_count(struct fs *fs, enum fs_op op)
+{
+	if (fs->stats)
+		__atomic_add_fetch(&fs->counts[op], 1, __ATOMIC_RELAXED);
+}
+void fs_stats_text(struct fs *fs, struct buf *out);
 
 /* ---- /log ---- */
 

@@ -1,10 +1,32 @@
-/* inode.c - stable inode numbers for paths of a synthetic tree.
+/* inode.c - stable inode numbers for paths of a synthetic tree, and what
+ * the kernel caches of each.
  *
  * The kernel refers to files by inode number; mlfs resolves paths.  This
  * table maps both ways.  An entry lives while the kernel holds lookups on
  * it (lookup raises nlookup, forget lowers it); the root is pinned.
- * Invariant: every entry is in both hash chains; numbers are never reused
- * within a mount. */
+ * Invariant: every entry is in the number chain; every entry but a
+ * superseded one (below) is in the path chain, at most one per path;
+ * numbers are never reused within a mount.
+ *
+ * Kernel state of an inode (struct kstate), guarded by ino_lock:
+ *   attrs   the kernel got attributes ATTR_STAMP with a timeout and was not
+ *           told since that they changed;
+ *   pages   it may hold pages of the content at PAGE_STAMP;
+ *   pinned  a page reader has it open (FS_OPEN_PAGES*): getattr answers
+ *           FROZEN, the attributes of the version it reads, and any other
+ *           open gets ESTALE so the kernel looks the name up again - and
+ *           gets a new inode: the entry leaves the path chain
+ *           (superseded) when a lookup finds it pinned;
+ *   writers open write handles: the kernel changes its own size then;
+ *   nopin   a writer got ESTALE here: no page reader pins this inode (or
+ *           the one that supersedes it) before a writer has opened it, so
+ *           the writer's second try cannot be sent away again.
+ * An inode with attrs or pages is on the fs->kcache list (oldest first)
+ * for the notifier (notify.c), which compares it with the store after
+ * every write.  Transitions: note_attrs sets attrs (and lists); open as a
+ * page reader sets pages and pinned; close unpins (and asks for a check);
+ * collect/uncache clear attrs and pages (the notifier tells the kernel);
+ * a writer's open clears attrs. */
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
@@ -25,12 +47,24 @@ struct cached_node {
 	char *owner_path;
 };
 
+struct kstate {
+	bool attrs, pages, pinned, listed, evict, is_dir;
+	bool nopin;		/* a writer was sent away: no page reader first */
+	enum fs_cache cache;
+	uint32_t writers;
+	struct fs_stamp attr_stamp, page_stamp;
+	struct stat frozen;
+	struct inode *prev, *next;	/* fs->kcache */
+};
+
 struct inode {
 	fuse_ino_t ino;
 	uint64_t nlookup;
 	char *path;
+	bool in_path;			/* in the path chain (not superseded) */
 	struct cached_node *cache;	/* NULL until resolved once */
 	struct inode *next_ino, *next_path;
+	struct kstate k;
 };
 
 static void cache_free(struct cached_node *c)
@@ -97,6 +131,9 @@ static struct inode *find_ino(struct fs *fs, fuse_ino_t ino)
 
 static void unlink_path(struct fs *fs, struct inode *in)
 {
+	if (!in->in_path)
+		return;
+	in->in_path = false;
 	struct inode **pp = &fs->by_path[hash_str(in->path) % fs->ino_buckets];
 	while (*pp != in)
 		pp = &(*pp)->next_path;
@@ -108,12 +145,68 @@ static void link_path(struct fs *fs, struct inode *in)
 	size_t b = hash_str(in->path) % fs->ino_buckets;
 	in->next_path = fs->by_path[b];
 	fs->by_path[b] = in;
+	in->in_path = true;
+}
+
+static void kcache_unlist(struct fs *fs, struct inode *in)
+{
+	struct kstate *k = &in->k;
+	if (!k->listed)
+		return;
+	if (k->prev)
+		k->prev->k.next = k->next;
+	else
+		fs->kcache_head = k->next;
+	if (k->next)
+		k->next->k.prev = k->prev;
+	else
+		fs->kcache_tail = k->prev;
+	k->prev = k->next = NULL;
+	k->listed = false;
+	fs->kcache_len--;
+	if (!k->is_dir)
+		__atomic_sub_fetch(&fs->kcache_files, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Put IN last (most recent) on the list; past FS_KCACHE_MAX the oldest is
+ * marked to be invalidated by the next pass.  True when a pass is due. */
+static bool kcache_list(struct fs *fs, struct inode *in)
+{
+	struct kstate *k = &in->k;
+	kcache_unlist(fs, in);
+	k->prev = fs->kcache_tail;
+	k->next = NULL;
+	if (k->prev)
+		k->prev->k.next = in;
+	else
+		fs->kcache_head = in;
+	fs->kcache_tail = in;
+	k->listed = true;
+	fs->kcache_len++;
+	if (!k->is_dir)
+		__atomic_add_fetch(&fs->kcache_files, 1, __ATOMIC_SEQ_CST);
+	if (fs->kcache_len <= FS_KCACHE_MAX)
+		return false;
+	for (struct inode *o = fs->kcache_head; o && o != in; o = o->k.next) {
+		if (!o->k.evict) {
+			o->k.evict = true;
+			return true;
+		}
+	}
+	return false;
 }
 
 fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
 {
 	pthread_mutex_lock(&fs->ino_lock);
 	struct inode *in = find_path(fs, path);
+	bool nopin = false;
+	if (in && in->k.pinned) {
+		/* A page reader keeps its version: the name gets a new inode. */
+		nopin = in->k.nopin;
+		unlink_path(fs, in);
+		in = NULL;
+	}
 	if (!in) {
 		in = calloc(1, sizeof(*in));
 		if (!in || !(in->path = strdup(path))) {
@@ -122,6 +215,7 @@ fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
 			return 0;
 		}
 		in->ino = fs->next_ino++;
+		in->k.nopin = nopin;
 		size_t b = in->ino % fs->ino_buckets;
 		in->next_ino = fs->by_ino[b];
 		fs->by_ino[b] = in;
@@ -163,6 +257,7 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t ino, uint64_t n)
 				pp = &(*pp)->next_ino;
 			*pp = in->next_ino;
 			unlink_path(fs, in);
+			kcache_unlist(fs, in);
 			cache_free(in->cache);
 			free(in->path);
 			free(in);
@@ -186,12 +281,14 @@ void fs_inode_rename(struct fs *fs, const char *from, const char *to)
 			if (!p)
 				continue;
 			snprintf(p, len, "%s%s", to, in->path + fl);
+			bool linked = in->in_path;
 			unlink_path(fs, in);
 			free(in->path);
 			in->path = p;
 			cache_free(in->cache);
 			in->cache = NULL;
-			link_path(fs, in);
+			if (linked)
+				link_path(fs, in);
 		}
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
@@ -252,4 +349,191 @@ void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 void fs_namespace_changed(struct fs *fs)
 {
 	__atomic_add_fetch(&fs->ns_gen, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- what the kernel caches ---- */
+
+void fs_stamp_of(struct fs_stamp *out, const struct stat *st)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = st->st_size;
+	out->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	out->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+	out->mode = st->st_mode;
+	out->uid = st->st_uid;
+	out->gid = st->st_gid;
+}
+
+bool fs_stamp_eq(const struct fs_stamp *a, const struct stat *st)
+{
+	struct fs_stamp b;
+	fs_stamp_of(&b, st);
+	return !memcmp(a, &b, sizeof(b));
+}
+
+double fs_inode_note_attrs(struct fs *fs, fuse_ino_t ino, enum fs_cache cache,
+			   bool is_dir, const struct stat *st, uint64_t seq0)
+{
+	double timeout = 0;
+	bool pass = false;
+	if (cache == FS_CACHE_NONE)
+		return 0;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	/* A write after the attributes were read: they may be stale already,
+	 * and that write's pass may have run.  Not cached this once. */
+	if (in && !in->k.pinned &&
+	    __atomic_load_n(&fs->change_seq, __ATOMIC_SEQ_CST) == seq0) {
+		struct kstate *k = &in->k;
+		k->attrs = true;
+		k->cache = cache;
+		k->is_dir = is_dir;
+		fs_stamp_of(&k->attr_stamp, st);
+		pass = kcache_list(fs, in);
+		timeout = FS_ATTR_TIMEOUT;
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	if (pass)
+		fs_notify_kick(fs);
+	return timeout;
+}
+
+bool fs_inode_frozen(struct fs *fs, fuse_ino_t ino, struct stat *st)
+{
+	bool pinned = false;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	if (in && in->k.pinned) {
+		*st = in->k.frozen;
+		pinned = true;
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	return pinned;
+}
+
+enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
+			       bool trunc, bool pageable,
+			       const struct stat *st)
+{
+	enum fs_open_how how = FS_OPEN_DIRECT;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	struct kstate *k = in ? &in->k : NULL;
+	if (!k) {
+		/* unknown: direct */
+	} else if (k->pinned) {
+		/* A reader reads its own snapshot beside the page reader; a
+		 * writer would move the size the page reader reads up to. */
+		if (writer) {
+			how = FS_OPEN_STALE;
+			k->nopin = true;
+		}
+	} else if (writer) {
+		k->nopin = false;
+		/* The kernel sets its own size as this handle writes (and to 0
+		 * at an O_TRUNC open): its attributes are no longer ours. */
+		k->writers++;
+		k->attrs = false;
+		if (trunc)
+			k->pages = false;
+		if (!k->pages)
+			kcache_unlist(fs, in);
+	} else if (pageable && st && k->writers == 0 && !k->nopin &&
+		   (!k->attrs || fs_stamp_eq(&k->attr_stamp, st))) {
+		/* Attributes the kernel holds as valid must be the snapshot's;
+		 * invalid ones it asks for again before it reads past them. */
+		how = k->pages && fs_stamp_eq(&k->page_stamp, st) ?
+			FS_OPEN_PAGES_KEEP : FS_OPEN_PAGES;
+		k->pages = true;
+		fs_stamp_of(&k->page_stamp, st);
+		k->pinned = true;
+		k->frozen = *st;
+		k->frozen.st_ino = ino;
+		kcache_unlist(fs, in);	/* the notifier leaves it alone */
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	return how;
+}
+
+void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
+		    bool writer)
+{
+	bool recheck = false;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, ino);
+	if (in && writer && in->k.writers)
+		in->k.writers--;
+	if (in && (how == FS_OPEN_PAGES || how == FS_OPEN_PAGES_KEEP)) {
+		/* What it read may be an old version now: check it. */
+		in->k.pinned = false;
+		in->k.attrs = true;
+		fs_stamp_of(&in->k.attr_stamp, &in->k.frozen);
+		in->k.cache = FS_CACHE_STAMPED;
+		in->k.is_dir = false;
+		kcache_list(fs, in);
+		recheck = true;
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	if (recheck)
+		fs_notify_kick(fs);
+}
+
+size_t fs_inode_collect(struct fs *fs, bool dirs, struct fs_kitem **out)
+{
+	size_t n = 0, cap = 0;
+	struct fs_kitem *items = NULL;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *next;
+	for (struct inode *in = fs->kcache_head; in; in = next) {
+		struct kstate *k = &in->k;
+		next = k->next;
+		if (k->is_dir && !dirs && !k->evict)
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			struct fs_kitem *p = realloc(items, cap * sizeof(*p));
+			if (!p)
+				mlfs_oom();
+			items = p;
+		}
+		struct fs_kitem *it = &items[n++];
+		it->ino = in->ino;
+		it->path = strdup(in->path);
+		if (!it->path)
+			mlfs_oom();
+		it->cache = k->cache;
+		it->is_dir = k->is_dir;
+		it->evict = k->evict;
+		it->attrs = k->attrs;
+		it->pages = k->pages;
+		it->attr_stamp = k->attr_stamp;
+		it->page_stamp = k->page_stamp;
+		if (k->evict || k->cache == FS_CACHE_VOLATILE) {
+			k->attrs = k->pages = k->evict = false;
+			kcache_unlist(fs, in);
+		}
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+	*out = items;
+	return n;
+}
+
+void fs_inode_uncache(struct fs *fs, const struct fs_kitem *item)
+{
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_ino(fs, item->ino);
+	if (in && !in->k.pinned) {
+		in->k.attrs = in->k.pages = false;
+		kcache_unlist(fs, in);
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+}
+
+fuse_ino_t fs_inode_find(struct fs *fs, const char *path)
+{
+	pthread_mutex_lock(&fs->ino_lock);
+	struct inode *in = find_path(fs, path);
+	fuse_ino_t ino = in ? in->ino : 0;
+	pthread_mutex_unlock(&fs->ino_lock);
+	return ino;
 }

@@ -124,10 +124,29 @@ static int resolve_child(struct fs *fs, fuse_ino_t parent, const char *name,
 	return node_lookup(fs, dir, name, false, child);
 }
 
+static uint64_t change_seq(struct fs *fs)
+{
+	return __atomic_load_n(&fs->change_seq, __ATOMIC_SEQ_CST);
+}
+
+/* How long the kernel may keep N's attributes ST (of inode INO), read when
+ * the store's change sequence was SEQ0: the notifier then keeps them true
+ * (notify.c), unless N's kind cannot say when they change, or they
+ * differ by reader (the kernel keeps one size per inode for all). */
+static double attr_timeout(struct fs *fs, fuse_ino_t ino, const struct node *n,
+			   const struct stat *st, uint64_t seq0)
+{
+	if (n->pending || n->ops == &templink_ops || n->ops->per_reader)
+		return 0;
+	return fs_inode_note_attrs(fs, ino, fs_kind(n)->cache,
+				   S_ISDIR(st->st_mode), st, seq0);
+}
+
 static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 {
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
+	uint64_t seq0 = change_seq(fs);
 	int rc = node_stat(fs, n, &e.attr);
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -137,11 +156,11 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 	e.attr.st_ino = e.ino;
 	/* Names stay cached for a second (the kernel drops them itself on
 	 * rmdir, unlink and rename through the mount; new names are never
-	 * cached as missing), so a path is not looked up component by
-	 * component on every open.  Attributes of files are never cached:
-	 * generated files change size without a write through the kernel. */
+	 * cached as missing; the notifier drops a name the engine removed),
+	 * so a path is not looked up component by component on every open.
+	 * Attributes stay cached until the notifier says they changed. */
 	e.entry_timeout = FS_ENTRY_TIMEOUT;
-	e.attr_timeout = S_ISDIR(e.attr.st_mode) ? FS_ENTRY_TIMEOUT : 0;
+	e.attr_timeout = attr_timeout(fs, e.ino, n, &e.attr, seq0);
 	if (fuse_reply_entry(req, &e))
 		fs_inode_forget(fs, e.ino, 1);
 }
@@ -177,6 +196,9 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* The notifier says when content changed; the kernel need not ask
+	 * for attributes on every read to find out. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_write = 1u << 20;
 	conn->max_readahead = 1u << 20;
 }
@@ -185,6 +207,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
 	struct node dir, child;
+	fs_count(fs, FS_OP_LOOKUP);
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (rc)
 		fuse_reply_err(req, -rc);
@@ -194,7 +217,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fs_inode_forget(FS(req), ino, nlookup);
+	struct fs *fs = FS(req);
+	fs_count(fs, FS_OP_FORGET);
+	fs_inode_forget(fs, ino, nlookup);
 	fuse_reply_none(req);
 }
 
@@ -213,6 +238,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fs *fs = FS(req);
 	struct node n;
 	struct stat st;
+	fs_count(fs, FS_OP_GETATTR);
+	/* A page reader's inode shows the version it reads. */
+	if (fs_inode_frozen(fs, ino, &st)) {
+		fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+		return;
+	}
+	uint64_t seq0 = change_seq(fs);
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc)
 		rc = node_stat(fs, &n, &st);
@@ -221,7 +253,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	st.st_ino = ino;
-	fuse_reply_attr(req, &st, S_ISDIR(st.st_mode) ? FS_ENTRY_TIMEOUT : 0);
+	fuse_reply_attr(req, &st, attr_timeout(fs, ino, &n, &st, seq0));
 }
 
 /* Empty a file: a table loses its rows, a property its value. */
@@ -239,6 +271,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct mlfs_err err = { 0 };
 	struct node n;
 	struct stat st;
+	fs_count(fs, FS_OP_SETATTR);
 	int rc = resolve_ino(fs, ino, &n);
 	const int attr_bits = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID |
 			      FUSE_SET_ATTR_GID | FUSE_SET_ATTR_MTIME |
@@ -284,6 +317,11 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			rc = attrs_put(fs->store, n.path, &a, &err);
 		}
 	}
+	/* Owner and mode pass to what lies below an object: directories'
+	 * attributes are checked again. */
+	if (!rc && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		fs_namespace_changed(fs);
+	fs_notify_kick(fs);
 	if (!rc)
 		rc = node_stat(fs, &n, &st);
 	if (rc) {
@@ -308,6 +346,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
+	fs_count(fs, FS_OP_OPENDIR);
 	struct dir_list *h = dir_list_new(fs);
 	struct node n;
 	int rc = resolve_ino(fs, ino, &n);
@@ -332,6 +371,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	struct dir_list *h = (struct dir_list *)(uintptr_t)fi->fh;
+	fs_count(fuse_req_userdata(req), FS_OP_READDIR);
 	char *out = malloc(size);
 	size_t used = 0;
 	const char *p = h->dir.data;
@@ -363,6 +403,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	struct dir_list *h = (struct dir_list *)(uintptr_t)fi->fh;
+	fs_count(fuse_req_userdata(req), FS_OP_RELEASEDIR);
 	dir_list_free(FS(req), h);
 	fuse_reply_err(req, 0);
 }
@@ -372,6 +413,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_MKDIR);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_dir(fs, parent, &dir);
@@ -390,6 +432,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_RMDIR);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -406,6 +449,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_UNLINK);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -419,6 +463,11 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* ---- files ---- */
+
+static bool is_writer(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
 
 static struct file *file_new(struct fs *fs)
 {
@@ -450,6 +499,8 @@ static void file_free(struct fs *fs, struct file *f)
 		if (k->release)
 			k->release(fs, f);
 	}
+	if (f->ino)
+		fs_inode_close(fs, f->ino, f->how, is_writer(f->flags));
 	if (f->node.pending) {
 		fs_pending_del(fs, f->node.path);
 		fs_namespace_changed(fs);
@@ -474,29 +525,75 @@ static int open_node(struct fs *fs, struct file *f, int flags,
 	return k->open ? k->open(fs, f, err) : 0;
 }
 
+/* Open F (resolved, as inode INO) and decide how its handle reads.
+ *
+ * A handle reads its own snapshot, made at open.  Most kinds are read
+ * with direct I/O: the kernel neither caches their pages nor trusts its
+ * cached size for a read, so a snapshot shorter or longer than a newer
+ * size some stat saw is read whole, never clipped or padded with NULs.
+ * A pageable kind (a table's rows) opened read-only uses the page cache
+ * when it can be kept true: no writer has it open (a writer moves the
+ * kernel's size), the kernel's attributes are those of the snapshot, and
+ * no other page reader has another version.  The inode is then pinned to
+ * the snapshot until the handle closes (getattr answers its size; another
+ * open gets ESTALE and the kernel looks the name up again, getting a new
+ * inode), and keeps its pages from the last open when the version is the
+ * same (keep_cache): the second cat of an unchanged table is a page cache
+ * read. */
+static int open_file(struct fs *fs, struct file *f, fuse_ino_t ino,
+		     struct fuse_file_info *fi, struct mlfs_err *err)
+{
+	const struct kind *k = fs_kind(&f->node);
+	bool writer = is_writer(fi->flags);
+	bool pageable = k->pageable && !writer && !f->node.pending;
+	struct stat st;
+	uint64_t seq0 = change_seq(fs);
+	if (pageable && node_stat(fs, &f->node, &st))
+		pageable = false;
+	int rc = open_node(fs, f, fi->flags, err);
+	if (rc)
+		return rc;
+	/* The snapshot is of ST only if nothing was written in between. */
+	bool same = pageable && change_seq(fs) == seq0;
+	enum fs_open_how how = fs_inode_open(fs, ino, writer,
+					     (fi->flags & O_TRUNC) != 0,
+					     pageable, same ? &st : NULL);
+	if (how == FS_OPEN_STALE)
+		return -ESTALE;
+	f->ino = ino;
+	f->how = how;
+	fi->keep_cache = how == FS_OPEN_PAGES_KEEP;
+	fi->direct_io = how == FS_OPEN_DIRECT && k->direct_io;
+	fi->nonseekable = k->stream;
+	/* A reader has nothing to commit: close() sends no flush. */
+	fi->noflush = !writer;
+	return 0;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS(req);
 	struct mlfs_err err = { 0 };
 	struct file *f = file_new(fs);
+	fs_count(fs, FS_OP_OPEN);
 	int rc = resolve_ino(fs, ino, &f->node);
 
 	if (rc)
 		f->node.ops = NULL;
 	else
-		rc = open_node(fs, f, fi->flags, &err);
+		rc = open_file(fs, f, ino, fi, &err);
+	if (rc == -ESTALE) {
+		/* Not an error: the kernel looks the name up and opens again. */
+		fuse_reply_err(req, ESTALE);
+		file_free(fs, f);
+		return;
+	}
 	if (rc) {
 		fuse_reply_err(req, -fs_log_failure(fs, f->node.ops ? f->node.path : "?", rc, &err));
 		file_free(fs, f);
 		return;
 	}
 	fi->fh = (uintptr_t)f;
-	fi->keep_cache = 0;
-	/* Rows bypass the page cache: each handle reads its own snapshot,
-	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
-	 * it to 0 until the next getattr). */
-	fi->direct_io = fs_kind(&f->node)->direct_io || f->node.ops->per_reader;
-	fi->nonseekable = fs_kind(&f->node)->stream;
 	if (fuse_reply_open(req, fi))
 		file_free(fs, f);
 }
@@ -527,6 +624,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_CREATE);
 	struct mlfs_err err = { 0 };
 	struct node dir;
 	struct file *f = file_new(fs);
@@ -534,24 +632,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (rc == -ENOENT && dir.ops)
 		rc = create_node(fs, &dir, name, mode, f, &err);
-	if (!rc)
-		rc = open_node(fs, f, fi->flags, &err);
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	if (!rc && (rc = node_stat(fs, &f->node, &e.attr)) == 0) {
+		e.ino = fs_inode_ref(fs, f->node.path);
+		e.attr.st_ino = e.ino;
+		rc = open_file(fs, f, e.ino, fi, &err);
+		if (rc)
+			fs_inode_forget(fs, e.ino, 1);
+	}
 	if (rc) {
 		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
 		file_free(fs, f);
 		return;
 	}
-	struct fuse_entry_param e;
-	memset(&e, 0, sizeof(e));
-	if ((rc = node_stat(fs, &f->node, &e.attr))) {
-		file_free(fs, f);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	e.ino = fs_inode_ref(fs, f->node.path);
-	e.attr.st_ino = e.ino;
 	fi->fh = (uintptr_t)f;
-	fi->direct_io = fs_kind(&f->node)->direct_io || f->node.ops->per_reader;
 	if (fuse_reply_create(req, &e, fi)) {
 		fs_inode_forget(fs, e.ino, 1);
 		file_free(fs, f);
@@ -566,6 +661,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
 
+	fs_count(fs, FS_OP_READ);
 	pthread_mutex_lock(&f->lock);
 	int rc = k->read ? k->read(fs, f, req, size, off, &err) : -EISDIR;
 	pthread_mutex_unlock(&f->lock);
@@ -584,6 +680,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 	struct mlfs_err err = { 0 };
 	int rc;
 
+	fs_count(fs, FS_OP_WRITE);
 	pthread_mutex_lock(&f->lock);
 	/* After a failure the first error already told why. */
 	bool quiet = k->failed && k->failed(f);
@@ -616,6 +713,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
 
+	fs_count(fs, FS_OP_FLUSH);
 	pthread_mutex_lock(&f->lock);
 	/* A failed writer said why in write(); close() just fails again. */
 	bool quiet = k->failed && k->failed(f);
@@ -625,6 +723,10 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	if (rc && !quiet)
 		fs_log_failure(fs, f->node.path, rc, &err);
+	/* What close() returns from, the next reader sees: the kernel has
+	 * been told of the change (flush holds no lock the notifier needs). */
+	if (is_writer(f->flags))
+		fs_notify_wait(fs);
 	fuse_reply_err(req, -rc);
 }
 
@@ -635,12 +737,15 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct file *f = F(fi);
 	struct mlfs_err err = { 0 };
 
+	fs_count(fs, FS_OP_FSYNC);
 	pthread_mutex_lock(&f->lock);
 	/* fsync does not wait for a control's job: it commits, at most. */
 	int rc = commit_file(fs, f, false, NULL, &err);
 	pthread_mutex_unlock(&f->lock);
 	if (!rc)
 		rc = store_sync(fs->store, &err);
+	if (is_writer(f->flags))
+		fs_notify_wait(fs);
 	fuse_reply_err(req, rc ? -fs_log_failure(fs, f->node.path, rc, &err) : 0);
 }
 
@@ -652,6 +757,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	const struct kind *k = fs_kind(&f->node);
 	struct mlfs_err err = { 0 };
 
+	fs_count(fs, FS_OP_RELEASE);
 	pthread_mutex_lock(&f->lock);
 	/* A writer that failed already said why; its rows are dropped. */
 	bool skip = k->failed && k->failed(f);
@@ -667,6 +773,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = FS(req);
 	struct statvfs sv;
+	fs_count(fs, FS_OP_STATFS);
 	if (statvfs(fs->store_dir, &sv))
 		memset(&sv, 0, sizeof(sv));
 	sv.f_namemax = FS_NAME_MAX;
@@ -679,6 +786,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_RENAME);
 	struct mlfs_err err = { 0 };
 	struct node dir, child, newdir;
 	int rc = resolve_child(fs, parent, name, &dir, &child);
@@ -730,6 +838,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 {
 	struct fs *fs = FS(req);
 	fs_namespace_changed(fs);
+	fs_count(fs, FS_OP_SYMLINK);
 	struct mlfs_err err = { 0 };
 	struct node dir, child;
 	int rc = resolve_dir(fs, parent, &dir);
@@ -762,6 +871,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct fs *fs = FS(req);
 	struct node n;
 	struct buf b = { 0 };
+	fs_count(fs, FS_OP_READLINK);
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc && n.ops->kind != NK_SYMLINK)
 		rc = -EINVAL;

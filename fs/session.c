@@ -19,6 +19,7 @@
 #include "job.h"
 #include "monitor.h"
 #include "runner.h"
+#include "store.h"
 #include "train.h"
 
 /* The job runner's messages, as /log lines of the job; its changes wake
@@ -41,6 +42,21 @@ static void scheduler_log(void *ctx, const char *name, const char *msg)
 	char path[FS_NAME_MAX + 16];
 	snprintf(path, sizeof(path), "/monitors/%s", name);
 	fs_log(ctx, path, "%s", msg);
+}
+
+/* Start the notifier, hook it to every store write, and mount: 0 or an
+ * errno, with nothing left running. */
+static int notifier_mount(struct fs *fs, const char *mountpoint)
+{
+	if (fs_notify_start(fs))
+		return EAGAIN;
+	store_on_change(fs->store, fs_notify_store_changed, fs);
+	if (fuse_session_mount(fs->se, mountpoint)) {
+		store_on_change(fs->store, NULL, NULL);
+		fs_notify_stop(fs);
+		return EIO;
+	}
+	return 0;
 }
 
 int fs_serve(struct store *s, const struct fs_options *o)
@@ -67,6 +83,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
+	fs.stats = o->stats;
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	snprintf(fsname, sizeof(fsname), "fsname=mlfs:%s,subtype=mlfs,default_permissions",
@@ -98,8 +115,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		rc = EAGAIN;
 		goto out_runner;
 	}
-	if (fuse_session_mount(fs.se, o->mountpoint)) {
-		rc = EIO;
+	if ((rc = notifier_mount(&fs, o->mountpoint))) {
 		fs_waiters_stop(&fs);
 		goto out_runner;
 	}
@@ -141,6 +157,8 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	runner_stop(fs.train_runner);
 	runner_stop(fs.runner);
 	fs.train_runner = fs.runner = NULL;
+	store_on_change(s, NULL, NULL);
+	fs_notify_stop(&fs);
 	fuse_session_unmount(fs.se);
 	fs_waiters_stop(&fs);
 out_runner:

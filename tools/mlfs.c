@@ -171,13 +171,17 @@ static int serve(const char *store_dir, struct fs_options *o)
 	return rc ? 1 : 0;
 }
 
-/* Take mlfs's own options (train_workers=N) out of the comma-separated
+/* Take mlfs's own options (train_workers=N, stats) out of the comma-separated
  * -o list ARG, in place; what is left goes to libfuse.  -1 on a bad
  * value (said on stderr). */
 static int take_own_options(char *arg, struct fs_options *o)
 {
 	char *out = arg, *save = NULL;
 	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(opt, "stats")) {
+			o->stats = true;
+			continue;
+		}
 		if (strncmp(opt, "train_workers=", 14)) {
 			if (out != arg)
 				*out++ = ',';

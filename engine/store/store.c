@@ -28,6 +28,10 @@ struct store {
 	/* Modules' per-store state (store_state): guarded by state_lock. */
 	pthread_mutex_t state_lock;
 	struct store_state_slot *states;
+	/* Told after every write that succeeded (store_on_change): set once
+	 * before writes start. */
+	void (*on_change)(void *arg);
+	void *on_change_arg;
 };
 
 struct store_state_slot {
@@ -202,12 +206,26 @@ int store_get(struct store *s, const struct store_snapshot *snap,
 	return rc;
 }
 
+/* A write succeeded: tell whoever watches (0, for the caller's return). */
+static int changed(struct store *s)
+{
+	if (s->on_change)
+		s->on_change(s->on_change_arg);
+	return 0;
+}
+
+void store_on_change(struct store *s, void (*fn)(void *arg), void *arg)
+{
+	s->on_change = fn;
+	s->on_change_arg = arg;
+}
+
 int store_put(struct store *s, const void *key, size_t klen,
 	      const void *val, size_t vlen, struct mlfs_err *err)
 {
 	char *rerr = NULL;
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
-	return rerr ? fail(err, rerr, "write") : 0;
+	return rerr ? fail(err, rerr, "write") : changed(s);
 }
 
 int store_delete(struct store *s, const void *key, size_t klen,
@@ -215,7 +233,7 @@ int store_delete(struct store *s, const void *key, size_t klen,
 {
 	char *rerr = NULL;
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
-	return rerr ? fail(err, rerr, "delete") : 0;
+	return rerr ? fail(err, rerr, "delete") : changed(s);
 }
 
 struct store_batch *store_batch_new(void)
@@ -276,7 +294,7 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 {
 	char *rerr = NULL;
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
-	return rerr ? fail(err, rerr, "write") : 0;
+	return rerr ? fail(err, rerr, "write") : changed(s);
 }
 
 struct store_snapshot *store_snapshot_new(struct store *s)

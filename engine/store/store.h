@@ -86,6 +86,11 @@ void store_iter_free(struct store_iter *it);
 
 /* Make everything written so far durable against power loss. */
 int store_sync(struct store *s, struct mlfs_err *err);
+/* Call FN(ARG) after every write to S that succeeded (put, delete, batch),
+ * on the writing thread, so that a cache above the store (the kernel's,
+ * through fs/) learns that something changed.  FN must be cheap and must
+ * not write to S.  Set once, before other threads write; NULL clears. */
+void store_on_change(struct store *s, void (*fn)(void *arg), void *arg);
 
 /* The per-store state of a module above the store (its locks, caches,
  * counters), so that two stores open in one process never share any.

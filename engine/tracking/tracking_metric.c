@@ -115,11 +115,12 @@ static size_t point_text(char *out, size_t n, const struct point *pt)
 	return (size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64 "\n", pt->ts, v, pt->step);
 }
 
-static int summary_load(struct store *s, const struct buf *k, struct summary *sm)
+static int summary_load(struct store *s, const struct store_snapshot *snap,
+			const struct buf *k, struct summary *sm)
 {
 	struct buf v = { 0 };
 	memset(sm, 0, sizeof(*sm));
-	int rc = store_get(s, NULL, k->data, k->len, &v, NULL);
+	int rc = store_get(s, snap, k->data, k->len, &v, NULL);
 	if (!rc) {
 		struct dec *d = codec_dec_new(v.data, v.len);
 		if (!d) {
@@ -234,7 +235,7 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	if (rc)
 		goto out;
 	tracking_key_item(&lk, 'l', eid, run, key);
-	if ((rc = summary_load(s, &lk, &lc.sm)) && rc != -ENOENT)
+	if ((rc = summary_load(s, NULL, &lk, &lc.sm)) && rc != -ENOENT)
 		goto out;
 	uint64_t first = lc.sm.n;
 	rc = each_point(text, len, now_ms, log_point, &lc, err);
@@ -293,7 +294,11 @@ int tracking_metric_text(struct store *s, const char *exp, const char *run,
 		return rc;
 	tracking_key_item(&lo, 'l', eid, run, key);
 	struct summary sm;
-	if ((rc = summary_load(s, &lo, &sm))) {
+	/* The summary and the blocks of one moment: a point appended while
+	 * they are read is in neither or both. */
+	struct store_snapshot *snap = store_snapshot_new(s);
+	if ((rc = summary_load(s, snap, &lo, &sm))) {
+		store_snapshot_free(s, snap);
 		buf_free(&lo);
 		return rc;
 	}
@@ -303,7 +308,7 @@ int tracking_metric_text(struct store *s, const char *exp, const char *run,
 	buf_putc(&hi, '\1');
 	buf_reset(out);
 	buf_reserve(out, sm.bytes);
-	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	struct store_iter *it = store_iter_new(s, snap, lo.data, lo.len, hi.data, hi.len);
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
@@ -314,6 +319,7 @@ int tracking_metric_text(struct store *s, const char *exp, const char *run,
 	if (!rc && out->len != sm.bytes)
 		rc = -EIO;	/* the summary and the blocks disagree */
 	store_iter_free(it);
+	store_snapshot_free(s, snap);
 	buf_free(&lo);
 	buf_free(&hi);
 	return rc;
@@ -329,7 +335,7 @@ int tracking_metric_size(struct store *s, const char *exp, const char *run,
 	if (rc)
 		return rc;
 	tracking_key_item(&k, 'l', eid, run, key);
-	rc = summary_load(s, &k, &sm);
+	rc = summary_load(s, NULL, &k, &sm);
 	buf_free(&k);
 	if (!rc) {
 		*size = sm.bytes;

@@ -45,6 +45,7 @@ static int blob_kind_write(struct fs *fs, struct file *f, const char *data,
 }
 
 const struct kind kind_blob = {
-	.name = "blob", .stat = blob_kind_stat, .open = blob_kind_open,
+	.name = "blob", .cache = FS_CACHE_NONE,
+	.stat = blob_kind_stat, .open = blob_kind_open,
 	.read = blob_kind_read, .write = blob_kind_write,
 };

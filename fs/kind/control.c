@@ -108,7 +108,8 @@ static int control_truncate(struct fs *fs, const struct node *n,
 }
 
 const struct kind kind_control = {
-	.name = "control", .stat = text_stat_size,
+	.name = "control", .direct_io = true,
+	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
 	.open = text_state_open_value, .read = text_state_read,
 	.write = control_write, .commit = control_commit,
 	.release = text_state_release, .truncate = control_truncate,

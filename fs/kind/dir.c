@@ -98,5 +98,6 @@ static int dir_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 }
 
 const struct kind kind_dir = {
-	.name = "dir", .stat = dir_stat, .open = dir_open,
+	.name = "dir", .cache = FS_CACHE_STAMPED,
+	.stat = dir_stat, .open = dir_open,
 };

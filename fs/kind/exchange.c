@@ -337,6 +337,7 @@ static int exchange_truncate(struct fs *fs, const struct node *n,
 
 const struct kind kind_exchange = {
 	.name = "exchange", .direct_io = true, .stream = true,
+	.cache = FS_CACHE_NONE,
 	.stat = exchange_stat, .open = exchange_open, .read = exchange_read,
 	.write = exchange_write, .failed = exchange_failed,
 	.commit = exchange_commit, .release = exchange_release,

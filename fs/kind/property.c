@@ -35,7 +35,8 @@ static int property_truncate(struct fs *fs, const struct node *n,
 }
 
 const struct kind kind_property = {
-	.name = "property", .stat = text_stat_size,
+	.name = "property", .direct_io = true,
+	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
 	.open = text_state_open_value, .read = text_state_read,
 	.write = property_write, .commit = property_commit,
 	.release = text_state_release, .truncate = property_truncate,

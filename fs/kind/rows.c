@@ -108,7 +108,8 @@ int fs_rows_clear(struct fs *fs, const struct node *n, struct mlfs_err *err)
 }
 
 const struct kind kind_rows = {
-	.name = "rows", .direct_io = true, .stat = rows_stat,
+	.name = "rows", .direct_io = true, .pageable = true,
+	.cache = FS_CACHE_STAMPED, .stat = rows_stat,
 	.open = rows_open, .read = rows_read, .write = rows_write,
 	.failed = rows_failed, .commit = rows_commit,
 	.release = rows_release, .truncate = fs_rows_clear,

@@ -30,6 +30,31 @@ static int series_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 	return f->node.ops->get(fs, &f->node, &t->content, err);
 }
 
+/* A read past what the handle holds reads the points appended since (a
+ * series only grows, so the old text is a prefix of the new): `tail -f`
+ * sees new points, and a read is always of whole lines. */
+static int series_read(struct fs *fs, struct file *f, fuse_req_t req,
+		       size_t size, off_t off, struct mlfs_err *err)
+{
+	struct text_state *t = f->state;
+	if ((size_t)off >= t->content.len && (f->flags & O_ACCMODE) != O_WRONLY &&
+	    !f->node.pending) {
+		struct buf now = { 0 };
+		int rc = f->node.ops->get(fs, &f->node, &now, err);
+		if (rc) {
+			buf_free(&now);
+			return rc;
+		}
+		if (now.len > t->content.len) {
+			buf_free(&t->content);
+			t->content = now;
+		} else {
+			buf_free(&now);
+		}
+	}
+	return text_state_read(fs, f, req, size, off, err);
+}
+
 static int series_write(struct fs *fs, struct file *f, const char *data,
 			size_t size, off_t off, struct mlfs_err *err)
 {
@@ -67,8 +92,9 @@ static int series_commit(struct fs *fs, struct file *f, bool final,
 }
 
 const struct kind kind_series = {
-	.name = "series", .stat = series_stat,
-	.open = series_open, .read = text_state_read,
+	.name = "series", .direct_io = true,
+	.cache = FS_CACHE_STAMPED, .stat = series_stat,
+	.open = series_open, .read = series_read,
 	.write = series_write, .commit = series_commit,
 	.release = text_state_release,
 };

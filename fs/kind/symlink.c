@@ -21,5 +21,6 @@ static int symlink_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 }
 
 const struct kind kind_symlink = {
-	.name = "symlink", .stat = symlink_stat, .open = symlink_open,
+	.name = "symlink", .cache = FS_CACHE_VOLATILE,
+	.stat = symlink_stat, .open = symlink_open,
 };

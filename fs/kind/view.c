@@ -1,5 +1,6 @@
 /* view.c - the view kind: text generated at open (stats.csv, runs.csv,
- * /log), read-only, stable for the handle that opened it. */
+ * /log), read-only, stable for the handle that opened it (direct I/O: a
+ * size the kernel saw later never clips or pads it). */
 #include <errno.h>
 #include <fcntl.h>
 
@@ -21,7 +22,8 @@ static int view_truncate(struct fs *fs, const struct node *n,
 }
 
 const struct kind kind_view = {
-	.name = "view", .stat = text_stat_size,
+	.name = "view", .direct_io = true,
+	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
 	.open = view_open, .read = text_state_read,
 	.release = text_state_release, .truncate = view_truncate,
 };

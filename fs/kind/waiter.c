@@ -240,7 +240,8 @@ static int waiter_read(struct fs *fs, struct file *f, fuse_req_t req,
 }
 
 const struct kind kind_waiter = {
-	.name = "waiter", .direct_io = true, .stat = waiter_stat,
+	.name = "waiter", .direct_io = true,
+	.cache = FS_CACHE_VOLATILE, .stat = waiter_stat,
 	.open = waiter_open, .read = waiter_read,
 	.release = text_state_release,
 };

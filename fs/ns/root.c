@@ -78,7 +78,36 @@ static const struct fs_entry entries[] = {
 	{ NULL, NULL },
 };
 
+/* /.stats, with -o stats only: the requests served so far by kind. */
+static int stats_get(struct fs *fs, const struct node *n, struct buf *out,
+		     struct mlfs_err *err)
+{
+	fs_stats_text(fs, out);
+	return 0;
+}
+
+static const struct node_ops stats_ops = {
+	.kind = NK_VIEW, .perm = 0444, .get = stats_get,
+};
+
+static int root_lookup(struct fs *fs, const struct node *dir, const char *name,
+		       struct node *out)
+{
+	if (fs->stats && !strcmp(name, ".stats")) {
+		node_child(out, dir, name, &stats_ops);
+		return 0;
+	}
+	return fs_dir_lookup(fs, dir, name, out);
+}
+
+static int root_list(struct fs *fs, const struct node *dir, fs_add_fn add,
+		     void *ctx)
+{
+	int rc = fs->stats ? add(ctx, ".stats", false) : 0;
+	return rc ? rc : fs_dir_list(fs, dir, add, ctx);
+}
+
 const struct node_ops ns_root_dir = {
 	.kind = NK_DIR, .perm = 0755,
-	.lookup = fs_dir_lookup, .list = fs_dir_list, .children = entries,
+	.lookup = root_lookup, .list = root_list, .children = entries,
 };

@@ -3,6 +3,7 @@ with the real mlfs daemon in the foreground, always unmounted, and the
 daemon's stderr scanned for errors and sanitizer reports.
 
 MLFS_BIN names the mlfs binary (tools/test sets it)."""
+import contextlib
 import os
 import re
 import signal
@@ -80,13 +81,15 @@ class Mount:
             return f.read()
 
 
-@pytest.fixture
-def mnt():
+@contextlib.contextmanager
+def mounted(opts=("allow_other",)):
+    """A fresh store mounted with OPTS in a temp dir; unmounted at the end,
+    the daemon's stderr checked for sanitizer reports."""
     with tempfile.TemporaryDirectory(prefix="mlfs-test-") as tmp:
         os.chmod(tmp, 0o755)
         path = os.path.join(tmp, "mnt")
         os.mkdir(path)
-        m = Mount(os.path.join(tmp, "store"), path, os.path.join(tmp, "daemon.err"))
+        m = Mount(os.path.join(tmp, "store"), path, os.path.join(tmp, "daemon.err"), opts)
         m.start()
         try:
             yield m
@@ -94,3 +97,9 @@ def mnt():
             m.stop()
             out = m.stderr()
             assert not SANITIZER.search(out), "daemon stderr:\n" + out
+
+
+@pytest.fixture
+def mnt():
+    with mounted() as m:
+        yield m

@@ -251,6 +251,23 @@ def test_jobs_name_only_what_their_writer_can_read(registered):
     assert read(os.path.join(d, "train.yaml")) == SPEC.encode()
 
 
+def test_each_reader_gets_its_own_size(registered):
+    """The kernel keeps one size per inode: a view whose content depends
+    on the reader must not have root's size cached and served to nobody
+    (nor nobody's to root)."""
+    m = registered
+    os.mkdir(m.p("experiments", "e", "runs", "pub"))
+    expect_errno(errno.EINVAL, put, m.p("experiments", "e", "runs", "priv", "status"), "DONE\n")
+    for path in (m.p("experiments", "e", "runs.csv"), m.p("log"),
+                 m.p("features", "feat", "lineage")):
+        for _ in range(2):
+            root_size = os.stat(path).st_size
+            assert root_size == len(read(path)), path
+            r = as_nobody("sh", "-c", 'stat -c %s "$1"; cat "$1"', "sh", path)
+            size, _, text = r.stdout.partition("\n")
+            assert int(size) == len(text.encode()) < root_size, (path, r.stdout)
+
+
 def test_no_reader_gets_anothers_pages(private_run):
     """The page cache is per file, not per reader: root reading runs.csv
     and /log through a handle it holds, while nobody has the same file
