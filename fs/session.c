@@ -19,6 +19,7 @@
 #include "job.h"
 #include "monitor.h"
 #include "runner.h"
+#include "store.h"
 #include "train.h"
 
 /* The job runner's messages, as /log lines of the job; its changes wake
@@ -41,6 +42,13 @@ static void scheduler_log(void *ctx, const char *name, const char *msg)
 	char path[FS_NAME_MAX + 16];
 	snprintf(path, sizeof(path), "/monitors/%s", name);
 	fs_log(ctx, path, "%s", msg);
+}
+
+/* The store's own messages (a full disk, writes working again, opened
+ * read-only), as /log lines of the mount's root. */
+static void store_log(void *ctx, const char *msg)
+{
+	fs_log(ctx, "/", "%s", msg);
 }
 
 int fs_serve(struct store *s, const struct fs_options *o)
@@ -67,6 +75,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
+	store_set_notify(s, store_log, &fs);
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	snprintf(fsname, sizeof(fsname), "fsname=mlfs:%s,subtype=mlfs,default_permissions",
@@ -157,6 +166,7 @@ out_args:
 	fs_inodes_free(&fs);
 	fs_templink_free_all();
 	fs_exchange_free_all(&fs);
+	store_set_notify(s, NULL, NULL);
 	fs_log_free(&fs);
 	pthread_mutex_destroy(&fs.log_lock);
 	pthread_mutex_destroy(&fs.train_lock);
