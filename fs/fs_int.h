@@ -250,6 +250,7 @@ struct blob_handle_ops {
 	int (*write)(void *w, const char *data, size_t len, uint64_t off,
 		     struct mlfs_err *err);
 	int (*commit)(void *w, bool final, struct mlfs_err *err);
+	bool (*failed)(void *w);	/* a write failed: nothing is applied */
 	void (*free)(void *w);
 };
 

@@ -205,6 +205,10 @@ static int serve(const char *store_dir, struct fs_options *o)
 	if (rc)
 		fprintf(stderr, "mlfs: cannot serve %s at %s: %s\n", store_dir,
 			o->mountpoint, strerror(rc));
+	/* Every handle is closed: staged bytes that a failed write could not
+	 * drop (a full disk) go now rather than at the next mount. */
+	if (!readonly)
+		blob_recover(s, true, NULL, NULL, NULL);
 	store_close(s);
 	unlink(pidfile);
 	return rc ? 1 : 0;

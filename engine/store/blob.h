@@ -65,6 +65,9 @@ int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 /* Apply what was staged (at flush; FINAL at close, which also ends the
  * file's freshness).  A file removed meanwhile takes nothing: 0. */
 int blob_writer_commit(struct blob_writer *w, bool final, struct mlfs_err *err);
+/* A write failed: nothing more is applied, commits fail with its errno
+ * and the file keeps its content from before the handle. */
+bool blob_writer_failed(const struct blob_writer *w);
 /* Drop what was staged and not committed.  NULL is a no-op. */
 void blob_writer_free(struct blob_writer *w);
 /* What writes that never closed left (a crash): staged contents and

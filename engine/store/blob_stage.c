@@ -33,6 +33,7 @@ struct blob_writer {
 	uint64_t size;		/* staged size (cid set) */
 	int64_t mtime_ns;
 	bool trunc;		/* opened O_TRUNC, nothing staged or applied yet */
+	int failed;		/* the errno of a write that failed: no commit */
 	pthread_mutex_t lock;	/* the handle's calls against blob_truncate's */
 	struct blob_writer *next;	/* writers.list, newest first */
 };
@@ -244,7 +245,7 @@ int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 		      size_t len, struct mlfs_err *err)
 {
 	pthread_mutex_lock(&w->lock);
-	int rc = stage_begin(w, err);
+	int rc = w->failed ? w->failed : stage_begin(w, err);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
 		rc = blob_content_write(w->s, b, w->cid, w->size, off, data, len);
@@ -256,6 +257,8 @@ int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 		if (off + len > w->size)
 			w->size = off + len;
 		w->mtime_ns = clock_now_ns();
+	} else {
+		w->failed = rc;
 	}
 	pthread_mutex_unlock(&w->lock);
 	return rc;
@@ -301,12 +304,20 @@ int blob_writer_commit(struct blob_writer *w, bool final, struct mlfs_err *err)
 {
 	int rc = 0;
 	pthread_mutex_lock(&w->lock);
-	if (w->cid || (final && w->trunc))
+	if (w->failed)
+		rc = mlfs_fail(err, w->failed, "a write failed: the file keeps its "
+			       "content from before this handle (%s)", strerror(-w->failed));
+	else if (w->cid || (final && w->trunc))
 		rc = apply(w, err);
 	else if (final)
 		rc = blob_settle(w->s, w->id, err);
 	pthread_mutex_unlock(&w->lock);
 	return rc;
+}
+
+bool blob_writer_failed(const struct blob_writer *w)
+{
+	return w->failed != 0;
 }
 
 void blob_writer_free(struct blob_writer *w)

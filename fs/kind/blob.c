@@ -56,6 +56,11 @@ static int blob_kind_commit(struct fs *fs, struct file *f, bool final,
 	return f->state ? f->node.ops->handle->commit(f->state, final, err) : 0;
 }
 
+static bool blob_kind_failed(struct file *f)
+{
+	return f->state && f->node.ops->handle->failed(f->state);
+}
+
 static void blob_kind_release(struct fs *fs, struct file *f)
 {
 	if (f->state)
@@ -66,5 +71,6 @@ static void blob_kind_release(struct fs *fs, struct file *f)
 const struct kind kind_blob = {
 	.name = "blob", .stat = blob_kind_stat, .open = blob_kind_open,
 	.read = blob_kind_read, .write = blob_kind_write,
-	.commit = blob_kind_commit, .release = blob_kind_release,
+	.failed = blob_kind_failed, .commit = blob_kind_commit,
+	.release = blob_kind_release,
 };
