@@ -250,6 +250,7 @@ struct blob_handle_ops {
 	int (*write)(void *w, const char *data, size_t len, uint64_t off,
 		     struct mlfs_err *err);
 	int (*commit)(void *w, bool final, struct mlfs_err *err);
+	uint64_t (*size)(void *w);	/* the size as this handle wrote it */
 	bool (*failed)(void *w);	/* a write failed: nothing is applied */
 	void (*free)(void *w);
 };
@@ -417,6 +418,8 @@ struct file {
 	pthread_mutex_t lock;	/* guards state and every kind call on it */
 	struct node node;
 	int flags;		/* open(2) flags */
+	bool direct_io;		/* the kind's open asks this handle to bypass
+				 * the page cache (a blob's writer) */
 	void *state;		/* the kind's per-open state, or NULL */
 };
 

@@ -495,7 +495,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* Rows bypass the page cache: each handle reads its own snapshot,
 	 * whatever size the kernel cached (an O_TRUNC open elsewhere sets
 	 * it to 0 until the next getattr). */
-	fi->direct_io = fs_kind(&f->node)->direct_io;
+	fi->direct_io = fs_kind(&f->node)->direct_io || f->direct_io;
 	fi->nonseekable = fs_kind(&f->node)->stream;
 	if (fuse_reply_open(req, fi))
 		file_free(fs, f);
@@ -551,7 +551,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = fs_inode_ref(fs, f->node.path);
 	e.attr.st_ino = e.ino;
 	fi->fh = (uintptr_t)f;
-	fi->direct_io = fs_kind(&f->node)->direct_io;
+	fi->direct_io = fs_kind(&f->node)->direct_io || f->direct_io;
 	if (fuse_reply_create(req, &e, fi)) {
 		fs_inode_forget(fs, e.ino, 1);
 		file_free(fs, f);

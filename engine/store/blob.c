@@ -180,11 +180,8 @@ int blob_stat(struct store *s, uint64_t id, struct blob_stat *out)
 {
 	struct obj o;
 	int rc = blob_obj_load(s, id, &o);
-	if (!rc) {
+	if (!rc)
 		*out = o.st;
-		if (!o.st.dir)
-			blob_stage_stat(s, id, out);
-	}
 	return rc;
 }
 

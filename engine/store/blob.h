@@ -49,9 +49,9 @@ int blob_settle(struct store *s, uint64_t id, struct mlfs_err *err);
 /* ---- writers (blob_stage.c): a file written through one handle ----
  * What a writer writes and truncates is staged under a new content id
  * (b/s/CID) and replaces the file's content whole at blob_writer_commit,
- * in one batch: other readers keep the old bytes until then, a crash
- * before it leaves the old file (or none, for a fresh one).  The
- * writer's own reads, and blob_stat and blob_truncate of ID, see the
+ * in one batch: other readers (blob_read, blob_stat) keep the old bytes
+ * until then, a crash before it leaves the old file (or none, for a
+ * fresh one).  The writer's own reads, and blob_truncate of ID, see the
  * staged bytes meanwhile.  A writer belongs to one thread at a time. */
 struct blob_writer;
 /* TRUNC: start from an empty file (O_TRUNC), applied at the final commit
@@ -65,6 +65,8 @@ int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 /* Apply what was staged (at flush; FINAL at close, which also ends the
  * file's freshness).  A file removed meanwhile takes nothing: 0. */
 int blob_writer_commit(struct blob_writer *w, bool final, struct mlfs_err *err);
+/* The file's size as W sees it (staged, or the file's). */
+uint64_t blob_writer_size(struct blob_writer *w);
 /* A write failed: nothing more is applied, commits fail with its errno
  * and the file keeps its content from before the handle. */
 bool blob_writer_failed(const struct blob_writer *w);

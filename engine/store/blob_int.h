@@ -45,9 +45,6 @@ void blob_drop_object(struct store *s, struct store_batch *b, uint64_t id);
  * handle on it closes; into B, mark or clear it. */
 void blob_fresh_mark(struct store_batch *b, uint64_t id);
 void blob_fresh_clear(struct store_batch *b, uint64_t id);
-/* The staged size and mtime of ID while a handle writes it: 0 and OUT
- * changed, or -ENOENT when no handle has staged anything. */
-int blob_stage_stat(struct store *s, uint64_t id, struct blob_stat *out);
 /* Cut the content a handle is writing to ID; -ENOENT when none is. */
 int blob_stage_truncate(struct store *s, uint64_t id, uint64_t size,
 			struct mlfs_err *err);

@@ -102,17 +102,26 @@ void blob_fresh_clear(struct store_batch *b, uint64_t id)
 	buf_free(&k);
 }
 
-int blob_settle(struct store *s, uint64_t id, struct mlfs_err *err)
+/* Whether file ID is fresh (made by blob_create, no handle closed yet). */
+static bool is_fresh(struct store *s, uint64_t id)
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_id(&k, "b/f/", id);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (rc == -ENOENT)
-		rc = 0;
-	else if (!rc)
-		rc = store_delete(s, k.data, k.len, err);
+	bool yes = store_get(s, NULL, k.data, k.len, &v, NULL) == 0;
 	buf_free(&k);
 	buf_free(&v);
+	return yes;
+}
+
+int blob_settle(struct store *s, uint64_t id, struct mlfs_err *err)
+{
+	struct buf k = { 0 };
+	int rc = 0;
+	if (is_fresh(s, id)) {
+		key_id(&k, "b/f/", id);
+		rc = store_delete(s, k.data, k.len, err);
+	}
+	buf_free(&k);
 	return rc;
 }
 
@@ -315,6 +324,22 @@ int blob_writer_commit(struct blob_writer *w, bool final, struct mlfs_err *err)
 	return rc;
 }
 
+static int recover_fresh(struct store *s, uint64_t id, bool remove,
+			 void (*fn)(void *ctx, const char *problem), void *ctx,
+			 struct mlfs_err *err);
+
+uint64_t blob_writer_size(struct blob_writer *w)
+{
+	struct blob_stat st = { 0 };
+	pthread_mutex_lock(&w->lock);
+	if (w->cid)
+		st.size = w->size;
+	else if (!w->trunc)
+		blob_stat(w->s, w->id, &st);
+	pthread_mutex_unlock(&w->lock);
+	return st.size;
+}
+
 bool blob_writer_failed(const struct blob_writer *w)
 {
 	return w->failed != 0;
@@ -339,6 +364,9 @@ void blob_writer_free(struct blob_writer *w)
 		store_write(w->s, b, false, NULL);
 		store_batch_free(b);
 	}
+	/* A file this handle created and failed to write is not kept. */
+	if (w->failed && is_fresh(w->s, w->id))
+		recover_fresh(w->s, w->id, true, NULL, NULL, NULL);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
@@ -361,17 +389,6 @@ static void unlock_staged(struct blob_writer *w)
 {
 	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_unlock(&writers_of(w->s)->lock);
-}
-
-int blob_stage_stat(struct store *s, uint64_t id, struct blob_stat *out)
-{
-	struct blob_writer *w = lock_staged(s, id);
-	if (!w)
-		return -ENOENT;
-	out->size = w->cid ? w->size : 0;
-	out->mtime_ns = out->ctime_ns = w->mtime_ns;
-	unlock_staged(w);
-	return 0;
 }
 
 int blob_stage_truncate(struct store *s, uint64_t id, uint64_t size,

@@ -41,7 +41,10 @@ struct store {
 	void *notify_ctx;
 	char notes[STORE_NOTES][STORE_NOTE_MAX];
 	int nnotes;
-	bool full;		/* the last write failed for want of space */
+	/* The errno of the last write when it failed (atomic): RocksDB then
+	 * stops writing, and a sync or flush would trip an assertion of
+	 * Debian's build on its failed log file, so none is tried. */
+	int failing;
 	/* Modules' per-store state (store_state): guarded by state_lock. */
 	pthread_mutex_t state_lock;
 	struct store_state_slot *states;
@@ -115,18 +118,24 @@ void store_set_notify(struct store *s, void (*fn)(void *ctx, const char *msg),
 	pthread_mutex_unlock(&s->note_lock);
 }
 
-/* Follow the store's writability: the first write that works after a
- * full disk says so (RocksDB resumed by itself).  Returns RC. */
+/* Follow the store's writability: say when writes start failing, and
+ * when the first write works after a full disk (RocksDB resumed by
+ * itself).  Returns RC. */
 static int write_result(struct store *s, int rc)
 {
-	bool was = __atomic_load_n(&s->full, __ATOMIC_RELAXED);
-	if (rc == -ENOSPC && !was) {
-		__atomic_store_n(&s->full, true, __ATOMIC_RELAXED);
-		store_notify(s, "the disk holding the store is full: writes fail until "
-			     "%d MiB are free in %s (checked every 5 seconds)",
-			     STORE_RESERVE_MB, s->dir);
+	int was = __atomic_load_n(&s->failing, __ATOMIC_RELAXED);
+	if (rc && rc != -EROFS && !was &&
+	    __atomic_compare_exchange_n(&s->failing, &was, rc, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		if (rc == -ENOSPC)
+			store_notify(s, "the disk holding the store is full: writes fail until "
+				     "%d MiB are free in %s (checked every 5 seconds)",
+				     STORE_RESERVE_MB, s->dir);
+		else
+			store_notify(s, "the store's files in %s gave an I/O error (%s): "
+				     "writes fail until the next mount", s->dir, strerror(-rc));
 	} else if (!rc && was &&
-		   __atomic_exchange_n(&s->full, false, __ATOMIC_RELAXED)) {
+		   __atomic_exchange_n(&s->failing, 0, __ATOMIC_RELAXED)) {
 		store_notify(s, "writes work again: the store resumed after its disk was full");
 	}
 	return rc;
@@ -193,6 +202,9 @@ static int open_db(const char *dir, bool create, bool readonly,
 		int code = fail(err, rerr, dir);
 		if (code == -EIO && !create)
 			code = -ENOENT;
+		if (code == -ENOSPC)
+			mlfs_fail(err, code, "no space left to open the store (replaying "
+				  "its write-ahead log needs up to %d MiB)", STORE_WAL_MB);
 		if (err)
 			err->code = code;
 		store_close(s);
@@ -222,7 +234,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->db && !s->readonly) {
+	if (s->db && !s->readonly && !__atomic_load_n(&s->failing, __ATOMIC_RELAXED)) {
 		char *rerr = NULL;
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 		rocksdb_flushoptions_set_wait(fo, 1);
@@ -476,8 +488,12 @@ void store_iter_free(struct store_iter *it)
 int store_sync(struct store *s, struct mlfs_err *err)
 {
 	char *rerr = NULL;
+	int failing = __atomic_load_n(&s->failing, __ATOMIC_RELAXED);
 	if (s->readonly)
 		return 0;
+	if (failing)
+		return mlfs_fail(err, failing, "cannot sync: the store's last write failed (%s)",
+				 strerror(-failing));
 	rocksdb_flush_wal(s->db, 1, &rerr);
 	return write_result(s, rerr ? fail(err, rerr, "sync") : 0);
 }

@@ -1,7 +1,8 @@
 /* blob.c - the blob kind: bytes read and written at offsets (artifact
  * files).  A handle opened to write has the node's writer as its state
- * (node_ops.handle): its writes and its own reads go there and appear
- * whole at flush or close; other reads go to the engine, which also
+ * (node_ops.handle) and bypasses the page cache: its writes and its own
+ * reads go to the writer and appear whole at flush or close, while other
+ * handles read the last closed version through the engine, which also
  * keeps the node's size, owner and times (ops->stat). */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@ static int blob_kind_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 	bool write = (f->flags & O_ACCMODE) != O_RDONLY;
 	if (write && !h)
 		return mlfs_fail(err, -EACCES, "this file is read-only");
+	f->direct_io = write;
 	return h ? h->open(fs, &f->node, write, f->flags & O_TRUNC, &f->state, err) : 0;
 }
 
@@ -40,13 +42,8 @@ static int blob_kind_write(struct fs *fs, struct file *f, const char *data,
 	uint64_t at = (uint64_t)off;
 	if (!f->state)
 		return mlfs_fail(err, -EBADF, "this handle was not opened to write");
-	if (f->flags & O_APPEND) {
-		struct stat st;
-		int rc = node_stat(fs, &f->node, &st);
-		if (rc)
-			return rc;
-		at = (uint64_t)st.st_size;
-	}
+	if (f->flags & O_APPEND)
+		at = f->node.ops->handle->size(f->state);
 	return f->node.ops->handle->write(f->state, data, size, at, err);
 }
 

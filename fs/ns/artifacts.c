@@ -191,6 +191,11 @@ static int handle_commit(void *w, bool final, struct mlfs_err *err)
 	return blob_writer_commit(w, final, err);
 }
 
+static uint64_t handle_size(void *w)
+{
+	return blob_writer_size(w);
+}
+
 static bool handle_failed(void *w)
 {
 	return blob_writer_failed(w);
@@ -203,7 +208,8 @@ static void handle_free(void *w)
 
 static const struct blob_handle_ops blob_handle = {
 	.open = handle_open, .read = handle_read, .write = handle_write,
-	.commit = handle_commit, .failed = handle_failed, .free = handle_free,
+	.commit = handle_commit, .size = handle_size, .failed = handle_failed,
+	.free = handle_free,
 };
 
 static int blob_truncate_op(struct fs *fs, const struct node *n,
