@@ -136,6 +136,10 @@ def test_artifact_same_handle_reads_its_writes(mnt):
             assert f.read() == b"old content"
         assert os.stat(path).st_size == 11
         assert os.pread(fd, 100, 0) == b"NEW con"
+        # Beside the daemon, check leaves a write in flight alone.
+        out = check(mnt.store)
+        assert out.returncode == 0 and "0 problems" in out.stdout, out.stdout + out.stderr
+        assert os.pread(fd, 100, 0) == b"NEW con"
     finally:
         os.close(fd)
     assert os.pread(other, 100, 0) == b"NEW con"
