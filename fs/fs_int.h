@@ -210,10 +210,11 @@ struct node_ops {
 	/* NK_BLOB */
 	long (*pread)(struct fs *fs, const struct node *n, char *dst,
 		      size_t len, uint64_t off, struct mlfs_err *err);
-	int (*pwrite)(struct fs *fs, const struct node *n, const char *data,
-		      size_t len, uint64_t off, struct mlfs_err *err);
 	int (*truncate)(struct fs *fs, const struct node *n, uint64_t size,
 			struct mlfs_err *err);
+	/* NK_BLOB through one handle (artifacts): what it writes appears
+	 * whole at commit or not at all; its own reads see it before. */
+	const struct blob_handle_ops *handle;
 
 	/* NK_CONTROL: check what is written (in write(), so echo sees it);
 	 * start the work at commit: 0 or an errno when done at once, or
@@ -247,6 +248,23 @@ struct node_ops {
 
 	/* Any file kind: unlink (rm) of the file, e.g. empties a table. */
 	int (*remove)(struct fs *fs, const struct node *n, struct mlfs_err *err);
+};
+
+/* An open blob file's writer (node_ops.handle): OPEN makes *W for a
+ * handle opened to write (TRUNC: O_TRUNC), or with WRITE false settles a
+ * file only read; then READ and WRITE at offsets, COMMIT at flush
+ * (FINAL at release), FREE drops what was not committed. */
+struct blob_handle_ops {
+	int (*open)(struct fs *fs, const struct node *n, bool write, bool trunc,
+		    void **w, struct mlfs_err *err);
+	long (*read)(void *w, char *dst, size_t len, uint64_t off,
+		     struct mlfs_err *err);
+	int (*write)(void *w, const char *data, size_t len, uint64_t off,
+		     struct mlfs_err *err);
+	int (*commit)(void *w, bool final, struct mlfs_err *err);
+	uint64_t (*size)(void *w);	/* the size as this handle wrote it */
+	bool (*failed)(void *w);	/* a write failed: nothing is applied */
+	void (*free)(void *w);
 };
 
 /* A streamed exchange's session (node_ops.stream). */
@@ -453,6 +471,8 @@ struct file {
 	pthread_mutex_t lock;	/* guards state and every kind call on it */
 	struct node node;
 	int flags;		/* open(2) flags */
+	bool direct_io;		/* the kind's open asks this handle to bypass
+				 * the page cache (a blob's writer) */
 	void *state;		/* the kind's per-open state, or NULL */
 	fuse_ino_t ino;
 	enum fs_open_how how;	/* as fs_inode_open said */

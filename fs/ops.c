@@ -563,7 +563,7 @@ static int open_file(struct fs *fs, struct file *f, fuse_ino_t ino,
 	f->ino = ino;
 	f->how = how;
 	fi->keep_cache = how == FS_OPEN_PAGES_KEEP;
-	fi->direct_io = how == FS_OPEN_DIRECT && k->direct_io;
+	fi->direct_io = (how == FS_OPEN_DIRECT && k->direct_io) || f->direct_io;
 	fi->nonseekable = k->stream;
 	/* A reader has nothing to commit: close() sends no flush. */
 	fi->noflush = !writer;

@@ -59,6 +59,13 @@ static int notifier_mount(struct fs *fs, const char *mountpoint)
 	return 0;
 }
 
+/* The store's own messages (a full disk, writes working again, opened
+ * read-only), as /log lines of the mount's root. */
+static void store_log(void *ctx, const char *msg)
+{
+	fs_log(ctx, "/", "%s", msg);
+}
+
 int fs_serve(struct store *s, const struct fs_options *o)
 {
 	struct fs fs;
@@ -84,6 +91,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
 	fs.stats = o->stats;
+	store_set_notify(s, store_log, &fs);
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	snprintf(fsname, sizeof(fsname), "fsname=mlfs:%s,subtype=mlfs,default_permissions",
@@ -175,6 +183,7 @@ out_args:
 	fs_inodes_free(&fs);
 	fs_templink_free_all();
 	fs_exchange_free_all(&fs);
+	store_set_notify(s, NULL, NULL);
 	fs_log_free(&fs);
 	pthread_mutex_destroy(&fs.log_lock);
 	pthread_mutex_destroy(&fs.train_lock);

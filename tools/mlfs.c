@@ -21,6 +21,7 @@
 #include "format.h"
 #include "fs.h"
 #include "forest_cli.h"
+#include "blob.h"
 #include "store.h"
 #include "table.h"
 #include "endpoint.h"
@@ -61,6 +62,20 @@ static int open_store(const char *dir, bool create, struct store **s)
 	return rc;
 }
 
+/* Open DIR for reading only (a disk too full to replay the log). */
+static int open_store_readonly(const char *dir, struct store **s)
+{
+	struct mlfs_err err = { 0 };
+	int rc = store_open_readonly(dir, s, &err);
+	if (!rc && (rc = format_ensure(*s, false, &err))) {
+		store_close(*s);
+		*s = NULL;
+	}
+	if (rc)
+		fprintf(stderr, "mlfs: %s: %s\n", dir, err.msg[0] ? err.msg : strerror(-rc));
+	return rc;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	struct store *s;
@@ -89,7 +104,10 @@ static int cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	int rc = store_open_readonly(argv[1], &s, &err);
+	/* Leftovers of writes cut short can only be removed, and told from
+	 * writes in flight, when no daemon has the store open. */
+	bool alone = store_open(argv[1], false, &s, &err) == 0;
+	int rc = alone ? 0 : store_open_readonly(argv[1], &s, &err);
 	if (rc) {
 		fprintf(stderr, "mlfs check: %s: %s\n", argv[1], err.msg[0] ? err.msg : strerror(-rc));
 		return 1;
@@ -122,6 +140,10 @@ static int cmd_check(int argc, char **argv)
 			mlfs_fail(&err, more, "the monitors could not be read: %s", strerror(-more));
 		problems = more < 0 ? more : problems + more;
 	}
+	if (problems >= 0 && alone) {
+		int more = blob_recover(s, true, report_line, &report, &err);
+		problems = more < 0 ? more : problems + more;
+	}
 	if (problems >= 0) {
 		int more = job_check(s, report_line, &report);
 		if (more < 0)
@@ -152,20 +174,41 @@ static int serve(const char *store_dir, struct fs_options *o)
 	 * reuse them, instead of fresh zeroed pages from mmap each time. */
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
-	if (open_store(store_dir, true, &s))
+	bool readonly = false;
+	int rc = open_store(store_dir, true, &s);
+	if (rc == -ENOSPC && !(rc = open_store_readonly(store_dir, &s))) {
+		/* No room to replay the write-ahead log: serve what is there. */
+		readonly = true;
+		if (o->nopts < 64)
+			o->opts[o->nopts++] = (char *)"ro";
+		const char *why = "no space left to replay the write-ahead log";
+		fprintf(stderr, "mlfs: %s: %s: mounted read-only (writes fail with "
+			"EROFS); free %d MiB there and mount again to write\n",
+			store_dir, why, STORE_WAL_MB + STORE_RESERVE_MB);
+		store_notify(s, "mounted read-only: %s in %s; free %d MiB there and "
+			     "mount again to write", why, store_dir,
+			     STORE_WAL_MB + STORE_RESERVE_MB);
+	}
+	if (rc)
 		return 1;
-	if (table_recover(s, &err))
+	if (!readonly && table_recover(s, &err))
 		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
+	if (!readonly && blob_recover(s, true, NULL, NULL, &err) < 0)
+		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
 	FILE *pf = fopen(pidfile, "w");
 	if (pf) {
 		fprintf(pf, "%d\n", (int)getpid());
 		fclose(pf);
 	}
-	int rc = fs_serve(s, o);
+	rc = fs_serve(s, o);
 	if (rc)
 		fprintf(stderr, "mlfs: cannot serve %s at %s: %s\n", store_dir,
 			o->mountpoint, strerror(rc));
+	/* Every handle is closed: staged bytes that a failed write could not
+	 * drop (a full disk) go now rather than at the next mount. */
+	if (!readonly)
+		blob_recover(s, true, NULL, NULL, NULL);
 	store_close(s);
 	unlink(pidfile);
 	return rc ? 1 : 0;
@@ -300,8 +343,12 @@ static int cmd_mount(int argc, char **argv)
 		got += (size_t)n;
 	msg[got] = '\0';
 	close(pfd[0]);
-	if (!strncmp(msg, "OK\n", 3))
+	if (got >= 3 && !strcmp(msg + got - 3, "OK\n")) {
+		/* Mounted; what the daemon said before (read-only) is news. */
+		msg[got - 3] = '\0';
+		fputs(msg, stderr);
 		return 0;
+	}
 	int status;
 	waitpid(pid, &status, 0);
 	fputs(got ? msg : "mlfs: the daemon exited before mounting\n", stderr);

@@ -1,16 +1,21 @@
 /* blob.c - artifact trees in the store.
  *
  * Records (docs/store-format.md):
- *   b/i/ID          object {dir, size, mode, uid, gid, mtime, ctime, parent}
+ *   b/i/ID          object {dir, size, mode, uid, gid, mtime, ctime, parent,
+ *                   data}: data, the content id CID of a file's bytes
+ *                   (absent: ID itself)
  *   b/e/DIR NAME    directory entry: {id, dir}
- *   b/c/ID SEQ      bytes [SEQ*BLOB_CHUNK, ...) of file ID; absent = zeros
- *   b/n             the id counter
+ *   b/c/CID SEQ     bytes [SEQ*BLOB_CHUNK, ...) of content CID; absent = zeros
+ *   b/n             the id counter (objects and contents)
+ *   b/s/CID, b/f/ID a handle's staged content and a file not closed yet
+ *                   (blob_stage.c)
  *   b/p/ROOT HOLDER, b/o/ROOT   pins of a tree and its owner's release
  *                   (below, "pins")
  * Every operation is one atomic batch.  Writers of one object serialize on
  * a striped lock (by id); namespace changes (make, remove, rename) on
  * `ns_lock`, so a rename never races a create of the same name. */
 #include "blob.h"
+#include "blob_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -49,14 +54,18 @@ static void stripes_free(void *p)
 	free(t);
 }
 
-static pthread_mutex_t *stripe_of(struct store *s, uint64_t id)
+pthread_mutex_t *blob_stripe(struct store *s, uint64_t id)
 {
 	struct stripes *t = store_state(s, &stripes_key, stripes_new, stripes_free);
 	return &t->lock[id % STRIPES];
 }
 
 static const char ns_lock_key;
-#define NS_LOCK(s) store_lock((s), &ns_lock_key)
+
+pthread_mutex_t *blob_ns_lock(struct store *s)
+{
+	return store_lock(s, &ns_lock_key);
+}
 
 static void key_obj(struct buf *k, uint64_t id)
 {
@@ -74,7 +83,7 @@ static void key_entry(struct buf *k, uint64_t dir, const char *name)
 		buf_puts(k, name);
 }
 
-static void key_chunk(struct buf *k, uint64_t id, uint64_t seq)
+void blob_key_chunk(struct buf *k, uint64_t id, uint64_t seq)
 {
 	buf_reset(k);
 	buf_puts(k, "b/c/");
@@ -82,12 +91,7 @@ static void key_chunk(struct buf *k, uint64_t id, uint64_t seq)
 	key_put_u64(k, seq);
 }
 
-struct obj {
-	struct blob_stat st;
-	uint64_t parent;
-};
-
-static int obj_load(struct store *s, uint64_t id, struct obj *o)
+int blob_obj_load(struct store *s, uint64_t id, struct obj *o)
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_obj(&k, id);
@@ -107,6 +111,7 @@ static int obj_load(struct store *s, uint64_t id, struct obj *o)
 			o->st.mtime_ns = codec_dget_i64(r, "mtime", 0);
 			o->st.ctime_ns = codec_dget_i64(r, "ctime", 0);
 			o->parent = codec_dget_u64(r, "parent", 0);
+			o->data = codec_dget_u64(r, "data", 0);
 			codec_dec_free(d);
 		}
 	}
@@ -115,11 +120,12 @@ static int obj_load(struct store *s, uint64_t id, struct obj *o)
 	return rc;
 }
 
-static void obj_put(struct store_batch *b, const struct obj *o)
+void blob_obj_put(struct store_batch *b, const struct obj *o)
 {
 	struct buf k = { 0 }, v = { 0 };
+	bool own = o->data && o->data != o->st.id;
 	key_obj(&k, o->st.id);
-	codec_enc_map(&v, 8);
+	codec_enc_map(&v, own ? 9 : 8);
 	codec_enc_cstr(&v, "dir");
 	codec_enc_bool(&v, o->st.dir);
 	codec_enc_cstr(&v, "size");
@@ -136,6 +142,10 @@ static void obj_put(struct store_batch *b, const struct obj *o)
 	codec_enc_i64(&v, o->st.ctime_ns);
 	codec_enc_cstr(&v, "parent");
 	codec_enc_u64(&v, o->parent);
+	if (own) {
+		codec_enc_cstr(&v, "data");
+		codec_enc_u64(&v, o->data);
+	}
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -161,7 +171,7 @@ int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 	o.st.gid = gid;
 	o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 	struct store_batch *b = store_batch_new();
-	obj_put(b, &o);
+	blob_obj_put(b, &o);
 	*id = o.st.id;
 	return commit(s, b, err);
 }
@@ -169,7 +179,7 @@ int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 int blob_stat(struct store *s, uint64_t id, struct blob_stat *out)
 {
 	struct obj o;
-	int rc = obj_load(s, id, &o);
+	int rc = blob_obj_load(s, id, &o);
 	if (!rc)
 		*out = o.st;
 	return rc;
@@ -256,23 +266,24 @@ int blob_list(struct store *s, uint64_t dir,
 static int touch_dir(struct store *s, struct store_batch *b, uint64_t dir)
 {
 	struct obj d;
-	int rc = obj_load(s, dir, &d);
+	int rc = blob_obj_load(s, dir, &d);
 	if (rc)
 		return rc;
 	if (!d.st.dir)
 		return -ENOTDIR;
 	d.st.mtime_ns = d.st.ctime_ns = clock_now_ns();
-	obj_put(b, &d);
+	blob_obj_put(b, &d);
 	return 0;
 }
 
-int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
-	      uint32_t mode, uint32_t uid, uint32_t gid, struct blob_stat *out,
-	      struct mlfs_err *err)
+/* blob_make, and when FRESH the new file is marked fresh in the batch. */
+static int make(struct store *s, uint64_t dir, const char *name, bool is_dir,
+		bool fresh, uint32_t mode, uint32_t uid, uint32_t gid,
+		struct blob_stat *out, struct mlfs_err *err)
 {
 	uint64_t existing;
 	struct obj o = { 0 };
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	int rc = entry_get(s, dir, name, &existing) == 0 ? -EEXIST : 0;
 	if (!rc)
 		rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
@@ -286,15 +297,31 @@ int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 		o.st.gid = gid;
 		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
 		o.parent = dir;
-		obj_put(b, &o);
+		blob_obj_put(b, &o);
 		entry_put(b, dir, name, o.st.id, is_dir);
+		if (fresh)
+			blob_fresh_mark(b, o.st.id);
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	if (!rc && out)
 		*out = o.st;
 	return rc;
+}
+
+int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
+	      uint32_t mode, uint32_t uid, uint32_t gid, struct blob_stat *out,
+	      struct mlfs_err *err)
+{
+	return make(s, dir, name, is_dir, false, mode, uid, gid, out, err);
+}
+
+int blob_create(struct store *s, uint64_t dir, const char *name, uint32_t mode,
+		uint32_t uid, uint32_t gid, struct blob_stat *out,
+		struct mlfs_err *err)
+{
+	return make(s, dir, name, false, true, mode, uid, gid, out, err);
 }
 
 static bool dir_empty(struct store *s, uint64_t dir)
@@ -311,18 +338,27 @@ static bool dir_empty(struct store *s, uint64_t dir)
 	return empty;
 }
 
-/* Delete object ID's record and bytes into B. */
-static void drop_object(struct store_batch *b, uint64_t id)
+void blob_drop_content(struct store_batch *b, uint64_t cid)
 {
-	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };
-	key_obj(&k, id);
-	store_batch_delete(b, k.data, k.len);
-	key_chunk(&lo, id, 0);
-	key_chunk(&hi, id + 1, 0);
+	struct buf lo = { 0 }, hi = { 0 };
+	blob_key_chunk(&lo, cid, 0);
+	blob_key_chunk(&hi, cid + 1, 0);
 	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
-	buf_free(&k);
 	buf_free(&lo);
 	buf_free(&hi);
+}
+
+void blob_drop_object(struct store *s, struct store_batch *b, uint64_t id)
+{
+	struct buf k = { 0 };
+	struct obj o;
+	key_obj(&k, id);
+	store_batch_delete(b, k.data, k.len);
+	blob_drop_content(b, id);
+	if (blob_obj_load(s, id, &o) == 0 && obj_data(&o) != id)
+		blob_drop_content(b, obj_data(&o));
+	blob_fresh_clear(b, id);
+	buf_free(&k);
 }
 
 int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
@@ -330,10 +366,10 @@ int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
 {
 	uint64_t id;
 	struct obj o;
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	int rc = entry_get(s, dir, name, &id);
 	if (!rc)
-		rc = obj_load(s, id, &o);
+		rc = blob_obj_load(s, id, &o);
 	if (!rc && rmdir && !o.st.dir)
 		rc = -ENOTDIR;
 	if (!rc && !rmdir && o.st.dir)
@@ -344,12 +380,12 @@ int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,
 		struct store_batch *b = store_batch_new();
 		rc = touch_dir(s, b, dir);
 		entry_delete(b, dir, name);
-		drop_object(b, id);
+		blob_drop_object(s, b, id);
 		if (!rc)
 			rc = store_write(s, b, false, err);
 		store_batch_free(b);
 	}
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	return rc;
 }
 
@@ -388,7 +424,7 @@ static int drop_tree(struct store *s, uint64_t id, struct store_batch *b,
 			if (l.dirs[i])
 				rc = drop_tree(s, child, b, depth + 1);
 			else
-				drop_object(b, child);
+				blob_drop_object(s, b, child);
 		}
 		free(l.names[i]);
 	}
@@ -397,7 +433,7 @@ static int drop_tree(struct store *s, uint64_t id, struct store_batch *b,
 	key_entry(&lo, id, NULL);
 	key_entry(&hi, id + 1, NULL);
 	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
-	drop_object(b, id);
+	blob_drop_object(s, b, id);
 	buf_free(&lo);
 	buf_free(&hi);
 	return rc;
@@ -405,13 +441,13 @@ static int drop_tree(struct store *s, uint64_t id, struct store_batch *b,
 
 int blob_drop_tree(struct store *s, uint64_t id, struct mlfs_err *err)
 {
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	struct store_batch *b = store_batch_new();
 	int rc = drop_tree(s, id, b, 0);
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	return rc;
 }
 
@@ -420,10 +456,10 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 {
 	uint64_t id, old;
 	struct obj o, t;
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	int rc = entry_get(s, from, name, &id);
 	if (!rc)
-		rc = obj_load(s, id, &o);
+		rc = blob_obj_load(s, id, &o);
 	/* A directory may not move below itself. */
 	for (uint64_t up = to; !rc && o.st.dir && up; ) {
 		struct obj a;
@@ -431,7 +467,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 			rc = mlfs_fail(err, -EINVAL, "cannot move a directory into itself");
 			break;
 		}
-		if (obj_load(s, up, &a))
+		if (blob_obj_load(s, up, &a))
 			break;
 		up = a.parent;
 	}
@@ -441,7 +477,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 			goto done;
 		} else if (noreplace) {
 			rc = -EEXIST;
-		} else if ((rc = obj_load(s, old, &t)) == 0) {
+		} else if ((rc = blob_obj_load(s, old, &t)) == 0) {
 			if (t.st.dir && !o.st.dir)
 				rc = -EISDIR;
 			else if (!t.st.dir && o.st.dir)
@@ -449,7 +485,7 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 			else if (t.st.dir && !dir_empty(s, old))
 				rc = -ENOTEMPTY;
 			else
-				drop_object(b, old);
+				blob_drop_object(s, b, old);
 		}
 	}
 	if (!rc)
@@ -461,20 +497,20 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 		entry_put(b, to, newname, id, o.st.dir);
 		o.parent = to;
 		o.st.ctime_ns = clock_now_ns();
-		obj_put(b, &o);
+		blob_obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
 done:
 	store_batch_free(b);
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	return rc;
 }
 
-/* Chunk SEQ of ID into OUT (resized to its stored length; 0 if absent). */
-static int chunk_get(struct store *s, uint64_t id, uint64_t seq, struct buf *out)
+/* Chunk SEQ of content CID into OUT (its stored length; empty if absent). */
+static int chunk_get(struct store *s, uint64_t cid, uint64_t seq, struct buf *out)
 {
 	struct buf k = { 0 };
-	key_chunk(&k, id, seq);
+	blob_key_chunk(&k, cid, seq);
 	int rc = store_get(s, NULL, k.data, k.len, out, NULL);
 	buf_free(&k);
 	if (rc == -ENOENT) {
@@ -484,20 +520,15 @@ static int chunk_get(struct store *s, uint64_t id, uint64_t seq, struct buf *out
 	return rc;
 }
 
-long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
-	       size_t len, struct mlfs_err *err)
+long blob_content_read(struct store *s, uint64_t cid, uint64_t size,
+		       uint64_t off, char *dst, size_t len)
 {
-	struct obj o;
 	struct buf c = { 0 };
-	int rc = obj_load(s, id, &o);
-	if (rc)
-		return rc;
-	if (o.st.dir)
-		return -EISDIR;
-	if (off >= o.st.size)
+	int rc = 0;
+	if (off >= size)
 		return 0;
-	if (len > o.st.size - off)
-		len = (size_t)(o.st.size - off);
+	if (len > size - off)
+		len = (size_t)(size - off);
 	size_t done = 0;
 	while (done < len) {
 		uint64_t seq = (off + done) / BLOB_CHUNK;
@@ -505,7 +536,7 @@ long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
 		size_t n = BLOB_CHUNK - in;
 		if (n > len - done)
 			n = len - done;
-		if ((rc = chunk_get(s, id, seq, &c)))
+		if ((rc = chunk_get(s, cid, seq, &c)))
 			break;
 		size_t have = c.len > in ? c.len - in : 0;
 		if (have > n)
@@ -519,17 +550,11 @@ long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
 	return rc ? rc : (long)done;
 }
 
-int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
-	       size_t len, struct mlfs_err *err)
+int blob_content_write(struct store *s, struct store_batch *b, uint64_t cid,
+		       uint64_t size, uint64_t off, const char *data, size_t len)
 {
-	struct obj o;
 	struct buf c = { 0 }, k = { 0 };
-	pthread_mutex_t *lk = stripe_of(s, id);
-	pthread_mutex_lock(lk);
-	int rc = obj_load(s, id, &o);
-	if (!rc && o.st.dir)
-		rc = -EISDIR;
-	struct store_batch *b = store_batch_new();
+	int rc = 0;
 	size_t done = 0;
 	while (!rc && done < len) {
 		uint64_t seq = (off + done) / BLOB_CHUNK;
@@ -537,12 +562,12 @@ int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 		size_t n = BLOB_CHUNK - in;
 		if (n > len - done)
 			n = len - done;
-		key_chunk(&k, id, seq);
-		if (in == 0 && (n == BLOB_CHUNK || off + done + n >= o.st.size)) {
+		blob_key_chunk(&k, cid, seq);
+		if (in == 0 && (n == BLOB_CHUNK || off + done + n >= size)) {
 			/* The chunk's new content is exactly these bytes. */
 			store_batch_put(b, k.data, k.len, data + done, n);
 		} else {
-			if ((rc = chunk_get(s, id, seq, &c)))
+			if ((rc = chunk_get(s, cid, seq, &c)))
 				break;
 			size_t need = in + n;
 			if (c.len < need) {
@@ -555,17 +580,67 @@ int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 		}
 		done += n;
 	}
+	buf_free(&c);
+	buf_free(&k);
+	return rc;
+}
+
+int blob_content_cut(struct store *s, struct store_batch *b, uint64_t cid,
+		     uint64_t size, uint64_t newsize)
+{
+	struct buf c = { 0 }, lo = { 0 }, hi = { 0 };
+	int rc = 0;
+	if (newsize >= size)
+		return 0;
+	uint64_t keep = newsize / BLOB_CHUNK + (newsize % BLOB_CHUNK != 0);
+	blob_key_chunk(&lo, cid, keep);
+	blob_key_chunk(&hi, cid + 1, 0);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	if (newsize % BLOB_CHUNK &&
+	    (rc = chunk_get(s, cid, newsize / BLOB_CHUNK, &c)) == 0 &&
+	    c.len > newsize % BLOB_CHUNK) {
+		blob_key_chunk(&lo, cid, newsize / BLOB_CHUNK);
+		store_batch_put(b, lo.data, lo.len, c.data, newsize % BLOB_CHUNK);
+	}
+	buf_free(&c);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
+	       size_t len, struct mlfs_err *err)
+{
+	struct obj o;
+	int rc = blob_obj_load(s, id, &o);
+	if (rc)
+		return rc;
+	if (o.st.dir)
+		return -EISDIR;
+	return blob_content_read(s, obj_data(&o), o.st.size, off, dst, len);
+}
+
+int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
+	       size_t len, struct mlfs_err *err)
+{
+	struct obj o;
+	pthread_mutex_t *lk = blob_stripe(s, id);
+	pthread_mutex_lock(lk);
+	int rc = blob_obj_load(s, id, &o);
+	if (!rc && o.st.dir)
+		rc = -EISDIR;
+	struct store_batch *b = store_batch_new();
+	if (!rc)
+		rc = blob_content_write(s, b, obj_data(&o), o.st.size, off, data, len);
 	if (!rc) {
 		if (off + len > o.st.size)
 			o.st.size = off + len;
 		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-		obj_put(b, &o);
+		blob_obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
 	pthread_mutex_unlock(lk);
-	buf_free(&c);
-	buf_free(&k);
 	return rc;
 }
 
@@ -573,35 +648,26 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 		  struct mlfs_err *err)
 {
 	struct obj o;
-	struct buf c = { 0 }, lo = { 0 }, hi = { 0 };
-	pthread_mutex_t *lk = stripe_of(s, id);
+	/* A file a handle is writing: its staged content is cut. */
+	int rc = blob_stage_truncate(s, id, size, err);
+	if (rc != -ENOENT)
+		return rc;
+	pthread_mutex_t *lk = blob_stripe(s, id);
 	pthread_mutex_lock(lk);
-	int rc = obj_load(s, id, &o);
+	rc = blob_obj_load(s, id, &o);
 	if (!rc && o.st.dir)
 		rc = -EISDIR;
 	struct store_batch *b = store_batch_new();
-	if (!rc && size < o.st.size) {
-		uint64_t keep = (size + BLOB_CHUNK - 1) / BLOB_CHUNK;
-		key_chunk(&lo, id, keep);
-		key_chunk(&hi, id + 1, 0);
-		store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
-		if (size % BLOB_CHUNK && (rc = chunk_get(s, id, size / BLOB_CHUNK, &c)) == 0 &&
-		    c.len > size % BLOB_CHUNK) {
-			key_chunk(&lo, id, size / BLOB_CHUNK);
-			store_batch_put(b, lo.data, lo.len, c.data, size % BLOB_CHUNK);
-		}
-	}
+	if (!rc)
+		rc = blob_content_cut(s, b, obj_data(&o), o.st.size, size);
 	if (!rc) {
 		o.st.size = size;
 		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-		obj_put(b, &o);
+		blob_obj_put(b, &o);
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
 	pthread_mutex_unlock(lk);
-	buf_free(&c);
-	buf_free(&lo);
-	buf_free(&hi);
 	return rc;
 }
 
@@ -609,9 +675,9 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 		 uint32_t gid, int64_t mtime_ns, struct mlfs_err *err)
 {
 	struct obj o;
-	pthread_mutex_t *lk = stripe_of(s, id);
+	pthread_mutex_t *lk = blob_stripe(s, id);
 	pthread_mutex_lock(lk);
-	int rc = obj_load(s, id, &o);
+	int rc = blob_obj_load(s, id, &o);
 	if (!rc) {
 		if (mode != (uint32_t)-1)
 			o.st.mode = mode & 07777;
@@ -623,7 +689,7 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 			o.st.mtime_ns = mtime_ns;
 		o.st.ctime_ns = clock_now_ns();
 		struct store_batch *b = store_batch_new();
-		obj_put(b, &o);
+		blob_obj_put(b, &o);
 		rc = commit(s, b, err);
 	}
 	pthread_mutex_unlock(lk);
@@ -703,8 +769,8 @@ int blob_root_pin(struct store *s, uint64_t root, const char *holder,
 	struct buf k = { 0 };
 	if (!holder_valid(holder))
 		return mlfs_fail(err, -EINVAL, "a pin needs a holder name of 1-200 bytes");
-	pthread_mutex_lock(NS_LOCK(s));
-	int rc = obj_load(s, root, &o);
+	pthread_mutex_lock(blob_ns_lock(s));
+	int rc = blob_obj_load(s, root, &o);
 	if (rc == -ENOENT || (!rc && (!o.st.dir || o.parent)))
 		rc = mlfs_fail(err, -ENOENT, "no tree root %llu", (unsigned long long)root);
 	else if (!rc && root_released(s, root))
@@ -713,7 +779,7 @@ int blob_root_pin(struct store *s, uint64_t root, const char *holder,
 		key_pin(&k, root, holder);
 		rc = store_put(s, k.data, k.len, "", 0, err);
 	}
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	buf_free(&k);
 	return rc;
 }
@@ -735,7 +801,7 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 	struct buf k = { 0 }, v = { 0 };
 	if (!holder_valid(holder))
 		return mlfs_fail(err, -EINVAL, "a pin needs a holder name of 1-200 bytes");
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	key_pin(&k, root, holder);
 	int rc = store_get(s, NULL, k.data, k.len, &v, err);
 	if (!rc) {
@@ -747,7 +813,7 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 			rc = store_write(s, b, false, err);
 		store_batch_free(b);
 	}
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -756,7 +822,7 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 {
 	struct buf k = { 0 };
-	pthread_mutex_lock(NS_LOCK(s));
+	pthread_mutex_lock(blob_ns_lock(s));
 	struct store_batch *b = store_batch_new();
 	int rc = 0;
 	if (root_pinned(s, root, NULL)) {
@@ -768,7 +834,7 @@ int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
-	pthread_mutex_unlock(NS_LOCK(s));
+	pthread_mutex_unlock(blob_ns_lock(s));
 	buf_free(&k);
 	return rc;
 }

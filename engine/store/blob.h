@@ -36,6 +36,50 @@ int blob_list(struct store *s, uint64_t dir,
 int blob_make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 	      uint32_t mode, uint32_t uid, uint32_t gid, struct blob_stat *out,
 	      struct mlfs_err *err);
+/* A file NAME in DIR made for a handle that writes it (open O_CREAT):
+ * "fresh" until a handle on it closes (blob_writer_commit FINAL, or
+ * blob_settle); a fresh file left by a crash is removed by blob_recover,
+ * so a copy in flight leaves nothing behind. */
+int blob_create(struct store *s, uint64_t dir, const char *name, uint32_t mode,
+		uint32_t uid, uint32_t gid, struct blob_stat *out,
+		struct mlfs_err *err);
+/* A handle that only reads file ID closed: it is no longer fresh. */
+int blob_settle(struct store *s, uint64_t id, struct mlfs_err *err);
+
+/* ---- writers (blob_stage.c): a file written through one handle ----
+ * What a writer writes and truncates is staged under a new content id
+ * (b/s/CID) and replaces the file's content whole at blob_writer_commit,
+ * in one batch: other readers (blob_read, blob_stat) keep the old bytes
+ * until then, a crash before it leaves the old file (or none, for a
+ * fresh one).  The writer's own reads, and blob_truncate of ID, see the
+ * staged bytes meanwhile.  A writer belongs to one thread at a time. */
+struct blob_writer;
+/* TRUNC: start from an empty file (O_TRUNC), applied at the final commit
+ * if nothing is written before.  Never NULL (out of memory aborts). */
+int blob_writer_open(struct store *s, uint64_t id, bool trunc,
+		     struct blob_writer **out, struct mlfs_err *err);
+long blob_writer_read(struct blob_writer *w, uint64_t off, char *dst,
+		      size_t len, struct mlfs_err *err);
+int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
+		      size_t len, struct mlfs_err *err);
+/* Apply what was staged (at flush; FINAL at close, which also ends the
+ * file's freshness).  A file removed meanwhile takes nothing: 0. */
+int blob_writer_commit(struct blob_writer *w, bool final, struct mlfs_err *err);
+/* The file's size as W sees it (staged, or the file's). */
+uint64_t blob_writer_size(struct blob_writer *w);
+/* A write failed: nothing more is applied, commits fail with its errno
+ * and the file keeps its content from before the handle. */
+bool blob_writer_failed(const struct blob_writer *w);
+/* Drop what was staged and not committed.  NULL is a no-op. */
+void blob_writer_free(struct blob_writer *w);
+/* What writes that never closed left (a crash): staged contents and
+ * fresh files.  Each is said to FN (may be NULL) and, when REMOVE, removed.
+ * Run it only when no handle is open (at mount, or on a store no daemon
+ * has open).  Returns how many, or <0. */
+int blob_recover(struct store *s, bool remove,
+		 void (*fn)(void *ctx, const char *problem), void *ctx,
+		 struct mlfs_err *err);
+
 /* Remove file NAME (-EISDIR for a directory) or empty directory NAME
  * (RMDIR; -ENOTEMPTY, -ENOTDIR). */
 int blob_remove(struct store *s, uint64_t dir, const char *name, bool rmdir,

@@ -4,17 +4,25 @@
  * beside big sequential blobs (CSV chunks, artifacts).  Big values go to
  * blob files (BlobDB) so compaction does not rewrite them.  Every RocksDB
  * call starts with a NULL error pointer; fail() maps the text to an errno
- * and always frees it. */
+ * and always frees it.  A full disk stops writes until RocksDB's own
+ * recovery (its SstFileManager, every 5 s) sees STORE_RESERVE_MB free;
+ * write_result() says so, and says when writes work again, through the
+ * notify function (store_set_notify). */
 #include "store.h"
 #include "names.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <rocksdb/c.h>
+
+#define STORE_NOTES 8
+#define STORE_NOTE_MAX 512
 
 struct store {
 	rocksdb_t *db;
@@ -25,6 +33,18 @@ struct store {
 	rocksdb_cache_t *cache;
 	rocksdb_block_based_table_options_t *table_opts;
 	bool readonly;
+	char *dir;
+	/* Messages for the user (store_notify): guarded by note_lock.  Those
+	 * said before a notify function was set wait in NOTES. */
+	pthread_mutex_t note_lock;
+	void (*notify)(void *ctx, const char *msg);
+	void *notify_ctx;
+	char notes[STORE_NOTES][STORE_NOTE_MAX];
+	int nnotes;
+	/* The errno of the last write when it failed (atomic): RocksDB then
+	 * stops writing, and a sync or flush would trip an assertion of
+	 * Debian's build on its failed log file, so none is tried. */
+	int failing;
 	/* Modules' per-store state (store_state): guarded by state_lock. */
 	pthread_mutex_t state_lock;
 	struct store_state_slot *states;
@@ -65,9 +85,70 @@ static int fail(struct mlfs_err *err, char *rerr, const char *what)
 		code = -ENOENT;
 	else if (strstr(rerr, "lock"))
 		code = -EBUSY;
-	mlfs_fail(err, code, "%s: %s", what, rerr);
+	if (code == -ENOSPC)
+		mlfs_fail(err, code, "the store's disk is full (writes work again "
+			  "once %d MiB are free): %s: %s", STORE_RESERVE_MB, what, rerr);
+	else
+		mlfs_fail(err, code, "%s: %s", what, rerr);
 	free(rerr);
 	return code;
+}
+
+void store_notify(struct store *s, const char *fmt, ...)
+{
+	char msg[STORE_NOTE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&s->note_lock);
+	if (s->notify)
+		s->notify(s->notify_ctx, msg);
+	else if (s->nnotes < STORE_NOTES)
+		memcpy(s->notes[s->nnotes++], msg, sizeof(msg));
+	pthread_mutex_unlock(&s->note_lock);
+}
+
+void store_set_notify(struct store *s, void (*fn)(void *ctx, const char *msg),
+		      void *ctx)
+{
+	pthread_mutex_lock(&s->note_lock);
+	s->notify = fn;
+	s->notify_ctx = ctx;
+	for (int i = 0; fn && i < s->nnotes; i++)
+		fn(ctx, s->notes[i]);
+	if (fn)
+		s->nnotes = 0;
+	pthread_mutex_unlock(&s->note_lock);
+}
+
+/* Follow the store's writability: say when writes start failing, and
+ * when the first write works after a full disk (RocksDB resumed by
+ * itself).  Returns RC. */
+static int write_result(struct store *s, int rc)
+{
+	int was = __atomic_load_n(&s->failing, __ATOMIC_RELAXED);
+	if (rc && rc != -EROFS && !was &&
+	    __atomic_compare_exchange_n(&s->failing, &was, rc, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		if (rc == -ENOSPC)
+			store_notify(s, "the disk holding the store is full: writes fail until "
+				     "%d MiB are free in %s (checked every 5 seconds)",
+				     STORE_RESERVE_MB, s->dir);
+		else
+			store_notify(s, "the store's files in %s gave an I/O error (%s): "
+				     "writes fail until the next mount", s->dir, strerror(-rc));
+	} else if (!rc && was &&
+		   __atomic_exchange_n(&s->failing, 0, __ATOMIC_RELAXED)) {
+		store_notify(s, "writes work again: the store resumed after its disk was full");
+	}
+	return rc;
+}
+
+/* Writes to a store opened read-only. */
+static int readonly_fail(struct store *s, struct mlfs_err *err)
+{
+	return mlfs_fail(err, -EROFS, "the store %s is open read-only", s->dir);
 }
 
 static int open_db(const char *dir, bool create, bool readonly,
@@ -78,17 +159,25 @@ static int open_db(const char *dir, bool create, bool readonly,
 	if (!s)
 		mlfs_oom();
 	pthread_mutex_init(&s->state_lock, NULL);
-	if (!s)
-		return -ENOMEM;
+	pthread_mutex_init(&s->note_lock, NULL);
 	s->readonly = readonly;
+	s->dir = mlfs_strdup(dir);
 
 	s->opts = rocksdb_options_create();
 	rocksdb_options_set_create_if_missing(s->opts, create);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	rocksdb_options_increase_parallelism(s->opts, ncpu > 1 ? (int)ncpu : 2);
 	rocksdb_options_set_max_background_jobs(s->opts, 4);
-	rocksdb_options_set_write_buffer_size(s->opts, 64 << 20);
-	rocksdb_options_set_max_write_buffer_number(s->opts, 3);
+	/* The write-ahead log holds what the memtables hold: at most
+	 * STORE_WAL_MB, which bounds the space a reopen needs to replay it.
+	 * RocksDB resumes after a full disk once a memtable's size is free. */
+	rocksdb_options_set_write_buffer_size(s->opts, (size_t)STORE_RESERVE_MB << 20);
+	rocksdb_options_set_max_write_buffer_number(s->opts, STORE_WAL_MB / STORE_RESERVE_MB);
+	rocksdb_options_set_max_total_wal_size(s->opts, (uint64_t)STORE_WAL_MB << 20);
+	/* RocksDB's LOG lives on the store's disk: when that disk is full a
+	 * failed LOG write trips an assertion in Debian's build (the daemon
+	 * would abort), so only fatal messages are written there. */
+	rocksdb_options_set_info_log_level(s->opts, 4);
 	rocksdb_options_set_target_file_size_base(s->opts, 64 << 20);
 	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
 	rocksdb_options_set_enable_blob_files(s->opts, 1);
@@ -117,6 +206,9 @@ static int open_db(const char *dir, bool create, bool readonly,
 		int code = fail(err, rerr, dir);
 		if (code == -EIO && !create)
 			code = -ENOENT;
+		if (code == -ENOSPC)
+			mlfs_fail(err, code, "no space left to open the store (replaying "
+				  "its write-ahead log needs up to %d MiB)", STORE_WAL_MB);
 		if (err)
 			err->code = code;
 		store_close(s);
@@ -146,7 +238,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	if (s->db && !s->readonly) {
+	if (s->db && !s->readonly && !__atomic_load_n(&s->failing, __ATOMIC_RELAXED)) {
 		char *rerr = NULL;
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
 		rocksdb_flushoptions_set_wait(fo, 1);
@@ -166,6 +258,8 @@ void store_close(struct store *s)
 		free(slot);
 	}
 	pthread_mutex_destroy(&s->state_lock);
+	pthread_mutex_destroy(&s->note_lock);
+	free(s->dir);
 	if (s->db)
 		rocksdb_close(s->db);
 	if (s->ropts)
@@ -214,6 +308,12 @@ static int changed(struct store *s)
 	return 0;
 }
 
+/* RC of a write: when it succeeded, tell the watcher. */
+static int changed_if_ok(struct store *s, int rc)
+{
+	return rc ? rc : changed(s);
+}
+
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg)
 {
 	s->on_change = fn;
@@ -224,16 +324,20 @@ int store_put(struct store *s, const void *key, size_t klen,
 	      const void *val, size_t vlen, struct mlfs_err *err)
 {
 	char *rerr = NULL;
+	if (s->readonly)
+		return readonly_fail(s, err);
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
-	return rerr ? fail(err, rerr, "write") : changed(s);
+	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
 
 int store_delete(struct store *s, const void *key, size_t klen,
 		 struct mlfs_err *err)
 {
 	char *rerr = NULL;
+	if (s->readonly)
+		return readonly_fail(s, err);
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
-	return rerr ? fail(err, rerr, "delete") : changed(s);
+	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
 }
 
 struct store_batch *store_batch_new(void)
@@ -293,8 +397,10 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 		struct mlfs_err *err)
 {
 	char *rerr = NULL;
+	if (s->readonly)
+		return readonly_fail(s, err);
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
-	return rerr ? fail(err, rerr, "write") : changed(s);
+	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
 
 struct store_snapshot *store_snapshot_new(struct store *s)
@@ -406,8 +512,14 @@ void store_iter_free(struct store_iter *it)
 int store_sync(struct store *s, struct mlfs_err *err)
 {
 	char *rerr = NULL;
+	int failing = __atomic_load_n(&s->failing, __ATOMIC_RELAXED);
+	if (s->readonly)
+		return 0;
+	if (failing)
+		return mlfs_fail(err, failing, "cannot sync: the store's last write failed (%s)",
+				 strerror(-failing));
 	rocksdb_flush_wal(s->db, 1, &rerr);
-	return rerr ? fail(err, rerr, "sync") : 0;
+	return write_result(s, rerr ? fail(err, rerr, "sync") : 0);
 }
 
 void key_put_u64(struct buf *k, uint64_t v)

@@ -21,13 +21,29 @@ struct store_batch;
 struct store_snapshot;
 struct store_iter;
 
+/* Space figures (docs/store-format.md, "Full disk"): the write-ahead log
+ * never holds more than STORE_WAL_MB (so a reopen replays at most that),
+ * and after a full disk writes resume once STORE_RESERVE_MB are free. */
+#define STORE_RESERVE_MB 16
+#define STORE_WAL_MB 48
+
 /* Open the store in directory DIR, creating it when CREATE.  *OUT gets the
  * handle; close with store_close().  -ENOENT when missing and !CREATE. */
 int store_open(const char *dir, bool create, struct store **out,
 	       struct mlfs_err *err);
-/* Open for reading only, beside a daemon that has it open for writing. */
+/* Open for reading only, beside a daemon that has it open for writing
+ * (or when a full disk leaves no room to replay the write-ahead log):
+ * writes fail with -EROFS. */
 int store_open_readonly(const char *dir, struct store **out,
 			struct mlfs_err *err);
+/* Where messages about the store itself go (a full disk, writes working
+ * again, opened read-only): FN gets each one, those said before it was
+ * set first; NULL keeps them (at most 8) for the next FN.  FN runs under
+ * a lock of the store: it must not call back into it. */
+void store_set_notify(struct store *s, void (*fn)(void *ctx, const char *msg),
+		      void *ctx);
+void store_notify(struct store *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Flush memtables and the WAL, then close.  NULL is a no-op. */
 void store_close(struct store *s);
 

@@ -84,7 +84,7 @@ static int blob_create_op(struct fs *fs, const struct node *dir,
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	fs_caller(&uid, &gid);
-	int rc = blob_make(fs->store, dir->id, name, false, mode & 07777, uid, gid, &st, err);
+	int rc = blob_create(fs->store, dir->id, name, mode & 07777, uid, gid, &st, err);
 	if (!rc)
 		blob_node(out, dir, name, &st);
 	return rc;
@@ -165,12 +165,52 @@ static long blob_pread_op(struct fs *fs, const struct node *n, char *dst,
 	return blob_read(fs->store, n->id, off, dst, len, err);
 }
 
-static int blob_pwrite_op(struct fs *fs, const struct node *n,
-			  const char *data, size_t len, uint64_t off,
-			  struct mlfs_err *err)
+/* A handle's writes go to a blob_writer: whole at close or not at all. */
+static int handle_open(struct fs *fs, const struct node *n, bool write,
+		       bool trunc, void **w, struct mlfs_err *err)
 {
-	return blob_write(fs->store, n->id, off, data, len, err);
+	if (!write)
+		return blob_settle(fs->store, n->id, err);
+	return blob_writer_open(fs->store, n->id, trunc, (struct blob_writer **)w, err);
 }
+
+static long handle_read(void *w, char *dst, size_t len, uint64_t off,
+			struct mlfs_err *err)
+{
+	return blob_writer_read(w, off, dst, len, err);
+}
+
+static int handle_write(void *w, const char *data, size_t len, uint64_t off,
+			struct mlfs_err *err)
+{
+	return blob_writer_write(w, off, data, len, err);
+}
+
+static int handle_commit(void *w, bool final, struct mlfs_err *err)
+{
+	return blob_writer_commit(w, final, err);
+}
+
+static uint64_t handle_size(void *w)
+{
+	return blob_writer_size(w);
+}
+
+static bool handle_failed(void *w)
+{
+	return blob_writer_failed(w);
+}
+
+static void handle_free(void *w)
+{
+	blob_writer_free(w);
+}
+
+static const struct blob_handle_ops blob_handle = {
+	.open = handle_open, .read = handle_read, .write = handle_write,
+	.commit = handle_commit, .size = handle_size, .failed = handle_failed,
+	.free = handle_free,
+};
 
 static int blob_truncate_op(struct fs *fs, const struct node *n,
 			    uint64_t size, struct mlfs_err *err)
@@ -194,7 +234,7 @@ const struct node_ops ns_artifacts_dir = {
 
 static const struct node_ops blob_file_ops = {
 	.kind = NK_BLOB, .perm = 0644,
-	.pread = blob_pread_op, .pwrite = blob_pwrite_op,
+	.pread = blob_pread_op, .handle = &blob_handle,
 	.truncate = blob_truncate_op, .remove = blob_remove_op,
 	.stat = blob_stat_op, .setattr = blob_setattr_op,
 };

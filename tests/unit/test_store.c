@@ -124,6 +124,14 @@ static void test_reopen_and_readonly(void **state)
 	/* A reader beside the writer. */
 	assert_int_equal(store_open_readonly(f->dir, &ro, &err), 0);
 	assert_int_equal(store_get(ro, NULL, "durable", 7, &v, NULL), 0);
+	/* It refuses writes with EROFS and says why. */
+	struct store_batch *b = store_batch_new();
+	store_batch_put(b, "k", 1, "v", 1);
+	assert_int_equal(store_write(ro, b, false, &err), -EROFS);
+	assert_non_null(strstr(err.msg, "read-only"));
+	assert_int_equal(store_put(ro, "k", 1, "v", 1, NULL), -EROFS);
+	assert_int_equal(store_delete(ro, "durable", 7, NULL), -EROFS);
+	store_batch_free(b);
 	store_close(ro);
 	/* A second writer is refused while the first holds the lock. */
 	struct store *second = NULL;
@@ -134,6 +142,29 @@ static void test_reopen_and_readonly(void **state)
 	assert_int_equal(store_get(f->s, NULL, "durable", 7, &v, NULL), 0);
 	assert_memory_equal(v.data, "yes", 3);
 	buf_free(&v);
+}
+
+static void note(void *ctx, const char *msg)
+{
+	buf_printf(ctx, "%s\n", msg);
+}
+
+/* Messages said before anyone listens wait for the listener, in order. */
+static void test_notify_keeps_early_messages(void **state)
+{
+	struct store_fixture *f = *state;
+	struct buf got = { 0 };
+	store_notify(f->s, "one %d", 1);
+	store_notify(f->s, "two");
+	store_set_notify(f->s, note, &got);
+	store_notify(f->s, "three");
+	store_set_notify(f->s, NULL, NULL);
+	store_notify(f->s, "kept");
+	assert_string_equal(got.data, "one 1\ntwo\nthree\n");
+	store_set_notify(f->s, note, &got);
+	assert_string_equal(got.data, "one 1\ntwo\nthree\nkept\n");
+	store_set_notify(f->s, NULL, NULL);
+	buf_free(&got);
 }
 
 static void test_missing_store(void **state)
@@ -163,6 +194,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iter_bounds_are_copied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_sees_the_past, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_keeps_early_messages, setup, teardown),
 		cmocka_unit_test(test_missing_store),
 		cmocka_unit_test(test_key_u64_sorts),
 	};
