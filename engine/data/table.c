@@ -754,6 +754,8 @@ int table_writer_open(struct store *s, const char *name, bool replace,
 	w->replace = replace;
 	w->declared = m.declared;
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
+	if (w->csv)
+		csv_reader_strip_bom(w->csv);
 	/* A replace brings its own header unless a schema was declared. */
 	uint32_t keep = replace && !m.declared ? 0 : m.ncols;
 	writer_set_names(w, keep);

