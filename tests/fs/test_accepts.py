@@ -90,3 +90,31 @@ def test_bom_stripped_from_requests(mnt):
     finally:
         os.close(fd)
     assert got.decode() == plain and len(table(plain)) == 2
+
+
+# ---- feature keys against pipeline.yaml ----
+
+def test_keys_must_agree_with_pipeline(mnt):
+    os.mkdir(mnt.p("tables", "orders"))
+    put(mnt.p("tables", "orders", "data.csv"),
+        "order_id,customer_id,amount\n1,10,2.5\n2,10,3.5\n3,11,1\n")
+    d = mnt.p("features", "f")
+    os.mkdir(d)
+    put(d + "/pipeline.yaml", "source: orders\nkey: customer_id\nfeatures:\n  n: count(*)\n")
+    assert read(d + "/keys") == b"customer_id\n"
+    for text in ("order_id\n", "customer_id\norder_id\n"):
+        expect_errno(errno.EINVAL, put, d + "/keys", text)
+        path, msg = last_log(mnt)
+        assert path == "/features/f/keys"
+        want = text.strip().replace("\n", ", ")
+        assert msg.startswith("keys: '%s' contradicts pipeline.yaml's key 'customer_id'" % want), msg
+        assert read(d + "/keys") == b"customer_id\n"
+    put(d + "/keys", "customer_id\n")                 # the same key is fine
+    put(d + "/refresh", "1\n")
+    assert read(d + "/data.csv") == b"customer_id,n\n10,2\n11,1\n"
+    # Emptied, and without a pipeline, the key may be any column.
+    put(d + "/data.csv", "")
+    expect_errno(errno.EINVAL, put, d + "/keys", "n\n")
+    put(d + "/pipeline.yaml", "")
+    put(d + "/keys", "n\n")
+    assert read(d + "/keys") == b"n\n"
