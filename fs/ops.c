@@ -740,9 +740,9 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	bool held = false;
 	if (!rc) {
 		rc = dir.ops->symlink(fs, &dir, name, target, &err);
-		if (rc == -EPERM) {
-			/* Not a name this directory knows: hold it, as ln -sfn
-			 * renames it onto a real name next. */
+		if (rc == -EPERM && fs_templink_name(name)) {
+			/* ln -sfn's temporary name: hold it, as ln renames it
+			 * onto a real name next. */
 			char path[FS_PATH_MAX];
 			node_child_path(path, sizeof(path), &dir, name);
 			mlfs_err_clear(&err);

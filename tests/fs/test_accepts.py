@@ -118,3 +118,36 @@ def test_keys_must_agree_with_pipeline(mnt):
     put(d + "/pipeline.yaml", "")
     put(d + "/keys", "n\n")
     assert read(d + "/keys") == b"n\n"
+
+
+# ---- symlinks: only ln -sfn's rename step is held ----
+
+def test_symlink_names_a_run_does_not_take(mnt):
+    os.makedirs(mnt.p("experiments", "e", "runs", "a"))
+    os.mkdir(mnt.p("experiments", "e", "runs", "r"))
+    run = mnt.p("experiments", "e", "runs", "r")
+    before = sorted(os.listdir(run))
+    for name in ("notes", "Cu-abcde", "Cuabcdefg"):
+        expect_errno(errno.EINVAL, os.symlink, "../a", os.path.join(run, name))
+        assert last_log(mnt) == ("/experiments/e/runs/r/" + name,
+                                 "'%s': only 'parent' can be a link here" % name)
+        assert not os.path.lexists(os.path.join(run, name))
+    assert sorted(os.listdir(run)) == before
+    # coreutils' temporary name is held for the rename that follows.
+    os.symlink("../a", os.path.join(run, "CuX9abQz"))
+    os.rename(os.path.join(run, "CuX9abQz"), os.path.join(run, "parent"))
+    assert os.readlink(os.path.join(run, "parent")) == "../a"
+    assert not os.path.lexists(os.path.join(run, "CuX9abQz"))
+    # ln -sfn over it, which takes that path.
+    os.mkdir(mnt.p("experiments", "e", "runs", "b"))
+    out = subprocess.run(["ln", "-sfn", "../b", "parent"], cwd=run, capture_output=True, text=True)
+    assert out.returncode == 0, out
+    assert os.readlink(os.path.join(run, "parent")) == "../b"
+
+
+def test_symlink_where_no_links_are(mnt):
+    os.mkdir(mnt.p("tables", "t"))
+    expect_errno(errno.EPERM, os.symlink, "data.csv", mnt.p("tables", "t", "CuX9abQz"))
+    assert last_log(mnt) == ("/tables/t/CuX9abQz", "no links can be made here")
+    assert sorted(os.listdir(mnt.p("tables", "t"))) == ["data.csv", "schema", "stats.csv"]
+
