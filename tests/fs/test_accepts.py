@@ -151,3 +151,88 @@ def test_symlink_where_no_links_are(mnt):
     assert last_log(mnt) == ("/tables/t/CuX9abQz", "no links can be made here")
     assert sorted(os.listdir(mnt.p("tables", "t"))) == ["data.csv", "schema", "stats.csv"]
 
+
+# ---- numbers that do not fit ----
+
+NONFINITE = "is not a finite number: nan, inf and magnitudes beyond 1.8e308 (like 1e400) " \
+            "are refused in a numeric column"
+BEYOND_INT64 = "is beyond the 64-bit integer range"
+
+
+@pytest.mark.parametrize("rows, where, value, why", [
+    ("1,1e400\n", "line 2, column 2", "1e400", NONFINITE),           # a new column
+    ("1,2.5\n2,-1E999\n", "line 3, column 2", "-1E999", NONFINITE),  # a float column
+    ("1,2.5\n2,nan\n", "line 3, column 2", "nan", NONFINITE),
+    ("1,7\n2,-inf\n", "line 3, column 2", "-inf", NONFINITE),        # an int column
+    ("1,7\n2,99999999999999999999\n", "line 3, column 2", "99999999999999999999", BEYOND_INT64),
+    ("1,-9223372036854775809\n", "line 2, column 2", "-9223372036854775809", BEYOND_INT64),
+])
+def test_numbers_that_do_not_fit_are_refused(mnt, rows, where, value, why):
+    os.mkdir(mnt.p("tables", "t"))
+    d = mnt.p("tables", "t", "data.csv")
+    put(d, "id,x\n0,\n")
+    before, schema = read(d), read(mnt.p("tables", "t", "schema"))
+    expect_errno(errno.EINVAL, put, d, "id,x\n" + rows)
+    path, msg = last_log(mnt)
+    assert path == "/tables/t/data.csv"
+    assert msg.startswith("%s: '%s' %s" % (where, value, why)), msg
+    assert read(d) == before and read(mnt.p("tables", "t", "schema")) == schema
+    expect_errno(errno.EINVAL, put, d, rows, True)               # >> the same
+    assert read(d) == before
+
+
+def test_numbers_that_fit_or_are_text(mnt):
+    os.mkdir(mnt.p("tables", "t"))
+    d = mnt.p("tables", "t", "data.csv")
+    # nan and inf alone (any sign) make a new column text; an int64's
+    # edges are ints; a float column takes an integer beyond int64.
+    put(d, "w,i,f\nnan,9223372036854775807,1.5\n-inf,-9223372036854775808,"
+           "123456789012345678901234567890\n")
+    assert read(mnt.p("tables", "t", "schema")) == b"w string\ni int\nf float\n"
+    assert read(d).splitlines()[2] == b"-inf,-9223372036854775808,123456789012345678901234567890"
+    # A text column takes anything.
+    put(d, "1e400,1,2\n", append=True)
+    assert read(d).splitlines()[-1] == b"1e400,1,2"
+    # A declared float column refuses nan and inf too; a declared string
+    # column keeps 1e400 as written.
+    os.mkdir(mnt.p("tables", "s"))
+    put(mnt.p("tables", "s", "schema"), "x float\ny string\n")
+    expect_errno(errno.EINVAL, put, mnt.p("tables", "s", "data.csv"), "x,y\ninf,1\n")
+    assert last_log(mnt)[1].startswith("line 2, column 1: 'inf' " + NONFINITE)
+    put(mnt.p("tables", "s", "data.csv"), "x,y\n1e300,1e400\n")
+    assert read(mnt.p("tables", "s", "data.csv")) == b"x,y\n1e300,1e400\n"
+
+
+def test_schema_over_stored_text_refuses_nonfinite(mnt):
+    os.mkdir(mnt.p("tables", "t"))
+    put(mnt.p("tables", "t", "data.csv"), "x\nnan\n")
+    expect_errno(errno.EINVAL, put, mnt.p("tables", "t", "schema"), "x float\n")
+    assert "'nan' is not a valid float" in last_log(mnt)[1]
+    assert read(mnt.p("tables", "t", "schema")) == b"x string\n"
+
+
+def test_feature_values_that_do_not_fit(mnt):
+    os.mkdir(mnt.p("features", "f"))
+    d = mnt.p("features", "f", "data.csv")
+    put(d, "k,x\n1,2.5\n")
+    for value, why in (("1e400", NONFINITE), ("inf", NONFINITE)):
+        expect_errno(errno.EINVAL, put, d, "k,x\n2,%s\n" % value, True)
+        assert last_log(mnt) == ("/features/f/data.csv", "line 2, column 2: '%s' %s" % (value, why))
+    expect_errno(errno.EINVAL, put, d, "k,x\n99999999999999999999,1\n", True)
+    assert last_log(mnt)[1].startswith("line 2, column 1: '99999999999999999999' " + BEYOND_INT64)
+    assert read(d) == b"k,x\n1,2.5\n"
+
+
+def test_metric_beyond_a_double(mnt):
+    os.makedirs(mnt.p("experiments", "e", "runs", "r"))
+    f = mnt.p("experiments", "e", "runs", "r", "metrics", "loss")
+    put(f, "0.5\n", append=True)
+    for value in ("1e400", "-1e999 3"):
+        expect_errno(errno.EINVAL, put, f, value + "\n", True)
+        assert last_log(mnt) == ("/experiments/e/runs/r/metrics/loss",
+                                 "line 1: '%s' is beyond the range of a double (+-1.8e308)"
+                                 % value.split()[0])
+    # NaN and inf written as such are values, as MLflow logs them.
+    put(f, "nan 1\n-inf 2\n1e308 3\n", append=True)
+    assert [l.split()[1:] for l in read(f).decode().splitlines()] == \
+        [["0.5", "0"], ["nan", "1"], ["-inf", "2"], ["1e+308", "3"]]
