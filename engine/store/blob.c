@@ -519,14 +519,27 @@ long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
 	return rc ? rc : (long)done;
 }
 
+/* -EFBIG when a file would end past BLOB_MAX_SIZE. */
+static int check_size(uint64_t off, uint64_t len, struct mlfs_err *err)
+{
+	if (off > BLOB_MAX_SIZE || len > BLOB_MAX_SIZE - off)
+		return mlfs_fail(err, -EFBIG, "a file ending at byte %llu is past the largest file, %llu bytes (16 TiB)",
+				 off > UINT64_MAX - len ? UINT64_MAX : (unsigned long long)(off + len),
+				 (unsigned long long)BLOB_MAX_SIZE);
+	return 0;
+}
+
 int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 	       size_t len, struct mlfs_err *err)
 {
 	struct obj o;
+	int rc = check_size(off, len, err);
+	if (rc)
+		return rc;
 	struct buf c = { 0 }, k = { 0 };
 	pthread_mutex_t *lk = stripe_of(s, id);
 	pthread_mutex_lock(lk);
-	int rc = obj_load(s, id, &o);
+	rc = obj_load(s, id, &o);
 	if (!rc && o.st.dir)
 		rc = -EISDIR;
 	struct store_batch *b = store_batch_new();
@@ -574,9 +587,12 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 {
 	struct obj o;
 	struct buf c = { 0 }, lo = { 0 }, hi = { 0 };
+	int rc = check_size(size, 0, err);
+	if (rc)
+		return rc;
 	pthread_mutex_t *lk = stripe_of(s, id);
 	pthread_mutex_lock(lk);
-	int rc = obj_load(s, id, &o);
+	rc = obj_load(s, id, &o);
 	if (!rc && o.st.dir)
 		rc = -EISDIR;
 	struct store_batch *b = store_batch_new();

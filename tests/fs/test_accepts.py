@@ -236,3 +236,33 @@ def test_metric_beyond_a_double(mnt):
     put(f, "nan 1\n-inf 2\n1e308 3\n", append=True)
     assert [l.split()[1:] for l in read(f).decode().splitlines()] == \
         [["0.5", "0"], ["nan", "1"], ["-inf", "2"], ["1e+308", "3"]]
+
+
+# ---- truncate and hard links ----
+
+def test_artifact_size_limit(mnt):
+    os.makedirs(mnt.p("experiments", "e", "runs", "r"))
+    f = mnt.p("experiments", "e", "runs", "r", "artifacts", "model.bin")
+    put(f, "abc")
+    limit = 1 << 44                                    # 16 TiB, ext4's largest file
+    for size in ((1 << 63) - 1, limit + 1):
+        expect_errno(errno.EFBIG, os.truncate, f, size)
+        path, msg = last_log(mnt)
+        assert path == "/experiments/e/runs/r/artifacts/model.bin"
+        assert msg.startswith("a file ending at byte %d is past the largest file" % size), msg
+        assert os.stat(f).st_size == 3
+    out = subprocess.run(["truncate", "-s", "9223372036854775807", f], capture_output=True, text=True)
+    assert out.returncode != 0 and "too large" in out.stderr, out
+    # Up to the limit a file is sparse, and st_blocks counts its size.
+    os.truncate(f, limit)
+    st = os.stat(f)
+    assert (st.st_size, st.st_blocks) == (limit, limit // 512)
+    fd = os.open(f, os.O_RDWR)
+    try:
+        assert os.pread(fd, 4, limit - 2) == b"\0\0"
+        expect_errno(errno.EFBIG, os.pwrite, fd, b"x", limit)
+    finally:
+        os.close(fd)
+    os.truncate(f, 1)
+    assert read(f) == b"a"
+
