@@ -266,3 +266,17 @@ def test_artifact_size_limit(mnt):
     os.truncate(f, 1)
     assert read(f) == b"a"
 
+
+def test_truncate_a_metric(mnt):
+    os.makedirs(mnt.p("experiments", "e", "runs", "r"))
+    f = mnt.p("experiments", "e", "runs", "r", "metrics", "loss")
+    put(f, "0.5 1\n", append=True)
+    before = read(f)
+    expect_errno(errno.EPERM, os.truncate, f, 0)
+    assert last_log(mnt) == ("/experiments/e/runs/r/metrics/loss",
+                             "a metric is append-only: its points cannot be removed "
+                             "(rm -r the run, or log under another key)")
+    assert read(f) == before
+    put(f, "0.25 2\n")                                  # '>' still appends
+    assert len(read(f).splitlines()) == 2
+
