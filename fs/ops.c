@@ -757,6 +757,22 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	reply_made(req, fs, &dir, name, &child, rc, &err);
 }
 
+/* link(2): no node kind has a second name. */
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct fs *fs = FS(req);
+	struct mlfs_err err = { 0 };
+	struct node dir;
+	int rc = resolve_dir(fs, newparent, &dir);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = mlfs_fail(&err, -EPERM, "hard links are not supported (ln -s makes an alias or a run's parent)");
+	reply_made(req, fs, &dir, newname, NULL, rc, &err);
+}
+
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct fs *fs = FS(req);
@@ -797,5 +813,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = op_statfs,
 	.rename = op_rename,
 	.symlink = op_symlink,
+	.link = op_link,
 	.readlink = op_readlink,
 };

@@ -280,3 +280,20 @@ def test_truncate_a_metric(mnt):
     put(f, "0.25 2\n")                                  # '>' still appends
     assert len(read(f).splitlines()) == 2
 
+
+def test_hard_links_refused(mnt, tmp_path):
+    os.mkdir(mnt.p("tables", "t"))
+    put(mnt.p("tables", "t", "data.csv"), "a\n1\n")
+    os.makedirs(mnt.p("experiments", "e", "runs", "r"))
+    art = mnt.p("experiments", "e", "runs", "r", "artifacts")
+    put(os.path.join(art, "x"), "1")
+    for src, dst, logged in (
+            (mnt.p("tables", "t", "data.csv"), mnt.p("tables", "t", "copy.csv"), "/tables/t/copy.csv"),
+            (os.path.join(art, "x"), os.path.join(art, "y"), "/experiments/e/runs/r/artifacts/y")):
+        expect_errno(errno.EPERM, os.link, src, dst)
+        assert last_log(mnt) == (logged, "hard links are not supported "
+                                         "(ln -s makes an alias or a run's parent)")
+        assert not os.path.exists(dst)
+    out = subprocess.run(["ln", os.path.join(art, "x"), os.path.join(art, "z")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "Operation not permitted" in out.stderr
