@@ -658,6 +658,9 @@ bool fs_pending_has(struct fs *fs, const char *path);
 extern const struct node_ops templink_ops;
 /* Unlink of a rows node: empties it. */
 int fs_rows_clear(struct fs *fs, const struct node *n, struct mlfs_err *err);
+/* NAME is coreutils' temporary name for ln -sfn ("Cu" + 6 of [A-Za-z0-9]):
+ * a symlink hook answers EPERM for it to have the link held. */
+bool fs_templink_name(const char *name);
 int fs_templink_add(const char *path, const char *target);
 bool fs_templink_get(const char *path, struct buf *target);
 bool fs_templink_del(const char *path);

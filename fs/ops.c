@@ -849,9 +849,9 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	bool held = false;
 	if (!rc) {
 		rc = dir.ops->symlink(fs, &dir, name, target, &err);
-		if (rc == -EPERM) {
-			/* Not a name this directory knows: hold it, as ln -sfn
-			 * renames it onto a real name next. */
+		if (rc == -EPERM && fs_templink_name(name)) {
+			/* ln -sfn's temporary name: hold it, as ln renames it
+			 * onto a real name next. */
 			char path[FS_PATH_MAX];
 			node_child_path(path, sizeof(path), &dir, name);
 			mlfs_err_clear(&err);
@@ -864,6 +864,22 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	if (!rc && !held)
 		rc = dir.ops->lookup(fs, &dir, name, &child);
 	reply_made(req, fs, &dir, name, &child, rc, &err);
+}
+
+/* link(2): no node kind has a second name. */
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	struct fs *fs = FS(req);
+	struct mlfs_err err = { 0 };
+	struct node dir;
+	int rc = resolve_dir(fs, newparent, &dir);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = mlfs_fail(&err, -EPERM, "hard links are not supported (ln -s makes an alias or a run's parent)");
+	reply_made(req, fs, &dir, newname, NULL, rc, &err);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -907,5 +923,6 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.statfs = op_statfs,
 	.rename = op_rename,
 	.symlink = op_symlink,
+	.link = op_link,
 	.readlink = op_readlink,
 };

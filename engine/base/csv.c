@@ -29,7 +29,39 @@ struct csv_reader {
 	struct csv_field *fields;
 	uint64_t line;		/* physical lines consumed */
 	bool failed;
+	bool strip_bom;		/* csv_reader_strip_bom was called */
+	struct csv_bom bom;
 };
+
+static const char bom_mark[3] = "\xef\xbb\xbf";
+
+size_t csv_bom_take(struct csv_bom *b, const char *data, size_t len,
+		    const char **replay, size_t *nreplay)
+{
+	size_t i = 0;
+	*replay = bom_mark;
+	*nreplay = 0;
+	while (!b->done && i < len) {
+		if (data[i] != bom_mark[b->matched]) {
+			/* Not a mark: what matched, held or in this piece,
+			 * goes back in front of the rest. */
+			*nreplay = b->matched;
+			b->done = true;
+			break;
+		}
+		i++;
+		b->done = ++b->matched == sizeof(bom_mark);
+	}
+	return i;
+}
+
+size_t csv_bom_flush(struct csv_bom *b, const char **replay)
+{
+	size_t n = b->done ? 0 : b->matched;
+	*replay = bom_mark;
+	b->done = true;
+	return n;
+}
 
 bool csv_utf8_valid(const char *s, size_t len)
 {
@@ -107,6 +139,11 @@ void csv_reader_free(struct csv_reader *r)
 	free(r->spans);
 	free(r->fields);
 	free(r);
+}
+
+void csv_reader_strip_bom(struct csv_reader *r)
+{
+	r->strip_bom = true;
 }
 
 uint64_t csv_reader_lines(const struct csv_reader *r)
@@ -350,8 +387,8 @@ static long parse_records(struct csv_reader *r, const char *text, size_t len,
 	return (long)pos;
 }
 
-int csv_reader_feed(struct csv_reader *r, const char *data, size_t len,
-		    struct mlfs_err *err)
+static int feed_piece(struct csv_reader *r, const char *data, size_t len,
+		      struct mlfs_err *err)
 {
 	long used;
 	int rc;
@@ -405,7 +442,7 @@ int csv_reader_feed(struct csv_reader *r, const char *data, size_t len,
 		r->carry.len = left;
 	}
 	if (r->carry.len == 0 && len)
-		return csv_reader_feed(r, data, len, err);
+		return feed_piece(r, data, len, err);
 	used = 0;
 	size_t rest = r->carry.len;
 	if (rest > r->max_record) {
@@ -430,10 +467,32 @@ fail:
 	return (int)used;
 }
 
+int csv_reader_feed(struct csv_reader *r, const char *data, size_t len,
+		    struct mlfs_err *err)
+{
+	if (r->strip_bom && !r->bom.done && !r->failed) {
+		const char *replay;
+		size_t nreplay, skip = csv_bom_take(&r->bom, data, len, &replay, &nreplay);
+		int rc = nreplay ? feed_piece(r, replay, nreplay, err) : 0;
+		if (rc)
+			return rc;
+		data += skip;
+		len -= skip;
+	}
+	return feed_piece(r, data, len, err);
+}
+
 int csv_reader_finish(struct csv_reader *r, struct mlfs_err *err)
 {
 	if (r->failed)
 		return mlfs_fail(err, -EINVAL, "earlier error in this stream");
+	if (r->strip_bom && !r->bom.done) {
+		const char *replay;
+		size_t n = csv_bom_flush(&r->bom, &replay);
+		int rc = n ? feed_piece(r, replay, n, err) : 0;
+		if (rc)
+			return rc;
+	}
 	if (r->carry.len == 0)
 		return 0;
 	long used = parse_records(r, r->carry.data, r->carry.len, true, err);

@@ -34,6 +34,11 @@ struct csv_reader;
  * it).  Free with csv_reader_free().  NULL on out-of-memory. */
 struct csv_reader *csv_reader_new(size_t max_record, csv_record_fn fn,
 				  void *ctx);
+/* Drop a UTF-8 byte order mark (EF BB BF) at the very start of the
+ * stream, even when it comes split across pieces: for text users write
+ * (Excel's "CSV UTF-8" starts with one), never for text mlfs stored.
+ * Call before the first feed. */
+void csv_reader_strip_bom(struct csv_reader *r);
 /* Parse the next LEN bytes.  Errors (EINVAL for bad quoting or UTF-8,
  * EFBIG for a too-long record, or the callback's) carry "line N, column C:
  * reason" in ERR; after an error the reader accepts nothing more. */
@@ -45,6 +50,20 @@ int csv_reader_finish(struct csv_reader *r, struct mlfs_err *err);
 /* Physical lines consumed so far. */
 uint64_t csv_reader_lines(const struct csv_reader *r);
 void csv_reader_free(struct csv_reader *r);
+
+/* A leading byte order mark in a stream of pieces: zero it, then give
+ * each piece to csv_bom_take, which returns how many of its bytes belong
+ * to the mark (skip them).  When the bytes held so far prove not to be a
+ * mark, *REPLAY and *NREPLAY give those bytes (a static string), to go before
+ * the rest of the piece; *NREPLAY is 0 otherwise.  At the end of input
+ * csv_bom_flush gives what is still held, in the same way. */
+struct csv_bom {
+	unsigned char matched;	/* bytes of the mark seen */
+	bool done;		/* the mark was skipped or ruled out */
+};
+size_t csv_bom_take(struct csv_bom *b, const char *data, size_t len,
+		    const char **replay, size_t *nreplay);
+size_t csv_bom_flush(struct csv_bom *b, const char **replay);
 
 /* Append one field to OUT, quoted only when it must be (comma, quote, CR
  * or LF inside). */

@@ -299,6 +299,36 @@ bool value_parse_timestamp(const char *p, size_t len, int64_t *micros)
 	return true;
 }
 
+/* Whether P[0..LEN) holds any byte of SET. */
+static bool strpbrk_n(const char *p, size_t len, const char *set)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] && strchr(set, p[i]))
+			return true;
+	return false;
+}
+
+const char *value_refusal(enum col_type t, const char *p, size_t len)
+{
+	if (len == 0 || (t != COL_NULL && t != COL_INT && t != COL_FLOAT))
+		return NULL;
+	size_t i = p[0] == '-' || p[0] == '+';
+	bool integer = i < len;
+	for (size_t k = i; k < len && integer; k++)
+		integer = p[k] >= '0' && p[k] <= '9';
+	if (integer && t != COL_FLOAT && !value_parse_int(p, len, NULL))
+		return "is beyond the 64-bit integer range (-9223372036854775808 to 9223372036854775807): declare the column float or string in schema to keep it";
+	/* Only an exponent or a word leaves the range (a float is at most
+	 * 63 bytes: 63 digits fit). */
+	double v;
+	if (!strpbrk_n(p, len, "eEnNiI") ||
+	    !value_parse_float(p, len, &v) || isfinite(v))
+		return NULL;
+	if (t == COL_NULL && value_infer(p, len) == COL_STRING)
+		return NULL;	/* "nan", "inf": text to inference */
+	return "is not a finite number: nan, inf and magnitudes beyond 1.8e308 (like 1e400) are refused in a numeric column";
+}
+
 enum col_type value_infer(const char *p, size_t len)
 {
 	if (len == 0)
@@ -311,8 +341,8 @@ enum col_type value_infer(const char *p, size_t len)
 			return COL_DATE;
 		if (len > 10 && value_parse_timestamp(p, len, NULL))
 			return COL_TIMESTAMP;
-		if (value_parse_float(p, len, NULL))
-			return COL_FLOAT;
+		if (value_parse_float(p, len, NULL) && strpbrk_n(p, len, "0123456789"))
+			return COL_FLOAT;	/* not "-inf" or "+nan": text, as "inf" */
 		return COL_STRING;
 	}
 	if (value_parse_bool(p, len, NULL))

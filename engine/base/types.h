@@ -31,6 +31,15 @@ enum col_type value_infer(const char *p, size_t len);
 enum col_type col_type_widen(enum col_type a, enum col_type b);
 /* True when the text is null or a valid value of type T. */
 bool value_fits(enum col_type t, const char *p, size_t len);
+/* Why text P may not go into a table column of type T (inferred or
+ * declared): NULL when it may, else the end of a sentence "'P' ...".
+ * Where a number is or may become the type (T null, int or float):
+ * - a number that is not finite is refused: nan, inf, -inf, or a value
+ *   beyond +-1.8e308 like 1e400 (a column not yet typed still takes a
+ *   bare "nan" or "inf" as text, and so does every text column);
+ * - an integer beyond int64 is refused unless T is float (it is then a
+ *   float, rounded to 53 bits like any float). */
+const char *value_refusal(enum col_type t, const char *p, size_t len);
 
 bool value_parse_int(const char *p, size_t len, int64_t *out);
 /* Accepts decimal and exponent forms, "nan", "inf", "-inf" (any case). */

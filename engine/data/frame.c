@@ -525,6 +525,7 @@ static int run_pass(struct loader *ld, feed_fn feed, void *src,
 	struct csv_reader *r = csv_reader_new(0, on_record, ld);
 	if (!r)
 		return mlfs_fail(err, -ENOMEM, "out of memory");
+	csv_reader_strip_bom(r);
 	ld->header_seen = false;
 	ld->rows = 0;
 	int rc = feed(src, r, err);

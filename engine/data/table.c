@@ -696,7 +696,14 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		quoted |= f[i].quoted;
 		enum col_type t = w->types[i];
-		if (f[i].len == 0 || t == COL_STRING || value_fits(t, f[i].p, f[i].len))
+		if (f[i].len == 0 || t == COL_STRING)
+			continue;
+		const char *why = value_refusal(t, f[i].p, f[i].len);
+		if (why)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: '%.*s' %s",
+					 (unsigned long long)line, i + 1,
+					 (int)(f[i].len > 64 ? 64 : f[i].len), f[i].p, why);
+		if (value_fits(t, f[i].p, f[i].len))
 			continue;
 		if (w->declared)
 			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: '%.*s' is not a valid %s for column '%s'",
@@ -754,6 +761,8 @@ int table_writer_open(struct store *s, const char *name, bool replace,
 	w->replace = replace;
 	w->declared = m.declared;
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
+	if (w->csv)
+		csv_reader_strip_bom(w->csv);
 	/* A replace brings its own header unless a schema was declared. */
 	uint32_t keep = replace && !m.declared ? 0 : m.ncols;
 	writer_set_names(w, keep);
@@ -1222,7 +1231,8 @@ static int check_fit(void *ctx, const struct csv_field *f, size_t n,
 {
 	const struct meta *m = ((struct fit_ctx *)ctx)->m;
 	for (size_t i = 0; i < n && i < m->ncols; i++)
-		if (!value_fits(m->types[i], f[i].p, f[i].len))
+		if (!value_fits(m->types[i], f[i].p, f[i].len) ||
+		    value_refusal(m->types[i], f[i].p, f[i].len))
 			return mlfs_fail(err, -EINVAL, "data.csv line %llu, column %zu: '%.*s' is not a valid %s; schema unchanged",
 					 (unsigned long long)line, i + 1, (int)(f[i].len > 64 ? 64 : f[i].len),
 					 f[i].p, col_type_name(m->types[i]));

@@ -35,6 +35,7 @@
 #include "codec.h"
 #include "ids.h"
 #include "csv.h"
+#include "spec.h"
 #include "table.h"
 
 /* Per store (store_lock): two stores never wait on each other. */
@@ -641,6 +642,41 @@ void features_free_names(char **arr, uint32_t n)
 	free(arr);
 }
 
+/* "a, b" of N names into OUT (cut to fit). */
+static void join_names(char *const *names, size_t n, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? ", " : "", names[i]);
+}
+
+/* KEYS must be the key of the table's pipeline.yaml, if it has one:
+ * refresh writes its rows by that key.  -EINVAL naming both. */
+static int keys_match_pipeline(struct store *s, const char *name, char **keys,
+			       uint32_t n, struct mlfs_err *err)
+{
+	struct buf text = { 0 };
+	struct pipeline_spec *sp = NULL;
+	int rc = features_text_get(s, name, FEATURES_PIPELINE, &text);
+	if (rc || !text.len || spec_parse_pipeline(text.data, text.len, &sp, NULL)) {
+		buf_free(&text);
+		return rc;
+	}
+	bool same = sp->nkeys == n;
+	for (uint32_t i = 0; same && i < n; i++)
+		same = !strcmp(keys[i], sp->keys[i]);
+	if (!same) {
+		char want[512], have[512];
+		join_names(keys, n, want, sizeof(want));
+		join_names(sp->keys, sp->nkeys, have, sizeof(have));
+		rc = mlfs_fail(err, -EINVAL, "keys: '%s' contradicts pipeline.yaml's key '%s', by which refresh writes rows (empty pipeline.yaml first to change both)",
+			       want, have);
+	}
+	pipeline_spec_free(sp);
+	buf_free(&text);
+	return rc;
+}
+
 int features_set_keys(struct store *s, const char *name, const char *text,
 		      size_t len, bool apply, struct mlfs_err *err)
 {
@@ -675,6 +711,8 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 				rc = mlfs_fail(err, -EINVAL, "keys: '%s' is the timestamp_key; a key names the entity", keys[i]);
 				goto out_meta;
 			}
+	if ((rc = keys_match_pipeline(s, name, keys, n, err)))
+		goto out_meta;
 	if (apply) {
 		if ((rc = features_meta_set_keys(&m, keys, n)))
 			goto out_meta;

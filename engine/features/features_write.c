@@ -151,11 +151,16 @@ static int stage_row(struct stage *st, const char *const *f, const size_t *fl,
 					 (int)(fl[c] > 64 ? 64 : fl[c]), f[c]);
 	}
 	*ts_out = ts;
-	if (infer)
-		for (uint32_t i = 0; i < n; i++)
-			if (fl[i] && st->types[i] != COL_STRING &&
-			    !(st->types[i] != COL_NULL && value_fits(st->types[i], f[i], fl[i])))
-				st->types[i] = col_type_widen(st->types[i], value_infer(f[i], fl[i]));
+	for (uint32_t i = 0; infer && i < n; i++) {
+		const char *why = fl[i] ? value_refusal(st->types[i], f[i], fl[i]) : NULL;
+		if (why)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %u: '%.*s' %s",
+					 (unsigned long long)line, i + 1,
+					 (int)(fl[i] > 64 ? 64 : fl[i]), f[i], why);
+		if (fl[i] && st->types[i] != COL_STRING &&
+		    !(st->types[i] != COL_NULL && value_fits(st->types[i], f[i], fl[i])))
+			st->types[i] = col_type_widen(st->types[i], value_infer(f[i], fl[i]));
+	}
 	if (st->nrows == st->cap) {
 		size_t cap = st->cap ? 2 * st->cap : 1024;
 		uint64_t *o = realloc(st->offs, cap * sizeof(*o));
@@ -626,6 +631,7 @@ struct features_writer {
 	/* The table at open. */
 	uint32_t tcols;
 	char **tnames;
+	enum col_type *ttypes;	/* tcols types, NULL when none */
 	char **keys;
 	uint32_t nkeys;
 	char *ts;
@@ -719,6 +725,16 @@ static int w_fields(struct features_writer *w, const struct csv_field *f,
 	return 0;
 }
 
+/* A merge's staged columns start from the table's types, so that a value
+ * is typed (and refused: value_refusal) against the column it joins. */
+static void seed_types(struct features_writer *w)
+{
+	for (uint32_t i = 0; !w->replace && w->ttypes && i < w->st.ncols; i++)
+		for (uint32_t c = 0; c < w->tcols; c++)
+			if (!strcmp(w->st.cols[i], w->tnames[c]))
+				w->st.types[i] = w->ttypes[c];
+}
+
 static int on_record(void *ctx, const struct csv_field *f, size_t n,
 		     uint64_t line, struct mlfs_err *err)
 {
@@ -741,9 +757,13 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 						 !memcmp(w->tnames[c], f[i].p, f[i].len);
 		}
 		w->have_header = true;
-		if (header)
-			return stage_header(&w->st, w->fp, w->fl, (uint32_t)n, w->keys,
-					    w->nkeys, w->ts, line, err);
+		if (header) {
+			rc = stage_header(&w->st, w->fp, w->fl, (uint32_t)n, w->keys,
+					  w->nkeys, w->ts, line, err);
+			if (!rc)
+				seed_types(w);
+			return rc;
+		}
 		size_t *lens = calloc(w->tcols, sizeof(size_t));
 		if (!lens)
 			return -ENOMEM;
@@ -754,6 +774,7 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 		free(lens);
 		if (rc)
 			return rc;
+		seed_types(w);
 		if ((rc = w_fields(w, f, n)))
 			return rc;
 	}
@@ -788,10 +809,14 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 	w->replace = replace;
 	w->st.tspos = -1;
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
+	if (w->csv)
+		csv_reader_strip_bom(w->csv);
 	/* Take the table's names, keys and ts over from the meta. */
 	w->tcols = m.ncols;
 	w->tnames = m.names;
+	w->ttypes = m.types;
 	m.names = NULL;
+	m.types = NULL;
 	m.ncols = 0;
 	if (m.nkeys) {
 		w->keys = m.keys;
@@ -839,7 +864,8 @@ int features_writer_commit(struct features_writer *w, bool final,
 		w->fail_code = rc;
 		return rc;
 	}
-	/* The reader is finished: make a new one for what comes next. */
+	/* The reader is finished: make a new one for what comes next (the
+	 * stream's start still, byte order mark and all, until a header). */
 	csv_reader_free(w->csv);
 	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
 	if (!w->csv) {
@@ -847,6 +873,8 @@ int features_writer_commit(struct features_writer *w, bool final,
 		w->fail_code = -ENOMEM;
 		return -ENOMEM;
 	}
+	if (!w->have_header)
+		csv_reader_strip_bom(w->csv);
 	bool replace_now = w->replace && !w->committed;
 	bool empty_replace = final && replace_now && !w->have_header;
 	if (!w->dirty && !empty_replace && !(replace_now && w->have_header && final))
@@ -878,6 +906,7 @@ void features_writer_free(struct features_writer *w)
 		return;
 	csv_reader_free(w->csv);
 	features_free_names(w->tnames, w->tcols);
+	free(w->ttypes);
 	features_free_names(w->keys, w->nkeys);
 	free(w->ts);
 	stage_free(&w->st);

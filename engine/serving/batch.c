@@ -26,6 +26,7 @@ struct batch {
 	int fd;			/* the spool */
 	uint64_t rows;		/* scored so far */
 	bool json, started, failed, finished;
+	struct csv_bom bom;	/* a byte order mark before the request is dropped */
 	bool table;		/* a table's rows (batch_score_table), not a response */
 	char when[40];		/* table: the prediction_timestamp */
 	struct csv_reader *csv;
@@ -238,23 +239,10 @@ int batch_open(struct store *s, const char *model, uint64_t version,
 	return 0;
 }
 
-int batch_write(struct batch *b, const char *data, size_t len,
-		struct mlfs_err *err)
+/* DATA of a request whose format is known. */
+static int batch_write_text(struct batch *b, const char *data, size_t len,
+			    struct mlfs_err *err)
 {
-	if (b->failed || b->finished)
-		return mlfs_fail(err, -EINVAL, b->failed ? "an earlier part of this request failed" :
-				 "the request was already scored");
-	if (!b->started) {	/* the first byte that is not space decides */
-		size_t i = 0;
-		while (i < len && strchr(" \t\r\n", data[i]))
-			i++;
-		if (i == len)
-			return 0;
-		b->started = true;
-		b->json = data[i] == '{';
-		if (!b->json && !(b->csv = csv_reader_new(CSV_DEFAULT_MAX_RECORD, on_record, b)))
-			mlfs_oom();
-	}
 	int rc = 0;
 	if (b->json) {
 		if (b->json_text.len + len > BATCH_JSON_MAX)
@@ -266,6 +254,34 @@ int batch_write(struct batch *b, const char *data, size_t len,
 	}
 	b->failed = rc != 0;
 	return rc;
+}
+
+int batch_write(struct batch *b, const char *data, size_t len,
+		struct mlfs_err *err)
+{
+	if (b->failed || b->finished)
+		return mlfs_fail(err, -EINVAL, b->failed ? "an earlier part of this request failed" :
+				 "the request was already scored");
+	const char *replay = "";
+	size_t nreplay = 0;
+	if (!b->bom.done) {
+		size_t skip = csv_bom_take(&b->bom, data, len, &replay, &nreplay);
+		data += skip;
+		len -= skip;
+	}
+	if (!b->started) {	/* the first byte that is not space decides */
+		size_t i = 0;
+		while (i < len && strchr(" \t\r\n", data[i]))
+			i++;
+		if (i == len && !nreplay)
+			return 0;
+		b->started = true;
+		b->json = !nreplay && data[i] == '{';
+		if (!b->json && !(b->csv = csv_reader_new(CSV_DEFAULT_MAX_RECORD, on_record, b)))
+			mlfs_oom();
+	}
+	int rc = nreplay ? batch_write_text(b, replay, nreplay, err) : 0;
+	return rc ? rc : batch_write_text(b, data, len, err);
 }
 
 int batch_finish(struct batch *b, struct mlfs_err *err)

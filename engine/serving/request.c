@@ -353,6 +353,10 @@ int request_parse(const char *data, size_t len, size_t max_bytes,
 	*out = NULL;
 	if (len > max_bytes)
 		return mlfs_fail(err, -EFBIG, "request of %zu bytes is over the limit of %zu", len, max_bytes);
+	if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) {
+		data += 3;	/* a byte order mark (Excel's "CSV UTF-8") */
+		len -= 3;
+	}
 	size_t i = 0;
 	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
 		i++;

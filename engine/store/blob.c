@@ -620,13 +620,25 @@ long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
 	return blob_content_read(s, obj_data(&o), o.st.size, off, dst, len);
 }
 
+int blob_check_size(uint64_t off, uint64_t len, struct mlfs_err *err)
+{
+	if (off > BLOB_MAX_SIZE || len > BLOB_MAX_SIZE - off)
+		return mlfs_fail(err, -EFBIG, "a file ending at byte %llu is past the largest file, %llu bytes (16 TiB)",
+				 off > UINT64_MAX - len ? UINT64_MAX : (unsigned long long)(off + len),
+				 (unsigned long long)BLOB_MAX_SIZE);
+	return 0;
+}
+
 int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 	       size_t len, struct mlfs_err *err)
 {
 	struct obj o;
+	int rc = blob_check_size(off, len, err);
+	if (rc)
+		return rc;
 	pthread_mutex_t *lk = blob_stripe(s, id);
 	pthread_mutex_lock(lk);
-	int rc = blob_obj_load(s, id, &o);
+	rc = blob_obj_load(s, id, &o);
 	if (!rc && o.st.dir)
 		rc = -EISDIR;
 	struct store_batch *b = store_batch_new();
@@ -648,8 +660,11 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 		  struct mlfs_err *err)
 {
 	struct obj o;
+	int rc = blob_check_size(size, 0, err);
+	if (rc)
+		return rc;
 	/* A file a handle is writing: its staged content is cut. */
-	int rc = blob_stage_truncate(s, id, size, err);
+	rc = blob_stage_truncate(s, id, size, err);
 	if (rc != -ENOENT)
 		return rc;
 	pthread_mutex_t *lk = blob_stripe(s, id);

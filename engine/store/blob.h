@@ -94,9 +94,15 @@ int blob_rename(struct store *s, uint64_t from, const char *name, uint64_t to,
 /* Bytes [OFF, OFF+LEN) of file ID; returns bytes read or <0. */
 long blob_read(struct store *s, uint64_t id, uint64_t off, char *dst,
 	       size_t len, struct mlfs_err *err);
-/* Write at OFF (the file grows as needed; holes read as zeros). */
+/* The largest file: 16 TiB, ext4's limit with 4 KiB blocks.  A size past
+ * it (truncate -s 8E, a write at such an offset) is -EFBIG: nobody
+ * could read such a file back, and offsets stay far from overflow. */
+#define BLOB_MAX_SIZE (1ull << 44)
+/* Write at OFF (the file grows as needed; holes read as zeros).  -EFBIG
+ * past BLOB_MAX_SIZE. */
 int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
 	       size_t len, struct mlfs_err *err);
+/* Set the size (holes read as zeros).  -EFBIG past BLOB_MAX_SIZE. */
 int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 		  struct mlfs_err *err);
 /* Set mode/uid/gid/mtime; (uint32_t)-1 or -1 leave a field alone. */

@@ -49,4 +49,7 @@ void blob_fresh_clear(struct store_batch *b, uint64_t id);
 int blob_stage_truncate(struct store *s, uint64_t id, uint64_t size,
 			struct mlfs_err *err);
 
+/* -EFBIG when a file would end past BLOB_MAX_SIZE (off + len). */
+int blob_check_size(uint64_t off, uint64_t len, struct mlfs_err *err);
+
 #endif

@@ -253,8 +253,11 @@ long blob_writer_read(struct blob_writer *w, uint64_t off, char *dst,
 int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 		      size_t len, struct mlfs_err *err)
 {
+	int rc = blob_check_size(off, len, err);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&w->lock);
-	int rc = w->failed ? w->failed : stage_begin(w, err);
+	rc = w->failed ? w->failed : stage_begin(w, err);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
 		rc = blob_content_write(w->s, b, w->cid, w->size, off, data, len);

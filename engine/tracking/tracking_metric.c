@@ -64,6 +64,11 @@ static int parse_point(const char *p, size_t len, unsigned line,
 	if (!value_parse_float(tok[vi], tl[vi], &pt->value))
 		return mlfs_fail(err, -EINVAL, "line %u: '%.*s' is not a number", line,
 				 (int)(tl[vi] > 64 ? 64 : tl[vi]), tok[vi]);
+	/* NaN and +-inf written as such are values (MLflow logs them); a
+	 * finite number too large for a double is not silently inf. */
+	if (isinf(pt->value) && value_infer(tok[vi], tl[vi]) != COL_STRING)
+		return mlfs_fail(err, -EINVAL, "line %u: '%.*s' is beyond the range of a double (+-1.8e308)",
+				 line, (int)(tl[vi] > 64 ? 64 : tl[vi]), tok[vi]);
 	if (n >= 2 && !value_parse_int(tok[n - 1], tl[n - 1], &pt->step))
 		return mlfs_fail(err, -EINVAL, "line %u: step '%.*s' is not an integer", line,
 				 (int)(tl[n - 1] > 64 ? 64 : tl[n - 1]), tok[n - 1]);

@@ -91,10 +91,18 @@ static int series_commit(struct fs *fs, struct file *f, bool final,
 	return rc;
 }
 
+/* truncate(2): a series is append-only, as a file under chattr +a,
+ * whose truncate is EPERM too ('>' opens still append). */
+static int series_truncate(struct fs *fs, const struct node *n,
+			   struct mlfs_err *err)
+{
+	return mlfs_fail(err, -EPERM, "a metric is append-only: its points cannot be removed (rm -r the run, or log under another key)");
+}
+
 const struct kind kind_series = {
 	.name = "series", .direct_io = true,
 	.cache = FS_CACHE_STAMPED, .stat = series_stat,
 	.open = series_open, .read = series_read,
 	.write = series_write, .commit = series_commit,
-	.release = text_state_release,
+	.release = text_state_release, .truncate = series_truncate,
 };

@@ -1,12 +1,16 @@
 /* templink.c - symlinks under a temporary name.
  *
  * `ln -sfn TARGET link` over an existing link makes the new link under a
- * temporary name (coreutils: "Cu" + 6 characters) and renames it over
- * `link`.  Directories whose links mean something (a run's parent, a
- * model's aliases) accept only their own names, so a link under any other
- * name is held here, in memory, until it is renamed onto a real name (and
- * then applied by the directory's symlink hook) or removed.  Held links
- * are not listed by readdir and are forgotten after TEMPLINK_SECONDS. */
+ * temporary name (coreutils' gen_tempname: "Cu" + 6 of [A-Za-z0-9], in
+ * the link's directory) and renames it over `link`.  Directories whose
+ * links mean something (a run's parent, a model's aliases) accept only
+ * their own names; a link under such a temporary name (the hook answers
+ * EPERM for it) is held here, in memory, until it is renamed onto a real
+ * name (and then applied by the directory's symlink hook) or removed.
+ * Held links are not listed by readdir and are forgotten after
+ * TEMPLINK_SECONDS.  Any other name a directory does not take is an
+ * error of its hook, never held. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,16 @@ static void expire(time_t now)
 		}
 		pp = &t->next;
 	}
+}
+
+bool fs_templink_name(const char *name)
+{
+	if (strlen(name) != 8 || strncmp(name, "Cu", 2))
+		return false;
+	for (int i = 2; i < 8; i++)
+		if (!isalnum((unsigned char)name[i]))
+			return false;
+	return true;
 }
 
 int fs_templink_add(const char *path, const char *target)

@@ -115,7 +115,7 @@ static int blob_stat_op(struct fs *fs, const struct node *n, struct stat *st)
 	st->st_uid = b.uid;
 	st->st_gid = b.gid;
 	st->st_size = (off_t)b.size;
-	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_blocks = (blkcnt_t)(b.size / 512 + (b.size % 512 != 0));
 	st->st_blksize = BLOB_CHUNK;
 	st->st_mtim.tv_sec = b.mtime_ns / 1000000000;
 	st->st_mtim.tv_nsec = b.mtime_ns % 1000000000;

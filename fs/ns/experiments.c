@@ -386,8 +386,9 @@ static int run_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 static int run_symlink(struct fs *fs, const struct node *dir, const char *name,
 		       const char *target, struct mlfs_err *err)
 {
-	if (strcmp(name, "parent"))
-		return mlfs_fail(err, -EPERM, "only 'parent' can be a link here");
+	bool temp = fs_templink_name(name);	/* ln -sfn ... parent */
+	if (strcmp(name, "parent") && !temp)
+		return mlfs_fail(err, -EINVAL, "'%s': only 'parent' can be a link here", name);
 	const char *t = target;
 	if (!strncmp(t, "../", 3))
 		t += 3;
@@ -397,6 +398,8 @@ static int run_symlink(struct fs *fs, const struct node *dir, const char *name,
 	char parent[FS_NAME_MAX + 1];
 	if (n == 0 || n > FS_NAME_MAX || memchr(t, '/', n))
 		return mlfs_fail(err, -EINVAL, "parent must name a run of this experiment (../RUN), not '%s'", target);
+	if (temp)
+		return -EPERM;	/* held until renamed onto parent */
 	memcpy(parent, t, n);
 	parent[n] = '\0';
 	return tracking_run_set_parent(fs->store, dir->arg[0], dir->arg[1], parent, err);

@@ -369,12 +369,6 @@ static int target_version(struct fs *fs, const char *model, const char *target,
 	return 0;
 }
 
-/* coreutils' temporary name for ln -sfn: "Cu" and 6 more characters. */
-static bool coreutils_temp(const char *name)
-{
-	return strlen(name) == 8 && !strncmp(name, "Cu", 2);
-}
-
 static int model_symlink(struct fs *fs, const struct node *dir,
 			 const char *name, const char *target,
 			 struct mlfs_err *err)
@@ -385,7 +379,7 @@ static int model_symlink(struct fs *fs, const struct node *dir,
 	int rc = target_version(fs, dir->arg[0], target, &v, err);
 	if (rc)
 		return rc;
-	if (coreutils_temp(name))
+	if (fs_templink_name(name))
 		return -EPERM;	/* held until renamed onto the alias */
 	fs_caller(&uid, &gid);
 	return registry_alias_set(fs->store, dir->arg[0], name, v, uid, err);

@@ -75,6 +75,28 @@ static void test_random_writes_match_reference(void **state)
 	free(data);
 }
 
+/* A file ends at BLOB_MAX_SIZE at most: past it (truncate -s 8E, a write
+ * near UINT64_MAX that would wrap) is -EFBIG and changes nothing. */
+static void test_size_limit(void **state)
+{
+	struct store_fixture *f = *state;
+	struct blob_stat st, now;
+	struct mlfs_err err = { 0 };
+	assert_int_equal(blob_make(f->s, root, "big", false, 0644, 0, 0, &st, NULL), 0);
+	assert_int_equal(blob_write(f->s, st.id, 0, "abc", 3, NULL), 0);
+	assert_int_equal(blob_truncate(f->s, st.id, INT64_MAX, &err), -EFBIG);
+	assert_non_null(strstr(err.msg, "past the largest file"));
+	assert_int_equal(blob_truncate(f->s, st.id, BLOB_MAX_SIZE + 1, NULL), -EFBIG);
+	assert_int_equal(blob_write(f->s, st.id, BLOB_MAX_SIZE, "x", 1, NULL), -EFBIG);
+	assert_int_equal(blob_write(f->s, st.id, UINT64_MAX - 1, "xy", 2, NULL), -EFBIG);
+	assert_int_equal(blob_stat(f->s, st.id, &now), 0);
+	assert_int_equal(now.size, 3);
+	assert_int_equal(blob_write(f->s, st.id, BLOB_MAX_SIZE - 1, "z", 1, NULL), 0);
+	assert_int_equal(blob_stat(f->s, st.id, &now), 0);
+	assert_true(now.size == BLOB_MAX_SIZE);
+	assert_int_equal(blob_truncate(f->s, st.id, 3, NULL), 0);
+}
+
 static void test_namespace_rules(void **state)
 {
 	struct store_fixture *f = *state;
@@ -256,6 +278,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_random_writes_match_reference),
+		T(test_size_limit),
 		T(test_namespace_rules),
 		T(test_drop_tree),
 		T(test_writer_whole_at_commit),

@@ -34,6 +34,49 @@ static void test_infer(void **state)
 	assert_int_equal(INFER("hello"), COL_STRING);
 }
 
+#define REFUSED(t, s) (value_refusal(t, s, strlen(s)) != NULL)
+
+/* Numbers that do not fit: non-finite values in a numeric column (or one
+ * not typed yet), integers beyond int64 anywhere but a float column. */
+static void test_refusal(void **state)
+{
+	static const char *const nonfinite[] = { "1e400", "-1e400", "1E+999", ".5e999" };
+	for (size_t i = 0; i < sizeof(nonfinite) / sizeof(*nonfinite); i++) {
+		assert_true(REFUSED(COL_NULL, nonfinite[i]));
+		assert_true(REFUSED(COL_INT, nonfinite[i]));
+		assert_true(REFUSED(COL_FLOAT, nonfinite[i]));
+		assert_false(REFUSED(COL_STRING, nonfinite[i]));
+	}
+	char big[320];
+	memset(big, '9', 310);
+	big[310] = '\0';	/* 310 digits: beyond a double */
+	assert_false(value_fits(COL_FLOAT, big, strlen(big)));	/* text */
+	/* Bare words are text to inference, numbers nowhere. */
+	assert_int_equal(INFER("-inf"), COL_STRING);
+	assert_int_equal(INFER("+NaN"), COL_STRING);
+	assert_false(REFUSED(COL_NULL, "nan"));
+	assert_false(REFUSED(COL_NULL, "Infinity"));
+	assert_false(REFUSED(COL_NULL, "-inf"));
+	assert_true(REFUSED(COL_FLOAT, "-inf"));
+	assert_true(REFUSED(COL_INT, "+nan"));
+	assert_true(REFUSED(COL_FLOAT, "nan"));
+	assert_true(REFUSED(COL_INT, "inf"));
+	/* int64's edges fit; one past them is refused but in a float column. */
+	assert_false(REFUSED(COL_INT, "9223372036854775807"));
+	assert_false(REFUSED(COL_NULL, "-9223372036854775808"));
+	assert_true(REFUSED(COL_INT, "9223372036854775808"));
+	assert_true(REFUSED(COL_NULL, "-9223372036854775809"));
+	assert_true(REFUSED(COL_NULL, "123456789012345678901234567890"));
+	assert_false(REFUSED(COL_FLOAT, "123456789012345678901234567890"));
+	assert_false(REFUSED(COL_STRING, "123456789012345678901234567890"));
+	assert_false(REFUSED(COL_DATE, "1e400"));
+	/* Finite values pass. */
+	assert_false(REFUSED(COL_FLOAT, "1e308"));
+	assert_false(REFUSED(COL_FLOAT, "1e-400"));	/* underflows to 0, as strtod */
+	assert_false(REFUSED(COL_NULL, "2.5e10"));
+	assert_false(REFUSED(COL_NULL, ""));
+}
+
 static void test_widen(void **state)
 {
 	assert_int_equal(col_type_widen(COL_NULL, COL_INT), COL_INT);
@@ -138,6 +181,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_infer),
 		cmocka_unit_test(test_widen),
+		cmocka_unit_test(test_refusal),
 		cmocka_unit_test(test_dates_round_trip),
 		cmocka_unit_test(test_shortest_doubles),
 		cmocka_unit_test(test_int_limits),
