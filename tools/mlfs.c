@@ -44,7 +44,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mlfs init STORE\n"
 		"       mlfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
-		"       mlfs STORE MOUNTPOINT [-o OPTION[,OPTION...]]   (as mount.fuse3 runs it)\n"
+		"       mlfs STORE MOUNTPOINT -o OPTION[,OPTION...]   (as mount.fuse3 runs it)\n"
 		"       mlfs umount [-t SECONDS] [-l] MOUNTPOINT\n"
 		"       mlfs check STORE\n"
 		"       mlfs forest train|predict|eval|info ...   (mlfs forest --help)\n"
@@ -425,9 +425,10 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "forest"))
 		return forest_cli_main(argc - 1, argv + 1);
-	/* mount(8) -t fuse.mlfs runs mount.fuse3, which runs
-	 * "mlfs STORE MOUNTPOINT -o OPTIONS": a mount. */
-	if (argc >= 3 && cmd[0] != '-')
+	/* mount(8) -t fuse.mlfs runs mount.fuse3, which runs exactly
+	 * "mlfs STORE MOUNTPOINT -o OPTIONS" (never without options): a
+	 * mount.  Only that form, so a mistyped command mounts nothing. */
+	if (argc == 5 && cmd[0] != '-' && !strcmp(argv[3], "-o"))
 		return cmd_mount(argc, argv);
 	fprintf(stderr, "mlfs: unknown command '%s'\n", cmd);
 	usage(stderr);

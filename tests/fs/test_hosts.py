@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import MLFS, Mount
+from conftest import MLFS, SANITIZER, Mount
 
 UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "systemd",
                     "mlfs@.service.in")
@@ -143,6 +143,25 @@ def test_mount_helper_bad_option_fails_and_says_which(tmp):
     assert r.returncode != 0
     assert "no_such_option" in r.stderr
     assert not os.path.ismount(os.path.join(tmp, "mnt"))
+
+
+def test_helper_form_only_as_mount_fuse3_runs_it(tmp):
+    store, mnt = os.path.join(tmp, "store"), os.path.join(tmp, "mnt")
+    # A mistyped command with two words after it mounts nothing.
+    r = subprocess.run([os.path.abspath(MLFS), "chekc", "store", "mnt"], capture_output=True,
+                       text=True, cwd=tmp)
+    assert r.returncode == 2 and "unknown command 'chekc'" in r.stderr
+    assert not os.path.exists(store) and not os.path.ismount(mnt)
+    r = subprocess.run([MLFS, store, mnt, "-o", "rw,dev,suid,allow_other"],
+                       capture_output=True, text=True, timeout=60)
+    try:
+        assert r.returncode == 0, r.stderr
+        assert os.path.ismount(mnt) and daemon_pid(store)
+    finally:
+        if os.path.ismount(mnt):
+            subprocess.run([MLFS, "umount", mnt], check=False)
+        kill_daemon(store)
+    assert not os.path.ismount(mnt)
 
 
 def umount(path, *opts):
@@ -279,17 +298,20 @@ def test_unit_commands_run_as_systemd_runs_them(tmp):
     daemon = None
     try:
         subprocess.run(unit_command(text, "ExecStartPre", env), check=True)
-        err = open(os.path.join(tmp, "daemon.err"), "wb")
-        daemon = subprocess.Popen(unit_command(text, "ExecStart", env), stderr=err,
-                                  env=dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify")))
+        with open(os.path.join(tmp, "daemon.err"), "wb") as err:
+            daemon = subprocess.Popen(unit_command(text, "ExecStart", env), stderr=err,
+                                      env=dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify")))
         assert sock.recv(256) == b"READY=1"
         assert os.path.ismount(env["MOUNTPOINT"])
         assert tuple(sorted(os.listdir(env["MOUNTPOINT"]))) == TOP
         r = subprocess.run(unit_command(text, "ExecStop", env), capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 0, r.stderr
-        assert daemon.poll() == 0
+        assert daemon.wait(timeout=10) == 0
         assert not os.path.ismount(env["MOUNTPOINT"])
+        with open(os.path.join(tmp, "daemon.err")) as f:
+            out = f.read()
+        assert not SANITIZER.search(out), out
     finally:
         sock.close()
         if daemon and daemon.poll() is None:
@@ -310,6 +332,7 @@ def test_unit_failed_mount_sends_no_ready(tmp):
                            env=dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify")),
                            timeout=60)
         assert r.returncode == 1 and "no_such_option" in r.stderr
+        assert not SANITIZER.search(r.stderr), r.stderr
         with pytest.raises(socket.timeout):
             sock.recv(256)
     finally:
