@@ -3,16 +3,25 @@
  *
  * `mlfs mount` daemonizes before it opens the store (RocksDB threads do
  * not survive fork) and reports success or the reason of failure back to
- * the parent through a pipe, so the command's exit status is truthful. */
+ * the parent through a pipe, so the command's exit status is truthful.
+ * `mlfs STORE MOUNTPOINT -o OPTS` (how mount.fuse3 runs it for
+ * `mount -t fuse.mlfs`) is the same mount; in the foreground under
+ * systemd it says READY=1 once mounted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +31,7 @@
 #include "fs.h"
 #include "forest_cli.h"
 #include "blob.h"
+#include "umount.h"
 #include "store.h"
 #include "table.h"
 #include "endpoint.h"
@@ -35,7 +45,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mlfs init STORE\n"
 		"       mlfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
-		"       mlfs umount MOUNTPOINT\n"
+		"       mlfs STORE MOUNTPOINT -o OPTION[,OPTION...]   (as mount.fuse3 runs it)\n"
+		"       mlfs umount [-t SECONDS] [-l] MOUNTPOINT\n"
 		"       mlfs check STORE\n"
 		"       mlfs forest train|predict|eval|info ...   (mlfs forest --help)\n"
 		"       mlfs --help | --version\n"
@@ -214,9 +225,28 @@ static int serve(const char *store_dir, struct fs_options *o)
 	return rc ? 1 : 0;
 }
 
-/* Take mlfs's own options (train_workers=N, stats) out of the comma-separated
- * -o list ARG, in place; what is left goes to libfuse.  -1 on a bad
- * value (said on stderr). */
+/* Options that mount(8), fstab or mount.fuse3 may pass and that mean
+ * nothing to a FUSE mount (libfuse refuses them): the fstab words
+ * mount.fuse3 drops itself, x-* and comment=, and the atime variants
+ * libfuse does not know (mlfs keeps no access times). */
+static bool option_ignored(const char *opt)
+{
+	static const char *const words[] = {
+		"defaults", "auto", "noauto", "user", "nouser", "users", "_netdev",
+		"nofail", "relatime", "norelatime", "strictatime", "nostrictatime",
+		"lazytime", "nolazytime", "diratime", "nodiratime",
+	};
+	if (!strncmp(opt, "x-", 2) || !strncmp(opt, "comment=", 8))
+		return true;
+	for (size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+		if (!strcmp(opt, words[i]))
+			return true;
+	return false;
+}
+
+/* Take mlfs's own options (train_workers=N, stats) and the ignored ones out of
+ * the comma-separated -o list ARG, in place; what is left goes to
+ * libfuse.  -1 on a bad value (said on stderr). */
 static int take_own_options(char *arg, struct fs_options *o)
 {
 	char *out = arg, *save = NULL;
@@ -225,6 +255,8 @@ static int take_own_options(char *arg, struct fs_options *o)
 			o->stats = true;
 			continue;
 		}
+		if (option_ignored(opt))
+			continue;
 		if (strncmp(opt, "train_workers=", 14)) {
 			if (out != arg)
 				*out++ = ',';
@@ -252,6 +284,68 @@ static int add_options(char *arg, struct fs_options *o, char **opts)
 	if (*arg && o->nopts < 64)
 		opts[o->nopts++] = arg;
 	return 0;
+}
+
+/* systemd's Type=notify: send STATE to $NOTIFY_SOCKET (a path, or an
+ * abstract name after '@'). */
+static void notify_systemd(const char *socket_name, const char *state)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(socket_name);
+	if ((socket_name[0] != '/' && socket_name[0] != '@') || len >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "mlfs: NOTIFY_SOCKET '%s' is not a socket path\n", socket_name);
+		return;
+	}
+	memcpy(sa.sun_path, socket_name, len);
+	if (socket_name[0] == '@')
+		sa.sun_path[0] = '\0';
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, state, strlen(state), 0, (struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		fprintf(stderr, "mlfs: telling systemd %s: %s\n", state, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static char notify_socket[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+/* Wait for fs_serve's "OK" on the ready pipe FD, then say READY=1. */
+static void *notify_when_ready(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char msg[3];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof(msg) && (n = read(fd, msg + got, sizeof(msg) - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	if (got == 3 && !memcmp(msg, "OK\n", 3))
+		notify_systemd(notify_socket, "READY=1");
+	return NULL;
+}
+
+/* In the foreground under systemd (NOTIFY_SOCKET set), a thread tells
+ * systemd once the mount is up: the foreground daemon must not fork
+ * (RocksDB threads), and until it fails the mount the thread waits. */
+static void notify_start(struct fs_options *o)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	int pfd[2];
+	pthread_t t;
+	if (!name)
+		return;
+	snprintf(notify_socket, sizeof(notify_socket), "%s", name);
+	if (pipe2(pfd, O_CLOEXEC)) {
+		perror("mlfs: pipe");
+		return;
+	}
+	if (pthread_create(&t, NULL, notify_when_ready, (void *)(intptr_t)pfd[0])) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return;
+	}
+	pthread_detach(t);
+	o->ready_fd = pfd[1];
 }
 
 static int cmd_mount(int argc, char **argv)
@@ -313,8 +407,10 @@ static int cmd_mount(int argc, char **argv)
 	}
 	o.store_dir = store_dir;
 	o.mountpoint = mnt;
-	if (o.foreground)
+	if (o.foreground) {
+		notify_start(&o);
 		return serve(store_dir, &o);
+	}
 
 	int pfd[2];
 	if (pipe(pfd)) {
@@ -355,63 +451,6 @@ static int cmd_mount(int argc, char **argv)
 	return 1;
 }
 
-/* The store behind MNT, from /proc/self/mounts ("mlfs:STORE MNT ..."). */
-static bool store_of_mount(const char *mnt, char *store, size_t n)
-{
-	FILE *f = fopen("/proc/self/mounts", "r");
-	char src[PATH_MAX + 8], dst[PATH_MAX + 8];
-	bool found = false;
-	if (!f)
-		return false;
-	while (fscanf(f, "%4100s %4100s %*[^\n]", src, dst) == 2) {
-		if (!strcmp(dst, mnt) && !strncmp(src, "mlfs:", 5)) {
-			snprintf(store, n, "%s", src + 5);
-			found = true;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static int cmd_umount(int argc, char **argv)
-{
-	char mnt[PATH_MAX], store[PATH_MAX], pidfile[PATH_MAX + 16];
-	pid_t pid = 0;
-
-	if (argc != 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (!realpath(argv[1], mnt)) {
-		fprintf(stderr, "mlfs umount: %s: %s\n", argv[1], strerror(errno));
-		return 1;
-	}
-	if (store_of_mount(mnt, store, sizeof(store))) {
-		snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store);
-		FILE *f = fopen(pidfile, "r");
-		if (f) {
-			int p;
-			if (fscanf(f, "%d", &p) == 1)
-				pid = p;
-			fclose(f);
-		}
-	}
-	pid_t child = fork();
-	if (child == 0) {
-		execlp("fusermount3", "fusermount3", "-u", mnt, (char *)NULL);
-		execlp("umount", "umount", mnt, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(child, &status, 0);
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		return 1;
-	/* Wait for the daemon to close its store, so the next mount can open it. */
-	for (int i = 0; pid > 0 && i < 600 && kill(pid, 0) == 0; i++)
-		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -432,11 +471,16 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "mount"))
 		return cmd_mount(argc - 1, argv + 1);
 	if (!strcmp(cmd, "umount") || !strcmp(cmd, "unmount"))
-		return cmd_umount(argc - 1, argv + 1);
+		return umount_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "forest"))
 		return forest_cli_main(argc - 1, argv + 1);
+	/* mount(8) -t fuse.mlfs runs mount.fuse3, which runs exactly
+	 * "mlfs STORE MOUNTPOINT -o OPTIONS" (never without options): a
+	 * mount.  Only that form, so a mistyped command mounts nothing. */
+	if (argc == 5 && cmd[0] != '-' && !strcmp(argv[3], "-o"))
+		return cmd_mount(argc, argv);
 	fprintf(stderr, "mlfs: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return 2;
