@@ -66,6 +66,14 @@ static void store_log(void *ctx, const char *msg)
 	fs_log(ctx, "/", "%s", msg);
 }
 
+static void fs_locks_init(struct fs *fs)
+{
+	pthread_mutex_init(&fs->log_lock, NULL);
+	pthread_mutex_init(&fs->train_lock, NULL);
+	pthread_mutex_init(&fs->exchange_lock, NULL);
+	pthread_mutex_init(&fs->files_lock, NULL);
+}
+
 int fs_serve(struct store *s, const struct fs_options *o)
 {
 	struct fs fs;
@@ -82,10 +90,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	fs.gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fs.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	pthread_mutex_init(&fs.log_lock, NULL);
-	pthread_mutex_init(&fs.train_lock, NULL);
-	pthread_mutex_init(&fs.exchange_lock, NULL);
-	pthread_mutex_init(&fs.files_lock, NULL);
+	fs_locks_init(&fs);
 	/* Trainings a killed daemon left RUNNING end FAILED "interrupted". */
 	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
