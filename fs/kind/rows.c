@@ -11,6 +11,7 @@
 struct rows_state {
 	void *reader;		/* snapshot reader, made at open or first read */
 	void *writer;		/* streaming writer, when open for writing */
+	pid_t opener;		/* the process that opened it */
 };
 
 static int rows_stat(struct fs *fs, const struct node *n, struct stat *st,
@@ -34,6 +35,7 @@ static int rows_open(struct fs *fs, struct file *f, struct mlfs_err *err)
 	if (!r)
 		mlfs_oom();
 	f->state = r;
+	r->opener = fs_caller_pid();
 	if (acc != O_WRONLY)
 		rc = src->reader_open(fs->store, f->node.arg[0], &r->reader, err);
 	if (!rc && acc != O_RDONLY)
@@ -77,6 +79,12 @@ static int rows_commit(struct fs *fs, struct file *f, bool final,
 {
 	struct rows_state *r = f->state;
 	if (!r->writer)
+		return 0;
+	/* A flush from another process is a forked child closing the copy
+	 * of the handle it inherited (subprocess's close_fds, a shell's
+	 * pipeline) while the opener may be mid-row: commit nothing then; the
+	 * opener's own close, or the release, commits. */
+	if (!final && fs_caller_pid() != r->opener)
 		return 0;
 	return f->node.ops->rows->writer_commit(r->writer, final, err);
 }

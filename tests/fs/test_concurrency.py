@@ -276,10 +276,9 @@ def test_table_read_while_appending(mnt):
     for w in range(6):
         batches = csv_batches(w, 40, [1, 7, 30, 3, 60])
         sizes.update({bid: text.count("\n") for bid, text in batches})
-        # One write() a batch.  A batch written in several write()s while
-        # others append and read is still sometimes committed in part (an
-        # open defect of issue 18, tracked in docs/reliability.md).
-        writers.append(appender(path, batches, acked))
+        # A batch in several write()s: the readers' forks (subprocess's
+        # close_fds) flush the writers' inherited handles mid-row.
+        writers.append(appender(path, batches, acked, 700))
     stats = mnt.p("tables", "t", "stats.csv")
     reads = run_readers([path, stats], writers)
     final = read_final(path)
