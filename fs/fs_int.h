@@ -43,6 +43,7 @@ enum node_kind {
 	NK_DIR,
 	NK_PROPERTY,	/* small text value, replaced whole, validated */
 	NK_VIEW,	/* generated at open, read-only */
+	NK_RECORD,	/* a small view whose data time says when it changed */
 	NK_ROWS,	/* streamed CSV rows: > replaces, >> appends */
 	NK_SERIES,	/* read: generated at open; each written line appends */
 	NK_WAITER,	/* read blocks until a state is reached */
@@ -476,6 +477,8 @@ struct file {
 	void *state;		/* the kind's per-open state, or NULL */
 	fuse_ino_t ino;
 	enum fs_open_how how;	/* as fs_inode_open said */
+	bool unseen;		/* written since a flush last waited for the
+				 * notifier (under lock) */
 };
 
 /* read() and commit() answered REQ themselves, or will later. */
@@ -522,7 +525,8 @@ struct kind {
 			struct mlfs_err *err);
 };
 
-extern const struct kind kind_dir, kind_property, kind_view, kind_rows,
+extern const struct kind kind_dir, kind_property, kind_view, kind_record,
+	kind_rows,
 	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control,
 	kind_exchange;
 /* Forget every kept exchange answer (unmount). */

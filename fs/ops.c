@@ -29,6 +29,7 @@ static const struct kind *const kinds[NK_COUNT] = {
 	[NK_DIR] = &kind_dir,
 	[NK_PROPERTY] = &kind_property,
 	[NK_VIEW] = &kind_view,
+	[NK_RECORD] = &kind_record,
 	[NK_ROWS] = &kind_rows,
 	[NK_SERIES] = &kind_series,
 	[NK_WAITER] = &kind_waiter,
@@ -688,6 +689,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
 		rc = k->write(fs, f, data, size, off, &err);
 	else
 		rc = mlfs_fail(&err, -EACCES, "a generated file is read-only");
+	f->unseen = true;
 	pthread_mutex_unlock(&f->lock);
 	if (rc && !quiet)
 		fs_log_failure(fs, f->node.path, rc, &err);
@@ -718,6 +720,11 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* A failed writer said why in write(); close() just fails again. */
 	bool quiet = k->failed && k->failed(f);
 	int rc = commit_file(fs, f, false, req, &err);
+	/* A flush with nothing written since the last (the first of the two
+	 * `echo >>` sends: bash closes the fd it dup2()ed) has nothing for
+	 * the notifier to tell. */
+	bool unseen = f->unseen;
+	f->unseen = false;
 	pthread_mutex_unlock(&f->lock);
 	if (rc == FS_REPLIED)
 		return;
@@ -725,7 +732,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_log_failure(fs, f->node.path, rc, &err);
 	/* What close() returns from, the next reader sees: the kernel has
 	 * been told of the change (flush holds no lock the notifier needs). */
-	if (is_writer(f->flags))
+	if (unseen)
 		fs_notify_wait(fs);
 	fuse_reply_err(req, -rc);
 }

@@ -1,6 +1,8 @@
-/* view.c - the view kind: text generated at open (stats.csv, runs.csv,
+/* view.c - the view kinds: text generated at open (stats.csv, runs.csv,
  * /log), read-only, stable for the handle that opened it (direct I/O: a
- * size the kernel saw later never clips or pads it). */
+ * size the kernel saw later never clips or pads it); and the record, a
+ * small view whose node says when its data last changed (an online row),
+ * read through the page cache and kept there until that time moves. */
 #include <errno.h>
 #include <fcntl.h>
 
@@ -24,6 +26,16 @@ static int view_truncate(struct fs *fs, const struct node *n,
 const struct kind kind_view = {
 	.name = "view", .direct_io = true,
 	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
+	.open = view_open, .read = text_state_read,
+	.release = text_state_release, .truncate = view_truncate,
+};
+
+/* A record's size op gives its data's change time: its stamp moves with
+ * every change, so the notifier can tell when the kernel's copy is old,
+ * and an unchanged record is read again from the page cache. */
+const struct kind kind_record = {
+	.name = "record", .direct_io = true, .pageable = true,
+	.cache = FS_CACHE_STAMPED, .stat = text_stat_size,
 	.open = view_open, .read = text_state_read,
 	.release = text_state_release, .truncate = view_truncate,
 };

@@ -263,8 +263,27 @@ static int row_remove(struct fs *fs, const struct node *n,
 	return features_delete_key(fs->store, n->arg[0], n->arg[1], err);
 }
 
+/* A row's size, and as its data time the table's: every change to the
+ * table (an append, a replace, a refresh, a removed key) moves it.  The
+ * time is read first: a change in between gives a new row with an old
+ * time, which the next stat sees as changed, never the other way. */
+static int row_size(struct fs *fs, const struct node *n, uint64_t *size,
+		    int64_t *mtime_ns)
+{
+	struct features_info info;
+	struct buf b = { 0 };
+	int rc = features_stat(fs->store, n->arg[0], &info);
+	if (!rc)
+		rc = row_get(fs, n, &b, NULL);
+	*size = b.len;
+	*mtime_ns = rc ? 0 : info.mtime_ns;
+	buf_free(&b);
+	return rc;
+}
+
 static const struct node_ops row_ops = {
-	.kind = NK_VIEW, .perm = 0444, .get = row_get, .remove = row_remove,
+	.kind = NK_RECORD, .perm = 0444, .get = row_get, .size = row_size,
+	.remove = row_remove,
 };
 
 static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,

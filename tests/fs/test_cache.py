@@ -289,3 +289,41 @@ def test_append_changes_page_cache(smnt):
     assert middle["read"] - before["read"] > 2
     assert other_cat(d) == text                        # then cached again
     assert stats(smnt)["read"] - middle["read"] == 2
+
+
+def feature_table(m, name="f"):
+    os.mkdir(m.p("features", name))
+    sh(f"echo id > {m.p('features', name, 'keys')}")
+    d = m.p("features", name, "data.csv")
+    sh(f"printf 'id,v\\n1,a\\n2,b\\n' > {d}")
+    return d
+
+
+def test_online_row_change_of_same_size_seen_at_once(mnt):
+    d = feature_table(mnt)
+    row = mnt.p("features", "f", "rows", "1")
+    for i, v in enumerate("cdefghij"):
+        before = other_cat(row)                     # cached: pages and size
+        assert other_cat(row) == before and other_size(row) == len(before)
+        sh(f"echo '1,{v}' >> {d}")                  # the same size, new value
+        assert other_size(row) == len(before)
+        assert other_cat(row) == f"id,v\n1,{v}\n"
+    other_cat(mnt.p("features", "f", "rows", "2"))
+    sh(f"printf 'id,v\\n2,zz\\n' > {d}")            # a replace drops key 1
+    assert other_cat(mnt.p("features", "f", "rows", "2")) == "id,v\n2,zz\n"
+    r = subprocess.run(["cat", row], capture_output=True)
+    assert r.returncode != 0
+    other_cat(mnt.p("features", "f", "rows", "2"))
+    os.unlink(mnt.p("features", "f", "rows", "2"))  # rm of a key
+    assert not os.path.exists(mnt.p("features", "f", "rows", "2"))
+
+
+def test_second_read_of_unchanged_row_reads_from_page_cache(smnt):
+    feature_table(smnt)
+    row = smnt.p("features", "f", "rows", "2")
+    first = other_cat(row)
+    other_cat(row)
+    before = stats(smnt)
+    assert other_cat(row) == first == "id,v\n2,b\n"
+    after = stats(smnt)
+    assert after["read"] - before["read"] == 2        # /.stats' own two reads
