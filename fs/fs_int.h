@@ -367,7 +367,7 @@ struct fs {
 	 * the inodes on the kcache list against the store and invalidates
 	 * what changed, then sets DONE_SEQ to the CHANGE_SEQ it started from
 	 * and broadcasts notify_done.  KICKS asks for a pass without a write
-	 * (a page reader closed).  notify_lock guards done_seq, kicks, stop. */
+	 * over the inodes marked for it (a page reader closed, one evicted).  notify_lock guards done_seq, kicks, stop. */
 	uint64_t change_seq;
 	pthread_mutex_t notify_lock;
 	pthread_cond_t notify_cv, notify_done;
@@ -717,10 +717,11 @@ bool fs_inode_frozen(struct fs *fs, fuse_ino_t ino, struct stat *st);
  * (PAGEABLE, with ST the snapshot's attributes, NULL when unsure). */
 enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 			       bool trunc, bool pageable,
-			       const struct stat *st);
-/* The handle opened as HOW (a writer when WRITER) closed. */
+			       const struct stat *st, uint64_t seq);
+/* The handle opened as HOW (a writer when WRITER) closed; a page reader's
+ * inode is listed again as CACHE. */
 void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
-		    bool writer);
+		    bool writer, enum fs_cache cache);
 /* One listed inode as the notifier sees it. */
 struct fs_kitem {
 	fuse_ino_t ino;
@@ -729,9 +730,12 @@ struct fs_kitem {
 	bool is_dir, evict, attrs, pages;
 	struct fs_stamp attr_stamp, page_stamp;
 };
-/* Take the listed inodes to check: files, and directories too when DIRS.
- * Volatile and evicted ones leave the list (the kernel is told). */
-size_t fs_inode_collect(struct fs *fs, bool dirs, struct fs_kitem **out);
+/* Take the listed inodes to check: files, and directories too when DIRS;
+ * all of them when ALL (after a write), else only those marked to check
+ * or to evict.  Volatile and evicted ones leave the list (the kernel is
+ * told). */
+size_t fs_inode_collect(struct fs *fs, bool dirs, bool all,
+			struct fs_kitem **out);
 /* ITEM was found changed: forget that the kernel holds it. */
 void fs_inode_uncache(struct fs *fs, const struct fs_kitem *item);
 /* The inode of PATH if the kernel knows one (0 if not). */

@@ -50,6 +50,9 @@ struct cached_node {
 struct kstate {
 	bool attrs, pages, pinned, listed, evict, is_dir;
 	bool nopin;		/* a writer was sent away: no page reader first */
+	bool check;		/* to be checked by the next pass, even one no
+				 * write started (a page reader closed) */
+	uint64_t pin_seq;	/* the change sequence its snapshot was of */
 	enum fs_cache cache;
 	uint32_t writers;
 	struct fs_stamp attr_stamp, page_stamp;
@@ -413,7 +416,7 @@ bool fs_inode_frozen(struct fs *fs, fuse_ino_t ino, struct stat *st)
 
 enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 			       bool trunc, bool pageable,
-			       const struct stat *st)
+			       const struct stat *st, uint64_t seq)
 {
 	enum fs_open_how how = FS_OPEN_DIRECT;
 	pthread_mutex_lock(&fs->ino_lock);
@@ -447,6 +450,7 @@ enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 		k->pages = true;
 		fs_stamp_of(&k->page_stamp, st);
 		k->pinned = true;
+		k->pin_seq = seq;
 		k->frozen = *st;
 		k->frozen.st_ino = ino;
 		kcache_unlist(fs, in);	/* the notifier leaves it alone */
@@ -456,7 +460,7 @@ enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 }
 
 void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
-		    bool writer)
+		    bool writer, enum fs_cache cache)
 {
 	bool recheck = false;
 	pthread_mutex_lock(&fs->ino_lock);
@@ -464,21 +468,26 @@ void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
 	if (in && writer && in->k.writers)
 		in->k.writers--;
 	if (in && (how == FS_OPEN_PAGES || how == FS_OPEN_PAGES_KEEP)) {
-		/* What it read may be an old version now: check it. */
-		in->k.pinned = false;
-		in->k.attrs = true;
-		fs_stamp_of(&in->k.attr_stamp, &in->k.frozen);
-		in->k.cache = FS_CACHE_STAMPED;
-		in->k.is_dir = false;
-		kcache_list(fs, in);
-		recheck = true;
+		struct kstate *k = &in->k;
+		k->pinned = false;
+		k->attrs = true;
+		fs_stamp_of(&k->attr_stamp, &k->frozen);
+		k->cache = cache;
+		k->is_dir = false;
+		recheck = kcache_list(fs, in);
+		/* Passes left it alone while pinned: if the store changed since
+		 * its snapshot, what it read may be an old version - check it
+		 * (it alone: a close is not a write). */
+		if (__atomic_load_n(&fs->change_seq, __ATOMIC_SEQ_CST) != k->pin_seq)
+			recheck = k->check = true;
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
 	if (recheck)
 		fs_notify_kick(fs);
 }
 
-size_t fs_inode_collect(struct fs *fs, bool dirs, struct fs_kitem **out)
+size_t fs_inode_collect(struct fs *fs, bool dirs, bool all,
+			struct fs_kitem **out)
 {
 	size_t n = 0, cap = 0;
 	struct fs_kitem *items = NULL;
@@ -489,6 +498,9 @@ size_t fs_inode_collect(struct fs *fs, bool dirs, struct fs_kitem **out)
 		next = k->next;
 		if (k->is_dir && !dirs && !k->evict)
 			continue;
+		if (!all && !k->check && !k->evict)
+			continue;
+		k->check = false;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 64;
 			struct fs_kitem *p = realloc(items, cap * sizeof(*p));

@@ -60,11 +60,12 @@ static void inval_entry(struct fs *fs, const char *path)
 	fuse_lowlevel_notify_inval_entry(fs->se, pino, slash + 1, strlen(slash + 1));
 }
 
-/* One pass: check every listed file (and directory when DIRS). */
-static void pass(struct fs *fs, bool dirs)
+/* One pass: check every listed file (and directory when DIRS), or when
+ * not ALL (no write since the last pass) only those marked. */
+static void pass(struct fs *fs, bool dirs, bool all)
 {
 	struct fs_kitem *items;
-	size_t n = fs_inode_collect(fs, dirs, &items);
+	size_t n = fs_inode_collect(fs, dirs, all, &items);
 	for (size_t i = 0; i < n; i++) {
 		bool gone;
 		if (!item_unchanged(fs, &items[i], &gone)) {
@@ -95,12 +96,13 @@ static void *notifier(void *arg)
 			continue;
 		}
 		uint64_t kicks = fs->kicks;
+		bool all = seq != fs->done_seq;	/* else kicks only */
 		fs->notify_passing = true;
 		pthread_mutex_unlock(&fs->notify_lock);
 
 		/* Directories change only with names and owners. */
 		uint64_t ns = __atomic_load_n(&fs->ns_gen, __ATOMIC_SEQ_CST);
-		pass(fs, ns != ns_seen);
+		pass(fs, ns != ns_seen, all);
 		ns_seen = ns;
 
 		pthread_mutex_lock(&fs->notify_lock);

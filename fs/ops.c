@@ -501,7 +501,8 @@ static void file_free(struct fs *fs, struct file *f)
 			k->release(fs, f);
 	}
 	if (f->ino)
-		fs_inode_close(fs, f->ino, f->how, is_writer(f->flags));
+		fs_inode_close(fs, f->ino, f->how, is_writer(f->flags),
+			       f->node.ops ? fs_kind(&f->node)->cache : FS_CACHE_STAMPED);
 	if (f->node.pending) {
 		fs_pending_del(fs, f->node.path);
 		fs_namespace_changed(fs);
@@ -558,7 +559,7 @@ static int open_file(struct fs *fs, struct file *f, fuse_ino_t ino,
 	bool same = pageable && change_seq(fs) == seq0;
 	enum fs_open_how how = fs_inode_open(fs, ino, writer,
 					     (fi->flags & O_TRUNC) != 0,
-					     pageable, same ? &st : NULL);
+					     pageable, same ? &st : NULL, seq0);
 	if (how == FS_OPEN_STALE)
 		return -ESTALE;
 	f->ino = ino;

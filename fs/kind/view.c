@@ -31,11 +31,14 @@ const struct kind kind_view = {
 };
 
 /* A record's size op gives its data's change time: its stamp moves with
- * every change, so the notifier can tell when the kernel's copy is old,
- * and an unchanged record is read again from the page cache. */
+ * every change, so an open sees whether the kernel's pages are still
+ * true, and an unchanged record is read again from the page cache.  The
+ * notifier drops them at the next write (volatile: thousands of rows can
+ * be cached, and checking each on every write would cost more than
+ * reading a few again). */
 const struct kind kind_record = {
 	.name = "record", .direct_io = true, .pageable = true,
-	.cache = FS_CACHE_STAMPED, .stat = text_stat_size,
+	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
 	.open = view_open, .read = text_state_read,
 	.release = text_state_release, .truncate = view_truncate,
 };
