@@ -3,7 +3,7 @@
  * Not writing rows (features_write.c), reading data.csv, keys and
  * stats (features_read.c) nor point lookups (features_lookup.c).
  *
- * Records (docs/features.md, "Store keys"):
+ * Records (docs/store-format.md, "Feature tables"):
  *   f/m/NAME               meta: id, columns and types, keys, timestamp_key,
  *                          rows, versions, fbytes, ver, times
  *   f/r/ID KEY             the latest row of KEY: [ts|nil, field...]

@@ -10,7 +10,7 @@
  * numeric order) and its size is known from metadata.
  * Writes: replace (> in the tree) or merge (>>: upsert by key).  Either
  * applies at commit in one atomic store batch; a failed write changes
- * nothing.  This module owns the store keys under f/ (docs/features.md). */
+ * nothing.  This module owns the store keys under f/ (docs/store-format.md, "Feature tables"). */
 #ifndef MLFS_FEATURES_H
 #define MLFS_FEATURES_H
 

@@ -7,7 +7,7 @@
  * and keeps the run's model files alive by pinning the run's artifact tree
  * (blob.h, pins): deleting the run does not break the version.  Aliases
  * name versions; Production and Staging give a version its stage.  This
- * module owns the keys r/ (docs/store-format-registry.md). */
+ * module owns the keys r/ (docs/store-format.md, "Model registry"). */
 #ifndef MLFS_REGISTRY_H
 #define MLFS_REGISTRY_H
 

@@ -1,7 +1,7 @@
 /* registry_int.h - what the registry's files share: the keys under r/,
  * the per-store lock and the model record.  Private to engine/registry.
  *
- * Records (docs/store-format-registry.md), MID the model's id (8 bytes,
+ * Records (docs/store-format.md, "Model registry"), MID the model's id (8 bytes,
  * big-endian), N a version number the same way:
  *   r/m/NAME        model {id, ctime, mtime, uid, gid, mode, next, hseq}
  *   r/v/MID N       version {exp, run, rid, model, ctime, uid, metrics,

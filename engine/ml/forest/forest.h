@@ -179,7 +179,7 @@ int forest_encode_labels(const struct forest *m, const struct frame *f,
 			 const char *label, int32_t *cls, double *y,
 			 struct mlfs_err *err);
 
-/* Serialization: a versioned msgpack document (docs/forest.md).
+/* Serialization: a versioned msgpack document (docs/store-format.md, "Random forest models").
  * forest_save appends the model to OUT.  forest_load checks everything it
  * reads: a truncated, corrupted or foreign input is -EINVAL (or -ENOTSUP
  * for a newer format version) with a message, never a crash.  DATA is not

@@ -6,7 +6,7 @@
  * copy.  The reader trusts nothing: container sizes are checked against
  * the input length before msgpack allocates, and every node index, feature,
  * offset and category order is validated, so a loaded model cannot make
- * prediction read out of bounds or loop.  Format: docs/forest.md. */
+ * prediction read out of bounds or loop.  Format: docs/store-format.md. */
 #include "forest_int.h"
 
 #include <errno.h>
