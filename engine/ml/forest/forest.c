@@ -52,7 +52,7 @@ void par_run(unsigned n, par_fn fn, void *ctx)
 		pthread_join(th[t], NULL);
 }
 
-unsigned par_threads(unsigned requested)
+unsigned forest_threads(unsigned requested)
 {
 	if (requested)
 		return requested;
@@ -1033,7 +1033,7 @@ int forest_fit_watched(const struct frame *f, const char *label,
 		       const struct forest_watch *watch, struct forest **out,
 		       struct mlfs_err *err)
 {
-	struct fit s = { .n = frame_nrows(f), .nthreads = par_threads(p->n_jobs) };
+	struct fit s = { .n = frame_nrows(f), .nthreads = forest_threads(p->n_jobs) };
 	int rc;
 
 	*out = NULL;

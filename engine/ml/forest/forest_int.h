@@ -157,7 +157,7 @@ static inline uint32_t rng_below(struct rng *r, uint32_t n)
 typedef void (*par_fn)(void *ctx, unsigned tid);
 void par_run(unsigned n, par_fn fn, void *ctx);
 /* REQUESTED, or the online CPUs when 0; at least 1. */
-unsigned par_threads(unsigned requested);
+unsigned forest_threads(unsigned requested);
 
 /* ---- binning.c ---- */
 

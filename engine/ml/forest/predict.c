@@ -493,7 +493,7 @@ int forest_predict(const struct forest *m, const struct frame *f,
 	int rc = predict_map_build(m, f, &pm, err);
 	if (rc)
 		return rc;
-	unsigned nt = par_threads(n_threads);
+	unsigned nt = forest_threads(n_threads);
 	job.chunk = chunk_rows(m, pm.nrows, nt);
 	size_t blocks = (pm.nrows + job.chunk - 1) / job.chunk;
 	if (nt > blocks)
