@@ -1,9 +1,9 @@
 /* par.c - the thread pool of par.h: workers made once that sleep on a
  * condition variable until a call bumps the pool's generation, each run
  * its share of that call's items by thread index, and the last to finish
- * wakes the caller.  One call at a time per pool (the submit mutex); a
- * call from inside a call runs serially in its thread.  Not a job queue:
- * runner.c runs whole jobs. */
+ * wakes the caller.  One call at a time per pool (the submit mutex): a
+ * call from inside a call, or made while another thread's call runs, runs
+ * serially in its own thread.  Not a job queue: runner.c runs whole jobs. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,11 +29,12 @@ struct par_job {
  *            each worker runs its share, the one that takes pending to 0
  *            signals DONE; the caller waits on DONE, then idle again
  *   stopping par_pool_free sets STOP and broadcasts: workers return
- * SUBMIT is held by the caller through one whole call. */
+ * SUBMIT is held by the caller through one whole call; a caller that
+ * cannot take it at once runs its items alone, without the workers. */
 struct par_pool {
 	int nthreads;			/* caller + started workers */
 	pthread_t *workers;		/* nthreads - 1 */
-	pthread_mutex_t submit;		/* one call at a time */
+	pthread_mutex_t submit;		/* held through one call; try-locked */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;		/* lock: gen moved or stop */
 	pthread_cond_t done;		/* lock: pending reached 0 */
@@ -205,7 +206,11 @@ struct par_pool *par_default(void)
 
 static void run(struct par_pool *p, const struct par_job *j)
 {
-	if (!p || p->nthreads == 1 || par_depth > 0 || j->n <= 1) {
+	/* Alone in this thread: no pool, one item, nested, or the pool is
+	 * busy with another thread's call (which may last a whole training:
+	 * waiting for it would be slower than doing the work here). */
+	if (!p || p->nthreads == 1 || par_depth > 0 || j->n <= 1 ||
+	    pthread_mutex_trylock(&p->submit)) {
 		if (j->each)
 			for (size_t i = 0; i < j->n; i++)
 				j->each(j->arg, i);
@@ -213,7 +218,6 @@ static void run(struct par_pool *p, const struct par_job *j)
 			j->range(j->arg, 0, 0, j->n);
 		return;
 	}
-	pthread_mutex_lock(&p->submit);
 	pthread_mutex_lock(&p->lock);
 	p->job = *j;
 	p->pending = p->nthreads - 1;

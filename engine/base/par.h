@@ -27,8 +27,9 @@ struct par_pool *par_default(void);
  * part; returns when all n calls returned.  Items go to threads by index
  * (thread t takes i = t, t + T, ... or contiguous ranges: see par_range).
  * A par_for from inside a pool worker (nested) runs its items serially in
- * the calling thread: never a deadlock.  Thread-safe: calls from several
- * threads on one pool run one after the other. */
+ * the calling thread: never a deadlock.  Thread-safe: a call made while
+ * another thread's call has the pool runs serially in its own thread
+ * rather than wait (a long training never holds up a scoring call). */
 void par_for(struct par_pool *p, size_t n, void (*fn)(void *arg, size_t i), void *arg);
 /* Split [0, n) into par_threads(p) contiguous ranges: call fn(arg, t, lo, hi).
  * Ranges differ in length by at most one, range t before range t + 1; an

@@ -1,7 +1,8 @@
 /* test_par.c - the thread pool: every index called exactly once, ranges
  * that cover [0, n) exactly, work spread over the pool's threads, nested
  * calls that run serially instead of deadlocking, two threads calling one
- * pool at once, many calls in a row, the process-wide pool. */
+ * pool at once, a call that does not wait for a busy pool, many calls in a
+ * row, the process-wide pool. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -227,6 +228,47 @@ static void test_two_callers_at_once(void **state)
 	par_pool_free(p);
 }
 
+/* Items that hold the pool until released. */
+struct holder {
+	struct par_pool *p;
+	int started;		/* atomic */
+	int release;		/* atomic */
+};
+
+static void hold(void *arg, size_t i)
+{
+	struct holder *h = arg;
+	(void)i;
+	__atomic_add_fetch(&h->started, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&h->release, __ATOMIC_ACQUIRE))
+		usleep(1000);
+}
+
+static void *hold_pool(void *arg)
+{
+	struct holder *h = arg;
+	par_for(h->p, (size_t)par_threads(h->p), hold, h);
+	return NULL;
+}
+
+static void test_busy_pool_runs_call_alone(void **state)
+{
+	(void)state;
+	struct holder h = { par_pool_new(2), 0, 0 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_pool, &h), 0);
+	while (__atomic_load_n(&h.started, __ATOMIC_ACQUIRE) < 2)
+		usleep(1000);
+	/* Every thread of the pool is held: this call must not wait. */
+	struct inner in = { &(struct nested){ h.p, 0, 0 }, pthread_self() };
+	par_for(h.p, 100, inner_item, &in);
+	assert_int_equal(in.outer->total, 100);
+	assert_int_equal(in.outer->inline_calls, 100);
+	__atomic_store_n(&h.release, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	par_pool_free(h.p);
+}
+
 static void add_index(void *arg, size_t i)
 {
 	__atomic_add_fetch((uint64_t *)arg, i + 1, __ATOMIC_RELAXED);
@@ -272,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_items_run_on_all_threads),
 		cmocka_unit_test(test_nested_runs_serially),
 		cmocka_unit_test(test_two_callers_at_once),
+		cmocka_unit_test(test_busy_pool_runs_call_alone),
 		cmocka_unit_test(test_many_calls),
 		cmocka_unit_test(test_default_pool),
 	};
