@@ -211,7 +211,7 @@ static int categorical_bins(const struct bin_job *job, uint32_t j)
 	return 0;
 }
 
-static void bounds_worker(void *ctx, unsigned tid)
+static void bounds_worker(void *ctx, size_t slot)
 {
 	struct bin_job *job = ctx;
 	struct binned *b = job->b;
@@ -231,7 +231,7 @@ static void bounds_worker(void *ctx, unsigned tid)
 	}
 }
 
-static void rows_worker(void *ctx, unsigned tid)
+static void rows_worker(void *ctx, size_t slot)
 {
 	struct bin_job *job = ctx;
 	struct binned *b = job->b;
@@ -307,11 +307,12 @@ int binning_build(const struct forest *m, const struct frame *f,
 	atomic_init(&job.next_feat, 0);
 	atomic_init(&job.next_block, 0);
 	atomic_init(&job.rc, 0);
-	par_run(n_threads, bounds_worker, &job);
+	par_for(par_default(), forest_slots(n_threads, m->nfeat), bounds_worker, &job);
 	if (atomic_load(&job.rc)) {
 		binning_free(out);
 		return mlfs_fail(err, -ENOMEM, "out of memory binning features");
 	}
-	par_run(n_threads, rows_worker, &job);
+	par_for(par_default(), forest_slots(n_threads, (n + ROW_BLOCK - 1) / ROW_BLOCK),
+		rows_worker, &job);
 	return 0;
 }

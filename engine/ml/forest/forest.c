@@ -10,54 +10,22 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 /* ---- threads ---- */
 
-struct par_arg {
-	par_fn fn;
-	void *ctx;
-	unsigned tid;
-};
-
-static void *par_main(void *p)
+unsigned forest_slots(unsigned requested, size_t units)
 {
-	struct par_arg *a = p;
-	a->fn(a->ctx, a->tid);
-	return NULL;
-}
-
-void par_run(unsigned n, par_fn fn, void *ctx)
-{
-	pthread_t th[256];
-	struct par_arg args[256];
-	unsigned started = 0;
-
-	if (n > 256)
-		n = 256;
-	for (unsigned t = 1; t < n; t++) {
-		args[started] = (struct par_arg){ fn, ctx, t };
-		if (pthread_create(&th[started], NULL, par_main, &args[started]))
-			break;
-		started++;
-	}
-	fn(ctx, 0);
-	for (unsigned t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
-}
-
-unsigned forest_threads(unsigned requested)
-{
-	if (requested)
-		return requested;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
+	unsigned n = (unsigned)par_threads(par_default());
+	if (requested && requested < n)
+		n = requested;
+	if (units < n)
+		n = units ? (unsigned)units : 1;
+	return n;
 }
 
 /* ---- parameters ---- */
@@ -589,9 +557,11 @@ static bool tree_done(struct fit_job *job)
 	return true;
 }
 
-static void fit_worker(void *arg, unsigned tid)
+static void fit_worker(void *arg, size_t slot)
 {
 	struct fit_job *job = arg;
+	if (atomic_load(&job->next) >= job->m->ntrees)
+		return;		/* the slots before took every tree (nested: serial) */
 	struct tree_builder *tb = tree_builder_new(&job->ctx);
 	uint32_t *counts = malloc(((size_t)job->nrows + 1) * sizeof(*counts));
 
@@ -644,11 +614,13 @@ struct oob_job {
 
 #define OOB_BLOCK 4096u
 
-static void oob_worker(void *arg, unsigned tid)
+static void oob_worker(void *arg, size_t slot)
 {
 	struct oob_job *job = arg;
 	const struct forest *m = job->m;
 	size_t nout = m->classify ? m->k : 1;
+	if ((size_t)atomic_load(&job->next) * OOB_BLOCK >= job->pm->nrows)
+		return;		/* the slots before took every block */
 	double *acc = malloc(nout * sizeof(double));
 	uint8_t *x = malloc(m->nfeat + 1);
 
@@ -711,7 +683,8 @@ static int compute_oob(struct forest *m, const struct frame *f,
 	}
 	atomic_init(&job.next, 0);
 	atomic_init(&job.rc, 0);
-	par_run(nthreads, oob_worker, &job);
+	par_for(par_default(), forest_slots(nthreads, (n + OOB_BLOCK - 1) / OOB_BLOCK),
+		oob_worker, &job);
 	if (atomic_load(&job.rc)) {
 		rc = mlfs_fail(err, -ENOMEM, "out of memory");
 		goto out;
@@ -1033,7 +1006,7 @@ int forest_fit_watched(const struct frame *f, const char *label,
 		       const struct forest_watch *watch, struct forest **out,
 		       struct mlfs_err *err)
 {
-	struct fit s = { .n = frame_nrows(f), .nthreads = forest_threads(p->n_jobs) };
+	struct fit s = { .n = frame_nrows(f), .nthreads = p->n_jobs };
 	int rc;
 
 	*out = NULL;
@@ -1045,7 +1018,7 @@ int forest_fit_watched(const struct frame *f, const char *label,
 	    (rc = fit_job_setup(&s, p, watch, err)))
 		goto out;
 	struct forest *m = s.m;
-	par_run(s.nthreads < m->ntrees ? s.nthreads : m->ntrees, fit_worker, &s.job);
+	par_for(par_default(), forest_slots(s.nthreads, m->ntrees), fit_worker, &s.job);
 	if ((rc = atomic_load(&s.job.rc))) {
 		rc = mlfs_fail(err, rc, rc == -ENOMEM ? "out of memory growing trees"
 				: rc == -ECANCELED ? "stopped" : "tree too large");

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "forest.h"
+#include "par.h"
 
 #define NODE_LEAF	0x1	/* a leaf */
 #define NODE_CAT	0x2	/* categorical split: a is a category record */
@@ -151,13 +152,12 @@ static inline uint32_t rng_below(struct rng *r, uint32_t n)
 
 /* ---- forest.c: threads ---- */
 
-/* Run FN(CTX, tid) on N threads, the caller being tid 0, and wait for all.
- * FN hands out its own work (an atomic counter), so the work is done even
- * when fewer threads could be started. */
-typedef void (*par_fn)(void *ctx, unsigned tid);
-void par_run(unsigned n, par_fn fn, void *ctx);
-/* REQUESTED, or the online CPUs when 0; at least 1. */
-unsigned forest_threads(unsigned requested);
+/* Work goes to the shared pool (par.h) as slots: par_for over the slots,
+ * each slot taking units (trees, row blocks, features) from an atomic
+ * counter until none are left, so the work is done whatever the slots.
+ * The slots: the pool's threads, at most REQUESTED (n_jobs; 0: no cap)
+ * and at most UNITS; at least 1. */
+unsigned forest_slots(unsigned requested, size_t units);
 
 /* ---- binning.c ---- */
 
