@@ -34,6 +34,22 @@ static int cmp_name(const void *a, const void *b)
 	return (x->len > y->len) - (x->len < y->len);
 }
 
+/* M's list of K classes, the names NULL for the caller to set; -EINVAL
+ * past 65,535 classes, HINT ending the message. */
+static int classes_new(struct forest *m, size_t k, const char *hint,
+		       struct mlfs_err *err)
+{
+	if (k > 65535)
+		return mlfs_fail(err, -EINVAL,
+				 "label '%s' has %zu distinct values: too many classes%s",
+				 m->label, k, hint);
+	m->classes = calloc(k + 1, sizeof(*m->classes));
+	if (!m->classes)
+		mlfs_oom();
+	m->k = (uint32_t)k;
+	return 0;
+}
+
 /* Classes from a categorical label: sorted text; CLS gets indices. */
 static int classes_from_text(struct forest *m, const struct frame *f,
 			     size_t lc, int32_t *cls, struct mlfs_err *err)
@@ -72,25 +88,12 @@ static int classes_from_text(struct forest *m, const struct frame *f,
 		v[k].ix = (uint32_t)c;
 		k++;
 	}
-	if (k > 65535) {
-		rc = mlfs_fail(err, -EINVAL,
-			       "label '%s' has %zu distinct values: too many classes",
-			       m->label, k);
+	if ((rc = classes_new(m, k, "", err)))
 		goto out;
-	}
 	qsort(v, k, sizeof(*v), cmp_name);
-	m->classes = calloc(k + 1, sizeof(*m->classes));
-	if (!m->classes) {
-		rc = mlfs_fail(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	m->k = (uint32_t)k;
 	for (size_t c = 0; c < k; c++) {
-		m->classes[c] = strndup(v[c].s, v[c].len);
-		if (!m->classes[c]) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto out;
-		}
+		if (!(m->classes[c] = strndup(v[c].s, v[c].len)))
+			mlfs_oom();
 		map[v[c].ix] = (int32_t)c;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -132,25 +135,12 @@ static int classes_from_numbers(struct forest *m, const struct frame *f,
 	for (size_t i = 0; i < n; i++)
 		if (!k || v[k - 1] != v[i])
 			v[k++] = v[i];
-	if (k > 65535) {
-		rc = mlfs_fail(err, -EINVAL,
-			       "label '%s' has %zu distinct values: too many classes (use task=regression)",
-			       m->label, k);
+	if ((rc = classes_new(m, k, " (use task=regression)", err)))
 		goto out;
-	}
-	m->classes = calloc(k + 1, sizeof(*m->classes));
-	if (!m->classes) {
-		rc = mlfs_fail(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	m->k = (uint32_t)k;
 	for (size_t c = 0; c < k; c++) {
 		char tmp[40];
 		forest_number_class_name(m->label_type, v[c], tmp);
-		if (!(m->classes[c] = strdup(tmp))) {
-			rc = mlfs_fail(err, -ENOMEM, "out of memory");
-			goto out;
-		}
+		m->classes[c] = mlfs_strdup(tmp);
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t lo = 0, hi = k - 1;
