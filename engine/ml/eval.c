@@ -247,30 +247,33 @@ int eval_log_loss(const int32_t *y, const double *proba, size_t n,
 	return 0;
 }
 
-int eval_rmse(const double *y, const double *pred, size_t n, double *out,
-		 struct mlfs_err *err)
+/* The mean over N rows of the squared (SQUARED) or absolute error. */
+static int mean_error(const double *y, const double *pred, size_t n,
+		      bool squared, double *out, struct mlfs_err *err)
 {
 	int rc;
 	if ((rc = need_rows(n, err)))
 		return rc;
 	double s = 0;
 	for (size_t i = 0; i < n; i++)
-		s += (y[i] - pred[i]) * (y[i] - pred[i]);
-	*out = sqrt(s / (double)n);
+		s += squared ? (y[i] - pred[i]) * (y[i] - pred[i]) : fabs(y[i] - pred[i]);
+	*out = s / (double)n;
 	return 0;
+}
+
+int eval_rmse(const double *y, const double *pred, size_t n, double *out,
+		 struct mlfs_err *err)
+{
+	int rc = mean_error(y, pred, n, true, out, err);
+	if (!rc)
+		*out = sqrt(*out);
+	return rc;
 }
 
 int eval_mae(const double *y, const double *pred, size_t n, double *out,
 		struct mlfs_err *err)
 {
-	int rc;
-	if ((rc = need_rows(n, err)))
-		return rc;
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += fabs(y[i] - pred[i]);
-	*out = s / (double)n;
-	return 0;
+	return mean_error(y, pred, n, false, out, err);
 }
 
 int eval_r2(const double *y, const double *pred, size_t n, double *out,

@@ -7,14 +7,13 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
+#include "par.h"
 #include "blob.h"
 #include "tpe.h"
 #include "tracking.h"
@@ -40,7 +39,6 @@ struct search {
 	const char *metric;
 	bool maximize;
 	struct run_info parent;
-	unsigned trial_threads;
 	struct trial *trials;
 	struct tpe_trial *done;
 	size_t ndone;
@@ -96,26 +94,34 @@ static int trial_prepare(struct search *q, struct trial *t, struct mlfs_err *err
 	return 0;
 }
 
-static void *trial_thread(void *arg)
+/* One round on the pool: its trials that were prepared. */
+struct round {
+	struct search *q;
+	struct trial **ready;
+};
+
+static void trial_train(void *arg, size_t i)
 {
-	void **a = arg;
-	struct search *q = a[0];
-	struct trial *t = a[1];
+	struct round *r = arg;
+	struct search *q = r->q;
+	struct trial *t = r->ready[i];
 	struct train_watch w = {
 		.cancel = q->watch ? q->watch->cancel : NULL,
-		.n_threads = q->trial_threads,
+		.n_threads = q->watch ? q->watch->n_threads : 0,
 	};
 	t->rc = train_run_data(q->s, q->exp, t->name, q->sp, &t->params, &q->data, &w,
 			       &t->res, &t->err);
-	return NULL;
 }
 
-/* Start, run and collect one round of N trials from trial FIRST. */
+/* Prepare, run and collect one round of N trials from trial FIRST.  The
+ * trials run at once on the shared pool, one a thread, each training its
+ * forest serially there (a nested par_for); a round of one trial runs in
+ * this thread and its forest takes the whole pool. */
 static void run_round(struct search *q, uint32_t first, uint32_t n)
 {
-	pthread_t th[64];
-	void *args[64][2];
-	bool started[64] = { false };
+	struct trial *ready[64];
+	struct round r = { q, ready };
+	size_t nready = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct trial *t = &q->trials[first + i];
@@ -126,16 +132,11 @@ static void run_round(struct search *q, uint32_t first, uint32_t n)
 				train_end(q->s, q->exp, t->name, "FAILED", t->err.msg);
 			continue;
 		}
-		args[i][0] = q;
-		args[i][1] = t;
-		started[i] = pthread_create(&th[i], NULL, trial_thread, args[i]) == 0;
-		if (!started[i])
-			trial_thread(args[i]);
+		ready[nready++] = t;
 	}
+	par_for(par_default(), nready, trial_train, &r);
 	for (uint32_t i = 0; i < n; i++) {
 		struct trial *t = &q->trials[first + i];
-		if (started[i])
-			pthread_join(th[i], NULL);
 		double v = t->rc ? NAN : train_result_metric(&t->res, q->metric);
 		if (isnan(v))
 			continue;
@@ -197,10 +198,6 @@ static int summarize(struct search *q, struct mlfs_err *err)
 static int search_all(struct search *q, struct mlfs_err *why)
 {
 	const struct train_spec *sp = q->sp;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned want = q->watch && q->watch->n_threads ? q->watch->n_threads
-			: (unsigned)(cores > 0 ? cores : 1);
-	q->trial_threads = want / sp->parallelism ? want / sp->parallelism : 1;
 	q->trials = calloc(sp->max_evals, sizeof(*q->trials));
 	q->done = calloc(sp->max_evals, sizeof(*q->done));
 	double *points = calloc((size_t)sp->max_evals * sp->nspace + 1, sizeof(double));

@@ -3,23 +3,21 @@
  * version), and per group and watched column a profile.csv line, the
  * drift.csv lines against the baseline and the window before, and per
  * group a performance.csv line when labels exist.  Groups x columns are
- * shared out to threads by index; each task writes its own lines, joined
- * in task order, so the output does not depend on the thread count. */
+ * shared out on the process pool (par.h) by index; each task writes its
+ * own lines, joined in task order, so the output does not depend on the
+ * thread count. */
 #include "monitor_int.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "csv.h"
 #include "drift.h"
+#include "par.h"
 #include "sort.h"
 #include "types.h"
-
-#define MAX_THREADS 8
 
 void mon_fmt_time(char *out, int64_t seconds)
 {
@@ -543,25 +541,15 @@ static void run_task(struct ctx *cx, size_t t, struct task_out *o)
 	cx->sum->v[t] = v;	/* the next window compares with it */
 }
 
-struct pool {
+struct tasks {
 	struct ctx *cx;
 	struct task_out *out;
-	size_t ntasks;
-	size_t next;		/* guarded by lock */
-	pthread_mutex_t lock;
 };
 
-static void *worker(void *arg)
+static void task_item(void *arg, size_t t)
 {
-	struct pool *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->lock);
-		size_t t = p->next++;
-		pthread_mutex_unlock(&p->lock);
-		if (t >= p->ntasks)
-			return NULL;
-		run_task(p->cx, t, &p->out[t]);
-	}
+	struct tasks *p = arg;
+	run_task(p->cx, t, &p->out[t]);
 }
 
 /* ---- performance ---- */
@@ -820,25 +808,12 @@ struct wsum *window_compute(const struct monitor_spec *sp, const struct mon_layo
 		mlfs_oom();
 	cx.numeric = column_kinds(lay, base, w, cx.bcol);
 
-	struct pool p = { &cx, NULL, cx.sum->g.n * lay->ncols, 0, PTHREAD_MUTEX_INITIALIZER };
-	p.out = calloc(p.ntasks + 1, sizeof(*p.out));
+	size_t ntasks = cx.sum->g.n * lay->ncols;
+	struct tasks p = { &cx, calloc(ntasks + 1, sizeof(*p.out)) };
 	if (!p.out)
 		mlfs_oom();
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nth = cpus > 1 ? (size_t)cpus : 1;
-	if (nth > MAX_THREADS)
-		nth = MAX_THREADS;
-	if (nth > p.ntasks)
-		nth = p.ntasks ? p.ntasks : 1;
-	pthread_t th[MAX_THREADS];
-	size_t started = 0;
-	for (size_t i = 1; i < nth; i++)
-		if (!pthread_create(&th[started], NULL, worker, &p))
-			started++;
-	worker(&p);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	for (size_t t = 0; t < p.ntasks; t++) {
+	par_for(par_default(), ntasks, task_item, &p);
+	for (size_t t = 0; t < ntasks; t++) {
 		buf_append(prof, p.out[t].prof.data, p.out[t].prof.len);
 		buf_append(drift, p.out[t].drift.data, p.out[t].drift.len);
 		buf_append(levels, p.out[t].levels.data, p.out[t].levels.len);
@@ -851,7 +826,6 @@ struct wsum *window_compute(const struct monitor_spec *sp, const struct mon_layo
 		for (size_t i = 0; i < cx.sum->g.n; i++)
 			if (cx.sum->g.v[i].n)
 				performance(&cx, &cx.sum->g.v[i], perf);
-	pthread_mutex_destroy(&p.lock);
 	free(cx.numeric);
 	free(cx.bcol);
 	wsum_drop_rows(cx.sum);

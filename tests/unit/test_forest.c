@@ -369,6 +369,21 @@ static struct frame *load(const char *name)
 	return f;
 }
 
+struct nested_fit {
+	struct frame *f;
+	struct forest_params p;
+	struct buf bytes[2];
+};
+
+/* As a tuning trial does: a fit inside a pool call (serial there). */
+static void fit_in_pool(void *arg, size_t i)
+{
+	struct nested_fit *nf = arg;
+	struct forest *m = fit(nf->f, "churn", &nf->p);
+	assert_int_equal(forest_save(m, &nf->bytes[i], NULL), 0);
+	forest_free(m);
+}
+
 static void test_thread_determinism(void **state)
 {
 	struct frame *f = load("mlc_churn.csv");
@@ -389,6 +404,15 @@ static void test_thread_determinism(void **state)
 	assert_int_equal(bytes[0].len, bytes[2].len);
 	assert_memory_equal(bytes[0].data, bytes[1].data, bytes[0].len);
 	assert_memory_equal(bytes[0].data, bytes[2].data, bytes[0].len);
+	/* Two fits at once on the pool, each serial inside its thread. */
+	struct nested_fit nf = { f, p, { { 0 } } };
+	nf.p.n_jobs = 0;
+	par_for(par_default(), 2, fit_in_pool, &nf);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(nf.bytes[i].len, bytes[0].len);
+		assert_memory_equal(nf.bytes[i].data, bytes[0].data, bytes[0].len);
+		buf_free(&nf.bytes[i]);
+	}
 	/* A different seed gives a different forest. */
 	p.seed = 12;
 	struct forest *m = fit(f, "churn", &p);
@@ -867,6 +891,9 @@ static void test_accuracy_satellite(void **state)
 
 int main(void)
 {
+	/* The shared pool (par.h) with more threads than n_jobs asks for
+	 * below, whatever the machine's CPUs. */
+	setenv("MLFS_THREADS", "8", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_impurity_values),

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sort.h"
+
 #define SAMPLE_ROWS 200000u
 #define ROW_BLOCK 65536u
 
@@ -37,67 +39,6 @@ struct vc {
 	uint32_t c;
 };
 
-/* Doubles to unsigned keys in the same order (NaN excluded). */
-static inline uint64_t dkey(double d)
-{
-	uint64_t u;
-	if (d == 0)
-		d = 0;	/* -0.0 sorts with 0.0 */
-	memcpy(&u, &d, 8);
-	return u & 0x8000000000000000ull ? ~u : u | 0x8000000000000000ull;
-}
-
-static inline double dval(uint64_t k)
-{
-	uint64_t u = k & 0x8000000000000000ull ? k & ~0x8000000000000000ull : ~k;
-	double d;
-	memcpy(&d, &u, 8);
-	return d;
-}
-
-/* Sort V[0..n) (no NaN) with an LSD radix sort on 16-bit digits, using
- * TMP (n keys); digits where all keys agree are skipped. */
-static void sort_doubles(double *v, uint64_t *keys, uint64_t *tmp, uint32_t n)
-{
-	uint32_t *count = calloc(65536, sizeof(*count));
-	if (!count) {
-		/* Fallback without memory: insertion sort is still correct. */
-		for (uint32_t i = 1; i < n; i++) {
-			double x = v[i];
-			uint32_t j = i;
-			while (j > 0 && v[j - 1] > x) {
-				v[j] = v[j - 1];
-				j--;
-			}
-			v[j] = x;
-		}
-		return;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		keys[i] = dkey(v[i]);
-	for (int shift = 0; shift < 64; shift += 16) {
-		memset(count, 0, 65536 * sizeof(*count));
-		for (uint32_t i = 0; i < n; i++)
-			count[(keys[i] >> shift) & 0xffff]++;
-		if (n && count[(keys[0] >> shift) & 0xffff] == n)
-			continue;
-		uint32_t sum = 0;
-		for (uint32_t d = 0; d < 65536; d++) {
-			uint32_t c = count[d];
-			count[d] = sum;
-			sum += c;
-		}
-		for (uint32_t i = 0; i < n; i++)
-			tmp[count[(keys[i] >> shift) & 0xffff]++] = keys[i];
-		uint64_t *t = keys;
-		keys = tmp;
-		tmp = t;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		v[i] = dval(keys[i]);
-	free(count);
-}
-
 static double midpoint(double a, double b)
 {
 	double m = a / 2 + b / 2;
@@ -112,25 +53,22 @@ static int numeric_bounds(const double *x, uint32_t n, uint32_t max_bins,
 	uint32_t take = n > SAMPLE_ROWS ? SAMPLE_ROWS : n;
 	double *v = malloc(((size_t)take + 1) * sizeof(*v));
 	struct vc *d = malloc(((size_t)take + 1) * sizeof(*d));
-	uint64_t *keys = malloc(((size_t)take + 1) * 2 * sizeof(*keys));
 	double *ub = malloc((size_t)max_bins * sizeof(*ub));
 	uint32_t nv = 0, nd = 0, nb = 0;
 
-	if (!v || !d || !ub || !keys) {
+	if (!v || !d || !ub) {
 		free(v);
 		free(d);
 		free(ub);
-		free(keys);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < take; i++) {
 		uint32_t row = take == n ? i
 			: (uint32_t)((uint64_t)i * n / take);
-		if (!isnan(x[row]))
-			v[nv++] = x[row];
+		if (!isnan(x[row]))	/* -0.0 counts as 0.0 */
+			v[nv++] = x[row] == 0 ? 0.0 : x[row];
 	}
-	sort_doubles(v, keys, keys + take + 1, nv);
-	free(keys);
+	sort_doubles(v, nv);
 	for (uint32_t i = 0; i < nv; i++) {
 		if (nd && d[nd - 1].v == v[i])
 			d[nd - 1].c++;
@@ -211,7 +149,7 @@ static int categorical_bins(const struct bin_job *job, uint32_t j)
 	return 0;
 }
 
-static void bounds_worker(void *ctx, unsigned tid)
+static void bounds_worker(void *ctx, size_t slot)
 {
 	struct bin_job *job = ctx;
 	struct binned *b = job->b;
@@ -231,7 +169,7 @@ static void bounds_worker(void *ctx, unsigned tid)
 	}
 }
 
-static void rows_worker(void *ctx, unsigned tid)
+static void rows_worker(void *ctx, size_t slot)
 {
 	struct bin_job *job = ctx;
 	struct binned *b = job->b;
@@ -307,11 +245,12 @@ int binning_build(const struct forest *m, const struct frame *f,
 	atomic_init(&job.next_feat, 0);
 	atomic_init(&job.next_block, 0);
 	atomic_init(&job.rc, 0);
-	par_run(n_threads, bounds_worker, &job);
+	par_for(par_default(), forest_slots(n_threads, m->nfeat), bounds_worker, &job);
 	if (atomic_load(&job.rc)) {
 		binning_free(out);
 		return mlfs_fail(err, -ENOMEM, "out of memory binning features");
 	}
-	par_run(n_threads, rows_worker, &job);
+	par_for(par_default(), forest_slots(n_threads, (n + ROW_BLOCK - 1) / ROW_BLOCK),
+		rows_worker, &job);
 	return 0;
 }

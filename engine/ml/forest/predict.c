@@ -456,11 +456,13 @@ static void predict_binned(const struct forest *m, const uint8_t *xb, size_t nb,
 		o[q] /= m->ntrees;
 }
 
-static void pred_worker(void *arg, unsigned tid)
+static void pred_worker(void *arg, size_t slot)
 {
 	struct pred_job *job = arg;
 	const struct forest *m = job->m;
 	const size_t nout = forest_nout(m), nf = m->nfeat;
+	if (atomic_load(&job->next) * job->chunk >= job->pm->nrows)
+		return;		/* the slots before took every chunk */
 	uint8_t *xb = malloc(job->chunk * nf + 1);
 	struct walk_buf w;
 
@@ -493,14 +495,11 @@ int forest_predict(const struct forest *m, const struct frame *f,
 	int rc = predict_map_build(m, f, &pm, err);
 	if (rc)
 		return rc;
-	unsigned nt = par_threads(n_threads);
-	job.chunk = chunk_rows(m, pm.nrows, nt);
-	size_t blocks = (pm.nrows + job.chunk - 1) / job.chunk;
-	if (nt > blocks)
-		nt = blocks ? (unsigned)blocks : 1;
+	job.chunk = chunk_rows(m, pm.nrows, forest_slots(n_threads, pm.nrows));
 	atomic_init(&job.next, 0);
 	atomic_init(&job.rc, 0);
-	par_run(nt, pred_worker, &job);
+	par_for(par_default(), forest_slots(n_threads, (pm.nrows + job.chunk - 1) / job.chunk),
+		pred_worker, &job);
 	predict_map_free(&pm);
 	if ((rc = atomic_load(&job.rc)))
 		return mlfs_fail(err, rc, "out of memory");
