@@ -16,8 +16,11 @@
  * Invariant: for every metric, x/l says how many points x/m holds (n),
  * the byte length of their text (bytes) and the latest by (step, time);
  * both change in one batch, with the run's x/L record, which runs.csv reads
- * (one record a run instead of one a metric).  All writers take `lock`, so read-modify-write
- * of a run or a summary never interleaves. */
+ * (one record a run instead of one a metric).  Every writer of a run
+ * holds its run's lock and every writer of an experiment record holds
+ * the experiments' lock (tracking_int.h), so read-modify-write of a run
+ * or a summary never interleaves, and runs of one experiment change in
+ * parallel. */
 #include "tracking.h"
 #include "tracking_int.h"
 
@@ -29,6 +32,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "hash.h"
 #include "ids.h"
 #include "table.h"
 
@@ -38,7 +42,9 @@ static void *state_new(void)
 {
 	struct tracking_state *t = calloc(1, sizeof(*t));
 	if (t) {
-		pthread_mutex_init(&t->lock, NULL);
+		pthread_rwlock_init(&t->exps, NULL);
+		for (size_t i = 0; i < TRACKING_STRIPES; i++)
+			pthread_mutex_init(&t->runs[i], NULL);
 		pthread_mutex_init(&t->cache_lock, NULL);
 	}
 	return t;
@@ -48,7 +54,9 @@ static void state_free(void *p)
 {
 	struct tracking_state *t = p;
 	buf_free(&t->cache_text);
-	pthread_mutex_destroy(&t->lock);
+	pthread_rwlock_destroy(&t->exps);
+	for (size_t i = 0; i < TRACKING_STRIPES; i++)
+		pthread_mutex_destroy(&t->runs[i]);
 	pthread_mutex_destroy(&t->cache_lock);
 	free(t);
 }
@@ -56,6 +64,43 @@ static void state_free(void *p)
 struct tracking_state *tracking_state_get(struct store *s)
 {
 	return store_state(s, &state_key, state_new, state_free);
+}
+
+size_t tracking_run_stripe(uint64_t eid, const char *run)
+{
+	return (size_t)(hash64(run, strlen(run), eid) % TRACKING_STRIPES);
+}
+
+int tracking_run_begin(struct store *s, const char *exp, const char *run,
+		       uint64_t *eid)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_rwlock_rdlock(&t->exps);
+	int rc = tracking_exp_id(s, exp, eid);
+	if (rc) {
+		pthread_rwlock_unlock(&t->exps);
+		return rc;
+	}
+	pthread_mutex_lock(&t->runs[tracking_run_stripe(*eid, run)]);
+	return 0;
+}
+
+void tracking_run_end(struct store *s, uint64_t eid, const char *run)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_mutex_unlock(&t->runs[tracking_run_stripe(eid, run)]);
+	pthread_rwlock_unlock(&t->exps);
+}
+
+/* The experiments' lock, for writing (tracking_int.h). */
+static void exps_lock(struct store *s)
+{
+	pthread_rwlock_wrlock(&tracking_state_get(s)->exps);
+}
+
+static void exps_unlock(struct store *s)
+{
+	pthread_rwlock_unlock(&tracking_state_get(s)->exps);
 }
 
 const char *run_status_name(enum run_status s)
@@ -170,9 +215,9 @@ static void exp_put(struct store_batch *b, const char *name, const struct exp *e
 int tracking_write_batch(struct store *s, struct store_batch *b,
 			 struct mlfs_err *err)
 {
-	tracking_state_get(s)->version++;
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
+	atomic_fetch_add(&tracking_state_get(s)->version, 1);
 	return rc;
 }
 
@@ -185,7 +230,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	if (exp_load(s, name, &e) == 0) {
 		exp_free(&e);
 		rc = mlfs_fail(err, -EEXIST, "experiment '%s' exists", name);
@@ -199,7 +244,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 	exp_put(b, name, &e);
 	rc = tracking_write_batch(s, b, err);
 out:
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -223,7 +268,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 {
 	struct exp e;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	int rc = exp_load(s, name, &e);
 	if (!rc) {
 		tracking_key_run(&k, 'r', e.id, NULL);
@@ -237,7 +282,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 		}
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	buf_free(&k);
 	return rc;
 }
@@ -344,7 +389,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 	if (!apply)
 		return 0;
 	struct exp e;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	rc = exp_load(s, name, &e);
 	if (!rc) {
 		struct buf *b = tags ? &e.tags : &e.description;
@@ -355,7 +400,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 		rc = tracking_write_batch(s, bt, err);
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	return rc;
 }
 
@@ -433,9 +478,10 @@ int tracking_run_create(struct store *s, const char *exp, const char *run,
 	struct run_info r;
 	if (!names_valid(run))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, run);
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc && tracking_run_load(s, eid, run, &r) == 0)
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	if (tracking_run_load(s, eid, run, &r) == 0)
 		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
 	if (!rc) {
 		memset(&r, 0, sizeof(r));
@@ -448,7 +494,7 @@ int tracking_run_create(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	return rc;
 }
 
@@ -470,10 +516,10 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 	uint64_t eid;
 	struct run_info r;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, eid, run, &r);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
 		tracking_key_run(&k, 'r', eid, run);
@@ -486,7 +532,7 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		store_batch_delete(b, k.data, k.len);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&k);
 	return rc;
 }
@@ -542,10 +588,10 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		return 0;
 	uint64_t eid;
 	struct run_info r;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, eid, run, &r);
 	if (!rc) {
 		r.status = st;
 		r.end_ms = now_ms;
@@ -553,7 +599,7 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	return rc;
 }
 
@@ -562,7 +608,7 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 {
 	uint64_t eid;
 	struct run_info r, p;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	int rc = tracking_exp_id(s, exp, &eid);
 	if (!rc)
 		rc = tracking_run_load(s, eid, run, &r);
@@ -589,6 +635,6 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	return rc;
 }

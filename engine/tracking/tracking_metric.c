@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -233,11 +232,9 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
 	/* Every line is checked before anything is written: all or nothing. */
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
-	if (rc)
+	if ((rc = tracking_run_begin(s, exp, run, &eid)))
+		return rc;
+	if ((rc = tracking_run_load(s, eid, run, &r)))
 		goto out;
 	tracking_key_item(&lk, 'l', eid, run, key);
 	if ((rc = summary_load(s, NULL, &lk, &lc.sm)) && rc != -ENOENT)
@@ -277,13 +274,13 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		codec_enc_i64(&v, lc.sm.mtime);
 		store_batch_put(b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
-		tracking_state_get(s)->version++;
-		rc = store_write(s, b, false, err);
+		rc = tracking_write_batch(s, b, err);
+		b = NULL;
 	}
 done:
 	store_batch_free(b);
 out:
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&lk);
 	buf_free(&lc.block);
 	return rc;
