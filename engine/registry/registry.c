@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
 #include "blob.h"
 #include "clock.h"
 #include "codec.h"
@@ -187,7 +188,8 @@ void reg_delete_model_keys(struct store_batch *b, uint64_t mid, const char *cs)
 /* ---- registered models ---- */
 
 int registry_model_create(struct store *s, const char *name, uint32_t uid,
-			  uint32_t gid, uint32_t mode, struct mlfs_err *err)
+			  uint32_t gid, uint32_t mode, const char *attrs,
+			  struct mlfs_err *err)
 {
 	struct reg_model m = { 0 };
 	if (!names_valid(name))
@@ -204,7 +206,10 @@ int registry_model_create(struct store *s, const char *name, uint32_t uid,
 		m.gid = gid;
 		m.mode = mode & 07777;
 		m.next = 1;
-		rc = reg_commit(s, store_batch_new(), name, &m, err);
+		struct store_batch *b = store_batch_new();
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		rc = reg_commit(s, b, name, &m, err);
 	}
 	pthread_mutex_unlock(reg_lock(s));
 	return rc;
@@ -260,7 +265,7 @@ static int collect_pins(struct store *s, uint64_t mid, struct pin_refs *p,
 }
 
 int registry_model_delete(struct store *s, const char *name,
-			  struct mlfs_err *err)
+			  const char *attrs, struct mlfs_err *err)
 {
 	struct reg_model m;
 	struct pin_refs p = { 0 };
@@ -279,6 +284,8 @@ int registry_model_delete(struct store *s, const char *name,
 		reg_delete_model_keys(b, m.id, "vxazhe");
 		reg_key_model(&k, name);
 		store_batch_delete(b, k.data, k.len);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, false, err);
 		reg_changed(s);
 	}

@@ -470,7 +470,7 @@ int registry_register_trained(struct store *s, const char *model, const char *ex
 			rc = mlfs_fail(err, -EINVAL, "register: the search has no best trial");
 		which = best.data;
 	}
-	if (!rc && (rc = registry_model_create(s, model, uid, gid, 0755, NULL)) == -EEXIST)
+	if (!rc && (rc = registry_model_create(s, model, uid, gid, 0755, NULL, NULL)) == -EEXIST)
 		rc = 0;
 	if (!rc)
 		rc = registry_register(s, model, exp, which, uid, version, err);

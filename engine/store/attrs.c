@@ -68,7 +68,7 @@ int attrs_delete(struct store *s, const char *name, struct mlfs_err *err)
 	return rc;
 }
 
-int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
+void attrs_batch_delete_tree(struct store_batch *b, const char *name)
 {
 	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };
 	key_attrs(&k, name);
@@ -76,13 +76,18 @@ int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
 	buf_putc(&lo, '/');
 	key_attrs(&hi, name);
 	buf_putc(&hi, '/' + 1);
-	struct store_batch *b = store_batch_new();
 	store_batch_delete(b, k.data, k.len);
 	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
-	int rc = store_write(s, b, false, err);
-	store_batch_free(b);
 	buf_free(&k);
 	buf_free(&lo);
 	buf_free(&hi);
+}
+
+int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	attrs_batch_delete_tree(b, name);
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
 	return rc;
 }

@@ -158,8 +158,9 @@ static int commit(struct store *s, struct store_batch *b, struct mlfs_err *err)
 	return rc;
 }
 
-int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
-		  uint64_t *id, struct mlfs_err *err)
+int blob_root_put(struct store *s, struct store_batch *b, uint32_t mode,
+		  uint32_t uid, uint32_t gid, uint64_t *id,
+		  struct mlfs_err *err)
 {
 	struct obj o = { 0 };
 	int rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
@@ -170,9 +171,20 @@ int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 	o.st.uid = uid;
 	o.st.gid = gid;
 	o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-	struct store_batch *b = store_batch_new();
 	blob_obj_put(b, &o);
 	*id = o.st.id;
+	return 0;
+}
+
+int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
+		  uint64_t *id, struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	int rc = blob_root_put(s, b, mode, uid, gid, id, err);
+	if (rc) {
+		store_batch_free(b);
+		return rc;
+	}
 	return commit(s, b, err);
 }
 
@@ -836,9 +848,17 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 
 int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 {
+	struct store_batch *b = store_batch_new();
+	int rc = blob_root_release_write(s, root, b, err);
+	store_batch_free(b);
+	return rc;
+}
+
+int blob_root_release_write(struct store *s, uint64_t root,
+			    struct store_batch *b, struct mlfs_err *err)
+{
 	struct buf k = { 0 };
 	pthread_mutex_lock(blob_ns_lock(s));
-	struct store_batch *b = store_batch_new();
 	int rc = 0;
 	if (root_pinned(s, root, NULL)) {
 		key_released(&k, root);
@@ -848,7 +868,6 @@ int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 	}
 	if (!rc)
 		rc = store_write(s, b, false, err);
-	store_batch_free(b);
 	pthread_mutex_unlock(blob_ns_lock(s));
 	buf_free(&k);
 	return rc;

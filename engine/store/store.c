@@ -45,6 +45,8 @@ struct store {
 	 * stops writing, and a sync or flush would trip an assertion of
 	 * Debian's build on its failed log file, so none is tried. */
 	int failing;
+	/* store_test_fail_writes: writes left, and the errno after (atomic). */
+	int test_left, test_err;
 	/* Modules' per-store state (store_state): guarded by state_lock. */
 	pthread_mutex_t state_lock;
 	struct store_state_slot *states;
@@ -143,6 +145,21 @@ static int write_result(struct store *s, int rc)
 		store_notify(s, "writes work again: the store resumed after its disk was full");
 	}
 	return rc;
+}
+
+void store_test_fail_writes(struct store *s, int after, int err)
+{
+	__atomic_store_n(&s->test_left, after, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->test_err, err, __ATOMIC_SEQ_CST);
+}
+
+/* The test hook's errno for this write, or 0 to write. */
+static int test_refuse(struct store *s, struct mlfs_err *err)
+{
+	int e = __atomic_load_n(&s->test_err, __ATOMIC_SEQ_CST);
+	if (!e || __atomic_sub_fetch(&s->test_left, 1, __ATOMIC_SEQ_CST) >= 0)
+		return 0;
+	return mlfs_fail(err, e, "write refused (store_test_fail_writes)");
 }
 
 /* Writes to a store opened read-only. */
@@ -326,6 +343,9 @@ int store_put(struct store *s, const void *key, size_t klen,
 	char *rerr = NULL;
 	if (s->readonly)
 		return readonly_fail(s, err);
+	int rc = test_refuse(s, err);
+	if (rc)
+		return rc;
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
@@ -336,6 +356,9 @@ int store_delete(struct store *s, const void *key, size_t klen,
 	char *rerr = NULL;
 	if (s->readonly)
 		return readonly_fail(s, err);
+	int rc = test_refuse(s, err);
+	if (rc)
+		return rc;
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
 }
@@ -399,6 +422,9 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 	char *rerr = NULL;
 	if (s->readonly)
 		return readonly_fail(s, err);
+	int rc = test_refuse(s, err);
+	if (rc)
+		return rc;
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }

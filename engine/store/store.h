@@ -102,6 +102,10 @@ void store_iter_free(struct store_iter *it);
 
 /* Make everything written so far durable against power loss. */
 int store_sync(struct store *s, struct mlfs_err *err);
+/* Test hook: after AFTER more writes (put, delete, batch) every write
+ * fails with ERR and writes nothing, as if the daemon had died there;
+ * ERR 0 ends it.  For tests that a change is one batch. */
+void store_test_fail_writes(struct store *s, int after, int err);
 /* Call FN(ARG) after every write to S that succeeded (put, delete, batch),
  * on the writing thread, so that a cache above the store (the kernel's,
  * through fs/) learns that something changed.  FN must be cheap and must

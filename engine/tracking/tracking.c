@@ -5,7 +5,8 @@
  *
  * Records (keys in docs/store-format.md):
  *   x/e/NAME                 experiment {id, description, tags, ctime}
- *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, art}
+ *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, mode,
+ *                            art}, made in one batch with its artifact root
  *   x/p/EID/RUN\0KEY         param value          x/t/... tag value
  *   x/m/EID/RUN\0KEY\0SEQ    a block of points: their text, "TIMESTAMP_MS VALUE
  *                            STEP" lines, as one write logged them; SEQ is
@@ -31,6 +32,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "attrs.h"
+#include "blob.h"
 #include "codec.h"
 #include "hash.h"
 #include "ids.h"
@@ -435,6 +438,7 @@ int tracking_run_load(struct store *s, uint64_t eid, const char *run,
 			r->end_ms = codec_dget_i64(root, "end", 0);
 			r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
 			r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
+			r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
 			r->artifacts = codec_dget_u64(root, "art", 0);
 			codec_dget_str(root, "parent", r->parent, sizeof(r->parent));
 			codec_dec_free(d);
@@ -450,7 +454,7 @@ static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 {
 	struct buf k = { 0 }, v = { 0 };
 	tracking_key_run(&k, 'r', eid, run);
-	codec_enc_map(&v, 7);
+	codec_enc_map(&v, 8);
 	codec_enc_cstr(&v, "status");
 	codec_enc_u64(&v, r->status);
 	codec_enc_cstr(&v, "start");
@@ -463,6 +467,8 @@ static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 	codec_enc_u64(&v, r->uid);
 	codec_enc_cstr(&v, "gid");
 	codec_enc_u64(&v, r->gid);
+	codec_enc_cstr(&v, "mode");
+	codec_enc_u64(&v, r->mode);
 	codec_enc_cstr(&v, "art");
 	codec_enc_u64(&v, r->artifacts);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
@@ -470,32 +476,57 @@ static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 	buf_free(&v);
 }
 
-int tracking_run_create(struct store *s, const char *exp, const char *run,
-			int64_t now_ms, uint32_t uid, uint32_t gid,
-			uint64_t artifacts, struct mlfs_err *err)
+/* The one batch of a new run: its record NEW (status, start, owner,
+ * mode, artifacts), a new artifacts root when NEW has none, and the
+ * removal of the attrs under ATTRS (may be NULL). */
+static int run_create(struct store *s, const char *exp, const char *run,
+		      struct run_info *new, const char *attrs,
+		      struct mlfs_err *err)
 {
 	uint64_t eid;
-	struct run_info r;
+	struct run_info old;
 	if (!names_valid(run))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, run);
 	int rc = tracking_run_begin(s, exp, run, &eid);
 	if (rc)
 		return rc;
-	if (tracking_run_load(s, eid, run, &r) == 0)
+	if (tracking_run_load(s, eid, run, &old) == 0)
 		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
+	struct store_batch *b = store_batch_new();
+	if (!rc && !new->artifacts)
+		rc = blob_root_put(s, b, 0755, new->uid, new->gid, &new->artifacts, err);
 	if (!rc) {
-		memset(&r, 0, sizeof(r));
-		r.status = RUN_RUNNING;
-		r.start_ms = now_ms;
-		r.uid = uid;
-		r.gid = gid;
-		r.artifacts = artifacts;
-		struct store_batch *b = store_batch_new();
-		run_put(b, eid, run, &r);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		run_put(b, eid, run, new);
 		rc = tracking_write_batch(s, b, err);
+	} else {
+		store_batch_free(b);
 	}
 	tracking_run_end(s, eid, run);
 	return rc;
+}
+
+int tracking_run_create(struct store *s, const char *exp, const char *run,
+			int64_t now_ms, uint32_t uid, uint32_t gid,
+			uint64_t artifacts, struct mlfs_err *err)
+{
+	struct run_info r = {
+		.status = RUN_RUNNING, .start_ms = now_ms, .uid = uid,
+		.gid = gid, .mode = 0755, .artifacts = artifacts,
+	};
+	return run_create(s, exp, run, &r, NULL, err);
+}
+
+int tracking_run_make(struct store *s, const char *exp, const char *run,
+		      int64_t now_ms, uint32_t uid, uint32_t gid, uint32_t mode,
+		      const char *attrs, struct mlfs_err *err)
+{
+	struct run_info r = {
+		.status = RUN_RUNNING, .start_ms = now_ms, .uid = uid,
+		.gid = gid, .mode = mode & 07777,
+	};
+	return run_create(s, exp, run, &r, attrs, err);
 }
 
 static void delete_item_range(struct store_batch *b, char kind, uint64_t eid,
@@ -510,8 +541,10 @@ static void delete_item_range(struct store_batch *b, char kind, uint64_t eid,
 	buf_free(&hi);
 }
 
-int tracking_run_drop(struct store *s, const char *exp, const char *run,
-		      struct mlfs_err *err)
+/* Drop run RUN of EXP; RELEASE: with its hold on its artifacts tree and
+ * the attrs under ATTRS (may be NULL), all in one batch. */
+static int run_drop(struct store *s, const char *exp, const char *run,
+		    bool release, const char *attrs, struct mlfs_err *err)
 {
 	uint64_t eid;
 	struct run_info r;
@@ -530,11 +563,31 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		delete_item_range(b, 'l', eid, run);
 		tracking_key_run(&k, 'L', eid, run);
 		store_batch_delete(b, k.data, k.len);
-		rc = tracking_write_batch(s, b, err);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		if (release && r.artifacts) {
+			rc = blob_root_release_write(s, r.artifacts, b, err);
+			store_batch_free(b);
+			atomic_fetch_add(&tracking_state_get(s)->version, 1);
+		} else {
+			rc = tracking_write_batch(s, b, err);
+		}
 	}
 	tracking_run_end(s, eid, run);
 	buf_free(&k);
 	return rc;
+}
+
+int tracking_run_drop(struct store *s, const char *exp, const char *run,
+		      struct mlfs_err *err)
+{
+	return run_drop(s, exp, run, false, NULL, err);
+}
+
+int tracking_run_remove(struct store *s, const char *exp, const char *run,
+			const char *attrs, struct mlfs_err *err)
+{
+	return run_drop(s, exp, run, true, attrs, err);
 }
 
 int tracking_run_get(struct store *s, const char *exp, const char *run,

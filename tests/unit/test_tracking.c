@@ -17,6 +17,7 @@
 
 #include "store_fixture.h"
 
+#include "attrs.h"
 #include "blob.h"
 #include "store.h"
 #include "tracking.h"
@@ -354,6 +355,76 @@ static void test_concurrent_appends_to_one_run_lose_nothing(void **state)
 	buf_free(&text);
 }
 
+/* ---- a run is made and removed in one batch ---- */
+
+static size_t count_keys(struct store *s, const char *lo, const char *hi)
+{
+	size_t n = 0;
+	struct store_iter *it = store_iter_new(s, NULL, lo, strlen(lo), hi, strlen(hi));
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		n++;
+	store_iter_free(it);
+	return n;
+}
+
+/* Whether the store holds all of run RUN (its record, its artifacts
+ * root, no attrs at ATTRS) or none of it (nor an artifacts root more). */
+static bool whole_or_none(struct store *s, const char *run, const char *attrs,
+			  size_t roots_without)
+{
+	struct run_info r;
+	struct blob_stat st;
+	struct attrs a;
+	size_t roots = count_keys(s, "b/i/", "b/i0");
+	if (tracking_run_get(s, "e", run, &r) == 0)
+		return blob_stat(s, r.artifacts, &st) == 0 && st.dir &&
+		       r.mode == 0700 && roots == roots_without + 1 &&
+		       attrs_get(s, attrs, &a) == -ENOENT;
+	return roots == roots_without;
+}
+
+/* A daemon dying after any number of the writes of a mkdir or an rmdir
+ * of a run leaves the whole run or nothing: no artifacts tree without
+ * its run, no run without its tree, no chmod of an earlier run of the
+ * name. */
+static void test_run_made_and_removed_in_one_batch(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	size_t roots = count_keys(f->s, "b/i/", "b/i0");
+	for (int after = 0; after < 4; after++) {
+		char run[16];
+		snprintf(run, sizeof(run), "c%d", after);
+		assert_int_equal(attrs_put(f->s, run, &old, NULL), 0);
+		store_test_fail_writes(f->s, after, -EIO);
+		int rc = tracking_run_make(f->s, "e", run, 2000, 7, 8, 0700, run, NULL);
+		store_test_fail_writes(f->s, 0, 0);
+		assert_true(rc == 0 || rc == -EIO);
+		assert_true(whole_or_none(f->s, run, run, roots));
+		if (rc == 0)
+			break;
+	}
+	/* The id counter, then one batch: made once two writes may go. */
+	struct run_info made;
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &made), 0);
+	assert_int_equal(tracking_run_get(f->s, "e", "c1", &made), -ENOENT);
+	/* The made run, removed with a daemon dying after 0 writes: still
+	 * whole; then removed: all gone, attrs too. */
+	assert_int_equal(attrs_put(f->s, "c2", &old, NULL), 0);
+	store_test_fail_writes(f->s, 0, -EIO);
+	assert_int_equal(tracking_run_remove(f->s, "e", "c2", "c2", NULL), -EIO);
+	store_test_fail_writes(f->s, 0, 0);
+	struct run_info r;
+	struct attrs a;
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &r), 0);
+	assert_int_equal(attrs_get(f->s, "c2", &a), 0);
+	assert_int_equal(count_keys(f->s, "b/i/", "b/i0"), roots + 1);
+	assert_int_equal(tracking_run_remove(f->s, "e", "c2", "c2", NULL), 0);
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &r), -ENOENT);
+	assert_int_equal(attrs_get(f->s, "c2", &a), -ENOENT);
+	assert_int_equal(count_keys(f->s, "b/i/", "b/i0"), roots);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -368,6 +439,7 @@ int main(void)
 		T(test_check_finds_damage),
 		T(test_runs_change_in_parallel),
 		T(test_concurrent_appends_to_one_run_lose_nothing),
+		T(test_run_made_and_removed_in_one_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
