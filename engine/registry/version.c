@@ -309,12 +309,7 @@ int registry_version_list(struct store *s, const char *name,
 		if (kl == lo.len + 8)
 			rc = fn(ctx, key_get_u64(k + lo.len));
 	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	buf_free(&lo);
-	buf_free(&hi);
-	return rc;
+	return store_iter_end(it, rc, &lo, &hi);
 }
 
 struct busy {

@@ -153,9 +153,14 @@ void store_test_fail_writes(struct store *s, int after, int err)
 	__atomic_store_n(&s->test_err, err, __ATOMIC_SEQ_CST);
 }
 
-/* The test hook's errno for this write, or 0 to write. */
-static int test_refuse(struct store *s, struct mlfs_err *err)
+static int readonly_fail(struct store *s, struct mlfs_err *err);
+
+/* Whether a write may go: 0, or the errno of a store opened read-only
+ * or of the test hook (store_test_fail_writes). */
+static int write_allowed(struct store *s, struct mlfs_err *err)
 {
+	if (s->readonly)
+		return readonly_fail(s, err);
 	int e = __atomic_load_n(&s->test_err, __ATOMIC_SEQ_CST);
 	if (!e || __atomic_sub_fetch(&s->test_left, 1, __ATOMIC_SEQ_CST) >= 0)
 		return 0;
@@ -341,9 +346,7 @@ int store_put(struct store *s, const void *key, size_t klen,
 	      const void *val, size_t vlen, struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
-	int rc = test_refuse(s, err);
+	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
@@ -354,9 +357,7 @@ int store_delete(struct store *s, const void *key, size_t klen,
 		 struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
-	int rc = test_refuse(s, err);
+	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
@@ -420,9 +421,7 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 		struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
-	int rc = test_refuse(s, err);
+	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
@@ -533,6 +532,19 @@ void store_iter_free(struct store_iter *it)
 	free(it->lower);
 	free(it->upper);
 	free(it);
+}
+
+int store_iter_end(struct store_iter *it, int rc, struct buf *lo,
+		   struct buf *hi)
+{
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	if (lo)
+		buf_free(lo);
+	if (hi)
+		buf_free(hi);
+	return rc;
 }
 
 int store_sync(struct store *s, struct mlfs_err *err)

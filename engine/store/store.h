@@ -99,6 +99,11 @@ const char *store_iter_value(const struct store_iter *it, size_t *vlen);
 /* 0, or -EIO when the scan stopped on an error. */
 int store_iter_status(const struct store_iter *it, struct mlfs_err *err);
 void store_iter_free(struct store_iter *it);
+/* End a walk: RC, or when RC is 0 the iterator's error; frees IT, then
+ * LO and HI, the buffers of its bounds (may be NULL), which had to live
+ * as long as IT. */
+int store_iter_end(struct store_iter *it, int rc, struct buf *lo,
+		   struct buf *hi);
 
 /* Make everything written so far durable against power loss. */
 int store_sync(struct store *s, struct mlfs_err *err);

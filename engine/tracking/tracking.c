@@ -169,50 +169,29 @@ static void exp_free(struct exp *e)
 	buf_free(&e->tags);
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct exp, m, CODEC_##t, d)
+static const struct codec_field exp_fields[] = {
+	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
+	F("description", description, BUF, 0), F("tags", tags, BUF, 0),
+};
+#undef F
+
 static int exp_load(struct store *s, const char *name, struct exp *e)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	memset(e, 0, sizeof(*e));
 	key_exp(&k, name);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval r = codec_dec_root(d), f;
-			const char *p;
-			size_t n;
-			e->id = codec_dget_u64(r, "id", 0);
-			e->ctime = codec_dget_i64(r, "ctime", 0);
-			if (codec_dval_get(r, "description", &f) && codec_dval_str(f, &p, &n))
-				buf_append(&e->description, p, n);
-			if (codec_dval_get(r, "tags", &f) && codec_dval_str(f, &p, &n))
-				buf_append(&e->tags, p, n);
-			codec_dec_free(d);
-		}
-	}
+	int rc = codec_load_fields(s, NULL, &k, e, exp_fields, 4);
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 static void exp_put(struct store_batch *b, const char *name, const struct exp *e)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	key_exp(&k, name);
-	codec_enc_map(&v, 4);
-	codec_enc_cstr(&v, "id");
-	codec_enc_u64(&v, e->id);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, e->ctime);
-	codec_enc_cstr(&v, "description");
-	codec_enc_str(&v, e->description.data ? e->description.data : "", e->description.len);
-	codec_enc_cstr(&v, "tags");
-	codec_enc_str(&v, e->tags.data ? e->tags.data : "", e->tags.len);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, e, exp_fields, 4);
 	buf_free(&k);
-	buf_free(&v);
 }
 
 int tracking_write_batch(struct store *s, struct store_batch *b,
@@ -328,6 +307,21 @@ int tracking_list_keys(struct store *s, const struct buf *prefix,
 	return rc;
 }
 
+int tracking_list_items(struct store *s, const char *exp, const char *run,
+			char kind, int (*fn)(void *ctx, const char *key),
+			void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = tracking_exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&p, kind, eid, run, NULL);
+	rc = tracking_list_keys(s, &p, fn, ctx);
+	buf_free(&p);
+	return rc;
+}
+
 int tracking_experiment_list(struct store *s,
 			     int (*fn)(void *ctx, const char *name), void *ctx)
 {
@@ -420,60 +414,33 @@ int tracking_exp_id(struct store *s, const char *exp, uint64_t *id)
 	return rc;
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct run_info, m, CODEC_##t, d)
+static const struct codec_field run_fields[] = {
+	F("status", status, UINT, RUN_RUNNING), F("start", start_ms, INT, 0),
+	F("end", end_ms, INT, 0), F("parent", parent, CSTR, 0),
+	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
+	F("mode", mode, UINT, 0755), F("art", artifacts, UINT, 0),
+};
+#undef F
+
 int tracking_run_load(struct store *s, uint64_t eid, const char *run,
 		      struct run_info *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	memset(r, 0, sizeof(*r));
 	tracking_key_run(&k, 'r', eid, run);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval root = codec_dec_root(d);
-			r->status = (enum run_status)codec_dget_u64(root, "status", RUN_RUNNING);
-			r->start_ms = codec_dget_i64(root, "start", 0);
-			r->end_ms = codec_dget_i64(root, "end", 0);
-			r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
-			r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
-			r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
-			r->artifacts = codec_dget_u64(root, "art", 0);
-			codec_dget_str(root, "parent", r->parent, sizeof(r->parent));
-			codec_dec_free(d);
-		}
-	}
+	int rc = codec_load_fields(s, NULL, &k, r, run_fields, 8);
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 		    const struct run_info *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	tracking_key_run(&k, 'r', eid, run);
-	codec_enc_map(&v, 8);
-	codec_enc_cstr(&v, "status");
-	codec_enc_u64(&v, r->status);
-	codec_enc_cstr(&v, "start");
-	codec_enc_i64(&v, r->start_ms);
-	codec_enc_cstr(&v, "end");
-	codec_enc_i64(&v, r->end_ms);
-	codec_enc_cstr(&v, "parent");
-	codec_enc_cstr(&v, r->parent);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, r->uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, r->gid);
-	codec_enc_cstr(&v, "mode");
-	codec_enc_u64(&v, r->mode);
-	codec_enc_cstr(&v, "art");
-	codec_enc_u64(&v, r->artifacts);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, r, run_fields, 8);
 	buf_free(&k);
-	buf_free(&v);
 }
 
 /* The one batch of a new run: its record NEW (status, start, owner,

@@ -66,6 +66,11 @@ int tracking_write_batch(struct store *s, struct store_batch *b,
 /* Call FN with the part of each key after PREFIX, up to a NUL. */
 int tracking_list_keys(struct store *s, const struct buf *prefix,
 		       int (*fn)(void *ctx, const char *name), void *ctx);
+/* Call FN with the KEY of each x/KIND/EID/RUN\0KEY record of run RUN
+ * of experiment EXP (params, tags, metrics).  -ENOENT (experiment). */
+int tracking_list_items(struct store *s, const char *exp, const char *run,
+			char kind, int (*fn)(void *ctx, const char *key),
+			void *ctx);
 /* *ID: experiment EXP's id.  -ENOENT. */
 int tracking_exp_id(struct store *s, const char *exp, uint64_t *id);
 /* *R: run RUN of experiment EID.  -ENOENT, -EIO. */

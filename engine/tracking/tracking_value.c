@@ -98,13 +98,5 @@ int tracking_value_list(struct store *s, const char *exp, const char *run,
 			const char *kind,
 			int (*fn)(void *ctx, const char *key), void *ctx)
 {
-	uint64_t eid;
-	struct buf p = { 0 };
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (rc)
-		return rc;
-	tracking_key_item(&p, kind_letter(kind), eid, run, NULL);
-	rc = tracking_list_keys(s, &p, fn, ctx);
-	buf_free(&p);
-	return rc;
+	return tracking_list_items(s, exp, run, kind_letter(kind), fn, ctx);
 }
