@@ -155,6 +155,14 @@ struct node_ops {
 	bool per_reader;
 	const void *data;	/* the namespace's own datum (which field...) */
 
+	/* An object that keeps its owner, group, mode and creation time in
+	 * its own record, written in the batch that made it (a run, a
+	 * model): OWNER reads them for N, the object's node or any node
+	 * below it (N->arg names the object).  attrs a user set (chmod,
+	 * chown) win over it; without either, the daemon owns the node. */
+	int (*owner)(struct fs *fs, const struct node *n, uid_t *uid,
+		     gid_t *gid, mode_t *mode, int64_t *ctime_ns);
+
 	/* NK_DIR */
 	int (*lookup)(struct fs *fs, const struct node *dir, const char *name,
 		      struct node *out);
@@ -293,6 +301,9 @@ struct node {
 	char arg[FS_ARGS][FS_NAME_MAX + 1];	/* names from the path */
 	const char *owner;		/* attrs key whose owner files inherit */
 	char owner_path[FS_PATH_MAX];
+	/* The ops of the object at owner_path (its owner hook); NULL
+	 * with no owner. */
+	const struct node_ops *owner_ops;
 	uint64_t id;			/* engine object id (artifacts) */
 	uint64_t parent_id;		/* the directory holding it (artifacts) */
 	bool pending;			/* created, exists once written */
@@ -445,6 +456,14 @@ struct fs_collection {
 		    void *ctx);
 	int (*create)(struct store *s, const char *name, struct mlfs_err *err);
 	int (*drop)(struct store *s, const char *name, struct mlfs_err *err);
+	/* Instead of create and drop, for objects that keep their owner
+	 * and mode themselves (child->owner): MAKE creates NAME with the
+	 * caller's owner and MODE, and REMOVE drops it, each in one batch
+	 * that also clears the attrs at ATTRS (chmod/chown of before). */
+	int (*make)(struct fs *fs, const char *name, mode_t mode,
+		    const char *attrs, struct mlfs_err *err);
+	int (*remove)(struct fs *fs, const char *name, const char *attrs,
+		      struct mlfs_err *err);
 	const struct node_ops *child;
 };
 int fs_collection_lookup(struct fs *fs, const struct node *dir,

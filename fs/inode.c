@@ -45,6 +45,7 @@ struct cached_node {
 	char arg[FS_ARGS][FS_NAME_MAX + 1];
 	uint64_t id, parent_id;
 	char *owner_path;
+	const struct node_ops *owner_ops;
 };
 
 struct kstate {
@@ -316,6 +317,7 @@ bool fs_inode_cached(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 		out->pending = false;
 		snprintf(out->owner_path, sizeof(out->owner_path), "%s", c->owner_path);
 		out->owner = out->owner_path[0] ? out->owner_path : NULL;
+		out->owner_ops = c->owner_ops;
 		hit = true;
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
@@ -335,6 +337,7 @@ void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 	clock_gettime(CLOCK_MONOTONIC, &c->at);
 	c->gen = gen;
 	c->ops = n->ops;
+	c->owner_ops = n->owner_ops;
 	memcpy(c->arg, n->arg, sizeof(c->arg));
 	c->id = n->id;
 	c->parent_id = n->parent_id;

@@ -91,6 +91,7 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 	node_child_path(out->path, sizeof(out->path), dir, name);
 	out->ops = ops;
 	out->owner = out->owner_path[0] ? out->owner_path : NULL;
+	out->owner_ops = dir->owner_ops;
 	out->id = 0;
 	out->parent_id = dir->id;
 	out->pending = false;
@@ -102,6 +103,8 @@ void node_object(struct node *out, const struct node *dir, const char *name,
 	node_child(out, dir, name, ops);
 	snprintf(out->arg[arg], sizeof(out->arg[arg]), "%s", name);
 	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	out->owner = out->owner_path;
+	out->owner_ops = ops;
 }
 
 int fs_list_name(void *lister, const char *name)
@@ -144,6 +147,7 @@ int fs_resolve(struct fs *fs, const char *path, struct node *out)
 	strcpy(out->path, "/");
 	out->owner_path[0] = '\0';
 	out->owner = NULL;
+	out->owner_ops = NULL;
 	out->ops = &ns_root_dir;
 	while (*p) {
 		while (*p == '/')
@@ -191,6 +195,18 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 		st->st_uid = own.uid;
 		st->st_gid = own.gid;
 		mtime = own.ctime_ns;
+	} else if (n->owner && n->owner_ops && n->owner_ops->owner) {
+		/* The object's own record: its mode is the node's when the
+		 * node is the object itself. */
+		uid_t uid;
+		gid_t gid;
+		mode_t mode;
+		if (n->owner_ops->owner(fs, n, &uid, &gid, &mode, &mtime) == 0) {
+			st->st_uid = uid;
+			st->st_gid = gid;
+			if (!strcmp(n->path, n->owner_path))
+				st->st_mode = mode & 07777;
+		}
 	}
 	int64_t attrs_set_at = 0, ctime = mtime;
 	if (attrs_get(fs->store, n->path, &a) == 0) {

@@ -147,21 +147,20 @@ static void run_key(struct buf *k, uint64_t job_id, uint64_t run)
 	key_put_u64(k, run);
 }
 
+/* The run record's fields but its tasks, written after them. */
+#define F(key, m, t, d) CODEC_FIELD(key, struct run_rec, m, CODEC_##t, d)
+static const struct codec_field run_rec_fields[] = {
+	F("trigger", trigger, CSTR, 0), F("status", status, UINT, 0),
+	F("start", start_ms, INT, 0), F("end", end_ms, INT, 0),
+	F("error", error, CSTR, 0), F("log", log, BUF, 0),
+};
+#undef F
+
 void run_rec_put(struct store_batch *b, uint64_t job_id, const struct run_rec *r)
 {
 	struct buf k = { 0 }, v = { 0 };
 	run_key(&k, job_id, r->run);
-	codec_enc_map(&v, 7);
-	codec_enc_cstr(&v, "trigger");
-	codec_enc_cstr(&v, r->trigger);
-	codec_enc_cstr(&v, "status");
-	codec_enc_u64(&v, r->status);
-	codec_enc_cstr(&v, "start");
-	codec_enc_i64(&v, r->start_ms);
-	codec_enc_cstr(&v, "end");
-	codec_enc_i64(&v, r->end_ms);
-	codec_enc_cstr(&v, "error");
-	codec_enc_cstr(&v, r->error);
+	codec_enc_fields(&v, r, run_rec_fields, 6, 1);
 	codec_enc_cstr(&v, "tasks");
 	codec_enc_array(&v, (uint32_t)r->ntasks);
 	for (size_t i = 0; i < r->ntasks; i++) {
@@ -175,8 +174,6 @@ void run_rec_put(struct store_batch *b, uint64_t job_id, const struct run_rec *r
 		codec_enc_cstr(&v, t->output);
 		codec_enc_cstr(&v, t->error);
 	}
-	codec_enc_cstr(&v, "log");
-	codec_enc_str(&v, r->log.data ? r->log.data : "", r->log.len);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
@@ -198,29 +195,18 @@ static enum job_status status_of(uint64_t v)
 
 int run_rec_load(struct store *s, uint64_t job_id, uint64_t run, struct run_rec *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
+	struct dec *d;
 	memset(r, 0, sizeof(*r));
 	run_key(&k, job_id, run);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	int rc = codec_load(s, NULL, k.data, k.len, &d);
 	buf_free(&k);
-	if (rc) {
-		buf_free(&v);
+	if (rc)
 		return rc;
-	}
-	struct dec *d = codec_dec_new(v.data, v.len);
-	if (!d) {
-		buf_free(&v);
-		return -EIO;
-	}
 	struct dval root = codec_dec_root(d), x;
-	const char *p;
-	size_t len;
+	codec_dec_fields(root, r, run_rec_fields, 6);
 	r->run = run;
-	codec_dget_str(root, "trigger", r->trigger, sizeof(r->trigger));
 	r->status = status_of(codec_dget_u64(root, "status", JOB_FAILED));
-	r->start_ms = codec_dget_i64(root, "start", 0);
-	r->end_ms = codec_dget_i64(root, "end", 0);
-	codec_dget_str(root, "error", r->error, sizeof(r->error));
 	if (codec_dval_get(root, "tasks", &x)) {
 		r->ntasks = codec_dval_len(x);
 		r->tasks = calloc(r->ntasks + 1, sizeof(*r->tasks));
@@ -240,10 +226,7 @@ int run_rec_load(struct store *s, uint64_t job_id, uint64_t run, struct run_rec 
 			copy_str(codec_dval_at(t, 6), ts->error, sizeof(ts->error));
 		}
 	}
-	if (codec_dval_get(root, "log", &x) && codec_dval_str(x, &p, &len))
-		buf_append(&r->log, p, len);
 	codec_dec_free(d);
-	buf_free(&v);
 	return 0;
 }
 

@@ -97,12 +97,7 @@ int reg_alias_walk(struct store *s, const struct store_snapshot *snap,
 		alias[kl - lo.len] = '\0';
 		rc = fn(ctx, alias, key_get_u64(v));
 	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	buf_free(&lo);
-	buf_free(&hi);
-	return rc;
+	return store_iter_end(it, rc, &lo, &hi);
 }
 
 /* ---- one change: its batch, history lines and Archived marks ---- */

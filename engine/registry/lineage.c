@@ -101,10 +101,5 @@ int registry_lineage(struct store *s, const char *table,
 		model[vl] = '\0';
 		rc = fn(ctx, model, key_get_u64(k + lo.len + 8));
 	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	buf_free(&lo);
-	buf_free(&hi);
-	return rc;
+	return store_iter_end(it, rc, &lo, &hi);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
 #include "blob.h"
 #include "clock.h"
 #include "codec.h"
@@ -63,63 +64,36 @@ const char *registry_stage_name(enum registry_stage st)
 
 /* ---- the model record ---- */
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct reg_model, m, CODEC_##t, d)
+static const struct codec_field model_fields[] = {
+	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
+	F("mtime", mtime, INT, 0), F("uid", uid, UINT, 0),
+	F("gid", gid, UINT, 0), F("mode", mode, UINT, 0755),
+	F("next", next, UINT, 1), F("hseq", hseq, UINT, 0),
+};
+#undef F
+
 int reg_model_load(struct store *s, const struct store_snapshot *snap,
 		   const char *name, struct reg_model *m)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	if (!names_valid(name))
 		return -ENOENT;
 	reg_key_model(&k, name);
-	int rc = store_get(s, snap, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval r = codec_dec_root(d);
-			m->id = codec_dget_u64(r, "id", 0);
-			m->ctime = codec_dget_i64(r, "ctime", 0);
-			m->mtime = codec_dget_i64(r, "mtime", 0);
-			m->uid = (uint32_t)codec_dget_u64(r, "uid", 0);
-			m->gid = (uint32_t)codec_dget_u64(r, "gid", 0);
-			m->mode = (uint32_t)codec_dget_u64(r, "mode", 0755);
-			m->next = codec_dget_u64(r, "next", 1);
-			m->hseq = codec_dget_u64(r, "hseq", 0);
-			codec_dec_free(d);
-			if (!m->id)
-				rc = -EIO;
-		}
-	}
+	int rc = codec_load_fields(s, snap, &k, m, model_fields, 8);
+	if (!rc && !m->id)
+		rc = -EIO;
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 void reg_model_put(struct store_batch *b, const char *name,
 		   const struct reg_model *m)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	reg_key_model(&k, name);
-	codec_enc_map(&v, 8);
-	codec_enc_cstr(&v, "id");
-	codec_enc_u64(&v, m->id);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, m->ctime);
-	codec_enc_cstr(&v, "mtime");
-	codec_enc_i64(&v, m->mtime);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, m->uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, m->gid);
-	codec_enc_cstr(&v, "mode");
-	codec_enc_u64(&v, m->mode);
-	codec_enc_cstr(&v, "next");
-	codec_enc_u64(&v, m->next);
-	codec_enc_cstr(&v, "hseq");
-	codec_enc_u64(&v, m->hseq);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, m, model_fields, 8);
 	buf_free(&k);
-	buf_free(&v);
 }
 
 /* ---- the generation: bumped after every change of what names resolve
@@ -187,7 +161,8 @@ void reg_delete_model_keys(struct store_batch *b, uint64_t mid, const char *cs)
 /* ---- registered models ---- */
 
 int registry_model_create(struct store *s, const char *name, uint32_t uid,
-			  uint32_t gid, uint32_t mode, struct mlfs_err *err)
+			  uint32_t gid, uint32_t mode, const char *attrs,
+			  struct mlfs_err *err)
 {
 	struct reg_model m = { 0 };
 	if (!names_valid(name))
@@ -204,7 +179,10 @@ int registry_model_create(struct store *s, const char *name, uint32_t uid,
 		m.gid = gid;
 		m.mode = mode & 07777;
 		m.next = 1;
-		rc = reg_commit(s, store_batch_new(), name, &m, err);
+		struct store_batch *b = store_batch_new();
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		rc = reg_commit(s, b, name, &m, err);
 	}
 	pthread_mutex_unlock(reg_lock(s));
 	return rc;
@@ -260,7 +238,7 @@ static int collect_pins(struct store *s, uint64_t mid, struct pin_refs *p,
 }
 
 int registry_model_delete(struct store *s, const char *name,
-			  struct mlfs_err *err)
+			  const char *attrs, struct mlfs_err *err)
 {
 	struct reg_model m;
 	struct pin_refs p = { 0 };
@@ -279,6 +257,8 @@ int registry_model_delete(struct store *s, const char *name,
 		reg_delete_model_keys(b, m.id, "vxazhe");
 		reg_key_model(&k, name);
 		store_batch_delete(b, k.data, k.len);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, false, err);
 		reg_changed(s);
 	}

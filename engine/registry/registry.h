@@ -60,12 +60,18 @@ uint64_t registry_generation(struct store *s);
 /* ---- registered models ----
  * Names follow names_valid().  Every change is one atomic batch under the
  * registry's lock of that store; reads need no lock. */
+/* The model's owner UID/GID and MODE live in its own record, written in
+ * the batch that makes it, which also removes the attrs.h records under
+ * ATTRS and below (may be NULL: what a chmod of an earlier model of the
+ * name left). */
 int registry_model_create(struct store *s, const char *name, uint32_t uid,
-			  uint32_t gid, uint32_t mode, struct mlfs_err *err);
-/* Delete the model with every version, alias and history line; each
- * version's pin on its run's files goes (a released run's files with it). */
-int registry_model_delete(struct store *s, const char *name,
+			  uint32_t gid, uint32_t mode, const char *attrs,
 			  struct mlfs_err *err);
+/* Delete the model with every version, alias and history line, and the
+ * attrs under ATTRS (may be NULL), in one batch; each version's pin on
+ * its run's files goes after (a released run's files with it). */
+int registry_model_delete(struct store *s, const char *name,
+			  const char *attrs, struct mlfs_err *err);
 /* -ENOENT when there is no such model. */
 int registry_model_get(struct store *s, const char *name,
 		       struct registry_model *out);

@@ -309,12 +309,7 @@ int registry_version_list(struct store *s, const char *name,
 		if (kl == lo.len + 8)
 			rc = fn(ctx, key_get_u64(k + lo.len));
 	}
-	if (!rc)
-		rc = store_iter_status(it, NULL);
-	store_iter_free(it);
-	buf_free(&lo);
-	buf_free(&hi);
-	return rc;
+	return store_iter_end(it, rc, &lo, &hi);
 }
 
 struct busy {
@@ -470,7 +465,7 @@ int registry_register_trained(struct store *s, const char *model, const char *ex
 			rc = mlfs_fail(err, -EINVAL, "register: the search has no best trial");
 		which = best.data;
 	}
-	if (!rc && (rc = registry_model_create(s, model, uid, gid, 0755, NULL)) == -EEXIST)
+	if (!rc && (rc = registry_model_create(s, model, uid, gid, 0755, NULL, NULL)) == -EEXIST)
 		rc = 0;
 	if (!rc)
 		rc = registry_register(s, model, exp, which, uid, version, err);

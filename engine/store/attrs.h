@@ -26,5 +26,8 @@ int attrs_put(struct store *s, const char *name, const struct attrs *a,
 int attrs_delete(struct store *s, const char *name, struct mlfs_err *err);
 /* Delete NAME and every name that starts with NAME + "/". */
 int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err);
+/* The same deletes put into B, for an object that goes (or comes) with
+ * its attrs in one batch. */
+void attrs_batch_delete_tree(struct store_batch *b, const char *name);
 
 #endif

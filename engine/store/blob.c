@@ -69,18 +69,21 @@ pthread_mutex_t *blob_ns_lock(struct store *s)
 
 static void key_obj(struct buf *k, uint64_t id)
 {
-	buf_reset(k);
-	buf_puts(k, "b/i/");
-	key_put_u64(k, id);
+	key_kind_id(k, 'b', 'i', id);
+}
+
+/* b/KIND/ID, then NAME (may be NULL: the prefix of ID's records). */
+static void key_id_name(struct buf *k, char kind, uint64_t id,
+			const char *name)
+{
+	key_kind_id(k, 'b', kind, id);
+	if (name)
+		buf_puts(k, name);
 }
 
 static void key_entry(struct buf *k, uint64_t dir, const char *name)
 {
-	buf_reset(k);
-	buf_puts(k, "b/e/");
-	key_put_u64(k, dir);
-	if (name)
-		buf_puts(k, name);
+	key_id_name(k, 'e', dir, name);
 }
 
 void blob_key_chunk(struct buf *k, uint64_t id, uint64_t seq)
@@ -91,64 +94,35 @@ void blob_key_chunk(struct buf *k, uint64_t id, uint64_t seq)
 	key_put_u64(k, seq);
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct obj, m, CODEC_##t, d)
+static const struct codec_field obj_fields[] = {
+	F("dir", st.dir, BOOL, false), F("size", st.size, UINT, 0),
+	F("mode", st.mode, UINT, 0644), F("uid", st.uid, UINT, 0),
+	F("gid", st.gid, UINT, 0), F("mtime", st.mtime_ns, INT, 0),
+	F("ctime", st.ctime_ns, INT, 0), F("parent", parent, UINT, 0),
+	{ "data", CODEC_UINT, offsetof(struct obj, data), sizeof(uint64_t), 0, true },
+};
+#undef F
+
 int blob_obj_load(struct store *s, uint64_t id, struct obj *o)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	key_obj(&k, id);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval r = codec_dec_root(d);
-			o->st.id = id;
-			o->st.dir = codec_dget_bool(r, "dir", false);
-			o->st.size = codec_dget_u64(r, "size", 0);
-			o->st.mode = (uint32_t)codec_dget_u64(r, "mode", 0644);
-			o->st.uid = (uint32_t)codec_dget_u64(r, "uid", 0);
-			o->st.gid = (uint32_t)codec_dget_u64(r, "gid", 0);
-			o->st.mtime_ns = codec_dget_i64(r, "mtime", 0);
-			o->st.ctime_ns = codec_dget_i64(r, "ctime", 0);
-			o->parent = codec_dget_u64(r, "parent", 0);
-			o->data = codec_dget_u64(r, "data", 0);
-			codec_dec_free(d);
-		}
-	}
+	int rc = codec_load_fields(s, NULL, &k, o, obj_fields, 9);
+	o->st.id = id;
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 void blob_obj_put(struct store_batch *b, const struct obj *o)
 {
-	struct buf k = { 0 }, v = { 0 };
-	bool own = o->data && o->data != o->st.id;
+	struct buf k = { 0 };
+	struct obj w = *o;
+	if (w.data == w.st.id)
+		w.data = 0;	/* its own bytes: written without "data" */
 	key_obj(&k, o->st.id);
-	codec_enc_map(&v, own ? 9 : 8);
-	codec_enc_cstr(&v, "dir");
-	codec_enc_bool(&v, o->st.dir);
-	codec_enc_cstr(&v, "size");
-	codec_enc_u64(&v, o->st.size);
-	codec_enc_cstr(&v, "mode");
-	codec_enc_u64(&v, o->st.mode);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, o->st.uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, o->st.gid);
-	codec_enc_cstr(&v, "mtime");
-	codec_enc_i64(&v, o->st.mtime_ns);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, o->st.ctime_ns);
-	codec_enc_cstr(&v, "parent");
-	codec_enc_u64(&v, o->parent);
-	if (own) {
-		codec_enc_cstr(&v, "data");
-		codec_enc_u64(&v, o->data);
-	}
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, &w, obj_fields, 9);
 	buf_free(&k);
-	buf_free(&v);
 }
 
 static int commit(struct store *s, struct store_batch *b, struct mlfs_err *err)
@@ -158,8 +132,9 @@ static int commit(struct store *s, struct store_batch *b, struct mlfs_err *err)
 	return rc;
 }
 
-int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
-		  uint64_t *id, struct mlfs_err *err)
+int blob_root_put(struct store *s, struct store_batch *b, uint32_t mode,
+		  uint32_t uid, uint32_t gid, uint64_t *id,
+		  struct mlfs_err *err)
 {
 	struct obj o = { 0 };
 	int rc = ids_next_key(s, "b/n", 3, &o.st.id, err);
@@ -170,9 +145,20 @@ int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 	o.st.uid = uid;
 	o.st.gid = gid;
 	o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-	struct store_batch *b = store_batch_new();
 	blob_obj_put(b, &o);
 	*id = o.st.id;
+	return 0;
+}
+
+int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
+		  uint64_t *id, struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	int rc = blob_root_put(s, b, mode, uid, gid, id, err);
+	if (rc) {
+		store_batch_free(b);
+		return rc;
+	}
 	return commit(s, b, err);
 }
 
@@ -188,18 +174,14 @@ int blob_stat(struct store *s, uint64_t id, struct blob_stat *out)
 static int entry_get(struct store *s, uint64_t dir, const char *name,
 		     uint64_t *id)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
+	struct dec *d;
 	key_entry(&k, dir, name);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		*id = d ? codec_dget_u64(codec_dec_root(d), "id", 0) : 0;
-		if (!d || !*id)
-			rc = -EIO;
-		codec_dec_free(d);
-	}
+	int rc = codec_load(s, NULL, k.data, k.len, &d);
+	if (!rc && !(*id = codec_dget_u64(codec_dec_root(d), "id", 0)))
+		rc = -EIO;
+	codec_dec_free(d);
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
@@ -629,31 +611,48 @@ int blob_check_size(uint64_t off, uint64_t len, struct mlfs_err *err)
 	return 0;
 }
 
-int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
-	       size_t len, struct mlfs_err *err)
+/* A change to the bytes of file ID: its stripe locked (*LK) and *O
+ * loaded.  -EISDIR for a directory; the lock is held either way. */
+static int file_change_begin(struct store *s, uint64_t id, struct obj *o,
+			     pthread_mutex_t **lk)
 {
-	struct obj o;
-	int rc = blob_check_size(off, len, err);
-	if (rc)
-		return rc;
-	pthread_mutex_t *lk = blob_stripe(s, id);
-	pthread_mutex_lock(lk);
-	rc = blob_obj_load(s, id, &o);
-	if (!rc && o.st.dir)
-		rc = -EISDIR;
-	struct store_batch *b = store_batch_new();
-	if (!rc)
-		rc = blob_content_write(s, b, obj_data(&o), o.st.size, off, data, len);
+	*lk = blob_stripe(s, id);
+	pthread_mutex_lock(*lk);
+	int rc = blob_obj_load(s, id, o);
+	return !rc && o->st.dir ? -EISDIR : rc;
+}
+
+/* End it: when RC is 0, O (modified now) goes into B and B is written;
+ * B is freed and LK unlocked. */
+static int file_change_end(struct store *s, struct store_batch *b,
+			   struct obj *o, pthread_mutex_t *lk, int rc,
+			   struct mlfs_err *err)
+{
 	if (!rc) {
-		if (off + len > o.st.size)
-			o.st.size = off + len;
-		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-		blob_obj_put(b, &o);
+		o->st.mtime_ns = o->st.ctime_ns = clock_now_ns();
+		blob_obj_put(b, o);
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);
 	pthread_mutex_unlock(lk);
 	return rc;
+}
+
+int blob_write(struct store *s, uint64_t id, uint64_t off, const char *data,
+	       size_t len, struct mlfs_err *err)
+{
+	struct obj o;
+	pthread_mutex_t *lk;
+	int rc = blob_check_size(off, len, err);
+	if (rc)
+		return rc;
+	rc = file_change_begin(s, id, &o, &lk);
+	struct store_batch *b = store_batch_new();
+	if (!rc)
+		rc = blob_content_write(s, b, obj_data(&o), o.st.size, off, data, len);
+	if (!rc && off + len > o.st.size)
+		o.st.size = off + len;
+	return file_change_end(s, b, &o, lk, rc, err);
 }
 
 int blob_truncate(struct store *s, uint64_t id, uint64_t size,
@@ -667,23 +666,14 @@ int blob_truncate(struct store *s, uint64_t id, uint64_t size,
 	rc = blob_stage_truncate(s, id, size, err);
 	if (rc != -ENOENT)
 		return rc;
-	pthread_mutex_t *lk = blob_stripe(s, id);
-	pthread_mutex_lock(lk);
-	rc = blob_obj_load(s, id, &o);
-	if (!rc && o.st.dir)
-		rc = -EISDIR;
+	pthread_mutex_t *lk;
+	rc = file_change_begin(s, id, &o, &lk);
 	struct store_batch *b = store_batch_new();
 	if (!rc)
 		rc = blob_content_cut(s, b, obj_data(&o), o.st.size, size);
-	if (!rc) {
+	if (!rc)
 		o.st.size = size;
-		o.st.mtime_ns = o.st.ctime_ns = clock_now_ns();
-		blob_obj_put(b, &o);
-		rc = store_write(s, b, false, err);
-	}
-	store_batch_free(b);
-	pthread_mutex_unlock(lk);
-	return rc;
+	return file_change_end(s, b, &o, lk, rc, err);
 }
 
 int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
@@ -727,11 +717,7 @@ int blob_setattr(struct store *s, uint64_t id, uint32_t mode, uint32_t uid,
 
 static void key_pin(struct buf *k, uint64_t root, const char *holder)
 {
-	buf_reset(k);
-	buf_puts(k, "b/p/");
-	key_put_u64(k, root);
-	if (holder)
-		buf_puts(k, holder);
+	key_id_name(k, 'p', root, holder);
 }
 
 static void key_released(struct buf *k, uint64_t root)
@@ -836,9 +822,17 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 
 int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 {
+	struct store_batch *b = store_batch_new();
+	int rc = blob_root_release_write(s, root, b, err);
+	store_batch_free(b);
+	return rc;
+}
+
+int blob_root_release_write(struct store *s, uint64_t root,
+			    struct store_batch *b, struct mlfs_err *err)
+{
 	struct buf k = { 0 };
 	pthread_mutex_lock(blob_ns_lock(s));
-	struct store_batch *b = store_batch_new();
 	int rc = 0;
 	if (root_pinned(s, root, NULL)) {
 		key_released(&k, root);
@@ -848,7 +842,6 @@ int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err)
 	}
 	if (!rc)
 		rc = store_write(s, b, false, err);
-	store_batch_free(b);
 	pthread_mutex_unlock(blob_ns_lock(s));
 	buf_free(&k);
 	return rc;

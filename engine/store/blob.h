@@ -26,6 +26,13 @@ struct blob_stat {
 /* A new empty directory not linked anywhere (a tree's root). */
 int blob_root_new(struct store *s, uint32_t mode, uint32_t uid, uint32_t gid,
 		  uint64_t *id, struct mlfs_err *err);
+/* The same put into batch B, for an owner that writes its record and its
+ * tree's root in one batch (a run): nothing exists until B is written.
+ * *ID is taken from the counter now (a B never written leaves a gap in
+ * the numbers, nothing else).  0 or -EIO. */
+int blob_root_put(struct store *s, struct store_batch *b, uint32_t mode,
+		  uint32_t uid, uint32_t gid, uint64_t *id,
+		  struct mlfs_err *err);
 int blob_stat(struct store *s, uint64_t id, struct blob_stat *out);
 /* NAME in directory DIR.  -ENOENT. */
 int blob_lookup(struct store *s, uint64_t dir, const char *name,
@@ -127,6 +134,11 @@ int blob_root_unpin(struct store *s, uint64_t root, const char *holder,
 /* The owner lets go: the tree is dropped now when nobody pins it, else
  * when the last pin goes. */
 int blob_root_release(struct store *s, uint64_t root, struct mlfs_err *err);
+/* The same with the owner's own changes: the release is added to B and
+ * B written, so the owner's record goes in the same batch as its hold on
+ * the tree (a run and its artifacts).  B stays the caller's to free. */
+int blob_root_release_write(struct store *s, uint64_t root,
+			    struct store_batch *b, struct mlfs_err *err);
 bool blob_root_has_pin(struct store *s, uint64_t root, const char *holder);
 /* Every pin in the store (for checks), in root order; FN's non-zero
  * return stops the walk and is returned. */

@@ -4,6 +4,8 @@
  * The reader unpacks into a msgpack zone owned by struct dec. */
 #include "codec.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,17 +18,18 @@ static int append_cb(void *data, const char *p, size_t n)
 
 #define PACKER(b) msgpack_packer pk; msgpack_packer_init(&pk, (b), append_cb)
 
-void codec_enc_map(struct buf *b, uint32_t n)
-{
-	PACKER(b);
-	msgpack_pack_map(&pk, n);
-}
-
-void codec_enc_array(struct buf *b, uint32_t n)
-{
-	PACKER(b);
-	msgpack_pack_array(&pk, n);
-}
+/* The encoders of one msgpack call: NAME(B, V) packs V of TYPE. */
+#define CODEC_ENC(name, type, pack_fn)                                       \
+	void name(struct buf *b, type v)                                     \
+	{                                                                    \
+		PACKER(b);                                                   \
+		pack_fn(&pk, v);                                             \
+	}
+CODEC_ENC(codec_enc_map, uint32_t, msgpack_pack_map)
+CODEC_ENC(codec_enc_array, uint32_t, msgpack_pack_array)
+CODEC_ENC(codec_enc_u64, uint64_t, msgpack_pack_uint64)
+CODEC_ENC(codec_enc_i64, int64_t, msgpack_pack_int64)
+CODEC_ENC(codec_enc_f64, double, msgpack_pack_double)
 
 void codec_enc_str(struct buf *b, const char *s, size_t len)
 {
@@ -65,24 +68,6 @@ size_t codec_enc_bin_header(char out[5], size_t len)
 	for (int i = 0; i < 4; i++)
 		o[1 + i] = (unsigned char)(len >> (24 - 8 * i));
 	return 5;
-}
-
-void codec_enc_u64(struct buf *b, uint64_t v)
-{
-	PACKER(b);
-	msgpack_pack_uint64(&pk, v);
-}
-
-void codec_enc_i64(struct buf *b, int64_t v)
-{
-	PACKER(b);
-	msgpack_pack_int64(&pk, v);
-}
-
-void codec_enc_f64(struct buf *b, double v)
-{
-	PACKER(b);
-	msgpack_pack_double(&pk, v);
 }
 
 void codec_enc_bool(struct buf *b, bool v)
@@ -165,6 +150,7 @@ container:
 struct dec {
 	msgpack_zone zone;
 	msgpack_object root;
+	char *owned;	/* the bytes strings point into, when the dec owns them */
 };
 
 struct dec *codec_dec_new(const char *data, size_t len)
@@ -175,6 +161,7 @@ struct dec *codec_dec_new(const char *data, size_t len)
 	if (!d)
 		return NULL;
 	msgpack_zone_init(&d->zone, 2048);
+	d->owned = NULL;
 	if (msgpack_unpack(data, len, &off, &d->zone, &d->root) !=
 	    MSGPACK_UNPACK_SUCCESS || off != len) {
 		msgpack_zone_destroy(&d->zone);
@@ -196,6 +183,7 @@ void codec_dec_free(struct dec *d)
 {
 	if (!d)
 		return;
+	free(d->owned);
 	msgpack_zone_destroy(&d->zone);
 	free(d);
 }
@@ -261,43 +249,32 @@ bool codec_dval_i64(struct dval v, int64_t *out)
 bool codec_dval_f64(struct dval v, double *out)
 {
 	const msgpack_object *o = O(v);
-	int64_t i;
-	if (o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32)) {
-		*out = o->via.f64;
-		return true;
-	}
-	if (codec_dval_i64(v, &i)) {
-		*out = (double)i;
-		return true;
-	}
-	return false;
+	int64_t i = 0;
+	bool f = o && (o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32);
+	if (!f && !codec_dval_i64(v, &i))
+		return false;
+	*out = f ? o->via.f64 : (double)i;
+	return true;
 }
 
 bool codec_dval_bool(struct dval v, bool *out)
 {
 	const msgpack_object *o = O(v);
-	if (!o || o->type != MSGPACK_OBJECT_BOOLEAN)
-		return false;
-	*out = o->via.boolean;
-	return true;
+	bool ok = o && o->type == MSGPACK_OBJECT_BOOLEAN;
+	if (ok)
+		*out = o->via.boolean;
+	return ok;
 }
 
 bool codec_dval_str(struct dval v, const char **p, size_t *len)
 {
 	const msgpack_object *o = O(v);
-	if (!o)
+	if (!o || (o->type != MSGPACK_OBJECT_STR && o->type != MSGPACK_OBJECT_BIN))
 		return false;
-	if (o->type == MSGPACK_OBJECT_STR) {
-		*p = o->via.str.ptr;
-		*len = o->via.str.size;
-		return true;
-	}
-	if (o->type == MSGPACK_OBJECT_BIN) {
-		*p = o->via.bin.ptr;
-		*len = o->via.bin.size;
-		return true;
-	}
-	return false;
+	bool str = o->type == MSGPACK_OBJECT_STR;
+	*p = str ? o->via.str.ptr : o->via.bin.ptr;
+	*len = str ? o->via.str.size : o->via.bin.size;
+	return true;
 }
 
 size_t codec_dval_len(struct dval v)
@@ -336,33 +313,18 @@ struct dval codec_dval_val_at(struct dval map, size_t i)
 	return (struct dval){ &o->via.map.ptr[i].val };
 }
 
-uint64_t codec_dget_u64(struct dval map, const char *key, uint64_t dflt)
-{
-	struct dval v;
-	uint64_t x;
-	return codec_dval_get(map, key, &v) && codec_dval_u64(v, &x) ? x : dflt;
-}
-
-int64_t codec_dget_i64(struct dval map, const char *key, int64_t dflt)
-{
-	struct dval v;
-	int64_t x;
-	return codec_dval_get(map, key, &v) && codec_dval_i64(v, &x) ? x : dflt;
-}
-
-double codec_dget_f64(struct dval map, const char *key, double dflt)
-{
-	struct dval v;
-	double x;
-	return codec_dval_get(map, key, &v) && codec_dval_f64(v, &x) ? x : dflt;
-}
-
-bool codec_dget_bool(struct dval map, const char *key, bool dflt)
-{
-	struct dval v;
-	bool x;
-	return codec_dval_get(map, key, &v) && codec_dval_bool(v, &x) ? x : dflt;
-}
+/* The typed map getters: KEY's value when it has the type, else DFLT. */
+#define CODEC_DGET(name, type, dval_fn)                                      \
+	type name(struct dval map, const char *key, type dflt)               \
+	{                                                                    \
+		struct dval v;                                               \
+		type x;                                                      \
+		return codec_dval_get(map, key, &v) && dval_fn(v, &x) ? x : dflt; \
+	}
+CODEC_DGET(codec_dget_u64, uint64_t, codec_dval_u64)
+CODEC_DGET(codec_dget_i64, int64_t, codec_dval_i64)
+CODEC_DGET(codec_dget_f64, double, codec_dval_f64)
+CODEC_DGET(codec_dget_bool, bool, codec_dval_bool)
 
 bool codec_dget_str(struct dval map, const char *key, char *out, size_t n)
 {
@@ -374,4 +336,144 @@ bool codec_dget_str(struct dval map, const char *key, char *out, size_t n)
 	memcpy(out, p, len);
 	out[len] = '\0';
 	return true;
+}
+
+/* ---- records as tables of fields ---- */
+
+static uint64_t field_uint(const void *obj, const struct codec_field *f)
+{
+	const char *p = (const char *)obj + f->off;
+	if (f->size == 4) {
+		uint32_t x;
+		memcpy(&x, p, 4);
+		return x;
+	}
+	uint64_t x;
+	memcpy(&x, p, 8);
+	return x;
+}
+
+static void field_set_uint(void *obj, const struct codec_field *f, uint64_t x)
+{
+	char *p = (char *)obj + f->off;
+	if (f->size == 4) {
+		uint32_t y = (uint32_t)x;
+		memcpy(p, &y, 4);
+	} else {
+		memcpy(p, &x, 8);
+	}
+}
+
+void codec_enc_fields(struct buf *v, const void *obj,
+		      const struct codec_field *f, size_t n, uint32_t extra)
+{
+	uint32_t count = extra;
+	for (size_t i = 0; i < n; i++)
+		count += !(f[i].omit0 && field_uint(obj, &f[i]) == 0);
+	codec_enc_map(v, count);
+	for (size_t i = 0; i < n; i++) {
+		const char *p = (const char *)obj + f[i].off;
+		uint64_t u = f[i].type == CODEC_UINT || f[i].type == CODEC_INT ?
+			     field_uint(obj, &f[i]) : 0;
+		if (f[i].omit0 && u == 0)
+			continue;
+		codec_enc_cstr(v, f[i].key);
+		switch (f[i].type) {
+		case CODEC_UINT:
+			codec_enc_u64(v, u);
+			break;
+		case CODEC_INT:
+			codec_enc_i64(v, f[i].size == 4 ? (int64_t)(int32_t)u : (int64_t)u);
+			break;
+		case CODEC_F64: {
+			double d;
+			memcpy(&d, p, sizeof(d));
+			codec_enc_f64(v, d);
+			break;
+		}
+		case CODEC_BOOL:
+			codec_enc_bool(v, *(const bool *)p);
+			break;
+		case CODEC_CSTR:
+			codec_enc_cstr(v, p);
+			break;
+		case CODEC_BUF: {
+			const struct buf *b = (const struct buf *)p;
+			codec_enc_str(v, b->data ? b->data : "", b->len);
+			break;
+		}
+		}
+	}
+}
+
+void codec_dec_fields(struct dval r, void *obj, const struct codec_field *f,
+		      size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *p = (char *)obj + f[i].off;
+		struct dval x;
+		const char *s;
+		size_t len;
+		switch (f[i].type) {
+		case CODEC_UINT:
+			field_set_uint(obj, &f[i], codec_dget_u64(r, f[i].key, (uint64_t)f[i].dflt));
+			break;
+		case CODEC_INT:
+			field_set_uint(obj, &f[i], (uint64_t)codec_dget_i64(r, f[i].key, f[i].dflt));
+			break;
+		case CODEC_F64: {
+			double d = codec_dget_f64(r, f[i].key, NAN);
+			memcpy(p, &d, sizeof(d));
+			break;
+		}
+		case CODEC_BOOL:
+			*(bool *)p = codec_dget_bool(r, f[i].key, f[i].dflt != 0);
+			break;
+		case CODEC_CSTR:
+			if (!codec_dget_str(r, f[i].key, p, f[i].size))
+				p[0] = '\0';
+			break;
+		case CODEC_BUF:
+			if (codec_dval_get(r, f[i].key, &x) && codec_dval_str(x, &s, &len))
+				buf_append((struct buf *)p, s, len);
+			break;
+		}
+	}
+}
+
+int codec_load(struct store *s, const struct store_snapshot *snap,
+	       const void *key, size_t klen, struct dec **d)
+{
+	struct buf v = { 0 };
+	*d = NULL;
+	int rc = store_get(s, snap, key, klen, &v, NULL);
+	if (!rc && !(*d = codec_dec_new(v.data, v.len)))
+		rc = -EIO;
+	if (*d) {
+		(*d)->owned = v.data;	/* its strings point into it */
+		return 0;
+	}
+	buf_free(&v);
+	return rc;
+}
+
+int codec_load_fields(struct store *s, const struct store_snapshot *snap,
+		      const struct buf *key, void *obj,
+		      const struct codec_field *f, size_t n)
+{
+	struct dec *d;
+	int rc = codec_load(s, snap, key->data, key->len, &d);
+	if (!rc)
+		codec_dec_fields(codec_dec_root(d), obj, f, n);
+	codec_dec_free(d);
+	return rc;
+}
+
+void codec_put_fields(struct store_batch *b, const struct buf *key,
+		      const void *obj, const struct codec_field *f, size_t n)
+{
+	struct buf v = { 0 };
+	codec_enc_fields(&v, obj, f, n, 0);
+	store_batch_put(b, key->data, key->len, v.data, v.len);
+	buf_free(&v);
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "err.h"
+#include "store.h"
 
 void codec_enc_map(struct buf *b, uint32_t n);
 void codec_enc_array(struct buf *b, uint32_t n);
@@ -71,5 +73,50 @@ bool codec_dget_bool(struct dval map, const char *key, bool dflt);
 /* Copy a string field into OUT (size N, NUL-terminated); false if absent
  * or too long. */
 bool codec_dget_str(struct dval map, const char *key, char *out, size_t n);
+
+/* ---- records as tables of fields ----
+ * Most records are one map of a struct's fields.  A module names them
+ * once, in a table (CODEC_FIELD), and writes and reads the record with it
+ * instead of a line per field in each direction. */
+enum codec_type {
+	CODEC_UINT,	/* unsigned integer (or enum) of 4 or 8 bytes */
+	CODEC_INT,	/* signed integer of 4 or 8 bytes */
+	CODEC_F64,	/* double; absent reads NaN */
+	CODEC_BOOL,
+	CODEC_CSTR,	/* char array, NUL-terminated; absent or too long: "" */
+	CODEC_BUF,	/* struct buf, written as a string; read appends */
+};
+
+struct codec_field {
+	const char *key;
+	enum codec_type type;
+	size_t off, size;	/* of the member in its struct */
+	int64_t dflt;		/* integers and bools: read when absent */
+	bool omit0;		/* integers: not written when 0 */
+};
+
+/* Field KEY of member MEMBER of struct type T, of codec type TYPE. */
+#define CODEC_FIELD(key, T, member, type, dflt)                              \
+	{ key, type, offsetof(T, member), sizeof(((T *)0)->member), dflt, false }
+
+/* A map of the fields F[0..N) of OBJ (omit0 ones at 0 left out) with
+ * room for EXTRA more pairs, which the caller writes after. */
+void codec_enc_fields(struct buf *v, const void *obj,
+		      const struct codec_field *f, size_t n, uint32_t extra);
+/* Fields F[0..N) of map R into OBJ; an absent one takes its default. */
+void codec_dec_fields(struct dval r, void *obj, const struct codec_field *f,
+		      size_t n);
+/* The record at KEY[0..KLEN) in S (SNAP may be NULL), parsed: *D (it
+ * owns the record's bytes), freed with codec_dec_free; NULL on error.
+ * -ENOENT, or -EIO when it is not msgpack. */
+int codec_load(struct store *s, const struct store_snapshot *snap,
+	       const void *key, size_t klen, struct dec **d);
+/* codec_load, then its fields F[0..N) into OBJ. */
+int codec_load_fields(struct store *s, const struct store_snapshot *snap,
+		      const struct buf *key, void *obj,
+		      const struct codec_field *f, size_t n);
+/* Put the map of OBJ's fields F[0..N) at KEY into batch B. */
+void codec_put_fields(struct store_batch *b, const struct buf *key,
+		      const void *obj, const struct codec_field *f, size_t n);
 
 #endif

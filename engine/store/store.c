@@ -45,6 +45,8 @@ struct store {
 	 * stops writing, and a sync or flush would trip an assertion of
 	 * Debian's build on its failed log file, so none is tried. */
 	int failing;
+	/* store_test_fail_writes: writes left, and the errno after (atomic). */
+	int test_left, test_err;
 	/* Modules' per-store state (store_state): guarded by state_lock. */
 	pthread_mutex_t state_lock;
 	struct store_state_slot *states;
@@ -143,6 +145,26 @@ static int write_result(struct store *s, int rc)
 		store_notify(s, "writes work again: the store resumed after its disk was full");
 	}
 	return rc;
+}
+
+void store_test_fail_writes(struct store *s, int after, int err)
+{
+	__atomic_store_n(&s->test_left, after, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->test_err, err, __ATOMIC_SEQ_CST);
+}
+
+static int readonly_fail(struct store *s, struct mlfs_err *err);
+
+/* Whether a write may go: 0, or the errno of a store opened read-only
+ * or of the test hook (store_test_fail_writes). */
+static int write_allowed(struct store *s, struct mlfs_err *err)
+{
+	if (s->readonly)
+		return readonly_fail(s, err);
+	int e = __atomic_load_n(&s->test_err, __ATOMIC_SEQ_CST);
+	if (!e || __atomic_sub_fetch(&s->test_left, 1, __ATOMIC_SEQ_CST) >= 0)
+		return 0;
+	return mlfs_fail(err, e, "write refused (store_test_fail_writes)");
 }
 
 /* Writes to a store opened read-only. */
@@ -324,8 +346,9 @@ int store_put(struct store *s, const void *key, size_t klen,
 	      const void *val, size_t vlen, struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
+	int rc = write_allowed(s, err);
+	if (rc)
+		return rc;
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
@@ -334,8 +357,9 @@ int store_delete(struct store *s, const void *key, size_t klen,
 		 struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
+	int rc = write_allowed(s, err);
+	if (rc)
+		return rc;
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
 }
@@ -397,8 +421,9 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 		struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	if (s->readonly)
-		return readonly_fail(s, err);
+	int rc = write_allowed(s, err);
+	if (rc)
+		return rc;
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
@@ -507,6 +532,19 @@ void store_iter_free(struct store_iter *it)
 	free(it->lower);
 	free(it->upper);
 	free(it);
+}
+
+int store_iter_end(struct store_iter *it, int rc, struct buf *lo,
+		   struct buf *hi)
+{
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	if (lo)
+		buf_free(lo);
+	if (hi)
+		buf_free(hi);
+	return rc;
 }
 
 int store_sync(struct store *s, struct mlfs_err *err)

@@ -99,9 +99,18 @@ const char *store_iter_value(const struct store_iter *it, size_t *vlen);
 /* 0, or -EIO when the scan stopped on an error. */
 int store_iter_status(const struct store_iter *it, struct mlfs_err *err);
 void store_iter_free(struct store_iter *it);
+/* End a walk: RC, or when RC is 0 the iterator's error; frees IT, then
+ * LO and HI, the buffers of its bounds (may be NULL), which had to live
+ * as long as IT. */
+int store_iter_end(struct store_iter *it, int rc, struct buf *lo,
+		   struct buf *hi);
 
 /* Make everything written so far durable against power loss. */
 int store_sync(struct store *s, struct mlfs_err *err);
+/* Test hook: after AFTER more writes (put, delete, batch) every write
+ * fails with ERR and writes nothing, as if the daemon had died there;
+ * ERR 0 ends it.  For tests that a change is one batch. */
+void store_test_fail_writes(struct store *s, int after, int err);
 /* Call FN(ARG) after every write to S that succeeded (put, delete, batch),
  * on the writing thread, so that a cache above the store (the kernel's,
  * through fs/) learns that something changed.  FN must be cheap and must

@@ -5,7 +5,8 @@
  *
  * Records (keys in docs/store-format.md):
  *   x/e/NAME                 experiment {id, description, tags, ctime}
- *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, art}
+ *   x/r/EID/RUN              run {status, start, end, parent, uid, gid, mode,
+ *                            art}, made in one batch with its artifact root
  *   x/p/EID/RUN\0KEY         param value          x/t/... tag value
  *   x/m/EID/RUN\0KEY\0SEQ    a block of points: their text, "TIMESTAMP_MS VALUE
  *                            STEP" lines, as one write logged them; SEQ is
@@ -16,8 +17,11 @@
  * Invariant: for every metric, x/l says how many points x/m holds (n),
  * the byte length of their text (bytes) and the latest by (step, time);
  * both change in one batch, with the run's x/L record, which runs.csv reads
- * (one record a run instead of one a metric).  All writers take `lock`, so read-modify-write
- * of a run or a summary never interleaves. */
+ * (one record a run instead of one a metric).  Every writer of a run
+ * holds its run's lock and every writer of an experiment record holds
+ * the experiments' lock (tracking_int.h), so read-modify-write of a run
+ * or a summary never interleaves, and runs of one experiment change in
+ * parallel. */
 #include "tracking.h"
 #include "tracking_int.h"
 
@@ -28,7 +32,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "attrs.h"
+#include "blob.h"
 #include "codec.h"
+#include "hash.h"
 #include "ids.h"
 #include "table.h"
 
@@ -38,7 +45,9 @@ static void *state_new(void)
 {
 	struct tracking_state *t = calloc(1, sizeof(*t));
 	if (t) {
-		pthread_mutex_init(&t->lock, NULL);
+		pthread_rwlock_init(&t->exps, NULL);
+		for (size_t i = 0; i < TRACKING_STRIPES; i++)
+			pthread_mutex_init(&t->runs[i], NULL);
 		pthread_mutex_init(&t->cache_lock, NULL);
 	}
 	return t;
@@ -48,7 +57,9 @@ static void state_free(void *p)
 {
 	struct tracking_state *t = p;
 	buf_free(&t->cache_text);
-	pthread_mutex_destroy(&t->lock);
+	pthread_rwlock_destroy(&t->exps);
+	for (size_t i = 0; i < TRACKING_STRIPES; i++)
+		pthread_mutex_destroy(&t->runs[i]);
 	pthread_mutex_destroy(&t->cache_lock);
 	free(t);
 }
@@ -56,6 +67,43 @@ static void state_free(void *p)
 struct tracking_state *tracking_state_get(struct store *s)
 {
 	return store_state(s, &state_key, state_new, state_free);
+}
+
+size_t tracking_run_stripe(uint64_t eid, const char *run)
+{
+	return (size_t)(hash64(run, strlen(run), eid) % TRACKING_STRIPES);
+}
+
+int tracking_run_begin(struct store *s, const char *exp, const char *run,
+		       uint64_t *eid)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_rwlock_rdlock(&t->exps);
+	int rc = tracking_exp_id(s, exp, eid);
+	if (rc) {
+		pthread_rwlock_unlock(&t->exps);
+		return rc;
+	}
+	pthread_mutex_lock(&t->runs[tracking_run_stripe(*eid, run)]);
+	return 0;
+}
+
+void tracking_run_end(struct store *s, uint64_t eid, const char *run)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_mutex_unlock(&t->runs[tracking_run_stripe(eid, run)]);
+	pthread_rwlock_unlock(&t->exps);
+}
+
+/* The experiments' lock, for writing (tracking_int.h). */
+static void exps_lock(struct store *s)
+{
+	pthread_rwlock_wrlock(&tracking_state_get(s)->exps);
+}
+
+static void exps_unlock(struct store *s)
+{
+	pthread_rwlock_unlock(&tracking_state_get(s)->exps);
 }
 
 const char *run_status_name(enum run_status s)
@@ -121,58 +169,37 @@ static void exp_free(struct exp *e)
 	buf_free(&e->tags);
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct exp, m, CODEC_##t, d)
+static const struct codec_field exp_fields[] = {
+	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
+	F("description", description, BUF, 0), F("tags", tags, BUF, 0),
+};
+#undef F
+
 static int exp_load(struct store *s, const char *name, struct exp *e)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	memset(e, 0, sizeof(*e));
 	key_exp(&k, name);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval r = codec_dec_root(d), f;
-			const char *p;
-			size_t n;
-			e->id = codec_dget_u64(r, "id", 0);
-			e->ctime = codec_dget_i64(r, "ctime", 0);
-			if (codec_dval_get(r, "description", &f) && codec_dval_str(f, &p, &n))
-				buf_append(&e->description, p, n);
-			if (codec_dval_get(r, "tags", &f) && codec_dval_str(f, &p, &n))
-				buf_append(&e->tags, p, n);
-			codec_dec_free(d);
-		}
-	}
+	int rc = codec_load_fields(s, NULL, &k, e, exp_fields, 4);
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 static void exp_put(struct store_batch *b, const char *name, const struct exp *e)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	key_exp(&k, name);
-	codec_enc_map(&v, 4);
-	codec_enc_cstr(&v, "id");
-	codec_enc_u64(&v, e->id);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, e->ctime);
-	codec_enc_cstr(&v, "description");
-	codec_enc_str(&v, e->description.data ? e->description.data : "", e->description.len);
-	codec_enc_cstr(&v, "tags");
-	codec_enc_str(&v, e->tags.data ? e->tags.data : "", e->tags.len);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, e, exp_fields, 4);
 	buf_free(&k);
-	buf_free(&v);
 }
 
 int tracking_write_batch(struct store *s, struct store_batch *b,
 			 struct mlfs_err *err)
 {
-	tracking_state_get(s)->version++;
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
+	atomic_fetch_add(&tracking_state_get(s)->version, 1);
 	return rc;
 }
 
@@ -185,7 +212,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	if (exp_load(s, name, &e) == 0) {
 		exp_free(&e);
 		rc = mlfs_fail(err, -EEXIST, "experiment '%s' exists", name);
@@ -199,7 +226,7 @@ int tracking_experiment_create(struct store *s, const char *name,
 	exp_put(b, name, &e);
 	rc = tracking_write_batch(s, b, err);
 out:
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -223,7 +250,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 {
 	struct exp e;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	int rc = exp_load(s, name, &e);
 	if (!rc) {
 		tracking_key_run(&k, 'r', e.id, NULL);
@@ -237,7 +264,7 @@ int tracking_experiment_drop(struct store *s, const char *name,
 		}
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	buf_free(&k);
 	return rc;
 }
@@ -277,6 +304,21 @@ int tracking_list_keys(struct store *s, const struct buf *prefix,
 	}
 	store_iter_free(it);
 	buf_free(&hi);
+	return rc;
+}
+
+int tracking_list_items(struct store *s, const char *exp, const char *run,
+			char kind, int (*fn)(void *ctx, const char *key),
+			void *ctx)
+{
+	uint64_t eid;
+	struct buf p = { 0 };
+	int rc = tracking_exp_id(s, exp, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&p, kind, eid, run, NULL);
+	rc = tracking_list_keys(s, &p, fn, ctx);
+	buf_free(&p);
 	return rc;
 }
 
@@ -344,7 +386,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 	if (!apply)
 		return 0;
 	struct exp e;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	rc = exp_load(s, name, &e);
 	if (!rc) {
 		struct buf *b = tags ? &e.tags : &e.description;
@@ -355,7 +397,7 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 		rc = tracking_write_batch(s, bt, err);
 		exp_free(&e);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	return rc;
 }
 
@@ -372,84 +414,86 @@ int tracking_exp_id(struct store *s, const char *exp, uint64_t *id)
 	return rc;
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct run_info, m, CODEC_##t, d)
+static const struct codec_field run_fields[] = {
+	F("status", status, UINT, RUN_RUNNING), F("start", start_ms, INT, 0),
+	F("end", end_ms, INT, 0), F("parent", parent, CSTR, 0),
+	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
+	F("mode", mode, UINT, 0755), F("art", artifacts, UINT, 0),
+};
+#undef F
+
 int tracking_run_load(struct store *s, uint64_t eid, const char *run,
 		      struct run_info *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	memset(r, 0, sizeof(*r));
 	tracking_key_run(&k, 'r', eid, run);
-	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval root = codec_dec_root(d);
-			r->status = (enum run_status)codec_dget_u64(root, "status", RUN_RUNNING);
-			r->start_ms = codec_dget_i64(root, "start", 0);
-			r->end_ms = codec_dget_i64(root, "end", 0);
-			r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
-			r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
-			r->artifacts = codec_dget_u64(root, "art", 0);
-			codec_dget_str(root, "parent", r->parent, sizeof(r->parent));
-			codec_dec_free(d);
-		}
-	}
+	int rc = codec_load_fields(s, NULL, &k, r, run_fields, 8);
 	buf_free(&k);
-	buf_free(&v);
 	return rc;
 }
 
 static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 		    const struct run_info *r)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
 	tracking_key_run(&k, 'r', eid, run);
-	codec_enc_map(&v, 7);
-	codec_enc_cstr(&v, "status");
-	codec_enc_u64(&v, r->status);
-	codec_enc_cstr(&v, "start");
-	codec_enc_i64(&v, r->start_ms);
-	codec_enc_cstr(&v, "end");
-	codec_enc_i64(&v, r->end_ms);
-	codec_enc_cstr(&v, "parent");
-	codec_enc_cstr(&v, r->parent);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, r->uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, r->gid);
-	codec_enc_cstr(&v, "art");
-	codec_enc_u64(&v, r->artifacts);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
+	codec_put_fields(b, &k, r, run_fields, 8);
 	buf_free(&k);
-	buf_free(&v);
+}
+
+/* The one batch of a new run: its record NEW (status, start, owner,
+ * mode, artifacts), a new artifacts root when NEW has none, and the
+ * removal of the attrs under ATTRS (may be NULL). */
+static int run_create(struct store *s, const char *exp, const char *run,
+		      struct run_info *new, const char *attrs,
+		      struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info old;
+	if (!names_valid(run))
+		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, run);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	if (tracking_run_load(s, eid, run, &old) == 0)
+		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
+	struct store_batch *b = store_batch_new();
+	if (!rc && !new->artifacts)
+		rc = blob_root_put(s, b, 0755, new->uid, new->gid, &new->artifacts, err);
+	if (!rc) {
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		run_put(b, eid, run, new);
+		rc = tracking_write_batch(s, b, err);
+	} else {
+		store_batch_free(b);
+	}
+	tracking_run_end(s, eid, run);
+	return rc;
 }
 
 int tracking_run_create(struct store *s, const char *exp, const char *run,
 			int64_t now_ms, uint32_t uid, uint32_t gid,
 			uint64_t artifacts, struct mlfs_err *err)
 {
-	uint64_t eid;
-	struct run_info r;
-	if (!names_valid(run))
-		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, run);
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc && tracking_run_load(s, eid, run, &r) == 0)
-		rc = mlfs_fail(err, -EEXIST, "run '%s' exists", run);
-	if (!rc) {
-		memset(&r, 0, sizeof(r));
-		r.status = RUN_RUNNING;
-		r.start_ms = now_ms;
-		r.uid = uid;
-		r.gid = gid;
-		r.artifacts = artifacts;
-		struct store_batch *b = store_batch_new();
-		run_put(b, eid, run, &r);
-		rc = tracking_write_batch(s, b, err);
-	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
-	return rc;
+	struct run_info r = {
+		.status = RUN_RUNNING, .start_ms = now_ms, .uid = uid,
+		.gid = gid, .mode = 0755, .artifacts = artifacts,
+	};
+	return run_create(s, exp, run, &r, NULL, err);
+}
+
+int tracking_run_make(struct store *s, const char *exp, const char *run,
+		      int64_t now_ms, uint32_t uid, uint32_t gid, uint32_t mode,
+		      const char *attrs, struct mlfs_err *err)
+{
+	struct run_info r = {
+		.status = RUN_RUNNING, .start_ms = now_ms, .uid = uid,
+		.gid = gid, .mode = mode & 07777,
+	};
+	return run_create(s, exp, run, &r, attrs, err);
 }
 
 static void delete_item_range(struct store_batch *b, char kind, uint64_t eid,
@@ -464,16 +508,18 @@ static void delete_item_range(struct store_batch *b, char kind, uint64_t eid,
 	buf_free(&hi);
 }
 
-int tracking_run_drop(struct store *s, const char *exp, const char *run,
-		      struct mlfs_err *err)
+/* Drop run RUN of EXP; RELEASE: with its hold on its artifacts tree and
+ * the attrs under ATTRS (may be NULL), all in one batch. */
+static int run_drop(struct store *s, const char *exp, const char *run,
+		    bool release, const char *attrs, struct mlfs_err *err)
 {
 	uint64_t eid;
 	struct run_info r;
 	struct buf k = { 0 };
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, eid, run, &r);
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
 		tracking_key_run(&k, 'r', eid, run);
@@ -484,11 +530,31 @@ int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		delete_item_range(b, 'l', eid, run);
 		tracking_key_run(&k, 'L', eid, run);
 		store_batch_delete(b, k.data, k.len);
-		rc = tracking_write_batch(s, b, err);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
+		if (release && r.artifacts) {
+			rc = blob_root_release_write(s, r.artifacts, b, err);
+			store_batch_free(b);
+			atomic_fetch_add(&tracking_state_get(s)->version, 1);
+		} else {
+			rc = tracking_write_batch(s, b, err);
+		}
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&k);
 	return rc;
+}
+
+int tracking_run_drop(struct store *s, const char *exp, const char *run,
+		      struct mlfs_err *err)
+{
+	return run_drop(s, exp, run, false, NULL, err);
+}
+
+int tracking_run_remove(struct store *s, const char *exp, const char *run,
+			const char *attrs, struct mlfs_err *err)
+{
+	return run_drop(s, exp, run, true, attrs, err);
 }
 
 int tracking_run_get(struct store *s, const char *exp, const char *run,
@@ -542,10 +608,10 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		return 0;
 	uint64_t eid;
 	struct run_info r;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, eid, run, &r);
 	if (!rc) {
 		r.status = st;
 		r.end_ms = now_ms;
@@ -553,7 +619,7 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	return rc;
 }
 
@@ -562,7 +628,7 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 {
 	uint64_t eid;
 	struct run_info r, p;
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
+	exps_lock(s);
 	int rc = tracking_exp_id(s, exp, &eid);
 	if (!rc)
 		rc = tracking_run_load(s, eid, run, &r);
@@ -589,6 +655,6 @@ int tracking_run_set_parent(struct store *s, const char *exp, const char *run,
 		run_put(b, eid, run, &r);
 		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	exps_unlock(s);
 	return rc;
 }

@@ -48,6 +48,9 @@ struct run_info {
 	int64_t start_ms, end_ms;	/* end_ms 0 while running */
 	char parent[129];		/* "" for a top-level run */
 	uint32_t uid, gid;		/* the creator */
+	uint32_t mode;			/* permission bits made with (0755 in
+					 * older records: their mode is in
+					 * attrs, docs/store-format.md) */
 	uint64_t artifacts;		/* root directory id in blob.h */
 };
 
@@ -69,15 +72,32 @@ int tracking_experiment_set_text(struct store *s, const char *name,
 				 size_t len, bool apply, struct mlfs_err *err);
 
 /* ---- runs ---- */
-/* A new run, RUNNING since NOW_MS, owned by UID/GID; ARTIFACTS is the id
- * of its (already made) artifacts directory. */
+/* A new run, RUNNING since NOW_MS, owned by UID/GID, mode 0755;
+ * ARTIFACTS is the id of its already made artifacts directory, or 0 for
+ * a new empty one made in the same batch as the run (as
+ * tracking_run_make does). */
 int tracking_run_create(struct store *s, const char *exp, const char *run,
 			int64_t now_ms, uint32_t uid, uint32_t gid,
 			uint64_t artifacts, struct mlfs_err *err);
+/* mkdir of a run: a new run, RUNNING since NOW_MS, owned by UID/GID with
+ * permission bits MODE kept in its own record, its empty artifacts tree
+ * (0755, the same owner) and, when ATTRS is not NULL, the removal of the
+ * attrs.h records under that name and below (what a chmod of an earlier
+ * run of the name left): one batch, so a crash leaves the whole run or
+ * nothing.  -EEXIST, -ENOENT (no experiment), -EINVAL (name). */
+int tracking_run_make(struct store *s, const char *exp, const char *run,
+		      int64_t now_ms, uint32_t uid, uint32_t gid, uint32_t mode,
+		      const char *attrs, struct mlfs_err *err);
 /* Remove a run with its params, metrics and tags (the caller removes its
  * artifacts).  Its child runs stay; their parent reads "(deleted)". */
 int tracking_run_drop(struct store *s, const char *exp, const char *run,
 		      struct mlfs_err *err);
+/* rmdir of a run: tracking_run_drop, the release of its artifacts tree
+ * (blob_root_release: a registered version may still pin it) and the
+ * removal of the attrs.h records under ATTRS (may be NULL), in one
+ * batch.  Any error leaves the run whole. */
+int tracking_run_remove(struct store *s, const char *exp, const char *run,
+			const char *attrs, struct mlfs_err *err);
 int tracking_run_get(struct store *s, const char *exp, const char *run,
 		     struct run_info *out);
 int tracking_run_list(struct store *s, const char *exp,

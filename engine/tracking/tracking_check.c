@@ -30,13 +30,13 @@ static void describe(const char *k, size_t kl, char *out, size_t n)
 static bool latest_row_has(struct store *s, const char *runkey, size_t rkl,
 			   const char *key, size_t kl, const char *vt)
 {
-	struct buf k = { 0 }, v = { 0 };
+	struct buf k = { 0 };
+	struct dec *d;
 	bool ok = false;
 	buf_append(&k, runkey, rkl);
 	k.data[2] = 'L';
-	if (store_get(s, NULL, k.data, k.len, &v, NULL) == 0) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		size_t n = d ? codec_dval_len(codec_dec_root(d)) : 0;
+	if (codec_load(s, NULL, k.data, k.len, &d) == 0) {
+		size_t n = codec_dval_len(codec_dec_root(d));
 		for (size_t i = 0; i < n && !ok; i++) {
 			const char *kp, *vp;
 			size_t klen, vlen;
@@ -48,7 +48,6 @@ static bool latest_row_has(struct store *s, const char *runkey, size_t rkl,
 		codec_dec_free(d);
 	}
 	buf_free(&k);
-	buf_free(&v);
 	return ok;
 }
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,29 +119,21 @@ static size_t point_text(char *out, size_t n, const struct point *pt)
 	return (size_t)snprintf(out, n, "%" PRId64 " %s %" PRId64 "\n", pt->ts, v, pt->step);
 }
 
+/* x/l: the summary; its "vt", the latest value's text, is written
+ * beside these for runs.csv and not read back. */
+#define F(key, m, t, d) CODEC_FIELD(key, struct summary, m, CODEC_##t, d)
+static const struct codec_field summary_fields[] = {
+	F("ts", latest.ts, INT, 0), F("v", latest.value, F64, 0),
+	F("step", latest.step, INT, 0), F("n", n, UINT, 0),
+	F("bytes", bytes, UINT, 0), F("mtime", mtime, INT, 0),
+};
+#undef F
+
 static int summary_load(struct store *s, const struct store_snapshot *snap,
 			const struct buf *k, struct summary *sm)
 {
-	struct buf v = { 0 };
 	memset(sm, 0, sizeof(*sm));
-	int rc = store_get(s, snap, k->data, k->len, &v, NULL);
-	if (!rc) {
-		struct dec *d = codec_dec_new(v.data, v.len);
-		if (!d) {
-			rc = -EIO;
-		} else {
-			struct dval r = codec_dec_root(d);
-			sm->latest.ts = codec_dget_i64(r, "ts", 0);
-			sm->latest.value = codec_dget_f64(r, "v", NAN);
-			sm->latest.step = codec_dget_i64(r, "step", 0);
-			sm->n = codec_dget_u64(r, "n", 0);
-			sm->bytes = codec_dget_u64(r, "bytes", 0);
-			sm->mtime = codec_dget_i64(r, "mtime", 0);
-			codec_dec_free(d);
-		}
-	}
-	buf_free(&v);
-	return rc;
+	return codec_load_fields(s, snap, k, sm, summary_fields, 6);
 }
 
 struct log_ctx {
@@ -233,11 +224,9 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
 	/* Every line is checked before anything is written: all or nothing. */
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
-	if (rc)
+	if ((rc = tracking_run_begin(s, exp, run, &eid)))
+		return rc;
+	if ((rc = tracking_run_load(s, eid, run, &r)))
 		goto out;
 	tracking_key_item(&lk, 'l', eid, run, key);
 	if ((rc = summary_load(s, NULL, &lk, &lc.sm)) && rc != -ENOENT)
@@ -260,30 +249,18 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 		size_t vtl = (size_t)buf_fmt_double(vt, lc.sm.latest.value);
 		if ((rc = put_latest_row(s, b, eid, run, key, vt, vtl)))
 			goto done;
-		codec_enc_map(&v, 7);
+		codec_enc_fields(&v, &lc.sm, summary_fields, 6, 1);
 		codec_enc_cstr(&v, "vt");
 		codec_enc_str(&v, vt, vtl);
-		codec_enc_cstr(&v, "ts");
-		codec_enc_i64(&v, lc.sm.latest.ts);
-		codec_enc_cstr(&v, "v");
-		codec_enc_f64(&v, lc.sm.latest.value);
-		codec_enc_cstr(&v, "step");
-		codec_enc_i64(&v, lc.sm.latest.step);
-		codec_enc_cstr(&v, "n");
-		codec_enc_u64(&v, lc.sm.n);
-		codec_enc_cstr(&v, "bytes");
-		codec_enc_u64(&v, lc.sm.bytes);
-		codec_enc_cstr(&v, "mtime");
-		codec_enc_i64(&v, lc.sm.mtime);
 		store_batch_put(b, lk.data, lk.len, v.data, v.len);
 		buf_free(&v);
-		tracking_state_get(s)->version++;
-		rc = store_write(s, b, false, err);
+		rc = tracking_write_batch(s, b, err);
+		b = NULL;
 	}
 done:
 	store_batch_free(b);
 out:
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&lk);
 	buf_free(&lc.block);
 	return rc;
@@ -352,13 +329,5 @@ int tracking_metric_size(struct store *s, const char *exp, const char *run,
 int tracking_metric_list(struct store *s, const char *exp, const char *run,
 			 int (*fn)(void *ctx, const char *key), void *ctx)
 {
-	uint64_t eid;
-	struct buf p = { 0 };
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (rc)
-		return rc;
-	tracking_key_item(&p, 'l', eid, run, NULL);
-	rc = tracking_list_keys(s, &p, fn, ctx);
-	buf_free(&p);
-	return rc;
+	return tracking_list_items(s, exp, run, 'l', fn, ctx);
 }

@@ -382,9 +382,7 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 		      struct mlfs_err *err)
 {
 	struct tracking_state *t = tracking_state_get(s);
-	pthread_mutex_lock(&t->lock);
-	uint64_t v = t->version;
-	pthread_mutex_unlock(&t->lock);
+	uint64_t v = atomic_load(&t->version);
 	pthread_mutex_lock(&t->cache_lock);
 	if (t->cache_version == v && !strcmp(t->cache_exp, exp) && t->cache_text.data) {
 		buf_reset(out);
@@ -396,9 +394,7 @@ int tracking_runs_csv(struct store *s, const char *exp, struct buf *out,
 	int rc = runs_csv_build(s, exp, NULL, NULL, out, err);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&t->lock);
-	bool same = v == t->version;
-	pthread_mutex_unlock(&t->lock);
+	bool same = v == atomic_load(&t->version);
 	pthread_mutex_lock(&t->cache_lock);
 	if (same) {
 		t->cache_version = v;

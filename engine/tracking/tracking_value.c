@@ -5,7 +5,6 @@
 #include "tracking_int.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "table.h"
@@ -47,11 +46,9 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 		return mlfs_fail(err, -EFBIG, "%s value of %zu bytes: at most %zu", param ? "param" : "tag", len, max);
 	if (!csv_utf8_valid(value, len))
 		return mlfs_fail(err, -EINVAL, "value is not UTF-8");
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	rc = tracking_exp_id(s, exp, &eid);
-	if (!rc)
-		rc = tracking_run_load(s, eid, run, &r);
-	if (rc)
+	if ((rc = tracking_run_begin(s, exp, run, &eid)))
+		return rc;
+	if ((rc = tracking_run_load(s, eid, run, &r)))
 		goto out;
 	tracking_key_item(&k, kind_letter(kind), eid, run, key);
 	if (param && store_get(s, NULL, k.data, k.len, &old, NULL) == 0 &&
@@ -67,7 +64,7 @@ int tracking_value_set(struct store *s, const char *exp, const char *run,
 		rc = tracking_write_batch(s, b, err);
 	}
 out:
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&k);
 	buf_free(&old);
 	return rc;
@@ -81,16 +78,17 @@ int tracking_value_delete(struct store *s, const char *exp, const char *run,
 	struct buf k = { 0 }, v = { 0 };
 	if (kind_letter(kind) == 'p')
 		return mlfs_fail(err, -EPERM, "params cannot be deleted (MLflow's rule)");
-	pthread_mutex_lock(&tracking_state_get(s)->lock);
-	int rc = tracking_exp_id(s, exp, &eid);
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	tracking_key_item(&k, 't', eid, run, key);
+	rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
-		tracking_key_item(&k, 't', eid, run, key);
-		rc = store_get(s, NULL, k.data, k.len, &v, NULL);
-		if (!rc)
-			rc = store_delete(s, k.data, k.len, err);
-		tracking_state_get(s)->version++;
+		struct store_batch *b = store_batch_new();
+		store_batch_delete(b, k.data, k.len);
+		rc = tracking_write_batch(s, b, err);
 	}
-	pthread_mutex_unlock(&tracking_state_get(s)->lock);
+	tracking_run_end(s, eid, run);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -100,13 +98,5 @@ int tracking_value_list(struct store *s, const char *exp, const char *run,
 			const char *kind,
 			int (*fn)(void *ctx, const char *key), void *ctx)
 {
-	uint64_t eid;
-	struct buf p = { 0 };
-	int rc = tracking_exp_id(s, exp, &eid);
-	if (rc)
-		return rc;
-	tracking_key_item(&p, kind_letter(kind), eid, run, NULL);
-	rc = tracking_list_keys(s, &p, fn, ctx);
-	buf_free(&p);
-	return rc;
+	return tracking_list_items(s, exp, run, kind_letter(kind), fn, ctx);
 }

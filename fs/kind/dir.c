@@ -68,6 +68,8 @@ int fs_collection_mkdir(struct fs *fs, const struct node *dir,
 	struct collection_make m = { fs, dir->ops->data, name };
 	char path[FS_PATH_MAX];
 	node_child_path(path, sizeof(path), dir, name);
+	if (m.c->make)
+		return m.c->make(fs, name, mode, path, err);
 	return fs_attrs_create(fs, path, mode, collection_make, &m, err);
 }
 
@@ -76,10 +78,12 @@ int fs_collection_rmdir(struct fs *fs, const struct node *dir,
 {
 	const struct fs_collection *c = dir->ops->data;
 	char path[FS_PATH_MAX];
+	node_child_path(path, sizeof(path), dir, name);
+	if (c->remove)
+		return c->remove(fs, name, path, err);
 	int rc = c->drop(fs->store, name, err);
 	if (rc)
 		return rc;
-	node_child_path(path, sizeof(path), dir, name);
 	return attrs_delete_tree(fs->store, path, err);
 }
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "attrs.h"
 #include "clock.h"
 #include "blob.h"
 #include "fs_int.h"
@@ -407,10 +406,25 @@ static int run_symlink(struct fs *fs, const struct node *dir, const char *name,
 
 static const struct node_ops trained_ops = { .kind = NK_VIEW };
 
+/* The run's creator, mode and start, from its record (arg 0, 1). */
+static int run_owner(struct fs *fs, const struct node *n, uid_t *uid,
+		     gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct run_info r;
+	int rc = tracking_run_get(fs->store, n->arg[0], n->arg[1], &r);
+	if (rc)
+		return rc;
+	*uid = r.uid;
+	*gid = r.gid;
+	*mode = r.mode;
+	*ctime_ns = r.start_ms * 1000000;
+	return 0;
+}
+
 /* Its files and directories cannot be removed on their own: they go
  * with the run, so that `rm -r runs/RUN` works. */
 static const struct node_ops run_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = run_owner,
 	.lookup = run_lookup, .list = run_list, .children = run_files,
 	.children_go_with_dir = true, .symlink = run_symlink,
 };
@@ -435,60 +449,37 @@ static int runs_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	return tracking_run_list(fs->store, dir->arg[0], fs_list_name, &ac);
 }
 
-struct run_make {
-	struct fs *fs;
-	const char *exp, *run;
-};
-
-/* A new RUNNING run of the caller with an empty artifacts tree. */
-static int run_make(void *ctx, struct mlfs_err *err)
-{
-	struct run_make *m = ctx;
-	uid_t uid;
-	gid_t gid;
-	uint64_t art;
-	fs_caller(&uid, &gid);
-	int rc = blob_root_new(m->fs->store, 0755, uid, gid, &art, err);
-	if (rc)
-		return rc;
-	rc = tracking_run_create(m->fs->store, m->exp, m->run, clock_now_ms(),
-				 uid, gid, art, err);
-	if (rc)
-		blob_drop_tree(m->fs->store, art, NULL);
-	return rc;
-}
-
+/* A new RUNNING run of the caller with mode MODE and an empty artifacts
+ * tree: one batch (tracking_run_make), which also clears what a chmod of
+ * an earlier run of the name left in attrs. */
 static int runs_mkdir(struct fs *fs, const struct node *dir, const char *name,
 		      mode_t mode, struct mlfs_err *err)
 {
 	char path[FS_PATH_MAX];
 	struct run_info r;
-	struct run_make m = { fs, dir->arg[0], name };
+	uid_t uid;
+	gid_t gid;
 	if (!names_valid(name))
 		return mlfs_fail(err, -EINVAL, "invalid name '%s': " NAMES_RULE, name);
 	if (tracking_run_get(fs->store, dir->arg[0], name, &r) == 0)
 		return -EEXIST;
-	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
-	return fs_attrs_create(fs, path, mode, run_make, &m, err);
+	fs_caller(&uid, &gid);
+	node_child_path(path, sizeof(path), dir, name);
+	return tracking_run_make(fs->store, dir->arg[0], name, clock_now_ms(),
+				 uid, gid, mode, path, err);
 }
 
+/* The run, its attrs and its hold on its artifacts go in one batch;
+ * released, not dropped: a registered version may still use its model
+ * files (blob.h, pins). */
 static int runs_rmdir(struct fs *fs, const struct node *dir, const char *name,
 		      struct mlfs_err *err)
 {
 	char path[FS_PATH_MAX];
-	struct run_info r;
-	int rc = tracking_run_get(fs->store, dir->arg[0], name, &r);
-	if (rc)
-		return rc;
-	if ((rc = tracking_run_drop(fs->store, dir->arg[0], name, err)))
-		return rc;
-	/* Released, not dropped: a registered version may still use its
-	 * model files (blob.h, pins). */
-	blob_root_release(fs->store, r.artifacts, NULL);
-	snprintf(path, sizeof(path), "%s/%s", dir->path, name);
-	/* The run is gone either way: wake its waiters, then report. */
-	rc = attrs_delete_tree(fs->store, path, err);
-	fs_waiters_kick(fs);
+	node_child_path(path, sizeof(path), dir, name);
+	int rc = tracking_run_remove(fs->store, dir->arg[0], name, path, err);
+	if (!rc)
+		fs_waiters_kick(fs);
 	return rc;
 }
 

@@ -458,9 +458,24 @@ static int model_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	return rc ? rc : registry_alias_list(fs->store, dir->arg[0], add_alias, &l);
 }
 
+/* The model's creator, mode and creation time, from its record. */
+static int model_owner(struct fs *fs, const struct node *n, uid_t *uid,
+		       gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct registry_model m;
+	int rc = registry_model_get(fs->store, n->arg[0], &m);
+	if (rc)
+		return rc;
+	*uid = m.uid;
+	*gid = m.gid;
+	*mode = m.mode;
+	*ctime_ns = m.created_ms * 1000000;
+	return 0;
+}
+
 /* rm -r of a model removes its aliases, then its versions, then it. */
 static const struct node_ops model_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = model_owner,
 	.lookup = model_lookup, .list = model_list, .children = model_files,
 	.children_go_with_dir = true,
 	.symlink = model_symlink, .rename = model_rename,
@@ -474,18 +489,25 @@ static bool model_exists(struct store *s, const char *name)
 	return registry_model_get(s, name, &m) == 0;
 }
 
-static int model_create(struct store *s, const char *name,
-			struct mlfs_err *err)
+/* mkdir: the caller's model with MODE, one batch (its record). */
+static int model_make(struct fs *fs, const char *name, mode_t mode,
+		      const char *attrs, struct mlfs_err *err)
 {
 	uid_t uid;
 	gid_t gid;
 	fs_caller(&uid, &gid);
-	return registry_model_create(s, name, uid, gid, 0755, err);
+	return registry_model_create(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int model_remove(struct fs *fs, const char *name, const char *attrs,
+			struct mlfs_err *err)
+{
+	return registry_model_delete(fs->store, name, attrs, err);
 }
 
 static const struct fs_collection models = {
 	.exists = model_exists, .list = registry_model_list,
-	.create = model_create, .drop = registry_model_delete,
+	.make = model_make, .remove = model_remove,
 	.child = &model_dir_ops,
 };
 

@@ -113,7 +113,18 @@ static void on_child(void *ctx, const char *run)
 	snprintf(parent, sizeof(parent), "/experiments/%s/runs/%s", a->t->exp, a->t->run);
 	snprintf(child, sizeof(child), "/experiments/%s/runs/%s", a->t->exp, run);
 	struct timespec ts;
-	if (attrs_get(a->fs->store, parent, &at) == 0) {
+	struct run_info r;
+	/* The parent's chmod/chown, else its own record's mode (the trial's
+	 * record says 0755). */
+	bool set = attrs_get(a->fs->store, parent, &at) == 0;
+	if (!set && tracking_run_get(a->fs->store, a->t->exp, a->t->run, &r) == 0 &&
+	    r.mode != 0755) {
+		at.mode = r.mode;
+		at.uid = r.uid;
+		at.gid = r.gid;
+		set = true;
+	}
+	if (set) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		at.ctime_ns = at.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 		attrs_put(a->fs->store, child, &at, NULL);

@@ -63,7 +63,7 @@ static int setup(void **state)
 	assert_int_equal(tracking_experiment_create(f->s, "e", NULL), 0);
 	fixture_trained_run(f->s, "e", "r1", spec_v1);
 	fixture_trained_run(f->s, "e", "r2", spec_v2);
-	assert_int_equal(registry_model_create(f->s, "m", 0, 0, 0755, NULL), 0);
+	assert_int_equal(registry_model_create(f->s, "m", 0, 0, 0755, NULL, NULL), 0);
 	assert_int_equal(registry_register(f->s, "m", "e", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_register(f->s, "m", "e", "r2", 0, &v, &err), 0);
 	assert_int_equal(registry_alias_set(f->s, "m", "Production", 1, 0, &err), 0);
@@ -213,7 +213,7 @@ static void test_traffic_and_holds(void **state)
 	assert_non_null(strstr(err.msg, "endpoint/ep"));
 	assert_int_equal(registry_alias_remove(s, "m", "Production", 0, &err), -EBUSY);
 	assert_int_equal(registry_alias_rename(s, "m", "Production", "Old", false, 0, &err), -EBUSY);
-	assert_int_equal(registry_model_delete(s, "m", &err), -EBUSY);
+	assert_int_equal(registry_model_delete(s, "m", NULL, &err), -EBUSY);
 	/* the alias may move: the next request is answered by version 2 */
 	predict(s, "customer_id\n5\n", 0);
 	assert_int_equal(registry_alias_set(s, "m", "Production", 2, 0, &err), 0);

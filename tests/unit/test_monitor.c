@@ -308,7 +308,7 @@ static void test_endpoint_against_training(void **state)
 			    "labels: labels\nlabel: churn\n"
 			    "features:\n  - table: feat\n    lookup_key: customer_id\n"
 			    "exclude: [customer_id]\nparams: {n_estimators: 5, max_depth: 4, seed: 1}\n");
-	assert_int_equal(registry_model_create(s, "m", 0, 0, 0755, NULL), 0);
+	assert_int_equal(registry_model_create(s, "m", 0, 0, 0755, NULL, NULL), 0);
 	assert_int_equal(registry_register(s, "m", "e", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_alias_set(s, "m", "Production", 1, 0, &err), 0);
 	assert_int_equal(endpoint_create(s, "ep", &err), 0);

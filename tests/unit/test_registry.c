@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "attrs.h"
 #include "registry.h"
 #include "store_fixture.h"
 #include "data_fixture.h"
@@ -62,7 +63,7 @@ static int setup(void **state)
 	new_run(f->s, "running");
 	new_run(f->s, "bare");
 	assert_int_equal(tracking_run_set_status(f->s, "churn", "bare", "FINISHED", 8, 2000, true, NULL), 0);
-	assert_int_equal(registry_model_create(f->s, "m", 0, 0, 0755, NULL), 0);
+	assert_int_equal(registry_model_create(f->s, "m", 0, 0, 0755, NULL, NULL), 0);
 	*state = f;
 	return 0;
 }
@@ -226,7 +227,7 @@ static void test_delete_rules(void **state)
 	expect_fail(registry_version_delete(s, "m", v1, &err), -EBUSY, &err, "alias 'Production' points at version 1");
 	assert_int_equal(registry_hold(s, "m", v2, "endpoint/churn", &err), 0);
 	expect_fail(registry_version_delete(s, "m", v2, &err), -EBUSY, &err, "endpoint/churn serves version 2");
-	expect_fail(registry_model_delete(s, "m", &err), -EBUSY, &err, "endpoint/churn serves model 'm'");
+	expect_fail(registry_model_delete(s, "m", NULL, &err), -EBUSY, &err, "endpoint/churn serves model 'm'");
 	expect_fail(registry_hold(s, "m", 9, "endpoint/x", &err), -ENOENT, &err, "no version 9");
 	assert_int_equal(registry_release(s, "m", v2, "endpoint/churn", &err), 0);
 
@@ -248,7 +249,7 @@ static void test_delete_rules(void **state)
 
 	assert_int_equal(registry_alias_remove(s, "m", "Production", 0, &err), 0);
 	assert_int_equal(registry_version_delete(s, "m", v1, &err), 0);
-	assert_int_equal(registry_model_delete(s, "m", &err), 0);
+	assert_int_equal(registry_model_delete(s, "m", NULL, &err), 0);
 	assert_int_equal(registry_model_get(s, "m", &(struct registry_model){ 0 }), -ENOENT);
 	/* r1's files are the run's again: they are still there. */
 	struct run_info r;
@@ -270,13 +271,13 @@ static void test_lineage(void **state)
 	struct buf b = { 0 };
 	reg(s, "r1");
 	reg(s, "r2");
-	assert_int_equal(registry_model_create(s, "other", 0, 0, 0755, &err), 0);
+	assert_int_equal(registry_model_create(s, "other", 0, 0, 0755, NULL, &err), 0);
 	uint64_t v;
 	assert_int_equal(registry_register(s, "other", "churn", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_lineage(s, "customer_features", add_lineage, &b), 0);
 	assert_string_equal(b.data, "m@1\nm@2\nother@1\n");
 	assert_int_equal(registry_version_delete(s, "m", 1, &err), 0);
-	assert_int_equal(registry_model_delete(s, "other", &err), 0);
+	assert_int_equal(registry_model_delete(s, "other", NULL, &err), 0);
 	buf_reset(&b);
 	assert_int_equal(registry_lineage(s, "customer_features", add_lineage, &b), 0);
 	assert_string_equal(b.data, "m@2\n");
@@ -374,6 +375,39 @@ static void test_reopen(void **state)
 	buf_free(&after);
 }
 
+/* A model is made and deleted in one batch with its owner and mode, and
+ * clears the attrs a chmod of an earlier model of the name left. */
+static void test_model_owner_in_its_record(void **state)
+{
+	struct store_fixture *f = *state;
+	struct registry_model m;
+	struct attrs a;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	assert_int_equal(attrs_put(f->s, "/models/n", &old, NULL), 0);
+	/* Dying after the id counter: nothing but a gap in the numbers. */
+	store_test_fail_writes(f->s, 1, -EIO);
+	assert_int_equal(registry_model_create(f->s, "n", 7, 8, 0700, "/models/n", NULL), -EIO);
+	store_test_fail_writes(f->s, 0, 0);
+	assert_int_equal(registry_model_get(f->s, "n", &m), -ENOENT);
+	assert_int_equal(attrs_get(f->s, "/models/n", &a), 0);
+	assert_int_equal(registry_model_create(f->s, "n", 7, 8, 0700, "/models/n", NULL), 0);
+	assert_int_equal(registry_model_get(f->s, "n", &m), 0);
+	assert_int_equal(m.uid, 7);
+	assert_int_equal(m.gid, 8);
+	assert_int_equal(m.mode, 0700);
+	assert_int_equal(attrs_get(f->s, "/models/n", &a), -ENOENT);
+	/* A chmod, then the delete takes it along. */
+	assert_int_equal(attrs_put(f->s, "/models/n", &old, NULL), 0);
+	store_test_fail_writes(f->s, 0, -EIO);
+	assert_int_equal(registry_model_delete(f->s, "n", "/models/n", NULL), -EIO);
+	store_test_fail_writes(f->s, 0, 0);
+	assert_int_equal(registry_model_get(f->s, "n", &m), 0);
+	assert_int_equal(attrs_get(f->s, "/models/n", &a), 0);
+	assert_int_equal(registry_model_delete(f->s, "n", "/models/n", NULL), 0);
+	assert_int_equal(registry_model_get(f->s, "n", &m), -ENOENT);
+	assert_int_equal(attrs_get(f->s, "/models/n", &a), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -384,6 +418,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lineage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_moves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_model_owner_in_its_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,14 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "store_fixture.h"
 
+#include "attrs.h"
 #include "blob.h"
 #include "store.h"
 #include "tracking.h"
+#include "tracking_int.h"
 
 static int setup(void **state)
 {
@@ -209,6 +214,217 @@ static void test_check_finds_damage(void **state)
 	buf_free(&report);
 }
 
+/* ---- runs change in parallel ---- */
+
+struct logger {
+	struct store *s;
+	const char *run, *key;
+	int points;
+	atomic_bool done;
+	int rc;
+};
+
+static void *log_points(void *arg)
+{
+	struct logger *l = arg;
+	char line[32];
+	for (int i = 0; i < l->points && !l->rc; i++) {
+		int n = snprintf(line, sizeof(line), "%d %d\n", i, i);
+		l->rc = tracking_metric_log(l->s, "e", l->run, l->key, line, (size_t)n, 5000, NULL);
+	}
+	atomic_store(&l->done, true);
+	return NULL;
+}
+
+static void make_run(struct store *s, const char *run)
+{
+	uint64_t art;
+	assert_int_equal(blob_root_new(s, 0755, 7, 8, &art, NULL), 0);
+	assert_int_equal(tracking_run_create(s, "e", run, 1000, 7, 8, art, NULL), 0);
+}
+
+/* A run whose lock is not HELD's: "NAME0", "NAME1", ... the first. */
+static void other_stripe(char *out, size_t n, const char *name, uint64_t eid,
+			 const char *held)
+{
+	for (int i = 0;; i++) {
+		assert_true(i < 1000);
+		snprintf(out, n, "%s%d", name, i);
+		if (tracking_run_stripe(eid, out) != tracking_run_stripe(eid, held))
+			return;
+	}
+}
+
+static bool wait_done(struct logger *l, int ms)
+{
+	for (int i = 0; i < ms && !atomic_load(&l->done); i++)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	return atomic_load(&l->done);
+}
+
+/* While one run's lock is held (as a long change to it would), logging
+ * to two other runs of the experiment finishes; logging to the held run
+ * waits for it, then lands; runs.csv shows all three after. */
+static void test_runs_change_in_parallel(void **state)
+{
+	struct store_fixture *f = *state;
+	char b[16], c[16];
+	uint64_t eid;
+	pthread_t th[3];
+	struct buf csv = { 0 };
+
+	assert_int_equal(tracking_runs_csv(f->s, "e", &csv, NULL), 0);
+	assert_int_equal(tracking_run_begin(f->s, "e", "r", &eid), 0);
+	tracking_run_end(f->s, eid, "r");
+	other_stripe(b, sizeof(b), "b", eid, "r");
+	other_stripe(c, sizeof(c), "c", eid, "r");
+	make_run(f->s, b);
+	make_run(f->s, c);
+	struct logger l[3] = {
+		{ .s = f->s, .run = b, .key = "acc", .points = 50 },
+		{ .s = f->s, .run = c, .key = "acc", .points = 50 },
+		{ .s = f->s, .run = "r", .key = "acc", .points = 1 },
+	};
+	assert_int_equal(tracking_run_begin(f->s, "e", "r", &eid), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, log_points, &l[i]), 0);
+	bool others = wait_done(&l[0], 10000) && wait_done(&l[1], 10000);
+	bool held_waited = !wait_done(&l[2], 50);
+	tracking_run_end(f->s, eid, "r");
+	for (int i = 0; i < 3; i++)
+		pthread_join(th[i], NULL);
+	assert_true(others);
+	assert_true(held_waited);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(l[i].rc, 0);
+	/* The cached runs.csv of before is not served. */
+	assert_int_equal(tracking_runs_csv(f->s, "e", &csv, NULL), 0);
+	assert_non_null(strstr(csv.data, "metrics.acc"));
+	char row[64];
+	snprintf(row, sizeof(row), "\n%s,", b);
+	assert_non_null(strstr(csv.data, row));
+	assert_non_null(strstr(strstr(csv.data, row), ",49.0\n"));
+	buf_free(&csv);
+}
+
+/* Four threads append to one run, to one metric each and to a shared
+ * one: every point of each is there, and the run's latest-metrics
+ * record (read, changed, written by each append) lost no key. */
+static void test_concurrent_appends_to_one_run_lose_nothing(void **state)
+{
+	struct store_fixture *f = *state;
+	enum { N = 4, POINTS = 100 };
+	static const char *own[N] = { "m0", "m1", "m2", "m3" };
+	struct logger l[2 * N];
+	pthread_t th[2 * N];
+	struct buf text = { 0 };
+
+	for (int i = 0; i < 2 * N; i++) {
+		l[i] = (struct logger){ .s = f->s, .run = "r", .points = POINTS,
+					.key = i < N ? own[i] : "shared" };
+		assert_int_equal(pthread_create(&th[i], NULL, log_points, &l[i]), 0);
+	}
+	for (int i = 0; i < 2 * N; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(l[i].rc, 0);
+	}
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(tracking_metric_text(f->s, "e", "r", own[i], &text), 0);
+		/* In its thread's order, from the first to the last. */
+		char last[32];
+		int n = snprintf(last, sizeof(last), "5000 %d.0 %d\n", POINTS - 1, POINTS - 1);
+		size_t lines = 0;
+		for (size_t j = 0; j < text.len; j++)
+			lines += text.data[j] == '\n';
+		assert_int_equal(lines, POINTS);
+		assert_memory_equal(text.data, "5000 0.0 0\n", 11);
+		assert_memory_equal(text.data + text.len - n, last, n);
+	}
+	assert_int_equal(tracking_metric_text(f->s, "e", "r", "shared", &text), 0);
+	size_t lines = 0;
+	for (size_t j = 0; j < text.len; j++)
+		lines += text.data[j] == '\n';
+	assert_int_equal(lines, N * POINTS);
+	assert_int_equal(tracking_runs_csv(f->s, "e", &text, NULL), 0);
+	for (int i = 0; i < N; i++) {
+		char col[32];
+		snprintf(col, sizeof(col), "metrics.%s", own[i]);
+		assert_non_null(strstr(text.data, col));
+	}
+	assert_non_null(strstr(text.data, "metrics.shared"));
+	buf_free(&text);
+}
+
+/* ---- a run is made and removed in one batch ---- */
+
+static size_t count_keys(struct store *s, const char *lo, const char *hi)
+{
+	size_t n = 0;
+	struct store_iter *it = store_iter_new(s, NULL, lo, strlen(lo), hi, strlen(hi));
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		n++;
+	store_iter_free(it);
+	return n;
+}
+
+/* Whether the store holds all of run RUN (its record, its artifacts
+ * root, no attrs at ATTRS) or none of it (nor an artifacts root more). */
+static bool whole_or_none(struct store *s, const char *run, const char *attrs,
+			  size_t roots_without)
+{
+	struct run_info r;
+	struct blob_stat st;
+	struct attrs a;
+	size_t roots = count_keys(s, "b/i/", "b/i0");
+	if (tracking_run_get(s, "e", run, &r) == 0)
+		return blob_stat(s, r.artifacts, &st) == 0 && st.dir &&
+		       r.mode == 0700 && roots == roots_without + 1 &&
+		       attrs_get(s, attrs, &a) == -ENOENT;
+	return roots == roots_without;
+}
+
+/* A daemon dying after any number of the writes of a mkdir or an rmdir
+ * of a run leaves the whole run or nothing: no artifacts tree without
+ * its run, no run without its tree, no chmod of an earlier run of the
+ * name. */
+static void test_run_made_and_removed_in_one_batch(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	size_t roots = count_keys(f->s, "b/i/", "b/i0");
+	for (int after = 0; after < 4; after++) {
+		char run[16];
+		snprintf(run, sizeof(run), "c%d", after);
+		assert_int_equal(attrs_put(f->s, run, &old, NULL), 0);
+		store_test_fail_writes(f->s, after, -EIO);
+		int rc = tracking_run_make(f->s, "e", run, 2000, 7, 8, 0700, run, NULL);
+		store_test_fail_writes(f->s, 0, 0);
+		assert_true(rc == 0 || rc == -EIO);
+		assert_true(whole_or_none(f->s, run, run, roots));
+		if (rc == 0)
+			break;
+	}
+	/* The id counter, then one batch: made once two writes may go. */
+	struct run_info made;
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &made), 0);
+	assert_int_equal(tracking_run_get(f->s, "e", "c1", &made), -ENOENT);
+	/* The made run, removed with a daemon dying after 0 writes: still
+	 * whole; then removed: all gone, attrs too. */
+	assert_int_equal(attrs_put(f->s, "c2", &old, NULL), 0);
+	store_test_fail_writes(f->s, 0, -EIO);
+	assert_int_equal(tracking_run_remove(f->s, "e", "c2", "c2", NULL), -EIO);
+	store_test_fail_writes(f->s, 0, 0);
+	struct run_info r;
+	struct attrs a;
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &r), 0);
+	assert_int_equal(attrs_get(f->s, "c2", &a), 0);
+	assert_int_equal(count_keys(f->s, "b/i/", "b/i0"), roots + 1);
+	assert_int_equal(tracking_run_remove(f->s, "e", "c2", "c2", NULL), 0);
+	assert_int_equal(tracking_run_get(f->s, "e", "c2", &r), -ENOENT);
+	assert_int_equal(attrs_get(f->s, "c2", &a), -ENOENT);
+	assert_int_equal(count_keys(f->s, "b/i/", "b/i0"), roots);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -221,6 +437,9 @@ int main(void)
 		T(test_runs_csv_union_of_keys),
 		T(test_runs_csv_visible_leaves_out_hidden_runs),
 		T(test_check_finds_damage),
+		T(test_runs_change_in_parallel),
+		T(test_concurrent_appends_to_one_run_lose_nothing),
+		T(test_run_made_and_removed_in_one_batch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
