@@ -821,6 +821,7 @@ struct scan {
 	void *ctx;
 	int *rc;		/* per thread */
 	struct mlfs_err *errs;	/* per thread */
+	size_t lo;		/* the first chunk */
 };
 
 /* Read column COL of chunk I into VAL and point V at it. */
@@ -846,6 +847,8 @@ static void scan_range(void *arg, int t, size_t lo, size_t hi)
 	if (!vals || !vecs)
 		mlfs_oom();
 	int rc = 0;
+	lo += sc->lo;
+	hi += sc->lo;
 	for (size_t i = lo; !rc && i < hi; i++) {
 		for (size_t k = 0; !rc && k < sc->ncols; k++)
 			rc = chunk_read(sc->c, i, sc->cols[k], &key, &vals[k], &vecs[k], &sc->errs[t]);
@@ -865,12 +868,24 @@ int columnar_threads(void)
 	return par_threads(par_default());
 }
 
+size_t columnar_nchunks(const struct columnar *c)
+{
+	return c->nchunks;
+}
+
 int columnar_scan(struct columnar *c, const uint32_t *cols, size_t ncols,
 		  columnar_fn fn, void *ctx, struct mlfs_err *err)
 {
+	return columnar_scan_chunks(c, 0, c->nchunks, cols, ncols, fn, ctx, err);
+}
+
+int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
+			 const uint32_t *cols, size_t ncols, columnar_fn fn,
+			 void *ctx, struct mlfs_err *err)
+{
 	int nt = columnar_threads();
 	struct scan sc = { c, cols, ncols, fn, ctx, calloc((size_t)nt, sizeof(int)),
-			   calloc((size_t)nt, sizeof(struct mlfs_err)) };
+			   calloc((size_t)nt, sizeof(struct mlfs_err)), 0 };
 	if (!sc.rc || !sc.errs)
 		mlfs_oom();
 	for (size_t k = 0; k < ncols; k++)
@@ -879,7 +894,11 @@ int columnar_scan(struct columnar *c, const uint32_t *cols, size_t ncols,
 			free(sc.errs);
 			return mlfs_fail(err, -EINVAL, "no column %u in the columnar form", cols[k]);
 		}
-	par_range(par_default(), c->nchunks, scan_range, &sc);
+	if (hi > c->nchunks)
+		hi = c->nchunks;
+	sc.lo = lo;
+	if (lo < hi)
+		par_range(par_default(), hi - lo, scan_range, &sc);
 	int rc = 0;
 	for (int t = 0; t < nt && !rc; t++)
 		if ((rc = sc.rc[t]) && err)

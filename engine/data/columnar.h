@@ -66,6 +66,8 @@ bool columnar_canonical(const struct columnar *c, uint32_t col);
  * thread gets contiguous, increasing row ranges).  Non-zero stops. */
 typedef int (*columnar_fn)(void *ctx, int thread, uint64_t first,
 			   const struct col_vec *cols, size_t n);
+/* Chunks of the form, in row order. */
+size_t columnar_nchunks(const struct columnar *c);
 /* The number of THREAD values a scan may use. */
 int columnar_threads(void);
 /* Call FN over every chunk, columns COLS[0..NCOLS) (indexes into the
@@ -74,6 +76,10 @@ int columnar_threads(void);
  * the first non-zero FN returned, -EIO, -ENOMEM. */
 int columnar_scan(struct columnar *c, const uint32_t *cols, size_t ncols,
 		  columnar_fn fn, void *ctx, struct mlfs_err *err);
+/* The same over chunks [LO, HI) only: a pass in bounded memory. */
+int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
+			 const uint32_t *cols, size_t ncols, columnar_fn fn,
+			 void *ctx, struct mlfs_err *err);
 
 /* Into B (a commit's batch): drop every columnar form of table TID, so a
  * form never outlives the version it was built from.  Used by table.c. */
