@@ -33,6 +33,7 @@
 #include "blob.h"
 #include "umount.h"
 #include "store.h"
+#include "columnar.h"
 #include "table.h"
 #include "endpoint.h"
 #include "job.h"
@@ -130,6 +131,10 @@ static int cmd_check(int argc, char **argv)
 	}
 	int problems = table_check(s, &report, &err);
 	if (problems >= 0) {
+		int more = columnar_check(s, alone, &report, &err);
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
 		int more = tracking_check(s, &report, &err);
 		problems = more < 0 ? more : problems + more;
 	}
@@ -204,6 +209,8 @@ static int serve(const char *store_dir, struct fs_options *o)
 		return 1;
 	if (!readonly && table_recover(s, &err))
 		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
+	if (!readonly && columnar_recover(s, &err))
+		fprintf(stderr, "mlfs: removing columnar forms cut short: %s\n", err.msg);
 	if (!readonly && blob_recover(s, true, NULL, NULL, &err) < 0)
 		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);

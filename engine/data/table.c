@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "columnar.h"
 #include "ids.h"
 
 /* Per store (store_lock): two stores never wait on each other. */
@@ -312,6 +313,7 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	}
 	struct store_batch *b = store_batch_new();
 	rc = drop_segments(s, m.id, b);
+	columnar_forget(b, m.id);
 	key_meta(&k, name);
 	store_batch_delete(b, k.data, k.len);
 	if (!rc)
@@ -897,6 +899,7 @@ int table_writer_commit(struct table_writer *w, bool final,
 	m.ver++;
 	m.mtime = clock_now_ns();
 	meta_put(b, w->name, &m);
+	columnar_forget(b, m.id);
 	rc = store_write(w->s, b, false, err);
 out:
 	store_batch_free(b);
@@ -1330,6 +1333,7 @@ static int schema_change(struct store *s, const char *name, const char *text,
 		if (!rc) {
 			struct store_batch *b = store_batch_new();
 			meta_put(b, name, &m);
+			columnar_forget(b, m.id);
 			rc = store_write(s, b, false, err);
 			store_batch_free(b);
 		}

@@ -2,12 +2,15 @@
  *
  * A refresh reads the source table (one version: the table's version is
  * checked before and after, EAGAIN if it moved), in two phases:
- *   A. rows are parsed - by several threads on byte slices of data.csv
- *      for big tables, else by table_scan - and spread by key hash over
- *      NPART partitions as compact typed records;
- *   B. each partition, on its own thread, is grouped by key in a hash
- *      table small enough for the cache, fed through the expression
- *      states (expr.h) in row order, and finished into text fields.
+ *   A. rows are read - from the table's columnar form (columnar.h, chunk
+ *      ranges across the shared pool) for tables of some size, else from
+ *      the CSV text by table_scan - and spread by key hash over NPART
+ *      partitions as compact typed records;
+ *   B. each partition, on a pool thread, is grouped by key in a hash
+ *      table small enough for the cache and fed through the expression
+ *      states (expr.h) in row order; over the columnar form A and B
+ *      alternate on batches of chunks.  Then every group is finished
+ *      into text fields.
  * The rows then go to features_write_rows, which merges them and the
  * report in one store batch.  Rows whose key is null are skipped (as
  * pandas' groupby does).  This file owns no store keys: it asks table.h
@@ -15,18 +18,20 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <pthread.h>
-#include <unistd.h>
 
 #include "clock.h"
+#include "columnar.h"
 #include "csv.h"
 #include "expr.h"
 #include "features.h"
+#include "hash.h"
+#include "par.h"
 #include "spec.h"
 #include "table.h"
 
@@ -274,41 +279,44 @@ struct group_tab {
 	uint64_t *slots;	/* (hash high 32 | group+1 low 32), 0 empty */
 	size_t cap;
 	size_t n;
-	struct buf keys;	/* per group: encoded key texts */
+	struct buf keys;	/* per group: encoded key */
 	uint64_t *koff;		/* group -> offset in keys */
 	uint32_t *klen;
 	char *states;
 	size_t ssize, scap;
 };
 
-/* The rows are first spread over NPART partitions by key hash (phase A,
- * as table_scan parses them), then each partition is aggregated on its
- * own (phase B, in parallel): its groups fit in cache, where one table
- * for every key would miss it on nearly every row.
+/* The rows are spread over NPART partitions by key hash as they are
+ * scanned (phase A), then each partition is aggregated on its own (phase
+ * B, partitions across the pool): its groups fit in cache, where one
+ * table for every key would miss it on nearly every row.  Over the
+ * columnar form the two phases alternate on batches of BATCH_CHUNKS
+ * chunks, so the records of a batch are all the memory rows take.
  * A record: u16 key length, key bytes, then per used column a type byte
- * and 8 bytes of value, or for text a u32 length and the bytes. */
+ * and 8 bytes of value, or for text a u32 length and the bytes.  The key
+ * is its text, or (bin_key) the 8 bytes of an int or date whose text in
+ * data.csv is canonical, printed back at the end. */
 #define NPART 256
-
-#define MAX_SCANNERS 8
+#define BATCH_CHUNKS 16
 
 struct part {
-	struct buf rec[MAX_SCANNERS];	/* per scanner, in row order */
+	struct buf *rec;	/* per scanning thread; in row order across them */
 	struct group_tab g;
 	struct buf text;	/* finished rows: field texts */
-	uint64_t *off;		/* per group: ncols + 1 offsets into text */
+	uint32_t *off;		/* per group: ncols + 1 offsets into text */
 	int rc;
 };
 
 struct run {
 	struct plan *p;
 	struct part *parts;
+	unsigned nrec;		/* rec buffers per partition */
 	uint32_t *used;		/* the columns expressions read */
 	size_t nused;
 	struct xval as_of;
 	int64_t as_of_us;
 	uint64_t rows_in;
-	unsigned next;		/* phase B: next partition to take */
-	pthread_mutex_t lock;
+	bool bin_key;		/* keys are 8-byte values (see above) */
 	/* The output row: keys, features, then the timestamp_key if any. */
 	size_t nk, nf;
 	uint32_t ncols;
@@ -316,26 +324,9 @@ struct run {
 	char tsbuf[40];
 };
 
-/* Keys are short: eight bytes at a time, then a strong finalizer, so
- * every bit of the slot index depends on every byte. */
-static uint64_t hash_bytes(const char *p, size_t n)
+static uint64_t key_hash(const char *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
-	while (n >= 8) {
-		uint64_t w;
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-		h ^= h >> 31;
-		p += 8;
-		n -= 8;
-	}
-	uint64_t w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w) * 0x94d049bb133111ebULL;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return h;
+	return hash64(p, n, 0x51ed270b27a5c1d3ULL);
 }
 
 static int tab_grow(struct group_tab *g)
@@ -349,7 +340,7 @@ static int tab_grow(struct group_tab *g)
 		if (!e)
 			continue;
 		uint32_t gi = (uint32_t)e - 1;
-		uint64_t h = hash_bytes(g->keys.data + g->koff[gi], g->klen[gi]);
+		uint64_t h = key_hash(g->keys.data + g->koff[gi], g->klen[gi]);
 		size_t j = h & (cap - 1);
 		while (s[j])
 			j = (j + 1) & (cap - 1);
@@ -406,25 +397,63 @@ static long tab_find(struct group_tab *g, const struct expr_prog *prog,
 	return (long)gi;
 }
 
-/* One scanner of phase A: a slice of the source's rows. */
-struct scanner {
+/* Phase A: the record of one row, key K[0..KL) and typed values, into
+ * partition buffer W of the key's partition. */
+static int put_record(struct run *r, unsigned w, const char *k, size_t kl,
+		      const struct xval *vals)
+{
+	if (kl > 65535)
+		return -E2BIG;
+	struct buf *b = &r->parts[key_hash(k, kl) >> 56].rec[w];
+	size_t need = 2 + kl;
+	for (size_t u = 0; u < r->nused; u++)
+		need += 5 + (vals[u].t == COL_STRING && vals[u].len > 8 ? vals[u].len : 8);
+	buf_reserve(b, need);
+	char *o = b->data + b->len;
+	uint16_t k16 = (uint16_t)kl;
+	memcpy(o, &k16, 2);
+	memcpy(o + 2, k, kl);
+	o += 2 + kl;
+	for (size_t u = 0; u < r->nused; u++) {
+		const struct xval *v = &vals[u];
+		*o++ = (char)v->t;
+		if (v->t == COL_STRING) {
+			uint32_t l = (uint32_t)v->len;
+			memcpy(o, &l, 4);
+			memcpy(o + 4, v->s, v->len);
+			o += 4 + v->len;
+		} else if (v->t != COL_NULL) {
+			memcpy(o, &v->i, 8);
+			o += 8;
+		}
+	}
+	b->len = (size_t)(o - b->data);
+	return 0;
+}
+
+/* Rows whose event time is after as_of (or null) are not known yet. */
+static bool after_as_of(const struct run *r, const struct xval *t)
+{
+	if (t->t == COL_NULL)
+		return true;
+	int64_t us = t->t == COL_DATE ? t->i * 86400000000LL : t->i;
+	return us > r->as_of_us;
+}
+
+/* ---- phase A from the CSV text (small sources, odd keys, the tests'
+ * reference) ---- */
+
+struct text_scan {
 	struct run *r;
-	unsigned w;		/* index: its records go to rec[w] */
 	uint64_t rows;
 	struct buf kb;
-	/* Parallel scans only: the slice [lo, hi) of data.csv. */
-	struct store *s;
-	const char *source;
-	uint64_t lo, hi;
-	int rc;
-	struct mlfs_err err;
+	struct xval *vals;
 };
 
-/* Phase A: one source row into the record of its partition. */
 static int on_row(void *ctx, const struct csv_field *f, size_t n,
 		  uint64_t line, struct mlfs_err *err)
 {
-	struct scanner *sc = ctx;
+	struct text_scan *sc = ctx;
 	struct run *r = sc->r;
 	struct plan *p = r->p;
 	size_t nk = p->spec->nkeys;
@@ -454,228 +483,129 @@ static int on_row(void *ctx, const struct csv_field *f, size_t n,
 		k = sc->kb.data;
 		kl = sc->kb.len;
 	}
-	if (kl > 65535)
-		return mlfs_fail(err, -EINVAL, "source line %llu: key longer than 65535 bytes",
-				 (unsigned long long)line);
 	if (p->tsidx >= 0) {
-		/* Point in time: rows after as_of (or without a time) are not
-		 * known yet. */
 		struct xval t;
 		const struct csv_field *x = &f[p->tsidx];
 		expr_value_from_text(p->types[p->tsidx], x->p, x->len, &t);
-		if (t.t == COL_NULL)
-			return 0;
-		int64_t us = t.t == COL_DATE ? t.i * 86400000000LL : t.i;
-		if (us > r->as_of_us)
+		if (after_as_of(r, &t))
 			return 0;
 	}
-	struct buf *b = &r->parts[hash_bytes(k, kl) >> 56].rec[sc->w];
-	size_t need = 2 + kl;
-	for (size_t u = 0; u < r->nused; u++)
-		need += 5 + (f[r->used[u]].len > 8 ? f[r->used[u]].len : 8);
-	if (buf_reserve(b, need))
-		return -ENOMEM;
-	char *o = b->data + b->len;
-	uint16_t k16 = (uint16_t)kl;
-	memcpy(o, &k16, 2);
-	memcpy(o + 2, k, kl);
-	o += 2 + kl;
 	for (size_t u = 0; u < r->nused; u++) {
 		uint32_t c = r->used[u];
-		struct xval v;
-		expr_value_from_text(p->types[c], f[c].p, f[c].len, &v);
-		*o++ = (char)v.t;
-		if (v.t == COL_STRING) {
-			uint32_t l = (uint32_t)v.len;
-			memcpy(o, &l, 4);
-			memcpy(o + 4, v.s, v.len);
-			o += 4 + v.len;
-		} else if (v.t != COL_NULL) {
-			memcpy(o, &v.i, 8);
-			o += 8;
-		}
+		expr_value_from_text(p->types[c], f[c].p, f[c].len, &sc->vals[u]);
 	}
-	b->len = (size_t)(o - b->data);
-	return 0;
-}
-
-/* Tables at least this large are scanned by several threads. */
-size_t pipeline_parallel_min_bytes = 16u << 20;
-
-static int nthreads_for(void)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	return ncpu < 1 ? 1 : ncpu > MAX_SCANNERS ? MAX_SCANNERS : (int)ncpu;
-}
-
-static void *scan_worker(void *arg)
-{
-	struct scanner *sc = arg;
-	struct table_reader *tr = NULL;
-	struct csv_reader *csv = NULL;
-	char *piece = malloc(1u << 20);
-	sc->rc = piece ? table_reader_open(sc->s, sc->source, &tr, &sc->err) : -ENOMEM;
-	if (!sc->rc && !(csv = csv_reader_new(TABLE_MAX_RECORD, on_row, sc)))
-		sc->rc = -ENOMEM;
-	for (uint64_t off = sc->lo; !sc->rc && off < sc->hi;) {
-		size_t want = sc->hi - off < (1u << 20) ? (size_t)(sc->hi - off) : (1u << 20);
-		long got = table_reader_read(tr, piece, want, off, &sc->err);
-		if (got <= 0) {
-			sc->rc = got < 0 ? (int)got : -EIO;
-			break;
-		}
-		sc->rc = csv_reader_feed(csv, piece, (size_t)got, &sc->err);
-		off += (uint64_t)got;
-	}
-	if (!sc->rc)
-		sc->rc = csv_reader_finish(csv, &sc->err);
-	csv_reader_free(csv);
-	table_reader_free(tr);
-	free(piece);
-	return NULL;
-}
-
-/* Phase A on several threads: data.csv is cut after a newline near each
- * of N equal offsets, and each slice parsed on its own.  A cut inside a
- * quoted field leaves its slice with an open quote, which fails the
- * slice: then (or on any error) the caller scans again in one piece.
- * Returns 1 when it did not apply (small table, one CPU). */
-static int scan_parallel(struct run *r, struct scanner *sc, struct store *s,
-			 const char *source)
-{
-	struct table_info info;
-	int n = nthreads_for();
-	if (n < 2 || table_stat(s, source, &info) ||
-	    info.data_bytes < pipeline_parallel_min_bytes || info.data_bytes / (uint64_t)n < 4096)
-		return 1;
-	struct table_reader *tr;
-	if (table_reader_open(s, source, &tr, NULL))
-		return 1;
-	uint64_t size = table_reader_size(tr), lo = info.header_bytes;
-	uint64_t cut[MAX_SCANNERS + 1];
-	char win[4096];
-	cut[0] = lo;
-	cut[n] = size;
-	for (int i = 1; i < n; i++) {
-		uint64_t at = lo + (size - lo) / (uint64_t)n * (uint64_t)i - 1;
-		cut[i] = size;
-		for (uint64_t off = at; off < size;) {
-			long got = table_reader_read(tr, win, sizeof(win), off, NULL);
-			if (got <= 0)
-				break;
-			char *nl = memchr(win, '\n', (size_t)got);
-			if (nl) {
-				cut[i] = off + (uint64_t)(nl - win) + 1;
-				break;
-			}
-			off += (uint64_t)got;
-		}
-		if (cut[i] < cut[i - 1])
-			cut[i] = cut[i - 1];
-	}
-	table_reader_free(tr);
-	if (size != info.header_bytes + info.data_bytes)
-		return 1;	/* changed meanwhile: the caller's check says so */
-	pthread_t th[MAX_SCANNERS];
-	int started[MAX_SCANNERS] = { 0 };
-	for (int i = 0; i < n; i++) {
-		sc[i].r = r;
-		sc[i].w = (unsigned)i;
-		sc[i].s = s;
-		sc[i].source = source;
-		sc[i].lo = cut[i];
-		sc[i].hi = cut[i + 1];
-		if (i > 0)
-			started[i] = pthread_create(&th[i], NULL, scan_worker, &sc[i]) == 0;
-	}
-	scan_worker(&sc[0]);
-	for (int i = 1; i < n; i++) {
-		if (started[i])
-			pthread_join(th[i], NULL);
-		else
-			scan_worker(&sc[i]);
-	}
-	for (int i = 0; i < n; i++)
-		if (sc[i].rc)
-			return -1;
-	for (int i = 0; i < n; i++)
-		r->rows_in += sc[i].rows;
-	return 0;
-}
-
-/* Phase A: the source's rows into partition records. */
-static int scan_source(struct run *r, struct store *s, const char *source,
-		       struct mlfs_err *err)
-{
-	struct scanner sc[MAX_SCANNERS];
-	memset(sc, 0, sizeof(sc));
-	int rc = scan_parallel(r, sc, s, source);
-	for (int i = 0; i < MAX_SCANNERS; i++)
-		buf_free(&sc[i].kb);
-	if (rc == 0)
-		return 0;
-	/* One piece: drop what the slices made, scan again. */
-	for (unsigned i = 0; i < NPART; i++)
-		for (unsigned w = 0; w < MAX_SCANNERS; w++)
-			buf_free(&r->parts[i].rec[w]);
-	struct scanner one = { .r = r };
-	rc = table_scan(s, source, on_row, &one, err);
-	buf_free(&one.kb);
-	r->rows_in = one.rows;
+	int rc = put_record(r, 0, k, kl, sc->vals);
+	if (rc == -E2BIG)
+		return mlfs_fail(err, -EINVAL, "source line %llu: key longer than 65535 bytes",
+				 (unsigned long long)line);
 	return rc;
 }
 
-/* Phase B, second half: every group of PT into text fields, then its
- * state is released. */
-static int finish_part(struct run *r, struct part *pt)
+/* ---- phase A from the columnar form ---- */
+
+struct col_scan {
+	struct run *r;
+	uint32_t *cols;		/* columns read, each once */
+	size_t ncols;
+	int *pos;		/* table column -> index in cols */
+	struct buf *kb;		/* per thread */
+	struct xval *vals;	/* per thread: nused each */
+};
+
+/* Value R of V as expression input. */
+static void vec_value(const struct col_vec *v, size_t r, struct xval *out)
 {
-	const struct expr_prog *prog = r->p->prog;
-	struct group_tab *g = &pt->g;
-	struct xval *vals = calloc(r->nf + 1, sizeof(*vals));
-	pt->off = malloc((g->n ? g->n : 1) * (r->ncols + 1) * sizeof(uint64_t));
-	if (!vals || !pt->off || buf_reserve(&pt->text, g->n * r->ncols * 8 + 1)) {
-		free(vals);
-		return -ENOMEM;
+	out->s = NULL;
+	out->len = 0;
+	out->i = 0;
+	if (col_vec_null(v, r)) {
+		out->t = COL_NULL;
+	} else if (v->off) {
+		out->t = COL_STRING;
+		out->s = v->bytes + v->off[r];
+		out->len = v->off[r + 1] - v->off[r];
+	} else if (v->f) {
+		out->t = COL_FLOAT;
+		out->f = v->f[r];
+	} else {
+		out->t = v->type;
+		out->i = v->i[r];
 	}
-	for (size_t gi = 0; gi < g->n; gi++) {
-		uint64_t *base = pt->off + gi * (r->ncols + 1);
-		const char *k = g->keys.data + g->koff[gi];
-		size_t kl = g->klen[gi];
-		char *st = g->states + gi * g->ssize;
-		uint32_t c = 0;
-		if (r->nk == 1) {
-			base[c++] = pt->text.len;
-			buf_append(&pt->text, k, kl);
-		} else {
-			size_t pos = 0;
-			for (size_t j = 0; j < r->nk; j++) {
-				uint32_t l;
-				memcpy(&l, k + pos, 4);
-				base[c++] = pt->text.len;
-				buf_append(&pt->text, k + pos + 4, l);
-				pos += 4 + l;
-			}
-		}
-		expr_state_finish(prog, st, &r->as_of, vals);
-		for (size_t f = 0; f < r->nf; f++) {
-			base[c++] = pt->text.len;
-			expr_value_text(&vals[f], &pt->text);
-		}
-		if (r->add_ts) {
-			base[c++] = pt->text.len;
-			buf_puts(&pt->text, r->tsbuf);
-		}
-		base[c] = pt->text.len;
-		expr_state_free(prog, st);
-	}
-	free(vals);
-	/* States are released: forget them so cleanup does not free twice. */
-	free(g->states);
-	g->states = NULL;
-	return pt->text.data || !g->n ? 0 : -ENOMEM;
 }
 
-/* Phase B: aggregate the records of BUF into PT's group table. */
+/* Append the text of key value R of V (string, or canonical int/date). */
+static void key_text(const struct col_vec *v, size_t r, struct buf *out)
+{
+	char t[32];
+	if (v->off)
+		buf_append(out, v->bytes + v->off[r], v->off[r + 1] - v->off[r]);
+	else if (v->type == COL_DATE) {
+		fmt_date(t, (int32_t)v->i[r]);
+		buf_puts(out, t);
+	} else {
+		buf_put_int(out, v->i[r]);
+	}
+}
+
+/* The key of row R into KB (K, KL point at it); false for a null key. */
+static bool row_key(const struct col_scan *cs, const struct col_vec *v, size_t r,
+		    struct buf *kb, const char **k, size_t *kl)
+{
+	const struct plan *p = cs->r->p;
+	size_t nk = p->spec->nkeys;
+	buf_reset(kb);
+	for (size_t i = 0; i < nk; i++) {
+		const struct col_vec *x = &v[cs->pos[p->keyidx[i]]];
+		if (col_vec_null(x, r))
+			return false;
+		if (cs->r->bin_key) {
+			buf_append(kb, &x->i[r], 8);
+		} else if (nk == 1) {
+			key_text(x, r, kb);
+		} else {
+			size_t at = kb->len;
+			uint32_t l = 0;
+			buf_append(kb, &l, 4);
+			key_text(x, r, kb);
+			l = (uint32_t)(kb->len - at - 4);
+			memcpy(kb->data + at, &l, 4);
+		}
+	}
+	*k = kb->data ? kb->data : "";
+	*kl = kb->len;
+	return true;
+}
+
+static int on_chunk(void *ctx, int t, uint64_t first, const struct col_vec *v,
+		    size_t n)
+{
+	struct col_scan *cs = ctx;
+	struct run *r = cs->r;
+	const struct plan *p = r->p;
+	struct xval *vals = cs->vals + (size_t)t * (r->nused + 1), ts;
+	(void)first;
+	for (size_t row = 0; row < n; row++) {
+		const char *k;
+		size_t kl;
+		if (!row_key(cs, v, row, &cs->kb[t], &k, &kl))
+			continue;
+		if (p->tsidx >= 0) {
+			vec_value(&v[cs->pos[p->tsidx]], row, &ts);
+			if (after_as_of(r, &ts))
+				continue;
+		}
+		for (size_t u = 0; u < r->nused; u++)
+			vec_value(&v[cs->pos[r->used[u]]], row, &vals[u]);
+		int rc = put_record(r, (unsigned)t, k, kl, vals);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- phase B ---- */
+
+/* Aggregate the records of BUF into PT's group table. */
 static int aggregate_records(struct run *r, struct part *pt, const struct buf *buf,
 			     struct xval *row)
 {
@@ -702,7 +632,7 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 				o += 8;
 			}
 		}
-		long gi = tab_find(&pt->g, prog, k, kl, hash_bytes(k, kl));
+		long gi = tab_find(&pt->g, prog, k, kl, key_hash(k, kl));
 		if (gi < 0)
 			return (int)gi;
 		int rc = expr_state_add(prog, pt->g.states + (size_t)gi * pt->g.ssize, row, &r->as_of);
@@ -712,67 +642,226 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 	return 0;
 }
 
-/* Phase B: aggregate partition PT, scanners' records in row order, then
- * finish it. */
-static int aggregate_part(struct run *r, struct part *pt, struct xval *row)
-{
-	for (unsigned w = 0; w < MAX_SCANNERS; w++) {
-		int rc = aggregate_records(r, pt, &pt->rec[w], row);
-		if (rc)
-			return rc;
-		/* The records are no longer needed: strings kept were copied. */
-		buf_free(&pt->rec[w]);
-	}
-	return finish_part(r, pt);
-}
-
-static void *aggregate_worker(void *arg)
+/* Phase B for partition I: its records of every thread, in row order,
+ * into its groups; the records are emptied for the next batch. */
+static void aggregate_part(void *arg, size_t i)
 {
 	struct run *r = arg;
+	struct part *pt = &r->parts[i];
 	struct xval *row = calloc(r->p->ncols + 1, sizeof(*row));
-	for (;;) {
-		pthread_mutex_lock(&r->lock);
-		unsigned i = r->next++;
-		pthread_mutex_unlock(&r->lock);
-		if (i >= NPART)
-			break;
-		r->parts[i].rc = row ? aggregate_part(r, &r->parts[i], row) : -ENOMEM;
+	if (!row)
+		mlfs_oom();
+	for (unsigned w = 0; !pt->rc && w < r->nrec; w++) {
+		pt->rc = aggregate_records(r, pt, &pt->rec[w], row);
+		buf_reset(&pt->rec[w]);
 	}
 	free(row);
-	return NULL;
 }
 
-/* Run phase B on up to 8 threads; returns the first error. */
+/* Every group of partition I into text fields; its states are released. */
+static void finish_part(void *arg, size_t i)
+{
+	struct run *r = arg;
+	struct part *pt = &r->parts[i];
+	const struct expr_prog *prog = r->p->prog;
+	struct group_tab *g = &pt->g;
+	struct xval *vals = calloc(r->nf + 1, sizeof(*vals));
+	if (pt->rc)
+		goto out;
+	for (unsigned w = 0; w < r->nrec; w++)
+		buf_free(&pt->rec[w]);
+	pt->off = malloc((g->n ? g->n : 1) * (r->ncols + 1) * sizeof(*pt->off));
+	if (!vals || !pt->off)
+		mlfs_oom();
+	buf_reserve(&pt->text, g->n * r->ncols * 8 + 1);
+	for (size_t gi = 0; gi < g->n; gi++) {
+		uint32_t *base = pt->off + gi * (r->ncols + 1);
+		const char *k = g->keys.data + g->koff[gi];
+		size_t kl = g->klen[gi];
+		char *st = g->states + gi * g->ssize;
+		uint32_t c = 0;
+		base[c++] = pt->text.len;
+		if (r->bin_key) {
+			int64_t x;
+			memcpy(&x, k, 8);
+			struct col_vec kv = { .type = r->p->types[r->p->keyidx[0]], .n = 1, .i = &x };
+			key_text(&kv, 0, &pt->text);
+		} else if (r->nk == 1) {
+			buf_append(&pt->text, k, kl);
+		} else {
+			size_t pos = 0;
+			for (size_t j = 0; j < r->nk; j++) {
+				uint32_t l;
+				memcpy(&l, k + pos, 4);
+				if (j)
+					base[c++] = pt->text.len;
+				buf_append(&pt->text, k + pos + 4, l);
+				pos += 4 + l;
+			}
+		}
+		expr_state_finish(prog, st, &r->as_of, vals);
+		for (size_t f = 0; f < r->nf; f++) {
+			base[c++] = pt->text.len;
+			expr_value_text(&vals[f], &pt->text);
+		}
+		if (r->add_ts) {
+			base[c++] = pt->text.len;
+			buf_puts(&pt->text, r->tsbuf);
+		}
+		base[c] = pt->text.len;
+		expr_state_free(prog, st);
+		if (pt->text.len > UINT32_MAX) {
+			pt->rc = -EFBIG;	/* 4 GiB of text in 1/256 of the keys */
+			break;
+		}
+	}
+	/* States are released: forget them so cleanup does not free twice;
+	 * the keys were copied into the text. */
+	free(g->states);
+	g->states = NULL;
+	free(g->slots);
+	g->slots = NULL;
+	buf_free(&g->keys);
+out:
+	free(vals);
+}
+
+/* Phase B for every partition across the pool; the first error. */
 static int aggregate_all(struct run *r)
 {
-	int nthreads = nthreads_for();
-	pthread_t th[MAX_SCANNERS];
-	int started = 0;
-	for (int t = 1; t < nthreads; t++)
-		if (pthread_create(&th[started], NULL, aggregate_worker, r) == 0)
-			started++;
-	aggregate_worker(r);
-	for (int t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	par_for(par_default(), NPART, aggregate_part, r);
 	for (unsigned i = 0; i < NPART; i++)
 		if (r->parts[i].rc)
 			return r->parts[i].rc;
 	return 0;
 }
 
-/* Output rows: texts of each group's fields in one arena. */
+/* Sources below this many bytes parse their CSV text in one thread; the
+ * others are read through their columnar form. */
+size_t pipeline_parallel_min_bytes = 1u << 20;
+
+/* Can the key columns stand for their text in the columnar form?  Sets
+ * bin_key for a single int or date key. */
+static bool keys_typed(struct run *r, const struct columnar *c)
+{
+	const struct plan *p = r->p;
+	for (size_t i = 0; i < p->spec->nkeys; i++) {
+		uint32_t k = (uint32_t)p->keyidx[i];
+		enum col_type t = columnar_type(c, k);
+		if (t == COL_STRING || t == COL_NULL)
+			continue;
+		if ((t != COL_INT && t != COL_DATE) || !columnar_canonical(c, k))
+			return false;
+	}
+	enum col_type t0 = columnar_type(c, (uint32_t)p->keyidx[0]);
+	r->bin_key = p->spec->nkeys == 1 && (t0 == COL_INT || t0 == COL_DATE);
+	return true;
+}
+
+/* The columns phase A reads, each once: keys, event time, used. */
+static void scan_columns(struct col_scan *cs, const struct plan *p,
+			 const struct run *r)
+{
+	cs->pos = malloc((p->ncols + 1) * sizeof(*cs->pos));
+	cs->cols = malloc((p->ncols + 1) * sizeof(*cs->cols));
+	if (!cs->pos || !cs->cols)
+		mlfs_oom();
+	for (uint32_t c = 0; c < p->ncols; c++)
+		cs->pos[c] = -1;
+	uint32_t want[2 * 16 + 2];
+	size_t nwant = 0;
+	for (size_t i = 0; i < p->spec->nkeys; i++)
+		want[nwant++] = (uint32_t)p->keyidx[i];
+	if (p->tsidx >= 0)
+		want[nwant++] = (uint32_t)p->tsidx;
+	for (size_t i = 0; i < nwant + r->nused; i++) {
+		uint32_t c = i < nwant ? want[i] : r->used[i - nwant];
+		if (cs->pos[c] < 0) {
+			cs->pos[c] = (int)cs->ncols;
+			cs->cols[cs->ncols++] = c;
+		}
+	}
+}
+
+/* Phases A and B over the columnar form C, a batch of chunks at a time. */
+static int run_columnar(struct run *r, struct columnar *c, struct mlfs_err *err)
+{
+	struct col_scan cs = { .r = r };
+	int nt = columnar_threads(), rc = 0;
+	scan_columns(&cs, r->p, r);
+	cs.kb = calloc((size_t)nt, sizeof(*cs.kb));
+	cs.vals = calloc((size_t)nt * (r->nused + 1), sizeof(*cs.vals));
+	if (!cs.kb || !cs.vals)
+		mlfs_oom();
+	size_t n = columnar_nchunks(c);
+	for (size_t lo = 0; !rc && lo < n; lo += BATCH_CHUNKS) {
+		rc = columnar_scan_chunks(c, lo, lo + BATCH_CHUNKS, cs.cols, cs.ncols,
+					  on_chunk, &cs, err);
+		if (rc == -E2BIG)
+			rc = mlfs_fail(err, -EINVAL, "a key longer than 65535 bytes");
+		if (!rc)
+			rc = aggregate_all(r);
+	}
+	r->rows_in = columnar_rows(c);
+	for (int t = 0; t < nt; t++)
+		buf_free(&cs.kb[t]);
+	free(cs.kb);
+	free(cs.vals);
+	free(cs.cols);
+	free(cs.pos);
+	return rc;
+}
+
+/* Phases A and B: through the columnar form of the source when it has
+ * one that fits, else from its CSV text in one thread. */
+static int aggregate_source(struct run *r, struct store *s, const char *source,
+			    struct mlfs_err *err)
+{
+	struct table_info info;
+	struct columnar *c = NULL;
+	int rc = table_stat(s, source, &info);
+	if (rc)
+		return rc;
+	if (info.data_bytes >= pipeline_parallel_min_bytes) {
+		rc = columnar_open(s, source, &c, err);
+		if (rc == -EAGAIN)
+			return rc;
+		if (!rc && !keys_typed(r, c)) {
+			columnar_free(c);
+			c = NULL;
+		}
+	}
+	if (c) {
+		rc = run_columnar(r, c, err);
+		columnar_free(c);
+		return rc;
+	}
+	r->bin_key = false;
+	struct text_scan one = { .r = r };
+	if (!(one.vals = calloc(r->nused + 1, sizeof(*one.vals))))
+		mlfs_oom();
+	rc = table_scan(s, source, on_row, &one, err);
+	buf_free(&one.kb);
+	free(one.vals);
+	r->rows_in = one.rows;
+	return rc ? rc : aggregate_all(r);
+}
+
+/* Output rows: the partitions' finished rows, in partition order,
+ * without copying them. */
 struct outrows {
-	struct buf text;
-	uint64_t *off;		/* per row: ncols offsets + 1 */
-	uint32_t ncols;
+	const struct run *r;
+	uint8_t *part;		/* per row: its partition */
+	size_t first[NPART];	/* per partition: its first row */
 };
 
-static const char *out_field(void *ctx, size_t r, uint32_t c, size_t *len)
+static const char *out_field(void *ctx, size_t row, uint32_t c, size_t *len)
 {
 	struct outrows *o = ctx;
-	const uint64_t *base = o->off + r * (o->ncols + 1);
-	*len = (size_t)(base[c + 1] - base[c]);
-	return o->text.data + base[c];
+	const struct part *pt = &o->r->parts[o->part[row]];
+	const uint32_t *base = pt->off + (row - o->first[o->part[row]]) * (o->r->ncols + 1);
+	*len = base[c + 1] - base[c];
+	return pt->text.data + base[c];
 }
 
 static void report(struct buf *out, const char *status, int64_t start,
@@ -832,30 +921,20 @@ static void output_columns(struct run *r, const struct plan *p, char ***names,
 	}
 }
 
-/* One arena of every partition's rows for the merge; returns the rows. */
+/* Number the rows of every partition for the merge; returns the rows. */
 static size_t gather_rows(struct run *r, struct outrows *o)
 {
-	size_t ngroups = 0, bytes = 0, row = 0;
-	uint32_t ncols = r->ncols;
-	for (unsigned i = 0; i < NPART; i++) {
+	size_t ngroups = 0;
+	for (unsigned i = 0; i < NPART; i++)
 		ngroups += r->parts[i].g.n;
-		bytes += r->parts[i].text.len;
-	}
-	o->ncols = ncols;
-	o->off = malloc((ngroups ? ngroups : 1) * (ncols + 1) * sizeof(uint64_t));
-	if (!o->off)
+	o->r = r;
+	if (!(o->part = malloc(ngroups + 1)))
 		mlfs_oom();
-	buf_reserve(&o->text, bytes + 1);
+	ngroups = 0;
 	for (unsigned i = 0; i < NPART; i++) {
-		struct part *pt = &r->parts[i];
-		uint64_t base = o->text.len;
-		buf_append(&o->text, pt->text.data, pt->text.len);
-		for (size_t x = 0; x < pt->g.n * (ncols + 1); x++)
-			o->off[row * (ncols + 1) + x] = pt->off[x] + base;
-		row += pt->g.n;
-		buf_free(&pt->text);
-		free(pt->off);
-		pt->off = NULL;
+		o->first[i] = ngroups;
+		memset(o->part + ngroups, (int)i, r->parts[i].g.n);
+		ngroups += r->parts[i].g.n;
 	}
 	return ngroups;
 }
@@ -871,8 +950,9 @@ static void run_free(struct run *r, const struct plan *p)
 		free(g->koff);
 		free(g->klen);
 		buf_free(&g->keys);
-		for (unsigned w = 0; w < MAX_SCANNERS; w++)
+		for (unsigned w = 0; r->parts[i].rec && w < r->nrec; w++)
 			buf_free(&r->parts[i].rec[w]);
+		free(r->parts[i].rec);
 		buf_free(&r->parts[i].text);
 		free(r->parts[i].off);
 	}
@@ -908,11 +988,12 @@ int pipeline_refresh(struct store *s, const char *name,
 	r.p = &p;
 	r.parts = calloc(NPART, sizeof(*r.parts));
 	r.used = calloc(p.ncols + 1, sizeof(*r.used));
-	pthread_mutex_init(&r.lock, NULL);
-	if (!r.parts || !r.used) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	r.nrec = (unsigned)columnar_threads();
+	if (!r.parts || !r.used)
+		mlfs_oom();
+	for (unsigned i = 0; i < NPART; i++)
+		if (!(r.parts[i].rec = calloc(r.nrec, sizeof(*r.parts[i].rec))))
+			mlfs_oom();
 	for (uint32_t c = 0; c < p.ncols; c++)
 		if (expr_prog_uses_column(p.prog, c))
 			r.used[r.nused++] = c;
@@ -922,19 +1003,23 @@ int pipeline_refresh(struct store *s, const char *name,
 	r.as_of.t = p.as_of_date ? COL_DATE : COL_TIMESTAMP;
 	r.as_of.i = p.as_of_date ? p.as_of_us / 86400000000LL : p.as_of_us;
 	r.as_of_us = p.as_of_us;
-	if ((rc = scan_source(&r, s, p.spec->source, err)))
+	rc = aggregate_source(&r, s, p.spec->source, err);
+	if (rc && rc != -EAGAIN)
 		goto fail;
-	if (pipeline_test_hook)
+	if (!rc && pipeline_test_hook)
 		pipeline_test_hook(s, p.spec->source);
-	if (table_stat(s, p.spec->source, &after) || after.version != before.version ||
+	if (rc || table_stat(s, p.spec->source, &after) || after.version != before.version ||
 	    after.id != before.id) {
 		rc = mlfs_fail(err, -EAGAIN, "source table '%s' changed during the refresh; nothing merged: refresh again",
 			       p.spec->source);
 		goto fail;
 	}
 	output_columns(&r, &p, &names, &types);
-	/* Aggregate and finish each partition, in parallel. */
-	if ((rc = aggregate_all(&r)))
+	/* Finish each partition, in parallel. */
+	par_for(par_default(), NPART, finish_part, &r);
+	for (unsigned i = 0; i < NPART && !rc; i++)
+		rc = r.parts[i].rc;
+	if (rc)
 		goto fail;
 	size_t ngroups = gather_rows(&r, &o);
 	struct features_rows rows = {
@@ -963,9 +1048,10 @@ out:
 	run_free(&r, &p);
 	free(r.parts);
 	free(r.used);
-	pthread_mutex_destroy(&r.lock);
-	buf_free(&o.text);
-	free(o.off);
+	free(o.part);
+	/* Give the big buffers back, from every pool thread's arena too: the
+	 * daemon returns to its idle size. */
+	malloc_trim(0);
 	free(names);
 	free(types);
 	buf_free(&spec);

@@ -57,8 +57,10 @@ int pipeline_report_text(struct store *s, const char *name, struct buf *out);
 /* Tests only: called between the scan of the source and the check that
  * it did not change meanwhile. */
 extern void (*pipeline_test_hook)(struct store *s, const char *source);
-/* Sources of at least this many bytes are parsed by several threads
- * (default 16 MiB; tests lower it). */
+/* Sources of at least this many bytes of rows are read through their
+ * columnar form (built on the first refresh of a table version, in
+ * parallel); smaller ones parse their CSV text in one thread (default
+ * 1 MiB; tests set it to compare both ways). */
 extern size_t pipeline_parallel_min_bytes;
 
 #endif

@@ -363,6 +363,124 @@ static void test_parallel_scan(void **state)
 	buf_free(&text);
 }
 
+/* Property: over random tables (random column types, nulls, ints not in
+ * canonical text, quoted text), with appends and replaces between
+ * refreshes, a refresh through the columnar form gives exactly the rows
+ * a refresh from the CSV text gives. */
+static void random_value(struct buf *b, int type, unsigned *rs)
+{
+	int x = rand_r(rs);
+	if (x % 7 == 0)
+		return;		/* null */
+	switch (type) {
+	case 0:
+		if (x % 53 == 1)
+			buf_printf(b, "+%d", x % 9);	/* not canonical */
+		else
+			buf_printf(b, "%d", x % 23 - 5);
+		break;
+	case 1:
+		buf_printf(b, "%d.%0*d", x % 50 - 10, 1 + x % 3, (x >> 8) % 100);
+		break;
+	case 2:
+		if (x % 31 == 1)
+			buf_puts(b, "\"q,\"\"x\"\"\n\"");
+		else
+			buf_printf(b, "s%d", x % 17);
+		break;
+	case 3:
+		buf_printf(b, "2026-%02d-%02d", 1 + x % 6, 1 + (x >> 4) % 28);
+		break;
+	default:
+		buf_puts(b, x & 16 ? "true" : "false");
+	}
+}
+
+static void random_pipeline(struct buf *sp, const int *types, int ncols, unsigned *rs)
+{
+	int key;
+	do
+		key = rand_r(rs) % ncols;
+	while (types[key] == 1 || types[key] == 4);	/* int, string or date keys */
+	buf_printf(sp, "source: rt\nkey: c%d\nas_of: 2026-06-01\nfeatures:\n", key);
+	static const char *const any[] = { "count", "count_distinct", "first", "last", "min", "max" };
+	static const char *const num[] = { "sum", "avg", "stddev" };
+	int date = -1;
+	for (int c = 0; c < ncols; c++) {
+		if (c == key)
+			continue;
+		buf_printf(sp, "  f%d_a: %s(c%d)\n", c, any[rand_r(rs) % 6], c);
+		if (types[c] <= 1)
+			buf_printf(sp, "  f%d_n: %s(c%d)\n", c, num[rand_r(rs) % 3], c);
+		if (types[c] == 3) {
+			buf_printf(sp, "  f%d_d: days_since(max(c%d))\n", c, c);
+			date = c;
+		}
+	}
+	buf_puts(sp, "  n: count(*)\n");
+	if (date >= 0)
+		buf_printf(sp, "  recent: count(*) where c%d >= as_of - 30d\n", date);
+}
+
+static void test_columnar_equals_text(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf text = { 0 }, sp = { 0 };
+	unsigned rs = 11;
+	int types[5], ncols = 5;
+	assert_int_equal(table_create(f->s, "rt", &err), 0);
+	for (int round = 0; round < 12; round++) {
+		bool replace = round % 4 == 0;
+		if (replace) {
+			for (int c = 0; c < ncols; c++)
+				types[c] = rand_r(&rs) % 5;
+			types[rand_r(&rs) % ncols] = 0;	/* a key candidate */
+		}
+		buf_reset(&text);
+		if (replace) {
+			for (int c = 0; c < ncols; c++)
+				buf_printf(&text, "%sc%d", c ? "," : "", c);
+			buf_putc(&text, '\n');
+		}
+		int rows = 1 + rand_r(&rs) % 3000;
+		for (int r = 0; r < rows; r++) {
+			for (int c = 0; c < ncols; c++) {
+				if (c)
+					buf_putc(&text, ',');
+				random_value(&text, types[c], &rs);
+			}
+			buf_putc(&text, '\n');
+		}
+		table_put(f->s, "rt", replace, text.data);
+		buf_reset(&sp);
+		random_pipeline(&sp, types, ncols, &rs);
+		char *out[2];
+		for (int col = 0; col < 2; col++) {
+			char name[16];
+			snprintf(name, sizeof(name), "p%d_%d", round, col);
+			pipeline_parallel_min_bytes = col ? 0 : (size_t)1 << 40;
+			assert_int_equal(features_create(f->s, name, &err), 0);
+			assert_int_equal(pipeline_set(f->s, name, sp.data, sp.len, &err), 0);
+			int rc = pipeline_refresh(f->s, name, NULL, &err);
+			if (rc)
+				fail_msg("%s\n%s", err.msg, sp.data);
+			out[col] = data_csv(f->s, name);
+		}
+		/* The second refresh went through a columnar form. */
+		struct store_iter *it = store_iter_new(f->s, NULL, "k/", 2, "k0", 2);
+		store_iter_seek_first(it);
+		assert_true(store_iter_valid(it));
+		store_iter_free(it);
+		assert_string_equal(out[0], out[1]);
+		assert_true(strlen(out[0]) > 0);
+		free(out[0]);
+		free(out[1]);
+	}
+	buf_free(&text);
+	buf_free(&sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_source_changes_during_refresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_versions_and_composite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_columnar_equals_text, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

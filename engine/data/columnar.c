@@ -1,0 +1,1139 @@
+/* columnar.c - the columnar form of a table version: its records, the
+ * build from data.csv, the scan, the check and the recovery.
+ *
+ * Records (docs/store-format.md, "Columnar form"), TID and VER the table's
+ * id and version, all numbers big-endian in keys:
+ *   k/TID/VER              manifest: columns, types, rows, chunks, checksums
+ *   k/TID/VER/COL/IDX      one column of one chunk (IDX: slice << 32 | n)
+ * States of a form and the transitions:
+ *   absent -> building      columnar_open finds no manifest for the current
+ *                           version (under build_lock): chunks are written
+ *   building -> whole       build(): the manifest is written last, alone,
+ *                           once every chunk is in and the table's version
+ *                           is still VER
+ *   building -> absent      the table changed, an error, or (after a
+ *                           crash) columnar_recover: the chunks are deleted
+ *   whole -> absent         a commit or schema change of the table
+ *                           (columnar_forget in the same batch), a drop, or
+ *                           the next build of a newer version
+ * Only a whole form of the table's current version is ever read.  This
+ * file owns k/; it reads tables only through table.h. */
+#include "columnar.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "par.h"
+#include "table.h"
+
+unsigned columnar_test_stop_after;
+
+static const char build_lock_key;
+
+#define MANIFEST_FORMAT 1u
+#define CHUNK_MAGIC 0x31434c4du	/* "MLC1" */
+#define MAX_SLICES 64
+
+struct chunk_ref {
+	uint64_t idx;		/* key suffix */
+	uint64_t first;		/* first row */
+	uint32_t rows;
+};
+
+struct columnar {
+	struct store *s;
+	uint64_t tid, ver, rows;
+	uint32_t ncols;
+	enum col_type *types;
+	uint8_t *canonical;
+	uint64_t *sums;		/* per column: value checksum */
+	struct chunk_ref *chunks;
+	size_t nchunks;
+};
+
+/* ---- keys ---- */
+
+static void key_form(struct buf *k, uint64_t tid, uint64_t ver)
+{
+	buf_reset(k);
+	buf_puts(k, "k/");
+	key_put_u64(k, tid);
+	key_put_u64(k, ver);
+}
+
+static void key_col_chunk(struct buf *k, uint64_t tid, uint64_t ver,
+			  uint32_t col, uint64_t idx)
+{
+	key_form(k, tid, ver);
+	unsigned char c[4] = { col >> 24, col >> 16, col >> 8, col };
+	buf_append(k, c, 4);
+	key_put_u64(k, idx);
+}
+
+void columnar_forget(struct store_batch *b, uint64_t tid)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	buf_puts(&lo, "k/");
+	key_put_u64(&lo, tid);
+	buf_puts(&hi, "k/");
+	key_put_u64(&hi, tid + 1);
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
+/* ---- checksums (stored: a fixed function, unlike hash.h) ---- */
+
+static uint64_t mix(uint64_t x)
+{
+	x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ULL;
+	x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ULL;
+	return x ^ (x >> 32);
+}
+
+static uint64_t bytes_sum(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The checksum of column COL: the sum over rows of a mix of the row
+ * number and the value, so slices add up in any order. */
+static uint64_t value_sum(uint64_t row, bool null, uint64_t v)
+{
+	return mix(mix(row + 0x9e3779b97f4a7c15ULL) ^ (null ? 0x5bd1e995ULL : mix(v ^ 0x2545f491ULL)));
+}
+
+static uint64_t vec_sum(const struct col_vec *v, uint64_t first)
+{
+	uint64_t sum = 0;
+	for (size_t r = 0; r < v->n; r++) {
+		bool null = col_vec_null(v, r);
+		uint64_t x = 0;
+		if (null)
+			x = 0;
+		else if (v->type == COL_FLOAT)
+			memcpy(&x, &v->f[r], 8);
+		else if (v->i)
+			x = (uint64_t)v->i[r];
+		else
+			x = bytes_sum(v->bytes + v->off[r], v->off[r + 1] - v->off[r]);
+		sum += value_sum(first + r, null, x);
+	}
+	return sum;
+}
+
+/* ---- chunk encoding ----
+ * A column chunk: u32 magic, u8 type, u8 has_nulls, u16 0, u32 rows,
+ * u32 string bytes; the null bitmap (has_nulls) padded to 8 bytes; then
+ * rows int64/double values, or rows + 1 u32 offsets padded to 8 and the
+ * bytes.  Host byte order (little-endian). */
+
+static bool is_text(enum col_type t)
+{
+	return t == COL_STRING || t == COL_NULL;
+}
+
+static size_t pad8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* Builder of one column of one chunk. */
+struct colbuild {
+	enum col_type type;
+	struct buf nulls;	/* bitmap */
+	bool any_null;
+	bool canonical;
+	struct buf vals;	/* int64/double, or u32 offsets */
+	struct buf bytes;
+	uint32_t n;
+};
+
+static void colbuild_reset(struct colbuild *cb)
+{
+	buf_reset(&cb->nulls);
+	buf_reset(&cb->vals);
+	buf_reset(&cb->bytes);
+	cb->any_null = false;
+	cb->n = 0;
+	if (is_text(cb->type)) {
+		uint32_t z = 0;
+		buf_append(&cb->vals, &z, 4);
+	}
+}
+
+static void colbuild_free(struct colbuild *cb)
+{
+	buf_free(&cb->nulls);
+	buf_free(&cb->vals);
+	buf_free(&cb->bytes);
+}
+
+/* Is P[0..LEN) the canonical text of V (an int or a date)? */
+static bool canonical_text(enum col_type t, int64_t v, const char *p, size_t len)
+{
+	char tmp[32];
+	size_t n = 0;
+	if (t == COL_DATE) {
+		fmt_date(tmp, (int32_t)v);
+		n = strlen(tmp);
+	} else {
+		char rev[24];
+		size_t k = 0;
+		uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+		do {
+			rev[k++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		if (v < 0)
+			tmp[n++] = '-';
+		while (k)
+			tmp[n++] = rev[--k];
+	}
+	return n == len && !memcmp(tmp, p, len);
+}
+
+/* Append field P[0..LEN) to CB, parsed as its type (null when empty or
+ * not a value of the type, as expr_value_from_text reads it). */
+static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
+{
+	uint32_t r = cb->n++;
+	if ((r & 7) == 0)
+		buf_putc(&cb->nulls, 0);
+	bool null = len == 0;
+	if (is_text(cb->type)) {
+		if (!null)
+			buf_append(&cb->bytes, p, len);
+		uint32_t end = (uint32_t)cb->bytes.len;
+		buf_append(&cb->vals, &end, 4);
+	} else if (cb->type == COL_FLOAT) {
+		double f = 0;
+		if (!null && !value_parse_float(p, len, &f)) {
+			null = true;
+			f = 0;
+		}
+		buf_append(&cb->vals, &f, 8);
+	} else {
+		int64_t v = 0;
+		bool ok = !null;
+		if (ok && cb->type == COL_INT) {
+			ok = value_parse_int(p, len, &v);
+		} else if (ok && cb->type == COL_BOOL) {
+			bool b;
+			ok = value_parse_bool(p, len, &b);
+			v = b;
+		} else if (ok && cb->type == COL_DATE) {
+			int32_t d;
+			ok = value_parse_date(p, len, &d);
+			v = d;
+		} else if (ok) {
+			ok = value_parse_timestamp(p, len, &v);
+		}
+		if (!ok) {
+			null = true;
+			v = 0;
+		}
+		if (ok && cb->canonical && (cb->type == COL_INT || cb->type == COL_DATE))
+			cb->canonical = canonical_text(cb->type, v, p, len);
+		buf_append(&cb->vals, &v, 8);
+	}
+	if (null) {
+		cb->nulls.data[r >> 3] |= (char)(1u << (r & 7));
+		cb->any_null = true;
+	}
+}
+
+/* The chunk value of CB into OUT (reset first). */
+static void colbuild_encode(const struct colbuild *cb, struct buf *out)
+{
+	unsigned char h[16] = { 0 };
+	uint32_t magic = CHUNK_MAGIC, n = cb->n, nb = (uint32_t)cb->bytes.len;
+	memcpy(h, &magic, 4);
+	h[4] = (unsigned char)cb->type;
+	h[5] = cb->any_null;
+	memcpy(h + 8, &n, 4);
+	memcpy(h + 12, &nb, 4);
+	buf_reset(out);
+	buf_append(out, h, 16);
+	static const char zeros[8];
+	if (cb->any_null) {
+		buf_append(out, cb->nulls.data, cb->nulls.len);
+		buf_append(out, zeros, pad8(cb->nulls.len) - cb->nulls.len);
+	}
+	buf_append(out, cb->vals.data, cb->vals.len);
+	if (is_text(cb->type)) {
+		buf_append(out, zeros, pad8(cb->vals.len) - cb->vals.len);
+		buf_append(out, cb->bytes.data, cb->bytes.len);
+	}
+}
+
+static int chunk_decode(const char *p, size_t len, enum col_type t,
+			struct col_vec *v);
+
+/* Encode CB into OUT; returns the chunk's checksum. */
+static uint64_t colbuild_seal(const struct colbuild *cb, struct buf *out)
+{
+	struct col_vec v;
+	colbuild_encode(cb, out);
+	if (chunk_decode(out->data, out->len, cb->type, &v))
+		abort();	/* the encoder and decoder disagree */
+	return vec_sum(&v, 0);
+}
+
+/* Point V into the chunk value P[0..LEN) (8-aligned).  -EIO when it is
+ * not a whole chunk of type T. */
+static int chunk_decode(const char *p, size_t len, enum col_type t,
+			struct col_vec *v)
+{
+	uint32_t magic, n, nb;
+	if (len < 16)
+		return -EIO;
+	memcpy(&magic, p, 4);
+	memcpy(&n, p + 8, 4);
+	memcpy(&nb, p + 12, 4);
+	if (magic != CHUNK_MAGIC || (enum col_type)(unsigned char)p[4] != t)
+		return -EIO;
+	memset(v, 0, sizeof(*v));
+	v->type = t;
+	v->n = n;
+	size_t at = 16, nulls = pad8((n + 7) / 8);
+	if (p[5]) {
+		if (len < at + nulls)
+			return -EIO;
+		v->nulls = (const uint8_t *)p + at;
+		at += nulls;
+	}
+	if (is_text(t)) {
+		size_t offs = pad8(((size_t)n + 1) * 4);
+		if (len != at + offs + nb)
+			return -EIO;
+		v->off = (const uint32_t *)(const void *)(p + at);
+		v->bytes = p + at + offs;
+		if (v->off[0] != 0 || v->off[n] != nb)
+			return -EIO;
+		for (uint32_t r = 0; r < n; r++)
+			if (v->off[r] > v->off[r + 1])
+				return -EIO;
+	} else {
+		if (len != at + (size_t)n * 8)
+			return -EIO;
+		if (t == COL_FLOAT)
+			v->f = (const double *)(const void *)(p + at);
+		else
+			v->i = (const int64_t *)(const void *)(p + at);
+	}
+	return 0;
+}
+
+/* ---- manifest ----
+ * u32 format, u32 ncols, u64 rows, u64 nchunks; per column u8 type,
+ * u8 canonical, u64 checksum; per chunk u64 idx, u32 rows. */
+
+static void manifest_encode(const struct columnar *c, struct buf *out)
+{
+	uint32_t fmt = MANIFEST_FORMAT;
+	uint64_t nch = c->nchunks;
+	buf_reset(out);
+	buf_append(out, &fmt, 4);
+	buf_append(out, &c->ncols, 4);
+	buf_append(out, &c->rows, 8);
+	buf_append(out, &nch, 8);
+	for (uint32_t i = 0; i < c->ncols; i++) {
+		buf_putc(out, (char)c->types[i]);
+		buf_putc(out, (char)c->canonical[i]);
+		buf_append(out, &c->sums[i], 8);
+	}
+	for (size_t i = 0; i < c->nchunks; i++) {
+		buf_append(out, &c->chunks[i].idx, 8);
+		buf_append(out, &c->chunks[i].rows, 4);
+	}
+}
+
+static void form_arrays(struct columnar *c, uint32_t ncols, size_t nchunks)
+{
+	c->ncols = ncols;
+	c->types = calloc(ncols + 1, sizeof(*c->types));
+	c->canonical = calloc(ncols + 1, 1);
+	c->sums = calloc(ncols + 1, sizeof(*c->sums));
+	c->nchunks = nchunks;
+	c->chunks = calloc(nchunks + 1, sizeof(*c->chunks));
+	if (!c->types || !c->canonical || !c->sums || !c->chunks)
+		mlfs_oom();
+}
+
+static int manifest_decode(const char *p, size_t len, struct columnar *c)
+{
+	uint32_t fmt, ncols;
+	uint64_t rows, nch, first = 0;
+	if (len < 24)
+		return -EIO;
+	memcpy(&fmt, p, 4);
+	memcpy(&ncols, p + 4, 4);
+	memcpy(&rows, p + 8, 8);
+	memcpy(&nch, p + 16, 8);
+	if (fmt != MANIFEST_FORMAT || ncols > TABLE_MAX_COLUMNS ||
+	    len != 24 + (size_t)ncols * 10 + nch * 12)
+		return -EIO;
+	form_arrays(c, ncols, (size_t)nch);
+	p += 24;
+	for (uint32_t i = 0; i < ncols; i++, p += 10) {
+		c->types[i] = (enum col_type)(unsigned char)p[0];
+		c->canonical[i] = (uint8_t)p[1];
+		memcpy(&c->sums[i], p + 2, 8);
+	}
+	for (size_t i = 0; i < nch; i++, p += 12) {
+		memcpy(&c->chunks[i].idx, p, 8);
+		memcpy(&c->chunks[i].rows, p + 8, 4);
+		c->chunks[i].first = first;
+		first += c->chunks[i].rows;
+	}
+	c->rows = rows;
+	return first == rows ? 0 : -EIO;
+}
+
+void columnar_free(struct columnar *c)
+{
+	if (!c)
+		return;
+	free(c->types);
+	free(c->canonical);
+	free(c->sums);
+	free(c->chunks);
+	free(c);
+}
+
+/* The whole form of version VER of table TID, or -ENOENT / -EIO. */
+static int form_load(struct store *s, uint64_t tid, uint64_t ver,
+		     struct columnar **out)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_form(&k, tid, ver);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	struct columnar *c = NULL;
+	if (!rc) {
+		if (!(c = calloc(1, sizeof(*c))))
+			mlfs_oom();
+		c->s = s;
+		c->tid = tid;
+		c->ver = ver;
+		if ((rc = manifest_decode(v.data, v.len, c))) {
+			columnar_free(c);
+			c = NULL;
+		}
+	}
+	buf_free(&k);
+	buf_free(&v);
+	*out = c;
+	return rc;
+}
+
+/* ---- the build ---- */
+
+/* A chunk written by a slice: where, and its per-column checksums. */
+struct built_chunk {
+	uint64_t idx;
+	uint32_t rows;
+	uint64_t *sums;		/* ncols */
+};
+
+struct build;
+
+/* One slice of data.csv, parsed on one thread into its own chunks. */
+struct slice {
+	struct build *b;
+	uint32_t no;
+	uint64_t lo, hi;	/* bytes of data.csv, after the header */
+	struct colbuild *cols;
+	struct buf key, val;
+	struct built_chunk *out;
+	size_t nout, capout;
+	uint64_t rows;
+	int rc;
+	struct mlfs_err err;
+};
+
+struct build {
+	struct store *s;
+	const char *name;
+	uint64_t tid, ver;
+	uint32_t ncols;
+	const enum col_type *types;
+	struct slice *slices;
+	uint32_t nslices;
+	unsigned written;	/* chunks written, for columnar_test_stop_after */
+	pthread_mutex_t lock;	/* guards written */
+};
+
+/* Write the slice's pending rows as one chunk (a store batch of one
+ * value per column). */
+static int slice_flush(struct slice *sl)
+{
+	struct build *b = sl->b;
+	uint32_t n = sl->cols[0].n;
+	if (!n)
+		return 0;
+	if (b->ncols && columnar_test_stop_after) {
+		pthread_mutex_lock(&b->lock);
+		bool stop = b->written >= columnar_test_stop_after;
+		b->written++;
+		pthread_mutex_unlock(&b->lock);
+		if (stop)
+			return mlfs_fail(&sl->err, -EINTR, "columnar build stopped (test)");
+	}
+	if (sl->nout == sl->capout) {
+		sl->capout = sl->capout ? 2 * sl->capout : 16;
+		sl->out = realloc(sl->out, sl->capout * sizeof(*sl->out));
+		if (!sl->out)
+			mlfs_oom();
+	}
+	struct built_chunk *ch = &sl->out[sl->nout++];
+	ch->idx = (uint64_t)sl->no << 32 | (sl->nout - 1);
+	ch->rows = n;
+	if (!(ch->sums = calloc(b->ncols + 1, sizeof(*ch->sums))))
+		mlfs_oom();
+	struct store_batch *batch = store_batch_new();
+	for (uint32_t c = 0; c < b->ncols; c++) {
+		ch->sums[c] = colbuild_seal(&sl->cols[c], &sl->val);
+		key_col_chunk(&sl->key, b->tid, b->ver, c, ch->idx);
+		store_batch_put(batch, sl->key.data, sl->key.len, sl->val.data, sl->val.len);
+		colbuild_reset(&sl->cols[c]);
+	}
+	int rc = store_write(b->s, batch, false, &sl->err);
+	store_batch_free(batch);
+	return rc;
+}
+
+static int slice_row(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	struct slice *sl = ctx;
+	if (n != sl->b->ncols)
+		return mlfs_fail(err, -EIO, "table '%s', line %llu of a slice: %zu fields, the table has %u",
+				 sl->b->name, (unsigned long long)line, n, sl->b->ncols);
+	for (size_t c = 0; c < n; c++)
+		colbuild_add(&sl->cols[c], f[c].p, f[c].len);
+	sl->rows++;
+	if (sl->cols[0].n >= COLUMNAR_CHUNK_ROWS)
+		return slice_flush(sl);
+	return 0;
+}
+
+/* Parse the slice's bytes into chunks (runs on a pool thread). */
+static void slice_run(void *arg, size_t i)
+{
+	struct build *b = arg;
+	struct slice *sl = &b->slices[i];
+	struct table_reader *tr = NULL;
+	struct csv_reader *csv = NULL;
+	char *piece = malloc(1u << 20);
+	if (!piece)
+		mlfs_oom();
+	sl->rc = table_reader_open(b->s, b->name, &tr, &sl->err);
+	if (!sl->rc && !(csv = csv_reader_new(TABLE_MAX_RECORD, slice_row, sl)))
+		mlfs_oom();
+	for (uint64_t off = sl->lo; !sl->rc && off < sl->hi;) {
+		size_t want = sl->hi - off < (1u << 20) ? (size_t)(sl->hi - off) : (1u << 20);
+		long got = table_reader_read(tr, piece, want, off, &sl->err);
+		if (got <= 0) {
+			sl->rc = got < 0 ? (int)got : -EIO;
+			break;
+		}
+		sl->rc = csv_reader_feed(csv, piece, (size_t)got, &sl->err);
+		off += (uint64_t)got;
+	}
+	if (!sl->rc)
+		sl->rc = csv_reader_finish(csv, &sl->err);
+	if (!sl->rc)
+		sl->rc = slice_flush(sl);
+	csv_reader_free(csv);
+	table_reader_free(tr);
+	free(piece);
+}
+
+/* Cut the rows of data.csv (bytes [LO, SIZE)) into N slices after a
+ * newline near each of N equal offsets.  A cut inside a quoted field
+ * makes its slices fail to parse: the caller then builds in one slice. */
+static void slices_cut(struct store *s, const char *name, uint64_t lo,
+		       uint64_t size, uint32_t n, uint64_t *cut)
+{
+	struct table_reader *tr;
+	char win[4096];
+	cut[0] = lo;
+	cut[n] = size;
+	if (table_reader_open(s, name, &tr, NULL)) {
+		for (uint32_t i = 1; i < n; i++)
+			cut[i] = lo;	/* empty slices; the last one has all */
+		return;
+	}
+	for (uint32_t i = 1; i < n; i++) {
+		uint64_t at = lo + (size - lo) / n * i - 1;
+		cut[i] = size;
+		for (uint64_t off = at; off < size;) {
+			long got = table_reader_read(tr, win, sizeof(win), off, NULL);
+			if (got <= 0)
+				break;
+			char *nl = memchr(win, '\n', (size_t)got);
+			if (nl) {
+				cut[i] = off + (uint64_t)(nl - win) + 1;
+				break;
+			}
+			off += (uint64_t)got;
+		}
+		if (cut[i] < cut[i - 1])
+			cut[i] = cut[i - 1];
+	}
+	table_reader_free(tr);
+}
+
+static void slices_free(struct build *b)
+{
+	for (uint32_t i = 0; b->slices && i < b->nslices; i++) {
+		struct slice *sl = &b->slices[i];
+		for (uint32_t c = 0; sl->cols && c < b->ncols; c++)
+			colbuild_free(&sl->cols[c]);
+		free(sl->cols);
+		for (size_t j = 0; j < sl->nout; j++)
+			free(sl->out[j].sums);
+		free(sl->out);
+		buf_free(&sl->key);
+		buf_free(&sl->val);
+	}
+	free(b->slices);
+	b->slices = NULL;
+}
+
+/* Delete every key of version VER of table TID (chunks and manifest). */
+static int form_delete(struct store *s, uint64_t tid, uint64_t ver)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	key_form(&lo, tid, ver);
+	key_form(&hi, tid, ver + 1);
+	struct store_batch *b = store_batch_new();
+	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+	int rc = store_write(s, b, false, NULL);
+	store_batch_free(b);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+/* Parse data.csv [LO, SIZE) in N slices on the pool.  0, or the first
+ * slice's error (in ERR). */
+static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
+		      struct mlfs_err *err)
+{
+	uint64_t cut[MAX_SLICES + 1];
+	slices_cut(b->s, b->name, lo, size, n, cut);
+	b->nslices = n;
+	if (!(b->slices = calloc(n, sizeof(*b->slices))))
+		mlfs_oom();
+	for (uint32_t i = 0; i < n; i++) {
+		struct slice *sl = &b->slices[i];
+		sl->b = b;
+		sl->no = i;
+		sl->lo = cut[i];
+		sl->hi = cut[i + 1];
+		if (!(sl->cols = calloc(b->ncols + 1, sizeof(*sl->cols))))
+			mlfs_oom();
+		for (uint32_t c = 0; c < b->ncols; c++) {
+			sl->cols[c].type = b->types[c];
+			sl->cols[c].canonical = true;
+			colbuild_reset(&sl->cols[c]);
+		}
+	}
+	par_for(par_default(), n, slice_run, b);
+	for (uint32_t i = 0; i < n; i++)
+		if (b->slices[i].rc) {
+			if (err)
+				*err = b->slices[i].err;
+			return b->slices[i].rc;
+		}
+	return 0;
+}
+
+/* The manifest of a built form, from its slices' chunks in row order. */
+static struct columnar *build_manifest(struct build *b)
+{
+	struct columnar *c = calloc(1, sizeof(*c));
+	size_t nch = 0;
+	if (!c)
+		mlfs_oom();
+	for (uint32_t i = 0; i < b->nslices; i++)
+		nch += b->slices[i].nout;
+	c->s = b->s;
+	c->tid = b->tid;
+	c->ver = b->ver;
+	form_arrays(c, b->ncols, nch);
+	for (uint32_t col = 0; col < b->ncols; col++) {
+		c->types[col] = b->types[col];
+		c->canonical[col] = 1;
+		for (uint32_t i = 0; i < b->nslices; i++)
+			c->canonical[col] &= b->slices[i].cols[col].canonical;
+	}
+	size_t k = 0;
+	for (uint32_t i = 0; i < b->nslices; i++)
+		for (size_t j = 0; j < b->slices[i].nout; j++, k++) {
+			const struct built_chunk *ch = &b->slices[i].out[j];
+			c->chunks[k].idx = ch->idx;
+			c->chunks[k].rows = ch->rows;
+			c->chunks[k].first = c->rows;
+			c->rows += ch->rows;
+			for (uint32_t col = 0; col < b->ncols; col++)
+				c->sums[col] += mix(k ^ mix(ch->sums[col]));
+		}
+	return c;
+}
+
+/* Build the form of NAME's current version (INFO, columns TYPES) and
+ * write its manifest.  Called under build_lock. */
+static int build(struct store *s, const char *name, const struct table_info *info,
+		 const enum col_type *types, struct columnar **out,
+		 struct mlfs_err *err)
+{
+	struct build b = { .s = s, .name = name, .tid = info->id, .ver = info->version,
+			   .ncols = info->ncols, .types = types };
+	struct table_info after;
+	int rc;
+	uint32_t n = (uint32_t)par_threads(par_default());
+	if (n > MAX_SLICES)
+		n = MAX_SLICES;
+	if (info->data_bytes < (4u << 20))
+		n = 1;
+	pthread_mutex_init(&b.lock, NULL);
+	/* Leftovers of this table (older versions, a build cut short) go. */
+	struct store_batch *batch = store_batch_new();
+	columnar_forget(batch, info->id);
+	rc = store_write(s, batch, false, err);
+	store_batch_free(batch);
+	uint64_t lo = info->header_bytes, size = info->header_bytes + info->data_bytes;
+	if (!rc && (rc = slices_run(&b, lo, size, n, err)) && n > 1 && rc != -EINTR) {
+		/* A cut inside a quoted field: once more, in one piece. */
+		slices_free(&b);
+		form_delete(s, b.tid, b.ver);
+		rc = slices_run(&b, lo, size, 1, err);
+	}
+	if (rc == -EINTR)
+		goto out;	/* the test's crash: leave what was written */
+	if (!rc && (table_stat(s, name, &after) || after.id != info->id ||
+		    after.version != info->version))
+		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	struct columnar *c = NULL;
+	if (!rc) {
+		c = build_manifest(&b);
+		if (c->rows != info->rows)
+			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows parsed, %llu recorded", name,
+				       (unsigned long long)c->rows, (unsigned long long)info->rows);
+	}
+	if (!rc) {
+		struct buf k = { 0 }, v = { 0 };
+		key_form(&k, b.tid, b.ver);
+		manifest_encode(c, &v);
+		rc = store_put(s, k.data, k.len, v.data, v.len, err);
+		buf_free(&k);
+		buf_free(&v);
+	}
+	if (rc) {
+		columnar_free(c);
+		c = NULL;
+		form_delete(s, b.tid, b.ver);
+	}
+	*out = c;
+out:
+	slices_free(&b);
+	pthread_mutex_destroy(&b.lock);
+	return rc;
+}
+
+int columnar_open(struct store *s, const char *name, struct columnar **out,
+		  struct mlfs_err *err)
+{
+	struct table_info info;
+	char **names = NULL;
+	enum col_type *types = NULL;
+	uint32_t ncols;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_t *lock = store_lock(s, &build_lock_key);
+	pthread_mutex_lock(lock);
+	if ((rc = table_stat(s, name, &info)) ||
+	    (rc = table_columns(s, name, &names, &types, &ncols)))
+		goto out;
+	if (ncols != info.ncols) {
+		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed while opening its columnar form", name);
+		goto out;
+	}
+	rc = form_load(s, info.id, info.version, out);
+	if (!rc) {
+		bool same = (*out)->ncols == ncols;
+		for (uint32_t c = 0; same && c < ncols; c++)
+			same = (*out)->types[c] == types[c];
+		if (same)
+			goto out;
+		columnar_free(*out);
+		*out = NULL;
+	}
+	rc = build(s, name, &info, types, out, err);
+out:
+	pthread_mutex_unlock(lock);
+	free(names);
+	free(types);
+	return rc;
+}
+
+uint64_t columnar_rows(const struct columnar *c)
+{
+	return c->rows;
+}
+
+uint64_t columnar_version(const struct columnar *c)
+{
+	return c->ver;
+}
+
+uint32_t columnar_ncols(const struct columnar *c)
+{
+	return c->ncols;
+}
+
+enum col_type columnar_type(const struct columnar *c, uint32_t col)
+{
+	return col < c->ncols ? c->types[col] : COL_NULL;
+}
+
+bool columnar_canonical(const struct columnar *c, uint32_t col)
+{
+	return col < c->ncols && c->canonical[col];
+}
+
+/* ---- the scan ---- */
+
+struct scan {
+	struct columnar *c;
+	const uint32_t *cols;
+	size_t ncols;
+	columnar_fn fn;
+	void *ctx;
+	int *rc;		/* per thread */
+	struct mlfs_err *errs;	/* per thread */
+	size_t lo;		/* the first chunk */
+};
+
+/* Read column COL of chunk I into VAL and point V at it. */
+static int chunk_read(struct columnar *c, size_t i, uint32_t col, struct buf *key,
+		      struct buf *val, struct col_vec *v, struct mlfs_err *err)
+{
+	key_col_chunk(key, c->tid, c->ver, col, c->chunks[i].idx);
+	int rc = store_get(c->s, NULL, key->data, key->len, val, NULL);
+	if (rc == -ENOENT)
+		return mlfs_fail(err, -EAGAIN, "the columnar form of a table was dropped during a scan (the table changed)");
+	if (!rc && (chunk_decode(val->data, val->len, c->types[col], v) ||
+		    v->n != c->chunks[i].rows))
+		rc = mlfs_fail(err, -EIO, "a columnar chunk is damaged (run mlfs check)");
+	return rc;
+}
+
+static void scan_range(void *arg, int t, size_t lo, size_t hi)
+{
+	struct scan *sc = arg;
+	struct buf key = { 0 };
+	struct buf *vals = calloc(sc->ncols + 1, sizeof(*vals));
+	struct col_vec *vecs = calloc(sc->ncols + 1, sizeof(*vecs));
+	if (!vals || !vecs)
+		mlfs_oom();
+	int rc = 0;
+	lo += sc->lo;
+	hi += sc->lo;
+	for (size_t i = lo; !rc && i < hi; i++) {
+		for (size_t k = 0; !rc && k < sc->ncols; k++)
+			rc = chunk_read(sc->c, i, sc->cols[k], &key, &vals[k], &vecs[k], &sc->errs[t]);
+		if (!rc)
+			rc = sc->fn(sc->ctx, t, sc->c->chunks[i].first, vecs, sc->c->chunks[i].rows);
+	}
+	sc->rc[t] = rc;
+	for (size_t k = 0; k < sc->ncols; k++)
+		buf_free(&vals[k]);
+	free(vals);
+	free(vecs);
+	buf_free(&key);
+}
+
+int columnar_threads(void)
+{
+	return par_threads(par_default());
+}
+
+size_t columnar_nchunks(const struct columnar *c)
+{
+	return c->nchunks;
+}
+
+int columnar_scan(struct columnar *c, const uint32_t *cols, size_t ncols,
+		  columnar_fn fn, void *ctx, struct mlfs_err *err)
+{
+	return columnar_scan_chunks(c, 0, c->nchunks, cols, ncols, fn, ctx, err);
+}
+
+int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
+			 const uint32_t *cols, size_t ncols, columnar_fn fn,
+			 void *ctx, struct mlfs_err *err)
+{
+	int nt = columnar_threads();
+	struct scan sc = { c, cols, ncols, fn, ctx, calloc((size_t)nt, sizeof(int)),
+			   calloc((size_t)nt, sizeof(struct mlfs_err)), 0 };
+	if (!sc.rc || !sc.errs)
+		mlfs_oom();
+	for (size_t k = 0; k < ncols; k++)
+		if (cols[k] >= c->ncols) {
+			free(sc.rc);
+			free(sc.errs);
+			return mlfs_fail(err, -EINVAL, "no column %u in the columnar form", cols[k]);
+		}
+	if (hi > c->nchunks)
+		hi = c->nchunks;
+	sc.lo = lo;
+	if (lo < hi)
+		par_range(par_default(), hi - lo, scan_range, &sc);
+	int rc = 0;
+	for (int t = 0; t < nt && !rc; t++)
+		if ((rc = sc.rc[t]) && err)
+			*err = sc.errs[t];
+	free(sc.rc);
+	free(sc.errs);
+	return rc;
+}
+
+/* ---- check and recovery ---- */
+
+/* A table's id and current version, by id. */
+struct tver {
+	uint64_t tid, ver;
+	char *name;
+};
+
+struct tvers {
+	struct store *s;
+	struct tver *v;
+	size_t n, cap;
+};
+
+static int collect_table(void *ctx, const char *name)
+{
+	struct tvers *tv = ctx;
+	struct table_info info;
+	if (table_stat(tv->s, name, &info))
+		return 0;
+	if (tv->n == tv->cap) {
+		tv->cap = tv->cap ? 2 * tv->cap : 16;
+		if (!(tv->v = realloc(tv->v, tv->cap * sizeof(*tv->v))))
+			mlfs_oom();
+	}
+	tv->v[tv->n++] = (struct tver){ info.id, info.version, mlfs_strdup(name) };
+	return 0;
+}
+
+static const struct tver *tver_find(const struct tvers *tv, uint64_t tid)
+{
+	for (size_t i = 0; i < tv->n; i++)
+		if (tv->v[i].tid == tid)
+			return &tv->v[i];
+	return NULL;
+}
+
+static void tvers_free(struct tvers *tv)
+{
+	for (size_t i = 0; i < tv->n; i++)
+		free(tv->v[i].name);
+	free(tv->v);
+}
+
+/* Call FN for each form in the store (whole or not), visiting one key of
+ * each: TID, VER, whether its manifest exists, its table (NULL: none). */
+static int forms_each(struct store *s, const struct tvers *tv,
+		      int (*fn)(void *ctx, uint64_t tid, uint64_t ver, bool whole,
+				const struct tver *t),
+		      void *ctx)
+{
+	struct store_iter *it = store_iter_new(s, NULL, "k/", 2, "k0", 2);
+	struct buf next = { 0 };
+	int rc = 0;
+	for (store_iter_seek_first(it); !rc && store_iter_valid(it);) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl < 18) {
+			store_iter_next(it);
+			continue;
+		}
+		uint64_t tid = key_get_u64(k + 2), ver = key_get_u64(k + 10);
+		rc = fn(ctx, tid, ver, kl == 18, tver_find(tv, tid));
+		key_form(&next, tid, ver + 1);
+		store_iter_seek(it, next.data, next.len);
+	}
+	if (!rc)
+		rc = store_iter_status(it, NULL);
+	store_iter_free(it);
+	buf_free(&next);
+	return rc;
+}
+
+static bool form_current(uint64_t ver, bool whole, const struct tver *t)
+{
+	return whole && t && t->ver == ver;
+}
+
+static int recover_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
+		       const struct tver *t)
+{
+	struct store *s = ctx;
+	return form_current(ver, whole, t) ? 0 : form_delete(s, tid, ver);
+}
+
+int columnar_recover(struct store *s, struct mlfs_err *err)
+{
+	struct tvers tv = { .s = s };
+	pthread_mutex_lock(store_lock(s, &build_lock_key));
+	int rc = table_list(s, collect_table, &tv);
+	if (!rc)
+		rc = forms_each(s, &tv, recover_one, s);
+	pthread_mutex_unlock(store_lock(s, &build_lock_key));
+	tvers_free(&tv);
+	return rc < 0 ? mlfs_fail(err, rc, "columnar forms: %s", strerror(-rc)) : 0;
+}
+
+/* The check of one whole form: its stored chunks and data.csv. */
+struct form_check {
+	struct columnar *c;
+	struct colbuild *cols;
+	struct buf tmp;
+	size_t chunk;		/* data.csv: the chunk being rebuilt */
+	uint64_t *sums;		/* data.csv's checksums */
+	uint64_t rows;
+};
+
+static int check_row(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	struct form_check *fc = ctx;
+	struct columnar *c = fc->c;
+	(void)line;
+	if (n != c->ncols || fc->chunk >= c->nchunks)
+		return mlfs_fail(err, -EIO, "the rows do not match the form");
+	for (uint32_t k = 0; k < n; k++)
+		colbuild_add(&fc->cols[k], f[k].p, f[k].len);
+	fc->rows++;
+	if (fc->cols[0].n == c->chunks[fc->chunk].rows) {
+		for (uint32_t k = 0; k < n; k++) {
+			uint64_t sum = colbuild_seal(&fc->cols[k], &fc->tmp);
+			fc->sums[k] += mix(fc->chunk ^ mix(sum));
+			colbuild_reset(&fc->cols[k]);
+		}
+		fc->chunk++;
+	}
+	return 0;
+}
+
+/* Problems of whole form C of table T into REPORT: returns how many. */
+static int check_form(struct store *s, struct columnar *c, const struct tver *t,
+		      struct buf *report)
+{
+	struct form_check fc = { .c = c };
+	struct buf key = { 0 }, val = { 0 };
+	struct table_info info = { 0 };
+	int problems = 0;
+	if (!(fc.sums = calloc(c->ncols + 1, sizeof(*fc.sums))) ||
+	    !(fc.cols = calloc(c->ncols + 1, sizeof(*fc.cols))))
+		mlfs_oom();
+	/* The stored chunks against the manifest. */
+	for (uint32_t k = 0; k < c->ncols && !problems; k++) {
+		uint64_t sum = 0;
+		for (size_t i = 0; i < c->nchunks && !problems; i++) {
+			struct col_vec v;
+			if (chunk_read(c, i, k, &key, &val, &v, NULL))
+				problems++;
+			else
+				sum += mix(i ^ mix(vec_sum(&v, 0)));
+		}
+		if (!problems && sum != c->sums[k])
+			problems++;
+	}
+	if (problems)
+		buf_printf(report, "table %s: columnar form of version %llu: a chunk is missing or damaged\n",
+			   t->name, (unsigned long long)c->ver);
+	/* data.csv against the manifest. */
+	for (uint32_t k = 0; k < c->ncols; k++) {
+		fc.cols[k].type = c->types[k];
+		colbuild_reset(&fc.cols[k]);
+	}
+	int rc = table_scan(s, t->name, check_row, &fc, NULL);
+	table_stat(s, t->name, &info);
+	bool same = !rc && fc.rows == c->rows && fc.chunk == c->nchunks &&
+		    info.rows == c->rows;
+	for (uint32_t k = 0; same && k < c->ncols; k++)
+		same = fc.sums[k] == c->sums[k];
+	if (!same && info.version == c->ver) {
+		buf_printf(report, "table %s: columnar form of version %llu does not match data.csv\n",
+			   t->name, (unsigned long long)c->ver);
+		problems++;
+	}
+	for (uint32_t k = 0; k < c->ncols; k++)
+		colbuild_free(&fc.cols[k]);
+	free(fc.cols);
+	free(fc.sums);
+	buf_free(&fc.tmp);
+	buf_free(&key);
+	buf_free(&val);
+	return problems;
+}
+
+struct check_ctx {
+	struct store *s;
+	struct buf *report;
+	bool alone;
+	int problems;
+};
+
+static int check_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
+		     const struct tver *t)
+{
+	struct check_ctx *cc = ctx;
+	struct columnar *c;
+	if (!form_current(ver, whole, t)) {
+		/* Beside a daemon, a form without manifest may be in the making. */
+		if (whole || cc->alone) {
+			buf_printf(cc->report, "columnar form of table id %llu version %llu: %s (removed at the next mount)\n",
+				   (unsigned long long)tid, (unsigned long long)ver,
+				   !whole ? "not whole, left by a build cut short" :
+				   t ? "of an older version" : "of a table that is gone");
+			cc->problems++;
+		}
+		return 0;
+	}
+	if (form_load(cc->s, tid, ver, &c)) {
+		buf_printf(cc->report, "table %s: columnar form of version %llu: unreadable manifest\n",
+			   t->name, (unsigned long long)ver);
+		cc->problems++;
+		return 0;
+	}
+	cc->problems += check_form(cc->s, c, t, cc->report);
+	columnar_free(c);
+	return 0;
+}
+
+int columnar_check(struct store *s, bool alone, struct buf *report,
+		   struct mlfs_err *err)
+{
+	struct tvers tv = { .s = s };
+	struct check_ctx cc = { s, report, alone, 0 };
+	int rc = table_list(s, collect_table, &tv);
+	if (!rc)
+		rc = forms_each(s, &tv, check_one, &cc);
+	tvers_free(&tv);
+	if (rc < 0)
+		return mlfs_fail(err, rc, "columnar forms could not be read: %s", strerror(-rc));
+	return cc.problems;
+}

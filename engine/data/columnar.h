@@ -1,0 +1,104 @@
+/* columnar.h - the typed, columnar form of a table version, for scans.
+ *
+ * Built from data.csv on the first scan of a table version and kept in
+ * the store beside it (keys k/, docs/store-format.md "Columnar form"):
+ * per column, chunks of up to COLUMNAR_CHUNK_ROWS rows of int64 or double
+ * values with a null bitmap, or strings as offsets + bytes.  A form is
+ * keyed by the table's id and version and used only when its manifest,
+ * written after every chunk, exists for the table's current version: a
+ * build cut short is never read, and a commit to the table drops its
+ * forms.  Scans split the chunks across the shared thread pool. */
+#ifndef MLFS_COLUMNAR_H
+#define MLFS_COLUMNAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+#include "types.h"
+
+#define COLUMNAR_CHUNK_ROWS 65536u
+
+/* One column of one chunk, borrowed from the scan (valid during the
+ * callback).  Row R is null when NULLS is set and bit R of it is 1.
+ * Ints, bools (0/1), dates (days) and timestamps (micros) are in I,
+ * floats in F, strings are BYTES[OFF[R] .. OFF[R+1]). */
+struct col_vec {
+	enum col_type type;	/* the table column's type; COL_NULL: string */
+	size_t n;
+	const uint8_t *nulls;
+	const int64_t *i;
+	const double *f;
+	const uint32_t *off;
+	const char *bytes;
+};
+
+static inline bool col_vec_null(const struct col_vec *v, size_t r)
+{
+	return v->nulls && (v->nulls[r >> 3] >> (r & 7) & 1);
+}
+
+/* An open columnar form of a table's current version. */
+struct columnar;
+
+/* Open the form of table NAME's current version, building it first when
+ * there is none (a whole pass over data.csv; one build at a time per
+ * store).  -ENOENT (no table), -EAGAIN (the table changed during the
+ * build: nothing is kept), -EIO, -ENOMEM.  Free with columnar_free(). */
+int columnar_open(struct store *s, const char *name, struct columnar **out,
+		  struct mlfs_err *err);
+void columnar_free(struct columnar *c);
+
+uint64_t columnar_rows(const struct columnar *c);
+uint64_t columnar_version(const struct columnar *c);
+uint32_t columnar_ncols(const struct columnar *c);
+enum col_type columnar_type(const struct columnar *c, uint32_t col);
+/* True when every non-null value of COL (an int or date column) reads
+ * back from data.csv as the value's canonical text (no "+7", "007"):
+ * the value then stands for the text, e.g. as a group key. */
+bool columnar_canonical(const struct columnar *c, uint32_t col);
+
+/* The scan callback: rows [FIRST, FIRST + N) of the version, one vector
+ * per requested column, on pool thread THREAD (0 .. threads-1; each
+ * thread gets contiguous, increasing row ranges).  Non-zero stops. */
+typedef int (*columnar_fn)(void *ctx, int thread, uint64_t first,
+			   const struct col_vec *cols, size_t n);
+/* Chunks of the form, in row order. */
+size_t columnar_nchunks(const struct columnar *c);
+/* The number of THREAD values a scan may use. */
+int columnar_threads(void);
+/* Call FN over every chunk, columns COLS[0..NCOLS) (indexes into the
+ * table's columns), split across the pool by contiguous chunk ranges.
+ * -EAGAIN when the form was dropped meanwhile (the table changed); else
+ * the first non-zero FN returned, -EIO, -ENOMEM. */
+int columnar_scan(struct columnar *c, const uint32_t *cols, size_t ncols,
+		  columnar_fn fn, void *ctx, struct mlfs_err *err);
+/* The same over chunks [LO, HI) only: a pass in bounded memory. */
+int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
+			 const uint32_t *cols, size_t ncols, columnar_fn fn,
+			 void *ctx, struct mlfs_err *err);
+
+/* Into B (a commit's batch): drop every columnar form of table TID, so a
+ * form never outlives the version it was built from.  Used by table.c. */
+void columnar_forget(struct store_batch *b, uint64_t tid);
+
+/* Verify every form against its table's data.csv: the current version,
+ * every chunk present and whole, the row count, and a checksum of the
+ * values against one computed from the CSV text.  ALONE: no daemon has
+ * the store open, so a form without manifest is a leftover, not a build
+ * in flight.  A line per problem into REPORT; returns the number of
+ * problems or <0. */
+int columnar_check(struct store *s, bool alone, struct buf *report,
+		   struct mlfs_err *err);
+/* Delete forms that are not whole or not of their table's current version
+ * (left by a crash during a build).  0 or <0. */
+int columnar_recover(struct store *s, struct mlfs_err *err);
+
+/* Tests: stop building after this many chunks were written, as a crash
+ * would (0: never). */
+extern unsigned columnar_test_stop_after;
+
+#endif
