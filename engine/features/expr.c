@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 /* ---- group state cells ---- */
 
 struct cell {
@@ -463,19 +465,6 @@ static void eval(const struct ectx *e, const struct xnode *x, struct xval *out)
 	}
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
 static uint64_t mix64(uint64_t x)
 {
 	x ^= x >> 30;
@@ -616,7 +605,7 @@ int expr_state_add(const struct expr_prog *p, void *state,
 		case F_COUNT_DISTINCT: {
 			uint64_t h;
 			if (v.t == COL_STRING) {
-				h = hash_bytes(v.s, v.len);
+				h = hash64(v.s, v.len, 0);
 			} else if (v.t == COL_FLOAT) {
 				double f = v.f == 0 ? 0.0 : v.f;
 				if (a->argt != COL_FLOAT && f == (double)(int64_t)f)

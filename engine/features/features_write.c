@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "csv.h"
+#include "hash.h"
 #include "ingest.h"
 #include "table.h"
 
@@ -626,18 +627,6 @@ struct features_writer {
 	size_t fcap;
 };
 
-static uint64_t hash64(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 31;
-	h *= 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 29);
-}
-
 static int seen_grow(struct features_writer *w)
 {
 	size_t cap = w->capseen ? 2 * w->capseen : 1024;
@@ -664,7 +653,7 @@ static int seen_check(struct features_writer *w, const struct buf *key,
 {
 	if (2 * (w->nseen + 1) > w->capseen && seen_grow(w))
 		return -ENOMEM;
-	uint64_t h = hash64(key->data, key->len);
+	uint64_t h = hash64(key->data, key->len, 0);
 	size_t j = h & (w->capseen - 1);
 	while (w->seen[j].used) {
 		struct seen *e = &w->seen[j];
