@@ -8,6 +8,7 @@
  * columns.  From then on every record is a row.  `failed` latches the
  * first error: nothing after it is parsed or handed on. */
 #include "ingest.h"
+#include "columns.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -90,10 +91,7 @@ static void field_trim(const struct csv_field *f, const char **p, size_t *len)
 /* The table's column named P[0..LEN), or -1. */
 static int table_col(const struct ingest_table *t, const char *p, size_t len)
 {
-	for (uint32_t c = 0; c < t->ncols; c++)
-		if (strlen(t->names[c]) == len && !memcmp(t->names[c], p, len))
-			return (int)c;
-	return -1;
+	return columns_index(t->ncols, t->names, p, len);
 }
 
 /* The header rule (ingest.h): is the first record R[0..N) a header? */

@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "columns.h"
 #include "ids.h"
 #include "ingest.h"
 
@@ -90,32 +91,22 @@ static void delete_chunks(struct store_batch *b, uint64_t tid, uint64_t wuid,
 
 static void meta_free(struct meta *m)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
+	columns_free(m->ncols, m->names, m->types);
 	memset(m, 0, sizeof(*m));
 }
 
 static int meta_set_columns(struct meta *m, uint32_t n, char *const *names,
 			    const enum col_type *types)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
-	m->ncols = 0;
-	m->names = calloc(n ? n : 1, sizeof(char *));
-	m->types = calloc(n ? n : 1, sizeof(enum col_type));
-	if (!m->names || !m->types)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		m->names[i] = strdup(names[i]);
-		if (!m->names[i])
-			return -ENOMEM;
-		m->types[i] = types[i];
-		m->ncols = i + 1;
-	}
+	char **nm;
+	enum col_type *ty;
+	int rc = columns_copy(n, names, types, &nm, &ty);
+	if (rc)
+		return rc;
+	columns_free(m->ncols, m->names, m->types);
+	m->ncols = n;
+	m->names = nm;
+	m->types = ty;
 	return 0;
 }
 
@@ -128,12 +119,7 @@ static void meta_encode(const struct meta *m, struct buf *b)
 	codec_enc_cstr(b, "declared");
 	codec_enc_bool(b, m->declared);
 	codec_enc_cstr(b, "cols");
-	codec_enc_array(b, m->ncols);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		codec_enc_array(b, 2);
-		codec_enc_cstr(b, m->names[i]);
-		codec_enc_cstr(b, col_type_name(m->types[i]));
-	}
+	columns_encode(b, m->ncols, m->names, m->types);
 	codec_enc_cstr(b, "rows");
 	codec_enc_u64(b, m->rows);
 	codec_enc_cstr(b, "bytes");
@@ -165,37 +151,11 @@ static int meta_decode(const char *p, size_t len, struct meta *m)
 	m->ver = codec_dget_u64(root, "ver", 0);
 	m->ctime = codec_dget_i64(root, "ctime", 0);
 	m->mtime = codec_dget_i64(root, "mtime", 0);
-	if (!codec_dval_get(root, "cols", &cols) || m->id == 0) {
-		codec_dec_free(d);
-		return -EIO;
-	}
-	size_t n = codec_dval_len(cols);
-	m->names = calloc(n ? n : 1, sizeof(char *));
-	m->types = calloc(n ? n : 1, sizeof(enum col_type));
-	if (!m->names || !m->types) {
-		codec_dec_free(d);
-		meta_free(m);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct dval c = codec_dval_at(cols, i);
-		const char *np, *tp;
-		size_t nl, tl;
-		if (!codec_dval_str(codec_dval_at(c, 0), &np, &nl) ||
-		    !codec_dval_str(codec_dval_at(c, 1), &tp, &tl)) {
-			codec_dec_free(d);
-			meta_free(m);
-			return -EIO;
-		}
-		m->names[i] = strndup(np, nl);
-		if (tl == 4 && !memcmp(tp, "null", 4))
-			m->types[i] = COL_NULL;
-		else if (col_type_parse(tp, tl, &m->types[i]))
-			m->types[i] = COL_STRING;
-		m->ncols = (uint32_t)i + 1;
-	}
+	int rc = -EIO;
+	if (codec_dval_get(root, "cols", &cols) && m->id)
+		rc = columns_decode(cols, &m->ncols, &m->names, &m->types);
 	codec_dec_free(d);
-	return 0;
+	return rc;
 }
 
 static int meta_load(struct store *s, const struct store_snapshot *snap,
@@ -221,17 +181,9 @@ static void meta_put(struct store_batch *b, const char *name, const struct meta 
 	buf_free(&v);
 }
 
-static int header_text(const struct meta *m, struct buf *out)
+static void header_text(const struct meta *m, struct buf *out)
 {
-	buf_reset(out);
-	if (m->ncols == 0)
-		return 0;
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		if (i)
-			buf_putc(out, ',');
-		csv_put_field(out, m->names[i], strlen(m->names[i]));
-	}
-	return buf_putc(out, '\n');
+	columns_header(out, m->ncols, m->names);
 }
 
 
@@ -977,18 +929,7 @@ long table_reader_read(struct table_reader *r, char *dst, size_t len,
 {
 	size_t done = 0;
 
-	if (off >= r->size)
-		return 0;
-	if (len > r->size - off)
-		len = (size_t)(r->size - off);
-	if (off < r->header.len) {
-		size_t n = (size_t)(r->header.len - off);
-		if (n > len)
-			n = len;
-		memcpy(dst, r->header.data + off, n);
-		done = n;
-		off += n;
-	}
+	done = columns_read_header(&r->header, r->size, dst, &len, &off);
 	while (done < len) {
 		uint64_t doff = off - r->header.len;
 		/* Find the chunk holding doff: binary search on offsets. */

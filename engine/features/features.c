@@ -33,6 +33,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "columns.h"
 #include "ids.h"
 #include "csv.h"
 #include "spec.h"
@@ -149,10 +150,7 @@ size_t features_dec_key(const char *p, size_t len, uint32_t nkeys, struct buf *o
 
 void features_meta_free(struct fmeta *m)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
+	columns_free(m->ncols, m->names, m->types);
 	for (uint32_t i = 0; i < m->nkeys; i++)
 		free(m->keys[i]);
 	free(m->keys);
@@ -185,18 +183,13 @@ void features_meta_clear_cols(struct fmeta *m)
 
 int features_meta_set_keys(struct fmeta *m, char *const *keys, uint32_t n)
 {
-	for (uint32_t i = 0; i < m->nkeys; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	m->nkeys = 0;
-	m->keys = calloc(n ? n : 1, sizeof(char *));
-	if (!m->keys)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!(m->keys[i] = strdup(keys[i])))
-			return -ENOMEM;
-		m->nkeys = i + 1;
-	}
+	char **copy;
+	int rc = columns_copy(n, keys, NULL, &copy, NULL);
+	if (rc)
+		return rc;
+	features_free_names(m->keys, m->nkeys);
+	m->keys = copy;
+	m->nkeys = n;
 	return 0;
 }
 
@@ -207,12 +200,7 @@ static void meta_encode(const struct fmeta *m, struct buf *b)
 	codec_enc_cstr(b, "id");
 	codec_enc_u64(b, m->id);
 	codec_enc_cstr(b, "cols");
-	codec_enc_array(b, m->ncols);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		codec_enc_array(b, 2);
-		codec_enc_cstr(b, m->names[i]);
-		codec_enc_cstr(b, m->types[i] == COL_NULL ? "null" : col_type_name(m->types[i]));
-	}
+	columns_encode(b, m->ncols, m->names, m->types);
 	codec_enc_cstr(b, "keys");
 	codec_enc_array(b, m->nkeys);
 	for (uint32_t i = 0; i < m->nkeys; i++)
@@ -262,26 +250,8 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 		codec_dec_free(d);
 		return -EIO;
 	}
-	for (size_t i = 0; i < codec_dval_len(cols) && !rc; i++) {
-		const char *np, *tp;
-		size_t nl, tl;
-		char name[TABLE_NAME_MAX * 8 + 1];
-		enum col_type t = COL_STRING;
-		if (!codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 0), &np, &nl) ||
-		    !codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 1), &tp, &tl) || nl >= sizeof(name)) {
-			rc = -EIO;
-			break;
-		}
-		memcpy(name, np, nl);
-		name[nl] = '\0';
-		if (tl == 4 && !memcmp(tp, "null", 4))
-			t = COL_NULL;
-		else if (col_type_parse(tp, tl, &t))
-			t = COL_STRING;
-		rc = features_meta_add_col(m, name, t);
-	}
-	m->keys = calloc(codec_dval_len(keys) + 1, sizeof(char *));
-	if (!m->keys)
+	rc = columns_decode(cols, &m->ncols, &m->names, &m->types);
+	if (!rc && !(m->keys = calloc(codec_dval_len(keys) + 1, sizeof(char *))))
 		rc = -ENOMEM;
 	for (size_t i = 0; i < codec_dval_len(keys) && !rc; i++) {
 		const char *kp;
@@ -335,10 +305,7 @@ void features_meta_put(struct store_batch *b, const char *name,
 
 int features_col_index(const struct fmeta *m, const char *name, size_t len)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		if (strlen(m->names[i]) == len && !memcmp(m->names[i], name, len))
-			return (int)i;
-	return -1;
+	return columns_index(m->ncols, m->names, name, len);
 }
 
 /* Length of P as a CSV field. */
@@ -365,14 +332,7 @@ static size_t header_len(const struct fmeta *m)
 
 void features_header_text(const struct fmeta *m, struct buf *out)
 {
-	buf_reset(out);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		if (i)
-			buf_putc(out, ',');
-		csv_put_field(out, m->names[i], strlen(m->names[i]));
-	}
-	if (m->ncols)
-		buf_putc(out, '\n');
+	columns_header(out, m->ncols, m->names);
 }
 
 uint64_t features_data_size(const struct fmeta *m)
@@ -380,6 +340,17 @@ uint64_t features_data_size(const struct fmeta *m)
 	if (!m->ncols)
 		return 0;
 	return header_len(m) + m->fbytes + m->rows * m->ncols;
+}
+
+/* Write M, NAME's meta, alone in a batch. */
+static int meta_write(struct store *s, const char *name, const struct fmeta *m,
+		      struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	features_meta_put(b, name, m);
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	return rc;
 }
 
 /* ---- create, drop, list, stat ---- */
@@ -403,10 +374,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
-	struct store_batch *b = store_batch_new();
-	features_meta_put(b, name, &m);
-	rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	rc = meta_write(s, name, &m, err);
 out:
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	return rc;
@@ -569,20 +537,29 @@ int features_schema_get(struct store *s, const char *name,
 	return rc;
 }
 
-int features_keys_text(struct store *s, const char *name, struct buf *out)
+/* OUT = the key columns (default: the first column) or, with TS, the
+ * timestamp_key, one a line. */
+static int names_text(struct store *s, const char *name, bool ts,
+		      struct buf *out)
 {
 	struct fmeta m;
 	int rc = features_meta_load(s, NULL, name, &m);
 	if (rc)
 		return rc;
 	buf_reset(out);
-	if (m.nkeys)
-		for (uint32_t i = 0; i < m.nkeys; i++)
-			buf_printf(out, "%s\n", m.keys[i]);
-	else if (m.ncols)
+	if (ts && m.ts)
+		buf_printf(out, "%s\n", m.ts);
+	for (uint32_t i = 0; !ts && i < m.nkeys; i++)
+		buf_printf(out, "%s\n", m.keys[i]);
+	if (!ts && !m.nkeys && m.ncols)
 		buf_printf(out, "%s\n", m.names[0]);
 	features_meta_free(&m);
 	return 0;
+}
+
+int features_keys_text(struct store *s, const char *name, struct buf *out)
+{
+	return names_text(s, name, false, out);
 }
 
 /* Split TEXT into names at newlines or commas, trimming blanks.  *OUT is
@@ -637,9 +614,7 @@ static int split_names(const char *text, size_t len, char ***out, uint32_t *n,
 
 void features_free_names(char **arr, uint32_t n)
 {
-	for (uint32_t i = 0; arr && i < n; i++)
-		free(arr[i]);
-	free(arr);
+	columns_free(n, arr, NULL);
 }
 
 /* "a, b" of N names into OUT (cut to fit). */
@@ -717,10 +692,7 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 		if ((rc = features_meta_set_keys(&m, keys, n)))
 			goto out_meta;
 		m.keys_set = true;
-		struct store_batch *b = store_batch_new();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
-		store_batch_free(b);
+		rc = meta_write(s, name, &m, err);
 	}
 out_meta:
 	features_meta_free(&m);
@@ -732,15 +704,7 @@ out:
 
 int features_ts_text(struct store *s, const char *name, struct buf *out)
 {
-	struct fmeta m;
-	int rc = features_meta_load(s, NULL, name, &m);
-	if (rc)
-		return rc;
-	buf_reset(out);
-	if (m.ts)
-		buf_printf(out, "%s\n", m.ts);
-	features_meta_free(&m);
-	return 0;
+	return names_text(s, name, true, out);
 }
 
 int features_set_ts(struct store *s, const char *name, const char *text,
@@ -780,10 +744,7 @@ int features_set_ts(struct store *s, const char *name, const char *text,
 	if (apply) {
 		free(m.ts);
 		m.ts = n ? strdup(cols[0]) : NULL;
-		struct store_batch *b = store_batch_new();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
-		store_batch_free(b);
+		rc = meta_write(s, name, &m, err);
 	}
 out_meta:
 	features_meta_free(&m);

@@ -500,6 +500,25 @@ static void merge_free(struct merge *g)
 	buf_free(&g->hi);
 }
 
+/* Delete every row and version of M's table in B. */
+static void drop_rows(struct store_batch *b, struct fmeta *m)
+{
+	features_range_delete(b, 'r', m->id);
+	features_range_delete(b, 'v', m->id);
+	m->rows = m->versions = m->fbytes = 0;
+}
+
+/* A change of rows: M (version and mtime moved on) goes into B, which is
+ * written. */
+static int write_meta(struct store *s, struct store_batch *b,
+		      const char *name, struct fmeta *m, struct mlfs_err *err)
+{
+	m->ver++;
+	m->mtime = clock_now_ns();
+	features_meta_put(b, name, m);
+	return store_write(s, b, false, err);
+}
+
 /* Apply the stage to table NAME in batch B (under feat_lock): replace or
  * merge.  Updates M (to be written by the caller). */
 static int apply_stage(struct store *s, const char *name, struct fmeta *m,
@@ -512,11 +531,8 @@ static int apply_stage(struct store *s, const char *name, struct fmeta *m,
 	if ((rc = stage_columns(m, st, replace)) ||
 	    (rc = stage_keys_match(m, st, err)) || (rc = stage_order(&g)))
 		goto out;
-	if (replace) {
-		features_range_delete(b, 'r', m->id);
-		features_range_delete(b, 'v', m->id);
-		m->rows = m->versions = m->fbytes = 0;
-	}
+	if (replace)
+		drop_rows(b, m);
 	g.versioned = m->ts != NULL;
 	g.lookup = !replace && m->rows > 0;
 	if (g.lookup) {
@@ -573,19 +589,14 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 	}
 	struct store_batch *b = store_batch_new();
 	if (empty_only) {
-		features_range_delete(b, 'r', m.id);
-		features_range_delete(b, 'v', m.id);
-		m.rows = m.versions = m.fbytes = 0;
+		drop_rows(b, &m);
 	} else {
 		rc = apply_stage(s, name, &m, st, replace, b, err);
 	}
 	if (!rc) {
 		for (size_t i = 0; i < nextra; i++)
 			features_text_put(b, m.id, (char)extra[i].what, extra[i].text, extra[i].len);
-		m.ver++;
-		m.mtime = clock_now_ns();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
+		rc = write_meta(s, b, name, &m, err);
 	}
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
@@ -941,10 +952,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 	m.rows--;
 	m.versions -= nver <= m.versions ? nver : m.versions;
 	m.fbytes -= features_mrow_bytes(&row);
-	m.ver++;
-	m.mtime = clock_now_ns();
-	features_meta_put(b, name, &m);
-	rc = store_write(s, b, false, err);
+	rc = write_meta(s, b, name, &m, err);
 	store_batch_free(b);
 out_meta:
 	features_meta_free(&m);
