@@ -465,16 +465,6 @@ static void eval(const struct ectx *e, const struct xnode *x, struct xval *out)
 	}
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static int dset_add(struct dset *d, uint64_t v)
 {
 	if (v == 0) {
@@ -489,7 +479,7 @@ static int dset_add(struct dset *d, uint64_t v)
 		for (uint32_t i = 0; i < d->cap; i++) {
 			if (!d->v[i])
 				continue;
-			uint32_t j = (uint32_t)mix64(d->v[i]) & (cap - 1);
+			uint32_t j = (uint32_t)hash_mix64(d->v[i]) & (cap - 1);
 			while (nv[j])
 				j = (j + 1) & (cap - 1);
 			nv[j] = d->v[i];
@@ -498,7 +488,7 @@ static int dset_add(struct dset *d, uint64_t v)
 		d->v = nv;
 		d->cap = cap;
 	}
-	uint32_t j = (uint32_t)mix64(v) & (d->cap - 1);
+	uint32_t j = (uint32_t)hash_mix64(v) & (d->cap - 1);
 	while (d->v[j]) {
 		if (d->v[j] == v)
 			return 0;
