@@ -59,12 +59,12 @@ int columns_copy(uint32_t n, char *const *names, const enum col_type *types,
 		 char ***out_names, enum col_type **out_types)
 {
 	char **nm = calloc(n ? n : 1, sizeof(char *));
-	enum col_type *ty = types ? calloc(n ? n : 1, sizeof(enum col_type)) : NULL;
-	bool ok = nm && (ty || !types);
+	enum col_type *ty = out_types ? calloc(n ? n : 1, sizeof(enum col_type)) : NULL;
+	bool ok = nm && (ty || !out_types);
 
 	for (uint32_t i = 0; ok && i < n; i++) {
 		ok = (nm[i] = strdup(names[i])) != NULL;
-		if (types)
+		if (ty && types)
 			ty[i] = types[i];
 	}
 	if (!ok) {
@@ -72,7 +72,7 @@ int columns_copy(uint32_t n, char *const *names, const enum col_type *types,
 		return -ENOMEM;
 	}
 	*out_names = nm;
-	if (types)
+	if (out_types)
 		*out_types = ty;
 	return 0;
 }

@@ -20,8 +20,9 @@ void columns_encode(struct buf *b, uint32_t n, char *const *names,
  * -ENOMEM; nothing to free then. */
 int columns_decode(struct dval cols, uint32_t *n, char ***names,
 		   enum col_type **types);
-/* Copies of N NAMES (and of TYPES, when not NULL) into *OUT_NAMES and
- * *OUT_TYPES (free with columns_free).  -ENOMEM; nothing to free then. */
+/* Copies of N NAMES into *OUT_NAMES and, when OUT_TYPES is not NULL, of
+ * TYPES into *OUT_TYPES (all COL_NULL when TYPES is NULL); free with
+ * columns_free.  -ENOMEM; nothing to free then. */
 int columns_copy(uint32_t n, char *const *names, const enum col_type *types,
 		 char ***out_names, enum col_type **out_types);
 /* Free NAMES' N strings, NAMES and TYPES.  NULLs are fine. */
