@@ -25,6 +25,8 @@ struct ingest {
 	char **names;		/* the write's columns, each malloc'd */
 	enum col_type *types;
 	int fail_code;		/* 0 while nothing failed */
+	bool fed;		/* text arrived: a flush before any keeps the
+				 * reader at the stream's start (byte order mark) */
 };
 
 int ingest_check_names(const char *const *names, const size_t *lens,
@@ -250,6 +252,7 @@ int ingest_write(struct ingest *in, const char *data, size_t len,
 		 struct mlfs_err *err)
 {
 	int rc = ingest_check(in, err);
+	in->fed |= len > 0;
 	if (!rc)
 		rc = ingest_fail(in, csv_reader_feed(in->csv, data, len, err));
 	return rc;
@@ -258,7 +261,7 @@ int ingest_write(struct ingest *in, const char *data, size_t len,
 int ingest_flush(struct ingest *in, struct mlfs_err *err)
 {
 	int rc = ingest_check(in, err);
-	if (!rc)
+	if (!rc && in->fed)
 		rc = ingest_fail(in, csv_reader_finish(in->csv, err));
 	return rc;
 }

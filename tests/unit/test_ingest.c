@@ -182,6 +182,21 @@ static void test_flush_keeps_counting_lines(void **state)
 	done(&s);
 }
 
+static void test_flush_before_text_keeps_the_mark(void **state)
+{
+	(void)state;
+	static const struct ingest_sink sink = { on_columns, on_row };
+	struct ingest_table t = { 2, names_ab, types_ab, false, false, INGEST_SAME_COLUMNS };
+	struct seen s = { 0 };
+	assert_int_equal(ingest_new(&t, &sink, &s, &s.in), 0);
+	assert_int_equal(ingest_flush(s.in, NULL), 0);
+	assert_int_equal(ingest_write(s.in, "\xef\xbb\xbf" "a,b\n1,2\n", 11, NULL), 0);
+	assert_int_equal(ingest_flush(s.in, NULL), 0);
+	buf_putc(&s.out, '\0');
+	assert_string_equal(s.out.data, "H1:a|b\n1|2\n");
+	done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +206,7 @@ int main(void)
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_rows_checked_and_latched),
 		cmocka_unit_test(test_flush_keeps_counting_lines),
+		cmocka_unit_test(test_flush_before_text_keeps_the_mark),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
