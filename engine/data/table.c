@@ -27,6 +27,7 @@
 #include "columns.h"
 #include "ids.h"
 #include "ingest.h"
+#include "named.h"
 
 /* Per store (store_lock): two stores never wait on each other. */
 static const char commit_lock_key;
@@ -44,12 +45,6 @@ struct meta {
 
 /* ---- keys ---- */
 
-static void key_meta(struct buf *k, const char *name)
-{
-	buf_reset(k);
-	buf_puts(k, "t/");
-	buf_puts(k, name);
-}
 
 static void key_seg(struct buf *k, uint64_t tid, uint64_t seg)
 {
@@ -161,23 +156,19 @@ static int meta_decode(const char *p, size_t len, struct meta *m)
 static int meta_load(struct store *s, const struct store_snapshot *snap,
 		     const char *name, struct meta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
-	int rc = store_get(s, snap, k.data, k.len, &v, NULL);
+	struct buf v = { 0 };
+	int rc = named_get(s, snap, "t/", name, &v);
 	if (!rc)
 		rc = meta_decode(v.data, v.len, m);
-	buf_free(&k);
 	buf_free(&v);
 	return rc;
 }
 
 static void meta_put(struct store_batch *b, const char *name, const struct meta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
+	struct buf v = { 0 };
 	meta_encode(m, &v);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
-	buf_free(&k);
+	named_put(b, "t/", name, &v);
 	buf_free(&v);
 }
 
@@ -255,7 +246,6 @@ static int drop_segments(struct store *s, uint64_t tid, struct store_batch *b)
 int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 {
 	struct meta m;
-	struct buf k = { 0 };
 	int rc;
 
 	pthread_mutex_lock(COMMIT_LOCK(s));
@@ -265,13 +255,11 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	}
 	struct store_batch *b = store_batch_new();
 	rc = drop_segments(s, m.id, b);
-	key_meta(&k, name);
-	store_batch_delete(b, k.data, k.len);
+	named_delete(b, "t/", name);
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(COMMIT_LOCK(s));
-	buf_free(&k);
 	meta_free(&m);
 	return rc;
 }
@@ -279,22 +267,7 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 int table_list(struct store *s, int (*fn)(void *ctx, const char *name),
 	       void *ctx)
 {
-	struct store_iter *it = store_iter_new(s, NULL, "t/", 2, "t0", 2);
-	int rc = 0;
-	char name[TABLE_NAME_MAX + 1];
-
-	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl - 2 > TABLE_NAME_MAX)
-			continue;
-		memcpy(name, k + 2, kl - 2);
-		name[kl - 2] = '\0';
-		if ((rc = fn(ctx, name)))
-			break;
-	}
-	store_iter_free(it);
-	return rc;
+	return named_list(s, "t/", fn, ctx);
 }
 
 static void info_from_meta(const struct meta *m, struct table_info *out)

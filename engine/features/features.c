@@ -35,6 +35,7 @@
 #include "codec.h"
 #include "columns.h"
 #include "ids.h"
+#include "named.h"
 #include "csv.h"
 #include "spec.h"
 #include "table.h"
@@ -49,12 +50,6 @@ pthread_mutex_t *features_lock(struct store *s)
 
 /* ---- keys of the store ---- */
 
-static void key_meta(struct buf *k, const char *name)
-{
-	buf_reset(k);
-	buf_puts(k, "f/m/");
-	buf_puts(k, name);
-}
 
 void features_key_rows(struct buf *k, char kind, uint64_t id)
 {
@@ -279,15 +274,12 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 int features_meta_load(struct store *s, const struct store_snapshot *snap,
 		       const char *name, struct fmeta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	int rc;
+	struct buf v = { 0 };
 	if (!names_valid(name))
 		return -ENOENT;
-	key_meta(&k, name);
-	rc = store_get(s, snap, k.data, k.len, &v, NULL);
+	int rc = named_get(s, snap, "f/m/", name, &v);
 	if (!rc)
 		rc = meta_decode(v.data, v.len, m);
-	buf_free(&k);
 	buf_free(&v);
 	return rc;
 }
@@ -295,11 +287,9 @@ int features_meta_load(struct store *s, const struct store_snapshot *snap,
 void features_meta_put(struct store_batch *b, const char *name,
 		       const struct fmeta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
+	struct buf v = { 0 };
 	meta_encode(m, &v);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
-	buf_free(&k);
+	named_put(b, "f/m/", name, &v);
 	buf_free(&v);
 }
 
@@ -393,7 +383,6 @@ void features_range_delete(struct store_batch *b, char kind, uint64_t id)
 int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 {
 	struct fmeta m;
-	struct buf k = { 0 };
 	int rc;
 
 	pthread_mutex_lock(FEAT_LOCK(s));
@@ -405,12 +394,10 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 	features_range_delete(b, 'r', m.id);
 	features_range_delete(b, 'v', m.id);
 	features_range_delete(b, 't', m.id);
-	key_meta(&k, name);
-	store_batch_delete(b, k.data, k.len);
+	named_delete(b, "f/m/", name);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
-	buf_free(&k);
 	features_meta_free(&m);
 	return rc;
 }
@@ -418,22 +405,7 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 int features_list(struct store *s, int (*fn)(void *ctx, const char *name),
 		  void *ctx)
 {
-	struct store_iter *it = store_iter_new(s, NULL, "f/m/", 4, "f/m0", 4);
-	char name[TABLE_NAME_MAX + 1];
-	int rc = 0;
-
-	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl - 4 > TABLE_NAME_MAX)
-			continue;
-		memcpy(name, k + 4, kl - 4);
-		name[kl - 4] = '\0';
-		if ((rc = fn(ctx, name)))
-			break;
-	}
-	store_iter_free(it);
-	return rc;
+	return named_list(s, "f/m/", fn, ctx);
 }
 
 static void info_from_meta(const struct fmeta *m, struct features_info *out)
