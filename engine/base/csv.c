@@ -305,6 +305,13 @@ static size_t find_comma(const char *p, size_t len)
 	return len;
 }
 
+/* The error of a record past r->max_record, on the line it starts. */
+static int too_long(const struct csv_reader *r, struct mlfs_err *err)
+{
+	return mlfs_fail(err, -EFBIG, "line %llu, column 1: record longer than %zu bytes",
+			 (unsigned long long)(r->line + 1), r->max_record);
+}
+
 /* The common case: a whole line in TEXT with no quote in it.  Returns 1
  * when it handled a record or blank line (*USED bytes), 0 when the slow
  * path must look (quotes, no newline yet, bad UTF-8 to locate), <0. */
@@ -318,9 +325,7 @@ static int fast_record(struct csv_reader *r, const char *text, size_t len,
 	if (memchr(text, '"', L))
 		return 0;
 	if (L + 1 > r->max_record)
-		return mlfs_fail(err, -EFBIG,
-			"line %llu, column 1: record longer than %zu bytes",
-			(unsigned long long)(r->line + 1), r->max_record);
+		return too_long(r, err);
 	size_t end = L && text[L - 1] == '\r' ? L - 1 : L;
 	*used = L + 1;
 	if (end == 0) {
@@ -373,9 +378,7 @@ static long parse_records(struct csv_reader *r, const char *text, size_t len,
 		if (rc == SCAN_INCOMPLETE)
 			break;
 		if (used > r->max_record)
-			return mlfs_fail(err, -EFBIG,
-				"line %llu, column 1: record longer than %zu bytes",
-				(unsigned long long)(r->line + 1), r->max_record);
+			return too_long(r, err);
 		if (rc == SCAN_RECORD) {
 			rc = emit(r, text + pos, nspans, err);
 			if (rc < 0)
@@ -401,9 +404,7 @@ static int feed_piece(struct csv_reader *r, const char *data, size_t len,
 			goto fail;
 		if ((size_t)used < len) {
 			if (len - (size_t)used > r->max_record) {
-				used = mlfs_fail(err, -EFBIG,
-					"line %llu, column 1: record longer than %zu bytes",
-					(unsigned long long)(r->line + 1), r->max_record);
+				used = too_long(r, err);
 				goto fail;
 			}
 			if ((rc = buf_append(&r->carry, data + used, len - (size_t)used))) {
@@ -433,9 +434,7 @@ static int feed_piece(struct csv_reader *r, const char *data, size_t len,
 			goto fail;
 		size_t left = r->carry.len - (size_t)used;
 		if (left > r->max_record) {
-			used = mlfs_fail(err, -EFBIG,
-				"line %llu, column 1: record longer than %zu bytes",
-				(unsigned long long)(r->line + 1), r->max_record);
+			used = too_long(r, err);
 			goto fail;
 		}
 		memmove(r->carry.data, r->carry.data + used, left);
@@ -443,16 +442,11 @@ static int feed_piece(struct csv_reader *r, const char *data, size_t len,
 	}
 	if (r->carry.len == 0 && len)
 		return feed_piece(r, data, len, err);
-	used = 0;
 	size_t rest = r->carry.len;
 	if (rest > r->max_record) {
-		used = mlfs_fail(err, -EFBIG,
-			"line %llu, column 1: record longer than %zu bytes",
-			(unsigned long long)(r->line + 1), r->max_record);
+		used = too_long(r, err);
 		goto fail;
 	}
-	memmove(r->carry.data, r->carry.data + used, rest);
-	r->carry.len = rest;
 	if (rest > (1u << 16) && r->carry.cap > 4 * rest) {
 		/* Give back memory a big piece left behind. */
 		char *p = realloc(r->carry.data, rest + 1);

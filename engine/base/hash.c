@@ -1,6 +1,6 @@
 /* hash.c - hash64 (see hash.h): eight bytes a step through a multiply and
- * rotate, the tail read whole, then the murmur3 finaliser so that keys
- * differing in one bit land far apart. */
+ * rotate, the tail read whole, then the murmur3 finaliser (hash_mix64) so
+ * that keys differing in one bit land far apart. */
 #include "hash.h"
 
 #include <string.h>
@@ -18,10 +18,15 @@ uint64_t hash64(const void *data, size_t n, uint64_t seed)
 	w = 0;
 	memcpy(&w, p, n);
 	h ^= w * 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
+	return hash_mix64(h);
+}
+
+uint64_t hash_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
 }

@@ -9,5 +9,8 @@
 
 /* Hash P[0..N) with SEED. */
 uint64_t hash64(const void *p, size_t n, uint64_t seed);
+/* Mix the bits of X (murmur3's finaliser): for keys that are numbers
+ * already.  0 stays 0. */
+uint64_t hash_mix64(uint64_t x);
 
 #endif

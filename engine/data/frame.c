@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "hash.h"
 
 #define NAME_MAX_LEN 1024
 
@@ -44,16 +45,6 @@ struct frame {
 	size_t ncols, cap;
 };
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 1099511628211ull;
-	}
-	return h ^ (h >> 29);
-}
-
 static void dict_free(struct dict *d)
 {
 	for (size_t i = 0; i < d->n; i++)
@@ -69,7 +60,7 @@ static int32_t dict_find(const struct dict *d, const char *s, size_t len)
 	if (!d->nslots)
 		return -ENOENT;
 	size_t mask = d->nslots - 1;
-	for (size_t i = hash_bytes(s, len) & mask;; i = (i + 1) & mask) {
+	for (size_t i = hash64(s, len, 0) & mask;; i = (i + 1) & mask) {
 		uint32_t v = d->slots[i];
 		if (!v)
 			return -ENOENT;
@@ -84,7 +75,7 @@ static int dict_rehash(struct dict *d, size_t nslots)
 	if (!slots)
 		return -ENOMEM;
 	for (size_t c = 0; c < d->n; c++) {
-		size_t i = hash_bytes(d->strs[c], d->lens[c]) & (nslots - 1);
+		size_t i = hash64(d->strs[c], d->lens[c], 0) & (nslots - 1);
 		while (slots[i])
 			i = (i + 1) & (nslots - 1);
 		slots[i] = (uint32_t)c + 1;
@@ -130,7 +121,7 @@ static int32_t dict_intern(struct dict *d, const char *s, size_t len)
 	d->lens[d->n] = (uint32_t)len;
 	d->n++;
 	size_t mask = d->nslots - 1;
-	size_t i = hash_bytes(s, len) & mask;
+	size_t i = hash64(s, len, 0) & mask;
 	while (d->slots[i])
 		i = (i + 1) & mask;
 	d->slots[i] = (uint32_t)code + 1;

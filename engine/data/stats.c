@@ -15,6 +15,7 @@
 
 #include "cache.h"
 #include "csv.h"
+#include "hash.h"
 #include "table.h"
 #include "types.h"
 
@@ -33,21 +34,6 @@ struct col_acc {
 	bool set_full;
 	uint8_t *hll;
 };
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ull;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h ? h : 1;
-}
 
 static void set_add(struct col_acc *a, uint64_t h)
 {
@@ -188,7 +174,8 @@ void stats_acc_add(struct stats_acc *sa, uint32_t c, const char *p, size_t len)
 		return;
 	}
 	a->count++;
-	set_add(a, hash_bytes(p, len));
+	uint64_t h = hash64(p, len, 0);
+	set_add(a, h ? h : 1);	/* 0 marks an empty slot */
 	double v;
 	if (is_numeric(a->type) && value_as_double(a->type, p, len, &v)) {
 		if (a->count == 1 || v < a->dmin)

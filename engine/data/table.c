@@ -25,7 +25,10 @@
 #include "clock.h"
 #include "codec.h"
 #include "columnar.h"
+#include "columns.h"
 #include "ids.h"
+#include "ingest.h"
+#include "named.h"
 
 /* Per store (store_lock): two stores never wait on each other. */
 static const char commit_lock_key;
@@ -43,12 +46,6 @@ struct meta {
 
 /* ---- keys ---- */
 
-static void key_meta(struct buf *k, const char *name)
-{
-	buf_reset(k);
-	buf_puts(k, "t/");
-	buf_puts(k, name);
-}
 
 static void key_seg(struct buf *k, uint64_t tid, uint64_t seg)
 {
@@ -90,32 +87,22 @@ static void delete_chunks(struct store_batch *b, uint64_t tid, uint64_t wuid,
 
 static void meta_free(struct meta *m)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
+	columns_free(m->ncols, m->names, m->types);
 	memset(m, 0, sizeof(*m));
 }
 
 static int meta_set_columns(struct meta *m, uint32_t n, char *const *names,
 			    const enum col_type *types)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
-	m->ncols = 0;
-	m->names = calloc(n ? n : 1, sizeof(char *));
-	m->types = calloc(n ? n : 1, sizeof(enum col_type));
-	if (!m->names || !m->types)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		m->names[i] = strdup(names[i]);
-		if (!m->names[i])
-			return -ENOMEM;
-		m->types[i] = types[i];
-		m->ncols = i + 1;
-	}
+	char **nm;
+	enum col_type *ty;
+	int rc = columns_copy(n, names, types, &nm, &ty);
+	if (rc)
+		return rc;
+	columns_free(m->ncols, m->names, m->types);
+	m->ncols = n;
+	m->names = nm;
+	m->types = ty;
 	return 0;
 }
 
@@ -128,12 +115,7 @@ static void meta_encode(const struct meta *m, struct buf *b)
 	codec_enc_cstr(b, "declared");
 	codec_enc_bool(b, m->declared);
 	codec_enc_cstr(b, "cols");
-	codec_enc_array(b, m->ncols);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		codec_enc_array(b, 2);
-		codec_enc_cstr(b, m->names[i]);
-		codec_enc_cstr(b, col_type_name(m->types[i]));
-	}
+	columns_encode(b, m->ncols, m->names, m->types);
 	codec_enc_cstr(b, "rows");
 	codec_enc_u64(b, m->rows);
 	codec_enc_cstr(b, "bytes");
@@ -165,73 +147,35 @@ static int meta_decode(const char *p, size_t len, struct meta *m)
 	m->ver = codec_dget_u64(root, "ver", 0);
 	m->ctime = codec_dget_i64(root, "ctime", 0);
 	m->mtime = codec_dget_i64(root, "mtime", 0);
-	if (!codec_dval_get(root, "cols", &cols) || m->id == 0) {
-		codec_dec_free(d);
-		return -EIO;
-	}
-	size_t n = codec_dval_len(cols);
-	m->names = calloc(n ? n : 1, sizeof(char *));
-	m->types = calloc(n ? n : 1, sizeof(enum col_type));
-	if (!m->names || !m->types) {
-		codec_dec_free(d);
-		meta_free(m);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct dval c = codec_dval_at(cols, i);
-		const char *np, *tp;
-		size_t nl, tl;
-		if (!codec_dval_str(codec_dval_at(c, 0), &np, &nl) ||
-		    !codec_dval_str(codec_dval_at(c, 1), &tp, &tl)) {
-			codec_dec_free(d);
-			meta_free(m);
-			return -EIO;
-		}
-		m->names[i] = strndup(np, nl);
-		if (tl == 4 && !memcmp(tp, "null", 4))
-			m->types[i] = COL_NULL;
-		else if (col_type_parse(tp, tl, &m->types[i]))
-			m->types[i] = COL_STRING;
-		m->ncols = (uint32_t)i + 1;
-	}
+	int rc = -EIO;
+	if (codec_dval_get(root, "cols", &cols) && m->id)
+		rc = columns_decode(cols, &m->ncols, &m->names, &m->types);
 	codec_dec_free(d);
-	return 0;
+	return rc;
 }
 
 static int meta_load(struct store *s, const struct store_snapshot *snap,
 		     const char *name, struct meta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
-	int rc = store_get(s, snap, k.data, k.len, &v, NULL);
+	struct buf v = { 0 };
+	int rc = named_get(s, snap, "t/", name, &v);
 	if (!rc)
 		rc = meta_decode(v.data, v.len, m);
-	buf_free(&k);
 	buf_free(&v);
 	return rc;
 }
 
 static void meta_put(struct store_batch *b, const char *name, const struct meta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
+	struct buf v = { 0 };
 	meta_encode(m, &v);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
-	buf_free(&k);
+	named_put(b, "t/", name, &v);
 	buf_free(&v);
 }
 
-static int header_text(const struct meta *m, struct buf *out)
+static void header_text(const struct meta *m, struct buf *out)
 {
-	buf_reset(out);
-	if (m->ncols == 0)
-		return 0;
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		if (i)
-			buf_putc(out, ',');
-		csv_put_field(out, m->names[i], strlen(m->names[i]));
-	}
-	return buf_putc(out, '\n');
+	columns_header(out, m->ncols, m->names);
 }
 
 
@@ -303,7 +247,6 @@ static int drop_segments(struct store *s, uint64_t tid, struct store_batch *b)
 int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 {
 	struct meta m;
-	struct buf k = { 0 };
 	int rc;
 
 	pthread_mutex_lock(COMMIT_LOCK(s));
@@ -314,13 +257,11 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	struct store_batch *b = store_batch_new();
 	rc = drop_segments(s, m.id, b);
 	columnar_forget(b, m.id);
-	key_meta(&k, name);
-	store_batch_delete(b, k.data, k.len);
+	named_delete(b, "t/", name);
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(COMMIT_LOCK(s));
-	buf_free(&k);
 	meta_free(&m);
 	return rc;
 }
@@ -328,22 +269,7 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 int table_list(struct store *s, int (*fn)(void *ctx, const char *name),
 	       void *ctx)
 {
-	struct store_iter *it = store_iter_new(s, NULL, "t/", 2, "t0", 2);
-	int rc = 0;
-	char name[TABLE_NAME_MAX + 1];
-
-	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl - 2 > TABLE_NAME_MAX)
-			continue;
-		memcpy(name, k + 2, kl - 2);
-		name[kl - 2] = '\0';
-		if ((rc = fn(ctx, name)))
-			break;
-	}
-	store_iter_free(it);
-	return rc;
+	return named_list(s, "t/", fn, ctx);
 }
 
 static void info_from_meta(const struct meta *m, struct table_info *out)
@@ -427,15 +353,17 @@ int table_schema_text(struct store *s, const char *name, struct buf *out,
  * A writer's states, and the function that moves it between them:
  *
  *   OPEN (no rows yet)    table_writer_open
- *   OPEN -> STAGING       table_writer_write: records parse into `chunk`;
+ *   OPEN -> STAGING       table_writer_write: the ingest front end checks
+ *                         the text and on_row keeps each row in `chunk`;
  *                         a full chunk goes to the stager thread, which
  *                         writes it under w/WUID (marked) so a crash leaves
  *                         only staged chunks that table_recover removes
  *   STAGING -> OPEN       table_writer_commit (not final): the staged
  *                         chunks and the meta update go in one batch under
  *                         the store's commit lock; `committed` is set
- *   any -> FAILED         a rejected write: `failed`, `fail_code`; nothing
- *                         more is committed, the staged chunks are dropped
+ *   any -> FAILED         a rejected write or commit: latched in `in`
+ *                         (ingest_fail); nothing more is committed, the
+ *                         staged chunks are dropped
  *   any -> (freed)        table_writer_free: stops the stager, removes what
  *                         was staged and never committed
  */
@@ -446,18 +374,14 @@ struct table_writer {
 	uint64_t tid, wuid;
 	bool replace;		/* the first commit replaces the rows */
 	bool committed;		/* a commit happened on this writer */
-	bool failed;
-	int fail_code;		/* the errno of the write that failed */
 	bool marked;		/* w/WUID exists */
 	bool dirty;		/* a header or rows wait for commit */
-	bool declared;
-	bool have_header;	/* names[] are known */
+	bool had_cols;		/* the table had columns at open */
 	bool header_new;	/* this stream defines the columns */
-	bool check_repeat;	/* the next record may repeat the header */
-	uint32_t ncols;
-	char **names;
-	enum col_type *types;
-	struct csv_reader *csv;
+	/* The text's front end: the write's columns (names, types) and the
+	 * failure latch (ingest.h). */
+	struct ingest *in;
+	struct meta open_meta;	/* the table at open: ingest borrows it */
 	struct buf chunk;	/* records not yet staged */
 	uint64_t seq;		/* next chunk number */
 	uint64_t seg_first;	/* first chunk since the last commit */
@@ -479,24 +403,6 @@ struct table_writer {
 	int stage_rc;
 	struct mlfs_err stage_err;
 };
-
-static void writer_set_names(struct table_writer *w, uint32_t n)
-{
-	w->names = calloc(n ? n : 1, sizeof(char *));
-	w->types = calloc(n ? n : 1, sizeof(enum col_type));
-	w->ncols = n;
-}
-
-static void writer_free_names(struct table_writer *w)
-{
-	for (uint32_t i = 0; i < w->ncols; i++)
-		free(w->names[i]);
-	free(w->names);
-	free(w->types);
-	w->names = NULL;
-	w->types = NULL;
-	w->ncols = 0;
-}
 
 /* The stager thread: writes the chunk in `inflight` while the writer
  * parses the next one, so the two cores share an ingest. */
@@ -626,95 +532,30 @@ static void stage_stop(struct table_writer *w)
 	w->stage_started = false;
 }
 
-static int take_header(struct table_writer *w, const struct csv_field *f,
-		       size_t n, uint64_t line, struct mlfs_err *err)
+/* The ingest sink: the write's columns are known. */
+static int on_columns(void *ctx, bool header, uint64_t line,
+		      struct mlfs_err *err)
 {
-	if (n > TABLE_MAX_COLUMNS)
-		return mlfs_fail(err, -EINVAL, "line %llu, column %d: more than %d columns",
-				 (unsigned long long)line, TABLE_MAX_COLUMNS + 1, TABLE_MAX_COLUMNS);
-	for (size_t i = 0; i < n; i++) {
-		if (f[i].len == 0)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: empty column name in header",
-					 (unsigned long long)line, i + 1);
-		if (memchr(f[i].p, '\n', f[i].len) || memchr(f[i].p, '\0', f[i].len))
-			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: column name with a line break",
-					 (unsigned long long)line, i + 1);
-		for (size_t j = 0; j < i; j++)
-			if (f[j].len == f[i].len && !memcmp(f[j].p, f[i].p, f[i].len))
-				return mlfs_fail(err, -EINVAL, "line %llu, column %zu: duplicate column name '%.*s'",
-						 (unsigned long long)line, i + 1, (int)f[i].len, f[i].p);
-	}
-	if (w->declared) {
-		bool same = n == w->ncols;
-		for (size_t i = 0; same && i < n; i++)
-			same = strlen(w->names[i]) == f[i].len &&
-			       !memcmp(w->names[i], f[i].p, f[i].len);
-		if (!same)
-			return mlfs_fail(err, -EINVAL, "line %llu, column 1: header does not match the declared schema",
-					 (unsigned long long)line);
-	} else {
-		writer_free_names(w);
-		writer_set_names(w, (uint32_t)n);
-		if (!w->names || !w->types)
-			return -ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			w->names[i] = strndup(f[i].p, f[i].len);
-	}
-	w->have_header = true;
-	w->header_new = true;
-	w->dirty = true;
+	struct table_writer *w = ctx;
+	(void)line;
+	(void)err;
+	if (header && (w->replace || !w->had_cols))
+		w->header_new = w->dirty = true;
 	return 0;
 }
 
-static bool is_header(const struct table_writer *w, const struct csv_field *f,
-		      size_t n)
-{
-	if (n != w->ncols)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (strlen(w->names[i]) != f[i].len ||
-		    memcmp(w->names[i], f[i].p, f[i].len))
-			return false;
-	return true;
-}
-
-static int on_record(void *ctx, const struct csv_field *f, size_t n,
-		     uint64_t line, struct mlfs_err *err)
+/* The ingest sink: one checked row, kept as canonical CSV text. */
+static int on_row(void *ctx, const struct csv_field *f, size_t n,
+		  uint64_t line, struct mlfs_err *err)
 {
 	struct table_writer *w = ctx;
 	bool quoted = false;
 
-	if (!w->have_header)
-		return take_header(w, f, n, line, err);
-	if (w->check_repeat) {
-		w->check_repeat = false;
-		if (is_header(w, f, n))
-			return 0;
-	}
-	if (n != w->ncols)
-		return mlfs_fail(err, -EINVAL, "line %llu, column %zu: expected %u fields, found %zu",
-				 (unsigned long long)line, (n < w->ncols ? n : w->ncols) + 1,
-				 w->ncols, n);
-	for (size_t i = 0; i < n; i++) {
-		quoted |= f[i].quoted;
-		enum col_type t = w->types[i];
-		if (f[i].len == 0 || t == COL_STRING)
-			continue;
-		const char *why = value_refusal(t, f[i].p, f[i].len);
-		if (why)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: '%.*s' %s",
-					 (unsigned long long)line, i + 1,
-					 (int)(f[i].len > 64 ? 64 : f[i].len), f[i].p, why);
-		if (value_fits(t, f[i].p, f[i].len))
-			continue;
-		if (w->declared)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %zu: '%.*s' is not a valid %s for column '%s'",
-					 (unsigned long long)line, i + 1,
-					 (int)(f[i].len > 64 ? 64 : f[i].len), f[i].p,
-					 col_type_name(t), w->names[i]);
-		w->types[i] = col_type_widen(t, value_infer(f[i].p, f[i].len));
-	}
 	int rc;
+
+	(void)line;
+	for (size_t i = 0; i < n; i++)
+		quoted |= f[i].quoted;
 	if (!quoted && n > 0) {
 		const char *start = f[0].p, *end = f[n - 1].p + f[n - 1].len;
 		if (f[0].len == 0 || f[n - 1].len == 0 || n == 1) {
@@ -747,66 +588,45 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 int table_writer_open(struct store *s, const char *name, bool replace,
 		      struct table_writer **out, struct mlfs_err *err)
 {
-	struct meta m;
-	int rc = meta_load(s, NULL, name, &m);
-	if (rc)
-		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "table '%s': unreadable metadata", name);
-
+	static const struct ingest_sink sink = { on_columns, on_row };
 	struct table_writer *w = calloc(1, sizeof(*w));
-	if (!w) {
-		meta_free(&m);
+	if (!w)
 		return -ENOMEM;
+	int rc = meta_load(s, NULL, name, &w->open_meta);
+	if (rc) {
+		free(w);
+		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "table '%s': unreadable metadata", name);
 	}
+	const struct meta *m = &w->open_meta;
 	w->s = s;
 	snprintf(w->name, sizeof(w->name), "%s", name);
-	w->tid = m.id;
+	w->tid = m->id;
 	w->replace = replace;
-	w->declared = m.declared;
-	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
-	if (w->csv)
-		csv_reader_strip_bom(w->csv);
-	/* A replace brings its own header unless a schema was declared. */
-	uint32_t keep = replace && !m.declared ? 0 : m.ncols;
-	writer_set_names(w, keep);
-	if (!w->csv || !w->names) {
-		rc = -ENOMEM;
-		goto fail;
+	w->had_cols = m->ncols > 0;
+	/* A header on >> repeats the table's; a declared schema holds on >. */
+	struct ingest_table t = {
+		.ncols = m->ncols, .names = m->names, .types = m->types,
+		.declared = m->declared, .replace = replace,
+		.header = INGEST_SAME_COLUMNS,
+	};
+	if ((rc = ingest_new(&t, &sink, w, &w->in)) ||
+	    (rc = ids_next(s, "writer", &w->wuid, err))) {
+		table_writer_free(w);
+		return rc;
 	}
-	for (uint32_t i = 0; i < keep; i++) {
-		w->names[i] = strdup(m.names[i]);
-		w->types[i] = m.types[i];
-	}
-	/* Replace: the text starts with its header.  Append: the table's
-	 * header holds, and a first line repeating it is skipped. */
-	w->have_header = !replace && m.ncols > 0;
-	w->check_repeat = w->have_header;
-	if ((rc = ids_next(s, "writer", &w->wuid, err)))
-		goto fail;
-	meta_free(&m);
 	*out = w;
 	return 0;
-fail:
-	meta_free(&m);
-	table_writer_free(w);
-	return rc;
 }
 
 int table_writer_write(struct table_writer *w, const char *data, size_t len,
 		       struct mlfs_err *err)
 {
-	if (w->failed)
-		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
-	int rc = csv_reader_feed(w->csv, data, len, err);
-	if (rc) {
-		w->failed = true;
-		w->fail_code = rc;
-	}
-	return rc;
+	return ingest_write(w->in, data, len, err);
 }
 
 bool table_writer_failed(const struct table_writer *w)
 {
-	return w->failed;
+	return ingest_failed(w->in);
 }
 
 static void seg_encode(const struct table_writer *w, struct buf *v)
@@ -827,20 +647,44 @@ static void seg_encode(const struct table_writer *w, struct buf *v)
 		codec_enc_u64(v, w->sizes[i]);
 }
 
+/* M's columns after this commit: the write's (a replace, or a table
+ * that has none yet), else the same ones with types widened. */
+static int commit_columns(struct table_writer *w, struct meta *m,
+			  struct store_batch *b, struct mlfs_err *err)
+{
+	uint32_t n = ingest_ncols(w->in);
+	char *const *names = ingest_names(w->in);
+	const enum col_type *types = ingest_types(w->in);
+	int rc;
+
+	if (w->replace && !w->committed) {
+		if ((rc = drop_segments(w->s, m->id, b)))
+			return rc;
+		m->rows = m->bytes = 0;
+		return m->declared ? 0 : meta_set_columns(m, n, names, types);
+	}
+	if (m->ncols == 0 || (w->header_new && m->rows == 0 && !m->declared))
+		return meta_set_columns(m, n, names, types);
+	bool same = m->ncols == n;
+	for (uint32_t i = 0; same && i < n; i++)
+		same = !strcmp(m->names[i], names[i]);
+	if (!same)
+		return mlfs_fail(err, -EINVAL, "the table's columns were changed by another write; nothing appended");
+	for (uint32_t i = 0; i < n && !m->declared; i++)
+		m->types[i] = col_type_widen(m->types[i], types[i]);
+	return 0;
+}
+
 int table_writer_commit(struct table_writer *w, bool final,
 			struct mlfs_err *err)
 {
 	struct meta m;
 	int rc;
 
-	if (w->failed)
-		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
-	if ((rc = csv_reader_finish(w->csv, err)) || (rc = stage_chunk(w, err)) ||
-	    (rc = stage_wait(w, err))) {
-		w->failed = true;
-		w->fail_code = rc;
+	if ((rc = ingest_flush(w->in, err)) ||
+	    (rc = ingest_fail(w->in, stage_chunk(w, err))) ||
+	    (rc = ingest_fail(w->in, stage_wait(w, err))))
 		return rc;
-	}
 	bool empty_replace = final && w->replace && !w->committed;
 	if (!w->dirty && !empty_replace)
 		return 0;
@@ -851,33 +695,12 @@ int table_writer_commit(struct table_writer *w, bool final,
 		if (!rc)
 			meta_free(&m);
 		pthread_mutex_unlock(COMMIT_LOCK(w->s));
-		w->failed = true;
-		w->fail_code = -ENOENT;
+		ingest_fail(w->in, -ENOENT);
 		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
 	}
 	struct store_batch *b = store_batch_new();
-	if (w->replace && !w->committed) {
-		if ((rc = drop_segments(w->s, m.id, b)))
-			goto out;
-		m.rows = m.bytes = 0;
-		if (!m.declared) {
-			if ((rc = meta_set_columns(&m, w->ncols, w->names, w->types)))
-				goto out;
-		}
-	} else if (m.ncols == 0 || (w->header_new && m.rows == 0 && !m.declared)) {
-		if ((rc = meta_set_columns(&m, w->ncols, w->names, w->types)))
-			goto out;
-	} else {
-		bool same = m.ncols == w->ncols;
-		for (uint32_t i = 0; same && i < m.ncols; i++)
-			same = !strcmp(m.names[i], w->names[i]);
-		if (!same) {
-			rc = mlfs_fail(err, -EINVAL, "the table's columns were changed by another write; nothing appended");
-			goto out;
-		}
-		for (uint32_t i = 0; i < m.ncols && !m.declared; i++)
-			m.types[i] = col_type_widen(m.types[i], w->types[i]);
-	}
+	if ((rc = commit_columns(w, &m, b, err)))
+		goto out;
 	if (w->nsizes) {
 		struct buf v = { 0 };
 		key_seg(&w->key, m.id, m.seg++);
@@ -905,11 +728,8 @@ out:
 	store_batch_free(b);
 	pthread_mutex_unlock(COMMIT_LOCK(w->s));
 	meta_free(&m);
-	if (rc) {
-		w->failed = true;
-		w->fail_code = rc;
-		return rc;
-	}
+	if (rc)
+		return ingest_fail(w->in, rc);
 	w->committed = true;
 	w->dirty = false;
 	w->header_new = false;
@@ -932,8 +752,8 @@ void table_writer_free(struct table_writer *w)
 		store_write(w->s, b, false, NULL);
 		store_batch_free(b);
 	}
-	csv_reader_free(w->csv);
-	writer_free_names(w);
+	ingest_free(w->in);
+	meta_free(&w->open_meta);
 	buf_free(&w->chunk);
 	buf_free(&w->inflight);
 	buf_free(&w->key);
@@ -1085,18 +905,7 @@ long table_reader_read(struct table_reader *r, char *dst, size_t len,
 {
 	size_t done = 0;
 
-	if (off >= r->size)
-		return 0;
-	if (len > r->size - off)
-		len = (size_t)(r->size - off);
-	if (off < r->header.len) {
-		size_t n = (size_t)(r->header.len - off);
-		if (n > len)
-			n = len;
-		memcpy(dst, r->header.data + off, n);
-		done = n;
-		off += n;
-	}
+	done = columns_read_header(&r->header, r->size, dst, &len, &off);
 	while (done < len) {
 		uint64_t doff = off - r->header.len;
 		/* Find the chunk holding doff: binary search on offsets. */

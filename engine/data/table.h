@@ -16,14 +16,15 @@
 #include "buf.h"
 #include "csv.h"
 #include "err.h"
+#include "ingest.h"
 #include "store.h"
 #include "names.h"
 #include "types.h"
 
 #define TABLE_NAME_MAX 128
-#define TABLE_MAX_COLUMNS 4096
+#define TABLE_MAX_COLUMNS INGEST_MAX_COLUMNS
 #define TABLE_CHUNK_BYTES (256u << 10)
-#define TABLE_MAX_RECORD (1u << 20)
+#define TABLE_MAX_RECORD INGEST_MAX_RECORD
 
 struct table_info {
 	uint64_t id;
@@ -64,10 +65,12 @@ int table_set_schema(struct store *s, const char *name, const char *text,
 int table_columns(struct store *s, const char *name, char ***names,
 		  enum col_type **types, uint32_t *ncols);
 
-/* Streaming write of CSV text.  REPLACE: the first commit replaces every
- * row (the text's first line is the header); else rows are appended (a
- * first line equal to the header is skipped).  Text is checked as it
- * arrives: bad input fails the write with "line N, column C: reason". */
+/* Streaming write of CSV text through the ingest front end (ingest.h:
+ * its header rule decides the first line).  REPLACE: the first commit
+ * replaces every row (the text's first line is the header); else rows are
+ * appended (a header on the first line must repeat the table's columns in
+ * order, and is skipped).  Text is checked as it arrives: bad input fails
+ * the write with "line N, column C: reason". */
 struct table_writer;
 int table_writer_open(struct store *s, const char *name, bool replace,
 		      struct table_writer **out, struct mlfs_err *err);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 /* ---- group state cells ---- */
 
 struct cell {
@@ -463,29 +465,6 @@ static void eval(const struct ectx *e, const struct xnode *x, struct xval *out)
 	}
 }
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static int dset_add(struct dset *d, uint64_t v)
 {
 	if (v == 0) {
@@ -500,7 +479,7 @@ static int dset_add(struct dset *d, uint64_t v)
 		for (uint32_t i = 0; i < d->cap; i++) {
 			if (!d->v[i])
 				continue;
-			uint32_t j = (uint32_t)mix64(d->v[i]) & (cap - 1);
+			uint32_t j = (uint32_t)hash_mix64(d->v[i]) & (cap - 1);
 			while (nv[j])
 				j = (j + 1) & (cap - 1);
 			nv[j] = d->v[i];
@@ -509,7 +488,7 @@ static int dset_add(struct dset *d, uint64_t v)
 		d->v = nv;
 		d->cap = cap;
 	}
-	uint32_t j = (uint32_t)mix64(v) & (d->cap - 1);
+	uint32_t j = (uint32_t)hash_mix64(v) & (d->cap - 1);
 	while (d->v[j]) {
 		if (d->v[j] == v)
 			return 0;
@@ -616,7 +595,7 @@ int expr_state_add(const struct expr_prog *p, void *state,
 		case F_COUNT_DISTINCT: {
 			uint64_t h;
 			if (v.t == COL_STRING) {
-				h = hash_bytes(v.s, v.len);
+				h = hash64(v.s, v.len, 0);
 			} else if (v.t == COL_FLOAT) {
 				double f = v.f == 0 ? 0.0 : v.f;
 				if (a->argt != COL_FLOAT && f == (double)(int64_t)f)

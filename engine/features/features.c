@@ -33,7 +33,9 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "columns.h"
 #include "ids.h"
+#include "named.h"
 #include "csv.h"
 #include "spec.h"
 #include "table.h"
@@ -48,12 +50,6 @@ pthread_mutex_t *features_lock(struct store *s)
 
 /* ---- keys of the store ---- */
 
-static void key_meta(struct buf *k, const char *name)
-{
-	buf_reset(k);
-	buf_puts(k, "f/m/");
-	buf_puts(k, name);
-}
 
 void features_key_rows(struct buf *k, char kind, uint64_t id)
 {
@@ -149,10 +145,7 @@ size_t features_dec_key(const char *p, size_t len, uint32_t nkeys, struct buf *o
 
 void features_meta_free(struct fmeta *m)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->types);
+	columns_free(m->ncols, m->names, m->types);
 	for (uint32_t i = 0; i < m->nkeys; i++)
 		free(m->keys[i]);
 	free(m->keys);
@@ -185,18 +178,13 @@ void features_meta_clear_cols(struct fmeta *m)
 
 int features_meta_set_keys(struct fmeta *m, char *const *keys, uint32_t n)
 {
-	for (uint32_t i = 0; i < m->nkeys; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	m->nkeys = 0;
-	m->keys = calloc(n ? n : 1, sizeof(char *));
-	if (!m->keys)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!(m->keys[i] = strdup(keys[i])))
-			return -ENOMEM;
-		m->nkeys = i + 1;
-	}
+	char **copy;
+	int rc = columns_copy(n, keys, NULL, &copy, NULL);
+	if (rc)
+		return rc;
+	features_free_names(m->keys, m->nkeys);
+	m->keys = copy;
+	m->nkeys = n;
 	return 0;
 }
 
@@ -207,12 +195,7 @@ static void meta_encode(const struct fmeta *m, struct buf *b)
 	codec_enc_cstr(b, "id");
 	codec_enc_u64(b, m->id);
 	codec_enc_cstr(b, "cols");
-	codec_enc_array(b, m->ncols);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		codec_enc_array(b, 2);
-		codec_enc_cstr(b, m->names[i]);
-		codec_enc_cstr(b, m->types[i] == COL_NULL ? "null" : col_type_name(m->types[i]));
-	}
+	columns_encode(b, m->ncols, m->names, m->types);
 	codec_enc_cstr(b, "keys");
 	codec_enc_array(b, m->nkeys);
 	for (uint32_t i = 0; i < m->nkeys; i++)
@@ -262,26 +245,8 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 		codec_dec_free(d);
 		return -EIO;
 	}
-	for (size_t i = 0; i < codec_dval_len(cols) && !rc; i++) {
-		const char *np, *tp;
-		size_t nl, tl;
-		char name[TABLE_NAME_MAX * 8 + 1];
-		enum col_type t = COL_STRING;
-		if (!codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 0), &np, &nl) ||
-		    !codec_dval_str(codec_dval_at(codec_dval_at(cols, i), 1), &tp, &tl) || nl >= sizeof(name)) {
-			rc = -EIO;
-			break;
-		}
-		memcpy(name, np, nl);
-		name[nl] = '\0';
-		if (tl == 4 && !memcmp(tp, "null", 4))
-			t = COL_NULL;
-		else if (col_type_parse(tp, tl, &t))
-			t = COL_STRING;
-		rc = features_meta_add_col(m, name, t);
-	}
-	m->keys = calloc(codec_dval_len(keys) + 1, sizeof(char *));
-	if (!m->keys)
+	rc = columns_decode(cols, &m->ncols, &m->names, &m->types);
+	if (!rc && !(m->keys = calloc(codec_dval_len(keys) + 1, sizeof(char *))))
 		rc = -ENOMEM;
 	for (size_t i = 0; i < codec_dval_len(keys) && !rc; i++) {
 		const char *kp;
@@ -309,15 +274,12 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 int features_meta_load(struct store *s, const struct store_snapshot *snap,
 		       const char *name, struct fmeta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	int rc;
+	struct buf v = { 0 };
 	if (!names_valid(name))
 		return -ENOENT;
-	key_meta(&k, name);
-	rc = store_get(s, snap, k.data, k.len, &v, NULL);
+	int rc = named_get(s, snap, "f/m/", name, &v);
 	if (!rc)
 		rc = meta_decode(v.data, v.len, m);
-	buf_free(&k);
 	buf_free(&v);
 	return rc;
 }
@@ -325,20 +287,15 @@ int features_meta_load(struct store *s, const struct store_snapshot *snap,
 void features_meta_put(struct store_batch *b, const char *name,
 		       const struct fmeta *m)
 {
-	struct buf k = { 0 }, v = { 0 };
-	key_meta(&k, name);
+	struct buf v = { 0 };
 	meta_encode(m, &v);
-	store_batch_put(b, k.data, k.len, v.data, v.len);
-	buf_free(&k);
+	named_put(b, "f/m/", name, &v);
 	buf_free(&v);
 }
 
 int features_col_index(const struct fmeta *m, const char *name, size_t len)
 {
-	for (uint32_t i = 0; i < m->ncols; i++)
-		if (strlen(m->names[i]) == len && !memcmp(m->names[i], name, len))
-			return (int)i;
-	return -1;
+	return columns_index(m->ncols, m->names, name, len);
 }
 
 /* Length of P as a CSV field. */
@@ -365,14 +322,7 @@ static size_t header_len(const struct fmeta *m)
 
 void features_header_text(const struct fmeta *m, struct buf *out)
 {
-	buf_reset(out);
-	for (uint32_t i = 0; i < m->ncols; i++) {
-		if (i)
-			buf_putc(out, ',');
-		csv_put_field(out, m->names[i], strlen(m->names[i]));
-	}
-	if (m->ncols)
-		buf_putc(out, '\n');
+	columns_header(out, m->ncols, m->names);
 }
 
 uint64_t features_data_size(const struct fmeta *m)
@@ -380,6 +330,17 @@ uint64_t features_data_size(const struct fmeta *m)
 	if (!m->ncols)
 		return 0;
 	return header_len(m) + m->fbytes + m->rows * m->ncols;
+}
+
+/* Write M, NAME's meta, alone in a batch. */
+static int meta_write(struct store *s, const char *name, const struct fmeta *m,
+		      struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	features_meta_put(b, name, m);
+	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	return rc;
 }
 
 /* ---- create, drop, list, stat ---- */
@@ -403,10 +364,7 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
-	struct store_batch *b = store_batch_new();
-	features_meta_put(b, name, &m);
-	rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	rc = meta_write(s, name, &m, err);
 out:
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	return rc;
@@ -425,7 +383,6 @@ void features_range_delete(struct store_batch *b, char kind, uint64_t id)
 int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 {
 	struct fmeta m;
-	struct buf k = { 0 };
 	int rc;
 
 	pthread_mutex_lock(FEAT_LOCK(s));
@@ -437,12 +394,10 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 	features_range_delete(b, 'r', m.id);
 	features_range_delete(b, 'v', m.id);
 	features_range_delete(b, 't', m.id);
-	key_meta(&k, name);
-	store_batch_delete(b, k.data, k.len);
+	named_delete(b, "f/m/", name);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
-	buf_free(&k);
 	features_meta_free(&m);
 	return rc;
 }
@@ -450,22 +405,7 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 int features_list(struct store *s, int (*fn)(void *ctx, const char *name),
 		  void *ctx)
 {
-	struct store_iter *it = store_iter_new(s, NULL, "f/m/", 4, "f/m0", 4);
-	char name[TABLE_NAME_MAX + 1];
-	int rc = 0;
-
-	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
-		const char *k = store_iter_key(it, &kl);
-		if (kl - 4 > TABLE_NAME_MAX)
-			continue;
-		memcpy(name, k + 4, kl - 4);
-		name[kl - 4] = '\0';
-		if ((rc = fn(ctx, name)))
-			break;
-	}
-	store_iter_free(it);
-	return rc;
+	return named_list(s, "f/m/", fn, ctx);
 }
 
 static void info_from_meta(const struct fmeta *m, struct features_info *out)
@@ -569,20 +509,29 @@ int features_schema_get(struct store *s, const char *name,
 	return rc;
 }
 
-int features_keys_text(struct store *s, const char *name, struct buf *out)
+/* OUT = the key columns (default: the first column) or, with TS, the
+ * timestamp_key, one a line. */
+static int names_text(struct store *s, const char *name, bool ts,
+		      struct buf *out)
 {
 	struct fmeta m;
 	int rc = features_meta_load(s, NULL, name, &m);
 	if (rc)
 		return rc;
 	buf_reset(out);
-	if (m.nkeys)
-		for (uint32_t i = 0; i < m.nkeys; i++)
-			buf_printf(out, "%s\n", m.keys[i]);
-	else if (m.ncols)
+	if (ts && m.ts)
+		buf_printf(out, "%s\n", m.ts);
+	for (uint32_t i = 0; !ts && i < m.nkeys; i++)
+		buf_printf(out, "%s\n", m.keys[i]);
+	if (!ts && !m.nkeys && m.ncols)
 		buf_printf(out, "%s\n", m.names[0]);
 	features_meta_free(&m);
 	return 0;
+}
+
+int features_keys_text(struct store *s, const char *name, struct buf *out)
+{
+	return names_text(s, name, false, out);
 }
 
 /* Split TEXT into names at newlines or commas, trimming blanks.  *OUT is
@@ -637,9 +586,7 @@ static int split_names(const char *text, size_t len, char ***out, uint32_t *n,
 
 void features_free_names(char **arr, uint32_t n)
 {
-	for (uint32_t i = 0; arr && i < n; i++)
-		free(arr[i]);
-	free(arr);
+	columns_free(n, arr, NULL);
 }
 
 /* "a, b" of N names into OUT (cut to fit). */
@@ -717,10 +664,7 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 		if ((rc = features_meta_set_keys(&m, keys, n)))
 			goto out_meta;
 		m.keys_set = true;
-		struct store_batch *b = store_batch_new();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
-		store_batch_free(b);
+		rc = meta_write(s, name, &m, err);
 	}
 out_meta:
 	features_meta_free(&m);
@@ -732,15 +676,7 @@ out:
 
 int features_ts_text(struct store *s, const char *name, struct buf *out)
 {
-	struct fmeta m;
-	int rc = features_meta_load(s, NULL, name, &m);
-	if (rc)
-		return rc;
-	buf_reset(out);
-	if (m.ts)
-		buf_printf(out, "%s\n", m.ts);
-	features_meta_free(&m);
-	return 0;
+	return names_text(s, name, true, out);
 }
 
 int features_set_ts(struct store *s, const char *name, const char *text,
@@ -780,10 +716,7 @@ int features_set_ts(struct store *s, const char *name, const char *text,
 	if (apply) {
 		free(m.ts);
 		m.ts = n ? strdup(cols[0]) : NULL;
-		struct store_batch *b = store_batch_new();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
-		store_batch_free(b);
+		rc = meta_write(s, name, &m, err);
 	}
 out_meta:
 	features_meta_free(&m);

@@ -96,8 +96,11 @@ int features_tags_validate(const char *text, size_t len, struct mlfs_err *err);
 
 /* ---- writing rows ---- */
 
-/* Streaming CSV write: the first line is a header naming columns (every
- * key column among them, and the timestamp_key when set).  REPLACE: at
+/* Streaming CSV write through the ingest front end (engine/data/ingest.h:
+ * its header rule decides whether the first line is a header; without
+ * one, on a merge, rows follow the table's columns).  A header names
+ * columns, every key column among them and the timestamp_key when set.
+ * REPLACE: at
  * commit the rows written become the whole table (columns: the header);
  * duplicate keys are rejected in write() naming both lines.  Merge: each
  * row upserts its key; columns new to the table are added (null for old

@@ -16,7 +16,6 @@
 #include "store.h"
 #include "types.h"
 
-#define FEAT_MAX_COLUMNS 4096
 #define FEAT_MAX_KEYS 16
 #define NULL_LEN 0xffffffffu
 

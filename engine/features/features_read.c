@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "columns.h"
 #include "csv.h"
 #include "stats.h"
 
@@ -102,18 +103,7 @@ long features_reader_read(struct features_reader *r, char *dst, size_t len,
 	size_t done = 0;
 	int rc;
 
-	if (off >= r->size)
-		return 0;
-	if (len > r->size - off)
-		len = (size_t)(r->size - off);
-	if (off < r->header.len) {
-		size_t n = (size_t)(r->header.len - off);
-		if (n > len)
-			n = len;
-		memcpy(dst, r->header.data + off, n);
-		done = n;
-		off += n;
-	}
+	done = columns_read_header(&r->header, r->size, dst, &len, &off);
 	if (done == len)
 		return (long)done;
 	if (!r->started || off < r->line_off) {

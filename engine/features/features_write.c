@@ -12,6 +12,8 @@
 
 #include "clock.h"
 #include "csv.h"
+#include "hash.h"
+#include "ingest.h"
 #include "table.h"
 
 /* ---- staged rows ---- */
@@ -76,27 +78,15 @@ static int stage_header(struct stage *st, const char *const *names,
 			uint32_t nkeys, const char *ts, uint64_t line,
 			struct mlfs_err *err)
 {
-	if (n == 0)
-		return mlfs_fail(err, -EINVAL, "line %llu: empty header", (unsigned long long)line);
-	if (n > FEAT_MAX_COLUMNS)
-		return mlfs_fail(err, -EINVAL, "line %llu: more than %d columns", (unsigned long long)line, FEAT_MAX_COLUMNS);
+	int rc = ingest_check_names(names, lens, n, line, err);
+	if (rc)
+		return rc;
 	st->cols = calloc(n, sizeof(char *));
 	st->types = calloc(n, sizeof(*st->types));
 	st->keypos = calloc(nkeys ? nkeys : 1, sizeof(int));
 	if (!st->cols || !st->types || !st->keypos)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < n; i++) {
-		if (lens[i] == 0)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %u: empty column name in header",
-					 (unsigned long long)line, i + 1);
-		if (memchr(names[i], '\n', lens[i]) || memchr(names[i], '\0', lens[i]) ||
-		    memchr(names[i], '\r', lens[i]) || lens[i] > 1024)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %u: bad column name",
-					 (unsigned long long)line, i + 1);
-		for (uint32_t j = 0; j < i; j++)
-			if (lens[j] == lens[i] && !memcmp(names[j], names[i], lens[i]))
-				return mlfs_fail(err, -EINVAL, "line %llu, column %u: duplicate column '%.*s'",
-						 (unsigned long long)line, i + 1, (int)lens[i], names[i]);
 		if (!(st->cols[i] = strndup(names[i], lens[i])))
 			return -ENOMEM;
 		st->ncols = i + 1;
@@ -131,10 +121,8 @@ static int stage_row(struct stage *st, const char *const *f, const size_t *fl,
 		     int64_t *ts_out, struct mlfs_err *err)
 {
 	int64_t ts = 0;
-	if (n != st->ncols)
-		return mlfs_fail(err, -EINVAL, "line %llu, column %u: expected %u fields, found %u",
-				 (unsigned long long)line, (n < st->ncols ? n : st->ncols) + 1,
-				 st->ncols, n);
+	int rc;
+
 	buf_reset(key);
 	for (uint32_t k = 0; k < st->nkeys; k++) {
 		int c = st->keypos[k];
@@ -151,16 +139,10 @@ static int stage_row(struct stage *st, const char *const *f, const size_t *fl,
 					 (int)(fl[c] > 64 ? 64 : fl[c]), f[c]);
 	}
 	*ts_out = ts;
-	for (uint32_t i = 0; infer && i < n; i++) {
-		const char *why = fl[i] ? value_refusal(st->types[i], f[i], fl[i]) : NULL;
-		if (why)
-			return mlfs_fail(err, -EINVAL, "line %llu, column %u: '%.*s' %s",
-					 (unsigned long long)line, i + 1,
-					 (int)(fl[i] > 64 ? 64 : fl[i]), f[i], why);
-		if (fl[i] && st->types[i] != COL_STRING &&
-		    !(st->types[i] != COL_NULL && value_fits(st->types[i], f[i], fl[i])))
-			st->types[i] = col_type_widen(st->types[i], value_infer(f[i], fl[i]));
-	}
+	for (uint32_t i = 0; infer && i < n; i++)
+		if ((rc = ingest_type_value(&st->types[i], false, f[i], fl[i], line,
+					    i, st->cols[i], err)))
+			return rc;
 	if (st->nrows == st->cap) {
 		size_t cap = st->cap ? 2 * st->cap : 1024;
 		uint64_t *o = realloc(st->offs, cap * sizeof(*o));
@@ -518,6 +500,25 @@ static void merge_free(struct merge *g)
 	buf_free(&g->hi);
 }
 
+/* Delete every row and version of M's table in B. */
+static void drop_rows(struct store_batch *b, struct fmeta *m)
+{
+	features_range_delete(b, 'r', m->id);
+	features_range_delete(b, 'v', m->id);
+	m->rows = m->versions = m->fbytes = 0;
+}
+
+/* A change of rows: M (version and mtime moved on) goes into B, which is
+ * written. */
+static int write_meta(struct store *s, struct store_batch *b,
+		      const char *name, struct fmeta *m, struct mlfs_err *err)
+{
+	m->ver++;
+	m->mtime = clock_now_ns();
+	features_meta_put(b, name, m);
+	return store_write(s, b, false, err);
+}
+
 /* Apply the stage to table NAME in batch B (under feat_lock): replace or
  * merge.  Updates M (to be written by the caller). */
 static int apply_stage(struct store *s, const char *name, struct fmeta *m,
@@ -530,11 +531,8 @@ static int apply_stage(struct store *s, const char *name, struct fmeta *m,
 	if ((rc = stage_columns(m, st, replace)) ||
 	    (rc = stage_keys_match(m, st, err)) || (rc = stage_order(&g)))
 		goto out;
-	if (replace) {
-		features_range_delete(b, 'r', m->id);
-		features_range_delete(b, 'v', m->id);
-		m->rows = m->versions = m->fbytes = 0;
-	}
+	if (replace)
+		drop_rows(b, m);
 	g.versioned = m->ts != NULL;
 	g.lookup = !replace && m->rows > 0;
 	if (g.lookup) {
@@ -591,19 +589,14 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 	}
 	struct store_batch *b = store_batch_new();
 	if (empty_only) {
-		features_range_delete(b, 'r', m.id);
-		features_range_delete(b, 'v', m.id);
-		m.rows = m.versions = m.fbytes = 0;
+		drop_rows(b, &m);
 	} else {
 		rc = apply_stage(s, name, &m, st, replace, b, err);
 	}
 	if (!rc) {
 		for (size_t i = 0; i < nextra; i++)
 			features_text_put(b, m.id, (char)extra[i].what, extra[i].text, extra[i].len);
-		m.ver++;
-		m.mtime = clock_now_ns();
-		features_meta_put(b, name, &m);
-		rc = store_write(s, b, false, err);
+		rc = write_meta(s, b, name, &m, err);
 	}
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
@@ -624,10 +617,10 @@ struct features_writer {
 	struct store *s;
 	char name[TABLE_NAME_MAX + 1];
 	uint64_t id;
-	bool replace, committed, failed, dirty;
-	int fail_code;
-	bool have_header, check_header;
-	struct csv_reader *csv;
+	bool replace, committed, dirty;
+	/* The text's front end: header rule, checks, types and the failure
+	 * latch (ingest.h).  It borrows tnames and ttypes. */
+	struct ingest *in;
 	/* The table at open. */
 	uint32_t tcols;
 	char **tnames;
@@ -644,18 +637,6 @@ struct features_writer {
 	size_t *fl;
 	size_t fcap;
 };
-
-static uint64_t hash64(const char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 31;
-	h *= 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 29);
-}
 
 static int seen_grow(struct features_writer *w)
 {
@@ -683,7 +664,7 @@ static int seen_check(struct features_writer *w, const struct buf *key,
 {
 	if (2 * (w->nseen + 1) > w->capseen && seen_grow(w))
 		return -ENOMEM;
-	uint64_t h = hash64(key->data, key->len);
+	uint64_t h = hash64(key->data, key->len, 0);
 	size_t j = h & (w->capseen - 1);
 	while (w->seen[j].used) {
 		struct seen *e = &w->seen[j];
@@ -725,61 +706,37 @@ static int w_fields(struct features_writer *w, const struct csv_field *f,
 	return 0;
 }
 
-/* A merge's staged columns start from the table's types, so that a value
- * is typed (and refused: value_refusal) against the column it joins. */
-static void seed_types(struct features_writer *w)
-{
-	for (uint32_t i = 0; !w->replace && w->ttypes && i < w->st.ncols; i++)
-		for (uint32_t c = 0; c < w->tcols; c++)
-			if (!strcmp(w->st.cols[i], w->tnames[c]))
-				w->st.types[i] = w->ttypes[c];
-}
-
-static int on_record(void *ctx, const struct csv_field *f, size_t n,
-		     uint64_t line, struct mlfs_err *err)
+/* The ingest sink: the write's columns are known; the keys and the
+ * timestamp_key must be among them. */
+static int on_columns(void *ctx, bool header, uint64_t line,
+		      struct mlfs_err *err)
 {
 	struct features_writer *w = ctx;
+	uint32_t n = ingest_ncols(w->in);
+	char *const *names = ingest_names(w->in);
+	size_t *lens = calloc(n ? n : 1, sizeof(size_t));
+	(void)header;
+	if (!lens)
+		return -ENOMEM;
+	for (uint32_t c = 0; c < n; c++)
+		lens[c] = strlen(names[c]);
+	int rc = stage_header(&w->st, (const char *const *)names, lens, n,
+			      w->keys, w->nkeys, w->ts, line, err);
+	free(lens);
+	return rc;
+}
+
+/* The ingest sink: one checked, typed row, staged until the commit. */
+static int on_row(void *ctx, const struct csv_field *f, size_t n,
+		  uint64_t line, struct mlfs_err *err)
+{
+	struct features_writer *w = ctx;
+	int64_t ts;
 	int rc;
 
-	if (n > FEAT_MAX_COLUMNS)
-		return mlfs_fail(err, -EINVAL, "line %llu: more than %d fields", (unsigned long long)line, FEAT_MAX_COLUMNS);
-	if ((rc = w_fields(w, f, n)))
-		return rc;
-	if (!w->have_header) {
-		bool header = true;
-		if (!w->replace && w->tcols > 0) {
-			/* Merge: a first line naming any column is a header;
-			 * otherwise rows follow the table's columns. */
-			header = false;
-			for (size_t i = 0; i < n && !header; i++)
-				for (uint32_t c = 0; c < w->tcols && !header; c++)
-					header = strlen(w->tnames[c]) == f[i].len &&
-						 !memcmp(w->tnames[c], f[i].p, f[i].len);
-		}
-		w->have_header = true;
-		if (header) {
-			rc = stage_header(&w->st, w->fp, w->fl, (uint32_t)n, w->keys,
-					  w->nkeys, w->ts, line, err);
-			if (!rc)
-				seed_types(w);
-			return rc;
-		}
-		size_t *lens = calloc(w->tcols, sizeof(size_t));
-		if (!lens)
-			return -ENOMEM;
-		for (uint32_t c = 0; c < w->tcols; c++)
-			lens[c] = strlen(w->tnames[c]);
-		rc = stage_header(&w->st, (const char *const *)w->tnames, lens, w->tcols,
-				  w->keys, w->nkeys, w->ts, line, err);
-		free(lens);
-		if (rc)
-			return rc;
-		seed_types(w);
-		if ((rc = w_fields(w, f, n)))
-			return rc;
-	}
-	int64_t ts;
-	if ((rc = stage_row(&w->st, w->fp, w->fl, (uint32_t)n, line, true, &w->key, &ts, err)))
+	if ((rc = w_fields(w, f, n)) ||
+	    (rc = stage_row(&w->st, w->fp, w->fl, (uint32_t)n, line, false,
+			    &w->key, &ts, err)))
 		return rc;
 	if (w->replace) {
 		if (w->st.tspos >= 0)
@@ -794,6 +751,7 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 int features_writer_open(struct store *s, const char *name, bool replace,
 			 struct features_writer **out, struct mlfs_err *err)
 {
+	static const struct ingest_sink sink = { on_columns, on_row };
 	struct fmeta m;
 	int rc = features_meta_load(s, NULL, name, &m);
 	if (rc)
@@ -808,9 +766,6 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 	w->id = m.id;
 	w->replace = replace;
 	w->st.tspos = -1;
-	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
-	if (w->csv)
-		csv_reader_strip_bom(w->csv);
 	/* Take the table's names, keys and ts over from the meta. */
 	w->tcols = m.ncols;
 	w->tnames = m.names;
@@ -832,9 +787,14 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 	w->ts = m.ts;
 	m.ts = NULL;
 	features_meta_free(&m);
-	if (!w->csv) {
+	/* A header on >> may name some of the columns, or new ones. */
+	struct ingest_table t = {
+		.ncols = w->tcols, .names = w->tnames, .types = w->ttypes,
+		.replace = replace, .header = INGEST_ANY_COLUMNS,
+	};
+	if ((rc = ingest_new(&t, &sink, w, &w->in))) {
 		features_writer_free(w);
-		return -ENOMEM;
+		return rc;
 	}
 	*out = w;
 	return 0;
@@ -843,52 +803,28 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 int features_writer_write(struct features_writer *w, const char *data,
 			  size_t len, struct mlfs_err *err)
 {
-	if (w->failed)
-		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
-	int rc = csv_reader_feed(w->csv, data, len, err);
-	if (rc) {
-		w->failed = true;
-		w->fail_code = rc;
-	}
-	return rc;
+	return ingest_write(w->in, data, len, err);
 }
 
 int features_writer_commit(struct features_writer *w, bool final,
 			   struct mlfs_err *err)
 {
-	int rc;
-	if (w->failed)
-		return mlfs_fail(err, w->fail_code, "an earlier write to this file failed");
-	if ((rc = csv_reader_finish(w->csv, err))) {
-		w->failed = true;
-		w->fail_code = rc;
+	int rc = ingest_flush(w->in, err);
+	if (rc)
 		return rc;
-	}
-	/* The reader is finished: make a new one for what comes next (the
-	 * stream's start still, byte order mark and all, until a header). */
-	csv_reader_free(w->csv);
-	w->csv = csv_reader_new(TABLE_MAX_RECORD, on_record, w);
-	if (!w->csv) {
-		w->failed = true;
-		w->fail_code = -ENOMEM;
-		return -ENOMEM;
-	}
-	if (!w->have_header)
-		csv_reader_strip_bom(w->csv);
+	bool cols = ingest_has_columns(w->in);
 	bool replace_now = w->replace && !w->committed;
-	bool empty_replace = final && replace_now && !w->have_header;
-	if (!w->dirty && !empty_replace && !(replace_now && w->have_header && final))
+	if (!w->dirty && !(final && replace_now))
 		return 0;
-	if (!w->have_header) {
+	if (!cols) {
 		rc = commit_stage(w->s, w->name, w->id, NULL, true, true, NULL, 0, err);
 	} else {
+		/* The types the front end inferred over every row so far. */
+		memcpy(w->st.types, ingest_types(w->in), w->st.ncols * sizeof(*w->st.types));
 		rc = commit_stage(w->s, w->name, w->id, &w->st, replace_now, false, NULL, 0, err);
 	}
-	if (rc) {
-		w->failed = true;
-		w->fail_code = rc;
-		return rc;
-	}
+	if (rc)
+		return ingest_fail(w->in, rc);
 	stage_reset_rows(&w->st);
 	w->committed = true;
 	w->dirty = false;
@@ -897,14 +833,14 @@ int features_writer_commit(struct features_writer *w, bool final,
 
 bool features_writer_failed(const struct features_writer *w)
 {
-	return w->failed;
+	return ingest_failed(w->in);
 }
 
 void features_writer_free(struct features_writer *w)
 {
 	if (!w)
 		return;
-	csv_reader_free(w->csv);
+	ingest_free(w->in);
 	features_free_names(w->tnames, w->tcols);
 	free(w->ttypes);
 	features_free_names(w->keys, w->nkeys);
@@ -1016,10 +952,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 	m.rows--;
 	m.versions -= nver <= m.versions ? nver : m.versions;
 	m.fbytes -= features_mrow_bytes(&row);
-	m.ver++;
-	m.mtime = clock_now_ns();
-	features_meta_put(b, name, &m);
-	rc = store_write(s, b, false, err);
+	rc = write_meta(s, b, name, &m, err);
 	store_batch_free(b);
 out_meta:
 	features_meta_free(&m);

@@ -1,0 +1,287 @@
+/* ingest.c - the CSV front end of tables and feature tables (ingest.h):
+ * decides the header by the one rule, checks names, field counts and
+ * values, and hands typed rows to the kind's sink.  Not storage: it never
+ * sees the store.
+ *
+ * State: the write's columns are unknown until the first record; the
+ * first record either gives them (a header) or is a row in the table's
+ * columns.  From then on every record is a row.  `failed` latches the
+ * first error: nothing after it is parsed or handed on. */
+#include "ingest.h"
+#include "columns.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ingest {
+	struct ingest_table t;	/* names and types borrowed from the caller
+				 * until the columns are decided */
+	struct ingest_sink sink;
+	void *ctx;
+	struct csv_reader *csv;
+	bool have_cols;
+	uint32_t ncols;
+	char **names;		/* the write's columns, each malloc'd */
+	enum col_type *types;
+	int fail_code;		/* 0 while nothing failed */
+	bool fed;		/* text arrived: a flush before any keeps the
+				 * reader at the stream's start (byte order mark) */
+};
+
+int ingest_check_names(const char *const *names, const size_t *lens,
+		       uint32_t n, uint64_t line, struct mlfs_err *err)
+{
+	unsigned long long ln = (unsigned long long)line;
+	if (n == 0)
+		return mlfs_fail(err, -EINVAL, "line %llu: empty header", ln);
+	if (n > INGEST_MAX_COLUMNS)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %d: more than %d columns",
+				 ln, INGEST_MAX_COLUMNS + 1, INGEST_MAX_COLUMNS);
+	for (uint32_t i = 0; i < n; i++) {
+		const char *p = names[i];
+		size_t l = lens[i];
+		if (l == 0)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %u: empty column name in header",
+					 ln, i + 1);
+		if (memchr(p, '\n', l) || memchr(p, '\r', l) || memchr(p, '\0', l) ||
+		    l > INGEST_MAX_NAME)
+			return mlfs_fail(err, -EINVAL, "line %llu, column %u: bad column name (a line break, or longer than %d bytes)",
+					 ln, i + 1, INGEST_MAX_NAME);
+		for (uint32_t j = 0; j < i; j++)
+			if (lens[j] == l && !memcmp(names[j], p, l))
+				return mlfs_fail(err, -EINVAL, "line %llu, column %u: duplicate column '%.*s'",
+						 ln, i + 1, (int)l, p);
+	}
+	return 0;
+}
+
+int ingest_type_value(enum col_type *t, bool declared, const char *p,
+		      size_t len, uint64_t line, uint32_t col,
+		      const char *name, struct mlfs_err *err)
+{
+	if (len == 0 || *t == COL_STRING)
+		return 0;
+	int shown = (int)(len > 64 ? 64 : len);
+	const char *why = value_refusal(*t, p, len);
+	if (why)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %u: '%.*s' %s",
+				 (unsigned long long)line, col + 1, shown, p, why);
+	if (value_fits(*t, p, len))
+		return 0;
+	if (declared)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %u: '%.*s' is not a valid %s for column '%s'",
+				 (unsigned long long)line, col + 1, shown, p,
+				 col_type_name(*t), name);
+	*t = col_type_widen(*t, value_infer(p, len));
+	return 0;
+}
+
+/* F without the blanks around it, unless it was quoted. */
+static void field_trim(const struct csv_field *f, const char **p, size_t *len)
+{
+	*p = f->p;
+	*len = f->len;
+	if (f->quoted)
+		return;
+	while (*len && (**p == ' ' || **p == '\t'))
+		(*p)++, (*len)--;
+	while (*len && ((*p)[*len - 1] == ' ' || (*p)[*len - 1] == '\t'))
+		(*len)--;
+}
+
+/* The table's column named P[0..LEN), or -1. */
+static int table_col(const struct ingest_table *t, const char *p, size_t len)
+{
+	return columns_index(t->ncols, t->names, p, len);
+}
+
+/* The header rule (ingest.h): is the first record R[0..N) a header? */
+static bool first_is_header(const struct ingest_table *t,
+			    const struct csv_field *f, size_t n)
+{
+	if (t->replace || t->ncols == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		const char *p;
+		size_t l;
+		field_trim(&f[i], &p, &l);
+		if (table_col(t, p, l) >= 0)
+			return true;
+	}
+	return false;
+}
+
+/* The write's columns: N names (P, LEN) typed from the table by name. */
+static int set_columns(struct ingest *in, const char *const *p,
+		       const size_t *len, uint32_t n)
+{
+	in->names = calloc(n ? n : 1, sizeof(char *));
+	in->types = calloc(n ? n : 1, sizeof(enum col_type));
+	if (!in->names || !in->types)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(in->names[i] = strndup(p[i], len[i])))
+			return -ENOMEM;
+		in->ncols = i + 1;
+		int c = in->t.replace && !in->t.declared ? -1 : table_col(&in->t, p[i], len[i]);
+		in->types[i] = c >= 0 && in->t.types ? in->t.types[c] : COL_NULL;
+	}
+	in->have_cols = true;
+	return 0;
+}
+
+static int take_header(struct ingest *in, const struct csv_field *f,
+		       size_t n, uint64_t line, struct mlfs_err *err)
+{
+	uint32_t nn = n > INGEST_MAX_COLUMNS ? INGEST_MAX_COLUMNS + 1 : (uint32_t)n;
+	const char **p = calloc(nn ? nn : 1, sizeof(*p));
+	size_t *len = calloc(nn ? nn : 1, sizeof(*len));
+	int rc = p && len ? 0 : -ENOMEM;
+	for (uint32_t i = 0; !rc && i < nn; i++)
+		field_trim(&f[i], &p[i], &len[i]);
+	if (!rc)
+		rc = ingest_check_names(p, len, nn, line, err);
+	bool same = !rc && in->t.header == INGEST_SAME_COLUMNS && in->t.ncols &&
+		    (!in->t.replace || in->t.declared);
+	if (same) {
+		uint32_t i = 0;
+		while (i < nn && i < in->t.ncols && strlen(in->t.names[i]) == len[i] &&
+		       !memcmp(in->t.names[i], p[i], len[i]))
+			i++;
+		if (i < nn || i < in->t.ncols)
+			rc = mlfs_fail(err, -EINVAL, "line %llu, column %u: the header does not match the table's columns%s; nothing written",
+				       (unsigned long long)line, i + 1,
+				       in->t.declared ? " (the declared schema)" : " in order");
+	}
+	if (!rc)
+		rc = set_columns(in, p, len, nn);
+	free(p);
+	free(len);
+	return rc ? rc : in->sink.columns(in->ctx, true, line, err);
+}
+
+/* No header: the write's columns are the table's. */
+static int take_table_columns(struct ingest *in, uint64_t line,
+			      struct mlfs_err *err)
+{
+	size_t *len = calloc(in->t.ncols, sizeof(size_t));
+	if (!len)
+		return -ENOMEM;
+	for (uint32_t c = 0; c < in->t.ncols; c++)
+		len[c] = strlen(in->t.names[c]);
+	int rc = set_columns(in, (const char *const *)in->t.names, len, in->t.ncols);
+	free(len);
+	return rc ? rc : in->sink.columns(in->ctx, false, line, err);
+}
+
+static int on_record(void *ctx, const struct csv_field *f, size_t n,
+		     uint64_t line, struct mlfs_err *err)
+{
+	struct ingest *in = ctx;
+	int rc;
+
+	if (!in->have_cols) {
+		if (first_is_header(&in->t, f, n))
+			return take_header(in, f, n, line, err);
+		if ((rc = take_table_columns(in, line, err)))
+			return rc;
+	}
+	if (n != in->ncols)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %zu: expected %u fields, found %zu",
+				 (unsigned long long)line, (n < in->ncols ? n : in->ncols) + 1,
+				 in->ncols, n);
+	for (uint32_t i = 0; i < n; i++)
+		if ((rc = ingest_type_value(&in->types[i], in->t.declared, f[i].p,
+					    f[i].len, line, i, in->names[i], err)))
+			return rc;
+	return in->sink.row(in->ctx, f, n, line, err);
+}
+
+int ingest_new(const struct ingest_table *t, const struct ingest_sink *sink,
+	       void *ctx, struct ingest **out)
+{
+	struct ingest *in = calloc(1, sizeof(*in));
+	if (!in)
+		return -ENOMEM;
+	in->t = *t;
+	in->sink = *sink;
+	in->ctx = ctx;
+	in->csv = csv_reader_new(INGEST_MAX_RECORD, on_record, in);
+	if (!in->csv) {
+		free(in);
+		return -ENOMEM;
+	}
+	csv_reader_strip_bom(in->csv);
+	*out = in;
+	return 0;
+}
+
+void ingest_free(struct ingest *in)
+{
+	if (!in)
+		return;
+	csv_reader_free(in->csv);
+	for (uint32_t i = 0; i < in->ncols; i++)
+		free(in->names[i]);
+	free(in->names);
+	free(in->types);
+	free(in);
+}
+
+int ingest_check(const struct ingest *in, struct mlfs_err *err)
+{
+	if (!in->fail_code)
+		return 0;
+	return mlfs_fail(err, in->fail_code, "an earlier write to this file failed");
+}
+
+int ingest_fail(struct ingest *in, int rc)
+{
+	if (rc && !in->fail_code)
+		in->fail_code = rc;
+	return rc;
+}
+
+bool ingest_failed(const struct ingest *in)
+{
+	return in->fail_code != 0;
+}
+
+int ingest_write(struct ingest *in, const char *data, size_t len,
+		 struct mlfs_err *err)
+{
+	int rc = ingest_check(in, err);
+	in->fed |= len > 0;
+	if (!rc)
+		rc = ingest_fail(in, csv_reader_feed(in->csv, data, len, err));
+	return rc;
+}
+
+int ingest_flush(struct ingest *in, struct mlfs_err *err)
+{
+	int rc = ingest_check(in, err);
+	if (!rc && in->fed)
+		rc = ingest_fail(in, csv_reader_finish(in->csv, err));
+	return rc;
+}
+
+bool ingest_has_columns(const struct ingest *in)
+{
+	return in->have_cols;
+}
+
+uint32_t ingest_ncols(const struct ingest *in)
+{
+	return in->ncols;
+}
+
+char *const *ingest_names(const struct ingest *in)
+{
+	return in->names;
+}
+
+const enum col_type *ingest_types(const struct ingest *in)
+{
+	return in->types;
+}

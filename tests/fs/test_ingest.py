@@ -1,0 +1,150 @@
+"""The one CSV front end of tables and feature tables: both kinds decide
+the header by the same rule (docs/reference.md, "CSV writes") and fail bad
+text the same way (errno from write(), the line in /log, nothing applied).
+
+The rule: with > (O_TRUNC), or into a table without columns, the first line
+is the header.  With >>, the first line is a header when one of its fields
+(blanks around it and a byte order mark dropped) names a column of the
+table; otherwise it is the first row.  A table's header on >> must repeat
+its columns in order; a feature table's may name some of them, in any
+order, or new ones (a merge)."""
+import errno
+import os
+import re
+
+import pytest
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
+
+KINDS = ["tables", "features"]
+
+
+def write_text(path, text, append):
+    flags = os.O_WRONLY | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(path, flags)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read().decode()
+
+
+def last_log(m):
+    match = LOG_LINE.match(m.log().strip().split("\n")[-1])
+    assert match
+    return match.group(1), match.group(2)
+
+
+def make(mnt, kind, text="id,v\n1,a\n2,b\n"):
+    os.mkdir(mnt.p(kind, "t"))
+    d = mnt.p(kind, "t", "data.csv")
+    write_text(d, text, append=False)
+    assert read(d) == text
+    return d
+
+
+def write_fails(mnt, kind, d, text, append, code, message):
+    """write() itself fails with CODE, close() with it too, /log names the
+    file and MESSAGE, and the data is as before."""
+    before = read(d)
+    fd = os.open(d, os.O_WRONLY | (os.O_APPEND if append else os.O_TRUNC))
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, text.encode())
+        assert e.value.errno == code
+    finally:
+        with pytest.raises(OSError) as e:
+            os.close(fd)
+        assert e.value.errno == code
+    path, logged = last_log(mnt)
+    assert path == f"/{kind}/t/data.csv"
+    assert message in logged, logged
+    assert read(d) == before
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_replace_first_line_is_the_header(mnt, kind):
+    d = make(mnt, kind)
+    # Blanks around header names are dropped, as on >>.
+    write_text(d, "id , w\n3,c\n", append=False)
+    assert read(d) == "id,w\n3,c\n"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_append_repeated_header_is_skipped(mnt, kind):
+    d = make(mnt, kind)
+    # The header again, after a byte order mark and with blanks: a header.
+    write_text(d, "\ufeffid , v\n3,c\n", append=True)
+    assert read(d) == "id,v\n1,a\n2,b\n3,c\n"
+    # No header: rows in the table's columns.
+    write_text(d, "4,d\n", append=True)
+    assert read(d) == "id,v\n1,a\n2,b\n3,c\n4,d\n"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_append_into_a_table_without_columns(mnt, kind):
+    os.mkdir(mnt.p(kind, "t"))
+    d = mnt.p(kind, "t", "data.csv")
+    write_text(d, "id,v\n1,a\n", append=True)
+    assert read(d) == "id,v\n1,a\n"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_append_first_row_naming_a_column_is_a_header(mnt, kind):
+    """A first line that names a column is a header on >> for both kinds,
+    even when it was meant as a row: writing the header first says so."""
+    d = make(mnt, kind)
+    msg = {"tables": "line 1, column 1: the header does not match the table's columns",
+           "features": "line 1: key column 'id' is missing from the header"}[kind]
+    write_fails(mnt, kind, d, "9,v\n", True, errno.EINVAL, msg)
+    write_text(d, "id,v\n9,v\n", append=True)
+    assert read(d).endswith("9,v\n")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_append_header_in_another_order(mnt, kind):
+    """The same line is a header for both; a table takes only its own
+    columns in order (it never reorders or drops fields), a feature table
+    merges by column name."""
+    d = make(mnt, kind)
+    if kind == "tables":
+        write_fails(mnt, kind, d, "v,id\nz,1\n", True, errno.EINVAL,
+                    "line 1, column 1: the header does not match the table's columns in order")
+    else:
+        write_text(d, "v,id\nz,1\n", append=True)
+        assert read(d) == "id,v\n1,z\n2,b\n"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("append,text,message", [
+    (True, "id,v,v\n3,c,d\n", "line 1, column 3: duplicate column 'v'"),
+    (False, "id,\n3,c\n", "line 1, column 2: empty column name in header"),
+    (True, "id,v\n3,c\n4,d,e\n", "line 3, column 3: expected 2 fields, found 3"),
+    (True, "3,c\n4\n", "line 2, column 2: expected 2 fields, found 1"),
+    (True, "5,nan\n", None),
+])
+def test_bad_text_fails_the_write_and_changes_nothing(mnt, kind, append, text, message):
+    if message is None:
+        # A non-finite number in a numeric column, for both kinds.
+        d = make(mnt, kind, "id,v\n1,1.5\n2,2.5\n")
+        message = "line 1, column 2: 'nan' is not a finite number"
+    else:
+        d = make(mnt, kind)
+    write_fails(mnt, kind, d, text, append, errno.EINVAL, message)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_open_quote_fails_close_and_changes_nothing(mnt, kind):
+    """An open quote is known only at the end: close() fails."""
+    d = make(mnt, kind)
+    fd = os.open(d, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, b'id,v\n3,c\n4,"d\n')
+    with pytest.raises(OSError) as e:
+        os.close(fd)
+    assert e.value.errno == errno.EINVAL
+    assert last_log(mnt)[0] == f"/{kind}/t/data.csv"
+    assert read(d) == "id,v\n1,a\n2,b\n"
