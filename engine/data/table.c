@@ -106,28 +106,23 @@ static int meta_set_columns(struct meta *m, uint32_t n, char *const *names,
 	return 0;
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct meta, m, CODEC_##t, d)
+static const struct codec_field meta_fields[] = {
+	F("id", id, UINT, 0), F("declared", declared, BOOL, false),
+	F("rows", rows, UINT, 0), F("bytes", bytes, UINT, 0),
+	F("seg", seg, UINT, 0), F("ver", ver, UINT, 0),
+	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
+};
+#undef F
+#define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
+
+/* The record: the fields above and the columns. */
 static void meta_encode(const struct meta *m, struct buf *b)
 {
 	buf_reset(b);
-	codec_enc_map(b, 9);
-	codec_enc_cstr(b, "id");
-	codec_enc_u64(b, m->id);
-	codec_enc_cstr(b, "declared");
-	codec_enc_bool(b, m->declared);
+	codec_enc_fields(b, m, meta_fields, META_FIELDS, 1);
 	codec_enc_cstr(b, "cols");
 	columns_encode(b, m->ncols, m->names, m->types);
-	codec_enc_cstr(b, "rows");
-	codec_enc_u64(b, m->rows);
-	codec_enc_cstr(b, "bytes");
-	codec_enc_u64(b, m->bytes);
-	codec_enc_cstr(b, "seg");
-	codec_enc_u64(b, m->seg);
-	codec_enc_cstr(b, "ver");
-	codec_enc_u64(b, m->ver);
-	codec_enc_cstr(b, "ctime");
-	codec_enc_i64(b, m->ctime);
-	codec_enc_cstr(b, "mtime");
-	codec_enc_i64(b, m->mtime);
 }
 
 static int meta_decode(const char *p, size_t len, struct meta *m)
@@ -139,14 +134,7 @@ static int meta_decode(const char *p, size_t len, struct meta *m)
 	if (!d)
 		return -EIO;
 	root = codec_dec_root(d);
-	m->id = codec_dget_u64(root, "id", 0);
-	m->declared = codec_dget_bool(root, "declared", false);
-	m->rows = codec_dget_u64(root, "rows", 0);
-	m->bytes = codec_dget_u64(root, "bytes", 0);
-	m->seg = codec_dget_u64(root, "seg", 0);
-	m->ver = codec_dget_u64(root, "ver", 0);
-	m->ctime = codec_dget_i64(root, "ctime", 0);
-	m->mtime = codec_dget_i64(root, "mtime", 0);
+	codec_dec_fields(root, m, meta_fields, META_FIELDS);
 	int rc = -EIO;
 	if (codec_dval_get(root, "cols", &cols) && m->id)
 		rc = columns_decode(cols, &m->ncols, &m->names, &m->types);

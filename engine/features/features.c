@@ -188,37 +188,33 @@ int features_meta_set_keys(struct fmeta *m, char *const *keys, uint32_t n)
 	return 0;
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct fmeta, m, CODEC_##t, d)
+static const struct codec_field meta_fields[] = {
+	F("id", id, UINT, 0), F("keys_set", keys_set, BOOL, false),
+	F("rows", rows, UINT, 0), F("versions", versions, UINT, 0),
+	F("fbytes", fbytes, UINT, 0), F("ver", ver, UINT, 0),
+	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
+};
+#undef F
+#define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
+
+/* The record: the fields above, the columns, keys, timestamp key and the
+ * record's format. */
 static void meta_encode(const struct fmeta *m, struct buf *b)
 {
 	buf_reset(b);
-	codec_enc_map(b, 12);
-	codec_enc_cstr(b, "id");
-	codec_enc_u64(b, m->id);
+	codec_enc_fields(b, m, meta_fields, META_FIELDS, 4);
 	codec_enc_cstr(b, "cols");
 	columns_encode(b, m->ncols, m->names, m->types);
 	codec_enc_cstr(b, "keys");
 	codec_enc_array(b, m->nkeys);
 	for (uint32_t i = 0; i < m->nkeys; i++)
 		codec_enc_cstr(b, m->keys[i]);
-	codec_enc_cstr(b, "keys_set");
-	codec_enc_bool(b, m->keys_set);
 	codec_enc_cstr(b, "ts");
 	if (m->ts)
 		codec_enc_cstr(b, m->ts);
 	else
 		codec_enc_nil(b);
-	codec_enc_cstr(b, "rows");
-	codec_enc_u64(b, m->rows);
-	codec_enc_cstr(b, "versions");
-	codec_enc_u64(b, m->versions);
-	codec_enc_cstr(b, "fbytes");
-	codec_enc_u64(b, m->fbytes);
-	codec_enc_cstr(b, "ver");
-	codec_enc_u64(b, m->ver);
-	codec_enc_cstr(b, "ctime");
-	codec_enc_i64(b, m->ctime);
-	codec_enc_cstr(b, "mtime");
-	codec_enc_i64(b, m->mtime);
 	codec_enc_cstr(b, "format");
 	codec_enc_u64(b, 1);
 }
@@ -233,14 +229,7 @@ static int meta_decode(const char *p, size_t len, struct fmeta *m)
 	if (!d)
 		return -EIO;
 	root = codec_dec_root(d);
-	m->id = codec_dget_u64(root, "id", 0);
-	m->keys_set = codec_dget_bool(root, "keys_set", false);
-	m->rows = codec_dget_u64(root, "rows", 0);
-	m->versions = codec_dget_u64(root, "versions", 0);
-	m->fbytes = codec_dget_u64(root, "fbytes", 0);
-	m->ver = codec_dget_u64(root, "ver", 0);
-	m->ctime = codec_dget_i64(root, "ctime", 0);
-	m->mtime = codec_dget_i64(root, "mtime", 0);
+	codec_dec_fields(root, m, meta_fields, META_FIELDS);
 	if (!m->id || !codec_dval_get(root, "cols", &cols) || !codec_dval_get(root, "keys", &keys)) {
 		codec_dec_free(d);
 		return -EIO;

@@ -124,16 +124,17 @@ int endpoint_config_parse(const char *text, size_t len,
 
 /* ---- records ---- */
 
+#define F(key, m, t) CODEC_FIELD(key, struct endpoint_info, m, CODEC_##t, 0)
+static const struct codec_field record_fields[] = {
+	F("id", id, UINT), F("ctime", created_ms, INT), F("mtime", updated_ms, INT),
+};
+#undef F
+#define RECORD_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]))
+
 static void encode_record(struct buf *v, const struct endpoint_info *e)
 {
 	buf_reset(v);
-	codec_enc_map(v, 3);
-	codec_enc_cstr(v, "id");
-	codec_enc_u64(v, e->id);
-	codec_enc_cstr(v, "ctime");
-	codec_enc_i64(v, e->created_ms);
-	codec_enc_cstr(v, "mtime");
-	codec_enc_i64(v, e->updated_ms);
+	codec_enc_fields(v, e, record_fields, RECORD_FIELDS, 0);
 }
 
 int ep_record(struct store *s, const char *name, struct endpoint_info *out)
@@ -145,10 +146,7 @@ int ep_record(struct store *s, const char *name, struct endpoint_info *out)
 	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
 	if (!rc) {
 		struct dec *d = codec_dec_new(v.data, v.len);
-		struct dval r = codec_dec_root(d);
-		out->id = codec_dget_u64(r, "id", 0);
-		out->created_ms = codec_dget_i64(r, "ctime", 0);
-		out->updated_ms = codec_dget_i64(r, "mtime", 0);
+		codec_dec_fields(codec_dec_root(d), out, record_fields, RECORD_FIELDS);
 		codec_dec_free(d);
 		rc = out->id ? 0 : -EIO;
 	}

@@ -132,6 +132,18 @@ static void key_stats(struct buf *k, uint64_t id, const char *model,
 	buf_putc(k, (char)('0' + role));
 }
 
+#define F(key, m, t) CODEC_FIELD(key, struct ep_stats, m, CODEC_##t, 0)
+static const struct codec_field stats_fields[] = {
+	F("rq", requests, UINT), F("rw", rows, UINT), F("er", errors, UINT),
+	F("ms", misses, UINT), F("cs", cold_starts, UINT),
+	F("cm", cold_max_us, UINT), F("sp", sum_prediction, F64),
+	F("mx", lat.max_us, UINT),
+};
+#undef F
+#define STATS_FIELDS (sizeof(stats_fields) / sizeof(stats_fields[0]))
+
+/* The record: the counters above and the latency histogram's non-empty
+ * buckets as [index, count] pairs. */
 static void encode_stats(struct buf *v, const struct ep_stats *st)
 {
 	uint32_t nb = 0;
@@ -139,23 +151,7 @@ static void encode_stats(struct buf *v, const struct ep_stats *st)
 		for (size_t b = 0; b < LATENCY_SUB; b++)
 			nb += st->lat.bucket[e][b] != 0;
 	buf_reset(v);
-	codec_enc_map(v, 9);
-	codec_enc_cstr(v, "rq");
-	codec_enc_u64(v, st->requests);
-	codec_enc_cstr(v, "rw");
-	codec_enc_u64(v, st->rows);
-	codec_enc_cstr(v, "er");
-	codec_enc_u64(v, st->errors);
-	codec_enc_cstr(v, "ms");
-	codec_enc_u64(v, st->misses);
-	codec_enc_cstr(v, "cs");
-	codec_enc_u64(v, st->cold_starts);
-	codec_enc_cstr(v, "cm");
-	codec_enc_u64(v, st->cold_max_us);
-	codec_enc_cstr(v, "sp");
-	codec_enc_f64(v, st->sum_prediction);
-	codec_enc_cstr(v, "mx");
-	codec_enc_u64(v, st->lat.max_us);
+	codec_enc_fields(v, st, stats_fields, STATS_FIELDS, 1);
 	codec_enc_cstr(v, "h");
 	codec_enc_array(v, nb);
 	for (size_t e = 0; e < LATENCY_EXP; e++)
@@ -171,14 +167,9 @@ static void decode_stats(const char *data, size_t len, struct ep_stats *st)
 {
 	struct dec *d = codec_dec_new(data, len);
 	struct dval r = codec_dec_root(d), h;
-	st->requests = codec_dget_u64(r, "rq", 0);
-	st->rows = codec_dget_u64(r, "rw", 0);
-	st->errors = codec_dget_u64(r, "er", 0);
-	st->misses = codec_dget_u64(r, "ms", 0);
-	st->cold_starts = codec_dget_u64(r, "cs", 0);
-	st->cold_max_us = codec_dget_u64(r, "cm", 0);
-	st->sum_prediction = codec_dget_f64(r, "sp", 0);
-	st->lat.max_us = codec_dget_u64(r, "mx", 0);
+	codec_dec_fields(r, st, stats_fields, STATS_FIELDS);
+	if (isnan(st->sum_prediction))	/* absent */
+		st->sum_prediction = 0;
 	if (codec_dval_get(r, "h", &h)) {
 		for (size_t i = 0; i < codec_dval_len(h); i++) {
 			struct dval pair = codec_dval_at(h, i);
