@@ -60,7 +60,7 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 	struct buf text = { 0 };
 	struct train_spec *sp = NULL;
 	char run[NAMES_MAX + 1];
-	uint64_t root, version = 0;
+	uint64_t version = 0;
 	snprintf(run, sizeof(run), "%s-%" PRIu64 "-%s", tc->job, tc->run, t->name);
 	struct progress_ctx pc = { tc->s, t->experiment, run };
 	struct train_watch w = { .on_progress = on_progress, .ctx = &pc, .cancel = tc->cancel };
@@ -71,8 +71,6 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 		rc = train_spec_check(tc->s, sp, true, err);
 	if (!rc && (rc = tracking_experiment_create(tc->s, t->experiment, NULL)) == -EEXIST)
 		rc = 0;
-	if (!rc)
-		rc = blob_root_new(tc->s, 0755, tc->uid, tc->gid, &root, err);
 	/* JOB-ID-TASK; a job deleted and made again counts its runs from 1
 	 * once more: its later namesakes get .2, .3, ... */
 	for (int n = 2; !rc; n++) {
@@ -86,7 +84,7 @@ static int do_train(const struct task_ctx *tc, size_t ti, char *out, size_t outl
 	}
 	if (!rc)
 		rc = tracking_run_create(tc->s, t->experiment, run, clock_now_ms(), tc->uid, tc->gid,
-					 root, err);
+					 0, err);	/* its artifacts root in the same batch */
 	if (!rc)
 		rc = train_begin(tc->s, t->experiment, run, tune ? "tune" : "train", text.data,
 				 text.len, err);

@@ -70,16 +70,15 @@ static void report(const struct search *q)
 static int trial_prepare(struct search *q, struct trial *t, struct mlfs_err *err)
 {
 	const struct train_spec *sp = q->sp;
-	uint64_t root;
 	char text[128];
 	int rc;
 
 	tune_trial_name(q->run, t->index, t->name, sizeof(t->name));
 	tpe_suggest(sp->space, sp->nspace, sp->algo, sp->seed, t->index, q->done, q->ndone, t->x);
 	t->params = sp->params;
-	if ((rc = blob_root_new(q->s, 0755, q->parent.uid, q->parent.gid, &root, err)) ||
-	    (rc = tracking_run_create(q->s, q->exp, t->name, clock_now_ms(), q->parent.uid,
-				      q->parent.gid, root, err)))
+	/* The run and its artifacts root in one batch (artifacts 0). */
+	if ((rc = tracking_run_create(q->s, q->exp, t->name, clock_now_ms(), q->parent.uid,
+				      q->parent.gid, 0, err)))
 		return rc;
 	if (q->watch && q->watch->on_child)
 		q->watch->on_child(q->watch->ctx, t->name);
