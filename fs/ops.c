@@ -161,6 +161,12 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 	 * so a path is not looked up component by component on every open.
 	 * Attributes stay cached until the notifier says they changed. */
 	e.entry_timeout = FS_ENTRY_TIMEOUT;
+	/* An online row's name may stay as long as its attributes: only
+	 * read, never made or removed by name through the kernel's own
+	 * mkdir/create (where a stale positive name would say EEXIST), and
+	 * an open or stat of a key gone since asks the daemon (ENOENT). */
+	if (n->ops->kind == NK_RECORD)
+		e.entry_timeout = FS_ATTR_TIMEOUT;
 	e.attr_timeout = attr_timeout(fs, e.ino, n, &e.attr, seq0);
 	if (fuse_reply_entry(req, &e))
 		fs_inode_forget(fs, e.ino, 1);
