@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attrs.h"
 #include "clock.h"
 #include "codec.h"
 #include "columnar.h"
@@ -41,6 +42,7 @@ struct meta {
 	char **names;		/* each malloc'd */
 	enum col_type *types;
 	int64_t ctime, mtime;
+	uint32_t uid, gid, mode;	/* creator; mode 0: none recorded */
 };
 
 
@@ -112,6 +114,8 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("bytes", bytes, UINT, 0),
 	F("seg", seg, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
+	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
+	F("mode", mode, UINT, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
@@ -169,7 +173,8 @@ static void header_text(const struct meta *m, struct buf *out)
 
 /* ---- create, drop, list, stat ---- */
 
-int table_create(struct store *s, const char *name, struct mlfs_err *err)
+int table_make(struct store *s, const char *name, uint32_t uid, uint32_t gid,
+	       uint32_t mode, const char *attrs, struct mlfs_err *err)
 {
 	struct meta m = { 0 };
 	int rc;
@@ -187,8 +192,13 @@ int table_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
+	m.uid = uid;
+	m.gid = gid;
+	m.mode = mode & 07777;
 	struct store_batch *b = store_batch_new();
 	meta_put(b, name, &m);
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 out:
@@ -232,7 +242,13 @@ static int drop_segments(struct store *s, uint64_t tid, struct store_batch *b)
 	return rc;
 }
 
-int table_drop(struct store *s, const char *name, struct mlfs_err *err)
+int table_create(struct store *s, const char *name, struct mlfs_err *err)
+{
+	return table_make(s, name, 0, 0, 0, NULL, err);
+}
+
+int table_remove(struct store *s, const char *name, const char *attrs,
+		 struct mlfs_err *err)
 {
 	struct meta m;
 	int rc;
@@ -246,12 +262,19 @@ int table_drop(struct store *s, const char *name, struct mlfs_err *err)
 	rc = drop_segments(s, m.id, b);
 	columnar_forget(b, m.id);
 	named_delete(b, "t/", name);
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
 	if (!rc)
 		rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(COMMIT_LOCK(s));
 	meta_free(&m);
 	return rc;
+}
+
+int table_drop(struct store *s, const char *name, struct mlfs_err *err)
+{
+	return table_remove(s, name, NULL, err);
 }
 
 int table_list(struct store *s, int (*fn)(void *ctx, const char *name),
@@ -273,6 +296,9 @@ static void info_from_meta(const struct meta *m, struct table_info *out)
 	out->declared = m->declared;
 	out->ctime_ns = m->ctime;
 	out->mtime_ns = m->mtime;
+	out->uid = m->uid;
+	out->gid = m->gid;
+	out->mode = m->mode;
 	buf_free(&h);
 }
 

@@ -35,12 +35,23 @@ struct table_info {
 	uint32_t ncols;
 	bool declared;		/* schema written by the user, not inferred */
 	int64_t ctime_ns, mtime_ns;	/* creation, last change of rows */
+	uint32_t uid, gid, mode;	/* creator; mode 0: none recorded */
 };
 
 
-/* Create an empty table.  -EEXIST, -EINVAL (name). */
+/* Create an empty table owned by UID/GID with permission bits MODE (0:
+ * no owner recorded), in one batch that also removes the attrs.h records
+ * under ATTRS and below (may be NULL: what a chmod of an earlier table of
+ * the name left).  -EEXIST, -EINVAL (name). */
+int table_make(struct store *s, const char *name, uint32_t uid, uint32_t gid,
+	       uint32_t mode, const char *attrs, struct mlfs_err *err);
+/* table_make with no owner and no attrs. */
 int table_create(struct store *s, const char *name, struct mlfs_err *err);
-/* Drop a table and all its rows.  -ENOENT. */
+/* Drop a table, all its rows and the attrs under ATTRS (may be NULL) in
+ * one batch.  -ENOENT. */
+int table_remove(struct store *s, const char *name, const char *attrs,
+		 struct mlfs_err *err);
+/* table_remove with no attrs. */
 int table_drop(struct store *s, const char *name, struct mlfs_err *err);
 /* Call FN for each table name in order; stops early on non-zero. */
 int table_list(struct store *s, int (*fn)(void *ctx, const char *name),

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
 #include "clock.h"
 #include "codec.h"
 #include "columns.h"
@@ -194,6 +195,8 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("versions", versions, UINT, 0),
 	F("fbytes", fbytes, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
+	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
+	F("mode", mode, UINT, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
@@ -321,12 +324,15 @@ uint64_t features_data_size(const struct fmeta *m)
 	return header_len(m) + m->fbytes + m->rows * m->ncols;
 }
 
-/* Write M, NAME's meta, alone in a batch. */
+/* Write M, NAME's meta, in one batch with the removal of the attrs
+ * under ATTRS (NULL: none). */
 static int meta_write(struct store *s, const char *name, const struct fmeta *m,
-		      struct mlfs_err *err)
+		      const char *attrs, struct mlfs_err *err)
 {
 	struct store_batch *b = store_batch_new();
 	features_meta_put(b, name, m);
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
 	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	return rc;
@@ -335,7 +341,9 @@ static int meta_write(struct store *s, const char *name, const struct fmeta *m,
 /* ---- create, drop, list, stat ---- */
 
 
-int features_create(struct store *s, const char *name, struct mlfs_err *err)
+int features_make(struct store *s, const char *name, uint32_t uid,
+		  uint32_t gid, uint32_t mode, const char *attrs,
+		  struct mlfs_err *err)
 {
 	struct fmeta m = { 0 };
 	int rc;
@@ -353,7 +361,10 @@ int features_create(struct store *s, const char *name, struct mlfs_err *err)
 		goto out;
 	m.ctime = m.mtime = clock_now_ns();
 	m.ver = 1;
-	rc = meta_write(s, name, &m, err);
+	m.uid = uid;
+	m.gid = gid;
+	m.mode = mode & 07777;
+	rc = meta_write(s, name, &m, attrs, err);
 out:
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	return rc;
@@ -369,7 +380,13 @@ void features_range_delete(struct store_batch *b, char kind, uint64_t id)
 	buf_free(&hi);
 }
 
-int features_drop(struct store *s, const char *name, struct mlfs_err *err)
+int features_create(struct store *s, const char *name, struct mlfs_err *err)
+{
+	return features_make(s, name, 0, 0, 0, NULL, err);
+}
+
+int features_remove(struct store *s, const char *name, const char *attrs,
+		    struct mlfs_err *err)
 {
 	struct fmeta m;
 	int rc;
@@ -384,11 +401,18 @@ int features_drop(struct store *s, const char *name, struct mlfs_err *err)
 	features_range_delete(b, 'v', m.id);
 	features_range_delete(b, 't', m.id);
 	named_delete(b, "f/m/", name);
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
 	rc = store_write(s, b, false, err);
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	features_meta_free(&m);
 	return rc;
+}
+
+int features_drop(struct store *s, const char *name, struct mlfs_err *err)
+{
+	return features_remove(s, name, NULL, err);
 }
 
 int features_list(struct store *s, int (*fn)(void *ctx, const char *name),
@@ -407,6 +431,9 @@ static void info_from_meta(const struct fmeta *m, struct features_info *out)
 	out->ncols = m->ncols;
 	out->ctime_ns = m->ctime;
 	out->mtime_ns = m->mtime;
+	out->uid = m->uid;
+	out->gid = m->gid;
+	out->mode = m->mode;
 }
 
 int features_stat(struct store *s, const char *name, struct features_info *out)
@@ -653,7 +680,7 @@ int features_set_keys(struct store *s, const char *name, const char *text,
 		if ((rc = features_meta_set_keys(&m, keys, n)))
 			goto out_meta;
 		m.keys_set = true;
-		rc = meta_write(s, name, &m, err);
+		rc = meta_write(s, name, &m, NULL, err);
 	}
 out_meta:
 	features_meta_free(&m);
@@ -705,7 +732,7 @@ int features_set_ts(struct store *s, const char *name, const char *text,
 	if (apply) {
 		free(m.ts);
 		m.ts = n ? strdup(cols[0]) : NULL;
-		rc = meta_write(s, name, &m, err);
+		rc = meta_write(s, name, &m, NULL, err);
 	}
 out_meta:
 	features_meta_free(&m);

@@ -31,11 +31,23 @@ struct features_info {
 	uint64_t version;	/* bumped by every change of rows or columns */
 	uint32_t ncols;
 	int64_t ctime_ns, mtime_ns;
+	uint32_t uid, gid, mode;	/* creator; mode 0: none recorded */
 };
 
-/* Create an empty table NAME (name_valid rules).  -EEXIST, -EINVAL. */
+/* Create an empty table NAME (name_valid rules) owned by UID/GID with
+ * permission bits MODE (0: no owner recorded), in one batch that also
+ * removes the attrs.h records under ATTRS and below (may be NULL: what a
+ * chmod of an earlier table of the name left).  -EEXIST, -EINVAL. */
+int features_make(struct store *s, const char *name, uint32_t uid,
+		  uint32_t gid, uint32_t mode, const char *attrs,
+		  struct mlfs_err *err);
+/* features_make with no owner and no attrs. */
 int features_create(struct store *s, const char *name, struct mlfs_err *err);
-/* Drop NAME with every row, version and text.  -ENOENT. */
+/* Drop NAME with every row, version and text, and the attrs under ATTRS
+ * (may be NULL), in one batch.  -ENOENT. */
+int features_remove(struct store *s, const char *name, const char *attrs,
+		    struct mlfs_err *err);
+/* features_remove with no attrs. */
 int features_drop(struct store *s, const char *name, struct mlfs_err *err);
 /* FN for each table name in order; stops on non-zero and returns it. */
 int features_list(struct store *s, int (*fn)(void *ctx, const char *name),

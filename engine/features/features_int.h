@@ -34,6 +34,7 @@ struct fmeta {
 	char **keys;
 	bool keys_set;
 	char *ts;
+	uint32_t uid, gid, mode;	/* creator; mode 0: none recorded */
 };
 
 /* A row being built in table column order. */

@@ -161,6 +161,7 @@ struct exp {
 	uint64_t id;
 	int64_t ctime;
 	struct buf description, tags;
+	uint32_t uid, gid, mode;	/* creator; mode 0: none recorded */
 };
 
 static void exp_free(struct exp *e)
@@ -173,15 +174,18 @@ static void exp_free(struct exp *e)
 static const struct codec_field exp_fields[] = {
 	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
 	F("description", description, BUF, 0), F("tags", tags, BUF, 0),
+	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
+	F("mode", mode, UINT, 0),
 };
 #undef F
+#define EXP_FIELDS (sizeof(exp_fields) / sizeof(exp_fields[0]))
 
 static int exp_load(struct store *s, const char *name, struct exp *e)
 {
 	struct buf k = { 0 };
 	memset(e, 0, sizeof(*e));
 	key_exp(&k, name);
-	int rc = codec_load_fields(s, NULL, &k, e, exp_fields, 4);
+	int rc = codec_load_fields(s, NULL, &k, e, exp_fields, EXP_FIELDS);
 	buf_free(&k);
 	return rc;
 }
@@ -190,7 +194,7 @@ static void exp_put(struct store_batch *b, const char *name, const struct exp *e
 {
 	struct buf k = { 0 };
 	key_exp(&k, name);
-	codec_put_fields(b, &k, e, exp_fields, 4);
+	codec_put_fields(b, &k, e, exp_fields, EXP_FIELDS);
 	buf_free(&k);
 }
 
@@ -203,11 +207,11 @@ int tracking_write_batch(struct store *s, struct store_batch *b,
 	return rc;
 }
 
-int tracking_experiment_create(struct store *s, const char *name,
-			       struct mlfs_err *err)
+int tracking_experiment_make(struct store *s, const char *name, uint32_t uid,
+			     uint32_t gid, uint32_t mode, const char *attrs,
+			     struct mlfs_err *err)
 {
 	struct exp e;
-	struct buf k = { 0 }, v = { 0 };
 	int rc;
 
 	if (!names_valid(name))
@@ -222,13 +226,40 @@ int tracking_experiment_create(struct store *s, const char *name,
 	if ((rc = ids_next_key(s, "x/n", 3, &e.id, err)))
 		goto out;
 	e.ctime = (int64_t)time(NULL) * 1000;
+	e.uid = uid;
+	e.gid = gid;
+	e.mode = mode & 07777;
 	struct store_batch *b = store_batch_new();
 	exp_put(b, name, &e);
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
 	rc = tracking_write_batch(s, b, err);
 out:
 	exps_unlock(s);
-	buf_free(&k);
-	buf_free(&v);
+	return rc;
+}
+
+int tracking_experiment_create(struct store *s, const char *name,
+			       struct mlfs_err *err)
+{
+	return tracking_experiment_make(s, name, 0, 0, 0, NULL, err);
+}
+
+int tracking_experiment_owner(struct store *s, const char *name,
+			      uint32_t *uid, uint32_t *gid, uint32_t *mode,
+			      int64_t *ctime_ms)
+{
+	struct exp e;
+	int rc = exp_load(s, name, &e);
+	if (rc)
+		return rc;
+	if (!e.mode)
+		rc = -ENOENT;
+	*uid = e.uid;
+	*gid = e.gid;
+	*mode = e.mode;
+	*ctime_ms = e.ctime;
+	exp_free(&e);
 	return rc;
 }
 
@@ -245,8 +276,8 @@ static bool has_prefix(struct store *s, const struct buf *prefix)
 	return any;
 }
 
-int tracking_experiment_drop(struct store *s, const char *name,
-			     struct mlfs_err *err)
+int tracking_experiment_remove(struct store *s, const char *name,
+			       const char *attrs, struct mlfs_err *err)
 {
 	struct exp e;
 	struct buf k = { 0 };
@@ -260,6 +291,8 @@ int tracking_experiment_drop(struct store *s, const char *name,
 			struct store_batch *b = store_batch_new();
 			key_exp(&k, name);
 			store_batch_delete(b, k.data, k.len);
+			if (attrs)
+				attrs_batch_delete_tree(b, attrs);
 			rc = tracking_write_batch(s, b, err);
 		}
 		exp_free(&e);
@@ -267,6 +300,12 @@ int tracking_experiment_drop(struct store *s, const char *name,
 	exps_unlock(s);
 	buf_free(&k);
 	return rc;
+}
+
+int tracking_experiment_drop(struct store *s, const char *name,
+			     struct mlfs_err *err)
+{
+	return tracking_experiment_remove(s, name, NULL, err);
 }
 
 bool tracking_experiment_exists(struct store *s, const char *name)

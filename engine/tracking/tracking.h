@@ -55,9 +55,26 @@ struct run_info {
 };
 
 /* ---- experiments ---- */
+/* A new experiment owned by UID/GID with permission bits MODE (0: no
+ * owner recorded), in one batch that also removes the attrs.h records
+ * under ATTRS and below (may be NULL: what a chmod of an earlier
+ * experiment of the name left).  -EEXIST, -EINVAL. */
+int tracking_experiment_make(struct store *s, const char *name, uint32_t uid,
+			     uint32_t gid, uint32_t mode, const char *attrs,
+			     struct mlfs_err *err);
+/* tracking_experiment_make with no owner and no attrs. */
 int tracking_experiment_create(struct store *s, const char *name,
 			       struct mlfs_err *err);
-/* Drop an experiment; -ENOTEMPTY while it has runs. */
+/* The creator, mode and creation time (ms) in the experiment's record;
+ * -ENOENT when there is no such experiment or it records no owner. */
+int tracking_experiment_owner(struct store *s, const char *name,
+			      uint32_t *uid, uint32_t *gid, uint32_t *mode,
+			      int64_t *ctime_ms);
+/* Drop an experiment and the attrs under ATTRS (may be NULL) in one
+ * batch; -ENOTEMPTY while it has runs. */
+int tracking_experiment_remove(struct store *s, const char *name,
+			       const char *attrs, struct mlfs_err *err);
+/* tracking_experiment_remove with no attrs. */
 int tracking_experiment_drop(struct store *s, const char *name,
 			     struct mlfs_err *err);
 bool tracking_experiment_exists(struct store *s, const char *name);

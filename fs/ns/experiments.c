@@ -556,18 +556,51 @@ static const struct fs_entry exp_files[] = {
 	{ NULL, NULL },
 };
 
+/* The experiment's creator, mode and creation time, from its record
+ * (arg 0); one with none recorded (made by a job) is the daemon's. */
+static int exp_owner(struct fs *fs, const struct node *n, uid_t *uid,
+		     gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	uint32_t u, g, m;
+	int64_t ms;
+	int rc = tracking_experiment_owner(fs->store, n->arg[0], &u, &g, &m, &ms);
+	if (rc)
+		return rc;
+	*uid = u;
+	*gid = g;
+	*mode = m;
+	*ctime_ns = ms * 1000000;
+	return 0;
+}
+
 /* runs/ and the files go with the experiment (rm -r). */
 static const struct node_ops exp_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = exp_owner,
 	.lookup = fs_dir_lookup, .list = fs_dir_list,
 	.children = exp_files, .children_go_with_dir = true,
 };
 
 /* ---- /experiments ---- */
 
+/* mkdir: the caller's experiment with MODE, one batch (its record). */
+static int exps_make(struct fs *fs, const char *name, mode_t mode,
+		     const char *attrs, struct mlfs_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	fs_caller(&uid, &gid);
+	return tracking_experiment_make(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int exps_remove(struct fs *fs, const char *name, const char *attrs,
+		       struct mlfs_err *err)
+{
+	return tracking_experiment_remove(fs->store, name, attrs, err);
+}
+
 static const struct fs_collection experiments = {
 	.exists = tracking_experiment_exists, .list = tracking_experiment_list,
-	.create = tracking_experiment_create, .drop = tracking_experiment_drop,
+	.make = exps_make, .remove = exps_remove,
 	.child = &exp_dir_ops,
 };
 

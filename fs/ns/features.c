@@ -344,10 +344,28 @@ static const struct fs_entry feature_files[] = {
 	{ NULL, NULL },
 };
 
+/* The feature table's creator, mode and creation time, from its record;
+ * a table with none recorded is the daemon's. */
+static int feature_owner(struct fs *fs, const struct node *n, uid_t *uid,
+			 gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct features_info info;
+	int rc = features_stat(fs->store, n->arg[0], &info);
+	if (rc)
+		return rc;
+	if (!info.mode)
+		return -ENOENT;
+	*uid = info.uid;
+	*gid = info.gid;
+	*mode = info.mode;
+	*ctime_ns = info.ctime_ns;
+	return 0;
+}
+
 /* rm -r of a feature table unlinks its files and rows/ first: they go
  * with the table (data.csv and rows/KEY delete rows). */
 static const struct node_ops feature_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = feature_owner,
 	.lookup = fs_dir_lookup, .list = fs_dir_list,
 	.children = feature_files, .children_go_with_dir = true,
 };
@@ -360,9 +378,25 @@ static bool feature_exists(struct store *s, const char *name)
 	return features_stat(s, name, &info) == 0;
 }
 
+/* mkdir: the caller's feature table with MODE, one batch (its record). */
+static int feature_make(struct fs *fs, const char *name, mode_t mode,
+			const char *attrs, struct mlfs_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	fs_caller(&uid, &gid);
+	return features_make(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int feature_remove(struct fs *fs, const char *name, const char *attrs,
+			  struct mlfs_err *err)
+{
+	return features_remove(fs->store, name, attrs, err);
+}
+
 static const struct fs_collection feature_tables = {
 	.exists = feature_exists, .list = features_list,
-	.create = features_create, .drop = features_drop,
+	.make = feature_make, .remove = feature_remove,
 	.child = &feature_dir_ops,
 };
 

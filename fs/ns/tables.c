@@ -72,10 +72,28 @@ static const struct fs_entry table_files[] = {
 	{ NULL, NULL },
 };
 
+/* The table's creator, mode and creation time, from its record; a table
+ * with none recorded (made by a batch job) is the daemon's. */
+static int table_owner(struct fs *fs, const struct node *n, uid_t *uid,
+		       gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct table_info info;
+	int rc = table_stat(fs->store, n->arg[0], &info);
+	if (rc)
+		return rc;
+	if (!info.mode)
+		return -ENOENT;
+	*uid = info.uid;
+	*gid = info.gid;
+	*mode = info.mode;
+	*ctime_ns = info.ctime_ns;
+	return 0;
+}
+
 /* rm -r of a table unlinks its files first: schema and stats.csv go with
  * the table, data.csv empties it. */
 static const struct node_ops table_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = table_owner,
 	.lookup = fs_dir_lookup, .list = fs_dir_list,
 	.children = table_files, .children_go_with_dir = true,
 };
@@ -88,9 +106,25 @@ static bool table_exists(struct store *s, const char *name)
 	return table_stat(s, name, &info) == 0;
 }
 
+/* mkdir: the caller's table with MODE, one batch (its record). */
+static int tables_make(struct fs *fs, const char *name, mode_t mode,
+		       const char *attrs, struct mlfs_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	fs_caller(&uid, &gid);
+	return table_make(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int tables_remove(struct fs *fs, const char *name, const char *attrs,
+			 struct mlfs_err *err)
+{
+	return table_remove(fs->store, name, attrs, err);
+}
+
 static const struct fs_collection tables = {
 	.exists = table_exists, .list = table_list,
-	.create = table_create, .drop = table_drop, .child = &table_dir_ops,
+	.make = tables_make, .remove = tables_remove, .child = &table_dir_ops,
 };
 
 /* Like /tmp: anyone may create a table, only its owner may drop it. */

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "attrs.h"
 #include "features.h"
 #include "store_fixture.h"
 
@@ -118,6 +119,56 @@ static void test_create_list_drop(void **state)
 	assert_int_equal(features_text_get(f->s, "a", FEATURES_DESCRIPTION, &b), 0);
 	assert_int_equal(b.len, 0);
 	buf_free(&b);
+}
+
+/* A feature table is made and dropped in one batch with its owner and
+ * mode: failing every write after N of them, for any N, leaves it whole
+ * (with its owner, the attrs of an earlier table of the name gone) or
+ * absent (those attrs still there). */
+static void test_owner_in_its_record(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	struct features_info info;
+	struct attrs a;
+	int made = 0;
+	for (int n = 0; n < 4; n++) {
+		assert_int_equal(attrs_put(f->s, "/features/o", &old, NULL), 0);
+		store_test_fail_writes(f->s, n, -EIO);
+		int rc = features_make(f->s, "o", 7, 8, 0700, "/features/o", NULL);
+		store_test_fail_writes(f->s, 0, 0);
+		if (rc) {
+			assert_int_equal(rc, -EIO);
+			assert_int_equal(features_stat(f->s, "o", &info), -ENOENT);
+			assert_int_equal(attrs_get(f->s, "/features/o", &a), 0);
+			continue;
+		}
+		assert_int_equal(features_stat(f->s, "o", &info), 0);
+		assert_int_equal(info.uid, 7);
+		assert_int_equal(info.gid, 8);
+		assert_int_equal(info.mode, 0700);
+		assert_int_equal(attrs_get(f->s, "/features/o", &a), -ENOENT);
+		made++;
+		/* A chmod and rows; a failed drop changes nothing, then the
+		 * drop takes the attrs along. */
+		assert_int_equal(attrs_put(f->s, "/features/o", &old, NULL), 0);
+		assert_int_equal(write_csv(f->s, "o", true, "id,v\n1,x\n", 64, NULL), 0);
+		store_test_fail_writes(f->s, 0, -EIO);
+		assert_int_equal(features_remove(f->s, "o", "/features/o", NULL), -EIO);
+		store_test_fail_writes(f->s, 0, 0);
+		assert_int_equal(features_stat(f->s, "o", &info), 0);
+		assert_int_equal(info.rows, 1);
+		assert_int_equal(info.uid, 7);
+		assert_int_equal(attrs_get(f->s, "/features/o", &a), 0);
+		assert_int_equal(features_remove(f->s, "o", "/features/o", NULL), 0);
+		assert_int_equal(features_stat(f->s, "o", &info), -ENOENT);
+		assert_int_equal(attrs_get(f->s, "/features/o", &a), -ENOENT);
+	}
+	assert_true(made > 0 && made < 4);
+	/* Made without an owner, it records none. */
+	assert_int_equal(features_create(f->s, "p", NULL), 0);
+	assert_int_equal(features_stat(f->s, "p", &info), 0);
+	assert_int_equal(info.mode, 0);
 }
 
 static void test_merge_and_replace(void **state)
@@ -367,6 +418,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_create_list_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_in_its_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_and_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keys_and_composite, setup, teardown),

@@ -14,6 +14,7 @@
 
 #include "store_fixture.h"
 
+#include "attrs.h"
 #include "stats.h"
 #include "store.h"
 #include "table.h"
@@ -91,6 +92,54 @@ static void test_create_list_drop(void **state)
 	assert_int_equal(table_stat(f->s, "u", &info), 0);
 	assert_int_equal(info.rows, 0);
 	assert_int_equal(info.header_bytes + info.data_bytes, 0);
+}
+
+/* A table is made and dropped in one batch with its owner and mode:
+ * failing every write after N of them, for any N, leaves it whole (with
+ * its owner, the attrs of an earlier table of the name gone) or absent
+ * (those attrs still there). */
+static void test_owner_in_its_record(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	struct table_info info;
+	struct attrs a;
+	int made = 0;
+	for (int n = 0; n < 4; n++) {
+		assert_int_equal(attrs_put(f->s, "/tables/o", &old, NULL), 0);
+		store_test_fail_writes(f->s, n, -EIO);
+		int rc = table_make(f->s, "o", 7, 8, 0700, "/tables/o", NULL);
+		store_test_fail_writes(f->s, 0, 0);
+		if (rc) {
+			assert_int_equal(rc, -EIO);
+			assert_int_equal(table_stat(f->s, "o", &info), -ENOENT);
+			assert_int_equal(attrs_get(f->s, "/tables/o", &a), 0);
+			continue;
+		}
+		assert_int_equal(table_stat(f->s, "o", &info), 0);
+		assert_int_equal(info.uid, 7);
+		assert_int_equal(info.gid, 8);
+		assert_int_equal(info.mode, 0700);
+		assert_int_equal(attrs_get(f->s, "/tables/o", &a), -ENOENT);
+		made++;
+		/* A chmod, then the drop takes it along, or nothing goes. */
+		assert_int_equal(attrs_put(f->s, "/tables/o", &old, NULL), 0);
+		assert_int_equal(put(f->s, "o", true, "a\n1\n", NULL), 0);
+		store_test_fail_writes(f->s, 0, -EIO);
+		assert_int_equal(table_remove(f->s, "o", "/tables/o", NULL), -EIO);
+		store_test_fail_writes(f->s, 0, 0);
+		assert_int_equal(table_stat(f->s, "o", &info), 0);
+		assert_int_equal(info.rows, 1);
+		assert_int_equal(info.uid, 7);
+		assert_int_equal(attrs_get(f->s, "/tables/o", &a), 0);
+		assert_int_equal(table_remove(f->s, "o", "/tables/o", NULL), 0);
+		assert_int_equal(table_stat(f->s, "o", &info), -ENOENT);
+		assert_int_equal(attrs_get(f->s, "/tables/o", &a), -ENOENT);
+	}
+	assert_true(made > 0 && made < 4);
+	/* A table made without an owner records none. */
+	assert_int_equal(table_stat(f->s, "t", &info), 0);
+	assert_int_equal(info.mode, 0);
 }
 
 static void test_replace_append_and_header_skip(void **state)
@@ -313,6 +362,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_create_list_drop),
+		T(test_owner_in_its_record),
 		T(test_replace_append_and_header_skip),
 		T(test_bad_rows_change_nothing),
 		T(test_big_stream_spans_chunks),

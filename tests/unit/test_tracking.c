@@ -425,6 +425,56 @@ static void test_run_made_and_removed_in_one_batch(void **state)
 	assert_int_equal(count_keys(f->s, "b/i/", "b/i0"), roots);
 }
 
+/* An experiment is made and dropped in one batch with its owner and
+ * mode: failing every write after N of them, for any N, leaves it whole
+ * (with its owner, the attrs of an earlier one of the name gone) or
+ * absent (those attrs still there). */
+static void test_experiment_owner_in_its_record(void **state)
+{
+	struct store_fixture *f = *state;
+	const struct attrs old = { .mode = 0777, .uid = 9, .gid = 9 };
+	uint32_t uid, gid, mode;
+	int64_t ctime;
+	struct attrs a;
+	int made = 0;
+	for (int n = 0; n < 4; n++) {
+		assert_int_equal(attrs_put(f->s, "/experiments/o", &old, NULL), 0);
+		store_test_fail_writes(f->s, n, -EIO);
+		int rc = tracking_experiment_make(f->s, "o", 7, 8, 0700, "/experiments/o", NULL);
+		store_test_fail_writes(f->s, 0, 0);
+		if (rc) {
+			assert_int_equal(rc, -EIO);
+			assert_false(tracking_experiment_exists(f->s, "o"));
+			assert_int_equal(attrs_get(f->s, "/experiments/o", &a), 0);
+			continue;
+		}
+		assert_int_equal(tracking_experiment_owner(f->s, "o", &uid, &gid, &mode, &ctime), 0);
+		assert_int_equal(uid, 7);
+		assert_int_equal(gid, 8);
+		assert_int_equal(mode, 0700);
+		assert_true(ctime > 0);
+		assert_int_equal(attrs_get(f->s, "/experiments/o", &a), -ENOENT);
+		made++;
+		/* A chmod and a description; a failed drop changes nothing,
+		 * then the drop takes the attrs along. */
+		assert_int_equal(attrs_put(f->s, "/experiments/o", &old, NULL), 0);
+		assert_int_equal(tracking_experiment_set_text(f->s, "o", "description", "d\n", 2, true, NULL), 0);
+		assert_int_equal(tracking_experiment_owner(f->s, "o", &uid, &gid, &mode, &ctime), 0);
+		assert_int_equal(uid, 7);
+		store_test_fail_writes(f->s, 0, -EIO);
+		assert_int_equal(tracking_experiment_remove(f->s, "o", "/experiments/o", NULL), -EIO);
+		store_test_fail_writes(f->s, 0, 0);
+		assert_true(tracking_experiment_exists(f->s, "o"));
+		assert_int_equal(attrs_get(f->s, "/experiments/o", &a), 0);
+		assert_int_equal(tracking_experiment_remove(f->s, "o", "/experiments/o", NULL), 0);
+		assert_false(tracking_experiment_exists(f->s, "o"));
+		assert_int_equal(attrs_get(f->s, "/experiments/o", &a), -ENOENT);
+	}
+	assert_true(made > 0 && made < 4);
+	/* Made without an owner (by a job), it records none. */
+	assert_int_equal(tracking_experiment_owner(f->s, "e", &uid, &gid, &mode, &ctime), -ENOENT);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -440,6 +490,7 @@ int main(void)
 		T(test_runs_change_in_parallel),
 		T(test_concurrent_appends_to_one_run_lose_nothing),
 		T(test_run_made_and_removed_in_one_batch),
+		T(test_experiment_owner_in_its_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
