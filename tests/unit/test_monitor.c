@@ -311,7 +311,7 @@ static void test_endpoint_against_training(void **state)
 	assert_int_equal(registry_model_create(s, "m", 0, 0, 0755, NULL, NULL), 0);
 	assert_int_equal(registry_register(s, "m", "e", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_alias_set(s, "m", "Production", 1, 0, &err), 0);
-	assert_int_equal(endpoint_create(s, "ep", &err), 0);
+	assert_int_equal(endpoint_create(s, "ep", 0, 0, 0755, NULL, &err), 0);
 	assert_int_equal(endpoint_text_set(s, "ep", "traffic", "m@Production 100\n", 17, true, &err), 0);
 	assert_int_equal(monitor_create(s, "mon", NULL), 0);
 	spec(s, "mon", "source: endpoint:ep\nbaseline: model:m@Production\ngranularity: 1d\n"
