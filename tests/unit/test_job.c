@@ -260,7 +260,7 @@ static void test_schedule_and_trigger(void **state)
 				    "2026-11-02T03:00:00Z,3\n2026-11-02T04:00:00Z,4\n");
 	fixture_table_put(s, "cur", "ts,x\n2026-11-02T01:00:00Z,1\n2026-11-02T02:00:00Z,2\n"
 				    "2026-11-02T03:00:00Z,3\n2026-11-02T04:00:00Z,4\n");
-	assert_int_equal(monitor_create(s, "drift", &err), 0);
+	assert_int_equal(monitor_create(s, "drift", 0, 0, 0755, NULL, &err), 0);
 	const char *spec = "source: table:cur\ntimestamp: ts\nbaseline: table:ref\n";
 	assert_int_equal(monitor_spec_set(s, "drift", spec, strlen(spec), true, &err), 0);
 	assert_int_equal(monitor_refresh(s, "drift", false, &err), 0);
