@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "attrs.h"
 #include "clock.h"
 #include "codec.h"
 #include "cron.h"
@@ -68,7 +69,7 @@ void job_rec_put(struct store_batch *b, const char *name, const struct job_rec *
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_record(&k, name);
-	codec_enc_map(&v, 9);
+	codec_enc_map(&v, 10);
 	codec_enc_cstr(&v, "id");
 	codec_enc_u64(&v, r->id);
 	codec_enc_cstr(&v, "ctime");
@@ -79,6 +80,8 @@ void job_rec_put(struct store_batch *b, const char *name, const struct job_rec *
 	codec_enc_u64(&v, r->uid);
 	codec_enc_cstr(&v, "gid");
 	codec_enc_u64(&v, r->gid);
+	codec_enc_cstr(&v, "mode");
+	codec_enc_u64(&v, r->mode);
 	codec_enc_cstr(&v, "spec");
 	codec_enc_str(&v, r->spec.data ? r->spec.data : "", r->spec.len);
 	codec_enc_cstr(&v, "next");
@@ -115,6 +118,7 @@ int job_rec_load(struct store *s, const char *name, struct job_rec *r)
 		r->mtime_ms = codec_dget_i64(root, "mtime", 0);
 		r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
 		r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
+		r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
 		if (codec_dval_get(root, "spec", &x) && codec_dval_str(x, &p, &len)) {
 			buf_append(&r->spec, p, len);
 			buf_reserve(&r->spec, 1);
@@ -257,7 +261,7 @@ void run_rec_log(struct run_rec *r, const char *task, const char *fmt, ...)
 /* ---- create, delete, list ---- */
 
 int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
-	       struct mlfs_err *err)
+	       uint32_t mode, const char *attrs, struct mlfs_err *err)
 {
 	struct job_rec r = { 0 };
 	if (!names_valid(name))
@@ -275,8 +279,11 @@ int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 		r.ctime_ms = r.mtime_ms = clock_now_ms();
 		r.uid = uid;
 		r.gid = gid;
+		r.mode = mode & 07777;
 		r.next_run = 1;
 		r.fired_s = clock_now_ms() / 1000;
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		job_rec_put(b, name, &r);
 		rc = store_write(s, b, true, err);
 		store_batch_free(b);
@@ -286,7 +293,8 @@ int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 	return rc;
 }
 
-int job_delete(struct store *s, const char *name, struct mlfs_err *err)
+int job_delete(struct store *s, const char *name, const char *attrs,
+	       struct mlfs_err *err)
 {
 	struct job_rec r;
 	struct buf k = { 0 }, lo = { 0 }, hi = { 0 };
@@ -303,6 +311,8 @@ int job_delete(struct store *s, const char *name, struct mlfs_err *err)
 		}
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, true, err);
 		store_batch_free(b);
 	}
@@ -323,6 +333,7 @@ int job_stat(struct store *s, const char *name, struct job_info *out)
 		out->mtime_ms = r.mtime_ms;
 		out->uid = r.uid;
 		out->gid = r.gid;
+		out->mode = r.mode;
 		out->last_run = r.next_run ? r.next_run - 1 : 0;
 	}
 	job_rec_free(&r);

@@ -35,15 +35,21 @@ const char *job_status_name(enum job_status st);
 struct job_info {
 	int64_t ctime_ms, mtime_ms;
 	uint32_t uid, gid;
+	uint32_t mode;		/* the bits mkdir gave (0755 in older
+				 * records: their mode is in attrs) */
 	uint64_t last_run;	/* 0: none yet */
 };
 
-/* NAME owned by UID/GID.  -EEXIST, -EINVAL. */
+/* NAME owned by UID/GID with permission bits MODE, kept in its own
+ * record, written in one batch that also removes the attrs.h records
+ * under ATTRS and below (may be NULL: what a chmod of an earlier job of
+ * the name left).  -EEXIST, -EINVAL. */
 int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
+	       uint32_t mode, const char *attrs, struct mlfs_err *err);
+/* The job, its files, its runs and the attrs under ATTRS (may be NULL),
+ * in one batch.  -EBUSY while a run is QUEUED or RUNNING, -ENOENT. */
+int job_delete(struct store *s, const char *name, const char *attrs,
 	       struct mlfs_err *err);
-/* The job, its files and its runs.  -EBUSY while a run is QUEUED or
- * RUNNING, -ENOENT. */
-int job_delete(struct store *s, const char *name, struct mlfs_err *err);
 int job_stat(struct store *s, const char *name, struct job_info *out);
 int job_list(struct store *s, int (*fn)(void *ctx, const char *name), void *ctx);
 

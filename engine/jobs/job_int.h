@@ -24,6 +24,8 @@ struct job_rec {
 	uint64_t id;
 	int64_t ctime_ms, mtime_ms;
 	uint32_t uid, gid;
+	uint32_t mode;		/* the bits mkdir gave (0755 in older
+				 * records: their mode is in attrs) */
 	struct buf spec;	/* job.yaml as written */
 	uint64_t next_run;	/* the next run's number, from 1 */
 	int64_t fired_s;	/* the schedule's last fire considered (s) */

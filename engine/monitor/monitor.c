@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "attrs.h"
 #include "clock.h"
 #include "codec.h"
 #include "ids.h"
@@ -112,13 +113,19 @@ void mon_record_put(struct store_batch *b, const char *name,
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_record(&k, name);
-	codec_enc_map(&v, 16);
+	codec_enc_map(&v, 19);
 	codec_enc_cstr(&v, "did");
 	codec_enc_u64(&v, r->did);
 	codec_enc_cstr(&v, "ctime");
 	codec_enc_i64(&v, r->ctime_ms);
 	codec_enc_cstr(&v, "mtime");
 	codec_enc_i64(&v, r->mtime_ms);
+	codec_enc_cstr(&v, "uid");
+	codec_enc_u64(&v, r->uid);
+	codec_enc_cstr(&v, "gid");
+	codec_enc_u64(&v, r->gid);
+	codec_enc_cstr(&v, "mode");
+	codec_enc_u64(&v, r->mode);
 	codec_enc_cstr(&v, "spec");
 	codec_enc_str(&v, r->spec.data ? r->spec.data : "", r->spec.len);
 	codec_enc_cstr(&v, "cols");
@@ -187,6 +194,9 @@ int mon_record_load(struct store *s, const struct store_snapshot *snap,
 	if (!rc) {
 		r->ctime_ms = codec_dget_i64(root, "ctime", 0);
 		r->mtime_ms = codec_dget_i64(root, "mtime", 0);
+		r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
+		r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
+		r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
 		get_text(root, "spec", &r->spec);
 		get_text(root, "report", &r->report);
 		if (codec_dval_get(root, "cols", &x) && !codec_dval_is_nil(x)) {
@@ -219,7 +229,9 @@ int mon_record_load(struct store *s, const struct store_snapshot *snap,
 
 /* ---- create, delete, list ---- */
 
-int monitor_create(struct store *s, const char *name, struct mlfs_err *err)
+int monitor_create(struct store *s, const char *name, uint32_t uid,
+		   uint32_t gid, uint32_t mode, const char *attrs,
+		   struct mlfs_err *err)
 {
 	struct mon_record r = { 0 };
 	if (!names_valid(name))
@@ -235,6 +247,11 @@ int monitor_create(struct store *s, const char *name, struct mlfs_err *err)
 	if (!rc) {
 		struct store_batch *b = store_batch_new();
 		r.ctime_ms = r.mtime_ms = clock_now_ms();
+		r.uid = uid;
+		r.gid = gid;
+		r.mode = mode & 07777;
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		mon_record_put(b, name, &r);
 		rc = store_write(s, b, true, err);
 		store_batch_free(b);
@@ -257,7 +274,8 @@ static void drop_data(struct store_batch *b, uint64_t did)
 	buf_free(&hi);
 }
 
-int monitor_delete(struct store *s, const char *name, struct mlfs_err *err)
+int monitor_delete(struct store *s, const char *name, const char *attrs,
+		   struct mlfs_err *err)
 {
 	struct mon_record r;
 	struct buf k = { 0 };
@@ -268,6 +286,8 @@ int monitor_delete(struct store *s, const char *name, struct mlfs_err *err)
 		drop_data(b, r.did);
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, true, err);
 		store_batch_free(b);
 		mon_record_free(&r);
@@ -285,6 +305,9 @@ int monitor_stat(struct store *s, const char *name, struct monitor_info *out)
 		return rc;
 	out->ctime_ms = r.ctime_ms;
 	out->mtime_ms = r.mtime_ms;
+	out->uid = r.uid;
+	out->gid = r.gid;
+	out->mode = r.mode;
 	out->last_refresh_ms = r.last_ms;
 	out->high_batches = r.high_batches;
 	out->alert_batches = r.alert_seq;
@@ -350,6 +373,9 @@ int monitor_spec_set(struct store *s, const char *name, const char *text,
 		drop_data(b, r.did);
 		fresh.did = did;
 		fresh.ctime_ms = r.ctime_ms;
+		fresh.uid = r.uid;
+		fresh.gid = r.gid;
+		fresh.mode = r.mode;
 		fresh.mtime_ms = clock_now_ms();
 		fresh.gran_s = sp ? sp->granularity_s : 0;
 		buf_append(&fresh.spec, text, len);

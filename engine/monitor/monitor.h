@@ -18,15 +18,25 @@
 
 struct monitor_info {
 	int64_t ctime_ms, mtime_ms;	/* made; last spec change or refresh */
+	uint32_t uid, gid, mode;	/* the creator and the bits mkdir gave
+					 * (0, 0, 0755 in older records: their
+					 * owner is in attrs) */
 	int64_t last_refresh_ms;	/* 0: never */
 	uint64_t high_batches;		/* alert batches holding a HIGH line */
 	uint64_t alert_batches;		/* all alert batches (MEDIUM or HIGH) */
 };
 
-/* -EEXIST, -EINVAL (name). */
-int monitor_create(struct store *s, const char *name, struct mlfs_err *err);
-/* The monitor and everything it computed.  -ENOENT. */
-int monitor_delete(struct store *s, const char *name, struct mlfs_err *err);
+/* A new monitor owned by UID/GID with permission bits MODE, kept in its
+ * own record, written in one batch that also removes the attrs.h records
+ * under ATTRS and below (may be NULL: what a chmod of an earlier monitor
+ * of the name left).  -EEXIST, -EINVAL (name). */
+int monitor_create(struct store *s, const char *name, uint32_t uid,
+		   uint32_t gid, uint32_t mode, const char *attrs,
+		   struct mlfs_err *err);
+/* The monitor, everything it computed and the attrs under ATTRS (may be
+ * NULL), in one batch.  -ENOENT. */
+int monitor_delete(struct store *s, const char *name, const char *attrs,
+		   struct mlfs_err *err);
 int monitor_stat(struct store *s, const char *name, struct monitor_info *out);
 /* FN for each name in order; stops early on non-zero and returns it. */
 int monitor_list(struct store *s, int (*fn)(void *ctx, const char *name),

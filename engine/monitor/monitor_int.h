@@ -37,6 +37,8 @@ struct mon_layout {
 struct mon_record {
 	uint64_t did;
 	int64_t ctime_ms, mtime_ms;
+	uint32_t uid, gid, mode;	/* the creator, the bits mkdir gave
+					 * (0, 0, 0755 in older records) */
 	struct buf spec;		/* monitor.yaml as written */
 	struct mon_layout layout;
 	/* where the source was read to */

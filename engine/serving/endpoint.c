@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attrs.h"
 #include "clock.h"
 #include "codec.h"
 #include "ids.h"
@@ -127,6 +128,8 @@ int endpoint_config_parse(const char *text, size_t len,
 #define F(key, m, t) CODEC_FIELD(key, struct endpoint_info, m, CODEC_##t, 0)
 static const struct codec_field record_fields[] = {
 	F("id", id, UINT), F("ctime", created_ms, INT), F("mtime", updated_ms, INT),
+	F("uid", uid, UINT), F("gid", gid, UINT),
+	CODEC_FIELD("mode", struct endpoint_info, mode, CODEC_UINT, 0755),
 };
 #undef F
 #define RECORD_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]))
@@ -170,7 +173,9 @@ int ep_text(struct store *s, uint64_t id, char field, struct buf *out)
 	return rc == -ENOENT ? 0 : rc;
 }
 
-int endpoint_create(struct store *s, const char *name, struct mlfs_err *err)
+int endpoint_create(struct store *s, const char *name, uint32_t uid,
+		    uint32_t gid, uint32_t mode, const char *attrs,
+		    struct mlfs_err *err)
 {
 	struct endpoint_info e = { 0 };
 	struct buf k = { 0 }, v = { 0 };
@@ -182,9 +187,17 @@ int endpoint_create(struct store *s, const char *name, struct mlfs_err *err)
 		rc = ids_next(s, "endpoint", &e.id, err);
 	if (!rc) {
 		e.created_ms = e.updated_ms = clock_now_ms();
+		e.uid = uid;
+		e.gid = gid;
+		e.mode = mode & 07777;
+		struct store_batch *b = store_batch_new();
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		key_record(&k, name);
 		encode_record(&v, &e);
-		rc = store_put(s, k.data, k.len, v.data, v.len, err);
+		store_batch_put(b, k.data, k.len, v.data, v.len);
+		rc = store_write(s, b, true, err);
+		store_batch_free(b);
 	}
 	pthread_mutex_unlock(ep_lock(s));
 	buf_free(&k);
@@ -377,7 +390,8 @@ int endpoint_text_set(struct store *s, const char *name, const char *field,
 	return rc;
 }
 
-int endpoint_delete(struct store *s, const char *name, struct mlfs_err *err)
+int endpoint_delete(struct store *s, const char *name, const char *attrs,
+		    struct mlfs_err *err)
 {
 	struct endpoint_info e;
 	struct traffic t;
@@ -386,9 +400,8 @@ int endpoint_delete(struct store *s, const char *name, struct mlfs_err *err)
 	int rc = ep_record(s, name, &e);
 	if (rc)
 		rc = mlfs_fail(err, -ENOENT, "no endpoint '%s'", name);
-	if (!rc && !ep_text(s, e.id, 't', &old) &&
-	    !traffic_parse(old.data ? old.data : "", old.len, &t, NULL))
-		hold_routes(s, name, &t, false, NULL);
+	bool holds = !rc && !ep_text(s, e.id, 't', &old) &&
+		     !traffic_parse(old.data ? old.data : "", old.len, &t, NULL);
 	if (!rc) {
 		ep_live_drop(s, name);
 		struct store_batch *b = store_batch_new();
@@ -400,9 +413,15 @@ int endpoint_delete(struct store *s, const char *name, struct mlfs_err *err)
 			ep_key(&hi, kinds[i], e.id + 1);
 			store_batch_delete_range(b, k.data, k.len, hi.data, hi.len);
 		}
+		if (attrs)
+			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, true, err);
 		store_batch_free(b);
 	}
+	/* After the record: a crash between leaves only holds of a gone
+	 * endpoint, which keep a model from deletion (endpoint_check). */
+	if (!rc && holds)
+		hold_routes(s, name, &t, false, NULL);
 	pthread_mutex_unlock(ep_lock(s));
 	buf_free(&k);
 	buf_free(&hi);

@@ -44,13 +44,25 @@ int endpoint_config_parse(const char *text, size_t len,
 struct endpoint_info {
 	uint64_t id;
 	int64_t created_ms, updated_ms;	/* updated: traffic or config */
+	uint32_t uid, gid;		/* the creator (0 in older records:
+					 * their owner is in attrs) */
+	uint32_t mode;			/* permission bits made with (0755 in
+					 * older records) */
 };
 
 /* ---- endpoints ---- */
-int endpoint_create(struct store *s, const char *name, struct mlfs_err *err);
-/* Delete NAME with its log and statistics; its holds on model versions
- * go. */
-int endpoint_delete(struct store *s, const char *name, struct mlfs_err *err);
+/* A new endpoint owned by UID/GID with permission bits MODE, kept in its
+ * own record, written in one batch that also removes the attrs.h records
+ * under ATTRS and below (may be NULL: what a chmod of an earlier endpoint
+ * of the name left).  -EEXIST, -EINVAL (name). */
+int endpoint_create(struct store *s, const char *name, uint32_t uid,
+		    uint32_t gid, uint32_t mode, const char *attrs,
+		    struct mlfs_err *err);
+/* Delete NAME with its log, statistics and the attrs under ATTRS (may be
+ * NULL), in one batch; its holds on model versions go after it.  Any
+ * error of that batch leaves the endpoint whole. */
+int endpoint_delete(struct store *s, const char *name, const char *attrs,
+		    struct mlfs_err *err);
 int endpoint_stat(struct store *s, const char *name, struct endpoint_info *out);
 int endpoint_list(struct store *s, int (*fn)(void *ctx, const char *name),
 		  void *ctx);

@@ -126,8 +126,23 @@ static const struct fs_entry endpoint_files[] = {
 	{ NULL, NULL },
 };
 
+/* The endpoint's creator, mode and creation time, from its record. */
+static int endpoint_owner(struct fs *fs, const struct node *n, uid_t *uid,
+			  gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct endpoint_info e;
+	int rc = endpoint_stat(fs->store, n->arg[0], &e);
+	if (rc)
+		return rc;
+	*uid = e.uid;
+	*gid = e.gid;
+	*mode = e.mode;
+	*ctime_ns = e.created_ms * 1000000;
+	return 0;
+}
+
 static const struct node_ops endpoint_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = endpoint_owner,
 	.lookup = fs_dir_lookup, .list = fs_dir_list,
 	.children = endpoint_files, .children_go_with_dir = true,
 };
@@ -140,9 +155,25 @@ static bool endpoint_exists(struct store *s, const char *name)
 	return endpoint_stat(s, name, &e) == 0;
 }
 
+/* mkdir: the caller's endpoint with MODE, one batch (its record). */
+static int endpoint_make(struct fs *fs, const char *name, mode_t mode,
+			 const char *attrs, struct mlfs_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	fs_caller(&uid, &gid);
+	return endpoint_create(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int endpoint_remove(struct fs *fs, const char *name,
+			   const char *attrs, struct mlfs_err *err)
+{
+	return endpoint_delete(fs->store, name, attrs, err);
+}
+
 static const struct fs_collection endpoints = {
 	.exists = endpoint_exists, .list = endpoint_list,
-	.create = endpoint_create, .drop = endpoint_delete,
+	.make = endpoint_make, .remove = endpoint_remove,
 	.child = &endpoint_dir_ops,
 };
 

@@ -347,8 +347,23 @@ static int job_dir_create(struct fs *fs, const struct node *dir, const char *nam
 	return 0;
 }
 
+/* The job's maker, mode and creation time, from its record. */
+static int job_owner(struct fs *fs, const struct node *n, uid_t *uid,
+		     gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct job_info ji;
+	int rc = job_stat(fs->store, n->arg[0], &ji);
+	if (rc)
+		return rc;
+	*uid = ji.uid;
+	*gid = ji.gid;
+	*mode = ji.mode;
+	*ctime_ns = ji.ctime_ms * 1000000;
+	return 0;
+}
+
 static const struct node_ops job_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = job_owner,
 	.lookup = job_dir_lookup, .list = job_dir_list, .create = job_dir_create,
 	.children = job_files, .children_go_with_dir = true,
 };
@@ -361,18 +376,26 @@ static bool job_exists(struct store *s, const char *name)
 	return job_stat(s, name, &ji) == 0;
 }
 
-/* A job belongs to its maker: runs train and promote as them. */
-static int job_make(struct store *s, const char *name, struct mlfs_err *err)
+/* A job belongs to its maker: runs train and promote as them.  One
+ * batch: its record with the caller's owner and MODE. */
+static int job_make(struct fs *fs, const char *name, mode_t mode,
+		    const char *attrs, struct mlfs_err *err)
 {
 	uid_t uid;
 	gid_t gid;
 	fs_caller(&uid, &gid);
-	return job_create(s, name, uid, gid, err);
+	return job_create(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int job_remove(struct fs *fs, const char *name, const char *attrs,
+		      struct mlfs_err *err)
+{
+	return job_delete(fs->store, name, attrs, err);
 }
 
 static const struct fs_collection jobs = {
 	.exists = job_exists, .list = job_list,
-	.create = job_make, .drop = job_delete,
+	.make = job_make, .remove = job_remove,
 	.child = &job_dir_ops,
 };
 

@@ -147,8 +147,23 @@ static const struct fs_entry monitor_files[] = {
 	{ NULL, NULL },
 };
 
+/* The monitor's creator, mode and creation time, from its record. */
+static int monitor_owner(struct fs *fs, const struct node *n, uid_t *uid,
+			 gid_t *gid, mode_t *mode, int64_t *ctime_ns)
+{
+	struct monitor_info m;
+	int rc = monitor_stat(fs->store, n->arg[0], &m);
+	if (rc)
+		return rc;
+	*uid = m.uid;
+	*gid = m.gid;
+	*mode = m.mode;
+	*ctime_ns = m.ctime_ms * 1000000;
+	return 0;
+}
+
 static const struct node_ops monitor_dir_ops = {
-	.kind = NK_DIR, .perm = 0755,
+	.kind = NK_DIR, .perm = 0755, .owner = monitor_owner,
 	.lookup = fs_dir_lookup, .list = fs_dir_list,
 	.children = monitor_files, .children_go_with_dir = true,
 };
@@ -161,9 +176,25 @@ static bool monitor_exists(struct store *s, const char *name)
 	return monitor_stat(s, name, &m) == 0;
 }
 
+/* mkdir: the caller's monitor with MODE, one batch (its record). */
+static int monitor_make(struct fs *fs, const char *name, mode_t mode,
+			const char *attrs, struct mlfs_err *err)
+{
+	uid_t uid;
+	gid_t gid;
+	fs_caller(&uid, &gid);
+	return monitor_create(fs->store, name, uid, gid, mode, attrs, err);
+}
+
+static int monitor_remove(struct fs *fs, const char *name,
+			  const char *attrs, struct mlfs_err *err)
+{
+	return monitor_delete(fs->store, name, attrs, err);
+}
+
 static const struct fs_collection monitors = {
 	.exists = monitor_exists, .list = monitor_list,
-	.create = monitor_create, .drop = monitor_delete,
+	.make = monitor_make, .remove = monitor_remove,
 	.child = &monitor_dir_ops,
 };
 

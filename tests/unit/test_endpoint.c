@@ -23,6 +23,7 @@
 #include "registry.h"
 #include "table.h"
 #include "store_fixture.h"
+#include "owner_fixture.h"
 #include "data_fixture.h"
 #include "model_fixture.h"
 
@@ -67,7 +68,7 @@ static int setup(void **state)
 	assert_int_equal(registry_register(f->s, "m", "e", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_register(f->s, "m", "e", "r2", 0, &v, &err), 0);
 	assert_int_equal(registry_alias_set(f->s, "m", "Production", 1, 0, &err), 0);
-	assert_int_equal(endpoint_create(f->s, "ep", &err), 0);
+	assert_int_equal(endpoint_create(f->s, "ep", 0, 0, 0755, NULL, &err), 0);
 	*state = f;
 	return 0;
 }
@@ -223,7 +224,7 @@ static void test_traffic_and_holds(void **state)
 	assert_int_equal(registry_alias_remove(s, "m", "Production", 0, &err), 0);
 	assert_int_equal(registry_version_delete(s, "m", 2, &err), 0);
 	assert_int_equal(registry_version_delete(s, "m", 1, &err), -EBUSY);
-	assert_int_equal(endpoint_delete(s, "ep", &err), 0);
+	assert_int_equal(endpoint_delete(s, "ep", NULL, &err), 0);
 	assert_int_equal(registry_version_delete(s, "m", 1, &err), 0);
 	buf_free(&b);
 }
@@ -458,6 +459,29 @@ static void test_check(void **state)
 	assert_int_equal(seen, 2);
 }
 
+static int ep_owner(struct store *s, const char *name, uint32_t *uid,
+		    uint32_t *gid, uint32_t *mode, int64_t *ctime_ms)
+{
+	struct endpoint_info e = { 0 };
+	int rc = endpoint_stat(s, name, &e);
+	*uid = e.uid, *gid = e.gid, *mode = e.mode, *ctime_ms = e.created_ms;
+	return rc;
+}
+
+/* An endpoint is made and deleted in one batch with its owner and mode
+ * in its record and the attrs at its path (owner_fixture.h); a traffic
+ * write keeps its owner. */
+static void test_owner_in_its_record(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	static const struct owner_kind k = { endpoint_create, endpoint_delete, ep_owner };
+	owner_fixture_make(s, &k, "o", "/endpoints/o");
+	assert_int_equal(endpoint_text_set(s, "o", "traffic", "m@1 100\n", 8, true, NULL), 0);
+	owner_fixture_check(s, &k, "o");
+	owner_fixture_remove(s, &k, "o", "/endpoints/o");
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +495,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_score_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_in_its_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

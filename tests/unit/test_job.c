@@ -28,6 +28,7 @@
 #include "registry.h"
 #include "table.h"
 #include "store_fixture.h"
+#include "owner_fixture.h"
 #include "data_fixture.h"
 
 #define NKEYS 200
@@ -62,7 +63,7 @@ static int setup(void **state)
 	if (pipeline_set(f->s, "feat", pipe, strlen(pipe), &err))
 		fail_msg("pipeline: %s", err.msg);
 	assert_int_equal(jobs_start(f->s, NULL, NULL, NULL, &err), 0);
-	assert_int_equal(job_create(f->s, "nightly", 0, 0, &err), 0);
+	assert_int_equal(job_create(f->s, "nightly", 0, 0, 0755, NULL, &err), 0);
 	assert_int_equal(job_file_set(f->s, "nightly", "train.yaml", train_yaml, strlen(train_yaml),
 				      true, &err), 0);
 	buf_free(&orders);
@@ -236,7 +237,7 @@ static void test_queue_and_kill(void **state)
 	assert_int_equal(job_run_kill(s, "nightly", b, &err), 0);
 	assert_int_equal(finish(s, b), JOB_KILLED);
 	assert_int_equal(job_run_kill(s, "nightly", b, &err), -EINVAL);
-	assert_int_equal(job_delete(s, "nightly", &err), 0);
+	assert_int_equal(job_delete(s, "nightly", NULL, &err), 0);
 }
 
 static void test_schedule_and_trigger(void **state)
@@ -260,7 +261,7 @@ static void test_schedule_and_trigger(void **state)
 				    "2026-11-02T03:00:00Z,3\n2026-11-02T04:00:00Z,4\n");
 	fixture_table_put(s, "cur", "ts,x\n2026-11-02T01:00:00Z,1\n2026-11-02T02:00:00Z,2\n"
 				    "2026-11-02T03:00:00Z,3\n2026-11-02T04:00:00Z,4\n");
-	assert_int_equal(monitor_create(s, "drift", &err), 0);
+	assert_int_equal(monitor_create(s, "drift", 0, 0, 0755, NULL, &err), 0);
 	const char *spec = "source: table:cur\ntimestamp: ts\nbaseline: table:ref\n";
 	assert_int_equal(monitor_spec_set(s, "drift", spec, strlen(spec), true, &err), 0);
 	assert_int_equal(monitor_refresh(s, "drift", false, &err), 0);
@@ -324,8 +325,8 @@ static void test_spec_kept_and_job_again(void **state)
 	assert_int_equal(job_file_delete(s, "nightly", "train.yaml", &err), 0);
 	assert_int_equal(job_file_get(s, "nightly", "train.yaml", &b), 0);
 	assert_string_equal(b.data, train_yaml);
-	assert_int_equal(job_delete(s, "nightly", &err), 0);
-	assert_int_equal(job_create(s, "nightly", 0, 0, &err), 0);
+	assert_int_equal(job_delete(s, "nightly", NULL, &err), 0);
+	assert_int_equal(job_create(s, "nightly", 0, 0, 0755, NULL, &err), 0);
 	put(s, "train.yaml", train_yaml);
 	put(s, "job.yaml", job);
 	uint64_t id = start(s);
@@ -338,6 +339,32 @@ static void test_spec_kept_and_job_again(void **state)
 	buf_free(&b);
 }
 
+static int job_owner(struct store *s, const char *name, uint32_t *uid,
+		     uint32_t *gid, uint32_t *mode, int64_t *ctime_ms)
+{
+	struct job_info ji = { 0 };
+	int rc = job_stat(s, name, &ji);
+	*uid = ji.uid, *gid = ji.gid, *mode = ji.mode, *ctime_ms = ji.ctime_ms;
+	return rc;
+}
+
+/* A job is made and deleted in one batch with its owner and mode in its
+ * record and the attrs at its path (owner_fixture.h); a job.yaml write
+ * keeps its owner. */
+static void test_owner_in_its_record(void **state)
+{
+	struct store *s = ((struct store_fixture *)*state)->s;
+	static const struct owner_kind k = { job_create, job_delete, job_owner };
+	const char *yaml = "tasks:\n  - {name: features, refresh: feat}\n";
+	struct mlfs_err err = { 0 };
+	owner_fixture_make(s, &k, "o", "/jobs/o");
+	if (job_file_set(s, "o", "job.yaml", yaml, strlen(yaml), true, &err))
+		fail_msg("job.yaml: %s", err.msg);
+	owner_fixture_check(s, &k, "o");
+	owner_fixture_remove(s, &k, "o", "/jobs/o");
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +374,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schedule_and_trigger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_kills_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spec_kept_and_job_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_in_its_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

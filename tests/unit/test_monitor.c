@@ -24,6 +24,7 @@
 #include "registry.h"
 #include "table.h"
 #include "store_fixture.h"
+#include "owner_fixture.h"
 #include "data_fixture.h"
 #include "model_fixture.h"
 
@@ -134,9 +135,9 @@ static void test_spec_refused(void **state)
 	struct mlfs_err err;
 	struct buf kept = { 0 };
 	fixture_table_put(s, "t", "ts,x\n2026-12-01,1\n");
-	assert_int_equal(monitor_create(s, "m", NULL), 0);
-	assert_int_equal(monitor_create(s, "m", NULL), -EEXIST);
-	assert_int_equal(monitor_create(s, "a/b", NULL), -EINVAL);
+	assert_int_equal(monitor_create(s, "m", 0, 0, 0755, NULL, NULL), 0);
+	assert_int_equal(monitor_create(s, "m", 0, 0, 0755, NULL, NULL), -EEXIST);
+	assert_int_equal(monitor_create(s, "a/b", 0, 0, 0755, NULL, NULL), -EINVAL);
 	spec(s, "m", "source: table:t\ntimestamp: ts\n");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&err, 0, sizeof(err));
@@ -182,7 +183,7 @@ static void test_table_windows_incremental(void **state)
 	day_rows(&base, 1, 1000, 0, 0);
 	fixture_table_put(s, "events", t.data);
 	fixture_table_put(s, "train", base.data);
-	assert_int_equal(monitor_create(s, "mon", NULL), 0);
+	assert_int_equal(monitor_create(s, "mon", 0, 0, 0755, NULL, NULL), 0);
 	spec(s, "mon", "source: table:events\ntimestamp: ts\nbaseline: table:train\nslice_by: [segment]\n");
 	refresh(s, "mon", false);
 	assert_int_equal(report_value(s, "mon", "rows_in"), 500);
@@ -269,7 +270,7 @@ static void test_table_windows_incremental(void **state)
 	buf_reset(&prof);
 	assert_int_equal(monitor_profile_csv(s, "mon", &prof), 0);
 	assert_int_equal(count_lines(prof.data, "\n2026-12-09"), 6);
-	assert_int_equal(monitor_delete(s, "mon", NULL), 0);
+	assert_int_equal(monitor_delete(s, "mon", NULL, NULL), 0);
 	assert_int_equal(monitor_profile_csv(s, "mon", &prof), -ENOENT);
 	buf_free(&t);
 	buf_free(&base);
@@ -311,9 +312,9 @@ static void test_endpoint_against_training(void **state)
 	assert_int_equal(registry_model_create(s, "m", 0, 0, 0755, NULL, NULL), 0);
 	assert_int_equal(registry_register(s, "m", "e", "r1", 0, &v, &err), 0);
 	assert_int_equal(registry_alias_set(s, "m", "Production", 1, 0, &err), 0);
-	assert_int_equal(endpoint_create(s, "ep", &err), 0);
+	assert_int_equal(endpoint_create(s, "ep", 0, 0, 0755, NULL, &err), 0);
 	assert_int_equal(endpoint_text_set(s, "ep", "traffic", "m@Production 100\n", 17, true, &err), 0);
-	assert_int_equal(monitor_create(s, "mon", NULL), 0);
+	assert_int_equal(monitor_create(s, "mon", 0, 0, 0755, NULL, NULL), 0);
 	spec(s, "mon", "source: endpoint:ep\nbaseline: model:m@Production\ngranularity: 1d\n"
 		       "labels: {table: labels, key: customer_id, label: churn}\n");
 
@@ -375,8 +376,8 @@ static void test_scheduler_once_per_granularity(void **state)
 {
 	struct store *s = st(state);
 	fixture_table_put(s, "t", "ts,x\n2026-12-01,1\n2026-12-01,2\n");
-	assert_int_equal(monitor_create(s, "idle", NULL), 0);	/* no spec: never */
-	assert_int_equal(monitor_create(s, "hourly", NULL), 0);
+	assert_int_equal(monitor_create(s, "idle", 0, 0, 0755, NULL, NULL), 0);	/* no spec: never */
+	assert_int_equal(monitor_create(s, "hourly", 0, 0, 0755, NULL, NULL), 0);
 	spec(s, "hourly", "source: table:t\ntimestamp: ts\ngranularity: 1h\n");
 	int64_t now = clock_now_ms();
 	assert_int_equal(monitor_scheduler_tick(s, now, NULL, NULL), 1);
@@ -387,6 +388,30 @@ static void test_scheduler_once_per_granularity(void **state)
 	assert_true(mi.last_refresh_ms >= now);
 }
 
+static int mon_owner(struct store *s, const char *name, uint32_t *uid,
+		     uint32_t *gid, uint32_t *mode, int64_t *ctime_ms)
+{
+	struct monitor_info m = { 0 };
+	int rc = monitor_stat(s, name, &m);
+	*uid = m.uid, *gid = m.gid, *mode = m.mode, *ctime_ms = m.ctime_ms;
+	return rc;
+}
+
+/* A monitor is made and deleted in one batch with its owner and mode in
+ * its record and the attrs at its path (owner_fixture.h); a spec change
+ * keeps its owner. */
+static void test_owner_in_its_record(void **state)
+{
+	struct store *s = st(state);
+	static const struct owner_kind k = { monitor_create, monitor_delete, mon_owner };
+	owner_fixture_make(s, &k, "o", "/monitors/o");
+	fixture_table_put(s, "t", "ts,x\n2026-12-01,1\n");
+	spec(s, "o", "source: table:t\ntimestamp: ts\n");
+	owner_fixture_check(s, &k, "o");
+	owner_fixture_remove(s, &k, "o", "/monitors/o");
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +419,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_table_windows_incremental, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_endpoint_against_training, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scheduler_once_per_granularity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_in_its_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
