@@ -496,6 +496,10 @@ def test_refresh_while_source_is_replaced(orders, seed, tmp_path):
             if r.returncode:
                 errors.append(r.stderr)
             i += 1
+            # Every fourth replace a pause, so that a refresh can win the
+            # race at times even where refreshes are slow (ASan).
+            if i % 4 == 0:
+                stop.wait(0.5)
 
     t = threading.Thread(target=replacer)
     t.start()
