@@ -356,7 +356,7 @@ static void put_encoded(struct buf *b, const char *v)
 struct page {
 	objstore_list_fn fn;
 	void *ctx;
-	size_t given;
+	size_t given, seen;	/* names given to FN, keys read */
 	struct buf last;
 };
 
@@ -365,6 +365,7 @@ static int page_key(void *ctx, const char *key, uint64_t size)
 	struct page *p = ctx;
 	buf_reset(&p->last);
 	buf_puts(&p->last, key);
+	p->seen++;
 	if (objstore_check_name(key, NULL))
 		return 0;
 	p->given++;
@@ -381,6 +382,7 @@ static int s3_list(struct objstore *os, const char *prefix, const char *after,
 
 	buf_puts(&p.last, after);
 	do {	/* until a page gives a name or there are no more */
+		size_t seen = p.seen;
 		buf_reset(&q);	/* parameters in SigV4's canonical order */
 		buf_printf(&q, "list-type=2&max-keys=%zu&prefix=", limit);
 		put_encoded(&q, prefix);
@@ -395,6 +397,9 @@ static int s3_list(struct objstore *os, const char *prefix, const char *after,
 			rc = objstore_xml_list(body.data ? body.data : "",
 					       body.len, page_key, &p, more,
 					       err);
+		if (rc == 0 && *more && p.seen == seen)
+			rc = mlfs_fail(err, -EPROTO, "S3 listing: an empty "
+				       "page says there is more");
 	} while (rc == 0 && p.given == 0 && *more);
 	buf_free(&body);
 	buf_free(&q);

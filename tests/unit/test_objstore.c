@@ -22,6 +22,7 @@
 #include "store_fixture.h"
 
 #include "objstore.h"
+#include "objstore_xml.h"
 
 struct fix {
 	struct store_fixture *sf;	/* embedded only */
@@ -505,6 +506,85 @@ static void test_open_s3_checks_url_and_credentials(void **state)
 	buf_free(&b);
 }
 
+/* ---- the XML of S3's answers (objstore_xml.c) ---- */
+
+static void test_xml_list_page(void **state)
+{
+	static const char page[] =
+		"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		"<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		"<Name>b</Name><IsTruncated>true</IsTruncated><!-- x -->"
+		"<Contents><Key>a&amp;b&lt;c&#x41;&#66;</Key><Size>12</Size>"
+		"<ETag>&quot;e&quot;</ETag><Owner><ID>o</ID></Owner></Contents>"
+		"<Contents><Size>0</Size><Key><![CDATA[x<y]]>/&#233;</Key>"
+		"<StorageClass/></Contents></ListBucketResult>";
+	struct seen s = { 0 };
+	bool more = false;
+	assert_int_equal(objstore_xml_list(page, strlen(page), see, &s, &more,
+					   NULL), 0);
+	assert_true(more);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.names[0], "a&b<cAB");
+	assert_int_equal(s.sizes[0], 12);
+	assert_string_equal(s.names[1], "x<y/\xc3\xa9");
+	assert_int_equal(s.sizes[1], 0);
+}
+
+static void test_xml_refuses_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"", "plain text", "<a>", "<a></b>", "<a><b></a></b>", "</a>",
+		"<a>&bogus;</a>", "<a>&#0;</a>", "<a>&#xd800;</a>", "<a>&#12</a>",
+		"<!DOCTYPE a [<!ENTITY x \"y\">]><a/>", "<a><!-- open</a>",
+		"<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>k</Key><Size>1x</Size></Contents></ListBucketResult>",
+		"<ListBucketResult><Contents><Key>k</Key><Size>99999999999999999999</Size></Contents></ListBucketResult>",
+		"<a b=\"unterminated></a>",
+	};
+	struct mlfs_err err = { 0 };
+	bool more;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct seen s = { 0 };
+		err.msg[0] = '\0';
+		assert_int_equal(objstore_xml_list(bad[i], strlen(bad[i]), see,
+						   &s, &more, &err), -EPROTO);
+		assert_true(err.msg[0] != '\0');
+	}
+	/* deeper than 32 */
+	struct buf b = { 0 };
+	for (int i = 0; i < 33; i++)
+		buf_puts(&b, "<a>");
+	for (int i = 0; i < 33; i++)
+		buf_puts(&b, "</a>");
+	assert_int_equal(objstore_xml_list(b.data, b.len, see, NULL, &more,
+					   &err), -EPROTO);
+	assert_non_null(strstr(err.msg, "deeper"));
+	buf_free(&b);
+}
+
+static void test_xml_error_body(void **state)
+{
+	static const char body[] =
+		"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code>"
+		"<Message>The bucket &apos;x&apos; does not exist</Message>"
+		"<Resource>/x</Resource></Error>";
+	char code[16], msg[32];
+	objstore_xml_error(body, strlen(body), code, sizeof(code), msg,
+			   sizeof(msg));
+	assert_string_equal(code, "NoSuchBucket");
+	assert_string_equal(msg, "The bucket 'x' does not exist");
+	objstore_xml_error("<html>502</html>", 16, code, sizeof(code), msg,
+			   sizeof(msg));
+	assert_string_equal(code, "");
+	assert_string_equal(msg, "");
+	/* cut to the sizes given */
+	static const char lng[] =
+		"<Error><Code>AVeryLongErrorCodeIndeed</Code></Error>";
+	objstore_xml_error(lng, strlen(lng), code, sizeof(code), msg,
+			   sizeof(msg));
+	assert_string_equal(code, "AVeryLongErrorC");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -522,6 +602,9 @@ int main(void)
 		T(test_s3_bad_credentials),
 		T(test_s3_missing_bucket),
 		cmocka_unit_test(test_open_s3_checks_url_and_credentials),
+		cmocka_unit_test(test_xml_list_page),
+		cmocka_unit_test(test_xml_refuses_malformed),
+		cmocka_unit_test(test_xml_error_body),
 	};
 	fprintf(stderr, "test_objstore: against %s\n",
 		on_s3() ? s3_url() : "the embedded store");
