@@ -155,6 +155,10 @@ static struct curl_slist *setup(struct s3 *s, CURL *h, struct req *r,
 		curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
 		curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)r->blen);
+		/* libcurl sends "Expect: 100-continue" and waits for the
+		 * 100 before the body: keep it.  radosgw answers a refusal
+		 * (412, 403, 404) at once and closes, so a body sent without
+		 * waiting fails mid-send (tried: -EIO instead of -EEXIST). */
 	} else if (strcmp(r->method, "HEAD") == 0) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	} else if (strcmp(r->method, "DELETE") == 0) {

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -506,6 +509,165 @@ static void test_open_s3_checks_url_and_credentials(void **state)
 	buf_free(&b);
 }
 
+/* ---- the S3 client's protocol, against a scripted server ---- */
+
+/* A loopback HTTP server that answers the Nth connection with answer[N]
+ * (raw, "Connection: close"; "" closes without answering, an answer lost)
+ * and keeps each request's head. */
+struct fake {
+	int fd, port, n, nreq;
+	const char *answer[6];
+	char req[6][1024];
+	pthread_t thread;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+	for (int i = 0; i < f->n; i++) {
+		int c = accept(f->fd, NULL, NULL);
+		if (c < 0)
+			break;
+		char in[8192];
+		size_t got = 0;
+		ssize_t k;
+		bool sent100 = false;
+		while (got < sizeof(in) - 1 &&
+		       (k = read(c, in + got, sizeof(in) - 1 - got)) > 0) {
+			got += (size_t)k;
+			in[got] = '\0';
+			char *end = strstr(in, "\r\n\r\n");
+			if (end && !sent100 &&
+			    strcasestr(in, "expect: 100-continue")) {
+				sent100 = true;	/* as a server that wants it */
+				if (write(c, "HTTP/1.1 100 Continue\r\n\r\n",
+					  25) < 0)
+					break;
+			}
+			const char *cl = strcasestr(in, "content-length: ");
+			if (end && (!cl || got >= (size_t)(end + 4 - in) +
+				    strtoul(cl + 16, NULL, 10)))
+				break;
+		}
+		snprintf(f->req[f->nreq++], sizeof(f->req[0]), "%s", in);
+		if (f->answer[i][0] &&
+		    write(c, f->answer[i], strlen(f->answer[i])) < 0)
+			break;
+		close(c);
+	}
+	return NULL;
+}
+
+static struct objstore *fake_open(struct fake *f, char path[static 32])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	f->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(f->fd, 8), 0);
+	assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &al), 0);
+	f->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_serve, f), 0);
+	char url[64];
+	snprintf(url, sizeof(url), "s3://b@http://127.0.0.1:%d", f->port);
+	struct objstore *os;
+	cred_file(path, "AWS_ACCESS_KEY_ID=k\nAWS_SECRET_ACCESS_KEY=s\n");
+	assert_int_equal(objstore_open_s3(url, path, &os, NULL), 0);
+	return os;
+}
+
+static void fake_close(struct fake *f, struct objstore *os, const char *path)
+{
+	objstore_close(os);
+	pthread_join(f->thread, NULL);
+	close(f->fd);
+	unlink(path);
+}
+
+#define ANSWER(status, body) \
+	"HTTP/1.1 " status "\r\nConnection: close\r\nContent-Length: " \
+	body "\r\n"
+#define OK_HELLO ANSWER("200 OK", "5\r\n") "hello"
+#define SLOW_DOWN ANSWER("503 Slow Down", "44\r\n") \
+	"<Error><Code>SlowDown</Code><Message/></Error>"
+
+static void test_s3_retries_5xx_and_signs(void **state)
+{
+	struct fake f = { .n = 2, .answer = { SLOW_DOWN, OK_HELLO } };
+	char path[32];
+	struct objstore *os = fake_open(&f, path);
+	struct buf b = { 0 };
+	assert_int_equal(objstore_get(os, "d/x", 0, 0, &b, NULL), 0);
+	assert_int_equal(b.len, 5);
+	assert_memory_equal(b.data, "hello", 5);
+	fake_close(&f, os, path);
+	assert_int_equal(f.nreq, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(strstr(f.req[i], "GET /b/d/x HTTP/1.1\r\n"));
+		assert_non_null(strcasestr(f.req[i], "x-amz-content-sha256: "
+					   "UNSIGNED-PAYLOAD\r\n"));
+		assert_non_null(strstr(f.req[i], "Authorization: AWS4-HMAC-SHA256 "
+				       "Credential=k/"));
+		assert_non_null(strstr(f.req[i], "/us-east-1/s3/aws4_request"));
+	}
+	buf_free(&b);
+}
+
+static void test_s3_gives_up_after_retries(void **state)
+{
+	struct fake f = { .n = 4, .answer = { SLOW_DOWN, SLOW_DOWN, SLOW_DOWN,
+					      SLOW_DOWN } };
+	char path[32];
+	struct objstore *os = fake_open(&f, path);
+	struct mlfs_err err = { 0 };
+	uint64_t size;
+	assert_int_equal(objstore_head(os, "x", &size, &err), -EIO);
+	assert_non_null(strstr(err.msg, "503"));
+	fake_close(&f, os, path);
+	assert_int_equal(f.nreq, 4);
+}
+
+static void test_s3_denied_is_not_retried(void **state)
+{
+	struct fake f = { .n = 1, .answer = {
+		ANSWER("403 Forbidden", "55\r\n")
+		"<Error><Code>InvalidAccessKeyId</Code><Message/></Error>" } };
+	char path[32];
+	struct objstore *os = fake_open(&f, path);
+	struct mlfs_err err = { 0 };
+	assert_int_equal(objstore_put_once(os, "x", "data", 4, &err), -EACCES);
+	assert_non_null(strstr(err.msg, "403 InvalidAccessKeyId"));
+	fake_close(&f, os, path);
+	assert_int_equal(f.nreq, 1);
+	assert_non_null(strstr(f.req[0], "PUT /b/x HTTP/1.1\r\n"));
+	assert_non_null(strcasestr(f.req[0], "if-none-match: *\r\n"));
+}
+
+/* A put whose answer was lost, retried: 412 then means "made by us" only
+ * when the object holds our bytes. */
+static void put_after_lost_answer(const char *stored, int want)
+{
+	char get[128];
+	snprintf(get, sizeof(get), ANSWER("200 OK", "%zu\r\n") "%s",
+		 strlen(stored), stored);
+	struct fake f = { .n = 3, .answer = { "",
+		ANSWER("412 Precondition Failed", "0\r\n"), get } };
+	char path[32];
+	struct objstore *os = fake_open(&f, path);
+	assert_int_equal(objstore_put_once(os, "x", "data", 4, NULL), want);
+	fake_close(&f, os, path);
+	assert_int_equal(f.nreq, 3);
+	assert_non_null(strstr(f.req[1], "PUT /b/x "));
+	assert_non_null(strstr(f.req[2], "GET /b/x "));
+}
+
+static void test_s3_put_retry_meets_itself(void **state)
+{
+	put_after_lost_answer("data", 0);
+	put_after_lost_answer("else", -EEXIST);
+}
+
 /* ---- the XML of S3's answers (objstore_xml.c) ---- */
 
 static void test_xml_list_page(void **state)
@@ -602,6 +764,10 @@ int main(void)
 		T(test_s3_bad_credentials),
 		T(test_s3_missing_bucket),
 		cmocka_unit_test(test_open_s3_checks_url_and_credentials),
+		cmocka_unit_test(test_s3_retries_5xx_and_signs),
+		cmocka_unit_test(test_s3_gives_up_after_retries),
+		cmocka_unit_test(test_s3_denied_is_not_retried),
+		cmocka_unit_test(test_s3_put_retry_meets_itself),
 		cmocka_unit_test(test_xml_list_page),
 		cmocka_unit_test(test_xml_refuses_malformed),
 		cmocka_unit_test(test_xml_error_body),
