@@ -187,7 +187,13 @@ static int os_list(struct objstore *os, const char *prefix, const char *after,
 	key_meta(&seek, after);
 	struct store_iter *it = store_iter_new(st(os), NULL, lo.data, lo.len,
 					       hi.data, hi.len);
-	store_iter_seek(it, seek.data, seek.len);
+	/* from AFTER, or from the prefix when AFTER sorts before it (a
+	 * seek below an iterator's lower bound is not RocksDB's to take) */
+	int c = memcmp(seek.data, lo.data, seek.len < lo.len ? seek.len : lo.len);
+	if (c < 0 || (c == 0 && seek.len < lo.len))
+		store_iter_seek(it, lo.data, lo.len);
+	else
+		store_iter_seek(it, seek.data, seek.len);
 	int rc = 0;
 	size_t n = 0;
 	for (; store_iter_valid(it); store_iter_next(it)) {

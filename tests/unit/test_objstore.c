@@ -304,6 +304,19 @@ static void test_list_pages_in_order(void **state)
 					   see, s, NULL), 0);
 	assert_int_equal(s->n, 12);
 	assert_string_equal(s->names[0], nm(f, "p/13"));
+	/* a marker before the prefix lists from its start */
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(objstore_list(f->os, nm(f, "p/"), nm(f, "p"), 3, see, s,
+				       &more, NULL), 0);
+	assert_int_equal(s->n, 3);
+	assert_string_equal(s->names[0], nm(f, "p/00"));
+	assert_true(more);
+	/* a marker past the prefix lists nothing */
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(objstore_list(f->os, nm(f, "p/"), nm(f, "p0"), 3, see,
+				       s, &more, NULL), 0);
+	assert_int_equal(s->n, 0);
+	assert_false(more);
 	/* the whole prefix: p-x sorts before p/ */
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(objstore_list_all(f->os, f->prefix, NULL, see, s, NULL), 0);
