@@ -22,10 +22,15 @@
 #define CONNECT_MS 1000		/* per endpoint */
 #define CALL_MS 10000		/* one request, a long range included */
 #define RETRY_MS 5000		/* leader elections, endpoints down */
+/* etcd's own deadline for a commit (the gateway's Grpc-Timeout): a
+ * proposal a follower forwarded to a leader that just died is otherwise
+ * waited for 5 s; after this it is reported as not known (ETIMEDOUT). */
+#define COMMIT_DEADLINE "Grpc-Timeout: 1S"
 
 struct handle {
 	CURL *curl;
-	struct curl_slist *hdrs;
+	struct curl_slist *hdrs;	/* reads, leases */
+	struct curl_slist *commit_hdrs;	/* the same, and COMMIT_DEADLINE */
 	struct etcd *e;
 	struct handle *next;	/* guarded by etcd.lock */
 };
@@ -131,6 +136,7 @@ static void handle_free(void *p)
 	pthread_mutex_unlock(&h->e->lock);
 	curl_easy_cleanup(h->curl);
 	curl_slist_free_all(h->hdrs);
+	curl_slist_free_all(h->commit_hdrs);
 	free(h);
 }
 
@@ -140,14 +146,23 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* A curl handle set up for a POST of JSON, with no Expect: 100. */
+/* The headers of every request: JSON, no Expect: 100, and the gRPC
+ * metadata "hasleader" (through the gateway), so that a member without a
+ * leader answers "no leader" at once instead of waiting. */
+static struct curl_slist *headers(void)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+	h = curl_slist_append(h, "Expect:");
+	return curl_slist_append(h, "Grpc-Metadata-hasleader: true");
+}
+
+/* A curl handle set up for a POST of JSON. */
 static CURL *curl_new(struct curl_slist **hdrs)
 {
 	CURL *c = curl_easy_init();
 	if (!c)
 		mlfs_oom();
-	*hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	*hdrs = curl_slist_append(*hdrs, "Expect:");
+	*hdrs = headers();
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
@@ -165,6 +180,7 @@ static struct handle *handle_get(struct etcd *e)
 		mlfs_oom();
 	h->e = e;
 	h->curl = curl_new(&h->hdrs);
+	h->commit_hdrs = curl_slist_append(headers(), COMMIT_DEADLINE);
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)CALL_MS);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
 	pthread_mutex_lock(&e->lock);
@@ -185,6 +201,7 @@ static int etcd_errno(const char *msg)
 		{ "too large", -E2BIG }, { "duplicate key", -EINVAL },
 		{ "no leader", 1 }, { "leader changed", 1 }, { "not capable", 1 },
 		{ "server stopped", 1 }, { "timed out", -ETIMEDOUT },
+		{ "deadline exceeded", -ETIMEDOUT },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(*map); i++)
 		if (msg && strstr(msg, map[i].text))
@@ -223,6 +240,7 @@ static int call(struct etcd *e, const char *path, json_t *body, bool safe,
 	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
 	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &resp);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, safe ? h->hdrs : h->commit_hdrs);
 	for (;;) {
 		int i = __atomic_load_n(&e->cur, __ATOMIC_RELAXED) % e->neps;
 		buf_reset(&url);
@@ -244,11 +262,11 @@ static int call(struct etcd *e, const char *path, json_t *body, bool safe,
 			 msg ? msg : cc != CURLE_OK ? curl_easy_strerror(cc) : "a bad answer");
 		rc = cc == CURLE_OK ? etcd_errno(msg) : sent && !safe ? -ETIMEDOUT : 1;
 		json_decref(j);
-		if (rc <= 0 || (clock_ms() >= deadline && tries >= e->neps - 1))
-			break;
 		if (cc != CURLE_OK)	/* this one is down: the next one */
 			__atomic_compare_exchange_n(&e->cur, &(int){ i }, i + 1, false,
 						    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+		if (rc <= 0 || (clock_ms() >= deadline && tries >= e->neps - 1))
+			break;
 		if (++tries % e->neps == 0 || cc == CURLE_OK)
 			sleep_ms(20);
 	}
