@@ -165,26 +165,21 @@ static void ring_push(struct rocks *r, struct rev_events *e)
 
 /* ---- reads ---- */
 
-/* KEY's mod revision and lease at SNAP: 0 when absent, 1 when written
- * by the store directly (never through kv_commit). */
+/* The mod revision and lease of KEY, which exists at SNAP: those of its
+ * \x01m record, or 1 and none for a key the store wrote directly (or a
+ * record left by one; a key deleted by the store directly keeps its
+ * record, which counts for nothing while the key is absent). */
 static int read_mod(struct rocks *r, const struct store_snapshot *snap,
 		    const void *key, size_t klen, struct buf *tmp,
 		    kv_rev *mod, kv_lease *lease)
 {
 	key_meta(tmp, P_MOD, 0, key, klen);
-	struct buf v = { 0 };
-	int rc = store_get(r->s, snap, tmp->data, tmp->len, &v, NULL);
-	*mod = 0;
+	int rc = store_get(r->s, snap, tmp->data, tmp->len, tmp, NULL);
+	*mod = 1;
 	*lease = 0;
-	if (!rc && v.len == 16) {
-		*mod = key_get_u64(v.data);
-		*lease = (kv_lease)key_get_u64(v.data + 8);
-	}
-	buf_free(&v);
-	if (rc == -ENOENT) {
-		rc = store_get(r->s, snap, key, klen, tmp, NULL);
-		if (!rc)
-			*mod = 1;
+	if (!rc && tmp->len == 16) {
+		*mod = key_get_u64(tmp->data);
+		*lease = (kv_lease)key_get_u64(tmp->data + 8);
 	}
 	return rc == -ENOENT ? 0 : rc;
 }
@@ -306,18 +301,17 @@ static int rocks_range(struct kv *kv, const void *begin, size_t blen,
 
 /* ---- commits, under the commit lock ---- */
 
+/* 1 when compare C holds, 0 when not, or an error. */
 static int cmp_holds(struct rocks *r, const struct kv_cmp *c, struct buf *tmp)
 {
-	kv_rev mod;
+	kv_rev mod = 0;
 	kv_lease l;
-	if (c->kind == KV_CMP_VALUE_EQ) {
-		int rc = store_get(r->s, NULL, c->key, c->klen, tmp, NULL);
-		if (rc)
-			return rc == -ENOENT ? 0 : rc;
-		return tmp->len == c->vlen && !memcmp(tmp->data, c->val, c->vlen);
-	}
-	int rc = read_mod(r, NULL, c->key, c->klen, tmp, &mod, &l);
-	if (rc)
+	int rc = store_get(r->s, NULL, c->key, c->klen, tmp, NULL);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (c->kind == KV_CMP_VALUE_EQ)
+		return !rc && tmp->len == c->vlen && !memcmp(tmp->data, c->val, c->vlen);
+	if (!rc && (rc = read_mod(r, NULL, c->key, c->klen, tmp, &mod, &l)))
 		return rc;
 	return mod == (c->kind == KV_CMP_ABSENT ? 0 : c->rev);
 }
