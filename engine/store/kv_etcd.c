@@ -24,13 +24,13 @@
 #define RETRY_MS 5000		/* leader elections, endpoints down */
 /* etcd's own deadline for a commit (the gateway's Grpc-Timeout): a
  * proposal a follower forwarded to a leader that just died is otherwise
- * waited for 5 s; after this it is reported as not known (ETIMEDOUT). */
-#define COMMIT_DEADLINE "Grpc-Timeout: 1S"
+ * waited for 5 s; after this it is reported as not known (ETIMEDOUT).
+ * COMMIT_MS, and 1 ms more per KB of request. */
+#define COMMIT_MS 1000
 
 struct handle {
 	CURL *curl;
-	struct curl_slist *hdrs;	/* reads, leases */
-	struct curl_slist *commit_hdrs;	/* the same, and COMMIT_DEADLINE */
+	struct curl_slist *hdrs;
 	struct etcd *e;
 	struct handle *next;	/* guarded by etcd.lock */
 };
@@ -122,6 +122,13 @@ static int64_t jint(const json_t *o, const char *name)
 
 /* ---- one request, with fail-over ---- */
 
+static void handle_cleanup(struct handle *h)
+{
+	curl_easy_cleanup(h->curl);
+	curl_slist_free_all(h->hdrs);
+	free(h);
+}
+
 static void handle_free(void *p)
 {
 	struct handle *h = p;
@@ -134,10 +141,7 @@ static void handle_free(void *p)
 			break;
 		}
 	pthread_mutex_unlock(&h->e->lock);
-	curl_easy_cleanup(h->curl);
-	curl_slist_free_all(h->hdrs);
-	curl_slist_free_all(h->commit_hdrs);
-	free(h);
+	handle_cleanup(h);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
@@ -180,7 +184,6 @@ static struct handle *handle_get(struct etcd *e)
 		mlfs_oom();
 	h->e = e;
 	h->curl = curl_new(&h->hdrs);
-	h->commit_hdrs = curl_slist_append(headers(), COMMIT_DEADLINE);
 	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)CALL_MS);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
 	pthread_mutex_lock(&e->lock);
@@ -231,6 +234,7 @@ static int call(struct etcd *e, const char *path, json_t *body, bool safe,
 	struct handle *h = handle_get(e);
 	char *text = json_dumps(body, JSON_COMPACT);
 	struct buf resp = { 0 }, url = { 0 };
+	struct curl_slist *commit_hdrs = NULL;
 	int64_t deadline = clock_ms() + e->retry_ms;
 	int rc = -EHOSTUNREACH, tries = 0;
 	char why[256] = "";
@@ -240,7 +244,13 @@ static int call(struct etcd *e, const char *path, json_t *body, bool safe,
 	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
 	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, safe ? h->hdrs : h->commit_hdrs);
+	if (!safe) {
+		char hdr[64];
+		snprintf(hdr, sizeof(hdr), "Grpc-Timeout: %zum",
+			 COMMIT_MS + strlen(text) / 1024);
+		commit_hdrs = curl_slist_append(headers(), hdr);
+	}
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, safe ? h->hdrs : commit_hdrs);
 	for (;;) {
 		int i = __atomic_load_n(&e->cur, __ATOMIC_RELAXED) % e->neps;
 		buf_reset(&url);
@@ -271,6 +281,7 @@ static int call(struct etcd *e, const char *path, json_t *body, bool safe,
 			sleep_ms(20);
 	}
 	free(text);
+	curl_slist_free_all(commit_hdrs);
 	buf_free(&resp);
 	buf_free(&url);
 	if (rc > 0)
@@ -673,9 +684,7 @@ static void etcd_close(struct kv *kv)
 	while (e->handles) {
 		struct handle *h = e->handles;
 		e->handles = h->next;
-		curl_easy_cleanup(h->curl);
-		curl_slist_free_all(h->hdrs);
-		free(h);
+		handle_cleanup(h);
 	}
 	for (int i = 0; i < e->neps; i++)
 		free(e->eps[i]);
