@@ -347,8 +347,8 @@ def test_bad_writes_change_nothing(mnt):
     cases = [
         # duplicate key in one > write: both lines named
         (False, "id,v\n7,a\n8,b\n7,c\n", "line 4: duplicate key '7' (first on line 2)"),
-        # missing key column on merge
-        (True, "v,w\nq,r\n", "key column 'id' is missing"),
+        # no key column: on merge no header but a row, of 3 fields
+        (True, "v,w,x\nq,r,s\n", "line 1, column 3: expected 2 fields, found 3"),
         # a null key
         (True, "id,v\n3,c\n,d\n", "line 3, column 1: key 'id' is empty"),
         # extra fields on merge
