@@ -114,8 +114,7 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("bytes", bytes, UINT, 0),
 	F("seg", seg, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0),
+	CODEC_OWNER_FIELDS(struct meta, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))

@@ -195,8 +195,7 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("versions", versions, UINT, 0),
 	F("fbytes", fbytes, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0),
+	CODEC_OWNER_FIELDS(struct fmeta, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))

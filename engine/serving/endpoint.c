@@ -128,8 +128,7 @@ int endpoint_config_parse(const char *text, size_t len,
 #define F(key, m, t) CODEC_FIELD(key, struct endpoint_info, m, CODEC_##t, 0)
 static const struct codec_field record_fields[] = {
 	F("id", id, UINT), F("ctime", created_ms, INT), F("mtime", updated_ms, INT),
-	F("uid", uid, UINT), F("gid", gid, UINT),
-	CODEC_FIELD("mode", struct endpoint_info, mode, CODEC_UINT, 0755),
+	CODEC_OWNER_FIELDS(struct endpoint_info, 0755),
 };
 #undef F
 #define RECORD_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]))

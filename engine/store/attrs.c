@@ -15,8 +15,7 @@ static void key_attrs(struct buf *k, const char *name)
 
 #define F(key, m, t, d) CODEC_FIELD(key, struct attrs, m, CODEC_##t, d)
 static const struct codec_field attrs_fields[] = {
-	F("mode", mode, UINT, 0644), F("uid", uid, UINT, 0),
-	F("gid", gid, UINT, 0), F("ctime", ctime_ns, INT, 0),
+	CODEC_OWNER_FIELDS(struct attrs, 0644), F("ctime", ctime_ns, INT, 0),
 	F("mtime", mtime_ns, INT, 0),
 };
 #undef F
