@@ -196,10 +196,7 @@ int table_make(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 	m.mode = mode & 07777;
 	struct store_batch *b = store_batch_new();
 	meta_put(b, name, &m);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	rc = attrs_batch_write(s, b, attrs, false, err);
 out:
 	pthread_mutex_unlock(COMMIT_LOCK(s));
 	return rc;
@@ -261,11 +258,10 @@ int table_remove(struct store *s, const char *name, const char *attrs,
 	rc = drop_segments(s, m.id, b);
 	columnar_forget(b, m.id);
 	named_delete(b, "t/", name);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	if (!rc)
-		rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	if (rc)
+		store_batch_free(b);
+	else
+		rc = attrs_batch_write(s, b, attrs, false, err);
 	pthread_mutex_unlock(COMMIT_LOCK(s));
 	meta_free(&m);
 	return rc;

@@ -258,11 +258,8 @@ int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 		r.mode = mode & 07777;
 		r.next_run = 1;
 		r.fired_s = clock_now_ms() / 1000;
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
 		job_rec_put(b, name, &r);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(jobs_lock(s));
 	job_rec_free(&r);
@@ -287,10 +284,7 @@ int job_delete(struct store *s, const char *name, const char *attrs,
 		}
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(jobs_lock(s));
 	job_rec_free(&r);

@@ -199,11 +199,8 @@ int monitor_create(struct store *s, const char *name, uint32_t uid,
 		r.uid = uid;
 		r.gid = gid;
 		r.mode = mode & 07777;
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
 		mon_record_put(b, name, &r);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(mon_lock(s));
 	mon_record_free(&r);
@@ -235,10 +232,7 @@ int monitor_delete(struct store *s, const char *name, const char *attrs,
 		drop_data(b, r.did);
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 		mon_record_free(&r);
 	}
 	pthread_mutex_unlock(mon_lock(s));

@@ -73,3 +73,13 @@ int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
 	store_batch_free(b);
 	return rc;
 }
+
+int attrs_batch_write(struct store *s, struct store_batch *b,
+		      const char *attrs, bool sync, struct mlfs_err *err)
+{
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
+	int rc = store_write(s, b, sync, err);
+	store_batch_free(b);
+	return rc;
+}
