@@ -12,11 +12,10 @@ refused); a feature table's may name some of them, in any order, or new
 ones (a merge)."""
 import errno
 import os
-import re
 
 import pytest
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
+from conftest import last_log, read
 
 KINDS = ["tables", "features"]
 
@@ -28,17 +27,6 @@ def write_text(path, text, append):
         os.write(fd, text.encode())
     finally:
         os.close(fd)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read().decode()
-
-
-def last_log(m):
-    match = LOG_LINE.match(m.log().strip().split("\n")[-1])
-    assert match
-    return match.group(1), match.group(2)
 
 
 def make(mnt, kind, text="id,v\n1,a\n2,b\n"):
