@@ -454,15 +454,15 @@ struct fs_collection {
 	bool (*exists)(struct store *s, const char *name);
 	int (*list)(struct store *s, int (*fn)(void *ctx, const char *name),
 		    void *ctx);
-	int (*create)(struct store *s, const char *name, struct mlfs_err *err);
-	int (*drop)(struct store *s, const char *name, struct mlfs_err *err);
-	/* Instead of create and drop, for objects that keep their owner
-	 * and mode themselves (child->owner): MAKE creates NAME with the
-	 * caller's owner and MODE, and REMOVE drops it, each in one batch
-	 * that also clears the attrs at ATTRS (chmod/chown of before). */
-	int (*make)(struct fs *fs, const char *name, mode_t mode,
-		    const char *attrs, struct mlfs_err *err);
-	int (*remove)(struct fs *fs, const char *name, const char *attrs,
+	/* The engine's own make and remove: objects keep their owner and
+	 * mode in their record (child->owner).  MAKE creates NAME owned by
+	 * UID, GID (mkdir's caller) with MODE, and REMOVE drops it, each in
+	 * one batch that also clears the attrs at ATTRS (chmod/chown of an
+	 * object of that name before). */
+	int (*make)(struct store *s, const char *name, uint32_t uid,
+		    uint32_t gid, uint32_t mode, const char *attrs,
+		    struct mlfs_err *err);
+	int (*remove)(struct store *s, const char *name, const char *attrs,
 		      struct mlfs_err *err);
 	const struct node_ops *child;
 };
@@ -619,14 +619,6 @@ extern const struct node_ops ns_artifacts_dir;
 /* The same tree read-only (a trained model's files): ID its directory. */
 extern const struct node_ops ns_frozen_dir;
 
-/* Make the directory object PATH with MAKE(CTX, ERR), owned by the
- * caller with permission bits MODE: the owner and mode are recorded
- * first, so that no object exists without them (a crash in between
- * leaves only a record the next mkdir of PATH replaces); if MAKE fails
- * the record PATH had before is put back.  MAKE's result. */
-int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
-		    int (*make)(void *ctx, struct mlfs_err *err), void *ctx,
-		    struct mlfs_err *err);
 /* The caller of the current request (uid, gid), and its pid. */
 void fs_caller(uid_t *uid, gid_t *gid);
 pid_t fs_caller_pid(void);

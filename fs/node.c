@@ -234,31 +234,3 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	st->st_atim = st->st_mtim;
 	return 0;
 }
-
-int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,
-		    int (*make)(void *ctx, struct mlfs_err *err), void *ctx,
-		    struct mlfs_err *err)
-{
-	struct attrs a, before;
-	struct timespec ts;
-	uid_t uid;
-	gid_t gid;
-
-	fs_caller(&uid, &gid);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	a.mode = mode & 07777;
-	a.uid = uid;
-	a.gid = gid;
-	a.ctime_ns = a.mtime_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	bool had = attrs_get(fs->store, path, &before) == 0;
-	int rc = attrs_put(fs->store, path, &a, err);
-	if (rc)
-		return rc;
-	if (!(rc = make(ctx, err)))
-		return 0;
-	if (had)
-		attrs_put(fs->store, path, &before, NULL);
-	else
-		attrs_delete(fs->store, path, NULL);
-	return rc;
-}

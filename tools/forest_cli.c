@@ -164,12 +164,26 @@ static int parse_opts(int argc, char **argv, const char *cmd, struct opts *o)
 	return 0;
 }
 
-static int need(const char *cmd, const char *name, const char *v)
+/* 0 when every option of WHICH (their letters: d data, l label, m model,
+ * T train, E test) was given, else 2 after saying which is missing. */
+static int need(const char *cmd, const struct opts *o, const char *which)
 {
-	if (v)
-		return 0;
-	fprintf(stderr, "mlfs forest %s: --%s is required\n", cmd, name);
-	return 2;
+	static const struct { char c; const char *name; size_t off; } opt[] = {
+		{ 'd', "data", offsetof(struct opts, data) },
+		{ 'l', "label", offsetof(struct opts, label) },
+		{ 'm', "model", offsetof(struct opts, model) },
+		{ 'T', "train", offsetof(struct opts, train) },
+		{ 'E', "test", offsetof(struct opts, test) },
+	};
+	for (const char *w = which; *w; w++)
+		for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+			if (opt[i].c == *w &&
+			    !*(const char *const *)((const char *)o + opt[i].off)) {
+				fprintf(stderr, "mlfs forest %s: --%s is required\n",
+					cmd, opt[i].name);
+				return 2;
+			}
+	return 0;
 }
 
 /* Load CSV for a model: its categorical features stay text whatever they
@@ -190,6 +204,35 @@ static int load_for_model(const struct forest *m, const char *path,
 	return rc;
 }
 
+/* The end of a command: free what it holds, return STATUS. */
+static int cmd_end(int status, struct buf *out, struct forest *m,
+		   struct frame *f)
+{
+	buf_free(out);
+	forest_free(m);
+	frame_free(f);
+	return status;
+}
+
+/* "oob_score X" when M has one. */
+static void put_oob(const struct forest *m, struct buf *out)
+{
+	double oob;
+	if (!forest_oob_score(m, &oob)) {
+		buf_puts(out, "oob_score ");
+		buf_put_double(out, oob);
+		buf_putc(out, '\n');
+	}
+}
+
+/* The model --model and the data --data read for it. */
+static int load_model_data(const struct opts *o, struct forest **m,
+			   struct frame **f, struct mlfs_err *err)
+{
+	int rc = forest_load_file(o->model, m, err);
+	return rc ? rc : load_for_model(*m, o->data, f, err);
+}
+
 static int cmd_train(struct opts *o)
 {
 	struct mlfs_err err = { 0 };
@@ -198,8 +241,7 @@ static int cmd_train(struct opts *o)
 	struct buf out = { 0 };
 	int rc, status = 0;
 
-	if (need("train", "data", o->data) || need("train", "label", o->label) ||
-	    need("train", "model", o->model))
+	if (need("train", o, "dlm"))
 		return 2;
 	if ((rc = frame_load_csv(o->data, NULL, &f, &err))) {
 		status = fail("train", rc, &err);
@@ -217,24 +259,16 @@ static int cmd_train(struct opts *o)
 	}
 	struct forest_stats st;
 	forest_stats(m, &st);
-	double oob;
 	buf_printf(&out, "rows %zu\nfeatures %zu\n", frame_nrows(f),
 		   forest_nfeatures(m));
 	if (forest_is_classifier(m))
 		buf_printf(&out, "classes %zu\n", forest_nclasses(m));
 	buf_printf(&out, "trees %zu\nnodes %zu\nfit_seconds %.3f\n", st.trees,
 		   st.nodes, fit_s);
-	if (!forest_oob_score(m, &oob)) {
-		buf_puts(&out, "oob_score ");
-		buf_put_double(&out, oob);
-		buf_putc(&out, '\n');
-	}
+	put_oob(m, &out);
 	fwrite(out.data, 1, out.len, stdout);
 out:
-	buf_free(&out);
-	forest_free(m);
-	frame_free(f);
-	return status;
+	return cmd_end(status, &out, m, f);
 }
 
 /* Append one prediction line for row I. */
@@ -266,10 +300,9 @@ static int cmd_predict(struct opts *o)
 	double *p = NULL;
 	int rc, status = 0;
 
-	if (need("predict", "model", o->model) || need("predict", "data", o->data))
+	if (need("predict", o, "md"))
 		return 2;
-	if ((rc = forest_load_file(o->model, &m, &err)) ||
-	    (rc = load_for_model(m, o->data, &f, &err))) {
+	if ((rc = load_model_data(o, &m, &f, &err))) {
 		status = fail("predict", rc, &err);
 		goto out;
 	}
@@ -312,10 +345,7 @@ static int cmd_predict(struct opts *o)
 	}
 out:
 	free(p);
-	buf_free(&out);
-	frame_free(f);
-	forest_free(m);
-	return status;
+	return cmd_end(status, &out, m, f);
 }
 
 /* Predict F with M and compute the metrics against column LABEL. */
@@ -356,11 +386,9 @@ static int cmd_eval(struct opts *o)
 	struct buf out = { 0 };
 	int rc, status = 0;
 
-	if (need("eval", "model", o->model) || need("eval", "data", o->data) ||
-	    need("eval", "label", o->label))
+	if (need("eval", o, "mdl"))
 		return 2;
-	if ((rc = forest_load_file(o->model, &m, &err)) ||
-	    (rc = load_for_model(m, o->data, &f, &err)) ||
+	if ((rc = load_model_data(o, &m, &f, &err)) ||
 	    (rc = evaluate(m, f, o->label, o->threads, &rep, &err))) {
 		status = fail("eval", rc, &err);
 		goto out;
@@ -369,10 +397,7 @@ static int cmd_eval(struct opts *o)
 	eval_report_format(&rep, &out);
 	fwrite(out.data, 1, out.len, stdout);
 out:
-	buf_free(&out);
-	frame_free(f);
-	forest_free(m);
-	return status;
+	return cmd_end(status, &out, m, f);
 }
 
 struct imp_ix {
@@ -396,7 +421,7 @@ static int cmd_info(struct opts *o)
 	struct imp_ix *v = NULL;
 	int rc, status = 0;
 
-	if (need("info", "model", o->model))
+	if (need("info", o, "m"))
 		return 2;
 	if ((rc = forest_load_file(o->model, &m, &err)) ||
 	    (rc = forest_save(m, &bytes, &err))) {
@@ -405,7 +430,6 @@ static int cmd_info(struct opts *o)
 	}
 	struct forest_stats st;
 	forest_stats(m, &st);
-	double oob;
 	buf_printf(&out, "task %s\nlabel %s\n",
 		   forest_is_classifier(m) ? "classification" : "regression",
 		   forest_label(m));
@@ -419,11 +443,7 @@ static int cmd_info(struct opts *o)
 		   st.trees, st.nodes, st.leaves, st.max_depth,
 		   (unsigned long long)st.train_rows, forest_nfeatures(m),
 		   bytes.len, st.mem_bytes);
-	if (!forest_oob_score(m, &oob)) {
-		buf_puts(&out, "oob_score ");
-		buf_put_double(&out, oob);
-		buf_putc(&out, '\n');
-	}
+	put_oob(m, &out);
 	forest_params_format(forest_params(m), &out);
 	size_t nf = forest_nfeatures(m);
 	const double *imp = forest_importances(m);
@@ -507,8 +527,7 @@ static int cmd_bench(struct opts *o)
 	size_t nrows_lat = 0;
 	int rc, status = 0;
 
-	if ((!o->model && need("bench", "train", o->train)) ||
-	    need("bench", "test", o->test) || need("bench", "label", o->label))
+	if (need("bench", o, o->model ? "El" : "TEl"))
 		return 2;
 	/* With --model the saved model is loaded instead of fitted: the
 	 * load is reported as load_seconds and fit_seconds is 0. */

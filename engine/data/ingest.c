@@ -96,20 +96,40 @@ static int table_col(const struct ingest_table *t, const char *p, size_t len)
 	return columns_index(t->ncols, t->names, p, len);
 }
 
-/* The header rule (ingest.h): is the first record R[0..N) a header? */
+/* Does one of the N fields F, trimmed, read NAME? */
+static bool fields_hold(const struct csv_field *f, size_t n, const char *name)
+{
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < n; i++) {
+		const char *p;
+		size_t l;
+		field_trim(&f[i], &p, &l);
+		if (l == nl && !memcmp(p, name, l))
+			return true;
+	}
+	return false;
+}
+
+/* The header rule (ingest.h): is the first record F[0..N) a header? */
 static bool first_is_header(const struct ingest_table *t,
 			    const struct csv_field *f, size_t n)
 {
 	if (t->replace || t->ncols == 0)
 		return true;
+	if (t->nneed) {
+		for (uint32_t k = 0; k < t->nneed; k++)
+			if (!fields_hold(f, n, t->need[k]))
+				return false;
+		return true;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const char *p;
 		size_t l;
 		field_trim(&f[i], &p, &l);
-		if (table_col(t, p, l) >= 0)
-			return true;
+		if (table_col(t, p, l) < 0)
+			return false;
 	}
-	return false;
+	return n > 0;
 }
 
 /* The write's columns: N names (P, LEN) typed from the table by name. */

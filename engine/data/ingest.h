@@ -9,8 +9,10 @@
  *   - a replace (O_TRUNC), or a write into a table without columns: the
  *     first line is the header;
  *   - an append (>>) into a table with columns: the first line is a header
- *     when one of its fields, blanks around it dropped, names a column of
- *     the table; otherwise it is the first row, in the table's columns.
+ *     when its fields, blanks around them dropped, hold every name of
+ *     `need` (a feature table: its keys and timestamp key) or, without
+ *     `need`, when every field names a column of the table (a table);
+ *     otherwise it is the first row, in the table's columns.
  * Header names lose the blanks around them (unless quoted); a byte order
  * mark at the start is dropped.  What a header may name is the kind's
  * choice (INGEST_SAME_COLUMNS: exactly the table's columns, in order). */
@@ -43,6 +45,12 @@ struct ingest_table {
 	bool declared;		/* the types are fixed: a value must fit */
 	bool replace;		/* O_TRUNC: the text's first line is the header */
 	enum ingest_header header;
+	/* The names that make the first line of an append a header when its
+	 * fields hold all of them (any order, others beside).  NULL: it is
+	 * one when every field names a column.  Borrowed until the first
+	 * line was read. */
+	const char *const *need;
+	uint32_t nneed;
 };
 
 /* Where the rows go.  Both return 0 or a negative errno (set ERR). */

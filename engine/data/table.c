@@ -114,8 +114,7 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("bytes", bytes, UINT, 0),
 	F("seg", seg, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0),
+	CODEC_OWNER_FIELDS(struct meta, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
@@ -197,10 +196,7 @@ int table_make(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 	m.mode = mode & 07777;
 	struct store_batch *b = store_batch_new();
 	meta_put(b, name, &m);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	rc = attrs_batch_write(s, b, attrs, false, err);
 out:
 	pthread_mutex_unlock(COMMIT_LOCK(s));
 	return rc;
@@ -262,11 +258,10 @@ int table_remove(struct store *s, const char *name, const char *attrs,
 	rc = drop_segments(s, m.id, b);
 	columnar_forget(b, m.id);
 	named_delete(b, "t/", name);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	if (!rc)
-		rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	if (rc)
+		store_batch_free(b);
+	else
+		rc = attrs_batch_write(s, b, attrs, false, err);
 	pthread_mutex_unlock(COMMIT_LOCK(s));
 	meta_free(&m);
 	return rc;

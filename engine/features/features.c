@@ -195,8 +195,7 @@ static const struct codec_field meta_fields[] = {
 	F("rows", rows, UINT, 0), F("versions", versions, UINT, 0),
 	F("fbytes", fbytes, UINT, 0), F("ver", ver, UINT, 0),
 	F("ctime", ctime, INT, 0), F("mtime", mtime, INT, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0),
+	CODEC_OWNER_FIELDS(struct fmeta, 0),
 };
 #undef F
 #define META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
@@ -331,11 +330,7 @@ static int meta_write(struct store *s, const char *name, const struct fmeta *m,
 {
 	struct store_batch *b = store_batch_new();
 	features_meta_put(b, name, m);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	int rc = store_write(s, b, false, err);
-	store_batch_free(b);
-	return rc;
+	return attrs_batch_write(s, b, attrs, false, err);
 }
 
 /* ---- create, drop, list, stat ---- */
@@ -401,10 +396,7 @@ int features_remove(struct store *s, const char *name, const char *attrs,
 	features_range_delete(b, 'v', m.id);
 	features_range_delete(b, 't', m.id);
 	named_delete(b, "f/m/", name);
-	if (attrs)
-		attrs_batch_delete_tree(b, attrs);
-	rc = store_write(s, b, false, err);
-	store_batch_free(b);
+	rc = attrs_batch_write(s, b, attrs, false, err);
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	features_meta_free(&m);
 	return rc;

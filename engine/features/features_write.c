@@ -628,6 +628,8 @@ struct features_writer {
 	char **keys;
 	uint32_t nkeys;
 	char *ts;
+	/* The keys and ts: a first line of >> holding them all is a header. */
+	const char **need;
 	struct stage st;
 	struct buf key;
 	struct seen *seen;
@@ -787,10 +789,20 @@ int features_writer_open(struct store *s, const char *name, bool replace,
 	w->ts = m.ts;
 	m.ts = NULL;
 	features_meta_free(&m);
-	/* A header on >> may name some of the columns, or new ones. */
+	/* A header on >> may name some of the columns, or new ones, but
+	 * always the keys and the ts: holding them all makes it one. */
+	uint32_t nneed = w->nkeys + (w->ts != NULL);
+	w->need = calloc(nneed ? nneed : 1, sizeof(*w->need));
+	if (!w->need)
+		mlfs_oom();
+	for (uint32_t k = 0; k < w->nkeys; k++)
+		w->need[k] = w->keys[k];
+	if (w->ts)
+		w->need[w->nkeys] = w->ts;
 	struct ingest_table t = {
 		.ncols = w->tcols, .names = w->tnames, .types = w->ttypes,
 		.replace = replace, .header = INGEST_ANY_COLUMNS,
+		.need = w->need, .nneed = nneed,
 	};
 	if ((rc = ingest_new(&t, &sink, w, &w->in))) {
 		features_writer_free(w);
@@ -845,6 +857,7 @@ void features_writer_free(struct features_writer *w)
 	free(w->ttypes);
 	features_free_names(w->keys, w->nkeys);
 	free(w->ts);
+	free(w->need);
 	stage_free(&w->st);
 	buf_free(&w->key);
 	free(w->seen);

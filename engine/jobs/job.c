@@ -65,29 +65,22 @@ void job_rec_free(struct job_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct job_rec, m, CODEC_##t, d)
+static const struct codec_field rec_fields[] = {
+	F("id", id, UINT, 0), F("ctime", ctime_ms, INT, 0),
+	F("mtime", mtime_ms, INT, 0), CODEC_OWNER_FIELDS(struct job_rec, 0755),
+	F("spec", spec, BUF, 0), F("next", next_run, UINT, 1),
+	F("fired", fired_s, INT, 0),
+};
+#undef F
+#define REC_FIELDS (sizeof(rec_fields) / sizeof(rec_fields[0]))
+
+/* The record: the fields above and "seen" [batches, queued]. */
 void job_rec_put(struct store_batch *b, const char *name, const struct job_rec *r)
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_record(&k, name);
-	codec_enc_map(&v, 10);
-	codec_enc_cstr(&v, "id");
-	codec_enc_u64(&v, r->id);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, r->ctime_ms);
-	codec_enc_cstr(&v, "mtime");
-	codec_enc_i64(&v, r->mtime_ms);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, r->uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, r->gid);
-	codec_enc_cstr(&v, "mode");
-	codec_enc_u64(&v, r->mode);
-	codec_enc_cstr(&v, "spec");
-	codec_enc_str(&v, r->spec.data ? r->spec.data : "", r->spec.len);
-	codec_enc_cstr(&v, "next");
-	codec_enc_u64(&v, r->next_run);
-	codec_enc_cstr(&v, "fired");
-	codec_enc_i64(&v, r->fired_s);
+	codec_enc_fields(&v, r, rec_fields, REC_FIELDS, 1);
 	codec_enc_cstr(&v, "seen");
 	codec_enc_array(&v, 2);
 	codec_enc_u64(&v, r->seen_batches);
@@ -99,41 +92,24 @@ void job_rec_put(struct store_batch *b, const char *name, const struct job_rec *
 
 int job_rec_load(struct store *s, const char *name, struct job_rec *r)
 {
-	struct buf v = { 0 };
+	struct dec *d;
+	struct dval x;
 	memset(r, 0, sizeof(*r));
-	int rc = store_get_named(s, NULL, "j/m/", name, &v);
-	if (rc) {
-		buf_free(&v);
+	int rc = codec_load_named(s, NULL, "j/m/", name, &d);
+	if (rc)
 		return rc;
-	}
-	struct dec *d = codec_dec_new(v.data, v.len);
-	struct dval root = d ? codec_dec_root(d) : (struct dval){ 0 }, x;
-	const char *p;
-	size_t len;
-	r->id = d ? codec_dget_u64(root, "id", 0) : 0;
-	if (!r->id) {
-		rc = -EIO;
-	} else {
-		r->ctime_ms = codec_dget_i64(root, "ctime", 0);
-		r->mtime_ms = codec_dget_i64(root, "mtime", 0);
-		r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
-		r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
-		r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
-		if (codec_dval_get(root, "spec", &x) && codec_dval_str(x, &p, &len)) {
-			buf_append(&r->spec, p, len);
-			buf_reserve(&r->spec, 1);
-			r->spec.data[r->spec.len] = '\0';
-		}
-		r->next_run = codec_dget_u64(root, "next", 1);
-		r->fired_s = codec_dget_i64(root, "fired", 0);
-		if (codec_dval_get(root, "seen", &x) && codec_dval_len(x) == 2) {
-			codec_dval_u64(codec_dval_at(x, 0), &r->seen_batches);
-			codec_dval_bool(codec_dval_at(x, 1), &r->trigger_queued);
-		}
+	struct dval root = codec_dec_root(d);
+	codec_dec_fields(root, r, rec_fields, REC_FIELDS);
+	if (codec_dval_get(root, "seen", &x) && codec_dval_len(x) == 2) {
+		codec_dval_u64(codec_dval_at(x, 0), &r->seen_batches);
+		codec_dval_bool(codec_dval_at(x, 1), &r->trigger_queued);
 	}
 	codec_dec_free(d);
-	buf_free(&v);
-	return rc;
+	if (!r->id) {
+		job_rec_free(r);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* ---- the run record ---- */
@@ -282,11 +258,8 @@ int job_create(struct store *s, const char *name, uint32_t uid, uint32_t gid,
 		r.mode = mode & 07777;
 		r.next_run = 1;
 		r.fired_s = clock_now_ms() / 1000;
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
 		job_rec_put(b, name, &r);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(jobs_lock(s));
 	job_rec_free(&r);
@@ -311,10 +284,7 @@ int job_delete(struct store *s, const char *name, const char *attrs,
 		}
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(jobs_lock(s));
 	job_rec_free(&r);

@@ -108,26 +108,27 @@ static int dec_names(struct dval l, char ***out, size_t *n)
 	return 0;
 }
 
+#define F(key, m, t, d) CODEC_FIELD(key, struct mon_record, m, CODEC_##t, d)
+static const struct codec_field rec_fields[] = {
+	F("did", did, UINT, 0), F("ctime", ctime_ms, INT, 0),
+	F("mtime", mtime_ms, INT, 0), CODEC_OWNER_FIELDS(struct mon_record, 0755),
+	F("spec", spec, BUF, 0), F("lseq", log_seq, UINT, 0),
+	F("bseq", block_seq, UINT, 0), F("base", base_tag, CSTR, 0),
+	F("lver", labels_ver, UINT, 0), F("aseq", alert_seq, UINT, 0),
+	F("high", high_batches, UINT, 0), F("last", last_ms, INT, 0),
+	F("gran", gran_s, INT, 0), F("report", report, BUF, 0),
+};
+#undef F
+#define REC_FIELDS (sizeof(rec_fields) / sizeof(rec_fields[0]))
+
+/* The record: the fields above, the layout (cols: nil until set, slices)
+ * and the table cursor tcur [tid, first segment, bytes]. */
 void mon_record_put(struct store_batch *b, const char *name,
 		    const struct mon_record *r)
 {
 	struct buf k = { 0 }, v = { 0 };
 	key_record(&k, name);
-	codec_enc_map(&v, 19);
-	codec_enc_cstr(&v, "did");
-	codec_enc_u64(&v, r->did);
-	codec_enc_cstr(&v, "ctime");
-	codec_enc_i64(&v, r->ctime_ms);
-	codec_enc_cstr(&v, "mtime");
-	codec_enc_i64(&v, r->mtime_ms);
-	codec_enc_cstr(&v, "uid");
-	codec_enc_u64(&v, r->uid);
-	codec_enc_cstr(&v, "gid");
-	codec_enc_u64(&v, r->gid);
-	codec_enc_cstr(&v, "mode");
-	codec_enc_u64(&v, r->mode);
-	codec_enc_cstr(&v, "spec");
-	codec_enc_str(&v, r->spec.data ? r->spec.data : "", r->spec.len);
+	codec_enc_fields(&v, r, rec_fields, REC_FIELDS, 3);
 	codec_enc_cstr(&v, "cols");
 	if (r->layout.set)
 		enc_names(&v, r->layout.cols, r->layout.ncols);
@@ -135,93 +136,41 @@ void mon_record_put(struct store_batch *b, const char *name,
 		codec_enc_nil(&v);
 	codec_enc_cstr(&v, "slices");
 	enc_names(&v, r->layout.slices, r->layout.set ? r->layout.nslices : 0);
-	codec_enc_cstr(&v, "lseq");
-	codec_enc_u64(&v, r->log_seq);
 	codec_enc_cstr(&v, "tcur");
 	codec_enc_array(&v, 3);
 	codec_enc_u64(&v, r->tcur.tid);
 	codec_enc_u64(&v, r->tcur.first_seg);
 	codec_enc_u64(&v, r->tcur.bytes);
-	codec_enc_cstr(&v, "bseq");
-	codec_enc_u64(&v, r->block_seq);
-	codec_enc_cstr(&v, "base");
-	codec_enc_cstr(&v, r->base_tag);
-	codec_enc_cstr(&v, "lver");
-	codec_enc_u64(&v, r->labels_ver);
-	codec_enc_cstr(&v, "aseq");
-	codec_enc_u64(&v, r->alert_seq);
-	codec_enc_cstr(&v, "high");
-	codec_enc_u64(&v, r->high_batches);
-	codec_enc_cstr(&v, "last");
-	codec_enc_i64(&v, r->last_ms);
-	codec_enc_cstr(&v, "gran");
-	codec_enc_i64(&v, r->gran_s);
-	codec_enc_cstr(&v, "report");
-	codec_enc_str(&v, r->report.data ? r->report.data : "", r->report.len);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
 }
 
-static void get_text(struct dval root, const char *key, struct buf *out)
-{
-	struct dval v;
-	const char *p;
-	size_t len;
-	buf_reset(out);
-	if (codec_dval_get(root, key, &v) && codec_dval_str(v, &p, &len)) {
-		buf_append(out, p, len);
-		buf_reserve(out, 1);
-		out->data[out->len] = '\0';
-	}
-}
-
 int mon_record_load(struct store *s, const struct store_snapshot *snap,
 		    const char *name, struct mon_record *r)
 {
-	struct buf v = { 0 };
+	struct dec *d;
+	struct dval x, sl;
 	memset(r, 0, sizeof(*r));
-	int rc = store_get_named(s, snap, "m/m/", name, &v);
-	if (rc) {
-		buf_free(&v);
+	int rc = codec_load_named(s, snap, "m/m/", name, &d);
+	if (rc)
 		return rc;
-	}
-	struct dec *d = codec_dec_new(v.data, v.len);
-	struct dval root = d ? codec_dec_root(d) : (struct dval){ 0 }, x;
-	r->did = d ? codec_dget_u64(root, "did", 0) : 0;
+	struct dval root = codec_dec_root(d);
+	codec_dec_fields(root, r, rec_fields, REC_FIELDS);
 	if (!r->did)
 		rc = -EIO;
-	if (!rc) {
-		r->ctime_ms = codec_dget_i64(root, "ctime", 0);
-		r->mtime_ms = codec_dget_i64(root, "mtime", 0);
-		r->uid = (uint32_t)codec_dget_u64(root, "uid", 0);
-		r->gid = (uint32_t)codec_dget_u64(root, "gid", 0);
-		r->mode = (uint32_t)codec_dget_u64(root, "mode", 0755);
-		get_text(root, "spec", &r->spec);
-		get_text(root, "report", &r->report);
-		if (codec_dval_get(root, "cols", &x) && !codec_dval_is_nil(x)) {
-			struct dval sl;
-			r->layout.set = true;
-			rc = dec_names(x, &r->layout.cols, &r->layout.ncols);
-			if (!rc && codec_dval_get(root, "slices", &sl))
-				rc = dec_names(sl, &r->layout.slices, &r->layout.nslices);
-		}
-		r->log_seq = codec_dget_u64(root, "lseq", 0);
-		if (codec_dval_get(root, "tcur", &x) && codec_dval_len(x) == 3) {
-			codec_dval_u64(codec_dval_at(x, 0), &r->tcur.tid);
-			codec_dval_u64(codec_dval_at(x, 1), &r->tcur.first_seg);
-			codec_dval_u64(codec_dval_at(x, 2), &r->tcur.bytes);
-		}
-		r->block_seq = codec_dget_u64(root, "bseq", 0);
-		codec_dget_str(root, "base", r->base_tag, sizeof(r->base_tag));
-		r->labels_ver = codec_dget_u64(root, "lver", 0);
-		r->alert_seq = codec_dget_u64(root, "aseq", 0);
-		r->high_batches = codec_dget_u64(root, "high", 0);
-		r->last_ms = codec_dget_i64(root, "last", 0);
-		r->gran_s = codec_dget_i64(root, "gran", 0);
+	if (!rc && codec_dval_get(root, "cols", &x) && !codec_dval_is_nil(x)) {
+		r->layout.set = true;
+		rc = dec_names(x, &r->layout.cols, &r->layout.ncols);
+		if (!rc && codec_dval_get(root, "slices", &sl))
+			rc = dec_names(sl, &r->layout.slices, &r->layout.nslices);
+	}
+	if (codec_dval_get(root, "tcur", &x) && codec_dval_len(x) == 3) {
+		codec_dval_u64(codec_dval_at(x, 0), &r->tcur.tid);
+		codec_dval_u64(codec_dval_at(x, 1), &r->tcur.first_seg);
+		codec_dval_u64(codec_dval_at(x, 2), &r->tcur.bytes);
 	}
 	codec_dec_free(d);
-	buf_free(&v);
 	if (rc)
 		mon_record_free(r);
 	return rc;
@@ -250,11 +199,8 @@ int monitor_create(struct store *s, const char *name, uint32_t uid,
 		r.uid = uid;
 		r.gid = gid;
 		r.mode = mode & 07777;
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
 		mon_record_put(b, name, &r);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(mon_lock(s));
 	mon_record_free(&r);
@@ -286,10 +232,7 @@ int monitor_delete(struct store *s, const char *name, const char *attrs,
 		drop_data(b, r.did);
 		key_record(&k, name);
 		store_batch_delete(b, k.data, k.len);
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 		mon_record_free(&r);
 	}
 	pthread_mutex_unlock(mon_lock(s));

@@ -67,8 +67,7 @@ const char *registry_stage_name(enum registry_stage st)
 #define F(key, m, t, d) CODEC_FIELD(key, struct reg_model, m, CODEC_##t, d)
 static const struct codec_field model_fields[] = {
 	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
-	F("mtime", mtime, INT, 0), F("uid", uid, UINT, 0),
-	F("gid", gid, UINT, 0), F("mode", mode, UINT, 0755),
+	F("mtime", mtime, INT, 0), CODEC_OWNER_FIELDS(struct reg_model, 0755),
 	F("next", next, UINT, 1), F("hseq", hseq, UINT, 0),
 };
 #undef F

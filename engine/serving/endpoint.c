@@ -128,8 +128,7 @@ int endpoint_config_parse(const char *text, size_t len,
 #define F(key, m, t) CODEC_FIELD(key, struct endpoint_info, m, CODEC_##t, 0)
 static const struct codec_field record_fields[] = {
 	F("id", id, UINT), F("ctime", created_ms, INT), F("mtime", updated_ms, INT),
-	F("uid", uid, UINT), F("gid", gid, UINT),
-	CODEC_FIELD("mode", struct endpoint_info, mode, CODEC_UINT, 0755),
+	CODEC_OWNER_FIELDS(struct endpoint_info, 0755),
 };
 #undef F
 #define RECORD_FIELDS (sizeof(record_fields) / sizeof(record_fields[0]))
@@ -191,13 +190,10 @@ int endpoint_create(struct store *s, const char *name, uint32_t uid,
 		e.gid = gid;
 		e.mode = mode & 07777;
 		struct store_batch *b = store_batch_new();
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
 		key_record(&k, name);
 		encode_record(&v, &e);
 		store_batch_put(b, k.data, k.len, v.data, v.len);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	pthread_mutex_unlock(ep_lock(s));
 	buf_free(&k);
@@ -413,10 +409,7 @@ int endpoint_delete(struct store *s, const char *name, const char *attrs,
 			ep_key(&hi, kinds[i], e.id + 1);
 			store_batch_delete_range(b, k.data, k.len, hi.data, hi.len);
 		}
-		if (attrs)
-			attrs_batch_delete_tree(b, attrs);
-		rc = store_write(s, b, true, err);
-		store_batch_free(b);
+		rc = attrs_batch_write(s, b, attrs, true, err);
 	}
 	/* After the record: a crash between leaves only holds of a gone
 	 * endpoint, which keep a model from deletion (endpoint_check). */

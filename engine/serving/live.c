@@ -822,20 +822,34 @@ int endpoint_flush(struct store *s, struct mlfs_err *err)
 	return flush_all(s, serving_get(s), err);
 }
 
-/* Endpoint NAME with a copy of its traffic in *T and each route's version
- * now in VER; no routes when one does not resolve. */
-static struct ep_live *traffic_now(struct store *s, const char *name,
-				   struct traffic *t, uint64_t *ver, int *rc)
+/* An endpoint and its traffic as of now: what state and stats.csv show. */
+struct traffic_view {
+	struct ep_live *ep;
+	struct traffic t;			/* a copy */
+	uint64_t ver[TRAFFIC_MAX_ROUTES];	/* each route's version now */
+};
+
+/* V = endpoint NAME and its traffic; no routes when one does not
+ * resolve.  0 or -ENOENT. */
+static int traffic_now(struct store *s, const char *name,
+		       struct traffic_view *v)
 {
-	struct ep_live *ep = ep_live_get(s, name, rc);
-	if (!ep)
-		return NULL;
-	pthread_mutex_lock(&ep->lock);
-	*t = ep->traffic;
-	pthread_mutex_unlock(&ep->lock);
-	if (resolve(s, t, ver, NULL))
-		t->nroutes = t->nserving = 0;
-	return ep;
+	int rc;
+	if (!(v->ep = ep_live_get(s, name, &rc)))
+		return rc;
+	pthread_mutex_lock(&v->ep->lock);
+	v->t = v->ep->traffic;
+	pthread_mutex_unlock(&v->ep->lock);
+	if (resolve(s, &v->t, v->ver, NULL))
+		v->t.nroutes = v->t.nserving = 0;
+	return 0;
+}
+
+/* Does route I of V serve SL's model and version? */
+static bool route_is(const struct traffic_view *v, size_t i,
+		     const struct ep_slot *sl)
+{
+	return v->ver[i] == sl->version && !strcmp(v->t.routes[i].model, sl->model);
 }
 
 static const char *state_name(enum slot_state st)
@@ -845,32 +859,30 @@ static const char *state_name(enum slot_state st)
 
 int endpoint_state_text(struct store *s, const char *name, struct buf *out)
 {
-	uint64_t ver[TRAFFIC_MAX_ROUTES];
-	struct traffic t;
-	int rc;
-	struct ep_live *ep = traffic_now(s, name, &t, ver, &rc);
-	if (!ep)
+	struct traffic_view v;
+	int rc = traffic_now(s, name, &v);
+	if (rc)
 		return rc;
-	bool resolved = t.nroutes > 0;
-	pthread_mutex_lock(&ep->lock);
-	for (size_t i = 0; resolved && i < t.nroutes; i++) {
+	const struct traffic *t = &v.t;
+	pthread_mutex_lock(&v.ep->lock);
+	for (size_t i = 0; i < t->nroutes; i++) {
 		bool seen = false;
 		for (size_t j = 0; j < i; j++)
-			seen |= ver[j] == ver[i] && !strcmp(t.routes[j].model, t.routes[i].model);
+			seen |= v.ver[j] == v.ver[i] && !strcmp(t->routes[j].model, t->routes[i].model);
 		if (seen)
 			continue;
-		struct ep_slot *sl = slot_find(ep, t.routes[i].model, ver[i], false);
-		buf_printf(out, "%s@%" PRIu64 " %s\n", t.routes[i].model, ver[i],
+		struct ep_slot *sl = slot_find(v.ep, t->routes[i].model, v.ver[i], false);
+		buf_printf(out, "%s@%" PRIu64 " %s\n", t->routes[i].model, v.ver[i],
 			   state_name(sl ? sl->state : SLOT_IDLE));
 	}
-	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next) {
+	for (struct ep_slot *sl = v.ep->slots; sl; sl = sl->next) {
 		bool listed = false;
-		for (size_t i = 0; resolved && i < t.nroutes; i++)
-			listed |= ver[i] == sl->version && !strcmp(t.routes[i].model, sl->model);
+		for (size_t i = 0; i < t->nroutes; i++)
+			listed |= route_is(&v, i, sl);
 		if (!listed && sl->state != SLOT_IDLE)
 			buf_printf(out, "%s@%" PRIu64 " %s\n", sl->model, sl->version, state_name(sl->state));
 	}
-	pthread_mutex_unlock(&ep->lock);
+	pthread_mutex_unlock(&v.ep->lock);
 	return 0;
 }
 
@@ -889,31 +901,29 @@ static void stats_line(struct buf *out, const char *model, uint64_t version,
 
 int endpoint_stats_csv(struct store *s, const char *name, struct buf *out)
 {
-	uint64_t ver[TRAFFIC_MAX_ROUTES];
-	struct traffic t;
-	int rc;
-	struct ep_live *ep = traffic_now(s, name, &t, ver, &rc);
-	if (!ep)
+	struct traffic_view v;
+	int rc = traffic_now(s, name, &v);
+	if (rc)
 		return rc;
+	const struct traffic *t = &v.t;
 	buf_puts(out, "model,version,role,traffic_percent,requests,rows,errors,lookup_misses,"
 		 "latency_us_p50,latency_us_p99,mean_prediction,cold_starts,cold_latency_us_max\n");
-	pthread_mutex_lock(&ep->lock);
-	for (size_t i = 0; i < t.nroutes; i++)	/* versions in the traffic first */
-		slot_find(ep, t.routes[i].model, ver[i], true);
-	for (struct ep_slot *sl = ep->slots; sl; sl = sl->next)
+	pthread_mutex_lock(&v.ep->lock);
+	for (size_t i = 0; i < t->nroutes; i++)	/* versions in the traffic first */
+		slot_find(v.ep, t->routes[i].model, v.ver[i], true);
+	for (struct ep_slot *sl = v.ep->slots; sl; sl = sl->next)
 		for (int role = 0; role < 2; role++) {
 			unsigned percent = 0;
 			bool routed = false;
-			for (size_t i = 0; i < t.nroutes; i++)
-				if (ver[i] == sl->version && !strcmp(t.routes[i].model, sl->model) &&
-				    t.routes[i].shadow == (role == ROLE_SHADOW)) {
-					percent += t.routes[i].percent;
+			for (size_t i = 0; i < t->nroutes; i++)
+				if (route_is(&v, i, sl) && t->routes[i].shadow == (role == ROLE_SHADOW)) {
+					percent += t->routes[i].percent;
 					routed = true;
 				}
 			if (routed || sl->stats[role].requests)
 				stats_line(out, sl->model, sl->version, role, percent, &sl->stats[role]);
 		}
-	pthread_mutex_unlock(&ep->lock);
+	pthread_mutex_unlock(&v.ep->lock);
 	return 0;
 }
 

@@ -15,8 +15,7 @@ static void key_attrs(struct buf *k, const char *name)
 
 #define F(key, m, t, d) CODEC_FIELD(key, struct attrs, m, CODEC_##t, d)
 static const struct codec_field attrs_fields[] = {
-	F("mode", mode, UINT, 0644), F("uid", uid, UINT, 0),
-	F("gid", gid, UINT, 0), F("ctime", ctime_ns, INT, 0),
+	CODEC_OWNER_FIELDS(struct attrs, 0644), F("ctime", ctime_ns, INT, 0),
 	F("mtime", mtime_ns, INT, 0),
 };
 #undef F
@@ -71,6 +70,16 @@ int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
 	struct store_batch *b = store_batch_new();
 	attrs_batch_delete_tree(b, name);
 	int rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	return rc;
+}
+
+int attrs_batch_write(struct store *s, struct store_batch *b,
+		      const char *attrs, bool sync, struct mlfs_err *err)
+{
+	if (attrs)
+		attrs_batch_delete_tree(b, attrs);
+	int rc = store_write(s, b, sync, err);
 	store_batch_free(b);
 	return rc;
 }

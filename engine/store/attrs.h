@@ -29,5 +29,10 @@ int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err);
 /* The same deletes put into B, for an object that goes (or comes) with
  * its attrs in one batch. */
 void attrs_batch_delete_tree(struct store_batch *b, const char *name);
+/* Write B, the batch that makes or removes an object, with the deletes of
+ * the attrs under ATTRS (NULL: none) in it, SYNC as store_write; frees
+ * B. */
+int attrs_batch_write(struct store *s, struct store_batch *b,
+		      const char *attrs, bool sync, struct mlfs_err *err);
 
 #endif

@@ -441,20 +441,32 @@ void codec_dec_fields(struct dval r, void *obj, const struct codec_field *f,
 	}
 }
 
+/* *D = the record V read with status RC, parsed; it takes V's bytes. */
+static int load_parse(int rc, struct buf *v, struct dec **d)
+{
+	*d = NULL;
+	if (!rc && !(*d = codec_dec_new(v->data, v->len)))
+		rc = -EIO;
+	if (*d) {
+		(*d)->owned = v->data;	/* its strings point into it */
+		return 0;
+	}
+	buf_free(v);
+	return rc;
+}
+
 int codec_load(struct store *s, const struct store_snapshot *snap,
 	       const void *key, size_t klen, struct dec **d)
 {
 	struct buf v = { 0 };
-	*d = NULL;
-	int rc = store_get(s, snap, key, klen, &v, NULL);
-	if (!rc && !(*d = codec_dec_new(v.data, v.len)))
-		rc = -EIO;
-	if (*d) {
-		(*d)->owned = v.data;	/* its strings point into it */
-		return 0;
-	}
-	buf_free(&v);
-	return rc;
+	return load_parse(store_get(s, snap, key, klen, &v, NULL), &v, d);
+}
+
+int codec_load_named(struct store *s, const struct store_snapshot *snap,
+		     const char *prefix, const char *name, struct dec **d)
+{
+	struct buf v = { 0 };
+	return load_parse(store_get_named(s, snap, prefix, name, &v), &v, d);
 }
 
 int codec_load_fields(struct store *s, const struct store_snapshot *snap,

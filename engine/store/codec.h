@@ -99,6 +99,13 @@ struct codec_field {
 #define CODEC_FIELD(key, T, member, type, dflt)                              \
 	{ key, type, offsetof(T, member), sizeof(((T *)0)->member), dflt, false }
 
+/* The owner of an object, kept in its own record: members uid, gid and
+ * mode of T (MODE0: read when absent, as from records older than them). */
+#define CODEC_OWNER_FIELDS(T, mode0)                                         \
+	CODEC_FIELD("uid", T, uid, CODEC_UINT, 0),                           \
+	CODEC_FIELD("gid", T, gid, CODEC_UINT, 0),                           \
+	CODEC_FIELD("mode", T, mode, CODEC_UINT, mode0)
+
 /* A map of the fields F[0..N) of OBJ (omit0 ones at 0 left out) with
  * room for EXTRA more pairs, which the caller writes after. */
 void codec_enc_fields(struct buf *v, const void *obj,
@@ -111,6 +118,10 @@ void codec_dec_fields(struct dval r, void *obj, const struct codec_field *f,
  * -ENOENT, or -EIO when it is not msgpack. */
 int codec_load(struct store *s, const struct store_snapshot *snap,
 	       const void *key, size_t klen, struct dec **d);
+/* codec_load of the record PREFIX NAME (store_get_named: -ENOENT for a
+ * name names.h refuses). */
+int codec_load_named(struct store *s, const struct store_snapshot *snap,
+		     const char *prefix, const char *name, struct dec **d);
 /* codec_load, then its fields F[0..N) into OBJ. */
 int codec_load_fields(struct store *s, const struct store_snapshot *snap,
 		      const struct buf *key, void *obj,

@@ -174,8 +174,7 @@ static void exp_free(struct exp *e)
 static const struct codec_field exp_fields[] = {
 	F("id", id, UINT, 0), F("ctime", ctime, INT, 0),
 	F("description", description, BUF, 0), F("tags", tags, BUF, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0),
+	CODEC_OWNER_FIELDS(struct exp, 0),
 };
 #undef F
 #define EXP_FIELDS (sizeof(exp_fields) / sizeof(exp_fields[0]))
@@ -457,8 +456,7 @@ int tracking_exp_id(struct store *s, const char *exp, uint64_t *id)
 static const struct codec_field run_fields[] = {
 	F("status", status, UINT, RUN_RUNNING), F("start", start_ms, INT, 0),
 	F("end", end_ms, INT, 0), F("parent", parent, CSTR, 0),
-	F("uid", uid, UINT, 0), F("gid", gid, UINT, 0),
-	F("mode", mode, UINT, 0755), F("art", artifacts, UINT, 0),
+	CODEC_OWNER_FIELDS(struct run_info, 0755), F("art", artifacts, UINT, 0),
 };
 #undef F
 

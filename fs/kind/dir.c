@@ -5,9 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "attrs.h"
 #include "fs_int.h"
-#include "table.h"
+#include "names.h"
 
 int fs_dir_lookup(struct fs *fs, const struct node *dir, const char *name,
 		  struct node *out)
@@ -50,27 +49,16 @@ int fs_collection_list(struct fs *fs, const struct node *dir, fs_add_fn add,
 	return c->list(fs->store, fs_list_name, &l);
 }
 
-struct collection_make {
-	struct fs *fs;
-	const struct fs_collection *c;
-	const char *name;
-};
-
-static int collection_make(void *ctx, struct mlfs_err *err)
-{
-	struct collection_make *m = ctx;
-	return m->c->create(m->fs->store, m->name, err);
-}
-
 int fs_collection_mkdir(struct fs *fs, const struct node *dir,
 			const char *name, mode_t mode, struct mlfs_err *err)
 {
-	struct collection_make m = { fs, dir->ops->data, name };
+	const struct fs_collection *c = dir->ops->data;
 	char path[FS_PATH_MAX];
+	uid_t uid;
+	gid_t gid;
 	node_child_path(path, sizeof(path), dir, name);
-	if (m.c->make)
-		return m.c->make(fs, name, mode, path, err);
-	return fs_attrs_create(fs, path, mode, collection_make, &m, err);
+	fs_caller(&uid, &gid);
+	return c->make(fs->store, name, uid, gid, mode, path, err);
 }
 
 int fs_collection_rmdir(struct fs *fs, const struct node *dir,
@@ -79,12 +67,7 @@ int fs_collection_rmdir(struct fs *fs, const struct node *dir,
 	const struct fs_collection *c = dir->ops->data;
 	char path[FS_PATH_MAX];
 	node_child_path(path, sizeof(path), dir, name);
-	if (c->remove)
-		return c->remove(fs, name, path, err);
-	int rc = c->drop(fs->store, name, err);
-	if (rc)
-		return rc;
-	return attrs_delete_tree(fs->store, path, err);
+	return c->remove(fs->store, name, path, err);
 }
 
 static int dir_stat(struct fs *fs, const struct node *n, struct stat *st,

@@ -155,25 +155,9 @@ static bool endpoint_exists(struct store *s, const char *name)
 	return endpoint_stat(s, name, &e) == 0;
 }
 
-/* mkdir: the caller's endpoint with MODE, one batch (its record). */
-static int endpoint_make(struct fs *fs, const char *name, mode_t mode,
-			 const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return endpoint_create(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int endpoint_remove(struct fs *fs, const char *name,
-			   const char *attrs, struct mlfs_err *err)
-{
-	return endpoint_delete(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection endpoints = {
 	.exists = endpoint_exists, .list = endpoint_list,
-	.make = endpoint_make, .remove = endpoint_remove,
+	.make = endpoint_create, .remove = endpoint_delete,
 	.child = &endpoint_dir_ops,
 };
 

@@ -582,25 +582,9 @@ static const struct node_ops exp_dir_ops = {
 
 /* ---- /experiments ---- */
 
-/* mkdir: the caller's experiment with MODE, one batch (its record). */
-static int exps_make(struct fs *fs, const char *name, mode_t mode,
-		     const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return tracking_experiment_make(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int exps_remove(struct fs *fs, const char *name, const char *attrs,
-		       struct mlfs_err *err)
-{
-	return tracking_experiment_remove(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection experiments = {
 	.exists = tracking_experiment_exists, .list = tracking_experiment_list,
-	.make = exps_make, .remove = exps_remove,
+	.make = tracking_experiment_make, .remove = tracking_experiment_remove,
 	.child = &exp_dir_ops,
 };
 

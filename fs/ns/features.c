@@ -378,25 +378,9 @@ static bool feature_exists(struct store *s, const char *name)
 	return features_stat(s, name, &info) == 0;
 }
 
-/* mkdir: the caller's feature table with MODE, one batch (its record). */
-static int feature_make(struct fs *fs, const char *name, mode_t mode,
-			const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return features_make(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int feature_remove(struct fs *fs, const char *name, const char *attrs,
-			  struct mlfs_err *err)
-{
-	return features_remove(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection feature_tables = {
 	.exists = feature_exists, .list = features_list,
-	.make = feature_make, .remove = feature_remove,
+	.make = features_make, .remove = features_remove,
 	.child = &feature_dir_ops,
 };
 

@@ -376,26 +376,10 @@ static bool job_exists(struct store *s, const char *name)
 	return job_stat(s, name, &ji) == 0;
 }
 
-/* A job belongs to its maker: runs train and promote as them.  One
- * batch: its record with the caller's owner and MODE. */
-static int job_make(struct fs *fs, const char *name, mode_t mode,
-		    const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return job_create(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int job_remove(struct fs *fs, const char *name, const char *attrs,
-		      struct mlfs_err *err)
-{
-	return job_delete(fs->store, name, attrs, err);
-}
-
+/* A job belongs to its maker: runs train and promote as them. */
 static const struct fs_collection jobs = {
 	.exists = job_exists, .list = job_list,
-	.make = job_make, .remove = job_remove,
+	.make = job_create, .remove = job_delete,
 	.child = &job_dir_ops,
 };
 

@@ -489,25 +489,9 @@ static bool model_exists(struct store *s, const char *name)
 	return registry_model_get(s, name, &m) == 0;
 }
 
-/* mkdir: the caller's model with MODE, one batch (its record). */
-static int model_make(struct fs *fs, const char *name, mode_t mode,
-		      const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return registry_model_create(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int model_remove(struct fs *fs, const char *name, const char *attrs,
-			struct mlfs_err *err)
-{
-	return registry_model_delete(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection models = {
 	.exists = model_exists, .list = registry_model_list,
-	.make = model_make, .remove = model_remove,
+	.make = registry_model_create, .remove = registry_model_delete,
 	.child = &model_dir_ops,
 };
 

@@ -176,25 +176,9 @@ static bool monitor_exists(struct store *s, const char *name)
 	return monitor_stat(s, name, &m) == 0;
 }
 
-/* mkdir: the caller's monitor with MODE, one batch (its record). */
-static int monitor_make(struct fs *fs, const char *name, mode_t mode,
-			const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return monitor_create(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int monitor_remove(struct fs *fs, const char *name,
-			  const char *attrs, struct mlfs_err *err)
-{
-	return monitor_delete(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection monitors = {
 	.exists = monitor_exists, .list = monitor_list,
-	.make = monitor_make, .remove = monitor_remove,
+	.make = monitor_create, .remove = monitor_delete,
 	.child = &monitor_dir_ops,
 };
 

@@ -106,25 +106,9 @@ static bool table_exists(struct store *s, const char *name)
 	return table_stat(s, name, &info) == 0;
 }
 
-/* mkdir: the caller's table with MODE, one batch (its record). */
-static int tables_make(struct fs *fs, const char *name, mode_t mode,
-		       const char *attrs, struct mlfs_err *err)
-{
-	uid_t uid;
-	gid_t gid;
-	fs_caller(&uid, &gid);
-	return table_make(fs->store, name, uid, gid, mode, attrs, err);
-}
-
-static int tables_remove(struct fs *fs, const char *name, const char *attrs,
-			 struct mlfs_err *err)
-{
-	return table_remove(fs->store, name, attrs, err);
-}
-
 static const struct fs_collection tables = {
 	.exists = table_exists, .list = table_list,
-	.make = tables_make, .remove = tables_remove, .child = &table_dir_ops,
+	.make = table_make, .remove = table_remove, .child = &table_dir_ops,
 };
 
 /* Like /tmp: anyone may create a table, only its owner may drop it. */

@@ -103,3 +103,52 @@ def mounted(opts=("allow_other",)):
 def mnt():
     with mounted() as m:
         yield m
+
+
+# ---- helpers the tests of tables and feature tables share ----
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
+
+
+def put(path, data, append=False, create=True):
+    """Write DATA with write() until done, then close(), like cp (a new
+    file unless not CREATE).  Raises OSError with the errno of write() or
+    close()."""
+    flags = os.O_WRONLY | (os.O_CREAT if create else 0) | \
+        (os.O_APPEND if append else os.O_TRUNC)
+    data = memoryview(data if isinstance(data, bytes) else data.encode())
+    fd = os.open(path, flags)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
+def write(path, text):
+    """write() and close() of a file that exists, as echo or a script
+    does; errors raise."""
+    put(path, text, create=False)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read(path):
+    return read_bytes(path).decode()
+
+
+def expect_errno(code, fn, *args, **kw):
+    with pytest.raises(OSError) as e:
+        fn(*args, **kw)
+    assert e.value.errno == code, e.value
+
+
+def last_log(m):
+    """The last line of /log: (path, message)."""
+    lines = m.log().strip().split("\n")
+    match = LOG_LINE.match(lines[-1])
+    assert match, lines[-1]
+    return match.group(1), match.group(2)

@@ -63,7 +63,7 @@ def test_kill_during_columnar_build(tmp_path):
             # kill the daemon during the refresh.
             rows.append((rnd.randrange(5000), rnd.randrange(-1000, 1000)))
             with open(m.p("tables", "ev", "data.csv"), "a") as f:
-                f.write("%d,%d,y\n" % rows[-1])	# not "x": a column's name makes a header
+                f.write("%d,%d,x\n" % rows[-1])
             sh = subprocess.Popen(["sh", "-c", f"echo 1 > {m.p('features', 'cf', 'refresh')}"],
                                   stderr=subprocess.DEVNULL)
             time.sleep(delay)

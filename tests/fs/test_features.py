@@ -16,8 +16,9 @@ import threading
 
 import pytest
 
+from conftest import expect_errno, last_log, put, read
+
 TOOLS = os.path.join(os.path.dirname(__file__), "..", "..", "tools")
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
 
 PIPELINE = """\
 source: orders                # a table under /tables
@@ -37,36 +38,6 @@ features:
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, **kw)
-
-
-def put(path, data, append=False):
-    """write() until done, then close(), like cp; raises OSError."""
-    flags = os.O_WRONLY | (os.O_APPEND if append else os.O_TRUNC)
-    data = memoryview(data if isinstance(data, bytes) else data.encode())
-    fd = os.open(path, flags)
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read().decode()
-
-
-def expect_errno(code, fn, *args, **kw):
-    with pytest.raises(OSError) as e:
-        fn(*args, **kw)
-    assert e.value.errno == code, e.value
-
-
-def last_log(m):
-    lines = m.log().strip().split("\n")
-    match = LOG_LINE.match(lines[-1])
-    assert match, lines[-1]
-    return match.group(1), match.group(2)
 
 
 def rows_of(text):
@@ -347,8 +318,8 @@ def test_bad_writes_change_nothing(mnt):
     cases = [
         # duplicate key in one > write: both lines named
         (False, "id,v\n7,a\n8,b\n7,c\n", "line 4: duplicate key '7' (first on line 2)"),
-        # missing key column on merge
-        (True, "v,w\nq,r\n", "key column 'id' is missing"),
+        # no key column: on merge no header but a row, of 3 fields
+        (True, "v,w,x\nq,r,s\n", "line 1, column 3: expected 2 fields, found 3"),
         # a null key
         (True, "id,v\n3,c\n,d\n", "line 3, column 1: key 'id' is empty"),
         # extra fields on merge

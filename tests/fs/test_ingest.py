@@ -3,18 +3,19 @@ the header by the same rule (docs/reference.md, "CSV writes") and fail bad
 text the same way (errno from write(), the line in /log, nothing applied).
 
 The rule: with > (O_TRUNC), or into a table without columns, the first line
-is the header.  With >>, the first line is a header when one of its fields
-(blanks around it and a byte order mark dropped) names a column of the
-table; otherwise it is the first row.  A table's header on >> must repeat
-its columns in order; a feature table's may name some of them, in any
-order, or new ones (a merge)."""
+is the header.  With >> (blanks around fields and a byte order mark
+dropped), the first line is a table's header when every field names one of
+its columns, a feature table's when its fields hold all the key columns and
+the timestamp key; otherwise it is the first row.  A table's header on >>
+must repeat its columns in order (some of them, or another order, is
+refused); a feature table's may name some of them, in any order, or new
+ones (a merge)."""
 import errno
 import os
-import re
 
 import pytest
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
+from conftest import last_log, read
 
 KINDS = ["tables", "features"]
 
@@ -26,17 +27,6 @@ def write_text(path, text, append):
         os.write(fd, text.encode())
     finally:
         os.close(fd)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read().decode()
-
-
-def last_log(m):
-    match = LOG_LINE.match(m.log().strip().split("\n")[-1])
-    assert match
-    return match.group(1), match.group(2)
 
 
 def make(mnt, kind, text="id,v\n1,a\n2,b\n"):
@@ -94,15 +84,34 @@ def test_append_into_a_table_without_columns(mnt, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_append_first_row_naming_a_column_is_a_header(mnt, kind):
-    """A first line that names a column is a header on >> for both kinds,
-    even when it was meant as a row: writing the header first says so."""
+def test_append_first_row_with_a_column_name_is_a_row(mnt, kind):
+    """A first row of >> whose value is a column's name ('v') is stored as
+    a row for both kinds; on a table the key's name ('id') too (a feature
+    table reads a first line holding every key name as a header)."""
     d = make(mnt, kind)
-    msg = {"tables": "line 1, column 1: the header does not match the table's columns",
-           "features": "line 1: key column 'id' is missing from the header"}[kind]
-    write_fails(mnt, kind, d, "9,v\n", True, errno.EINVAL, msg)
-    write_text(d, "id,v\n9,v\n", append=True)
-    assert read(d).endswith("9,v\n")
+    write_text(d, "9,v\n", append=True)
+    assert read(d) == "id,v\n1,a\n2,b\n9,v\n"
+    if kind == "tables":
+        write_text(d, "8, id \n7,x\n", append=True)
+        assert read(d) == "id,v\n1,a\n2,b\n9,v\n8, id \n7,x\n"
+
+
+def test_append_partial_header_into_a_table_is_refused(mnt):
+    """On a table, a first line naming only columns is a header, and a
+    header must repeat them all in order: some of them is refused."""
+    d = make(mnt, "tables", "id,v,w\n1,a,b\n")
+    write_fails(mnt, "tables", d, "id,v\n3,c\n", True, errno.EINVAL,
+                "line 1, column 3: the header does not match the table's columns in order")
+
+
+def test_append_partial_header_into_a_feature_table_merges(mnt):
+    """A feature table's header holds the keys: some columns, merged."""
+    d = make(mnt, "features", "id,v,w\n1,a,b\n")
+    write_text(d, "w,id\nz,1\n", append=True)
+    assert read(d) == "id,v,w\n1,a,z\n"
+    # Without the key it is no header: a row in the table's columns.
+    write_fails(mnt, "features", d, "w,v\n", True, errno.EINVAL,
+                "line 1, column 3: expected 3 fields, found 2")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -33,7 +33,7 @@ import zoneinfo
 
 import pytest
 
-from conftest import MLFS
+from conftest import MLFS, write
 
 HISTORY_HEADER = "run,trigger,start,end,status"
 TASKS_HEADER = "task,kind,status,start,end,output,error"
@@ -42,17 +42,6 @@ N = 240
 
 
 # ---- plumbing ----
-
-def write(path, text):
-    """One write() and close(), as /bin/echo or a script does; errors raise."""
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    data = text.encode()
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-
 
 def create(path, text):
     """A new file (or an old one replaced), as `cat > FILE` or cp makes it."""

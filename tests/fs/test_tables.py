@@ -13,44 +13,12 @@ import time
 
 import pytest
 
-from conftest import Mount
+from conftest import LOG_LINE, Mount, expect_errno, last_log, put, read_bytes as read
 
-LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (/.*?): (.*)$")
 
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, **kw)
-
-
-def put(path, data, append=False):
-    """Write DATA with write() until done, then close(), like cp.
-    Raises OSError with the errno of write() or close()."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-    data = memoryview(data if isinstance(data, bytes) else data.encode())
-    fd = os.open(path, flags)
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
-
-
-def read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def expect_errno(code, fn, *args):
-    with pytest.raises(OSError) as e:
-        fn(*args)
-    assert e.value.errno == code, e.value
-
-
-def last_log(m):
-    lines = m.log().strip().split("\n")
-    match = LOG_LINE.match(lines[-1])
-    assert match, lines[-1]
-    return match.group(1), match.group(2)
 
 
 @pytest.fixture

@@ -12,21 +12,10 @@ import time
 
 import pytest
 
-from conftest import Mount, SANITIZER
+from conftest import Mount, SANITIZER, write
 
 DATA = os.environ.get("MLFS_DATA") or os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared", "data")
-
-
-def write(path, text):
-    """One write() and close(), as echo or a script does; errors raise."""
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    data = text.encode()
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    finally:
-        os.close(fd)
 
 
 def read(path):
@@ -319,18 +308,25 @@ def test_tune_killed(mnt):
         assert st in ("KILLED", "FINISHED"), (r, st)
 
 
+def start_long_training(m, run):
+    """Run RUN's training of 5000 deep trees and wait until it is fitting
+    them; returns the run's directory."""
+    make_churn(m)
+    d = new_run(m, run)
+    write(os.path.join(d, "train.yaml"),
+          SPEC.replace("n_estimators: 30, max_depth: 8", "n_estimators: 5000, max_depth: 30"))
+    deadline = time.time() + 30
+    while not read(os.path.join(d, "progress")).startswith("tree "):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    return d
+
+
 def test_kill9_during_training_reads_interrupted(tmp_path):
     (tmp_path / "mnt").mkdir()
     m = Mount(str(tmp_path / "store"), str(tmp_path / "mnt"), str(tmp_path / "err")).start()
     try:
-        make_churn(m)
-        d = new_run(m, "crash")
-        write(os.path.join(d, "train.yaml"),
-              SPEC.replace("n_estimators: 30, max_depth: 8", "n_estimators: 5000, max_depth: 30"))
-        deadline = time.time() + 30
-        while not read(os.path.join(d, "progress")).startswith("tree "):
-            assert time.time() < deadline
-            time.sleep(0.05)
+        d = start_long_training(m, "crash")
         m.kill9()
         m.start()
         assert read(os.path.join(d, "status")) == "FAILED\n"
@@ -345,14 +341,7 @@ def test_unmount_stops_training_as_killed(tmp_path):
     (tmp_path / "mnt").mkdir()
     m = Mount(str(tmp_path / "store"), str(tmp_path / "mnt"), str(tmp_path / "err")).start()
     try:
-        make_churn(m)
-        d = new_run(m, "stopped")
-        write(os.path.join(d, "train.yaml"),
-              SPEC.replace("n_estimators: 30, max_depth: 8", "n_estimators: 5000, max_depth: 30"))
-        deadline = time.time() + 30
-        while not read(os.path.join(d, "progress")).startswith("tree "):
-            assert time.time() < deadline
-            time.sleep(0.05)
+        d = start_long_training(m, "stopped")
         t0 = time.time()
         m.stop()                      # the unmount waits for the training to stop
         assert time.time() - t0 < 10

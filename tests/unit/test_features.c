@@ -223,7 +223,8 @@ static void test_bad_writes(void **state)
 	} cases[] = {
 		{ true, "id,v\n7,a\n8,b\n7,c\n", "line 4: duplicate key '7' (first on line 2); nothing written" },
 		{ true, "id,v\n7,a\n07,c\n", NULL },	/* "07" is not "7": fine */
-		{ false, "v,w\nq,r\n", "line 1: key column 'id' is missing from the header" },
+		/* Without the key column a first line of >> is no header: a row. */
+		{ false, "v,w,x\nq,r,s\n", "line 1, column 3: expected 2 fields, found 3" },
 		{ false, "id,v\n3,c\n,d\n", "line 3, column 1: key 'id' is empty (null keys are not allowed)" },
 		{ false, "id,v\n3,c,x\n", "line 2, column 3: expected 2 fields, found 3" },
 		{ false, "id,v\n3\n", "line 2, column 2: expected 2 fields, found 1" },
@@ -335,8 +336,11 @@ static void test_versions_point_in_time(void **state)
 	/* Bad version times; ts cannot change with rows. */
 	assert_int_equal(write_csv(f->s, "v", false, "id,ts,x\n3,,1\n", 64, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "line 2, column 2: timestamp_key 'ts' needs a date or timestamp"));
-	assert_int_equal(write_csv(f->s, "v", false, "id,x\n3,1\n", 64, &err), -EINVAL);
+	assert_int_equal(write_csv(f->s, "v", true, "id,x\n3,1\n", 64, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "timestamp_key column 'ts' is missing"));
+	/* On >> a first line without ts is no header but a row (of 2 fields). */
+	assert_int_equal(write_csv(f->s, "v", false, "id,x\n3,1\n", 64, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "line 1, column 3: expected 4 fields, found 2"));
 	assert_int_equal(features_set_ts(f->s, "v", "x\n", 2, false, &err), -EINVAL);
 	/* Deleting a key drops every version. */
 	assert_int_equal(features_delete_key(f->s, "v", "1", &err), 0);

@@ -48,6 +48,9 @@ static int on_row(void *ctx, const struct csv_field *f, size_t n,
 
 static char *names_ab[] = { "a", "b" };
 static const enum col_type types_ab[] = { COL_INT, COL_STRING };
+/* The table (a int, b string). */
+#define TABLE_AB(decl, repl, hdr) { .ncols = 2, .names = names_ab, \
+	.types = types_ab, .declared = (decl), .replace = (repl), .header = (hdr) }
 
 /* Feed TEXT in pieces of STEP bytes into a front end over table T, then
  * flush.  Returns the status; S->out holds what the sink saw. */
@@ -76,7 +79,7 @@ static void done(struct seen *s)
 static void test_replace_takes_the_first_line(void **state)
 {
 	(void)state;
-	struct ingest_table t = { 2, names_ab, types_ab, false, true, INGEST_ANY_COLUMNS };
+	struct ingest_table t = TABLE_AB(false, true, INGEST_ANY_COLUMNS);
 	struct seen s;
 	assert_int_equal(run(&t, "x, y \n1,2\n", 3, &s, NULL), 0);
 	assert_string_equal(s.out.data, "H1:x|y\n1|2\n");
@@ -89,13 +92,13 @@ static void test_replace_takes_the_first_line(void **state)
 static void test_append_header_rule(void **state)
 {
 	(void)state;
-	struct ingest_table t = { 2, names_ab, types_ab, false, false, INGEST_SAME_COLUMNS };
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
 	struct seen s;
 	/* The header again, after a byte order mark split over pieces. */
 	assert_int_equal(run(&t, "\xef\xbb\xbf a ,b\n1,2\n", 1, &s, NULL), 0);
 	assert_string_equal(s.out.data, "H1:a|b\n1|2\n");
 	done(&s);
-	/* No field names a column: rows in the table's columns. */
+	/* Not every field names a column: rows in the table's columns. */
 	assert_int_equal(run(&t, "1,2\n3,x\n", 4, &s, NULL), 0);
 	assert_string_equal(s.out.data, "T1:a|b\n1|2\n3|x\n");
 	done(&s);
@@ -110,24 +113,62 @@ static void test_partial_header_is_a_header(void **state)
 {
 	(void)state;
 	struct mlfs_err err = { 0 };
-	struct ingest_table t = { 2, names_ab, types_ab, false, false, INGEST_SAME_COLUMNS };
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
 	struct seen s;
+	/* Every field names a column: a header, refused out of order. */
 	assert_int_equal(run(&t, "b,a\n2,1\n", 64, &s, &err), -EINVAL);
 	assert_string_equal(err.msg, "line 1, column 1: the header does not match the table's columns in order; nothing written");
 	done(&s);
-	/* Any columns: names by the header, typed from the table by name. */
+	/* Some of the columns only: a header too, refused. */
+	assert_int_equal(run(&t, "a\n", 64, &s, &err), -EINVAL);
+	assert_string_equal(err.msg, "line 1, column 2: the header does not match the table's columns in order; nothing written");
+	done(&s);
+	/* Any columns (a feature table): a header when it holds the needed
+	 * names; named by the header, typed from the table by name. */
+	static const char *const need_b[] = { "b" };
 	t.header = INGEST_ANY_COLUMNS;
-	assert_int_equal(run(&t, "b,c\nx,1\n", 64, &s, NULL), 0);
-	assert_string_equal(s.out.data, "H1:b|c\nx|1\n");
+	t.need = need_b;
+	t.nneed = 1;
+	assert_int_equal(run(&t, "c, b \n1,x\n", 64, &s, NULL), 0);
+	assert_string_equal(s.out.data, "H1:c|b\n1|x\n");
+	assert_int_equal(ingest_types(s.in)[0], COL_INT);
+	assert_int_equal(ingest_types(s.in)[1], COL_STRING);
+	done(&s);
+}
+
+/* A first row of an append whose value is a column's name is a row: for
+ * a table unless every field names a column, for a feature table unless
+ * it holds every needed name (keys, timestamp key). */
+static void test_value_naming_a_column_is_a_row(void **state)
+{
+	(void)state;
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
+	struct seen s;
+	assert_int_equal(run(&t, "1,a\n2,b\n", 64, &s, NULL), 0);
+	assert_string_equal(s.out.data, "T1:a|b\n1|a\n2|b\n");
+	done(&s);
+	assert_int_equal(run(&t, "1, b \n", 64, &s, NULL), 0);
+	assert_string_equal(s.out.data, "T1:a|b\n1| b \n");
+	done(&s);
+	/* A feature table keyed by a: b's name as a value is a row. */
+	static const char *const need_a[] = { "a" };
+	t.header = INGEST_ANY_COLUMNS;
+	t.need = need_a;
+	t.nneed = 1;
+	assert_int_equal(run(&t, "1,b\n", 64, &s, NULL), 0);
+	assert_string_equal(s.out.data, "T1:a|b\n1|b\n");
+	done(&s);
+	/* ... and so is a line holding b and a new name, without the key. */
+	assert_int_equal(run(&t, "b,c\n", 64, &s, NULL), 0);
+	assert_string_equal(s.out.data, "T1:a|b\nb|c\n");
 	assert_int_equal(ingest_types(s.in)[0], COL_STRING);
-	assert_int_equal(ingest_types(s.in)[1], COL_INT);
 	done(&s);
 }
 
 static void test_bad_headers(void **state)
 {
 	(void)state;
-	struct ingest_table t = { 0, NULL, NULL, false, false, INGEST_ANY_COLUMNS };
+	struct ingest_table t = { .header = INGEST_ANY_COLUMNS };
 	static const struct { const char *text, *msg; } cases[] = {
 		{ "a,b,a\n", "line 1, column 3: duplicate column 'a'" },
 		{ "a,\n", "line 1, column 2: empty column name in header" },
@@ -146,7 +187,7 @@ static void test_rows_checked_and_latched(void **state)
 {
 	(void)state;
 	struct mlfs_err err = { 0 };
-	struct ingest_table t = { 2, names_ab, types_ab, true, false, INGEST_SAME_COLUMNS };
+	struct ingest_table t = TABLE_AB(true, false, INGEST_SAME_COLUMNS);
 	struct seen s;
 	assert_int_equal(run(&t, "1,x\n2\n", 64, &s, &err), -EINVAL);
 	assert_string_equal(err.msg, "line 2, column 2: expected 2 fields, found 1");
@@ -173,7 +214,7 @@ static void test_flush_keeps_counting_lines(void **state)
 {
 	(void)state;
 	struct mlfs_err err = { 0 };
-	struct ingest_table t = { 2, names_ab, types_ab, false, false, INGEST_SAME_COLUMNS };
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
 	struct seen s;
 	assert_int_equal(run(&t, "1,x", 64, &s, NULL), 0);
 	assert_string_equal(s.out.data, "T1:a|b\n1|x\n");
@@ -186,7 +227,7 @@ static void test_flush_before_text_keeps_the_mark(void **state)
 {
 	(void)state;
 	static const struct ingest_sink sink = { on_columns, on_row };
-	struct ingest_table t = { 2, names_ab, types_ab, false, false, INGEST_SAME_COLUMNS };
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
 	struct seen s = { 0 };
 	assert_int_equal(ingest_new(&t, &sink, &s, &s.in), 0);
 	assert_int_equal(ingest_flush(s.in, NULL), 0);
@@ -203,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_replace_takes_the_first_line),
 		cmocka_unit_test(test_append_header_rule),
 		cmocka_unit_test(test_partial_header_is_a_header),
+		cmocka_unit_test(test_value_naming_a_column_is_a_row),
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_rows_checked_and_latched),
 		cmocka_unit_test(test_flush_keeps_counting_lines),
