@@ -195,6 +195,11 @@ struct node_ops {
 	/* NK_PROPERTY, NK_VIEW, NK_SERIES, NK_CONTROL: the whole content. */
 	int (*get)(struct fs *fs, const struct node *n, struct buf *out,
 		   struct mlfs_err *err);
+	/* NK_RECORD: the content and its data time (when it last changed),
+	 * read together at one snapshot: an open makes the content once and
+	 * tells the kernel its size from it. */
+	int (*record)(struct fs *fs, const struct node *n, struct buf *out,
+		      int64_t *mtime_ns, struct mlfs_err *err);
 	/* NK_PROPERTY: check (APPLY false) or check and store (APPLY true). */
 	int (*set)(struct fs *fs, const struct node *n, const char *data,
 		   size_t len, bool apply, struct mlfs_err *err);
@@ -439,6 +444,9 @@ int fs_path_in_mount(struct fs *fs, const char *path, char *out,
 int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max);
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
+/* The same for the node of F, just opened: its size and data time those
+ * of what the open read when its kind says (kind.file_stat). */
+int node_stat_open(struct fs *fs, struct file *f, struct stat *st);
 
 /* Lookup and list for a directory of fixed children (ops->children). */
 int fs_dir_lookup(struct fs *fs, const struct node *dir, const char *name,
@@ -526,6 +534,11 @@ struct kind {
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,
 		    int64_t *data_mtime);
 	int (*open)(struct fs *fs, struct file *f, struct mlfs_err *err);
+	/* Like STAT, for a handle whose open made its whole content: the
+	 * size and data time of that content (a page reader's open then
+	 * makes it once, not once more for its size).  May be NULL. */
+	int (*file_stat)(struct fs *fs, struct file *f, struct stat *st,
+			 int64_t *data_mtime);
 	/* Reply to REQ (FS_REPLIED), possibly later, or return an errno. */
 	int (*read)(struct fs *fs, struct file *f, fuse_req_t req,
 		    size_t size, off_t off, struct mlfs_err *err);
@@ -567,6 +580,7 @@ struct text_state {
 	bool trunc_pending;	/* opened with O_TRUNC, not applied */
 	bool rejected;		/* a write failed: nothing more is applied */
 	bool ready;		/* waiter: content holds the final state */
+	int64_t data_mtime;	/* record: the content's data time */
 };
 int text_state_open(struct file *f);
 void text_state_release(struct fs *fs, struct file *f);

@@ -179,7 +179,10 @@ static void ts_from_ns(struct timespec *ts, int64_t ns)
 	ts->tv_nsec = ns % 1000000000;
 }
 
-int node_stat(struct fs *fs, const struct node *n, struct stat *st)
+/* N's attributes; its size and data time from the open handle F when
+ * F is set and its kind can say them. */
+static int stat_node(struct fs *fs, const struct node *n, struct file *f,
+		     struct stat *st)
 {
 	struct attrs own, a;
 	int64_t mtime = fs->start_ns;
@@ -219,7 +222,9 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	st->st_nlink = 1;
 	st->st_blksize = 1 << 20;
 	int64_t data_mtime = 0;
-	if ((rc = fs_kind(n)->stat(fs, n, st, &data_mtime)))
+	const struct kind *k = fs_kind(n);
+	if ((rc = f && k->file_stat ? k->file_stat(fs, f, st, &data_mtime) :
+		  k->stat(fs, n, st, &data_mtime)))
 		return rc;
 	/* The later of a data change and a touch wins. */
 	if (data_mtime > attrs_set_at)
@@ -233,6 +238,16 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	ts_from_ns(&st->st_ctim, ctime);
 	st->st_atim = st->st_mtim;
 	return 0;
+}
+
+int node_stat(struct fs *fs, const struct node *n, struct stat *st)
+{
+	return stat_node(fs, n, NULL, st);
+}
+
+int node_stat_open(struct fs *fs, struct file *f, struct stat *st)
+{
+	return stat_node(fs, &f->node, f, st);
 }
 
 int fs_attrs_create(struct fs *fs, const char *path, mode_t mode,

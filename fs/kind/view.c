@@ -30,15 +30,47 @@ const struct kind kind_view = {
 	.release = text_state_release, .truncate = view_truncate,
 };
 
-/* A record's size op gives its data's change time: its stamp moves with
- * every change, so an open sees whether the kernel's pages are still
- * true, and an unchanged record is read again from the page cache.  The
- * notifier drops them at the next write (volatile: thousands of rows can
- * be cached, and checking each on every write would cost more than
- * reading a few again). */
+/* A record is made with its data's change time (node_ops.record): its
+ * stamp moves with every change, so an open sees whether the kernel's
+ * pages are still true, and an unchanged record is read again from the
+ * page cache.  An open makes it once: the size the kernel is told is the
+ * open's own content's (record_file_stat).  The notifier drops them at
+ * the next write (volatile: thousands of rows can be cached, and checking
+ * each on every write would cost more than reading a few again). */
+static int record_stat(struct fs *fs, const struct node *n, struct stat *st,
+		       int64_t *data_mtime)
+{
+	struct buf b = { 0 };
+	st->st_mode |= S_IFREG;
+	int rc = n->ops->record(fs, n, &b, data_mtime, NULL);
+	st->st_size = rc ? 0 : (off_t)b.len;
+	buf_free(&b);
+	return rc;
+}
+
+static int record_open(struct fs *fs, struct file *f, struct mlfs_err *err)
+{
+	if ((f->flags & O_ACCMODE) != O_RDONLY)
+		return mlfs_fail(err, -EACCES, "a generated file is read-only");
+	text_state_open(f);
+	struct text_state *t = f->state;
+	return f->node.ops->record(fs, &f->node, &t->content, &t->data_mtime, err);
+}
+
+static int record_file_stat(struct fs *fs, struct file *f, struct stat *st,
+			    int64_t *data_mtime)
+{
+	const struct text_state *t = f->state;
+	st->st_mode |= S_IFREG;
+	st->st_size = (off_t)t->content.len;
+	*data_mtime = t->data_mtime;
+	return 0;
+}
+
 const struct kind kind_record = {
 	.name = "record", .direct_io = true, .pageable = true,
-	.cache = FS_CACHE_VOLATILE, .stat = text_stat_size,
-	.open = view_open, .read = text_state_read,
+	.cache = FS_CACHE_VOLATILE, .stat = record_stat,
+	.open = record_open, .file_stat = record_file_stat,
+	.read = text_state_read,
 	.release = text_state_release, .truncate = view_truncate,
 };
