@@ -417,6 +417,8 @@ int node_lookup(struct fs *fs, const struct node *dir, const char *name,
 /* Fill OUT as the child NAME of DIR with handlers OPS. */
 void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops);
+/* Empty N (no ops, empty paths) without clearing its path buffers. */
+void node_clear(struct node *n);
 /* OUT = "DIR/NAME" (a child's path, whether or not it exists). */
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name);
@@ -561,6 +563,10 @@ extern const struct kind kind_dir, kind_property, kind_view, kind_record,
 	kind_rows,
 	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control,
 	kind_exchange;
+/* Whether record N exists (0, or its errno): made once, and its size and
+ * data time kept for the stat that follows on this thread (the entry a
+ * lookup answers) while the store is unchanged. */
+int fs_record_probe(struct fs *fs, const struct node *n);
 /* Forget every kept exchange answer (unmount). */
 void fs_exchange_free_all(struct fs *fs);
 /* The kind of N (the table in ops.c). */

@@ -77,6 +77,18 @@ int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max)
 	}
 }
 
+void node_clear(struct node *n)
+{
+	n->ops = NULL;
+	n->path[0] = '\0';
+	memset(n->arg, 0, sizeof(n->arg));
+	n->owner = NULL;
+	n->owner_path[0] = '\0';
+	n->owner_ops = NULL;
+	n->id = n->parent_id = 0;
+	n->pending = false;
+}
+
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name)
 {

@@ -280,12 +280,10 @@ static const struct node_ops row_ops = {
 static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,
 		       struct node *out)
 {
-	struct buf b = { 0 };
 	struct node probe;
 	node_child(&probe, dir, name, &row_ops);
 	snprintf(probe.arg[1], sizeof(probe.arg[1]), "%s", name);
-	int rc = row_get(fs, &probe, &b, NULL);
-	buf_free(&b);
+	int rc = fs_record_probe(fs, &probe);
 	if (rc)
 		return rc;
 	*out = probe;
