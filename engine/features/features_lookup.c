@@ -32,7 +32,7 @@ static int lookup_init(struct features_lookup *l, struct store *s,
 	int rc = features_meta_ref(s, l->snap, name, &l->m);
 	if (rc)
 		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "feature table '%s': unreadable metadata", name);
-	return features_mrow_init(&l->row, l->m->ncols);
+	return 0;
 }
 
 static void lookup_clear(struct features_lookup *l)
@@ -56,6 +56,8 @@ int features_lookup_open(struct store *s, const char *name,
 	if (!l)
 		return -ENOMEM;
 	int rc = lookup_init(l, s, name, err);
+	if (!rc)
+		rc = features_mrow_init(&l->row, l->m->ncols);
 	if (!rc)
 		rc = features_schema_from_meta(l->m, &l->sc);
 	if (!rc) {
@@ -157,6 +159,13 @@ int features_row_read(struct store *s, const char *name, const char *key,
 	int rc = lookup_init(&l, s, name, err);
 	if (rc)
 		goto out;
+	if (mtime_ns)
+		*mtime_ns = l.m->mtime;
+	/* Made before under the same meta: the same rows. */
+	if (features_meta_row_get(s, l.m, key, as_of, at_us, out))
+		goto out;
+	if ((rc = features_mrow_init(&l.row, l.m->ncols)))
+		goto out;
 	uint32_t nk = l.m->nkeys ? l.m->nkeys : (l.m->ncols ? 1 : 0);
 	if (!features_split_key(key, nk, parts, lens)) {
 		rc = -ENOENT;
@@ -174,8 +183,7 @@ int features_row_read(struct store *s, const char *name, const char *key,
 			csv_put_field(out, l.row.p[c], l.row.len[c]);
 	}
 	buf_putc(out, '\n');
-	if (mtime_ns)
-		*mtime_ns = l.m->mtime;
+	features_meta_row_put(s, l.m, key, as_of, at_us, out);
 out:
 	lookup_clear(&l);
 	return rc;

@@ -1,9 +1,11 @@
 /* features_meta_cache.c - feature tables' meta records decoded once: a
  * per-store cache (store_state) of decoded records keyed by name and
  * checked against the stored bytes on every use, so a reader (a lookup, a
- * stat) pays one read of the record and a compare, not a decode.  Every
- * change rewrites the record (its version, rows or times move), so a
- * changed table is never served from here; any snapshot reads its own. */
+ * stat) pays one read of the record and a compare, not a decode; any
+ * snapshot reads its own.  With each record, the rows/KEY texts made
+ * under it: every change of a table's rows writes its meta in the same
+ * batch with the version moved on (features_write.c, write_meta), so the
+ * same meta bytes mean the same rows, and a changed table starts anew. */
 #include "features_int.h"
 
 #include <errno.h>
@@ -15,12 +17,27 @@
 
 /* Past this many tables the least recently used entry goes. */
 #define META_CACHE_MAX 64
+/* Row texts kept in all, in bytes; past it a table's are dropped. */
+#define ROW_CACHE_BYTES (16u << 20)
+#define ROW_BUCKETS 4096
+
+/* One rows/KEY text: KEY (as of AT when AS_OF) and its text, in one
+ * allocation. */
+struct row_item {
+	struct row_item *next;
+	size_t hash, klen, tlen;
+	bool as_of;
+	int64_t at;
+	char data[];		/* key, then text */
+};
 
 struct meta_entry {
 	struct fmeta m;		/* first: a shared meta is its entry */
 	char *name;
 	struct buf raw;		/* the record's bytes M was decoded from */
 	struct buf header;	/* data.csv's header line */
+	struct row_item **rows;	/* ROW_BUCKETS chains, made on first put */
+	size_t row_bytes;
 	unsigned refs;		/* the cache's own (while listed) and readers' */
 	struct meta_entry *prev, *next;
 };
@@ -29,6 +46,7 @@ struct meta_cache {
 	pthread_mutex_t lock;
 	struct meta_entry *head, *tail;	/* most recently used first */
 	size_t n;
+	size_t row_bytes;		/* of every entry's rows */
 };
 
 static const char meta_cache_key;
@@ -42,8 +60,23 @@ static void *meta_cache_make(void)
 	return c;
 }
 
+static void rows_free(struct meta_entry *e)
+{
+	for (size_t b = 0; e->rows && b < ROW_BUCKETS; b++) {
+		struct row_item *next;
+		for (struct row_item *r = e->rows[b]; r; r = next) {
+			next = r->next;
+			free(r);
+		}
+	}
+	free(e->rows);
+	e->rows = NULL;
+	e->row_bytes = 0;
+}
+
 static void entry_free(struct meta_entry *e)
 {
+	rows_free(e);
 	features_meta_free(&e->m);
 	buf_free(&e->raw);
 	buf_free(&e->header);
@@ -98,6 +131,8 @@ static void list_first(struct meta_cache *c, struct meta_entry *e)
 static void drop(struct meta_cache *c, struct meta_entry *e)
 {
 	unlist(c, e);
+	c->row_bytes -= e->row_bytes;
+	e->row_bytes = 0;	/* no longer counted; freed with E */
 	if (--e->refs == 0)
 		entry_free(e);
 }
@@ -173,4 +208,82 @@ void features_meta_release(struct store *s, const struct fmeta *m)
 const struct buf *features_meta_header(const struct fmeta *m)
 {
 	return &((const struct meta_entry *)m)->header;
+}
+
+/* ---- rows/KEY texts ---- */
+
+static size_t row_hash(const char *key, size_t klen, bool as_of, int64_t at)
+{
+	size_t h = 5381;
+	for (size_t i = 0; i < klen; i++)
+		h = h * 33 + (unsigned char)key[i];
+	return as_of ? h ^ (size_t)at ^ 0x9e3779b97f4a7c15u : h;
+}
+
+static struct row_item *row_find(const struct meta_entry *e, const char *key,
+				 size_t klen, bool as_of, int64_t at, size_t h)
+{
+	struct row_item *r = e->rows ? e->rows[h % ROW_BUCKETS] : NULL;
+	for (; r; r = r->next)
+		if (r->hash == h && r->klen == klen && r->as_of == as_of &&
+		    (!as_of || r->at == at) && !memcmp(r->data, key, klen))
+			return r;
+	return NULL;
+}
+
+bool features_meta_row_get(struct store *s, const struct fmeta *m,
+			   const char *key, bool as_of, int64_t at,
+			   struct buf *out)
+{
+	struct meta_cache *c = meta_cache(s);
+	const struct meta_entry *e = (const struct meta_entry *)m;
+	size_t klen = strlen(key), h = row_hash(key, klen, as_of, at);
+	pthread_mutex_lock(&c->lock);
+	const struct row_item *r = row_find(e, key, klen, as_of, at, h);
+	if (r) {
+		buf_reset(out);
+		buf_append(out, r->data + klen, r->tlen);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r != NULL;
+}
+
+void features_meta_row_put(struct store *s, const struct fmeta *m,
+			   const char *key, bool as_of, int64_t at,
+			   const struct buf *text)
+{
+	struct meta_cache *c = meta_cache(s);
+	struct meta_entry *e = (struct meta_entry *)m;
+	size_t klen = strlen(key), h = row_hash(key, klen, as_of, at);
+	size_t cost = sizeof(struct row_item) + klen + text->len;
+	struct row_item *r = malloc(cost);
+	if (!r)
+		mlfs_oom();
+	r->hash = h;
+	r->klen = klen;
+	r->tlen = text->len;
+	r->as_of = as_of;
+	r->at = at;
+	memcpy(r->data, key, klen);
+	memcpy(r->data + klen, text->data, text->len);
+	pthread_mutex_lock(&c->lock);
+	bool listed = e->prev || e->next || c->head == e;
+	if (!listed || row_find(e, key, klen, as_of, at, h)) {
+		/* A table changed since (its rows are not kept), or another
+		 * reader put it first. */
+		pthread_mutex_unlock(&c->lock);
+		free(r);
+		return;
+	}
+	if (c->row_bytes + cost > ROW_CACHE_BYTES) {
+		c->row_bytes -= e->row_bytes;
+		rows_free(e);
+	}
+	if (!e->rows && !(e->rows = calloc(ROW_BUCKETS, sizeof(*e->rows))))
+		mlfs_oom();
+	r->next = e->rows[h % ROW_BUCKETS];
+	e->rows[h % ROW_BUCKETS] = r;
+	e->row_bytes += cost;
+	c->row_bytes += cost;
+	pthread_mutex_unlock(&c->lock);
 }
