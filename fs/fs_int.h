@@ -195,6 +195,11 @@ struct node_ops {
 	/* NK_PROPERTY, NK_VIEW, NK_SERIES, NK_CONTROL: the whole content. */
 	int (*get)(struct fs *fs, const struct node *n, struct buf *out,
 		   struct mlfs_err *err);
+	/* NK_RECORD: the content and its data time (when it last changed),
+	 * read together at one snapshot: an open makes the content once and
+	 * tells the kernel its size from it. */
+	int (*record)(struct fs *fs, const struct node *n, struct buf *out,
+		      int64_t *mtime_ns, struct mlfs_err *err);
 	/* NK_PROPERTY: check (APPLY false) or check and store (APPLY true). */
 	int (*set)(struct fs *fs, const struct node *n, const char *data,
 		   size_t len, bool apply, struct mlfs_err *err);
@@ -412,6 +417,8 @@ int node_lookup(struct fs *fs, const struct node *dir, const char *name,
 /* Fill OUT as the child NAME of DIR with handlers OPS. */
 void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops);
+/* Empty N (no ops, empty paths) without clearing its path buffers. */
+void node_clear(struct node *n);
 /* OUT = "DIR/NAME" (a child's path, whether or not it exists). */
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name);
@@ -439,6 +446,9 @@ int fs_path_in_mount(struct fs *fs, const char *path, char *out,
 int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max);
 /* Owner, mode and times of N. */
 int node_stat(struct fs *fs, const struct node *n, struct stat *st);
+/* The same for the node of F, just opened: its size and data time those
+ * of what the open read when its kind says (kind.file_stat). */
+int node_stat_open(struct fs *fs, struct file *f, struct stat *st);
 
 /* Lookup and list for a directory of fixed children (ops->children). */
 int fs_dir_lookup(struct fs *fs, const struct node *dir, const char *name,
@@ -526,6 +536,11 @@ struct kind {
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,
 		    int64_t *data_mtime);
 	int (*open)(struct fs *fs, struct file *f, struct mlfs_err *err);
+	/* Like STAT, for a handle whose open made its whole content: the
+	 * size and data time of that content (a page reader's open then
+	 * makes it once, not once more for its size).  May be NULL. */
+	int (*file_stat)(struct fs *fs, struct file *f, struct stat *st,
+			 int64_t *data_mtime);
 	/* Reply to REQ (FS_REPLIED), possibly later, or return an errno. */
 	int (*read)(struct fs *fs, struct file *f, fuse_req_t req,
 		    size_t size, off_t off, struct mlfs_err *err);
@@ -548,6 +563,10 @@ extern const struct kind kind_dir, kind_property, kind_view, kind_record,
 	kind_rows,
 	kind_series, kind_waiter, kind_symlink, kind_blob, kind_control,
 	kind_exchange;
+/* Whether record N exists (0, or its errno): made once, and its size and
+ * data time kept for the stat that follows on this thread (the entry a
+ * lookup answers) while the store is unchanged. */
+int fs_record_probe(struct fs *fs, const struct node *n);
 /* Forget every kept exchange answer (unmount). */
 void fs_exchange_free_all(struct fs *fs);
 /* The kind of N (the table in ops.c). */
@@ -567,6 +586,7 @@ struct text_state {
 	bool trunc_pending;	/* opened with O_TRUNC, not applied */
 	bool rejected;		/* a write failed: nothing more is applied */
 	bool ready;		/* waiter: content holds the final state */
+	int64_t data_mtime;	/* record: the content's data time */
 };
 int text_state_open(struct file *f);
 void text_state_release(struct fs *fs, struct file *f);

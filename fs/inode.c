@@ -307,7 +307,14 @@ bool fs_inode_cached(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 	pthread_mutex_lock(&fs->ino_lock);
 	struct inode *in = find_ino(fs, ino);
 	struct cached_node *c = in ? in->cache : NULL;
-	if (c && c->gen == gen && now.tv_sec - c->at.tv_sec < 1 &&
+	/* A path resolves the same way while the namespace generation
+	 * holds, but the engine may remove an object on its own: a node is
+	 * trusted for a second, as the kernel trusts a name.  A record (an
+	 * online row) for as long as the generation holds: its node follows
+	 * from its path alone, and every stat or open of it reads the row,
+	 * which fails (ENOENT) once the key or its table is gone. */
+	if (c && c->gen == gen &&
+	    (now.tv_sec - c->at.tv_sec < 1 || c->ops->kind == NK_RECORD) &&
 	    strlen(in->path) < sizeof(out->path)) {
 		strcpy(out->path, in->path);
 		out->ops = c->ops;

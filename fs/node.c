@@ -77,6 +77,18 @@ int fs_path_split(const char *path, char parts[][FS_NAME_MAX + 1], int max)
 	}
 }
 
+void node_clear(struct node *n)
+{
+	n->ops = NULL;
+	n->path[0] = '\0';
+	memset(n->arg, 0, sizeof(n->arg));
+	n->owner = NULL;
+	n->owner_path[0] = '\0';
+	n->owner_ops = NULL;
+	n->id = n->parent_id = 0;
+	n->pending = false;
+}
+
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name)
 {
@@ -179,7 +191,10 @@ static void ts_from_ns(struct timespec *ts, int64_t ns)
 	ts->tv_nsec = ns % 1000000000;
 }
 
-int node_stat(struct fs *fs, const struct node *n, struct stat *st)
+/* N's attributes; its size and data time from the open handle F when
+ * F is set and its kind can say them. */
+static int stat_node(struct fs *fs, const struct node *n, struct file *f,
+		     struct stat *st)
 {
 	struct attrs own, a;
 	int64_t mtime = fs->start_ns;
@@ -219,7 +234,9 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	st->st_nlink = 1;
 	st->st_blksize = 1 << 20;
 	int64_t data_mtime = 0;
-	if ((rc = fs_kind(n)->stat(fs, n, st, &data_mtime)))
+	const struct kind *k = fs_kind(n);
+	if ((rc = f && k->file_stat ? k->file_stat(fs, f, st, &data_mtime) :
+		  k->stat(fs, n, st, &data_mtime)))
 		return rc;
 	/* The later of a data change and a touch wins. */
 	if (data_mtime > attrs_set_at)
@@ -234,3 +251,14 @@ int node_stat(struct fs *fs, const struct node *n, struct stat *st)
 	st->st_atim = st->st_mtim;
 	return 0;
 }
+
+int node_stat(struct fs *fs, const struct node *n, struct stat *st)
+{
+	return stat_node(fs, n, NULL, st);
+}
+
+int node_stat_open(struct fs *fs, struct file *f, struct stat *st)
+{
+	return stat_node(fs, &f->node, f, st);
+}
+

@@ -11,6 +11,7 @@
  * flush() commits only what was written since the last commit; release()
  * commits whatever is still pending and cannot report errors. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -143,7 +144,11 @@ static double attr_timeout(struct fs *fs, fuse_ino_t ino, const struct node *n,
 				   S_ISDIR(st->st_mode), st, seq0);
 }
 
-static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
+/* Answer a lookup of N with its entry; GEN, when set, the namespace
+ * generation read before N was resolved: N is kept for its inode, so the
+ * open that follows a lookup need not resolve the path again. */
+static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n,
+			const uint64_t *gen)
 {
 	struct fuse_entry_param e;
 	memset(&e, 0, sizeof(e));
@@ -168,6 +173,8 @@ static void reply_entry(fuse_req_t req, struct fs *fs, const struct node *n)
 	if (n->ops->kind == NK_RECORD)
 		e.entry_timeout = FS_ATTR_TIMEOUT;
 	e.attr_timeout = attr_timeout(fs, e.ino, n, &e.attr, seq0);
+	if (gen)
+		fs_inode_cache(fs, e.ino, *gen, n);
 	if (fuse_reply_entry(req, &e))
 		fs_inode_forget(fs, e.ino, 1);
 }
@@ -191,7 +198,7 @@ static void reply_made(fuse_req_t req, struct fs *fs, const struct node *dir,
 {
 	char path[FS_PATH_MAX];
 	if (!rc) {
-		reply_entry(req, fs, child);
+		reply_entry(req, fs, child, NULL);
 		return;
 	}
 	node_child_path(path, sizeof(path), dir, name);
@@ -215,11 +222,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fs *fs = FS(req);
 	struct node dir, child;
 	fs_count(fs, FS_OP_LOOKUP);
+	uint64_t gen = __atomic_load_n(&fs->ns_gen, __ATOMIC_SEQ_CST);
 	int rc = resolve_child(fs, parent, name, &dir, &child);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
-		reply_entry(req, fs, &child);
+		reply_entry(req, fs, &child, &gen);
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -476,11 +484,18 @@ static bool is_writer(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY;
 }
 
+/* A new handle, zeroed but for its node's two path buffers (8 KB, set
+ * by whoever resolves the node): clearing them was a tenth of the
+ * daemon's work for an online lookup. */
 static struct file *file_new(struct fs *fs)
 {
-	struct file *f = calloc(1, sizeof(*f));
+	struct file *f = malloc(sizeof(*f));
 	if (!f)
 		mlfs_oom();
+	size_t node_end = offsetof(struct file, node) + sizeof(f->node);
+	memset(f, 0, offsetof(struct file, node));
+	memset((char *)f + node_end, 0, sizeof(*f) - node_end);
+	node_clear(&f->node);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_lock(&fs->files_lock);
 	f->next = fs->files;
@@ -556,11 +571,16 @@ static int open_file(struct fs *fs, struct file *f, fuse_ino_t ino,
 	bool pageable = k->pageable && !writer && !f->node.pending;
 	struct stat st;
 	uint64_t seq0 = change_seq(fs);
-	if (pageable && node_stat(fs, &f->node, &st))
+	/* A kind whose open makes the whole content (a record) gives the
+	 * size of that content, read once; others are stated before. */
+	bool own = pageable && k->file_stat;
+	if (pageable && !own && node_stat(fs, &f->node, &st))
 		pageable = false;
 	int rc = open_node(fs, f, fi->flags, err);
 	if (rc)
 		return rc;
+	if (own && node_stat_open(fs, f, &st))
+		pageable = false;
 	/* The snapshot is of ST only if nothing was written in between. */
 	bool same = pageable && change_seq(fs) == seq0;
 	enum fs_open_how how = fs_inode_open(fs, ino, writer,

@@ -221,7 +221,7 @@ static void meta_encode(const struct fmeta *m, struct buf *b)
 	codec_enc_u64(b, 1);
 }
 
-static int meta_decode(const char *p, size_t len, struct fmeta *m)
+int features_meta_decode(const char *p, size_t len, struct fmeta *m)
 {
 	struct dec *d = codec_dec_new(p, len);
 	struct dval root, cols, keys, ts;
@@ -270,7 +270,7 @@ int features_meta_load(struct store *s, const struct store_snapshot *snap,
 		return -ENOENT;
 	int rc = named_get(s, snap, "f/m/", name, &v);
 	if (!rc)
-		rc = meta_decode(v.data, v.len, m);
+		rc = features_meta_decode(v.data, v.len, m);
 	buf_free(&v);
 	return rc;
 }
@@ -430,12 +430,12 @@ static void info_from_meta(const struct fmeta *m, struct features_info *out)
 
 int features_stat(struct store *s, const char *name, struct features_info *out)
 {
-	struct fmeta m;
-	int rc = features_meta_load(s, NULL, name, &m);
+	const struct fmeta *m;
+	int rc = features_meta_ref(s, NULL, name, &m);
 	if (rc)
 		return rc;
-	info_from_meta(&m, out);
-	features_meta_free(&m);
+	info_from_meta(m, out);
+	features_meta_release(s, m);
 	return 0;
 }
 

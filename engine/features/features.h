@@ -197,6 +197,11 @@ void features_lookup_free(struct features_lookup *l);
 int features_row_csv(struct store *s, const char *name, const char *key,
 		     bool as_of, int64_t at_us, struct buf *out,
 		     struct mlfs_err *err);
+/* The same, and *MTIME_NS (may be NULL) the table's data time at the
+ * snapshot the row was read at (features_info.mtime_ns). */
+int features_row_read(struct store *s, const char *name, const char *key,
+		      bool as_of, int64_t at_us, struct buf *out,
+		      int64_t *mtime_ns, struct mlfs_err *err);
 
 /* stats.csv over the latest rows, as for tables.  Cached per version. */
 int features_stats_csv(struct store *s, const char *name, struct buf *out,

@@ -73,6 +73,25 @@ int features_meta_set_keys(struct fmeta *m, char *const *keys, uint32_t n);
  * features_meta_free.  -ENOENT, -EIO. */
 int features_meta_load(struct store *s, const struct store_snapshot *snap,
 		       const char *name, struct fmeta *m);
+/* Decode a meta record's bytes P[0..LEN) into M.  -EIO when damaged. */
+int features_meta_decode(const char *p, size_t len, struct fmeta *m);
+/* NAME's meta (SNAP or NULL for the latest), decoded once per stored
+ * record (features_meta_cache.c): *OUT is shared and read-only until
+ * features_meta_release.  -ENOENT, -EIO. */
+int features_meta_ref(struct store *s, const struct store_snapshot *snap,
+		      const char *name, const struct fmeta **out);
+void features_meta_release(struct store *s, const struct fmeta *m);
+/* data.csv's header line of a shared meta M (features_meta_ref's). */
+const struct buf *features_meta_header(const struct fmeta *m);
+/* The rows/KEY text of KEY (as of AT when AS_OF) made before under the
+ * shared meta M into OUT, or false; and keeping one (features_row_read):
+ * the same meta record means the same rows (features_meta_cache.c). */
+bool features_meta_row_get(struct store *s, const struct fmeta *m,
+			   const char *key, bool as_of, int64_t at,
+			   struct buf *out);
+void features_meta_row_put(struct store *s, const struct fmeta *m,
+			   const char *key, bool as_of, int64_t at,
+			   const struct buf *text);
 void features_meta_put(struct store_batch *b, const char *name,
 		       const struct fmeta *m);
 /* The column named P[0..LEN), or -1. */

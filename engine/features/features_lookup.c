@@ -13,7 +13,7 @@
 struct features_lookup {
 	struct store *s;
 	struct store_snapshot *snap;
-	struct fmeta m;
+	const struct fmeta *m;	/* shared (features_meta_ref) */
 	struct features_schema *sc;
 	struct buf k, v, hi;
 	struct dec *d;
@@ -22,29 +22,53 @@ struct features_lookup {
 	size_t *flens;
 };
 
+/* L's snapshot and the table's meta at it: what a handle and a single
+ * rows/KEY read both need. */
+static int lookup_init(struct features_lookup *l, struct store *s,
+		       const char *name, struct mlfs_err *err)
+{
+	l->s = s;
+	l->snap = store_snapshot_new(s);
+	int rc = features_meta_ref(s, l->snap, name, &l->m);
+	if (rc)
+		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "feature table '%s': unreadable metadata", name);
+	return 0;
+}
+
+static void lookup_clear(struct features_lookup *l)
+{
+	codec_dec_free(l->d);
+	store_snapshot_free(l->s, l->snap);
+	features_meta_release(l->s, l->m);
+	features_schema_free(l->sc);
+	buf_free(&l->k);
+	buf_free(&l->v);
+	buf_free(&l->hi);
+	features_mrow_free(&l->row);
+	free(l->fields);
+	free(l->flens);
+}
+
 int features_lookup_open(struct store *s, const char *name,
 			 struct features_lookup **out, struct mlfs_err *err)
 {
 	struct features_lookup *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	l->s = s;
-	l->snap = store_snapshot_new(s);
-	int rc = features_meta_load(s, l->snap, name, &l->m);
-	if (rc) {
-		store_snapshot_free(s, l->snap);
-		free(l);
-		return rc == -ENOENT ? rc : mlfs_fail(err, rc, "feature table '%s': unreadable metadata", name);
+	int rc = lookup_init(l, s, name, err);
+	if (!rc)
+		rc = features_mrow_init(&l->row, l->m->ncols);
+	if (!rc)
+		rc = features_schema_from_meta(l->m, &l->sc);
+	if (!rc) {
+		l->fields = calloc(l->m->ncols + 1, sizeof(*l->fields));
+		l->flens = calloc(l->m->ncols + 1, sizeof(*l->flens));
+		if (!l->fields || !l->flens)
+			rc = -ENOMEM;
 	}
-	if ((rc = features_schema_from_meta(&l->m, &l->sc)) || (rc = features_mrow_init(&l->row, l->m.ncols))) {
+	if (rc) {
 		features_lookup_free(l);
 		return rc;
-	}
-	l->fields = calloc(l->m.ncols + 1, sizeof(*l->fields));
-	l->flens = calloc(l->m.ncols + 1, sizeof(*l->flens));
-	if (!l->fields || !l->flens) {
-		features_lookup_free(l);
-		return -ENOMEM;
 	}
 	*out = l;
 	return 0;
@@ -55,18 +79,18 @@ const struct features_schema *features_lookup_schema(const struct features_looku
 	return l->sc;
 }
 
-int features_lookup_get(struct features_lookup *l, const char *const *keys,
-			const size_t *lens, bool as_of, int64_t at_us,
-			const char *const **fields, const size_t **flens)
+/* Load the row of KEYS (latest, or AS_OF AT_US) into L->row. */
+static int lookup_fetch(struct features_lookup *l, const char *const *keys,
+			const size_t *lens, bool as_of, int64_t at_us)
 {
 	int rc;
-	uint32_t nk = l->m.nkeys ? l->m.nkeys : 1;
+	uint32_t nk = l->m->nkeys ? l->m->nkeys : 1;
 
-	if (as_of && !l->m.ts)
+	if (as_of && !l->m->ts)
 		return -EINVAL;
 	codec_dec_free(l->d);
 	l->d = NULL;
-	features_key_rows(&l->k, as_of ? 'v' : 'r', l->m.id);
+	features_key_rows(&l->k, as_of ? 'v' : 'r', l->m->id);
 	for (uint32_t i = 0; i < nk; i++) {
 		if (!lens[i])
 			return -ENOENT;
@@ -98,9 +122,17 @@ int features_lookup_get(struct features_lookup *l, const char *const *keys,
 		if (rc)
 			return rc;
 	}
-	if ((rc = features_mrow_load(&l->row, l->v.data, l->v.len, &l->d)))
+	return features_mrow_load(&l->row, l->v.data, l->v.len, &l->d);
+}
+
+int features_lookup_get(struct features_lookup *l, const char *const *keys,
+			const size_t *lens, bool as_of, int64_t at_us,
+			const char *const **fields, const size_t **flens)
+{
+	int rc = lookup_fetch(l, keys, lens, as_of, at_us);
+	if (rc)
 		return rc;
-	for (uint32_t c = 0; c < l->m.ncols; c++) {
+	for (uint32_t c = 0; c < l->m->ncols; c++) {
 		l->fields[c] = l->row.len[c] == NULL_LEN ? NULL : l->row.p[c];
 		l->flens[c] = l->row.len[c] == NULL_LEN ? 0 : l->row.len[c];
 	}
@@ -113,50 +145,53 @@ void features_lookup_free(struct features_lookup *l)
 {
 	if (!l)
 		return;
-	codec_dec_free(l->d);
-	store_snapshot_free(l->s, l->snap);
-	features_meta_free(&l->m);
-	features_schema_free(l->sc);
-	buf_free(&l->k);
-	buf_free(&l->v);
-	buf_free(&l->hi);
-	features_mrow_free(&l->row);
-	free(l->fields);
-	free(l->flens);
+	lookup_clear(l);
 	free(l);
+}
+
+int features_row_read(struct store *s, const char *name, const char *key,
+		      bool as_of, int64_t at_us, struct buf *out,
+		      int64_t *mtime_ns, struct mlfs_err *err)
+{
+	struct features_lookup l = { 0 };
+	const char *parts[FEAT_MAX_KEYS];
+	size_t lens[FEAT_MAX_KEYS];
+	int rc = lookup_init(&l, s, name, err);
+	if (rc)
+		goto out;
+	if (mtime_ns)
+		*mtime_ns = l.m->mtime;
+	/* Made before under the same meta: the same rows. */
+	if (features_meta_row_get(s, l.m, key, as_of, at_us, out))
+		goto out;
+	if ((rc = features_mrow_init(&l.row, l.m->ncols)))
+		goto out;
+	uint32_t nk = l.m->nkeys ? l.m->nkeys : (l.m->ncols ? 1 : 0);
+	if (!features_split_key(key, nk, parts, lens)) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if ((rc = lookup_fetch(&l, parts, lens, as_of, at_us)))
+		goto out;
+	const struct buf *h = features_meta_header(l.m);
+	buf_reset(out);
+	buf_append(out, h->data, h->len);
+	for (uint32_t c = 0; c < l.m->ncols; c++) {
+		if (c)
+			buf_putc(out, ',');
+		if (l.row.len[c] != NULL_LEN)
+			csv_put_field(out, l.row.p[c], l.row.len[c]);
+	}
+	buf_putc(out, '\n');
+	features_meta_row_put(s, l.m, key, as_of, at_us, out);
+out:
+	lookup_clear(&l);
+	return rc;
 }
 
 int features_row_csv(struct store *s, const char *name, const char *key,
 		     bool as_of, int64_t at_us, struct buf *out,
 		     struct mlfs_err *err)
 {
-	struct features_lookup *l;
-	const char *parts[FEAT_MAX_KEYS];
-	size_t lens[FEAT_MAX_KEYS];
-	int rc = features_lookup_open(s, name, &l, err);
-	if (rc)
-		return rc;
-	if (!features_split_key(key, l->sc->nkeys, parts, lens)) {
-		rc = -ENOENT;
-		goto out;
-	}
-	const char *const *f;
-	const size_t *fl;
-	if ((rc = features_lookup_get(l, parts, lens, as_of, at_us, &f, &fl)))
-		goto out;
-	buf_reset(out);
-	struct buf h = { 0 };
-	features_header_text(&l->m, &h);
-	buf_append(out, h.data, h.len);
-	buf_free(&h);
-	for (uint32_t c = 0; c < l->m.ncols; c++) {
-		if (c)
-			buf_putc(out, ',');
-		if (f[c])
-			csv_put_field(out, f[c], fl[c]);
-	}
-	buf_putc(out, '\n');
-out:
-	features_lookup_free(l);
-	return rc;
+	return features_row_read(s, name, key, as_of, at_us, out, NULL, err);
 }

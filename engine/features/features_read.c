@@ -18,7 +18,7 @@ struct features_reader {
 	struct store *s;
 	struct store_snapshot *snap;
 	struct store_iter *it;
-	struct fmeta m;
+	const struct fmeta *m;	/* shared (features_meta_ref) */
 	struct buf header, line;
 	uint64_t size;
 	uint64_t line_off;	/* offset of `line` in the file */
@@ -34,15 +34,15 @@ int features_reader_open(struct store *s, const char *name,
 		return -ENOMEM;
 	r->s = s;
 	r->snap = store_snapshot_new(s);
-	int rc = features_meta_load(s, r->snap, name, &r->m);
+	int rc = features_meta_ref(s, r->snap, name, &r->m);
 	if (rc) {
 		store_snapshot_free(s, r->snap);
 		free(r);
 		return rc;
 	}
-	features_header_text(&r->m, &r->header);
-	r->size = features_data_size(&r->m);
-	if (features_mrow_init(&r->row, r->m.ncols)) {
+	features_header_text(r->m, &r->header);
+	r->size = features_data_size(r->m);
+	if (features_mrow_init(&r->row, r->m->ncols)) {
 		features_reader_free(r);
 		return -ENOMEM;
 	}
@@ -60,8 +60,8 @@ static int reader_restart(struct features_reader *r)
 {
 	struct buf lo = { 0 }, hi = { 0 };
 	store_iter_free(r->it);
-	features_key_rows(&lo, 'r', r->m.id);
-	features_key_rows(&hi, 'r', r->m.id + 1);
+	features_key_rows(&lo, 'r', r->m->id);
+	features_key_rows(&hi, 'r', r->m->id + 1);
 	r->it = store_iter_new(r->s, r->snap, lo.data, lo.len, hi.data, hi.len);
 	buf_free(&lo);
 	buf_free(&hi);
@@ -146,7 +146,7 @@ void features_reader_free(struct features_reader *r)
 		return;
 	store_iter_free(r->it);
 	store_snapshot_free(r->s, r->snap);
-	features_meta_free(&r->m);
+	features_meta_release(r->s, r->m);
 	buf_free(&r->header);
 	buf_free(&r->line);
 	features_mrow_free(&r->row);
@@ -157,14 +157,14 @@ int features_list_keys(struct store *s, const char *name,
 		       int (*fn)(void *ctx, const char *key, size_t len),
 		       void *ctx, struct mlfs_err *err)
 {
-	struct fmeta m;
+	const struct fmeta *m;
 	struct buf lo = { 0 }, hi = { 0 }, txt = { 0 };
-	int rc = features_meta_load(s, NULL, name, &m);
+	int rc = features_meta_ref(s, NULL, name, &m);
 	if (rc)
 		return rc;
-	uint32_t nk = m.nkeys ? m.nkeys : 1;
-	features_key_rows(&lo, 'r', m.id);
-	features_key_rows(&hi, 'r', m.id + 1);
+	uint32_t nk = m->nkeys ? m->nkeys : 1;
+	features_key_rows(&lo, 'r', m->id);
+	features_key_rows(&hi, 'r', m->id + 1);
 	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
 	for (store_iter_seek_first(it); store_iter_valid(it) && !rc; store_iter_next(it)) {
 		size_t kl;
@@ -177,7 +177,7 @@ int features_list_keys(struct store *s, const char *name,
 	if (!rc)
 		rc = store_iter_status(it, err);
 	store_iter_free(it);
-	features_meta_free(&m);
+	features_meta_release(s, m);
 	buf_free(&lo);
 	buf_free(&hi);
 	buf_free(&txt);
@@ -193,10 +193,10 @@ static int stats_compute(struct store *s, const char *name, struct buf *out,
 	int rc = features_reader_open(s, name, &r, err);
 	if (rc)
 		return rc;
-	*id = r->m.id;
-	*ver = r->m.ver;
-	uint32_t n = r->m.ncols;
-	struct stats_acc *sa = stats_acc_new(n, r->m.names, r->m.types);
+	*id = r->m->id;
+	*ver = r->m->ver;
+	uint32_t n = r->m->ncols;
+	struct stats_acc *sa = stats_acc_new(n, r->m->names, r->m->types);
 	if (!sa) {
 		features_reader_free(r);
 		return -ENOMEM;

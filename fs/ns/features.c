@@ -231,9 +231,11 @@ static const struct node_ops stats_ops = {
 
 /* ---- rows/KEY ---- */
 
-/* KEY, or KEY@TIME for the version as of TIME. */
-static int row_get(struct fs *fs, const struct node *n, struct buf *out,
-		   struct mlfs_err *err)
+/* KEY, or KEY@TIME for the version as of TIME; *MTIME_NS (may be NULL)
+ * the table's data time, read at the row's snapshot: every change to the
+ * table (an append, a replace, a refresh, a removed key) moves it. */
+static int row_record(struct fs *fs, const struct node *n, struct buf *out,
+		      int64_t *mtime_ns, struct mlfs_err *err)
 {
 	char key[FS_NAME_MAX + 1];
 	bool as_of = false;
@@ -251,8 +253,15 @@ static int row_get(struct fs *fs, const struct node *n, struct buf *out,
 		if (as_of)
 			*t = '\0';
 	}
-	int rc = features_row_csv(fs->store, n->arg[0], key, as_of, at, out, err);
+	int rc = features_row_read(fs->store, n->arg[0], key, as_of, at, out,
+				   mtime_ns, err);
 	return rc == -EINVAL ? -ENOENT : rc;
+}
+
+static int row_get(struct fs *fs, const struct node *n, struct buf *out,
+		   struct mlfs_err *err)
+{
+	return row_record(fs, n, out, NULL, err);
 }
 
 static int row_remove(struct fs *fs, const struct node *n,
@@ -263,38 +272,18 @@ static int row_remove(struct fs *fs, const struct node *n,
 	return features_delete_key(fs->store, n->arg[0], n->arg[1], err);
 }
 
-/* A row's size, and as its data time the table's: every change to the
- * table (an append, a replace, a refresh, a removed key) moves it.  The
- * time is read first: a change in between gives a new row with an old
- * time, which the next stat sees as changed, never the other way. */
-static int row_size(struct fs *fs, const struct node *n, uint64_t *size,
-		    int64_t *mtime_ns)
-{
-	struct features_info info;
-	struct buf b = { 0 };
-	int rc = features_stat(fs->store, n->arg[0], &info);
-	if (!rc)
-		rc = row_get(fs, n, &b, NULL);
-	*size = b.len;
-	*mtime_ns = rc ? 0 : info.mtime_ns;
-	buf_free(&b);
-	return rc;
-}
-
 static const struct node_ops row_ops = {
-	.kind = NK_RECORD, .perm = 0444, .get = row_get, .size = row_size,
+	.kind = NK_RECORD, .perm = 0444, .get = row_get, .record = row_record,
 	.remove = row_remove,
 };
 
 static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,
 		       struct node *out)
 {
-	struct buf b = { 0 };
 	struct node probe;
 	node_child(&probe, dir, name, &row_ops);
 	snprintf(probe.arg[1], sizeof(probe.arg[1]), "%s", name);
-	int rc = row_get(fs, &probe, &b, NULL);
-	buf_free(&b);
+	int rc = fs_record_probe(fs, &probe);
 	if (rc)
 		return rc;
 	*out = probe;

@@ -327,3 +327,62 @@ def test_second_read_of_unchanged_row_reads_from_page_cache(smnt):
     assert other_cat(row) == first == "id,v\n2,b\n"
     after = stats(smnt)
     assert after["read"] - before["read"] == 2        # /.stats' own two reads
+
+
+ORDERS_PIPELINE = """\
+source: orders
+key: customer_id
+as_of: 2026-11-27
+features:
+  orders: count(order_id)
+  spent: sum(amount)
+"""
+
+
+def test_online_row_after_a_refresh_seen_at_once(mnt):
+    """Another process keeps rows/KEY cached (its name, attributes and
+    pages: stat and read it twice); a refresh merges a new value into the
+    row, of the same size or longer: the cached entry's next stat, open
+    and read in that process see it at once, size and content."""
+    os.mkdir(mnt.p("tables", "orders"))
+    orders = mnt.p("tables", "orders", "data.csv")
+    sh(f"printf 'order_id,customer_id,amount,order_date\\n"
+       f"1,10,5.0,2026-11-01\\n2,11,1.0,2026-11-02\\n' > {orders}")
+    d = mnt.p("features", "cust")
+    os.mkdir(d)
+    with open(os.path.join(d, "pipeline.yaml"), "w") as f:
+        f.write(ORDERS_PIPELINE)
+    sh(f"echo 1 > {d}/refresh")
+    script = """
+import os, sys
+p = sys.argv[1]
+for line in sys.stdin:
+    out = []
+    for _ in range(2):
+        before = os.stat(p).st_size
+        with open(p, 'rb') as f:
+            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+        out.append(f"{before} {size} {data.decode().split(chr(10))[1]}")
+    print(' | '.join(out), flush=True)
+"""
+    row = os.path.join(d, "rows", "10")
+    reader = subprocess.Popen(["/usr/bin/python3", "-c", script, row],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        # Same size while the count has one digit and the sum ends .0;
+        # then longer (10 orders, a sum of two digits).
+        for n in range(1, 12):
+            reader.stdin.write("go\n")
+            reader.stdin.flush()
+            got = reader.stdout.readline().strip().split(" | ")
+            text = other_cat(row)      # a new open: the daemon's answer
+            line = text.split("\n")[1]
+            fields = line.split(",")
+            assert fields[0] == "10" and fields[1] == str(n), text
+            assert float(fields[2]) == 5.0 + (n - 1) * 1.0, text
+            assert got == [f"{len(text)} {len(text)} {line}"] * 2, (n, got)
+            sh(f"echo '{100 + n},10,1.0,2026-11-03' >> {orders}; echo 1 > {d}/refresh")
+    finally:
+        reader.stdin.close()
+        reader.wait()
