@@ -21,6 +21,7 @@
 #include "columnar.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,15 @@ unsigned columnar_test_stop_after;
 
 static const char build_lock_key;
 
-#define MANIFEST_FORMAT 1u
+#define MANIFEST_FORMAT 2u
 #define CHUNK_MAGIC 0x31434c4du	/* "MLC1" */
 #define MAX_SLICES 64
+/* A column's flags in the manifest. */
+#define FLAG_CANONICAL 1u	/* int, date: every value written canonically */
+#define FLAG_AS_NUMBER 2u	/* the number frame.c reads from each text is the value's */
 
 struct chunk_ref {
+	uint64_t ver;		/* the version whose build wrote it (key) */
 	uint64_t idx;		/* key suffix */
 	uint64_t first;		/* first row */
 	uint32_t rows;
@@ -47,10 +52,11 @@ struct columnar {
 	uint64_t tid, ver, rows;
 	uint32_t ncols;
 	enum col_type *types;
-	uint8_t *canonical;
+	uint8_t *flags;		/* per column: FLAG_* */
 	uint64_t *sums;		/* per column: value checksum */
 	struct chunk_ref *chunks;
 	size_t nchunks;
+	struct table_cursor end;	/* where the version's rows end */
 };
 
 /* ---- keys ---- */
@@ -149,6 +155,7 @@ struct colbuild {
 	struct buf nulls;	/* bitmap */
 	bool any_null;
 	bool canonical;
+	bool as_number;		/* every value's text reads as its number */
 	struct buf vals;	/* int64/double, or u32 offsets */
 	struct buf bytes;
 	uint32_t n;
@@ -165,6 +172,12 @@ static void colbuild_reset(struct colbuild *cb)
 		uint32_t z = 0;
 		buf_append(&cb->vals, &z, 4);
 	}
+}
+
+/* The manifest's flags of what CB saw. */
+static uint8_t colbuild_flags(const struct colbuild *cb)
+{
+	return (cb->canonical ? FLAG_CANONICAL : 0) | (cb->as_number ? FLAG_AS_NUMBER : 0);
 }
 
 static void colbuild_free(struct colbuild *cb)
@@ -217,6 +230,10 @@ static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
 			null = true;
 			f = 0;
 		}
+		/* "-0" is the integer 0 to frame.c, +0.0, where "-0.0" is -0.0. */
+		if (!null && f == 0 && signbit(f) && !memchr(p, '.', len) && !memchr(p, 'e', len) &&
+		    !memchr(p, 'E', len))
+			cb->as_number = false;
 		buf_append(&cb->vals, &f, 8);
 	} else {
 		int64_t v = 0;
@@ -240,6 +257,9 @@ static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
 		}
 		if (ok && cb->canonical && (cb->type == COL_INT || cb->type == COL_DATE))
 			cb->canonical = canonical_text(cb->type, v, p, len);
+		/* A bare date in a timestamp column is days to frame.c. */
+		if (ok && cb->type == COL_TIMESTAMP && len == 10)
+			cb->as_number = false;
 		buf_append(&cb->vals, &v, 8);
 	}
 	if (null) {
@@ -331,8 +351,13 @@ static int chunk_decode(const char *p, size_t len, enum col_type t,
 }
 
 /* ---- manifest ----
- * u32 format, u32 ncols, u64 rows, u64 nchunks; per column u8 type,
- * u8 canonical, u64 checksum; per chunk u64 idx, u32 rows. */
+ * u32 format, u32 ncols, u64 rows, u64 nchunks, u64 first_seg, u64 bytes
+ * (the table_cursor at the end of the version); per column u8 type,
+ * u8 flags, u64 checksum; per chunk u64 ver, u64 idx, u32 rows. */
+
+#define MANIFEST_HEAD 40u
+#define MANIFEST_COL 10u
+#define MANIFEST_CHUNK 20u
 
 static void manifest_encode(const struct columnar *c, struct buf *out)
 {
@@ -343,12 +368,15 @@ static void manifest_encode(const struct columnar *c, struct buf *out)
 	buf_append(out, &c->ncols, 4);
 	buf_append(out, &c->rows, 8);
 	buf_append(out, &nch, 8);
+	buf_append(out, &c->end.first_seg, 8);
+	buf_append(out, &c->end.bytes, 8);
 	for (uint32_t i = 0; i < c->ncols; i++) {
 		buf_putc(out, (char)c->types[i]);
-		buf_putc(out, (char)c->canonical[i]);
+		buf_putc(out, (char)c->flags[i]);
 		buf_append(out, &c->sums[i], 8);
 	}
 	for (size_t i = 0; i < c->nchunks; i++) {
+		buf_append(out, &c->chunks[i].ver, 8);
 		buf_append(out, &c->chunks[i].idx, 8);
 		buf_append(out, &c->chunks[i].rows, 4);
 	}
@@ -358,11 +386,11 @@ static void form_arrays(struct columnar *c, uint32_t ncols, size_t nchunks)
 {
 	c->ncols = ncols;
 	c->types = calloc(ncols + 1, sizeof(*c->types));
-	c->canonical = calloc(ncols + 1, 1);
+	c->flags = calloc(ncols + 1, 1);
 	c->sums = calloc(ncols + 1, sizeof(*c->sums));
 	c->nchunks = nchunks;
 	c->chunks = calloc(nchunks + 1, sizeof(*c->chunks));
-	if (!c->types || !c->canonical || !c->sums || !c->chunks)
+	if (!c->types || !c->flags || !c->sums || !c->chunks)
 		mlfs_oom();
 }
 
@@ -370,25 +398,29 @@ static int manifest_decode(const char *p, size_t len, struct columnar *c)
 {
 	uint32_t fmt, ncols;
 	uint64_t rows, nch, first = 0;
-	if (len < 24)
+	if (len < MANIFEST_HEAD)
 		return -EIO;
 	memcpy(&fmt, p, 4);
 	memcpy(&ncols, p + 4, 4);
 	memcpy(&rows, p + 8, 8);
 	memcpy(&nch, p + 16, 8);
-	if (fmt != MANIFEST_FORMAT || ncols > TABLE_MAX_COLUMNS ||
-	    len != 24 + (size_t)ncols * 10 + nch * 12)
+	if (fmt != MANIFEST_FORMAT || ncols > TABLE_MAX_COLUMNS || nch > len ||
+	    len != MANIFEST_HEAD + (size_t)ncols * MANIFEST_COL + nch * MANIFEST_CHUNK)
 		return -EIO;
 	form_arrays(c, ncols, (size_t)nch);
-	p += 24;
-	for (uint32_t i = 0; i < ncols; i++, p += 10) {
+	c->end.tid = c->tid;
+	memcpy(&c->end.first_seg, p + 24, 8);
+	memcpy(&c->end.bytes, p + 32, 8);
+	p += MANIFEST_HEAD;
+	for (uint32_t i = 0; i < ncols; i++, p += MANIFEST_COL) {
 		c->types[i] = (enum col_type)(unsigned char)p[0];
-		c->canonical[i] = (uint8_t)p[1];
+		c->flags[i] = (uint8_t)p[1];
 		memcpy(&c->sums[i], p + 2, 8);
 	}
-	for (size_t i = 0; i < nch; i++, p += 12) {
-		memcpy(&c->chunks[i].idx, p, 8);
-		memcpy(&c->chunks[i].rows, p + 8, 4);
+	for (size_t i = 0; i < nch; i++, p += MANIFEST_CHUNK) {
+		memcpy(&c->chunks[i].ver, p, 8);
+		memcpy(&c->chunks[i].idx, p + 8, 8);
+		memcpy(&c->chunks[i].rows, p + 16, 4);
 		c->chunks[i].first = first;
 		first += c->chunks[i].rows;
 	}
@@ -401,7 +433,7 @@ void columnar_free(struct columnar *c)
 	if (!c)
 		return;
 	free(c->types);
-	free(c->canonical);
+	free(c->flags);
 	free(c->sums);
 	free(c->chunks);
 	free(c);
@@ -643,6 +675,7 @@ static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
 		for (uint32_t c = 0; c < b->ncols; c++) {
 			sl->cols[c].type = b->types[c];
 			sl->cols[c].canonical = true;
+			sl->cols[c].as_number = true;
 			colbuild_reset(&sl->cols[c]);
 		}
 	}
@@ -671,14 +704,15 @@ static struct columnar *build_manifest(struct build *b)
 	form_arrays(c, b->ncols, nch);
 	for (uint32_t col = 0; col < b->ncols; col++) {
 		c->types[col] = b->types[col];
-		c->canonical[col] = 1;
+		c->flags[col] = FLAG_CANONICAL | FLAG_AS_NUMBER;
 		for (uint32_t i = 0; i < b->nslices; i++)
-			c->canonical[col] &= b->slices[i].cols[col].canonical;
+			c->flags[col] &= colbuild_flags(&b->slices[i].cols[col]);
 	}
 	size_t k = 0;
 	for (uint32_t i = 0; i < b->nslices; i++)
 		for (size_t j = 0; j < b->slices[i].nout; j++, k++) {
 			const struct built_chunk *ch = &b->slices[i].out[j];
+			c->chunks[k].ver = b->ver;
 			c->chunks[k].idx = ch->idx;
 			c->chunks[k].rows = ch->rows;
 			c->chunks[k].first = c->rows;
@@ -687,6 +721,22 @@ static struct columnar *build_manifest(struct build *b)
 				c->sums[col] += mix(k ^ mix(ch->sums[col]));
 		}
 	return c;
+}
+
+/* The cursor at the end of version INFO of table NAME.  -EAGAIN when
+ * the table moved on. */
+static int version_end(struct store *s, const char *name, const struct table_info *info,
+		       struct table_cursor *end, struct mlfs_err *err)
+{
+	struct table_reader *r;
+	int rc = table_reader_open(s, name, &r, err);
+	if (rc)
+		return rc;
+	table_reader_cursor(r, end);
+	table_reader_free(r);
+	if (end->tid != info->id || end->bytes != info->data_bytes)
+		return mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	return 0;
 }
 
 /* Build the form of NAME's current version (INFO, columns TYPES) and
@@ -711,6 +761,9 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	rc = store_write(s, batch, false, err);
 	store_batch_free(batch);
 	uint64_t lo = info->header_bytes, size = info->header_bytes + info->data_bytes;
+	struct table_cursor end = { 0 };
+	if (!rc)
+		rc = version_end(s, name, info, &end, err);
 	if (!rc && (rc = slices_run(&b, lo, size, n, err)) && n > 1 && rc != -EINTR) {
 		/* A cut inside a quoted field: once more, in one piece. */
 		slices_free(&b);
@@ -725,6 +778,7 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	struct columnar *c = NULL;
 	if (!rc) {
 		c = build_manifest(&b);
+		c->end = end;
 		if (c->rows != info->rows)
 			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows parsed, %llu recorded", name,
 				       (unsigned long long)c->rows, (unsigned long long)info->rows);
@@ -808,7 +862,12 @@ enum col_type columnar_type(const struct columnar *c, uint32_t col)
 
 bool columnar_canonical(const struct columnar *c, uint32_t col)
 {
-	return col < c->ncols && c->canonical[col];
+	return col < c->ncols && (c->flags[col] & FLAG_CANONICAL);
+}
+
+bool columnar_as_number(const struct columnar *c, uint32_t col)
+{
+	return col < c->ncols && (c->flags[col] & FLAG_AS_NUMBER);
 }
 
 /* ---- the scan ---- */
@@ -828,7 +887,7 @@ struct scan {
 static int chunk_read(struct columnar *c, size_t i, uint32_t col, struct buf *key,
 		      struct buf *val, struct col_vec *v, struct mlfs_err *err)
 {
-	key_col_chunk(key, c->tid, c->ver, col, c->chunks[i].idx);
+	key_col_chunk(key, c->tid, c->chunks[i].ver, col, c->chunks[i].idx);
 	int rc = store_get(c->s, NULL, key->data, key->len, val, NULL);
 	if (rc == -ENOENT)
 		return mlfs_fail(err, -EAGAIN, "the columnar form of a table was dropped during a scan (the table changed)");

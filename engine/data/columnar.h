@@ -60,6 +60,10 @@ enum col_type columnar_type(const struct columnar *c, uint32_t col);
  * back from data.csv as the value's canonical text (no "+7", "007"):
  * the value then stands for the text, e.g. as a group key. */
 bool columnar_canonical(const struct columnar *c, uint32_t col);
+/* True when the number frame.c reads from each non-null text of COL is
+ * the value's (as a double; timestamps in seconds): no float column
+ * written "-0" (frame.c: +0), no bare date in a timestamp column (days). */
+bool columnar_as_number(const struct columnar *c, uint32_t col);
 
 /* The scan callback: rows [FIRST, FIRST + N) of the version, one vector
  * per requested column, on pool thread THREAD (0 .. threads-1; each

@@ -898,6 +898,13 @@ uint64_t table_reader_size(const struct table_reader *r)
 	return r->size;
 }
 
+void table_reader_cursor(const struct table_reader *r, struct table_cursor *cur)
+{
+	cur->tid = r->tid;
+	cur->first_seg = r->first_seg;
+	cur->bytes = r->size - r->header.len;
+}
+
 static int fetch_chunk(struct table_reader *r, size_t i, const char **body,
 		       size_t *len, struct mlfs_err *err)
 {
