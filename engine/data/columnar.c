@@ -4,18 +4,23 @@
  * Records (docs/store-format.md, "Columnar form"), TID and VER the table's
  * id and version, all numbers big-endian in keys:
  *   k/TID/VER              manifest: columns, types, rows, chunks, checksums
- *   k/TID/VER/COL/IDX      one column of one chunk (IDX: slice << 32 | n)
+ *   k/TID/CVER/COL/IDX     one column of one chunk, written by the build of
+ *                          version CVER (IDX: slice << 32 | n)
  * States of a form and the transitions:
  *   absent -> building      columnar_open finds no manifest for the current
  *                           version (under build_lock): chunks are written
- *   building -> whole       build(): the manifest is written last, alone,
- *                           once every chunk is in and the table's version
- *                           is still VER
+ *                           (all of them, or only the appended rows' when
+ *                           the previous version's form is extended)
+ *   building -> whole       build()/extend(): the manifest is written last,
+ *                           alone, once every chunk is in and the table's
+ *                           version is still VER; leftovers go after
  *   building -> absent      the table changed, an error, or (after a
- *                           crash) columnar_recover: the chunks are deleted
- *   whole -> absent         a commit or schema change of the table
- *                           (columnar_forget in the same batch), a drop, or
- *                           the next build of a newer version
+ *                           crash) columnar_recover: chunks no kept
+ *                           manifest names are deleted
+ *   whole -> base           a commit of rows: never read again, kept for
+ *                           the next build to extend (or delete)
+ *   whole/base -> absent    a schema change or a drop (columnar_forget in
+ *                           the same batch), or the next build
  * Only a whole form of the table's current version is ever read.  This
  * file owns k/; it reads tables only through table.h. */
 #include "columnar.h"
@@ -464,6 +469,117 @@ static int form_load(struct store *s, uint64_t tid, uint64_t ver,
 	return rc;
 }
 
+/* ---- the form a table keeps ----
+ * At most one form per table outlives a build: the newest whole form of
+ * a version not above the table's current one - the current form, or
+ * the base the next build extends (store-format.md).  Every other key of
+ * the table under k/ is a leftover: older manifests, chunks no kept
+ * manifest names (a build cut short, chunks of a form rebuilt whole). */
+
+/* The versions of table TID with a manifest, newest first, into VERS
+ * (at most CAP).  Returns how many. */
+static size_t manifest_versions(struct store *s, uint64_t tid, uint64_t *vers, size_t cap)
+{
+	struct buf lo = { 0 }, hi = { 0 }, next = { 0 };
+	key_form(&lo, tid, 0);
+	buf_puts(&hi, "k/");
+	key_put_u64(&hi, tid + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	size_t n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it) && n < cap;) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl < 18)
+			break;
+		uint64_t ver = key_get_u64(k + 10);
+		if (kl == 18)
+			vers[n++] = ver;
+		key_form(&next, tid, ver + 1);
+		store_iter_seek(it, next.data, next.len);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	buf_free(&next);
+	for (size_t i = 0; i < n / 2; i++) {
+		uint64_t t = vers[i];
+		vers[i] = vers[n - 1 - i];
+		vers[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* The newest whole form of table TID of a version at most MAXVER, or
+ * NULL (a manifest that does not decode is a leftover). */
+static struct columnar *form_newest(struct store *s, uint64_t tid, uint64_t maxver)
+{
+	uint64_t vers[64];
+	size_t n = manifest_versions(s, tid, vers, 64);
+	for (size_t i = 0; i < n; i++) {
+		struct columnar *c;
+		if (vers[i] <= maxver && !form_load(s, tid, vers[i], &c))
+			return c;
+	}
+	return NULL;
+}
+
+/* Does form C (NULL: none) name key K (of its table)? */
+static bool form_names(const struct columnar *c, const char *k, size_t kl)
+{
+	if (!c || kl < 18)
+		return false;
+	uint64_t ver = key_get_u64(k + 10);
+	if (kl == 18)
+		return ver == c->ver;
+	if (kl != 30)
+		return false;
+	const unsigned char *u = (const unsigned char *)k + 18;
+	uint32_t col = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+	uint64_t idx = key_get_u64(k + 22);
+	if (col >= c->ncols)
+		return false;
+	for (size_t i = 0; i < c->nchunks; i++)
+		if (c->chunks[i].ver == ver && c->chunks[i].idx == idx)
+			return true;
+	return false;
+}
+
+/* The keys of table TID that KEEP does not name: deleted into DEL when
+ * not NULL; returns how many. */
+static uint64_t form_leftovers(struct store *s, uint64_t tid, const struct columnar *keep,
+			       struct store_batch *del)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	buf_puts(&lo, "k/");
+	key_put_u64(&lo, tid);
+	buf_puts(&hi, "k/");
+	key_put_u64(&hi, tid + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	uint64_t n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (form_names(keep, k, kl))
+			continue;
+		n++;
+		if (del)
+			store_batch_delete(del, k, kl);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return n;
+}
+
+/* Delete every key of table TID that KEEP does not name. */
+static int form_gc(struct store *s, uint64_t tid, const struct columnar *keep)
+{
+	struct store_batch *b = store_batch_new();
+	int rc = form_leftovers(s, tid, keep, b) ? store_write(s, b, false, NULL) : 0;
+	store_batch_free(b);
+	return rc;
+}
+
 /* ---- the build ---- */
 
 /* A chunk written by a slice: where, and its per-column checksums. */
@@ -654,13 +770,9 @@ static int form_delete(struct store *s, uint64_t tid, uint64_t ver)
 	return rc;
 }
 
-/* Parse data.csv [LO, SIZE) in N slices on the pool.  0, or the first
- * slice's error (in ERR). */
-static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
-		      struct mlfs_err *err)
+/* N empty slices of B, their column builders ready. */
+static void slices_init(struct build *b, uint32_t n)
 {
-	uint64_t cut[MAX_SLICES + 1];
-	slices_cut(b->s, b->name, lo, size, n, cut);
 	b->nslices = n;
 	if (!(b->slices = calloc(n, sizeof(*b->slices))))
 		mlfs_oom();
@@ -668,8 +780,6 @@ static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
 		struct slice *sl = &b->slices[i];
 		sl->b = b;
 		sl->no = i;
-		sl->lo = cut[i];
-		sl->hi = cut[i + 1];
 		if (!(sl->cols = calloc(b->ncols + 1, sizeof(*sl->cols))))
 			mlfs_oom();
 		for (uint32_t c = 0; c < b->ncols; c++) {
@@ -678,6 +788,20 @@ static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
 			sl->cols[c].as_number = true;
 			colbuild_reset(&sl->cols[c]);
 		}
+	}
+}
+
+/* Parse data.csv [LO, SIZE) in N slices on the pool.  0, or the first
+ * slice's error (in ERR). */
+static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
+		      struct mlfs_err *err)
+{
+	uint64_t cut[MAX_SLICES + 1];
+	slices_cut(b->s, b->name, lo, size, n, cut);
+	slices_init(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		b->slices[i].lo = cut[i];
+		b->slices[i].hi = cut[i + 1];
 	}
 	par_for(par_default(), n, slice_run, b);
 	for (uint32_t i = 0; i < n; i++)
@@ -803,6 +927,112 @@ out:
 	return rc;
 }
 
+/* ---- extending the previous version's form by appended rows ---- */
+
+/* An append extends the form while it has at most this many chunks for
+ * ROWS rows; past that (many small appends) the version is built whole. */
+static bool chunks_few(size_t nchunks, uint64_t rows)
+{
+	return nchunks <= 2 * ((rows + COLUMNAR_CHUNK_ROWS - 1) / COLUMNAR_CHUNK_ROWS) + 8;
+}
+
+struct extension {
+	struct slice *sl;
+	bool from_start;	/* table_scan_since: not an append of BASE */
+};
+
+static int extend_row(void *ctx, const struct csv_field *f, size_t n,
+		      uint64_t line, struct mlfs_err *err)
+{
+	struct extension *x = ctx;
+	if (x->from_start)
+		return -ECANCELED;	/* replaced: nothing to extend */
+	return slice_row(x->sl, f, n, line, err);
+}
+
+/* BASE's chunks, then those of slice SL (version VER), ending at END. */
+static struct columnar *extend_manifest(const struct columnar *base, const struct slice *sl,
+					uint64_t ver, const struct table_cursor *end)
+{
+	struct columnar *c = calloc(1, sizeof(*c));
+	if (!c)
+		mlfs_oom();
+	c->s = base->s;
+	c->tid = base->tid;
+	c->ver = ver;
+	c->end = *end;
+	form_arrays(c, base->ncols, base->nchunks + sl->nout);
+	for (uint32_t col = 0; col < c->ncols; col++) {
+		c->types[col] = base->types[col];
+		c->flags[col] = base->flags[col] & (sl->rows ? colbuild_flags(&sl->cols[col]) : 0xff);
+		c->sums[col] = base->sums[col];
+	}
+	memcpy(c->chunks, base->chunks, base->nchunks * sizeof(*c->chunks));
+	c->rows = base->rows;
+	for (size_t j = 0; j < sl->nout; j++) {
+		size_t k = base->nchunks + j;
+		c->chunks[k] = (struct chunk_ref){ ver, sl->out[j].idx, c->rows, sl->out[j].rows };
+		c->rows += sl->out[j].rows;
+		for (uint32_t col = 0; col < c->ncols; col++)
+			c->sums[col] += mix(k ^ mix(sl->out[j].sums[col]));
+	}
+	return c;
+}
+
+/* The form of NAME's current version (INFO) as BASE's (an older version
+ * of the same columns) plus chunks of the rows appended since: the
+ * manifest shares BASE's chunks.  -ECANCELED: the table was replaced
+ * since BASE, build it whole.  Called under build_lock. */
+static int extend(struct store *s, const char *name, const struct table_info *info,
+		  const enum col_type *types, const struct columnar *base,
+		  struct columnar **out, struct mlfs_err *err)
+{
+	struct build b = { .s = s, .name = name, .tid = info->id, .ver = info->version,
+			   .ncols = info->ncols, .types = types };
+	struct table_info after;
+	struct columnar *c = NULL;
+	pthread_mutex_init(&b.lock, NULL);
+	slices_init(&b, 1);
+	struct extension x = { &b.slices[0], false };
+	struct table_cursor cur = base->end;
+	int rc = table_scan_since(s, name, &cur, &x.from_start, extend_row, &x, err);
+	if (!rc && x.from_start)
+		rc = -ECANCELED;
+	if (!rc)
+		rc = slice_flush(x.sl);
+	if (rc == -EINTR)
+		goto out;	/* the test's crash: leave what was written */
+	if (!rc && (table_stat(s, name, &after) || after.id != info->id ||
+		    after.version != info->version || cur.bytes != info->data_bytes))
+		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	if (!rc) {
+		c = extend_manifest(base, x.sl, info->version, &cur);
+		if (c->rows != info->rows)
+			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows in its columnar form, %llu recorded", name,
+				       (unsigned long long)c->rows, (unsigned long long)info->rows);
+	}
+	if (!rc) {
+		struct buf k = { 0 }, v = { 0 };
+		key_form(&k, b.tid, b.ver);
+		manifest_encode(c, &v);
+		rc = store_put(s, k.data, k.len, v.data, v.len, err);
+		buf_free(&k);
+		buf_free(&v);
+	}
+	if (!rc)
+		form_gc(s, b.tid, c);	/* the base's manifest; a failure leaves leftovers */
+	if (rc) {
+		columnar_free(c);
+		c = NULL;
+		form_delete(s, b.tid, b.ver);
+	}
+	*out = c;
+out:
+	slices_free(&b);
+	pthread_mutex_destroy(&b.lock);
+	return rc;
+}
+
 int columnar_open(struct store *s, const char *name, struct columnar **out,
 		  struct mlfs_err *err)
 {
@@ -832,7 +1062,17 @@ int columnar_open(struct store *s, const char *name, struct columnar **out,
 		columnar_free(*out);
 		*out = NULL;
 	}
-	rc = build(s, name, &info, types, out, err);
+	struct columnar *base = info.version ? form_newest(s, info.id, info.version - 1) : NULL;
+	bool fits = base && base->ncols == ncols && base->end.tid == info.id &&
+		    base->rows <= info.rows &&
+		    chunks_few(base->nchunks + (info.rows - base->rows + COLUMNAR_CHUNK_ROWS - 1) /
+					       COLUMNAR_CHUNK_ROWS, info.rows);
+	for (uint32_t c = 0; fits && c < ncols; c++)
+		fits = base->types[c] == types[c];
+	rc = fits ? extend(s, name, &info, types, base, out, err) : -ECANCELED;
+	columnar_free(base);
+	if (rc == -ECANCELED)
+		rc = build(s, name, &info, types, out, err);
 out:
 	pthread_mutex_unlock(lock);
 	free(names);
@@ -1011,12 +1251,12 @@ static void tvers_free(struct tvers *tv)
 	free(tv->v);
 }
 
-/* Call FN for each form in the store (whole or not), visiting one key of
- * each: TID, VER, whether its manifest exists, its table (NULL: none). */
-static int forms_each(struct store *s, const struct tvers *tv,
-		      int (*fn)(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-				const struct tver *t),
-		      void *ctx)
+/* Call FN for each table id with keys under k/, with its table (NULL:
+ * none) and the form it keeps (NULL: none; freed after FN). */
+static int tables_each(struct store *s, const struct tvers *tv,
+		       int (*fn)(void *ctx, uint64_t tid, const struct tver *t,
+				 struct columnar *keep),
+		       void *ctx)
 {
 	struct store_iter *it = store_iter_new(s, NULL, "k/", 2, "k0", 2);
 	struct buf next = { 0 };
@@ -1024,13 +1264,18 @@ static int forms_each(struct store *s, const struct tvers *tv,
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it);) {
 		size_t kl;
 		const char *k = store_iter_key(it, &kl);
-		if (kl < 18) {
+		if (kl < 10) {
 			store_iter_next(it);
 			continue;
 		}
-		uint64_t tid = key_get_u64(k + 2), ver = key_get_u64(k + 10);
-		rc = fn(ctx, tid, ver, kl == 18, tver_find(tv, tid));
-		key_form(&next, tid, ver + 1);
+		uint64_t tid = key_get_u64(k + 2);
+		const struct tver *t = tver_find(tv, tid);
+		struct columnar *keep = t ? form_newest(s, tid, t->ver) : NULL;
+		rc = fn(ctx, tid, t, keep);
+		columnar_free(keep);
+		buf_reset(&next);
+		buf_puts(&next, "k/");
+		key_put_u64(&next, tid + 1);
 		store_iter_seek(it, next.data, next.len);
 	}
 	if (!rc)
@@ -1040,16 +1285,11 @@ static int forms_each(struct store *s, const struct tvers *tv,
 	return rc;
 }
 
-static bool form_current(uint64_t ver, bool whole, const struct tver *t)
+static int recover_one(void *ctx, uint64_t tid, const struct tver *t,
+		       struct columnar *keep)
 {
-	return whole && t && t->ver == ver;
-}
-
-static int recover_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-		       const struct tver *t)
-{
-	struct store *s = ctx;
-	return form_current(ver, whole, t) ? 0 : form_delete(s, tid, ver);
+	(void)t;
+	return form_gc(ctx, tid, keep);
 }
 
 int columnar_recover(struct store *s, struct mlfs_err *err)
@@ -1058,7 +1298,7 @@ int columnar_recover(struct store *s, struct mlfs_err *err)
 	pthread_mutex_lock(store_lock(s, &build_lock_key));
 	int rc = table_list(s, collect_table, &tv);
 	if (!rc)
-		rc = forms_each(s, &tv, recover_one, s);
+		rc = tables_each(s, &tv, recover_one, s);
 	pthread_mutex_unlock(store_lock(s, &build_lock_key));
 	tvers_free(&tv);
 	return rc < 0 ? mlfs_fail(err, rc, "columnar forms: %s", strerror(-rc)) : 0;
@@ -1156,30 +1396,19 @@ struct check_ctx {
 	int problems;
 };
 
-static int check_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-		     const struct tver *t)
+static int check_one(void *ctx, uint64_t tid, const struct tver *t,
+		     struct columnar *keep)
 {
 	struct check_ctx *cc = ctx;
-	struct columnar *c;
-	if (!form_current(ver, whole, t)) {
-		/* Beside a daemon, a form without manifest may be in the making. */
-		if (whole || cc->alone) {
-			buf_printf(cc->report, "columnar form of table id %llu version %llu: %s (removed at the next mount)\n",
-				   (unsigned long long)tid, (unsigned long long)ver,
-				   !whole ? "not whole, left by a build cut short" :
-				   t ? "of an older version" : "of a table that is gone");
-			cc->problems++;
-		}
-		return 0;
-	}
-	if (form_load(cc->s, tid, ver, &c)) {
-		buf_printf(cc->report, "table %s: columnar form of version %llu: unreadable manifest\n",
-			   t->name, (unsigned long long)ver);
+	if (keep && keep->ver == t->ver)
+		cc->problems += check_form(cc->s, keep, t, cc->report);
+	/* Beside a daemon, keys no form names may be a build in flight. */
+	uint64_t left = cc->alone ? form_leftovers(cc->s, tid, keep, NULL) : 0;
+	if (left) {
+		buf_printf(cc->report, "columnar form of table id %llu: %llu keys that no whole form of its version names: not whole, left by a build cut short, or of an older version (removed at the next mount)\n",
+			   (unsigned long long)tid, (unsigned long long)left);
 		cc->problems++;
-		return 0;
 	}
-	cc->problems += check_form(cc->s, c, t, cc->report);
-	columnar_free(c);
 	return 0;
 }
 
@@ -1190,7 +1419,7 @@ int columnar_check(struct store *s, bool alone, struct buf *report,
 	struct check_ctx cc = { s, report, alone, 0 };
 	int rc = table_list(s, collect_table, &tv);
 	if (!rc)
-		rc = forms_each(s, &tv, check_one, &cc);
+		rc = tables_each(s, &tv, check_one, &cc);
 	tvers_free(&tv);
 	if (rc < 0)
 		return mlfs_fail(err, rc, "columnar forms could not be read: %s", strerror(-rc));

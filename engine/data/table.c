@@ -736,7 +736,8 @@ int table_writer_commit(struct table_writer *w, bool final,
 	m.ver++;
 	m.mtime = clock_now_ns();
 	meta_put(b, w->name, &m);
-	columnar_forget(b, m.id);
+	/* The previous version's columnar form stays: never read for this
+	 * version, the next build extends it by the appended rows. */
 	rc = store_write(w->s, b, false, err);
 out:
 	store_batch_free(b);
