@@ -863,6 +863,23 @@ static int version_end(struct store *s, const char *name, const struct table_inf
 	return 0;
 }
 
+/* Write the manifest of built form C of version INFO of table NAME,
+ * alone, after its chunks: the form is whole from here on. */
+static int manifest_write(struct store *s, const char *name, const struct table_info *info,
+			  const struct columnar *c, struct mlfs_err *err)
+{
+	if (c->rows != info->rows)
+		return mlfs_fail(err, -EIO, "table '%s': %llu rows in its columnar form, %llu recorded", name,
+				 (unsigned long long)c->rows, (unsigned long long)info->rows);
+	struct buf k = { 0 }, v = { 0 };
+	key_form(&k, c->tid, c->ver);
+	manifest_encode(c, &v);
+	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
 /* Build the form of NAME's current version (INFO, columns TYPES) and
  * write its manifest.  Called under build_lock. */
 static int build(struct store *s, const char *name, const struct table_info *info,
@@ -903,17 +920,7 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	if (!rc) {
 		c = build_manifest(&b);
 		c->end = end;
-		if (c->rows != info->rows)
-			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows parsed, %llu recorded", name,
-				       (unsigned long long)c->rows, (unsigned long long)info->rows);
-	}
-	if (!rc) {
-		struct buf k = { 0 }, v = { 0 };
-		key_form(&k, b.tid, b.ver);
-		manifest_encode(c, &v);
-		rc = store_put(s, k.data, k.len, v.data, v.len, err);
-		buf_free(&k);
-		buf_free(&v);
+		rc = manifest_write(s, name, info, c, err);
 	}
 	if (rc) {
 		columnar_free(c);
@@ -1007,17 +1014,7 @@ static int extend(struct store *s, const char *name, const struct table_info *in
 		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
 	if (!rc) {
 		c = extend_manifest(base, x.sl, info->version, &cur);
-		if (c->rows != info->rows)
-			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows in its columnar form, %llu recorded", name,
-				       (unsigned long long)c->rows, (unsigned long long)info->rows);
-	}
-	if (!rc) {
-		struct buf k = { 0 }, v = { 0 };
-		key_form(&k, b.tid, b.ver);
-		manifest_encode(c, &v);
-		rc = store_put(s, k.data, k.len, v.data, v.len, err);
-		buf_free(&k);
-		buf_free(&v);
+		rc = manifest_write(s, name, info, c, err);
 	}
 	if (!rc)
 		form_gc(s, b.tid, c);	/* the base's manifest; a failure leaves leftovers */
