@@ -4,23 +4,29 @@
  * Records (docs/store-format.md, "Columnar form"), TID and VER the table's
  * id and version, all numbers big-endian in keys:
  *   k/TID/VER              manifest: columns, types, rows, chunks, checksums
- *   k/TID/VER/COL/IDX      one column of one chunk (IDX: slice << 32 | n)
+ *   k/TID/CVER/COL/IDX     one column of one chunk, written by the build of
+ *                          version CVER (IDX: slice << 32 | n)
  * States of a form and the transitions:
  *   absent -> building      columnar_open finds no manifest for the current
  *                           version (under build_lock): chunks are written
- *   building -> whole       build(): the manifest is written last, alone,
- *                           once every chunk is in and the table's version
- *                           is still VER
+ *                           (all of them, or only the appended rows' when
+ *                           the previous version's form is extended)
+ *   building -> whole       build()/extend(): the manifest is written last,
+ *                           alone, once every chunk is in and the table's
+ *                           version is still VER; leftovers go after
  *   building -> absent      the table changed, an error, or (after a
- *                           crash) columnar_recover: the chunks are deleted
- *   whole -> absent         a commit or schema change of the table
- *                           (columnar_forget in the same batch), a drop, or
- *                           the next build of a newer version
+ *                           crash) columnar_recover: chunks no kept
+ *                           manifest names are deleted
+ *   whole -> base           a commit of rows: never read again, kept for
+ *                           the next build to extend (or delete)
+ *   whole/base -> absent    a schema change or a drop (columnar_forget in
+ *                           the same batch), or the next build
  * Only a whole form of the table's current version is ever read.  This
  * file owns k/; it reads tables only through table.h. */
 #include "columnar.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +38,15 @@ unsigned columnar_test_stop_after;
 
 static const char build_lock_key;
 
-#define MANIFEST_FORMAT 1u
+#define MANIFEST_FORMAT 2u
 #define CHUNK_MAGIC 0x31434c4du	/* "MLC1" */
 #define MAX_SLICES 64
+/* A column's flags in the manifest. */
+#define FLAG_CANONICAL 1u	/* int, date: every value written canonically */
+#define FLAG_AS_NUMBER 2u	/* the number frame.c reads from each text is the value's */
 
 struct chunk_ref {
+	uint64_t ver;		/* the version whose build wrote it (key) */
 	uint64_t idx;		/* key suffix */
 	uint64_t first;		/* first row */
 	uint32_t rows;
@@ -47,10 +57,11 @@ struct columnar {
 	uint64_t tid, ver, rows;
 	uint32_t ncols;
 	enum col_type *types;
-	uint8_t *canonical;
+	uint8_t *flags;		/* per column: FLAG_* */
 	uint64_t *sums;		/* per column: value checksum */
 	struct chunk_ref *chunks;
 	size_t nchunks;
+	struct table_cursor end;	/* where the version's rows end */
 };
 
 /* ---- keys ---- */
@@ -149,6 +160,7 @@ struct colbuild {
 	struct buf nulls;	/* bitmap */
 	bool any_null;
 	bool canonical;
+	bool as_number;		/* every value's text reads as its number */
 	struct buf vals;	/* int64/double, or u32 offsets */
 	struct buf bytes;
 	uint32_t n;
@@ -165,6 +177,12 @@ static void colbuild_reset(struct colbuild *cb)
 		uint32_t z = 0;
 		buf_append(&cb->vals, &z, 4);
 	}
+}
+
+/* The manifest's flags of what CB saw. */
+static uint8_t colbuild_flags(const struct colbuild *cb)
+{
+	return (cb->canonical ? FLAG_CANONICAL : 0) | (cb->as_number ? FLAG_AS_NUMBER : 0);
 }
 
 static void colbuild_free(struct colbuild *cb)
@@ -217,6 +235,10 @@ static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
 			null = true;
 			f = 0;
 		}
+		/* "-0" is the integer 0 to frame.c, +0.0, where "-0.0" is -0.0. */
+		if (!null && f == 0 && signbit(f) && !memchr(p, '.', len) && !memchr(p, 'e', len) &&
+		    !memchr(p, 'E', len))
+			cb->as_number = false;
 		buf_append(&cb->vals, &f, 8);
 	} else {
 		int64_t v = 0;
@@ -240,6 +262,9 @@ static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
 		}
 		if (ok && cb->canonical && (cb->type == COL_INT || cb->type == COL_DATE))
 			cb->canonical = canonical_text(cb->type, v, p, len);
+		/* A bare date in a timestamp column is days to frame.c. */
+		if (ok && cb->type == COL_TIMESTAMP && len == 10)
+			cb->as_number = false;
 		buf_append(&cb->vals, &v, 8);
 	}
 	if (null) {
@@ -331,8 +356,13 @@ static int chunk_decode(const char *p, size_t len, enum col_type t,
 }
 
 /* ---- manifest ----
- * u32 format, u32 ncols, u64 rows, u64 nchunks; per column u8 type,
- * u8 canonical, u64 checksum; per chunk u64 idx, u32 rows. */
+ * u32 format, u32 ncols, u64 rows, u64 nchunks, u64 first_seg, u64 bytes
+ * (the table_cursor at the end of the version); per column u8 type,
+ * u8 flags, u64 checksum; per chunk u64 ver, u64 idx, u32 rows. */
+
+#define MANIFEST_HEAD 40u
+#define MANIFEST_COL 10u
+#define MANIFEST_CHUNK 20u
 
 static void manifest_encode(const struct columnar *c, struct buf *out)
 {
@@ -343,12 +373,15 @@ static void manifest_encode(const struct columnar *c, struct buf *out)
 	buf_append(out, &c->ncols, 4);
 	buf_append(out, &c->rows, 8);
 	buf_append(out, &nch, 8);
+	buf_append(out, &c->end.first_seg, 8);
+	buf_append(out, &c->end.bytes, 8);
 	for (uint32_t i = 0; i < c->ncols; i++) {
 		buf_putc(out, (char)c->types[i]);
-		buf_putc(out, (char)c->canonical[i]);
+		buf_putc(out, (char)c->flags[i]);
 		buf_append(out, &c->sums[i], 8);
 	}
 	for (size_t i = 0; i < c->nchunks; i++) {
+		buf_append(out, &c->chunks[i].ver, 8);
 		buf_append(out, &c->chunks[i].idx, 8);
 		buf_append(out, &c->chunks[i].rows, 4);
 	}
@@ -358,11 +391,11 @@ static void form_arrays(struct columnar *c, uint32_t ncols, size_t nchunks)
 {
 	c->ncols = ncols;
 	c->types = calloc(ncols + 1, sizeof(*c->types));
-	c->canonical = calloc(ncols + 1, 1);
+	c->flags = calloc(ncols + 1, 1);
 	c->sums = calloc(ncols + 1, sizeof(*c->sums));
 	c->nchunks = nchunks;
 	c->chunks = calloc(nchunks + 1, sizeof(*c->chunks));
-	if (!c->types || !c->canonical || !c->sums || !c->chunks)
+	if (!c->types || !c->flags || !c->sums || !c->chunks)
 		mlfs_oom();
 }
 
@@ -370,25 +403,29 @@ static int manifest_decode(const char *p, size_t len, struct columnar *c)
 {
 	uint32_t fmt, ncols;
 	uint64_t rows, nch, first = 0;
-	if (len < 24)
+	if (len < MANIFEST_HEAD)
 		return -EIO;
 	memcpy(&fmt, p, 4);
 	memcpy(&ncols, p + 4, 4);
 	memcpy(&rows, p + 8, 8);
 	memcpy(&nch, p + 16, 8);
-	if (fmt != MANIFEST_FORMAT || ncols > TABLE_MAX_COLUMNS ||
-	    len != 24 + (size_t)ncols * 10 + nch * 12)
+	if (fmt != MANIFEST_FORMAT || ncols > TABLE_MAX_COLUMNS || nch > len ||
+	    len != MANIFEST_HEAD + (size_t)ncols * MANIFEST_COL + nch * MANIFEST_CHUNK)
 		return -EIO;
 	form_arrays(c, ncols, (size_t)nch);
-	p += 24;
-	for (uint32_t i = 0; i < ncols; i++, p += 10) {
+	c->end.tid = c->tid;
+	memcpy(&c->end.first_seg, p + 24, 8);
+	memcpy(&c->end.bytes, p + 32, 8);
+	p += MANIFEST_HEAD;
+	for (uint32_t i = 0; i < ncols; i++, p += MANIFEST_COL) {
 		c->types[i] = (enum col_type)(unsigned char)p[0];
-		c->canonical[i] = (uint8_t)p[1];
+		c->flags[i] = (uint8_t)p[1];
 		memcpy(&c->sums[i], p + 2, 8);
 	}
-	for (size_t i = 0; i < nch; i++, p += 12) {
-		memcpy(&c->chunks[i].idx, p, 8);
-		memcpy(&c->chunks[i].rows, p + 8, 4);
+	for (size_t i = 0; i < nch; i++, p += MANIFEST_CHUNK) {
+		memcpy(&c->chunks[i].ver, p, 8);
+		memcpy(&c->chunks[i].idx, p + 8, 8);
+		memcpy(&c->chunks[i].rows, p + 16, 4);
 		c->chunks[i].first = first;
 		first += c->chunks[i].rows;
 	}
@@ -401,7 +438,7 @@ void columnar_free(struct columnar *c)
 	if (!c)
 		return;
 	free(c->types);
-	free(c->canonical);
+	free(c->flags);
 	free(c->sums);
 	free(c->chunks);
 	free(c);
@@ -429,6 +466,117 @@ static int form_load(struct store *s, uint64_t tid, uint64_t ver,
 	buf_free(&k);
 	buf_free(&v);
 	*out = c;
+	return rc;
+}
+
+/* ---- the form a table keeps ----
+ * At most one form per table outlives a build: the newest whole form of
+ * a version not above the table's current one - the current form, or
+ * the base the next build extends (store-format.md).  Every other key of
+ * the table under k/ is a leftover: older manifests, chunks no kept
+ * manifest names (a build cut short, chunks of a form rebuilt whole). */
+
+/* The versions of table TID with a manifest, newest first, into VERS
+ * (at most CAP).  Returns how many. */
+static size_t manifest_versions(struct store *s, uint64_t tid, uint64_t *vers, size_t cap)
+{
+	struct buf lo = { 0 }, hi = { 0 }, next = { 0 };
+	key_form(&lo, tid, 0);
+	buf_puts(&hi, "k/");
+	key_put_u64(&hi, tid + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	size_t n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it) && n < cap;) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl < 18)
+			break;
+		uint64_t ver = key_get_u64(k + 10);
+		if (kl == 18)
+			vers[n++] = ver;
+		key_form(&next, tid, ver + 1);
+		store_iter_seek(it, next.data, next.len);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	buf_free(&next);
+	for (size_t i = 0; i < n / 2; i++) {
+		uint64_t t = vers[i];
+		vers[i] = vers[n - 1 - i];
+		vers[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* The newest whole form of table TID of a version at most MAXVER, or
+ * NULL (a manifest that does not decode is a leftover). */
+static struct columnar *form_newest(struct store *s, uint64_t tid, uint64_t maxver)
+{
+	uint64_t vers[64];
+	size_t n = manifest_versions(s, tid, vers, 64);
+	for (size_t i = 0; i < n; i++) {
+		struct columnar *c;
+		if (vers[i] <= maxver && !form_load(s, tid, vers[i], &c))
+			return c;
+	}
+	return NULL;
+}
+
+/* Does form C (NULL: none) name key K (of its table)? */
+static bool form_names(const struct columnar *c, const char *k, size_t kl)
+{
+	if (!c || kl < 18)
+		return false;
+	uint64_t ver = key_get_u64(k + 10);
+	if (kl == 18)
+		return ver == c->ver;
+	if (kl != 30)
+		return false;
+	const unsigned char *u = (const unsigned char *)k + 18;
+	uint32_t col = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+	uint64_t idx = key_get_u64(k + 22);
+	if (col >= c->ncols)
+		return false;
+	for (size_t i = 0; i < c->nchunks; i++)
+		if (c->chunks[i].ver == ver && c->chunks[i].idx == idx)
+			return true;
+	return false;
+}
+
+/* The keys of table TID that KEEP does not name: deleted into DEL when
+ * not NULL; returns how many. */
+static uint64_t form_leftovers(struct store *s, uint64_t tid, const struct columnar *keep,
+			       struct store_batch *del)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	buf_puts(&lo, "k/");
+	key_put_u64(&lo, tid);
+	buf_puts(&hi, "k/");
+	key_put_u64(&hi, tid + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	uint64_t n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl;
+		const char *k = store_iter_key(it, &kl);
+		if (form_names(keep, k, kl))
+			continue;
+		n++;
+		if (del)
+			store_batch_delete(del, k, kl);
+	}
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return n;
+}
+
+/* Delete every key of table TID that KEEP does not name. */
+static int form_gc(struct store *s, uint64_t tid, const struct columnar *keep)
+{
+	struct store_batch *b = store_batch_new();
+	int rc = form_leftovers(s, tid, keep, b) ? store_write(s, b, false, NULL) : 0;
+	store_batch_free(b);
 	return rc;
 }
 
@@ -622,13 +770,9 @@ static int form_delete(struct store *s, uint64_t tid, uint64_t ver)
 	return rc;
 }
 
-/* Parse data.csv [LO, SIZE) in N slices on the pool.  0, or the first
- * slice's error (in ERR). */
-static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
-		      struct mlfs_err *err)
+/* N empty slices of B, their column builders ready. */
+static void slices_init(struct build *b, uint32_t n)
 {
-	uint64_t cut[MAX_SLICES + 1];
-	slices_cut(b->s, b->name, lo, size, n, cut);
 	b->nslices = n;
 	if (!(b->slices = calloc(n, sizeof(*b->slices))))
 		mlfs_oom();
@@ -636,15 +780,28 @@ static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
 		struct slice *sl = &b->slices[i];
 		sl->b = b;
 		sl->no = i;
-		sl->lo = cut[i];
-		sl->hi = cut[i + 1];
 		if (!(sl->cols = calloc(b->ncols + 1, sizeof(*sl->cols))))
 			mlfs_oom();
 		for (uint32_t c = 0; c < b->ncols; c++) {
 			sl->cols[c].type = b->types[c];
 			sl->cols[c].canonical = true;
+			sl->cols[c].as_number = true;
 			colbuild_reset(&sl->cols[c]);
 		}
+	}
+}
+
+/* Parse data.csv [LO, SIZE) in N slices on the pool.  0, or the first
+ * slice's error (in ERR). */
+static int slices_run(struct build *b, uint64_t lo, uint64_t size, uint32_t n,
+		      struct mlfs_err *err)
+{
+	uint64_t cut[MAX_SLICES + 1];
+	slices_cut(b->s, b->name, lo, size, n, cut);
+	slices_init(b, n);
+	for (uint32_t i = 0; i < n; i++) {
+		b->slices[i].lo = cut[i];
+		b->slices[i].hi = cut[i + 1];
 	}
 	par_for(par_default(), n, slice_run, b);
 	for (uint32_t i = 0; i < n; i++)
@@ -671,14 +828,15 @@ static struct columnar *build_manifest(struct build *b)
 	form_arrays(c, b->ncols, nch);
 	for (uint32_t col = 0; col < b->ncols; col++) {
 		c->types[col] = b->types[col];
-		c->canonical[col] = 1;
+		c->flags[col] = FLAG_CANONICAL | FLAG_AS_NUMBER;
 		for (uint32_t i = 0; i < b->nslices; i++)
-			c->canonical[col] &= b->slices[i].cols[col].canonical;
+			c->flags[col] &= colbuild_flags(&b->slices[i].cols[col]);
 	}
 	size_t k = 0;
 	for (uint32_t i = 0; i < b->nslices; i++)
 		for (size_t j = 0; j < b->slices[i].nout; j++, k++) {
 			const struct built_chunk *ch = &b->slices[i].out[j];
+			c->chunks[k].ver = b->ver;
 			c->chunks[k].idx = ch->idx;
 			c->chunks[k].rows = ch->rows;
 			c->chunks[k].first = c->rows;
@@ -687,6 +845,39 @@ static struct columnar *build_manifest(struct build *b)
 				c->sums[col] += mix(k ^ mix(ch->sums[col]));
 		}
 	return c;
+}
+
+/* The cursor at the end of version INFO of table NAME.  -EAGAIN when
+ * the table moved on. */
+static int version_end(struct store *s, const char *name, const struct table_info *info,
+		       struct table_cursor *end, struct mlfs_err *err)
+{
+	struct table_reader *r;
+	int rc = table_reader_open(s, name, &r, err);
+	if (rc)
+		return rc;
+	table_reader_cursor(r, end);
+	table_reader_free(r);
+	if (end->tid != info->id || end->bytes != info->data_bytes)
+		return mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	return 0;
+}
+
+/* Write the manifest of built form C of version INFO of table NAME,
+ * alone, after its chunks: the form is whole from here on. */
+static int manifest_write(struct store *s, const char *name, const struct table_info *info,
+			  const struct columnar *c, struct mlfs_err *err)
+{
+	if (c->rows != info->rows)
+		return mlfs_fail(err, -EIO, "table '%s': %llu rows in its columnar form, %llu recorded", name,
+				 (unsigned long long)c->rows, (unsigned long long)info->rows);
+	struct buf k = { 0 }, v = { 0 };
+	key_form(&k, c->tid, c->ver);
+	manifest_encode(c, &v);
+	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
 }
 
 /* Build the form of NAME's current version (INFO, columns TYPES) and
@@ -711,6 +902,9 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	rc = store_write(s, batch, false, err);
 	store_batch_free(batch);
 	uint64_t lo = info->header_bytes, size = info->header_bytes + info->data_bytes;
+	struct table_cursor end = { 0 };
+	if (!rc)
+		rc = version_end(s, name, info, &end, err);
 	if (!rc && (rc = slices_run(&b, lo, size, n, err)) && n > 1 && rc != -EINTR) {
 		/* A cut inside a quoted field: once more, in one piece. */
 		slices_free(&b);
@@ -725,18 +919,105 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	struct columnar *c = NULL;
 	if (!rc) {
 		c = build_manifest(&b);
-		if (c->rows != info->rows)
-			rc = mlfs_fail(err, -EIO, "table '%s': %llu rows parsed, %llu recorded", name,
-				       (unsigned long long)c->rows, (unsigned long long)info->rows);
+		c->end = end;
+		rc = manifest_write(s, name, info, c, err);
 	}
+	if (rc) {
+		columnar_free(c);
+		c = NULL;
+		form_delete(s, b.tid, b.ver);
+	}
+	*out = c;
+out:
+	slices_free(&b);
+	pthread_mutex_destroy(&b.lock);
+	return rc;
+}
+
+/* ---- extending the previous version's form by appended rows ---- */
+
+/* An append extends the form while it has at most this many chunks for
+ * ROWS rows; past that (many small appends) the version is built whole. */
+static bool chunks_few(size_t nchunks, uint64_t rows)
+{
+	return nchunks <= 2 * ((rows + COLUMNAR_CHUNK_ROWS - 1) / COLUMNAR_CHUNK_ROWS) + 8;
+}
+
+struct extension {
+	struct slice *sl;
+	bool from_start;	/* table_scan_since: not an append of BASE */
+};
+
+static int extend_row(void *ctx, const struct csv_field *f, size_t n,
+		      uint64_t line, struct mlfs_err *err)
+{
+	struct extension *x = ctx;
+	if (x->from_start)
+		return -ECANCELED;	/* replaced: nothing to extend */
+	return slice_row(x->sl, f, n, line, err);
+}
+
+/* BASE's chunks, then those of slice SL (version VER), ending at END. */
+static struct columnar *extend_manifest(const struct columnar *base, const struct slice *sl,
+					uint64_t ver, const struct table_cursor *end)
+{
+	struct columnar *c = calloc(1, sizeof(*c));
+	if (!c)
+		mlfs_oom();
+	c->s = base->s;
+	c->tid = base->tid;
+	c->ver = ver;
+	c->end = *end;
+	form_arrays(c, base->ncols, base->nchunks + sl->nout);
+	for (uint32_t col = 0; col < c->ncols; col++) {
+		c->types[col] = base->types[col];
+		c->flags[col] = base->flags[col] & (sl->rows ? colbuild_flags(&sl->cols[col]) : 0xff);
+		c->sums[col] = base->sums[col];
+	}
+	memcpy(c->chunks, base->chunks, base->nchunks * sizeof(*c->chunks));
+	c->rows = base->rows;
+	for (size_t j = 0; j < sl->nout; j++) {
+		size_t k = base->nchunks + j;
+		c->chunks[k] = (struct chunk_ref){ ver, sl->out[j].idx, c->rows, sl->out[j].rows };
+		c->rows += sl->out[j].rows;
+		for (uint32_t col = 0; col < c->ncols; col++)
+			c->sums[col] += mix(k ^ mix(sl->out[j].sums[col]));
+	}
+	return c;
+}
+
+/* The form of NAME's current version (INFO) as BASE's (an older version
+ * of the same columns) plus chunks of the rows appended since: the
+ * manifest shares BASE's chunks.  -ECANCELED: the table was replaced
+ * since BASE, build it whole.  Called under build_lock. */
+static int extend(struct store *s, const char *name, const struct table_info *info,
+		  const enum col_type *types, const struct columnar *base,
+		  struct columnar **out, struct mlfs_err *err)
+{
+	struct build b = { .s = s, .name = name, .tid = info->id, .ver = info->version,
+			   .ncols = info->ncols, .types = types };
+	struct table_info after;
+	struct columnar *c = NULL;
+	pthread_mutex_init(&b.lock, NULL);
+	slices_init(&b, 1);
+	struct extension x = { &b.slices[0], false };
+	struct table_cursor cur = base->end;
+	int rc = table_scan_since(s, name, &cur, &x.from_start, extend_row, &x, err);
+	if (!rc && x.from_start)
+		rc = -ECANCELED;
+	if (!rc)
+		rc = slice_flush(x.sl);
+	if (rc == -EINTR)
+		goto out;	/* the test's crash: leave what was written */
+	if (!rc && (table_stat(s, name, &after) || after.id != info->id ||
+		    after.version != info->version || cur.bytes != info->data_bytes))
+		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
 	if (!rc) {
-		struct buf k = { 0 }, v = { 0 };
-		key_form(&k, b.tid, b.ver);
-		manifest_encode(c, &v);
-		rc = store_put(s, k.data, k.len, v.data, v.len, err);
-		buf_free(&k);
-		buf_free(&v);
+		c = extend_manifest(base, x.sl, info->version, &cur);
+		rc = manifest_write(s, name, info, c, err);
 	}
+	if (!rc)
+		form_gc(s, b.tid, c);	/* the base's manifest; a failure leaves leftovers */
 	if (rc) {
 		columnar_free(c);
 		c = NULL;
@@ -778,7 +1059,17 @@ int columnar_open(struct store *s, const char *name, struct columnar **out,
 		columnar_free(*out);
 		*out = NULL;
 	}
-	rc = build(s, name, &info, types, out, err);
+	struct columnar *base = info.version ? form_newest(s, info.id, info.version - 1) : NULL;
+	bool fits = base && base->ncols == ncols && base->end.tid == info.id &&
+		    base->rows <= info.rows &&
+		    chunks_few(base->nchunks + (info.rows - base->rows + COLUMNAR_CHUNK_ROWS - 1) /
+					       COLUMNAR_CHUNK_ROWS, info.rows);
+	for (uint32_t c = 0; fits && c < ncols; c++)
+		fits = base->types[c] == types[c];
+	rc = fits ? extend(s, name, &info, types, base, out, err) : -ECANCELED;
+	columnar_free(base);
+	if (rc == -ECANCELED)
+		rc = build(s, name, &info, types, out, err);
 out:
 	pthread_mutex_unlock(lock);
 	free(names);
@@ -808,7 +1099,12 @@ enum col_type columnar_type(const struct columnar *c, uint32_t col)
 
 bool columnar_canonical(const struct columnar *c, uint32_t col)
 {
-	return col < c->ncols && c->canonical[col];
+	return col < c->ncols && (c->flags[col] & FLAG_CANONICAL);
+}
+
+bool columnar_as_number(const struct columnar *c, uint32_t col)
+{
+	return col < c->ncols && (c->flags[col] & FLAG_AS_NUMBER);
 }
 
 /* ---- the scan ---- */
@@ -828,7 +1124,7 @@ struct scan {
 static int chunk_read(struct columnar *c, size_t i, uint32_t col, struct buf *key,
 		      struct buf *val, struct col_vec *v, struct mlfs_err *err)
 {
-	key_col_chunk(key, c->tid, c->ver, col, c->chunks[i].idx);
+	key_col_chunk(key, c->tid, c->chunks[i].ver, col, c->chunks[i].idx);
 	int rc = store_get(c->s, NULL, key->data, key->len, val, NULL);
 	if (rc == -ENOENT)
 		return mlfs_fail(err, -EAGAIN, "the columnar form of a table was dropped during a scan (the table changed)");
@@ -952,12 +1248,12 @@ static void tvers_free(struct tvers *tv)
 	free(tv->v);
 }
 
-/* Call FN for each form in the store (whole or not), visiting one key of
- * each: TID, VER, whether its manifest exists, its table (NULL: none). */
-static int forms_each(struct store *s, const struct tvers *tv,
-		      int (*fn)(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-				const struct tver *t),
-		      void *ctx)
+/* Call FN for each table id with keys under k/, with its table (NULL:
+ * none) and the form it keeps (NULL: none; freed after FN). */
+static int tables_each(struct store *s, const struct tvers *tv,
+		       int (*fn)(void *ctx, uint64_t tid, const struct tver *t,
+				 struct columnar *keep),
+		       void *ctx)
 {
 	struct store_iter *it = store_iter_new(s, NULL, "k/", 2, "k0", 2);
 	struct buf next = { 0 };
@@ -965,13 +1261,18 @@ static int forms_each(struct store *s, const struct tvers *tv,
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it);) {
 		size_t kl;
 		const char *k = store_iter_key(it, &kl);
-		if (kl < 18) {
+		if (kl < 10) {
 			store_iter_next(it);
 			continue;
 		}
-		uint64_t tid = key_get_u64(k + 2), ver = key_get_u64(k + 10);
-		rc = fn(ctx, tid, ver, kl == 18, tver_find(tv, tid));
-		key_form(&next, tid, ver + 1);
+		uint64_t tid = key_get_u64(k + 2);
+		const struct tver *t = tver_find(tv, tid);
+		struct columnar *keep = t ? form_newest(s, tid, t->ver) : NULL;
+		rc = fn(ctx, tid, t, keep);
+		columnar_free(keep);
+		buf_reset(&next);
+		buf_puts(&next, "k/");
+		key_put_u64(&next, tid + 1);
 		store_iter_seek(it, next.data, next.len);
 	}
 	if (!rc)
@@ -981,16 +1282,11 @@ static int forms_each(struct store *s, const struct tvers *tv,
 	return rc;
 }
 
-static bool form_current(uint64_t ver, bool whole, const struct tver *t)
+static int recover_one(void *ctx, uint64_t tid, const struct tver *t,
+		       struct columnar *keep)
 {
-	return whole && t && t->ver == ver;
-}
-
-static int recover_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-		       const struct tver *t)
-{
-	struct store *s = ctx;
-	return form_current(ver, whole, t) ? 0 : form_delete(s, tid, ver);
+	(void)t;
+	return form_gc(ctx, tid, keep);
 }
 
 int columnar_recover(struct store *s, struct mlfs_err *err)
@@ -999,7 +1295,7 @@ int columnar_recover(struct store *s, struct mlfs_err *err)
 	pthread_mutex_lock(store_lock(s, &build_lock_key));
 	int rc = table_list(s, collect_table, &tv);
 	if (!rc)
-		rc = forms_each(s, &tv, recover_one, s);
+		rc = tables_each(s, &tv, recover_one, s);
 	pthread_mutex_unlock(store_lock(s, &build_lock_key));
 	tvers_free(&tv);
 	return rc < 0 ? mlfs_fail(err, rc, "columnar forms: %s", strerror(-rc)) : 0;
@@ -1097,30 +1393,19 @@ struct check_ctx {
 	int problems;
 };
 
-static int check_one(void *ctx, uint64_t tid, uint64_t ver, bool whole,
-		     const struct tver *t)
+static int check_one(void *ctx, uint64_t tid, const struct tver *t,
+		     struct columnar *keep)
 {
 	struct check_ctx *cc = ctx;
-	struct columnar *c;
-	if (!form_current(ver, whole, t)) {
-		/* Beside a daemon, a form without manifest may be in the making. */
-		if (whole || cc->alone) {
-			buf_printf(cc->report, "columnar form of table id %llu version %llu: %s (removed at the next mount)\n",
-				   (unsigned long long)tid, (unsigned long long)ver,
-				   !whole ? "not whole, left by a build cut short" :
-				   t ? "of an older version" : "of a table that is gone");
-			cc->problems++;
-		}
-		return 0;
-	}
-	if (form_load(cc->s, tid, ver, &c)) {
-		buf_printf(cc->report, "table %s: columnar form of version %llu: unreadable manifest\n",
-			   t->name, (unsigned long long)ver);
+	if (keep && keep->ver == t->ver)
+		cc->problems += check_form(cc->s, keep, t, cc->report);
+	/* Beside a daemon, keys no form names may be a build in flight. */
+	uint64_t left = cc->alone ? form_leftovers(cc->s, tid, keep, NULL) : 0;
+	if (left) {
+		buf_printf(cc->report, "columnar form of table id %llu: %llu keys that no whole form of its version names: not whole, left by a build cut short, or of an older version (removed at the next mount)\n",
+			   (unsigned long long)tid, (unsigned long long)left);
 		cc->problems++;
-		return 0;
 	}
-	cc->problems += check_form(cc->s, c, t, cc->report);
-	columnar_free(c);
 	return 0;
 }
 
@@ -1131,7 +1416,7 @@ int columnar_check(struct store *s, bool alone, struct buf *report,
 	struct check_ctx cc = { s, report, alone, 0 };
 	int rc = table_list(s, collect_table, &tv);
 	if (!rc)
-		rc = forms_each(s, &tv, check_one, &cc);
+		rc = tables_each(s, &tv, check_one, &cc);
 	tvers_free(&tv);
 	if (rc < 0)
 		return mlfs_fail(err, rc, "columnar forms could not be read: %s", strerror(-rc));

@@ -6,8 +6,9 @@
  * values with a null bitmap, or strings as offsets + bytes.  A form is
  * keyed by the table's id and version and used only when its manifest,
  * written after every chunk, exists for the table's current version: a
- * build cut short is never read, and a commit to the table drops its
- * forms.  Scans split the chunks across the shared thread pool. */
+ * build cut short is never read.  The build of an appended version
+ * extends the previous version's form (its chunks shared, new ones for
+ * the appended rows).  Scans split the chunks across the shared pool. */
 #ifndef MLFS_COLUMNAR_H
 #define MLFS_COLUMNAR_H
 
@@ -60,6 +61,10 @@ enum col_type columnar_type(const struct columnar *c, uint32_t col);
  * back from data.csv as the value's canonical text (no "+7", "007"):
  * the value then stands for the text, e.g. as a group key. */
 bool columnar_canonical(const struct columnar *c, uint32_t col);
+/* True when the number frame.c reads from each non-null text of COL is
+ * the value's (as a double; timestamps in seconds): no float column
+ * written "-0" (frame.c: +0), no bare date in a timestamp column (days). */
+bool columnar_as_number(const struct columnar *c, uint32_t col);
 
 /* The scan callback: rows [FIRST, FIRST + N) of the version, one vector
  * per requested column, on pool thread THREAD (0 .. threads-1; each
@@ -81,8 +86,10 @@ int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
 			 const uint32_t *cols, size_t ncols, columnar_fn fn,
 			 void *ctx, struct mlfs_err *err);
 
-/* Into B (a commit's batch): drop every columnar form of table TID, so a
- * form never outlives the version it was built from.  Used by table.c. */
+/* Into B (a schema change's or a drop's batch): drop every columnar
+ * form of table TID.  A commit of rows keeps them: the previous version's
+ * form is never read for the new one, and its build extends it.  Used by
+ * table.c. */
 void columnar_forget(struct store_batch *b, uint64_t tid);
 
 /* Verify every form against its table's data.csv: the current version,
@@ -93,8 +100,9 @@ void columnar_forget(struct store_batch *b, uint64_t tid);
  * problems or <0. */
 int columnar_check(struct store *s, bool alone, struct buf *report,
 		   struct mlfs_err *err);
-/* Delete forms that are not whole or not of their table's current version
- * (left by a crash during a build).  0 or <0. */
+/* Delete every key under k/ that the form a table keeps (its newest
+ * whole form of a version not above the current one) does not name:
+ * builds cut short, older forms, forms of tables gone.  0 or <0. */
 int columnar_recover(struct store *s, struct mlfs_err *err);
 
 /* Tests: stop building after this many chunks were written, as a crash

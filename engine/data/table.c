@@ -731,7 +731,8 @@ int table_writer_commit(struct table_writer *w, bool final,
 	m.ver++;
 	m.mtime = clock_now_ns();
 	meta_put(b, w->name, &m);
-	columnar_forget(b, m.id);
+	/* The previous version's columnar form stays: never read for this
+	 * version, the next build extends it by the appended rows. */
 	rc = store_write(w->s, b, false, err);
 out:
 	store_batch_free(b);
@@ -891,6 +892,13 @@ int table_reader_open(struct store *s, const char *name,
 uint64_t table_reader_size(const struct table_reader *r)
 {
 	return r->size;
+}
+
+void table_reader_cursor(const struct table_reader *r, struct table_cursor *cur)
+{
+	cur->tid = r->tid;
+	cur->first_seg = r->first_seg;
+	cur->bytes = r->size - r->header.len;
 }
 
 static int fetch_chunk(struct table_reader *r, size_t i, const char **body,

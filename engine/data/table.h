@@ -106,6 +106,10 @@ struct table_reader;
 int table_reader_open(struct store *s, const char *name,
 		      struct table_reader **out, struct mlfs_err *err);
 uint64_t table_reader_size(const struct table_reader *r);
+struct table_cursor;
+/* The cursor at the end of R's view (table_scan_since): where a reader
+ * of every row of it got to. */
+void table_reader_cursor(const struct table_reader *r, struct table_cursor *cur);
 /* Copy up to LEN bytes at OFF into DST; returns bytes copied or <0. */
 long table_reader_read(struct table_reader *r, char *dst, size_t len,
 		       uint64_t off, struct mlfs_err *err);

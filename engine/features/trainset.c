@@ -1,6 +1,7 @@
 /* trainset.c - labels + feature lookups -> frame.
  *
- * One pass over the labels table (table_scan); per row and lookup one
+ * One pass over the labels table (its columnar form when large:
+ * trainset_scan.c; else table_scan); per row and lookup one
  * point read, or one bounded seek for a point-in-time lookup, on a
  * snapshot of each feature table (features_lookup) - or, for many labels
  * and no time, a probe of the table's rows read once into memory
@@ -15,30 +16,6 @@
 
 #include "features.h"
 #include "table.h"
-
-struct lk {
-	struct features_lookup *l;
-	struct ts_index *ix;	/* the bulk join, or NULL */
-	const char **ixf;	/* its row's fields (ncols) */
-	size_t *ixl;
-	const struct features_schema *sc;
-	int keycol[16];		/* labels column of each key */
-	int tscol;		/* labels column of the time, -1 */
-	size_t n;		/* feature columns taken */
-	uint32_t *fcol;		/* their index in the feature table */
-	size_t first;		/* their first frame column */
-};
-
-struct ts_ctx {
-	struct frame *f;
-	char **names;
-	enum col_type *types;
-	uint32_t ncols;
-	int *frame_col;		/* labels column -> frame column, -1 */
-	struct lk *lks;
-	size_t nlk;
-	int rc;
-};
 
 static enum frame_kind kind_of(enum col_type t)
 {
@@ -288,7 +265,10 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 		rc = open_lookup(s, &c, k, &lookups[k], labels, exclude, nexclude, err);
 	if (!rc)
 		rc = bulk_lookups(s, labels, lookups, &c, err);
+	bool columnar = false;
 	if (!rc)
+		rc = ts_scan_columnar(s, labels, &c, &columnar, err);
+	if (!rc && !columnar)
 		rc = table_scan(s, labels, on_label_row, &c, err);
 	if (!rc)
 		rc = frame_check(c.f, err);

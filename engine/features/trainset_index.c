@@ -7,11 +7,14 @@
 #include "trainset_int.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "csv.h"
 #include "hash.h"
+#include "par.h"
+#include "types.h"
 
 #define NULL_LEN UINT32_MAX
 
@@ -27,6 +30,7 @@ struct ts_index {
 	struct buf text;	/* every field's bytes */
 	struct field_ref *fields;	/* nrows x ncols */
 	size_t nrows, cap;
+	double *num;		/* nrows x ncols: ts_index_numbers, or NULL */
 	uint32_t *slots;	/* open addressing: row + 1, 0 empty */
 	size_t nslots;
 	bool header_seen;
@@ -186,24 +190,99 @@ int ts_index_build(struct store *s, const char *table,
 	return 0;
 }
 
-int ts_index_get(const struct ts_index *ix, const char *const *keys,
-		 const size_t *lens, const char **fields, size_t *flens)
+long ts_index_find(const struct ts_index *ix, const char *const *keys,
+		   const size_t *lens)
 {
 	if (!ix->nslots)
-		return -ENOENT;
+		return -1;
 	size_t mask = ix->nslots - 1, i = key_hash(ix, keys, lens) & mask;
 	for (; ix->slots[i]; i = (i + 1) & mask) {
 		size_t row = ix->slots[i] - 1;
-		if (!row_has_key(ix, row, keys, lens))
-			continue;
-		const struct field_ref *f = ix->fields + row * ix->ncols;
-		for (uint32_t c = 0; c < ix->ncols; c++) {
-			fields[c] = f[c].len == NULL_LEN ? NULL : ix->text.data + f[c].off;
-			flens[c] = f[c].len == NULL_LEN ? 0 : f[c].len;
-		}
-		return 0;
+		if (row_has_key(ix, row, keys, lens))
+			return (long)row;
 	}
-	return -ENOENT;
+	return -1;
+}
+
+int ts_index_get(const struct ts_index *ix, const char *const *keys,
+		 const size_t *lens, const char **fields, size_t *flens)
+{
+	long row = ts_index_find(ix, keys, lens);
+	if (row < 0)
+		return -ENOENT;
+	const struct field_ref *f = ix->fields + (size_t)row * ix->ncols;
+	for (uint32_t c = 0; c < ix->ncols; c++) {
+		fields[c] = f[c].len == NULL_LEN ? NULL : ix->text.data + f[c].off;
+		flens[c] = f[c].len == NULL_LEN ? 0 : f[c].len;
+	}
+	return 0;
+}
+
+/* Not a number to frame.c: a NaN no parse gives (the text then tells). */
+static const uint64_t NOT_NUMBER = 0x7ff4deadbeef0001ULL;
+
+/* The number frame_append_text reads from text S[0..LEN) in a numeric
+ * column (frame.c: value_infer, then value_as_double; "nan" and "inf"
+ * as floats): false when it reads none.  A plain decimal with a point
+ * ("-0.1234") is a float to value_infer (no int, date or timestamp has
+ * that shape), so it goes straight to value_parse_float. */
+static bool frame_number(const char *s, size_t len, double *v)
+{
+	size_t i = len && (s[0] == '-' || s[0] == '+'), dots = 0, digits = 0;
+	for (size_t k = i; k < len; k++) {
+		if (s[k] == '.')
+			dots++;
+		else if (s[k] >= '0' && s[k] <= '9')
+			digits++;
+		else
+			break;
+		if (k + 1 == len && dots == 1 && digits)
+			return value_parse_float(s, len, v);
+	}
+	enum col_type t = value_infer(s, len);
+	if (t == COL_STRING && value_parse_float(s, len, v))
+		return true;
+	return t != COL_STRING && t != COL_NULL && value_as_double(t, s, len, v);
+}
+
+static void numbers_range(void *arg, int t, size_t lo, size_t hi)
+{
+	struct ts_index *ix = arg;
+	(void)t;
+	for (size_t r = lo; r < hi; r++)
+		for (uint32_t c = 0; c < ix->ncols; c++) {
+			const struct field_ref *f = &ix->fields[r * ix->ncols + c];
+			double *v = &ix->num[r * ix->ncols + c];
+			if (ix->sc->types[c] == COL_STRING || f->len == NULL_LEN)
+				*v = NAN;
+			else if (!frame_number(ix->text.data + f->off, f->len, v))
+				memcpy(v, &NOT_NUMBER, 8);
+		}
+}
+
+void ts_index_numbers(struct ts_index *ix)
+{
+	if (ix->num || !ix->nrows)
+		return;
+	if (!(ix->num = malloc(ix->nrows * ix->ncols * sizeof(*ix->num))))
+		mlfs_oom();
+	par_range(par_default(), ix->nrows, numbers_range, ix);
+}
+
+int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
+		    struct frame *f, size_t col, struct mlfs_err *err)
+{
+	if (row < 0)
+		return frame_append_null(f, col, err);
+	const struct field_ref *r = &ix->fields[(size_t)row * ix->ncols + fc];
+	if (ix->num && ix->sc->types[fc] != COL_STRING) {
+		double v = ix->num[(size_t)row * ix->ncols + fc];
+		if (memcmp(&v, &NOT_NUMBER, 8))
+			return frame_append_number(f, col, v, err);
+	}
+	if (r->len == NULL_LEN)
+		return frame_append_null(f, col, err);
+	return frame_append_text(f, col, ix->text.data + r->off, r->len, err);
 }
 
 void ts_index_free(struct ts_index *ix)
@@ -214,5 +293,6 @@ void ts_index_free(struct ts_index *ix)
 	buf_free(&ix->text);
 	free(ix->fields);
 	free(ix->slots);
+	free(ix->num);
 	free(ix);
 }

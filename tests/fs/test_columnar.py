@@ -97,3 +97,60 @@ def test_kill_during_columnar_build(tmp_path):
         m.stop()
         done = check(m.store)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_append_extends_form(tmp_path):
+    """An append's version extends the previous version's form (new chunks
+    for the appended rows, the old ones shared): a refresh over it equals
+    the computation from all the rows; kill -9 during such a build leaves
+    the previous form whole, the next mount cleans what the build left,
+    `mlfs check` is clean and the next refresh is right."""
+    rnd = random.Random(9)
+    rows = [(rnd.randrange(3000), rnd.randrange(-1000, 1000)) for _ in range(300000)]
+    src = tmp_path / "ev.csv"
+    src.write_text("k,x,note\n" + "".join(f"{k},{x},first load of rows\n" for k, x in rows))
+    with mounted() as m:
+        os.mkdir(m.p("tables", "ev"))
+        subprocess.run(["cp", str(src), m.p("tables", "ev", "data.csv")], check=True)
+        os.mkdir(m.p("features", "cf"))
+        with open(m.p("features", "cf", "pipeline.yaml"), "w") as f:
+            f.write(PIPELINE)
+        with open(m.p("features", "cf", "refresh"), "w") as f:
+            f.write("1\n")
+        assert "status ok" in refresh_status(m)
+        assert features(m.p("features", "cf", "data.csv")) == expected(rows)
+        for step in range(3):
+            more = [(rnd.randrange(3000), rnd.randrange(-1000, 1000)) for _ in range(70000 + step)]
+            rows += more
+            with open(m.p("tables", "ev", "data.csv"), "a") as f:
+                f.write("".join(f"{k},{x},z\n" for k, x in more))
+            with open(m.p("features", "cf", "refresh"), "w") as f:
+                f.write("1\n")
+            assert "status ok" in refresh_status(m)
+            assert features(m.p("features", "cf", "data.csv")) == expected(rows)
+        # Kill during the extension of the next version's form.
+        for delay in (0.02, 0.05, 0.1, 0.2, 0.4):
+            more = [(rnd.randrange(3000), rnd.randrange(-1000, 1000)) for _ in range(150000)]
+            rows += more
+            with open(m.p("tables", "ev", "data.csv"), "a") as f:
+                f.write("".join(f"{k},{x},z\n" for k, x in more))
+            sh = subprocess.Popen(["sh", "-c", f"echo 1 > {m.p('features', 'cf', 'refresh')}"],
+                                  stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            m.kill9()
+            sh.wait(timeout=30)
+            left = check(m.store)
+            assert left.returncode in (0, 1), left.stderr
+            m.start()
+            m.stop()
+            clean = check(m.store)
+            assert clean.returncode == 0, clean.stdout + clean.stderr
+            assert " 0 problems" in clean.stdout
+            m.start()
+            with open(m.p("features", "cf", "refresh"), "w") as f:
+                f.write("1\n")
+            assert "status ok" in refresh_status(m)
+            assert features(m.p("features", "cf", "data.csv")) == expected(rows)
+        m.stop()
+        done = check(m.store)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -208,12 +208,24 @@ static void test_form_matches_csv(void **state)
 	/* A second open uses the form: nothing is written. */
 	assert_form_matches(f->s);
 
+	/* An append keeps the form as the base of the next build, which
+	 * shares its chunks: one new chunk per column, a new manifest. */
+	int before = count_prefix(f->s, "k/", "k0");
 	buf_reset(&b);
 	random_rows(&b, &seed, 3000, false);
 	assert_int_equal(put(f->s, false, b.data, b.len), 0);
-	assert_int_equal(count_prefix(f->s, "k/", "k0"), 0);	/* the commit dropped it */
+	assert_int_equal(count_prefix(f->s, "k/", "k0"), before);
 	assert_int_equal(check(f->s, true), 0);
 	assert_form_matches(f->s);
+	assert_int_equal(count_prefix(f->s, "k/", "k0"), before + 6);
+	assert_int_equal(check(f->s, true), 0);
+	/* Another append extends the extended form. */
+	buf_reset(&b);
+	random_rows(&b, &seed, 70000, false);
+	assert_int_equal(put(f->s, false, b.data, b.len), 0);
+	assert_form_matches(f->s);
+	assert_int_equal(count_prefix(f->s, "k/", "k0"), before + 6 + 2 * 6);
+	assert_int_equal(check(f->s, true), 0);
 
 	buf_reset(&b);
 	random_rows(&b, &seed, 500, true);

@@ -189,12 +189,87 @@ static void test_bulk_join_equals_point_lookups(void **state)
 	buf_free(&q);
 }
 
+/* The same frame, value for value, from a labels table's columnar form
+ * and from its CSV text: every column type, nulls, "-0" in a float
+ * column and bare dates in a timestamp column (which frame.c reads as
+ * +0 and as days), text keys, missing keys. */
+static void assert_frames_equal(const struct frame *a, const struct frame *b)
+{
+	assert_int_equal(frame_ncols(a), frame_ncols(b));
+	assert_int_equal(frame_nrows(a), frame_nrows(b));
+	for (size_t c = 0; c < frame_ncols(a); c++) {
+		assert_string_equal(frame_col_name(a, c), frame_col_name(b, c));
+		assert_int_equal(frame_col_type(a, c), frame_col_type(b, c));
+		if (frame_col_kind(a, c) == FRAME_NUMERIC) {
+			assert_memory_equal(frame_col_numbers(a, c), frame_col_numbers(b, c),
+					    frame_nrows(a) * sizeof(double));
+			continue;
+		}
+		for (size_t r = 0; r < frame_nrows(a); r++) {
+			int32_t ca = frame_col_codes(a, c)[r], cb = frame_col_codes(b, c)[r];
+			assert_int_equal(ca, cb);
+			if (ca >= 0)
+				assert_string_equal(frame_col_category(a, c, ca, NULL),
+						    frame_col_category(b, c, cb, NULL));
+		}
+	}
+}
+
+static void test_columnar_equals_text(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf q = { 0 }, lab = { 0 };
+	enum { NLAB = TRAINSET_BULK_ROWS + 70000 };
+	buf_puts(&q, "code,x,tag\n");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&q, "c%d,%s,%s\n", i, i % 11 ? (i % 3 ? "-0.5" : "7") : "", i % 4 ? "t" : "");
+	fixture_features_put_ts(f->s, "bycode", NULL, q.data);
+	buf_puts(&lab, "id,code,y,f,ok,day,at\n");
+	for (int i = 0; i < NLAB; i++)
+		buf_printf(&lab, "%d,%s%d,%s,%s,%s,2026-01-%02d,%s\n", i, i % 9 ? "c" : "", i % 4000,
+			   i % 3 ? "yes" : (i % 5 ? "no" : ""), i % 7 ? "1.5" : (i % 2 ? "-0" : "-0.0"),
+			   i % 2 ? "true" : "false", 1 + i % 28,
+			   i % 6 ? "2026-01-02T03:04:05Z" : (i % 4 ? "2026-01-03" : ""));
+	fixture_table_put(f->s, "mixed", lab.data);
+	struct trainset_lookup lk[] = { { "bycode", (const char *const[]){ "code" }, 1, NULL, 0, NULL } };
+	struct frame *text, *col;
+	trainset_columnar_min_bytes = (size_t)1 << 40;
+	if (trainset_build(f->s, "mixed", "y", lk, 1, NULL, 0, &text, &err))
+		fail_msg("%s", err.msg);
+	trainset_columnar_min_bytes = 0;
+	if (trainset_build(f->s, "mixed", "y", lk, 1, NULL, 0, &col, &err))
+		fail_msg("%s", err.msg);
+	assert_frames_equal(text, col);
+	frame_free(col);
+	/* Without the "-0" and the bare dates the form itself is read. */
+	buf_reset(&lab);
+	buf_puts(&lab, "id,code,y,f,ok,day,at\n");
+	for (int i = 0; i < NLAB; i++)
+		buf_printf(&lab, "%d,%s%d,%s,%s,%s,2026-01-%02d,2026-01-02T03:04:%02dZ\n", i, i % 9 ? "c" : "",
+			   i % 4000, i % 3 ? "yes" : (i % 5 ? "no" : ""), i % 7 ? "1.5" : "-0.0",
+			   i % 2 ? "true" : "", 1 + i % 28, i % 60);
+	fixture_table_put(f->s, "plain", lab.data);
+	frame_free(text);
+	trainset_columnar_min_bytes = (size_t)1 << 40;
+	assert_int_equal(trainset_build(f->s, "plain", "y", lk, 1, NULL, 0, &text, &err), 0);
+	trainset_columnar_min_bytes = 0;
+	assert_int_equal(trainset_build(f->s, "plain", "y", lk, 1, NULL, 0, &col, &err), 0);
+	assert_frames_equal(text, col);
+	trainset_columnar_min_bytes = 1u << 20;
+	frame_free(text);
+	frame_free(col);
+	buf_free(&lab);
+	buf_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_point_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_join_equals_point_lookups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_columnar_equals_text, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
