@@ -33,8 +33,13 @@ void buf_free(struct buf *b);
 /* Hand the bytes to the caller (free() them); B becomes empty. */
 char *buf_steal(struct buf *b, size_t *len);
 
-/* Format V into OUT (at least 32 bytes) as the shortest round-trip text.
- * Returns the length. */
+/* Format V into OUT (at least 32 bytes) as the shortest round-trip text:
+ * "3.0" for integral values below 1e16, else what printf's %.15g, %.16g
+ * or %.17g prints, the first of them that reads back as V (digits made
+ * without printf for 1e-4 <= |V| < 1e15).  Returns the length. */
 int buf_fmt_double(char *out, double v);
+/* Format V in decimal into OUT (at least 21 bytes + SUFFIX), then
+ * SUFFIX.  Returns the length. */
+int buf_fmt_int(char *out, int64_t v, const char *suffix);
 
 #endif

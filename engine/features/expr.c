@@ -7,7 +7,6 @@
 #include "expr_int.h"
 
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -742,86 +741,6 @@ void expr_value_from_text(enum col_type t, const char *p, size_t len,
 	}
 }
 
-/* The same text as fmt_double (buf.h), the shortest decimal that reads
- * back as V, with few calls to printf (the cost of a refresh's output).
- * For 1e-4 <= |V| < 1e15 with E digits before the point (E <= 0 for
- * |V| < 1: -zeros after it), any decimal of at most 15 significant digits
- * has d <= 15 - E decimals and d-decimal multiples of V stay below 10^15
- * (< 2^50).  There the rounding interval of V (one ulp, under a quarter of
- * 10^-d) holds one d-decimal at most: the fewest d with
- * round(V * 10^d) / 10^d == V gives the text %.Pg prints.  When no such d
- * exists the answer has 16 or 17 digits.  Else printf from 15 digits up
- * (DBL_DIG is 15: a shorter exact text prints the same at 15). */
-static int put_double(struct buf *out, double v)
-{
-	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-					1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-					1e18, 1e19 };
-	static const int64_t ipow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000,
-					  10000000, 100000000, 1000000000, 10000000000,
-					  100000000000, 1000000000000, 10000000000000,
-					  100000000000000, 1000000000000000,
-					  10000000000000000, 100000000000000000,
-					  1000000000000000000 };
-	char tmp[48];
-	int n, from = 15;
-	if (isnan(v) || isinf(v) || v == 0 || fabs(v) < DBL_MIN ||
-	    (fabs(v) < 1e16 && v == (double)(int64_t)v))
-		return buf_put_double(out, v);
-	double a = fabs(v);
-	if (a >= 1e-4 && a < 1e15) {
-		int e = 0;
-		if (a >= 1)
-			while (e < 15 && a >= pow10[e])
-				e++;
-		else
-			e = a >= 0.1 ? 0 : a >= 0.01 ? -1 : a >= 0.001 ? -2 : -3;
-		int maxd = 15 - e;
-		for (int d = 1; d <= maxd && d <= 18; d++) {
-			double sc = a * pow10[d];
-			if (sc >= 1125899906842624.0)	/* 2^50 */
-				break;
-			int64_t r = llround(sc);
-			if ((double)r / pow10[d] != a)
-				continue;
-			char *p = tmp + sizeof(tmp);
-			int64_t ip = r / ipow10[d], fp = r % ipow10[d];
-			for (int i = 0; i < d; i++) {
-				*--p = (char)('0' + fp % 10);
-				fp /= 10;
-			}
-			*--p = '.';
-			do {
-				*--p = (char)('0' + ip % 10);
-				ip /= 10;
-			} while (ip);
-			if (v < 0)
-				*--p = '-';
-			return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
-		}
-		from = 16;
-	}
-	for (int prec = from; prec <= 17; prec++) {
-		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (prec == 17 || strtod(tmp, NULL) == v)
-			break;
-	}
-	return buf_append(out, tmp, (size_t)n);
-}
-
-static int put_int(struct buf *out, int64_t v)
-{
-	char tmp[24], *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
 int expr_value_text(const struct xval *v, struct buf *out)
 {
 	char tmp[40];
@@ -829,9 +748,9 @@ int expr_value_text(const struct xval *v, struct buf *out)
 	case COL_NULL:
 		return 0;
 	case COL_INT:
-		return put_int(out, v->i);
+		return buf_put_int(out, v->i);
 	case COL_FLOAT:
-		return put_double(out, v->f);
+		return buf_put_double(out, v->f);
 	case COL_BOOL:
 		return buf_puts(out, v->i ? "true" : "false");
 	case COL_DATE:
