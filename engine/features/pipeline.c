@@ -605,19 +605,40 @@ static int on_chunk(void *ctx, int t, uint64_t first, const struct col_vec *v,
 
 /* ---- phase B ---- */
 
-/* Aggregate the records of BUF into PT's group table. */
+/* Column-major batches of decoded records for expr_state_add_batch:
+ * per used column EXPR_BATCH values, and the rows' groups. */
+struct batch {
+	struct xval *vals;	/* nused * EXPR_BATCH */
+	const struct xval **cols;	/* schema column -> its values */
+	struct xval *row;	/* the kernels' scratch row */
+	uint32_t gid[EXPR_BATCH];
+};
+
+static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n)
+{
+	if (!n)
+		return 0;
+	return expr_state_add_batch(r->p->prog, pt->g.states, pt->g.ssize, b->gid,
+				    b->cols, n, &r->as_of, b->row);
+}
+
+/* Aggregate the records of BUF into PT's group table, EXPR_BATCH rows at
+ * a time: the groups of a batch are found first, then each aggregate
+ * runs over the batch's columns. */
 static int aggregate_records(struct run *r, struct part *pt, const struct buf *buf,
-			     struct xval *row)
+			     struct batch *b)
 {
 	const struct expr_prog *prog = r->p->prog;
 	const char *o = buf->data, *end = buf->data + buf->len;
+	size_t n = 0;
+	int rc;
 	while (o < end) {
 		uint16_t kl;
 		memcpy(&kl, o, 2);
 		const char *k = o + 2;
 		o += 2 + kl;
 		for (size_t u = 0; u < r->nused; u++) {
-			struct xval *v = &row[r->used[u]];
+			struct xval *v = &b->vals[u * EXPR_BATCH + n];
 			v->t = (enum col_type)(unsigned char)*o++;
 			v->s = NULL;
 			v->len = 0;
@@ -635,11 +656,14 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 		long gi = tab_find(&pt->g, prog, k, kl, key_hash(k, kl));
 		if (gi < 0)
 			return (int)gi;
-		int rc = expr_state_add(prog, pt->g.states + (size_t)gi * pt->g.ssize, row, &r->as_of);
-		if (rc)
-			return rc;
+		b->gid[n++] = (uint32_t)gi;
+		if (n == EXPR_BATCH) {
+			if ((rc = batch_flush(r, pt, b, n)))
+				return rc;
+			n = 0;
+		}
 	}
-	return 0;
+	return batch_flush(r, pt, b, n);
 }
 
 /* Phase B for partition I: its records of every thread, in row order,
@@ -648,14 +672,21 @@ static void aggregate_part(void *arg, size_t i)
 {
 	struct run *r = arg;
 	struct part *pt = &r->parts[i];
-	struct xval *row = calloc(r->p->ncols + 1, sizeof(*row));
-	if (!row)
+	struct batch b;
+	b.vals = calloc(r->nused * EXPR_BATCH + 1, sizeof(*b.vals));
+	b.cols = calloc(r->p->ncols + 1, sizeof(*b.cols));
+	b.row = calloc(r->p->ncols + 1, sizeof(*b.row));
+	if (!b.vals || !b.cols || !b.row)
 		mlfs_oom();
+	for (size_t u = 0; u < r->nused; u++)
+		b.cols[r->used[u]] = &b.vals[u * EXPR_BATCH];
 	for (unsigned w = 0; !pt->rc && w < r->nrec; w++) {
-		pt->rc = aggregate_records(r, pt, &pt->rec[w], row);
+		pt->rc = aggregate_records(r, pt, &pt->rec[w], &b);
 		buf_reset(&pt->rec[w]);
 	}
-	free(row);
+	free(b.vals);
+	free(b.cols);
+	free(b.row);
 }
 
 /* Every group of partition I into text fields; its states are released. */
