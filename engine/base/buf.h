@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct buf {
 	char *data;
@@ -19,7 +20,18 @@ struct buf {
  * memory aborts (mlfs_oom, err.h), so their results need no checking;
  * buf_printf alone can fail (-EINVAL for a bad format). */
 int buf_reserve(struct buf *b, size_t n);
-int buf_append(struct buf *b, const void *p, size_t n);
+/* Inline: the hot loops of a refresh and of record encoding append a few
+ * bytes at a time, millions of times; only growing leaves the caller. */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap)
+		buf_reserve(b, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...)
