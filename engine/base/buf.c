@@ -151,15 +151,16 @@ static int fmt_exact(char *out, double v)
 	int s = 1075 - be;		/* a = m * 2^-s */
 	if (s <= 0)
 		return 0;
-	/* X: the decimal exponent of a, 10^X <= a < 10^(X+1). */
-	int x = (int)floor(log10(a));
+	/* X: the decimal exponent of a, 10^X <= a < 10^(X+1), from the
+	 * binary one: floor(E2 log10 2) is X or X - 1, fixed below. */
+	int x = (int)floor((be - 1023) * 0.30102999566398120);
 	for (int p = 15; p <= 17; p++) {
 		int xx = x, k = p - 1 - xx;
 		if (k < 0 || k > 22)
 			return 0;
 		u128 n = (u128)m * pow10_128(k);
 		u128 q = n >> s, rem = n - (q << s), half = (u128)1 << (s - 1);
-		/* floor(log10) of a double may be one off near powers of ten. */
+		/* X estimated one too low: the quotient has P + 1 digits. */
 		if (q >= pow10_128(p)) {
 			xx++;
 			k--;
