@@ -2,7 +2,9 @@
  * row at a time and finished into one value per feature; and values
  * to and from field text.  Evaluation walks the tree: row level
  * (aggregate arguments and where clauses) once per row and slot, group
- * level once per group.  Parsing is expr_parse.c, names and types
+ * level once per group; over batches of rows (expr_state_add_batch) the
+ * common aggregates and where clauses run as loops over the columns
+ * instead, with the tree as the fallback.  Parsing is expr_parse.c, names and types
  * expr_resolve.c.  This file knows nothing of tables or stores. */
 #include "expr_int.h"
 
