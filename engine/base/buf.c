@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +26,6 @@ int buf_reserve(struct buf *b, size_t n)
 		mlfs_oom();
 	b->data = p;
 	b->cap = cap;
-	return 0;
-}
-
-int buf_append(struct buf *b, const void *p, size_t n)
-{
-	if (buf_reserve(b, n))
-		return -ENOMEM;
-	if (n)
-		memcpy(b->data + b->len, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
 	return 0;
 }
 
@@ -70,41 +60,133 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
-/* Values with at most 6 decimals that are exactly m / 10^k (most data
- * read from CSV): their digits come from integer arithmetic, no printf.
- * Sound because m / 10^k, both exact doubles, is correctly rounded like
- * strtod of the same decimal; shortest because the smallest k is taken.
- * Returns the length, or 0 when V is not such a value. */
-static int fmt_short_decimal(char *out, double v)
+/* The text printf("%.Pg") gives for V, P = 15, 16 or 17 whichever is
+ * the first to read back as V, made with integer arithmetic for
+ * 1e-4 <= |V| < 1e15 (where nearly all computed values fall).  V is
+ * M * 2^-S exactly (S > 0 there: |V| < 2^52 with a fraction, or small),
+ * so V * 10^K = M * 10^K / 2^S, and M * 10^K fits in 128 bits (M < 2^53,
+ * K <= 20).  The P-digit decimal D / 10^K nearest V is that quotient
+ * rounded half to even, as glibc's printf rounds the exact value; D reads
+ * back as V when it lies within half a gap of V: |D * 2^(S+1) - 2 M 10^K|
+ * below 10^K (half that below V when M is a power of two, where the gap
+ * under V is half as wide), or equal to it with M even (strtod's ties go
+ * to the even mantissa).  Then the digits are laid out as %g does in
+ * fixed notation without trailing zeros.  Returns the length, or 0 when V
+ * is outside that range (the caller uses printf). */
+typedef unsigned __int128 u128;
+
+static const uint64_t ipow10[] = {
+	1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+	10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+	100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+	100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+	100000000000000000ULL, 1000000000000000000ULL,
+	10000000000000000000ULL,
+};
+
+static u128 pow10_128(int k)
 {
-	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6 };
+	return k <= 19 ? (u128)ipow10[k] : (u128)ipow10[19] * ipow10[k - 19];
+}
+
+/* Does D / 10^K read back as M * 2^-S?  N = M * 10^K. */
+static bool reads_back(uint64_t d, int s, u128 n, int k, uint64_t m)
+{
+	u128 lhs = (u128)d << (s + 1), rhs = n << 1, p = pow10_128(k);
+	bool pow2 = m == (1ULL << 52);
+	if (lhs >= rhs) {
+		u128 diff = lhs - rhs;
+		return diff < p || (diff == p && !(m & 1));
+	}
+	u128 diff = rhs - lhs;
+	if (pow2)	/* the gap below is half: compare twice the distance */
+		return 2 * diff < p || (2 * diff == p && !(m & 1));
+	return diff < p || (diff == p && !(m & 1));
+}
+
+/* D, P digits, as %g lays out P-digit decimal D * 10^(X - P + 1) with
+ * -4 <= X < P: fixed notation, trailing zeros and a bare point dropped. */
+static int put_fixed(char *out, bool neg, uint64_t d, int p, int x)
+{
+	char dig[24];
+	int len = 0;
+	for (int i = p - 1; i >= 0; i--) {
+		dig[i] = (char)('0' + d % 10);
+		d /= 10;
+	}
+	int last = p - 1;	/* the last significant digit kept */
+	while (last > 0 && dig[last] == '0' && last > x)
+		last--;
+	if (neg)
+		out[len++] = '-';
+	if (x < 0) {
+		out[len++] = '0';
+		out[len++] = '.';
+		for (int i = 0; i < -x - 1; i++)
+			out[len++] = '0';
+		for (int i = 0; i <= last; i++)
+			out[len++] = dig[i];
+	} else {
+		for (int i = 0; i <= x; i++)
+			out[len++] = dig[i];
+		if (last > x) {
+			out[len++] = '.';
+			for (int i = x + 1; i <= last; i++)
+				out[len++] = dig[i];
+		}
+	}
+	out[len] = '\0';
+	return len;
+}
+
+static int fmt_exact(char *out, double v)
+{
 	double a = fabs(v);
 	if (!(a >= 1e-4 && a < 1e15))
 		return 0;
-	for (int k = 1; k <= 6; k++) {
-		double m = nearbyint(a * pow10[k]);
-		if (m >= 9007199254740992.0)
+	uint64_t bits;
+	memcpy(&bits, &a, 8);
+	int be = (int)(bits >> 52);
+	uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
+	int s = 1075 - be;		/* a = m * 2^-s */
+	if (s <= 0)
+		return 0;
+	/* X: the decimal exponent of a, 10^X <= a < 10^(X+1), from the
+	 * binary one: floor(E2 log10 2) is X or X - 1, fixed below. */
+	int x = (int)floor((be - 1023) * 0.30102999566398120);
+	for (int p = 15; p <= 17; p++) {
+		int xx = x, k = p - 1 - xx;
+		if (k < 0 || k > 22)
 			return 0;
-		if (m / pow10[k] != a)
-			continue;
-		uint64_t u = (uint64_t)m, ip = u / (uint64_t)pow10[k], fp = u % (uint64_t)pow10[k];
-		char digits[32];
-		int n = 0, len = 0;
-		do
-			digits[n++] = (char)('0' + ip % 10);
-		while ((ip /= 10));
-		if (v < 0)
-			out[len++] = '-';
-		while (n)
-			out[len++] = digits[--n];
-		out[len++] = '.';
-		for (int d = k - 1; d >= 0; d--) {
-			out[len + d] = (char)('0' + fp % 10);
-			fp /= 10;
+		u128 n = (u128)m * pow10_128(k);
+		u128 q = n >> s, rem = n - (q << s), half = (u128)1 << (s - 1);
+		/* X estimated one too low: the quotient has P + 1 digits. */
+		if (q >= pow10_128(p)) {
+			xx++;
+			k--;
+			n = (u128)m * pow10_128(k);
+			q = n >> s;
+			rem = n - (q << s);
+		} else if (q < pow10_128(p - 1)) {
+			xx--;
+			k++;
+			if (k > 22)
+				return 0;
+			n = (u128)m * pow10_128(k);
+			q = n >> s;
+			rem = n - (q << s);
 		}
-		len += k;
-		out[len] = '\0';
-		return len;
+		if (rem > half || (rem == half && (q & 1)))
+			q++;
+		if (q == pow10_128(p)) {	/* 9.99.. rounded up to 10.0.. */
+			q = pow10_128(p - 1);
+			xx++;
+			k--;
+		}
+		if (xx >= p || xx < -4)
+			return 0;	/* %g would use an exponent */
+		if (p == 17 || reads_back((uint64_t)q, s, (u128)m * pow10_128(k), k, m))
+			return put_fixed(out, v < 0, (uint64_t)q, p, xx);
 	}
 	return 0;
 }
@@ -119,8 +201,8 @@ int buf_fmt_double(char *out, double v)
 		return sprintf(out, signbit(v) ? "-0.0" : "0.0");
 	/* Integral values of moderate size print like Python: "3.0". */
 	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
-		return sprintf(out, "%" PRId64 ".0", (int64_t)v);
-	int n = fmt_short_decimal(out, v);
+		return buf_fmt_int(out, (int64_t)v, ".0");
+	int n = fmt_exact(out, v);
 	if (n)
 		return n;
 	/* %g drops trailing zeros, so when 15 digits round-trip their
@@ -142,10 +224,29 @@ int buf_put_double(struct buf *b, double v)
 	return buf_append(b, tmp, (size_t)n);
 }
 
+int buf_fmt_int(char *out, int64_t v, const char *suffix)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	int len = 0;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	memcpy(out + len, p, (size_t)(tmp + sizeof(tmp) - p));
+	len += (int)(tmp + sizeof(tmp) - p);
+	while (*suffix)
+		out[len++] = *suffix++;
+	out[len] = '\0';
+	return len;
+}
+
 int buf_put_int(struct buf *b, int64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
+	char tmp[32];
+	int n = buf_fmt_int(tmp, v, "");
 	return buf_append(b, tmp, (size_t)n);
 }
 

@@ -2,12 +2,13 @@
  * row at a time and finished into one value per feature; and values
  * to and from field text.  Evaluation walks the tree: row level
  * (aggregate arguments and where clauses) once per row and slot, group
- * level once per group.  Parsing is expr_parse.c, names and types
+ * level once per group; over batches of rows (expr_state_add_batch) the
+ * common aggregates and where clauses run as loops over the columns
+ * instead, with the tree as the fallback.  Parsing is expr_parse.c, names and types
  * expr_resolve.c.  This file knows nothing of tables or stores. */
 #include "expr_int.h"
 
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,6 +534,87 @@ static struct xval cell_xval(const struct cell *cl, enum col_type t)
 	return v;
 }
 
+/* Feed value V (not null) to aggregate A's slot S: the one definition of
+ * every aggregate's step, shared by the row and the batch paths. */
+static int agg_step(const struct agg *a, char *s, struct xval *v)
+{
+	switch (a->fn) {
+	case F_COUNT:
+		(*(int64_t *)s)++;
+		break;
+	case F_SUM:
+		if (a->argt == COL_FLOAT) {
+			*(double *)s += num_of(v);
+		} else {
+			struct sumi *si = (struct sumi *)s;
+			if (__builtin_add_overflow(si->i, v->i, &si->i))
+				si->ovf = 1;
+		}
+		break;
+	case F_AVG: {
+		struct avgs *av = (struct avgs *)s;
+		av->sum += num_of(v);
+		av->n++;
+		break;
+	}
+	case F_STDDEV: {
+		struct welford *w = (struct welford *)s;
+		double x = num_of(v);
+		w->n++;
+		double d = x - w->mean;
+		w->mean += d / (double)w->n;
+		w->m2 += d * (x - w->mean);
+		break;
+	}
+	case F_COUNT_DISTINCT: {
+		uint64_t h;
+		if (v->t == COL_STRING) {
+			h = hash64(v->s, v->len, 0);
+		} else if (v->t == COL_FLOAT) {
+			double f = v->f == 0 ? 0.0 : v->f;
+			if (a->argt != COL_FLOAT && f == (double)(int64_t)f)
+				h = (uint64_t)(int64_t)f;
+			else
+				memcpy(&h, &f, 8);
+		} else if (a->argt == COL_FLOAT) {
+			double f = (double)v->i;
+			memcpy(&h, &f, 8);
+		} else {
+			h = (uint64_t)v->i;
+		}
+		if (dset_add((struct dset *)s, h))
+			return -ENOMEM;
+		break;
+	}
+	case F_MIN:
+	case F_MAX: {
+		struct cell *cl = (struct cell *)s;
+		widen_to(v, a->argt);
+		if (cl->set) {
+			struct xval cur = cell_xval(cl, a->argt);
+			int c = compare(v, &cur);
+			if (a->fn == F_MIN ? c >= 0 : c <= 0)
+				break;
+		}
+		if (cell_put(cl, v, a->argt))
+			return -ENOMEM;
+		break;
+	}
+	case F_FIRST:
+		if (((struct cell *)s)->set)
+			break;
+		/* fall through */
+	case F_LAST:
+		widen_to(v, a->argt);
+		if (cell_put((struct cell *)s, v, a->argt))
+			return -ENOMEM;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 int expr_state_add(const struct expr_prog *p, void *state,
 		   const struct xval *row, const struct xval *as_of)
 {
@@ -564,80 +646,187 @@ int expr_state_add(const struct expr_prog *p, void *state,
 			eval(&e, a->arg, &v);
 		if (v.t == COL_NULL)
 			continue;
-		switch (a->fn) {
-		case F_COUNT:
-			(*(int64_t *)s)++;
-			break;
-		case F_SUM:
-			if (a->argt == COL_FLOAT) {
-				*(double *)s += num_of(&v);
+		int rc = agg_step(a, s, &v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- column at a time ---- */
+
+/* Does X read nothing of a row or a group (literals, as_of and
+ * operations on them)? */
+static bool node_constant(const struct xnode *x)
+{
+	if (x->op == X_COL || x->op == X_AGG || x->op == X_FEAT || x->op == X_IDENT)
+		return false;
+	for (size_t i = 0; i < x->nargs; i++)
+		if (!node_constant(x->args[i]))
+			return false;
+	return true;
+}
+
+/* Where clause W over the batch into SEL[0..N): 1 where the row passes.
+ * A comparison of a column with a constant compares each value with the
+ * constant evaluated once; anything else is evaluated row by row. */
+static void batch_where(const struct ectx *e0, const struct xnode *w,
+			const struct xval *const *cols, size_t n,
+			struct xval *row, uint8_t *sel)
+{
+	const struct expr_prog *p = e0->p;
+	struct ectx e = *e0;
+	struct xval v;
+	if (w->op == X_BIN && w->sub >= B_EQ && w->sub <= B_GE) {
+		int ci = w->args[0]->op == X_COL ? 0 : w->args[1]->op == X_COL ? 1 : -1;
+		if (ci >= 0 && node_constant(w->args[1 - ci])) {
+			struct xval k;
+			e.row = NULL;
+			eval(&e, w->args[1 - ci], &k);
+			const struct xval *cv = cols[w->args[ci]->idx];
+			int sub = w->sub;
+			for (size_t r = 0; r < n; r++) {
+				if (cv[r].t == COL_NULL || k.t == COL_NULL) {
+					sel[r] = 0;
+					continue;
+				}
+				int c = ci == 0 ? compare(&cv[r], &k) : compare(&k, &cv[r]);
+				sel[r] = sub == B_EQ ? c == 0 : sub == B_NE ? c != 0 :
+					 sub == B_LT ? c < 0 : sub == B_LE ? c <= 0 :
+					 sub == B_GT ? c > 0 : c >= 0;
+			}
+			return;
+		}
+	}
+	e.row = row;
+	for (size_t r = 0; r < n; r++) {
+		for (size_t c = 0; c < p->ncols; c++)
+			if (p->uses[c])
+				row[c] = cols[c][r];
+		eval(&e, w, &v);
+		sel[r] = v.t == COL_BOOL && v.i;
+	}
+}
+
+/* The argument of aggregate A for the batch: the column itself, or
+ * computed row by row into TMP (date() of a date column is the column). */
+static const struct xval *batch_arg(const struct ectx *e0, const struct agg *a,
+				    const struct xval *const *cols, size_t n,
+				    struct xval *row, struct xval *tmp)
+{
+	const struct expr_prog *p = e0->p;
+	const struct xnode *x = a->arg;
+	struct ectx e = *e0;
+	if (x->op == X_COL)
+		return cols[x->idx];
+	bool date_of_col = x->op == X_CALL && x->sub == F_DATE && x->nargs == 1 &&
+			   x->args[0]->op == X_COL;
+	e.row = row;
+	for (size_t r = 0; r < n; r++) {
+		if (date_of_col) {
+			const struct xval *v = &cols[x->args[0]->idx][r];
+			if (v->t == COL_DATE || v->t == COL_NULL) {
+				tmp[r] = *v;
+				continue;
+			}
+		}
+		for (size_t c = 0; c < p->ncols; c++)
+			if (p->uses[c])
+				row[c] = cols[c][r];
+		eval(&e, x, &tmp[r]);
+	}
+	return tmp;
+}
+
+#define SLOT(T) ((T *)(states + (size_t)gid[r] * ssize + a->off))
+
+/* One aggregate over the batch: a tight loop for the common numeric
+ * steps (the same arithmetic as agg_step, in the same row order), else
+ * agg_step row by row. */
+static int batch_step(const struct agg *a, char *states, size_t ssize,
+		      const uint32_t *gid, const struct xval *av,
+		      const uint8_t *sel, size_t n)
+{
+	if (!a->arg) {
+		for (size_t r = 0; r < n; r++)
+			*SLOT(int64_t) += sel[r];
+		return 0;
+	}
+	if (a->fn == F_COUNT) {
+		for (size_t r = 0; r < n; r++)
+			*SLOT(int64_t) += sel[r] && av[r].t != COL_NULL;
+		return 0;
+	}
+	if (a->argt == COL_FLOAT && (a->fn == F_SUM || a->fn == F_AVG || a->fn == F_STDDEV)) {
+		for (size_t r = 0; r < n; r++) {
+			if (!sel[r] || av[r].t == COL_NULL)
+				continue;
+			double x = num_of(&av[r]);
+			if (a->fn == F_SUM) {
+				*SLOT(double) += x;
+			} else if (a->fn == F_AVG) {
+				SLOT(struct avgs)->sum += x;
+				SLOT(struct avgs)->n++;
 			} else {
-				struct sumi *si = (struct sumi *)s;
-				if (__builtin_add_overflow(si->i, v.i, &si->i))
-					si->ovf = 1;
+				struct welford *w = SLOT(struct welford);
+				w->n++;
+				double d = x - w->mean;
+				w->mean += d / (double)w->n;
+				w->m2 += d * (x - w->mean);
 			}
-			break;
-		case F_AVG: {
-			struct avgs *av = (struct avgs *)s;
-			av->sum += num_of(&v);
-			av->n++;
-			break;
 		}
-		case F_STDDEV: {
-			struct welford *w = (struct welford *)s;
-			double x = num_of(&v);
-			w->n++;
-			double d = x - w->mean;
-			w->mean += d / (double)w->n;
-			w->m2 += d * (x - w->mean);
-			break;
-		}
-		case F_COUNT_DISTINCT: {
-			uint64_t h;
-			if (v.t == COL_STRING) {
-				h = hash64(v.s, v.len, 0);
-			} else if (v.t == COL_FLOAT) {
-				double f = v.f == 0 ? 0.0 : v.f;
-				if (a->argt != COL_FLOAT && f == (double)(int64_t)f)
-					h = (uint64_t)(int64_t)f;
-				else
-					memcpy(&h, &f, 8);
-			} else if (a->argt == COL_FLOAT) {
-				double f = (double)v.i;
-				memcpy(&h, &f, 8);
-			} else {
-				h = (uint64_t)v.i;
+		return 0;
+	}
+	if ((a->fn == F_MIN || a->fn == F_MAX) &&
+	    (a->argt == COL_INT || a->argt == COL_DATE || a->argt == COL_TIMESTAMP)) {
+		bool mn = a->fn == F_MIN;
+		for (size_t r = 0; r < n; r++) {
+			if (!sel[r] || av[r].t != a->argt)
+				continue;
+			struct cell *cl = SLOT(struct cell);
+			if (!cl->set || (mn ? av[r].i < cl->i : av[r].i > cl->i)) {
+				cl->i = av[r].i;
+				cl->set = 1;
 			}
-			if (dset_add((struct dset *)s, h))
-				return -ENOMEM;
-			break;
 		}
-		case F_MIN:
-		case F_MAX: {
-			struct cell *cl = (struct cell *)s;
-			widen_to(&v, a->argt);
-			if (cl->set) {
-				struct xval cur = cell_xval(cl, a->argt);
-				int c = compare(&v, &cur);
-				if (a->fn == F_MIN ? c >= 0 : c <= 0)
-					break;
-			}
-			if (cell_put(cl, &v, a->argt))
-				return -ENOMEM;
-			break;
+		/* Values of another type (wider ones, widened) the slow way. */
+	}
+	for (size_t r = 0; r < n; r++) {
+		if (!sel[r] || av[r].t == COL_NULL)
+			continue;
+		if ((a->fn == F_MIN || a->fn == F_MAX) && av[r].t == a->argt &&
+		    (a->argt == COL_INT || a->argt == COL_DATE || a->argt == COL_TIMESTAMP))
+			continue;	/* done above */
+		struct xval v = av[r];
+		int rc = agg_step(a, states + (size_t)gid[r] * ssize + a->off, &v);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+#undef SLOT
+
+int expr_state_add_batch(const struct expr_prog *p, char *states, size_t ssize,
+			 const uint32_t *gid, const struct xval *const *cols,
+			 size_t n, const struct xval *as_of, struct xval *row)
+{
+	struct ectx e = { p, NULL, NULL, NULL, as_of };
+	const struct xnode *last_where = NULL;
+	uint8_t sel[EXPR_BATCH], all[EXPR_BATCH];
+	struct xval tmp[EXPR_BATCH];
+
+	memset(all, 1, n);
+	for (size_t i = 0; i < p->naggs; i++) {
+		const struct agg *a = &p->aggs[i];
+		if (a->where && a->where != last_where) {
+			batch_where(&e, a->where, cols, n, row, sel);
+			last_where = a->where;
 		}
-		case F_FIRST:
-			if (((struct cell *)s)->set)
-				break;
-			/* fall through */
-		case F_LAST:
-			widen_to(&v, a->argt);
-			if (cell_put((struct cell *)s, &v, a->argt))
-				return -ENOMEM;
-			break;
-		default:
-			break;
-		}
+		const struct xval *av = a->arg ? batch_arg(&e, a, cols, n, row, tmp) : NULL;
+		int rc = batch_step(a, states, ssize, gid, av, a->where ? sel : all, n);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -742,86 +931,6 @@ void expr_value_from_text(enum col_type t, const char *p, size_t len,
 	}
 }
 
-/* The same text as fmt_double (buf.h), the shortest decimal that reads
- * back as V, with few calls to printf (the cost of a refresh's output).
- * For 1e-4 <= |V| < 1e15 with E digits before the point (E <= 0 for
- * |V| < 1: -zeros after it), any decimal of at most 15 significant digits
- * has d <= 15 - E decimals and d-decimal multiples of V stay below 10^15
- * (< 2^50).  There the rounding interval of V (one ulp, under a quarter of
- * 10^-d) holds one d-decimal at most: the fewest d with
- * round(V * 10^d) / 10^d == V gives the text %.Pg prints.  When no such d
- * exists the answer has 16 or 17 digits.  Else printf from 15 digits up
- * (DBL_DIG is 15: a shorter exact text prints the same at 15). */
-static int put_double(struct buf *out, double v)
-{
-	static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
-					1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-					1e18, 1e19 };
-	static const int64_t ipow10[] = { 1, 10, 100, 1000, 10000, 100000, 1000000,
-					  10000000, 100000000, 1000000000, 10000000000,
-					  100000000000, 1000000000000, 10000000000000,
-					  100000000000000, 1000000000000000,
-					  10000000000000000, 100000000000000000,
-					  1000000000000000000 };
-	char tmp[48];
-	int n, from = 15;
-	if (isnan(v) || isinf(v) || v == 0 || fabs(v) < DBL_MIN ||
-	    (fabs(v) < 1e16 && v == (double)(int64_t)v))
-		return buf_put_double(out, v);
-	double a = fabs(v);
-	if (a >= 1e-4 && a < 1e15) {
-		int e = 0;
-		if (a >= 1)
-			while (e < 15 && a >= pow10[e])
-				e++;
-		else
-			e = a >= 0.1 ? 0 : a >= 0.01 ? -1 : a >= 0.001 ? -2 : -3;
-		int maxd = 15 - e;
-		for (int d = 1; d <= maxd && d <= 18; d++) {
-			double sc = a * pow10[d];
-			if (sc >= 1125899906842624.0)	/* 2^50 */
-				break;
-			int64_t r = llround(sc);
-			if ((double)r / pow10[d] != a)
-				continue;
-			char *p = tmp + sizeof(tmp);
-			int64_t ip = r / ipow10[d], fp = r % ipow10[d];
-			for (int i = 0; i < d; i++) {
-				*--p = (char)('0' + fp % 10);
-				fp /= 10;
-			}
-			*--p = '.';
-			do {
-				*--p = (char)('0' + ip % 10);
-				ip /= 10;
-			} while (ip);
-			if (v < 0)
-				*--p = '-';
-			return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
-		}
-		from = 16;
-	}
-	for (int prec = from; prec <= 17; prec++) {
-		n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
-		if (prec == 17 || strtod(tmp, NULL) == v)
-			break;
-	}
-	return buf_append(out, tmp, (size_t)n);
-}
-
-static int put_int(struct buf *out, int64_t v)
-{
-	char tmp[24], *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	return buf_append(out, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
 int expr_value_text(const struct xval *v, struct buf *out)
 {
 	char tmp[40];
@@ -829,9 +938,9 @@ int expr_value_text(const struct xval *v, struct buf *out)
 	case COL_NULL:
 		return 0;
 	case COL_INT:
-		return put_int(out, v->i);
+		return buf_put_int(out, v->i);
 	case COL_FLOAT:
-		return put_double(out, v->f);
+		return buf_put_double(out, v->f);
 	case COL_BOOL:
 		return buf_puts(out, v->i ? "true" : "false");
 	case COL_DATE:

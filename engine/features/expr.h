@@ -92,6 +92,17 @@ void expr_state_free(const struct expr_prog *p, void *state);
  * string bytes are copied where kept).  AS_OF as for finish. -ENOMEM. */
 int expr_state_add(const struct expr_prog *p, void *state,
 		   const struct xval *row, const struct xval *as_of);
+/* Feed N <= EXPR_BATCH rows at once, column-major: COLS[c][r] is schema
+ * column c of row r (only used columns are read), and row r belongs to
+ * the state at STATES + GID[r] * SSIZE.  One loop per aggregate over the
+ * rows (where clauses into a selection first): each group still sees its
+ * rows in order, so the states are those N calls of expr_state_add would
+ * leave.  ROW: scratch of as many values as the schema has columns.
+ * -ENOMEM. */
+#define EXPR_BATCH 256
+int expr_state_add_batch(const struct expr_prog *p, char *states, size_t ssize,
+			 const uint32_t *gid, const struct xval *const *cols,
+			 size_t n, const struct xval *as_of, struct xval *row);
 /* Compute every feature of one group into OUT[nfeatures]; strings in OUT
  * are borrowed from STATE. */
 void expr_state_finish(const struct expr_prog *p, void *state,

@@ -7,12 +7,14 @@
  *      the CSV text by table_scan - and spread by key hash over NPART
  *      partitions as compact typed records;
  *   B. each partition, on a pool thread, is grouped by key in a hash
- *      table small enough for the cache and fed through the expression
- *      states (expr.h) in row order; over the columnar form A and B
- *      alternate on batches of chunks.  Then every group is finished
- *      into text fields.
- * The rows then go to features_write_rows, which merges them and the
- * report in one store batch.  Rows whose key is null are skipped (as
+ *      table small enough for the cache and fed to the expression states
+ *      (expr.h) a column-major batch of rows at a time, in row order;
+ *      over the columnar form A and B alternate on batches of chunks.
+ *      Then every group is finished into text fields (in key order for
+ *      int and date keys).
+ * The rows then go to features_write_rows (in the feature table's key
+ * order when the partitions could be merged by key), which merges them
+ * and the report in one store batch.  Rows whose key is null are skipped (as
  * pandas' groupby does).  This file owns no store keys: it asks table.h
  * and features.h. */
 #include "pipeline.h"
@@ -304,6 +306,7 @@ struct part {
 	struct group_tab g;
 	struct buf text;	/* finished rows: field texts */
 	uint32_t *off;		/* per group: ncols + 1 offsets into text */
+	int64_t *skeys;		/* bin_key: the finished rows' keys, ascending */
 	int rc;
 };
 
@@ -605,19 +608,40 @@ static int on_chunk(void *ctx, int t, uint64_t first, const struct col_vec *v,
 
 /* ---- phase B ---- */
 
-/* Aggregate the records of BUF into PT's group table. */
+/* Column-major batches of decoded records for expr_state_add_batch:
+ * per used column EXPR_BATCH values, and the rows' groups. */
+struct batch {
+	struct xval *vals;	/* nused * EXPR_BATCH */
+	const struct xval **cols;	/* schema column -> its values */
+	struct xval *row;	/* the kernels' scratch row */
+	uint32_t gid[EXPR_BATCH];
+};
+
+static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n)
+{
+	if (!n)
+		return 0;
+	return expr_state_add_batch(r->p->prog, pt->g.states, pt->g.ssize, b->gid,
+				    b->cols, n, &r->as_of, b->row);
+}
+
+/* Aggregate the records of BUF into PT's group table, EXPR_BATCH rows at
+ * a time: the groups of a batch are found first, then each aggregate
+ * runs over the batch's columns. */
 static int aggregate_records(struct run *r, struct part *pt, const struct buf *buf,
-			     struct xval *row)
+			     struct batch *b)
 {
 	const struct expr_prog *prog = r->p->prog;
 	const char *o = buf->data, *end = buf->data + buf->len;
+	size_t n = 0;
+	int rc;
 	while (o < end) {
 		uint16_t kl;
 		memcpy(&kl, o, 2);
 		const char *k = o + 2;
 		o += 2 + kl;
 		for (size_t u = 0; u < r->nused; u++) {
-			struct xval *v = &row[r->used[u]];
+			struct xval *v = &b->vals[u * EXPR_BATCH + n];
 			v->t = (enum col_type)(unsigned char)*o++;
 			v->s = NULL;
 			v->len = 0;
@@ -635,11 +659,14 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 		long gi = tab_find(&pt->g, prog, k, kl, key_hash(k, kl));
 		if (gi < 0)
 			return (int)gi;
-		int rc = expr_state_add(prog, pt->g.states + (size_t)gi * pt->g.ssize, row, &r->as_of);
-		if (rc)
-			return rc;
+		b->gid[n++] = (uint32_t)gi;
+		if (n == EXPR_BATCH) {
+			if ((rc = batch_flush(r, pt, b, n)))
+				return rc;
+			n = 0;
+		}
 	}
-	return 0;
+	return batch_flush(r, pt, b, n);
 }
 
 /* Phase B for partition I: its records of every thread, in row order,
@@ -648,14 +675,61 @@ static void aggregate_part(void *arg, size_t i)
 {
 	struct run *r = arg;
 	struct part *pt = &r->parts[i];
-	struct xval *row = calloc(r->p->ncols + 1, sizeof(*row));
-	if (!row)
+	struct batch b;
+	b.vals = calloc(r->nused * EXPR_BATCH + 1, sizeof(*b.vals));
+	b.cols = calloc(r->p->ncols + 1, sizeof(*b.cols));
+	b.row = calloc(r->p->ncols + 1, sizeof(*b.row));
+	if (!b.vals || !b.cols || !b.row)
 		mlfs_oom();
+	for (size_t u = 0; u < r->nused; u++)
+		b.cols[r->used[u]] = &b.vals[u * EXPR_BATCH];
 	for (unsigned w = 0; !pt->rc && w < r->nrec; w++) {
-		pt->rc = aggregate_records(r, pt, &pt->rec[w], row);
+		pt->rc = aggregate_records(r, pt, &pt->rec[w], &b);
 		buf_reset(&pt->rec[w]);
 	}
-	free(row);
+	free(b.vals);
+	free(b.cols);
+	free(b.row);
+}
+
+struct keyed {
+	int64_t k;
+	uint32_t gi;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	return (x->k > y->k) - (x->k < y->k);
+}
+
+/* With 8-byte int or date keys, the groups of G in key order (NULL
+ * otherwise), and their keys into *SKEYS: the feature table's key
+ * encoding orders canonical ints as numbers and dates as days, so the
+ * partitions merged by key (gather_rows) reach features_write_rows in its
+ * order and it need not sort them. */
+static uint32_t *group_order(const struct run *r, const struct group_tab *g,
+			     int64_t **skeys)
+{
+	*skeys = NULL;
+	if (!r->bin_key)
+		return NULL;
+	struct keyed *ks = malloc((g->n + 1) * sizeof(*ks));
+	uint32_t *order = malloc((g->n + 1) * sizeof(*order));
+	*skeys = malloc((g->n + 1) * sizeof(**skeys));
+	if (!ks || !order || !*skeys)
+		mlfs_oom();
+	for (size_t gi = 0; gi < g->n; gi++) {
+		memcpy(&ks[gi].k, g->keys.data + g->koff[gi], 8);
+		ks[gi].gi = (uint32_t)gi;
+	}
+	qsort(ks, g->n, sizeof(*ks), cmp_keyed);
+	for (size_t i = 0; i < g->n; i++) {
+		order[i] = ks[i].gi;
+		(*skeys)[i] = ks[i].k;
+	}
+	free(ks);
+	return order;
 }
 
 /* Every group of partition I into text fields; its states are released. */
@@ -674,8 +748,10 @@ static void finish_part(void *arg, size_t i)
 	if (!vals || !pt->off)
 		mlfs_oom();
 	buf_reserve(&pt->text, g->n * r->ncols * 8 + 1);
-	for (size_t gi = 0; gi < g->n; gi++) {
-		uint32_t *base = pt->off + gi * (r->ncols + 1);
+	uint32_t *order = group_order(r, g, &pt->skeys);
+	for (size_t oi = 0; oi < g->n; oi++) {
+		size_t gi = order ? order[oi] : oi;
+		uint32_t *base = pt->off + oi * (r->ncols + 1);
 		const char *k = g->keys.data + g->koff[gi];
 		size_t kl = g->klen[gi];
 		char *st = g->states + gi * g->ssize;
@@ -715,6 +791,7 @@ static void finish_part(void *arg, size_t i)
 			break;
 		}
 	}
+	free(order);
 	/* States are released: forget them so cleanup does not free twice;
 	 * the keys were copied into the text. */
 	free(g->states);
@@ -852,14 +929,14 @@ static int aggregate_source(struct run *r, struct store *s, const char *source,
 struct outrows {
 	const struct run *r;
 	uint8_t *part;		/* per row: its partition */
-	size_t first[NPART];	/* per partition: its first row */
+	uint32_t *idx;		/* per row: its place in the partition */
 };
 
 static const char *out_field(void *ctx, size_t row, uint32_t c, size_t *len)
 {
 	struct outrows *o = ctx;
 	const struct part *pt = &o->r->parts[o->part[row]];
-	const uint32_t *base = pt->off + (row - o->first[o->part[row]]) * (o->r->ncols + 1);
+	const uint32_t *base = pt->off + (size_t)o->idx[row] * (o->r->ncols + 1);
 	*len = base[c + 1] - base[c];
 	return pt->text.data + base[c];
 }
@@ -921,19 +998,72 @@ static void output_columns(struct run *r, const struct plan *p, char ***names,
 	}
 }
 
-/* Number the rows of every partition for the merge; returns the rows. */
+/* The heads of the partitions' key-ordered rows, a min-heap by key. */
+struct head {
+	int64_t k;
+	uint32_t part, i;
+};
+
+static void heap_down(struct head *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < n && h[l].k < h[m].k)
+			m = l;
+		if (l + 1 < n && h[l + 1].k < h[m].k)
+			m = l + 1;
+		if (m == i)
+			return;
+		struct head t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/* With bin_key the partitions' rows (each in key order) merged by key. */
+static void merge_parts(const struct run *r, struct outrows *o)
+{
+	struct head h[NPART];
+	size_t n = 0, row = 0;
+	for (unsigned i = 0; i < NPART; i++)
+		if (r->parts[i].g.n)
+			h[n++] = (struct head){ r->parts[i].skeys[0], i, 0 };
+	for (size_t i = n; i-- > 0;)
+		heap_down(h, n, i);
+	while (n) {
+		const struct part *pt = &r->parts[h[0].part];
+		o->part[row] = (uint8_t)h[0].part;
+		o->idx[row++] = h[0].i;
+		if (++h[0].i < pt->g.n)
+			h[0].k = pt->skeys[h[0].i];
+		else
+			h[0] = h[--n];
+		heap_down(h, n, 0);
+	}
+}
+
+/* Number the rows of every partition for the merge, in key order when
+ * the keys are 8-byte values; returns the rows. */
 static size_t gather_rows(struct run *r, struct outrows *o)
 {
 	size_t ngroups = 0;
 	for (unsigned i = 0; i < NPART; i++)
 		ngroups += r->parts[i].g.n;
 	o->r = r;
-	if (!(o->part = malloc(ngroups + 1)))
+	o->part = malloc(ngroups + 1);
+	o->idx = malloc((ngroups + 1) * sizeof(*o->idx));
+	if (!o->part || !o->idx)
 		mlfs_oom();
+	if (r->bin_key) {
+		merge_parts(r, o);
+		return ngroups;
+	}
 	ngroups = 0;
 	for (unsigned i = 0; i < NPART; i++) {
-		o->first[i] = ngroups;
 		memset(o->part + ngroups, (int)i, r->parts[i].g.n);
+		for (size_t j = 0; j < r->parts[i].g.n; j++)
+			o->idx[ngroups + j] = (uint32_t)j;
 		ngroups += r->parts[i].g.n;
 	}
 	return ngroups;
@@ -955,6 +1085,7 @@ static void run_free(struct run *r, const struct plan *p)
 		free(r->parts[i].rec);
 		buf_free(&r->parts[i].text);
 		free(r->parts[i].off);
+		free(r->parts[i].skeys);
 	}
 }
 
@@ -1049,6 +1180,7 @@ out:
 	free(r.parts);
 	free(r.used);
 	free(o.part);
+	free(o.idx);
 	/* Give the big buffers back, from every pool thread's arena too: the
 	 * daemon returns to its idle size. */
 	malloc_trim(0);

@@ -120,6 +120,95 @@ static void test_shortest_doubles(void **state)
 	assert_string_equal(out, "nan");
 }
 
+/* What buf_fmt_double must print, the slow way: "X.0" for integral
+ * values below 1e16, else the first of %.15g, %.16g, %.17g (any
+ * precision for subnormals) that reads back as V. */
+static void reference_double(char *out, double v)
+{
+	if (v != 0 && fabs(v) < 1e16 && v == (double)(int64_t)v) {
+		sprintf(out, "%lld.0", (long long)v);
+		return;
+	}
+	for (int prec = fabs(v) < 2.2250738585072014e-308 ? 1 : 15; prec < 17; prec++) {
+		snprintf(out, 40, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+	snprintf(out, 40, "%.17g", v);
+}
+
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void check_double(double v)
+{
+	char got[40], want[40];
+	if (isnan(v) || isinf(v) || v == 0)
+		return;
+	buf_fmt_double(got, v);
+	reference_double(want, v);
+	if (strcmp(got, want) || strtod(got, NULL) != v)
+		fail_msg("%a: printed %s, printf's shortest %s", v, got, want);
+}
+
+/* The integer-arithmetic printer against printf over 2,000,000 doubles:
+ * random bit patterns, random values of every magnitude the fast path
+ * takes, decimals with 1-17 digits and their neighbours, sums and
+ * quotients like a refresh computes, and the edges: powers of ten and of
+ * two and their neighbours, ties, the range's bounds. */
+static void test_doubles_match_printf(void **state)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		uint64_t bits = rng_next(&x);
+		double v;
+		memcpy(&v, &bits, 8);
+		check_double(v);
+		/* uniform in [1e-5, 1e16) on a log scale */
+		double e = -5 + (double)(rng_next(&x) >> 11) / 9007199254740992.0 * 21;
+		v = pow(10, e);
+		check_double(v);
+		check_double(-v);
+		/* n / 10^k and its neighbours */
+		int k = (int)(rng_next(&x) % 18);
+		uint64_t n = rng_next(&x) % 100000000000000000ULL;
+		n /= (uint64_t)pow(10, (double)(rng_next(&x) % 17));
+		v = (double)n / pow(10, k);
+		check_double(v);
+		check_double(nextafter(v, 0));
+		check_double(nextafter(v, INFINITY));
+		/* sums of two-decimal amounts, averages, ratios */
+		double a = (double)(rng_next(&x) % 100000) / 100, b = (double)(rng_next(&x) % 100000) / 100;
+		check_double(a + b + 0.1);
+		check_double((a + b) / (double)(1 + rng_next(&x) % 1000));
+		check_double(sqrt(a + 1));
+	}
+	for (int e = -330; e <= 310; e++) {
+		double p = pow(10, e);
+		check_double(p);
+		check_double(nextafter(p, 0));
+		check_double(nextafter(p, INFINITY));
+		check_double(ldexp(1, e));
+		check_double(nextafter(ldexp(1, e), 0));
+		check_double(nextafter(ldexp(1, e), INFINITY));
+		check_double(-ldexp(1.5, e));
+	}
+	const double edges[] = { 1e-4, 1e15, 0.5, 0.25, 0.125, 1.5, 2.5, 0.30000000000000004,
+				 999999999999999.9, 99999999999999.99, 0.00010000000000000002,
+				 9.999999999999999e-5, 4503599627370495.5, 5e-324, 1.7976931348623157e308,
+				 2.2250738585072014e-308, 1.0 / 3, 2.0 / 3, 123456.789, 0.1 + 0.2 };
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		check_double(edges[i]);
+		check_double(-edges[i]);
+	}
+}
+
 /* The fast path of value_parse_float gives strtod's double, bit for bit:
  * random decimals of every shape (digits, points, exponents, signs,
  * leading zeros, 17-20 significant digits) and printed doubles. */
@@ -184,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_refusal),
 		cmocka_unit_test(test_dates_round_trip),
 		cmocka_unit_test(test_shortest_doubles),
+		cmocka_unit_test(test_doubles_match_printf),
 		cmocka_unit_test(test_int_limits),
 		cmocka_unit_test(test_parse_float_matches_strtod),
 	};
