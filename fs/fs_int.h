@@ -395,6 +395,9 @@ struct fs {
 	 * files among them (a write can only change files). */
 	struct inode *kcache_head, *kcache_tail;
 	size_t kcache_len, kcache_files;
+	fuse_ino_t *kmarked;		/* inodes the next pass must visit */
+	size_t nmarked, capmarked;
+	uint64_t kpass;			/* passes collected so far */
 
 	/* -o stats: requests by kind (atomic), shown in /.stats. */
 	bool stats;

@@ -53,6 +53,8 @@ struct kstate {
 	bool nopin;		/* a writer was sent away: no page reader first */
 	bool check;		/* to be checked by the next pass, even one no
 				 * write started (a page reader closed) */
+	bool marked;		/* its number is in fs->kmarked */
+	uint64_t pass;		/* the last pass that collected it */
 	uint64_t pin_seq;	/* the change sequence its snapshot was of */
 	enum fs_cache cache;
 	uint32_t writers;
@@ -114,6 +116,7 @@ void fs_inodes_free(struct fs *fs)
 	}
 	free(fs->by_ino);
 	free(fs->by_path);
+	free(fs->kmarked);
 	pthread_mutex_destroy(&fs->ino_lock);
 }
 
@@ -152,6 +155,57 @@ static void link_path(struct fs *fs, struct inode *in)
 	in->in_path = true;
 }
 
+/* Four times the buckets once there are twice as many inodes as buckets:
+ * the kernel may hold every row of a large feature table by inode. */
+static void inodes_grow(struct fs *fs)
+{
+	size_t nb = fs->ino_buckets * 4;
+	struct inode **by_ino = calloc(nb, sizeof(*by_ino));
+	struct inode **by_path = calloc(nb, sizeof(*by_path));
+	if (!by_ino || !by_path) {
+		free(by_ino);
+		free(by_path);
+		return;		/* longer chains, still right */
+	}
+	for (size_t b = 0; b < fs->ino_buckets; b++) {
+		struct inode *in = fs->by_ino[b], *next;
+		for (; in; in = next) {
+			next = in->next_ino;
+			in->next_ino = by_ino[in->ino % nb];
+			by_ino[in->ino % nb] = in;
+			if (in->in_path) {
+				size_t pb = hash_str(in->path) % nb;
+				in->next_path = by_path[pb];
+				by_path[pb] = in;
+			}
+		}
+	}
+	free(fs->by_ino);
+	free(fs->by_path);
+	fs->by_ino = by_ino;
+	fs->by_path = by_path;
+	fs->ino_buckets = nb;
+}
+
+/* Put IN on the short list of inodes the next pass must look at even
+ * when no write started it (a page reader closed, an eviction), so that
+ * such passes cost what is marked, not what is cached. */
+static void kcache_mark(struct fs *fs, struct inode *in)
+{
+	if (in->k.marked)
+		return;
+	if (fs->nmarked == fs->capmarked) {
+		size_t cap = fs->capmarked ? 2 * fs->capmarked : 64;
+		fuse_ino_t *p = realloc(fs->kmarked, cap * sizeof(*p));
+		if (!p)
+			mlfs_oom();
+		fs->kmarked = p;
+		fs->capmarked = cap;
+	}
+	fs->kmarked[fs->nmarked++] = in->ino;
+	in->k.marked = true;
+}
+
 static void kcache_unlist(struct fs *fs, struct inode *in)
 {
 	struct kstate *k = &in->k;
@@ -172,8 +226,9 @@ static void kcache_unlist(struct fs *fs, struct inode *in)
 		__atomic_sub_fetch(&fs->kcache_files, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Put IN last (most recent) on the list; past FS_KCACHE_MAX the oldest is
- * marked to be invalidated by the next pass.  True when a pass is due. */
+/* Put IN last (most recent) on the list; past FS_KCACHE_MAX the oldest
+ * leaves it, marked to be invalidated by the next pass (the kernel may
+ * not keep what no pass watches).  True when a pass is due. */
 static bool kcache_list(struct fs *fs, struct inode *in)
 {
 	struct kstate *k = &in->k;
@@ -191,13 +246,11 @@ static bool kcache_list(struct fs *fs, struct inode *in)
 		__atomic_add_fetch(&fs->kcache_files, 1, __ATOMIC_SEQ_CST);
 	if (fs->kcache_len <= FS_KCACHE_MAX)
 		return false;
-	for (struct inode *o = fs->kcache_head; o && o != in; o = o->k.next) {
-		if (!o->k.evict) {
-			o->k.evict = true;
-			return true;
-		}
-	}
-	return false;
+	struct inode *o = fs->kcache_head;	/* not IN: that is last */
+	o->k.evict = true;
+	kcache_unlist(fs, o);
+	kcache_mark(fs, o);
+	return true;
 }
 
 fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
@@ -224,7 +277,8 @@ fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
 		in->next_ino = fs->by_ino[b];
 		fs->by_ino[b] = in;
 		link_path(fs, in);
-		fs->ino_count++;
+		if (++fs->ino_count > 2 * fs->ino_buckets)
+			inodes_grow(fs);
 	}
 	in->nlookup++;
 	fuse_ino_t ino = in->ino;
@@ -488,12 +542,46 @@ void fs_inode_close(struct fs *fs, fuse_ino_t ino, enum fs_open_how how,
 		/* Passes left it alone while pinned: if the store changed since
 		 * its snapshot, what it read may be an old version - check it
 		 * (it alone: a close is not a write). */
-		if (__atomic_load_n(&fs->change_seq, __ATOMIC_SEQ_CST) != k->pin_seq)
+		if (__atomic_load_n(&fs->change_seq, __ATOMIC_SEQ_CST) != k->pin_seq) {
 			recheck = k->check = true;
+			kcache_mark(fs, in);
+		}
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
 	if (recheck)
 		fs_notify_kick(fs);
+}
+
+/* Add IN to the pass's ITEMS; an evicted or volatile one leaves the list. */
+static void collect_one(struct fs *fs, struct inode *in, struct fs_kitem **items,
+			size_t *n, size_t *cap)
+{
+	struct kstate *k = &in->k;
+	k->check = false;
+	k->pass = fs->kpass;
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		struct fs_kitem *p = realloc(*items, *cap * sizeof(*p));
+		if (!p)
+			mlfs_oom();
+		*items = p;
+	}
+	struct fs_kitem *it = &(*items)[(*n)++];
+	it->ino = in->ino;
+	it->path = strdup(in->path);
+	if (!it->path)
+		mlfs_oom();
+	it->cache = k->cache;
+	it->is_dir = k->is_dir;
+	it->evict = k->evict;
+	it->attrs = k->attrs;
+	it->pages = k->pages;
+	it->attr_stamp = k->attr_stamp;
+	it->page_stamp = k->page_stamp;
+	if (k->evict || k->cache == FS_CACHE_VOLATILE) {
+		k->attrs = k->pages = k->evict = false;
+		kcache_unlist(fs, in);
+	}
 }
 
 size_t fs_inode_collect(struct fs *fs, bool dirs, bool all,
@@ -502,38 +590,25 @@ size_t fs_inode_collect(struct fs *fs, bool dirs, bool all,
 	size_t n = 0, cap = 0;
 	struct fs_kitem *items = NULL;
 	pthread_mutex_lock(&fs->ino_lock);
+	fs->kpass++;
+	/* The marked first: a pass no write started visits only them. */
+	for (size_t i = 0; i < fs->nmarked; i++) {
+		struct inode *in = find_ino(fs, fs->kmarked[i]);
+		if (!in || !in->k.marked)
+			continue;
+		in->k.marked = false;
+		if (in->k.check || in->k.evict)
+			collect_one(fs, in, &items, &n, &cap);
+	}
+	fs->nmarked = 0;
 	struct inode *next;
-	for (struct inode *in = fs->kcache_head; in; in = next) {
-		struct kstate *k = &in->k;
-		next = k->next;
-		if (k->is_dir && !dirs && !k->evict)
+	for (struct inode *in = all ? fs->kcache_head : NULL; in; in = next) {
+		next = in->k.next;
+		if (in->k.pass == fs->kpass)
 			continue;
-		if (!all && !k->check && !k->evict)
+		if (in->k.is_dir && !dirs && !in->k.evict)
 			continue;
-		k->check = false;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 64;
-			struct fs_kitem *p = realloc(items, cap * sizeof(*p));
-			if (!p)
-				mlfs_oom();
-			items = p;
-		}
-		struct fs_kitem *it = &items[n++];
-		it->ino = in->ino;
-		it->path = strdup(in->path);
-		if (!it->path)
-			mlfs_oom();
-		it->cache = k->cache;
-		it->is_dir = k->is_dir;
-		it->evict = k->evict;
-		it->attrs = k->attrs;
-		it->pages = k->pages;
-		it->attr_stamp = k->attr_stamp;
-		it->page_stamp = k->page_stamp;
-		if (k->evict || k->cache == FS_CACHE_VOLATILE) {
-			k->attrs = k->pages = k->evict = false;
-			kcache_unlist(fs, in);
-		}
+		collect_one(fs, in, &items, &n, &cap);
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
 	*out = items;
