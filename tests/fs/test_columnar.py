@@ -59,11 +59,13 @@ def test_kill_during_columnar_build(tmp_path):
             f.write(PIPELINE)
         hit = False
         for delay in (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5):
-            # A new version each time, whose first scan builds its form;
-            # kill the daemon during the refresh.
+            # A new version each time, replaced whole (an append would
+            # only extend the form by a chunk, too quick to be hit), whose
+            # first scan builds its form; kill the daemon during the refresh.
             rows.append((rnd.randrange(5000), rnd.randrange(-1000, 1000)))
-            with open(m.p("tables", "ev", "data.csv"), "a") as f:
+            with open(src, "a") as f:
                 f.write("%d,%d,x\n" % rows[-1])
+            subprocess.run(["cp", str(src), m.p("tables", "ev", "data.csv")], check=True)
             sh = subprocess.Popen(["sh", "-c", f"echo 1 > {m.p('features', 'cf', 'refresh')}"],
                                   stderr=subprocess.DEVNULL)
             time.sleep(delay)
