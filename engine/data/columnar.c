@@ -863,6 +863,28 @@ static int version_end(struct store *s, const char *name, const struct table_inf
 	return 0;
 }
 
+/* 0 while version INFO of table NAME is still its current one and a
+ * scan of it read BYTES_READ bytes of rows (all of them), else -EAGAIN:
+ * a form is only written for the version it was built from. */
+static int version_unchanged(struct store *s, const char *name, const struct table_info *info,
+			     uint64_t bytes_read, struct mlfs_err *err)
+{
+	struct table_info now;
+	if (table_stat(s, name, &now) || now.id != info->id || now.version != info->version ||
+	    bytes_read != info->data_bytes)
+		return mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	return 0;
+}
+
+/* Undo build B, which failed: its form C (may be NULL) and what it wrote
+ * go.  *C becomes NULL. */
+static void build_undo(struct build *b, struct columnar **c)
+{
+	columnar_free(*c);
+	*c = NULL;
+	form_delete(b->s, b->tid, b->ver);
+}
+
 /* Write the manifest of built form C of version INFO of table NAME,
  * alone, after its chunks: the form is whole from here on. */
 static int manifest_write(struct store *s, const char *name, const struct table_info *info,
@@ -888,7 +910,6 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 {
 	struct build b = { .s = s, .name = name, .tid = info->id, .ver = info->version,
 			   .ncols = info->ncols, .types = types };
-	struct table_info after;
 	int rc;
 	uint32_t n = (uint32_t)par_threads(par_default());
 	if (n > MAX_SLICES)
@@ -913,20 +934,16 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	}
 	if (rc == -EINTR)
 		goto out;	/* the test's crash: leave what was written */
-	if (!rc && (table_stat(s, name, &after) || after.id != info->id ||
-		    after.version != info->version))
-		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	if (!rc)
+		rc = version_unchanged(s, name, info, info->data_bytes, err);
 	struct columnar *c = NULL;
 	if (!rc) {
 		c = build_manifest(&b);
 		c->end = end;
 		rc = manifest_write(s, name, info, c, err);
 	}
-	if (rc) {
-		columnar_free(c);
-		c = NULL;
-		form_delete(s, b.tid, b.ver);
-	}
+	if (rc)
+		build_undo(&b, &c);
 	*out = c;
 out:
 	slices_free(&b);
@@ -996,7 +1013,6 @@ static int extend(struct store *s, const char *name, const struct table_info *in
 {
 	struct build b = { .s = s, .name = name, .tid = info->id, .ver = info->version,
 			   .ncols = info->ncols, .types = types };
-	struct table_info after;
 	struct columnar *c = NULL;
 	pthread_mutex_init(&b.lock, NULL);
 	slices_init(&b, 1);
@@ -1009,20 +1025,16 @@ static int extend(struct store *s, const char *name, const struct table_info *in
 		rc = slice_flush(x.sl);
 	if (rc == -EINTR)
 		goto out;	/* the test's crash: leave what was written */
-	if (!rc && (table_stat(s, name, &after) || after.id != info->id ||
-		    after.version != info->version || cur.bytes != info->data_bytes))
-		rc = mlfs_fail(err, -EAGAIN, "table '%s' changed during its columnar build", name);
+	if (!rc)
+		rc = version_unchanged(s, name, info, cur.bytes, err);
 	if (!rc) {
 		c = extend_manifest(base, x.sl, info->version, &cur);
 		rc = manifest_write(s, name, info, c, err);
 	}
 	if (!rc)
 		form_gc(s, b.tid, c);	/* the base's manifest; a failure leaves leftovers */
-	if (rc) {
-		columnar_free(c);
-		c = NULL;
-		form_delete(s, b.tid, b.ver);
-	}
+	else
+		build_undo(&b, &c);
 	*out = c;
 out:
 	slices_free(&b);

@@ -46,17 +46,23 @@ def refresh_status(m):
         return f.read()
 
 
+def load_events(m, src, rows, note):
+    """Write ROWS (k, x) with NOTE to SRC, cp it into table ev, and
+    declare feature table cf over it."""
+    src.write_text("k,x,note\n" + "".join(f"{k},{x},{note}\n" for k, x in rows))
+    os.mkdir(m.p("tables", "ev"))
+    subprocess.run(["cp", str(src), m.p("tables", "ev", "data.csv")], check=True)
+    os.mkdir(m.p("features", "cf"))
+    with open(m.p("features", "cf", "pipeline.yaml"), "w") as f:
+        f.write(PIPELINE)
+
+
 def test_kill_during_columnar_build(tmp_path):
     rnd = random.Random(4)
     rows = [(rnd.randrange(5000), rnd.randrange(-1000, 1000)) for _ in range(400000)]
     src = tmp_path / "ev.csv"
-    src.write_text("k,x,note\n" + "".join(f"{k},{x},some text to make it longer\n" for k, x in rows))
     with mounted() as m:
-        os.mkdir(m.p("tables", "ev"))
-        subprocess.run(["cp", str(src), m.p("tables", "ev", "data.csv")], check=True)
-        os.mkdir(m.p("features", "cf"))
-        with open(m.p("features", "cf", "pipeline.yaml"), "w") as f:
-            f.write(PIPELINE)
+        load_events(m, src, rows, "some text to make it longer")
         hit = False
         for delay in (0.1, 0.2, 0.4, 0.7, 1.0, 1.5, 2.5):
             # A new version each time, replaced whole (an append would
@@ -110,13 +116,8 @@ def test_append_extends_form(tmp_path):
     rnd = random.Random(9)
     rows = [(rnd.randrange(3000), rnd.randrange(-1000, 1000)) for _ in range(300000)]
     src = tmp_path / "ev.csv"
-    src.write_text("k,x,note\n" + "".join(f"{k},{x},first load of rows\n" for k, x in rows))
     with mounted() as m:
-        os.mkdir(m.p("tables", "ev"))
-        subprocess.run(["cp", str(src), m.p("tables", "ev", "data.csv")], check=True)
-        os.mkdir(m.p("features", "cf"))
-        with open(m.p("features", "cf", "pipeline.yaml"), "w") as f:
-            f.write(PIPELINE)
+        load_events(m, src, rows, "first load of rows")
         with open(m.p("features", "cf", "refresh"), "w") as f:
             f.write("1\n")
         assert "status ok" in refresh_status(m)

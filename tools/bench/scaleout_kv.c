@@ -15,62 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "kv.h"
 #include "store.h"
 
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static double cpu_self_us(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
-}
-
-/* utime + stime of the pids in MLFS_ETCD_PIDS (space separated), in us. */
-static double cpu_server_us(void)
-{
-	const char *pids = getenv("MLFS_ETCD_PIDS");
-	double sum = 0;
-	char path[64], line[1024];
-	for (const char *p = pids; p && *p;) {
-		long pid = strtol(p, (char **)&p, 10);
-		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-		FILE *f = fopen(path, "r");
-		if (f && fgets(line, sizeof(line), f)) {
-			char *q = strrchr(line, ')');
-			unsigned long ut = 0, st = 0;
-			/* fields 14 and 15; after ") " field 3 starts */
-			if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-					&ut, &st) == 2)
-				sum += (ut + st) * 1e6 / sysconf(_SC_CLK_TCK);
-		}
-		if (f)
-			fclose(f);
-		while (*p == ' ')
-			p++;
-	}
-	return sum;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void report(const char *what, double *t, int n, double cpu0, double srv0)
 {
-	qsort(t, (size_t)n, sizeof(*t), cmp_double);
+	qsort(t, (size_t)n, sizeof(*t), bench_cmp_double);
 	printf("%-22s %6d %9.0f %9.0f %10.1f %10.1f\n", what, n, t[n / 2],
-	       t[(int)(n * 0.99)], (cpu_self_us() - cpu0) / n,
-	       (cpu_server_us() - srv0) / n);
+	       t[(int)(n * 0.99)], (bench_self_cpu_us() - cpu0) / n,
+	       (bench_pids_cpu_us("MLFS_ETCD_PIDS") - srv0) / n);
 }
 
 static int nothing(void *ctx, const char *k, size_t kl, const char *v,
@@ -92,7 +46,7 @@ static void on_event(void *ctx, const struct kv_event *ev, size_t n,
 	struct delivery *d = ctx;
 	pthread_mutex_lock(&d->m);
 	d->rev = rev;
-	d->at = now_us();
+	d->at = bench_now_us();
 	pthread_cond_signal(&d->c);
 	pthread_mutex_unlock(&d->m);
 }
@@ -111,10 +65,10 @@ static void bench_watch(struct kv *kv, int n, double *t)
 	int rc = kv_watch(kv, "bw/", 3, 0, on_event, &d, &w, NULL);
 	if (rc)
 		die("watch", rc);
-	double cpu0 = cpu_self_us(), srv0 = cpu_server_us();
+	double cpu0 = bench_self_cpu_us(), srv0 = bench_pids_cpu_us("MLFS_ETCD_PIDS");
 	for (int i = 0; i < n; i++) {
 		kv_rev rev;
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if ((rc = kv_put(kv, "bw/k", 4, "v", 1, 0, &rev)))
 			die("put", rc);
 		pthread_mutex_lock(&d.m);
@@ -152,38 +106,38 @@ int main(int argc, char **argv)
 	       kv_kind(kv), n);
 	printf("%-22s %6s %9s %9s %10s %10s\n", "op", "n", "p50", "p99", "cpu", "etcd cpu");
 	struct buf v = { 0 };
-	cpu0 = cpu_self_us(), srv0 = cpu_server_us();
+	cpu0 = bench_self_cpu_us(), srv0 = bench_pids_cpu_us("MLFS_ETCD_PIDS");
 	for (int i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "b/%04d", i % 100);
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if ((rc = kv_get(kv, key, strlen(key), &v, NULL, NULL)))
 			die("get", rc);
-		t[i] = now_us() - t0;
+		t[i] = bench_now_us() - t0;
 	}
 	report("get", t, n, cpu0, srv0);
-	cpu0 = cpu_self_us(), srv0 = cpu_server_us();
+	cpu0 = bench_self_cpu_us(), srv0 = bench_pids_cpu_us("MLFS_ETCD_PIDS");
 	for (int i = 0; i < n; i++) {
 		snprintf(key, sizeof(key), "b/%04d", i % 90);
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if ((rc = kv_range(kv, key, strlen(key), "b0", 2, 10, false, 0, nothing,
 				   NULL, NULL, NULL)))
 			die("range", rc);
-		t[i] = now_us() - t0;
+		t[i] = bench_now_us() - t0;
 	}
 	report("range of 10", t, n, cpu0, srv0);
 	kv_rev mod;
 	if ((rc = kv_get(kv, "b/0000", 6, &v, &mod, NULL)))
 		die("get", rc);
-	cpu0 = cpu_self_us(), srv0 = cpu_server_us();
+	cpu0 = bench_self_cpu_us(), srv0 = bench_pids_cpu_us("MLFS_ETCD_PIDS");
 	for (int i = 0; i < n; i++) {
 		struct kv_cmp c = { .kind = KV_CMP_MOD_EQ, .key = "b/0000", .klen = 6,
 				    .rev = mod };
 		struct kv_op o = { .kind = KV_OP_PUT, .key = "b/0000", .klen = 6,
 				   .val = v.data, .vlen = v.len };
-		double t0 = now_us();
+		double t0 = bench_now_us();
 		if ((rc = kv_commit(kv, &c, 1, &o, 1, &mod, NULL)))
 			die("commit", rc);
-		t[i] = now_us() - t0;
+		t[i] = bench_now_us() - t0;
 	}
 	report("compare-commit", t, n, cpu0, srv0);
 	bench_watch(kv, n / 4, t);

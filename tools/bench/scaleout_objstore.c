@@ -23,57 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "objstore.h"
 #include "store.h"
-
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-static double self_cpu_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
-/* utime + stime of the processes in MLFS_BENCH_PIDS, in microseconds;
- * -1 when none is named. */
-static double server_cpu_us(void)
-{
-	const char *pids = getenv("MLFS_BENCH_PIDS");
-	if (!pids || !*pids)
-		return -1;
-	double sum = 0;
-	char *copy = strdup(pids), *save = NULL;
-	for (char *p = strtok_r(copy, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
-		char path[64], line[1024];
-		snprintf(path, sizeof(path), "/proc/%s/stat", p);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f)) {
-			/* fields 14, 15 after the ")" that ends the name */
-			char *q = strrchr(line, ')');
-			unsigned long ut = 0, st = 0;
-			if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u "
-					"%*u %*u %*u %lu %lu", &ut, &st) == 2)
-				sum += (ut + st) * 1e6 / sysconf(_SC_CLK_TCK);
-		}
-		fclose(f);
-	}
-	free(copy);
-	return sum;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 struct phase {
 	double *lat;
@@ -85,15 +37,15 @@ static void phase_start(struct phase *p, int n)
 {
 	p->lat = calloc((size_t)n, sizeof(double));
 	p->n = 0;
-	p->srv0 = server_cpu_us();
-	p->cpu0 = self_cpu_us();
+	p->srv0 = bench_pids_cpu_us("MLFS_BENCH_PIDS");
+	p->cpu0 = bench_self_cpu_us();
 }
 
 static void phase_end(struct phase *p, const char *kind, const char *size,
 		      const char *op)
 {
-	double cpu = self_cpu_us() - p->cpu0, srv = server_cpu_us();
-	qsort(p->lat, (size_t)p->n, sizeof(double), cmp_double);
+	double cpu = bench_self_cpu_us() - p->cpu0, srv = bench_pids_cpu_us("MLFS_BENCH_PIDS");
+	qsort(p->lat, (size_t)p->n, sizeof(double), bench_cmp_double);
 	printf("%s %s %s n %d p50_us %.0f p99_us %.0f cpu_us %.0f", kind, size,
 	       op, p->n, p->lat[p->n / 2], p->lat[(p->n * 99) / 100],
 	       cpu / p->n);
@@ -127,10 +79,10 @@ static void run_size(struct objstore *os, const char *kind, const char *label,
 		snprintf(name, sizeof(name), "bench-%d/%s/%05d", (int)getpid(),
 			 label, i);
 		data[0] = (char)i;
-		double t = now_us();
+		double t = bench_now_us();
 		if (objstore_put_once(os, name, data, size, &err))
 			die("put", name, &err);
-		p.lat[p.n++] = now_us() - t;
+		p.lat[p.n++] = bench_now_us() - t;
 	}
 	phase_end(&p, kind, label, "put_once");
 
@@ -138,10 +90,10 @@ static void run_size(struct objstore *os, const char *kind, const char *label,
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "bench-%d/%s/%05d", (int)getpid(),
 			 label, i % count);
-		double t = now_us();
+		double t = bench_now_us();
 		if (objstore_get(os, name, 0, 0, &b, &err) || b.len != size)
 			die("get", name, &err);
-		p.lat[p.n++] = now_us() - t;
+		p.lat[p.n++] = bench_now_us() - t;
 	}
 	phase_end(&p, kind, label, "get");
 
@@ -150,11 +102,11 @@ static void run_size(struct objstore *os, const char *kind, const char *label,
 		snprintf(name, sizeof(name), "bench-%d/%s/%05d", (int)getpid(),
 			 label, i % count);
 		uint64_t off = ((uint64_t)i * 7919) % (size - range);
-		double t = now_us();
+		double t = bench_now_us();
 		if (objstore_get(os, name, off, range, &b, &err) ||
 		    b.len != range)
 			die("ranged get", name, &err);
-		p.lat[p.n++] = now_us() - t;
+		p.lat[p.n++] = bench_now_us() - t;
 	}
 	phase_end(&p, kind, label, "ranged_get");
 
