@@ -931,32 +931,40 @@ void expr_value_from_text(enum col_type t, const char *p, size_t len,
 	}
 }
 
-int expr_value_text(const struct xval *v, struct buf *out)
+size_t expr_value_fmt(const struct xval *v, char tmp[40], const char **p)
 {
-	char tmp[40];
+	*p = tmp;
 	switch (v->t) {
-	case COL_NULL:
-		return 0;
 	case COL_INT:
-		return buf_put_int(out, v->i);
+		return (size_t)buf_fmt_int(tmp, v->i, "");
 	case COL_FLOAT:
-		return buf_put_double(out, v->f);
+		return (size_t)buf_fmt_double(tmp, v->f);
 	case COL_BOOL:
-		return buf_puts(out, v->i ? "true" : "false");
+		*p = v->i ? "true" : "false";
+		return v->i ? 4 : 5;
 	case COL_DATE:
 		/* Computed dates outside years 0000-9999 have no text: null. */
 		if (v->i < -719528 || v->i > 2932896)
 			return 0;
 		fmt_date(tmp, (int32_t)v->i);
-		return buf_puts(out, tmp);
+		return strlen(tmp);
 	case COL_TIMESTAMP:
 		if (v->i < -719528 * DAY_US || v->i > 2932896 * DAY_US)
 			return 0;
 		fmt_timestamp(tmp, v->i);
-		return buf_puts(out, tmp);
+		return strlen(tmp);
 	case COL_STRING:
-		return buf_append(out, v->s, v->len);
+		*p = v->s;
+		return v->len;
 	default:
 		return 0;
 	}
+}
+
+int expr_value_text(const struct xval *v, struct buf *out)
+{
+	char tmp[40];
+	const char *p;
+	size_t n = expr_value_fmt(v, tmp, &p);
+	return buf_append(out, p, n);
 }

@@ -114,5 +114,8 @@ void expr_value_from_text(enum col_type t, const char *p, size_t len,
 			  struct xval *out);
 /* Append V as CSV field text (unquoted; empty for null). */
 int expr_value_text(const struct xval *v, struct buf *out);
+/* The same text without a buffer: *P gets it (TMP, or V's own bytes for
+ * a string), the length is returned (0 for null). */
+size_t expr_value_fmt(const struct xval *v, char tmp[40], const char **p);
 
 #endif

@@ -83,14 +83,9 @@ static int64_t get_i64_key(const char *p)
 void features_enc_key_field(struct buf *k, const char *p, size_t len)
 {
 	int64_t v;
-	char tmp[24];
-	if (len && len < 21 && value_parse_int(p, len, &v)) {
-		int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-		if ((size_t)n == len && !memcmp(tmp, p, len)) {
-			buf_putc(k, 1);
-			features_put_i64_key(k, v);
-			return;
-		}
+	if (len && len < 21 && value_parse_int(p, len, &v) && features_int_canonical(p, len)) {
+		features_enc_int_key(k, v);
+		return;
 	}
 	buf_putc(k, 2);
 	for (size_t i = 0; i < len; i++) {
@@ -100,6 +95,28 @@ void features_enc_key_field(struct buf *k, const char *p, size_t len)
 	}
 	buf_putc(k, 0);
 	buf_putc(k, 0);
+}
+
+/* Is P[0..LEN), a valid int, the text printf's %lld makes of it: no '+',
+ * no leading zero, no "-0"?  Tells by its characters: no printing. */
+bool features_int_canonical(const char *p, size_t len)
+{
+	size_t i = p[0] == '-';
+	if (p[0] == '+')
+		return false;
+	if (p[i] == '0')
+		return len == 1;
+	return true;
+}
+
+void features_enc_int_key(struct buf *k, int64_t v)
+{
+	char b[9];
+	uint64_t u = (uint64_t)v ^ 0x8000000000000000ULL;
+	b[0] = 1;
+	for (int i = 0; i < 8; i++)
+		b[1 + i] = (char)(u >> (56 - 8 * i));
+	buf_append(k, b, 9);
 }
 
 /* Decode the key fields at P[0..LEN) into text joined by ','.  Returns
@@ -881,6 +898,97 @@ void features_mrow_encode(const struct mrow *r, struct buf *v)
 		else
 			codec_enc_str(v, r->p[i], r->len[i]);
 	}
+}
+
+/* ---- rows encoded by their writer (features.h) ---- */
+
+void features_rec_begin(struct features_rec *rc, struct buf *out,
+			uint32_t ncols, uint32_t nkeys)
+{
+	rc->out = out;
+	rc->nkeys = nkeys < FEATURES_REC_KEYS ? nkeys : FEATURES_REC_KEYS;
+	rc->i = 0;
+	rc->fbytes = 0;
+	rc->vstart = out->len;
+	codec_enc_array(out, ncols + 1);
+	codec_enc_nil(out);
+}
+
+void features_rec_field(struct features_rec *rc, const char *p, size_t len)
+{
+	if (!len) {
+		codec_enc_nil(rc->out);
+	} else {
+		codec_enc_str(rc->out, p, len);
+		rc->fbytes += features_field_len(p, len);
+	}
+	if (rc->i < rc->nkeys) {
+		rc->koff[rc->i] = rc->out->len - len;
+		rc->klen[rc->i] = len;
+	}
+	rc->i++;
+}
+
+void features_rec_end(struct features_rec *rc, size_t *kstart)
+{
+	struct buf *out = rc->out;
+	*kstart = out->len;
+	for (uint32_t k = 0; k < rc->nkeys; k++) {
+		/* The key's text is in OUT, which may move as it grows. */
+		buf_reserve(out, 2 * rc->klen[k] + 12);
+		features_enc_key_field(out, out->data + rc->koff[k], rc->klen[k]);
+	}
+}
+
+/* The length of the msgpack string or nil header at P[0..N), its body's
+ * length in *BODY; 0 when it is neither (or cut short). */
+static size_t rec_item(const unsigned char *p, size_t n, size_t *body)
+{
+	size_t h, b;
+	if (!n)
+		return 0;
+	if (p[0] == 0xc0) {
+		h = 1, b = 0;
+	} else if ((p[0] & 0xe0) == 0xa0) {
+		h = 1, b = p[0] & 0x1f;
+	} else if (p[0] == 0xd9 && n >= 2) {
+		h = 2, b = p[1];
+	} else if (p[0] == 0xda && n >= 3) {
+		h = 3, b = (size_t)p[1] << 8 | p[2];
+	} else if (p[0] == 0xdb && n >= 5) {
+		h = 5, b = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+	} else {
+		return 0;
+	}
+	if (h + b > n)
+		return 0;
+	*body = b;
+	return h;
+}
+
+const char *features_rec_text(const char *val, size_t vlen, uint32_t c,
+			      size_t *len)
+{
+	const unsigned char *p = (const unsigned char *)val;
+	size_t pos, body;
+	*len = 0;
+	if (!vlen)
+		return NULL;
+	/* fixarray, array16 or array32, then the nil of the time */
+	pos = (p[0] & 0xf0) == 0x90 ? 1 : p[0] == 0xdc ? 3 : 5;
+	for (uint32_t i = 0; i <= c + 1; i++) {
+		size_t h = pos < vlen ? rec_item(p + pos, vlen - pos, &body) : 0;
+		if (!h)
+			return NULL;
+		if (i == c + 1) {
+			if (p[pos] == 0xc0)
+				return NULL;
+			*len = body;
+			return val + pos + h;
+		}
+		pos += h + body;
+	}
+	return NULL;
 }
 
 /* Split KEY text at ',' into NK parts (the last takes the rest).  False

@@ -144,6 +144,28 @@ struct features_rows {
 	const char *(*field)(void *ctx, size_t r, uint32_t c, size_t *len);
 	void *ctx;
 };
+
+/* Encoding rows as the feature table stores them, for a writer of many
+ * rows (a refresh): features_rec_begin, then every column's text in the
+ * table's order (keys first; length 0 is null), then features_rec_end,
+ * which appends the key bytes.  Offsets, since OUT may move. */
+#define FEATURES_REC_KEYS 16
+struct features_rec {
+	struct buf *out;
+	uint32_t nkeys, i;
+	size_t vstart;
+	size_t koff[FEATURES_REC_KEYS], klen[FEATURES_REC_KEYS];
+	uint64_t fbytes;	/* CSV bytes of the fields so far */
+};
+void features_rec_begin(struct features_rec *rc, struct buf *out,
+			uint32_t ncols, uint32_t nkeys);
+void features_rec_field(struct features_rec *rc, const char *p, size_t len);
+/* *KSTART: where the key starts (the record is OUT[vstart..*KSTART)). */
+void features_rec_end(struct features_rec *rc, size_t *kstart);
+/* Field C's text in record VAL[0..VLEN) made by features_rec_*: NULL
+ * when null (or missing). */
+const char *features_rec_text(const char *val, size_t vlen, uint32_t c,
+			      size_t *len);
 struct features_text_put {
 	enum features_text what;
 	const char *text;
@@ -153,6 +175,20 @@ int features_write_rows(struct store *s, const char *name,
 			const struct features_rows *rows, bool replace,
 			const struct features_text_put *extra, size_t nextra,
 			struct mlfs_err *err);
+/* The same merge (not a replace) of rows that are also given encoded:
+ * RECORD gives row R (features_rec_*) as its key bytes *KEY[0..*KLEN)
+ * and record *VAL[0..*VLEN), and returns the CSV bytes of its fields.
+ * Into a table of the same columns without timestamp_key the records are
+ * stored as they are (each key once; rows in key order need no sort);
+ * otherwise ROWS' field is read as by features_write_rows. */
+typedef uint64_t (*features_record_fn)(void *ctx, size_t r, const char **key,
+				       size_t *klen, const char **val,
+				       size_t *vlen);
+int features_write_records(struct store *s, const char *name,
+			   const struct features_rows *rows,
+			   features_record_fn record,
+			   const struct features_text_put *extra, size_t nextra,
+			   struct mlfs_err *err);
 
 /* Delete the row of KEY (text as in rows/, composite joined by ',') and
  * all its versions, atomically.  -ENOENT. */

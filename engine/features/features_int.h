@@ -55,6 +55,10 @@ void features_key_rows(struct buf *k, char kind, uint64_t id);
 void features_put_i64_key(struct buf *k, int64_t v);
 /* Append one key field, self-delimiting (see features.c). */
 void features_enc_key_field(struct buf *k, const char *p, size_t len);
+/* The key field of an int whose text is canonical (what the above
+ * makes of it), and whether the text of a valid int P[0..LEN) is. */
+void features_enc_int_key(struct buf *k, int64_t v);
+bool features_int_canonical(const char *p, size_t len);
 /* Decode the NKEYS fields at P[0..LEN) into OUT as key text (fields
  * joined by ','); the bytes taken, 0 if damaged. */
 size_t features_dec_key(const char *p, size_t len, uint32_t nkeys, struct buf *out);

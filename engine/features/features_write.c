@@ -526,6 +526,19 @@ static int write_meta(struct store *s, struct store_batch *b,
 	return store_write(s, b, false, err);
 }
 
+/* When LOOKUP (a merge into stored rows), walk the table's latest rows
+ * beside the written ones. */
+static void merge_lookup(struct merge *g, bool lookup)
+{
+	g->lookup = lookup;
+	if (!lookup)
+		return;
+	features_key_rows(&g->lo, 'r', g->m->id);
+	features_key_rows(&g->hi, 'r', g->m->id + 1);
+	g->it = store_iter_new(g->s, NULL, g->lo.data, g->lo.len, g->hi.data, g->hi.len);
+	store_iter_seek_first(g->it);
+}
+
 /* Apply the stage to table NAME in batch B (under feat_lock): replace or
  * merge.  Updates M (to be written by the caller). */
 static int apply_stage(struct store *s, const char *name, struct fmeta *m,
@@ -541,13 +554,7 @@ static int apply_stage(struct store *s, const char *name, struct fmeta *m,
 	if (replace)
 		drop_rows(b, m);
 	g.versioned = m->ts != NULL;
-	g.lookup = !replace && m->rows > 0;
-	if (g.lookup) {
-		features_key_rows(&g.lo, 'r', m->id);
-		features_key_rows(&g.hi, 'r', m->id + 1);
-		g.it = store_iter_new(s, NULL, g.lo.data, g.lo.len, g.hi.data, g.hi.len);
-		store_iter_seek_first(g.it);
-	}
+	merge_lookup(&g, !replace && m->rows > 0);
 	for (size_t i = 0, j; i < st->nrows && !rc; i = j) {
 		struct srow r0;
 		srow_at(st, g.idx[i], &r0);
@@ -576,10 +583,126 @@ out:
 	return rc;
 }
 
-/* Load meta of NAME expecting id ID, apply ST, write meta and EXTRA texts
- * in one batch. */
+/* ---- rows given encoded (features_write_records) ---- */
+
+struct enc_rows {
+	const struct features_rows *rows;
+	features_record_fn record;
+};
+
+/* Can rows with the stage's columns go into M as they were encoded: the
+ * same columns in the same order (or none yet), the keys first, no
+ * timestamp_key (whose versions are records of their own)? */
+static bool records_fit(const struct fmeta *m, const struct stage *st)
+{
+	if (m->ts)
+		return false;
+	for (uint32_t k = 0; k < st->nkeys; k++)
+		if (st->keypos[k] != (int)k)
+			return false;
+	if (m->ncols == 0)
+		return true;
+	if (m->ncols != st->ncols)
+		return false;
+	for (uint32_t i = 0; i < st->ncols; i++)
+		if (strcmp(m->names[i], st->cols[i]))
+			return false;
+	return true;
+}
+
+struct keyent {
+	const char *k;
+	size_t len, idx;
+};
+
+static int cmp_keyent(const void *pa, const void *pb)
+{
+	const struct keyent *a = pa, *b = pb;
+	int c = memcmp(a->k, b->k, a->len < b->len ? a->len : b->len);
+	if (c)
+		return c;
+	return (a->len > b->len) - (a->len < b->len);
+}
+
+/* E's rows in key order into *ORDER (NULL when they came in it); a key
+ * given twice fails. */
+static int records_order(const struct enc_rows *e, size_t **order,
+			 struct mlfs_err *err)
+{
+	size_t n = e->rows->nrows, vl;
+	const char *v;
+	struct keyent *ents = malloc((n ? n : 1) * sizeof(*ents));
+	bool sorted = true;
+	int rc = 0;
+	if (!ents)
+		mlfs_oom();
+	*order = NULL;
+	for (size_t i = 0; i < n; i++) {
+		e->record(e->rows->ctx, i, &ents[i].k, &ents[i].len, &v, &vl);
+		ents[i].idx = i;
+		if (i && sorted)
+			sorted = cmp_keyent(&ents[i - 1], &ents[i]) < 0;
+	}
+	if (!sorted) {
+		qsort(ents, n, sizeof(*ents), cmp_keyent);
+		if (!(*order = malloc(n * sizeof(**order))))
+			mlfs_oom();
+		for (size_t i = 0; i < n && !rc; i++) {
+			(*order)[i] = ents[i].idx;
+			if (i && !cmp_keyent(&ents[i - 1], &ents[i]))
+				rc = mlfs_fail(err, -EINVAL, "a key given twice; nothing written");
+		}
+	}
+	free(ents);
+	return rc;
+}
+
+/* Merge E's records into table M in batch B (under feat_lock), each as
+ * it was encoded: only the counts of M come from the stored rows. */
+static int apply_records(struct store *s, struct fmeta *m, struct stage *st,
+			 const struct enc_rows *e, struct store_batch *b,
+			 struct mlfs_err *err)
+{
+	struct merge g = { .s = s, .m = m, .st = st, .b = b, .err = err };
+	size_t *order = NULL;
+	int rc;
+
+	if (!records_fit(m, st))
+		return mlfs_fail(err, -EAGAIN, "the table's columns changed during the write; nothing written");
+	if ((rc = stage_columns(m, st, false)) || (rc = stage_keys_match(m, st, err)) ||
+	    (rc = features_mrow_init(&g.cur, m->ncols)) ||
+	    (rc = records_order(e, &order, err)))
+		goto out;
+	merge_lookup(&g, m->rows > 0);
+	for (size_t i = 0; i < e->rows->nrows && !rc; i++) {
+		const char *k, *v;
+		size_t kl, vl;
+		bool have_old;
+		uint64_t old_bytes;
+		uint64_t fb = e->record(e->rows->ctx, order ? order[i] : i, &k, &kl, &v, &vl);
+		buf_reset(&g.k);
+		features_key_rows(&g.k, 'r', m->id);
+		buf_append(&g.k, k, kl);
+		if ((rc = find_latest(&g, &have_old, &old_bytes)))
+			break;
+		store_batch_put(b, g.k.data, g.k.len, v, vl);
+		m->rows += !have_old;
+		m->versions += !have_old;
+		m->fbytes += fb - old_bytes;
+	}
+	if (!rc && g.it)
+		rc = store_iter_status(g.it, err);
+out:
+	free(order);
+	merge_free(&g);
+	return rc;
+}
+
+/* Load meta of NAME expecting id ID, apply ST (or the records E), write
+ * meta and EXTRA texts in one batch. */
 static int commit_stage(struct store *s, const char *name, uint64_t id,
 			struct stage *st, bool replace, bool empty_only,
+			const struct enc_rows *e,
 			const struct features_text_put *extra, size_t nextra,
 			struct mlfs_err *err)
 {
@@ -595,11 +718,12 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 		return mlfs_fail(err, -ENOENT, "feature table '%s' was dropped during the write", name);
 	}
 	struct store_batch *b = store_batch_new();
-	if (empty_only) {
+	if (empty_only)
 		drop_rows(b, &m);
-	} else {
+	else if (e)
+		rc = apply_records(s, &m, st, e, b, err);
+	else
 		rc = apply_stage(s, name, &m, st, replace, b, err);
-	}
 	if (!rc) {
 		for (size_t i = 0; i < nextra; i++)
 			features_text_put(b, m.id, (char)extra[i].what, extra[i].text, extra[i].len);
@@ -836,11 +960,11 @@ int features_writer_commit(struct features_writer *w, bool final,
 	if (!w->dirty && !(final && replace_now))
 		return 0;
 	if (!cols) {
-		rc = commit_stage(w->s, w->name, w->id, NULL, true, true, NULL, 0, err);
+		rc = commit_stage(w->s, w->name, w->id, NULL, true, true, NULL, NULL, 0, err);
 	} else {
 		/* The types the front end inferred over every row so far. */
 		memcpy(w->st.types, ingest_types(w->in), w->st.ncols * sizeof(*w->st.types));
-		rc = commit_stage(w->s, w->name, w->id, &w->st, replace_now, false, NULL, 0, err);
+		rc = commit_stage(w->s, w->name, w->id, &w->st, replace_now, false, NULL, NULL, 0, err);
 	}
 	if (rc)
 		return ingest_fail(w->in, rc);
@@ -897,10 +1021,13 @@ static void stage_reserve(struct stage *st, const struct features_rows *rows)
 	}
 }
 
-int features_write_rows(struct store *s, const char *name,
-			const struct features_rows *rows, bool replace,
-			const struct features_text_put *extra, size_t nextra,
-			struct mlfs_err *err)
+/* features_write_rows, and with E features_write_records: the rows are
+ * staged as text unless their records can be stored as they are. */
+static int write_rows(struct store *s, const char *name,
+		      const struct features_rows *rows, bool replace,
+		      const struct enc_rows *e,
+		      const struct features_text_put *extra, size_t nextra,
+		      struct mlfs_err *err)
 {
 	struct fmeta m;
 	struct stage st = { .tspos = -1 };
@@ -930,6 +1057,10 @@ int features_write_rows(struct store *s, const char *name,
 		goto out;
 	for (uint32_t c = 0; c < rows->ncols; c++)
 		st.types[c] = rows->types ? rows->types[c] : COL_NULL;
+	if (e && rows->types && !replace && records_fit(&m, &st)) {
+		rc = commit_stage(s, name, m.id, &st, false, false, e, extra, nextra, err);
+		goto out;
+	}
 	stage_reserve(&st, rows);
 	for (size_t r = 0; r < rows->nrows; r++) {
 		int64_t ts;
@@ -941,7 +1072,7 @@ int features_write_rows(struct store *s, const char *name,
 		if ((rc = stage_row(&st, fp, fl, rows->ncols, r + 2, !rows->types, &key, &ts, err)))
 			goto out;
 	}
-	rc = commit_stage(s, name, m.id, &st, replace, false, extra, nextra, err);
+	rc = commit_stage(s, name, m.id, &st, replace, false, NULL, extra, nextra, err);
 out:
 	features_meta_free(&m);
 	stage_free(&st);
@@ -950,6 +1081,24 @@ out:
 	free(fp);
 	free(fl);
 	return rc;
+}
+
+int features_write_rows(struct store *s, const char *name,
+			const struct features_rows *rows, bool replace,
+			const struct features_text_put *extra, size_t nextra,
+			struct mlfs_err *err)
+{
+	return write_rows(s, name, rows, replace, NULL, extra, nextra, err);
+}
+
+int features_write_records(struct store *s, const char *name,
+			   const struct features_rows *rows,
+			   features_record_fn record,
+			   const struct features_text_put *extra, size_t nextra,
+			   struct mlfs_err *err)
+{
+	struct enc_rows e = { rows, record };
+	return write_rows(s, name, rows, false, &e, extra, nextra, err);
 }
 
 int features_delete_key(struct store *s, const char *name, const char *key,

@@ -732,7 +732,44 @@ static uint32_t *group_order(const struct run *r, const struct group_tab *g,
 	return order;
 }
 
-/* Every group of partition I into text fields; its states are released. */
+/* Row fields of a finished partition: per group, where its record
+ * starts, where its key starts, where it ends, and its CSV bytes. */
+#define ROW_OFFS 4
+
+/* The text of group GI's key fields K (KL bytes) into KT, as
+ * features_rec_field takes them: field J at *KP[J], *KLEN[J]. */
+static void group_key_text(const struct run *r, const char *k, size_t kl,
+			   struct buf *kt, size_t *koff, size_t *klen)
+{
+	buf_reset(kt);
+	if (r->bin_key) {
+		int64_t x;
+		memcpy(&x, k, 8);
+		struct col_vec kv = { .type = r->p->types[r->p->keyidx[0]], .n = 1, .i = &x };
+		key_text(&kv, 0, kt);
+		koff[0] = 0;
+		klen[0] = kt->len;
+	} else if (r->nk == 1) {
+		buf_append(kt, k, kl);
+		koff[0] = 0;
+		klen[0] = kl;
+	} else {
+		size_t pos = 0;
+		for (size_t j = 0; j < r->nk; j++) {
+			uint32_t l;
+			memcpy(&l, k + pos, 4);
+			koff[j] = kt->len;
+			klen[j] = l;
+			buf_append(kt, k + pos + 4, l);
+			pos += 4 + l;
+		}
+	}
+}
+
+/* Every group of partition I into a feature table record (features.h,
+ * features_rec_*): the values go from the expression states straight to
+ * the record's fields, with no text in between to parse or copy again.
+ * Its states are released. */
 static void finish_part(void *arg, size_t i)
 {
 	struct run *r = arg;
@@ -740,66 +777,56 @@ static void finish_part(void *arg, size_t i)
 	const struct expr_prog *prog = r->p->prog;
 	struct group_tab *g = &pt->g;
 	struct xval *vals = calloc(r->nf + 1, sizeof(*vals));
+	struct buf kt = { 0 };
+	struct features_rec rec;
+	size_t koff[16], klen[16];
 	if (pt->rc)
 		goto out;
 	for (unsigned w = 0; w < r->nrec; w++)
 		buf_free(&pt->rec[w]);
-	pt->off = malloc((g->n ? g->n : 1) * (r->ncols + 1) * sizeof(*pt->off));
+	pt->off = malloc((g->n ? g->n : 1) * ROW_OFFS * sizeof(*pt->off));
 	if (!vals || !pt->off)
 		mlfs_oom();
-	buf_reserve(&pt->text, g->n * r->ncols * 8 + 1);
+	buf_reserve(&pt->text, g->n * (r->ncols * 9 + 16) + 1);
 	uint32_t *order = group_order(r, g, &pt->skeys);
 	for (size_t oi = 0; oi < g->n; oi++) {
-		size_t gi = order ? order[oi] : oi;
-		uint32_t *base = pt->off + oi * (r->ncols + 1);
-		const char *k = g->keys.data + g->koff[gi];
-		size_t kl = g->klen[gi];
+		size_t gi = order ? order[oi] : oi, kstart;
+		uint32_t *base = pt->off + oi * ROW_OFFS;
 		char *st = g->states + gi * g->ssize;
-		uint32_t c = 0;
-		base[c++] = pt->text.len;
-		if (r->bin_key) {
-			int64_t x;
-			memcpy(&x, k, 8);
-			struct col_vec kv = { .type = r->p->types[r->p->keyidx[0]], .n = 1, .i = &x };
-			key_text(&kv, 0, &pt->text);
-		} else if (r->nk == 1) {
-			buf_append(&pt->text, k, kl);
-		} else {
-			size_t pos = 0;
-			for (size_t j = 0; j < r->nk; j++) {
-				uint32_t l;
-				memcpy(&l, k + pos, 4);
-				if (j)
-					base[c++] = pt->text.len;
-				buf_append(&pt->text, k + pos + 4, l);
-				pos += 4 + l;
-			}
-		}
+		group_key_text(r, g->keys.data + g->koff[gi], g->klen[gi], &kt, koff, klen);
+		features_rec_begin(&rec, &pt->text, r->ncols, (uint32_t)r->nk);
+		for (size_t j = 0; j < r->nk; j++)
+			features_rec_field(&rec, kt.data + koff[j], klen[j]);
 		expr_state_finish(prog, st, &r->as_of, vals);
 		for (size_t f = 0; f < r->nf; f++) {
-			base[c++] = pt->text.len;
-			expr_value_text(&vals[f], &pt->text);
+			char tmp[40];
+			const char *p;
+			size_t n = expr_value_fmt(&vals[f], tmp, &p);
+			features_rec_field(&rec, p, n);
 		}
-		if (r->add_ts) {
-			base[c++] = pt->text.len;
-			buf_puts(&pt->text, r->tsbuf);
-		}
-		base[c] = pt->text.len;
+		if (r->add_ts)
+			features_rec_field(&rec, r->tsbuf, strlen(r->tsbuf));
+		features_rec_end(&rec, &kstart);
 		expr_state_free(prog, st);
-		if (pt->text.len > UINT32_MAX) {
+		if (pt->text.len > UINT32_MAX || rec.fbytes > UINT32_MAX) {
 			pt->rc = -EFBIG;	/* 4 GiB of text in 1/256 of the keys */
 			break;
 		}
+		base[0] = (uint32_t)rec.vstart;
+		base[1] = (uint32_t)kstart;
+		base[2] = (uint32_t)pt->text.len;
+		base[3] = (uint32_t)rec.fbytes;
 	}
 	free(order);
 	/* States are released: forget them so cleanup does not free twice;
-	 * the keys were copied into the text. */
+	 * the keys were copied into the records. */
 	free(g->states);
 	g->states = NULL;
 	free(g->slots);
 	g->slots = NULL;
 	buf_free(&g->keys);
 out:
+	buf_free(&kt);
 	free(vals);
 }
 
@@ -932,13 +959,30 @@ struct outrows {
 	uint32_t *idx;		/* per row: its place in the partition */
 };
 
+static const uint32_t *out_offs(const struct outrows *o, size_t row,
+				const struct part **pt)
+{
+	*pt = &o->r->parts[o->part[row]];
+	return (*pt)->off + (size_t)o->idx[row] * ROW_OFFS;
+}
+
+static uint64_t out_record(void *ctx, size_t row, const char **key,
+			   size_t *klen, const char **val, size_t *vlen)
+{
+	const struct part *pt;
+	const uint32_t *base = out_offs(ctx, row, &pt);
+	*val = pt->text.data + base[0];
+	*vlen = base[1] - base[0];
+	*key = pt->text.data + base[1];
+	*klen = base[2] - base[1];
+	return base[3];
+}
+
 static const char *out_field(void *ctx, size_t row, uint32_t c, size_t *len)
 {
-	struct outrows *o = ctx;
-	const struct part *pt = &o->r->parts[o->part[row]];
-	const uint32_t *base = pt->off + (size_t)o->idx[row] * (o->r->ncols + 1);
-	*len = base[c + 1] - base[c];
-	return pt->text.data + base[c];
+	const struct part *pt;
+	const uint32_t *base = out_offs(ctx, row, &pt);
+	return features_rec_text(pt->text.data + base[0], base[1] - base[0], c, len);
 }
 
 static void report(struct buf *out, const char *status, int64_t start,
@@ -1160,7 +1204,7 @@ int pipeline_refresh(struct store *s, const char *name,
 	report(&rep, "ok", start, &p, r.rows_in, ngroups,
 	       (double)(clock_mono_ns() - t0) / 1e6, NULL);
 	struct features_text_put extra = { FEATURES_REPORT, rep.data, rep.len };
-	if ((rc = features_write_rows(s, name, &rows, false, &extra, 1, err)))
+	if ((rc = features_write_records(s, name, &rows, out_record, &extra, 1, err)))
 		goto fail;
 	/* The report written with the rows timed all but that write. */
 	report(&rep, "ok", start, &p, r.rows_in, ngroups,
