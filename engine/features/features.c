@@ -917,7 +917,14 @@ void features_rec_begin(struct features_rec *rc, struct buf *out,
 void features_rec_field(struct features_rec *rc, const char *p, size_t len)
 {
 	if (!len) {
-		codec_enc_nil(rc->out);
+		buf_putc(rc->out, (char)0xc0);		/* msgpack nil */
+	} else if (len < 32) {
+		/* msgpack's fixstr, what codec_enc_str makes of it, without
+		 * a packer per field (a refresh makes millions) */
+		char h = (char)(0xa0 | len);
+		buf_append(rc->out, &h, 1);
+		buf_append(rc->out, p, len);
+		rc->fbytes += features_field_len(p, len);
 	} else {
 		codec_enc_str(rc->out, p, len);
 		rc->fbytes += features_field_len(p, len);
