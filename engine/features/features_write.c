@@ -1,7 +1,8 @@
 /* features_write.c - writing rows into feature tables: CSV staged by a
- * writer (or given as fields), merged into or replacing the stored rows
- * and versions in one batch, and deleting a key.  Not the records' layout
- * (features.c) nor reading them (features_read.c, features_lookup.c). */
+ * writer (or given as fields, or as records already encoded), merged into
+ * or replacing the stored rows and versions in one batch, and deleting a
+ * key.  Not the records' layout (features.c) nor reading them
+ * (features_read.c, features_lookup.c). */
 #include "features_int.h"
 
 #include <errno.h>

@@ -10,11 +10,11 @@
  *      table small enough for the cache and fed to the expression states
  *      (expr.h) a column-major batch of rows at a time, in row order;
  *      over the columnar form A and B alternate on batches of chunks.
- *      Then every group is finished into text fields (in key order for
- *      int and date keys).
- * The rows then go to features_write_rows (in the feature table's key
- * order when the partitions could be merged by key), which merges them
- * and the report in one store batch.  Rows whose key is null are skipped (as
+ *      Then every group is finished into the feature table's record and
+ *      key bytes (features_rec_*; in key order for int and date keys).
+ * The rows then go to features_write_records (in the feature table's key
+ * order when the partitions could be merged by key), which stores the
+ * records as they are, with the report, in one store batch.  Rows whose key is null are skipped (as
  * pandas' groupby does).  This file owns no store keys: it asks table.h
  * and features.h. */
 #include "pipeline.h"
