@@ -426,12 +426,32 @@ bool value_as_double(enum col_type t, const char *p, size_t len, double *out)
 	}
 }
 
+/* Two digits of V (0-99) at OUT. */
+static void put2(char *out, unsigned v)
+{
+	out[0] = (char)('0' + v / 10);
+	out[1] = (char)('0' + v % 10);
+}
+
+/* Years 0000-9999 (every date a CSV can hold) without printf, which a
+ * refresh would call for every date it writes; others as printf makes
+ * them (cut at 10 bytes). */
 void fmt_date(char *out, int32_t days)
 {
 	int y;
 	unsigned m, d;
 	civil_from_days(days, &y, &m, &d);
-	snprintf(out, 11, "%04d-%02u-%02u", y, m, d);
+	if (y < 0 || y > 9999) {
+		snprintf(out, 11, "%04d-%02u-%02u", y, m, d);
+		return;
+	}
+	put2(out, (unsigned)y / 100);
+	put2(out + 2, (unsigned)y % 100);
+	out[4] = '-';
+	put2(out + 5, m);
+	out[7] = '-';
+	put2(out + 8, d);
+	out[10] = '\0';
 }
 
 void fmt_timestamp(char *out, int64_t micros)
@@ -442,10 +462,26 @@ void fmt_timestamp(char *out, int64_t micros)
 	int64_t rem = secs - days * 86400;
 	char date[16];
 	fmt_date(date, (int32_t)days);
-	if (frac)
-		snprintf(out, 32, "%sT%02d:%02d:%02d.%06dZ", date, (int)(rem / 3600),
-			 (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
-	else
-		snprintf(out, 32, "%sT%02d:%02d:%02dZ", date, (int)(rem / 3600),
-			 (int)(rem / 60 % 60), (int)(rem % 60));
+	if (strlen(date) != 10) {
+		snprintf(out, 32, frac ? "%sT%02d:%02d:%02d.%06dZ" : "%sT%02d:%02d:%02dZ",
+			 date, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+			 (int)frac);
+		return;
+	}
+	memcpy(out, date, 10);
+	out[10] = 'T';
+	put2(out + 11, (unsigned)(rem / 3600));
+	out[13] = ':';
+	put2(out + 14, (unsigned)(rem / 60 % 60));
+	out[16] = ':';
+	put2(out + 17, (unsigned)(rem % 60));
+	size_t n = 19;
+	if (frac) {
+		out[n++] = '.';
+		for (int i = 5; i >= 0; i--, frac /= 10)
+			out[n + (size_t)i] = (char)('0' + frac % 10);
+		n += 6;
+	}
+	out[n++] = 'Z';
+	out[n] = '\0';
 }

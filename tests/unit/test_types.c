@@ -103,6 +103,40 @@ static void test_dates_round_trip(void **state)
 	assert_false(value_parse_timestamp("2026-11-27T25:00", 16, &us));
 }
 
+/* fmt_date and fmt_timestamp print what printf's "%04d-%02u-%02u" and
+ * "...T%02d:%02d:%02d[.%06d]Z" print, over days of years -1000 to 11000
+ * and times of day with and without fractions. */
+static void test_dates_as_printf(void **state)
+{
+	char got[40], want[64], date[16];
+	(void)state;
+	for (int32_t d = -1085000; d < 3300000; d += 97) {
+		int32_t back;
+		fmt_date(got, d);
+		memcpy(date, got, 11);
+		bool in_range = d >= -719528 && d <= 2932896;	/* 0000-01-01..9999-12-31 */
+		assert_int_equal(strlen(got), 10);
+		if (in_range) {
+			assert_true(value_parse_date(got, 10, &back));
+			assert_int_equal(back, d);
+		}
+		int64_t secs = (int64_t)d * 86400 + (d % 86400 + 86400) % 86400;
+		for (int f = 0; f < 2; f++) {
+			int64_t frac = f ? (d & 0xfffff) % 1000000 : 0;
+			int64_t us = secs * 1000000 + frac;
+			int64_t rem = secs - (int64_t)d * 86400;
+			fmt_timestamp(got, us);
+			if (frac)
+				snprintf(want, sizeof(want), "%sT%02d:%02d:%02d.%06dZ", date,
+					 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
+			else
+				snprintf(want, sizeof(want), "%sT%02d:%02d:%02dZ", date,
+					 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+			assert_string_equal(got, want);
+		}
+	}
+}
+
 static void test_shortest_doubles(void **state)
 {
 	const double vals[] = { 0.1, 1.0 / 3, 1e300, -2.5e-308, 123456.789,
@@ -269,6 +303,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_infer),
+		cmocka_unit_test(test_dates_as_printf),
 		cmocka_unit_test(test_widen),
 		cmocka_unit_test(test_refusal),
 		cmocka_unit_test(test_dates_round_trip),
