@@ -260,28 +260,51 @@ long ts_index_find(const struct ts_index *ix, const char *const *keys,
 	return -1;
 }
 
-int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
-		    struct frame *f, size_t col, struct mlfs_err *err)
+/* Cell BITS of a text cell, or of a numeric one that reads as no
+ * number, appended as its text. */
+static int append_text(const struct ts_seg *g, bool number, uint64_t bits,
+		       struct frame *f, size_t col, struct mlfs_err *err)
 {
-	int slot = ix->slot_of[fc];
-	if (row < 0 || slot < 0)
-		return frame_append_null(f, col, err);
-	const struct ts_seg *g = &ix->seg[ROW_SEG(row)];
-	uint64_t bits = g->cells[ROW_AT(row) * ix->lay.width + (size_t)slot];
 	struct ts_ref r;
 	size_t e;
-	if (!ix->lay.number[slot])
-		memcpy(&r, &bits, 8);
-	else if (ts_cell_exception(bits, &e))
+	if (number && ts_cell_exception(bits, &e))
 		r = g->exc[e];
-	else {
-		double v;
-		memcpy(&v, &bits, 8);
-		return frame_append_number(f, col, v, err);
-	}
+	else
+		memcpy(&r, &bits, 8);
 	if (r.len == NULL_LEN)
 		return frame_append_null(f, col, err);
 	return frame_append_text(f, col, g->text.data + r.off, r.len, err);
+}
+
+int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
+		    struct frame *f, size_t col, struct mlfs_err *err)
+{
+	return ts_index_append_rows(ix, &row, 1, fc, f, col, err);
+}
+
+int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err)
+{
+	int slot = ix->slot_of[fc], rc = 0;
+	size_t w = ix->lay.width, e;
+	bool number = slot >= 0 && ix->lay.number[slot];
+	for (size_t i = 0; !rc && i < n; i++) {
+		long row = rows[i];
+		if (row < 0 || slot < 0) {
+			rc = frame_append_null(f, col, err);
+			continue;
+		}
+		const struct ts_seg *g = &ix->seg[ROW_SEG(row)];
+		uint64_t bits = g->cells[ROW_AT(row) * w + (size_t)slot];
+		if (number && !ts_cell_exception(bits, &e)) {
+			double v;
+			memcpy(&v, &bits, 8);
+			rc = frame_append_number(f, col, v, err);
+		} else {
+			rc = append_text(g, number, bits, f, col, err);
+		}
+	}
+	return rc;
 }
 
 void ts_index_free(struct ts_index *ix)

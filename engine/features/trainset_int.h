@@ -36,6 +36,9 @@ long ts_index_find_int(const struct ts_index *ix, int64_t v);
  * F, as frame_append_text of its text would. */
 int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
 		    struct frame *f, size_t col, struct mlfs_err *err);
+/* The same for rows ROWS[0..N), in order. */
+int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err);
 
 /* ---- building an index (trainset_rows.c) ---- */
 
@@ -74,8 +77,19 @@ struct ts_seg {
 int ts_rows_read(struct store *s, const struct store_snapshot *snap,
 		 const struct ts_layout *lay, const struct buf *lo, const struct buf *hi,
 		 struct ts_seg *g, struct mlfs_err *err);
+/* Not a number to frame.c: a signalling NaN no parse gives, its low 48
+ * bits the index of the field's text in the segment's exceptions. */
+#define TS_EXC_TAG 0x7ff4000000000000ULL
+#define TS_EXC_MASK 0xffff000000000000ULL
+
 /* Is cell BITS an exception; *I its index. */
-bool ts_cell_exception(uint64_t bits, size_t *i);
+static inline bool ts_cell_exception(uint64_t bits, size_t *i)
+{
+	if ((bits & TS_EXC_MASK) != TS_EXC_TAG)
+		return false;
+	*i = (size_t)(bits & ~TS_EXC_MASK);
+	return true;
+}
 /* P[0..LEN) is an int as "%lld" prints it: *V. */
 bool ts_canonical_int(const char *p, size_t len, int64_t *v);
 

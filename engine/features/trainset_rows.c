@@ -12,16 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Not a number to frame.c: a signalling NaN no parse gives, its low 48
- * bits the index of the field's text in the segment's exceptions. */
-#define EXC_TAG 0x7ff4000000000000ULL
-#define EXC_MASK 0xffff000000000000ULL
-
-bool ts_cell_exception(uint64_t bits, size_t *i)
+/* A plain decimal "[+-]digits.digits" of at most 15 digits: the integer
+ * of its digits and 10^(digits after the point) are exact doubles, so one
+ * IEEE division rounds as value_parse_float does (Clinger's fast path). */
+static bool plain_decimal(const char *s, size_t len, double *v)
 {
-	if ((bits & EXC_MASK) != EXC_TAG)
+	static const double p10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+				      1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+	size_t i = len && (s[0] == '-' || s[0] == '+'), point = 0;
+	uint64_t m = 0;
+	if (len - i > 16 || len - i < 3)
 		return false;
-	*i = (size_t)(bits & ~EXC_MASK);
+	for (size_t k = i; k < len; k++) {
+		if (s[k] >= '0' && s[k] <= '9')
+			m = m * 10 + (uint64_t)(s[k] - '0');
+		else if (s[k] == '.' && !point && k > i && k + 1 < len)
+			point = k;
+		else
+			return false;
+	}
+	if (!point)
+		return false;
+	double d = (double)m / p10[len - 1 - point];
+	*v = s[0] == '-' ? -d : d;
 	return true;
 }
 
@@ -32,6 +45,8 @@ bool ts_cell_exception(uint64_t bits, size_t *i)
  * that shape), so it goes straight to value_parse_float. */
 static bool frame_number(const char *s, size_t len, double *v)
 {
+	if (plain_decimal(s, len, v))
+		return true;
 	size_t i = len && (s[0] == '-' || s[0] == '+'), dots = 0, digits = 0;
 	for (size_t k = i; k < len; k++) {
 		if (s[k] == '.')
@@ -202,7 +217,7 @@ static int seg_add(struct ts_seg *g, const struct ts_layout *lay, const char *co
 					mlfs_oom();
 			}
 			g->exc[g->nexc] = (struct ts_ref){ seg_text(g, p[c], len[c]), (uint32_t)len[c] };
-			cell[slot] = EXC_TAG | g->nexc++;
+			cell[slot] = TS_EXC_TAG | g->nexc++;
 		}
 	}
 	if (g->text.len > UINT32_MAX - TABLE_MAX_RECORD)

@@ -199,9 +199,9 @@ static int fill_frame(struct scan_ctx *sc, struct columnar *cf, uint64_t rows,
 	}
 	for (size_t k = 0; !rc && k < c->nlk; k++) {
 		const struct lk *l = &c->lks[k];
-		for (uint64_t r = 0; !rc && r < rows; r++)
-			for (size_t j = 0; !rc && j < l->n; j++)
-				rc = ts_index_append(l->ix, sc->rowof[k][r], l->fcol[j], c->f, l->first + j, err);
+		for (size_t j = 0; !rc && j < l->n; j++)	/* a column at a time */
+			rc = ts_index_append_rows(l->ix, sc->rowof[k], rows, l->fcol[j], c->f,
+						  l->first + j, err);
 	}
 	return rc;
 }
