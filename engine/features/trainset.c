@@ -61,9 +61,8 @@ static int on_label_row(void *ctx, const struct csv_field *f, size_t n,
 		}
 		if (l->ix) {
 			long row = ok ? ts_index_find(l->ix, keys, lens) : -1;
-			for (size_t j = 0; j < l->n; j++)
-				if ((rc = ts_index_append(l->ix, row, l->fcol[j], c->f, l->first + j, err)))
-					return rc;
+			if ((rc = ts_index_append_rows(l->ix, &row, 1, l->fcol, l->n, c->f, l->first, err)))
+				return rc;
 			continue;
 		}
 		const char *const *fv = NULL;

@@ -205,6 +205,7 @@ int ts_index_build(struct store *s, const char *table,
 		return mlfs_fail(err, rc, "lookup: no feature table '%s'", table);
 	}
 	layout_make(ix, m, cols, n);
+	ix->lay.rows_hint = (size_t)m->rows;
 	struct buf bound[MAX_SEGS + 1] = { 0 };
 	ranges_make(s, snap, m->id, sc->nkeys, bound, &ix->nseg);
 	struct read_job job = { s, snap, ix, bound };
@@ -276,13 +277,8 @@ static int append_text(const struct ts_seg *g, bool number, uint64_t bits,
 	return frame_append_text(f, col, g->text.data + r.off, r.len, err);
 }
 
-int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
-		    struct frame *f, size_t col, struct mlfs_err *err)
-{
-	return ts_index_append_rows(ix, &row, 1, fc, f, col, err);
-}
-
-int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+/* Column FC of rows ROWS[0..N) to column COL of F. */
+static int append_column(const struct ts_index *ix, const long *rows, size_t n,
 			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err)
 {
 	int slot = ix->slot_of[fc], rc = 0;
@@ -307,18 +303,26 @@ int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
 	return rc;
 }
 
+int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+			 const uint32_t *fcol, size_t nf, struct frame *f, size_t first,
+			 struct mlfs_err *err)
+{
+	enum { BLOCK = 256 };	/* a block's cells stay in cache across its columns */
+	int rc = 0;
+	for (size_t lo = 0; !rc && lo < n; lo += BLOCK) {
+		size_t m = n - lo < BLOCK ? n - lo : BLOCK;
+		for (size_t j = 0; !rc && j < nf; j++)
+			rc = append_column(ix, rows + lo, m, fcol[j], f, first + j, err);
+	}
+	return rc;
+}
+
 void ts_index_free(struct ts_index *ix)
 {
 	if (!ix)
 		return;
-	for (size_t g = 0; g < MAX_SEGS; g++) {
-		struct ts_seg *sg = &ix->seg[g];
-		free(sg->cells);
-		free(sg->keys);
-		free(sg->ikey);
-		free(sg->exc);
-		buf_free(&sg->text);
-	}
+	for (size_t g = 0; g < MAX_SEGS; g++)
+		ts_seg_free(&ix->seg[g]);
 	free(ix->lay.slot);
 	free(ix->lay.key);
 	free(ix->lay.number);

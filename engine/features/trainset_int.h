@@ -32,13 +32,12 @@ long ts_index_find(const struct ts_index *ix, const char *const *keys,
  * ts_index_find_int finds the row of integer key V (or -1). */
 bool ts_index_int_keys(const struct ts_index *ix);
 long ts_index_find_int(const struct ts_index *ix, int64_t v);
-/* Append column FC of row ROW of IX (-1: no row, a null) to column COL of
- * F, as frame_append_text of its text would. */
-int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
-		    struct frame *f, size_t col, struct mlfs_err *err);
-/* The same for rows ROWS[0..N), in order. */
+/* Append columns FCOL[0..NF) of rows ROWS[0..N) of IX (-1: no row,
+ * nulls) to columns FIRST.. of F, as frame_append_text of their text
+ * would: row by row in each column. */
 int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
-			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err);
+			 const uint32_t *fcol, size_t nf, struct frame *f, size_t first,
+			 struct mlfs_err *err);
 
 /* ---- building an index (trainset_rows.c) ---- */
 
@@ -54,13 +53,15 @@ struct ts_layout {
 	uint32_t width;		/* cells a row */
 	bool *number;		/* per slot: numeric (a double), else text */
 	uint32_t nkeys;
+	size_t rows_hint;	/* the table's rows, as last counted */
 };
 
 /* The rows of one key range.  A numeric cell is a double (NaN null, or a
  * ts_cell_exception: the text that reads as no number); a text cell a
  * struct ts_ref. */
 struct ts_seg {
-	uint64_t *cells;	/* nrows x width */
+	uint64_t *cells;	/* nrows x width (mmap'd) */
+	uint32_t width;
 	struct ts_ref *keys;	/* nrows x nkeys */
 	int64_t *ikey;		/* nrows: the key as an int, while all_int */
 	bool all_int;
@@ -82,6 +83,7 @@ int ts_rows_read(struct store *s, const struct store_snapshot *snap,
 #define TS_EXC_TAG 0x7ff4000000000000ULL
 #define TS_EXC_MASK 0xffff000000000000ULL
 
+void ts_seg_free(struct ts_seg *g);
 /* Is cell BITS an exception; *I its index. */
 static inline bool ts_cell_exception(uint64_t bits, size_t *i)
 {

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* A plain decimal "[+-]digits.digits" of at most 15 digits: the integer
  * of its digits and 10^(digits after the point) are exact doubles, so one
@@ -163,14 +164,47 @@ static bool dec_row(const char *v, size_t vl, uint32_t ncols, const char **p, si
 
 /* ---- a segment ---- */
 
+/* The cells, the one array a row of every column: in pages of their own,
+ * room for all the table's rows reserved at once (only the pages used
+ * are ever touched; growing past it moves them with mremap, whose TLB
+ * flushes cost), huge pages where the kernel gives them (a million rows
+ * of twenty cells is 160 MB: page faults were a fifth of the join). */
+static void *cells_grow(void *p, size_t old, size_t bytes)
+{
+	p = old ? mremap(p, old, bytes, MREMAP_MAYMOVE) :
+		  mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		mlfs_oom();
+	madvise(p, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
+	return p;
+}
+
+static size_t cells_bytes(const struct ts_seg *g, size_t cap)
+{
+	return cap * (g->width ? g->width : 1) * sizeof(*g->cells);
+}
+
 static void seg_grow(struct ts_seg *g, const struct ts_layout *lay)
 {
-	g->cap = g->cap ? 2 * g->cap : 4096;
-	g->cells = realloc(g->cells, g->cap * (lay->width ? lay->width : 1) * sizeof(*g->cells));
+	size_t cap = g->cap ? 2 * g->cap : lay->rows_hint + 16384;
+	g->width = lay->width;
+	g->cells = cells_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap));
+	g->cap = cap;
 	g->keys = realloc(g->keys, g->cap * lay->nkeys * sizeof(*g->keys));
 	g->ikey = realloc(g->ikey, g->cap * sizeof(*g->ikey));
-	if (!g->cells || !g->keys || !g->ikey)
+	if (!g->keys || !g->ikey)
 		mlfs_oom();
+}
+
+void ts_seg_free(struct ts_seg *g)
+{
+	if (g->cells)
+		munmap(g->cells, cells_bytes(g, g->cap));
+	free(g->keys);
+	free(g->ikey);
+	free(g->exc);
+	buf_free(&g->text);
 }
 
 static uint32_t seg_text(struct ts_seg *g, const char *p, size_t len)

@@ -199,9 +199,7 @@ static int fill_frame(struct scan_ctx *sc, struct columnar *cf, uint64_t rows,
 	}
 	for (size_t k = 0; !rc && k < c->nlk; k++) {
 		const struct lk *l = &c->lks[k];
-		for (size_t j = 0; !rc && j < l->n; j++)	/* a column at a time */
-			rc = ts_index_append_rows(l->ix, sc->rowof[k], rows, l->fcol[j], c->f,
-						  l->first + j, err);
+		rc = ts_index_append_rows(l->ix, sc->rowof[k], rows, l->fcol, l->n, c->f, l->first, err);
 	}
 	return rc;
 }
