@@ -74,8 +74,12 @@ static void slots_fill(struct ts_index *ix)
 	ix->nslots = 1024;
 	while (ix->nslots < 2 * n)
 		ix->nslots *= 2;
-	if (!(ix->slots = calloc(ix->nslots, sizeof(*ix->slots))))
+	/* Written before read: calloc's zero pages would fault twice (a read
+	 * maps the shared zero page, the first write copies it and flushes
+	 * the TLB of every CPU). */
+	if (!(ix->slots = malloc(ix->nslots * sizeof(*ix->slots))))
 		mlfs_oom();
+	memset(ix->slots, 0, ix->nslots * sizeof(*ix->slots));
 	size_t mask = ix->nslots - 1;
 	for (size_t g = 0; g < ix->nseg; g++) {
 		const struct ts_seg *sg = &ix->seg[g];
