@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hash.h"
 #include "par.h"
@@ -74,12 +75,13 @@ static void slots_fill(struct ts_index *ix)
 	ix->nslots = 1024;
 	while (ix->nslots < 2 * n)
 		ix->nslots *= 2;
-	/* Written before read: calloc's zero pages would fault twice (a read
-	 * maps the shared zero page, the first write copies it and flushes
-	 * the TLB of every CPU). */
-	if (!(ix->slots = malloc(ix->nslots * sizeof(*ix->slots))))
+	/* Mapped at once: calloc's untouched pages would fault twice (the
+	 * probe's read maps the shared zero page, the first write copies it
+	 * and flushes the TLB of every CPU). */
+	ix->slots = mmap(NULL, ix->nslots * sizeof(*ix->slots), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (ix->slots == MAP_FAILED)
 		mlfs_oom();
-	memset(ix->slots, 0, ix->nslots * sizeof(*ix->slots));
 	size_t mask = ix->nslots - 1;
 	for (size_t g = 0; g < ix->nseg; g++) {
 		const struct ts_seg *sg = &ix->seg[g];
@@ -331,6 +333,7 @@ void ts_index_free(struct ts_index *ix)
 	free(ix->lay.key);
 	free(ix->lay.number);
 	free(ix->slot_of);
-	free(ix->slots);
+	if (ix->slots)
+		munmap(ix->slots, ix->nslots * sizeof(*ix->slots));
 	free(ix);
 }
