@@ -175,7 +175,7 @@ static void *cells_grow(void *p, size_t old, size_t bytes)
 		  mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
-		mlfs_oom();
+		return NULL;
 	madvise(p, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
 	return p;
 }
@@ -189,7 +189,12 @@ static void seg_grow(struct ts_seg *g, const struct ts_layout *lay)
 {
 	size_t cap = g->cap ? 2 * g->cap : lay->rows_hint + 16384;
 	g->width = lay->width;
-	g->cells = cells_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap));
+	void *p = cells_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap));
+	if (!p && !g->cap)	/* the whole table refused (strict overcommit): grow */
+		p = cells_grow(NULL, 0, cells_bytes(g, cap = 16384));
+	if (!p)
+		mlfs_oom();
+	g->cells = p;
 	g->cap = cap;
 	g->keys = realloc(g->keys, g->cap * lay->nkeys * sizeof(*g->keys));
 	g->ikey = realloc(g->ikey, g->cap * sizeof(*g->ikey));
