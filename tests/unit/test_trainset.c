@@ -339,6 +339,56 @@ static void compare_columns(const struct frame *a, size_t ca, const struct frame
 	}
 }
 
+/* Feature table NAME of T's shape: random unique keys and values. */
+static void rnd_features(struct store *s, const char *fname, struct rnd_table *t)
+{
+	struct mlfs_err err = { 0 };
+	for (uint32_t k = 0; k < t->nkeys; k++)
+		t->shape[k] = (int)rnd(3);
+	struct buf q = { 0 }, v = { 0 };
+	buf_puts(&q, t->nkeys == 2 ? "k0,k1,vi,vf,vn,vs\n" : "k0,vi,vf,vn,vs\n");
+	t->cell = calloc(t->nrows, sizeof(*t->cell));
+	for (size_t r = 0; r < t->nrows; r++) {
+		t->cell[r] = calloc(t->nkeys + 4, sizeof(char *));
+		for (;;) {	/* a key not taken yet */
+			for (uint32_t k = 0; k < t->nkeys; k++) {
+				buf_reset(&v);
+				rnd_key(&v, t->shape[k]);
+				t->cell[r][k] = strdup(v.data);
+			}
+			bool dup = false;
+			for (size_t o = 0; o < r && !dup; o++)
+				dup = !strcmp(t->cell[o][0], t->cell[r][0]) &&
+				      (t->nkeys == 1 || !strcmp(t->cell[o][1], t->cell[r][1]));
+			if (!dup)
+				break;
+			for (uint32_t k = 0; k < t->nkeys; k++)
+				free(t->cell[r][k]);
+		}
+		for (int c = 0; c < 4; c++) {
+			buf_reset(&v);
+			if (rnd(10))
+				rnd_value(&v, c);
+			t->cell[r][t->nkeys + c] = strdup(v.data ? v.data : "");
+		}
+		for (uint32_t c = 0; c < t->nkeys + 4; c++) {
+			if (c)
+				buf_putc(&q, ',');
+			csv_field(&q, t->cell[r][c], strlen(t->cell[r][c]));
+		}
+		buf_putc(&q, '\n');
+	}
+	assert_int_equal(features_create(s, fname, &err), 0);
+	assert_int_equal(features_set_keys(s, fname, "k0,k1\n", t->nkeys == 2 ? 6 : 3, true, &err), 0);
+	struct features_writer *w;
+	assert_int_equal(features_writer_open(s, fname, true, &w, &err), 0);
+	if (features_writer_write(w, q.data, q.len, &err) || features_writer_commit(w, true, &err))
+		fail_msg("%s", err.msg);
+	features_writer_free(w);
+	buf_free(&q);
+	buf_free(&v);
+}
+
 /* Random feature table T of unique keys, labels of random keys (found,
  * missing, null, non-canonical), one training set built through the
  * labels' CSV text and one through their columnar form: each lookup
@@ -353,48 +403,8 @@ static void check_random_join(struct store_fixture *f, int round)
 	char fname[32], lname[32];
 	snprintf(fname, sizeof(fname), "rf%d", round);
 	snprintf(lname, sizeof(lname), "rl%d", round);
-	for (uint32_t k = 0; k < t.nkeys; k++)
-		t.shape[k] = (int)rnd(3);
+	rnd_features(f->s, fname, &t);
 	struct buf q = { 0 }, v = { 0 };
-	buf_puts(&q, t.nkeys == 2 ? "k0,k1,vi,vf,vn,vs\n" : "k0,vi,vf,vn,vs\n");
-	t.cell = calloc(t.nrows, sizeof(*t.cell));
-	for (size_t r = 0; r < t.nrows; r++) {
-		t.cell[r] = calloc(t.nkeys + 4, sizeof(char *));
-		for (;;) {	/* a key not taken yet */
-			for (uint32_t k = 0; k < t.nkeys; k++) {
-				buf_reset(&v);
-				rnd_key(&v, t.shape[k]);
-				t.cell[r][k] = strdup(v.data);
-			}
-			bool dup = false;
-			for (size_t o = 0; o < r && !dup; o++)
-				dup = !strcmp(t.cell[o][0], t.cell[r][0]) &&
-				      (t.nkeys == 1 || !strcmp(t.cell[o][1], t.cell[r][1]));
-			if (!dup)
-				break;
-			for (uint32_t k = 0; k < t.nkeys; k++)
-				free(t.cell[r][k]);
-		}
-		for (int c = 0; c < 4; c++) {
-			buf_reset(&v);
-			if (rnd(10))
-				rnd_value(&v, c);
-			t.cell[r][t.nkeys + c] = strdup(v.data ? v.data : "");
-		}
-		for (uint32_t c = 0; c < t.nkeys + 4; c++) {
-			if (c)
-				buf_putc(&q, ',');
-			csv_field(&q, t.cell[r][c], strlen(t.cell[r][c]));
-		}
-		buf_putc(&q, '\n');
-	}
-	assert_int_equal(features_create(f->s, fname, &err), 0);
-	assert_int_equal(features_set_keys(f->s, fname, "k0,k1\n", t.nkeys == 2 ? 6 : 3, true, &err), 0);
-	struct features_writer *w;
-	assert_int_equal(features_writer_open(f->s, fname, true, &w, &err), 0);
-	if (features_writer_write(w, q.data, q.len, &err) || features_writer_commit(w, true, &err))
-		fail_msg("%s", err.msg);
-	features_writer_free(w);
 	/* Labels: a row's key taken from the table, or random, or null. */
 	buf_reset(&q);
 	buf_puts(&q, t.nkeys == 2 ? "k0,k1,y\n" : "k0,y\n");
