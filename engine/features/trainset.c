@@ -59,14 +59,15 @@ static int on_label_row(void *ctx, const struct csv_field *f, size_t n,
 			else if (!value_parse_timestamp(t->p, t->len, &at))
 				ok = false;
 		}
+		if (l->ix) {
+			long row = ok ? ts_index_find(l->ix, keys, lens) : -1;
+			if ((rc = ts_index_append_rows(l->ix, &row, 1, l->fcol, l->n, c->f, l->first, err)))
+				return rc;
+			continue;
+		}
 		const char *const *fv = NULL;
 		const size_t *fl = NULL;
-		if (!ok)
-			rc = -ENOENT;
-		else if (l->ix && (rc = ts_index_get(l->ix, keys, lens, l->ixf, l->ixl)) == 0)
-			fv = l->ixf, fl = l->ixl;
-		else if (!l->ix)
-			rc = features_lookup_get(l->l, keys, lens, as_of, at, &fv, &fl);
+		rc = ok ? features_lookup_get(l->l, keys, lens, as_of, at, &fv, &fl) : -ENOENT;
 		if (rc && rc != -ENOENT)
 			return mlfs_fail(err, rc, "feature lookup failed");
 		bool found = rc == 0;
@@ -97,11 +98,7 @@ static int bulk_lookups(struct store *s, const char *labels,
 		struct lk *l = &c->lks[k];
 		if (l->tscol >= 0)
 			continue;
-		l->ixf = calloc(l->sc->ncols, sizeof(*l->ixf));
-		l->ixl = calloc(l->sc->ncols, sizeof(*l->ixl));
-		if (!l->ixf || !l->ixl)
-			mlfs_oom();
-		int rc = ts_index_build(s, lookups[k].table, l->sc, &l->ix, err);
+		int rc = ts_index_build(s, lookups[k].table, l->sc, l->fcol, l->n, &l->ix, err);
 		if (rc)
 			return rc;
 	}
@@ -275,8 +272,6 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 	for (size_t k = 0; k < c.nlk; k++) {
 		features_lookup_free(c.lks[k].l);
 		ts_index_free(c.lks[k].ix);
-		free(c.lks[k].ixf);
-		free(c.lks[k].ixl);
 		free(c.lks[k].fcol);
 	}
 	free(c.lks);

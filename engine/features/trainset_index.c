@@ -1,298 +1,339 @@
 /* trainset_index.c - a feature table's latest rows in memory, found by
- * their key fields: the bulk side of a training-set join when the labels
- * are many.  One sequential read of data.csv (features_reader) replaces a
- * point read per labels row; the fields are kept as text so that a row
- * reads exactly as features_lookup_get would give it.  Memory: the
- * table's text plus 8 bytes a field; freed with the index. */
+ * their key: the bulk side of a training-set join when the labels are
+ * many.  The stored rows are read by key ranges across the thread pool
+ * (trainset_rows.c: records decoded, numbers kept as numbers); one open
+ * addressing table then finds a row by its key text, or by its int when
+ * every key is a canonical int.  A row reads exactly as
+ * frame_append_text of features_lookup_get's text would.  Freed with the
+ * index. */
+#include "features_int.h"
 #include "trainset_int.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#include "csv.h"
 #include "hash.h"
 #include "par.h"
-#include "types.h"
 
-#define NULL_LEN UINT32_MAX
+#define MAX_SEGS 64
 
-struct field_ref {
-	uint32_t off, len;	/* into text; len NULL_LEN for a null */
+struct slot {
+	int64_t key;		/* int keys: the key */
+	uint64_t row;		/* row + 1; 0 empty */
 };
 
 struct ts_index {
 	const struct features_schema *sc;
-	uint32_t ncols;
-	int *col_of;		/* data.csv column -> schema column, -1 */
-	size_t ncsv;
-	struct buf text;	/* every field's bytes */
-	struct field_ref *fields;	/* nrows x ncols */
-	size_t nrows, cap;
-	double *num;		/* nrows x ncols: ts_index_numbers, or NULL */
-	uint32_t *slots;	/* open addressing: row + 1, 0 empty */
+	struct ts_layout lay;
+	int *slot_of;		/* schema column -> cell slot, -1 */
+	struct ts_seg seg[MAX_SEGS];
+	size_t nseg;
+	bool int_keys;
+	struct slot *slots;
 	size_t nslots;
-	bool header_seen;
 };
 
-static uint64_t key_hash(const struct ts_index *ix, const char *const *keys,
-			 const size_t *lens)
+/* A row id: its segment in the high bits. */
+#define ROW(g, r) ((long)(((uint64_t)(g) << 40) | (r)))
+#define ROW_SEG(row) ((size_t)((uint64_t)(row) >> 40))
+#define ROW_AT(row) ((size_t)((uint64_t)(row) & ((1ULL << 40) - 1)))
+
+static uint64_t text_hash(uint32_t nkeys, const char *const *keys, const size_t *lens)
 {
 	uint64_t h = 0;
-	for (uint32_t i = 0; i < ix->sc->nkeys; i++)
+	for (uint32_t i = 0; i < nkeys; i++)
 		h = hash64(keys[i], lens[i], h + i);
 	return h;
 }
 
-static bool row_has_key(const struct ts_index *ix, size_t row,
-			const char *const *keys, const size_t *lens)
+static uint64_t int_hash(int64_t v)
 {
-	const struct field_ref *f = ix->fields + row * ix->ncols;
-	for (uint32_t i = 0; i < ix->sc->nkeys; i++) {
-		const struct field_ref *k = &f[ix->sc->keys[i]];
-		if (k->len == NULL_LEN || k->len != lens[i] ||
-		    memcmp(ix->text.data + k->off, keys[i], lens[i]))
+	return hash_mix64((uint64_t)v);
+}
+
+static bool row_has_key(const struct ts_index *ix, long row, const char *const *keys,
+			const size_t *lens)
+{
+	const struct ts_seg *g = &ix->seg[ROW_SEG(row)];
+	const struct ts_ref *k = g->keys + ROW_AT(row) * ix->lay.nkeys;
+	for (uint32_t i = 0; i < ix->lay.nkeys; i++)
+		if (k[i].len == NULL_LEN || k[i].len != lens[i] ||
+		    memcmp(g->text.data + k[i].off, keys[i], lens[i]))
 			return false;
-	}
 	return true;
 }
 
-static void slots_grow(struct ts_index *ix);
-
-static void slot_put(struct ts_index *ix, size_t row)
+/* Every row with a whole key into the table (keys are unique). */
+static void slots_fill(struct ts_index *ix)
 {
-	const char *keys[16];
-	size_t lens[16];
-	const struct field_ref *f = ix->fields + row * ix->ncols;
-	for (uint32_t i = 0; i < ix->sc->nkeys; i++) {
-		keys[i] = ix->text.data + f[ix->sc->keys[i]].off;
-		lens[i] = f[ix->sc->keys[i]].len;
-	}
-	size_t mask = ix->nslots - 1, i = key_hash(ix, keys, lens) & mask;
-	while (ix->slots[i])
-		i = (i + 1) & mask;
-	ix->slots[i] = (uint32_t)row + 1;
-}
-
-static void slots_grow(struct ts_index *ix)
-{
-	free(ix->slots);
-	ix->nslots = ix->nslots ? ix->nslots * 2 : 1024;
-	ix->slots = calloc(ix->nslots, sizeof(*ix->slots));
-	if (!ix->slots)
+	size_t n = 0;
+	for (size_t g = 0; g < ix->nseg; g++)
+		n += ix->seg[g].nrows;
+	ix->nslots = 1024;
+	while (ix->nslots < 2 * n)
+		ix->nslots *= 2;
+	/* Mapped at once: calloc's untouched pages would fault twice (the
+	 * probe's read maps the shared zero page, the first write copies it
+	 * and flushes the TLB of every CPU). */
+	ix->slots = mmap(NULL, ix->nslots * sizeof(*ix->slots), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (ix->slots == MAP_FAILED)
 		mlfs_oom();
-	for (size_t r = 0; r < ix->nrows; r++)
-		slot_put(ix, r);
+	size_t mask = ix->nslots - 1;
+	for (size_t g = 0; g < ix->nseg; g++) {
+		const struct ts_seg *sg = &ix->seg[g];
+		for (size_t r = 0; r < sg->nrows; r++) {
+			const struct ts_ref *k = sg->keys + r * ix->lay.nkeys;
+			const char *keys[FEAT_MAX_KEYS];
+			size_t lens[FEAT_MAX_KEYS];
+			bool whole = true;
+			for (uint32_t i = 0; i < ix->lay.nkeys; i++) {
+				whole = whole && k[i].len != NULL_LEN;
+				keys[i] = sg->text.data + k[i].off;
+				lens[i] = k[i].len;
+			}
+			if (!whole)
+				continue;
+			size_t i = (ix->int_keys ? int_hash(sg->ikey[r]) :
+				    text_hash(ix->lay.nkeys, keys, lens)) & mask;
+			while (ix->slots[i].row)
+				i = (i + 1) & mask;
+			ix->slots[i] = (struct slot){ ix->int_keys ? sg->ikey[r] : 0,
+						      (uint64_t)ROW(g, r) + 1 };
+		}
+	}
 }
 
-static int on_header(struct ts_index *ix, const struct csv_field *f, size_t n,
-		     struct mlfs_err *err)
+/* Where stored rows go: the columns COLS of SC and the keys, by name
+ * into meta M's columns. */
+static void layout_make(struct ts_index *ix, const struct fmeta *m,
+			const uint32_t *cols, size_t n)
 {
-	ix->ncsv = n;
-	ix->col_of = calloc(n ? n : 1, sizeof(int));
-	if (!ix->col_of)
+	const struct features_schema *sc = ix->sc;
+	struct ts_layout *lay = &ix->lay;
+	lay->ncols = m->ncols;
+	lay->nkeys = sc->nkeys;
+	lay->slot = malloc((m->ncols + 1) * sizeof(int));
+	lay->key = malloc((m->ncols + 1) * sizeof(int));
+	lay->number = calloc(n + 1, sizeof(bool));
+	ix->slot_of = malloc((sc->ncols + 1) * sizeof(int));
+	if (!lay->slot || !lay->key || !lay->number || !ix->slot_of)
 		mlfs_oom();
-	for (size_t i = 0; i < n; i++) {
-		ix->col_of[i] = -1;
-		for (uint32_t c = 0; c < ix->ncols; c++)
-			if (strlen(ix->sc->names[c]) == f[i].len &&
-			    !memcmp(ix->sc->names[c], f[i].p, f[i].len))
-				ix->col_of[i] = (int)c;
+	for (uint32_t c = 0; c < sc->ncols; c++)
+		ix->slot_of[c] = -1;
+	for (size_t j = 0; j < n; j++)
+		if (ix->slot_of[cols[j]] < 0) {
+			lay->number[lay->width] = sc->types[cols[j]] != COL_STRING;
+			ix->slot_of[cols[j]] = (int)lay->width++;
+		}
+	for (uint32_t mc = 0; mc < m->ncols; mc++) {
+		lay->slot[mc] = lay->key[mc] = -1;
+		for (uint32_t c = 0; c < sc->ncols; c++) {
+			if (strcmp(sc->names[c], m->names[mc]))
+				continue;
+			lay->slot[mc] = ix->slot_of[c];
+			for (uint32_t k = 0; k < sc->nkeys; k++)
+				if (sc->keys[k] == c)
+					lay->key[mc] = (int)k;
+		}
 	}
-	ix->header_seen = true;
-	return 0;
 }
 
-static int on_record(void *ctx, const struct csv_field *f, size_t n,
-		     uint64_t line, struct mlfs_err *err)
+/* Split the rows of table ID into ranges: by the int values of a lone
+ * int key (they sort first, as numbers), else one range. */
+static void ranges_make(struct store *s, const struct store_snapshot *snap,
+			uint64_t id, uint32_t nkeys, struct buf *bound, size_t *nrange)
 {
-	struct ts_index *ix = ctx;
-	if (!ix->header_seen)
-		return on_header(ix, f, n, err);
-	if (n != ix->ncsv)
-		return mlfs_fail(err, -EIO, "feature rows line %llu: %zu fields, the header has %zu",
-				 (unsigned long long)line, n, ix->ncsv);
-	if (ix->nrows == ix->cap) {
-		ix->cap = ix->cap ? 2 * ix->cap : 4096;
-		ix->fields = realloc(ix->fields, ix->cap * ix->ncols * sizeof(*ix->fields));
-		if (!ix->fields)
-			mlfs_oom();
+	features_key_rows(&bound[0], 'r', id);
+	size_t n = 1, want = (size_t)par_threads(par_default());
+	struct buf hi = { 0 };
+	features_key_rows(&hi, 'r', id + 1);
+	if (nkeys == 1 && want > 1) {
+		struct store_iter *it = store_iter_new(s, snap, bound[0].data, bound[0].len,
+						       hi.data, hi.len);
+		int64_t end[2];
+		bool ok = true;
+		for (int e = 0; e < 2 && ok; e++) {
+			if (e)
+				store_iter_seek_last(it);
+			else
+				store_iter_seek_first(it);
+			size_t kl;
+			const char *k = store_iter_valid(it) ? store_iter_key(it, &kl) : NULL;
+			ok = k && kl == bound[0].len + 9 && k[bound[0].len] == 1;
+			if (ok)
+				end[e] = (int64_t)(key_get_u64(k + bound[0].len + 1) ^ 0x8000000000000000ULL);
+		}
+		store_iter_free(it);
+		uint64_t span = ok ? (uint64_t)end[1] - (uint64_t)end[0] : 0;
+		for (size_t t = 1; span >= want && t < want && t < MAX_SEGS; t++) {
+			features_key_rows(&bound[n], 'r', id);
+			buf_putc(&bound[n], 1);
+			features_put_i64_key(&bound[n], (int64_t)((uint64_t)end[0] + span / want * t));
+			n++;
+		}
 	}
-	struct field_ref *row = ix->fields + ix->nrows * ix->ncols;
-	for (uint32_t c = 0; c < ix->ncols; c++)
-		row[c] = (struct field_ref){ 0, NULL_LEN };
-	for (size_t i = 0; i < n; i++) {
-		if (ix->col_of[i] < 0 || !f[i].len)
-			continue;
-		row[ix->col_of[i]] = (struct field_ref){ (uint32_t)ix->text.len, (uint32_t)f[i].len };
-		buf_append(&ix->text, f[i].p, f[i].len);
-	}
-	if (ix->text.len > UINT32_MAX - TABLE_MAX_RECORD)
-		return mlfs_fail(err, -EFBIG, "feature table too large to join in memory");
-	ix->nrows++;
-	if (ix->nrows * 2 > ix->nslots)
-		slots_grow(ix);
-	else
-		slot_put(ix, ix->nrows - 1);
-	return 0;
+	bound[n] = hi;
+	*nrange = n;
+}
+
+struct read_job {
+	struct store *s;
+	const struct store_snapshot *snap;
+	struct ts_index *ix;
+	struct buf *bound;
+};
+
+static void read_range(void *arg, size_t i)
+{
+	struct read_job *j = arg;
+	struct ts_seg *g = &j->ix->seg[i];
+	g->rc = ts_rows_read(j->s, j->snap, &j->ix->lay, &j->bound[i], &j->bound[i + 1], g, &g->err);
 }
 
 int ts_index_build(struct store *s, const char *table,
-		   const struct features_schema *sc, struct ts_index **out,
-		   struct mlfs_err *err)
+		   const struct features_schema *sc, const uint32_t *cols, size_t n,
+		   struct ts_index **out, struct mlfs_err *err)
 {
-	struct features_reader *r = NULL;
-	struct csv_reader *cr = NULL;
 	struct ts_index *ix = calloc(1, sizeof(*ix));
-	char *chunk = malloc(1u << 20);
-	int rc;
-
-	if (!ix || !chunk)
+	const struct fmeta *m;
+	if (!ix)
 		mlfs_oom();
 	ix->sc = sc;
-	ix->ncols = sc->ncols;
-	/* Sized once from the table's counts: no regrowth while reading. */
-	struct features_info info;
-	if (features_stat(s, table, &info) == 0 && info.rows) {
-		buf_reserve(&ix->text, info.size);
-		ix->cap = info.rows + 1;
-		ix->fields = malloc(ix->cap * ix->ncols * sizeof(*ix->fields));
-		ix->nslots = 1024;
-		while (ix->nslots < 2 * ix->cap)
-			ix->nslots *= 2;
-		ix->slots = calloc(ix->nslots, sizeof(*ix->slots));
-		if (!ix->fields || !ix->slots)
-			mlfs_oom();
+	struct store_snapshot *snap = store_snapshot_new(s);
+	int rc = features_meta_ref(s, snap, table, &m);
+	if (rc) {
+		store_snapshot_free(s, snap);
+		free(ix);
+		return mlfs_fail(err, rc, "lookup: no feature table '%s'", table);
 	}
-	if (!(cr = csv_reader_new(CSV_DEFAULT_MAX_RECORD, on_record, ix)))
-		mlfs_oom();
-	rc = features_reader_open(s, table, &r, err);
-	for (uint64_t off = 0; !rc;) {
-		long n = features_reader_read(r, chunk, 1u << 20, off, err);
-		if (n < 0)
-			rc = (int)n;
-		if (n <= 0)
-			break;
-		rc = csv_reader_feed(cr, chunk, (size_t)n, err);
-		off += (uint64_t)n;
+	layout_make(ix, m, cols, n);
+	ix->lay.rows_hint = (size_t)m->rows;
+	struct buf bound[MAX_SEGS + 1] = { 0 };
+	ranges_make(s, snap, m->id, sc->nkeys, bound, &ix->nseg);
+	struct read_job job = { s, snap, ix, bound };
+	par_for(par_default(), ix->nseg, read_range, &job);
+	ix->int_keys = sc->nkeys == 1;
+	for (size_t g = 0; g < ix->nseg; g++) {
+		ix->int_keys = ix->int_keys && ix->seg[g].all_int;
+		if (!rc && ix->seg[g].rc) {
+			rc = ix->seg[g].rc;
+			*err = ix->seg[g].err;
+		}
 	}
-	if (!rc)
-		rc = csv_reader_finish(cr, err);
-	csv_reader_free(cr);
-	features_reader_free(r);
-	free(chunk);
+	for (size_t b = 0; b <= ix->nseg; b++)
+		buf_free(&bound[b]);
+	features_meta_release(s, m);
+	store_snapshot_free(s, snap);
 	if (rc) {
 		ts_index_free(ix);
 		return rc;
 	}
+	slots_fill(ix);
 	*out = ix;
 	return 0;
+}
+
+bool ts_index_int_keys(const struct ts_index *ix)
+{
+	return ix->int_keys;
+}
+
+long ts_index_find_int(const struct ts_index *ix, int64_t v)
+{
+	size_t mask = ix->nslots - 1, i = int_hash(v) & mask;
+	for (; ix->slots[i].row; i = (i + 1) & mask)
+		if (ix->slots[i].key == v)
+			return (long)(ix->slots[i].row - 1);
+	return -1;
 }
 
 long ts_index_find(const struct ts_index *ix, const char *const *keys,
 		   const size_t *lens)
 {
-	if (!ix->nslots)
-		return -1;
-	size_t mask = ix->nslots - 1, i = key_hash(ix, keys, lens) & mask;
-	for (; ix->slots[i]; i = (i + 1) & mask) {
-		size_t row = ix->slots[i] - 1;
+	if (ix->int_keys) {
+		int64_t v;
+		return ts_canonical_int(keys[0], lens[0], &v) ? ts_index_find_int(ix, v) : -1;
+	}
+	size_t mask = ix->nslots - 1, i = text_hash(ix->lay.nkeys, keys, lens) & mask;
+	for (; ix->slots[i].row; i = (i + 1) & mask) {
+		long row = (long)(ix->slots[i].row - 1);
 		if (row_has_key(ix, row, keys, lens))
-			return (long)row;
+			return row;
 	}
 	return -1;
 }
 
-int ts_index_get(const struct ts_index *ix, const char *const *keys,
-		 const size_t *lens, const char **fields, size_t *flens)
+/* Cell BITS of a text cell, or of a numeric one that reads as no
+ * number, appended as its text. */
+static int append_text(const struct ts_seg *g, bool number, uint64_t bits,
+		       struct frame *f, size_t col, struct mlfs_err *err)
 {
-	long row = ts_index_find(ix, keys, lens);
-	if (row < 0)
-		return -ENOENT;
-	const struct field_ref *f = ix->fields + (size_t)row * ix->ncols;
-	for (uint32_t c = 0; c < ix->ncols; c++) {
-		fields[c] = f[c].len == NULL_LEN ? NULL : ix->text.data + f[c].off;
-		flens[c] = f[c].len == NULL_LEN ? 0 : f[c].len;
-	}
-	return 0;
+	struct ts_ref r;
+	size_t e;
+	if (number && ts_cell_exception(bits, &e))
+		r = g->exc[e];
+	else
+		memcpy(&r, &bits, 8);
+	if (r.len == NULL_LEN)
+		return frame_append_null(f, col, err);
+	return frame_append_text(f, col, g->text.data + r.off, r.len, err);
 }
 
-/* Not a number to frame.c: a NaN no parse gives (the text then tells). */
-static const uint64_t NOT_NUMBER = 0x7ff4deadbeef0001ULL;
-
-/* The number frame_append_text reads from text S[0..LEN) in a numeric
- * column (frame.c: value_infer, then value_as_double; "nan" and "inf"
- * as floats): false when it reads none.  A plain decimal with a point
- * ("-0.1234") is a float to value_infer (no int, date or timestamp has
- * that shape), so it goes straight to value_parse_float. */
-static bool frame_number(const char *s, size_t len, double *v)
+/* Column FC of rows ROWS[0..N) to column COL of F. */
+static int append_column(const struct ts_index *ix, const long *rows, size_t n,
+			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err)
 {
-	size_t i = len && (s[0] == '-' || s[0] == '+'), dots = 0, digits = 0;
-	for (size_t k = i; k < len; k++) {
-		if (s[k] == '.')
-			dots++;
-		else if (s[k] >= '0' && s[k] <= '9')
-			digits++;
-		else
-			break;
-		if (k + 1 == len && dots == 1 && digits)
-			return value_parse_float(s, len, v);
-	}
-	enum col_type t = value_infer(s, len);
-	if (t == COL_STRING && value_parse_float(s, len, v))
-		return true;
-	return t != COL_STRING && t != COL_NULL && value_as_double(t, s, len, v);
-}
-
-static void numbers_range(void *arg, int t, size_t lo, size_t hi)
-{
-	struct ts_index *ix = arg;
-	(void)t;
-	for (size_t r = lo; r < hi; r++)
-		for (uint32_t c = 0; c < ix->ncols; c++) {
-			const struct field_ref *f = &ix->fields[r * ix->ncols + c];
-			double *v = &ix->num[r * ix->ncols + c];
-			if (ix->sc->types[c] == COL_STRING || f->len == NULL_LEN)
-				*v = NAN;
-			else if (!frame_number(ix->text.data + f->off, f->len, v))
-				memcpy(v, &NOT_NUMBER, 8);
+	int slot = ix->slot_of[fc], rc = 0;
+	size_t w = ix->lay.width, e;
+	bool number = slot >= 0 && ix->lay.number[slot];
+	for (size_t i = 0; !rc && i < n; i++) {
+		long row = rows[i];
+		if (row < 0 || slot < 0) {
+			rc = frame_append_null(f, col, err);
+			continue;
 		}
-}
-
-void ts_index_numbers(struct ts_index *ix)
-{
-	if (ix->num || !ix->nrows)
-		return;
-	if (!(ix->num = malloc(ix->nrows * ix->ncols * sizeof(*ix->num))))
-		mlfs_oom();
-	par_range(par_default(), ix->nrows, numbers_range, ix);
-}
-
-int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
-		    struct frame *f, size_t col, struct mlfs_err *err)
-{
-	if (row < 0)
-		return frame_append_null(f, col, err);
-	const struct field_ref *r = &ix->fields[(size_t)row * ix->ncols + fc];
-	if (ix->num && ix->sc->types[fc] != COL_STRING) {
-		double v = ix->num[(size_t)row * ix->ncols + fc];
-		if (memcmp(&v, &NOT_NUMBER, 8))
-			return frame_append_number(f, col, v, err);
+		const struct ts_seg *g = &ix->seg[ROW_SEG(row)];
+		uint64_t bits = g->cells[ROW_AT(row) * w + (size_t)slot];
+		if (number && !ts_cell_exception(bits, &e)) {
+			double v;
+			memcpy(&v, &bits, 8);
+			rc = frame_append_number(f, col, v, err);
+		} else {
+			rc = append_text(g, number, bits, f, col, err);
+		}
 	}
-	if (r->len == NULL_LEN)
-		return frame_append_null(f, col, err);
-	return frame_append_text(f, col, ix->text.data + r->off, r->len, err);
+	return rc;
+}
+
+int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+			 const uint32_t *fcol, size_t nf, struct frame *f, size_t first,
+			 struct mlfs_err *err)
+{
+	enum { BLOCK = 256 };	/* a block's cells stay in cache across its columns */
+	int rc = 0;
+	for (size_t lo = 0; !rc && lo < n; lo += BLOCK) {
+		size_t m = n - lo < BLOCK ? n - lo : BLOCK;
+		for (size_t j = 0; !rc && j < nf; j++)
+			rc = append_column(ix, rows + lo, m, fcol[j], f, first + j, err);
+	}
+	return rc;
 }
 
 void ts_index_free(struct ts_index *ix)
 {
 	if (!ix)
 		return;
-	free(ix->col_of);
-	buf_free(&ix->text);
-	free(ix->fields);
-	free(ix->slots);
-	free(ix->num);
+	for (size_t g = 0; g < MAX_SEGS; g++)
+		ts_seg_free(&ix->seg[g]);
+	free(ix->lay.slot);
+	free(ix->lay.key);
+	free(ix->lay.number);
+	free(ix->slot_of);
+	if (ix->slots)
+		munmap(ix->slots, ix->nslots * sizeof(*ix->slots));
 	free(ix);
 }

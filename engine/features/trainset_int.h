@@ -18,23 +18,87 @@
 struct ts_index;
 
 /* The latest row of every key of feature table TABLE (schema SC, which
- * must outlive the index).  -EFBIG past 4 GiB of text. */
+ * must outlive the index), read from its stored rows: columns COLS[0..N)
+ * of SC kept (numbers as numbers), the others dropped.  -EFBIG past 4 GiB
+ * of text in one key range. */
 int ts_index_build(struct store *s, const char *table,
-		   const struct features_schema *sc, struct ts_index **out,
-		   struct mlfs_err *err);
-/* As features_lookup_get without a time: FIELDS[c] and FLENS[c] (arrays
- * of sc->ncols, the caller's) get the row of the key, NULL for a null.
- * -ENOENT.  Read-only: many threads may ask at once. */
-int ts_index_get(const struct ts_index *ix, const char *const *keys,
-		 const size_t *lens, const char **fields, size_t *flens);
+		   const struct features_schema *sc, const uint32_t *cols, size_t n,
+		   struct ts_index **out, struct mlfs_err *err);
 void ts_index_free(struct ts_index *ix);
+/* The row of the key in IX, or -1.  Read-only: many threads may ask. */
+long ts_index_find(const struct ts_index *ix, const char *const *keys,
+		   const size_t *lens);
+/* True when IX's one key column holds canonical ints only: then
+ * ts_index_find_int finds the row of integer key V (or -1). */
+bool ts_index_int_keys(const struct ts_index *ix);
+long ts_index_find_int(const struct ts_index *ix, int64_t v);
+/* Append columns FCOL[0..NF) of rows ROWS[0..N) of IX (-1: no row,
+ * nulls) to columns FIRST.. of F, as frame_append_text of their text
+ * would: row by row in each column. */
+int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
+			 const uint32_t *fcol, size_t nf, struct frame *f, size_t first,
+			 struct mlfs_err *err);
+
+/* ---- building an index (trainset_rows.c) ---- */
+
+struct ts_ref {
+	uint32_t off, len;	/* into a segment's text; len NULL_LEN: null */
+};
+
+/* Where a stored row's fields go: per meta column, its cell slot and key
+ * index (-1: none). */
+struct ts_layout {
+	uint32_t ncols;		/* meta columns */
+	int *slot, *key;
+	uint32_t width;		/* cells a row */
+	bool *number;		/* per slot: numeric (a double), else text */
+	uint32_t nkeys;
+	size_t rows_hint;	/* the table's rows, as last counted */
+};
+
+/* The rows of one key range.  A numeric cell is a double (NaN null, or a
+ * ts_cell_exception: the text that reads as no number); a text cell a
+ * struct ts_ref. */
+struct ts_seg {
+	uint64_t *cells;	/* nrows x width (mmap'd) */
+	uint32_t width;
+	struct ts_ref *keys;	/* nrows x nkeys */
+	int64_t *ikey;		/* nrows: the key as an int, while all_int */
+	bool all_int;
+	size_t nrows, cap;
+	struct buf text;
+	struct ts_ref *exc;
+	size_t nexc, excap;
+	int rc;
+	struct mlfs_err err;
+};
+
+/* Read the stored rows with keys in [LO, HI) into G.  Many threads may
+ * read ranges of one snapshot at once. */
+int ts_rows_read(struct store *s, const struct store_snapshot *snap,
+		 const struct ts_layout *lay, const struct buf *lo, const struct buf *hi,
+		 struct ts_seg *g, struct mlfs_err *err);
+/* Not a number to frame.c: a signalling NaN no parse gives, its low 48
+ * bits the index of the field's text in the segment's exceptions. */
+#define TS_EXC_TAG 0x7ff4000000000000ULL
+#define TS_EXC_MASK 0xffff000000000000ULL
+
+void ts_seg_free(struct ts_seg *g);
+/* Is cell BITS an exception; *I its index. */
+static inline bool ts_cell_exception(uint64_t bits, size_t *i)
+{
+	if ((bits & TS_EXC_MASK) != TS_EXC_TAG)
+		return false;
+	*i = (size_t)(bits & ~TS_EXC_MASK);
+	return true;
+}
+/* P[0..LEN) is an int as "%lld" prints it: *V. */
+bool ts_canonical_int(const char *p, size_t len, int64_t *v);
 
 /* One lookup of a training set being built. */
 struct lk {
 	struct features_lookup *l;
 	struct ts_index *ix;	/* the bulk join, or NULL */
-	const char **ixf;	/* its row's fields (ncols) */
-	size_t *ixl;
 	const struct features_schema *sc;
 	int keycol[16];		/* labels column of each key */
 	int tscol;		/* labels column of the time, -1 */
@@ -67,16 +131,5 @@ extern size_t trainset_columnar_min_bytes;
  * reads its text.  *USED false: nothing was appended, read the CSV text. */
 int ts_scan_columnar(struct store *s, const char *labels, struct ts_ctx *c,
 		     bool *used, struct mlfs_err *err);
-
-/* The row of the key in IX, or -1. */
-long ts_index_find(const struct ts_index *ix, const char *const *keys,
-		   const size_t *lens);
-/* Read every numeric column of IX as frame.c reads its text, once, across
- * the thread pool: then ts_index_append of a number is a copy. */
-void ts_index_numbers(struct ts_index *ix);
-/* Append column FC of row ROW of IX (-1: no row, a null) to column COL of
- * F, as frame_append_text of its text would. */
-int ts_index_append(const struct ts_index *ix, long row, uint32_t fc,
-		    struct frame *f, size_t col, struct mlfs_err *err);
 
 #endif

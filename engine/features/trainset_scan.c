@@ -69,13 +69,21 @@ static void chunk_lookups(struct scan_ctx *sc, uint64_t first,
 	char tmp[16][32];
 	for (size_t k = 0; k < sc->c->nlk; k++) {
 		const struct lk *l = &sc->c->lks[k];
+		long *rowof = sc->rowof[k] + first;
+		const struct col_vec *v = &cols[sc->pos[l->keycol[0]]];
+		if (ts_index_int_keys(l->ix) && v->type == COL_INT && v->i && !v->off) {
+			/* Int keys on both sides: no text. */
+			for (size_t r = 0; r < n; r++)
+				rowof[r] = col_vec_null(v, r) ? -1 : ts_index_find_int(l->ix, v->i[r]);
+			continue;
+		}
 		for (size_t r = 0; r < n; r++) {
 			const char *keys[16];
 			size_t lens[16];
 			bool ok = true;
 			for (uint32_t i = 0; ok && i < l->sc->nkeys; i++)
 				ok = key_text(&cols[sc->pos[l->keycol[i]]], r, tmp[i], &keys[i], &lens[i]);
-			sc->rowof[k][first + r] = ok ? ts_index_find(l->ix, keys, lens) : -1;
+			rowof[r] = ok ? ts_index_find(l->ix, keys, lens) : -1;
 		}
 	}
 }
@@ -191,9 +199,7 @@ static int fill_frame(struct scan_ctx *sc, struct columnar *cf, uint64_t rows,
 	}
 	for (size_t k = 0; !rc && k < c->nlk; k++) {
 		const struct lk *l = &c->lks[k];
-		for (uint64_t r = 0; !rc && r < rows; r++)
-			for (size_t j = 0; !rc && j < l->n; j++)
-				rc = ts_index_append(l->ix, sc->rowof[k][r], l->fcol[j], c->f, l->first + j, err);
+		rc = ts_index_append_rows(l->ix, sc->rowof[k], rows, l->fcol, l->n, c->f, l->first, err);
 	}
 	return rc;
 }
@@ -222,8 +228,6 @@ int ts_scan_columnar(struct store *s, const char *labels, struct ts_ctx *c,
 	if (!sc.cols || !sc.pos || !sc.num || !sc.rowof)
 		mlfs_oom();
 	scan_columns(&sc, cf, rows);
-	for (size_t k = 0; k < c->nlk; k++)
-		ts_index_numbers(c->lks[k].ix);
 	rc = columnar_scan(cf, sc.cols, sc.ncols, on_chunk, &sc, err);
 	if (rc == -EAGAIN)
 		rc = 0;		/* the table changed during the pass: the text */

@@ -263,6 +263,226 @@ static void test_columnar_equals_text(void **state)
 	buf_free(&q);
 }
 
+/* ---- the bulk join against a brute-force lookup ---- */
+
+static uint64_t rnd_state;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)(rnd_state >> 33) % n;
+}
+
+/* A random key field of shape SHAPE: 0 a canonical int, 1 text, 2 either. */
+static void rnd_key(struct buf *b, int shape)
+{
+	static const char *const odd[] = { "007", "+5", "-0", "k,1", "q\"x", "5 " };
+	if (shape == 0 || (shape == 2 && rnd(2)))
+		buf_printf(b, "%lld", (long long)rnd(4000) - 1500 + (rnd(50) ? 0 : 4000000000000LL));
+	else if (rnd(8))
+		buf_printf(b, "u%u", rnd(3000));
+	else
+		buf_puts(b, odd[rnd(6)]);
+}
+
+static void rnd_value(struct buf *b, int kind)
+{
+	static const char *const num[] = { "-0", "+7", "-0.0", "1e3", "-2.5E-3", "0.1", "12345678.125", "" };
+	static const char *const txt[] = { "a", "b,c", "\"q\"", "", "x y", "7" };
+	if (kind == 0)
+		buf_printf(b, "%d", (int)rnd(2000) - 1000);
+	else if (kind == 1)
+		buf_printf(b, "%s%d.%0*u", rnd(2) ? "-" : "", (int)rnd(100), 1 + (int)rnd(6), rnd(100000));
+	else if (kind == 2)
+		buf_puts(b, num[rnd(8)]);
+	else
+		buf_puts(b, txt[rnd(6)]);
+}
+
+static void csv_field(struct buf *b, const char *p, size_t len)
+{
+	bool q = memchr(p, ',', len) || memchr(p, '"', len);
+	if (q)
+		buf_putc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (q && p[i] == '"')
+			buf_putc(b, '"');
+		buf_putc(b, p[i]);
+	}
+	if (q)
+		buf_putc(b, '"');
+}
+
+struct rnd_table {
+	uint32_t nkeys;
+	int shape[2];
+	size_t nrows;
+	char ***cell;		/* nrows x (nkeys + 4) texts, the keys first */
+};
+
+static void compare_columns(const struct frame *a, size_t ca, const struct frame *b, size_t cb)
+{
+	assert_string_equal(frame_col_name(a, ca), frame_col_name(b, cb));
+	assert_int_equal(frame_col_kind(a, ca), frame_col_kind(b, cb));
+	assert_int_equal(frame_col_len(a, ca), frame_col_len(b, cb));
+	for (size_t r = 0; r < frame_col_len(a, ca); r++) {
+		if (frame_col_kind(a, ca) == FRAME_NUMERIC) {
+			double x = frame_col_numbers(a, ca)[r], y = frame_col_numbers(b, cb)[r];
+			if (memcmp(&x, &y, 8))
+				fail_msg("%s row %zu: %.17g, brute force %.17g", frame_col_name(a, ca), r, x, y);
+			continue;
+		}
+		int32_t x = frame_col_codes(a, ca)[r], y = frame_col_codes(b, cb)[r];
+		assert_int_equal(x, y);
+		if (x >= 0)
+			assert_string_equal(frame_col_category(a, ca, x, NULL), frame_col_category(b, cb, y, NULL));
+	}
+}
+
+/* Feature table NAME of T's shape: random unique keys and values. */
+static void rnd_features(struct store *s, const char *fname, struct rnd_table *t)
+{
+	struct mlfs_err err = { 0 };
+	for (uint32_t k = 0; k < t->nkeys; k++)
+		t->shape[k] = (int)rnd(3);
+	struct buf q = { 0 }, v = { 0 };
+	buf_puts(&q, t->nkeys == 2 ? "k0,k1,vi,vf,vn,vs\n" : "k0,vi,vf,vn,vs\n");
+	t->cell = calloc(t->nrows, sizeof(*t->cell));
+	for (size_t r = 0; r < t->nrows; r++) {
+		t->cell[r] = calloc(t->nkeys + 4, sizeof(char *));
+		for (;;) {	/* a key not taken yet */
+			for (uint32_t k = 0; k < t->nkeys; k++) {
+				buf_reset(&v);
+				rnd_key(&v, t->shape[k]);
+				t->cell[r][k] = strdup(v.data);
+			}
+			bool dup = false;
+			for (size_t o = 0; o < r && !dup; o++)
+				dup = !strcmp(t->cell[o][0], t->cell[r][0]) &&
+				      (t->nkeys == 1 || !strcmp(t->cell[o][1], t->cell[r][1]));
+			if (!dup)
+				break;
+			for (uint32_t k = 0; k < t->nkeys; k++)
+				free(t->cell[r][k]);
+		}
+		for (int c = 0; c < 4; c++) {
+			buf_reset(&v);
+			if (rnd(10))
+				rnd_value(&v, c);
+			t->cell[r][t->nkeys + c] = strdup(v.data ? v.data : "");
+		}
+		for (uint32_t c = 0; c < t->nkeys + 4; c++) {
+			if (c)
+				buf_putc(&q, ',');
+			csv_field(&q, t->cell[r][c], strlen(t->cell[r][c]));
+		}
+		buf_putc(&q, '\n');
+	}
+	assert_int_equal(features_create(s, fname, &err), 0);
+	assert_int_equal(features_set_keys(s, fname, "k0,k1\n", t->nkeys == 2 ? 6 : 3, true, &err), 0);
+	struct features_writer *w;
+	assert_int_equal(features_writer_open(s, fname, true, &w, &err), 0);
+	if (features_writer_write(w, q.data, q.len, &err) || features_writer_commit(w, true, &err))
+		fail_msg("%s", err.msg);
+	features_writer_free(w);
+	buf_free(&q);
+	buf_free(&v);
+}
+
+/* Random feature table T of unique keys, labels of random keys (found,
+ * missing, null, non-canonical), one training set built through the
+ * labels' CSV text and one through their columnar form: each lookup
+ * column equals frame_append_text of the feature row whose key text is
+ * the label's, found by a linear search. */
+static void check_random_join(struct store_fixture *f, int round)
+{
+	struct mlfs_err err = { 0 };
+	struct rnd_table t = { .nkeys = 1 + rnd(2), .nrows = 200 + rnd(3000) };
+	static const char *const knames[] = { "k0", "k1" };
+	static const char *const vnames[] = { "vi", "vf", "vn", "vs" };
+	char fname[32], lname[32];
+	snprintf(fname, sizeof(fname), "rf%d", round);
+	snprintf(lname, sizeof(lname), "rl%d", round);
+	rnd_features(f->s, fname, &t);
+	struct buf q = { 0 }, v = { 0 };
+	/* Labels: a row's key taken from the table, or random, or null. */
+	buf_reset(&q);
+	buf_puts(&q, t.nkeys == 2 ? "k0,k1,y\n" : "k0,y\n");
+	enum { NLAB = TRAINSET_BULK_ROWS + 3000 };
+	char ***lab = calloc(NLAB, sizeof(*lab));
+	for (size_t r = 0; r < NLAB; r++) {
+		lab[r] = calloc(2, sizeof(char *));
+		size_t from = rnd((uint32_t)t.nrows);
+		int how = (int)rnd(10);
+		for (uint32_t k = 0; k < t.nkeys; k++) {
+			buf_reset(&v);
+			if (how == 0 && k == 0)
+				buf_puts(&v, "");
+			else if (how == 1)
+				rnd_key(&v, t.shape[k]);
+			else
+				buf_puts(&v, t.cell[from][k]);
+			lab[r][k] = strdup(v.data ? v.data : "");
+			csv_field(&q, lab[r][k], strlen(lab[r][k]));
+			buf_putc(&q, ',');
+		}
+		buf_printf(&q, "%u\n", rnd(2));
+	}
+	fixture_table_put(f->s, lname, q.data);
+
+	/* The reference: lookup columns by brute force. */
+	struct frame *ref = frame_new(), *got[2];
+	struct trainset_lookup lk[] = { { fname, knames, t.nkeys, NULL, 0, NULL } };
+	for (int pass = 0; pass < 2; pass++) {
+		trainset_columnar_min_bytes = pass ? 0 : (size_t)1 << 40;
+		if (trainset_build(f->s, lname, "y", lk, 1, NULL, 0, &got[pass], &err))
+			fail_msg("round %d: %s", round, err.msg);
+	}
+	trainset_columnar_min_bytes = 1u << 20;
+	size_t first = t.nkeys + 1;
+	assert_int_equal(frame_ncols(got[0]), first + 4);
+	for (int c = 0; c < 4; c++)
+		assert_true(frame_add_column(ref, vnames[c], frame_col_kind(got[0], first + c),
+					     frame_col_type(got[0], first + c), &err) == c);
+	for (size_t r = 0; r < NLAB; r++) {
+		long hit = -1;
+		for (size_t o = 0; o < t.nrows && hit < 0 && lab[r][0][0]; o++)
+			if (!strcmp(t.cell[o][0], lab[r][0]) && (t.nkeys == 1 || !strcmp(t.cell[o][1], lab[r][1])))
+				hit = (long)o;
+		for (int c = 0; c < 4; c++) {
+			const char *x = hit < 0 ? "" : t.cell[hit][t.nkeys + c];
+			assert_int_equal(frame_append_text(ref, (size_t)c, x, strlen(x), &err), 0);
+		}
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (int c = 0; c < 4; c++)
+			compare_columns(got[pass], first + (size_t)c, ref, (size_t)c);
+		frame_free(got[pass]);
+	}
+	frame_free(ref);
+	for (size_t r = 0; r < NLAB; r++) {
+		for (uint32_t k = 0; k < t.nkeys; k++)
+			free(lab[r][k]);
+		free(lab[r]);
+	}
+	free(lab);
+	for (size_t r = 0; r < t.nrows; r++) {
+		for (uint32_t c = 0; c < t.nkeys + 4; c++)
+			free(t.cell[r][c]);
+		free(t.cell[r]);
+	}
+	free(t.cell);
+	buf_free(&q);
+	buf_free(&v);
+}
+
+static void test_random_join_equals_brute_force(void **state)
+{
+	rnd_state = 42;
+	for (int round = 0; round < 12; round++)
+		check_random_join(*state, round);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +490,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_join_equals_point_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_columnar_equals_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_join_equals_brute_force, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
