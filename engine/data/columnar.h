@@ -49,6 +49,17 @@ static inline bool col_vec_null(const struct col_vec *v, size_t r)
 	return v->nulls && (v->nulls[r >> 3] >> (r & 7) & 1);
 }
 
+/* Row R of V (not a string column) as the number frame.c reads from its
+ * text, when columnar_as_number holds for the column: NaN for a null. */
+static inline double col_vec_number(const struct col_vec *v, size_t r)
+{
+	if (col_vec_null(v, r))
+		return __builtin_nan("");
+	if (v->type == COL_FLOAT)
+		return v->f[r];
+	return v->type == COL_TIMESTAMP ? (double)v->i[r] / 1e6 : (double)v->i[r];
+}
+
 /* An open columnar form of a table's current version. */
 struct columnar;
 

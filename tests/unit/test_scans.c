@@ -135,7 +135,7 @@ static void test_monitor_form_equals_text(void **state)
 	assert_int_equal(table_create(s, "t", NULL), 0);
 	assert_int_equal(table_create(s, "base", NULL), 0);
 	put_random(s, "t", &seed, 140000, true, false);
-	put_random(s, "base", &seed, 3000, true, false);
+	put_random(s, "base", &seed, 70000, true, false);
 	const char *spec = "source: table:t\ntimestamp: ts\nbaseline: table:base\nslice_by: [d]\n";
 	for (int i = 0; i < 2; i++) {
 		const char *name = i ? "col" : "txt";
