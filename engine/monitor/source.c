@@ -1,7 +1,8 @@
 /* source.c - a refresh's new rows: the layout of the watched columns
  * (decided at the first refresh that can), then the endpoint's log after
  * the record's SEQ or the table after its cursor, each row placed in its
- * window.  No statistics here (window.c), no writing (refresh.c).
+ * window (a table read from its start through its columnar form when it
+ * can).  No statistics here (window.c), no writing (refresh.c).
  *
  * Window of a time T (seconds): [floor(T / G) * G, + G) for granularity
  * G, aligned to the epoch; whole weeks start on Monday (the epoch was a

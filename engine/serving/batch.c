@@ -1,7 +1,9 @@
 /* batch.c - batch scoring in bounded memory (see batch.h): CSV records
  * are collected by the base CSV reader as they arrive, rewritten with the
  * header into chunk requests of BATCH_CHUNK_ROWS rows, scored through
- * served.c and appended to an unlinked spool file. */
+ * served.c and appended to an unlinked spool file; a table of 1 MiB or
+ * more is read through its columnar form instead (chunk requests made
+ * across the pool, scored in row order). */
 #include "batch.h"
 
 #include <errno.h>
@@ -410,10 +412,10 @@ static bool vec_text(const struct col_vec *v, size_t r, struct buf *text)
 	return true;
 }
 
-/* A chunk's rows as a request (on a pool thread). */
-static void *chunk_request(void *ctx, uint64_t first, const struct col_vec *cols, size_t n)
+/* Rows [FROM, FROM + N) of a chunk as a request. */
+static struct request *rows_request(const struct batch_form *bf, const struct col_vec *cols,
+				    size_t from, size_t n)
 {
-	const struct batch_form *bf = ctx;
 	struct request *r = calloc(1, sizeof(*r));
 	if (!r)
 		mlfs_oom();
@@ -425,7 +427,6 @@ static void *chunk_request(void *ctx, uint64_t first, const struct col_vec *cols
 	r->cells = calloc(n * bf->ncols + 1, sizeof(*r->cells));
 	if (!r->names || !r->cells)
 		mlfs_oom();
-	(void)first;
 	for (size_t k = 0; k < bf->ncols; k++)
 		if (!(r->names[k] = strdup(bf->names[bf->cols[k]])))
 			mlfs_oom();
@@ -433,19 +434,41 @@ static void *chunk_request(void *ctx, uint64_t first, const struct col_vec *cols
 		for (size_t k = 0; k < bf->ncols; k++) {
 			struct request_cell *c = &r->cells[i * bf->ncols + k];
 			c->off = r->text.len;
-			c->missing = !vec_text(&cols[k], i, &r->text);
+			c->missing = !vec_text(&cols[k], from + i, &r->text);
 			c->len = c->missing ? 0 : r->text.len - c->off - 1;
 		}
 	return r;
 }
 
-/* Score a chunk's request, in row order. */
+/* A chunk's rows as requests of BATCH_CHUNK_ROWS rows (as the CSV path
+ * makes them: their buffers stay small), NULL-terminated (on a pool
+ * thread). */
+static void *chunk_requests(void *ctx, uint64_t first, const struct col_vec *cols, size_t n)
+{
+	size_t nr = (n + BATCH_CHUNK_ROWS - 1) / BATCH_CHUNK_ROWS;
+	struct request **rs = calloc(nr + 1, sizeof(*rs));
+	if (!rs)
+		mlfs_oom();
+	(void)first;
+	for (size_t k = 0; k < nr; k++) {
+		size_t from = k * BATCH_CHUNK_ROWS;
+		rs[k] = rows_request(ctx, cols, from, n - from < BATCH_CHUNK_ROWS ? n - from : BATCH_CHUNK_ROWS);
+	}
+	return rs;
+}
+
+/* Score a chunk's requests, in row order. */
 static int score_chunk(void *ctx, void *made, bool skip)
 {
 	struct batch_form *bf = ctx;
-	struct request *r = made;
-	int rc = skip ? 0 : score_request(bf->b, r, bf->b->rows > 0, bf->err);
-	request_free(r);
+	struct request **rs = made;
+	int rc = 0;
+	for (size_t k = 0; rs[k]; k++) {
+		if (!skip && !rc)
+			rc = score_request(bf->b, rs[k], bf->b->rows > 0, bf->err);
+		request_free(rs[k]);
+	}
+	free(rs);
 	return rc;
 }
 
@@ -516,7 +539,7 @@ static int score_table_form(struct batch *b, const char *input, bool *used,
 	if (form_plan(b, input, cf, bf)) {
 		bf->b = b;
 		bf->err = err;
-		rc = columnar_scan_ordered(cf, bf->cols, bf->ncols, chunk_request, score_chunk, bf, err);
+		rc = columnar_scan_ordered(cf, bf->cols, bf->ncols, chunk_requests, score_chunk, bf, err);
 		*used = rc != -EAGAIN;
 		if (rc == -EAGAIN) {
 			rc = ftruncate(b->fd, 0) ? mlfs_fail(err, -EIO, "spool: %s", strerror(errno)) : 0;
