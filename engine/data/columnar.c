@@ -35,6 +35,8 @@
 #include "table.h"
 
 unsigned columnar_test_stop_after;
+size_t columnar_scan_min_bytes = 1u << 20;
+unsigned long columnar_test_chunks_read;
 
 static const char build_lock_key;
 
@@ -1099,6 +1101,11 @@ uint64_t columnar_version(const struct columnar *c)
 	return c->ver;
 }
 
+void columnar_cursor(const struct columnar *c, struct table_cursor *out)
+{
+	*out = c->end;
+}
+
 uint32_t columnar_ncols(const struct columnar *c)
 {
 	return c->ncols;
@@ -1205,14 +1212,63 @@ int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
 	if (hi > c->nchunks)
 		hi = c->nchunks;
 	sc.lo = lo;
-	if (lo < hi)
+	if (lo < hi) {
 		par_range(par_default(), hi - lo, scan_range, &sc);
+		__atomic_add_fetch(&columnar_test_chunks_read, hi - lo, __ATOMIC_RELAXED);
+	}
 	int rc = 0;
 	for (int t = 0; t < nt && !rc; t++)
 		if ((rc = sc.rc[t]) && err)
 			*err = sc.errs[t];
 	free(sc.rc);
 	free(sc.errs);
+	return rc;
+}
+
+struct ordered {
+	const struct columnar *c;
+	size_t lo, hi;
+	columnar_make_fn make;
+	void *ctx;
+	void **made;		/* per chunk of the pass */
+};
+
+static int ordered_chunk(void *ctx, int thread, uint64_t first,
+			 const struct col_vec *cols, size_t n)
+{
+	struct ordered *o = ctx;
+	size_t a = o->lo, b = o->hi;	/* the chunk starting at FIRST */
+	while (b - a > 1) {
+		size_t m = a + (b - a) / 2;
+		if (o->c->chunks[m].first <= first)
+			a = m;
+		else
+			b = m;
+	}
+	(void)thread;
+	o->made[a - o->lo] = o->make(o->ctx, first, cols, n);
+	return 0;
+}
+
+int columnar_scan_ordered(struct columnar *c, const uint32_t *cols, size_t ncols,
+			  columnar_make_fn make, columnar_use_fn use, void *ctx,
+			  struct mlfs_err *err)
+{
+	size_t step = 2 * (size_t)columnar_threads();
+	struct ordered o = { c, 0, 0, make, ctx, calloc(step, sizeof(void *)) };
+	if (!o.made)
+		mlfs_oom();
+	int rc = 0;
+	for (o.lo = 0; !rc && o.lo < c->nchunks; o.lo = o.hi) {
+		o.hi = c->nchunks - o.lo > step ? o.lo + step : c->nchunks;
+		rc = columnar_scan_chunks(c, o.lo, o.hi, cols, ncols, ordered_chunk, &o, err);
+		for (size_t i = 0; i < o.hi - o.lo; i++) {
+			int r = o.made[i] ? use(ctx, o.made[i], rc != 0) : 0;
+			rc = rc ? rc : r;
+			o.made[i] = NULL;
+		}
+	}
+	free(o.made);
 	return rc;
 }
 

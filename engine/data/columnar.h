@@ -19,9 +19,16 @@
 #include "buf.h"
 #include "err.h"
 #include "store.h"
+#include "table.h"
 #include "types.h"
 
 #define COLUMNAR_CHUNK_ROWS 65536u
+
+/* Scans that may read a table's text instead (a monitor's table source,
+ * batch scoring) read the form only for tables of this many bytes of rows
+ * or more (1 MiB, as trainset_scan.c): below it the build, a pass over
+ * the text, costs more than the typed scan saves.  Tests set it. */
+extern size_t columnar_scan_min_bytes;
 
 /* One column of one chunk, borrowed from the scan (valid during the
  * callback).  Row R is null when NULLS is set and bit R of it is 1.
@@ -42,6 +49,17 @@ static inline bool col_vec_null(const struct col_vec *v, size_t r)
 	return v->nulls && (v->nulls[r >> 3] >> (r & 7) & 1);
 }
 
+/* Row R of V (not a string column) as the number frame.c reads from its
+ * text, when columnar_as_number holds for the column: NaN for a null. */
+static inline double col_vec_number(const struct col_vec *v, size_t r)
+{
+	if (col_vec_null(v, r))
+		return __builtin_nan("");
+	if (v->type == COL_FLOAT)
+		return v->f[r];
+	return v->type == COL_TIMESTAMP ? (double)v->i[r] / 1e6 : (double)v->i[r];
+}
+
 /* An open columnar form of a table's current version. */
 struct columnar;
 
@@ -55,6 +73,9 @@ void columnar_free(struct columnar *c);
 
 uint64_t columnar_rows(const struct columnar *c);
 uint64_t columnar_version(const struct columnar *c);
+/* Where the version's rows end, as table_scan_since's cursor after a
+ * read of all of them (a scan of the form moves a reader's cursor here). */
+void columnar_cursor(const struct columnar *c, struct table_cursor *out);
 uint32_t columnar_ncols(const struct columnar *c);
 enum col_type columnar_type(const struct columnar *c, uint32_t col);
 /* True when every non-null value of COL (an int or date column) reads
@@ -86,6 +107,19 @@ int columnar_scan_chunks(struct columnar *c, size_t lo, size_t hi,
 			 const uint32_t *cols, size_t ncols, columnar_fn fn,
 			 void *ctx, struct mlfs_err *err);
 
+/* A pass in row order over what the pool makes of each chunk: MAKE runs
+ * on pool threads, one call per chunk (as columnar_fn), and returns its
+ * result; USE takes the results on the calling thread, one at a time in
+ * row order, a few chunks per thread at a time (bounded memory), and
+ * frees each (only that when SKIP: an earlier USE or the scan failed).
+ * Returns the scan's error or the first non-zero USE returned. */
+typedef void *(*columnar_make_fn)(void *ctx, uint64_t first,
+				  const struct col_vec *cols, size_t n);
+typedef int (*columnar_use_fn)(void *ctx, void *made, bool skip);
+int columnar_scan_ordered(struct columnar *c, const uint32_t *cols, size_t ncols,
+			  columnar_make_fn make, columnar_use_fn use, void *ctx,
+			  struct mlfs_err *err);
+
 /* Into B (a schema change's or a drop's batch): drop every columnar
  * form of table TID.  A commit of rows keeps them: the previous version's
  * form is never read for the new one, and its build extends it.  Used by
@@ -108,5 +142,7 @@ int columnar_recover(struct store *s, struct mlfs_err *err);
 /* Tests: stop building after this many chunks were written, as a crash
  * would (0: never). */
 extern unsigned columnar_test_stop_after;
+/* Tests: chunks the scans have read (a scan that used the form). */
+extern unsigned long columnar_test_chunks_read;
 
 #endif

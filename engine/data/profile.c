@@ -240,6 +240,26 @@ void profile_builder_row(struct profile_builder *b)
 
 /* ---- finishing ---- */
 
+void profile_builder_merge(struct profile_builder *dst, struct profile_builder *src)
+{
+	for (size_t i = 0; i < dst->ncols && i < src->ncols; i++) {
+		struct bcol *d = &dst->cols[i], *c = &src->cols[i];
+		d->nulls += c->nulls;
+		for (size_t k = 0; k < c->ncats; k++)
+			cat_add(d, c->cats[k].s, c->cats[k].len, c->cats[k].n);
+		if (d->kind != PROFILE_NUMERIC || !c->count)
+			continue;
+		if (d->count + c->count > d->xcap) {
+			d->xcap = d->count + c->count;
+			d->x = xrealloc(d->x, d->xcap * sizeof(*d->x));
+		}
+		memcpy(d->x + d->count, c->x, c->count * sizeof(*d->x));
+		d->count += c->count;
+	}
+	dst->rows += src->rows;
+	profile_builder_free(src);
+}
+
 static int cmp_cat(const void *a, const void *b)
 {
 	return strcmp(((const struct cat *)a)->s, ((const struct cat *)b)->s);

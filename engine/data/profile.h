@@ -86,6 +86,11 @@ void profile_builder_row(struct profile_builder *b);
 /* Sort, sample and count: the profile of what was added (the caller frees
  * it with profile_free()).  Frees B.  Never NULL (out of memory aborts). */
 struct profile *profile_builder_finish(struct profile_builder *b);
+/* Add the rows of SRC (built with the same columns, in the same order,
+ * between rows) to DST and free SRC: DST then profiles its rows and
+ * SRC's, in any order (a profile does not depend on the rows' order),
+ * e.g. partial builders of chunk ranges scanned on several threads. */
+void profile_builder_merge(struct profile_builder *dst, struct profile_builder *src);
 /* Discard an unfinished builder.  NULL is a no-op. */
 void profile_builder_free(struct profile_builder *b);
 

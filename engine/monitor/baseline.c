@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "columnar.h"
 #include "registry.h"
 #include "types.h"
 
@@ -46,6 +47,21 @@ static void builder_row(struct profile_builder *b, const struct csv_field *f, si
 	profile_builder_row(b);
 }
 
+/* The builder of value P[0..LEN) of slice J, made on its first row. */
+static struct profile_builder *builder_of(struct builder_ctx *bc, size_t j,
+					  const char *p, size_t len)
+{
+	size_t k = strmap_intern(bc->values[j], p, len);
+	if (k == bc->nper[j]) {
+		bc->per[j] = realloc(bc->per[j], (k + 1) * sizeof(*bc->per[j]));
+		if (!bc->per[j])
+			mlfs_oom();
+		bc->per[j][k] = builder_for(bc);
+		bc->nper[j]++;
+	}
+	return bc->per[j][k];
+}
+
 static int on_baseline_row(void *ctx, const struct csv_field *f, size_t n,
 			   uint64_t line, struct mlfs_err *err)
 {
@@ -55,17 +71,22 @@ static int on_baseline_row(void *ctx, const struct csv_field *f, size_t n,
 		long at = bc->slice_field[j];
 		if (at < 0 || (size_t)at >= n || !f[at].len)
 			continue;
-		size_t k = strmap_intern(bc->values[j], f[at].p, f[at].len);
-		if (k == bc->nper[j]) {
-			bc->per[j] = realloc(bc->per[j], (k + 1) * sizeof(*bc->per[j]));
-			if (!bc->per[j])
-				mlfs_oom();
-			bc->per[j][k] = builder_for(bc);
-			bc->nper[j]++;
-		}
-		builder_row(bc->per[j][k], f, n, bc->n);
+		builder_row(builder_of(bc, j, f[at].p, f[at].len), f, n, bc->n);
 	}
 	return 0;
+}
+
+/* BC's builders, empty (its columns and slice fields set). */
+static void builders_init(struct builder_ctx *bc)
+{
+	bc->b = builder_for(bc);
+	bc->values = calloc(bc->nslices + 1, sizeof(*bc->values));
+	bc->per = calloc(bc->nslices + 1, sizeof(*bc->per));
+	bc->nper = calloc(bc->nslices + 1, sizeof(size_t));
+	if (!bc->values || !bc->per || !bc->nper)
+		mlfs_oom();
+	for (size_t j = 0; j < bc->nslices; j++)
+		bc->values[j] = strmap_new();
 }
 
 /* Finish (OK) or drop what BC built, the slices into BASE. */
@@ -98,6 +119,145 @@ static void builders_end(struct builder_ctx *bc, struct baseline *base, bool ok)
 	free(bc->values);
 	free(bc->per);
 	free(bc->nper);
+}
+
+/* ---- the baseline table through its columnar form ----
+ * A baseline table of columnar_scan_min_bytes or more (below, building
+ * the form costs more than it saves) is profiled from its form
+ * (columnar.h): each chunk into partial builders on a pool thread, merged
+ * in row order, so slice values keep their first-seen order; a profile
+ * does not depend on the order of its rows, so it is the text path's.
+ * Numeric columns are read as numbers where the form holds the number the
+ * text parses to (columnar_as_number), slice columns where it gives their
+ * text (strings; ints and dates written canonically); else the text. */
+
+/* Row R of COLS into B as builder_row puts the row's text. */
+static void vec_row(struct profile_builder *b, const struct col_vec *cols, size_t n, size_t r)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct col_vec *v = &cols[i];
+		if (v->off)
+			profile_builder_text(b, i, v->bytes + v->off[r], v->off[r + 1] - v->off[r]);
+		else
+			profile_builder_number(b, i, col_vec_number(v, r));
+	}
+	profile_builder_row(b);
+}
+
+/* The text of row R of V (a text, or a canonical int or date) into TMP;
+ * its length, 0 for a null. */
+static size_t vec_text(const struct col_vec *v, size_t r, char tmp[32], const char **p)
+{
+	*p = tmp;
+	if (col_vec_null(v, r))
+		return 0;
+	if (v->off) {
+		*p = v->bytes + v->off[r];
+		return v->off[r + 1] - v->off[r];
+	}
+	if (v->type == COL_DATE)
+		fmt_date(tmp, (int32_t)v->i[r]);
+	else
+		snprintf(tmp, 32, "%lld", (long long)v->i[r]);
+	return strlen(tmp);
+}
+
+/* A chunk's rows into partial builders (on a pool thread). */
+static void *profile_chunk(void *ctx, uint64_t first, const struct col_vec *cols, size_t n)
+{
+	const struct builder_ctx *bc = ctx;
+	struct builder_ctx *part = malloc(sizeof(*part));
+	if (!part)
+		mlfs_oom();
+	*part = (struct builder_ctx){ .n = bc->n, .names = bc->names, .types = bc->types,
+				      .nslices = bc->nslices, .slice_field = bc->slice_field };
+	builders_init(part);
+	(void)first;
+	for (size_t r = 0; r < n; r++) {
+		vec_row(part->b, cols, bc->n, r);
+		for (size_t j = 0; j < bc->nslices; j++) {
+			char tmp[32];
+			const char *p;
+			size_t len = bc->slice_field[j] < 0 ? 0 : vec_text(&cols[bc->slice_field[j]], r, tmp, &p);
+			if (len)
+				vec_row(builder_of(part, j, p, len), cols, bc->n, r);
+		}
+	}
+	return part;
+}
+
+/* Free PART, what it built kept by nobody. */
+static void part_free(struct builder_ctx *part)
+{
+	part->slice_field = NULL;	/* the whole's */
+	builders_end(part, NULL, false);
+	free(part);
+}
+
+/* Merge a chunk's partial builders into the whole, in row order. */
+static int merge_chunk(void *ctx, void *made, bool skip)
+{
+	struct builder_ctx *bc = ctx, *part = made;
+	if (!skip) {
+		profile_builder_merge(bc->b, part->b);
+		part->b = NULL;
+		for (size_t j = 0; j < bc->nslices; j++) {
+			for (size_t k = 0; k < part->nper[j]; k++) {
+				size_t len;
+				const char *v = strmap_str(part->values[j], k, &len);
+				profile_builder_merge(builder_of(bc, j, v, len), part->per[j][k]);
+			}
+			part->nper[j] = 0;
+		}
+	}
+	part_free(part);
+	return 0;
+}
+
+static bool form_fits(const struct builder_ctx *bc, const struct columnar *cf)
+{
+	if (columnar_ncols(cf) != bc->n)
+		return false;
+	for (uint32_t i = 0; i < bc->n; i++) {
+		enum col_type t = columnar_type(cf, i);
+		if (t != bc->types[i] || (t != COL_STRING && t != COL_NULL && !columnar_as_number(cf, i)))
+			return false;
+	}
+	for (size_t j = 0; j < bc->nslices; j++) {
+		long at = bc->slice_field[j];
+		enum col_type t = at < 0 ? COL_STRING : columnar_type(cf, (uint32_t)at);
+		if (t != COL_STRING && t != COL_NULL &&
+		    ((t != COL_INT && t != COL_DATE) || !columnar_canonical(cf, (uint32_t)at)))
+			return false;
+	}
+	return true;
+}
+
+/* Profile table NAME into BC (empty builders) through its form: false
+ * when it has none that fits or the scan failed (BC empty again). */
+static bool profile_form(struct store *s, const char *name, struct builder_ctx *bc)
+{
+	struct columnar *cf = NULL;
+	struct mlfs_err e;
+	if (columnar_open(s, name, &cf, &e))
+		return false;
+	bool ok = form_fits(bc, cf);
+	uint32_t *cols = calloc(bc->n + 1, sizeof(uint32_t));
+	if (!cols)
+		mlfs_oom();
+	for (uint32_t i = 0; i < bc->n; i++)
+		cols[i] = i;
+	if (ok && columnar_scan_ordered(cf, cols, bc->n, profile_chunk, merge_chunk, bc, &e)) {
+		long *fields = bc->slice_field;
+		bc->slice_field = NULL;
+		builders_end(bc, NULL, false);
+		bc->slice_field = fields;
+		builders_init(bc);
+		ok = false;
+	}
+	free(cols);
+	columnar_free(cf);
+	return ok;
 }
 
 /* ---- the table baseline's profiles, kept until the table changes ----
@@ -232,18 +392,13 @@ int baseline_load(struct refresh *rf, uint64_t *version, struct mlfs_err *err)
 			return 0;
 		}
 		struct builder_ctx bc = { NULL, n, names, types, sp->nslices, NULL, NULL, NULL, NULL };
-		bc.b = builder_for(&bc);
-		bc.slice_field = calloc(sp->nslices + 1, sizeof(long));
-		bc.values = calloc(sp->nslices + 1, sizeof(*bc.values));
-		bc.per = calloc(sp->nslices + 1, sizeof(*bc.per));
-		bc.nper = calloc(sp->nslices + 1, sizeof(size_t));
-		if (!bc.slice_field || !bc.values || !bc.per || !bc.nper)
+		if (!(bc.slice_field = calloc(sp->nslices + 1, sizeof(long))))
 			mlfs_oom();
-		for (size_t j = 0; j < sp->nslices; j++) {
+		for (size_t j = 0; j < sp->nslices; j++)
 			bc.slice_field[j] = mon_field(names, n, sp->slice_by[j]);
-			bc.values[j] = strmap_new();
-		}
-		rc = table_scan(rf->s, sp->base_name, on_baseline_row, &bc, err);
+		builders_init(&bc);
+		if (ti.data_bytes < columnar_scan_min_bytes || !profile_form(rf->s, sp->base_name, &bc))
+			rc = table_scan(rf->s, sp->base_name, on_baseline_row, &bc, err);
 		builders_end(&bc, &rf->base, rc == 0);
 		rf->base_built = rc == 0;
 		free(names);

@@ -1,7 +1,9 @@
 /* batch.c - batch scoring in bounded memory (see batch.h): CSV records
  * are collected by the base CSV reader as they arrive, rewritten with the
  * header into chunk requests of BATCH_CHUNK_ROWS rows, scored through
- * served.c and appended to an unlinked spool file. */
+ * served.c and appended to an unlinked spool file; a table of 1 MiB or
+ * more is read through its columnar form instead (chunk requests made
+ * across the pool, scored in row order). */
 #include "batch.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "columnar.h"
 #include "csv.h"
 #include "forest/forest.h"
 #include "request.h"
@@ -122,37 +125,28 @@ static void table_rows(const struct batch *b, const struct request *r,
 	}
 }
 
-/* Score TEXT (a whole request) and spool its response; SKIP_HEADER for a
- * CSV chunk after the first. */
-static int score_text(struct batch *b, const char *text, size_t len,
-		      bool skip_header, struct mlfs_err *err)
+/* Score request R and spool its response; SKIP_HEADER for a chunk after
+ * the first. */
+static int score_request(struct batch *b, const struct request *r,
+			 bool skip_header, struct mlfs_err *err)
 {
-	struct request *r = NULL;
-	int rc = request_parse(text, len, b->json ? BATCH_JSON_MAX : len + 1, &r, err);
-	size_t n = r ? r->nrows : 0;
-	double *proba = NULL, *x = NULL;
-	uint32_t *misses = NULL;
-	size_t *rows = NULL;
-	struct served_scored *sc = NULL;
-	if (!rc) {
-		size_t nout = served_nout(b->m);
-		proba = calloc(n * nout + 1, sizeof(double));
-		misses = calloc(n + 1, sizeof(uint32_t));
-		rows = calloc(n + 1, sizeof(size_t));
-		sc = calloc(n + 1, sizeof(*sc));
-		x = b->table ? calloc(n * b->m->nfeatures + 1, sizeof(double)) : NULL;
-		if (!proba || !misses || !rows || !sc || (b->table && !x))
-			mlfs_oom();
-		for (size_t i = 0; i < n; i++) {
-			rows[i] = i;
-			sc[i].m = b->m;
-			sc[i].proba = proba + i * nout;
-		}
-		struct served_rows sr = { .nrows = n, .rows = rows, .proba = proba,
-					  .features = x, .misses = misses,
-					  .row_base = b->rows };
-		rc = served_score(b->s, b->m, r, &sr, err);
+	size_t n = r->nrows, nout = served_nout(b->m);
+	double *proba = calloc(n * nout + 1, sizeof(double));
+	double *x = b->table ? calloc(n * b->m->nfeatures + 1, sizeof(double)) : NULL;
+	uint32_t *misses = calloc(n + 1, sizeof(uint32_t));
+	size_t *rows = calloc(n + 1, sizeof(size_t));
+	struct served_scored *sc = calloc(n + 1, sizeof(*sc));
+	if (!proba || !misses || !rows || !sc || (b->table && !x))
+		mlfs_oom();
+	for (size_t i = 0; i < n; i++) {
+		rows[i] = i;
+		sc[i].m = b->m;
+		sc[i].proba = proba + i * nout;
 	}
+	struct served_rows sr = { .nrows = n, .rows = rows, .proba = proba,
+				  .features = x, .misses = misses,
+				  .row_base = b->rows };
+	int rc = served_score(b->s, b->m, r, &sr, err);
 	if (!rc && b->table) {
 		buf_reset(&b->out);
 		table_rows(b, r, x, proba, !skip_header, &b->out);
@@ -179,6 +173,18 @@ static int score_text(struct batch *b, const char *text, size_t len,
 	free(misses);
 	free(rows);
 	free(sc);
+	return rc;
+}
+
+/* Score TEXT (a whole request) and spool its response; SKIP_HEADER for a
+ * CSV chunk after the first. */
+static int score_text(struct batch *b, const char *text, size_t len,
+		      bool skip_header, struct mlfs_err *err)
+{
+	struct request *r = NULL;
+	int rc = request_parse(text, len, b->json ? BATCH_JSON_MAX : len + 1, &r, err);
+	if (!rc)
+		rc = score_request(b, r, skip_header, err);
 	request_free(r);
 	return rc;
 }
@@ -358,6 +364,194 @@ static int spool_to_table(struct store *s, struct batch *b, const char *output,
 	return rc;
 }
 
+/* ---- a table through its columnar form ----
+ * batch_score_table of a table of columnar_scan_min_bytes or more reads
+ * the form (columnar.h) instead of data.csv (below 1 MiB building the
+ * form costs more than it saves).  Pool threads make each chunk of rows
+ * a request of the columns the model reads - its features, the lookups'
+ * keys and timestamp columns, in table order - holding the text data.csv
+ * has: strings as stored, ints and dates written canonically printed
+ * back; floats (and bools of bool features), which only numeric features
+ * may read, as a text that gives feature_value the same number.  The
+ * requests are scored in row order, a few chunks at a time; scoring is
+ * per row, so the spool is byte for byte what the CSV path writes.
+ * Where a column read has no such text, the CSV is read. */
+
+struct batch_form {
+	uint32_t cols[TABLE_MAX_COLUMNS];	/* table columns read */
+	char **names;				/* the table's column names */
+	size_t ncols;
+	struct batch *b;
+	struct mlfs_err *err;
+};
+
+/* The text of row R of V into TEXT (NUL after it); false for a null. */
+static bool vec_text(const struct col_vec *v, size_t r, struct buf *text)
+{
+	char tmp[40];
+	if (col_vec_null(v, r))
+		return false;
+	switch (v->type) {
+	case COL_FLOAT:
+		buf_put_double(text, v->f[r]);
+		break;
+	case COL_BOOL:
+		buf_puts(text, v->i[r] ? "true" : "false");
+		break;
+	case COL_DATE:
+		fmt_date(tmp, (int32_t)v->i[r]);
+		buf_puts(text, tmp);
+		break;
+	case COL_INT:
+		buf_put_int(text, v->i[r]);
+		break;
+	default:
+		buf_append(text, v->bytes + v->off[r], v->off[r + 1] - v->off[r]);
+	}
+	buf_putc(text, '\0');
+	return true;
+}
+
+/* Rows [FROM, FROM + N) of a chunk as a request. */
+static struct request *rows_request(const struct batch_form *bf, const struct col_vec *cols,
+				    size_t from, size_t n)
+{
+	struct request *r = calloc(1, sizeof(*r));
+	if (!r)
+		mlfs_oom();
+	r->format = REQUEST_CSV;
+	r->shape = REQUEST_SHAPE_CSV;
+	r->ncols = bf->ncols;
+	r->nrows = n;
+	r->names = calloc(bf->ncols + 1, sizeof(*r->names));
+	r->cells = calloc(n * bf->ncols + 1, sizeof(*r->cells));
+	if (!r->names || !r->cells)
+		mlfs_oom();
+	for (size_t k = 0; k < bf->ncols; k++)
+		if (!(r->names[k] = strdup(bf->names[bf->cols[k]])))
+			mlfs_oom();
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < bf->ncols; k++) {
+			struct request_cell *c = &r->cells[i * bf->ncols + k];
+			c->off = r->text.len;
+			c->missing = !vec_text(&cols[k], from + i, &r->text);
+			c->len = c->missing ? 0 : r->text.len - c->off - 1;
+		}
+	return r;
+}
+
+/* A chunk's rows as requests of BATCH_CHUNK_ROWS rows (as the CSV path
+ * makes them: their buffers stay small), NULL-terminated (on a pool
+ * thread). */
+static void *chunk_requests(void *ctx, uint64_t first, const struct col_vec *cols, size_t n)
+{
+	size_t nr = (n + BATCH_CHUNK_ROWS - 1) / BATCH_CHUNK_ROWS;
+	struct request **rs = calloc(nr + 1, sizeof(*rs));
+	if (!rs)
+		mlfs_oom();
+	(void)first;
+	for (size_t k = 0; k < nr; k++) {
+		size_t from = k * BATCH_CHUNK_ROWS;
+		rs[k] = rows_request(ctx, cols, from, n - from < BATCH_CHUNK_ROWS ? n - from : BATCH_CHUNK_ROWS);
+	}
+	return rs;
+}
+
+/* Score a chunk's requests, in row order. */
+static int score_chunk(void *ctx, void *made, bool skip)
+{
+	struct batch_form *bf = ctx;
+	struct request **rs = made;
+	int rc = 0;
+	for (size_t k = 0; rs[k]; k++) {
+		if (!skip && !rc)
+			rc = score_request(bf->b, rs[k], bf->b->rows > 0, bf->err);
+		request_free(rs[k]);
+	}
+	free(rs);
+	return rc;
+}
+
+/* May table column COL of CF, named NAME, be read for model M: does the
+ * form give each of its values as text the model reads the same? */
+static bool column_fits(const struct served *m, const struct columnar *cf,
+			uint32_t col, const char *name, bool *read)
+{
+	enum col_type t = columnar_type(cf, col);
+	bool exact = t == COL_STRING || t == COL_NULL ||
+		     ((t == COL_INT || t == COL_DATE) && columnar_canonical(cf, col));
+	bool ok = true;
+	*read = false;
+	for (size_t l = 0; l < m->nlookups; l++) {
+		const struct served_lookup *lk = &m->lookups[l];
+		for (size_t k = 0; k < lk->nkeys; k++)
+			*read |= !strcmp(lk->keys[k], name);
+		*read |= lk->ts_key && !strcmp(lk->ts_key, name);
+	}
+	ok = !*read || exact;
+	for (size_t j = 0; j < m->nfeatures; j++) {
+		if (strcmp(forest_feature_name(m->forest, j), name))
+			continue;
+		*read = true;
+		bool numeric = forest_feature_kind(m->forest, j) != FRAME_CATEGORICAL;
+		ok &= exact || (numeric && (t == COL_FLOAT ||
+			(t == COL_BOOL && forest_feature_type(m->forest, j) == COL_BOOL)));
+	}
+	return ok;
+}
+
+/* The columns of CF batch B reads into BF; false when one does not fit. */
+static bool form_plan(struct batch *b, const char *input, const struct columnar *cf,
+		      struct batch_form *bf)
+{
+	enum col_type *types = NULL;
+	uint32_t n = 0;
+	bool ok = !table_columns(b->s, input, &bf->names, &types, &n) &&
+		  n == columnar_ncols(cf);
+	for (uint32_t i = 0; ok && i < n; i++) {
+		bool read = false;
+		ok = types[i] == columnar_type(cf, i) &&
+		     column_fits(b->m, cf, i, bf->names[i], &read);
+		if (read)
+			bf->cols[bf->ncols++] = i;
+	}
+	free(types);
+	return ok && bf->ncols > 0;
+}
+
+/* Score table INPUT through its form when it has one that fits: *USED
+ * then.  A form that goes meanwhile (-EAGAIN) leaves the spool empty for
+ * the CSV path; other errors are the scoring's. */
+static int score_table_form(struct batch *b, const char *input, bool *used,
+			    struct mlfs_err *err)
+{
+	struct table_info ti;
+	struct columnar *cf = NULL;
+	struct mlfs_err e;
+	*used = false;
+	if (table_stat(b->s, input, &ti) || ti.data_bytes < columnar_scan_min_bytes ||
+	    !ti.rows || columnar_open(b->s, input, &cf, &e))
+		return 0;
+	struct batch_form *bf = calloc(1, sizeof(*bf));
+	if (!bf)
+		mlfs_oom();
+	int rc = 0;
+	if (form_plan(b, input, cf, bf)) {
+		bf->b = b;
+		bf->err = err;
+		rc = columnar_scan_ordered(cf, bf->cols, bf->ncols, chunk_requests, score_chunk, bf, err);
+		*used = rc != -EAGAIN;
+		if (rc == -EAGAIN) {
+			rc = ftruncate(b->fd, 0) ? mlfs_fail(err, -EIO, "spool: %s", strerror(errno)) : 0;
+			b->rows = 0;
+		}
+	}
+	free(bf->names);
+	free(bf);
+	columnar_free(cf);
+	return rc;
+}
+
 int batch_score_table(struct store *s, const char *model, uint64_t version,
 		      const char *input, const char *output, uint64_t *rows,
 		      struct mlfs_err *err)
@@ -368,12 +562,16 @@ int batch_score_table(struct store *s, const char *model, uint64_t version,
 	if (!chunk)
 		mlfs_oom();
 	int rc = batch_open(s, model, version, &b, err);
+	bool form = false;
 	if (!rc) {
 		b->table = true;
 		fmt_timestamp(b->when, clock_now_ns() / 1000);
-		rc = table_reader_open(s, input, &r, err);
+		rc = score_table_form(b, input, &form, err);
+		b->finished = form;
 	}
-	for (uint64_t off = 0; !rc;) {
+	if (!rc && !form)
+		rc = table_reader_open(s, input, &r, err);
+	for (uint64_t off = 0; !rc && !form;) {
 		long n = table_reader_read(r, chunk, 1u << 20, off, err);
 		if (n < 0)
 			rc = (int)n;
@@ -382,7 +580,7 @@ int batch_score_table(struct store *s, const char *model, uint64_t version,
 		rc = batch_write(b, chunk, (size_t)n, err);
 		off += (uint64_t)n;
 	}
-	if (!rc)
+	if (!rc && !form)
 		rc = batch_finish(b, err);
 	if (!rc)
 		rc = spool_to_table(s, b, output, err);

@@ -44,7 +44,8 @@ void batch_free(struct batch *b);
  * (binary: of the positive class; multiclass: of the predicted one;
  * empty for a regression), model_version and prediction_timestamp (ISO
  * 8601 UTC, the same for every row).  *ROWS gets the count.  Bounded
- * memory, as batch_write. */
+ * memory, as batch_write.  INPUT is read through its columnar form when
+ * it has 1 MiB of rows or more (the same output, byte for byte). */
 int batch_score_table(struct store *s, const char *model, uint64_t version,
 		      const char *input, const char *output, uint64_t *rows,
 		      struct mlfs_err *err);

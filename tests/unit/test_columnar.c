@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "random_table.h"
 
 #include "columnar.h"
 #include "store.h"
@@ -44,36 +45,6 @@ static int put(struct store *s, bool replace, const char *text, size_t len)
 		rc = table_writer_commit(w, true, NULL);
 	table_writer_free(w);
 	return rc;
-}
-
-/* ROWS random rows of i,f,s,d,b,ts with nulls (and a header when HEADER). */
-static void random_rows(struct buf *b, unsigned *seed, int rows, bool header)
-{
-	if (header)
-		buf_puts(b, "i,f,s,d,b,ts\n");
-	for (int r = 0; r < rows; r++) {
-		int x = rand_r(seed);
-		if (x % 11)
-			buf_printf(b, "%d", rand_r(seed) % 100000 - 50000);
-		buf_putc(b, ',');
-		if (x % 7)
-			buf_printf(b, "%.*f", x % 4, (rand_r(seed) % 1000000) / 100.0 - 5000);
-		buf_putc(b, ',');
-		if (x % 997 == 1)
-			buf_puts(b, "\"a, \"\"quoted\"\"\nline\"");
-		else if (x % 5)
-			buf_printf(b, "s%d", rand_r(seed) % 1000);
-		buf_putc(b, ',');
-		if (x % 13)
-			buf_printf(b, "2026-%02d-%02d", 1 + x % 12, 1 + x % 28);
-		buf_putc(b, ',');
-		if (x % 3)
-			buf_puts(b, x % 2 ? "true" : "false");
-		buf_putc(b, ',');
-		if (x % 17)
-			buf_printf(b, "2026-01-%02dT10:%02d:00Z", 1 + x % 28, x % 60);
-		buf_putc(b, '\n');
-	}
 }
 
 /* The reference: every row's text, parsed as types.h does. */
