@@ -502,6 +502,12 @@ void store_txn_begin(struct store *s)
 		store_remote_txn_begin(s->remote);
 }
 
+void store_txn_inner(struct store *s, bool on)
+{
+	if (s->remote)
+		store_remote_txn_inner(s->remote, on);
+}
+
 bool store_is_remote(const struct store *s)
 {
 	return s->remote != NULL;

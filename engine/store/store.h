@@ -142,6 +142,12 @@ int store_refresh(struct store *s, struct mlfs_err *err);
  * task): the keys it reads from here on are what a conflicting change by
  * another host is checked against.  A no-op on the embedded store. */
 void store_txn_begin(struct store *s);
+/* ON: start (or, when started, restart) an inner operation of the
+ * calling thread, self-contained (a counter's read-increment-write):
+ * its writes are checked against its own reads only, and may be retried
+ * after a store_refresh.  OFF: back to the outer operation, whose reads
+ * stay checked throughout.  A no-op on the embedded store. */
+void store_txn_inner(struct store *s, bool on);
 /* FN with the name of each object under NAME/batches/ in OS that no log
  * entry in KV names (a writer that died between its object and its
  * commit): what `mlfs check` reports.  Stops on FN's non-zero. */

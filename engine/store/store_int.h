@@ -30,6 +30,7 @@ void store_remote_note_read(struct store_remote *r, const void *lo,
 			    bool point);
 int store_remote_refresh(struct store_remote *r, struct mlfs_err *err);
 void store_remote_txn_begin(struct store_remote *r);
+void store_remote_txn_inner(struct store_remote *r, bool on);
 void store_remote_free(struct store_remote *r);
 
 #endif

@@ -46,6 +46,10 @@ struct remote_txn {
 	bool explicit_begin;	/* store_txn_begin was called on this thread */
 	bool poisoned;		/* another host changed what it read */
 	bool all;		/* too many reads: any change conflicts */
+	/* An inner operation (store_txn_inner): its reads are r[nest..n),
+	 * and its writes are checked against those alone; SIZE_MAX: none. */
+	size_t nest;
+	bool inner_poisoned;
 	struct read_range *r;
 	size_t n;
 	struct buf arena;
@@ -93,6 +97,7 @@ static struct remote_txn *txn_mine(struct store_remote *r)
 			mlfs_oom();
 		t->thread = self;
 		pthread_mutex_init(&t->lock, NULL);
+		t->nest = SIZE_MAX;
 		t->next = r->txns;
 		r->txns = t;
 	}
@@ -106,8 +111,22 @@ static void txn_reset(struct remote_txn *t)
 {
 	pthread_mutex_lock(&t->lock);
 	t->n = 0;
-	t->all = t->poisoned = false;
+	t->all = t->poisoned = t->inner_poisoned = false;
+	t->nest = SIZE_MAX;
 	buf_reset(&t->arena);
+	pthread_mutex_unlock(&t->lock);
+}
+
+void store_remote_txn_inner(struct store_remote *r, bool on)
+{
+	struct remote_txn *t = txn_mine(r);
+	pthread_mutex_lock(&t->lock);
+	if (t->nest != SIZE_MAX) {	/* drop the inner reads */
+		t->n = t->nest;
+		t->arena.len = t->n ? t->r[t->n - 1].hi + t->r[t->n - 1].hil : 0;
+	}
+	t->nest = on ? t->n : SIZE_MAX;
+	t->inner_poisoned = false;
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -126,15 +145,15 @@ void store_remote_note_read(struct store_remote *r, const void *lo,
 	pthread_mutex_lock(&t->lock);
 	if (t->all)
 		goto out;
+	if (t->n == TXN_READS_MAX && t->nest == SIZE_MAX) {
+		t->all = true;
+		goto out;
+	}
 	/* A lookup reads the same keys again and again. */
-	if (t->n && point) {
+	if (t->n && point && (t->nest == SIZE_MAX || t->n > t->nest)) {
 		struct read_range *last = &t->r[t->n - 1];
 		if (last->lol == lol && !memcmp(t->arena.data + last->lo, lo, lol))
 			goto out;
-	}
-	if (t->n == TXN_READS_MAX) {
-		t->all = true;
-		goto out;
 	}
 	if (!t->n || (t->n & (t->n - 1)) == 0) {
 		size_t cap = t->n ? 2 * t->n : 8;
@@ -167,29 +186,33 @@ static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
-struct overlap_ctx {
-	struct remote_txn *t;
-};
-
-/* Whether the written key B (E NULL) or range [B, E) meets a read of T:
- * 1 stops the walk. */
-static int overlaps(void *ctx, const char *b, size_t bl, const char *e,
-		    size_t el)
+/* Whether the written key B (E NULL) or range [B, E) meets read RR. */
+static bool range_meets(const char *a, const struct read_range *rr,
+			const char *b, size_t bl, const char *e, size_t el)
 {
-	struct remote_txn *t = ((struct overlap_ctx *)ctx)->t;
-	const char *a = t->arena.data;
+	/* the write's start below the read's end ... */
+	if (!rr->unbounded && bytes_cmp(b, bl, a + rr->hi, rr->hil) >= 0)
+		return false;
+	/* ... and the read's start below the write's end */
+	return e ? !el || bytes_cmp(a + rr->lo, rr->lol, e, el) < 0
+		 : bytes_cmp(a + rr->lo, rr->lol, b, bl) <= 0;
+}
+
+/* Mark T's operation (and its inner one) when the write meets their
+ * reads: 1 stops the walk once both are marked. */
+static int poison_reads(void *ctx, const char *b, size_t bl, const char *e,
+			size_t el)
+{
+	struct remote_txn *t = ctx;
 	for (size_t i = 0; i < t->n; i++) {
-		const struct read_range *rr = &t->r[i];
-		/* the write's start below the read's end ... */
-		if (!rr->unbounded && bytes_cmp(b, bl, a + rr->hi, rr->hil) >= 0)
+		if (!range_meets(t->arena.data, &t->r[i], b, bl, e, el))
 			continue;
-		/* ... and the read's start below the write's end */
-		if (e ? (el && bytes_cmp(a + rr->lo, rr->lol, e, el) >= 0)
-		      : bytes_cmp(a + rr->lo, rr->lol, b, bl) > 0)
-			continue;
-		return 1;
+		if (i < t->nest)
+			t->poisoned = true;
+		else
+			t->inner_poisoned = true;
 	}
-	return 0;
+	return t->poisoned && (t->nest == SIZE_MAX || t->inner_poisoned);
 }
 
 /* Another host's batch REP is being applied: mark every operation that
@@ -199,11 +222,9 @@ static void txns_poison(struct store_remote *r, const char *rep, size_t len)
 	pthread_mutex_lock(&r->txn_lock);
 	for (struct remote_txn *t = r->txns; t; t = t->next) {
 		pthread_mutex_lock(&t->lock);
-		if (!t->poisoned && (t->all || t->n)) {
-			struct overlap_ctx oc = { t };
-			int rc = t->all ? 1 : log_batch_keys(rep, len, overlaps, &oc);
-			t->poisoned = rc != 0;	/* -EINVAL: unknown, so yes */
-		}
+		/* -EINVAL: a record the walk does not know, so it may meet any */
+		if (t->all || (t->n && log_batch_keys(rep, len, poison_reads, t) < 0))
+			t->poisoned = t->inner_poisoned = true;
 		pthread_mutex_unlock(&t->lock);
 	}
 	pthread_mutex_unlock(&r->txn_lock);
@@ -406,7 +427,7 @@ static int commit_rebasing(struct store_remote *r, struct remote_txn *t,
 	int rc = -EAGAIN;
 	for (int i = 0; i < COMMIT_TRIES; i++) {
 		pthread_mutex_lock(&t->lock);
-		bool poisoned = t->poisoned;
+		bool poisoned = t->nest == SIZE_MAX ? t->poisoned : t->inner_poisoned;
 		pthread_mutex_unlock(&t->lock);
 		if (poisoned) {
 			rc = mlfs_fail(err, -EAGAIN, "store %s: another host changed what "
