@@ -34,6 +34,7 @@ struct role {
 	char name[CLUSTER_NAME_MAX + 1];
 	bool want;		/* campaigning for it */
 	bool settled;		/* its first campaign ended */
+	bool resigned;		/* for good: no campaign again */
 	kv_rev seen;		/* the newest revision applied */
 	kv_rev fence;		/* our key's mod revision; 0: not ours */
 };
@@ -501,7 +502,7 @@ bool cluster_leads(struct store *s, const char *role, kv_rev *fence)
 		r = &c->roles[c->nroles++];
 		memcpy(r->name, role, len + 1);
 	}
-	bool first = r && !r->want;
+	bool first = r && !r->want && !r->resigned;
 	if (first)
 		r->want = true;
 	pthread_mutex_unlock(&c->lock);
@@ -536,6 +537,7 @@ void cluster_resign(struct store *s, const char *role)
 	kv_rev fence = r ? r->fence : 0;
 	if (r) {
 		r->want = false;
+		r->resigned = true;
 		r->fence = 0;
 	}
 	pthread_mutex_unlock(&c->lock);

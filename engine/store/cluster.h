@@ -63,8 +63,9 @@ void cluster_detach(struct store *s);
  * False while the session's lease may have expired (no keepalive for
  * 3/4 of the TTL), even before the watch says so. */
 bool cluster_leads(struct store *s, const char *role, kv_rev *fence);
-/* Stop campaigning for ROLE and give it up if held (another host's
- * campaign then takes it at once). */
+/* Stop campaigning for ROLE, for the rest of the session, and give it up
+ * if held (another host's campaign then takes it at once); cluster_leads
+ * is false for it from then on. */
 void cluster_resign(struct store *s, const char *role);
 
 /* kv_commit plus one compare: ROLE's election key still has mod revision

@@ -317,6 +317,27 @@ static void test_embedded_default(void **state)
 	store_fixture_close(sf);
 }
 
+/* The other process of test_killed_process (this program run with
+ * "--hold PREFIX"): join as host "child", lead, print the token, wait to
+ * be killed. */
+static int hold(const char *prefix)
+{
+	struct fx f = { 0 };
+	struct kv *kv;
+	kv_rev fence = 0;
+	snprintf(f.p, sizeof(f.p), "%s", prefix);
+	struct store_fixture *sf = store_fixture_open();
+	if (kv_open(NULL, etcd(), &kv, NULL))
+		return 2;
+	attach(&f, sf->s, kv, "child");
+	while (!cluster_leads(sf->s, ROLE, &fence))
+		sleep_ms(10);
+	printf("%llu\n", (unsigned long long)fence);
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
 /* etcd only: the holder is another process; SIGKILL it and this one
  * leads within the TTL and a margin, with a later token. */
 static void test_killed_process(void **state)
@@ -325,28 +346,26 @@ static void test_killed_process(void **state)
 	if (!etcd())
 		skip();
 	int fds[2];
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	assert_true(n > 0);
+	self[n] = '\0';
 	assert_int_equal(pipe(fds), 0);
 	cluster_detach(f->a->s);
 	pid_t child = fork();
 	assert_true(child >= 0);
 	if (!child) {
-		struct store_fixture *sf = store_fixture_open();
-		struct kv *kv;
-		kv_rev fence = 0;
-		if (kv_open(NULL, etcd(), &kv, NULL))
-			_exit(2);
-		attach(f, sf->s, kv, "child");
-		while (!cluster_leads(sf->s, ROLE, &fence))
-			sleep_ms(10);
-		if (write(fds[1], &fence, sizeof(fence)) != sizeof(fence))
-			_exit(3);
-		for (;;)
-			pause();
+		dup2(fds[1], 1);
+		execl(self, self, "--hold", f->p, (char *)NULL);
+		_exit(127);
 	}
 	close(fds[1]);
 	kv_rev fc = 0, fb = 0;
-	assert_int_equal(read(fds[0], &fc, sizeof(fc)), sizeof(fc));
-	close(fds[0]);
+	FILE *in = fdopen(fds[0], "r");
+	unsigned long long got = 0;
+	assert_int_equal(fscanf(in, "%llu", &got), 1);
+	fclose(in);
+	fc = got;
 	assert_false(cluster_leads(f->b->s, ROLE, NULL));
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
@@ -358,8 +377,10 @@ static void test_killed_process(void **state)
 		      (long long)ms, TTL_S);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "--hold"))
+		return hold(argv[2]);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_campaign_one_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resign_hands_over, setup, teardown),
