@@ -432,17 +432,25 @@ static int attach_locked(struct store *s, struct binding *b, struct kv *kv,
 			 const struct cluster_conf *conf, struct mlfs_err *err)
 {
 	struct kv *own = NULL;
+	struct mlfs_err mine = { 0 };
+	if (!err)
+		err = &mine;	/* for the message below */
 	if (b->c)
 		return mlfs_fail(err, -EBUSY, "cluster: the store has a session already");
 	b->tried = true;
 	int rc = kv ? 0 : kv_open(s, NULL, &own, err);
-	if (rc)
-		return rc;
-	struct owner *o = store_state(s, &own_key, owner_new, owner_free);
-	o->b = b;
-	rc = cluster_new(kv ? kv : own, own, conf, &b->c, err);
-	if (rc)
-		kv_close(own);
+	if (!rc) {
+		struct owner *o = store_state(s, &own_key, owner_new, owner_free);
+		o->b = b;
+		rc = cluster_new(kv ? kv : own, own, conf, &b->c, err);
+		if (rc)
+			kv_close(own);
+	}
+	if (rc && !kv) {
+		/* one process owns an embedded store: it may lead alone */
+		store_notify(s, "cluster: no session, this host schedules alone: %s", err->msg);
+		b->solo = true;
+	}
 	return rc;
 }
 
@@ -477,10 +485,8 @@ static struct cluster *cluster_of(struct store *s, bool *solo)
 	struct binding *b = binding_of(s);
 	struct mlfs_err err = { 0 };
 	pthread_mutex_lock(&b->lock);
-	if (!b->c && !b->tried && attach_locked(s, b, NULL, NULL, &err)) {
-		store_notify(s, "cluster: no session, this host schedules alone: %s", err.msg);
-		b->solo = true;
-	}
+	if (!b->c && !b->tried)
+		attach_locked(s, b, NULL, NULL, &err);
 	struct cluster *c = b->c;
 	*solo = b->solo;
 	pthread_mutex_unlock(&b->lock);

@@ -24,6 +24,8 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "features.h"
+#include "job.h"
 #include "kv.h"
 
 #define TTL_S 2
@@ -266,6 +268,40 @@ static void test_claim_once(void **state)
 	cluster_test_pause(f->a->s, false);
 }
 
+/* A job on two hosts (here two stores with one job each, the same id:
+ * what one platform's two mounts see): a scheduled occurrence starts on
+ * the leader only, and the next leader skips it even when its own record
+ * of the last fire is behind (the old leader died between its claim and
+ * the record reaching it); the next occurrence is the new leader's. */
+static void test_scheduler_runs_occurrence_once(void **state)
+{
+	struct fx *f = *state;
+	struct store *host[2] = { f->a->s, f->b->s };
+	struct mlfs_err err = { 0 };
+	/* once a year: the schedulers' own threads never fire it */
+	const char *spec = "schedule: \"0 0 1 1 *\"\ntasks:\n  - {name: t, refresh: feat}\n";
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(features_create(host[i], "feat", &err), 0);
+		assert_int_equal(jobs_start(host[i], NULL, NULL, NULL, &err), 0);
+		assert_int_equal(job_create(host[i], "yearly", 0, 0, 0755, NULL, &err), 0);
+		if (job_file_set(host[i], "yearly", "job.yaml", spec, strlen(spec), true, &err))
+			fail_msg("job.yaml: %s", err.msg);
+	}
+	int64_t year = 366LL * 86400 * 1000, now = clock_now_ms();
+	assert_true(cluster_leads(f->a->s, ROLE, NULL));
+	assert_int_equal(jobs_tick(f->b->s, now + year), 0);	/* not the leader */
+	assert_int_equal(jobs_tick(f->a->s, now + year), 1);
+	assert_int_equal(jobs_tick(f->a->s, now + year), 0);
+	cluster_test_pause(f->a->s, true);
+	assert_true(wait_leads(f->b->s, true, (TTL_S + 2) * 1000) >= 0);
+	assert_int_equal(jobs_tick(f->a->s, now + 2 * year), 0);	/* deposed */
+	assert_int_equal(jobs_tick(f->b->s, now + year), 0);	/* A's occurrence */
+	assert_int_equal(jobs_tick(f->b->s, now + 2 * year), 1);	/* the next one */
+	cluster_test_pause(f->a->s, false);
+	for (int i = 0; i < 2; i++)
+		jobs_stop(host[i]);
+}
+
 /* Detaching (an unmount) revokes the lease: the other host leads at once,
  * not after the TTL. */
 static void test_detach_hands_over(void **state)
@@ -387,6 +423,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_expiry_takeover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fencing_rejects_deposed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_claim_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scheduler_runs_occurrence_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_hands_over, setup, teardown),
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test_setup_teardown(test_killed_process, setup, teardown),
