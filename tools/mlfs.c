@@ -38,6 +38,7 @@
 #include "endpoint.h"
 #include "job.h"
 #include "monitor.h"
+#include "cluster.h"
 #include "kv.h"
 #include "objstore.h"
 #include "registry.h"
@@ -137,8 +138,10 @@ static int connect_remote(struct mlfs_err *err)
 	return rc;
 }
 
-/* Open the remote store NAME with its replica in DIR. */
-static int open_remote(const char *name, const char *dir, struct store **s)
+/* Open the remote store NAME with its replica in DIR, to be mounted at
+ * MOUNTPOINT, and join its cluster. */
+static int open_remote(const char *name, const char *dir,
+		       const char *mountpoint, struct store **s)
 {
 	struct mlfs_err err = { 0 };
 	int rc = connect_remote(&err);
@@ -146,6 +149,17 @@ static int open_remote(const char *name, const char *dir, struct store **s)
 	    (rc = format_ensure(*s, true, &err))) {
 		store_close(*s);
 		*s = NULL;
+	}
+	if (!rc) {
+		/* This host's session, and the scheduler's election among the
+		 * hosts, before the schedulers start (fs_serve). */
+		char prefix[128];
+		snprintf(prefix, sizeof(prefix), "%s/", name);
+		struct cluster_conf conf = { .prefix = prefix, .mountpoint = mountpoint };
+		if ((rc = cluster_attach(*s, remote.kv, &conf, &err))) {
+			store_close(*s);
+			*s = NULL;
+		}
 	}
 	if (rc) {
 		fprintf(stderr, "mlfs: %s: %s\n", name, err.msg[0] ? err.msg : strerror(-rc));
@@ -308,7 +322,7 @@ static int serve(const char *store_dir, struct fs_options *o)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	bool readonly = false;
-	int rc = remote.meta ? open_remote(remote.name, store_dir, &s)
+	int rc = remote.meta ? open_remote(remote.name, store_dir, o->mountpoint, &s)
 			     : open_store(store_dir, true, &s);
 	if (rc == -ENOSPC && !(rc = open_store_readonly(store_dir, &s))) {
 		/* No room to replay the write-ahead log: serve what is there. */

@@ -187,7 +187,9 @@ static void test_large_batch(void **state)
 	struct store_batch *bt = store_batch_new();
 	store_batch_put(bt, "big", 3, big, n);
 	store_batch_put(bt, "small", 5, "s", 1);
-	assert_int_equal(store_write(f->a.s, bt, false, NULL), 0);
+	struct mlfs_err err = { 0 };
+	if (store_write(f->a.s, bt, false, &err))
+		fail_msg("store_write: %s", err.msg);
 	store_batch_free(bt);
 	assert_int_equal(store_refresh(f->b.s, NULL), 0);
 	struct buf v = { 0 };
@@ -196,7 +198,8 @@ static void test_large_batch(void **state)
 	assert_memory_equal(v.data, big, n);
 	assert_string_equal(get(&f->b, "small"), "s");
 	int stray = 0;
-	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &stray, NULL), 0);
+	if (store_remote_check(f->kv, f->os, f->name, count_object, &stray, &err))
+		fail_msg("store_remote_check: %s", err.msg);
 	assert_int_equal(stray, 0);
 	/* An object whose writer died before its commit is reported. */
 	char name[128];
