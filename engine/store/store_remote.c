@@ -51,7 +51,7 @@ struct remote_txn {
 	size_t nest;
 	bool inner_poisoned;
 	struct read_range *r;
-	size_t n;
+	size_t n, cap;
 	struct buf arena;
 	struct remote_txn *next;
 };
@@ -155,13 +155,12 @@ void store_remote_note_read(struct store_remote *r, const void *lo,
 		if (last->lol == lol && !memcmp(t->arena.data + last->lo, lo, lol))
 			goto out;
 	}
-	if (!t->n || (t->n & (t->n - 1)) == 0) {
-		size_t cap = t->n ? 2 * t->n : 8;
-		struct read_range *nr = realloc(t->r, cap * sizeof(*nr));
-		if (!nr)
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 8;
+		if (!(t->r = realloc(t->r, t->cap * sizeof(*t->r))))
 			mlfs_oom();
-		t->r = nr;
 	}
+	buf_reserve(&t->arena, 2 * lol + hil + 2);	/* never a NULL arena */
 	struct read_range *rr = &t->r[t->n++];
 	rr->lo = t->arena.len;
 	rr->lol = lol;
