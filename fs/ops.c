@@ -925,6 +925,9 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct node n;
 	struct buf b = { 0 };
 	fs_count(fs, FS_OP_READLINK);
+	/* An alias is read without an open: where another host moved it
+	 * (a remote store), this read sees the move, as an open would. */
+	store_refresh(fs->store, NULL);
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc && n.ops->kind != NK_SYMLINK)
 		rc = -EINVAL;

@@ -266,17 +266,21 @@ static int apply_entry(struct apply_ctx *ac, uint64_t seq, const char *v,
 		n = obj.len;
 	}
 	bool own = ac->want_id && !memcmp(id, ac->want_id, LOG_ID_LEN);
-	if (own)
-		ac->landed = true;
-	else {
-		txns_poison(r, p, n);
-		ac->foreign++;
-	}
 	put_be(be, seq);
 	int rc = store_local_apply(r->s, p, n, K_APPLIED, sizeof(K_APPLIED) - 1,
 				   be, 8, ac->err);
-	if (!rc)
+	if (!rc) {
 		__atomic_store_n(&r->applied, seq, __ATOMIC_SEQ_CST);
+		/* After the apply: a read noted before it may have seen the old
+		 * value (a read is noted before it is made), so it conflicts;
+		 * one noted between the apply and here conflicts needlessly. */
+		if (own)
+			ac->landed = true;
+		else {
+			txns_poison(r, p, n);
+			ac->foreign++;
+		}
+	}
 	buf_free(&obj);
 	return rc;
 }
