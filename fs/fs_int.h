@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "store.h"
 
 struct store;
 struct runner;
@@ -783,9 +784,12 @@ void fs_notify_stop(struct fs *fs);
 void fs_notify_store_changed(void *fs);
 void fs_notify_wait(struct fs *fs);
 void fs_notify_kick(struct fs *fs);
-/* Count one request of kind OP (-o stats). */
+/* Count one request of kind OP (-o stats), and mark the start of its
+ * store operation (what a remote store checks other hosts' changes
+ * against; nothing on the embedded one). */
 static inline void fs_count(struct fs *fs, enum fs_op op)
 {
+	store_txn_begin(fs->store);
 	if (fs->stats)
 		__atomic_add_fetch(&fs->counts[op], 1, __ATOMIC_RELAXED);
 }

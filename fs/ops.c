@@ -604,6 +604,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mlfs_err err = { 0 };
 	struct file *f = file_new(fs);
 	fs_count(fs, FS_OP_OPEN);
+	/* Close-to-open: what another host closed, this open sees (a remote
+	 * store catches up; unreachable, it serves what it has). */
+	store_refresh(fs->store, NULL);
 	int rc = resolve_ino(fs, ino, &f->node);
 
 	if (rc)
@@ -922,6 +925,9 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct node n;
 	struct buf b = { 0 };
 	fs_count(fs, FS_OP_READLINK);
+	/* An alias is read without an open: where another host moved it
+	 * (a remote store), this read sees the move, as an open would. */
+	store_refresh(fs->store, NULL);
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc && n.ops->kind != NK_SYMLINK)
 		rc = -EINVAL;

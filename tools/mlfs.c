@@ -38,6 +38,9 @@
 #include "endpoint.h"
 #include "job.h"
 #include "monitor.h"
+#include "cluster.h"
+#include "kv.h"
+#include "objstore.h"
 #include "registry.h"
 #include "tracking.h"
 
@@ -46,9 +49,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: mlfs init STORE\n"
 		"       mlfs mount STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		"       mlfs mount --meta etcd://HOST:PORT[,...] --blobs s3://BUCKET@ENDPOINT\n"
+		"                  [--cache DIR] [--credentials FILE] STORE-NAME MOUNTPOINT ...\n"
 		"       mlfs STORE MOUNTPOINT -o OPTION[,OPTION...]   (as mount.fuse3 runs it)\n"
 		"       mlfs umount [-t SECONDS] [-l] MOUNTPOINT\n"
 		"       mlfs check STORE\n"
+		"       mlfs check --meta etcd://... --blobs s3://... STORE-NAME\n"
 		"       mlfs forest train|predict|eval|info ...   (mlfs forest --help)\n"
 		"       mlfs --help | --version\n"
 		"\n"
@@ -72,6 +78,129 @@ static int open_store(const char *dir, bool create, struct store **s)
 	if (rc)
 		fprintf(stderr, "mlfs: %s: %s\n", dir, err.msg[0] ? err.msg : strerror(-rc));
 	return rc;
+}
+
+/* The remote backend (docs/scale-out.md): where the metadata log and the
+ * blobs live, the local replica's parent folder, the S3 key file; set by
+ * remote_args, the handles by open_remote. */
+static struct {
+	const char *meta, *blobs, *cache, *cred;
+	const char *name;	/* the mounted STORE-NAME */
+	struct kv *kv;
+	struct objstore *os;
+} remote = { .cache = "/var/cache/mlfs" };
+
+/* Take --meta, --blobs, --cache and --credentials (with their values)
+ * out of ARGV: the new argc, or -1 after a message. */
+static int remote_args(int argc, char **argv)
+{
+	static const char *const names[] = { "--meta", "--blobs", "--cache", "--credentials" };
+	const char **vals[] = { &remote.meta, &remote.blobs, &remote.cache, &remote.cred };
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		size_t j = 0;
+		while (j < 4 && strcmp(argv[i], names[j]))
+			j++;
+		if (j == 4) {
+			argv[n++] = argv[i];
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "mlfs: %s needs a value\n", names[j]);
+			return -1;
+		}
+		*vals[j] = argv[++i];
+	}
+	if (!remote.meta != !remote.blobs) {
+		fprintf(stderr, "mlfs: --meta and --blobs go together\n");
+		return -1;
+	}
+	argv[n] = NULL;
+	return n;
+}
+
+static void close_remote(void)
+{
+	objstore_close(remote.os);
+	kv_close(remote.kv);
+	remote.os = NULL;
+	remote.kv = NULL;
+}
+
+/* Connect to the metadata log and the bucket (nothing is read yet). */
+static int connect_remote(struct mlfs_err *err)
+{
+	int rc = kv_open(NULL, remote.meta, &remote.kv, err);
+	if (!rc)
+		rc = objstore_open_s3(remote.blobs, remote.cred, &remote.os, err);
+	if (rc)
+		close_remote();
+	return rc;
+}
+
+/* Open the remote store NAME with its replica in DIR, to be mounted at
+ * MOUNTPOINT, and join its cluster. */
+static int open_remote(const char *name, const char *dir,
+		       const char *mountpoint, struct store **s)
+{
+	struct mlfs_err err = { 0 };
+	int rc = connect_remote(&err);
+	if (!rc && !(rc = store_open_remote(dir, name, remote.kv, remote.os, s, &err)) &&
+	    (rc = format_ensure(*s, true, &err))) {
+		store_close(*s);
+		*s = NULL;
+	}
+	if (!rc) {
+		/* This host's session, and the scheduler's election among the
+		 * hosts, before the schedulers start (fs_serve). */
+		char prefix[128];
+		snprintf(prefix, sizeof(prefix), "%s/", name);
+		struct cluster_conf conf = { .prefix = prefix, .mountpoint = mountpoint };
+		if ((rc = cluster_attach(*s, remote.kv, &conf, &err))) {
+			store_close(*s);
+			*s = NULL;
+		}
+	}
+	if (rc) {
+		fprintf(stderr, "mlfs: %s: %s\n", name, err.msg[0] ? err.msg : strerror(-rc));
+		close_remote();
+	}
+	return rc;
+}
+
+struct check_report {
+	struct buf text;
+	int problems;
+};
+
+static int report_object(void *ctx, const char *object)
+{
+	struct check_report *r = ctx;
+	buf_printf(&r->text, "%s: a batch object no log entry names (a writer "
+		   "died before its commit; safe to delete)\n", object);
+	r->problems++;
+	return 0;
+}
+
+/* mlfs check of a remote store: the batch objects no entry names. */
+static int check_remote(const char *name)
+{
+	struct mlfs_err err = { 0 };
+	struct check_report r = { { 0 }, 0 };
+	int rc = connect_remote(&err);
+	if (!rc)
+		rc = store_remote_check(remote.kv, remote.os, name, report_object, &r, &err);
+	close_remote();
+	if (rc) {
+		fprintf(stderr, "mlfs check: %s: %s\n", name, err.msg[0] ? err.msg : strerror(-rc));
+		buf_free(&r.text);
+		return 1;
+	}
+	if (r.text.len)
+		fputs(r.text.data, stdout);
+	printf("%s: %d problem%s\n", name, r.problems, r.problems == 1 ? "" : "s");
+	buf_free(&r.text);
+	return r.problems ? 1 : 0;
 }
 
 /* Open DIR for reading only (a disk too full to replay the log). */
@@ -116,6 +245,8 @@ static int cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (remote.meta)
+		return check_remote(argv[1]);
 	/* Leftovers of writes cut short can only be removed, and told from
 	 * writes in flight, when no daemon has the store open. */
 	bool alone = store_open(argv[1], false, &s, &err) == 0;
@@ -191,7 +322,8 @@ static int serve(const char *store_dir, struct fs_options *o)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	bool readonly = false;
-	int rc = open_store(store_dir, true, &s);
+	int rc = remote.meta ? open_remote(remote.name, store_dir, o->mountpoint, &s)
+			     : open_store(store_dir, true, &s);
 	if (rc == -ENOSPC && !(rc = open_store_readonly(store_dir, &s))) {
 		/* No room to replay the write-ahead log: serve what is there. */
 		readonly = true;
@@ -207,6 +339,10 @@ static int serve(const char *store_dir, struct fs_options *o)
 	}
 	if (rc)
 		return 1;
+	/* On the remote backend another host's writes may be in flight: its
+	 * staged rows are not leftovers (a lease-based sweep is next). */
+	if (remote.meta)
+		readonly = true;
 	if (!readonly && table_recover(s, &err))
 		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
 	if (!readonly && columnar_recover(s, &err))
@@ -228,6 +364,7 @@ static int serve(const char *store_dir, struct fs_options *o)
 	if (!readonly)
 		blob_recover(s, true, NULL, NULL, NULL);
 	store_close(s);
+	close_remote();
 	unlink(pidfile);
 	return rc ? 1 : 0;
 }
@@ -404,11 +541,23 @@ static int cmd_mount(int argc, char **argv)
 		return 2;
 	}
 	o.opts = opts;
-	if (mkdir(operands[0], 0700) && errno != EEXIST) {
-		fprintf(stderr, "mlfs: %s: %s\n", operands[0], strerror(errno));
+	char replica[PATH_MAX];
+	const char *dir = operands[0];
+	if (remote.meta) {
+		/* The replica of STORE-NAME lives in CACHE/STORE-NAME. */
+		remote.name = operands[0];
+		snprintf(replica, sizeof(replica), "%s/%s", remote.cache, operands[0]);
+		dir = replica;
+		if (mkdir(remote.cache, 0700) && errno != EEXIST) {
+			fprintf(stderr, "mlfs: %s: %s\n", remote.cache, strerror(errno));
+			return 1;
+		}
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "mlfs: %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	if (!realpath(operands[0], store_dir) || !realpath(operands[1], mnt)) {
+	if (!realpath(dir, store_dir) || !realpath(operands[1], mnt)) {
 		fprintf(stderr, "mlfs: %s: %s\n", operands[1], strerror(errno));
 		return 1;
 	}
@@ -462,6 +611,11 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
+		return 2;
+	}
+	if ((argc = remote_args(argc, argv)) < 2) {
+		if (argc >= 0)
+			usage(stderr);
 		return 2;
 	}
 	const char *cmd = argv[1];

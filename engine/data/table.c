@@ -684,19 +684,13 @@ static int commit_columns(struct table_writer *w, struct meta *m,
 	return 0;
 }
 
-int table_writer_commit(struct table_writer *w, bool final,
-			struct mlfs_err *err)
+/* One try of a commit's batch (segment, writer record, metadata) on the
+ * metadata as it is now: 0, or -EAGAIN when a remote store saw another
+ * host change the metadata meanwhile (nothing written; try again). */
+static int commit_once(struct table_writer *w, struct mlfs_err *err)
 {
 	struct meta m;
 	int rc;
-
-	if ((rc = ingest_flush(w->in, err)) ||
-	    (rc = ingest_fail(w->in, stage_chunk(w, err))) ||
-	    (rc = ingest_fail(w->in, stage_wait(w, err))))
-		return rc;
-	bool empty_replace = final && w->replace && !w->committed;
-	if (!w->dirty && !empty_replace)
-		return 0;
 
 	pthread_mutex_lock(COMMIT_LOCK(w->s));
 	rc = meta_load(w->s, NULL, w->name, &m);
@@ -704,7 +698,6 @@ int table_writer_commit(struct table_writer *w, bool final,
 		if (!rc)
 			meta_free(&m);
 		pthread_mutex_unlock(COMMIT_LOCK(w->s));
-		ingest_fail(w->in, -ENOENT);
 		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
 	}
 	struct store_batch *b = store_batch_new();
@@ -738,6 +731,28 @@ out:
 	store_batch_free(b);
 	pthread_mutex_unlock(COMMIT_LOCK(w->s));
 	meta_free(&m);
+	return rc;
+}
+
+int table_writer_commit(struct table_writer *w, bool final,
+			struct mlfs_err *err)
+{
+	int rc;
+
+	if ((rc = ingest_flush(w->in, err)) ||
+	    (rc = ingest_fail(w->in, stage_chunk(w, err))) ||
+	    (rc = ingest_fail(w->in, stage_wait(w, err))))
+		return rc;
+	bool empty_replace = final && w->replace && !w->committed;
+	if (!w->dirty && !empty_replace)
+		return 0;
+
+	/* Another host's append to the same table (remote store): rebase
+	 * on the metadata it left, a few times. */
+	for (int tries = 0; (rc = commit_once(w, err)) == -EAGAIN && tries < 4; tries++) {
+		store_txn_begin(w->s);
+		store_refresh(w->s, NULL);
+	}
 	if (rc)
 		return ingest_fail(w->in, rc);
 	w->committed = true;

@@ -3,7 +3,8 @@
  * monitor whose last refresh is a granularity old (at start: every one
  * that is due, so a refresh missed while unmounted happens at mount) and
  * says what it did through a log callback.  The refresh itself runs on
- * this thread, never on a FUSE worker. */
+ * this thread, never on a FUSE worker, and only on the host that leads
+ * the cluster's scheduler role (cluster.h): one host refreshes. */
 #include "monitor_int.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "cluster.h"
 
 #define TICK_S 5
 
@@ -50,7 +52,7 @@ static int tick_one(void *arg, const char *name)
 	struct tick_ctx *tc = arg;
 	struct mon_record r;
 	struct mlfs_err err = { 0 };
-	if (stopping(tc->ms))
+	if (stopping(tc->ms) || !cluster_leads(tc->s, CLUSTER_SCHEDULER, NULL))
 		return 1;
 	if (mon_record_load(tc->s, NULL, name, &r))
 		return 0;

@@ -50,17 +50,30 @@ int ids_next_key(struct store *s, const char *key, size_t klen, uint64_t *out,
 	uint64_t next = 1;
 
 	pthread_mutex_lock(&st->lock);
-	int rc = store_get(s, NULL, key, klen, &v, err);
-	if (rc == 0 && v.len == 8)
-		next = key_get_u64(v.data);
-	else if (rc && rc != -ENOENT)
-		goto out;
-	buf_reset(&v);
-	key_put_u64(&v, next + 1);
-	rc = store_put(s, key, klen, v.data, v.len, err);
-	if (!rc)
-		*out = next;
-out:
+	/* On a remote store another host may take a number first: the
+	 * counter alone decides, so read it again and retry. */
+	store_txn_inner(s, true);
+	int rc;
+	for (int tries = 0; tries < 8; tries++) {
+		if (tries) {
+			store_refresh(s, NULL);
+			store_txn_inner(s, true);
+		}
+		rc = store_get(s, NULL, key, klen, &v, err);
+		next = 1;
+		if (rc == 0 && v.len == 8)
+			next = key_get_u64(v.data);
+		else if (rc && rc != -ENOENT)
+			break;
+		buf_reset(&v);
+		key_put_u64(&v, next + 1);
+		rc = store_put(s, key, klen, v.data, v.len, err);
+		if (!rc)
+			*out = next;
+		if (rc != -EAGAIN)
+			break;
+	}
+	store_txn_inner(s, false);
 	pthread_mutex_unlock(&st->lock);
 	buf_free(&v);
 	return rc;

@@ -9,6 +9,7 @@
  * write_result() says so, and says when writes work again, through the
  * notify function (store_set_notify). */
 #include "store.h"
+#include "store_int.h"
 #include "names.h"
 
 #include <errno.h>
@@ -54,6 +55,9 @@ struct store {
 	 * before writes start. */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
+	/* The remote backend (store_remote.c), or NULL for the embedded
+	 * one: then writes go to its log and RocksDB is its replica. */
+	struct store_remote *remote;
 };
 
 struct store_state_slot {
@@ -260,6 +264,9 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	/* The watch stops before anything it applies to goes away. */
+	store_remote_free(s->remote);
+	s->remote = NULL;
 	if (s->db && !s->readonly && !__atomic_load_n(&s->failing, __ATOMIC_RELAXED)) {
 		char *rerr = NULL;
 		rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
@@ -304,6 +311,8 @@ int store_get(struct store *s, const struct store_snapshot *snap,
 	size_t vlen = 0;
 	rocksdb_readoptions_t *ro = s->ropts;
 
+	if (s->remote)
+		store_remote_note_read(s->remote, key, klen, NULL, 0, true);
 	if (snap) {
 		ro = rocksdb_readoptions_create();
 		rocksdb_readoptions_set_snapshot(ro, snap->snap);
@@ -336,10 +345,32 @@ static int changed_if_ok(struct store *s, int rc)
 	return rc ? rc : changed(s);
 }
 
+void store_changed(struct store *s)
+{
+	changed(s);
+}
+
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg)
 {
 	s->on_change = fn;
 	s->on_change_arg = arg;
+}
+
+/* One put (or, with DEL, delete) through the remote backend's log. */
+static int remote_write_one(struct store *s, const void *key, size_t klen,
+			    const void *val, size_t vlen, bool del,
+			    struct mlfs_err *err)
+{
+	struct store_batch *b = store_batch_new();
+	if (del)
+		store_batch_delete(b, key, klen);
+	else
+		store_batch_put(b, key, klen, val, vlen);
+	size_t len;
+	const char *rep = rocksdb_writebatch_data(b->wb, &len);
+	int rc = changed_if_ok(s, store_remote_write(s->remote, rep, len, err));
+	store_batch_free(b);
+	return rc;
 }
 
 int store_put(struct store *s, const void *key, size_t klen,
@@ -349,6 +380,8 @@ int store_put(struct store *s, const void *key, size_t klen,
 	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
+	if (s->remote)
+		return remote_write_one(s, key, klen, val, vlen, false, err);
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
@@ -360,6 +393,8 @@ int store_delete(struct store *s, const void *key, size_t klen,
 	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
+	if (s->remote)
+		return remote_write_one(s, key, klen, NULL, 0, true, err);
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
 }
@@ -424,8 +459,58 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 	int rc = write_allowed(s, err);
 	if (rc)
 		return rc;
+	if (s->remote) {
+		size_t len;
+		const char *rep = rocksdb_writebatch_data(b->wb, &len);
+		return changed_if_ok(s, store_remote_write(s->remote, rep, len, err));
+	}
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
 	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
+}
+
+const char *store_batch_rep(const struct store_batch *b, size_t *len)
+{
+	return rocksdb_writebatch_data(b->wb, len);
+}
+
+int store_local_apply(struct store *s, const char *rep, size_t len,
+		      const void *key, size_t klen, const void *val,
+		      size_t vlen, struct mlfs_err *err)
+{
+	char *rerr = NULL;
+	rocksdb_writebatch_t *wb = len ? rocksdb_writebatch_create_from(rep, len)
+				       : rocksdb_writebatch_create();
+	rocksdb_writebatch_put(wb, key, klen, val, vlen);
+	rocksdb_write(s->db, s->wopts, wb, &rerr);
+	rocksdb_writebatch_destroy(wb);
+	return write_result(s, rerr ? fail(err, rerr, "replica write") : 0);
+}
+
+void store_set_remote(struct store *s, struct store_remote *r)
+{
+	s->remote = r;
+}
+
+int store_refresh(struct store *s, struct mlfs_err *err)
+{
+	return s->remote ? store_remote_refresh(s->remote, err) : 0;
+}
+
+void store_txn_begin(struct store *s)
+{
+	if (s->remote)
+		store_remote_txn_begin(s->remote);
+}
+
+void store_txn_inner(struct store *s, bool on)
+{
+	if (s->remote)
+		store_remote_txn_inner(s->remote, on);
+}
+
+bool store_is_remote(const struct store *s)
+{
+	return s->remote != NULL;
 }
 
 struct store_snapshot *store_snapshot_new(struct store *s)
@@ -461,6 +546,9 @@ struct store_iter *store_iter_new(struct store *s,
 	struct store_iter *it = calloc(1, sizeof(*it));
 	if (!it)
 		mlfs_oom();
+	if (s->remote)
+		store_remote_note_read(s->remote, lower ? lower : "", lower ? llen : 0,
+				       upper, upper ? ulen : 0, false);
 	it->ropts = rocksdb_readoptions_create();
 	if (snap)
 		rocksdb_readoptions_set_snapshot(it->ropts, snap->snap);

@@ -117,6 +117,44 @@ void store_test_fail_writes(struct store *s, int after, int err);
  * not write to S.  Set once, before other threads write; NULL clears. */
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg);
 
+/* ---- The remote backend (store_remote.c, docs/scale-out.md) ----
+ * A store whose writes go to a replicated log in etcd (KV, kv.h) with
+ * large batches in S3 (OS, objstore.h), and whose reads are served by a
+ * local RocksDB replica in CACHE_DIR fed by a watch on the log.  Every
+ * write (put, delete, batch) is one log entry, acknowledged once etcd
+ * committed it.  A write returns -EAGAIN (nothing applied) when another
+ * host changed, since the thread's store_txn_begin, a key the thread
+ * read; anything else that another host committed first is rebased on.
+ * NAME ([A-Za-z0-9._-], 1-64 bytes) names the store in etcd and S3.  KV
+ * and OS belong to the caller and must outlive the store.  -ESTALE when
+ * the log was compacted past the replica (make a fresh CACHE_DIR). */
+struct kv;
+struct objstore;
+int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
+		      struct objstore *os, struct store **out,
+		      struct mlfs_err *err);
+/* Whether S is a remote store. */
+bool store_is_remote(const struct store *s);
+/* Close-to-open: catch the replica up to the log's head now (one etcd
+ * read, then the missing entries).  A no-op (0) on the embedded store. */
+int store_refresh(struct store *s, struct mlfs_err *err);
+/* Mark the start of one operation of the calling thread (a request, a
+ * task): the keys it reads from here on are what a conflicting change by
+ * another host is checked against.  A no-op on the embedded store. */
+void store_txn_begin(struct store *s);
+/* ON: start (or, when started, restart) an inner operation of the
+ * calling thread, self-contained (a counter's read-increment-write):
+ * its writes are checked against its own reads only, and may be retried
+ * after a store_refresh.  OFF: back to the outer operation, whose reads
+ * stay checked throughout.  A no-op on the embedded store. */
+void store_txn_inner(struct store *s, bool on);
+/* FN with the name of each object under NAME/batches/ in OS that no log
+ * entry in KV names (a writer that died between its object and its
+ * commit): what `mlfs check` reports.  Stops on FN's non-zero. */
+int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
+		       int (*fn)(void *ctx, const char *object), void *ctx,
+		       struct mlfs_err *err);
+
 /* The per-store state of a module above the store (its locks, caches,
  * counters), so that two stores open in one process never share any.
  * KEY is the address of a static object of that module; the first call

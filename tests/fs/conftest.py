@@ -2,7 +2,10 @@
 with the real mlfs daemon in the foreground, always unmounted, and the
 daemon's stderr scanned for errors and sanitizer reports.
 
-MLFS_BIN names the mlfs binary (tools/test sets it)."""
+MLFS_BIN names the mlfs binary (tools/test sets it).  With MLFS_META and
+MLFS_BLOBS set (tools/scaleout/test-mount --suite), every mount is of a
+fresh store of its own in that etcd and S3 bucket, its replica in the
+store folder (docs/scale-out.md)."""
 import contextlib
 import os
 import re
@@ -22,12 +25,21 @@ SANITIZER = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime e
 class Mount:
     """A running daemon serving STORE at PATH."""
 
-    def __init__(self, store, path, errlog, opts=("allow_other",)):
+    def __init__(self, store, path, errlog, opts=("allow_other",), remote=None):
         self.store, self.path, self.errlog, self.opts = store, path, errlog, opts
         self.proc = None
+        # (META, BLOBS, NAME): the remote backend, the replica in STORE
+        if remote is None and os.environ.get("MLFS_META"):
+            remote = (os.environ["MLFS_META"], os.environ["MLFS_BLOBS"],
+                      "t%d-%s" % (os.getpid(), os.urandom(4).hex()))
+        self.remote = remote
 
     def start(self, timeout=20):
         args = [MLFS, "mount", self.store, self.path, "-f"]
+        if self.remote:
+            meta, blobs, name = self.remote
+            args = [MLFS, "mount", "--meta", meta, "--blobs", blobs,
+                    "--cache", self.store, name, self.path, "-f"]
         for o in self.opts:
             args += ["-o", o]
         self.err = open(self.errlog, "ab")

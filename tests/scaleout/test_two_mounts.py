@@ -1,0 +1,132 @@
+"""Two mounts on one machine sharing one etcd and one S3 bucket (the
+remote backend, docs/scale-out.md), as two hosts would: what A writes
+(a table append, a metric point, an alias move, a traffic change) B
+reads at once; A and B appending to one table at the same time lose
+nothing; kill -9 of A loses nothing it acknowledged.
+
+Run by tools/scaleout/test-mount, which starts etcd and Ceph and sets
+MLFS_META and MLFS_BLOBS (and the AWS_* keys)."""
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
+from conftest import Mount, SANITIZER  # noqa: E402
+from test_models import SPEC, read, setup_data, trained, write  # noqa: E402
+
+META, BLOBS = os.environ.get("MLFS_META"), os.environ.get("MLFS_BLOBS")
+pytestmark = pytest.mark.skipif(not META or not BLOBS,
+                                reason="needs MLFS_META and MLFS_BLOBS (tools/scaleout/test-mount)")
+
+
+@pytest.fixture
+def hosts():
+    """Mounts A and B of one fresh store, each with its own replica."""
+    name = "two%d-%s" % (os.getpid(), os.urandom(4).hex())
+    with tempfile.TemporaryDirectory(prefix="mlfs-two-") as tmp:
+        os.chmod(tmp, 0o755)
+        ms = []
+        for h in ("a", "b"):
+            os.mkdir(os.path.join(tmp, "mnt-" + h))
+            ms.append(Mount(os.path.join(tmp, "cache-" + h), os.path.join(tmp, "mnt-" + h),
+                            os.path.join(tmp, h + ".err"), remote=(META, BLOBS, name)))
+        try:
+            for m in ms:
+                m.start()
+            yield ms
+        finally:
+            for m in ms:
+                m.stop()
+                assert not SANITIZER.search(m.stderr()), m.stderr()
+
+
+def append(path, text):
+    with open(path, "a") as f:
+        f.write(text)
+
+
+def test_table_append_seen_at_once(hosts):
+    a, b = hosts
+    os.mkdir(a.p("tables", "t"))
+    write(a.p("tables", "t", "data.csv"), "id,v\n1,x\n")
+    assert read(b.p("tables", "t", "data.csv")) == "id,v\n1,x\n"
+    append(a.p("tables", "t", "data.csv"), "2,y\n")
+    assert read(b.p("tables", "t", "data.csv")) == "id,v\n1,x\n2,y\n"
+    # and back: B's append, A's cat
+    append(b.p("tables", "t", "data.csv"), "3,z\n")
+    assert read(a.p("tables", "t", "data.csv")).endswith("2,y\n3,z\n")
+
+
+def test_metric_point_seen_at_once(hosts):
+    a, b = hosts
+    os.makedirs(a.p("experiments", "e", "runs", "r"))
+    append(a.p("experiments", "e", "runs", "r", "metrics", "loss"), "0.5 1\n")
+    assert read(b.p("experiments", "e", "runs", "r", "metrics", "loss")).split()[1:] == ["0.5", "1"]
+    append(a.p("experiments", "e", "runs", "r", "metrics", "loss"), "0.25 2\n")
+    lines = read(b.p("experiments", "e", "runs", "r", "metrics", "loss")).splitlines()
+    assert [ln.split()[1:] for ln in lines] == [["0.5", "1"], ["0.25", "2"]]
+
+
+def test_alias_and_traffic_seen_at_once(hosts):
+    a, b = hosts
+    setup_data(a, runs=())
+    trained(a, "r1", SPEC + "register: m\n")
+    trained(a, "r2", SPEC.replace("seed: 1", "seed: 2") + "register: m\n")
+    subprocess.run(["ln", "-sfn", "versions/1", a.p("models", "m", "Production")], check=True)
+    assert os.readlink(b.p("models", "m", "Production")) == "versions/1"
+    subprocess.run(["ln", "-sfn", "versions/2", a.p("models", "m", "Production")], check=True)
+    assert os.readlink(b.p("models", "m", "Production")) == "versions/2"
+    assert read(b.p("models", "m", "versions", "1", "stage")).strip() == "Archived"
+    os.mkdir(a.p("endpoints", "ep"))
+    write(a.p("endpoints", "ep", "traffic"), "m@Production 100\n")
+    assert "m@Production 100" in read(b.p("endpoints", "ep", "traffic"))
+    write(a.p("endpoints", "ep", "traffic"), "m@1 100\n")
+    assert "m@1 100" in read(b.p("endpoints", "ep", "traffic"))
+
+
+def test_concurrent_appends_lose_nothing(hosts):
+    a, b = hosts
+    os.mkdir(a.p("tables", "t"))
+    write(a.p("tables", "t", "data.csv"), "id,host\n")
+    failed = []
+
+    def appender(m, host, base):
+        for i in range(25):
+            try:
+                append(m.p("tables", "t", "data.csv"), "%d,%s\n" % (base + i, host))
+            except OSError as e:  # a clear error, and then nothing landed
+                failed.append((base + i, e.errno))
+
+    ts = [threading.Thread(target=appender, args=(a, "a", 1000)),
+          threading.Thread(target=appender, args=(b, "b", 2000))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    want = {str(n) for n in list(range(1000, 1025)) + list(range(2000, 2025))}
+    want -= {str(n) for n, _ in failed}
+    for m in (a, b):
+        rows = read(m.p("tables", "t", "data.csv")).splitlines()[1:]
+        ids = [r.split(",")[0] for r in rows]
+        assert len(ids) == len(set(ids)), "a row twice"
+        assert set(ids) == want, (sorted(set(ids) ^ want), failed)
+    assert len(failed) <= 5, failed
+
+
+def test_kill9_loses_nothing_acknowledged(hosts):
+    a, b = hosts
+    os.mkdir(a.p("tables", "t"))
+    write(a.p("tables", "t", "data.csv"), "id\n")
+    for i in range(20):
+        append(a.p("tables", "t", "data.csv"), "%d\n" % i)
+    a.kill9()
+    want = "id\n" + "".join("%d\n" % i for i in range(20))
+    assert read(b.p("tables", "t", "data.csv")) == want
+    a.start()
+    assert read(a.p("tables", "t", "data.csv")) == want
+    append(a.p("tables", "t", "data.csv"), "20\n")
+    assert read(b.p("tables", "t", "data.csv")) == want + "20\n"

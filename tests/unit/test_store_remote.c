@@ -1,0 +1,375 @@
+/* test_store_remote.c - the remote backend of store.h (store_remote.c):
+ * two "hosts" (two remote stores with replicas of their own) in one
+ * process sharing one etcd (MLFS_ETCD, tools/scaleout/test-mount) and one
+ * object store (MLFS_S3 when set, else an embedded one for speed).
+ * Without MLFS_ETCD only the log's record tests run (store_log.c). */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include "kv.h"
+#include "objstore.h"
+#include "store_int.h"
+#include "store_log.h"
+
+struct host {
+	char dir[64];
+	struct store *s;
+};
+
+struct fx {
+	struct store_fixture *blobs;	/* the embedded object store's */
+	struct objstore *os;
+	struct kv *kv;
+	char name[48];
+	struct host a, b;
+};
+
+static void host_open(struct fx *f, struct host *h)
+{
+	struct mlfs_err err = { 0 };
+	int rc = store_open_remote(h->dir, f->name, f->kv, f->os, &h->s, &err);
+	if (rc)
+		fail_msg("store_open_remote: %s", err.msg);
+}
+
+static void host_new(struct fx *f, struct host *h)
+{
+	strcpy(h->dir, "/tmp/mlfs-unit-XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	host_open(f, h);
+}
+
+static void host_close(struct host *h, bool remove)
+{
+	char cmd[128];
+	store_close(h->s);
+	h->s = NULL;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", h->dir);
+	if (remove)
+		assert_int_equal(system(cmd), 0);
+}
+
+static int setup(void **state)
+{
+	static int n;
+	const char *etcd = getenv("MLFS_ETCD"), *s3 = getenv("MLFS_S3");
+	if (!etcd || !*etcd)
+		return 0;
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	snprintf(f->name, sizeof(f->name), "srt-%ld-%d", (long)getpid(), ++n);
+	assert_int_equal(kv_open(NULL, etcd, &f->kv, NULL), 0);
+	if (s3 && *s3) {
+		assert_int_equal(objstore_open_s3(s3, NULL, &f->os, NULL), 0);
+	} else {
+		f->blobs = store_fixture_open();
+		f->os = objstore_open_store(f->blobs->s);
+	}
+	host_new(f, &f->a);
+	host_new(f, &f->b);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (!f)
+		return 0;
+	host_close(&f->a, true);
+	host_close(&f->b, true);
+	objstore_close(f->os);
+	if (f->blobs)
+		store_fixture_close(f->blobs);
+	kv_close(f->kv);
+	free(f);
+	return 0;
+}
+
+#define NEEDS_ETCD(state) do { if (!*(state)) skip(); } while (0)
+
+static void put(struct host *h, const char *k, const char *v)
+{
+	struct mlfs_err err = { 0 };
+	int rc = store_put(h->s, k, strlen(k), v, strlen(v), &err);
+	if (rc)
+		fail_msg("put %s: %d %s", k, rc, err.msg);
+}
+
+/* The value of K on H, "-" when absent (a static slot). */
+static const char *get(struct host *h, const char *k)
+{
+	static char out[4][64];
+	static int i;
+	char *o = out[i++ % 4];
+	struct buf v = { 0 };
+	int rc = store_get(h->s, NULL, k, strlen(k), &v, NULL);
+	assert_true(rc == 0 || rc == -ENOENT);
+	snprintf(o, 64, "%.*s", rc ? 1 : (int)v.len, rc ? "-" : v.data);
+	buf_free(&v);
+	return o;
+}
+
+/* Wait (at most 5 s) until K reads V on H: the watch's delivery. */
+static void await(struct host *h, const char *k, const char *v)
+{
+	for (int i = 0; i < 500 && strcmp(get(h, k), v); i++)
+		usleep(10000);
+	assert_string_equal(get(h, k), v);
+}
+
+static int changes;
+static void count_change(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&changes, 1, __ATOMIC_SEQ_CST);
+}
+
+/* What A writes B reads: at once after a refresh (close-to-open), and
+ * soon without one (the watch), telling B's change hook. */
+static void test_coherent(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	store_on_change(f->b.s, count_change, NULL);
+	int before = __atomic_load_n(&changes, __ATOMIC_SEQ_CST);
+	put(&f->a, "k/1", "one");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_string_equal(get(&f->b, "k/1"), "one");
+	put(&f->a, "k/2", "two");
+	await(&f->b, "k/2", "two");
+	assert_true(__atomic_load_n(&changes, __ATOMIC_SEQ_CST) > before);
+	store_on_change(f->b.s, NULL, NULL);
+	/* B's batch, with a range delete, comes back to A whole.  (B's new
+	 * operation: the one that polled k/2 saw A change it.) */
+	store_txn_begin(f->b.s);
+	struct store_batch *bt = store_batch_new();
+	store_batch_delete_range(bt, "k/", 2, "k0", 2);
+	store_batch_put(bt, "k/3", 3, "three", 5);
+	assert_int_equal(store_write(f->b.s, bt, false, NULL), 0);
+	store_batch_free(bt);
+	assert_int_equal(store_refresh(f->a.s, NULL), 0);
+	assert_string_equal(get(&f->a, "k/1"), "-");
+	assert_string_equal(get(&f->a, "k/3"), "three");
+}
+
+/* A batch above the inline limit goes to an object, written first, and
+ * reaches the other host whole; mlfs check finds no stray object. */
+static int count_object(void *ctx, const char *name)
+{
+	(void)name;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_large_batch(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	size_t n = LOG_INLINE_MAX + 4096;
+	char *big = malloc(n);
+	assert_non_null(big);
+	for (size_t i = 0; i < n; i++)
+		big[i] = (char)('a' + i % 26);
+	struct store_batch *bt = store_batch_new();
+	store_batch_put(bt, "big", 3, big, n);
+	store_batch_put(bt, "small", 5, "s", 1);
+	struct mlfs_err err = { 0 };
+	if (store_write(f->a.s, bt, false, &err))
+		fail_msg("store_write: %s", err.msg);
+	store_batch_free(bt);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	struct buf v = { 0 };
+	assert_int_equal(store_get(f->b.s, NULL, "big", 3, &v, NULL), 0);
+	assert_int_equal(v.len, n);
+	assert_memory_equal(v.data, big, n);
+	assert_string_equal(get(&f->b, "small"), "s");
+	int stray = 0;
+	if (store_remote_check(f->kv, f->os, f->name, count_object, &stray, &err))
+		fail_msg("store_remote_check: %s", err.msg);
+	assert_int_equal(stray, 0);
+	/* An object whose writer died before its commit is reported. */
+	char name[128];
+	snprintf(name, sizeof(name), "%s/batches/dead-0", f->name);
+	assert_int_equal(objstore_put_once(f->os, name, "x", 1, NULL), 0);
+	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &stray, NULL), 0);
+	assert_int_equal(stray, 1);
+	objstore_delete(f->os, name, NULL);
+	buf_free(&v);
+	free(big);
+}
+
+/* Another host committed first: a write that read nothing it changed is
+ * rebased on it; one that read what it changed fails with -EAGAIN and
+ * writes nothing. */
+static void test_conflict(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	put(&f->a, "t/x", "0");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	/* A's operation reads t/x; B then changes t/y only. */
+	store_txn_begin(f->a.s);
+	assert_string_equal(get(&f->a, "t/x"), "0");
+	put(&f->b, "t/y", "b");
+	put(&f->a, "t/z", "a");	/* rebased */
+	assert_string_equal(get(&f->a, "t/y"), "b");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_string_equal(get(&f->b, "t/z"), "a");
+	/* Now B changes t/x, which A's operation read. */
+	store_txn_begin(f->a.s);
+	assert_string_equal(get(&f->a, "t/x"), "0");
+	put(&f->b, "t/x", "b");
+	struct mlfs_err err = { 0 };
+	assert_int_equal(store_put(f->a.s, "t/x", 3, "a", 1, &err), -EAGAIN);
+	assert_non_null(strstr(err.msg, "another host"));
+	assert_string_equal(get(&f->a, "t/x"), "b");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_string_equal(get(&f->b, "t/x"), "b");
+	/* A range read conflicts with a key written inside it. */
+	store_txn_begin(f->a.s);
+	struct store_iter *it = store_iter_new(f->a.s, NULL, "r/", 2, "r0", 2);
+	store_iter_free(it);
+	put(&f->b, "r/5", "b");
+	assert_int_equal(store_put(f->a.s, "r/count", 7, "1", 1, NULL), -EAGAIN);
+	/* The next operation starts afresh. */
+	store_txn_begin(f->a.s);
+	put(&f->a, "r/count", "2");
+}
+
+/* Two hosts, two threads each, incrementing one counter: every
+ * increment that returned 0 counts, none twice. */
+struct inc_arg {
+	struct host *h;
+	int ok;
+};
+
+static void *incrementer(void *p)
+{
+	struct inc_arg *a = p;
+	for (int i = 0; i < 15; i++) {
+		struct buf v = { 0 };
+		char next[32];
+		store_txn_begin(a->h->s);
+		store_refresh(a->h->s, NULL);
+		int rc = store_get(a->h->s, NULL, "ctr", 3, &v, NULL);
+		long n = rc ? 0 : strtol(v.data, NULL, 10);
+		snprintf(next, sizeof(next), "%ld", n + 1);
+		buf_free(&v);
+		rc = store_put(a->h->s, "ctr", 3, next, strlen(next), NULL);
+		assert_true(rc == 0 || rc == -EAGAIN);
+		a->ok += rc == 0;
+	}
+	return NULL;
+}
+
+static void test_counter_two_hosts(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct inc_arg args[2] = { { &f->a, 0 }, { &f->b, 0 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, incrementer, &args[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(store_refresh(f->a.s, NULL), 0);
+	assert_int_equal(strtol(get(&f->a, "ctr"), NULL, 10), args[0].ok + args[1].ok);
+	assert_true(args[0].ok > 0 && args[1].ok > 0);
+}
+
+/* A host that was down catches up from its replica's seq; its cache
+ * refuses another store's name. */
+static void test_restart(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	put(&f->a, "r/before", "1");
+	host_close(&f->a, false);
+	put(&f->b, "r/while", "2");
+	host_open(f, &f->a);
+	assert_string_equal(get(&f->a, "r/before"), "1");
+	assert_string_equal(get(&f->a, "r/while"), "2");
+	struct store *other;
+	struct mlfs_err err = { 0 };
+	assert_int_equal(store_open_remote(f->b.dir, "another", f->kv, f->os, &other, &err),
+			 -EBUSY);
+	host_close(&f->a, false);
+	assert_int_equal(store_open_remote(f->a.dir, "another", f->kv, f->os, &other, &err),
+			 -EINVAL);
+	assert_non_null(strstr(err.msg, f->name));
+	assert_int_equal(store_open_remote(f->a.dir, "bad/name", f->kv, f->os, &other, &err),
+			 -EINVAL);
+	host_open(f, &f->a);
+}
+
+/* The log's records, without etcd. */
+static int collect(void *ctx, const char *b, size_t bl, const char *e, size_t el)
+{
+	buf_printf(ctx, "[%.*s", (int)bl, b);
+	if (e)
+		buf_printf(ctx, ",%.*s)", (int)el, e);
+	return 0;
+}
+
+static void test_log_records(void **state)
+{
+	(void)state;
+	struct buf k = { 0 }, v = { 0 }, keys = { 0 };
+	uint64_t seq;
+	log_key_entry(&k, "st", 258);
+	assert_true(log_key_seq("st", k.data, k.len, &seq));
+	assert_int_equal(seq, 258);
+	assert_false(log_key_seq("s", k.data, k.len, &seq));
+	unsigned char id[LOG_ID_LEN] = { 7 };
+	log_entry_encode(&v, LOG_ENTRY_OBJECT, id, "obj", 3);
+	enum log_entry_kind kind;
+	const unsigned char *pid;
+	const char *p;
+	size_t n;
+	assert_int_equal(log_entry_decode(v.data, v.len, &kind, &pid, &p, &n), 0);
+	assert_int_equal(kind, LOG_ENTRY_OBJECT);
+	assert_int_equal(pid[0], 7);
+	assert_int_equal(n, 3);
+	assert_int_equal(log_entry_decode("X", 1, &kind, &pid, &p, &n), -EINVAL);
+	struct store_batch *b = store_batch_new();
+	store_batch_put(b, "a", 1, "1", 1);
+	store_batch_delete(b, "b", 1);
+	store_batch_delete_range(b, "c", 1, "d", 1);
+	store_batch_put2(b, "e", 1, "x", 1, "y", 1);
+	size_t len;
+	const char *rep = store_batch_rep(b, &len);
+	assert_int_equal(log_batch_keys(rep, len, collect, &keys), 0);
+	assert_string_equal(keys.data, "[a[b[c,d)[e");
+	assert_int_equal(log_batch_keys(rep, len - 1, collect, &keys), -EINVAL);
+	store_batch_free(b);
+	buf_free(&k);
+	buf_free(&v);
+	buf_free(&keys);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_log_records),
+		cmocka_unit_test_setup_teardown(test_coherent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
