@@ -93,6 +93,10 @@ int cluster_claim(struct store *s, const char *role, kv_rev fence,
 int cluster_sessions_csv(struct store *s, struct buf *out,
 			 struct mlfs_err *err);
 
+/* How many live sessions other than this mount's there are (0 when not
+ * attached), or a negative errno (the kv's). */
+int cluster_others(struct store *s, struct mlfs_err *err);
+
 /* This mount's session name ("" when not attached) into OUT. */
 void cluster_session_name(struct store *s, char out[CLUSTER_NAME_MAX + 32]);
 
