@@ -767,13 +767,6 @@ int cluster_others(struct store *s, struct mlfs_err *err)
 	return rc ? rc : oc.n;
 }
 
-void cluster_session_name(struct store *s, char out[CLUSTER_NAME_MAX + 32])
-{
-	bool solo;
-	struct cluster *c = cluster_of(s, &solo);
-	snprintf(out, NAME_LEN, "%s", c ? c->name : "");
-}
-
 void cluster_test_pause(struct store *s, bool pause)
 {
 	bool solo;
