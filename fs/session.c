@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "fs.h"
 #include "fs_int.h"
 #include "job.h"
@@ -147,6 +148,12 @@ int fs_serve(struct store *s, const struct fs_options *o)
 				close(fd);
 		}
 	}
+	/* This mount's session, before the schedulers ask whether they lead:
+	 * on the embedded store; a remote mount attached its kv already
+	 * (-EBUSY), and a failure leaves the default to the first ask. */
+	if (!rc)
+		cluster_attach(fs.store, NULL, &(struct cluster_conf){ .mountpoint = fs.mountpoint },
+			       NULL);
 	if (!rc && monitor_scheduler_start(fs.store, scheduler_log, &fs, &fs.monitors))
 		rc = EAGAIN;
 	if (!rc && jobs_start(fs.store, jobs_log, jobs_changed, &fs, NULL))

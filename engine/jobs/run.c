@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 
 #define TASK_SLOTS 2
 
@@ -509,7 +510,10 @@ int jobs_start(struct store *s, jobs_log_fn log, void (*changed_fn)(void *ctx),
 	       void *ctx, struct mlfs_err *err)
 {
 	struct jobs_state *js = jobs_state(s);
-	job_list(s, interrupt_job, s);
+	/* Runs left QUEUED or RUNNING are a dead daemon's, unless another
+	 * host's mount is alive: they may be its (cluster.h). */
+	if (cluster_others(s, NULL) == 0)
+		job_list(s, interrupt_job, s);
 	pthread_mutex_lock(jobs_lock(s));
 	js->log = log;
 	js->changed = changed_fn;

@@ -80,6 +80,7 @@ static void token_of(struct cluster *c, kv_lease lease, struct buf *v)
 
 /* ---- roles ---- */
 
+/* Under LOCK; a role, once added, stays where it is. */
 static struct role *role_find(struct cluster *c, const char *name, size_t len)
 {
 	for (size_t i = 0; i < c->nroles; i++)
@@ -161,7 +162,9 @@ static void on_elect(void *ctx, const struct kv_event *ev, size_t n, kv_rev rev,
 	for (size_t i = 0; i < n; i++) {
 		if (ev[i].klen <= k.len)
 			continue;
+		pthread_mutex_lock(&c->lock);
 		struct role *r = role_find(c, ev[i].key + k.len, ev[i].klen - k.len);
+		pthread_mutex_unlock(&c->lock);
 		if (!r)
 			continue;
 		bool put = ev[i].kind == KV_EV_PUT;
@@ -731,11 +734,37 @@ int cluster_sessions_csv(struct store *s, struct buf *out, struct mlfs_err *err)
 	return rc;
 }
 
-void cluster_session_name(struct store *s, char out[CLUSTER_NAME_MAX + 32])
+struct others_ctx {
+	const char *mine;
+	size_t skip;		/* the prefix of the keys walked */
+	int n;
+};
+
+static int count_other(void *ctx, const char *key, size_t klen, const char *val,
+		       size_t vlen, kv_rev mod)
+{
+	struct others_ctx *oc = ctx;
+	size_t n = klen - oc->skip;
+	if (n != strlen(oc->mine) || memcmp(key + oc->skip, oc->mine, n))
+		oc->n++;
+	return 0;
+}
+
+int cluster_others(struct store *s, struct mlfs_err *err)
 {
 	bool solo;
 	struct cluster *c = cluster_of(s, &solo);
-	snprintf(out, NAME_LEN, "%s", c ? c->name : "");
+	if (!c)
+		return 0;
+	struct buf lo = { 0 }, hi = { 0 };
+	key_of(c, &lo, 's', "");
+	kv_prefix_end(&hi, lo.data, lo.len);
+	struct others_ctx oc = { c->name, lo.len, 0 };
+	int rc = kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, count_other, &oc,
+			  NULL, err);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc ? rc : oc.n;
 }
 
 void cluster_test_pause(struct store *s, bool pause)

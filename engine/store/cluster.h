@@ -86,15 +86,16 @@ int cluster_fenced_commit(struct store *s, const char *role, kv_rev fence,
 int cluster_claim(struct store *s, const char *role, kv_rev fence,
 		  const char *what, uint64_t seq, struct mlfs_err *err);
 
-/* The live sessions as CSV into OUT (reset first), oldest first:
+/* The live sessions as CSV into OUT (reset first), in name order:
  * "session,host,pid,start,mountpoint,leads" and a line per session (start
  * ISO 8601 UTC; leads the roles it holds, space separated).  What
  * /sessions shows. */
 int cluster_sessions_csv(struct store *s, struct buf *out,
 			 struct mlfs_err *err);
 
-/* This mount's session name ("" when not attached) into OUT. */
-void cluster_session_name(struct store *s, char out[CLUSTER_NAME_MAX + 32]);
+/* How many live sessions other than this mount's there are (0 when not
+ * attached), or a negative errno (the kv's). */
+int cluster_others(struct store *s, struct mlfs_err *err);
 
 /* Test hook: PAUSE stops the keepalive thread's keepalives (and makes the
  * session act as a host that hung: its lease expires); false resumes

@@ -1,13 +1,16 @@
-/* root.c - the top of the tree: /README, /log and the namespaces. */
+/* root.c - the top of the tree: /README, /log, /sessions and the
+ * namespaces. */
 #include <errno.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "fs_int.h"
 
 static const char readme_text[] =
 	"mlfs - an MLOps platform as files\n"
 	"\n"
 	"/log               recent messages, newest last: TIME PATH: message\n"
+	"/sessions          the mounts of this platform (CSV), and the roles each leads\n"
 	"/tables/NAME/      raw data tables (mkdir to create, rmdir to drop)\n"
 	"    data.csv       the rows as CSV: > replaces, >> appends\n"
 	"    schema         'column type' lines (int float string bool date timestamp)\n"
@@ -57,12 +60,26 @@ static int log_get(struct fs *fs, const struct node *n, struct buf *out,
 	return 0;
 }
 
+/* Every live mount of the platform (one on the embedded store; every
+ * host's on etcd), and the roles each one leads (cluster.h). */
+static int sessions_get(struct fs *fs, const struct node *n, struct buf *out,
+			struct mlfs_err *err)
+{
+	return cluster_sessions_csv(fs->store, out, err);
+}
+
 static const struct node_ops readme_ops = {
 	.kind = NK_VIEW, .perm = 0444, .get = readme_get,
 };
 
 static const struct node_ops log_ops = {
 	.kind = NK_VIEW, .perm = 0444, .per_reader = true, .get = log_get,
+};
+
+/* per_reader: other hosts change it without a store write here, so the
+ * kernel must not keep its size. */
+static const struct node_ops sessions_ops = {
+	.kind = NK_VIEW, .perm = 0444, .per_reader = true, .get = sessions_get,
 };
 
 static const struct fs_entry entries[] = {
@@ -74,6 +91,7 @@ static const struct fs_entry entries[] = {
 	{ "log", &log_ops },
 	{ "models", &ns_models_dir },
 	{ "monitors", &ns_monitors_dir },
+	{ "sessions", &sessions_ops },
 	{ "tables", &ns_tables_dir },
 	{ NULL, NULL },
 };

@@ -22,7 +22,7 @@ from conftest import MLFS, SANITIZER, Mount
 UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "systemd",
                     "mlfs@.service.in")
 TOP = ("README", "endpoints", "experiments", "features", "jobs", "log", "models",
-       "monitors", "tables")
+       "monitors", "sessions", "tables")
 
 
 @pytest.fixture

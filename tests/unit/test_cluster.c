@@ -303,14 +303,17 @@ static void test_scheduler_runs_occurrence_once(void **state)
 }
 
 /* Detaching (an unmount) revokes the lease: the other host leads at once,
- * not after the TTL. */
+ * not after the TTL, and counts no other session. */
 static void test_detach_hands_over(void **state)
 {
 	struct fx *f = *state;
 	assert_true(cluster_leads(f->a->s, ROLE, NULL));
 	assert_false(cluster_leads(f->b->s, ROLE, NULL));
+	assert_int_equal(cluster_others(f->b->s, NULL), 1);
 	cluster_detach(f->a->s);
 	assert_false(cluster_leads(f->a->s, ROLE, NULL));
+	assert_int_equal(cluster_others(f->b->s, NULL), 0);
+	assert_int_equal(cluster_others(f->a->s, NULL), 0);	/* detached */
 	assert_true(wait_leads(f->b->s, true, 1000) >= 0);
 	struct buf csv = { 0 };
 	assert_int_equal(cluster_sessions_csv(f->b->s, &csv, NULL), 0);
