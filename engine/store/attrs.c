@@ -1,10 +1,60 @@
-/* attrs.c - the a/NAME records: mode, owner and times set by users. */
+/* attrs.c - the a/NAME records: mode, owner and times set by users, and
+ * the per-store cache that spares a stat, a lookup or an open its store
+ * reads of them.
+ *
+ * The cache (store_state, an LRU bounded in bytes) holds, by name, a
+ * record or its absence ('n' + NAME), and by directory whether any
+ * record lies below it ('d' + DIR: a name under a directory with none
+ * needs no read, so the rows/KEY of a big table cost one probe in all).
+ * Every write of a/ records goes through this file and, once written,
+ * moves the cache's generation on and empties it (attrs_batch_written
+ * for a batch that attrs_batch_delete_tree filled); a reader keeps what
+ * it read only when the generation it saw before reading is still the
+ * current one.  So a reader that starts after a write has returned never
+ * sees what the write replaced, whichever thread wrote; and a remount
+ * opens a new store, whose cache starts empty. */
 #include "attrs.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "lru.h"
+
+/* The cache's bound: some 10,000 names or directories. */
+#define ATTRS_CACHE_BYTES (1u << 20)
+
+struct attrs_cache {
+	pthread_mutex_t lock;
+	uint64_t gen;		/* guarded by lock: writes seen */
+	struct lru *lru;	/* guarded by lock */
+};
+
+static const char attrs_cache_key;
+
+static void *attrs_cache_make(void)
+{
+	struct attrs_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		mlfs_oom();
+	pthread_mutex_init(&c->lock, NULL);
+	c->lru = lru_new(ATTRS_CACHE_BYTES);
+	return c;
+}
+
+static void attrs_cache_free(void *p)
+{
+	struct attrs_cache *c = p;
+	lru_free(c->lru);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static struct attrs_cache *attrs_cache(struct store *s)
+{
+	return store_state(s, &attrs_cache_key, attrs_cache_make, attrs_cache_free);
+}
 
 static void key_attrs(struct buf *k, const char *name)
 {
@@ -20,13 +70,108 @@ static const struct codec_field attrs_fields[] = {
 };
 #undef F
 
+/* The cache key of NAME ('n') or of the directory of NAME ('d'; false
+ * for a name without '/', which has none), into K. */
+static bool key_cached(struct buf *k, char tag, const char *name)
+{
+	size_t len = strlen(name);
+	if (tag == 'd') {
+		const char *slash = strrchr(name, '/');
+		if (!slash)
+			return false;
+		len = (size_t)(slash - name);
+	}
+	buf_reset(k);
+	buf_putc(k, tag);
+	buf_append(k, name, len);
+	return true;
+}
+
+/* Whether any a/ record lies below directory DIR (K[1..]): one bounded
+ * seek. */
+static bool dir_has_attrs(struct store *s, const struct buf *k)
+{
+	struct buf lo = { 0 }, hi = { 0 };
+	buf_puts(&lo, "a/");
+	buf_append(&lo, k->data + 1, k->len - 1);
+	buf_putc(&lo, '/');
+	buf_append(&hi, lo.data, lo.len - 1);
+	buf_putc(&hi, '/' + 1);
+	struct store_iter *it = store_iter_new(s, NULL, lo.data, lo.len, hi.data, hi.len);
+	store_iter_seek_first(it);
+	bool any = store_iter_valid(it) || store_iter_status(it, NULL);
+	store_iter_free(it);
+	buf_free(&lo);
+	buf_free(&hi);
+	return any;
+}
+
+/* NAME's record from the cache: 0 or -ENOENT, or 1 when not known.
+ * *DIR_KNOWN: whether its directory's entry is cached. */
+static int get_cached(struct attrs_cache *c, const struct buf *kn,
+		      const struct buf *kd, struct attrs *out, bool *dir_known)
+{
+	size_t vlen;
+	const char *v = lru_get(c->lru, kn->data, kn->len, &vlen);
+	if (v && vlen == sizeof(*out)) {
+		memcpy(out, v, sizeof(*out));
+		return 0;
+	}
+	if (v)
+		return -ENOENT;
+	if (!kd->len)
+		return 1;	/* no directory */
+	v = lru_get(c->lru, kd->data, kd->len, &vlen);
+	*dir_known = v != NULL;
+	return v && !v[0] ? -ENOENT : 1;
+}
+
 int attrs_get(struct store *s, const char *name, struct attrs *out)
 {
-	struct buf k = { 0 };
-	key_attrs(&k, name);
-	int rc = codec_load_fields(s, NULL, &k, out, attrs_fields, 5);
+	struct attrs_cache *c = attrs_cache(s);
+	struct buf kn = { 0 }, kd = { 0 }, k = { 0 };
+	bool dir_known = false, any = true;
+	key_cached(&kn, 'n', name);
+	if (!key_cached(&kd, 'd', name))
+		dir_known = true;	/* none to know: read the name */
+	pthread_mutex_lock(&c->lock);
+	uint64_t gen = c->gen;
+	int rc = get_cached(c, &kn, &kd, out, &dir_known);
+	pthread_mutex_unlock(&c->lock);
+	if (rc <= 0)
+		goto out;
+
+	/* Read it (the generation was taken first), then keep it. */
+	if (!dir_known)
+		any = dir_has_attrs(s, &kd);
+	rc = -ENOENT;
+	if (any) {
+		key_attrs(&k, name);
+		rc = codec_load_fields(s, NULL, &k, out, attrs_fields, 5);
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->gen == gen && (rc == 0 || rc == -ENOENT)) {
+		char has = any;
+		if (!dir_known)
+			lru_put(c->lru, kd.data, kd.len, &has, 1);
+		if (any)
+			lru_put(c->lru, kn.data, kn.len, out, rc ? 0 : sizeof(*out));
+	}
+	pthread_mutex_unlock(&c->lock);
+out:
+	buf_free(&kn);
+	buf_free(&kd);
 	buf_free(&k);
 	return rc;
+}
+
+void attrs_batch_written(struct store *s)
+{
+	struct attrs_cache *c = attrs_cache(s);
+	pthread_mutex_lock(&c->lock);
+	c->gen++;
+	lru_clear(c->lru);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int attrs_put(struct store *s, const char *name, const struct attrs *a,
@@ -36,6 +181,7 @@ int attrs_put(struct store *s, const char *name, const struct attrs *a,
 	key_attrs(&k, name);
 	codec_enc_fields(&v, a, attrs_fields, 5, 0);
 	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	attrs_batch_written(s);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -46,6 +192,7 @@ int attrs_delete(struct store *s, const char *name, struct mlfs_err *err)
 	struct buf k = { 0 };
 	key_attrs(&k, name);
 	int rc = store_delete(s, k.data, k.len, err);
+	attrs_batch_written(s);
 	buf_free(&k);
 	return rc;
 }
@@ -70,6 +217,7 @@ int attrs_delete_tree(struct store *s, const char *name, struct mlfs_err *err)
 	struct store_batch *b = store_batch_new();
 	attrs_batch_delete_tree(b, name);
 	int rc = store_write(s, b, false, err);
+	attrs_batch_written(s);
 	store_batch_free(b);
 	return rc;
 }
@@ -80,6 +228,8 @@ int attrs_batch_write(struct store *s, struct store_batch *b,
 	if (attrs)
 		attrs_batch_delete_tree(b, attrs);
 	int rc = store_write(s, b, sync, err);
+	if (attrs)
+		attrs_batch_written(s);
 	store_batch_free(b);
 	return rc;
 }
