@@ -54,6 +54,7 @@ struct store {
 	 * before writes start. */
 	void (*on_change)(void *arg);
 	void *on_change_arg;
+	uint64_t change_seq;	/* writes that succeeded (atomic) */
 };
 
 struct store_state_slot {
@@ -325,6 +326,7 @@ int store_get(struct store *s, const struct store_snapshot *snap,
 /* A write succeeded: tell whoever watches (0, for the caller's return). */
 static int changed(struct store *s)
 {
+	__atomic_add_fetch(&s->change_seq, 1, __ATOMIC_SEQ_CST);
 	if (s->on_change)
 		s->on_change(s->on_change_arg);
 	return 0;
@@ -334,6 +336,11 @@ static int changed(struct store *s)
 static int changed_if_ok(struct store *s, int rc)
 {
 	return rc ? rc : changed(s);
+}
+
+uint64_t store_change_seq(struct store *s)
+{
+	return __atomic_load_n(&s->change_seq, __ATOMIC_SEQ_CST);
 }
 
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg)
