@@ -16,6 +16,7 @@
 #include "attrs.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,30 +71,47 @@ static const struct codec_field attrs_fields[] = {
 };
 #undef F
 
-/* The cache key of NAME ('n') or of the directory of NAME ('d'; false
- * for a name without '/', which has none), into K. */
-static bool key_cached(struct buf *k, char tag, const char *name)
+/* A name's two cache keys in one buffer: 'n' + NAME, and 'd' + NAME's
+ * directory (the bytes before its last '/'), which is a prefix of it. */
+struct ckey {
+	char *p;		/* tag, then NAME; SMALL or malloc'ed */
+	size_t len;		/* of NAME */
+	size_t dlen;		/* of its directory; SIZE_MAX: it has none */
+	char small[200];
+};
+
+static void ckey_init(struct ckey *k, const char *name)
 {
-	size_t len = strlen(name);
-	if (tag == 'd') {
-		const char *slash = strrchr(name, '/');
-		if (!slash)
-			return false;
-		len = (size_t)(slash - name);
-	}
-	buf_reset(k);
-	buf_putc(k, tag);
-	buf_append(k, name, len);
-	return true;
+	const char *slash = strrchr(name, '/');
+	k->len = strlen(name);
+	k->dlen = slash ? (size_t)(slash - name) : SIZE_MAX;
+	k->p = k->len < sizeof(k->small) ? k->small : malloc(k->len + 1);
+	if (!k->p)
+		mlfs_oom();
+	memcpy(k->p + 1, name, k->len);
 }
 
-/* Whether any a/ record lies below directory DIR (K[1..]): one bounded
+static void ckey_free(struct ckey *k)
+{
+	if (k->p != k->small)
+		free(k->p);
+}
+
+/* The key of the name ('n') or its directory ('d'): *LEN its length. */
+static const char *ckey(struct ckey *k, char tag, size_t *len)
+{
+	k->p[0] = tag;
+	*len = 1 + (tag == 'n' ? k->len : k->dlen);
+	return k->p;
+}
+
+/* Whether any a/ record lies below the directory of K: one bounded
  * seek. */
-static bool dir_has_attrs(struct store *s, const struct buf *k)
+static bool dir_has_attrs(struct store *s, const struct ckey *k)
 {
 	struct buf lo = { 0 }, hi = { 0 };
 	buf_puts(&lo, "a/");
-	buf_append(&lo, k->data + 1, k->len - 1);
+	buf_append(&lo, k->p + 1, k->dlen);
 	buf_putc(&lo, '/');
 	buf_append(&hi, lo.data, lo.len - 1);
 	buf_putc(&hi, '/' + 1);
@@ -106,62 +124,76 @@ static bool dir_has_attrs(struct store *s, const struct buf *k)
 	return any;
 }
 
-/* NAME's record from the cache: 0 or -ENOENT, or 1 when not known.
- * *DIR_KNOWN: whether its directory's entry is cached. */
-static int get_cached(struct attrs_cache *c, const struct buf *kn,
-		      const struct buf *kd, struct attrs *out, bool *dir_known)
+/* K's record from the cache: 0 or -ENOENT, or 1 when not known.
+ * *DIR_KNOWN: whether its directory's entry is cached (true when it has
+ * no directory). */
+static int get_cached(struct attrs_cache *c, struct ckey *k,
+		      struct attrs *out, bool *dir_known)
 {
-	size_t vlen;
-	const char *v = lru_get(c->lru, kn->data, kn->len, &vlen);
+	size_t klen, vlen;
+	const char *key = ckey(k, 'n', &klen);
+	const char *v = lru_get(c->lru, key, klen, &vlen);
 	if (v && vlen == sizeof(*out)) {
 		memcpy(out, v, sizeof(*out));
 		return 0;
 	}
 	if (v)
 		return -ENOENT;
-	if (!kd->len)
-		return 1;	/* no directory */
-	v = lru_get(c->lru, kd->data, kd->len, &vlen);
+	*dir_known = true;
+	if (k->dlen == SIZE_MAX)
+		return 1;
+	key = ckey(k, 'd', &klen);
+	v = lru_get(c->lru, key, klen, &vlen);
 	*dir_known = v != NULL;
 	return v && !v[0] ? -ENOENT : 1;
+}
+
+/* Keep what was read of K, under the lock. */
+static void put_cached(struct attrs_cache *c, struct ckey *k, bool dir_known,
+		       bool any, const struct attrs *a)
+{
+	size_t klen;
+	const char *key;
+	char has = any;
+	if (!dir_known) {
+		key = ckey(k, 'd', &klen);
+		lru_put(c->lru, key, klen, &has, 1);
+	}
+	if (any) {
+		key = ckey(k, 'n', &klen);
+		lru_put(c->lru, key, klen, a, a ? sizeof(*a) : 0);
+	}
 }
 
 int attrs_get(struct store *s, const char *name, struct attrs *out)
 {
 	struct attrs_cache *c = attrs_cache(s);
-	struct buf kn = { 0 }, kd = { 0 }, k = { 0 };
+	struct ckey k;
 	bool dir_known = false, any = true;
-	key_cached(&kn, 'n', name);
-	if (!key_cached(&kd, 'd', name))
-		dir_known = true;	/* none to know: read the name */
+	ckey_init(&k, name);
 	pthread_mutex_lock(&c->lock);
 	uint64_t gen = c->gen;
-	int rc = get_cached(c, &kn, &kd, out, &dir_known);
+	int rc = get_cached(c, &k, out, &dir_known);
 	pthread_mutex_unlock(&c->lock);
 	if (rc <= 0)
 		goto out;
 
 	/* Read it (the generation was taken first), then keep it. */
 	if (!dir_known)
-		any = dir_has_attrs(s, &kd);
+		any = dir_has_attrs(s, &k);
 	rc = -ENOENT;
 	if (any) {
-		key_attrs(&k, name);
-		rc = codec_load_fields(s, NULL, &k, out, attrs_fields, 5);
+		struct buf rk = { 0 };
+		key_attrs(&rk, name);
+		rc = codec_load_fields(s, NULL, &rk, out, attrs_fields, 5);
+		buf_free(&rk);
 	}
 	pthread_mutex_lock(&c->lock);
-	if (c->gen == gen && (rc == 0 || rc == -ENOENT)) {
-		char has = any;
-		if (!dir_known)
-			lru_put(c->lru, kd.data, kd.len, &has, 1);
-		if (any)
-			lru_put(c->lru, kn.data, kn.len, out, rc ? 0 : sizeof(*out));
-	}
+	if (c->gen == gen && (rc == 0 || rc == -ENOENT))
+		put_cached(c, &k, dir_known, any, rc ? NULL : out);
 	pthread_mutex_unlock(&c->lock);
 out:
-	buf_free(&kn);
-	buf_free(&kd);
-	buf_free(&k);
+	ckey_free(&k);
 	return rc;
 }
 
