@@ -156,12 +156,23 @@ int features_row_read(struct store *s, const char *name, const char *key,
 	struct features_lookup l = { 0 };
 	const char *parts[FEAT_MAX_KEYS];
 	size_t lens[FEAT_MAX_KEYS];
+	/* Made before under the meta that is the latest: no snapshot, and
+	 * no read while nothing was written since (features_meta_ref). */
+	const struct fmeta *latest;
+	if (features_meta_ref(s, NULL, name, &latest) == 0) {
+		bool hit = features_meta_row_get(s, latest, key, as_of, at_us, out);
+		if (hit && mtime_ns)
+			*mtime_ns = latest->mtime;
+		features_meta_release(s, latest);
+		if (hit)
+			return 0;
+	}
 	int rc = lookup_init(&l, s, name, err);
 	if (rc)
 		goto out;
 	if (mtime_ns)
 		*mtime_ns = l.m->mtime;
-	/* Made before under the same meta: the same rows. */
+	/* Made meanwhile under the same meta: the same rows. */
 	if (features_meta_row_get(s, l.m, key, as_of, at_us, out))
 		goto out;
 	if ((rc = features_mrow_init(&l.row, l.m->ncols)))

@@ -1,52 +1,50 @@
 /* features_meta_cache.c - feature tables' meta records decoded once: a
- * per-store cache (store_state) of decoded records keyed by name and
- * checked against the stored bytes on every use, so a reader (a lookup, a
- * stat) pays one read of the record and a compare, not a decode; any
- * snapshot reads its own.  With each record, the rows/KEY texts made
- * under it: every change of a table's rows writes its meta in the same
+ * per-store cache (store_state) of decoded records keyed by name.  A
+ * reader at a snapshot compares its record's bytes with the entry's; a
+ * reader of the latest (snap NULL) skips even that read while no write
+ * to the store has finished since the entry's bytes were last found
+ * current (store_change_seq).  With the records, the rows/KEY texts made
+ * under them: every change of a table's rows writes its meta in the same
  * batch with the version moved on (features_write.c, write_meta), so the
- * same meta bytes mean the same rows, and a changed table starts anew. */
+ * same meta bytes mean the same rows, and a changed table starts anew
+ * (its entry has a new serial, which the texts are keyed by).  The texts
+ * of all tables share one LRU bounded in bytes: a big table's hot keys
+ * stay, and the bound costs one eviction at a time. */
 #include "features_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lru.h"
 #include "named.h"
 #include "names.h"
 
 /* Past this many tables the least recently used entry goes. */
 #define META_CACHE_MAX 64
-/* Row texts kept in all, in bytes; past it a table's are dropped. */
+/* Row texts kept in all, in bytes (keys, texts and their bookkeeping). */
 #define ROW_CACHE_BYTES (16u << 20)
-#define ROW_BUCKETS 4096
-
-/* One rows/KEY text: KEY (as of AT when AS_OF) and its text, in one
- * allocation. */
-struct row_item {
-	struct row_item *next;
-	size_t hash, klen, tlen;
-	bool as_of;
-	int64_t at;
-	char data[];		/* key, then text */
-};
 
 struct meta_entry {
 	struct fmeta m;		/* first: a shared meta is its entry */
 	char *name;
 	struct buf raw;		/* the record's bytes M was decoded from */
 	struct buf header;	/* data.csv's header line */
-	struct row_item **rows;	/* ROW_BUCKETS chains, made on first put */
-	size_t row_bytes;
+	uint64_t serial;	/* this entry's, among the cache's: keys its rows */
+	/* RAW was the latest record when the store's change sequence was
+	 * SEQ (guarded by the cache's lock; valid when SEQ_KNOWN). */
+	uint64_t seq;
+	bool seq_known;
 	unsigned refs;		/* the cache's own (while listed) and readers' */
 	struct meta_entry *prev, *next;
 };
 
 struct meta_cache {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;		/* guards everything below */
 	struct meta_entry *head, *tail;	/* most recently used first */
 	size_t n;
-	size_t row_bytes;		/* of every entry's rows */
+	uint64_t serials;		/* the last entry's serial */
+	struct lru *rows;		/* (serial, as_of, at, key) -> text */
 };
 
 static const char meta_cache_key;
@@ -57,26 +55,12 @@ static void *meta_cache_make(void)
 	if (!c)
 		mlfs_oom();
 	pthread_mutex_init(&c->lock, NULL);
+	c->rows = lru_new(ROW_CACHE_BYTES);
 	return c;
-}
-
-static void rows_free(struct meta_entry *e)
-{
-	for (size_t b = 0; e->rows && b < ROW_BUCKETS; b++) {
-		struct row_item *next;
-		for (struct row_item *r = e->rows[b]; r; r = next) {
-			next = r->next;
-			free(r);
-		}
-	}
-	free(e->rows);
-	e->rows = NULL;
-	e->row_bytes = 0;
 }
 
 static void entry_free(struct meta_entry *e)
 {
-	rows_free(e);
 	features_meta_free(&e->m);
 	buf_free(&e->raw);
 	buf_free(&e->header);
@@ -92,6 +76,7 @@ static void meta_cache_free(void *p)
 		next = e->next;
 		entry_free(e);	/* no reader outlives the store */
 	}
+	lru_free(c->rows);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -131,10 +116,35 @@ static void list_first(struct meta_cache *c, struct meta_entry *e)
 static void drop(struct meta_cache *c, struct meta_entry *e)
 {
 	unlist(c, e);
-	c->row_bytes -= e->row_bytes;
-	e->row_bytes = 0;	/* no longer counted; freed with E */
 	if (--e->refs == 0)
 		entry_free(e);
+}
+
+/* NAME's entry, taken (a reference for the caller, made the most recently
+ * used) when it holds RAW (NULL: when its bytes were current at SEQ, the
+ * store's change sequence now); with RAW and LATEST, the entry is then
+ * known current at SEQ.  Under the lock. */
+static struct meta_entry *take(struct meta_cache *c, const char *name,
+			       const struct buf *raw, bool latest, uint64_t seq)
+{
+	struct meta_entry *e;
+	for (e = c->head; e && strcmp(e->name, name); e = e->next)
+		;
+	if (!e)
+		return NULL;
+	if (!raw ? !e->seq_known || e->seq != seq :
+	    e->raw.len != raw->len || memcmp(e->raw.data, raw->data, raw->len))
+		return NULL;
+	if (raw && latest) {
+		e->seq = seq;
+		e->seq_known = true;
+	}
+	if (e != c->head) {
+		unlist(c, e);
+		list_first(c, e);
+	}
+	e->refs++;
+	return e;
 }
 
 int features_meta_ref(struct store *s, const struct store_snapshot *snap,
@@ -142,29 +152,33 @@ int features_meta_ref(struct store *s, const struct store_snapshot *snap,
 {
 	struct meta_cache *c = meta_cache(s);
 	struct buf v = { 0 };
-	struct meta_entry *e;
+	struct meta_entry *e = NULL;
 	if (!names_valid(name))
 		return -ENOENT;
+	/* Taken before any read: a write that finishes later moves it. */
+	uint64_t seq = store_change_seq(s);
+	if (!snap) {
+		pthread_mutex_lock(&c->lock);
+		e = take(c, name, NULL, true, seq);
+		pthread_mutex_unlock(&c->lock);
+		if (e) {
+			*out = &e->m;
+			return 0;
+		}
+	}
 	int rc = named_get(s, snap, "f/m/", name, &v);
 	if (rc) {
 		buf_free(&v);
 		return rc;
 	}
 	pthread_mutex_lock(&c->lock);
-	for (e = c->head; e && strcmp(e->name, name); e = e->next)
-		;
-	if (e && e->raw.len == v.len && !memcmp(e->raw.data, v.data, v.len)) {
-		if (e != c->head) {
-			unlist(c, e);
-			list_first(c, e);
-		}
-		e->refs++;
-		pthread_mutex_unlock(&c->lock);
+	e = take(c, name, &v, !snap, seq);
+	pthread_mutex_unlock(&c->lock);
+	if (e) {
 		buf_free(&v);
 		*out = &e->m;
 		return 0;
 	}
-	pthread_mutex_unlock(&c->lock);
 
 	/* Decode outside the lock; the newest decoding takes the name. */
 	struct meta_entry *n = calloc(1, sizeof(*n));
@@ -179,7 +193,10 @@ int features_meta_ref(struct store *s, const struct store_snapshot *snap,
 	n->raw = v;
 	features_header_text(&n->m, &n->header);
 	n->refs = 2;	/* the cache's and the caller's */
+	n->seq = seq;
+	n->seq_known = !snap;
 	pthread_mutex_lock(&c->lock);
+	n->serial = ++c->serials;
 	for (e = c->head; e && strcmp(e->name, name); e = e->next)
 		;
 	if (e)
@@ -212,23 +229,16 @@ const struct buf *features_meta_header(const struct fmeta *m)
 
 /* ---- rows/KEY texts ---- */
 
-static size_t row_hash(const char *key, size_t klen, bool as_of, int64_t at)
+/* The LRU key of KEY (as of AT when AS_OF) under entry E, into K. */
+static void row_key(struct buf *k, const struct meta_entry *e,
+		    const char *key, bool as_of, int64_t at)
 {
-	size_t h = 5381;
-	for (size_t i = 0; i < klen; i++)
-		h = h * 33 + (unsigned char)key[i];
-	return as_of ? h ^ (size_t)at ^ 0x9e3779b97f4a7c15u : h;
-}
-
-static struct row_item *row_find(const struct meta_entry *e, const char *key,
-				 size_t klen, bool as_of, int64_t at, size_t h)
-{
-	struct row_item *r = e->rows ? e->rows[h % ROW_BUCKETS] : NULL;
-	for (; r; r = r->next)
-		if (r->hash == h && r->klen == klen && r->as_of == as_of &&
-		    (!as_of || r->at == at) && !memcmp(r->data, key, klen))
-			return r;
-	return NULL;
+	buf_reset(k);
+	buf_append(k, &e->serial, sizeof(e->serial));
+	buf_putc(k, as_of);
+	if (as_of)
+		buf_append(k, &at, sizeof(at));
+	buf_puts(k, key);
 }
 
 bool features_meta_row_get(struct store *s, const struct fmeta *m,
@@ -236,16 +246,18 @@ bool features_meta_row_get(struct store *s, const struct fmeta *m,
 			   struct buf *out)
 {
 	struct meta_cache *c = meta_cache(s);
-	const struct meta_entry *e = (const struct meta_entry *)m;
-	size_t klen = strlen(key), h = row_hash(key, klen, as_of, at);
+	struct buf k = { 0 };
+	size_t tlen;
+	row_key(&k, (const struct meta_entry *)m, key, as_of, at);
 	pthread_mutex_lock(&c->lock);
-	const struct row_item *r = row_find(e, key, klen, as_of, at, h);
-	if (r) {
+	const char *text = lru_get(c->rows, k.data, k.len, &tlen);
+	if (text) {
 		buf_reset(out);
-		buf_append(out, r->data + klen, r->tlen);
+		buf_append(out, text, tlen);
 	}
 	pthread_mutex_unlock(&c->lock);
-	return r != NULL;
+	buf_free(&k);
+	return text != NULL;
 }
 
 void features_meta_row_put(struct store *s, const struct fmeta *m,
@@ -254,36 +266,12 @@ void features_meta_row_put(struct store *s, const struct fmeta *m,
 {
 	struct meta_cache *c = meta_cache(s);
 	struct meta_entry *e = (struct meta_entry *)m;
-	size_t klen = strlen(key), h = row_hash(key, klen, as_of, at);
-	size_t cost = sizeof(struct row_item) + klen + text->len;
-	struct row_item *r = malloc(cost);
-	if (!r)
-		mlfs_oom();
-	r->hash = h;
-	r->klen = klen;
-	r->tlen = text->len;
-	r->as_of = as_of;
-	r->at = at;
-	memcpy(r->data, key, klen);
-	memcpy(r->data + klen, text->data, text->len);
+	struct buf k = { 0 };
+	row_key(&k, e, key, as_of, at);
 	pthread_mutex_lock(&c->lock);
-	bool listed = e->prev || e->next || c->head == e;
-	if (!listed || row_find(e, key, klen, as_of, at, h)) {
-		/* A table changed since (its rows are not kept), or another
-		 * reader put it first. */
-		pthread_mutex_unlock(&c->lock);
-		free(r);
-		return;
-	}
-	if (c->row_bytes + cost > ROW_CACHE_BYTES) {
-		c->row_bytes -= e->row_bytes;
-		rows_free(e);
-	}
-	if (!e->rows && !(e->rows = calloc(ROW_BUCKETS, sizeof(*e->rows))))
-		mlfs_oom();
-	r->next = e->rows[h % ROW_BUCKETS];
-	e->rows[h % ROW_BUCKETS] = r;
-	e->row_bytes += cost;
-	c->row_bytes += cost;
+	/* Not for a table changed since (its entry no longer listed). */
+	if (e->prev || e->next || c->head == e)
+		lru_put(c->rows, k.data, k.len, text->data, text->len);
 	pthread_mutex_unlock(&c->lock);
+	buf_free(&k);
 }

@@ -182,6 +182,8 @@ int registry_model_create(struct store *s, const char *name, uint32_t uid,
 		if (attrs)
 			attrs_batch_delete_tree(b, attrs);
 		rc = reg_commit(s, b, name, &m, err);
+		if (attrs)
+			attrs_batch_written(s);
 	}
 	pthread_mutex_unlock(reg_lock(s));
 	return rc;
@@ -259,6 +261,8 @@ int registry_model_delete(struct store *s, const char *name,
 		if (attrs)
 			attrs_batch_delete_tree(b, attrs);
 		rc = store_write(s, b, false, err);
+		if (attrs)
+			attrs_batch_written(s);
 		reg_changed(s);
 	}
 	store_batch_free(b);

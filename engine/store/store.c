@@ -58,6 +58,8 @@ struct store {
 	/* The remote backend (store_remote.c), or NULL for the embedded
 	 * one: then writes go to its log and RocksDB is its replica. */
 	struct store_remote *remote;
+	uint64_t change_seq;	/* writes that succeeded (atomic) */
+	uint64_t foreign_seq;	/* other hosts' changes applied (atomic) */
 };
 
 struct store_state_slot {
@@ -334,6 +336,7 @@ int store_get(struct store *s, const struct store_snapshot *snap,
 /* A write succeeded: tell whoever watches (0, for the caller's return). */
 static int changed(struct store *s)
 {
+	__atomic_add_fetch(&s->change_seq, 1, __ATOMIC_SEQ_CST);
 	if (s->on_change)
 		s->on_change(s->on_change_arg);
 	return 0;
@@ -347,7 +350,18 @@ static int changed_if_ok(struct store *s, int rc)
 
 void store_changed(struct store *s)
 {
+	__atomic_add_fetch(&s->foreign_seq, 1, __ATOMIC_SEQ_CST);
 	changed(s);
+}
+
+uint64_t store_foreign_seq(struct store *s)
+{
+	return __atomic_load_n(&s->foreign_seq, __ATOMIC_SEQ_CST);
+}
+
+uint64_t store_change_seq(struct store *s)
+{
+	return __atomic_load_n(&s->change_seq, __ATOMIC_SEQ_CST);
 }
 
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg)

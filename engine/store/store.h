@@ -116,6 +116,15 @@ void store_test_fail_writes(struct store *s, int after, int err);
  * through fs/) learns that something changed.  FN must be cheap and must
  * not write to S.  Set once, before other threads write; NULL clears. */
 void store_on_change(struct store *s, void (*fn)(void *arg), void *arg);
+/* The number of writes to S that succeeded so far, moved on after each
+ * write is applied (before store_on_change's FN): a cache that read this
+ * before reading the store and sees it unchanged later knows that no
+ * write has completed in between.  Thread-safe, lock-free. */
+uint64_t store_change_seq(struct store *s);
+/* The number of times other hosts' changes were applied to S (the remote
+ * backend's replica; always 0 on the embedded store): a cache that only
+ * its own writers keep exact (attrs.c) starts over when it moves. */
+uint64_t store_foreign_seq(struct store *s);
 
 /* ---- The remote backend (store_remote.c, docs/scale-out.md) ----
  * A store whose writes go to a replicated log in etcd (KV, kv.h) with

@@ -19,7 +19,8 @@ const char *store_batch_rep(const struct store_batch *b, size_t *len);
 int store_local_apply(struct store *s, const char *rep, size_t len,
 		      const void *key, size_t klen, const void *val,
 		      size_t vlen, struct mlfs_err *err);
-/* Tell the change hook (store_on_change) that something changed. */
+/* Tell the change hook (store_on_change) that other hosts' entries were
+ * applied: moves store_change_seq and store_foreign_seq on. */
 void store_changed(struct store *s);
 
 /* store_remote.c, called by store.c when the store has a remote. */

@@ -233,6 +233,8 @@ int tracking_experiment_make(struct store *s, const char *name, uint32_t uid,
 	if (attrs)
 		attrs_batch_delete_tree(b, attrs);
 	rc = tracking_write_batch(s, b, err);
+	if (attrs)
+		attrs_batch_written(s);
 out:
 	exps_unlock(s);
 	return rc;
@@ -293,6 +295,8 @@ int tracking_experiment_remove(struct store *s, const char *name,
 			if (attrs)
 				attrs_batch_delete_tree(b, attrs);
 			rc = tracking_write_batch(s, b, err);
+			if (attrs)
+				attrs_batch_written(s);
 		}
 		exp_free(&e);
 	}
@@ -504,6 +508,8 @@ static int run_create(struct store *s, const char *exp, const char *run,
 			attrs_batch_delete_tree(b, attrs);
 		run_put(b, eid, run, new);
 		rc = tracking_write_batch(s, b, err);
+		if (attrs)
+			attrs_batch_written(s);
 	} else {
 		store_batch_free(b);
 	}
@@ -576,6 +582,8 @@ static int run_drop(struct store *s, const char *exp, const char *run,
 		} else {
 			rc = tracking_write_batch(s, b, err);
 		}
+		if (attrs)
+			attrs_batch_written(s);
 	}
 	tracking_run_end(s, eid, run);
 	buf_free(&k);

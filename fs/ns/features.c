@@ -280,14 +280,11 @@ static const struct node_ops row_ops = {
 static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,
 		       struct node *out)
 {
-	struct node probe;
-	node_child(&probe, dir, name, &row_ops);
-	snprintf(probe.arg[1], sizeof(probe.arg[1]), "%s", name);
-	int rc = fs_record_probe(fs, &probe);
-	if (rc)
-		return rc;
-	*out = probe;
-	return 0;
+	/* Made in OUT itself: a node is some 9 KB, whose copy cost a new
+	 * key's lookup 7,000 instructions. */
+	node_child(out, dir, name, &row_ops);
+	snprintf(out->arg[1], sizeof(out->arg[1]), "%s", name);
+	return fs_record_probe(fs, out);
 }
 
 struct keys_ctx {

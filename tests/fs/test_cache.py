@@ -390,3 +390,89 @@ for line in sys.stdin:
     finally:
         reader.stdin.close()
         reader.wait()
+
+
+# ---- owners and modes: the daemon caches them too (engine/store/attrs.c) ----
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def other_stat(path):
+    """Mode, owner and group as another process sees them."""
+    return sh(f"stat -c '%a %u %g' '{path}'").strip()
+
+
+def nobody_can_read(path):
+    r = subprocess.run(NOBODY + ["cat", path], capture_output=True, text=True)
+    assert r.returncode == 0 or "Permission denied" in r.stderr, r.stderr
+    return r.returncode == 0
+
+
+def test_chmod_chown_seen_at_once_by_other_process(mnt):
+    """Another process has stat'ed and read a feature table's files (the
+    daemon has their owners and modes cached, and the absence of any of
+    its own for rows/KEY); each chmod and chown is what that process sees
+    next, in stat and in whether it may open."""
+    d = feature_table(mnt)
+    f = mnt.p("features", "f")
+    row = mnt.p("features", "f", "rows", "1")
+    for _ in range(2):
+        assert other_stat(d) == "644 0 0" and other_stat(row) == "444 0 0"
+        assert nobody_can_read(d) and nobody_can_read(row)
+    os.chmod(d, 0o600)
+    assert other_stat(d) == "600 0 0" and not nobody_can_read(d)
+    os.chmod(d, 0o644)
+    assert other_stat(d) == "644 0 0" and nobody_can_read(d)
+    os.chown(d, 4321, 4322)
+    assert other_stat(d) == "644 4321 4322"
+    # The table's owner is its rows' owner; its mode guards them.
+    os.chown(f, 4321, 4322)
+    assert other_stat(f) == "755 4321 4322" and other_stat(row) == "444 4321 4322"
+    os.chmod(f, 0o700)
+    assert other_stat(f) == "700 4321 4322" and not nobody_can_read(row)
+    os.chmod(f, 0o755)
+    assert nobody_can_read(row)
+    # A key's own mode, set after its absence was cached.
+    os.chmod(row, 0o400)
+    assert other_stat(row) == "400 4321 4322" and not nobody_can_read(row)
+    assert other_stat(mnt.p("features", "f", "rows", "2")) == "444 4321 4322"
+
+
+def test_owner_and_mode_of_a_remade_object_are_the_new_ones(mnt):
+    """A run and a feature table with a chmod and chown, removed and made
+    again by another user: the engine drops the old owner and mode in the
+    same batch, and the new object shows its maker's, not the cached ones."""
+    os.mkdir(mnt.p("experiments", "e"))
+    os.chmod(mnt.p("experiments", "e"), 0o1777)
+    run = mnt.p("experiments", "e", "runs", "r")
+    feat = mnt.p("features", "g")
+    os.mkdir(run)
+    os.mkdir(feat)
+    for p in (run, feat):
+        os.chmod(p, 0o700)
+        os.chown(p, 4321, 4321)
+        assert other_stat(p) == "700 4321 4321"
+        sh(f"rm -r '{p}'")
+        r = subprocess.run(NOBODY + ["mkdir", p], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        mode, uid, gid = other_stat(p).split()
+        assert (uid, gid) == ("65534", "65534") and mode != "700", other_stat(p)
+        # Theirs now: they may list it.
+        r = subprocess.run(NOBODY + ["ls", p], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+def test_owner_and_mode_kept_across_a_remount():
+    with mounted() as m:
+        d = feature_table(m)
+        row = m.p("features", "f", "rows", "1")
+        other_stat(row)
+        os.chmod(d, 0o600)
+        os.chown(m.p("features", "f"), 4321, 4321)
+        before = (other_stat(d), other_stat(row))
+        assert before == ("600 0 0", "444 4321 4321")
+        m.stop()
+        m.start()
+        assert (other_stat(d), other_stat(row)) == before
+        os.chmod(d, 0o640)
+        assert other_stat(d) == "640 0 0"

@@ -130,3 +130,18 @@ def test_kill9_loses_nothing_acknowledged(hosts):
     assert read(a.p("tables", "t", "data.csv")) == want
     append(a.p("tables", "t", "data.csv"), "20\n")
     assert read(b.p("tables", "t", "data.csv")) == want + "20\n"
+
+
+def test_mode_and_owner_seen_at_once(hosts):
+    """B caches owners and modes (attrs.c); A's chmod and chown reach it
+    through the replica: B's stat shows them at once, not its cache."""
+    a, b = hosts
+    os.mkdir(a.p("tables", "m"))
+    write(a.p("tables", "m", "data.csv"), "id\n1\n")
+    path_b = b.p("tables", "m", "data.csv")
+    before = os.stat(path_b)
+    os.chmod(a.p("tables", "m", "data.csv"), 0o600)
+    assert os.stat(path_b).st_mode & 0o777 == 0o600
+    os.chown(a.p("tables", "m", "data.csv"), 4321, 4321)
+    st = os.stat(path_b)
+    assert (st.st_uid, st.st_gid) == (4321, 4321) != (before.st_uid, before.st_gid)
