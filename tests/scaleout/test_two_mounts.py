@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -133,15 +134,52 @@ def test_kill9_loses_nothing_acknowledged(hosts):
 
 
 def test_mode_and_owner_seen_at_once(hosts):
-    """B caches owners and modes (attrs.c); A's chmod and chown reach it
-    through the replica: B's stat shows them at once, not its cache."""
+    """B caches owners and modes (attrs.c) and the kernel caches B's
+    attributes: A's chmod and chown reach both through B's watch, without
+    any open on B (the bound is a liveness bound, not a speed check)."""
     a, b = hosts
     os.mkdir(a.p("tables", "m"))
     write(a.p("tables", "m", "data.csv"), "id\n1\n")
     path_b = b.p("tables", "m", "data.csv")
-    before = os.stat(path_b)
+    assert os.stat(path_b).st_mode & 0o777 != 0o600
     os.chmod(a.p("tables", "m", "data.csv"), 0o600)
-    assert os.stat(path_b).st_mode & 0o777 == 0o600
+    eventually(lambda: os.stat(path_b).st_mode & 0o777 == 0o600)
     os.chown(a.p("tables", "m", "data.csv"), 4321, 4321)
-    st = os.stat(path_b)
-    assert (st.st_uid, st.st_gid) == (4321, 4321) != (before.st_uid, before.st_gid)
+    eventually(lambda: (os.stat(path_b).st_uid, os.stat(path_b).st_gid) == (4321, 4321))
+
+
+def test_names_seen_at_once(hosts):
+    """A table B looked up (and the kernel cached, or cached as absent)
+    changes on A: B sees the new name and the removed one."""
+    a, b = hosts
+    with pytest.raises(FileNotFoundError):
+        os.stat(b.p("tables", "late"))
+    os.mkdir(a.p("tables", "late"))
+    eventually(lambda: os.path.isdir(b.p("tables", "late")))
+    assert "late" in os.listdir(b.p("tables"))
+    os.rmdir(a.p("tables", "late"))
+    eventually(lambda: not os.path.exists(b.p("tables", "late")))
+    assert "late" not in os.listdir(b.p("tables"))
+
+
+def test_replaced_table_seen_at_once(hosts):
+    """B read a table (its node cached by B's inode); A drops it and makes
+    a new one under the same name: B's next cat reads the new table."""
+    a, b = hosts
+    os.mkdir(a.p("tables", "r"))
+    write(a.p("tables", "r", "data.csv"), "id,v\n1,old\n")
+    assert read(b.p("tables", "r", "data.csv")) == "id,v\n1,old\n"
+    with open(b.p("tables", "r", "data.csv")) as held:
+        os.rmdir(a.p("tables", "r"))
+        os.mkdir(a.p("tables", "r"))
+        write(a.p("tables", "r", "data.csv"), "id,v\n2,new\n")
+        eventually(lambda: read(b.p("tables", "r", "data.csv")) == "id,v\n2,new\n")
+        held.read()
+
+
+def eventually(ok, timeout=5.0):
+    """OK() becomes true within TIMEOUT seconds (polled every 10 ms)."""
+    end = time.monotonic() + timeout
+    while not ok():
+        assert time.monotonic() < end, "not seen within %.0f s" % timeout
+        time.sleep(0.01)
