@@ -75,6 +75,29 @@ static void fs_locks_init(struct fs *fs)
 	pthread_mutex_init(&fs->files_lock, NULL);
 }
 
+/* The mount is up: tell the parent waiting on O's ready_fd (0 or EIO),
+ * and leave the terminal unless in the foreground. */
+static int report_ready(const struct fs_options *o)
+{
+	int rc = 0;
+	if (o->ready_fd >= 0) {
+		if (write(o->ready_fd, "OK\n", 3) != 3)
+			rc = EIO;
+		close(o->ready_fd);
+	}
+	if (!o->foreground) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	return rc;
+}
+
 int fs_serve(struct store *s, const struct fs_options *o)
 {
 	struct fs fs;
@@ -133,21 +156,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 		fs_waiters_stop(&fs);
 		goto out_runner;
 	}
-	if (o->ready_fd >= 0) {
-		if (write(o->ready_fd, "OK\n", 3) != 3)
-			rc = EIO;
-		close(o->ready_fd);
-	}
-	if (!o->foreground) {
-		int fd = open("/dev/null", O_RDWR);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-			if (fd > 2)
-				close(fd);
-		}
-	}
+	rc = report_ready(o);
 	/* This mount's session, before the schedulers ask whether they lead:
 	 * on the embedded store; a remote mount attached its kv already
 	 * (-EBUSY), and a failure leaves the default to the first ask. */

@@ -98,7 +98,8 @@ static void role_note(struct cluster *c, struct role *r, const char *val, size_t
 	token_of(c, c->lease, &mine);
 	if (rev >= r->seen) {
 		r->seen = rev;
-		r->fence = c->lease && val && vlen == mine.len &&
+		/* a late event of our own key after a resign is not a win */
+		r->fence = r->want && c->lease && val && vlen == mine.len &&
 			!memcmp(val, mine.data, vlen) ? rev : 0;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -528,7 +529,7 @@ bool cluster_leads(struct store *s, const char *role, kv_rev *fence)
 	while (!r->settled)
 		pthread_cond_wait(&c->settle, &c->lock);
 	int64_t fresh_ns = (int64_t)c->ttl_s * 750000000;
-	bool leads = r->fence && clock_mono_ns() - c->alive_ns < fresh_ns;
+	bool leads = r->fence && r->want && clock_mono_ns() - c->alive_ns < fresh_ns;
 	if (leads && fence)
 		*fence = r->fence;
 	pthread_mutex_unlock(&c->lock);

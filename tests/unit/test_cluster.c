@@ -75,6 +75,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	/* a test that failed midway may have left schedulers running */
+	jobs_stop(f->b->s);
+	jobs_stop(f->a->s);
 	cluster_detach(f->b->s);
 	cluster_detach(f->a->s);
 	store_fixture_close(f->b);
@@ -280,6 +283,8 @@ static void test_scheduler_runs_occurrence_once(void **state)
 	struct mlfs_err err = { 0 };
 	/* once a year: the schedulers' own threads never fire it */
 	const char *spec = "schedule: \"0 0 1 1 *\"\ntasks:\n  - {name: t, refresh: feat}\n";
+	/* A campaigns first, before either scheduler thread can */
+	assert_true(cluster_leads(f->a->s, ROLE, NULL));
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(features_create(host[i], "feat", &err), 0);
 		assert_int_equal(jobs_start(host[i], NULL, NULL, NULL, &err), 0);
