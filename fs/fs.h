@@ -17,6 +17,7 @@ struct fs_options {
 	int ready_fd;		/* when >= 0, "OK\n" is written here once mounted */
 	unsigned train_workers;	/* threads for control jobs (0: 1) */
 	bool stats;		/* count requests, shown in /.stats */
+	bool serve;		/* a serving host: open/readlink never ask etcd */
 };
 
 /* Mount S (opened by the caller) and serve requests until unmount or a

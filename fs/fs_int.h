@@ -403,6 +403,9 @@ struct fs {
 	/* -o stats: requests by kind (atomic), shown in /.stats. */
 	bool stats;
 	uint64_t counts[FS_OP_COUNT];
+	/* -o serve: open and readlink serve the replica as the watch keeps
+	 * it, without close-to-open's etcd read (fs_refresh). */
+	bool serve;
 
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;

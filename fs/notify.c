@@ -211,4 +211,7 @@ void fs_stats_text(struct fs *fs, struct buf *out)
 				   (unsigned long long)__atomic_load_n(&fs->counts[i], __ATOMIC_RELAXED));
 		buf_append(out, line, (size_t)len);
 	}
+	int len = snprintf(line, sizeof(line), "store_refresh %llu\n",
+			   (unsigned long long)store_refresh_count(fs->store));
+	buf_append(out, line, (size_t)len);
 }

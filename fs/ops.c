@@ -217,13 +217,40 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 1u << 20;
 }
 
+/* Close-to-open: what another host closed, this open sees (a remote
+ * store catches up; unreachable, it serves what it has).  A serving host
+ * (-o serve) never waits on etcd: its replica is as current as its
+ * watch's delivery. */
+static void fs_refresh(struct fs *fs)
+{
+	if (!fs->serve)
+		store_refresh(fs->store, NULL);
+}
+
+/* A name not found may be one another host just made: on a remote store
+ * (not -o serve), refresh, and say whether other hosts' changes were
+ * applied since store_foreign_seq was SINCE (by the refresh or the
+ * watch). */
+static bool fs_refresh_moved(struct fs *fs, uint64_t since)
+{
+	if (fs->serve || !store_is_remote(fs->store))
+		return false;
+	fs_refresh(fs);
+	return store_foreign_seq(fs->store) != since;
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = FS(req);
 	struct node dir, child;
 	fs_count(fs, FS_OP_LOOKUP);
 	uint64_t gen = __atomic_load_n(&fs->ns_gen, __ATOMIC_SEQ_CST);
+	uint64_t foreign = store_foreign_seq(fs->store);
 	int rc = resolve_child(fs, parent, name, &dir, &child);
+	if (rc == -ENOENT && fs_refresh_moved(fs, foreign)) {
+		gen = __atomic_load_n(&fs->ns_gen, __ATOMIC_SEQ_CST);
+		rc = resolve_child(fs, parent, name, &dir, &child);
+	}
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
@@ -604,9 +631,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct mlfs_err err = { 0 };
 	struct file *f = file_new(fs);
 	fs_count(fs, FS_OP_OPEN);
-	/* Close-to-open: what another host closed, this open sees (a remote
-	 * store catches up; unreachable, it serves what it has). */
-	store_refresh(fs->store, NULL);
+	fs_refresh(fs);
 	int rc = resolve_ino(fs, ino, &f->node);
 
 	if (rc)
@@ -927,7 +952,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fs_count(fs, FS_OP_READLINK);
 	/* An alias is read without an open: where another host moved it
 	 * (a remote store), this read sees the move, as an open would. */
-	store_refresh(fs->store, NULL);
+	fs_refresh(fs);
 	int rc = resolve_ino(fs, ino, &n);
 	if (!rc && n.ops->kind != NK_SYMLINK)
 		rc = -EINVAL;

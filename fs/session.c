@@ -120,6 +120,7 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
 	fs.stats = o->stats;
+	fs.serve = o->serve;
 	store_set_notify(s, store_log, &fs);
 
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);

@@ -388,7 +388,7 @@ static bool option_ignored(const char *opt)
 	return false;
 }
 
-/* Take mlfs's own options (train_workers=N, stats) and the ignored ones out of
+/* Take mlfs's own options (train_workers=N, stats, serve) and the ignored ones out of
  * the comma-separated -o list ARG, in place; what is left goes to
  * libfuse.  -1 on a bad value (said on stderr). */
 static int take_own_options(char *arg, struct fs_options *o)
@@ -397,6 +397,10 @@ static int take_own_options(char *arg, struct fs_options *o)
 	for (char *opt = strtok_r(arg, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(opt, "stats")) {
 			o->stats = true;
+			continue;
+		}
+		if (!strcmp(opt, "serve")) {
+			o->serve = true;
 			continue;
 		}
 		if (option_ignored(opt))

@@ -245,6 +245,18 @@ static void ep_reload(struct store *s, struct ep_live *ep)
 	buf_free(&t);
 }
 
+/* Reload EP when other hosts changed the store since its last reload
+ * (their traffic or config writes reach this host through its watch);
+ * EP's lock held. */
+static void ep_follow(struct store *s, struct ep_live *ep)
+{
+	uint64_t f = store_foreign_seq(s);
+	if (ep->foreign == f)
+		return;
+	ep->foreign = f;
+	ep_reload(s, ep);
+}
+
 struct ep_live *ep_live_get(struct store *s, const char *name, int *rc)
 {
 	struct serving *sv = serving_get(s);
@@ -378,11 +390,13 @@ struct ep_view {
 	uint64_t seq;		/* this request's number */
 };
 
-/* EP's traffic and config now; with DRAW, the request's routing draw and
- * number too. */
-static void ep_view_take(struct ep_live *ep, bool draw, struct ep_view *v)
+/* EP's traffic and config now (another host's change included); with
+ * DRAW, the request's routing draw and number too. */
+static void ep_view_take(struct store *s, struct ep_live *ep, bool draw,
+			 struct ep_view *v)
 {
 	pthread_mutex_lock(&ep->lock);
+	ep_follow(s, ep);
 	v->traffic = ep->traffic;
 	v->cfg = ep->cfg;
 	v->traffic_gen = ep->traffic_gen;
@@ -405,7 +419,7 @@ static struct ep_view *view_of(struct store *s, const char *name, bool draw,
 	struct ep_view *v = malloc(sizeof(*v));
 	if (!v)
 		mlfs_oom();
-	ep_view_take(*ep, draw, v);
+	ep_view_take(s, *ep, draw, v);
 	return v;
 }
 

@@ -60,6 +60,7 @@ struct store {
 	struct store_remote *remote;
 	uint64_t change_seq;	/* writes that succeeded (atomic) */
 	uint64_t foreign_seq;	/* other hosts' changes applied (atomic) */
+	uint64_t refreshes;	/* store_refresh calls that asked etcd (atomic) */
 };
 
 struct store_state_slot {
@@ -507,7 +508,15 @@ void store_set_remote(struct store *s, struct store_remote *r)
 
 int store_refresh(struct store *s, struct mlfs_err *err)
 {
-	return s->remote ? store_remote_refresh(s->remote, err) : 0;
+	if (!s->remote)
+		return 0;
+	__atomic_add_fetch(&s->refreshes, 1, __ATOMIC_RELAXED);
+	return store_remote_refresh(s->remote, err);
+}
+
+uint64_t store_refresh_count(struct store *s)
+{
+	return __atomic_load_n(&s->refreshes, __ATOMIC_RELAXED);
 }
 
 void store_txn_begin(struct store *s)

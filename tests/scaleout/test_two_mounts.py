@@ -6,6 +6,7 @@ nothing; kill -9 of A loses nothing it acknowledged.
 
 Run by tools/scaleout/test-mount, which starts etcd and Ceph and sets
 MLFS_META and MLFS_BLOBS (and the AWS_* keys)."""
+import contextlib
 import errno
 import os
 import subprocess
@@ -25,17 +26,18 @@ pytestmark = pytest.mark.skipif(not META or not BLOBS,
                                 reason="needs MLFS_META and MLFS_BLOBS (tools/scaleout/test-mount)")
 
 
-@pytest.fixture
-def hosts():
-    """Mounts A and B of one fresh store, each with its own replica."""
+@contextlib.contextmanager
+def two_hosts(opts_a=("allow_other",), opts_b=("allow_other",)):
+    """Mounts A and B (mount options OPTS_A, OPTS_B) of one fresh store,
+    each with its own replica."""
     name = "two%d-%s" % (os.getpid(), os.urandom(4).hex())
     with tempfile.TemporaryDirectory(prefix="mlfs-two-") as tmp:
         os.chmod(tmp, 0o755)
         ms = []
-        for h in ("a", "b"):
+        for h, opts in (("a", opts_a), ("b", opts_b)):
             os.mkdir(os.path.join(tmp, "mnt-" + h))
             ms.append(Mount(os.path.join(tmp, "cache-" + h), os.path.join(tmp, "mnt-" + h),
-                            os.path.join(tmp, h + ".err"), remote=(META, BLOBS, name)))
+                            os.path.join(tmp, h + ".err"), opts=opts, remote=(META, BLOBS, name)))
         try:
             for m in ms:
                 m.start()
@@ -44,6 +46,12 @@ def hosts():
             for m in ms:
                 m.stop()
                 assert not SANITIZER.search(m.stderr()), m.stderr()
+
+
+@pytest.fixture
+def hosts():
+    with two_hosts() as ms:
+        yield ms
 
 
 def append(path, text):
