@@ -229,32 +229,58 @@ static void load_stats(struct store *s, struct ep_live *ep)
 	buf_free(&hi);
 }
 
+/* EP's traffic (into T) and config.yaml (into C) as stored; their hash. */
+static uint64_t ep_texts_read(struct store *s, const struct ep_live *ep,
+			      struct buf *t, struct buf *c)
+{
+	ep_text(s, ep->id, 't', t);
+	ep_text(s, ep->id, 'c', c);
+	return hash64(c->data ? c->data : "", c->len, hash64(t->data ? t->data : "", t->len, 0));
+}
+
+/* Make the texts T and C (hash H) EP's traffic and config: parsed, the
+ * routing draws seeded again. */
+static void ep_texts_take(struct ep_live *ep, const struct buf *t,
+			  const struct buf *c, uint64_t h)
+{
+	if (traffic_parse(t->data ? t->data : "", t->len, &ep->traffic, NULL))
+		memset(&ep->traffic, 0, sizeof(ep->traffic));
+	if (endpoint_config_parse(c->data ? c->data : "", c->len, &ep->cfg, NULL))
+		endpoint_config_default(&ep->cfg);
+	traffic_rng_seed(&ep->rng, ep->cfg.seed);
+	ep->texts_hash = h;
+	ep->traffic_gen++;
+}
+
 /* Read traffic and config.yaml into EP (under its lock, or before it is
  * shared). */
 static void ep_reload(struct store *s, struct ep_live *ep)
 {
-	struct buf t = { 0 };
-	ep_text(s, ep->id, 't', &t);
-	if (traffic_parse(t.data ? t.data : "", t.len, &ep->traffic, NULL))
-		memset(&ep->traffic, 0, sizeof(ep->traffic));
-	ep_text(s, ep->id, 'c', &t);
-	if (endpoint_config_parse(t.data ? t.data : "", t.len, &ep->cfg, NULL))
-		endpoint_config_default(&ep->cfg);
-	traffic_rng_seed(&ep->rng, ep->cfg.seed);
-	ep->traffic_gen++;
+	struct buf t = { 0 }, c = { 0 };
+	ep_texts_take(ep, &t, &c, ep_texts_read(s, ep, &t, &c));
 	buf_free(&t);
+	buf_free(&c);
 }
 
-/* Reload EP when other hosts changed the store since its last reload
- * (their traffic or config writes reach this host through its watch);
- * EP's lock held. */
+/* When other hosts changed the store since EP last looked (their writes
+ * reach this host through its watch): take their traffic or config when
+ * those changed, and resolve the traffic's aliases again in any case (an
+ * alias moved); an unrelated change leaves the routing draws as they
+ * are.  EP's lock held. */
 static void ep_follow(struct store *s, struct ep_live *ep)
 {
 	uint64_t f = store_foreign_seq(s);
 	if (ep->foreign == f)
 		return;
 	ep->foreign = f;
-	ep_reload(s, ep);
+	struct buf t = { 0 }, c = { 0 };
+	uint64_t h = ep_texts_read(s, ep, &t, &c);
+	if (h != ep->texts_hash)
+		ep_texts_take(ep, &t, &c, h);
+	else
+		ep->traffic_gen++;
+	buf_free(&t);
+	buf_free(&c);
 }
 
 struct ep_live *ep_live_get(struct store *s, const char *name, int *rc)

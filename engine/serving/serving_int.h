@@ -60,7 +60,8 @@ struct ep_live {
 	pthread_cond_t loaded;	/* a slot left LOADING */
 	struct traffic traffic;
 	uint64_t traffic_gen;	/* bumped by every traffic change */
-	uint64_t foreign;	/* store_foreign_seq at the last reload */
+	uint64_t foreign;	/* store_foreign_seq when last followed */
+	uint64_t texts_hash;	/* of the traffic and config.yaml taken */
 	/* The traffic's versions as resolved at (traffic_gen, registry
 	 * generation): a request resolves again only after a change. */
 	bool resolved;

@@ -152,3 +152,23 @@ def test_alias_move_switches_serving_host_without_failing(hosts):
         assert not late, (want, late)
     # Not one of those requests, opens or readlinks asked etcd.
     assert refreshes(b) == before == 0
+
+
+def test_split_traffic_stays_split_while_other_hosts_write(hosts):
+    """Other hosts' unrelated writes (here a metric point before every
+    request) make B look at its endpoint again, but must not restart its
+    routing draws: a 50/50 split stays a split."""
+    a, b = hosts
+    serving(a)
+    with open(a.p("endpoints", "ep", "traffic"), "w") as f:
+        f.write("m@1 50\nm@2 50\n")
+    os.makedirs(a.p("experiments", "e", "runs", "busy"))
+    predict_b = b.p("endpoints", "ep", "predict")
+    wait_for("B's watch brings the endpoint", lambda: os.path.exists(predict_b))
+    wait_for("B routes to both", lambda: "50" in open(b.p("endpoints", "ep", "traffic")).read())
+    seen = {"1": 0, "2": 0}
+    for i in range(100):
+        with open(a.p("experiments", "e", "runs", "busy", "metrics", "x"), "a") as f:
+            f.write("%d %d\n" % (i, i))
+        seen[answer_version(predict_b)] += 1
+    assert min(seen.values()) >= 20, seen
