@@ -167,6 +167,13 @@ void store_txn_inner(struct store *s, bool on);
  * checkpoint is as new; -EAGAIN when another host recorded one at the
  * same time (nothing recorded).  Slow: never on a FUSE worker. */
 int store_checkpoint(struct store *s, uint64_t *seq, struct mlfs_err *err);
+/* store_checkpoint when the replica is EVERY entries or more past the
+ * newest checkpoint (read once, then remembered): 1 when one was made,
+ * 0 when none was due (or another host's came first, or S is embedded),
+ * else store_checkpoint's error.  For the scheduler leader's thread. */
+#define STORE_CHECKPOINT_EVERY 10000
+int store_checkpoint_auto(struct store *s, uint64_t every,
+			  struct mlfs_err *err);
 /* FN with the name of each object under NAME/batches/ or
  * NAME/checkpoints/ in OS that no log entry nor NAME/checkpoint in KV
  * names (a writer or a checkpoint that died between its objects and its

@@ -13,6 +13,7 @@
 #include "objstore.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,5 +310,61 @@ int store_checkpoint(struct store *s, uint64_t *seq, struct mlfs_err *err)
 	ckpt_rec_free(&old);
 	buf_free(&pfx);
 	buf_free(&av);
+	return rc;
+}
+
+/* store_checkpoint_auto's memory of the newest checkpoint's seq. */
+struct ckpt_auto {
+	pthread_mutex_t mu;
+	uint64_t seq;
+	bool known;
+};
+
+static void *auto_make(void)
+{
+	struct ckpt_auto *a = calloc(1, sizeof(*a));
+	if (!a)
+		mlfs_oom();
+	pthread_mutex_init(&a->mu, NULL);
+	return a;
+}
+
+static void auto_free(void *p)
+{
+	struct ckpt_auto *a = p;
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
+
+int store_checkpoint_auto(struct store *s, uint64_t every,
+			  struct mlfs_err *err)
+{
+	static const char key = 0;
+	struct store_remote *r = store_remote_of(s);
+	if (!r)
+		return 0;
+	struct kv *kv;
+	struct objstore *os;
+	const char *name, *host;
+	store_remote_parts(r, &kv, &os, &name, &host);
+	struct ckpt_auto *a = store_state(s, &key, auto_make, auto_free);
+	uint64_t seq = store_remote_applied(r);
+	int rc = 0;
+	pthread_mutex_lock(&a->mu);
+	if (!a->known) {
+		struct ckpt_rec rec = { 0 };
+		rc = ckpt_read(kv, name, &rec, NULL, err);
+		a->seq = rec.seq;
+		a->known = !rc;
+		ckpt_rec_free(&rec);
+	}
+	if (!rc && seq >= a->seq + every) {
+		rc = store_checkpoint(s, &seq, err);
+		/* made: its seq; else another host's may be newer: read again */
+		a->seq = rc ? a->seq : seq;
+		a->known = !rc;
+		rc = rc == -EALREADY || rc == -EAGAIN ? 0 : rc ? rc : 1;
+	}
+	pthread_mutex_unlock(&a->mu);
 	return rc;
 }

@@ -47,5 +47,7 @@ void store_remote_free(struct store_remote *r);
 void store_remote_parts(struct store_remote *r, struct kv **kv,
 			struct objstore **os, const char **name,
 			const char **host);
+/* The last seq R's replica applied. */
+uint64_t store_remote_applied(struct store_remote *r);
 
 #endif

@@ -572,6 +572,11 @@ void store_remote_parts(struct store_remote *r, struct kv **kv,
 	*host = r->host;
 }
 
+uint64_t store_remote_applied(struct store_remote *r)
+{
+	return __atomic_load_n(&r->applied, __ATOMIC_SEQ_CST);
+}
+
 void store_remote_free(struct store_remote *r)
 {
 	if (!r)

@@ -454,6 +454,28 @@ static void test_checkpoint_open(void **state)
 	store_on_change(f->b.s, NULL, NULL);
 }
 
+/* The leader's automatic checkpoint: one every EVERY entries. */
+static void test_checkpoint_auto(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	int made[12];
+	for (int i = 0; i < 12; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "auto/%d", i);
+		put(&f->a, k, "v");
+		made[i] = store_checkpoint_auto(f->a.s, 5, &err);
+	}
+	int want[12] = { 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0 };
+	assert_memory_equal(made, want, sizeof(want));
+	assert_false(entry_there(f, 5));	/* the second compacted to the first */
+	assert_true(entry_there(f, 6));
+	struct store_fixture *fx = store_fixture_open();
+	assert_int_equal(store_checkpoint_auto(fx->s, 1, &err), 0);
+	store_fixture_close(fx);
+}
+
 /* A checkpoint that died before its commit: its objects are reported by
  * mlfs check and the previous checkpoint stays the one loaded. */
 static void test_checkpoint_crash(void **state)
@@ -542,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoint_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_checkpoint_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_auto, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
