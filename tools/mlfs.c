@@ -55,6 +55,7 @@ static void usage(FILE *f)
 		"       mlfs umount [-t SECONDS] [-l] MOUNTPOINT\n"
 		"       mlfs check STORE\n"
 		"       mlfs check --meta etcd://... --blobs s3://... STORE-NAME\n"
+		"       mlfs checkpoint --meta etcd://... --blobs s3://... [--cache DIR] STORE-NAME\n"
 		"       mlfs forest train|predict|eval|info ...   (mlfs forest --help)\n"
 		"       mlfs --help | --version\n"
 		"\n"
@@ -176,8 +177,9 @@ struct check_report {
 static int report_object(void *ctx, const char *object)
 {
 	struct check_report *r = ctx;
-	buf_printf(&r->text, "%s: a batch object no log entry names (a writer "
-		   "died before its commit; safe to delete)\n", object);
+	buf_printf(&r->text, "%s: an object no log entry nor the checkpoint "
+		   "names (a writer or a checkpoint died before its commit; safe to "
+		   "delete)\n", object);
 	r->problems++;
 	return 0;
 }
@@ -201,6 +203,40 @@ static int check_remote(const char *name)
 	printf("%s: %d problem%s\n", name, r.problems, r.problems == 1 ? "" : "s");
 	buf_free(&r.text);
 	return r.problems ? 1 : 0;
+}
+
+/* mlfs checkpoint: checkpoint the remote store NAME from a replica of
+ * its own, CACHE/NAME.checkpoint (kept, so that the next one replays only
+ * what came since), and compact its log. */
+static int cmd_checkpoint(int argc, char **argv)
+{
+	struct mlfs_err err = { 0 };
+	struct store *s = NULL;
+	char dir[PATH_MAX];
+	uint64_t seq = 0;
+	if (argc != 2 || !remote.meta) {
+		usage(stderr);
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s.checkpoint", remote.cache, argv[1]);
+	int rc = mkdir(remote.cache, 0700) && errno != EEXIST ? -errno : 0;
+	if (!rc && mkdir(dir, 0700) && errno != EEXIST)
+		rc = -errno;
+	if (!rc)
+		rc = connect_remote(&err);
+	if (!rc && !(rc = store_open_remote(dir, argv[1], remote.kv, remote.os, &s, &err))) {
+		rc = store_checkpoint(s, &seq, &err);
+		store_close(s);
+	}
+	if (remote.kv)
+		close_remote();
+	if (rc) {
+		fprintf(stderr, "mlfs checkpoint: %s: %s\n", argv[1],
+			err.msg[0] ? err.msg : strerror(-rc));
+		return 1;
+	}
+	printf("%s: checkpoint at entry %llu\n", argv[1], (unsigned long long)seq);
+	return 0;
 }
 
 /* Open DIR for reading only (a disk too full to replay the log). */
@@ -639,6 +675,8 @@ int main(int argc, char **argv)
 		return umount_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check"))
 		return cmd_check(argc - 1, argv + 1);
+	if (!strcmp(cmd, "checkpoint"))
+		return cmd_checkpoint(argc - 1, argv + 1);
 	if (!strcmp(cmd, "forest"))
 		return forest_cli_main(argc - 1, argv + 1);
 	/* mount(8) -t fuse.mlfs runs mount.fuse3, which runs exactly

@@ -5,7 +5,8 @@
  * batch of a trigger's monitor (never a second one QUEUED).  Only on the
  * host that leads the cluster's scheduler role, and each occurrence only
  * once it is claimed (cluster.h), so a new leader skips what the old one
- * started.  Starting is run.c's. */
+ * started.  Starting is run.c's.  The leader also checkpoints a remote
+ * store every STORE_CHECKPOINT_EVERY log entries (store.h). */
 #include "job_int.h"
 
 #include <errno.h>
@@ -138,11 +139,22 @@ int jobs_tick(struct store *s, int64_t now_ms)
 	return tc.started;
 }
 
+/* The leader keeps the remote store's log short (docs/scale-out.md,
+ * "Checkpoints"): here, off the FUSE workers. */
+static void checkpoint_tick(struct store *s)
+{
+	struct mlfs_err err = { 0 };
+	if (store_is_remote(s) && cluster_leads(s, CLUSTER_SCHEDULER, NULL) &&
+	    store_checkpoint_auto(s, STORE_CHECKPOINT_EVERY, &err) < 0)
+		store_notify(s, "store checkpoint: %s", err.msg);
+}
+
 void *jobs_scheduler_main(void *arg)
 {
 	struct store *s = arg;
 	while (!jobs_stopping(s)) {
 		jobs_tick(s, clock_now_ms());
+		checkpoint_tick(s);
 		jobs_sleep(s, TICK_S);
 	}
 	return NULL;

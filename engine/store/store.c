@@ -495,7 +495,8 @@ int store_local_apply(struct store *s, const char *rep, size_t len,
 	char *rerr = NULL;
 	rocksdb_writebatch_t *wb = len ? rocksdb_writebatch_create_from(rep, len)
 				       : rocksdb_writebatch_create();
-	rocksdb_writebatch_put(wb, key, klen, val, vlen);
+	if (key)
+		rocksdb_writebatch_put(wb, key, klen, val, vlen);
 	rocksdb_write(s->db, s->wopts, wb, &rerr);
 	rocksdb_writebatch_destroy(wb);
 	return write_result(s, rerr ? fail(err, rerr, "replica write") : 0);
@@ -504,6 +505,11 @@ int store_local_apply(struct store *s, const char *rep, size_t len,
 void store_set_remote(struct store *s, struct store_remote *r)
 {
 	s->remote = r;
+}
+
+struct store_remote *store_remote_of(struct store *s)
+{
+	return s->remote;
 }
 
 int store_refresh(struct store *s, struct mlfs_err *err)

@@ -136,7 +136,9 @@ uint64_t store_foreign_seq(struct store *s);
  * read; anything else that another host committed first is rebased on.
  * NAME ([A-Za-z0-9._-], 1-64 bytes) names the store in etcd and S3.  KV
  * and OS belong to the caller and must outlive the store.  -ESTALE when
- * the log was compacted past the replica (make a fresh CACHE_DIR). */
+ * the log was compacted past the replica and no checkpoint covers the
+ * gap.  A fresh replica, or one whose next entry was compacted away,
+ * loads the newest checkpoint first (store_checkpoint). */
 struct kv;
 struct objstore;
 int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
@@ -160,9 +162,25 @@ void store_txn_begin(struct store *s);
  * after a store_refresh.  OFF: back to the outer operation, whose reads
  * stay checked throughout.  A no-op on the embedded store. */
 void store_txn_inner(struct store *s, bool on);
-/* FN with the name of each object under NAME/batches/ in OS that no log
- * entry in KV names (a writer that died between its object and its
- * commit): what `mlfs check` reports.  Stops on FN's non-zero. */
+/* Checkpoint the remote store S: its replica as of the seq it applied
+ * (*SEQ) goes to S3, NAME/checkpoint records it (compare-guarded), then
+ * the log entries up to the previous checkpoint go, with their batch
+ * objects and that checkpoint's objects.  -EINVAL on the embedded
+ * store; -ENODATA for an empty log; -EALREADY when the newest
+ * checkpoint is as new; -EAGAIN when another host recorded one at the
+ * same time (nothing recorded).  Slow: never on a FUSE worker. */
+int store_checkpoint(struct store *s, uint64_t *seq, struct mlfs_err *err);
+/* store_checkpoint when the replica is EVERY entries or more past the
+ * newest checkpoint (read once, then remembered): 1 when one was made,
+ * 0 when none was due (or another host's came first, or S is embedded),
+ * else store_checkpoint's error.  For the scheduler leader's thread. */
+#define STORE_CHECKPOINT_EVERY 10000
+int store_checkpoint_auto(struct store *s, uint64_t every,
+			  struct mlfs_err *err);
+/* FN with the name of each object under NAME/batches/ or
+ * NAME/checkpoints/ in OS that no log entry nor NAME/checkpoint in KV
+ * names (a writer or a checkpoint that died between its objects and its
+ * commit, or a compaction cut short): what `mlfs check` reports.  Stops on FN's non-zero. */
 int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
 		       int (*fn)(void *ctx, const char *object), void *ctx,
 		       struct mlfs_err *err);

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "store_int.h"
 #include "store_log.h"
+#include "store_checkpoint.h"
 #include "kv.h"
 #include "objstore.h"
 
@@ -29,9 +30,8 @@
 #define COMMIT_TRIES 64
 #define RANGE_PAGE 64
 
-/* The replica's own records, past the log (docs/store-format.md). */
-static const char K_APPLIED[] = "\x01Q";	/* the last seq applied */
-static const char K_ORIGIN[] = "\x01O";		/* the store's NAME */
+static const char K_APPLIED[] = STORE_K_APPLIED;
+static const char K_ORIGIN[] = STORE_K_ORIGIN;
 
 struct read_range {
 	size_t lo, lol;		/* offsets into the arena */
@@ -321,6 +321,35 @@ static int head_get(struct store_remote *r, uint64_t *head,
 	return rc;
 }
 
+/* The replica is missing entries that are gone (or is empty): load the
+ * newest checkpoint past it, under R->mu.  Every operation in flight
+ * conflicts, and the change hook drops every cache.  -ESTALE when there
+ * is none newer. */
+static int checkpoint_load(struct apply_ctx *ac)
+{
+	struct store_remote *r = ac->r;
+	uint64_t seq;
+	struct mlfs_err err = { 0 };
+	int rc = -ENOENT;
+	/* -ENOENT: a newer checkpoint's compaction removed its objects */
+	for (int i = 0; i < 3 && rc == -ENOENT; i++)
+		rc = ckpt_load(r->s, r->kv, r->os, r->name, r->applied, &seq, &err);
+	if (rc)
+		return mlfs_fail(ac->err, rc == -ESTALE ? -EIO : rc, "%s", err.msg);
+	if (seq == r->applied)
+		return -ESTALE;
+	__atomic_store_n(&r->applied, seq, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&r->txn_lock);
+	for (struct remote_txn *t = r->txns; t; t = t->next) {
+		pthread_mutex_lock(&t->lock);
+		t->poisoned = t->inner_poisoned = true;
+		pthread_mutex_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&r->txn_lock);
+	ac->foreign++;
+	return 0;
+}
+
 /* Apply every entry up to the head (HEAD, or read now when 0); under
  * R->mu. */
 static int catch_up(struct apply_ctx *ac, uint64_t head)
@@ -334,7 +363,9 @@ static int catch_up(struct apply_ctx *ac, uint64_t head)
 		log_key_entry(&e, r->name, head + 1);
 		rc = kv_range(r->kv, b.data, b.len, e.data, e.len, RANGE_PAGE, false, 0,
 			      apply_ranged, ac, NULL, ac->err);
-		if (!rc && r->applied == from)
+		if ((rc == -ESTALE || (!rc && r->applied == from)) && !checkpoint_load(ac))
+			rc = 0;
+		else if (!rc && r->applied == from)
 			rc = mlfs_fail(ac->err, -ESTALE, "store %s: log entries %llu-%llu are "
 				       "gone (compacted past this replica): mount with a "
 				       "fresh cache", r->name, (unsigned long long)from + 1,
@@ -531,6 +562,21 @@ static int watch_start(struct store_remote *r, struct mlfs_err *err)
 	return rc;
 }
 
+void store_remote_parts(struct store_remote *r, struct kv **kv,
+			struct objstore **os, const char **name,
+			const char **host)
+{
+	*kv = r->kv;
+	*os = r->os;
+	*name = r->name;
+	*host = r->host;
+}
+
+uint64_t store_remote_applied(struct store_remote *r)
+{
+	return __atomic_load_n(&r->applied, __ATOMIC_SEQ_CST);
+}
+
 void store_remote_free(struct store_remote *r)
 {
 	if (!r)
@@ -626,6 +672,9 @@ int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
 	struct apply_ctx ac = { .r = r, .err = err };
 	rc = watch_start(r, err);
 	pthread_mutex_lock(&r->mu);
+	/* an empty replica starts from the newest checkpoint, if any */
+	if (!rc && !r->applied && (rc = checkpoint_load(&ac)) == -ESTALE)
+		rc = 0;
 	if (!rc)
 		rc = catch_up(&ac, 0);
 	pthread_mutex_unlock(&r->mu);
@@ -648,6 +697,22 @@ struct check_ctx {
 	void *ctx;
 };
 
+/* P, N bytes, is a name an entry or the checkpoint names. */
+static void check_add(struct check_ctx *cc, const char *p, size_t n)
+{
+	if (cc->n == cc->cap) {
+		cc->cap = cc->cap ? 2 * cc->cap : 16;
+		if (!(cc->named = realloc(cc->named, cc->cap * sizeof(char *))))
+			mlfs_oom();
+	}
+	char *s = malloc(n + 1);
+	if (!s)
+		mlfs_oom();
+	memcpy(s, p, n);
+	s[n] = '\0';
+	cc->named[cc->n++] = s;
+}
+
 static int check_entry(void *ctx, const char *key, size_t klen,
 		       const char *val, size_t vlen, kv_rev mod)
 {
@@ -661,17 +726,7 @@ static int check_entry(void *ctx, const char *key, size_t klen,
 	if (!log_key_seq(cc->name, key, klen, &seq) ||
 	    log_entry_decode(val, vlen, &kind, &id, &p, &n) || kind != LOG_ENTRY_OBJECT)
 		return 0;
-	if (cc->n == cc->cap) {
-		cc->cap = cc->cap ? 2 * cc->cap : 16;
-		if (!(cc->named = realloc(cc->named, cc->cap * sizeof(char *))))
-			mlfs_oom();
-	}
-	char *s = malloc(n + 1);
-	if (!s)
-		mlfs_oom();
-	memcpy(s, p, n);
-	s[n] = '\0';
-	cc->named[cc->n++] = s;
+	check_add(cc, p, n);
 	return 0;
 }
 
@@ -695,7 +750,17 @@ int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
 	log_key_entry(&e, name, UINT64_MAX);
 	int rc = kv_range(kv, b.data, b.len, e.data, e.len, 0, false, 0, check_entry,
 			  &cc, NULL, err);
+	struct ckpt_rec rec = { 0 };
+	if (!rc)
+		rc = ckpt_read(kv, name, &rec, NULL, err);
+	for (size_t i = 0, o = 0; !rc && i < rec.nobj; i++, o += strlen(rec.names.data + o) + 1)
+		check_add(&cc, rec.names.data + o, strlen(rec.names.data + o));
+	ckpt_rec_free(&rec);
 	buf_printf(&prefix, "%s/batches/", name);
+	if (!rc)
+		rc = objstore_list_all(os, prefix.data, NULL, check_object, &cc, err);
+	buf_reset(&prefix);
+	buf_printf(&prefix, "%s/checkpoints/", name);
 	if (!rc)
 		rc = objstore_list_all(os, prefix.data, NULL, check_object, &cc, err);
 	for (size_t i = 0; i < cc.n; i++)

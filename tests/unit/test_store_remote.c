@@ -316,6 +316,197 @@ static void test_restart(void **state)
 	host_open(f, &f->a);
 }
 
+/* A batch too big to ride inline (an object under NAME/batches/). */
+static void put_big(struct host *h, const char *k, size_t n)
+{
+	char *big = malloc(n);
+	assert_non_null(big);
+	memset(big, 'z', n);
+	struct store_batch *bt = store_batch_new();
+	store_batch_put(bt, k, strlen(k), big, n);
+	struct mlfs_err err = { 0 };
+	if (store_write(h->s, bt, false, &err))
+		fail_msg("store_write: %s", err.msg);
+	store_batch_free(bt);
+	free(big);
+}
+
+static uint64_t checkpoint(struct host *h)
+{
+	uint64_t seq = 0;
+	struct mlfs_err err = { 0 };
+	if (store_checkpoint(h->s, &seq, &err))
+		fail_msg("store_checkpoint: %s", err.msg);
+	return seq;
+}
+
+/* Whether log entry SEQ of F's store is still in etcd. */
+static bool entry_there(struct fx *f, uint64_t seq)
+{
+	struct buf k = { 0 }, v = { 0 };
+	log_key_entry(&k, f->name, seq);
+	int rc = kv_get(f->kv, k.data, k.len, &v, NULL, NULL);
+	assert_true(rc == 0 || rc == -ENOENT);
+	buf_free(&k);
+	buf_free(&v);
+	return !rc;
+}
+
+/* The objects under F's store's PREFIX ("batches/", "checkpoints/"). */
+static int count_listed(void *ctx, const char *name, uint64_t size)
+{
+	(void)name;
+	(void)size;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int objects_under(struct fx *f, const char *prefix)
+{
+	char p[128];
+	int n = 0;
+	snprintf(p, sizeof(p), "%s/%s", f->name, prefix);
+	assert_int_equal(objstore_list_all(f->os, p, NULL, count_listed, &n, NULL), 0);
+	return n;
+}
+
+/* Two checkpoints: the second deletes the entries up to the first, their
+ * batch objects and the first's objects; a fresh host, and one that was
+ * down past the compaction, load the newest and replay the rest. */
+static void test_checkpoint_compact(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	uint64_t seq;
+	put(&f->a, "c/gone", "x");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	host_close(&f->b, false);	/* B: down from here, at entry 1 */
+	put_big(&f->a, "c/big1", LOG_INLINE_MAX + 100);
+	for (int i = 0; i < 20; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "c/%02d", i);
+		put(&f->a, k, k);
+	}
+	assert_int_equal(store_delete(f->a.s, "c/gone", 6, NULL), 0);
+	uint64_t n1 = checkpoint(&f->a);
+	assert_int_equal(n1, 23);	/* 1 + 1 + 20 + 1 entries */
+	assert_int_equal(objects_under(f, "checkpoints/"), 1);
+	assert_int_equal(store_checkpoint(f->a.s, &seq, &err), -EALREADY);
+	assert_true(entry_there(f, 1));	/* the first compacts nothing */
+	put(&f->a, "c/after1", "a1");
+	put_big(&f->a, "c/big2", LOG_INLINE_MAX + 200);
+	uint64_t n2 = checkpoint(&f->a);
+	assert_int_equal(n2, n1 + 2);
+	assert_false(entry_there(f, 1));
+	assert_false(entry_there(f, n1));
+	assert_true(entry_there(f, n1 + 1));
+	assert_int_equal(objects_under(f, "checkpoints/"), 1);	/* the first's went */
+	assert_int_equal(objects_under(f, "batches/"), 1);	/* big2's stays */
+	put(&f->a, "c/after2", "a2");
+	/* B's replica stops at entry 1: its next entry is gone */
+	host_open(f, &f->b);
+	struct host c;
+	host_new(f, &c);
+	struct host *hs[2] = { &f->b, &c };
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(get(hs[i], "c/gone"), "-");
+		assert_string_equal(get(hs[i], "c/07"), "c/07");
+		assert_string_equal(get(hs[i], "c/after1"), "a1");
+		assert_string_equal(get(hs[i], "c/after2"), "a2");
+		struct buf v = { 0 };
+		assert_int_equal(store_get(hs[i]->s, NULL, "c/big2", 6, &v, NULL), 0);
+		assert_int_equal(v.len, LOG_INLINE_MAX + 200);
+		buf_free(&v);
+	}
+	/* both write on: their seqs follow the log's */
+	put(&c, "c/from-c", "c");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_string_equal(get(&f->b, "c/from-c"), "c");
+	host_close(&c, true);
+	int stray = 0;
+	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &stray, NULL), 0);
+	assert_int_equal(stray, 0);
+}
+
+/* A host that stays open across another's checkpoints and compactions
+ * keeps applying the log (the deletions its watch sees change nothing),
+ * and its change hook hears of each entry. */
+static void test_checkpoint_open(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	store_on_change(f->b.s, count_change, NULL);
+	int before = __atomic_load_n(&changes, __ATOMIC_SEQ_CST);
+	for (int i = 1; i <= 4; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "b/%d", i);
+		put(&f->a, k, k);
+		checkpoint(&f->a);
+	}
+	await(&f->b, "b/4", "b/4");
+	assert_false(entry_there(f, 2));
+	assert_string_equal(get(&f->b, "b/1"), "b/1");
+	put(&f->b, "b/from-b", "b");
+	assert_int_equal(store_refresh(f->a.s, NULL), 0);
+	assert_string_equal(get(&f->a, "b/from-b"), "b");
+	assert_true(__atomic_load_n(&changes, __ATOMIC_SEQ_CST) > before);
+	store_on_change(f->b.s, NULL, NULL);
+}
+
+/* The leader's automatic checkpoint: one every EVERY entries. */
+static void test_checkpoint_auto(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	int made[12];
+	for (int i = 0; i < 12; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "auto/%d", i);
+		put(&f->a, k, "v");
+		made[i] = store_checkpoint_auto(f->a.s, 5, &err);
+	}
+	int want[12] = { 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0 };
+	assert_memory_equal(made, want, sizeof(want));
+	assert_false(entry_there(f, 5));	/* the second compacted to the first */
+	assert_true(entry_there(f, 6));
+	struct store_fixture *fx = store_fixture_open();
+	assert_int_equal(store_checkpoint_auto(fx->s, 1, &err), 0);
+	store_fixture_close(fx);
+}
+
+/* A checkpoint that died before its commit: its objects are reported by
+ * mlfs check and the previous checkpoint stays the one loaded. */
+static void test_checkpoint_crash(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	uint64_t seq;
+	assert_int_equal(store_checkpoint(f->a.s, &seq, &err), -ENODATA);
+	put(&f->a, "x/1", "1");
+	uint64_t n1 = checkpoint(&f->a);
+	put(&f->a, "x/2", "2");
+	char name[160];
+	snprintf(name, sizeof(name), "%s/checkpoints/%016llx-dead-00000000.000000", f->name,
+		 (unsigned long long)n1 + 1);
+	assert_int_equal(objstore_put_once(f->os, name, "junk", 4, NULL), 0);
+	int stray = 0;
+	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &stray, NULL), 0);
+	assert_int_equal(stray, 1);
+	struct host c;
+	host_new(f, &c);
+	assert_string_equal(get(&c, "x/1"), "1");
+	assert_string_equal(get(&c, "x/2"), "2");
+	host_close(&c, true);
+	objstore_delete(f->os, name, NULL);
+	/* the embedded store has no log to checkpoint */
+	struct store_fixture *fx = store_fixture_open();
+	assert_int_equal(store_checkpoint(fx->s, &seq, &err), -EINVAL);
+	store_fixture_close(fx);
+}
+
 /* The log's records, without etcd. */
 static int collect(void *ctx, const char *b, size_t bl, const char *e, size_t el)
 {
@@ -370,6 +561,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_compact, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checkpoint_auto, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
