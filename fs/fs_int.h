@@ -426,6 +426,10 @@ void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops);
 /* Empty N (no ops, empty paths) without clearing its path buffers. */
 void node_clear(struct node *n);
+/* OUT = SRC cut to SIZE - 1 bytes, as snprintf "%s" would, without its
+ * format parsing (a lookup copies a few paths); SIZE > 0.  Returns the
+ * length copied. */
+size_t node_strcpy(char *out, size_t size, const char *src);
 /* OUT = "DIR/NAME" (a child's path, whether or not it exists). */
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name);

@@ -89,17 +89,29 @@ void node_clear(struct node *n)
 	n->pending = false;
 }
 
+size_t node_strcpy(char *out, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(out, src, n);
+	out[n] = 0;
+	return n;
+}
+
 void node_child_path(char *out, size_t size, const struct node *dir,
 		     const char *name)
 {
-	snprintf(out, size, "%s/%s", strcmp(dir->path, "/") ? dir->path : "", name);
+	size_t n = strcmp(dir->path, "/") ? node_strcpy(out, size, dir->path) : 0;
+	if (n + 1 < size) {
+		out[n++] = '/';
+		node_strcpy(out + n, size - n, name);
+	}
 }
 
 void node_child(struct node *out, const struct node *dir, const char *name,
 		const struct node_ops *ops)
 {
 	memcpy(out->arg, dir->arg, sizeof(out->arg));
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", dir->owner_path);
+	node_strcpy(out->owner_path, sizeof(out->owner_path), dir->owner_path);
 	node_child_path(out->path, sizeof(out->path), dir, name);
 	out->ops = ops;
 	out->owner = out->owner_path[0] ? out->owner_path : NULL;
@@ -113,8 +125,8 @@ void node_object(struct node *out, const struct node *dir, const char *name,
 		 const struct node_ops *ops, int arg)
 {
 	node_child(out, dir, name, ops);
-	snprintf(out->arg[arg], sizeof(out->arg[arg]), "%s", name);
-	snprintf(out->owner_path, sizeof(out->owner_path), "%s", out->path);
+	node_strcpy(out->arg[arg], sizeof(out->arg[arg]), name);
+	node_strcpy(out->owner_path, sizeof(out->owner_path), out->path);
 	out->owner = out->owner_path;
 	out->owner_ops = ops;
 }

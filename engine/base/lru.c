@@ -24,6 +24,8 @@ struct lru {
 	struct entry **buckets;
 	size_t nbuckets, n, bytes, max_bytes;
 	struct entry *newest, *oldest;
+	void (*on_drop)(const void *val, size_t vlen, void *arg);
+	void *on_drop_arg;
 };
 
 #define SEED 0x6c7275u
@@ -88,6 +90,14 @@ static void push_newest(struct lru *l, struct entry *e)
 	l->newest = e;
 }
 
+/* Free E, gone from the chains and the list, telling on_drop. */
+static void release(struct lru *l, struct entry *e)
+{
+	if (l->on_drop)
+		l->on_drop(e->data + e->klen, e->vlen, l->on_drop_arg);
+	free(e);
+}
+
 /* Take the entry *P points to out of its chain and the list; free it. */
 static void drop(struct lru *l, struct entry **p)
 {
@@ -96,7 +106,7 @@ static void drop(struct lru *l, struct entry **p)
 	unlink_list(l, e);
 	l->n--;
 	l->bytes -= cost(e);
-	free(e);
+	release(l, e);
 }
 
 static void grow(struct lru *l)
@@ -159,16 +169,25 @@ void lru_put(struct lru *l, const void *key, size_t klen, const void *val,
 	l->n++;
 }
 
+void lru_on_drop(struct lru *l,
+		 void (*fn)(const void *val, size_t vlen, void *arg),
+		 void *arg)
+{
+	l->on_drop = fn;
+	l->on_drop_arg = arg;
+}
+
 void lru_clear(struct lru *l)
 {
-	struct entry *older;
-	for (struct entry *e = l->newest; e; e = older) {
-		older = e->older;
-		free(e);
-	}
+	struct entry *e = l->newest;
 	memset(l->buckets, 0, l->nbuckets * sizeof(*l->buckets));
 	l->newest = l->oldest = NULL;
 	l->n = l->bytes = 0;
+	while (e) {
+		struct entry *older = e->older;
+		release(l, e);
+		e = older;
+	}
 }
 
 void lru_free(struct lru *l)

@@ -320,14 +320,6 @@ size_t features_field_len(const char *p, size_t len)
 	return quote ? len + q + 2 : len;
 }
 
-static size_t header_len(const struct fmeta *m)
-{
-	size_t n = 0;
-	for (uint32_t i = 0; i < m->ncols; i++)
-		n += features_field_len(m->names[i], strlen(m->names[i])) + 1;
-	return n;
-}
-
 void features_header_text(const struct fmeta *m, struct buf *out)
 {
 	columns_header(out, m->ncols, m->names);
@@ -337,7 +329,9 @@ uint64_t features_data_size(const struct fmeta *m)
 {
 	if (!m->ncols)
 		return 0;
-	return header_len(m) + m->fbytes + m->rows * m->ncols;
+	/* The header line made once with the shared meta: a stat of a
+	 * wide table measures no names. */
+	return features_meta_header(m)->len + m->fbytes + m->rows * m->ncols;
 }
 
 /* Write M, NAME's meta, in one batch with the removal of the attrs

@@ -104,7 +104,8 @@ int features_col_index(const struct fmeta *m, const char *name, size_t len);
 size_t features_field_len(const char *p, size_t len);
 /* OUT = data.csv's header line (empty without columns). */
 void features_header_text(const struct fmeta *m, struct buf *out);
-/* data.csv's size in bytes: header, fields, commas and newlines. */
+/* data.csv's size in bytes: header, fields, commas and newlines.  M is
+ * shared (features_meta_ref): its header line is made once. */
 uint64_t features_data_size(const struct fmeta *m);
 /* Delete every f/KIND/ID/... record in B. */
 void features_range_delete(struct store_batch *b, char kind, uint64_t id);

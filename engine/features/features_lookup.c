@@ -149,23 +149,80 @@ void features_lookup_free(struct features_lookup *l)
 	free(l);
 }
 
+/* OUT = the rows/KEY text of KEY through L (its meta and snapshot set). */
+static int row_text(struct features_lookup *l, const char *key, bool as_of,
+		    int64_t at_us, struct buf *out)
+{
+	const char *parts[FEAT_MAX_KEYS];
+	size_t lens[FEAT_MAX_KEYS];
+	int rc = features_mrow_init(&l->row, l->m->ncols);
+	if (rc)
+		return rc;
+	uint32_t nk = l->m->nkeys ? l->m->nkeys : (l->m->ncols ? 1 : 0);
+	if (!features_split_key(key, nk, parts, lens))
+		return -ENOENT;
+	if ((rc = lookup_fetch(l, parts, lens, as_of, at_us)))
+		return rc;
+	const struct buf *h = features_meta_header(l->m);
+	buf_reset(out);
+	buf_append(out, h->data, h->len);
+	for (uint32_t c = 0; c < l->m->ncols; c++) {
+		if (c)
+			buf_putc(out, ',');
+		if (l->row.len[c] != NULL_LEN)
+			csv_put_field(out, l->row.p[c], l->row.len[c]);
+	}
+	buf_putc(out, '\n');
+	return 0;
+}
+
+/* KEY's text under LATEST, the latest meta since the store's change
+ * sequence was SEQ, read with no snapshot: -EAGAIN unless nothing was
+ * written since SEQ, before the read or during it (then the row read
+ * is the one of LATEST's store).  Takes LATEST's reference. */
+static int row_read_unchanged(struct store *s, const struct fmeta *latest,
+			      uint64_t seq, const char *key, bool as_of,
+			      int64_t at_us, struct buf *out)
+{
+	struct features_lookup l = { .s = s, .m = latest };
+	int rc = -EAGAIN;
+	if (store_unchanged_since(s, seq)) {
+		rc = row_text(&l, key, as_of, at_us, out);
+		/* An answer (not a failure to read) that is still true. */
+		bool answer = rc == 0 || rc == -ENOENT || rc == -EINVAL;
+		if (!answer || !store_unchanged_since(s, seq))
+			rc = -EAGAIN;
+		if (rc == 0)
+			features_meta_row_put(s, latest, key, as_of, at_us, out);
+	}
+	lookup_clear(&l);
+	return rc;
+}
+
 int features_row_read(struct store *s, const char *name, const char *key,
 		      bool as_of, int64_t at_us, struct buf *out,
 		      int64_t *mtime_ns, struct mlfs_err *err)
 {
 	struct features_lookup l = { 0 };
-	const char *parts[FEAT_MAX_KEYS];
-	size_t lens[FEAT_MAX_KEYS];
 	/* Made before under the meta that is the latest: no snapshot, and
-	 * no read while nothing was written since (features_meta_ref). */
+	 * no read while nothing was written since (features_meta_ref).  Not
+	 * made yet: one read with no snapshot under that meta while nothing
+	 * is written; else a snapshot and the meta read at it. */
 	const struct fmeta *latest;
+	uint64_t seq = store_change_seq(s);
 	if (features_meta_ref(s, NULL, name, &latest) == 0) {
+		int64_t mtime = latest->mtime;
 		bool hit = features_meta_row_get(s, latest, key, as_of, at_us, out);
-		if (hit && mtime_ns)
-			*mtime_ns = latest->mtime;
-		features_meta_release(s, latest);
+		int rc = hit ? 0 : -EAGAIN;
 		if (hit)
-			return 0;
+			features_meta_release(s, latest);
+		else
+			rc = row_read_unchanged(s, latest, seq, key, as_of, at_us, out);
+		if (rc != -EAGAIN) {
+			if (mtime_ns)
+				*mtime_ns = mtime;
+			return rc;
+		}
 	}
 	int rc = lookup_init(&l, s, name, err);
 	if (rc)
@@ -173,28 +230,9 @@ int features_row_read(struct store *s, const char *name, const char *key,
 	if (mtime_ns)
 		*mtime_ns = l.m->mtime;
 	/* Made meanwhile under the same meta: the same rows. */
-	if (features_meta_row_get(s, l.m, key, as_of, at_us, out))
-		goto out;
-	if ((rc = features_mrow_init(&l.row, l.m->ncols)))
-		goto out;
-	uint32_t nk = l.m->nkeys ? l.m->nkeys : (l.m->ncols ? 1 : 0);
-	if (!features_split_key(key, nk, parts, lens)) {
-		rc = -ENOENT;
-		goto out;
-	}
-	if ((rc = lookup_fetch(&l, parts, lens, as_of, at_us)))
-		goto out;
-	const struct buf *h = features_meta_header(l.m);
-	buf_reset(out);
-	buf_append(out, h->data, h->len);
-	for (uint32_t c = 0; c < l.m->ncols; c++) {
-		if (c)
-			buf_putc(out, ',');
-		if (l.row.len[c] != NULL_LEN)
-			csv_put_field(out, l.row.p[c], l.row.len[c]);
-	}
-	buf_putc(out, '\n');
-	features_meta_row_put(s, l.m, key, as_of, at_us, out);
+	if (!features_meta_row_get(s, l.m, key, as_of, at_us, out) &&
+	    !(rc = row_text(&l, key, as_of, at_us, out)))
+		features_meta_row_put(s, l.m, key, as_of, at_us, out);
 out:
 	lookup_clear(&l);
 	return rc;

@@ -9,7 +9,9 @@
  * same meta bytes mean the same rows, and a changed table starts anew
  * (its entry has a new serial, which the texts are keyed by).  The texts
  * of all tables share one LRU bounded in bytes: a big table's hot keys
- * stay, and the bound costs one eviction at a time. */
+ * stay, and the bound costs one eviction at a time.  The entries too sit
+ * in an LRU (lru.c) keyed by name, each value a pointer to its entry: the
+ * cache's reference, given up when lru.c drops the pointer. */
 #include "features_int.h"
 
 #include <errno.h>
@@ -20,8 +22,12 @@
 #include "named.h"
 #include "names.h"
 
-/* Past this many tables the least recently used entry goes. */
-#define META_CACHE_MAX 64
+/* Tables kept in all, in lru.c's bytes: names and pointers with their
+ * bookkeeping (64 tables of 64-byte names; more of shorter names). */
+#define META_CACHE_BYTES (64u * (LRU_ENTRY_OVERHEAD + 64 + sizeof(void *)))
+/* lru.c keeps every entry: a valid name is never larger than the bound. */
+_Static_assert(LRU_ENTRY_OVERHEAD + NAMES_MAX + sizeof(void *) <=
+	       META_CACHE_BYTES, "a meta entry fits the cache");
 /* Row texts kept in all, in bytes (keys, texts and their bookkeeping). */
 #define ROW_CACHE_BYTES (16u << 20)
 
@@ -36,28 +42,17 @@ struct meta_entry {
 	uint64_t seq;
 	bool seq_known;
 	unsigned refs;		/* the cache's own (while listed) and readers' */
-	struct meta_entry *prev, *next;
+	bool listed;		/* in the cache's metas (under its lock) */
 };
 
 struct meta_cache {
 	pthread_mutex_t lock;		/* guards everything below */
-	struct meta_entry *head, *tail;	/* most recently used first */
-	size_t n;
+	struct lru *metas;		/* name -> struct meta_entry * */
 	uint64_t serials;		/* the last entry's serial */
 	struct lru *rows;		/* (serial, as_of, at, key) -> text */
 };
 
 static const char meta_cache_key;
-
-static void *meta_cache_make(void)
-{
-	struct meta_cache *c = calloc(1, sizeof(*c));
-	if (!c)
-		mlfs_oom();
-	pthread_mutex_init(&c->lock, NULL);
-	c->rows = lru_new(ROW_CACHE_BYTES);
-	return c;
-}
 
 static void entry_free(struct meta_entry *e)
 {
@@ -68,14 +63,37 @@ static void entry_free(struct meta_entry *e)
 	free(e);
 }
 
+/* lru.c let go of an entry (evicted, replaced, freed): the cache's
+ * reference goes, the entry with it when no reader has it.  Under the
+ * lock. */
+static void entry_unlisted(const void *val, size_t vlen, void *arg)
+{
+	struct meta_entry *e;
+	(void)arg;
+	if (vlen != sizeof(e))
+		return;
+	memcpy(&e, val, sizeof(e));
+	e->listed = false;
+	if (--e->refs == 0)
+		entry_free(e);
+}
+
+static void *meta_cache_make(void)
+{
+	struct meta_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		mlfs_oom();
+	pthread_mutex_init(&c->lock, NULL);
+	c->rows = lru_new(ROW_CACHE_BYTES);
+	c->metas = lru_new(META_CACHE_BYTES);
+	lru_on_drop(c->metas, entry_unlisted, NULL);
+	return c;
+}
+
 static void meta_cache_free(void *p)
 {
 	struct meta_cache *c = p;
-	struct meta_entry *next;
-	for (struct meta_entry *e = c->head; e; e = next) {
-		next = e->next;
-		entry_free(e);	/* no reader outlives the store */
-	}
+	lru_free(c->metas);	/* no reader outlives the store */
 	lru_free(c->rows);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -86,38 +104,17 @@ static struct meta_cache *meta_cache(struct store *s)
 	return store_state(s, &meta_cache_key, meta_cache_make, meta_cache_free);
 }
 
-static void unlist(struct meta_cache *c, struct meta_entry *e)
+/* NAME's listed entry (made the most recently used) or NULL.  Under the
+ * lock. */
+static struct meta_entry *find(struct meta_cache *c, const char *name)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		c->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		c->tail = e->prev;
-	e->prev = e->next = NULL;
-	c->n--;
-}
-
-static void list_first(struct meta_cache *c, struct meta_entry *e)
-{
-	e->prev = NULL;
-	e->next = c->head;
-	if (c->head)
-		c->head->prev = e;
-	else
-		c->tail = e;
-	c->head = e;
-	c->n++;
-}
-
-/* Drop the cache's reference to E (listed): freed when no reader has it. */
-static void drop(struct meta_cache *c, struct meta_entry *e)
-{
-	unlist(c, e);
-	if (--e->refs == 0)
-		entry_free(e);
+	size_t vlen;
+	struct meta_entry *e;
+	const void *v = lru_get(c->metas, name, strlen(name), &vlen);
+	if (!v || vlen != sizeof(e))
+		return NULL;
+	memcpy(&e, v, sizeof(e));
+	return e;
 }
 
 /* NAME's entry, taken (a reference for the caller, made the most recently
@@ -127,9 +124,7 @@ static void drop(struct meta_cache *c, struct meta_entry *e)
 static struct meta_entry *take(struct meta_cache *c, const char *name,
 			       const struct buf *raw, bool latest, uint64_t seq)
 {
-	struct meta_entry *e;
-	for (e = c->head; e && strcmp(e->name, name); e = e->next)
-		;
+	struct meta_entry *e = find(c, name);
 	if (!e)
 		return NULL;
 	if (!raw ? !e->seq_known || e->seq != seq :
@@ -138,10 +133,6 @@ static struct meta_entry *take(struct meta_cache *c, const char *name,
 	if (raw && latest) {
 		e->seq = seq;
 		e->seq_known = true;
-	}
-	if (e != c->head) {
-		unlist(c, e);
-		list_first(c, e);
 	}
 	e->refs++;
 	return e;
@@ -197,13 +188,9 @@ int features_meta_ref(struct store *s, const struct store_snapshot *snap,
 	n->seq_known = !snap;
 	pthread_mutex_lock(&c->lock);
 	n->serial = ++c->serials;
-	for (e = c->head; e && strcmp(e->name, name); e = e->next)
-		;
-	if (e)
-		drop(c, e);
-	list_first(c, n);
-	if (c->n > META_CACHE_MAX)
-		drop(c, c->tail);
+	n->listed = true;
+	/* Replaces (unlists) an older entry of NAME; may evict another. */
+	lru_put(c->metas, name, strlen(name), &n, sizeof(n));
 	pthread_mutex_unlock(&c->lock);
 	*out = &n->m;
 	return 0;
@@ -270,7 +257,7 @@ void features_meta_row_put(struct store *s, const struct fmeta *m,
 	row_key(&k, e, key, as_of, at);
 	pthread_mutex_lock(&c->lock);
 	/* Not for a table changed since (its entry no longer listed). */
-	if (e->prev || e->next || c->head == e)
+	if (e->listed)
 		lru_put(c->rows, k.data, k.len, text->data, text->len);
 	pthread_mutex_unlock(&c->lock);
 	buf_free(&k);

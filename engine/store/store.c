@@ -59,6 +59,9 @@ struct store {
 	 * one: then writes go to its log and RocksDB is its replica. */
 	struct store_remote *remote;
 	uint64_t change_seq;	/* writes that succeeded (atomic) */
+	/* The embedded store's writes begun and ended, failed or not
+	 * (atomic): equal when none is under way (store_unchanged_since). */
+	uint64_t writes_begun, writes_ended;
 	uint64_t foreign_seq;	/* other hosts' changes applied (atomic) */
 	uint64_t refreshes;	/* store_refresh calls that asked etcd (atomic) */
 };
@@ -349,6 +352,35 @@ static int changed_if_ok(struct store *s, int rc)
 	return rc ? rc : changed(s);
 }
 
+/* An embedded write starts: from here until write_end, RocksDB may hold
+ * it while store_change_seq does not count it yet. */
+static void write_begin(struct store *s)
+{
+	__atomic_add_fetch(&s->writes_begun, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The embedded write begun by write_begin ended with RC: counted in
+ * store_change_seq when it succeeded, then no longer under way. */
+static int write_end(struct store *s, int rc)
+{
+	rc = changed_if_ok(s, rc);
+	__atomic_add_fetch(&s->writes_ended, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+bool store_unchanged_since(struct store *s, uint64_t seq)
+{
+	if (s->remote)
+		return false;
+	/* Ended before the sequence, begun after both: equal counts then
+	 * mean that every write begun by now had ended (and counted) before
+	 * the sequence was read. */
+	uint64_t ended = __atomic_load_n(&s->writes_ended, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->change_seq, __ATOMIC_SEQ_CST) != seq)
+		return false;
+	return __atomic_load_n(&s->writes_begun, __ATOMIC_SEQ_CST) == ended;
+}
+
 void store_changed(struct store *s)
 {
 	__atomic_add_fetch(&s->foreign_seq, 1, __ATOMIC_SEQ_CST);
@@ -397,8 +429,9 @@ int store_put(struct store *s, const void *key, size_t klen,
 		return rc;
 	if (s->remote)
 		return remote_write_one(s, key, klen, val, vlen, false, err);
+	write_begin(s);
 	rocksdb_put(s->db, s->wopts, key, klen, val, vlen, &rerr);
-	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
+	return write_end(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
 
 int store_delete(struct store *s, const void *key, size_t klen,
@@ -410,8 +443,9 @@ int store_delete(struct store *s, const void *key, size_t klen,
 		return rc;
 	if (s->remote)
 		return remote_write_one(s, key, klen, NULL, 0, true, err);
+	write_begin(s);
 	rocksdb_delete(s->db, s->wopts, key, klen, &rerr);
-	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
+	return write_end(s, write_result(s, rerr ? fail(err, rerr, "delete") : 0));
 }
 
 struct store_batch *store_batch_new(void)
@@ -479,8 +513,9 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 		const char *rep = rocksdb_writebatch_data(b->wb, &len);
 		return changed_if_ok(s, store_remote_write(s->remote, rep, len, err));
 	}
+	write_begin(s);
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
-	return changed_if_ok(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
+	return write_end(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
 }
 
 const char *store_batch_rep(const struct store_batch *b, size_t *len)

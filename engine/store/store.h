@@ -121,6 +121,13 @@ void store_on_change(struct store *s, void (*fn)(void *arg), void *arg);
  * before reading the store and sees it unchanged later knows that no
  * write has completed in between.  Thread-safe, lock-free. */
 uint64_t store_change_seq(struct store *s);
+/* True when S holds what it held when store_change_seq returned SEQ, for
+ * every read made since then and before this call: no write ended since
+ * nor is under way.  A single read with no snapshot is then consistent
+ * with others made since SEQ (one record with another that was current
+ * at SEQ).  Always false on the remote backend (its replica also takes
+ * other hosts' batches).  Thread-safe, lock-free. */
+bool store_unchanged_since(struct store *s, uint64_t seq);
 /* The number of times other hosts' changes were applied to S (the remote
  * backend's replica; always 0 on the embedded store): a cache that only
  * its own writers keep exact (attrs.c) starts over when it moves. */

@@ -240,7 +240,7 @@ static int row_record(struct fs *fs, const struct node *n, struct buf *out,
 	char key[FS_NAME_MAX + 1];
 	bool as_of = false;
 	int64_t at = 0;
-	snprintf(key, sizeof(key), "%s", n->arg[1]);
+	node_strcpy(key, sizeof(key), n->arg[1]);
 	char *t = strrchr(key, '@');
 	if (t) {
 		int32_t d;
@@ -283,7 +283,7 @@ static int rows_lookup(struct fs *fs, const struct node *dir, const char *name,
 	/* Made in OUT itself: a node is some 9 KB, whose copy cost a new
 	 * key's lookup 7,000 instructions. */
 	node_child(out, dir, name, &row_ops);
-	snprintf(out->arg[1], sizeof(out->arg[1]), "%s", name);
+	node_strcpy(out->arg[1], sizeof(out->arg[1]), name);
 	return fs_record_probe(fs, out);
 }
 

@@ -1,7 +1,8 @@
 /* test_lru.c - the bounded LRU map: values kept and replaced, the byte
  * bound kept after every put, the least recently used entry out first
  * (a get makes an entry the newest, so a hot key stays), an entry larger
- * than the bound not kept, and a clear. */
+ * than the bound not kept, and a clear; lru_on_drop told of every value
+ * that leaves, however it leaves. */
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -128,6 +129,43 @@ static void too_big_not_kept(void **state)
 	lru_free(l);
 }
 
+/* The values told to on_drop, first letters in order. */
+struct dropped {
+	char first[16];
+	size_t n;
+};
+
+static void note_drop(const void *val, size_t vlen, void *arg)
+{
+	struct dropped *d = arg;
+	assert_int_equal(vlen, 8);
+	assert_true(d->n < sizeof(d->first));
+	d->first[d->n++] = *(const char *)val;
+}
+
+static void drop_told(void **state)
+{
+	struct dropped d = { 0 };
+	struct lru *l = lru_new(2 * COST(2));
+	lru_on_drop(l, note_drop, &d);
+	put_key(l, 0);
+	put_key(l, 1);
+	assert_int_equal(d.n, 0);
+	put_key(l, 2);			/* evicts k0 */
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.first[0], 'a');
+	put_key(l, 1);			/* replaces k1's value */
+	assert_int_equal(d.n, 2);
+	assert_int_equal(d.first[1], 'b');
+	lru_clear(l);			/* newest first: k1, k2 */
+	assert_int_equal(d.n, 4);
+	assert_int_equal(lru_count(l), 0);
+	put_key(l, 3);
+	lru_free(l);			/* k3 */
+	assert_int_equal(d.n, 5);
+	assert_memory_equal(d.first, "abbcd", 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +173,7 @@ int main(void)
 		cmocka_unit_test(bound_and_order),
 		cmocka_unit_test(hot_key_stays),
 		cmocka_unit_test(too_big_not_kept),
+		cmocka_unit_test(drop_told),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,7 @@
 /* test_store.c - the key-value interface over RocksDB: get/put/delete,
- * atomic batches, range scans, snapshots, bounds and readonly opens. */
+ * atomic batches, range scans, snapshots, bounds and readonly opens;
+ * store_unchanged_since (no write ended since a change sequence, none
+ * under way). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,6 +115,47 @@ static void test_snapshot_sees_the_past(void **state)
 	buf_free(&v);
 }
 
+/* store_on_change's hook runs inside the write: what unchanged_since
+ * says there, for the sequence the write just moved to. */
+struct during {
+	struct store *s;
+	int calls;
+	bool unchanged;
+};
+
+static void during_write(void *arg)
+{
+	struct during *d = arg;
+	d->calls++;
+	d->unchanged = store_unchanged_since(d->s, store_change_seq(d->s));
+}
+
+static void test_unchanged_since(void **state)
+{
+	struct store_fixture *f = *state;
+	uint64_t seq = store_change_seq(f->s);
+	assert_true(store_unchanged_since(f->s, seq));
+	assert_false(store_unchanged_since(f->s, seq + 1));
+	struct during d = { .s = f->s, .unchanged = true };
+	store_on_change(f->s, during_write, &d);
+	assert_int_equal(store_put(f->s, "k", 1, "v", 1, NULL), 0);
+	/* Counted, but still under way: not yet unchanged. */
+	assert_int_equal(d.calls, 1);
+	assert_false(d.unchanged);
+	assert_false(store_unchanged_since(f->s, seq));
+	assert_int_equal(store_change_seq(f->s), seq + 1);
+	assert_true(store_unchanged_since(f->s, seq + 1));
+	struct store_batch *b = store_batch_new();
+	store_batch_delete(b, "k", 1);
+	assert_int_equal(store_write(f->s, b, false, NULL), 0);
+	store_batch_free(b);
+	assert_int_equal(store_delete(f->s, "k", 1, NULL), 0);
+	assert_int_equal(d.calls, 3);
+	assert_false(store_unchanged_since(f->s, seq + 1));
+	assert_true(store_unchanged_since(f->s, seq + 3));
+	store_on_change(f->s, NULL, NULL);
+}
+
 static void test_reopen_and_readonly(void **state)
 {
 	struct store_fixture *f = *state;
@@ -193,6 +236,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_is_atomic_and_ranges_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iter_bounds_are_copied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_sees_the_past, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_since, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_keeps_early_messages, setup, teardown),
 		cmocka_unit_test(test_missing_store),
