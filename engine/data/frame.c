@@ -249,6 +249,31 @@ int frame_append_number(struct frame *f, size_t col, double v,
 	return 0;
 }
 
+int frame_extend_numbers(struct frame *f, size_t col, size_t n, double **out,
+			 struct mlfs_err *err)
+{
+	if (col >= f->ncols)
+		return mlfs_fail(err, -EINVAL, "column %zu out of range", col);
+	struct frame_col *c = &f->cols[col];
+	if (c->kind != FRAME_NUMERIC)
+		return mlfs_fail(err, -EINVAL, "column '%s' is not numeric", c->name);
+	if (n > SIZE_MAX / sizeof(double) - c->len || col_grow(c, c->len + n))
+		return mlfs_fail(err, -ENOMEM, "out of memory");
+	*out = c->num + c->len;
+	c->len += n;
+	return 0;
+}
+
+int frame_append_numbers(struct frame *f, size_t col, const double *v, size_t n,
+			 struct mlfs_err *err)
+{
+	double *to;
+	int rc = frame_extend_numbers(f, col, n, &to, err);
+	if (!rc && n)
+		memcpy(to, v, n * sizeof(double));
+	return rc;
+}
+
 int frame_append_null(struct frame *f, size_t col, struct mlfs_err *err)
 {
 	struct frame_col *c = NULL;

@@ -56,6 +56,17 @@ int frame_append_number(struct frame *f, size_t col, double v,
 			struct mlfs_err *err);
 int frame_append_text(struct frame *f, size_t col, const char *s, size_t len,
 		      struct mlfs_err *err);
+/* V[0..N) appended to numeric column COL at once, as N calls of
+ * frame_append_number would (0, -EINVAL, -ENOMEM; nothing appended on
+ * error). */
+int frame_append_numbers(struct frame *f, size_t col, const double *v, size_t n,
+			 struct mlfs_err *err);
+/* N values added to the end of numeric column COL, left for the caller to
+ * write: *OUT their first, valid until the next append to F.  Threads may
+ * write disjoint ranges of them (and of other columns' extents) at once;
+ * every one must be written before F is read.  0, -EINVAL, -ENOMEM. */
+int frame_extend_numbers(struct frame *f, size_t col, size_t n, double **out,
+			 struct mlfs_err *err);
 int frame_append_null(struct frame *f, size_t col, struct mlfs_err *err);
 
 /* Rows of the first column (0 without columns); see frame_check(). */

@@ -19,6 +19,9 @@
 #include "par.h"
 
 #define MAX_SEGS 64
+/* Labels rows appended a block at a time: a block's cells stay in cache
+ * across its columns. */
+#define BLOCK 256
 
 struct slot {
 	int64_t key;		/* int keys: the key */
@@ -283,7 +286,7 @@ static int append_text(const struct ts_seg *g, bool number, uint64_t bits,
 	return frame_append_text(f, col, g->text.data + r.off, r.len, err);
 }
 
-/* Column FC of rows ROWS[0..N) to column COL of F. */
+/* Column FC of rows ROWS[0..N) to column COL of F, one by one. */
 static int append_column(const struct ts_index *ix, const long *rows, size_t n,
 			 uint32_t fc, struct frame *f, size_t col, struct mlfs_err *err)
 {
@@ -309,12 +312,77 @@ static int append_column(const struct ts_index *ix, const long *rows, size_t n,
 	return rc;
 }
 
+/* The columns of a fill across the pool: DST[j] the frame's room for
+ * column FCOL[j] of rows ROWS. */
+struct fill_job {
+	const struct ts_index *ix;
+	const long *rows;
+	const uint32_t *fcol;
+	size_t nf;
+	double **dst;
+};
+
+static void fill_range(void *arg, int t, size_t lo, size_t hi)
+{
+	const struct fill_job *j = arg;
+	const struct ts_index *ix = j->ix;
+	size_t w = ix->lay.width;
+	(void)t;
+	for (size_t b = lo; b < hi; b += BLOCK) {
+		size_t end = hi - b < BLOCK ? hi : b + BLOCK;
+		for (size_t c = 0; c < j->nf; c++) {
+			int slot = ix->slot_of[j->fcol[c]];
+			double *to = j->dst[c];
+			for (size_t i = b; i < end; i++) {
+				long row = j->rows[i];
+				if (row < 0 || slot < 0) {
+					to[i] = NAN;
+					continue;
+				}
+				uint64_t bits = ix->seg[ROW_SEG(row)].cells[ROW_AT(row) * w + (size_t)slot];
+				memcpy(&to[i], &bits, 8);
+			}
+		}
+	}
+}
+
+/* Can columns FCOL[0..NF) go to F's columns FIRST.. as numbers alone:
+ * numeric on both sides (or absent from the table: nulls), and no cell
+ * of the index that reads as no number? */
+static bool fill_numbers(const struct ts_index *ix, const uint32_t *fcol, size_t nf,
+			 const struct frame *f, size_t first)
+{
+	for (size_t g = 0; g < ix->nseg; g++)
+		if (ix->seg[g].nexc)
+			return false;
+	for (size_t j = 0; j < nf; j++) {
+		int slot = ix->slot_of[fcol[j]];
+		if ((slot >= 0 && !ix->lay.number[slot]) ||
+		    frame_col_kind(f, first + j) != FRAME_NUMERIC)
+			return false;
+	}
+	return true;
+}
+
 int ts_index_append_rows(const struct ts_index *ix, const long *rows, size_t n,
 			 const uint32_t *fcol, size_t nf, struct frame *f, size_t first,
 			 struct mlfs_err *err)
 {
-	enum { BLOCK = 256 };	/* a block's cells stay in cache across its columns */
 	int rc = 0;
+	if (fill_numbers(ix, fcol, nf, f, first)) {
+		/* Every cell a number or null: the frame's room taken at once
+		 * and written across the pool by ranges of rows. */
+		double **dst = calloc(nf + 1, sizeof(*dst));
+		if (!dst)
+			mlfs_oom();
+		for (size_t j = 0; !rc && j < nf; j++)
+			rc = frame_extend_numbers(f, first + j, n, &dst[j], err);
+		struct fill_job job = { ix, rows, fcol, nf, dst };
+		if (!rc)
+			par_range(par_default(), n, fill_range, &job);
+		free(dst);
+		return rc;
+	}
 	for (size_t lo = 0; !rc && lo < n; lo += BLOCK) {
 		size_t m = n - lo < BLOCK ? n - lo : BLOCK;
 		for (size_t j = 0; !rc && j < nf; j++)

@@ -189,8 +189,7 @@ static int fill_frame(struct scan_ctx *sc, struct columnar *cf, uint64_t rows,
 		if (c->frame_col[i] < 0)
 			continue;
 		if (sc->num[i]) {
-			for (uint64_t r = 0; !rc && r < rows; r++)
-				rc = frame_append_number(c->f, (size_t)c->frame_col[i], sc->num[i][r], err);
+			rc = frame_append_numbers(c->f, (size_t)c->frame_col[i], sc->num[i], rows, err);
 			continue;
 		}
 		struct text_ctx tc = { c, i, err };

@@ -189,10 +189,46 @@ static void test_real_data_set(void **state)
 	frame_free(f);
 }
 
+/* Bulk appends equal one-by-one appends; bad columns change nothing. */
+static void test_append_numbers(void **state)
+{
+	(void)state;
+	struct mlfs_err err = { 0 };
+	struct frame *f = frame_new();
+	assert_int_equal(frame_add_column(f, "x", FRAME_NUMERIC, COL_FLOAT, &err), 0);
+	assert_int_equal(frame_add_column(f, "c", FRAME_CATEGORICAL, COL_NULL, &err), 1);
+	enum { N = 5000 };
+	static double v[N];
+	for (size_t i = 0; i < N; i++)
+		v[i] = i % 7 ? (double)i * 0.25 - 100 : NAN;
+	assert_int_equal(frame_append_number(f, 0, 42.0, &err), 0);
+	assert_int_equal(frame_append_numbers(f, 0, v, N, &err), 0);
+	assert_int_equal(frame_append_numbers(f, 0, v, 0, &err), 0);
+	double *room;
+	assert_int_equal(frame_extend_numbers(f, 0, 3, &room, &err), 0);
+	room[0] = 1.0, room[1] = NAN, room[2] = -3.5;
+	assert_int_equal(frame_col_len(f, 0), 1 + N + 3);
+	const double *x = frame_col_numbers(f, 0);
+	assert_true(x[0] == 42.0);
+	for (size_t i = 0; i < N; i++)
+		assert_memory_equal(&x[1 + i], &v[i], sizeof(double));
+	assert_true(x[N + 1] == 1.0 && isnan(x[N + 2]) && x[N + 3] == -3.5);
+
+	assert_int_equal(frame_append_numbers(f, 1, v, 2, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "not numeric"));
+	assert_int_equal(frame_extend_numbers(f, 1, 2, &room, &err), -EINVAL);
+	assert_int_equal(frame_append_numbers(f, 9, v, 2, &err), -EINVAL);
+	assert_int_equal(frame_append_numbers(f, 0, v, SIZE_MAX / 4, &err), -ENOMEM);
+	assert_int_equal(frame_col_len(f, 0), 1 + N + 3);
+	assert_int_equal(frame_col_len(f, 1), 0);
+	frame_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_by_hand),
+		cmocka_unit_test(test_append_numbers),
 		cmocka_unit_test(test_dictionary_grows),
 		cmocka_unit_test(test_csv_types_and_nulls),
 		cmocka_unit_test(test_csv_errors),

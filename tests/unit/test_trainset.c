@@ -390,8 +390,9 @@ static void rnd_features(struct store *s, const char *fname, struct rnd_table *t
 }
 
 /* Random feature table T of unique keys, labels of random keys (found,
- * missing, null, non-canonical), one training set built through the
- * labels' CSV text and one through their columnar form: each lookup
+ * missing, null, non-canonical), training sets built through the labels'
+ * CSV text and through their columnar form, of every column and of the
+ * numeric ones: each lookup
  * column equals frame_append_text of the feature row whose key text is
  * the label's, found by a linear search. */
 static void check_random_join(struct store_fixture *f, int round)
@@ -431,10 +432,15 @@ static void check_random_join(struct store_fixture *f, int round)
 	fixture_table_put(f->s, lname, q.data);
 
 	/* The reference: lookup columns by brute force. */
-	struct frame *ref = frame_new(), *got[2];
+	/* Passes 0-1 take every column (text too: cell by cell), 2-3 the
+	 * numeric ones alone (numbers written across the pool); odd passes
+	 * read the labels' columnar form. */
+	struct frame *ref = frame_new(), *got[4];
 	struct trainset_lookup lk[] = { { fname, knames, t.nkeys, NULL, 0, NULL } };
-	for (int pass = 0; pass < 2; pass++) {
-		trainset_columnar_min_bytes = pass ? 0 : (size_t)1 << 40;
+	for (int pass = 0; pass < 4; pass++) {
+		trainset_columnar_min_bytes = pass % 2 ? 0 : (size_t)1 << 40;
+		lk[0].columns = pass < 2 ? NULL : vnames;
+		lk[0].ncolumns = pass < 2 ? 0 : 3;
 		if (trainset_build(f->s, lname, "y", lk, 1, NULL, 0, &got[pass], &err))
 			fail_msg("round %d: %s", round, err.msg);
 	}
@@ -454,8 +460,9 @@ static void check_random_join(struct store_fixture *f, int round)
 			assert_int_equal(frame_append_text(ref, (size_t)c, x, strlen(x), &err), 0);
 		}
 	}
-	for (int pass = 0; pass < 2; pass++) {
-		for (int c = 0; c < 4; c++)
+	for (int pass = 0; pass < 4; pass++) {
+		assert_int_equal(frame_ncols(got[pass]), first + (pass < 2 ? 4 : 3));
+		for (int c = 0; c < (pass < 2 ? 4 : 3); c++)
 			compare_columns(got[pass], first + (size_t)c, ref, (size_t)c);
 		frame_free(got[pass]);
 	}
