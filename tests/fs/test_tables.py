@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import LOG_LINE, Mount, expect_errno, last_log, put, read_bytes as read
+from conftest import check_argv, expect_errno, last_log, LOG_LINE, Mount, put, read_bytes as read
 
 
 
@@ -301,8 +301,9 @@ def test_kill9_keeps_acknowledged_rows(orders, tmp_path):
     m.kill9()
     m.start()
     assert read(d) == expected
-    r = subprocess.run([os.environ.get("MLFS_BIN", "mlfs"), "check", m.store], capture_output=True, text=True)
-    assert (r.returncode, r.stdout, r.stderr) == (0, f"{m.store}: format 1, 0 problems\n", "")
+    argv = check_argv(m.store)
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{argv[-1]}: format 1, 0 problems\n", "")
 
 
 def test_eight_concurrent_appenders(orders):
