@@ -418,9 +418,26 @@ static bool option_ignored(const char *opt)
 	return false;
 }
 
-/* Take mlfs's own options (train_workers=N, stats) and the ignored ones out of
- * the comma-separated -o list ARG, in place; what is left goes to
- * libfuse.  -1 on a bad value (said on stderr). */
+/* The remote options of a -o list (meta=, blobs=, cache=, credentials=:
+ * the --meta ... of mlfs mount, for mount(8), fstab and the unit, which
+ * pass only -o): whether OPT is one, then its value kept. */
+static bool take_remote_option(const char *opt)
+{
+	static const char *const names[] = { "meta=", "blobs=", "cache=", "credentials=" };
+	const char **vals[] = { &remote.meta, &remote.blobs, &remote.cache, &remote.cred };
+	for (size_t j = 0; j < 4; j++)
+		if (!strncmp(opt, names[j], strlen(names[j]))) {
+			*vals[j] = strdup(opt + strlen(names[j]));
+			if (!*vals[j])
+				mlfs_oom();
+			return true;
+		}
+	return false;
+}
+
+/* Take mlfs's own options (train_workers=N, stats, the remote ones) and
+ * the ignored ones out of the comma-separated -o list ARG, in place; what
+ * is left goes to libfuse.  -1 on a bad value (said on stderr). */
 static int take_own_options(char *arg, struct fs_options *o)
 {
 	char *out = arg, *save = NULL;
@@ -429,7 +446,7 @@ static int take_own_options(char *arg, struct fs_options *o)
 			o->stats = true;
 			continue;
 		}
-		if (option_ignored(opt))
+		if (option_ignored(opt) || take_remote_option(opt))
 			continue;
 		if (strncmp(opt, "train_workers=", 14)) {
 			if (out != arg)
@@ -568,6 +585,10 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (nop != 2) {
 		usage(stderr);
+		return 2;
+	}
+	if (!remote.meta != !remote.blobs) {
+		fprintf(stderr, "mlfs: meta= and blobs= go together\n");
 		return 2;
 	}
 	o.opts = opts;

@@ -65,6 +65,17 @@ def check_argv(store):
             os.environ["MLFS_BLOBS"], "--cache", store, remote_name(store)]
 
 
+def helper_form(store):
+    """What mount(8) -t fuse.mlfs gets for STORE: (the operand, the -o
+    options to add, the folder mlfs serves); on the remote backend the
+    store's name and meta=,blobs=,cache= (its replica in STORE/NAME)."""
+    if not os.environ.get("MLFS_META"):
+        return store, "", store
+    name = remote_name(store)
+    return name, ",meta=%s,blobs=%s,cache=%s" % (
+        os.environ["MLFS_META"], os.environ["MLFS_BLOBS"], store), os.path.join(store, name)
+
+
 class Mount:
     """A running daemon serving STORE at PATH."""
 
