@@ -56,13 +56,19 @@ def remote_name(store):
         os.path.realpath(store).encode()).hexdigest()[:12])
 
 
+def store_argv(store):
+    """The operands that name STORE to `mlfs mount`: STORE, or on the
+    remote backend the options and the name of its remote store."""
+    if not os.environ.get("MLFS_META"):
+        return [store]
+    return ["--meta", os.environ["MLFS_META"], "--blobs", os.environ["MLFS_BLOBS"],
+            "--cache", store, remote_name(store)]
+
+
 def check_argv(store):
     """`mlfs check STORE`, or on the remote backend the check of STORE's
     replica and the store's objects."""
-    if not os.environ.get("MLFS_META"):
-        return [MLFS, "check", store]
-    return [MLFS, "check", "--meta", os.environ["MLFS_META"], "--blobs",
-            os.environ["MLFS_BLOBS"], "--cache", store, remote_name(store)]
+    return [MLFS, "check"] + store_argv(store)
 
 
 def helper_form(store):
