@@ -271,6 +271,71 @@ static void report_line(void *ctx, const char *problem)
 	buf_printf(ctx, "%s\n", problem);
 }
 
+/* The checks of an open store S into REPORT: the number of problems, or
+ * a negative errno with ERR set.  ALONE: no daemon has it open (leftovers
+ * of writes cut short are then removed, not told from writes in flight). */
+static int check_store(struct store *s, bool alone, struct buf *report,
+		       struct mlfs_err *err)
+{
+	int problems = table_check(s, report, err);
+	if (problems >= 0) {
+		int more = columnar_check(s, alone, report, err);
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
+		int more = tracking_check(s, report, err);
+		problems = more < 0 ? more : problems + more;
+	}
+	static const struct {
+		int (*fn)(struct store *, void (*)(void *, const char *), void *);
+		const char *what;
+	} records[] = {
+		{ registry_check, "the registry" }, { endpoint_check, "the endpoints" },
+		{ monitor_check, "the monitors" }, { job_check, "the jobs" },
+	};
+	for (size_t i = 0; problems >= 0 && i < sizeof(records) / sizeof(records[0]); i++) {
+		int more = records[i].fn(s, report_line, report);
+		if (more < 0)
+			mlfs_fail(err, more, "%s could not be read: %s", records[i].what,
+				  strerror(-more));
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0 && alone) {
+		int more = blob_recover(s, true, report_line, report, err);
+		problems = more < 0 ? more : problems + more;
+	}
+	return problems;
+}
+
+/* mlfs check --meta --blobs --cache DIR NAME: the replica in DIR checked
+ * as the embedded store is (alone when no session of NAME is alive), then
+ * the batch objects no log entry names. */
+static int check_replica(const char *name, struct buf *report, struct mlfs_err *err)
+{
+	struct store *s;
+	struct check_report strays = { { 0 }, 0 };
+	int rc = connect_remote(err);
+	if (!rc && !(rc = store_open_remote(remote.cache, name, remote.kv, remote.os, &s, err))) {
+		char prefix[128];
+		snprintf(prefix, sizeof(prefix), "%s/", name);
+		struct cluster_conf conf = { .prefix = prefix, .mountpoint = "(mlfs check)" };
+		rc = format_ensure(s, false, err);
+		bool alone = !rc && !cluster_attach(s, remote.kv, &conf, NULL) &&
+			     cluster_others(s, NULL) == 0;
+		if (!rc)
+			rc = check_store(s, alone, report, err);
+		store_close(s);
+	}
+	if (rc >= 0) {
+		int more = store_remote_check(remote.kv, remote.os, name, report_object, &strays, err);
+		buf_puts(report, strays.text.data ? strays.text.data : "");
+		rc = more < 0 ? more : rc + strays.problems;
+	}
+	buf_free(&strays.text);
+	close_remote();
+	return rc;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	struct mlfs_err err = { 0 };
@@ -281,61 +346,25 @@ static int cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (remote.meta)
+	if (remote.meta && !remote.cache)
 		return check_remote(argv[1]);
-	/* Leftovers of writes cut short can only be removed, and told from
-	 * writes in flight, when no daemon has the store open. */
-	bool alone = store_open(argv[1], false, &s, &err) == 0;
-	int rc = alone ? 0 : store_open_readonly(argv[1], &s, &err);
-	if (rc) {
-		fprintf(stderr, "mlfs check: %s: %s\n", argv[1], err.msg[0] ? err.msg : strerror(-rc));
-		return 1;
+	int problems;
+	if (remote.meta) {
+		problems = check_replica(argv[1], &report, &err);
+	} else {
+		/* Leftovers of writes cut short can only be removed, and told
+		 * from writes in flight, when no daemon has the store open. */
+		bool alone = store_open(argv[1], false, &s, &err) == 0;
+		problems = alone ? 0 : store_open_readonly(argv[1], &s, &err);
+		if (!problems) {
+			if (!(problems = format_ensure(s, false, &err)))
+				problems = check_store(s, alone, &report, &err);
+			store_close(s);
+		}
 	}
-	if ((rc = format_ensure(s, false, &err))) {
-		fprintf(stderr, "mlfs check: %s: %s\n", argv[1], err.msg);
-		store_close(s);
-		return 1;
-	}
-	int problems = table_check(s, &report, &err);
-	if (problems >= 0) {
-		int more = columnar_check(s, alone, &report, &err);
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0) {
-		int more = tracking_check(s, &report, &err);
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0) {
-		int more = registry_check(s, report_line, &report);
-		if (more < 0)
-			mlfs_fail(&err, more, "the registry could not be read: %s", strerror(-more));
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0) {
-		int more = endpoint_check(s, report_line, &report);
-		if (more < 0)
-			mlfs_fail(&err, more, "the endpoints could not be read: %s", strerror(-more));
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0) {
-		int more = monitor_check(s, report_line, &report);
-		if (more < 0)
-			mlfs_fail(&err, more, "the monitors could not be read: %s", strerror(-more));
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0 && alone) {
-		int more = blob_recover(s, true, report_line, &report, &err);
-		problems = more < 0 ? more : problems + more;
-	}
-	if (problems >= 0) {
-		int more = job_check(s, report_line, &report);
-		if (more < 0)
-			mlfs_fail(&err, more, "the jobs could not be read: %s", strerror(-more));
-		problems = more < 0 ? more : problems + more;
-	}
-	store_close(s);
 	if (problems < 0) {
-		fprintf(stderr, "mlfs check: %s\n", err.msg);
+		fprintf(stderr, "mlfs check: %s: %s\n", argv[1],
+			err.msg[0] ? err.msg : strerror(-problems));
 		buf_free(&report);
 		return 1;
 	}
@@ -376,14 +405,15 @@ static int serve(const char *store_dir, struct fs_options *o)
 	if (rc)
 		return 1;
 	/* On the remote backend another host's writes may be in flight: its
-	 * staged rows are not leftovers (a lease-based sweep is next). */
-	if (remote.meta)
-		readonly = true;
-	if (!readonly && table_recover(s, &err))
+	 * staged rows are not leftovers.  Recover only when no other session
+	 * is alive (a dead local mount's does not count, cluster.h), as
+	 * jobs_start does for interrupted runs. */
+	bool recover = !readonly && (!remote.meta || cluster_others(s, NULL) == 0);
+	if (recover && table_recover(s, &err))
 		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
-	if (!readonly && columnar_recover(s, &err))
+	if (recover && columnar_recover(s, &err))
 		fprintf(stderr, "mlfs: removing columnar forms cut short: %s\n", err.msg);
-	if (!readonly && blob_recover(s, true, NULL, NULL, &err) < 0)
+	if (recover && blob_recover(s, true, NULL, NULL, &err) < 0)
 		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
 	FILE *pf = fopen(pidfile, "w");
@@ -397,7 +427,7 @@ static int serve(const char *store_dir, struct fs_options *o)
 			o->mountpoint, strerror(rc));
 	/* Every handle is closed: staged bytes that a failed write could not
 	 * drop (a full disk) go now rather than at the next mount. */
-	if (!readonly)
+	if (!readonly && !remote.meta)
 		blob_recover(s, true, NULL, NULL, NULL);
 	store_close(s);
 	close_remote();
@@ -424,9 +454,27 @@ static bool option_ignored(const char *opt)
 	return false;
 }
 
-/* Take mlfs's own options (train_workers=N, stats, serve) and the ignored ones out of
- * the comma-separated -o list ARG, in place; what is left goes to
- * libfuse.  -1 on a bad value (said on stderr). */
+/* The remote options of a -o list (meta=, blobs=, cache=, credentials=:
+ * the --meta ... of mlfs mount, for mount(8), fstab and the unit, which
+ * pass only -o): whether OPT is one, then its value kept. */
+static bool take_remote_option(const char *opt)
+{
+	static const char *const names[] = { "meta=", "blobs=", "cache=", "credentials=" };
+	const char **vals[] = { &remote.meta, &remote.blobs, &remote.cache, &remote.cred };
+	for (size_t j = 0; j < 4; j++)
+		if (!strncmp(opt, names[j], strlen(names[j]))) {
+			*vals[j] = strdup(opt + strlen(names[j]));
+			if (!*vals[j])
+				mlfs_oom();
+			return true;
+		}
+	return false;
+}
+
+/* Take mlfs's own options (train_workers=N, stats, serve, the
+ * remote ones) and
+ * the ignored ones out of the comma-separated -o list ARG, in place; what
+ * is left goes to libfuse.  -1 on a bad value (said on stderr). */
 static int take_own_options(char *arg, struct fs_options *o)
 {
 	char *out = arg, *save = NULL;
@@ -439,7 +487,7 @@ static int take_own_options(char *arg, struct fs_options *o)
 			o->serve = true;
 			continue;
 		}
-		if (option_ignored(opt))
+		if (option_ignored(opt) || take_remote_option(opt))
 			continue;
 		if (strncmp(opt, "train_workers=", 14)) {
 			if (out != arg)
@@ -578,6 +626,10 @@ static int cmd_mount(int argc, char **argv)
 	}
 	if (nop != 2) {
 		usage(stderr);
+		return 2;
+	}
+	if (!remote.meta != !remote.blobs) {
+		fprintf(stderr, "mlfs: meta= and blobs= go together\n");
 		return 2;
 	}
 	o.opts = opts;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -737,16 +738,33 @@ int cluster_sessions_csv(struct store *s, struct buf *out, struct mlfs_err *err)
 
 struct others_ctx {
 	const char *mine;
+	const char *host;	/* this machine's name in the session records */
 	size_t skip;		/* the prefix of the keys walked */
 	int n;
 };
+
+/* A session record ("host\tpid\t...") of a process of HOST that is gone:
+ * a mount killed -9 on this machine, its lease not yet expired. */
+static bool session_dead_here(const char *host, const char *val, size_t vlen)
+{
+	size_t hl = strlen(host);
+	if (vlen <= hl + 1 || memcmp(val, host, hl) || val[hl] != '\t')
+		return false;
+	char pid[24] = "";
+	size_t i = 0;
+	for (const char *p = val + hl + 1; p < val + vlen && *p != '\t' && i < sizeof(pid) - 1; p++)
+		pid[i++] = *p;
+	long n = strtol(pid, NULL, 10);
+	return n > 0 && kill((pid_t)n, 0) && errno == ESRCH;
+}
 
 static int count_other(void *ctx, const char *key, size_t klen, const char *val,
 		       size_t vlen, kv_rev mod)
 {
 	struct others_ctx *oc = ctx;
 	size_t n = klen - oc->skip;
-	if (n != strlen(oc->mine) || memcmp(key + oc->skip, oc->mine, n))
+	if ((n != strlen(oc->mine) || memcmp(key + oc->skip, oc->mine, n)) &&
+	    !session_dead_here(oc->host, val, vlen))
 		oc->n++;
 	return 0;
 }
@@ -760,7 +778,7 @@ int cluster_others(struct store *s, struct mlfs_err *err)
 	struct buf lo = { 0 }, hi = { 0 };
 	key_of(c, &lo, 's', "");
 	kv_prefix_end(&hi, lo.data, lo.len);
-	struct others_ctx oc = { c->name, lo.len, 0 };
+	struct others_ctx oc = { c->name, c->host, lo.len, 0 };
 	int rc = kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, count_other, &oc,
 			  NULL, err);
 	buf_free(&lo);

@@ -94,7 +94,8 @@ int cluster_sessions_csv(struct store *s, struct buf *out,
 			 struct mlfs_err *err);
 
 /* How many live sessions other than this mount's there are (0 when not
- * attached), or a negative errno (the kv's). */
+ * attached), or a negative errno (the kv's).  A session of this host whose
+ * process is gone (killed -9, its lease not yet expired) does not count. */
 int cluster_others(struct store *s, struct mlfs_err *err);
 
 /* Test hook: PAUSE stops the keepalive thread's keepalives (and makes the

@@ -5,8 +5,11 @@ daemon's stderr scanned for errors and sanitizer reports.
 MLFS_BIN names the mlfs binary (tools/test sets it).  With MLFS_META and
 MLFS_BLOBS set (tools/scaleout/test-mount --suite), every mount is of a
 fresh store of its own in that etcd and S3 bucket, its replica in the
-store folder (docs/scale-out.md)."""
+store folder (docs/scale-out.md).  A test that needs the embedded store
+itself says so with @pytest.mark.embedded_only("why"): on the remote
+backend it is deselected (not skipped) and listed with its reason."""
 import contextlib
+import hashlib
 import os
 import re
 import signal
@@ -22,6 +25,63 @@ SANITIZER = re.compile(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime e
                        r"Sanitizer|SUMMARY:|Segmentation fault|Assertion .* failed)")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "embedded_only(why): needs the embedded store's own folder; "
+        "deselected on the remote backend (MLFS_META)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On the remote backend, deselect the embedded_only tests and print
+    each with its reason on a line of its own."""
+    if not os.environ.get("MLFS_META"):
+        return
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("embedded_only")
+        (drop if mark else keep).append(item)
+        if mark:
+            why = mark.args[0] if mark.args else "(no reason given)"
+            tr.write_line("embedded only: %s: %s" % (item.nodeid, why))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def remote_name(store):
+    """The remote store's name for the store folder STORE: the same for
+    every mount of that folder (a remount after kill -9 finds its data)."""
+    return "t%d-%s" % (os.getpid(), hashlib.sha1(
+        os.path.realpath(store).encode()).hexdigest()[:12])
+
+
+def store_argv(store):
+    """The operands that name STORE to `mlfs mount`: STORE, or on the
+    remote backend the options and the name of its remote store."""
+    if not os.environ.get("MLFS_META"):
+        return [store]
+    return ["--meta", os.environ["MLFS_META"], "--blobs", os.environ["MLFS_BLOBS"],
+            "--cache", store, remote_name(store)]
+
+
+def check_argv(store):
+    """`mlfs check STORE`, or on the remote backend the check of STORE's
+    replica and the store's objects."""
+    return [MLFS, "check"] + store_argv(store)
+
+
+def helper_form(store):
+    """What mount(8) -t fuse.mlfs gets for STORE: (the operand, the -o
+    options to add, the folder mlfs serves); on the remote backend the
+    store's name and meta=,blobs=,cache= (its replica in STORE/NAME)."""
+    if not os.environ.get("MLFS_META"):
+        return store, "", store
+    name = remote_name(store)
+    return name, ",meta=%s,blobs=%s,cache=%s" % (
+        os.environ["MLFS_META"], os.environ["MLFS_BLOBS"], store), os.path.join(store, name)
+
+
 class Mount:
     """A running daemon serving STORE at PATH."""
 
@@ -30,8 +90,7 @@ class Mount:
         self.proc = None
         # (META, BLOBS, NAME): the remote backend, the replica in STORE
         if remote is None and os.environ.get("MLFS_META"):
-            remote = (os.environ["MLFS_META"], os.environ["MLFS_BLOBS"],
-                      "t%d-%s" % (os.getpid(), os.urandom(4).hex()))
+            remote = (os.environ["MLFS_META"], os.environ["MLFS_BLOBS"], remote_name(store))
         self.remote = remote
 
     def start(self, timeout=20):

@@ -7,7 +7,7 @@ import random
 import subprocess
 import time
 
-from conftest import MLFS, mounted
+from conftest import check_argv, MLFS, mounted
 
 PIPELINE = """source: ev
 key: k
@@ -38,7 +38,7 @@ def features(path):
 
 
 def check(store):
-    return subprocess.run([MLFS, "check", store], capture_output=True, text=True)
+    return subprocess.run(check_argv(store), capture_output=True, text=True)
 
 
 def refresh_status(m):

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import MLFS, Mount, SANITIZER
+from conftest import check_argv, MLFS, Mount, SANITIZER
 from test_models import SPEC, read, setup_data, sh, trained, write
 
 LOG_HEADER = ("timestamp,request_id,endpoint,model,version,role,latency_us,status,"
@@ -872,5 +872,5 @@ def test_kill9_keeps_endpoint(tmp_path):
     finally:
         m.stop()
     assert not SANITIZER.search(m.stderr()), m.stderr()
-    out = subprocess.run([MLFS, "check", m.store], capture_output=True, text=True)
+    out = subprocess.run(check_argv(m.store), capture_output=True, text=True)
     assert out.returncode == 0 and "0 problems" in out.stdout, out

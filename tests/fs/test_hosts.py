@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import MLFS, SANITIZER, Mount
+from conftest import MLFS, SANITIZER, Mount, helper_form
 
 UNIT = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "systemd",
                     "mlfs@.service.in")
@@ -53,14 +53,16 @@ def kill_daemon(store):
 
 def in_namespace(tmp, script, timeout=60):
     """Run the sh SCRIPT in a private mount namespace where mount(8)'s
-    helper finds `mlfs`; $MLFS, $STORE, $MNT are set.  The script's
+    helper finds `mlfs`; $MLFS, $STORE, $MNT are set, and $SRC and $REMOTE:
+    mount(8)'s operand and the options to add for the remote backend.  The script's
     mount is always unmounted, and the daemon killed if it stays."""
     bindir = os.path.join(tmp, "bin")
     os.makedirs(bindir, exist_ok=True)
     if not os.path.exists(os.path.join(bindir, "mlfs")):
         os.symlink(os.path.abspath(MLFS), os.path.join(bindir, "mlfs"))
     store = os.path.join(tmp, "store")
-    env = dict(os.environ, MLFS=os.path.abspath(MLFS), STORE=store,
+    src, remote, _ = helper_form(store)
+    env = dict(os.environ, MLFS=os.path.abspath(MLFS), STORE=store, SRC=src, REMOTE=remote,
                MNT=os.path.join(tmp, "mnt"))
     full = ('trap \'grep -q " $MNT " /proc/self/mounts && "$MLFS" umount -t 10 "$MNT"\' EXIT\n'
             'mount --bind "%s" /usr/local/sbin\n' % bindir) + script
@@ -91,7 +93,7 @@ def read_back(tmp, *path):
 
 def test_mount_t_fuse_mlfs_daemonizes_and_serves_other_users(tmp):
     r = in_namespace(tmp, """
-        mount -t fuse.mlfs "$STORE" "$MNT" -o allow_other
+        mount -t fuse.mlfs "$SRC" "$MNT" -o "allow_other$REMOTE"
         grep " $MNT " /proc/self/mounts
         echo ---
         setpriv --reuid=65534 --regid=65534 --clear-groups ls "$MNT"
@@ -104,7 +106,7 @@ def test_mount_t_fuse_mlfs_daemonizes_and_serves_other_users(tmp):
     assert r.returncode == 0, r.stderr
     mounts, listing, rest = r.stdout.split("---\n")
     src, _, fstype, opts = mounts_line(mounts, os.path.join(tmp, "mnt"))[:4]
-    assert src == "mlfs:" + os.path.join(tmp, "store")
+    assert src == "mlfs:" + helper_form(os.path.join(tmp, "store"))[2]
     assert fstype == "fuse.mlfs"
     assert "allow_other" in opts.split(",") and "default_permissions" in opts.split(",")
     # mount(8) returned once the mount was up, the daemon serving in the
@@ -142,6 +144,13 @@ def test_mount_helper_bad_option_fails_and_says_which(tmp):
     r = in_namespace(tmp, 'mount -t fuse.mlfs "$STORE" "$MNT" -o allow_other,no_such_option')
     assert r.returncode != 0
     assert "no_such_option" in r.stderr
+    assert not os.path.ismount(os.path.join(tmp, "mnt"))
+
+
+def test_mount_helper_remote_options_go_together(tmp):
+    r = in_namespace(tmp, 'mount -t fuse.mlfs name "$MNT" -o allow_other,meta=http://127.0.0.1:1')
+    assert r.returncode != 0
+    assert "meta= and blobs= go together" in r.stderr
     assert not os.path.ismount(os.path.join(tmp, "mnt"))
 
 

@@ -33,7 +33,7 @@ import zoneinfo
 
 import pytest
 
-from conftest import MLFS, write
+from conftest import check_argv, MLFS, write
 
 HISTORY_HEADER = "run,trigger,start,end,status"
 TASKS_HEADER = "task,kind,status,start,end,output,error"
@@ -828,7 +828,7 @@ def test_kill9_during_run(mnt):
     assert [(r["run"], r["status"]) for r in h] == [(rid, "FAILED")] and h[0]["end"] != ""
     assert read(mnt.p("experiments", "e", "runs", "crash-%s-t" % rid, "status")) == "FAILED\n"
     mnt.stop()
-    out = subprocess.run([MLFS, "check", mnt.store], capture_output=True, text=True)
+    out = subprocess.run(check_argv(mnt.store), capture_output=True, text=True)
     assert out.returncode == 0 and "0 problems" in out.stdout, out
     mnt.start()
     # A new run works (a quick one: the spec file rewritten, job.yaml again).

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import MLFS, Mount, SANITIZER
+from conftest import check_argv, MLFS, Mount, SANITIZER
 
 SPEC = """\
 labels: lab
@@ -280,7 +280,7 @@ def test_version_outlives_its_run(mnt):
     # The same name is a new run: the version does not follow it.
     trained(mnt, "r1")
     assert register(mnt, "m", "experiments/e/runs/r1") == "2\n"
-    out = subprocess.run([MLFS, "check", mnt.store], capture_output=True, text=True)
+    out = subprocess.run(check_argv(mnt.store), capture_output=True, text=True)
     assert out.returncode == 0, out
 
 
@@ -363,5 +363,5 @@ def test_kill9_keeps_what_was_acknowledged(tmp_path):
     finally:
         m.stop()
     assert not SANITIZER.search(m.stderr()), m.stderr()
-    out = subprocess.run([MLFS, "check", m.store], capture_output=True, text=True)
+    out = subprocess.run(check_argv(m.store), capture_output=True, text=True)
     assert out.returncode == 0 and "0 problems" in out.stdout, out

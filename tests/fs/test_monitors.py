@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from conftest import MLFS, Mount, SANITIZER
+from conftest import check_argv, MLFS, Mount, SANITIZER
 from test_endpoints import exchange, table
 from test_models import read, sh, write
 
@@ -1072,7 +1072,7 @@ def test_kill9_during_refresh_keeps_drift(tmp_path):
         assert read(mon(m, "a", "drift.csv")) == before
         assert read(mon(m, "a", "monitor.yaml")) == spec
         m.stop()
-        out = subprocess.run([MLFS, "check", m.store], capture_output=True, text=True)
+        out = subprocess.run(check_argv(m.store), capture_output=True, text=True)
         assert out.returncode == 0 and "0 problems" in out.stdout, out
         m.start()
         refresh(m, "a")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import MLFS, Mount, SANITIZER
+from conftest import check_argv, MLFS, Mount, SANITIZER
 
 MiB = 1 << 20
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs: needs root")
@@ -28,7 +28,7 @@ def run_dir(m):
 
 
 def check(store):
-    return subprocess.run([MLFS, "check", store], capture_output=True, text=True,
+    return subprocess.run(check_argv(store), capture_output=True, text=True,
                           timeout=60)
 
 
@@ -208,6 +208,8 @@ def test_kill9_mid_copy_leaves_old_or_nothing(tmp_path):
 # ---- point 4 and fault injection: a full disk ----
 
 @root_only
+@pytest.mark.embedded_only("fills the disk of the embedded store's folder: on the remote backend "
+                          "the log and the blobs are in etcd and S3, not on that disk")
 def test_full_disk_fails_writes_then_resumes(small_fs, tmp_path):
     fs, _ = small_fs
     m = mount_on(small_fs, tmp_path)
@@ -267,6 +269,8 @@ def test_full_disk_fails_writes_then_resumes(small_fs, tmp_path):
 
 
 @root_only
+@pytest.mark.embedded_only("replays the embedded store's write-ahead log on a full disk "
+                          "(or mounts read-only): a remote replica catches up from etcd")
 def test_remount_on_full_disk_replays_or_reads_only(small_fs, tmp_path):
     fs, _ = small_fs
     m = mount_on(small_fs, tmp_path)
@@ -313,6 +317,8 @@ def eio_shim(tmp_path_factory):
     return out
 
 
+@pytest.mark.embedded_only("EIO injected into the files of the embedded store's folder: "
+                          "the remote backend writes to etcd and S3 first")
 def test_eio_fails_the_write_and_leaves_the_daemon_up(tmp_path, eio_shim):
     store = str(tmp_path / "store")
     arm = str(tmp_path / "arm")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import LOG_LINE, Mount, expect_errno, last_log, put, read_bytes as read
+from conftest import check_argv, store_argv, expect_errno, last_log, LOG_LINE, Mount, put, read_bytes as read
 
 
 
@@ -301,8 +301,9 @@ def test_kill9_keeps_acknowledged_rows(orders, tmp_path):
     m.kill9()
     m.start()
     assert read(d) == expected
-    r = subprocess.run([os.environ.get("MLFS_BIN", "mlfs"), "check", m.store], capture_output=True, text=True)
-    assert (r.returncode, r.stdout, r.stderr) == (0, f"{m.store}: format 1, 0 problems\n", "")
+    argv = check_argv(m.store)
+    r = subprocess.run(argv, capture_output=True, text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"{argv[-1]}: format 1, 0 problems\n", "")
 
 
 def test_eight_concurrent_appenders(orders):
@@ -365,7 +366,8 @@ def test_check_command(tmp_path):
 def test_mlfs_mount_daemon_and_umount(tmp_path):
     mlfs = os.environ.get("MLFS_BIN", "mlfs")
     (tmp_path / "m").mkdir()
-    r = subprocess.run([mlfs, "mount", str(tmp_path / "s"), str(tmp_path / "m")], capture_output=True, text=True)
+    r = subprocess.run([mlfs, "mount"] + store_argv(str(tmp_path / "s")) + [str(tmp_path / "m")],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     try:
         assert os.path.ismount(tmp_path / "m")
