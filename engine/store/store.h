@@ -191,6 +191,16 @@ int store_checkpoint_auto(struct store *s, uint64_t every,
 int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
 		       int (*fn)(void *ctx, const char *object), void *ctx,
 		       struct mlfs_err *err);
+/* Deletes each object store_remote_check would report whose writer (the
+ * WRITER in NAME/batches/WRITER-ID, the writing store's host.pid) GONE
+ * says is gone; *DELETED (may be NULL) counts them.  Objects of live
+ * writers, and names of another form, are left alone.  A writer cut off
+ * from etcd may still commit the entry naming its object: GONE must say
+ * gone only of writers absent for longer than a grace period
+ * (store_sweep.c). */
+int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
+		       bool (*gone)(void *ctx, const char *writer), void *ctx,
+		       size_t *deleted, struct mlfs_err *err);
 
 /* The per-store state of a module above the store (its locks, caches,
  * counters), so that two stores open in one process never share any.

@@ -212,6 +212,61 @@ static void test_large_batch(void **state)
 	free(big);
 }
 
+/* The sweep deletes the unreferenced objects of gone writers only: a
+ * committed batch's object (its writer said gone too) and a live
+ * writer's unreferenced object stay. */
+static bool gone_unless_live(void *ctx, const char *writer)
+{
+	(void)ctx;
+	return strcmp(writer, "live.2") != 0;
+}
+
+static int count_listed(void *ctx, const char *object, uint64_t size)
+{
+	(void)size;
+	return count_object(ctx, object);
+}
+
+static void test_sweep(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	size_t n = LOG_INLINE_MAX + 1;
+	char *big = calloc(1, n);
+	assert_non_null(big);
+	struct store_batch *bt = store_batch_new();
+	store_batch_put(bt, "big", 3, big, n);
+	assert_int_equal(store_write(f->a.s, bt, false, NULL), 0);
+	store_batch_free(bt);
+	const char *strays[] = { "dead-host.1-00ab", "live.2-00ab", "nodash" };
+	char name[128];
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/batches/%s", f->name, strays[i]);
+		assert_int_equal(objstore_put_once(f->os, name, "x", 1, NULL), 0);
+	}
+	size_t deleted = 99;
+	struct mlfs_err err = { 0 };
+	if (store_remote_sweep(f->kv, f->os, f->name, gone_unless_live, NULL, &deleted, &err))
+		fail_msg("store_remote_sweep: %s", err.msg);
+	assert_int_equal(deleted, 1);
+	int stray = 0, listed = 0;
+	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &stray, NULL), 0);
+	assert_int_equal(stray, 2);	/* live.2's and the odd name */
+	snprintf(name, sizeof(name), "%s/batches/", f->name);
+	assert_int_equal(objstore_list_all(f->os, name, NULL, count_listed, &listed, NULL), 0);
+	assert_int_equal(listed, 3);	/* the committed batch's object too */
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	struct buf v = { 0 };
+	assert_int_equal(store_get(f->b.s, NULL, "big", 3, &v, NULL), 0);
+	assert_int_equal(v.len, n);
+	for (size_t i = 1; i < 3; i++) {
+		snprintf(name, sizeof(name), "%s/batches/%s", f->name, strays[i]);
+		objstore_delete(f->os, name, NULL);
+	}
+	buf_free(&v);
+	free(big);
+}
+
 /* Another host committed first: a write that read nothing it changed is
  * rebased on it; one that read what it changed fails with -EAGAIN and
  * writes nothing. */
@@ -558,6 +613,7 @@ int main(void)
 		cmocka_unit_test(test_log_records),
 		cmocka_unit_test_setup_teardown(test_coherent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
