@@ -415,6 +415,8 @@ static int serve(const char *store_dir, struct fs_options *o)
 		fprintf(stderr, "mlfs: removing columnar forms cut short: %s\n", err.msg);
 	if (recover && blob_recover(s, true, NULL, NULL, &err) < 0)
 		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
+	if (recover && store_sweep_alone(s, NULL, &err))
+		fprintf(stderr, "mlfs: removing dead writers' batch objects: %s\n", err.msg);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
 	FILE *pf = fopen(pidfile, "w");
 	if (pf) {

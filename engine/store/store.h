@@ -201,6 +201,11 @@ int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
 int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
 		       bool (*gone)(void *ctx, const char *writer), void *ctx,
 		       size_t *deleted, struct mlfs_err *err);
+/* store_remote_sweep of every writer but S itself, for a host alone with
+ * the store (no other session alive, cluster_others), as the startup
+ * recoveries are: the dead writers' stray batch objects go.  0 with
+ * *DELETED 0 on the embedded store. */
+int store_sweep_alone(struct store *s, size_t *deleted, struct mlfs_err *err);
 
 /* The per-store state of a module above the store (its locks, caches,
  * counters), so that two stores open in one process never share any.

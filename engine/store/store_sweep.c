@@ -6,6 +6,7 @@
  * list of unreferenced objects; the caller (the elected scheduler) says
  * which writers are gone and owns the grace period (store.h). */
 #include "store.h"
+#include "store_int.h"
 #include "objstore.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 
 struct sweep_ctx {
 	struct objstore *os;
+	const char *name;	/* NAME */
 	size_t skip;		/* strlen("NAME/batches/") */
 	bool (*gone)(void *ctx, const char *writer);
 	void *ctx;
@@ -24,6 +26,9 @@ struct sweep_ctx {
 static int sweep_object(void *ctx, const char *object)
 {
 	struct sweep_ctx *sc = ctx;
+	size_t nl = strlen(sc->name);
+	if (strncmp(object, sc->name, nl) || strncmp(object + nl, "/batches/", 9))
+		return 0;	/* a checkpoint's chunk: not a writer's */
 	const char *w = object + sc->skip, *dash = strrchr(w, '-');
 	char writer[OBJSTORE_NAME_MAX];
 	if (!dash || dash == w || (size_t)(dash - w) >= sizeof(writer))
@@ -43,10 +48,29 @@ int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
 		       bool (*gone)(void *ctx, const char *writer), void *ctx,
 		       size_t *deleted, struct mlfs_err *err)
 {
-	struct sweep_ctx sc = { .os = os, .skip = strlen(name) + strlen("/batches/"),
+	struct sweep_ctx sc = { .os = os, .name = name, .skip = strlen(name) + strlen("/batches/"),
 				.gone = gone, .ctx = ctx, .err = err };
 	int rc = store_remote_check(kv, os, name, sweep_object, &sc, err);
 	if (deleted)
 		*deleted = sc.deleted;
 	return rc ? rc : sc.rc;
+}
+
+static bool not_self(void *ctx, const char *writer)
+{
+	return strcmp(writer, ctx) != 0;
+}
+
+int store_sweep_alone(struct store *s, size_t *deleted, struct mlfs_err *err)
+{
+	struct store_remote *r = store_remote_of(s);
+	struct kv *kv;
+	struct objstore *os;
+	const char *name, *host;
+	if (deleted)
+		*deleted = 0;
+	if (!r)
+		return 0;
+	store_remote_parts(r, &kv, &os, &name, &host);
+	return store_remote_sweep(kv, os, name, not_self, (void *)host, deleted, err);
 }

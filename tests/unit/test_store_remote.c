@@ -408,14 +408,6 @@ static bool entry_there(struct fx *f, uint64_t seq)
 }
 
 /* The objects under F's store's PREFIX ("batches/", "checkpoints/"). */
-static int count_listed(void *ctx, const char *name, uint64_t size)
-{
-	(void)name;
-	(void)size;
-	(*(int *)ctx)++;
-	return 0;
-}
-
 static int objects_under(struct fx *f, const char *prefix)
 {
 	char p[128];
