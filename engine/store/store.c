@@ -13,7 +13,9 @@
 #include "names.h"
 #include "par.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +31,9 @@
 struct store {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
+	/* Bulk files' (store_bulk_write): OPTS without compression, which
+	 * took half of writing them; compactions compress them later. */
+	rocksdb_options_t *bulk_opts;
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_writeoptions_t *wopts_sync;
@@ -180,6 +185,24 @@ static int readonly_fail(struct store *s, struct mlfs_err *err)
 	return mlfs_fail(err, -EROFS, "the store %s is open read-only", s->dir);
 }
 
+/* Remove the bulk files a crash left in DIR (written, never ingested:
+ * store_bulk_write moves or removes its own). */
+static void bulk_remove_left(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (!strncmp(de->d_name, "bulk-", 5) && l > 4 && !strcmp(de->d_name + l - 4, ".sst") &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+}
+
 static int open_db(const char *dir, bool create, bool readonly,
 		   struct store **out, struct mlfs_err *err)
 {
@@ -243,6 +266,10 @@ static int open_db(const char *dir, bool create, bool readonly,
 		store_close(s);
 		return code;
 	}
+	if (!readonly)
+		bulk_remove_left(dir);
+	s->bulk_opts = rocksdb_options_create_copy(s->opts);
+	rocksdb_options_set_compression(s->bulk_opts, rocksdb_no_compression);
 	s->ropts = rocksdb_readoptions_create();
 	s->wopts = rocksdb_writeoptions_create();
 	s->wopts_sync = rocksdb_writeoptions_create();
@@ -300,6 +327,8 @@ void store_close(struct store *s)
 		rocksdb_writeoptions_destroy(s->wopts);
 	if (s->wopts_sync)
 		rocksdb_writeoptions_destroy(s->wopts_sync);
+	if (s->bulk_opts)
+		rocksdb_options_destroy(s->bulk_opts);
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->table_opts);
 	rocksdb_cache_destroy(s->cache);
@@ -634,7 +663,7 @@ static void bulk_write_file(void *arg, int t, size_t lo, size_t hi)
 	static unsigned long seq;
 	char *rerr = NULL;
 	rocksdb_envoptions_t *env = rocksdb_envoptions_create();
-	rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, f->s->opts);
+	rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, f->s->bulk_opts);
 	if (asprintf(&f->paths[t], "%s/bulk-%d-%lu.sst", f->s->dir, (int)getpid(),
 		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
 		mlfs_oom();
