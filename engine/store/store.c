@@ -31,9 +31,6 @@
 struct store {
 	rocksdb_t *db;
 	rocksdb_options_t *opts;
-	/* Bulk files' (store_bulk_write): OPTS without compression, which
-	 * took half of writing them; compactions compress them later. */
-	rocksdb_options_t *bulk_opts;
 	rocksdb_readoptions_t *ropts;
 	rocksdb_writeoptions_t *wopts;
 	rocksdb_writeoptions_t *wopts_sync;
@@ -268,8 +265,6 @@ static int open_db(const char *dir, bool create, bool readonly,
 	}
 	if (!readonly)
 		bulk_remove_left(dir);
-	s->bulk_opts = rocksdb_options_create_copy(s->opts);
-	rocksdb_options_set_compression(s->bulk_opts, rocksdb_no_compression);
 	s->ropts = rocksdb_readoptions_create();
 	s->wopts = rocksdb_writeoptions_create();
 	s->wopts_sync = rocksdb_writeoptions_create();
@@ -327,8 +322,6 @@ void store_close(struct store *s)
 		rocksdb_writeoptions_destroy(s->wopts);
 	if (s->wopts_sync)
 		rocksdb_writeoptions_destroy(s->wopts_sync);
-	if (s->bulk_opts)
-		rocksdb_options_destroy(s->bulk_opts);
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->table_opts);
 	rocksdb_cache_destroy(s->cache);
@@ -663,7 +656,7 @@ static void bulk_write_file(void *arg, int t, size_t lo, size_t hi)
 	static unsigned long seq;
 	char *rerr = NULL;
 	rocksdb_envoptions_t *env = rocksdb_envoptions_create();
-	rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, f->s->bulk_opts);
+	rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, f->s->opts);
 	if (asprintf(&f->paths[t], "%s/bulk-%d-%lu.sst", f->s->dir, (int)getpid(),
 		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
 		mlfs_oom();
