@@ -517,14 +517,15 @@ static void drop_rows(struct store_batch *b, struct fmeta *m)
 }
 
 /* A change of rows: M (version and mtime moved on) goes into B, which is
- * written. */
+ * written, with the rows of BK when not NULL. */
 static int write_meta(struct store *s, struct store_batch *b,
-		      const char *name, struct fmeta *m, struct mlfs_err *err)
+		      struct store_bulk *bk, const char *name, struct fmeta *m,
+		      struct mlfs_err *err)
 {
 	m->ver++;
 	m->mtime = clock_now_ns();
 	features_meta_put(b, name, m);
-	return store_write(s, b, false, err);
+	return bk ? store_bulk_write(s, bk, b, err) : store_write(s, b, false, err);
 }
 
 /* When LOOKUP (a merge into stored rows), walk the table's latest rows
@@ -658,13 +659,14 @@ static int records_order(const struct enc_rows *e, size_t **order,
 	return rc;
 }
 
-/* Merge E's records into table M in batch B (under feat_lock), each as
- * it was encoded: only the counts of M come from the stored rows. */
+/* Merge E's records into table M as the bulk BK, in key order (under
+ * feat_lock), each as it was encoded: only the counts of M come from the
+ * stored rows. */
 static int apply_records(struct store *s, struct fmeta *m, struct stage *st,
-			 const struct enc_rows *e, struct store_batch *b,
+			 const struct enc_rows *e, struct store_bulk *bk,
 			 struct mlfs_err *err)
 {
-	struct merge g = { .s = s, .m = m, .st = st, .b = b, .err = err };
+	struct merge g = { .s = s, .m = m, .st = st, .err = err };
 	size_t *order = NULL;
 	int rc;
 
@@ -686,7 +688,7 @@ static int apply_records(struct store *s, struct fmeta *m, struct stage *st,
 		buf_append(&g.k, k, kl);
 		if ((rc = find_latest(&g, &have_old, &old_bytes)))
 			break;
-		store_batch_put(b, g.k.data, g.k.len, v, vl);
+		store_bulk_put(bk, g.k.data, g.k.len, v, vl);
 		m->rows += !have_old;
 		m->versions += !have_old;
 		m->fbytes += fb - old_bytes;
@@ -719,17 +721,19 @@ static int commit_stage(struct store *s, const char *name, uint64_t id,
 		return mlfs_fail(err, -ENOENT, "feature table '%s' was dropped during the write", name);
 	}
 	struct store_batch *b = store_batch_new();
+	struct store_bulk *bk = e && !empty_only ? store_bulk_new() : NULL;
 	if (empty_only)
 		drop_rows(b, &m);
 	else if (e)
-		rc = apply_records(s, &m, st, e, b, err);
+		rc = apply_records(s, &m, st, e, bk, err);
 	else
 		rc = apply_stage(s, name, &m, st, replace, b, err);
 	if (!rc) {
 		for (size_t i = 0; i < nextra; i++)
 			features_text_put(b, m.id, (char)extra[i].what, extra[i].text, extra[i].len);
-		rc = write_meta(s, b, name, &m, err);
+		rc = write_meta(s, b, bk, name, &m, err);
 	}
+	store_bulk_free(bk);
 	store_batch_free(b);
 	pthread_mutex_unlock(FEAT_LOCK(s));
 	features_meta_free(&m);
@@ -1146,7 +1150,7 @@ int features_delete_key(struct store *s, const char *name, const char *key,
 	m.rows--;
 	m.versions -= nver <= m.versions ? nver : m.versions;
 	m.fbytes -= features_mrow_bytes(&row);
-	rc = write_meta(s, b, name, &m, err);
+	rc = write_meta(s, b, NULL, name, &m, err);
 	store_batch_free(b);
 out_meta:
 	features_meta_free(&m);

@@ -11,8 +11,11 @@
 #include "store.h"
 #include "store_int.h"
 #include "names.h"
+#include "par.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -183,6 +186,24 @@ static int readonly_fail(struct store *s, struct mlfs_err *err)
 	return mlfs_fail(err, -EROFS, "the store %s is open read-only", s->dir);
 }
 
+/* Remove the bulk files a crash left in DIR (written, never ingested:
+ * store_bulk_write moves or removes its own). */
+static void bulk_remove_left(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char path[PATH_MAX];
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (!strncmp(de->d_name, "bulk-", 5) && l > 4 && !strcmp(de->d_name + l - 4, ".sst") &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			unlink(path);
+	}
+	closedir(d);
+}
+
 static int open_db(const char *dir, bool create, bool readonly,
 		   struct store **out, struct mlfs_err *err)
 {
@@ -246,6 +267,8 @@ static int open_db(const char *dir, bool create, bool readonly,
 		store_close(s);
 		return code;
 	}
+	if (!readonly)
+		bulk_remove_left(dir);
 	s->ropts = rocksdb_readoptions_create();
 	s->wopts = rocksdb_writeoptions_create();
 	s->wopts_sync = rocksdb_writeoptions_create();
@@ -516,6 +539,244 @@ int store_write(struct store *s, struct store_batch *b, bool sync,
 	write_begin(s);
 	rocksdb_write(s->db, sync ? s->wopts_sync : s->wopts, b->wb, &rerr);
 	return write_end(s, write_result(s, rerr ? fail(err, rerr, "write") : 0));
+}
+
+/* ---- bulk writes: sorted SST files ingested at once ---- */
+
+struct bulk_ent {
+	const char *k, *v;
+	size_t klen, vlen;
+};
+
+/* A put of a bulk: its key at KOFF in the bulk's keys. */
+struct bulk_put {
+	size_t koff, klen, vlen;
+	const char *v;
+};
+
+struct store_bulk {
+	struct buf keys;	/* the keys, back to back */
+	struct bulk_put *ents;
+	size_t n, cap;
+	bool unordered;
+};
+
+struct store_bulk *store_bulk_new(void)
+{
+	struct store_bulk *bk = calloc(1, sizeof(*bk));
+	if (!bk)
+		mlfs_oom();
+	return bk;
+}
+
+static int bulk_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	return c ? c : (al > bl) - (al < bl);
+}
+
+void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
+		    const void *val, size_t vlen)
+{
+	if (bk->n == bk->cap) {
+		bk->cap = bk->cap ? bk->cap * 2 : 1024;
+		if (!(bk->ents = realloc(bk->ents, bk->cap * sizeof(*bk->ents))))
+			mlfs_oom();
+	}
+	if (bk->n) {
+		const struct bulk_put *p = &bk->ents[bk->n - 1];
+		if (bulk_cmp(bk->keys.data + p->koff, p->klen, key, klen) >= 0)
+			bk->unordered = true;
+	}
+	bk->ents[bk->n++] = (struct bulk_put){ bk->keys.len, klen, vlen, val };
+	if (buf_append(&bk->keys, key, klen))
+		mlfs_oom();
+}
+
+size_t store_bulk_count(const struct store_bulk *bk)
+{
+	return bk->n;
+}
+
+void store_bulk_free(struct store_bulk *bk)
+{
+	if (!bk)
+		return;
+	buf_free(&bk->keys);
+	free(bk->ents);
+	free(bk);
+}
+
+/* B's puts (rocksdb_writebatch_iterate): NDEL counts its deletes. */
+struct bulk_extra {
+	struct bulk_ent *ents;
+	size_t n, cap, ndel;
+};
+
+static void extra_put(void *arg, const char *k, size_t klen, const char *v,
+		      size_t vlen)
+{
+	struct bulk_extra *x = arg;
+	if (x->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 16;
+		if (!(x->ents = realloc(x->ents, x->cap * sizeof(*x->ents))))
+			mlfs_oom();
+	}
+	x->ents[x->n++] = (struct bulk_ent){ k, v, klen, vlen };
+}
+
+static void extra_del(void *arg, const char *k, size_t klen)
+{
+	(void)k;
+	(void)klen;
+	((struct bulk_extra *)arg)->ndel++;
+}
+
+/* Sort X's puts by key (few: an insertion sort, stable) and keep the
+ * last put of each key, as the batch would. */
+static void extra_sort(struct bulk_extra *x)
+{
+	for (size_t i = 1; i < x->n; i++) {
+		struct bulk_ent e = x->ents[i];
+		size_t j = i;
+		for (; j && bulk_cmp(x->ents[j - 1].k, x->ents[j - 1].klen, e.k, e.klen) > 0; j--)
+			x->ents[j] = x->ents[j - 1];
+		x->ents[j] = e;
+	}
+	size_t u = 0;
+	for (size_t i = 0; i < x->n; i++) {
+		if (u && !bulk_cmp(x->ents[u - 1].k, x->ents[u - 1].klen,
+				   x->ents[i].k, x->ents[i].klen))
+			u--;
+		x->ents[u++] = x->ents[i];
+	}
+	x->n = u;
+}
+
+/* BK's puts and X's (sorted, one a key) merged in key order into *OUT;
+ * of a key in both, BK's.  Returns the count. */
+static size_t bulk_merge(struct store_bulk *bk, struct bulk_extra *x,
+			 struct bulk_ent **out)
+{
+	size_t n = 0, i = 0, j = 0;
+	struct bulk_ent *m = malloc((bk->n + x->n + 1) * sizeof(*m));
+	if (!m)
+		mlfs_oom();
+	while (i < bk->n || j < x->n) {
+		const struct bulk_put *p = &bk->ents[i < bk->n ? i : 0];
+		const char *k = bk->keys.data + p->koff;
+		int c = i == bk->n ? 1 : j == x->n ? -1 :
+			bulk_cmp(k, p->klen, x->ents[j].k, x->ents[j].klen);
+		if (c <= 0)
+			m[n++] = (struct bulk_ent){ k, p->v, p->klen, p->vlen }, i++;
+		else
+			m[n++] = x->ents[j];
+		if (c >= 0)
+			j++;
+	}
+	*out = m;
+	return n;
+}
+
+struct bulk_files {
+	struct store *s;
+	const struct bulk_ent *ents;
+	char **paths;
+	char **errs;
+};
+
+/* Write ents [LO, HI) into SST file T (par_range). */
+static void bulk_write_file(void *arg, int t, size_t lo, size_t hi)
+{
+	struct bulk_files *f = arg;
+	static unsigned long seq;
+	char *rerr = NULL;
+	rocksdb_envoptions_t *env = rocksdb_envoptions_create();
+	rocksdb_sstfilewriter_t *w = rocksdb_sstfilewriter_create(env, f->s->opts);
+	if (asprintf(&f->paths[t], "%s/bulk-%d-%lu.sst", f->s->dir, (int)getpid(),
+		     __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED)) < 0)
+		mlfs_oom();
+	rocksdb_sstfilewriter_open(w, f->paths[t], &rerr);
+	for (size_t i = lo; i < hi && !rerr; i++)
+		rocksdb_sstfilewriter_put(w, f->ents[i].k, f->ents[i].klen,
+					  f->ents[i].v, f->ents[i].vlen, &rerr);
+	if (!rerr)
+		rocksdb_sstfilewriter_finish(w, &rerr);
+	rocksdb_sstfilewriter_destroy(w);
+	rocksdb_envoptions_destroy(env);
+	f->errs[t] = rerr;
+}
+
+/* Write the N sorted ENTS as SST files and ingest them in one step. */
+static int bulk_ingest(struct store *s, const struct bulk_ent *ents, size_t n,
+		       struct mlfs_err *err)
+{
+	struct par_pool *pool = par_default();
+	int nf = par_threads(pool) > 0 ? par_threads(pool) : 1;
+	struct bulk_files f = { s, ents, calloc(nf, sizeof(char *)), calloc(nf, sizeof(char *)) };
+	char *rerr = NULL;
+	int rc = 0, k = 0;
+	if (!f.paths || !f.errs)
+		mlfs_oom();
+	par_range(pool, n, bulk_write_file, &f);
+	for (int t = 0; t < nf; t++) {
+		if (f.errs[t] && !rc)
+			rc = fail(err, f.errs[t], "bulk file");
+		else
+			free(f.errs[t]);
+		if (f.paths[t])
+			f.paths[k++] = f.paths[t];
+	}
+	if (!rc) {
+		rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+		rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+		rocksdb_ingest_external_file(s->db, (const char *const *)f.paths, (size_t)k, io, &rerr);
+		rocksdb_ingestexternalfileoptions_destroy(io);
+		rc = rerr ? fail(err, rerr, "bulk ingest") : 0;
+	}
+	for (int t = 0; t < k; t++) {
+		unlink(f.paths[t]);	/* moved when ingested; left over otherwise */
+		free(f.paths[t]);
+	}
+	free(f.paths);
+	free(f.errs);
+	return rc;
+}
+
+/* The local path of store_bulk_write: -EAGAIN when B holds deletes
+ * (nothing done: the caller takes the batch path). */
+static int bulk_local(struct store *s, struct store_bulk *bk,
+		      struct store_batch *b, struct mlfs_err *err)
+{
+	struct bulk_extra x = { 0 };
+	struct bulk_ent *m;
+	int rc = -EAGAIN;
+	rocksdb_writebatch_iterate(b->wb, &x, extra_put, extra_del);
+	if (!x.ndel && x.n == (size_t)rocksdb_writebatch_count(b->wb)) {
+		extra_sort(&x);
+		size_t n = bulk_merge(bk, &x, &m);
+		rc = write_result(s, bulk_ingest(s, m, n, err));
+		free(m);
+	}
+	free(x.ents);
+	return rc;
+}
+
+int store_bulk_write(struct store *s, struct store_bulk *bk,
+		     struct store_batch *b, struct mlfs_err *err)
+{
+	int rc = write_allowed(s, err);
+	if (rc)
+		return rc;
+	if (bk->unordered)
+		return mlfs_fail(err, -EINVAL, "bulk keys not in ascending order; nothing written");
+	if (!s->remote && bk->n >= STORE_BULK_MIN &&
+	    (rc = bulk_local(s, bk, b, err)) != -EAGAIN)
+		return changed_if_ok(s, rc);
+	for (size_t i = 0; i < bk->n; i++)
+		store_batch_put(b, bk->keys.data + bk->ents[i].koff, bk->ents[i].klen,
+				bk->ents[i].v, bk->ents[i].vlen);
+	return store_write(s, b, false, err);
 }
 
 const char *store_batch_rep(const struct store_batch *b, size_t *len)

@@ -77,6 +77,25 @@ void store_batch_free(struct store_batch *b);
 int store_write(struct store *s, struct store_batch *b, bool sync,
 		struct mlfs_err *err);
 
+/* Bulk writes: many puts given in ascending key order, applied together
+ * with a batch B as one atomic write (B first, then the puts).  On the
+ * embedded store, from STORE_BULK_MIN puts on, and when B holds puts only,
+ * the puts and B's go into sorted SST files written on the thread pool
+ * and ingested at once (no write-ahead log, no memtable); otherwise (a
+ * remote store, a small bulk, deletes in B) the puts join B and
+ * store_write applies it.  Keys are copied, VALs borrowed until
+ * store_bulk_write returns.  A key not above the one before fails the
+ * write (-EINVAL, nothing written). */
+#define STORE_BULK_MIN 4096
+struct store_bulk;
+struct store_bulk *store_bulk_new(void);
+void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
+		    const void *val, size_t vlen);
+size_t store_bulk_count(const struct store_bulk *bk);
+int store_bulk_write(struct store *s, struct store_bulk *bk,
+		     struct store_batch *b, struct mlfs_err *err);
+void store_bulk_free(struct store_bulk *bk);
+
 /* A consistent read view; free with store_snapshot_free(). */
 struct store_snapshot *store_snapshot_new(struct store *s);
 void store_snapshot_free(struct store *s, struct store_snapshot *snap);

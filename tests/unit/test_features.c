@@ -370,8 +370,8 @@ static const char *const rec_cells[][4] = {
 struct rec_ctx {
 	const char *const (*cells)[4];
 	struct buf out;
-	size_t off[8][3];
-	uint64_t bytes[8];
+	size_t (*off)[3];
+	uint64_t *bytes;
 };
 
 static uint64_t rec_record(void *ctx, size_t r, const char **key, size_t *klen,
@@ -401,12 +401,13 @@ static const char *rec_text_field(void *ctx, size_t r, uint32_t col, size_t *len
 
 /* Rows FIRST..FIRST+N of rec_cells (NCOLS columns) into ENC as records
  * and into TXT as text: the same data.csv and counts. */
-static void write_both(struct store *s, const char *enc, const char *txt,
-		       size_t first, size_t n, uint32_t ncols)
+static void write_cells(struct store *s, const char *enc, const char *txt,
+			const char *const (*cl)[4], size_t n, uint32_t ncols)
 {
 	static const char *const names[] = { "k", "n", "s", "d" };
 	static const enum col_type types[] = { COL_STRING, COL_INT, COL_STRING, COL_DATE };
-	struct rec_ctx c = { .cells = rec_cells + first };
+	struct rec_ctx c = { .cells = cl, .off = calloc(n, sizeof(*c.off)),
+			     .bytes = calloc(n, sizeof(*c.bytes)) };
 	struct mlfs_err err = { 0 };
 	struct features_rec rec;
 	for (size_t r = 0; r < n; r++) {
@@ -441,6 +442,44 @@ static void write_both(struct store *s, const char *enc, const char *txt,
 	assert_int_equal(ia.versions, ib.versions);
 	assert_int_equal(ia.size, ib.size);
 	buf_free(&c.out);
+	free(c.off);
+	free(c.bytes);
+}
+
+static void write_both(struct store *s, const char *enc, const char *txt,
+		       size_t first, size_t n, uint32_t ncols)
+{
+	write_cells(s, enc, txt, rec_cells + first, n, ncols);
+}
+
+/* Refreshes big enough for the store's bulk path (ingested SST files):
+ * unsorted records into a fresh table, then a merge over half its keys,
+ * give the data.csv and counts of the text path. */
+static void test_write_records_bulk(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	size_t n = STORE_BULK_MIN + 700;
+	const char *(*cl)[4] = calloc(n, sizeof(*cl));
+	char (*text)[3][24] = calloc(n, sizeof(*text));
+	assert_int_equal(features_create(f->s, "e", &err), 0);
+	assert_int_equal(features_create(f->s, "t", &err), 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t r = 0; r < n; r++) {
+			size_t k = pass ? 2 * r : (r * 7919) % n;	/* a shuffle, then half new */
+			snprintf(text[r][0], 24, "c%06zu", k);
+			snprintf(text[r][1], 24, "%zd", (ssize_t)(k * 3) - 500 + pass);
+			snprintf(text[r][2], 24, r % 5 ? "s%zu,%d" : "", k, pass);
+			for (int col = 0; col < 3; col++)
+				cl[r][col] = text[r][col];
+		}
+		write_cells(f->s, "e", "t", (const char *const (*)[4])cl, n, 3);
+	}
+	struct features_info info;
+	assert_int_equal(features_stat(f->s, "e", &info), 0);
+	assert_int_equal(info.rows, n + n / 2);
+	free(cl);
+	free(text);
 }
 
 static void test_write_records(void **state)
@@ -537,6 +576,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_rows_and_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_records_bulk, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+
 #include "store_fixture.h"
 
 #include "store.h"
@@ -187,6 +189,175 @@ static void test_reopen_and_readonly(void **state)
 	buf_free(&v);
 }
 
+/* SST files in the store's directory: NAMED counts those called bulk-*. */
+static int count_ssts(const char *dir, int *named)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	*named = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > 4 && !strcmp(de->d_name + l - 4, ".sst")) {
+			n++;
+			*named += !strncmp(de->d_name, "bulk-", 5);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* N bulk puts of keys "k%06d" (even numbers only) with values "v%d",
+ * with a batch holding the given extras, written: the return code. */
+static int write_bulk(struct store *s, int n, struct store_batch *b,
+		      struct mlfs_err *err)
+{
+	struct store_bulk *bk = store_bulk_new();
+	char (*vals)[16] = calloc(n ? n : 1, 16);
+	assert_non_null(vals);
+	for (int i = 0; i < n; i++) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "k%06d", 2 * i);
+		int vl = snprintf(vals[i], 16, "v%d", 2 * i);
+		store_bulk_put(bk, k, kl, vals[i], vl);
+	}
+	assert_int_equal(store_bulk_count(bk), n);
+	int rc = store_bulk_write(s, bk, b, err);
+	store_bulk_free(bk);
+	free(vals);
+	return rc;
+}
+
+static void assert_value(struct store *s, const char *k, const char *want)
+{
+	struct buf v = { 0 };
+	if (!want) {
+		assert_int_equal(store_get(s, NULL, k, strlen(k), &v, NULL), -ENOENT);
+	} else {
+		assert_int_equal(store_get(s, NULL, k, strlen(k), &v, NULL), 0);
+		assert_int_equal(v.len, strlen(want));
+		assert_memory_equal(v.data, want, v.len);
+	}
+	buf_free(&v);
+}
+
+/* A big bulk goes into ingested SST files, with the batch's puts between
+ * its keys (a bulk key put by the batch too: the bulk's value), readable
+ * in order, the files moved in (none left behind), after a reopen too. */
+static void test_bulk_ingests_sorted_files(void **state)
+{
+	struct store_fixture *f = *state;
+	int n = STORE_BULK_MIN + 1000, named;
+	struct store_batch *b = store_batch_new();
+	store_batch_put(b, "k000003", 7, "batch", 5);	/* between bulk keys */
+	store_batch_put(b, "k000004", 7, "lost", 4);	/* the bulk's wins */
+	store_batch_put(b, "a", 1, "first", 5);
+	store_batch_put(b, "a", 1, "second", 6);	/* the batch's last put */
+	store_batch_put(b, "z", 1, "last", 4);
+	uint64_t seq = store_change_seq(f->s);
+	assert_int_equal(count_ssts(f->dir, &named), 0);
+	assert_int_equal(write_bulk(f->s, n, b, NULL), 0);
+	assert_int_equal(store_change_seq(f->s), seq + 1);
+	assert_true(count_ssts(f->dir, &named) >= 1);
+	assert_int_equal(named, 0);
+	store_batch_free(b);
+	for (int pass = 0; pass < 2; pass++) {
+		assert_value(f->s, "k000003", "batch");
+		assert_value(f->s, "k000004", "v4");
+		assert_value(f->s, "k000005", NULL);
+		assert_value(f->s, "a", "second");
+		assert_value(f->s, "z", "last");
+		char k[16], v[16];
+		snprintf(k, sizeof(k), "k%06d", 2 * (n - 1));
+		snprintf(v, sizeof(v), "v%d", 2 * (n - 1));
+		assert_value(f->s, k, v);
+		struct store_iter *it = store_iter_new(f->s, NULL, "k", 1, "l", 1);
+		int count = 0;
+		for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+			count++;
+		assert_int_equal(store_iter_status(it, NULL), 0);
+		store_iter_free(it);
+		assert_int_equal(count, n + 1);
+		store_fixture_reopen(f);
+	}
+	/* One a crash left behind (written, not ingested) goes at the open. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/bulk-1-1.sst", f->dir);
+	FILE *left = fopen(path, "w");
+	assert_non_null(left);
+	fclose(left);
+	count_ssts(f->dir, &named);
+	assert_int_equal(named, 1);
+	store_fixture_reopen(f);
+	count_ssts(f->dir, &named);
+	assert_int_equal(named, 0);
+}
+
+/* A bulk overwrites older values of its keys (in the memtable and in
+ * files), and a small bulk or a batch with deletes takes the batch path:
+ * the same results, no file. */
+static void test_bulk_overwrites_and_falls_back(void **state)
+{
+	struct store_fixture *f = *state;
+	int named;
+	assert_int_equal(store_put(f->s, "k000010", 7, "old", 3, NULL), 0);
+	struct store_batch *b = store_batch_new();
+	assert_int_equal(write_bulk(f->s, 10, b, NULL), 0);	/* small */
+	assert_int_equal(count_ssts(f->dir, &named), 0);
+	assert_value(f->s, "k000010", "v10");
+	assert_value(f->s, "k000018", "v18");
+	assert_int_equal(store_put(f->s, "k000010", 7, "old", 3, NULL), 0);
+	store_batch_clear(b);
+	store_batch_delete(b, "k000012", 7);
+	store_batch_put(b, "gone", 4, "x", 1);
+	store_batch_delete(b, "gone", 4);
+	assert_int_equal(write_bulk(f->s, STORE_BULK_MIN, b, NULL), 0);
+	assert_int_equal(count_ssts(f->dir, &named), 0);
+	assert_value(f->s, "k000010", "v10");
+	assert_value(f->s, "k000012", "v12");	/* the bulk's put came after */
+	assert_value(f->s, "gone", NULL);
+	/* Over values already in the memtable: the ingest's wins. */
+	store_batch_clear(b);
+	store_batch_put(b, "k000010", 7, "mem", 3);
+	assert_int_equal(store_write(f->s, b, false, NULL), 0);
+	store_batch_clear(b);
+	assert_int_equal(write_bulk(f->s, STORE_BULK_MIN, b, NULL), 0);
+	assert_true(count_ssts(f->dir, &named) >= 1);
+	assert_value(f->s, "k000010", "v10");
+	store_batch_free(b);
+}
+
+/* Keys out of order, or a store open read-only: nothing written, the
+ * batch's puts neither. */
+static void test_bulk_refuses(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct store_bulk *bk = store_bulk_new();
+	struct store_batch *b = store_batch_new();
+	store_batch_put(b, "extra", 5, "x", 1);
+	for (int i = 0; i < STORE_BULK_MIN; i++) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "k%06d", i == 7 ? 3 : i);
+		store_bulk_put(bk, k, kl, "v", 1);
+	}
+	assert_int_equal(store_bulk_write(f->s, bk, b, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "ascending"));
+	store_bulk_free(bk);
+	assert_value(f->s, "extra", NULL);
+	assert_value(f->s, "k000000", NULL);
+	struct store *ro;
+	store_put(f->s, "durable", 7, "yes", 3, NULL);
+	assert_int_equal(store_sync(f->s, NULL), 0);
+	assert_int_equal(store_open_readonly(f->dir, &ro, NULL), 0);
+	assert_int_equal(write_bulk(ro, STORE_BULK_MIN, b, &err), -EROFS);
+	store_close(ro);
+	assert_value(f->s, "extra", NULL);
+	assert_value(f->s, "k000000", NULL);
+	store_batch_free(b);
+}
+
 static void note(void *ctx, const char *msg)
 {
 	buf_printf(ctx, "%s\n", msg);
@@ -239,6 +410,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unchanged_since, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_keeps_early_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_ingests_sorted_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_overwrites_and_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_refuses, setup, teardown),
 		cmocka_unit_test(test_missing_store),
 		cmocka_unit_test(test_key_u64_sorts),
 	};

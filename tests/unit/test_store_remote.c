@@ -267,6 +267,41 @@ static void test_sweep(void **state)
 	free(big);
 }
 
+/* A bulk write on a remote store goes through the log as one batch (no
+ * SST ingest into the replica): the other host reads it all. */
+static void test_bulk_through_log(void **state)
+{
+	NEEDS_ETCD(state);
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	struct store_bulk *bk = store_bulk_new();
+	struct store_batch *bt = store_batch_new();
+	int n = STORE_BULK_MIN + 10;
+	for (int i = 0; i < n; i++) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "b/%06d", i);
+		store_bulk_put(bk, k, kl, "v", 1);
+	}
+	store_batch_put(bt, "meta", 4, "m", 1);
+	if (store_bulk_write(f->a.s, bk, bt, &err))
+		fail_msg("store_bulk_write: %s", err.msg);
+	store_bulk_free(bk);
+	store_batch_free(bt);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_string_equal(get(&f->b, "meta"), "m");
+	assert_string_equal(get(&f->b, "b/000000"), "v");
+	char last[16];
+	snprintf(last, sizeof(last), "b/%06d", n - 1);
+	assert_string_equal(get(&f->b, last), "v");
+	struct store_iter *it = store_iter_new(f->b.s, NULL, "b/", 2, "b0", 2);
+	int count = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		count++;
+	assert_int_equal(store_iter_status(it, NULL), 0);
+	store_iter_free(it);
+	assert_int_equal(count, n);
+}
+
 /* Another host committed first: a write that read nothing it changed is
  * rebased on it; one that read what it changed fails with -EAGAIN and
  * writes nothing. */
@@ -606,6 +641,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_coherent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
