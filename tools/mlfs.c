@@ -84,12 +84,13 @@ static int open_store(const char *dir, bool create, struct store **s)
 /* The remote backend (docs/scale-out.md): where the metadata log and the
  * blobs live, the local replica's parent folder, the S3 key file; set by
  * remote_args, the handles by open_remote. */
+static const char default_cache[] = "/var/cache/mlfs";
 static struct {
 	const char *meta, *blobs, *cache, *cred;
 	const char *name;	/* the mounted STORE-NAME */
 	struct kv *kv;
 	struct objstore *os;
-} remote = { .cache = "/var/cache/mlfs" };
+} remote = { .cache = default_cache };
 
 /* Take --meta, --blobs, --cache and --credentials (with their values)
  * out of ARGV: the new argc, or -1 after a message. */
@@ -346,7 +347,7 @@ static int cmd_check(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (remote.meta && !remote.cache)
+	if (remote.meta && remote.cache == default_cache)	/* no --cache */
 		return check_remote(argv[1]);
 	int problems;
 	if (remote.meta) {

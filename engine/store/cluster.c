@@ -331,6 +331,77 @@ static int clear_dead(struct cluster *c, struct mlfs_err *err)
 	return rc;
 }
 
+static bool session_dead_here(const char *host, const char *val, size_t vlen);
+
+/* What clear_dead_here walks: this host's dead sessions' names. */
+struct dead_ctx {
+	struct kv *kv;
+	const char *host;
+	size_t skip;		/* the prefix of the keys walked */
+	char names[8][CLUSTER_NAME_MAX + 1];
+	size_t n;
+};
+
+static int note_dead(void *ctx, const char *key, size_t klen, const char *val, size_t vlen,
+		     kv_rev mod)
+{
+	struct dead_ctx *d = ctx;
+	size_t n = klen - d->skip;
+	if (d->n < 8 && n <= CLUSTER_NAME_MAX && session_dead_here(d->host, val, vlen)) {
+		memcpy(d->names[d->n], key + d->skip, n);
+		d->names[d->n++][n] = '\0';
+	}
+	return 0;
+}
+
+/* A role held by a dead session of D: its lease (the token "NAME LEASE"),
+ * revoked so that the record and every role it held go at once. */
+static int revoke_dead(void *ctx, const char *key, size_t klen, const char *val, size_t vlen,
+		       kv_rev mod)
+{
+	struct dead_ctx *d = ctx;
+	for (size_t i = 0; i < d->n; i++) {
+		size_t nl = strlen(d->names[i]);
+		if (vlen > nl + 1 && !memcmp(val, d->names[i], nl) && val[nl] == ' ') {
+			char hex[24] = "";
+			memcpy(hex, val + nl + 1, vlen - nl - 1 < 23 ? vlen - nl - 1 : 23);
+			kv_lease lease = (kv_lease)strtoull(hex, NULL, 16);
+			if (lease)
+				kv_lease_revoke(d->kv, lease, NULL);
+		}
+	}
+	return 0;
+}
+
+/* On etcd, the sessions of this host's processes that are gone (a mount
+ * killed -9, its lease not yet expired): their leases revoked, so that
+ * the roles they held are free now rather than a TTL later (a dead
+ * process of this machine holds nothing; another host's are left to
+ * their leases).  Best effort: a failure leaves them to expire. */
+static void clear_dead_here(struct cluster *c)
+{
+	struct dead_ctx d = { .host = c->host, .kv = c->kv };
+	struct buf lo = { 0 }, hi = { 0 };
+	key_of(c, &lo, 's', "");
+	kv_prefix_end(&hi, lo.data, lo.len);
+	d.skip = lo.len;
+	int rc = kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, note_dead, &d,
+			  NULL, NULL);
+	if (!rc && d.n) {
+		key_of(c, &lo, 'e', "");
+		kv_prefix_end(&hi, lo.data, lo.len);
+		kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, revoke_dead, &d,
+			 NULL, NULL);
+		for (size_t i = 0; i < d.n; i++) {
+			key_of(c, &lo, 's', d.names[i]);
+			struct kv_op op = { .kind = KV_OP_DEL, .key = lo.data, .klen = lo.len };
+			kv_commit(c->kv, NULL, 0, &op, 1, NULL, NULL);
+		}
+	}
+	buf_free(&lo);
+	buf_free(&hi);
+}
+
 static int cluster_new(struct kv *kv, struct kv *own_kv, const struct cluster_conf *conf,
 		       struct cluster **out, struct mlfs_err *err)
 {
@@ -361,6 +432,8 @@ static int cluster_new(struct kv *kv, struct kv *own_kv, const struct cluster_co
 	pthread_cond_init(&c->wake, NULL);
 	pthread_cond_init(&c->settle, NULL);
 	int rc = own_kv ? clear_dead(c, err) : 0;
+	if (!own_kv)
+		clear_dead_here(c);
 	if (!rc)
 		rc = session_join(c, err);
 	if (!rc)
