@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "backend_cases.h"
 
 #include "clock.h"
 #include "cluster.h"
@@ -332,8 +333,6 @@ static void test_detach_hands_over(void **state)
 static void test_embedded_default(void **state)
 {
 	(void)state;
-	if (etcd())
-		skip();
 	struct store_fixture *sf = store_fixture_open();
 	struct kv *kv;
 	kv_lease lease;
@@ -387,8 +386,6 @@ static int hold(const char *prefix)
 static void test_killed_process(void **state)
 {
 	struct fx *f = *state;
-	if (!etcd())
-		skip();
 	int fds[2];
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -425,16 +422,16 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--hold"))
 		return hold(argv[2]);
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_campaign_one_leader, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_resign_hands_over, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_expiry_takeover, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fencing_rejects_deposed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_claim_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scheduler_runs_occurrence_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_detach_hands_over, setup, teardown),
-		cmocka_unit_test(test_embedded_default),
-		cmocka_unit_test_setup_teardown(test_killed_process, setup, teardown),
+	const struct backend_case cases[] = {
+		BOTH(cmocka_unit_test_setup_teardown(test_campaign_one_leader, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_resign_hands_over, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_expiry_takeover, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_fencing_rejects_deposed, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_claim_once, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_scheduler_runs_occurrence_once, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_detach_hands_over, setup, teardown)),
+		EMBEDDED_ONLY(cmocka_unit_test(test_embedded_default)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_killed_process, setup, teardown)),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return BACKEND_CASES_RUN("cluster", cases, etcd() != NULL);
 }

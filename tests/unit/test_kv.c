@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "backend_cases.h"
 
 #include "kv.h"
 
@@ -571,8 +572,6 @@ static void test_rocks_store_keys_and_restart(void **state)
 {
 	struct fx *f = *state;
 	kv_rev mod, r1, r2;
-	if (!f->sf)
-		skip();
 	assert_int_equal(store_put(f->sf->s, "t/old", 5, "x", 1, NULL), 0);
 	struct buf v = { 0 };
 	assert_int_equal(kv_get(f->kv, "t/old", 5, &v, &mod, NULL), 0);
@@ -619,22 +618,23 @@ static void test_bad_meta(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_get_put_revisions, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_range_order_limit_and_revision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mod_revisions_in_ranges, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compare_absent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compare_mod_revision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compare_value, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compares_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete_range_one_revision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_order_and_atomicity, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_watch_resumes_from_a_revision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_compaction_is_stale, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leases_expire_and_revoke, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rocks_store_keys_and_restart, setup, teardown),
-		cmocka_unit_test(test_bad_meta),
+	const char *etcd = getenv("MLFS_ETCD");
+	const struct backend_case cases[] = {
+		BOTH(cmocka_unit_test_setup_teardown(test_get_put_revisions, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_range_order_limit_and_revision, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_mod_revisions_in_ranges, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_compare_absent, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_compare_mod_revision, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_compare_value, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_compares_all_or_nothing, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_limits, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_delete_range_one_revision, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_watch_order_and_atomicity, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_watch_resumes_from_a_revision, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_compaction_is_stale, setup, teardown)),
+		BOTH(cmocka_unit_test_setup_teardown(test_leases_expire_and_revoke, setup, teardown)),
+		EMBEDDED_ONLY(cmocka_unit_test_setup_teardown(test_rocks_store_keys_and_restart, setup, teardown)),
+		BOTH(cmocka_unit_test(test_bad_meta)),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return BACKEND_CASES_RUN("kv", cases, etcd && *etcd);
 }

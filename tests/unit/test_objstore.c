@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "backend_cases.h"
 
 #include "objstore.h"
 #include "objstore_xml.h"
@@ -408,8 +409,6 @@ static void test_embedded_reopen(void **state)
 {
 	struct fix *f = *state;
 	struct buf b = { 0 };
-	if (!f->sf)
-		skip();
 	assert_int_equal(objstore_put_once(f->os, "keep/me", "kept", 4, NULL), 0);
 	objstore_close(f->os);
 	store_fixture_reopen(f->sf);
@@ -435,8 +434,6 @@ static void cred_file(char path[static 32], const char *text)
 static void test_s3_bad_credentials(void **state)
 {
 	struct fix *f = *state;
-	if (!on_s3())
-		skip();
 	char path[32];
 	cred_file(path, "AWS_ACCESS_KEY_ID=MLFSTESTACCESSKEY000\n"
 		  "AWS_SECRET_ACCESS_KEY=not-the-secret\n");
@@ -459,8 +456,6 @@ static void test_s3_bad_credentials(void **state)
 static void test_s3_missing_bucket(void **state)
 {
 	struct fix *f = *state;
-	if (!on_s3())
-		skip();
 	const char *at = strchr(s3_url(), '@');
 	char url[512];
 	snprintf(url, sizeof(url), "s3://no-such-bucket-mlfs%s", at);
@@ -763,29 +758,29 @@ static void test_xml_error_body(void **state)
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-	const struct CMUnitTest tests[] = {
-		T(test_put_get_head),
-		T(test_put_once_refuses_existing),
-		T(test_put_once_race_has_one_winner),
-		T(test_ranged_get),
-		T(test_missing_is_enoent),
-		T(test_delete_frees_the_name),
-		T(test_list_pages_in_order),
-		T(test_large_object),
-		T(test_bad_names),
-		T(test_embedded_reopen),
-		T(test_s3_bad_credentials),
-		T(test_s3_missing_bucket),
-		cmocka_unit_test(test_open_s3_checks_url_and_credentials),
-		cmocka_unit_test(test_s3_retries_5xx_and_signs),
-		cmocka_unit_test(test_s3_gives_up_after_retries),
-		cmocka_unit_test(test_s3_denied_is_not_retried),
-		cmocka_unit_test(test_s3_put_retry_meets_itself),
-		cmocka_unit_test(test_xml_list_page),
-		cmocka_unit_test(test_xml_refuses_malformed),
-		cmocka_unit_test(test_xml_error_body),
+	const struct backend_case cases[] = {
+		BOTH(T(test_put_get_head)),
+		BOTH(T(test_put_once_refuses_existing)),
+		BOTH(T(test_put_once_race_has_one_winner)),
+		BOTH(T(test_ranged_get)),
+		BOTH(T(test_missing_is_enoent)),
+		BOTH(T(test_delete_frees_the_name)),
+		BOTH(T(test_list_pages_in_order)),
+		BOTH(T(test_large_object)),
+		BOTH(T(test_bad_names)),
+		EMBEDDED_ONLY(T(test_embedded_reopen)),
+		REMOTE_ONLY(T(test_s3_bad_credentials)),
+		REMOTE_ONLY(T(test_s3_missing_bucket)),
+		BOTH(cmocka_unit_test(test_open_s3_checks_url_and_credentials)),
+		BOTH(cmocka_unit_test(test_s3_retries_5xx_and_signs)),
+		BOTH(cmocka_unit_test(test_s3_gives_up_after_retries)),
+		BOTH(cmocka_unit_test(test_s3_denied_is_not_retried)),
+		BOTH(cmocka_unit_test(test_s3_put_retry_meets_itself)),
+		BOTH(cmocka_unit_test(test_xml_list_page)),
+		BOTH(cmocka_unit_test(test_xml_refuses_malformed)),
+		BOTH(cmocka_unit_test(test_xml_error_body)),
 	};
 	fprintf(stderr, "test_objstore: against %s\n",
 		on_s3() ? s3_url() : "the embedded store");
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return BACKEND_CASES_RUN("objstore", cases, on_s3());
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "store_fixture.h"
+#include "backend_cases.h"
 
 #include "kv.h"
 #include "objstore.h"
@@ -99,8 +100,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEEDS_ETCD(state) do { if (!*(state)) skip(); } while (0)
-
 static void put(struct host *h, const char *k, const char *v)
 {
 	struct mlfs_err err = { 0 };
@@ -142,7 +141,6 @@ static void count_change(void *arg)
  * soon without one (the watch), telling B's change hook. */
 static void test_coherent(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	store_on_change(f->b.s, count_change, NULL);
 	int before = __atomic_load_n(&changes, __ATOMIC_SEQ_CST);
@@ -177,7 +175,6 @@ static int count_object(void *ctx, const char *name)
 
 static void test_large_batch(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	size_t n = LOG_INLINE_MAX + 4096;
 	char *big = malloc(n);
@@ -229,7 +226,6 @@ static int count_listed(void *ctx, const char *object, uint64_t size)
 
 static void test_sweep(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	size_t n = LOG_INLINE_MAX + 1;
 	char *big = calloc(1, n);
@@ -271,7 +267,6 @@ static void test_sweep(void **state)
  * SST ingest into the replica): the other host reads it all. */
 static void test_bulk_through_log(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	struct mlfs_err err = { 0 };
 	struct store_bulk *bk = store_bulk_new();
@@ -307,7 +302,6 @@ static void test_bulk_through_log(void **state)
  * writes nothing. */
 static void test_conflict(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	put(&f->a, "t/x", "0");
 	assert_int_equal(store_refresh(f->b.s, NULL), 0);
@@ -368,7 +362,6 @@ static void *incrementer(void *p)
 
 static void test_counter_two_hosts(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	struct inc_arg args[2] = { { &f->a, 0 }, { &f->b, 0 } };
 	pthread_t t[2];
@@ -385,7 +378,6 @@ static void test_counter_two_hosts(void **state)
  * refuses another store's name. */
 static void test_restart(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	put(&f->a, "r/before", "1");
 	host_close(&f->a, false);
@@ -457,7 +449,6 @@ static int objects_under(struct fx *f, const char *prefix)
  * down past the compaction, load the newest and replay the rest. */
 static void test_checkpoint_compact(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	struct mlfs_err err = { 0 };
 	uint64_t seq;
@@ -516,7 +507,6 @@ static void test_checkpoint_compact(void **state)
  * and its change hook hears of each entry. */
 static void test_checkpoint_open(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	store_on_change(f->b.s, count_change, NULL);
 	int before = __atomic_load_n(&changes, __ATOMIC_SEQ_CST);
@@ -539,7 +529,6 @@ static void test_checkpoint_open(void **state)
 /* The leader's automatic checkpoint: one every EVERY entries. */
 static void test_checkpoint_auto(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	struct mlfs_err err = { 0 };
 	int made[12];
@@ -562,7 +551,6 @@ static void test_checkpoint_auto(void **state)
  * mlfs check and the previous checkpoint stays the one loaded. */
 static void test_checkpoint_crash(void **state)
 {
-	NEEDS_ETCD(state);
 	struct fx *f = *state;
 	struct mlfs_err err = { 0 };
 	uint64_t seq;
@@ -636,19 +624,20 @@ static void test_log_records(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_records),
-		cmocka_unit_test_setup_teardown(test_coherent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_compact, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_open, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_checkpoint_auto, setup, teardown),
+	const char *etcd = getenv("MLFS_ETCD");
+	const struct backend_case cases[] = {
+		BOTH(cmocka_unit_test(test_log_records)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_coherent, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_conflict, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_restart, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_checkpoint_compact, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_checkpoint_open, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_checkpoint_crash, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_checkpoint_auto, setup, teardown)),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return BACKEND_CASES_RUN("store_remote", cases, etcd && *etcd);
 }
