@@ -1,8 +1,8 @@
 /* store_sweep.c - deletes the stray batch objects of dead writers on the
  * remote backend: an object NAME/batches/WRITER-ID that no log entry
  * names (its writer died between the object's PUT and the entry's
- * commit) and whose WRITER (the store's host.pid, store_remote.c's
- * host_name) the caller says is gone.  Built on store_remote_check's
+ * commit) and whose WRITER (the store's writer name, names.h's
+ * names_session) the caller says is gone.  Built on store_remote_check's
  * list of unreferenced objects; the caller (the elected scheduler) says
  * which writers are gone and owns the grace period (store.h). */
 #include "store.h"
@@ -56,12 +56,8 @@ int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
 	return rc ? rc : sc.rc;
 }
 
-static bool not_self(void *ctx, const char *writer)
-{
-	return strcmp(writer, ctx) != 0;
-}
-
-int store_sweep_alone(struct store *s, size_t *deleted, struct mlfs_err *err)
+int store_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *writer), void *ctx,
+		     size_t *deleted, struct mlfs_err *err)
 {
 	struct store_remote *r = store_remote_of(s);
 	struct kv *kv;
@@ -72,5 +68,15 @@ int store_sweep_alone(struct store *s, size_t *deleted, struct mlfs_err *err)
 	if (!r)
 		return 0;
 	store_remote_parts(r, &kv, &os, &name, &host);
-	return store_remote_sweep(kv, os, name, not_self, (void *)host, deleted, err);
+	return store_remote_sweep(kv, os, name, gone, ctx, deleted, err);
+}
+
+static bool not_self(void *ctx, const char *writer)
+{
+	return strcmp(writer, ctx) != 0;
+}
+
+int store_sweep_alone(struct store *s, size_t *deleted, struct mlfs_err *err)
+{
+	return store_sweep_dead(s, not_self, (void *)store_writer_name(s), deleted, err);
 }
