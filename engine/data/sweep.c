@@ -41,6 +41,8 @@ struct sweeper {
 
 static const char sweeper_key;
 
+#define SWEEP_TRIES 8	/* of each module's sweep, against conflicts */
+
 static void *sweeper_new(void)
 {
 	struct sweeper *sw = calloc(1, sizeof(*sw));
@@ -151,14 +153,25 @@ static int sweep_locked(struct store *s, struct sweeper *sw, int64_t now_ns,
 {
 	struct round r = { .sw = sw, .self = store_writer_name(s), .now_ns = now_ns,
 			   .grace_ns = (int64_t)SWEEP_GRACE_TTLS * cluster_ttl(s) * 1000000000 };
+	/* each module's sweep, tried again on a catch-up when another host
+	 * changed what it read (its own appends' writer records) */
+	const struct {
+		int (*fn)(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+			  size_t *n, struct mlfs_err *err);
+		size_t *n;
+	} steps[] = {
+		{ table_sweep_dead, &c->tables }, { blob_sweep_dead, &c->blobs },
+		{ store_sweep_dead, &c->objects },
+	};
 	struct buf names = { 0 };
 	int rc = cluster_live(s, add_live, &r, err);
-	if (!rc)
-		rc = table_sweep_dead(s, writer_gone, &r, &c->tables, err);
-	if (!rc)
-		rc = blob_sweep_dead(s, writer_gone, &r, &c->blobs, err);
-	if (!rc)
-		rc = store_sweep_dead(s, writer_gone, &r, &c->objects, err);
+	for (size_t i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++)
+		for (int tries = 0; tries < SWEEP_TRIES; tries++) {
+			store_txn_begin(s);
+			if ((rc = store_refresh(s, err)) ||
+			    (rc = steps[i].fn(s, writer_gone, &r, steps[i].n, err)) != -EAGAIN)
+				break;
+		}
 	if (suspects_settle(sw, &names) && (c->tables || c->blobs || c->objects))
 		store_notify(s, "swept what dead sessions left (%s): %zu staged table writes, "
 			     "%zu staged artifact writes, %zu batch objects", names.data,
