@@ -231,7 +231,9 @@ int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
 		       bool (*gone)(void *ctx, const char *writer), void *ctx,
 		       size_t *deleted, struct mlfs_err *err);
 /* store_remote_sweep of S's store, GONE saying which writers are gone
- * (the elected scheduler's sweep, engine/data/sweep.c).  0 with
+ * (the elected scheduler's sweep, engine/data/sweep.c), after one listing
+ * of the batch objects: when no object's writer is gone, the log is not
+ * read.  GONE is asked of committed objects' writers too.  0 with
  * *DELETED 0 on the embedded store. */
 int store_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *writer), void *ctx,
 		     size_t *deleted, struct mlfs_err *err);
