@@ -39,6 +39,7 @@
 #include "job.h"
 #include "monitor.h"
 #include "cluster.h"
+#include "sweep.h"
 #include "kv.h"
 #include "objstore.h"
 #include "registry.h"
@@ -140,6 +141,16 @@ static int connect_remote(struct mlfs_err *err)
 	return rc;
 }
 
+/* A number of seconds from the environment (tests shorten the session
+ * TTL and the sweep's interval, docs/reference.md); 0 when unset or bad. */
+static int env_seconds(const char *var)
+{
+	const char *v = getenv(var);
+	char *end;
+	long n = v ? strtol(v, &end, 10) : 0;
+	return v && *v && !*end && n > 0 && n <= 3600 ? (int)n : 0;
+}
+
 /* Open the remote store NAME with its replica in DIR, to be mounted at
  * MOUNTPOINT, and join its cluster. */
 static int open_remote(const char *name, const char *dir,
@@ -157,7 +168,9 @@ static int open_remote(const char *name, const char *dir,
 		 * hosts, before the schedulers start (fs_serve). */
 		char prefix[128];
 		snprintf(prefix, sizeof(prefix), "%s/", name);
-		struct cluster_conf conf = { .prefix = prefix, .mountpoint = mountpoint };
+		struct cluster_conf conf = { .prefix = prefix, .mountpoint = mountpoint,
+					     .ttl_s = env_seconds("MLFS_SESSION_TTL") };
+		sweep_set_interval(*s, env_seconds("MLFS_SWEEP_S"));
 		if ((rc = cluster_attach(*s, remote.kv, &conf, &err))) {
 			store_close(*s);
 			*s = NULL;

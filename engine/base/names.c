@@ -1,7 +1,10 @@
-/* names.c - the name rule of names.h. */
+/* names.c - the name rule of names.h, and the name of this process as
+ * a writer of a shared store. */
 #include "names.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 bool names_valid(const char *name)
 {
@@ -15,4 +18,28 @@ bool names_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+void names_host(char *out, size_t size)
+{
+	char h[NAMES_MAX + 1] = "";
+	if (gethostname(h, sizeof(h) - 1) || !h[0])
+		strcpy(h, "localhost");
+	size_t j = 0;
+	for (size_t i = 0; h[i] && j + 1 < size; i++) {
+		char c = h[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		out[j] = ok && (j || c != '.') ? c : '_';
+		j++;
+	}
+	out[j] = '\0';
+}
+
+void names_session(const char *host, char *out, size_t size)
+{
+	char h[NAMES_MAX + 1];
+	if (!host)
+		names_host(h, sizeof(h));
+	snprintf(out, size, "%s.%ld", host ? host : h, (long)getpid());
 }

@@ -5,12 +5,14 @@
  *   t/NAME            meta: id, columns, rows, bytes, next segment, version
  *   s/ID/SEG          a committed segment: chunks WUID/[first, first+n)
  *   c/ID/WUID/SEQ     a chunk: whole records of canonical CSV, <= ~256 KiB
- *   w/WUID            a writer with staged chunks: from SEQ on, not committed
+ *   w/WUID            a writer with staged chunks: from SEQ on, not committed;
+ *                     its owner (a remote store's writer name) if any
  *   n/table n/writer  id counters
  * Rows of a table are the chunks of its segments in segment order.  A chunk
  * is written before the segment naming it, so a segment never names a
  * missing chunk; chunks no segment names belong to a live writer (w/ key)
- * or to one that died, and table_recover() deletes them.  Commits take
+ * or to one that died, and table_recover() deletes them (at mount), or
+ * table_sweep_dead() those of a dead owner (the elected scheduler).  Commits take
  * `commit_lock` so that segment numbers and meta updates never interleave. */
 #include "table.h"
 
@@ -72,6 +74,12 @@ static void key_writer(struct buf *k, uint64_t wuid)
 	buf_puts(k, "w/");
 	key_put_u64(k, wuid);
 }
+
+/* Into B: the writer record w/WUID of W, its chunks from FROM on staged
+ * and not committed; "o" its owner (store_writer_name) where the store
+ * has writers that can die alone (remote), for table_sweep_dead. */
+static void writer_put(struct table_writer *w, struct store_batch *b, uint64_t from,
+		       struct buf *k, struct buf *v);
 
 /* Delete chunks c/TID/WUID/[from, end) in batch B. */
 static void delete_chunks(struct store_batch *b, uint64_t tid, uint64_t wuid,
@@ -413,6 +421,40 @@ struct table_writer {
 	struct mlfs_err stage_err;
 };
 
+static void writer_put(struct table_writer *w, struct store_batch *b, uint64_t from,
+		       struct buf *k, struct buf *v)
+{
+	const char *owner = store_writer_name(w->s);
+	buf_reset(v);
+	codec_enc_map(v, owner[0] ? 3 : 2);
+	codec_enc_cstr(v, "t");
+	codec_enc_u64(v, w->tid);
+	codec_enc_cstr(v, "from");
+	codec_enc_u64(v, from);
+	if (owner[0]) {
+		codec_enc_cstr(v, "o");
+		codec_enc_cstr(v, owner);
+	}
+	key_writer(k, w->wuid);
+	store_batch_put(b, k->data, k->len, v->data, v->len);
+}
+
+/* Whether W's writer record is still there: a sweep that took W's
+ * session for dead (table_sweep_dead) removed it and W's chunks, and the
+ * commit must not name them.  Read in the commit, so that on a remote
+ * store a sweep committed meanwhile makes the commit try again. */
+static int writer_alive(struct table_writer *w, struct mlfs_err *err)
+{
+	struct buf v = { 0 };
+	key_writer(&w->scratch, w->wuid);
+	int rc = store_get(w->s, NULL, w->scratch.data, w->scratch.len, &v, NULL);
+	buf_free(&v);
+	if (rc == -ENOENT)
+		return mlfs_fail(err, -EIO, "the rows staged by this write were removed (its "
+				 "session was taken for dead); nothing appended");
+	return rc;
+}
+
 /* The stager thread: writes the chunk in `inflight` while the writer
  * parses the next one, so the two cores share an ingest. */
 static void *stage_main(void *arg)
@@ -431,16 +473,8 @@ static void *stage_main(void *arg)
 
 		struct mlfs_err err = { 0 };
 		struct store_batch *b = store_batch_new();
-		if (w->inflight_mark) {
-			buf_reset(&mark);
-			codec_enc_map(&mark, 2);
-			codec_enc_cstr(&mark, "t");
-			codec_enc_u64(&mark, w->tid);
-			codec_enc_cstr(&mark, "from");
-			codec_enc_u64(&mark, w->inflight_seq);
-			key_writer(&key, w->wuid);
-			store_batch_put(b, key.data, key.len, mark.data, mark.len);
-		}
+		if (w->inflight_mark)
+			writer_put(w, b, w->inflight_seq, &key, &mark);
 		key_chunk(&key, w->tid, w->wuid, w->inflight_seq);
 		size_t hl = codec_enc_bin_header(hdr, w->inflight.len);
 		store_batch_put2(b, key.data, key.len, hdr, hl, w->inflight.data,
@@ -701,6 +735,8 @@ static int commit_once(struct table_writer *w, struct mlfs_err *err)
 		return mlfs_fail(err, -ENOENT, "table '%s' was dropped during the write", w->name);
 	}
 	struct store_batch *b = store_batch_new();
+	if (w->marked && (rc = writer_alive(w, err)))
+		goto out;
 	if ((rc = commit_columns(w, &m, b, err)))
 		goto out;
 	if (w->nsizes) {
@@ -709,14 +745,7 @@ static int commit_once(struct table_writer *w, struct mlfs_err *err)
 		seg_encode(w, &v);
 		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
 		/* Chunks up to here are named by a segment now. */
-		buf_reset(&v);
-		codec_enc_map(&v, 2);
-		codec_enc_cstr(&v, "t");
-		codec_enc_u64(&v, w->tid);
-		codec_enc_cstr(&v, "from");
-		codec_enc_u64(&v, w->seq);
-		key_writer(&w->key, w->wuid);
-		store_batch_put(b, w->key.data, w->key.len, v.data, v.len);
+		writer_put(w, b, w->seq, &w->key, &v);
 		buf_free(&v);
 	}
 	m.rows += w->rows;
@@ -1302,15 +1331,26 @@ int table_check(struct store *s, struct buf *report, struct mlfs_err *err)
 	return rc ? mlfs_fail(err, rc, "cannot list tables") : problems;
 }
 
-int table_recover(struct store *s, struct mlfs_err *err)
+/* Remove the staged chunks and records of every writer (GONE NULL) or
+ * of those whose owner GONE says is gone, in one batch; *N how many. */
+static int sweep_writers(struct store *s, bool (*gone)(void *ctx, const char *owner),
+			 void *ctx, size_t *n, struct mlfs_err *err)
 {
 	struct store_iter *it = store_iter_new(s, NULL, "w/", 2, "w0", 2);
 	struct store_batch *b = store_batch_new();
+	size_t count = 0;
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 		size_t kl, vl;
 		const char *k = store_iter_key(it, &kl);
 		const char *v = store_iter_value(it, &vl);
 		struct dec *d = codec_dec_new(v, vl);
+		char owner[STORE_WRITER_MAX] = "";
+		if (d && !codec_dget_str(codec_dec_root(d), "o", owner, sizeof(owner)))
+			owner[0] = '\0';
+		if (gone && (!owner[0] || !gone(ctx, owner))) {
+			codec_dec_free(d);
+			continue;	/* a live writer's, or one the sweep cannot name */
+		}
 		if (kl == 10 && d) {
 			uint64_t wuid = key_get_u64(k + 2);
 			delete_chunks(b, codec_dget_u64(codec_dec_root(d), "t", 0), wuid,
@@ -1318,11 +1358,25 @@ int table_recover(struct store *s, struct mlfs_err *err)
 		}
 		codec_dec_free(d);
 		store_batch_delete(b, k, kl);
+		count++;
 	}
 	int rc = store_iter_status(it, err);
 	store_iter_free(it);
 	if (!rc && store_batch_count(b))
 		rc = store_write(s, b, true, err);
 	store_batch_free(b);
+	if (n)
+		*n = rc ? 0 : count;
 	return rc;
+}
+
+int table_recover(struct store *s, struct mlfs_err *err)
+{
+	return sweep_writers(s, NULL, NULL, NULL, err);
+}
+
+int table_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		     size_t *n, struct mlfs_err *err)
+{
+	return sweep_writers(s, gone, ctx, n, err);
 }

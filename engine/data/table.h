@@ -140,5 +140,12 @@ int table_scan_since(struct store *s, const char *name,
 int table_check(struct store *s, struct buf *report, struct mlfs_err *err);
 /* Remove rows staged by writers that never committed (after a crash). */
 int table_recover(struct store *s, struct mlfs_err *err);
+/* Remove the rows staged by the writers whose owner (the remote store's
+ * writer name in their record, store_writer_name) GONE says is gone, in
+ * one commit; *N (may be NULL) how many writers' rows went.  Records
+ * with no owner (the embedded store's) stay.  A writer whose rows went
+ * fails its commit (EIO), never naming missing chunks. */
+int table_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		     size_t *n, struct mlfs_err *err);
 
 #endif

@@ -6,7 +6,8 @@
  * host that leads the cluster's scheduler role, and each occurrence only
  * once it is claimed (cluster.h), so a new leader skips what the old one
  * started.  Starting is run.c's.  The leader also checkpoints a remote
- * store every STORE_CHECKPOINT_EVERY log entries (store.h). */
+ * store every STORE_CHECKPOINT_EVERY log entries (store.h) and sweeps
+ * what dead hosts left in it (sweep.h). */
 #include "job_int.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "monitor.h"
+#include "sweep.h"
 
 #define TICK_S 2
 
@@ -155,6 +157,7 @@ void *jobs_scheduler_main(void *arg)
 	while (!jobs_stopping(s)) {
 		jobs_tick(s, clock_now_ms());
 		checkpoint_tick(s);
+		sweep_tick(s);
 		jobs_sleep(s, TICK_S);
 	}
 	return NULL;

@@ -282,7 +282,7 @@ static int make(struct store *s, uint64_t dir, const char *name, bool is_dir,
 		blob_obj_put(b, &o);
 		entry_put(b, dir, name, o.st.id, is_dir);
 		if (fresh)
-			blob_fresh_mark(b, o.st.id);
+			blob_fresh_mark(s, b, o.st.id);
 		rc = store_write(s, b, false, err);
 	}
 	store_batch_free(b);

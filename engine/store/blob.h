@@ -86,6 +86,13 @@ void blob_writer_free(struct blob_writer *w);
 int blob_recover(struct store *s, bool remove,
 		 void (*fn)(void *ctx, const char *problem), void *ctx,
 		 struct mlfs_err *err);
+/* What writes of a dead owner left (the records name their writer,
+ * store_writer_name; GONE says which are gone), removed while other
+ * writers live: by the elected scheduler's sweep.  Records with no owner
+ * (the embedded store's) stay.  *N (may be NULL) how many.  A writer
+ * whose staged bytes went fails its commit (EIO). */
+int blob_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		    size_t *n, struct mlfs_err *err);
 
 /* Remove file NAME (-EISDIR for a directory) or empty directory NAME
  * (RMDIR; -ENOTEMPTY, -ENOTDIR). */

@@ -43,7 +43,7 @@ void blob_drop_object(struct store *s, struct store_batch *b, uint64_t id);
 
 /* blob_stage.c: a file made by blob_create is "fresh" (b/f/ID) until a
  * handle on it closes; into B, mark or clear it. */
-void blob_fresh_mark(struct store_batch *b, uint64_t id);
+void blob_fresh_mark(struct store *s, struct store_batch *b, uint64_t id);
 void blob_fresh_clear(struct store_batch *b, uint64_t id);
 /* Cut the content a handle is writing to ID; -ENOENT when none is. */
 int blob_stage_truncate(struct store *s, uint64_t id, uint64_t size,

@@ -4,8 +4,11 @@
  * removes what writers cut short by a crash left behind.
  *
  * Records (docs/store-format.md):
- *   b/s/CID   content CID staged by a writer of file ID: {obj: ID}
- *   b/f/ID    file ID made by blob_create that no handle has closed yet
+ *   b/s/CID   content CID staged by a writer of file ID: {obj: ID, o: OWNER}
+ *   b/f/ID    file ID made by blob_create that no handle has closed yet:
+ *             "" or {o: OWNER}
+ * OWNER (absent on the embedded store) is the writing store's writer
+ * name: blob_sweep_dead removes what dead owners left while others live.
  * The writers of a store are listed (store_state) so that blob_stat and
  * blob_truncate of a file being written see its staged bytes.  Locks, in
  * order: the list's, a writer's, the object's stripe (blob.c). */
@@ -86,12 +89,32 @@ static void key_id(struct buf *k, const char *prefix, uint64_t id)
 	key_put_u64(k, id);
 }
 
-void blob_fresh_mark(struct store_batch *b, uint64_t id)
+/* Into V (reset): a record of N+1 fields, or N when there is no owner
+ * (the embedded store), whose first is "o": the writer's name
+ * (store_writer_name), which blob_sweep_dead goes by.  Returns N or N+1. */
+static size_t owner_map(struct store *s, struct buf *v, size_t n)
 {
-	struct buf k = { 0 };
+	const char *owner = store_writer_name(s);
+	buf_reset(v);
+	if (!owner[0]) {
+		if (n)
+			codec_enc_map(v, (uint32_t)n);
+		return n;
+	}
+	codec_enc_map(v, (uint32_t)n + 1);
+	codec_enc_cstr(v, "o");
+	codec_enc_cstr(v, owner);
+	return n + 1;
+}
+
+void blob_fresh_mark(struct store *s, struct store_batch *b, uint64_t id)
+{
+	struct buf k = { 0 }, v = { 0 };
 	key_id(&k, "b/f/", id);
-	store_batch_put(b, k.data, k.len, "", 0);
+	owner_map(s, &v, 0);
+	store_batch_put(b, k.data, k.len, v.data ? v.data : "", v.len);
 	buf_free(&k);
+	buf_free(&v);
 }
 
 void blob_fresh_clear(struct store_batch *b, uint64_t id)
@@ -181,7 +204,7 @@ static int stage_begin(struct blob_writer *w, struct mlfs_err *err)
 		return rc;
 	struct store_batch *b = store_batch_new();
 	key_id(&k, "b/s/", cid);
-	codec_enc_map(&v, 1);
+	owner_map(w->s, &v, 1);
 	codec_enc_cstr(&v, "obj");
 	codec_enc_u64(&v, w->id);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
@@ -276,6 +299,18 @@ int blob_writer_write(struct blob_writer *w, uint64_t off, const char *data,
 	return rc;
 }
 
+/* Whether staged content CID's record is still there (blob_sweep_dead
+ * removes a dead owner's); read in the commit, as table.c does. */
+static bool staged_alive(struct store *s, uint64_t cid)
+{
+	struct buf k = { 0 }, v = { 0 };
+	key_id(&k, "b/s/", cid);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	buf_free(&k);
+	buf_free(&v);
+	return rc != -ENOENT;
+}
+
 /* Switch W's file to its staged content (or to empty, after an O_TRUNC
  * open that wrote nothing) in one batch; the old bytes go in it too. */
 static int apply(struct blob_writer *w, struct mlfs_err *err)
@@ -286,6 +321,9 @@ static int apply(struct blob_writer *w, struct mlfs_err *err)
 	pthread_mutex_lock(lk);
 	int rc = blob_obj_load(w->s, w->id, &o);
 	struct store_batch *b = store_batch_new();
+	if (!rc && w->cid && !staged_alive(w->s, w->cid))
+		rc = mlfs_fail(err, -EIO, "the bytes staged by this write were removed (its "
+			       "session was taken for dead); the file keeps its content");
 	if (!rc) {
 		blob_drop_content(b, obj_data(&o));
 		o.st.size = 0;
@@ -434,15 +472,25 @@ static void ids_add(struct id_list *l, uint64_t id)
 	l->ids[l->n++] = id;
 }
 
-/* The ids under "b/X/" (X: s or f), in order. */
-static int list_ids(struct store *s, char x, struct id_list *out)
+/* The ids under "b/X/" (X: s or f), in order: all of them (GONE NULL),
+ * or those whose record names an owner GONE says is gone. */
+static int list_ids(struct store *s, char x, bool (*gone)(void *ctx, const char *owner),
+		    void *ctx, struct id_list *out)
 {
 	char lo[4] = { 'b', '/', x, '/' }, hi[4] = { 'b', '/', x, '0' };
 	struct store_iter *it = store_iter_new(s, NULL, lo, 4, hi, 4);
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
-		size_t kl;
+		size_t kl, vl;
 		const char *k = store_iter_key(it, &kl);
-		if (kl == 12)
+		const char *v = store_iter_value(it, &vl);
+		char owner[STORE_WRITER_MAX] = "";
+		if (gone) {
+			struct dec *d = vl ? codec_dec_new(v, vl) : NULL;
+			if (!d || !codec_dget_str(codec_dec_root(d), "o", owner, sizeof(owner)))
+				owner[0] = '\0';
+			codec_dec_free(d);
+		}
+		if (kl == 12 && (!gone || (owner[0] && gone(ctx, owner))))
 			ids_add(out, key_get_u64(k + 4));
 	}
 	int rc = store_iter_status(it, NULL);
@@ -493,15 +541,18 @@ static int recover_fresh(struct store *s, uint64_t id, bool remove,
 	return rc;
 }
 
-int blob_recover(struct store *s, bool remove,
-		 void (*fn)(void *ctx, const char *problem), void *ctx,
-		 struct mlfs_err *err)
+/* blob_recover of the leftovers whose owner GONE says is gone (GONE
+ * NULL: all of them). */
+static int recover_owned(struct store *s, bool remove,
+			 void (*fn)(void *ctx, const char *problem), void *ctx,
+			 bool (*gone)(void *ctx, const char *owner), void *gctx,
+			 struct mlfs_err *err)
 {
 	struct id_list st = { 0 }, fresh = { 0 };
 	char line[400];
-	int rc = list_ids(s, 's', &st);
+	int rc = list_ids(s, 's', gone, gctx, &st);
 	if (!rc)
-		rc = list_ids(s, 'f', &fresh);
+		rc = list_ids(s, 'f', gone, gctx, &fresh);
 	struct store_batch *b = store_batch_new();
 	for (size_t i = 0; !rc && i < st.n; i++) {
 		snprintf(line, sizeof(line), "artifact content %" PRIu64 ": staged by a write "
@@ -519,4 +570,20 @@ int blob_recover(struct store *s, bool remove,
 	free(st.ids);
 	free(fresh.ids);
 	return rc ? rc : n;
+}
+
+int blob_recover(struct store *s, bool remove,
+		 void (*fn)(void *ctx, const char *problem), void *ctx,
+		 struct mlfs_err *err)
+{
+	return recover_owned(s, remove, fn, ctx, NULL, NULL, err);
+}
+
+int blob_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		    size_t *n, struct mlfs_err *err)
+{
+	int rc = recover_owned(s, true, NULL, NULL, gone, ctx, err);
+	if (n)
+		*n = rc > 0 ? (size_t)rc : 0;
+	return rc < 0 ? rc : 0;
 }

@@ -410,8 +410,8 @@ static int cluster_new(struct kv *kv, struct kv *own_kv, const struct cluster_co
 	char host[NAME_LEN] = "";
 	if (conf && conf->host)
 		snprintf(host, sizeof(host), "%s", conf->host);
-	else if (gethostname(host, sizeof(host) - 1))
-		strcpy(host, "localhost");
+	else
+		names_host(host, sizeof(host));
 	if (!names_valid(host) || strlen(host) > CLUSTER_NAME_MAX - 12)
 		return mlfs_fail(err, -EINVAL, "cluster: bad host name '%s'", host);
 	if (strlen(prefix) >= 200 || strlen(mount) >= 1024)
@@ -424,7 +424,7 @@ static int cluster_new(struct kv *kv, struct kv *own_kv, const struct cluster_co
 	c->start_ms = clock_now_ms();
 	snprintf(c->prefix, sizeof(c->prefix), "%s", prefix);
 	snprintf(c->host, sizeof(c->host), "%s", host);
-	snprintf(c->name, sizeof(c->name), "%s.%ld", host, (long)getpid());
+	names_session(host, c->name, sizeof(c->name));
 	for (char *p = c->mount; (*p = *mount); p++, mount++)
 		if (*p == '\t' || *p == '\n')
 			*p = '?';
@@ -523,6 +523,8 @@ static int attach_locked(struct store *s, struct binding *b, struct kv *kv,
 		rc = cluster_new(kv ? kv : own, own, conf, &b->c, err);
 		if (rc)
 			kv_close(own);
+		else	/* one name for the session and the writes */
+			store_set_writer_name(s, b->c->name);
 	}
 	if (rc && !kv) {
 		/* one process owns an embedded store: it may lead alone */
@@ -809,11 +811,11 @@ int cluster_sessions_csv(struct store *s, struct buf *out, struct mlfs_err *err)
 	return rc;
 }
 
-struct others_ctx {
-	const char *mine;
+struct live_ctx {
 	const char *host;	/* this machine's name in the session records */
 	size_t skip;		/* the prefix of the keys walked */
-	int n;
+	int (*fn)(void *ctx, const char *name);
+	void *ctx;
 };
 
 /* A session record ("host\tpid\t...") of a process of HOST that is gone:
@@ -831,14 +833,47 @@ static bool session_dead_here(const char *host, const char *val, size_t vlen)
 	return n > 0 && kill((pid_t)n, 0) && errno == ESRCH;
 }
 
-static int count_other(void *ctx, const char *key, size_t klen, const char *val,
-		       size_t vlen, kv_rev mod)
+static int live_one(void *ctx, const char *key, size_t klen, const char *val,
+		    size_t vlen, kv_rev mod)
+{
+	struct live_ctx *lc = ctx;
+	char name[NAME_LEN];
+	size_t n = klen - lc->skip;
+	(void)mod;
+	if (n >= sizeof(name) || session_dead_here(lc->host, val, vlen))
+		return 0;
+	memcpy(name, key + lc->skip, n);
+	name[n] = '\0';
+	return lc->fn(lc->ctx, name);
+}
+
+int cluster_live(struct store *s, int (*fn)(void *ctx, const char *name), void *ctx,
+		 struct mlfs_err *err)
+{
+	bool solo;
+	struct cluster *c = cluster_of(s, &solo);
+	if (!c)
+		return 0;
+	struct buf lo = { 0 }, hi = { 0 };
+	key_of(c, &lo, 's', "");
+	kv_prefix_end(&hi, lo.data, lo.len);
+	struct live_ctx lc = { c->host, lo.len, fn, ctx };
+	int rc = kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, live_one, &lc,
+			  NULL, err);
+	buf_free(&lo);
+	buf_free(&hi);
+	return rc;
+}
+
+struct others_ctx {
+	const char *mine;
+	int n;
+};
+
+static int count_other(void *ctx, const char *name)
 {
 	struct others_ctx *oc = ctx;
-	size_t n = klen - oc->skip;
-	if ((n != strlen(oc->mine) || memcmp(key + oc->skip, oc->mine, n)) &&
-	    !session_dead_here(oc->host, val, vlen))
-		oc->n++;
+	oc->n += strcmp(name, oc->mine) != 0;
 	return 0;
 }
 
@@ -848,15 +883,16 @@ int cluster_others(struct store *s, struct mlfs_err *err)
 	struct cluster *c = cluster_of(s, &solo);
 	if (!c)
 		return 0;
-	struct buf lo = { 0 }, hi = { 0 };
-	key_of(c, &lo, 's', "");
-	kv_prefix_end(&hi, lo.data, lo.len);
-	struct others_ctx oc = { c->name, c->host, lo.len, 0 };
-	int rc = kv_range(c->kv, lo.data, lo.len, hi.data, hi.len, 0, false, 0, count_other, &oc,
-			  NULL, err);
-	buf_free(&lo);
-	buf_free(&hi);
+	struct others_ctx oc = { c->name, 0 };
+	int rc = cluster_live(s, count_other, &oc, err);
 	return rc ? rc : oc.n;
+}
+
+int cluster_ttl(struct store *s)
+{
+	bool solo;
+	struct cluster *c = cluster_of(s, &solo);
+	return c ? c->ttl_s : CLUSTER_TTL_S;
 }
 
 void cluster_test_pause(struct store *s, bool pause)

@@ -33,7 +33,8 @@ struct cluster_conf {
 };
 
 /* Join the cluster of store S through KV: grant this mount's session
- * lease, register the session "HOST.PID", start its keepalive thread
+ * lease, register the session "HOST.PID" (names_session; S's writes are
+ * named by it from then on: store_set_writer_name), start its keepalive thread
  * (every TTL/3) and its watch of the election keys.
  *
  * The contract for the mount (tools/mlfs.c):
@@ -97,6 +98,16 @@ int cluster_sessions_csv(struct store *s, struct buf *out,
  * attached), or a negative errno (the kv's).  A session of this host whose
  * process is gone (killed -9, its lease not yet expired) does not count. */
 int cluster_others(struct store *s, struct mlfs_err *err);
+
+/* FN(CTX, NAME) for each live session's name ("HOST.PID", this mount's
+ * included), stopping on FN's non-zero; sessions of this host whose
+ * process is gone are not live.  0 (and no call) when not attached. */
+int cluster_live(struct store *s, int (*fn)(void *ctx, const char *name), void *ctx,
+		 struct mlfs_err *err);
+/* The TTL of S's session lease, in seconds (CLUSTER_TTL_S when not
+ * attached): a host cut off from the kv may still write for about that
+ * long after its session's key is gone. */
+int cluster_ttl(struct store *s);
 
 /* Test hook: PAUSE stops the keepalive thread's keepalives (and makes the
  * session act as a host that hung: its lease expires); false resumes

@@ -172,6 +172,16 @@ int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
 		      struct mlfs_err *err);
 /* Whether S is a remote store. */
 bool store_is_remote(const struct store *s);
+/* The name of S's process as a writer (names_session, "HOST.PID"): what
+ * its batch objects are named by and what its staged records say they
+ * are owned by ("o", docs/store-format.md).  "" on the embedded store
+ * (one process owns it: its staging is recovered at mount only). */
+#define STORE_WRITER_MAX 192
+const char *store_writer_name(struct store *s);
+/* Name S's writes NAME from now on: cluster_attach makes it the session's
+ * name, so that a gone session says its writes are gone.  Call it before
+ * writes start; a no-op on the embedded store. */
+void store_set_writer_name(struct store *s, const char *name);
 /* Close-to-open: catch the replica up to the log's head now (one etcd
  * read, then the missing entries).  A no-op (0) on the embedded store. */
 int store_refresh(struct store *s, struct mlfs_err *err);
@@ -220,6 +230,13 @@ int store_remote_check(struct kv *kv, struct objstore *os, const char *name,
 int store_remote_sweep(struct kv *kv, struct objstore *os, const char *name,
 		       bool (*gone)(void *ctx, const char *writer), void *ctx,
 		       size_t *deleted, struct mlfs_err *err);
+/* store_remote_sweep of S's store, GONE saying which writers are gone
+ * (the elected scheduler's sweep, engine/data/sweep.c), after one listing
+ * of the batch objects: when no object's writer is gone, the log is not
+ * read.  GONE is asked of committed objects' writers too.  0 with
+ * *DELETED 0 on the embedded store. */
+int store_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *writer), void *ctx,
+		     size_t *deleted, struct mlfs_err *err);
 /* store_remote_sweep of every writer but S itself, for a host alone with
  * the store (no other session alive, cluster_others), as the startup
  * recoveries are: the dead writers' stray batch objects go.  0 with

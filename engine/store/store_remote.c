@@ -14,6 +14,7 @@
 #include "store_checkpoint.h"
 #include "kv.h"
 #include "objstore.h"
+#include "names.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -61,7 +62,7 @@ struct store_remote {
 	struct kv *kv;
 	struct objstore *os;
 	char name[REMOTE_NAME_MAX + 1];
-	char host[64];
+	char host[STORE_WRITER_MAX];	/* names_session: the writer's name */
 	uint64_t gen;		/* tells this handle from a freed one */
 	/* Applying and committing, one at a time; APPLIED under it (read
 	 * without it atomically). */
@@ -627,16 +628,17 @@ static int replica_claim(struct store_remote *r, struct mlfs_err *err)
 	return rc;
 }
 
-/* This host's name as it goes into object names. */
-static void host_name(char *out, size_t size)
+const char *store_writer_name(struct store *s)
 {
-	char h[64] = "";
-	gethostname(h, sizeof(h) - 1);
-	size_t j = 0;
-	for (size_t i = 0; h[i] && j + 1 < size; i++)
-		out[j++] = strchr("/~", h[i]) || (unsigned char)h[i] < 0x21 ||
-			   (unsigned char)h[i] > 0x7e ? '_' : h[i];
-	snprintf(out + j, size - j, "%s%d", j ? "." : "", (int)getpid());
+	struct store_remote *r = store_remote_of(s);
+	return r ? r->host : "";
+}
+
+void store_set_writer_name(struct store *s, const char *name)
+{
+	struct store_remote *r = store_remote_of(s);
+	if (r && name && strlen(name) < sizeof(r->host))
+		snprintf(r->host, sizeof(r->host), "%s", name);
 }
 
 int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
@@ -660,7 +662,7 @@ int store_open_remote(const char *cache_dir, const char *name, struct kv *kv,
 	r->os = os;
 	r->gen = __atomic_add_fetch(&remote_gens, 1, __ATOMIC_SEQ_CST);
 	snprintf(r->name, sizeof(r->name), "%s", name);
-	host_name(r->host, sizeof(r->host));
+	names_session(NULL, r->host, sizeof(r->host));
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_mutex_init(&r->txn_lock, NULL);
 	if ((rc = replica_claim(r, err))) {

@@ -20,8 +20,12 @@
 #include "store_fixture.h"
 #include "backend_cases.h"
 
+#include "blob.h"
+#include "cluster.h"
 #include "kv.h"
 #include "objstore.h"
+#include "sweep.h"
+#include "table.h"
 #include "store_int.h"
 #include "store_log.h"
 
@@ -261,6 +265,127 @@ static void test_sweep(void **state)
 	}
 	buf_free(&v);
 	free(big);
+}
+
+/* The keys of H's replica under PREFIX. */
+static int keys_under(struct host *h, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	struct buf hi = { 0 };
+	buf_append(&hi, prefix, pl);
+	hi.data[pl - 1]++;
+	struct store_iter *it = store_iter_new(h->s, NULL, prefix, pl, hi.data, pl);
+	int n = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		n++;
+	store_iter_free(it);
+	buf_free(&hi);
+	return n;
+}
+
+/* A writer of table "t" on H with two chunks staged, not committed. */
+static struct table_writer *staged_writer(struct host *h, char tag)
+{
+	struct table_writer *w;
+	struct mlfs_err err = { 0 };
+	struct buf text = { 0 };
+	assert_int_equal(table_writer_open(h->s, "t", false, &w, &err), 0);
+	for (int i = 0; text.len < 600 * 1024; i++)
+		buf_printf(&text, "%c%d,%d\n", tag, i, i);
+	if (table_writer_write(w, text.data, text.len, &err) || table_writer_settle(w, &err))
+		fail_msg("staging on %c: %s", tag, err.msg);
+	buf_free(&text);
+	return w;
+}
+
+/* The elected scheduler's sweep (sweep.h): host a, with rows and artifact
+ * bytes staged and a stray batch object, loses its session (its
+ * keepalives stop); b leads, and its second sweep a grace (2 TTLs) after
+ * the first removes a's leftovers, never its own staged rows; a's commit
+ * then fails instead of naming removed chunks. */
+static void test_sweep_dead(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	char prefix[64], stray[160];
+	snprintf(prefix, sizeof(prefix), "%s/", f->name);
+	struct cluster_conf ca = { .prefix = prefix, .host = "sweep-a", .ttl_s = 1 };
+	struct cluster_conf cb = { .prefix = prefix, .host = "sweep-b", .ttl_s = 1 };
+	assert_int_equal(cluster_attach(f->a.s, f->kv, &ca, &err), 0);
+	assert_int_equal(cluster_attach(f->b.s, f->kv, &cb, &err), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "sweep-a.%ld", (long)getpid());
+	assert_string_equal(store_writer_name(f->a.s), want);	/* one name */
+	assert_int_equal(table_create(f->a.s, "t", NULL), 0);
+	assert_int_equal(table_set_schema(f->a.s, "t", "k string\nv int\n", 15, &err), 0);
+	struct table_writer *wa = staged_writer(&f->a, 'a');
+	struct blob_stat file;
+	uint64_t dir;
+	struct blob_writer *ba;
+	assert_int_equal(blob_root_new(f->a.s, 0755, 0, 0, &dir, NULL), 0);
+	assert_int_equal(blob_create(f->a.s, dir, "m.bin", 0644, 0, 0, &file, NULL), 0);
+	assert_int_equal(blob_create(f->a.s, dir, "fresh.bin", 0644, 0, 0, NULL, NULL), 0);
+	assert_int_equal(blob_settle(f->a.s, file.id, NULL), 0);	/* m.bin: closed once */
+	assert_int_equal(blob_writer_open(f->a.s, file.id, true, &ba, NULL), 0);
+	assert_int_equal(blob_writer_write(ba, 0, "bytes", 5, NULL), 0);
+	snprintf(stray, sizeof(stray), "%s/batches/%s-00ab", f->name, want);
+	assert_int_equal(objstore_put_once(f->os, stray, "x", 1, NULL), 0);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	struct table_writer *wb = staged_writer(&f->b, 'b');
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_int_equal(keys_under(&f->b, "w/"), 2);
+	assert_int_equal(keys_under(&f->b, "b/s/"), 1);
+	assert_int_equal(keys_under(&f->b, "b/f/"), 1);
+
+	cluster_test_pause(f->a.s, true);
+	for (int i = 0; i < 600 && cluster_others(f->b.s, NULL); i++)
+		usleep(10000);	/* a's lease expires */
+	assert_int_equal(cluster_others(f->b.s, NULL), 0);
+	for (int i = 0; i < 600 && !cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL); i++)
+		usleep(10000);
+	assert_true(cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL));
+	struct sweep_counts c;
+	int64_t t0 = 1000000000000;
+	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
+	assert_int_equal(c.tables + c.blobs + c.objects, 0);	/* suspected only */
+	assert_int_equal(sweep_dead(f->b.s, t0 + 1999999999, &c, &err), 0);
+	assert_int_equal(c.tables + c.blobs + c.objects, 0);	/* within the grace */
+	assert_int_equal(keys_under(&f->b, "w/"), 2);
+	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
+		fail_msg("sweep_dead: %s", err.msg);
+	assert_int_equal(c.tables, 1);
+	assert_int_equal(c.blobs, 2);	/* the staged bytes and the fresh file */
+	assert_int_equal(c.objects, 1);
+	assert_int_equal(keys_under(&f->b, "w/"), 1);	/* b's own */
+	assert_int_equal(keys_under(&f->b, "b/s/"), 0);
+	assert_int_equal(keys_under(&f->b, "b/f/"), 0);
+	int strays = 0;
+	assert_int_equal(store_remote_check(f->kv, f->os, f->name, count_object, &strays, NULL), 0);
+	assert_int_equal(strays, 0);
+
+	/* b's staged rows commit whole; a's commit fails, naming nothing */
+	assert_int_equal(table_writer_commit(wb, true, &err), 0);
+	struct table_info info;
+	assert_int_equal(table_stat(f->b.s, "t", &info), 0);
+	uint64_t rows = info.rows;
+	assert_true(rows > 20000);
+	assert_int_equal(store_refresh(f->a.s, NULL), 0);
+	assert_int_equal(table_writer_commit(wa, true, &err), -EIO);
+	assert_int_equal(blob_writer_commit(ba, true, &err), -EIO);
+	struct blob_stat st;
+	assert_int_equal(blob_lookup(f->b.s, dir, "m.bin", &st), 0);
+	assert_int_equal(st.size, 0);	/* its content from before */
+	assert_int_equal(blob_lookup(f->b.s, dir, "fresh.bin", &st), -ENOENT);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_int_equal(table_stat(f->b.s, "t", &info), 0);
+	assert_int_equal(info.rows, rows);
+	struct buf report = { 0 };
+	assert_int_equal(table_check(f->b.s, &report, &err), 0);
+	buf_free(&report);
+	table_writer_free(wa);
+	table_writer_free(wb);
+	blob_writer_free(ba);
+	cluster_test_pause(f->a.s, false);
 }
 
 /* A bulk write on a remote store goes through the log as one batch (no
@@ -630,6 +755,7 @@ int main(void)
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_coherent, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_conflict, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown)),

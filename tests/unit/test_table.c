@@ -17,6 +17,7 @@
 #include "attrs.h"
 #include "stats.h"
 #include "store.h"
+#include "sweep.h"
 #include "table.h"
 
 static int setup(void **state)
@@ -357,6 +358,43 @@ static void test_recover_drops_staged_chunks(void **state)
 	buf_free(&big);
 }
 
+static bool all_gone(void *ctx, const char *owner)
+{
+	(*(int *)ctx)++;
+	(void)owner;
+	return true;
+}
+
+/* On the embedded store a writer's record names no owner: the sweep of
+ * dead owners (table_sweep_dead, sweep_dead) leaves its staged rows, which
+ * commit whole; only the startup recovery removes them. */
+static void test_sweep_leaves_embedded_writers(void **state)
+{
+	struct store_fixture *f = *state;
+	struct table_writer *w;
+	struct buf big = { 0 };
+	size_t n = 99;
+	int asked = 0;
+	struct sweep_counts c = { 1, 1, 1 };
+	buf_puts(&big, "a\n");
+	for (int i = 0; i < 200000; i++)
+		buf_printf(&big, "%d\n", i);
+	assert_string_equal(store_writer_name(f->s), "");
+	assert_int_equal(table_writer_open(f->s, "t", true, &w, NULL), 0);
+	assert_int_equal(table_writer_write(w, big.data, big.len, NULL), 0);
+	assert_int_equal(table_writer_settle(w, NULL), 0);
+	assert_int_equal(table_sweep_dead(f->s, all_gone, &asked, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(asked, 0);	/* no owner to ask about */
+	assert_int_equal(sweep_dead(f->s, 0, &c, NULL), 0);
+	assert_int_equal(c.tables + c.blobs + c.objects, 0);
+	assert_int_equal(count_prefix(f->s, "w/"), 1);
+	assert_int_equal(table_writer_commit(w, true, NULL), 0);
+	table_writer_free(w);
+	assert_content(f->s, big.data);
+	buf_free(&big);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -373,6 +411,7 @@ int main(void)
 		T(test_concurrent_appenders),
 		T(test_check_finds_damage),
 		T(test_recover_drops_staged_chunks),
+		T(test_sweep_leaves_embedded_writers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,44 @@
+/* sweep.h - the elected scheduler's sweep of what dead writers left in a
+ * remote store while other hosts live (docs/scale-out.md, "Leftovers of
+ * a dead host"): their staged rows (table_sweep_dead), staged artifact
+ * bytes and fresh files (blob_sweep_dead) and stray batch objects
+ * (store_sweep_dead).  A writer is dead when its session (cluster.h,
+ * named as its writes are: names_session) is absent from the live
+ * sessions in two sweeps at least SWEEP_GRACE_TTLS session TTLs apart:
+ * a host cut off from etcd may still write for about a TTL after its
+ * session's key is gone.  The embedded store has nothing to sweep (one
+ * process owns it: its leftovers go at mount). */
+#ifndef MLFS_SWEEP_H
+#define MLFS_SWEEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define SWEEP_EVERY_S 30	/* between two sweeps, by default */
+#define SWEEP_GRACE_TTLS 2	/* absent this many TTLs before dead */
+
+/* What one sweep removed. */
+struct sweep_counts {
+	size_t tables;		/* writers' staged rows */
+	size_t blobs;		/* staged artifact contents and fresh files */
+	size_t objects;		/* stray batch objects */
+};
+
+/* Sweep S now as of monotonic time NOW_NS: note which writers named by
+ * the leftovers are absent, remove what the dead ones left (one commit
+ * per kind), and say it in a line to store_notify (/log).  Only on a
+ * remote store whose host leads the scheduler role (cluster_leads);
+ * else 0 and nothing.  *OUT (may be NULL) what went. */
+int sweep_dead(struct store *s, int64_t now_ns, struct sweep_counts *out,
+	       struct mlfs_err *err);
+/* For the scheduler thread (engine/jobs/schedule.c), every few seconds:
+ * sweep_dead when this host became the leader since the last call or
+ * the interval passed since the last sweep.  Errors go to store_notify. */
+void sweep_tick(struct store *s);
+/* Seconds between sweeps of S (0: SWEEP_EVERY_S); the mount sets it. */
+void sweep_set_interval(struct store *s, int seconds);
+
+#endif
