@@ -7,23 +7,15 @@ finds nothing left over; bad invocations fail with a message.
 Run by tools/scaleout/test-mount, which starts etcd and Ceph and sets
 MLFS_META and MLFS_BLOBS (and the AWS_* keys)."""
 import os
-import subprocess
 import sys
 import tempfile
 
-import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
-from conftest import MLFS, Mount, SANITIZER  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from remote import BLOBS, META, host_mount, mlfs, needs_remote, stop_hosts, store_name  # noqa: E402
 from test_models import read, write  # noqa: E402
 
-META, BLOBS = os.environ.get("MLFS_META"), os.environ.get("MLFS_BLOBS")
-pytestmark = pytest.mark.skipif(not META or not BLOBS,
-                                reason="needs MLFS_META and MLFS_BLOBS (tools/scaleout/test-mount)")
-
-
-def mlfs(*args):
-    return subprocess.run([MLFS, *args], capture_output=True, text=True, timeout=120)
+pytestmark = needs_remote
 
 
 def checkpoint(tmp, name):
@@ -35,15 +27,13 @@ def checkpoint(tmp, name):
 
 
 def test_fresh_mount_after_checkpoint_and_compaction():
-    name = "ck%d-%s" % (os.getpid(), os.urandom(4).hex())
+    name = store_name("ck")
     with tempfile.TemporaryDirectory(prefix="mlfs-ck-") as tmp:
         os.chmod(tmp, 0o755)
         mounts = {}
 
         def mount(h):
-            os.mkdir(os.path.join(tmp, "mnt-" + h))
-            m = Mount(os.path.join(tmp, "cache-" + h), os.path.join(tmp, "mnt-" + h),
-                      os.path.join(tmp, h + ".err"), remote=(META, BLOBS, name))
+            m = host_mount(tmp, h, name)
             mounts[h] = m
             return m.start()
         try:
@@ -70,9 +60,7 @@ def test_fresh_mount_after_checkpoint_and_compaction():
             r = mlfs("check", "--meta", META, "--blobs", BLOBS, name)
             assert r.returncode == 0 and r.stdout.endswith(": 0 problems\n"), r.stdout + r.stderr
         finally:
-            for m in mounts.values():
-                m.stop()
-                assert not SANITIZER.search(m.stderr()), m.stderr()
+            stop_hosts(mounts.values())
 
 
 def test_checkpoint_refusals():

@@ -21,15 +21,12 @@ import tempfile
 import threading
 import time
 
-import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
-from conftest import MLFS, Mount, SANITIZER  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from remote import BLOBS, META, host_mount, mlfs, needs_remote, stop_hosts, store_name  # noqa: E402
 from test_models import read, write  # noqa: E402
 
-META, BLOBS = os.environ.get("MLFS_META"), os.environ.get("MLFS_BLOBS")
-pytestmark = pytest.mark.skipif(not META or not BLOBS,
-                                reason="needs MLFS_META and MLFS_BLOBS (tools/scaleout/test-mount)")
+pytestmark = needs_remote
 
 TTL_S, SWEEP_S = 3, 2
 
@@ -54,10 +51,6 @@ def ids(text):
     return [ln.split(",")[0] for ln in text.splitlines()[1:]]
 
 
-def mlfs(*args):
-    return subprocess.run([MLFS, *args], capture_output=True, text=True, timeout=120)
-
-
 def swept_line(mounts, pid):
     """The /log line of the sweep that removed session ...PID's leftovers
     on any of MOUNTS, or None."""
@@ -72,14 +65,12 @@ def swept_line(mounts, pid):
 def test_dead_host_leftovers_swept_live_ones_kept(monkeypatch):
     monkeypatch.setenv("MLFS_SESSION_TTL", str(TTL_S))
     monkeypatch.setenv("MLFS_SWEEP_S", str(SWEEP_S))
-    name = "dsw%d-%s" % (os.getpid(), os.urandom(4).hex())
+    name = store_name("dsw")
     with tempfile.TemporaryDirectory(prefix="mlfs-dsw-") as tmp:
         os.chmod(tmp, 0o755)
         ms = {}
         for h in "abc":
-            os.mkdir(os.path.join(tmp, "mnt-" + h))
-            ms[h] = Mount(os.path.join(tmp, "cache-" + h), os.path.join(tmp, "mnt-" + h),
-                          os.path.join(tmp, h + ".err"), remote=(META, BLOBS, name))
+            ms[h] = host_mount(tmp, h, name)
         writer, held = None, None
         try:
             a = ms["a"].start()	# first: it leads the scheduler role
@@ -150,8 +141,7 @@ def test_dead_host_leftovers_swept_live_ones_kept(monkeypatch):
                 os.close(held)
             for m in ms.values():
                 print(m.stderr())	# shown when the test fails
-                m.stop()
-                assert not SANITIZER.search(m.stderr()), m.stderr()
+            stop_hosts(ms.values())
         # alone with the store now: a check of a fresh replica finds nothing left
         r = mlfs("check", "--meta", META, "--blobs", BLOBS, "--cache", os.path.join(tmp, "check"),
                  name)

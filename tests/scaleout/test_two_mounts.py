@@ -17,35 +17,27 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fs"))
-from conftest import Mount, SANITIZER  # noqa: E402
+sys.path.insert(0, os.path.dirname(__file__))
+from remote import host_mount, needs_remote, stop_hosts, store_name  # noqa: E402
 from test_models import SPEC, read, setup_data, trained, write  # noqa: E402
 
-META, BLOBS = os.environ.get("MLFS_META"), os.environ.get("MLFS_BLOBS")
-pytestmark = pytest.mark.skipif(not META or not BLOBS,
-                                reason="needs MLFS_META and MLFS_BLOBS (tools/scaleout/test-mount)")
+pytestmark = needs_remote
 
 
 @contextlib.contextmanager
 def two_hosts(opts_a=("allow_other",), opts_b=("allow_other",)):
     """Mounts A and B (mount options OPTS_A, OPTS_B) of one fresh store,
     each with its own replica."""
-    name = "two%d-%s" % (os.getpid(), os.urandom(4).hex())
+    name = store_name("two")
     with tempfile.TemporaryDirectory(prefix="mlfs-two-") as tmp:
         os.chmod(tmp, 0o755)
-        ms = []
-        for h, opts in (("a", opts_a), ("b", opts_b)):
-            os.mkdir(os.path.join(tmp, "mnt-" + h))
-            ms.append(Mount(os.path.join(tmp, "cache-" + h), os.path.join(tmp, "mnt-" + h),
-                            os.path.join(tmp, h + ".err"), opts=opts, remote=(META, BLOBS, name)))
+        ms = [host_mount(tmp, h, name, opts) for h, opts in (("a", opts_a), ("b", opts_b))]
         try:
             for m in ms:
                 m.start()
             yield ms
         finally:
-            for m in ms:
-                m.stop()
-                assert not SANITIZER.search(m.stderr()), m.stderr()
+            stop_hosts(ms)
 
 
 @pytest.fixture
