@@ -18,7 +18,7 @@
 #include "hash.h"
 #include "par.h"
 
-#define MAX_SEGS 64
+#define MAX_SEGS TS_MAX_SEGS
 /* Labels rows appended a block at a time: a block's cells stay in cache
  * across its columns. */
 #define BLOCK 256
@@ -217,8 +217,12 @@ int ts_index_build(struct store *s, const char *table,
 	ix->lay.rows_hint = (size_t)m->rows;
 	struct buf bound[MAX_SEGS + 1] = { 0 };
 	ranges_make(s, snap, m->id, sc->nkeys, bound, &ix->nseg);
-	struct read_job job = { s, snap, ix, bound };
-	par_for(par_default(), ix->nseg, read_range, &job);
+	size_t nrange = ix->nseg;
+	if (!ts_form_read(s, table, snap, m, &ix->lay, bound, nrange, ix->seg, &ix->nseg)) {
+		struct read_job job = { s, snap, ix, bound };
+		ix->nseg = nrange;
+		par_for(par_default(), ix->nseg, read_range, &job);
+	}
 	ix->int_keys = sc->nkeys == 1;
 	for (size_t g = 0; g < ix->nseg; g++) {
 		ix->int_keys = ix->int_keys && ix->seg[g].all_int;
@@ -227,7 +231,7 @@ int ts_index_build(struct store *s, const char *table,
 			*err = ix->seg[g].err;
 		}
 	}
-	for (size_t b = 0; b <= ix->nseg; b++)
+	for (size_t b = 0; b <= nrange; b++)
 		buf_free(&bound[b]);
 	features_meta_release(s, m);
 	store_snapshot_free(s, snap);
