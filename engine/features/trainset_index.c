@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 #include "hash.h"
@@ -326,12 +327,25 @@ struct fill_job {
 	double **dst;
 };
 
+/* Map the pages of P[LO, HI) at once, before they are written: one call
+ * instead of a page fault a page (their traps were a fifth of a 1M-row
+ * join on this VM).  A hint: older kernels refuse it. */
+static void prefault(double *p, size_t lo, size_t hi)
+{
+	uintptr_t a = ((uintptr_t)(p + lo) + 4095) & ~(uintptr_t)4095;
+	uintptr_t b = (uintptr_t)(p + hi) & ~(uintptr_t)4095;
+	if (b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+}
+
 static void fill_range(void *arg, int t, size_t lo, size_t hi)
 {
 	const struct fill_job *j = arg;
 	const struct ts_index *ix = j->ix;
 	size_t w = ix->lay.width;
 	(void)t;
+	for (size_t c = 0; c < j->nf; c++)
+		prefault(j->dst[c], lo, hi);
 	for (size_t b = lo; b < hi; b += BLOCK) {
 		size_t end = hi - b < BLOCK ? hi : b + BLOCK;
 		for (size_t c = 0; c < j->nf; c++) {
