@@ -379,7 +379,10 @@ static int build_row(void *ctx, const char *const *p, const size_t *len, struct 
 	struct brange *br = ctx;
 	(void)err;
 	cutter_add(&br->cu, p, len);
-	return br->cu.n == FORM_ROWS ? brange_flush(br) : 0;
+	bool full = br->cu.n == FORM_ROWS;
+	for (uint32_t c = 0; !full && c < br->cu.m->ncols; c++)
+		full = br->cu.cols[c].text.len > (1u << 30);	/* u32 offsets */
+	return full ? brange_flush(br) : 0;
 }
 
 static void build_range(void *arg, size_t i)
