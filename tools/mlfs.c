@@ -35,6 +35,7 @@
 #include "store.h"
 #include "columnar.h"
 #include "table.h"
+#include "trainset.h"
 #include "endpoint.h"
 #include "job.h"
 #include "monitor.h"
@@ -297,6 +298,10 @@ static int check_store(struct store *s, bool alone, struct buf *report,
 		problems = more < 0 ? more : problems + more;
 	}
 	if (problems >= 0) {
+		int more = trainset_form_check(s, alone, report, err);
+		problems = more < 0 ? more : problems + more;
+	}
+	if (problems >= 0) {
 		int more = tracking_check(s, report, err);
 		problems = more < 0 ? more : problems + more;
 	}
@@ -427,6 +432,8 @@ static int serve(const char *store_dir, struct fs_options *o)
 		fprintf(stderr, "mlfs: recovering staged writes: %s\n", err.msg);
 	if (recover && columnar_recover(s, &err))
 		fprintf(stderr, "mlfs: removing columnar forms cut short: %s\n", err.msg);
+	if (recover && trainset_form_recover(s, &err))
+		fprintf(stderr, "mlfs: removing feature table forms cut short: %s\n", err.msg);
 	if (recover && blob_recover(s, true, NULL, NULL, &err) < 0)
 		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
 	if (recover && store_sweep_alone(s, NULL, &err))

@@ -121,7 +121,7 @@ static uint64_t value_sum(uint64_t row, bool null, uint64_t v)
 	return mix(mix(row + 0x9e3779b97f4a7c15ULL) ^ (null ? 0x5bd1e995ULL : mix(v ^ 0x2545f491ULL)));
 }
 
-static uint64_t vec_sum(const struct col_vec *v, uint64_t first)
+uint64_t columnar_vec_sum(const struct col_vec *v, uint64_t first)
 {
 	uint64_t sum = 0;
 	for (size_t r = 0; r < v->n; r++) {
@@ -275,28 +275,48 @@ static void colbuild_add(struct colbuild *cb, const char *p, size_t len)
 	}
 }
 
-/* The chunk value of CB into OUT (reset first). */
-static void colbuild_encode(const struct colbuild *cb, struct buf *out)
+void columnar_chunk_encode(const struct col_vec *v, struct buf *out)
 {
 	unsigned char h[16] = { 0 };
-	uint32_t magic = CHUNK_MAGIC, n = cb->n, nb = (uint32_t)cb->bytes.len;
+	bool text = v->off != NULL;
+	uint32_t magic = CHUNK_MAGIC, n = (uint32_t)v->n, nb = text ? v->off[v->n] : 0;
 	memcpy(h, &magic, 4);
-	h[4] = (unsigned char)cb->type;
-	h[5] = cb->any_null;
+	h[4] = (unsigned char)v->type;
+	h[5] = v->nulls != NULL;
 	memcpy(h + 8, &n, 4);
 	memcpy(h + 12, &nb, 4);
 	buf_reset(out);
 	buf_append(out, h, 16);
 	static const char zeros[8];
-	if (cb->any_null) {
-		buf_append(out, cb->nulls.data, cb->nulls.len);
-		buf_append(out, zeros, pad8(cb->nulls.len) - cb->nulls.len);
+	size_t nulls = (v->n + 7) / 8;
+	if (v->nulls) {
+		buf_append(out, v->nulls, nulls);
+		buf_append(out, zeros, pad8(nulls) - nulls);
 	}
-	buf_append(out, cb->vals.data, cb->vals.len);
+	if (text) {
+		buf_append(out, v->off, (v->n + 1) * 4);
+		buf_append(out, zeros, pad8((v->n + 1) * 4) - (v->n + 1) * 4);
+		buf_append(out, v->bytes, nb);
+	} else {
+		buf_append(out, v->f ? (const void *)v->f : (const void *)v->i, v->n * 8);
+	}
+}
+
+/* The chunk value of CB into OUT (reset first). */
+static void colbuild_encode(const struct colbuild *cb, struct buf *out)
+{
+	struct col_vec v = { .type = cb->type, .n = cb->n };
+	if (cb->any_null)
+		v.nulls = (const uint8_t *)cb->nulls.data;
 	if (is_text(cb->type)) {
-		buf_append(out, zeros, pad8(cb->vals.len) - cb->vals.len);
-		buf_append(out, cb->bytes.data, cb->bytes.len);
+		v.off = (const uint32_t *)(const void *)cb->vals.data;
+		v.bytes = cb->bytes.data;
+	} else if (cb->type == COL_FLOAT) {
+		v.f = (const double *)(const void *)cb->vals.data;
+	} else {
+		v.i = (const int64_t *)(const void *)cb->vals.data;
 	}
+	columnar_chunk_encode(&v, out);
 }
 
 static int chunk_decode(const char *p, size_t len, enum col_type t,
@@ -309,7 +329,7 @@ static uint64_t colbuild_seal(const struct colbuild *cb, struct buf *out)
 	colbuild_encode(cb, out);
 	if (chunk_decode(out->data, out->len, cb->type, &v))
 		abort();	/* the encoder and decoder disagree */
-	return vec_sum(&v, 0);
+	return columnar_vec_sum(&v, 0);
 }
 
 /* Point V into the chunk value P[0..LEN) (8-aligned).  -EIO when it is
@@ -317,13 +337,21 @@ static uint64_t colbuild_seal(const struct colbuild *cb, struct buf *out)
 static int chunk_decode(const char *p, size_t len, enum col_type t,
 			struct col_vec *v)
 {
+	if (len < 16 || (enum col_type)(unsigned char)p[4] != t)
+		return -EIO;
+	return columnar_chunk_decode(p, len, v);
+}
+
+int columnar_chunk_decode(const char *p, size_t len, struct col_vec *v)
+{
 	uint32_t magic, n, nb;
 	if (len < 16)
 		return -EIO;
 	memcpy(&magic, p, 4);
 	memcpy(&n, p + 8, 4);
 	memcpy(&nb, p + 12, 4);
-	if (magic != CHUNK_MAGIC || (enum col_type)(unsigned char)p[4] != t)
+	enum col_type t = (enum col_type)(unsigned char)p[4];
+	if (magic != CHUNK_MAGIC || (unsigned)t > COL_STRING)
 		return -EIO;
 	memset(v, 0, sizeof(*v));
 	v->type = t;
@@ -1420,7 +1448,7 @@ static int check_form(struct store *s, struct columnar *c, const struct tver *t,
 			if (chunk_read(c, i, k, &key, &val, &v, NULL))
 				problems++;
 			else
-				sum += mix(i ^ mix(vec_sum(&v, 0)));
+				sum += mix(i ^ mix(columnar_vec_sum(&v, 0)));
 		}
 		if (!problems && sum != c->sums[k])
 			problems++;

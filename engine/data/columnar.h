@@ -60,6 +60,18 @@ static inline double col_vec_number(const struct col_vec *v, size_t r)
 	return v->type == COL_TIMESTAMP ? (double)v->i[r] / 1e6 : (double)v->i[r];
 }
 
+/* The chunk encoding, shared with the feature tables' form
+ * (features/trainset_form.c): V (a string column when V->off is set,
+ * else doubles in V->f or int64 in V->i; nulls when V->nulls) as one
+ * chunk value into OUT (reset first); and back, V pointing into P (which
+ * must stay, 8-aligned), its type read from the chunk: -EIO when P is no
+ * whole chunk. */
+void columnar_chunk_encode(const struct col_vec *v, struct buf *out);
+int columnar_chunk_decode(const char *p, size_t len, struct col_vec *v);
+/* The checksum of V's values as rows FIRST.. (a fixed function; sums of
+ * row ranges add up). */
+uint64_t columnar_vec_sum(const struct col_vec *v, uint64_t first);
+
 /* An open columnar form of a table's current version. */
 struct columnar;
 

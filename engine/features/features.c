@@ -406,6 +406,7 @@ int features_remove(struct store *s, const char *name, const char *attrs,
 	features_range_delete(b, 'r', m.id);
 	features_range_delete(b, 'v', m.id);
 	features_range_delete(b, 't', m.id);
+	features_range_delete(b, 'k', m.id);	/* trainset_form.c's form */
 	named_delete(b, "f/m/", name);
 	rc = attrs_batch_write(s, b, attrs, false, err);
 	pthread_mutex_unlock(FEAT_LOCK(s));

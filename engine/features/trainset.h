@@ -10,7 +10,10 @@
 #ifndef MLFS_TRAINSET_H
 #define MLFS_TRAINSET_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "buf.h"
 
 #include "err.h"
 #include "frame.h"
@@ -37,5 +40,16 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 		   const struct trainset_lookup *lookups, size_t nlookups,
 		   const char *const *exclude, size_t nexclude,
 		   struct frame **out, struct mlfs_err *err);
+
+/* The columnar forms of feature table versions (trainset_form.c), which
+ * large training sets read instead of the stored rows.  mlfs check:
+ * verify each table's current form (chunks whole, and equal to a form
+ * rebuilt from its rows) and, when ALONE (no daemon has the store open),
+ * report keys no whole current form names; a line per problem into
+ * REPORT, returns the number of problems or <0.  Recovery at mount:
+ * delete those keys (builds cut short, older versions, tables gone). */
+int trainset_form_check(struct store *s, bool alone, struct buf *report,
+			struct mlfs_err *err);
+int trainset_form_recover(struct store *s, struct mlfs_err *err);
 
 #endif

@@ -14,8 +14,11 @@
 /* Labels tables with at least this many rows join by one scan of each
  * feature table (ts_index) rather than a point read a row. */
 #define TRAINSET_BULK_ROWS 20000
+/* An index holds at most this many segments (key ranges, pool threads). */
+#define TS_MAX_SEGS 64
 
 struct ts_index;
+struct fmeta;
 
 /* The latest row of every key of feature table TABLE (schema SC, which
  * must outlive the index), read from its stored rows: columns COLS[0..N)
@@ -78,6 +81,28 @@ struct ts_seg {
 int ts_rows_read(struct store *s, const struct store_snapshot *snap,
 		 const struct ts_layout *lay, const struct buf *lo, const struct buf *hi,
 		 struct ts_seg *g, struct mlfs_err *err);
+/* Call FN with the fields of every stored row with keys in [LO, HI)
+ * (NCOLS meta columns; NULL_LEN for a null or absent field), decoded in
+ * place.  Many threads may read ranges of one snapshot at once. */
+typedef int (*ts_row_fn)(void *ctx, const char *const *p, const size_t *len,
+			 struct mlfs_err *err);
+int ts_rows_each(struct store *s, const struct store_snapshot *snap, uint32_t ncols,
+		 const struct buf *lo, const struct buf *hi, ts_row_fn fn, void *ctx,
+		 struct mlfs_err *err);
+/* The number frame_append_text reads from text S[0..LEN) in a numeric
+ * column; false when it reads none. */
+bool ts_frame_number(const char *s, size_t len, double *v);
+/* Room in G for N more rows. */
+void ts_seg_reserve(struct ts_seg *g, const struct ts_layout *lay, size_t n);
+/* Key field K of row ROW of G from its text P[0..LEN) (NULL_LEN or empty:
+ * null); and a cell (slot SLOT of a row) from its text, as seg_add does. */
+void ts_seg_key(struct ts_seg *g, const struct ts_layout *lay, size_t row, int k,
+		const char *p, size_t len);
+void ts_seg_cell(struct ts_seg *g, const struct ts_layout *lay, uint64_t *cell,
+		 const char *p, size_t len, int slot);
+/* -EFBIG when G's text is too large to index. */
+int ts_seg_text_fits(const struct ts_seg *g, struct mlfs_err *err);
+
 /* Not a number to frame.c: a signalling NaN no parse gives, its low 48
  * bits the index of the field's text in the segment's exceptions. */
 #define TS_EXC_TAG 0x7ff4000000000000ULL
@@ -94,6 +119,25 @@ static inline bool ts_cell_exception(uint64_t bits, size_t *i)
 }
 /* P[0..LEN) is an int as "%lld" prints it: *V. */
 bool ts_canonical_int(const char *p, size_t len, int64_t *v);
+
+/* ---- the columnar form of a feature table version (trainset_form.c) ---- */
+
+/* Feature tables with at least this many bytes of fields (meta fbytes)
+ * are read through their form (1 MiB; tests set it). */
+extern size_t trainset_form_min_bytes;
+/* Tests: stop a build after this many chunks, as a crash would (0: never). */
+extern unsigned trainset_form_test_stop_after;
+/* Tests: builds of a form, and forms read. */
+extern unsigned long trainset_form_test_builds, trainset_form_test_reads;
+
+/* The latest rows of feature table NAME, version M (read in SNAP), into
+ * SEG[0..*NSEG) through the version's form, built first from the rows
+ * of SNAP in key ranges BOUND[0..NRANGE] when there is none and M is
+ * still the current version.  False: not read (small table, no form,
+ * a form dropped meanwhile); SEG untouched, read the rows. */
+bool ts_form_read(struct store *s, const char *name, const struct store_snapshot *snap,
+		  const struct fmeta *m, const struct ts_layout *lay, const struct buf *bound,
+		  size_t nrange, struct ts_seg *seg, size_t *nseg);
 
 /* One lookup of a training set being built. */
 struct lk {

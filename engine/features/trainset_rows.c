@@ -44,7 +44,7 @@ static bool plain_decimal(const char *s, size_t len, double *v)
  * as floats): false when it reads none.  A plain decimal with a point
  * ("-0.1234") is a float to value_infer (no int, date or timestamp has
  * that shape), so it goes straight to value_parse_float. */
-static bool frame_number(const char *s, size_t len, double *v)
+bool ts_frame_number(const char *s, size_t len, double *v)
 {
 	if (plain_decimal(s, len, v))
 		return true;
@@ -164,6 +164,11 @@ static bool dec_row(const char *v, size_t vl, uint32_t ncols, const char **p, si
 
 /* ---- a segment ---- */
 
+struct seg_job {
+	struct ts_seg *g;
+	const struct ts_layout *lay;
+};
+
 /* The cells, the one array a row of every column: in pages of their own,
  * room for all the table's rows reserved at once (only the pages used
  * are ever touched; growing past it moves them with mremap, whose TLB
@@ -185,9 +190,13 @@ static size_t cells_bytes(const struct ts_seg *g, size_t cap)
 	return cap * (g->width ? g->width : 1) * sizeof(*g->cells);
 }
 
-static void seg_grow(struct ts_seg *g, const struct ts_layout *lay)
+void ts_seg_reserve(struct ts_seg *g, const struct ts_layout *lay, size_t n)
 {
+	if (g->nrows + n <= g->cap)
+		return;
 	size_t cap = g->cap ? 2 * g->cap : lay->rows_hint + 16384;
+	while (cap < g->nrows + n)
+		cap *= 2;
 	g->width = lay->width;
 	void *p = cells_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap));
 	if (!p && !g->cap)	/* the whole table refused (strict overcommit): grow */
@@ -219,76 +228,90 @@ static uint32_t seg_text(struct ts_seg *g, const char *p, size_t len)
 	return off;
 }
 
-/* Row fields P/LEN (meta columns) into the segment. */
-static int seg_add(struct ts_seg *g, const struct ts_layout *lay, const char *const *p,
-		   const size_t *len, struct mlfs_err *err)
+void ts_seg_key(struct ts_seg *g, const struct ts_layout *lay, size_t row, int k,
+		const char *p, size_t len)
 {
-	if (g->nrows == g->cap)
-		seg_grow(g, lay);
-	uint64_t *cell = g->cells + g->nrows * lay->width;
-	struct ts_ref *key = g->keys + g->nrows * lay->nkeys;
-	for (uint32_t c = 0; c < lay->ncols; c++) {
-		bool null = len[c] == NULL_LEN || len[c] == 0;
-		int slot = lay->slot[c], k = lay->key[c];
-		if (k >= 0) {
-			key[k] = null ? (struct ts_ref){ 0, NULL_LEN } :
-				 (struct ts_ref){ seg_text(g, p[c], len[c]), (uint32_t)len[c] };
-			if (!null && lay->nkeys == 1 && g->all_int &&
-			    !ts_canonical_int(p[c], len[c], &g->ikey[g->nrows]))
-				g->all_int = false;
+	bool null = len == NULL_LEN || len == 0;
+	g->keys[row * lay->nkeys + (size_t)k] = null ? (struct ts_ref){ 0, NULL_LEN } :
+		(struct ts_ref){ seg_text(g, p, len), (uint32_t)len };
+	if (!null && lay->nkeys == 1 && g->all_int && !ts_canonical_int(p, len, &g->ikey[row]))
+		g->all_int = false;
+}
+
+void ts_seg_cell(struct ts_seg *g, const struct ts_layout *lay, uint64_t *cell,
+		 const char *p, size_t len, int slot)
+{
+	bool null = len == NULL_LEN || len == 0;
+	double d;
+	if (!lay->number[slot]) {
+		struct ts_ref r = null ? (struct ts_ref){ 0, NULL_LEN } :
+				  (struct ts_ref){ seg_text(g, p, len), (uint32_t)len };
+		memcpy(cell, &r, 8);
+	} else if (null) {
+		d = NAN;
+		memcpy(cell, &d, 8);
+	} else if (ts_frame_number(p, len, &d)) {
+		memcpy(cell, &d, 8);
+	} else {
+		if (g->nexc == g->excap) {
+			g->excap = g->excap ? 2 * g->excap : 64;
+			if (!(g->exc = realloc(g->exc, g->excap * sizeof(*g->exc))))
+				mlfs_oom();
 		}
-		if (slot < 0)
-			continue;
-		double d;
-		if (!lay->number[slot]) {
-			struct ts_ref r = null ? (struct ts_ref){ 0, NULL_LEN } :
-					  (struct ts_ref){ seg_text(g, p[c], len[c]), (uint32_t)len[c] };
-			memcpy(&cell[slot], &r, 8);
-		} else if (null) {
-			d = NAN;
-			memcpy(&cell[slot], &d, 8);
-		} else if (frame_number(p[c], len[c], &d)) {
-			memcpy(&cell[slot], &d, 8);
-		} else {
-			if (g->nexc == g->excap) {
-				g->excap = g->excap ? 2 * g->excap : 64;
-				if (!(g->exc = realloc(g->exc, g->excap * sizeof(*g->exc))))
-					mlfs_oom();
-			}
-			g->exc[g->nexc] = (struct ts_ref){ seg_text(g, p[c], len[c]), (uint32_t)len[c] };
-			cell[slot] = TS_EXC_TAG | g->nexc++;
-		}
+		g->exc[g->nexc] = (struct ts_ref){ seg_text(g, p, len), (uint32_t)len };
+		*cell = TS_EXC_TAG | g->nexc++;
 	}
+}
+
+int ts_seg_text_fits(const struct ts_seg *g, struct mlfs_err *err)
+{
 	if (g->text.len > UINT32_MAX - TABLE_MAX_RECORD)
 		return mlfs_fail(err, -EFBIG, "feature table too large to join in memory");
-	g->nrows++;
 	return 0;
 }
 
-int ts_rows_read(struct store *s, const struct store_snapshot *snap,
-		 const struct ts_layout *lay, const struct buf *lo, const struct buf *hi,
-		 struct ts_seg *g, struct mlfs_err *err)
+/* Row fields P/LEN (meta columns) into the segment. */
+static int seg_add(void *ctx, const char *const *p, const size_t *len, struct mlfs_err *err)
 {
-	const char **p = calloc(lay->ncols + 1, sizeof(*p));
-	size_t *len = calloc(lay->ncols + 1, sizeof(*len));
+	struct seg_job *j = ctx;
+	struct ts_seg *g = j->g;
+	const struct ts_layout *lay = j->lay;
+	ts_seg_reserve(g, lay, 1);
+	uint64_t *cell = g->cells + g->nrows * lay->width;
+	for (uint32_t c = 0; c < lay->ncols; c++) {
+		if (lay->key[c] >= 0)
+			ts_seg_key(g, lay, g->nrows, lay->key[c], p[c], len[c]);
+		if (lay->slot[c] >= 0)
+			ts_seg_cell(g, lay, &cell[lay->slot[c]], p[c], len[c], lay->slot[c]);
+	}
+	int rc = ts_seg_text_fits(g, err);
+	g->nrows += !rc;
+	return rc;
+}
+
+int ts_rows_each(struct store *s, const struct store_snapshot *snap, uint32_t ncols,
+		 const struct buf *lo, const struct buf *hi, ts_row_fn fn, void *ctx,
+		 struct mlfs_err *err)
+{
+	const char **p = calloc(ncols + 1, sizeof(*p));
+	size_t *len = calloc(ncols + 1, sizeof(*len));
 	struct mrow row;
-	int rc = features_mrow_init(&row, lay->ncols);
+	int rc = features_mrow_init(&row, ncols);
 	if (!p || !len || rc)
 		mlfs_oom();
-	g->all_int = true;
 	struct store_iter *it = store_iter_new(s, snap, lo->data, lo->len, hi->data, hi->len);
 	for (store_iter_seek_first(it); !rc && store_iter_valid(it); store_iter_next(it)) {
 		size_t vl;
 		const char *v = store_iter_value(it, &vl);
-		if (dec_row(v, vl, lay->ncols, p, len)) {
-			rc = seg_add(g, lay, p, len, err);
+		if (dec_row(v, vl, ncols, p, len)) {
+			rc = fn(ctx, p, len, err);
 			continue;
 		}
 		struct dec *d;
 		if (features_mrow_load(&row, v, vl, &d))
 			rc = mlfs_fail(err, -EIO, "damaged feature row");
 		else
-			rc = seg_add(g, lay, row.p, row.len, err);
+			rc = fn(ctx, row.p, row.len, err);
 		codec_dec_free(d);
 	}
 	if (!rc)
@@ -298,4 +321,13 @@ int ts_rows_read(struct store *s, const struct store_snapshot *snap,
 	free(p);
 	free(len);
 	return rc;
+}
+
+int ts_rows_read(struct store *s, const struct store_snapshot *snap,
+		 const struct ts_layout *lay, const struct buf *lo, const struct buf *hi,
+		 struct ts_seg *g, struct mlfs_err *err)
+{
+	struct seg_job j = { g, lay };
+	g->all_int = true;
+	return ts_rows_each(s, snap, lay->ncols, lo, hi, seg_add, &j, err);
 }

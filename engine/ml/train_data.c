@@ -163,9 +163,11 @@ static struct frame *cut(const struct frame *f, const struct train_spec *sp,
 			 const bool *pick, bool want, struct mlfs_err *err)
 {
 	struct frame *out = frame_new();
-	size_t n = frame_nrows(f);
+	size_t n = frame_nrows(f), picked = 0;
 	if (!out)
 		mlfs_oom();
+	for (size_t i = 0; i < n; i++)
+		picked += !pick || pick[i] == want;
 	for (size_t c = 0; c < frame_ncols(f); c++) {
 		const char *name = frame_col_name(f, c);
 		if (dropped(sp, name))
@@ -178,12 +180,22 @@ static struct frame *cut(const struct frame *f, const struct train_spec *sp,
 		}
 		const double *x = frame_col_numbers(f, c);
 		const int32_t *code = frame_col_codes(f, c);
+		double *to = NULL;
+		if (kind == FRAME_NUMERIC) {
+			/* The room of all the picked rows at once: no growing. */
+			if (frame_extend_numbers(out, (size_t)col, picked, &to, err)) {
+				frame_free(out);
+				return NULL;
+			}
+			for (size_t i = 0; i < n; i++)
+				if (!pick || pick[i] == want)
+					*to++ = x[i];
+			continue;
+		}
 		for (size_t i = 0; i < n; i++) {
 			if (pick && pick[i] != want)
 				continue;
-			if (kind == FRAME_NUMERIC) {
-				frame_append_number(out, (size_t)col, x[i], NULL);
-			} else if (code[i] < 0) {
+			if (code[i] < 0) {
 				frame_append_null(out, (size_t)col, NULL);
 			} else {
 				size_t len;

@@ -71,6 +71,21 @@ def check_argv(store):
     return [MLFS, "check"] + store_argv(store)
 
 
+def recover_killed(m, leftover):
+    """After M was killed -9: whether `mlfs check`, alone with the store,
+    reports LEFTOVER (what a build cut short leaves); then a mount removes
+    it, the check is clean, and M runs again."""
+    left = subprocess.run(check_argv(m.store), capture_output=True, text=True)
+    assert left.returncode in (0, 1), left.stderr
+    m.start()
+    m.stop()
+    clean = subprocess.run(check_argv(m.store), capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert " 0 problems" in clean.stdout
+    m.start()
+    return leftover in left.stdout
+
+
 def helper_form(store):
     """What mount(8) -t fuse.mlfs gets for STORE: (the operand, the -o
     options to add, the folder mlfs serves); on the remote backend the

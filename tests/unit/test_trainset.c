@@ -490,6 +490,220 @@ static void test_random_join_equals_brute_force(void **state)
 		check_random_join(*state, round);
 }
 
+/* ---- the columnar form of feature tables (trainset_form.c) ---- */
+
+/* The same random joins with every feature table read through its form:
+ * built by the first training set of each table, read by the next. */
+static void test_form_equals_brute_force(void **state)
+{
+	rnd_state = 7;
+	trainset_form_min_bytes = 0;
+	for (int round = 0; round < 8; round++) {
+		unsigned long b0 = trainset_form_test_builds, r0 = trainset_form_test_reads;
+		check_random_join(*state, round);
+		assert_int_equal(trainset_form_test_builds, b0 + 1);
+		assert_int_equal(trainset_form_test_reads, r0 + 4);
+	}
+	trainset_form_min_bytes = 1u << 20;
+}
+
+/* Problems trainset_form_check finds (alone with the store). */
+static int form_problems(struct store *s, const char *want)
+{
+	struct buf report = { 0 };
+	int n = trainset_form_check(s, true, &report, NULL);
+	if (want && !strstr(report.data ? report.data : "", want))
+		fail_msg("no '%s' in the check's report: %s", want, report.data ? report.data : "");
+	if (!want && n)
+		fail_msg("check: %s", report.data);
+	buf_free(&report);
+	return n;
+}
+
+/* Feature rows ROWS of table NAME: key K, then "k,a,b,c,s" values of
+ * random kinds (numbers in several spellings, blanks, a text in a numeric
+ * column now and then, texts).  Keys are canonical ints or, when TEXT,
+ * "uN". */
+static void big_rows(struct buf *q, size_t from, size_t n, bool text, bool odd)
+{
+	static const char *const num[] = { "-0", "+7", "-0.0", "1e3", "-2.5E-3", "0.1", "", "12345678.125" };
+	buf_reset(q);
+	buf_puts(q, "k,a,b,c,s\n");
+	for (size_t r = from; r < from + n; r++) {
+		long long k = (long long)(r * 7 % 1000003) - 300000;
+		if (text)
+			buf_printf(q, "u%lld,", k);
+		else
+			buf_printf(q, "%lld,", k);
+		buf_printf(q, "%d,%d.%03u,%s,", (int)rnd(2000) - 1000, (int)rnd(100), rnd(1000),
+			   odd && rnd(50000) == 0 ? "n/a" : num[rnd(8)]);
+		buf_puts(q, rnd(9) ? "x" : "\"y,z\"");
+		buf_putc(q, '\n');
+	}
+}
+
+static void big_write(struct store *s, const char *name, const struct buf *q, bool replace)
+{
+	struct mlfs_err err = { 0 };
+	struct features_writer *w;
+	assert_int_equal(features_writer_open(s, name, replace, &w, &err), 0);
+	if (features_writer_write(w, q->data, q->len, &err) || features_writer_commit(w, true, &err))
+		fail_msg("%s", err.msg);
+	features_writer_free(w);
+}
+
+/* The training set of LABELS x NAME through the form (BUILDS: whether
+ * it is built now) equals the one through the stored rows. */
+static void form_equals_rows(struct store *s, const char *labels, const char *name, bool builds)
+{
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { name, key1, 1, NULL, 0, NULL } };
+	struct mlfs_err err = { 0 };
+	struct frame *a, *b;
+	unsigned long b0 = trainset_form_test_builds, r0 = trainset_form_test_reads;
+	trainset_form_min_bytes = 0;
+	if (trainset_build(s, labels, "y", lk, 1, NULL, 0, &a, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(trainset_form_test_builds, b0 + builds);
+	assert_int_equal(trainset_form_test_reads, r0 + 1);
+	trainset_form_min_bytes = (size_t)1 << 40;
+	if (trainset_build(s, labels, "y", lk, 1, NULL, 0, &b, &err))
+		fail_msg("%s", err.msg);
+	trainset_form_min_bytes = 1u << 20;
+	assert_int_equal(frame_ncols(a), frame_ncols(b));
+	for (size_t c = 0; c < frame_ncols(a); c++)
+		compare_columns(a, c, b, c);
+	frame_free(a);
+	frame_free(b);
+}
+
+/* Labels of keys found (most), missing and null, for big_rows' keys. */
+static void big_labels(struct store *s, const char *name, size_t n, bool text)
+{
+	struct buf q = { 0 };
+	buf_puts(&q, "k,y\n");
+	for (size_t r = 0; r < n; r++) {
+		long long k = (long long)(rnd(300000) * 7 % 1000003) - 300000 + (rnd(20) ? 0 : 1);
+		if (!rnd(100))
+			buf_puts(&q, ",1\n");
+		else
+			buf_printf(&q, text ? "u%lld,%u\n" : "%lld,%u\n", k, rnd(2));
+	}
+	fixture_table_put(s, name, q.data);
+	buf_free(&q);
+}
+
+/* Tables of several chunks, int and text keys: the form follows every
+ * change (merged rows, a deleted key, a replace that puts a text in a
+ * numeric column): a build per version, equal to the rows each time,
+ * and mlfs check clean. */
+static void test_form_follows_changes(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf q = { 0 };
+	rnd_state = 11;
+	for (int text = 0; text < 2; text++) {
+		const char *name = text ? "bigt" : "bigi", *labels = text ? "labt" : "labi";
+		assert_int_equal(features_create(f->s, name, &err), 0);
+		assert_int_equal(features_set_keys(f->s, name, "k\n", 2, true, &err), 0);
+		big_rows(&q, 0, 150000, text, false);
+		big_write(f->s, name, &q, true);
+		big_labels(f->s, labels, 60000, text);
+		form_equals_rows(f->s, labels, name, true);
+		form_equals_rows(f->s, labels, name, false);
+		form_problems(f->s, NULL);
+		big_rows(&q, 140000, 30000, text, false);	/* merged: 10,000 rows change */
+		big_write(f->s, name, &q, false);
+		form_equals_rows(f->s, labels, name, true);
+		assert_int_equal(features_delete_key(f->s, name, text ? "u-300000" : "-300000", &err), 0);
+		form_equals_rows(f->s, labels, name, true);
+		big_rows(&q, 0, 100000, text, true);
+		big_write(f->s, name, &q, true);
+		form_equals_rows(f->s, labels, name, true);
+		form_problems(f->s, NULL);
+	}
+	/* A dropped table's form goes with it. */
+	assert_int_equal(features_drop(f->s, "bigi", &err), 0);
+	form_problems(f->s, NULL);
+	struct store_iter *it = store_iter_new(f->s, NULL, "f/k/", 4, "f/k0", 4);
+	size_t keys = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it))
+		keys++;
+	store_iter_free(it);
+	assert_true(keys > 0);	/* bigt's */
+	assert_int_equal(features_drop(f->s, "bigt", &err), 0);
+	it = store_iter_new(f->s, NULL, "f/k/", 4, "f/k0", 4);
+	store_iter_seek_first(it);
+	assert_false(store_iter_valid(it));
+	store_iter_free(it);
+	buf_free(&q);
+}
+
+/* A build cut short (as a crash would: chunks written, no manifest) is
+ * never read: that training set reads the rows; the check reports the
+ * leftovers, the recovery removes them, and the next build is right.  A
+ * damaged chunk is reported and not read. */
+static void test_form_cut_short_and_damaged(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	struct buf q = { 0 };
+	rnd_state = 13;
+	assert_int_equal(features_create(f->s, "cut", &err), 0);
+	assert_int_equal(features_set_keys(f->s, "cut", "k\n", 2, true, &err), 0);
+	big_rows(&q, 0, 200000, false, false);
+	big_write(f->s, "cut", &q, true);
+	big_labels(f->s, "labc", 40000, false);
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { "cut", key1, 1, NULL, 0, NULL } };
+	struct frame *a;
+	trainset_form_min_bytes = 0;
+	trainset_form_test_stop_after = 2;
+	unsigned long r0 = trainset_form_test_reads;
+	if (trainset_build(f->s, "labc", "y", lk, 1, NULL, 0, &a, &err))
+		fail_msg("%s", err.msg);
+	trainset_form_test_stop_after = 0;
+	assert_int_equal(trainset_form_test_reads, r0);	/* the rows were read */
+	frame_free(a);
+	assert_true(form_problems(f->s, "left by a build cut short") > 0);
+	assert_int_equal(trainset_form_recover(f->s, &err), 0);
+	form_problems(f->s, NULL);
+	form_equals_rows(f->s, "labc", "cut", true);
+	form_problems(f->s, NULL);
+	/* Damage one chunk of a column the join reads. */
+	struct store_iter *it = store_iter_new(f->s, NULL, "f/k/", 4, "f/k0", 4);
+	struct buf k = { 0 };
+	for (store_iter_seek_first(it); store_iter_valid(it) && !k.len; store_iter_next(it)) {
+		size_t kl;
+		const char *p = store_iter_key(it, &kl);
+		if (kl == 32 && p[23] == 2)	/* column 2: b */
+			buf_append(&k, p, kl);
+	}
+	store_iter_free(it);
+	assert_true(k.len > 0);
+	assert_int_equal(store_put(f->s, k.data, k.len, "damaged!", 8, &err), 0);
+	assert_true(form_problems(f->s, "missing or damaged") > 0);
+	r0 = trainset_form_test_reads;
+	unsigned long b0 = trainset_form_test_builds;
+	trainset_form_min_bytes = (size_t)1 << 40;
+	struct frame *b;
+	if (trainset_build(f->s, "labc", "y", lk, 1, NULL, 0, &b, &err))
+		fail_msg("%s", err.msg);
+	trainset_form_min_bytes = 0;
+	if (trainset_build(f->s, "labc", "y", lk, 1, NULL, 0, &a, &err))
+		fail_msg("%s", err.msg);
+	trainset_form_min_bytes = 1u << 20;
+	assert_int_equal(trainset_form_test_reads, r0);	/* not read: the rows */
+	assert_int_equal(trainset_form_test_builds, b0);
+	for (size_t c = 0; c < frame_ncols(a); c++)
+		compare_columns(a, c, b, c);
+	frame_free(a);
+	frame_free(b);
+	buf_free(&k);
+	buf_free(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -498,6 +712,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_join_equals_point_lookups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_columnar_equals_text, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_join_equals_brute_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_form_equals_brute_force, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_form_follows_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_form_cut_short_and_damaged, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
