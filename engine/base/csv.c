@@ -151,6 +151,16 @@ uint64_t csv_reader_lines(const struct csv_reader *r)
 	return r->line;
 }
 
+bool csv_reader_between(const struct csv_reader *r)
+{
+	return !r->failed && r->carry.len == 0 && (!r->strip_bom || r->bom.done);
+}
+
+void csv_reader_skip_lines(struct csv_reader *r, uint64_t n)
+{
+	r->line += n;
+}
+
 static int push_span(struct csv_reader *r, size_t *n, struct span s)
 {
 	if (*n == r->nspans_cap) {
