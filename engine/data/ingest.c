@@ -58,16 +58,19 @@ int ingest_check_names(const char *const *names, const size_t *lens,
 }
 
 /* Does P[0..LEN) fit column type T in one pass, with nothing to refuse:
- * an in-range integer of an int column, or a plain decimal
- * ([+-]digits[.digits], no exponent or word, so finite; under the 64
- * bytes value_parse_float takes) of a float column?  False sends the
- * value through the full checks (value_refusal, value_fits), which give
- * the same answer for what this passes: most values of a load take this
- * path and are scanned once instead of four times. */
+ * an in-range integer of an int column, a plain decimal ([+-]digits
+ * [.digits], no exponent or word, so finite; under the 64 bytes
+ * value_parse_float takes) of a float column, or a value of a bool, date
+ * or timestamp column (value_refusal refuses none of those)?  False sends
+ * the value through the full checks (value_refusal, value_fits), which
+ * give the same answer for what this passes: most values of a load take
+ * this path and are scanned once instead of up to four times. */
 static bool value_plain_fit(enum col_type t, const char *p, size_t len)
 {
 	if (t == COL_INT)
 		return value_parse_int(p, len, NULL);
+	if (t == COL_BOOL || t == COL_DATE || t == COL_TIMESTAMP)
+		return value_fits(t, p, len);
 	if (t != COL_FLOAT || len >= 64)
 		return false;
 	size_t i = p[0] == '-' || p[0] == '+', digits = 0;
@@ -385,9 +388,20 @@ static int write_parallel(struct ingest *in, const char **data, size_t *len,
 {
 	struct par_pool *pool = par_default();
 	size_t n = (size_t)par_threads(pool);
-	if (!in->sink.rows_text || !in->have_cols || n < 2 ||
-	    *len < INGEST_PAR_MIN || !csv_reader_between(in->csv))
+	if (!in->sink.rows_text || n < 2 || *len < INGEST_PAR_MIN)
 		return 0;
+	if (!in->have_cols || !csv_reader_between(in->csv)) {
+		/* The header, or the record the last piece left unfinished,
+		 * goes serially up to its line's end. */
+		const char *nl = memchr(*data, '\n', *len);
+		size_t k = nl ? (size_t)(nl - *data) + 1 : 0;
+		int rc = k ? ingest_fail(in, csv_reader_feed(in->csv, *data, k, err)) : 0;
+		*data += k;
+		*len -= k;
+		if (rc || !k || !in->have_cols || !csv_reader_between(in->csv) ||
+		    *len < INGEST_PAR_MIN)
+			return rc;
+	}
 	const char *p = *data, *last = memrchr(p, '\n', *len);
 	size_t whole = last ? (size_t)(last - p) + 1 : 0;
 	if (whole < INGEST_PAR_MIN || memchr(p, '"', whole) || memchr(p, '\r', whole))
