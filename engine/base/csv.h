@@ -55,6 +55,10 @@ uint64_t csv_reader_lines(const struct csv_reader *r);
 bool csv_reader_between(const struct csv_reader *r);
 /* Count N more lines as consumed: whole lines parsed by another reader. */
 void csv_reader_skip_lines(struct csv_reader *r, uint64_t n);
+/* The caller checked (csv_utf8_valid) all the text it will feed R: the
+ * quote-free lines skip their own check, one pass over the text instead
+ * of a call a line. */
+void csv_reader_utf8_checked(struct csv_reader *r);
 void csv_reader_free(struct csv_reader *r);
 
 /* A leading byte order mark in a stream of pieces: zero it, then give

@@ -340,7 +340,11 @@ static void part_check(void *arg, int t, size_t lo, size_t hi)
 		struct par_part *pt = &parts[i];
 		struct mlfs_err err = { 0 };
 		struct csv_reader *r = csv_reader_new(INGEST_MAX_RECORD, on_part_record, pt);
-		pt->rc = r ? csv_reader_feed(r, pt->p, pt->len, &err) : -ENOMEM;
+		/* Bad UTF-8 is left to the serial parse, which says where. */
+		bool utf8 = csv_utf8_valid(pt->p, pt->len);
+		if (r && utf8)
+			csv_reader_utf8_checked(r);
+		pt->rc = !r ? -ENOMEM : !utf8 ? -EINVAL : csv_reader_feed(r, pt->p, pt->len, &err);
 		if (!pt->rc)
 			pt->rc = csv_reader_finish(r, &err);
 		pt->lines = r ? csv_reader_lines(r) : 0;

@@ -331,27 +331,36 @@ static void test_large_pieces_checked_across_the_pool(void **state)
 	buf_free(&text);
 }
 
+/* 60,000 rows "I,vI" (row I on line I) in one pooled piece over T, row
+ * BAD reading ROW: the write fails with MSG, as the serial parse's, and
+ * the front end stays failed. */
+static void bad_in_piece(const struct ingest_table *t, size_t bad,
+			 const char *row, const char *msg)
+{
+	struct buf text = { 0 };
+	struct mlfs_err err = { 0 };
+	struct seen s;
+	gen_rows(&text, 1, 60000, bad, row);
+	same_both_ways(t, &text, 1 << 20, -EINVAL, 0);
+	assert_int_equal(run_pieces(t, &text, 1 << 20, true, &s, &err), -EINVAL);
+	assert_string_equal(err.msg, msg);
+	assert_true(ingest_failed(s.in));
+	assert_int_equal(ingest_write(s.in, "1,x\n", 4, &err), -EINVAL);
+	done(&s);
+	buf_free(&text);
+}
+
 static void test_bad_row_in_a_pooled_piece(void **state)
 {
 	(void)state;
 	struct ingest_table t = TABLE_AB(true, false, INGEST_SAME_COLUMNS);
-	struct buf text = { 0 };
-	struct mlfs_err err = { 0 };
-	struct seen s;
-	/* Row I is on line I; the bad one falls in the piece's last third. */
-	gen_rows(&text, 1, 60000, 50000, "oops,z\n");
-	assert_int_equal(run_pieces(&t, &text, 1 << 20, true, &s, &err), -EINVAL);
-	assert_string_equal(err.msg, "line 50000, column 1: 'oops' is not a valid int for column 'a'");
-	assert_true(ingest_failed(s.in));
-	assert_int_equal(ingest_write(s.in, "1,x\n", 4, &err), -EINVAL);
-	done(&s);
-	buf_reset(&text);
-	gen_rows(&text, 1, 60000, 30000, "7\n");
-	same_both_ways(&t, &text, 1 << 20, -EINVAL, 0);
-	assert_int_equal(run_pieces(&t, &text, 1 << 20, true, &s, &err), -EINVAL);
-	assert_string_equal(err.msg, "line 30000, column 2: expected 2 fields, found 1");
-	done(&s);
-	buf_free(&text);
+	/* In the last and the middle third of the piece. */
+	bad_in_piece(&t, 50000, "oops,z\n",
+		     "line 50000, column 1: 'oops' is not a valid int for column 'a'");
+	bad_in_piece(&t, 30000, "7\n", "line 30000, column 2: expected 2 fields, found 1");
+	/* Bad UTF-8 in a part: the serial parse says where. */
+	bad_in_piece(&t, 45000, "45000,caf\xc3\n",
+		     "line 45000, column 2: invalid UTF-8 or a NUL byte");
 }
 
 static void test_widening_in_a_pooled_piece(void **state)
