@@ -30,6 +30,7 @@ struct csv_reader {
 	uint64_t line;		/* physical lines consumed */
 	bool failed;
 	bool strip_bom;		/* csv_reader_strip_bom was called */
+	bool utf8_known;	/* csv_reader_utf8_checked: lines need no check */
 	struct csv_bom bom;
 };
 
@@ -149,6 +150,21 @@ void csv_reader_strip_bom(struct csv_reader *r)
 uint64_t csv_reader_lines(const struct csv_reader *r)
 {
 	return r->line;
+}
+
+bool csv_reader_between(const struct csv_reader *r)
+{
+	return !r->failed && r->carry.len == 0 && (!r->strip_bom || r->bom.done);
+}
+
+void csv_reader_skip_lines(struct csv_reader *r, uint64_t n)
+{
+	r->line += n;
+}
+
+void csv_reader_utf8_checked(struct csv_reader *r)
+{
+	r->utf8_known = true;
 }
 
 static int push_span(struct csv_reader *r, size_t *n, struct span s)
@@ -332,7 +348,7 @@ static int fast_record(struct csv_reader *r, const char *text, size_t len,
 		r->line++;
 		return 1;
 	}
-	if (!csv_utf8_valid(text, end))
+	if (!r->utf8_known && !csv_utf8_valid(text, end))
 		return 0;
 	size_t n = 0, start = 0;
 	for (;;) {

@@ -49,6 +49,16 @@ int csv_reader_feed(struct csv_reader *r, const char *data, size_t len,
 int csv_reader_finish(struct csv_reader *r, struct mlfs_err *err);
 /* Physical lines consumed so far. */
 uint64_t csv_reader_lines(const struct csv_reader *r);
+/* Is R between records: nothing carried from earlier pieces, a byte order
+ * mark settled, no failure?  Then text that starts a line may be parsed
+ * elsewhere (another reader) and R told how many lines it held. */
+bool csv_reader_between(const struct csv_reader *r);
+/* Count N more lines as consumed: whole lines parsed by another reader. */
+void csv_reader_skip_lines(struct csv_reader *r, uint64_t n);
+/* The caller checked (csv_utf8_valid) all the text it will feed R: the
+ * quote-free lines skip their own check, one pass over the text instead
+ * of a call a line. */
+void csv_reader_utf8_checked(struct csv_reader *r);
 void csv_reader_free(struct csv_reader *r);
 
 /* A leading byte order mark in a stream of pieces: zero it, then give

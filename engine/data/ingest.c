@@ -9,6 +9,7 @@
  * first error: nothing after it is parsed or handed on. */
 #include "ingest.h"
 #include "columns.h"
+#include "par.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -56,11 +57,41 @@ int ingest_check_names(const char *const *names, const size_t *lens,
 	return 0;
 }
 
+/* Does P[0..LEN) fit column type T in one pass, with nothing to refuse:
+ * an in-range integer of an int column, a plain decimal ([+-]digits
+ * [.digits], no exponent or word, so finite; under the 64 bytes
+ * value_parse_float takes) of a float column, or a value of a bool, date
+ * or timestamp column (value_refusal refuses none of those)?  False sends
+ * the value through the full checks (value_refusal, value_fits), which
+ * give the same answer for what this passes: most values of a load take
+ * this path and are scanned once instead of up to four times. */
+static bool value_plain_fit(enum col_type t, const char *p, size_t len)
+{
+	if (t == COL_INT)
+		return value_parse_int(p, len, NULL);
+	if (t == COL_BOOL || t == COL_DATE || t == COL_TIMESTAMP)
+		return value_fits(t, p, len);
+	if (t != COL_FLOAT || len >= 64)
+		return false;
+	size_t i = p[0] == '-' || p[0] == '+', digits = 0;
+	bool point = false;
+	for (; i < len; i++) {
+		unsigned d = (unsigned char)p[i] - '0';
+		if (d <= 9)
+			digits++;
+		else if (p[i] == '.' && !point)
+			point = true;
+		else
+			return false;
+	}
+	return digits > 0;
+}
+
 int ingest_type_value(enum col_type *t, bool declared, const char *p,
 		      size_t len, uint64_t line, uint32_t col,
 		      const char *name, struct mlfs_err *err)
 {
-	if (len == 0 || *t == COL_STRING)
+	if (len == 0 || *t == COL_STRING || value_plain_fit(*t, p, len))
 		return 0;
 	int shown = (int)(len > 64 ? 64 : len);
 	const char *why = value_refusal(*t, p, len);
@@ -195,6 +226,24 @@ static int take_table_columns(struct ingest *in, uint64_t line,
 	return rc ? rc : in->sink.columns(in->ctx, false, line, err);
 }
 
+/* A row F[0..N) of the write's columns: the field count, then each value
+ * typed against TYPES (widened when the schema is not declared). */
+static int check_row(const struct ingest *in, enum col_type *types,
+		     const struct csv_field *f, size_t n, uint64_t line,
+		     struct mlfs_err *err)
+{
+	int rc;
+	if (n != in->ncols)
+		return mlfs_fail(err, -EINVAL, "line %llu, column %zu: expected %u fields, found %zu",
+				 (unsigned long long)line, (n < in->ncols ? n : in->ncols) + 1,
+				 in->ncols, n);
+	for (uint32_t i = 0; i < n; i++)
+		if ((rc = ingest_type_value(&types[i], in->t.declared, f[i].p,
+					    f[i].len, line, i, in->names[i], err)))
+			return rc;
+	return 0;
+}
+
 static int on_record(void *ctx, const struct csv_field *f, size_t n,
 		     uint64_t line, struct mlfs_err *err)
 {
@@ -207,14 +256,8 @@ static int on_record(void *ctx, const struct csv_field *f, size_t n,
 		if ((rc = take_table_columns(in, line, err)))
 			return rc;
 	}
-	if (n != in->ncols)
-		return mlfs_fail(err, -EINVAL, "line %llu, column %zu: expected %u fields, found %zu",
-				 (unsigned long long)line, (n < in->ncols ? n : in->ncols) + 1,
-				 in->ncols, n);
-	for (uint32_t i = 0; i < n; i++)
-		if ((rc = ingest_type_value(&in->types[i], in->t.declared, f[i].p,
-					    f[i].len, line, i, in->names[i], err)))
-			return rc;
+	if ((rc = check_row(in, in->types, f, n, line, err)))
+		return rc;
 	return in->sink.row(in->ctx, f, n, line, err);
 }
 
@@ -268,12 +311,141 @@ bool ingest_failed(const struct ingest *in)
 	return in->fail_code != 0;
 }
 
+/* ---- whole lines checked across the pool (ingest.h, INGEST_PAR_MIN) ---- */
+
+/* One part of a piece: whole lines, checked by a reader of its own. */
+struct par_part {
+	const struct ingest *in;
+	const char *p;
+	size_t len;
+	enum col_type *types;	/* the types as the piece began, widened */
+	uint64_t lines, rows;
+	int rc;
+};
+
+static int on_part_record(void *ctx, const struct csv_field *f, size_t n,
+			  uint64_t line, struct mlfs_err *err)
+{
+	struct par_part *pt = ctx;
+	int rc = check_row(pt->in, pt->types, f, n, line, err);
+	pt->rows += !rc;
+	return rc;
+}
+
+static void part_check(void *arg, int t, size_t lo, size_t hi)
+{
+	struct par_part *parts = arg;
+	(void)t;
+	for (size_t i = lo; i < hi; i++) {
+		struct par_part *pt = &parts[i];
+		struct mlfs_err err = { 0 };
+		struct csv_reader *r = csv_reader_new(INGEST_MAX_RECORD, on_part_record, pt);
+		/* Bad UTF-8 is left to the serial parse, which says where. */
+		bool utf8 = csv_utf8_valid(pt->p, pt->len);
+		if (r && utf8)
+			csv_reader_utf8_checked(r);
+		pt->rc = !r ? -ENOMEM : !utf8 ? -EINVAL : csv_reader_feed(r, pt->p, pt->len, &err);
+		if (!pt->rc)
+			pt->rc = csv_reader_finish(r, &err);
+		pt->lines = r ? csv_reader_lines(r) : 0;
+		csv_reader_free(r);
+	}
+}
+
+/* Did the N parts pass as the serial parse would: no error, one row per
+ * line (no blank line), and no type widened before the last part (each
+ * part began with the types as the piece began)? */
+static bool parts_agree(const struct ingest *in, const struct par_part *pt,
+			size_t n)
+{
+	size_t tbytes = in->ncols * sizeof(enum col_type);
+	for (size_t i = 0; i < n; i++)
+		if (pt[i].rc || pt[i].rows != pt[i].lines ||
+		    (i + 1 < n && memcmp(pt[i].types, in->types, tbytes)))
+			return false;
+	return true;
+}
+
+/* Split P[0..LEN) (whole lines) into N parts of about equal size, each
+ * ending at a line's end; parts may be empty. */
+static void parts_split(struct par_part *pt, size_t n, const char *p, size_t len)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t want = i + 1 == n ? len : len / n * (i + 1);
+		size_t end = at;
+		if (want > at) {
+			const char *nl = memchr(p + want - 1, '\n', len - (want - 1));
+			end = nl ? (size_t)(nl - p) + 1 : len;
+		}
+		pt[i].p = p + at;
+		pt[i].len = end - at;
+		at = end;
+	}
+}
+
+/* Check the whole lines at the start of *DATA across the pool and hand
+ * them to rows_text; *DATA and *LEN move past what was taken.  Taking
+ * nothing (0 and *LEN unchanged) leaves the piece to the serial parse. */
+static int write_parallel(struct ingest *in, const char **data, size_t *len,
+			  struct mlfs_err *err)
+{
+	struct par_pool *pool = par_default();
+	size_t n = (size_t)par_threads(pool);
+	if (!in->sink.rows_text || n < 2 || *len < INGEST_PAR_MIN)
+		return 0;
+	if (!in->have_cols || !csv_reader_between(in->csv)) {
+		/* The header, or the record the last piece left unfinished,
+		 * goes serially up to its line's end. */
+		const char *nl = memchr(*data, '\n', *len);
+		size_t k = nl ? (size_t)(nl - *data) + 1 : 0;
+		int rc = k ? ingest_fail(in, csv_reader_feed(in->csv, *data, k, err)) : 0;
+		*data += k;
+		*len -= k;
+		if (rc || !k || !in->have_cols || !csv_reader_between(in->csv) ||
+		    *len < INGEST_PAR_MIN)
+			return rc;
+	}
+	const char *p = *data, *last = memrchr(p, '\n', *len);
+	size_t whole = last ? (size_t)(last - p) + 1 : 0;
+	if (whole < INGEST_PAR_MIN || memchr(p, '"', whole) || memchr(p, '\r', whole))
+		return 0;
+	struct par_part *pt = calloc(n, sizeof(*pt));
+	enum col_type *types = calloc(n * in->ncols, sizeof(*types));
+	int rc = 0;
+	if (!pt || !types)
+		goto out;
+	parts_split(pt, n, p, whole);
+	for (size_t i = 0; i < n; i++) {
+		pt[i].in = in;
+		pt[i].types = types + i * in->ncols;
+		memcpy(pt[i].types, in->types, in->ncols * sizeof(*types));
+	}
+	par_range(pool, n, part_check, pt);
+	if (!parts_agree(in, pt, n))
+		goto out;
+	uint64_t rows = 0;
+	for (size_t i = 0; i < n; i++)
+		rows += pt[i].rows;
+	memcpy(in->types, pt[n - 1].types, in->ncols * sizeof(*types));
+	csv_reader_skip_lines(in->csv, rows);
+	rc = ingest_fail(in, in->sink.rows_text(in->ctx, p, whole, rows, err));
+	*data += whole;
+	*len -= whole;
+out:
+	free(pt);
+	free(types);
+	return rc;
+}
+
 int ingest_write(struct ingest *in, const char *data, size_t len,
 		 struct mlfs_err *err)
 {
 	int rc = ingest_check(in, err);
 	in->fed |= len > 0;
 	if (!rc)
+		rc = write_parallel(in, &data, &len, err);
+	if (!rc && len)
 		rc = ingest_fail(in, csv_reader_feed(in->csv, data, len, err));
 	return rc;
 }

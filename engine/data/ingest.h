@@ -63,6 +63,14 @@ struct ingest_sink {
 	 * Fields are valid during the call only. */
 	int (*row)(void *ctx, const struct csv_field *f, size_t n,
 		   uint64_t line, struct mlfs_err *err);
+	/* Optional: NROWS checked rows at once, as TEXT[0..LEN) that is
+	 * already their canonical form (whole lines, no quote, CR or blank
+	 * line: each line one row of ingest_ncols fields, written back as
+	 * is).  With it, ingest_write checks the whole lines of a large
+	 * piece across the thread pool (par.h) and hands them here instead
+	 * of row by row. */
+	int (*rows_text)(void *ctx, const char *text, size_t len,
+			 uint64_t nrows, struct mlfs_err *err);
 };
 
 struct ingest;
@@ -74,7 +82,14 @@ int ingest_new(const struct ingest_table *t, const struct ingest_sink *sink,
 void ingest_free(struct ingest *in);
 
 /* Parse the next LEN bytes.  After an error every later call fails with
- * the same errno ("an earlier write to this file failed"). */
+ * the same errno ("an earlier write to this file failed").  A piece of
+ * INGEST_PAR_MIN bytes or more, once the columns are known, is checked
+ * across the pool when the sink takes rows_text: its whole lines in
+ * contiguous parts, each by its own reader with the types as they stand;
+ * when every part passes and no part but the last widened a type, the
+ * lines go to rows_text, else the piece is parsed serially as always (so
+ * errors, line numbers and widening are the serial ones). */
+#define INGEST_PAR_MIN (128u << 10)
 int ingest_write(struct ingest *in, const char *data, size_t len,
 		 struct mlfs_err *err);
 /* The text so far is complete (a commit): a last line without a newline

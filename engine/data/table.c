@@ -628,10 +628,36 @@ static int on_row(void *ctx, const struct csv_field *f, size_t n,
 	return 0;
 }
 
+/* The ingest sink: NROWS checked rows whose text is already canonical
+ * (ingest.h), cut into chunks where on_row would have cut them: after the
+ * row that brings a chunk to TABLE_CHUNK_BYTES. */
+static int on_rows_text(void *ctx, const char *text, size_t len,
+			uint64_t nrows, struct mlfs_err *err)
+{
+	struct table_writer *w = ctx;
+	int rc = 0;
+
+	while (len && !rc) {
+		size_t need = w->chunk.len < TABLE_CHUNK_BYTES ?
+			      TABLE_CHUNK_BYTES - w->chunk.len : 1;
+		const char *nl = need <= len ? memchr(text + need - 1, '\n', len - (need - 1)) : NULL;
+		size_t take = nl ? (size_t)(nl - text) + 1 : len;
+		if ((rc = buf_append(&w->chunk, text, take)))
+			break;
+		text += take;
+		len -= take;
+		if (nl)
+			rc = stage_chunk(w, err);
+	}
+	w->rows += nrows;
+	w->dirty |= nrows > 0;
+	return rc;
+}
+
 int table_writer_open(struct store *s, const char *name, bool replace,
 		      struct table_writer **out, struct mlfs_err *err)
 {
-	static const struct ingest_sink sink = { on_columns, on_row };
+	static const struct ingest_sink sink = { on_columns, on_row, on_rows_text };
 	struct table_writer *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;

@@ -889,7 +889,7 @@ static int on_row(void *ctx, const struct csv_field *f, size_t n,
 int features_writer_open(struct store *s, const char *name, bool replace,
 			 struct features_writer **out, struct mlfs_err *err)
 {
-	static const struct ingest_sink sink = { on_columns, on_row };
+	static const struct ingest_sink sink = { on_columns, on_row, NULL };
 	struct fmeta m;
 	int rc = features_meta_load(s, NULL, name, &m);
 	if (rc)

@@ -206,6 +206,67 @@ def test_error_in_later_write_drops_whole_stream(orders):
     assert read(d) == before
 
 
+def order_rows(first, n, bad=None, text=b""):
+    """Rows I in [FIRST, FIRST + N) of the orders table; row BAD reads TEXT."""
+    return b"".join(text if i == bad else b"%d,%d,%d.%02d,2026-%02d-%02d\n"
+                    % (i, i % 977, i % 500, i % 100, i % 12 + 1, i % 28 + 1)
+                    for i in range(first, first + n))
+
+
+def write_pieces(path, pieces, flags):
+    """One write(2) per piece (pieces of 1 MiB reach the daemon whole);
+    raises OSError from the write or the close, closing the file either way."""
+    fd = os.open(path, flags)
+    try:
+        for p in pieces:
+            assert os.write(fd, p) == len(p)
+    finally:
+        os.close(fd)
+
+
+def test_large_pieces_load_exactly(orders):
+    """Pieces of 1 MiB (cp's) are checked across the daemon's thread pool:
+    the table reads back byte for byte, typed as the rows say."""
+    d = orders.p("tables", "orders", "data.csv")
+    head = b"order_id,customer_id,amount,order_date\n"
+    body = order_rows(1, 150000)
+    pieces = [head + body[:1 << 20]] + [body[i:i + (1 << 20)] for i in range(1 << 20, len(body), 1 << 20)]
+    write_pieces(d, pieces, os.O_WRONLY | os.O_TRUNC)
+    assert read(d) == head + body
+    assert read(orders.p("tables", "orders", "schema")) == \
+        b"order_id int\ncustomer_id int\namount float\norder_date date\n"
+    # A float in an int column deep in a later piece widens the column.
+    more = order_rows(150001, 60000, bad=200000, text=b"200000,3.5,1.25,2026-01-01\n")
+    write_pieces(d, [more], os.O_WRONLY | os.O_APPEND)
+    assert read(d) == head + body + more
+    assert b"customer_id float\n" in read(orders.p("tables", "orders", "schema"))
+
+
+@pytest.mark.parametrize("bad,text,reason", [
+    (70000, b"70000,1,x,2026-01-01\n", "line 70001, column 3: 'x' is not a valid float for column 'amount'"),
+    (90000, b"90000,1\n", "line 90001, column 3: expected 4 fields, found 2"),
+    (80000, b"80000,1,1e400,2026-01-01\n", "line 80001, column 3: '1e400' is not a finite number"),
+])
+def test_bad_row_inside_a_large_piece(orders, bad, text, reason):
+    """A bad row in the middle of a piece checked across the pool fails
+    that write() with EINVAL and its line in /log; the table is unchanged."""
+    d = orders.p("tables", "orders", "data.csv")
+    put(orders.p("tables", "orders", "schema"),
+        "order_id int\ncustomer_id int\namount float\norder_date date\n")
+    before = read(d)
+    head = b"order_id,customer_id,amount,order_date\n"
+    body = order_rows(1, 100000, bad=bad, text=text)
+    cut = body.index(b"\n", 1 << 20) + 1
+    with pytest.raises(OSError) as e:
+        write_pieces(d, [head + body[:40000], body[40000:cut], body[cut:]],
+                     os.O_WRONLY | os.O_TRUNC)
+    assert e.value.errno == errno.EINVAL
+    path, msg = last_log(orders)
+    assert path == "/tables/orders/data.csv"
+    assert reason in msg, msg
+    assert read(d) == before
+
+
 def test_readers_see_old_rows_during_write(orders):
     d = orders.p("tables", "orders", "data.csv")
     before = read(d)

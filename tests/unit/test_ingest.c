@@ -57,7 +57,7 @@ static const enum col_type types_ab[] = { COL_INT, COL_STRING };
 static int run(const struct ingest_table *t, const char *text, size_t step,
 	       struct seen *s, struct mlfs_err *err)
 {
-	static const struct ingest_sink sink = { on_columns, on_row };
+	static const struct ingest_sink sink = { on_columns, on_row, NULL };
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(ingest_new(t, &sink, s, &s->in), 0);
 	size_t len = strlen(text);
@@ -226,7 +226,7 @@ static void test_flush_keeps_counting_lines(void **state)
 static void test_flush_before_text_keeps_the_mark(void **state)
 {
 	(void)state;
-	static const struct ingest_sink sink = { on_columns, on_row };
+	static const struct ingest_sink sink = { on_columns, on_row, NULL };
 	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
 	struct seen s = { 0 };
 	assert_int_equal(ingest_new(&t, &sink, &s, &s.in), 0);
@@ -238,8 +238,165 @@ static void test_flush_before_text_keeps_the_mark(void **state)
 	done(&s);
 }
 
+/* ---- large pieces checked across the pool (MLFS_THREADS=3 in main) ---- */
+
+/* The rows_text sink: the lines as on_row shows rows ("f1|f2"), and how
+ * many rows came this way. */
+static uint64_t bulk_rows;
+
+static int on_rows_text(void *ctx, const char *text, size_t len,
+			uint64_t nrows, struct mlfs_err *err)
+{
+	struct seen *s = ctx;
+	(void)err;
+	for (size_t i = 0; i < len; i++)
+		buf_putc(&s->out, text[i] == ',' ? '|' : text[i]);
+	bulk_rows += nrows;
+	return 0;
+}
+
+/* Rows "I,vI" for I in [FROM, FROM + N) into B; the row numbered BAD
+ * (when in range) reads TEXT instead. */
+static void gen_rows(struct buf *b, size_t from, size_t n, size_t bad,
+		     const char *text)
+{
+	for (size_t i = from; i < from + n; i++) {
+		if (i == bad)
+			buf_puts(b, text);
+		else
+			buf_printf(b, "%zu,v%zu\n", i, i);
+	}
+}
+
+/* TEXT in pieces: its first line alone, then pieces of STEP bytes, into a
+ * front end over T whose sink takes rows_text when BULK.  Returns the
+ * status; S->out holds what the sink saw. */
+static int run_pieces(const struct ingest_table *t, const struct buf *text,
+		      size_t step, bool bulk, struct seen *s,
+		      struct mlfs_err *err)
+{
+	static const struct ingest_sink serial = { on_columns, on_row, NULL };
+	static const struct ingest_sink pooled = { on_columns, on_row, on_rows_text };
+	memset(s, 0, sizeof(*s));
+	bulk_rows = 0;
+	assert_int_equal(ingest_new(t, bulk ? &pooled : &serial, s, &s->in), 0);
+	size_t first = (size_t)((const char *)memchr(text->data, '\n', text->len) - text->data) + 1;
+	int rc = ingest_write(s->in, text->data, first, err);
+	for (size_t off = first; off < text->len && !rc; off += step) {
+		size_t n = text->len - off < step ? text->len - off : step;
+		rc = ingest_write(s->in, text->data + off, n, err);
+	}
+	if (!rc)
+		rc = ingest_flush(s->in, err);
+	buf_putc(&s->out, '\0');
+	return rc;
+}
+
+/* Both ways over T: the same status, message, sink output and types;
+ * at least MIN_BULK rows (none when 0) through rows_text. */
+static void same_both_ways(const struct ingest_table *t, const struct buf *text,
+			   size_t step, int want_rc, uint64_t min_bulk)
+{
+	struct mlfs_err e1 = { 0 }, e2 = { 0 };
+	struct seen a, b;
+	assert_int_equal(run_pieces(t, text, step, false, &a, &e1), want_rc);
+	assert_int_equal(bulk_rows, 0);
+	assert_int_equal(run_pieces(t, text, step, true, &b, &e2), want_rc);
+	assert_true(min_bulk ? bulk_rows >= min_bulk : bulk_rows == 0);
+	assert_string_equal(e1.msg, e2.msg);
+	assert_string_equal(a.out.data, b.out.data);
+	assert_memory_equal(ingest_types(a.in), ingest_types(b.in),
+			    ingest_ncols(a.in) * sizeof(enum col_type));
+	done(&a);
+	done(&b);
+}
+
+static void test_large_pieces_checked_across_the_pool(void **state)
+{
+	(void)state;
+	struct ingest_table t = TABLE_AB(true, false, INGEST_SAME_COLUMNS);
+	struct buf text = { 0 };
+	gen_rows(&text, 1, 60000, 0, NULL);
+	/* Pieces that end mid-line carry the rest into the next one. */
+	same_both_ways(&t, &text, 300000, 0, 59990);
+	same_both_ways(&t, &text, 1 << 20, 0, 59990);
+	/* Small pieces never take the pool. */
+	same_both_ways(&t, &text, 4096, 0, 0);
+	/* Blank lines and CRLF: the serial parse, lines counted alike. */
+	buf_reset(&text);
+	gen_rows(&text, 1, 20000, 0, NULL);
+	buf_puts(&text, "\n20001,a\r\n");
+	gen_rows(&text, 20002, 20000, 40000, "x,y\n");
+	same_both_ways(&t, &text, 1 << 20, -EINVAL, 0);
+	buf_free(&text);
+}
+
+/* 60,000 rows "I,vI" (row I on line I) in one pooled piece over T, row
+ * BAD reading ROW: the write fails with MSG, as the serial parse's, and
+ * the front end stays failed. */
+static void bad_in_piece(const struct ingest_table *t, size_t bad,
+			 const char *row, const char *msg)
+{
+	struct buf text = { 0 };
+	struct mlfs_err err = { 0 };
+	struct seen s;
+	gen_rows(&text, 1, 60000, bad, row);
+	same_both_ways(t, &text, 1 << 20, -EINVAL, 0);
+	assert_int_equal(run_pieces(t, &text, 1 << 20, true, &s, &err), -EINVAL);
+	assert_string_equal(err.msg, msg);
+	assert_true(ingest_failed(s.in));
+	assert_int_equal(ingest_write(s.in, "1,x\n", 4, &err), -EINVAL);
+	done(&s);
+	buf_free(&text);
+}
+
+static void test_bad_row_in_a_pooled_piece(void **state)
+{
+	(void)state;
+	struct ingest_table t = TABLE_AB(true, false, INGEST_SAME_COLUMNS);
+	/* In the last and the middle third of the piece. */
+	bad_in_piece(&t, 50000, "oops,z\n",
+		     "line 50000, column 1: 'oops' is not a valid int for column 'a'");
+	bad_in_piece(&t, 30000, "7\n", "line 30000, column 2: expected 2 fields, found 1");
+	/* Bad UTF-8 in a part: the serial parse says where. */
+	bad_in_piece(&t, 45000, "45000,caf\xc3\n",
+		     "line 45000, column 2: invalid UTF-8 or a NUL byte");
+}
+
+static void test_widening_in_a_pooled_piece(void **state)
+{
+	(void)state;
+	struct ingest_table t = TABLE_AB(false, false, INGEST_SAME_COLUMNS);
+	struct buf text = { 0 };
+	struct seen s;
+	/* A float early in the piece: column a is float after it, though the
+	 * later parts saw only ints. */
+	gen_rows(&text, 1, 60000, 100, "2.5,w\n");
+	same_both_ways(&t, &text, 1 << 20, 0, 0);
+	assert_int_equal(run_pieces(&t, &text, 1 << 20, true, &s, NULL), 0);
+	assert_int_equal(ingest_types(s.in)[0], COL_FLOAT);
+	done(&s);
+	/* In the last part: taken from the pool, widened all the same. */
+	buf_reset(&text);
+	gen_rows(&text, 1, 60000, 59000, "2.5,w\n");
+	same_both_ways(&t, &text, 1 << 20, 0, 59990);
+	assert_int_equal(run_pieces(&t, &text, 1 << 20, true, &s, NULL), 0);
+	assert_int_equal(ingest_types(s.in)[0], COL_FLOAT);
+	done(&s);
+	/* Text early makes a string column, where 1e400 later is a value. */
+	buf_reset(&text);
+	gen_rows(&text, 1, 30000, 100, "abc,w\n");
+	gen_rows(&text, 30001, 30000, 50000, "1e400,w\n");
+	same_both_ways(&t, &text, 1 << 20, 0, 0);
+	assert_int_equal(run_pieces(&t, &text, 1 << 20, true, &s, NULL), 0);
+	assert_int_equal(ingest_types(s.in)[0], COL_STRING);
+	done(&s);
+	buf_free(&text);
+}
+
 int main(void)
 {
+	setenv("MLFS_THREADS", "3", 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replace_takes_the_first_line),
 		cmocka_unit_test(test_append_header_rule),
@@ -249,6 +406,9 @@ int main(void)
 		cmocka_unit_test(test_rows_checked_and_latched),
 		cmocka_unit_test(test_flush_keeps_counting_lines),
 		cmocka_unit_test(test_flush_before_text_keeps_the_mark),
+		cmocka_unit_test(test_large_pieces_checked_across_the_pool),
+		cmocka_unit_test(test_bad_row_in_a_pooled_piece),
+		cmocka_unit_test(test_widening_in_a_pooled_piece),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
