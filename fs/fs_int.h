@@ -373,6 +373,12 @@ struct fs {
 	pthread_mutex_t files_lock;
 	struct file *files;
 	struct dir_list *dirs;		/* open directories (ops.c) */
+	/* Released handles kept for the next opens (ops.c, at most
+	 * FS_SPARE_FILES): a handle is 9 KB, which malloc takes from the
+	 * opening thread's arena, and its RELEASE, on another worker, made
+	 * free() wait on that arena's lock while the next open held it. */
+	struct file *spare;
+	unsigned nspare;
 
 	/* Exchange answers kept for a writer's session (kind/exchange.c):
 	 * guarded by exchange_lock. */
@@ -542,6 +548,11 @@ struct kind {
 	bool pageable;
 	enum fs_cache cache;
 	bool stream;		/* nonseekable: reads keep their own position */
+	/* A handle's content is made at its open and never changes after
+	 * (records): a read takes no handle lock, so the RELEASE the kernel
+	 * sends as soon as it has the reply does not wait for the reading
+	 * thread to unlock (a futex sleep and wake-up per lookup). */
+	bool fixed;
 	/* Type bits and size of N into ST; *DATA_MTIME when the content
 	 * keeps its own change time (0 if not). */
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,

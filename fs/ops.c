@@ -514,10 +514,19 @@ static bool is_writer(int flags)
 /* A new handle, zeroed but for its node's two path buffers (8 KB, set
  * by whoever resolves the node): clearing them was a tenth of the
  * daemon's work for an online lookup. */
+/* Spare handles kept at most (fs->spare). */
+#define FS_SPARE_FILES 8
+
 static struct file *file_new(struct fs *fs)
 {
-	struct file *f = malloc(sizeof(*f));
-	if (!f)
+	pthread_mutex_lock(&fs->files_lock);
+	struct file *f = fs->spare;
+	if (f) {
+		fs->spare = f->next;
+		fs->nspare--;
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	if (!f && !(f = malloc(sizeof(*f))))
 		mlfs_oom();
 	size_t node_end = offsetof(struct file, node) + sizeof(f->node);
 	memset(f, 0, offsetof(struct file, node));
@@ -556,7 +565,16 @@ static void file_free(struct fs *fs, struct file *f)
 		fs_namespace_changed(fs);
 	}
 	pthread_mutex_destroy(&f->lock);
-	free(f);
+	pthread_mutex_lock(&fs->files_lock);
+	bool keep = fs->nspare < FS_SPARE_FILES;
+	if (keep) {
+		f->next = fs->spare;
+		fs->spare = f;
+		fs->nspare++;
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	if (!keep)
+		free(f);
 }
 
 void fs_files_free_all(struct fs *fs)
@@ -565,6 +583,12 @@ void fs_files_free_all(struct fs *fs)
 		file_free(fs, fs->files);
 	while (fs->dirs)
 		dir_list_free(fs, fs->dirs);
+	while (fs->spare) {
+		struct file *f = fs->spare;
+		fs->spare = f->next;
+		free(f);
+	}
+	fs->nspare = 0;
 }
 
 static int open_node(struct fs *fs, struct file *f, int flags,
@@ -718,9 +742,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct mlfs_err err = { 0 };
 
 	fs_count(fs, FS_OP_READ);
-	pthread_mutex_lock(&f->lock);
+	/* A fixed content needs no lock: nothing changes it, and RELEASE
+	 * comes only after the reply. */
+	bool lock = !k->fixed;
+	if (lock)
+		pthread_mutex_lock(&f->lock);
 	int rc = k->read ? k->read(fs, f, req, size, off, &err) : -EISDIR;
-	pthread_mutex_unlock(&f->lock);
+	if (lock)
+		pthread_mutex_unlock(&f->lock);
 	if (rc == -EISDIR)
 		fuse_reply_err(req, EISDIR);
 	else if (rc < 0)
