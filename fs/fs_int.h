@@ -525,6 +525,9 @@ struct file {
 	enum fs_open_how how;	/* as fs_inode_open said */
 	bool unseen;		/* written since a flush last waited for the
 				 * notifier (under lock) */
+	/* Release and the reads of a fixed kind in progress: the last to
+	 * end frees the handle (ops.c file_put). */
+	_Atomic unsigned refs;
 };
 
 /* read() and commit() answered REQ themselves, or will later. */
@@ -549,9 +552,9 @@ struct kind {
 	enum fs_cache cache;
 	bool stream;		/* nonseekable: reads keep their own position */
 	/* A handle's content is made at its open and never changes after
-	 * (records): a read takes no handle lock, so the RELEASE the kernel
-	 * sends as soon as it has the reply does not wait for the reading
-	 * thread to unlock (a futex sleep and wake-up per lookup). */
+	 * (records): a read holds a reference instead of the handle's lock,
+	 * so the RELEASE the kernel sends once it has the reply never sleeps
+	 * on that lock while the reading worker finishes its writev. */
 	bool fixed;
 	/* Type bits and size of N into ST; *DATA_MTIME when the content
 	 * keeps its own change time (0 if not). */

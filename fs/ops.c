@@ -11,6 +11,7 @@
  * flush() commits only what was written since the last commit; release()
  * commits whatever is still pending and cannot report errors. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -532,6 +533,7 @@ static struct file *file_new(struct fs *fs)
 	memset(f, 0, offsetof(struct file, node));
 	memset((char *)f + node_end, 0, sizeof(*f) - node_end);
 	node_clear(&f->node);
+	atomic_init(&f->refs, 1);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_lock(&fs->files_lock);
 	f->next = fs->files;
@@ -575,6 +577,13 @@ static void file_free(struct fs *fs, struct file *f)
 	pthread_mutex_unlock(&fs->files_lock);
 	if (!keep)
 		free(f);
+}
+
+/* Drop a reference to F (its open's, or a read's); the last frees it. */
+static void file_put(struct fs *fs, struct file *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1)
+		file_free(fs, f);
 }
 
 void fs_files_free_all(struct fs *fs)
@@ -742,18 +751,24 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct mlfs_err err = { 0 };
 
 	fs_count(fs, FS_OP_READ);
-	/* A fixed content needs no lock: nothing changes it, and RELEASE
-	 * comes only after the reply. */
-	bool lock = !k->fixed;
-	if (lock)
+	/* RELEASE may come as soon as the kernel has the reply, before this
+	 * worker is done with it: a fixed content is read under a reference
+	 * (taken before the reply, so before any RELEASE), others under the
+	 * handle's lock, which release takes too. */
+	bool fixed = k->fixed;
+	if (fixed)
+		atomic_fetch_add(&f->refs, 1);
+	else
 		pthread_mutex_lock(&f->lock);
 	int rc = k->read ? k->read(fs, f, req, size, off, &err) : -EISDIR;
-	if (lock)
+	if (!fixed)
 		pthread_mutex_unlock(&f->lock);
 	if (rc == -EISDIR)
 		fuse_reply_err(req, EISDIR);
 	else if (rc < 0)
 		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
+	if (fixed)
+		file_put(fs, f);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -856,7 +871,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&f->lock);
 	if (rc)
 		fs_log_failure(fs, f->node.path, rc, &err);
-	file_free(fs, f);
+	file_put(fs, f);
 	fuse_reply_err(req, 0);
 }
 
