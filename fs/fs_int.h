@@ -373,6 +373,12 @@ struct fs {
 	pthread_mutex_t files_lock;
 	struct file *files;
 	struct dir_list *dirs;		/* open directories (ops.c) */
+	/* Released handles kept for the next opens (ops.c, at most
+	 * FS_SPARE_FILES): a handle is 9 KB, which malloc takes from the
+	 * opening thread's arena, and its RELEASE, on another worker, made
+	 * free() wait on that arena's lock while the next open held it. */
+	struct file *spare;
+	unsigned nspare;
 
 	/* Exchange answers kept for a writer's session (kind/exchange.c):
 	 * guarded by exchange_lock. */
@@ -519,6 +525,9 @@ struct file {
 	enum fs_open_how how;	/* as fs_inode_open said */
 	bool unseen;		/* written since a flush last waited for the
 				 * notifier (under lock) */
+	/* Release and the reads of a fixed kind in progress: the last to
+	 * end frees the handle (ops.c file_put). */
+	_Atomic unsigned refs;
 };
 
 /* read() and commit() answered REQ themselves, or will later. */
@@ -542,6 +551,11 @@ struct kind {
 	bool pageable;
 	enum fs_cache cache;
 	bool stream;		/* nonseekable: reads keep their own position */
+	/* A handle's content is made at its open and never changes after
+	 * (records): a read holds a reference instead of the handle's lock,
+	 * so the RELEASE the kernel sends once it has the reply never sleeps
+	 * on that lock while the reading worker finishes its writev. */
+	bool fixed;
 	/* Type bits and size of N into ST; *DATA_MTIME when the content
 	 * keeps its own change time (0 if not). */
 	int (*stat)(struct fs *fs, const struct node *n, struct stat *st,

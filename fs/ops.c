@@ -11,6 +11,7 @@
  * flush() commits only what was written since the last commit; release()
  * commits whatever is still pending and cannot report errors. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -514,15 +515,25 @@ static bool is_writer(int flags)
 /* A new handle, zeroed but for its node's two path buffers (8 KB, set
  * by whoever resolves the node): clearing them was a tenth of the
  * daemon's work for an online lookup. */
+/* Spare handles kept at most (fs->spare). */
+#define FS_SPARE_FILES 8
+
 static struct file *file_new(struct fs *fs)
 {
-	struct file *f = malloc(sizeof(*f));
-	if (!f)
+	pthread_mutex_lock(&fs->files_lock);
+	struct file *f = fs->spare;
+	if (f) {
+		fs->spare = f->next;
+		fs->nspare--;
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	if (!f && !(f = malloc(sizeof(*f))))
 		mlfs_oom();
 	size_t node_end = offsetof(struct file, node) + sizeof(f->node);
 	memset(f, 0, offsetof(struct file, node));
 	memset((char *)f + node_end, 0, sizeof(*f) - node_end);
 	node_clear(&f->node);
+	atomic_init(&f->refs, 1);
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_mutex_lock(&fs->files_lock);
 	f->next = fs->files;
@@ -556,7 +567,23 @@ static void file_free(struct fs *fs, struct file *f)
 		fs_namespace_changed(fs);
 	}
 	pthread_mutex_destroy(&f->lock);
-	free(f);
+	pthread_mutex_lock(&fs->files_lock);
+	bool keep = fs->nspare < FS_SPARE_FILES;
+	if (keep) {
+		f->next = fs->spare;
+		fs->spare = f;
+		fs->nspare++;
+	}
+	pthread_mutex_unlock(&fs->files_lock);
+	if (!keep)
+		free(f);
+}
+
+/* Drop a reference to F (its open's, or a read's); the last frees it. */
+static void file_put(struct fs *fs, struct file *f)
+{
+	if (atomic_fetch_sub(&f->refs, 1) == 1)
+		file_free(fs, f);
 }
 
 void fs_files_free_all(struct fs *fs)
@@ -565,6 +592,12 @@ void fs_files_free_all(struct fs *fs)
 		file_free(fs, fs->files);
 	while (fs->dirs)
 		dir_list_free(fs, fs->dirs);
+	while (fs->spare) {
+		struct file *f = fs->spare;
+		fs->spare = f->next;
+		free(f);
+	}
+	fs->nspare = 0;
 }
 
 static int open_node(struct fs *fs, struct file *f, int flags,
@@ -718,13 +751,24 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct mlfs_err err = { 0 };
 
 	fs_count(fs, FS_OP_READ);
-	pthread_mutex_lock(&f->lock);
+	/* RELEASE may come as soon as the kernel has the reply, before this
+	 * worker is done with it: a fixed content is read under a reference
+	 * (taken before the reply, so before any RELEASE), others under the
+	 * handle's lock, which release takes too. */
+	bool fixed = k->fixed;
+	if (fixed)
+		atomic_fetch_add(&f->refs, 1);
+	else
+		pthread_mutex_lock(&f->lock);
 	int rc = k->read ? k->read(fs, f, req, size, off, &err) : -EISDIR;
-	pthread_mutex_unlock(&f->lock);
+	if (!fixed)
+		pthread_mutex_unlock(&f->lock);
 	if (rc == -EISDIR)
 		fuse_reply_err(req, EISDIR);
 	else if (rc < 0)
 		fuse_reply_err(req, -fs_log_failure(fs, f->node.path, rc, &err));
+	if (fixed)
+		file_put(fs, f);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *data,
@@ -827,7 +871,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	pthread_mutex_unlock(&f->lock);
 	if (rc)
 		fs_log_failure(fs, f->node.path, rc, &err);
-	file_free(fs, f);
+	file_put(fs, f);
 	fuse_reply_err(req, 0);
 }
 

@@ -49,6 +49,7 @@ static void *state_new(void)
 		for (size_t i = 0; i < TRACKING_STRIPES; i++)
 			pthread_mutex_init(&t->runs[i], NULL);
 		pthread_mutex_init(&t->cache_lock, NULL);
+		pthread_mutex_init(&t->memo_lock, NULL);
 	}
 	return t;
 }
@@ -61,6 +62,8 @@ static void state_free(void *p)
 	for (size_t i = 0; i < TRACKING_STRIPES; i++)
 		pthread_mutex_destroy(&t->runs[i]);
 	pthread_mutex_destroy(&t->cache_lock);
+	tracking_memo_free(t->memo);
+	pthread_mutex_destroy(&t->memo_lock);
 	free(t);
 }
 
@@ -86,6 +89,13 @@ int tracking_run_begin(struct store *s, const char *exp, const char *run,
 	}
 	pthread_mutex_lock(&t->runs[tracking_run_stripe(*eid, run)]);
 	return 0;
+}
+
+void tracking_run_lock(struct store *s, uint64_t eid, const char *run)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_rwlock_rdlock(&t->exps);
+	pthread_mutex_lock(&t->runs[tracking_run_stripe(eid, run)]);
 }
 
 void tracking_run_end(struct store *s, uint64_t eid, const char *run)

@@ -39,7 +39,14 @@ struct tracking_state {
 	char cache_exp[TRACKING_KEY_MAX + 1];
 	uint64_t cache_version;
 	struct buf cache_text;
+	/* The metric last logged, what its next point would read
+	 * (tracking_metric.c): guarded by memo_lock, NULL until then. */
+	pthread_mutex_t memo_lock;
+	struct tracking_memo *memo;
 };
+
+/* Free what tracking_metric.c keeps in the state (NULL: nothing). */
+void tracking_memo_free(struct tracking_memo *m);
 
 /* This store's tracking state, made on first use; lives until store_close. */
 struct tracking_state *tracking_state_get(struct store *s);
@@ -55,7 +62,11 @@ void tracking_key_item(struct buf *k, char kind, uint64_t eid, const char *run,
  * itself need not exist (a run being made). */
 int tracking_run_begin(struct store *s, const char *exp, const char *run,
 		       uint64_t *eid);
-/* End what tracking_run_begin began. */
+/* Begin a change to run RUN of experiment EID, known to exist when it
+ * was read: the locks of tracking_run_begin (the caller checks that
+ * nothing changed since, e.g. with `version`). */
+void tracking_run_lock(struct store *s, uint64_t eid, const char *run);
+/* End what tracking_run_begin or tracking_run_lock began. */
 void tracking_run_end(struct store *s, uint64_t eid, const char *run);
 /* The stripe of runs[] that guards run RUN of experiment EID. */
 size_t tracking_run_stripe(uint64_t eid, const char *run);

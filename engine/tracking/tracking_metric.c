@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
@@ -154,60 +156,212 @@ static int log_point(void *ctx, const struct point *pt)
 	return buf_append(&lc->block, line, n);
 }
 
-/* Set KEY's latest value text in the run's x/L record, into batch B. */
-static int put_latest_row(struct store *s, struct store_batch *b, uint64_t eid,
-			  const char *run, const char *key, const char *vt,
-			  size_t vtl)
+/* *V: the run's x/L record OLD (len 0: none yet) with KEY's latest
+ * value text set to VT.  0 or -EIO (OLD undecodable). */
+static int latest_row(const struct buf *old, const char *key, const char *vt,
+		      size_t vtl, struct buf *v)
 {
-	struct buf k = { 0 }, old = { 0 }, v = { 0 };
 	struct dec *d = NULL;
-	size_t n = 0;
+	size_t n = 0, keyl = strlen(key);
 	bool have = false;
-	tracking_key_run(&k, 'L', eid, run);
-	int rc = store_get(s, NULL, k.data, k.len, &old, NULL);
-	if (rc == 0) {
-		d = codec_dec_new(old.data, old.len);
-		if (!d) {
-			rc = -EIO;
-			goto out;
-		}
+	int rc = 0;
+	if (old->len) {
+		d = codec_dec_new(old->data, old->len);
+		if (!d)
+			return -EIO;
 		n = codec_dval_len(codec_dec_root(d));
-	} else if (rc != -ENOENT) {
-		goto out;
 	}
-	rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *kp;
 		size_t kl;
 		if (codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) &&
-		    kl == strlen(key) && !memcmp(kp, key, kl))
+		    kl == keyl && !memcmp(kp, key, kl))
 			have = true;
 	}
-	codec_enc_map(&v, (uint32_t)(n + !have));
-	for (size_t i = 0; i < n; i++) {
+	buf_reset(v);
+	codec_enc_map(v, (uint32_t)(n + !have));
+	for (size_t i = 0; i < n && !rc; i++) {
 		const char *kp, *vp;
 		size_t kl, vl;
 		if (!codec_dval_str(codec_dval_key_at(codec_dec_root(d), i), &kp, &kl) ||
 		    !codec_dval_str(codec_dval_val_at(codec_dec_root(d), i), &vp, &vl)) {
 			rc = -EIO;
-			goto out;
+			break;
 		}
-		codec_enc_str(&v, kp, kl);
-		if (kl == strlen(key) && !memcmp(kp, key, kl))
-			codec_enc_str(&v, vt, vtl);
+		codec_enc_str(v, kp, kl);
+		if (kl == keyl && !memcmp(kp, key, kl))
+			codec_enc_str(v, vt, vtl);
 		else
-			codec_enc_str(&v, vp, vl);
+			codec_enc_str(v, vp, vl);
 	}
 	if (!have) {
-		codec_enc_cstr(&v, key);
-		codec_enc_str(&v, vt, vtl);
+		codec_enc_cstr(v, key);
+		codec_enc_str(v, vt, vtl);
 	}
-	store_batch_put(b, k.data, k.len, v.data, v.len);
-out:
 	codec_dec_free(d);
+	return rc;
+}
+
+/* What logging a point of one metric reads before it writes: the
+ * experiment's id, the summary and the run's x/L record (the run itself
+ * only needs to exist). */
+struct log_base {
+	uint64_t eid;
+	struct summary sm;
+	struct buf latest;	/* x/L as stored; len 0: none */
+};
+
+/* What the next point of the metric last logged in a store would read,
+ * kept from that point's write while the tracking version has not moved
+ * since: every change of an experiment or a run moves it (a drop, a run
+ * made again, another point of the run, a status), and then the next
+ * point reads the store again.  Its write held the run's lock, so the
+ * version read after it covers the run as written.  Not on a remote
+ * store, where other hosts' batches do not move the version. */
+struct tracking_memo {
+	uint64_t version;	/* 0: nothing kept */
+	struct buf exp, run, key;
+	struct log_base base;
+};
+
+void tracking_memo_free(struct tracking_memo *m)
+{
+	if (!m)
+		return;
+	buf_free(&m->exp);
+	buf_free(&m->run);
+	buf_free(&m->key);
+	buf_free(&m->base.latest);
+	free(m);
+}
+
+static bool same_name(const struct buf *b, const char *s)
+{
+	size_t l = strlen(s);
+	return b->len == l && !memcmp(b->data, s, l);
+}
+
+static void set_name(struct buf *b, const char *s)
+{
+	buf_reset(b);
+	buf_append(b, s, strlen(s));
+}
+
+/* *B from the memo of EXP/RUN/KEY; *VERSION the version it holds for.
+ * False when it keeps another metric or none. */
+static bool memo_take(struct store *s, const char *exp, const char *run,
+		      const char *key, struct log_base *b, uint64_t *version)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	bool hit = false;
+	pthread_mutex_lock(&t->memo_lock);
+	struct tracking_memo *m = t->memo;
+	if (m && m->version && same_name(&m->key, key) &&
+	    same_name(&m->run, run) && same_name(&m->exp, exp)) {
+		b->eid = m->base.eid;
+		b->sm = m->base.sm;
+		buf_reset(&b->latest);
+		hit = !buf_append(&b->latest, m->base.latest.data, m->base.latest.len);
+		*version = m->version;
+	}
+	pthread_mutex_unlock(&t->memo_lock);
+	return hit;
+}
+
+/* Keep B (its latest record taken) as what EXP/RUN/KEY's next point
+ * reads; the caller holds the run's lock, its write just ended. */
+static void memo_put(struct store *s, const char *exp, const char *run,
+		     const char *key, struct log_base *b)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	pthread_mutex_lock(&t->memo_lock);
+	if (!t->memo && !(t->memo = calloc(1, sizeof(*t->memo))))
+		mlfs_oom();
+	struct tracking_memo *m = t->memo;
+	set_name(&m->exp, exp);
+	set_name(&m->run, run);
+	set_name(&m->key, key);
+	struct buf old = m->base.latest;
+	m->base = *b;
+	b->latest = old;
+	m->version = atomic_load(&t->version);
+	pthread_mutex_unlock(&t->memo_lock);
+}
+
+/* Begin logging to EXP/RUN/KEY (tracking_run_begin's locks held on 0):
+ * *B from the memo while nothing changed since, else from the store.
+ * -ENOENT (no experiment or run), -EIO. */
+static int log_begin(struct store *s, const char *exp, const char *run,
+		     const char *key, struct log_base *b)
+{
+	struct tracking_state *t = tracking_state_get(s);
+	uint64_t version;
+	if (!store_is_remote(s) && memo_take(s, exp, run, key, b, &version)) {
+		tracking_run_lock(s, b->eid, run);
+		if (atomic_load(&t->version) == version)
+			return 0;
+		tracking_run_end(s, b->eid, run);
+	}
+	struct run_info r;
+	struct buf k = { 0 };
+	int rc = tracking_run_begin(s, exp, run, &b->eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, b->eid, run, &r);
+	if (!rc) {
+		tracking_key_item(&k, 'l', b->eid, run, key);
+		rc = summary_load(s, NULL, &k, &b->sm);
+		if (rc == -ENOENT)
+			rc = 0;
+	}
+	if (!rc) {
+		tracking_key_run(&k, 'L', b->eid, run);
+		rc = store_get(s, NULL, k.data, k.len, &b->latest, NULL);
+		if (rc == -ENOENT) {
+			buf_reset(&b->latest);
+			rc = 0;
+		}
+	}
 	buf_free(&k);
-	buf_free(&old);
+	if (rc)
+		tracking_run_end(s, b->eid, run);
+	return rc;
+}
+
+/* Write LC's points (the first of them number FIRST) and the summary and
+ * x/L they make, in one batch; B->latest becomes the x/L written. */
+static int log_write(struct store *s, const char *run, const char *key,
+		     struct log_base *b, struct log_ctx *lc, uint64_t first,
+		     int64_t now_ms, struct mlfs_err *err)
+{
+	struct buf k = { 0 }, v = { 0 };
+	char vt[40];
+	size_t vtl = (size_t)buf_fmt_double(vt, lc->sm.latest.value);
+	lc->sm.mtime = now_ms;
+	int rc = latest_row(&b->latest, key, vt, vtl, &v);
+	if (rc) {
+		buf_free(&v);
+		return rc;
+	}
+	struct store_batch *batch = store_batch_new();
+	tracking_key_run(&k, 'L', b->eid, run);
+	store_batch_put(batch, k.data, k.len, v.data, v.len);
+	buf_free(&b->latest);
+	b->latest = v;
+	v = (struct buf){ 0 };
+	tracking_key_item(&k, 'm', b->eid, run, key);
+	buf_putc(&k, '\0');
+	key_put_u64(&k, first);
+	store_batch_put(batch, k.data, k.len, lc->block.data, lc->block.len);
+	tracking_key_item(&k, 'l', b->eid, run, key);
+	codec_enc_fields(&v, &lc->sm, summary_fields, 6, 1);
+	codec_enc_cstr(&v, "vt");
+	codec_enc_str(&v, vt, vtl);
+	store_batch_put(batch, k.data, k.len, v.data, v.len);
+	buf_free(&k);
 	buf_free(&v);
+	rc = tracking_write_batch(s, batch, err);
+	b->sm = lc->sm;
 	return rc;
 }
 
@@ -215,53 +369,26 @@ int tracking_metric_log(struct store *s, const char *exp, const char *run,
 			const char *key, const char *text, size_t len,
 			int64_t now_ms, struct mlfs_err *err)
 {
-	uint64_t eid;
-	struct run_info r;
-	struct buf lk = { 0 };
+	struct log_base b = { 0 };
 	struct log_ctx lc = { 0 };
 	int rc;
 
 	if (strlen(key) > TRACKING_KEY_MAX || !names_valid(key))
 		return mlfs_fail(err, -EINVAL, "invalid metric key '%.64s'", key);
+	if ((rc = log_begin(s, exp, run, key, &b)))
+		goto out;
 	/* Every line is checked before anything is written: all or nothing. */
-	if ((rc = tracking_run_begin(s, exp, run, &eid)))
-		return rc;
-	if ((rc = tracking_run_load(s, eid, run, &r)))
-		goto out;
-	tracking_key_item(&lk, 'l', eid, run, key);
-	if ((rc = summary_load(s, NULL, &lk, &lc.sm)) && rc != -ENOENT)
-		goto out;
+	lc.sm = b.sm;
 	uint64_t first = lc.sm.n;
 	rc = each_point(text, len, now_ms, log_point, &lc, err);
-	if (!rc && lc.sm.n == first)
-		goto out;	/* only blank lines */
-	struct store_batch *b = store_batch_new();
-	if (!rc) {
-		struct buf bk = { 0 };
-		tracking_key_item(&bk, 'm', eid, run, key);
-		buf_putc(&bk, '\0');
-		key_put_u64(&bk, first);
-		store_batch_put(b, bk.data, bk.len, lc.block.data, lc.block.len);
-		buf_free(&bk);
-		struct buf v = { 0 };
-		lc.sm.mtime = now_ms;
-		char vt[40];
-		size_t vtl = (size_t)buf_fmt_double(vt, lc.sm.latest.value);
-		if ((rc = put_latest_row(s, b, eid, run, key, vt, vtl)))
-			goto done;
-		codec_enc_fields(&v, &lc.sm, summary_fields, 6, 1);
-		codec_enc_cstr(&v, "vt");
-		codec_enc_str(&v, vt, vtl);
-		store_batch_put(b, lk.data, lk.len, v.data, v.len);
-		buf_free(&v);
-		rc = tracking_write_batch(s, b, err);
-		b = NULL;
+	if (!rc && lc.sm.n != first) {
+		rc = log_write(s, run, key, &b, &lc, first, now_ms, err);
+		if (!rc && !store_is_remote(s))
+			memo_put(s, exp, run, key, &b);
 	}
-done:
-	store_batch_free(b);
+	tracking_run_end(s, b.eid, run);
 out:
-	tracking_run_end(s, eid, run);
-	buf_free(&lk);
+	buf_free(&b.latest);
 	buf_free(&lc.block);
 	return rc;
 }

@@ -111,7 +111,7 @@ static int record_file_stat(struct fs *fs, struct file *f, struct stat *st,
 }
 
 const struct kind kind_record = {
-	.name = "record", .direct_io = true, .pageable = true,
+	.name = "record", .direct_io = true, .pageable = true, .fixed = true,
 	.cache = FS_CACHE_VOLATILE, .stat = record_stat,
 	.open = record_open, .file_stat = record_file_stat,
 	.read = text_state_read,

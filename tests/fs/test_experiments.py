@@ -113,6 +113,58 @@ def test_bad_metric_write_logs_nothing(exp):
     assert os.listdir(m.run("metrics")) == ["acc"]
 
 
+def metric_steps(path):
+    return [tuple(l.split()[1:]) for l in read(path).decode().splitlines()]
+
+
+def test_metric_writer_after_its_run_is_removed(exp):
+    """A point after another process removed the run and made it again
+    starts the new run's series (the daemon's memo of the last metric
+    logged is not used across the change); an open writer's next point
+    after its run was removed is ENOENT."""
+    m = exp
+    f = m.run("metrics", "loss")
+    put(f, "0.5 1\n0.4 2\n", append=True)
+    assert sh(f"rm -r {m.run()} && mkdir {m.run()} && echo '0.9 7' >> {f}").returncode == 0
+    put(f, "0.2 8\n", append=True)
+    assert metric_steps(f) == [("0.9", "7"), ("0.2", "8")]
+    assert os.stat(f).st_size == len(read(f))
+    assert runs_csv(m)[0]["metrics.loss"] == "0.2"
+    fd = os.open(f, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, b"0.1 9\n")
+        assert sh(f"rm -r {m.run()}").returncode == 0
+        expect_errno(errno.ENOENT, os.write, fd, b"0.3 10\n")
+    finally:
+        os.close(fd)
+    assert runs_csv(m) == []
+
+
+def test_metric_writers_interleaved(exp):
+    """Points of one metric from an open writer and from other processes,
+    and of another metric of the run, in turn: every point in order, the
+    summary (size) and the run's latest values right after each."""
+    m = exp
+    f, g = m.run("metrics", "loss"), m.run("metrics", "acc")
+    fd = os.open(f, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        want = []
+        for i in range(6):
+            os.write(fd, f"0.{i} {2 * i}\n".encode())
+            assert sh(f"echo '1.{i} {2 * i + 1}' >> {f}; echo '0.{i}5 {i}' >> {g}").returncode == 0
+            want += [(f"0.{i}", str(2 * i)), (f"1.{i}", str(2 * i + 1))]
+            assert metric_steps(f) == want
+            assert os.stat(f).st_size == len(read(f))
+            row = runs_csv(m)[0]
+            assert (row["metrics.loss"], row["metrics.acc"]) == (f"1.{i}", f"0.{i}5")
+        os.write(fd, b"0.75 99\n")
+    finally:
+        os.close(fd)
+    assert metric_steps(f)[-1] == ("0.75", "99")
+    assert metric_steps(g) == [(f"0.{i}5", str(i)) for i in range(6)]
+    assert runs_csv(m)[0]["metrics.loss"] == "0.75"
+
+
 def test_latest_metric_by_step_in_runs_csv(exp):
     m = exp
     f = m.run("metrics", "loss")
