@@ -944,7 +944,7 @@ static int manifest_write(struct store *s, const char *name, const struct table_
 	manifest_encode(c, &v);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	if (!rc)
-		rc = store_write(s, b, true, err);
+		rc = store_write(s, b, false, err);	/* as the chunks: a form is rebuilt */
 	store_batch_free(b);
 	buf_free(&k);
 	buf_free(&v);
