@@ -6,6 +6,11 @@
  *   k/TID/VER              manifest: columns, types, rows, chunks, checksums
  *   k/TID/CVER/COL/IDX     one column of one chunk, written by the build of
  *                          version CVER (IDX: slice << 32 | n)
+ *   k/TID/CVER "o"         the owner of the build of CVER in flight, {o:
+ *                          writer name}, on a remote store only: written
+ *                          with or before its first chunk, deleted with
+ *                          the manifest's write; columnar_sweep_dead
+ *                          removes a dead owner's build
  * States of a form and the transitions:
  *   absent -> building      columnar_open finds no manifest for the current
  *                           version (under build_lock): chunks are written
@@ -16,7 +21,8 @@
  *                           version is still VER; leftovers go after
  *   building -> absent      the table changed, an error, or (after a
  *                           crash) columnar_recover: chunks no kept
- *                           manifest names are deleted
+ *                           manifest names are deleted; or its owner's
+ *                           session died (columnar_sweep_dead)
  *   whole -> base           a commit of rows: never read again, kept for
  *                           the next build to extend (or delete)
  *   whole/base -> absent    a schema change or a drop (columnar_forget in
@@ -31,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "par.h"
 #include "table.h"
 
@@ -95,6 +102,31 @@ void columnar_forget(struct store_batch *b, uint64_t tid)
 	store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
 	buf_free(&lo);
 	buf_free(&hi);
+}
+
+/* The owner record of the build of version VER of table TID. */
+static void key_owner(struct buf *k, uint64_t tid, uint64_t ver)
+{
+	key_form(k, tid, ver);
+	buf_putc(k, 'o');
+}
+
+/* Into B: the owner record of the build of VER of TID, naming this
+ * process (store_writer_name) where its writes can be left by a death
+ * while others live (a remote store); nothing on the embedded store. */
+static void owner_put(struct store *s, struct store_batch *b, uint64_t tid, uint64_t ver)
+{
+	const char *owner = store_writer_name(s);
+	if (!owner[0])
+		return;
+	struct buf k = { 0 }, v = { 0 };
+	key_owner(&k, tid, ver);
+	codec_enc_map(&v, 1);
+	codec_enc_cstr(&v, "o");
+	codec_enc_cstr(&v, owner);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	buf_free(&k);
+	buf_free(&v);
 }
 
 /* ---- checksums (stored: a fixed function, unlike hash.h) ---- */
@@ -916,7 +948,10 @@ static void build_undo(struct build *b, struct columnar **c)
 }
 
 /* Write the manifest of built form C of version INFO of table NAME,
- * alone, after its chunks: the form is whole from here on. */
+ * after its chunks, with the deletion of the build's owner record: the
+ * form is whole from here on.  A build whose owner record a sweep took
+ * (its session taken for dead, columnar_sweep_dead) lost its chunks:
+ * -EIO, nothing written. */
 static int manifest_write(struct store *s, const char *name, const struct table_info *info,
 			  const struct columnar *c, struct mlfs_err *err)
 {
@@ -924,9 +959,21 @@ static int manifest_write(struct store *s, const char *name, const struct table_
 		return mlfs_fail(err, -EIO, "table '%s': %llu rows in its columnar form, %llu recorded", name,
 				 (unsigned long long)c->rows, (unsigned long long)info->rows);
 	struct buf k = { 0 }, v = { 0 };
+	struct store_batch *b = store_batch_new();
+	int rc = 0;
+	if (store_writer_name(s)[0]) {
+		key_owner(&k, c->tid, c->ver);
+		if ((rc = store_get(s, NULL, k.data, k.len, &v, NULL)) == -ENOENT)
+			rc = mlfs_fail(err, -EIO, "table '%s': the chunks of its columnar build were "
+				       "removed (its session was taken for dead)", name);
+		store_batch_delete(b, k.data, k.len);
+	}
 	key_form(&k, c->tid, c->ver);
 	manifest_encode(c, &v);
-	int rc = store_put(s, k.data, k.len, v.data, v.len, err);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	if (!rc)
+		rc = store_write(s, b, false, err);	/* as the chunks: a form is rebuilt */
+	store_batch_free(b);
 	buf_free(&k);
 	buf_free(&v);
 	return rc;
@@ -947,9 +994,11 @@ static int build(struct store *s, const char *name, const struct table_info *inf
 	if (info->data_bytes < (4u << 20))
 		n = 1;
 	pthread_mutex_init(&b.lock, NULL);
-	/* Leftovers of this table (older versions, a build cut short) go. */
+	/* Leftovers of this table (older versions, a build cut short) go;
+	 * this build's owner comes. */
 	struct store_batch *batch = store_batch_new();
 	columnar_forget(batch, info->id);
+	owner_put(s, batch, info->id, info->version);
 	rc = store_write(s, batch, false, err);
 	store_batch_free(batch);
 	uint64_t lo = info->header_bytes, size = info->header_bytes + info->data_bytes;
@@ -1048,7 +1097,12 @@ static int extend(struct store *s, const char *name, const struct table_info *in
 	slices_init(&b, 1);
 	struct extension x = { &b.slices[0], false };
 	struct table_cursor cur = base->end;
-	int rc = table_scan_since(s, name, &cur, &x.from_start, extend_row, &x, err);
+	struct store_batch *owner = store_batch_new();
+	owner_put(s, owner, b.tid, b.ver);
+	int rc = store_batch_count(owner) ? store_write(s, owner, false, err) : 0;
+	store_batch_free(owner);
+	if (!rc)
+		rc = table_scan_since(s, name, &cur, &x.from_start, extend_row, &x, err);
 	if (!rc && x.from_start)
 		rc = -ECANCELED;
 	if (!rc)
@@ -1395,6 +1449,49 @@ int columnar_recover(struct store *s, struct mlfs_err *err)
 	pthread_mutex_unlock(store_lock(s, &build_lock_key));
 	tvers_free(&tv);
 	return rc < 0 ? mlfs_fail(err, rc, "columnar forms: %s", strerror(-rc)) : 0;
+}
+
+int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+			size_t *n, struct mlfs_err *err)
+{
+	struct store_iter *it = store_iter_new(s, NULL, "k/", 2, "k0", 2);
+	struct store_batch *b = store_batch_new();
+	struct buf lo = { 0 }, hi = { 0 }, v = { 0 };
+	size_t count = 0;
+	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = store_iter_key(it, &kl);
+		if (kl != 19 || k[18] != 'o')
+			continue;
+		const char *val = store_iter_value(it, &vl);
+		struct dec *d = codec_dec_new(val, vl);
+		char owner[STORE_WRITER_MAX] = "";
+		if (!d || !codec_dget_str(codec_dec_root(d), "o", owner, sizeof(owner)))
+			owner[0] = '\0';
+		codec_dec_free(d);
+		if (!owner[0] || !gone(ctx, owner))
+			continue;
+		uint64_t tid = key_get_u64(k + 2), ver = key_get_u64(k + 10);
+		key_form(&lo, tid, ver);
+		if (store_get(s, NULL, lo.data, lo.len, &v, NULL) == 0) {
+			store_batch_delete(b, k, kl);	/* the form is whole */
+			continue;
+		}
+		key_form(&hi, tid, ver + 1);
+		store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
+		count++;
+	}
+	int rc = store_iter_status(it, err);
+	store_iter_free(it);
+	if (!rc && store_batch_count(b))
+		rc = store_write(s, b, true, err);
+	store_batch_free(b);
+	buf_free(&lo);
+	buf_free(&hi);
+	buf_free(&v);
+	if (n)
+		*n = rc ? 0 : count;
+	return rc;
 }
 
 /* The check of one whole form: its stored chunks and data.csv. */

@@ -150,6 +150,12 @@ int columnar_check(struct store *s, bool alone, struct buf *report,
  * whole form of a version not above the current one) does not name:
  * builds cut short, older forms, forms of tables gone.  0 or <0. */
 int columnar_recover(struct store *s, struct mlfs_err *err);
+/* Remove the builds in flight (a remote store's, whose owner record
+ * names their writer) whose owner GONE says is gone: the keys of their
+ * version, in one commit; *N (may be NULL) how many builds went.  A
+ * build whose chunks went fails its manifest's write (EIO). */
+int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+			size_t *n, struct mlfs_err *err);
 
 /* Tests: stop building after this many chunks were written, as a crash
  * would (0: never). */

@@ -1,7 +1,8 @@
 /* sweep.c - the elected scheduler's sweep of dead writers' leftovers in a
  * remote store (sweep.h): which writers are dead, with the grace period,
  * and the one line that says what went.  What to remove is the owning
- * modules' (table_sweep_dead, blob_sweep_dead, store_sweep_dead).
+ * modules' (table_sweep_dead, columnar_sweep_dead, blob_sweep_dead,
+ * store_sweep_dead).
  *
  * A writer named by a leftover moves:
  *   unknown -> suspect (SINCE = now)  a sweep finds its session absent
@@ -21,6 +22,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "cluster.h"
+#include "columnar.h"
 #include "table.h"
 
 struct suspect {
@@ -37,6 +39,7 @@ struct sweeper {
 	int interval_s;		/* 0: SWEEP_EVERY_S */
 	int64_t last_ns;	/* monotonic time of the last sweep */
 	bool led;		/* led the scheduler role at the last tick */
+	sweep_fn runs;		/* sweep_set_runs */
 };
 
 static const char sweeper_key;
@@ -156,26 +159,28 @@ static int sweep_locked(struct store *s, struct sweeper *sw, int64_t now_ns,
 	/* each module's sweep, tried again on a catch-up when another host
 	 * changed what it read (its own appends' writer records) */
 	const struct {
-		int (*fn)(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
-			  size_t *n, struct mlfs_err *err);
+		sweep_fn fn;
 		size_t *n;
 	} steps[] = {
-		{ table_sweep_dead, &c->tables }, { blob_sweep_dead, &c->blobs },
-		{ store_sweep_dead, &c->objects },
+		{ table_sweep_dead, &c->tables }, { columnar_sweep_dead, &c->builds },
+		{ blob_sweep_dead, &c->blobs }, { store_sweep_dead, &c->objects },
+		{ sw->runs, &c->runs },
 	};
 	struct buf names = { 0 };
 	int rc = cluster_live(s, add_live, &r, err);
 	for (size_t i = 0; !rc && i < sizeof(steps) / sizeof(steps[0]); i++)
-		for (int tries = 0; tries < SWEEP_TRIES; tries++) {
+		for (int tries = 0; steps[i].fn && tries < SWEEP_TRIES; tries++) {
 			store_txn_begin(s);
 			if ((rc = store_refresh(s, err)) ||
 			    (rc = steps[i].fn(s, writer_gone, &r, steps[i].n, err)) != -EAGAIN)
 				break;
 		}
-	if (suspects_settle(sw, &names) && (c->tables || c->blobs || c->objects))
+	if (suspects_settle(sw, &names) && (c->tables || c->builds || c->blobs || c->objects ||
+					    c->runs))
 		store_notify(s, "swept what dead sessions left (%s): %zu staged table writes, "
-			     "%zu staged artifact writes, %zu batch objects", names.data,
-			     c->tables, c->blobs, c->objects);
+			     "%zu columnar builds, %zu staged artifact writes, %zu batch objects, "
+			     "%zu job runs interrupted", names.data, c->tables, c->builds, c->blobs,
+			     c->objects, c->runs);
 	for (size_t i = 0; i < r.nlive; i++)
 		free(r.live[i]);
 	free(r.live);
@@ -215,6 +220,14 @@ void sweep_tick(struct store *s)
 	struct mlfs_err err = { 0 };
 	if (due && sweep_dead(s, now, NULL, &err))
 		store_notify(s, "sweeping dead sessions' leftovers: %s", err.msg);
+}
+
+void sweep_set_runs(struct store *s, sweep_fn fn)
+{
+	struct sweeper *sw = sweeper_of(s);
+	pthread_mutex_lock(&sw->lock);
+	sw->runs = fn;
+	pthread_mutex_unlock(&sw->lock);
 }
 
 void sweep_set_interval(struct store *s, int seconds)

@@ -1,8 +1,8 @@
 /* sweep.h - the elected scheduler's sweep of what dead writers left in a
  * remote store while other hosts live (docs/scale-out.md, "Leftovers of
- * a dead host"): their staged rows (table_sweep_dead), staged artifact
- * bytes and fresh files (blob_sweep_dead) and stray batch objects
- * (store_sweep_dead).  A writer is dead when its session (cluster.h,
+ * a dead host"): their staged rows (table_sweep_dead), columnar builds
+ * (columnar_sweep_dead), staged artifact bytes and fresh files
+ * (blob_sweep_dead) and stray batch objects (store_sweep_dead).  A writer is dead when its session (cluster.h,
  * named as its writes are: names_session) is absent from the live
  * sessions in two sweeps at least SWEEP_GRACE_TTLS session TTLs apart:
  * a host cut off from etcd may still write for about a TTL after its
@@ -23,9 +23,16 @@
 /* What one sweep removed. */
 struct sweep_counts {
 	size_t tables;		/* writers' staged rows */
+	size_t builds;		/* columnar builds in flight */
 	size_t blobs;		/* staged artifact contents and fresh files */
 	size_t objects;		/* stray batch objects */
+	size_t runs;		/* job runs ended FAILED "interrupted" */
 };
+
+/* A module's sweep: remove (or end) what the owners GONE says are gone
+ * left; *N how many.  -EAGAIN: another host changed what it read. */
+typedef int (*sweep_fn)(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+			size_t *n, struct mlfs_err *err);
 
 /* Sweep S now as of monotonic time NOW_NS: note which writers named by
  * the leftovers are absent, remove what the dead ones left (one commit
@@ -38,6 +45,9 @@ int sweep_dead(struct store *s, int64_t now_ns, struct sweep_counts *out,
  * sweep_dead when this host became the leader since the last call or
  * the interval passed since the last sweep.  Errors go to store_notify. */
 void sweep_tick(struct store *s);
+/* The sweep of S's job runs (engine/jobs, a layer above: jobs_start sets
+ * jobs_sweep_dead), counted in RUNS; none until set. */
+void sweep_set_runs(struct store *s, sweep_fn fn);
 /* Seconds between sweeps of S (0: SWEEP_EVERY_S); the mount sets it. */
 void sweep_set_interval(struct store *s, int seconds);
 

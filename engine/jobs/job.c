@@ -140,7 +140,7 @@ void run_rec_put(struct store_batch *b, uint64_t job_id, const struct run_rec *r
 {
 	struct buf k = { 0 }, v = { 0 };
 	run_key(&k, job_id, r->run);
-	codec_enc_fields(&v, r, run_rec_fields, 6, 1);
+	codec_enc_fields(&v, r, run_rec_fields, 6, r->owner[0] ? 2 : 1);
 	codec_enc_cstr(&v, "tasks");
 	codec_enc_array(&v, (uint32_t)r->ntasks);
 	for (size_t i = 0; i < r->ntasks; i++) {
@@ -153,6 +153,10 @@ void run_rec_put(struct store_batch *b, uint64_t job_id, const struct run_rec *r
 		codec_enc_i64(&v, t->end_ms);
 		codec_enc_cstr(&v, t->output);
 		codec_enc_cstr(&v, t->error);
+	}
+	if (r->owner[0]) {
+		codec_enc_cstr(&v, "o");
+		codec_enc_cstr(&v, r->owner);
 	}
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
@@ -187,6 +191,8 @@ int run_rec_load(struct store *s, uint64_t job_id, uint64_t run, struct run_rec 
 	codec_dec_fields(root, r, run_rec_fields, 6);
 	r->run = run;
 	r->status = status_of(codec_dget_u64(root, "status", JOB_FAILED));
+	if (!codec_dget_str(root, "o", r->owner, sizeof(r->owner)))
+		r->owner[0] = '\0';
 	if (codec_dval_get(root, "tasks", &x)) {
 		r->ntasks = codec_dval_len(x);
 		r->tasks = calloc(r->ntasks + 1, sizeof(*r->tasks));

@@ -102,6 +102,13 @@ int job_run_kill(struct store *s, const char *name, uint64_t id,
  * called when a run's state changes (waiters to wake); LOG with a job's
  * name and a message. */
 typedef void (*jobs_log_fn)(void *ctx, const char *name, const char *msg);
+/* End FAILED "interrupted" (as a lone mount does with every run left
+ * QUEUED or RUNNING) the runs QUEUED or RUNNING whose owner (the session
+ * that runs them, "o" in the run record; none on the embedded store) GONE
+ * says is gone; *N (may be NULL) how many.  The leader's sweep calls it
+ * (sweep.h, sweep_set_runs).  0 or <0. */
+int jobs_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		    size_t *n, struct mlfs_err *err);
 int jobs_start(struct store *s, jobs_log_fn log, void (*changed)(void *ctx),
 	       void *ctx, struct mlfs_err *err);
 /* Kill every run, wait for them, stop the threads. */

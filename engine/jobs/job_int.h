@@ -61,6 +61,9 @@ struct run_rec {
 	struct task_state *tasks;
 	size_t ntasks;
 	struct buf log;		/* "TIME task: message" lines */
+	/* the writer name of the session that runs it ("o", a remote store's
+	 * store_writer_name; "" on the embedded store): jobs_sweep_dead */
+	char owner[STORE_WRITER_MAX];
 };
 
 void run_rec_free(struct run_rec *r);

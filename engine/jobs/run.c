@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "sweep.h"
 
 #define TASK_SLOTS 2
 
@@ -347,6 +348,7 @@ int job_run_begin(struct store *s, const char *name, const char *trigger,
 		bool full = running_count(js, r.id) >= (int)sp->max_concurrent_runs;
 		rec.run = r.next_run++;
 		snprintf(rec.trigger, sizeof(rec.trigger), "%s", trigger);
+		snprintf(rec.owner, sizeof(rec.owner), "%s", store_writer_name(s));
 		rec.start_ms = clock_now_ms();
 		rec.status = full ? (skip_when_full ? JOB_SKIPPED : JOB_QUEUED) : JOB_RUNNING;
 		if (rec.status == JOB_SKIPPED) {
@@ -462,18 +464,27 @@ int job_run_kill(struct store *s, const char *name, uint64_t id, struct mlfs_err
 
 /* ---- the daemon's start and stop ---- */
 
+/* The runs to end FAILED "interrupted": all those QUEUED or RUNNING (GONE
+ * NULL: a mount alone with the store), or those whose owner GONE says is
+ * gone (the leader's sweep). */
 struct interrupt_ctx {
 	struct store *s;
 	uint64_t job_id;
+	bool (*gone)(void *ctx, const char *owner);
+	void *gone_ctx;
+	size_t n;		/* runs marked */
+	struct mlfs_err *err;
 };
 
 static int interrupt_run(void *ctx, uint64_t id)
 {
 	struct interrupt_ctx *ic = ctx;
 	struct run_rec rec;
+	int rc = 0;
 	if (run_rec_load(ic->s, ic->job_id, id, &rec))
 		return 0;
-	if (rec.status == JOB_QUEUED || rec.status == JOB_RUNNING) {
+	if ((rec.status == JOB_QUEUED || rec.status == JOB_RUNNING) &&
+	    (!ic->gone || (rec.owner[0] && ic->gone(ic->gone_ctx, rec.owner)))) {
 		rec.status = JOB_FAILED;
 		rec.end_ms = clock_now_ms();
 		snprintf(rec.error, sizeof(rec.error), "interrupted");
@@ -488,22 +499,36 @@ static int interrupt_run(void *ctx, uint64_t id)
 			}
 		}
 		run_rec_log(&rec, "run", "FAILED: interrupted (the daemon stopped under it)");
-		run_rec_write(ic->s, ic->job_id, &rec, NULL);
+		rc = run_rec_write(ic->s, ic->job_id, &rec, ic->err);
+		ic->n += !rc;
 	}
 	run_rec_free(&rec);
-	return 0;
+	return ic->gone ? rc : 0;
 }
 
 static int interrupt_job(void *ctx, const char *name)
 {
-	struct store *s = ctx;
+	struct interrupt_ctx *ic = ctx;
 	struct job_rec r;
-	if (!job_rec_load(s, name, &r)) {
-		struct interrupt_ctx ic = { s, r.id };
-		job_run_list(s, name, interrupt_run, &ic);
+	int rc = 0;
+	if (!job_rec_load(ic->s, name, &r)) {
+		ic->job_id = r.id;
+		rc = job_run_list(ic->s, name, interrupt_run, ic);
 	}
 	job_rec_free(&r);
-	return 0;
+	return ic->gone ? rc : 0;
+}
+
+int jobs_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		    size_t *n, struct mlfs_err *err)
+{
+	struct interrupt_ctx ic = { .s = s, .gone = gone, .gone_ctx = ctx, .err = err };
+	int rc = job_list(s, interrupt_job, &ic);
+	if (n)
+		*n = rc ? 0 : ic.n;
+	if (rc && err && !err->msg[0])
+		mlfs_fail(err, rc, "job runs: %s", strerror(-rc));
+	return rc;
 }
 
 int jobs_start(struct store *s, jobs_log_fn log, void (*changed_fn)(void *ctx),
@@ -512,8 +537,10 @@ int jobs_start(struct store *s, jobs_log_fn log, void (*changed_fn)(void *ctx),
 	struct jobs_state *js = jobs_state(s);
 	/* Runs left QUEUED or RUNNING are a dead daemon's, unless another
 	 * host's mount is alive: they may be its (cluster.h). */
+	struct interrupt_ctx ic = { .s = s };
 	if (cluster_others(s, NULL) == 0)
-		job_list(s, interrupt_job, s);
+		job_list(s, interrupt_job, &ic);
+	sweep_set_runs(s, jobs_sweep_dead);	/* the other hosts' dead runs */
 	pthread_mutex_lock(jobs_lock(s));
 	js->log = log;
 	js->changed = changed_fn;

@@ -5,7 +5,8 @@ its staged rows, and once A's session is gone for the grace period (two
 sweeps two TTLs apart) the leader among B and C removes them (a line in
 /log) and `mlfs check` finds no stray object.  Meanwhile C holds a big
 append of its own open across several sweeps and B appends on: nothing
-of theirs is swept, every row lands.
+of theirs is swept, every row lands.  A job run training on a host
+killed -9 ends FAILED "interrupted" through the survivor's sweep.
 
 The session TTL and the sweep's interval are shortened through the
 environment (MLFS_SESSION_TTL, MLFS_SWEEP_S; docs/reference.md).
@@ -146,3 +147,43 @@ def test_dead_host_leftovers_swept_live_ones_kept(monkeypatch):
         r = mlfs("check", "--meta", META, "--blobs", BLOBS, "--cache", os.path.join(tmp, "check"),
                  name)
         assert r.returncode == 0 and r.stdout.endswith(" 0 problems\n"), r.stdout + r.stderr
+
+
+def test_dead_host_job_run_failed(monkeypatch):
+    """A job run RUNNING on A (a long training) when A is killed -9 ends
+    FAILED "interrupted" through B's sweep while B lives on, as a lone
+    mount's recovery would end it; a new run then runs on B."""
+    from test_jobs import big_world, put_job, slow_spec, start, status, tasks, training_started, wait_run
+    monkeypatch.setenv("MLFS_SESSION_TTL", str(TTL_S))
+    monkeypatch.setenv("MLFS_SWEEP_S", str(SWEEP_S))
+    name = store_name("dsj")
+    with tempfile.TemporaryDirectory(prefix="mlfs-dsj-") as tmp:
+        os.chmod(tmp, 0o755)
+        ms = {h: host_mount(tmp, h, name) for h in "ab"}
+        try:
+            a = ms["a"].start()	# first: it leads the scheduler role
+            b = ms["b"].start()
+            big_world(a)
+            put_job(a, "crash", "tasks:\n  - {name: t, experiment: e, spec: slow.yaml}\n",
+                    files=[("slow.yaml", slow_spec(20000))])
+            rid = start(a, "crash")
+            training_started(a, a.p("experiments", "e", "runs", "crash-%s-t" % rid))
+            a_pid = a.proc.pid
+            a.kill9()
+            end = time.monotonic() + 60
+            while status(b, "crash", rid) == "RUNNING" and time.monotonic() < end:
+                time.sleep(0.5)
+            assert status(b, "crash", rid) == "FAILED", b.log()
+            ts = tasks(b, "crash", rid)
+            assert ts["t"]["status"] == "FAILED" and "interrupted" in ts["t"]["error"], ts
+            line = swept_line((b,), a_pid)
+            assert line and line.endswith(" 1 job runs interrupted"), b.log()
+            put_job(b, "crash", "tasks:\n  - {name: t, experiment: e, spec: slow.yaml}\n",
+                    files=[("slow.yaml", slow_spec(3))])
+            again = start(b, "crash")
+            assert wait_run(b, "crash", again, timeout=120) == "FINISHED"
+            assert status(b, "crash", rid) == "FAILED"
+        finally:
+            for m in ms.values():
+                print(m.stderr())	# shown when the test fails
+            stop_hosts(ms.values())

@@ -22,6 +22,9 @@
 
 #include "blob.h"
 #include "cluster.h"
+#include "columnar.h"
+#include "job.h"
+#include "job_int.h"
 #include "kv.h"
 #include "objstore.h"
 #include "sweep.h"
@@ -298,6 +301,30 @@ static struct table_writer *staged_writer(struct host *h, char tag)
 	return w;
 }
 
+/* Attach hosts a and b to one cluster (TTL 1 s, names sweep-a, sweep-b). */
+static void attach_two(struct fx *f)
+{
+	static char prefix[64];
+	struct mlfs_err err = { 0 };
+	snprintf(prefix, sizeof(prefix), "%s/", f->name);
+	struct cluster_conf ca = { .prefix = prefix, .host = "sweep-a", .ttl_s = 1 };
+	struct cluster_conf cb = { .prefix = prefix, .host = "sweep-b", .ttl_s = 1 };
+	if (cluster_attach(f->a.s, f->kv, &ca, &err) || cluster_attach(f->b.s, f->kv, &cb, &err))
+		fail_msg("cluster_attach: %s", err.msg);
+}
+
+/* Host a's session goes (its keepalives stop) and b leads the scheduler. */
+static void a_dies(struct fx *f)
+{
+	cluster_test_pause(f->a.s, true);
+	for (int i = 0; i < 600 && cluster_others(f->b.s, NULL); i++)
+		usleep(10000);	/* a's lease expires */
+	assert_int_equal(cluster_others(f->b.s, NULL), 0);
+	for (int i = 0; i < 600 && !cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL); i++)
+		usleep(10000);
+	assert_true(cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL));
+}
+
 /* The elected scheduler's sweep (sweep.h): host a, with rows and artifact
  * bytes staged and a stray batch object, loses its session (its
  * keepalives stop); b leads, and its second sweep a grace (2 TTLs) after
@@ -307,12 +334,8 @@ static void test_sweep_dead(void **state)
 {
 	struct fx *f = *state;
 	struct mlfs_err err = { 0 };
-	char prefix[64], stray[160];
-	snprintf(prefix, sizeof(prefix), "%s/", f->name);
-	struct cluster_conf ca = { .prefix = prefix, .host = "sweep-a", .ttl_s = 1 };
-	struct cluster_conf cb = { .prefix = prefix, .host = "sweep-b", .ttl_s = 1 };
-	assert_int_equal(cluster_attach(f->a.s, f->kv, &ca, &err), 0);
-	assert_int_equal(cluster_attach(f->b.s, f->kv, &cb, &err), 0);
+	char stray[160];
+	attach_two(f);
 	char want[64];
 	snprintf(want, sizeof(want), "sweep-a.%ld", (long)getpid());
 	assert_string_equal(store_writer_name(f->a.s), want);	/* one name */
@@ -337,19 +360,13 @@ static void test_sweep_dead(void **state)
 	assert_int_equal(keys_under(&f->b, "b/s/"), 1);
 	assert_int_equal(keys_under(&f->b, "b/f/"), 1);
 
-	cluster_test_pause(f->a.s, true);
-	for (int i = 0; i < 600 && cluster_others(f->b.s, NULL); i++)
-		usleep(10000);	/* a's lease expires */
-	assert_int_equal(cluster_others(f->b.s, NULL), 0);
-	for (int i = 0; i < 600 && !cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL); i++)
-		usleep(10000);
-	assert_true(cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL));
+	a_dies(f);
 	struct sweep_counts c;
 	int64_t t0 = 1000000000000;
 	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
-	assert_int_equal(c.tables + c.blobs + c.objects, 0);	/* suspected only */
+	assert_int_equal(c.tables + c.builds + c.blobs + c.objects, 0);	/* suspected only */
 	assert_int_equal(sweep_dead(f->b.s, t0 + 1999999999, &c, &err), 0);
-	assert_int_equal(c.tables + c.blobs + c.objects, 0);	/* within the grace */
+	assert_int_equal(c.tables + c.builds + c.blobs + c.objects, 0);	/* within the grace */
 	assert_int_equal(keys_under(&f->b, "w/"), 2);
 	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
 		fail_msg("sweep_dead: %s", err.msg);
@@ -385,6 +402,127 @@ static void test_sweep_dead(void **state)
 	table_writer_free(wa);
 	table_writer_free(wb);
 	blob_writer_free(ba);
+	cluster_test_pause(f->a.s, false);
+}
+
+/* Table NAME on H: one int column, ROWS rows committed. */
+static void table_of_rows(struct host *h, const char *name, int rows)
+{
+	struct table_writer *w;
+	struct mlfs_err err = { 0 };
+	struct buf text = { 0 };
+	for (int i = 0; i < rows; i++)
+		buf_printf(&text, "%d\n", i);
+	if (table_create(h->s, name, &err) || table_set_schema(h->s, name, "v int\n", 6, &err) ||
+	    table_writer_open(h->s, name, false, &w, &err) ||
+	    table_writer_write(w, text.data, text.len, &err) || table_writer_commit(w, true, &err))
+		fail_msg("table %s: %s", name, err.msg);
+	table_writer_free(w);
+	buf_free(&text);
+}
+
+/* A columnar build cut short (after its first chunk, as a crash would)
+ * on H: its chunks and owner record stay. */
+static void build_cut_short(struct host *h, const char *name)
+{
+	struct columnar *c = NULL;
+	columnar_test_stop_after = 1;
+	assert_int_equal(columnar_open(h->s, name, &c, NULL), -EINTR);
+	columnar_test_stop_after = 0;
+	assert_null(c);
+}
+
+/* The sweep of a dead session's columnar build (columnar_sweep_dead): a's
+ * build cut short goes in b's sweep a grace after the first, b's own
+ * build in flight stays and completes, and the check is clean. */
+static void test_sweep_dead_build(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	attach_two(f);
+	table_of_rows(&f->a, "ca", 70000);	/* two chunks */
+	build_cut_short(&f->a, "ca");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	int a_keys = keys_under(&f->b, "k/");
+	assert_true(a_keys >= 2);	/* a chunk and the owner record */
+	table_of_rows(&f->b, "cb", 70000);
+	build_cut_short(&f->b, "cb");
+	int all_keys = keys_under(&f->b, "k/");
+	assert_true(all_keys >= a_keys + 2);
+
+	a_dies(f);
+	struct sweep_counts c;
+	int64_t t0 = 1000000000000;
+	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
+	assert_int_equal(c.builds, 0);	/* suspected only */
+	assert_int_equal(sweep_dead(f->b.s, t0 + 1000000000, &c, &err), 0);
+	assert_int_equal(c.builds, 0);	/* within the grace */
+	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
+		fail_msg("sweep_dead: %s", err.msg);
+	assert_int_equal(c.builds, 1);
+	assert_int_equal(c.tables + c.blobs + c.objects, 0);
+	assert_int_equal(keys_under(&f->b, "k/"), all_keys - a_keys);	/* b's own stay */
+
+	struct columnar *col = NULL;
+	assert_int_equal(columnar_open(f->b.s, "cb", &col, &err), 0);
+	assert_int_equal(columnar_rows(col), 70000);
+	columnar_free(col);
+	struct buf report = { 0 };
+	if (columnar_check(f->b.s, true, &report, &err) != 0)
+		fail_msg("columnar_check: %s", report.data ? report.data : err.msg);
+	assert_int_equal(table_check(f->b.s, &report, &err), 0);
+	buf_free(&report);
+	cluster_test_pause(f->a.s, false);
+}
+
+/* Run RUN of job ID on H, RUNNING in task "t", owned by H's session. */
+static void run_running(struct host *h, uint64_t id, uint64_t run)
+{
+	struct task_state t = { .name = "t", .kind = "train", .status = JOB_RUNNING };
+	struct run_rec rec = { .run = run, .trigger = "manual", .status = JOB_RUNNING,
+			       .tasks = &t, .ntasks = 1 };
+	snprintf(rec.owner, sizeof(rec.owner), "%s", store_writer_name(h->s));
+	assert_int_equal(run_rec_write(h->s, id, &rec, NULL), 0);
+}
+
+/* The sweep of a dead session's job runs (jobs_sweep_dead): a's RUNNING
+ * run ends FAILED "interrupted" in b's sweep a grace after the first, as
+ * a lone mount's recovery ends it; b's own stays RUNNING. */
+static void test_sweep_dead_runs(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	struct job_rec j;
+	attach_two(f);
+	assert_int_equal(job_create(f->a.s, "j", 0, 0, 0755, NULL, &err), 0);
+	assert_int_equal(job_rec_load(f->a.s, "j", &j), 0);
+	run_running(&f->a, j.id, 1);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	run_running(&f->b, j.id, 2);
+	sweep_set_runs(f->b.s, jobs_sweep_dead);
+
+	a_dies(f);
+	struct sweep_counts c;
+	int64_t t0 = 1000000000000;
+	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
+	assert_int_equal(c.runs, 0);	/* suspected only */
+	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
+		fail_msg("sweep_dead: %s", err.msg);
+	assert_int_equal(c.runs, 1);
+	assert_int_equal(c.tables + c.builds + c.blobs + c.objects, 0);
+	struct run_rec rec;
+	assert_int_equal(run_rec_load(f->b.s, j.id, 1, &rec), 0);
+	assert_int_equal(rec.status, JOB_FAILED);
+	assert_string_equal(rec.error, "interrupted");
+	assert_int_equal(rec.tasks[0].status, JOB_FAILED);
+	assert_non_null(strstr(rec.log.data, "FAILED: interrupted"));
+	run_rec_free(&rec);
+	enum job_status st;
+	assert_int_equal(job_run_status(f->b.s, "j", 2, &st), 0);
+	assert_int_equal(st, JOB_RUNNING);	/* b's own */
+	assert_int_equal(sweep_dead(f->b.s, t0 + 4000000000, &c, &err), 0);
+	assert_int_equal(c.runs, 0);	/* once */
+	job_rec_free(&j);
 	cluster_test_pause(f->a.s, false);
 }
 
@@ -756,6 +894,8 @@ int main(void)
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_large_batch, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_build, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_runs, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_conflict, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown)),
