@@ -182,6 +182,9 @@ static int fmt_exact(char *out, double v)
 		nd = 19;
 		x++;
 	}
+	/* Half a gap of V is B = p0 / 2^(s+1) in units of W, at least BI:
+	 * a decimal further than BI + 1 from QT does not read back. */
+	uint64_t bi = (uint64_t)(p0 >> (s + 1));
 	uint64_t t[5];		/* qt without its last j digits */
 	t[0] = qt;
 	for (int j = 1; j < 5; j++)
@@ -200,6 +203,8 @@ static int fmt_exact(char *out, double v)
 		}
 		if (xp >= p || xp < -4)
 			return 0;	/* %g would use an exponent */
+		if (p < 17 && (delta > 0 ? (uint64_t)delta > bi + 1 : r > bi))
+			continue;
 		if (p == 17 || reads_back(delta, s, rem, p0, m))
 			return put_fixed(out, v < 0, q, p, xp);
 	}
