@@ -211,14 +211,22 @@ static int fmt_exact(char *out, double v)
 	return 0;
 }
 
+/* W and its terminator into OUT (a zero's text is common: no printf). */
+static int put_word(char *out, const char *w)
+{
+	size_t n = strlen(w);
+	memcpy(out, w, n + 1);
+	return (int)n;
+}
+
 int buf_fmt_double(char *out, double v)
 {
 	if (isnan(v))
-		return sprintf(out, "nan");
+		return put_word(out, "nan");
 	if (isinf(v))
-		return sprintf(out, v > 0 ? "inf" : "-inf");
+		return put_word(out, v > 0 ? "inf" : "-inf");
 	if (v == 0)
-		return sprintf(out, signbit(v) ? "-0.0" : "0.0");
+		return put_word(out, signbit(v) ? "-0.0" : "0.0");
 	/* Integral values of moderate size print like Python: "3.0". */
 	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
 		return buf_fmt_int(out, (int64_t)v, ".0");

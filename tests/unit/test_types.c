@@ -258,6 +258,10 @@ static void test_doubles_match_printf(void **state)
 	assert_string_equal(out, "-0.0");
 	buf_fmt_double(out, 0.0);
 	assert_string_equal(out, "0.0");
+	assert_int_equal(buf_fmt_double(out, -INFINITY), 4);
+	assert_string_equal(out, "-inf");
+	assert_int_equal(buf_fmt_double(out, INFINITY), 3);
+	assert_string_equal(out, "inf");
 	buf_fmt_double(out, -12.0);
 	assert_string_equal(out, "-12.0");
 	buf_fmt_double(out, 1e16);
