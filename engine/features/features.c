@@ -306,18 +306,22 @@ int features_col_index(const struct fmeta *m, const char *name, size_t len)
 	return columns_index(m->ncols, m->names, name, len);
 }
 
+/* Per byte: 1 when it makes a CSV field quoted, 2 more for a quote. */
+static const unsigned char csv_special[256] = {
+	['"'] = 3, [','] = 1, ['\n'] = 1, ['\r'] = 1,
+};
+
 /* Length of P as a CSV field. */
 size_t features_field_len(const char *p, size_t len)
 {
 	size_t q = 0;
-	bool quote = false;
+	unsigned any = 0;
 	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '"')
-			q++;
-		if (p[i] == '"' || p[i] == ',' || p[i] == '\n' || p[i] == '\r')
-			quote = true;
+		unsigned c = csv_special[(unsigned char)p[i]];
+		any |= c;
+		q += c >> 1;
 	}
-	return quote ? len + q + 2 : len;
+	return any ? len + q + 2 : len;
 }
 
 void features_header_text(const struct fmeta *m, struct buf *out)
