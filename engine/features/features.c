@@ -306,36 +306,18 @@ int features_col_index(const struct fmeta *m, const char *name, size_t len)
 	return columns_index(m->ncols, m->names, name, len);
 }
 
-/* Per byte: 1 when it makes a CSV field quoted, 2 more for a quote. */
-static const unsigned char csv_special[256] = {
-	['"'] = 3, [','] = 1, ['\n'] = 1, ['\r'] = 1,
-};
-
-/* Non-zero when a byte of W is C (exact: no false hits on the whole). */
-static uint64_t word_has(uint64_t w, unsigned char c)
-{
-	uint64_t x = w ^ (0x0101010101010101ULL * c);
-	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
-}
-
-/* Length of P as a CSV field: 8 bytes at a time up to the first word
- * that holds a special byte (most fields have none), then byte by byte. */
+/* Length of P as a CSV field. */
 size_t features_field_len(const char *p, size_t len)
 {
-	size_t i = 0, q = 0;
-	unsigned any = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		if (word_has(w, '"') | word_has(w, ',') | word_has(w, '\n') | word_has(w, '\r'))
-			break;
+	size_t q = 0;
+	bool quote = false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '"')
+			q++;
+		if (p[i] == '"' || p[i] == ',' || p[i] == '\n' || p[i] == '\r')
+			quote = true;
 	}
-	for (; i < len; i++) {
-		unsigned c = csv_special[(unsigned char)p[i]];
-		any |= c;
-		q += c >> 1;
-	}
-	return any ? len + q + 2 : len;
+	return quote ? len + q + 2 : len;
 }
 
 void features_header_text(const struct fmeta *m, struct buf *out)
