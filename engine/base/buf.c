@@ -62,17 +62,20 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 
 /* The text printf("%.Pg") gives for V, P = 15, 16 or 17 whichever is
  * the first to read back as V, made with integer arithmetic for
- * 1e-4 <= |V| < 1e15 (where nearly all computed values fall).  V is
- * M * 2^-S exactly (S > 0 there: |V| < 2^52 with a fraction, or small),
- * so V * 10^K = M * 10^K / 2^S, and M * 10^K fits in 128 bits (M < 2^53,
- * K <= 20).  The P-digit decimal D / 10^K nearest V is that quotient
- * rounded half to even, as glibc's printf rounds the exact value; D reads
- * back as V when it lies within half a gap of V: |D * 2^(S+1) - 2 M 10^K|
- * below 10^K (half that below V when M is a power of two, where the gap
- * under V is half as wide), or equal to it with M even (strtod's ties go
- * to the even mantissa).  Then the digits are laid out as %g does in
- * fixed notation without trailing zeros.  Returns the length, or 0 when V
- * is outside that range (the caller uses printf). */
+ * 1e-4 <= |V| < 1e15 (where nearly all computed values fall).  |V| is
+ * M * 2^-S exactly (3 <= S <= 66 there), X0 = floor(E2 log10 2) from its
+ * binary exponent E2 is its decimal exponent or one less, and one 128-bit
+ * product gives W = |V| * 10^K0 = M * 10^K0 / 2^S, K0 = 17 - X0, as its
+ * integer part QT (18 or 19 digits, so the exponent X is known) and a
+ * remainder REM / 2^S.  The P-digit decimal nearest |V|, as glibc's
+ * printf rounds the exact value (half to even), is QT without its last J
+ * digits, rounded by them and REM.  That decimal D reads back as V when
+ * it lies within half a gap of V: 2 |D 10^J - W| 2^S below 10^K0 (half
+ * that below V when M is a power of two, where the gap under V is half as
+ * wide), or equal to it with M even (strtod's ties go to the even
+ * mantissa).  Then the digits are laid out as %g does in fixed notation
+ * without trailing zeros.  Returns the length, or 0 when V is outside
+ * that range or %g would print an exponent (the caller uses printf). */
 typedef unsigned __int128 u128;
 
 static const uint64_t ipow10[] = {
@@ -89,54 +92,74 @@ static u128 pow10_128(int k)
 	return k <= 19 ? (u128)ipow10[k] : (u128)ipow10[19] * ipow10[k - 19];
 }
 
-/* Does D / 10^K read back as M * 2^-S?  N = M * 10^K. */
-static bool reads_back(uint64_t d, int s, u128 n, int k, uint64_t m)
+static const char digit_pairs[] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* The 8 digits of V < 10^8 at OUT. */
+static void put8(char *out, uint32_t v)
 {
-	u128 lhs = (u128)d << (s + 1), rhs = n << 1, p = pow10_128(k);
-	bool pow2 = m == (1ULL << 52);
-	if (lhs >= rhs) {
-		u128 diff = lhs - rhs;
-		return diff < p || (diff == p && !(m & 1));
-	}
-	u128 diff = rhs - lhs;
-	if (pow2)	/* the gap below is half: compare twice the distance */
-		return 2 * diff < p || (2 * diff == p && !(m & 1));
-	return diff < p || (diff == p && !(m & 1));
+	uint32_t hi = v / 10000, lo = v - hi * 10000;
+	uint32_t a = hi / 100, b = hi - a * 100, c = lo / 100, d = lo - c * 100;
+	memcpy(out, digit_pairs + 2 * a, 2);
+	memcpy(out + 2, digit_pairs + 2 * b, 2);
+	memcpy(out + 4, digit_pairs + 2 * c, 2);
+	memcpy(out + 6, digit_pairs + 2 * d, 2);
+}
+
+/* Copy N bytes 8 at a time: up to 7 more are written (and read). */
+static char *copy8(char *o, const char *from, int n)
+{
+	for (int i = 0; i < n; i += 8)
+		memcpy(o + i, from + i, 8);
+	return o + n;
 }
 
 /* D, P digits, as %g lays out P-digit decimal D * 10^(X - P + 1) with
- * -4 <= X < P: fixed notation, trailing zeros and a bare point dropped. */
+ * -4 <= X < P: fixed notation, trailing zeros and a bare point dropped.
+ * At most 24 bytes are written (OUT has 32). */
 static int put_fixed(char *out, bool neg, uint64_t d, int p, int x)
 {
-	char dig[24];
-	int len = 0;
-	for (int i = p - 1; i >= 0; i--) {
-		dig[i] = (char)('0' + d % 10);
-		d /= 10;
-	}
+	char t[32] = { 0 };	/* D as 17 digits, then room for copy8 */
+	uint64_t rest = d % 10000000000000000ULL;
+	t[0] = (char)('0' + d / 10000000000000000ULL);
+	put8(t + 1, (uint32_t)(rest / 100000000));
+	put8(t + 9, (uint32_t)(rest % 100000000));
+	const char *dig = t + 17 - p;
 	int last = p - 1;	/* the last significant digit kept */
-	while (last > 0 && dig[last] == '0' && last > x)
+	while (last > x && last > 0 && dig[last] == '0')
 		last--;
-	if (neg)
-		out[len++] = '-';
+	char *o = out;
+	*o = '-';
+	o += neg;
 	if (x < 0) {
-		out[len++] = '0';
-		out[len++] = '.';
-		for (int i = 0; i < -x - 1; i++)
-			out[len++] = '0';
-		for (int i = 0; i <= last; i++)
-			out[len++] = dig[i];
+		memcpy(o, "0.000000", 8);
+		o = copy8(o + 1 - x, dig, last + 1);
 	} else {
-		for (int i = 0; i <= x; i++)
-			out[len++] = dig[i];
+		o = copy8(o, dig, x + 1);
 		if (last > x) {
-			out[len++] = '.';
-			for (int i = x + 1; i <= last; i++)
-				out[len++] = dig[i];
+			*o++ = '.';
+			o = copy8(o, dig + x + 1, last - x);
 		}
 	}
-	out[len] = '\0';
-	return len;
+	*o = '\0';
+	return (int)(o - out);
+}
+
+/* Does the decimal D * 10^J, DELTA = D 10^J - QT away from QT, read back
+ * as M * 2^-S (W = QT + REM / 2^S, P0 = 10^K0; see above)? */
+static bool reads_back(int64_t delta, int s, u128 rem, u128 p0, uint64_t m)
+{
+	bool even = !(m & 1);
+	if (delta > 0) {	/* above W */
+		u128 diff = (((u128)delta << s) - rem) << 1;
+		return diff < p0 || (diff == p0 && even);
+	}
+	u128 diff = (((u128)(uint64_t)-delta << s) + rem) << 1;
+	if (m == (1ULL << 52))	/* the gap below is half: twice the distance */
+		diff <<= 1;
+	return diff < p0 || (diff == p0 && even);
 }
 
 static int fmt_exact(char *out, double v)
@@ -146,59 +169,64 @@ static int fmt_exact(char *out, double v)
 		return 0;
 	uint64_t bits;
 	memcpy(&bits, &a, 8);
-	int be = (int)(bits >> 52);
+	int be = (int)(bits >> 52), e2 = be - 1023;
 	uint64_t m = (bits & ((1ULL << 52) - 1)) | (1ULL << 52);
-	int s = 1075 - be;		/* a = m * 2^-s */
-	if (s <= 0)
-		return 0;
-	/* X: the decimal exponent of a, 10^X <= a < 10^(X+1), from the
-	 * binary one: floor(E2 log10 2) is X or X - 1, fixed below. */
-	int x = (int)floor((be - 1023) * 0.30102999566398120);
+	int s = 1075 - be;		/* a = m * 2^-s, 3 <= s <= 66 */
+	int x = (e2 * 78913) >> 18;	/* floor(e2 log10 2), -5..14 */
+	int k0 = 17 - x;
+	u128 p0 = pow10_128(k0), n = (u128)m * p0;
+	uint64_t qt = (uint64_t)(n >> s);
+	u128 rem = n - ((u128)qt << s);
+	int nd = 18;
+	if (qt >= ipow10[18]) {	/* x was one too low */
+		nd = 19;
+		x++;
+	}
+	/* Half a gap of V is B = p0 / 2^(s+1) in units of W, at least BI:
+	 * a decimal further than BI + 1 from QT does not read back. */
+	uint64_t bi = (uint64_t)(p0 >> (s + 1));
+	uint64_t t[5];		/* qt without its last j digits */
+	t[0] = qt;
+	for (int j = 1; j < 5; j++)
+		t[j] = t[j - 1] / 10;
 	for (int p = 15; p <= 17; p++) {
-		int xx = x, k = p - 1 - xx;
-		if (k < 0 || k > 22)
-			return 0;
-		u128 n = (u128)m * pow10_128(k);
-		u128 q = n >> s, rem = n - (q << s), half = (u128)1 << (s - 1);
-		/* X estimated one too low: the quotient has P + 1 digits. */
-		if (q >= pow10_128(p)) {
-			xx++;
-			k--;
-			n = (u128)m * pow10_128(k);
-			q = n >> s;
-			rem = n - (q << s);
-		} else if (q < pow10_128(p - 1)) {
-			xx--;
-			k++;
-			if (k > 22)
-				return 0;
-			n = (u128)m * pow10_128(k);
-			q = n >> s;
-			rem = n - (q << s);
-		}
-		if (rem > half || (rem == half && (q & 1)))
+		int j = nd - p, xp = x;
+		uint64_t q = t[j], r = qt - q * ipow10[j], half = ipow10[j] / 2;
+		int64_t delta = -(int64_t)r;
+		if (r > half || (r == half && (rem != 0 || (q & 1)))) {
 			q++;
-		if (q == pow10_128(p)) {	/* 9.99.. rounded up to 10.0.. */
-			q = pow10_128(p - 1);
-			xx++;
-			k--;
+			delta += (int64_t)ipow10[j];
 		}
-		if (xx >= p || xx < -4)
+		if (q == ipow10[p]) {	/* 9.99.. rounded up to 10.0.. */
+			q = ipow10[p - 1];
+			xp++;
+		}
+		if (xp >= p || xp < -4)
 			return 0;	/* %g would use an exponent */
-		if (p == 17 || reads_back((uint64_t)q, s, (u128)m * pow10_128(k), k, m))
-			return put_fixed(out, v < 0, (uint64_t)q, p, xx);
+		if (p < 17 && (delta > 0 ? (uint64_t)delta > bi + 1 : r > bi))
+			continue;
+		if (p == 17 || reads_back(delta, s, rem, p0, m))
+			return put_fixed(out, v < 0, q, p, xp);
 	}
 	return 0;
+}
+
+/* W and its terminator into OUT (a zero's text is common: no printf). */
+static int put_word(char *out, const char *w)
+{
+	size_t n = strlen(w);
+	memcpy(out, w, n + 1);
+	return (int)n;
 }
 
 int buf_fmt_double(char *out, double v)
 {
 	if (isnan(v))
-		return sprintf(out, "nan");
+		return put_word(out, "nan");
 	if (isinf(v))
-		return sprintf(out, v > 0 ? "inf" : "-inf");
+		return put_word(out, v > 0 ? "inf" : "-inf");
 	if (v == 0)
-		return sprintf(out, signbit(v) ? "-0.0" : "0.0");
+		return put_word(out, signbit(v) ? "-0.0" : "0.0");
 	/* Integral values of moderate size print like Python: "3.0". */
 	if (fabs(v) < 1e16 && v == (double)(int64_t)v)
 		return buf_fmt_int(out, (int64_t)v, ".0");

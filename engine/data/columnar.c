@@ -1221,16 +1221,38 @@ struct scan {
 	size_t lo;		/* the first chunk */
 };
 
-/* Read column COL of chunk I into VAL and point V at it. */
-static int chunk_read(struct columnar *c, size_t i, uint32_t col, struct buf *key,
-		      struct buf *val, struct col_vec *v, struct mlfs_err *err)
+/* A chunk as read: pinned in the store where its bytes are 8-aligned
+ * (blob values are), else copied into COPY. */
+struct chunk_in {
+	struct store_view *view;
+	struct buf copy;
+};
+
+static void chunk_in_free(struct chunk_in *in)
 {
+	store_view_release(in->view);
+	in->view = NULL;
+	buf_free(&in->copy);
+}
+
+/* Read column COL of chunk I into IN (the chunk read before it there is
+ * released) and point V at it. */
+static int chunk_read(struct columnar *c, size_t i, uint32_t col, struct buf *key,
+		      struct chunk_in *in, struct col_vec *v, struct mlfs_err *err)
+{
+	const char *p = NULL;
+	size_t len = 0;
 	key_col_chunk(key, c->tid, c->chunks[i].ver, col, c->chunks[i].idx);
-	int rc = store_get(c->s, NULL, key->data, key->len, val, NULL);
+	store_view_release(in->view);
+	int rc = store_get_view(c->s, NULL, key->data, key->len, &in->view, &p, &len, NULL);
 	if (rc == -ENOENT)
 		return mlfs_fail(err, -EAGAIN, "the columnar form of a table was dropped during a scan (the table changed)");
-	if (!rc && (chunk_decode(val->data, val->len, c->types[col], v) ||
-		    v->n != c->chunks[i].rows))
+	if (!rc && ((uintptr_t)p & 7)) {
+		buf_reset(&in->copy);
+		buf_append(&in->copy, p, len);
+		p = in->copy.data;
+	}
+	if (!rc && (chunk_decode(p, len, c->types[col], v) || v->n != c->chunks[i].rows))
 		rc = mlfs_fail(err, -EIO, "a columnar chunk is damaged (run mlfs check)");
 	return rc;
 }
@@ -1239,23 +1261,23 @@ static void scan_range(void *arg, int t, size_t lo, size_t hi)
 {
 	struct scan *sc = arg;
 	struct buf key = { 0 };
-	struct buf *vals = calloc(sc->ncols + 1, sizeof(*vals));
+	struct chunk_in *ins = calloc(sc->ncols + 1, sizeof(*ins));
 	struct col_vec *vecs = calloc(sc->ncols + 1, sizeof(*vecs));
-	if (!vals || !vecs)
+	if (!ins || !vecs)
 		mlfs_oom();
 	int rc = 0;
 	lo += sc->lo;
 	hi += sc->lo;
 	for (size_t i = lo; !rc && i < hi; i++) {
 		for (size_t k = 0; !rc && k < sc->ncols; k++)
-			rc = chunk_read(sc->c, i, sc->cols[k], &key, &vals[k], &vecs[k], &sc->errs[t]);
+			rc = chunk_read(sc->c, i, sc->cols[k], &key, &ins[k], &vecs[k], &sc->errs[t]);
 		if (!rc)
 			rc = sc->fn(sc->ctx, t, sc->c->chunks[i].first, vecs, sc->c->chunks[i].rows);
 	}
 	sc->rc[t] = rc;
 	for (size_t k = 0; k < sc->ncols; k++)
-		buf_free(&vals[k]);
-	free(vals);
+		chunk_in_free(&ins[k]);
+	free(ins);
 	free(vecs);
 	buf_free(&key);
 }
@@ -1531,7 +1553,8 @@ static int check_form(struct store *s, struct columnar *c, const struct tver *t,
 		      struct buf *report)
 {
 	struct form_check fc = { .c = c };
-	struct buf key = { 0 }, val = { 0 };
+	struct buf key = { 0 };
+	struct chunk_in in = { 0 };
 	struct table_info info = { 0 };
 	int problems = 0;
 	if (!(fc.sums = calloc(c->ncols + 1, sizeof(*fc.sums))) ||
@@ -1542,7 +1565,7 @@ static int check_form(struct store *s, struct columnar *c, const struct tver *t,
 		uint64_t sum = 0;
 		for (size_t i = 0; i < c->nchunks && !problems; i++) {
 			struct col_vec v;
-			if (chunk_read(c, i, k, &key, &val, &v, NULL))
+			if (chunk_read(c, i, k, &key, &in, &v, NULL))
 				problems++;
 			else
 				sum += mix(i ^ mix(columnar_vec_sum(&v, 0)));
@@ -1575,7 +1598,7 @@ static int check_form(struct store *s, struct columnar *c, const struct tver *t,
 	free(fc.sums);
 	buf_free(&fc.tmp);
 	buf_free(&key);
-	buf_free(&val);
+	chunk_in_free(&in);
 	return problems;
 }
 

@@ -28,10 +28,16 @@ struct cell {
 	uint8_t set;
 };
 
+/* The distinct non-zero values of count_distinct: the first DSET_INLINE
+ * in the state itself (most groups have few: no malloc), then a hash
+ * table V of CAP slots (0 empty). */
+#define DSET_INLINE 4
+#define DSET_FIRST_CAP 32
 struct dset {
-	uint64_t *v;
+	uint64_t *v;		/* NULL while the values fit in IN */
 	uint32_t n, cap;
 	uint8_t zero;		/* the value 0 was seen */
+	uint64_t in[DSET_INLINE];
 };
 
 struct welford {
@@ -466,28 +472,52 @@ static void eval(const struct ectx *e, const struct xnode *x, struct xval *out)
 	}
 }
 
+/* Put non-zero V into table T of CAP slots (a power of two). */
+static void dset_slot(uint64_t *t, uint32_t cap, uint64_t v)
+{
+	uint32_t j = (uint32_t)hash_mix64(v) & (cap - 1);
+	while (t[j])
+		j = (j + 1) & (cap - 1);
+	t[j] = v;
+}
+
+/* D's values into a table of CAP slots. */
+static int dset_grow(struct dset *d, uint32_t cap)
+{
+	uint64_t *nv = calloc(cap, sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	if (!d->v) {
+		for (uint32_t i = 0; i < d->n; i++)
+			dset_slot(nv, cap, d->in[i]);
+	}
+	for (uint32_t i = 0; d->v && i < d->cap; i++)
+		if (d->v[i])
+			dset_slot(nv, cap, d->v[i]);
+	free(d->v);
+	d->v = nv;
+	d->cap = cap;
+	return 0;
+}
+
 static int dset_add(struct dset *d, uint64_t v)
 {
 	if (v == 0) {
 		d->zero = 1;
 		return 0;
 	}
-	if (2 * (d->n + 1) > d->cap) {
-		uint32_t cap = d->cap ? 2 * d->cap : 8;
-		uint64_t *nv = calloc(cap, sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < d->cap; i++) {
-			if (!d->v[i])
-				continue;
-			uint32_t j = (uint32_t)hash_mix64(d->v[i]) & (cap - 1);
-			while (nv[j])
-				j = (j + 1) & (cap - 1);
-			nv[j] = d->v[i];
+	if (!d->v) {
+		for (uint32_t i = 0; i < d->n; i++)
+			if (d->in[i] == v)
+				return 0;
+		if (d->n < DSET_INLINE) {
+			d->in[d->n++] = v;
+			return 0;
 		}
-		free(d->v);
-		d->v = nv;
-		d->cap = cap;
+		if (dset_grow(d, DSET_FIRST_CAP))
+			return -ENOMEM;
+	} else if (2 * (d->n + 1) > d->cap && dset_grow(d, 2 * d->cap)) {
+		return -ENOMEM;
 	}
 	uint32_t j = (uint32_t)hash_mix64(v) & (d->cap - 1);
 	while (d->v[j]) {

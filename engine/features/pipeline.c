@@ -294,9 +294,10 @@ struct group_tab {
  * table for every key would miss it on nearly every row.  Over the
  * columnar form the two phases alternate on batches of BATCH_CHUNKS
  * chunks, so the records of a batch are all the memory rows take.
- * A record: u16 key length, key bytes, then per used column a type byte
- * and 8 bytes of value, or for text a u32 length and the bytes.  The key
- * is its text, or (bin_key) the 8 bytes of an int or date whose text in
+ * A record: u16 key length, the key's hash (u64: phase A picked the
+ * partition by it, phase B's group table takes it: hashed once), key
+ * bytes, then per used column a type byte and 8 bytes of value, or for
+ * text a u32 length and the bytes.  The key is its text, or (bin_key) the 8 bytes of an int or date whose text in
  * data.csv is canonical, printed back at the end. */
 #define NPART 256
 #define BATCH_CHUNKS 16
@@ -407,16 +408,18 @@ static int put_record(struct run *r, unsigned w, const char *k, size_t kl,
 {
 	if (kl > 65535)
 		return -E2BIG;
-	struct buf *b = &r->parts[key_hash(k, kl) >> 56].rec[w];
-	size_t need = 2 + kl;
+	uint64_t h = key_hash(k, kl);
+	struct buf *b = &r->parts[h >> 56].rec[w];
+	size_t need = 10 + kl;
 	for (size_t u = 0; u < r->nused; u++)
 		need += 5 + (vals[u].t == COL_STRING && vals[u].len > 8 ? vals[u].len : 8);
 	buf_reserve(b, need);
 	char *o = b->data + b->len;
 	uint16_t k16 = (uint16_t)kl;
 	memcpy(o, &k16, 2);
-	memcpy(o + 2, k, kl);
-	o += 2 + kl;
+	memcpy(o + 2, &h, 8);
+	memcpy(o + 10, k, kl);
+	o += 10 + kl;
 	for (size_t u = 0; u < r->nused; u++) {
 		const struct xval *v = &vals[u];
 		*o++ = (char)v->t;
@@ -637,9 +640,11 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 	int rc;
 	while (o < end) {
 		uint16_t kl;
+		uint64_t h;
 		memcpy(&kl, o, 2);
-		const char *k = o + 2;
-		o += 2 + kl;
+		memcpy(&h, o + 2, 8);
+		const char *k = o + 10;
+		o += 10 + kl;
 		for (size_t u = 0; u < r->nused; u++) {
 			struct xval *v = &b->vals[u * EXPR_BATCH + n];
 			v->t = (enum col_type)(unsigned char)*o++;
@@ -656,7 +661,7 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 				o += 8;
 			}
 		}
-		long gi = tab_find(&pt->g, prog, k, kl, key_hash(k, kl));
+		long gi = tab_find(&pt->g, prog, k, kl, h);
 		if (gi < 0)
 			return (int)gi;
 		b->gid[n++] = (uint32_t)gi;

@@ -332,14 +332,14 @@ void store_close(struct store *s)
 	free(s);
 }
 
-int store_get(struct store *s, const struct store_snapshot *snap,
-	      const void *key, size_t klen, struct buf *val,
-	      struct mlfs_err *err)
+int store_get_view(struct store *s, const struct store_snapshot *snap,
+		   const void *key, size_t klen, struct store_view **view,
+		   const char **val, size_t *vlen, struct mlfs_err *err)
 {
 	char *rerr = NULL;
-	size_t vlen = 0;
 	rocksdb_readoptions_t *ro = s->ropts;
 
+	*view = NULL;
 	if (s->remote)
 		store_remote_note_read(s->remote, key, klen, NULL, 0, true);
 	if (snap) {
@@ -353,10 +353,30 @@ int store_get(struct store *s, const struct store_snapshot *snap,
 		return fail(err, rerr, "read");
 	if (!ps)
 		return -ENOENT;
-	const char *v = rocksdb_pinnableslice_value(ps, &vlen);
+	*val = rocksdb_pinnableslice_value(ps, vlen);
+	*view = (struct store_view *)ps;
+	return 0;
+}
+
+void store_view_release(struct store_view *view)
+{
+	if (view)
+		rocksdb_pinnableslice_destroy((rocksdb_pinnableslice_t *)view);
+}
+
+int store_get(struct store *s, const struct store_snapshot *snap,
+	      const void *key, size_t klen, struct buf *val,
+	      struct mlfs_err *err)
+{
+	struct store_view *view;
+	const char *v;
+	size_t vlen = 0;
+	int rc = store_get_view(s, snap, key, klen, &view, &v, &vlen, err);
+	if (rc)
+		return rc;
 	buf_reset(val);
-	int rc = buf_append(val, v, vlen);
-	rocksdb_pinnableslice_destroy(ps);
+	rc = buf_append(val, v, vlen);
+	store_view_release(view);
 	return rc;
 }
 

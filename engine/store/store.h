@@ -52,6 +52,16 @@ void store_close(struct store *s);
 int store_get(struct store *s, const struct store_snapshot *snap,
 	      const void *key, size_t klen, struct buf *val,
 	      struct mlfs_err *err);
+/* Read KEY at SNAP (NULL: latest) without copying it out: *VAL, *VLEN
+ * point at the value, pinned in the store (its block or blob buffer)
+ * until store_view_release(*VIEW).  The bytes have no alignment promised.
+ * 0, -ENOENT (*VIEW NULL), or -EIO. */
+struct store_view;
+int store_get_view(struct store *s, const struct store_snapshot *snap,
+		   const void *key, size_t klen, struct store_view **view,
+		   const char **val, size_t *vlen, struct mlfs_err *err);
+/* Unpin a value read by store_get_view.  NULL is a no-op. */
+void store_view_release(struct store_view *view);
 int store_put(struct store *s, const void *key, size_t klen,
 	      const void *val, size_t vlen, struct mlfs_err *err);
 int store_delete(struct store *s, const void *key, size_t klen,

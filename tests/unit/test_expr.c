@@ -99,6 +99,51 @@ static void expect_num(const char *text, double want)
 	done(p, st);
 }
 
+/* count_distinct as its set grows from the values kept in the state to
+ * a hash table and doubles: N distinct ints (0 among them for some),
+ * each seen 1-3 times in a shuffled order, against N. */
+static void test_count_distinct_grows(void **state)
+{
+	static const int sizes[] = { 1, 3, 4, 5, 8, 16, 17, 33, 100, 1000 };
+	struct mlfs_err err = { 0 };
+	struct xval as_of = { .t = COL_DATE, .i = 0 }, out;
+	uint64_t x = 7;
+	(void)state;
+	for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
+		for (int with_zero = 0; with_zero < 2; with_zero++) {
+			int n = sizes[si], nrows = 0;
+			int64_t *vals = malloc(3 * (size_t)n * sizeof(*vals));
+			assert_non_null(vals);
+			for (int i = 0; i < n; i++)
+				for (int k = 0; k <= i % 3; k++)
+					vals[nrows++] = with_zero ? i : 1000003LL * (i + 1);
+			for (int i = nrows - 1; i > 0; i--) {
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+				int j = (int)((x >> 33) % (uint64_t)(i + 1));
+				int64_t t = vals[i];
+				vals[i] = vals[j];
+				vals[j] = t;
+			}
+			struct expr_prog *p = compile1("f", "count_distinct(qty)", &err);
+			assert_non_null(p);
+			void *st = malloc(expr_state_size(p));
+			expr_state_init(p, st);
+			for (int r = 0; r < nrows; r++) {
+				struct xval row[7];
+				memset(row, 0, sizeof(row));
+				row[4].t = COL_INT;
+				row[4].i = vals[r];
+				assert_int_equal(expr_state_add(p, st, row, &as_of), 0);
+			}
+			expr_state_finish(p, st, &as_of, &out);
+			assert_int_equal(out.t, COL_INT);
+			assert_int_equal(out.i, n);
+			done(p, st);
+			free(vals);
+		}
+	}
+}
+
 static void test_aggregates_and_nulls(void **state)
 {
 	expect_num("count(amount)", 2);			/* nulls skipped */
@@ -368,6 +413,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_aggregates_and_nulls),
+		cmocka_unit_test(test_count_distinct_grows),
 		cmocka_unit_test(test_dates_and_strings),
 		cmocka_unit_test(test_errors_with_positions),
 		cmocka_unit_test(test_references_order_and_cycles),

@@ -14,6 +14,7 @@
 
 #include "attrs.h"
 #include "features.h"
+#include "features_int.h"
 #include "store_fixture.h"
 
 static int setup(void **state)
@@ -564,9 +565,37 @@ static void test_many_keys(void **state)
 	buf_free(&b);
 }
 
+/* A field's CSV length against a byte-by-byte count: quoted when it
+ * holds a quote, comma, CR or LF anywhere (in or after the first
+ * 8-byte words), each quote doubled. */
+static void test_field_len(void **state)
+{
+	(void)state;
+	const char specials[] = "\",\n\r";
+	char f[40];
+	uint64_t x = 12345;
+	assert_int_equal(features_field_len("", 0), 0);
+	for (int i = 0; i < 200000; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		size_t len = (size_t)(x >> 59) + (size_t)((x >> 40) & 7), q = 0;
+		bool quote = false;
+		for (size_t j = 0; j < len; j++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			f[j] = (x >> 60) == 0 ? specials[(x >> 50) & 3] : (char)('0' + (x >> 40) % 60);
+			q += f[j] == '"';
+			quote |= f[j] == '"' || f[j] == ',' || f[j] == '\n' || f[j] == '\r';
+		}
+		assert_int_equal(features_field_len(f, len), quote ? len + q + 2 : len);
+	}
+	assert_int_equal(features_field_len("12345678,", 9), 11);
+	assert_int_equal(features_field_len("1234567812345678\"", 17), 20);
+	assert_int_equal(features_field_len("-12345.678901234567", 19), 19);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_field_len),
 		cmocka_unit_test_setup_teardown(test_create_list_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_in_its_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_and_replace, setup, teardown),

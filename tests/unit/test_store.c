@@ -46,6 +46,52 @@ static void test_get_put_delete(void **state)
 	buf_free(&v);
 }
 
+/* store_get_view: the value in place, pinned while a later write or
+ * delete replaces it (small values and blob-sized ones), at a snapshot
+ * too; a missing key gives -ENOENT and no view. */
+static void test_get_view_pins(void **state)
+{
+	struct store_fixture *f = *state;
+	struct store_view *view = (struct store_view *)1;
+	const char *p = NULL;
+	size_t n = 0;
+	assert_int_equal(store_get_view(f->s, NULL, "k", 1, &view, &p, &n, NULL), -ENOENT);
+	assert_null(view);
+	char *big = malloc(50000);
+	assert_non_null(big);
+	for (size_t len = 5; len <= 50000; len *= 100) {
+		for (size_t i = 0; i < len; i++)
+			big[i] = (char)('a' + (i * 7 + len) % 26);
+		/* Flushed by the reopen: from an SST block, or a blob file
+		 * from 4096 bytes on. */
+		assert_int_equal(store_put(f->s, "k", 1, big, len, NULL), 0);
+		store_fixture_reopen(f);
+		struct store_snapshot *snap = store_snapshot_new(f->s);
+		assert_int_equal(store_put(f->s, "k", 1, "new", 3, NULL), 0);
+		assert_int_equal(store_get_view(f->s, snap, "k", 1, &view, &p, &n, NULL), 0);
+		assert_int_equal(n, len);
+		assert_memory_equal(p, big, len);
+		store_view_release(view);
+		/* From the memtable. */
+		assert_int_equal(store_get_view(f->s, NULL, "k", 1, &view, &p, &n, NULL), 0);
+		assert_int_equal(n, 3);
+		assert_memory_equal(p, "new", 3);
+		store_view_release(view);
+		store_snapshot_free(f->s, snap);
+		/* A view outlives the delete of its key. */
+		assert_int_equal(store_put(f->s, "k", 1, big, len, NULL), 0);
+		store_fixture_reopen(f);
+		assert_int_equal(store_get_view(f->s, NULL, "k", 1, &view, &p, &n, NULL), 0);
+		assert_int_equal(store_delete(f->s, "k", 1, NULL), 0);
+		assert_int_equal(n, len);
+		assert_memory_equal(p, big, len);
+		store_view_release(view);
+		assert_int_equal(store_get_view(f->s, NULL, "k", 1, &view, &p, &n, NULL), -ENOENT);
+	}
+	store_view_release(NULL);
+	free(big);
+}
+
 static void test_batch_is_atomic_and_ranges_delete(void **state)
 {
 	struct store_fixture *f = *state;
@@ -404,6 +450,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_get_put_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_view_pins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_is_atomic_and_ranges_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iter_bounds_are_copied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_sees_the_past, setup, teardown),

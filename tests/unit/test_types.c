@@ -190,11 +190,12 @@ static void check_double(double v)
 		fail_msg("%a: printed %s, printf's shortest %s", v, got, want);
 }
 
-/* The integer-arithmetic printer against printf over 2,000,000 doubles:
+/* The integer-arithmetic printer against printf over 2,700,000 doubles:
  * random bit patterns, random values of every magnitude the fast path
  * takes, decimals with 1-17 digits and their neighbours, sums and
- * quotients like a refresh computes, and the edges: powers of ten and of
- * two and their neighbours, ties, the range's bounds. */
+ * quotients like a refresh computes, subnormals, huge and tiny values,
+ * integers, and the edges: powers of ten and of two and their
+ * neighbours, ties, the range's bounds, zeros of both signs. */
 static void test_doubles_match_printf(void **state)
 {
 	uint64_t x = 0x9e3779b97f4a7c15ULL;
@@ -233,6 +234,44 @@ static void test_doubles_match_printf(void **state)
 		check_double(nextafter(ldexp(1, e), INFINITY));
 		check_double(-ldexp(1.5, e));
 	}
+	/* subnormals, huge and tiny normals, integers on both sides of 1e16 */
+	for (int i = 0; i < 100000; i++) {
+		uint64_t bits = rng_next(&x) & ((1ULL << 52) - 1);
+		double v;
+		memcpy(&v, &bits, 8);
+		check_double(v);
+		check_double(-v);
+		bits |= (uint64_t)(2046 - rng_next(&x) % 40) << 52;
+		memcpy(&v, &bits, 8);
+		check_double(v);
+		bits = (bits & ((1ULL << 52) - 1)) | (uint64_t)(1 + rng_next(&x) % 40) << 52;
+		memcpy(&v, &bits, 8);
+		check_double(v);
+		v = (double)(int64_t)(rng_next(&x) >> (11 + rng_next(&x) % 50));
+		check_double(v);
+		check_double(-v);
+		check_double(v * 1024);
+		check_double(v + 0.5);
+	}
+	char out[40];
+	buf_fmt_double(out, -0.0);
+	assert_string_equal(out, "-0.0");
+	buf_fmt_double(out, 0.0);
+	assert_string_equal(out, "0.0");
+	assert_int_equal(buf_fmt_double(out, -INFINITY), 4);
+	assert_string_equal(out, "-inf");
+	assert_int_equal(buf_fmt_double(out, INFINITY), 3);
+	assert_string_equal(out, "inf");
+	buf_fmt_double(out, -12.0);
+	assert_string_equal(out, "-12.0");
+	buf_fmt_double(out, 1e16);
+	assert_string_equal(out, "1e+16");
+	buf_fmt_double(out, 0.0001);
+	assert_string_equal(out, "0.0001");
+	buf_fmt_double(out, 123.456);
+	assert_string_equal(out, "123.456");
+	buf_fmt_double(out, -0.30000000000000004);
+	assert_string_equal(out, "-0.30000000000000004");
 	const double edges[] = { 1e-4, 1e15, 0.5, 0.25, 0.125, 1.5, 2.5, 0.30000000000000004,
 				 999999999999999.9, 99999999999999.99, 0.00010000000000000002,
 				 9.999999999999999e-5, 4503599627370495.5, 5e-324, 1.7976931348623157e308,
