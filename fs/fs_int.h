@@ -754,6 +754,7 @@ void fs_inode_cache(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 void fs_namespace_changed(struct fs *fs);
 /* Give paths under FROM the prefix TO (after a rename). */
 void fs_inode_rename(struct fs *fs, const char *from, const char *to);
+void fs_inode_removed(struct fs *fs, const char *path);
 
 /* What the kernel was told of an inode, to compare with the store. */
 struct fs_stamp {

@@ -352,6 +352,23 @@ void fs_inode_rename(struct fs *fs, const char *from, const char *to)
 	pthread_mutex_unlock(&fs->ino_lock);
 }
 
+/* PATH was removed through the mount: its inode and those below it leave
+ * the path chain (superseded), so that a name made again there gets a new
+ * number.  The kernel marks a removed directory dead and keeps the inode
+ * while an open file below pins it; handing the new directory that number
+ * again would show it empty, and every name in it missing. */
+void fs_inode_removed(struct fs *fs, const char *path)
+{
+	size_t pl = strlen(path);
+	pthread_mutex_lock(&fs->ino_lock);
+	for (size_t b = 0; b < fs->ino_buckets; b++)
+		for (struct inode *in = fs->by_ino[b]; in; in = in->next_ino)
+			if (in->ino != FUSE_ROOT_ID && !strncmp(in->path, path, pl) &&
+			    (in->path[pl] == '\0' || in->path[pl] == '/'))
+				unlink_path(fs, in);
+	pthread_mutex_unlock(&fs->ino_lock);
+}
+
 bool fs_inode_cached(struct fs *fs, fuse_ino_t ino, uint64_t gen,
 		     struct node *out)
 {

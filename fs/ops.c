@@ -485,6 +485,8 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = mlfs_fail(&err, -EPERM, "this directory cannot be removed");
 	if (!rc && dir.ops->rmdir)
 		rc = dir.ops->rmdir(fs, &dir, name, &err);
+	if (!rc)
+		fs_inode_removed(fs, child.path);
 	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 
@@ -502,6 +504,8 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = mlfs_fail(&err, -EPERM, "this file cannot be removed");
 	if (!rc && child.ops->remove)
 		rc = child.ops->remove(fs, &child, &err);
+	if (!rc && child.ops->remove)
+		fs_inode_removed(fs, child.path);
 	fuse_reply_err(req, rc ? -fs_log_failure(fs, child.path, rc, &err) : 0);
 }
 

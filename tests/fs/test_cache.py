@@ -187,6 +187,36 @@ for line in sys.stdin:
         reader.wait()
 
 
+def test_directory_made_again_while_a_file_below_is_open(mnt):
+    """rm -r of a run while a writer holds one of its metrics open, then
+    mkdir of the same name: the new run shows its files at once, in this
+    process and in another, while the old handle stays open and after it
+    closes (the kernel keeps the removed directory's inode, dead, while
+    the open file pins it: the new one must not be given its number)."""
+    run = mnt.p("experiments", "e", "runs", "r1")
+    os.makedirs(run)
+    loss = os.path.join(run, "metrics", "loss")
+    fd = os.open(loss, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, b"0.5 1\n")
+        sh(f"rm -r {run} && mkdir {run}")
+        assert "metrics" in os.listdir(run) and "status" in os.listdir(run)
+        assert "metrics" in sh(f"ls {run}").split()
+        assert os.listdir(os.path.join(run, "metrics")) == []
+        sh(f"echo '0.7 2' >> {loss}")
+        assert other_cat(loss).split()[1:] == ["0.7", "2"]
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(os.path.join(run, "metrics"))) == ["loss"]
+    table(mnt, "t")
+    data = mnt.p("tables", "t", "data.csv")
+    with open(data) as held:
+        sh(f"rm -r {mnt.p('tables', 't')} && mkdir {mnt.p('tables', 't')}")
+        assert "data.csv" in os.listdir(mnt.p("tables", "t"))
+        assert "x1" not in other_cat(data)
+        assert held.read().startswith("a,b\n1,x1\n")
+
+
 def test_reader_keeps_its_version_through_a_replace(mnt):
     d = table(mnt, rows=0)
     big = "a,b\n" + "".join(f"{i},{'v' * 50}\n" for i in range(60000))
