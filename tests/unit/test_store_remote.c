@@ -29,6 +29,8 @@
 #include "objstore.h"
 #include "sweep.h"
 #include "table.h"
+#include "tracking.h"
+#include "train.h"
 #include "store_int.h"
 #include "store_log.h"
 
@@ -325,6 +327,19 @@ static void a_dies(struct fx *f)
 	assert_true(cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL));
 }
 
+/* Host a dies; b's first sweep only suspects it, the second a grace (2
+ * TTLs) later ends what it left: that sweep's counts into *C, the first
+ * one's total of every kind asserted 0.  T0 the first sweep's time. */
+static void a_dies_swept(struct fx *f, int64_t t0, struct sweep_counts *c)
+{
+	struct mlfs_err err = { 0 };
+	a_dies(f);
+	assert_int_equal(sweep_dead(f->b.s, t0, c, &err), 0);
+	assert_int_equal(c->tables + c->builds + c->blobs + c->objects + c->runs + c->trainings, 0);
+	if (sweep_dead(f->b.s, t0 + 2000000000, c, &err))
+		fail_msg("sweep_dead: %s", err.msg);
+}
+
 /* The elected scheduler's sweep (sweep.h): host a, with rows and artifact
  * bytes staged and a stray batch object, loses its session (its
  * keepalives stop); b leads, and its second sweep a grace (2 TTLs) after
@@ -501,13 +516,9 @@ static void test_sweep_dead_runs(void **state)
 	run_running(&f->b, j.id, 2);
 	sweep_set_runs(f->b.s, jobs_sweep_dead);
 
-	a_dies(f);
 	struct sweep_counts c;
 	int64_t t0 = 1000000000000;
-	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
-	assert_int_equal(c.runs, 0);	/* suspected only */
-	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
-		fail_msg("sweep_dead: %s", err.msg);
+	a_dies_swept(f, t0, &c);
 	assert_int_equal(c.runs, 1);
 	assert_int_equal(c.tables + c.builds + c.blobs + c.objects, 0);
 	struct run_rec rec;
@@ -523,6 +534,47 @@ static void test_sweep_dead_runs(void **state)
 	assert_int_equal(sweep_dead(f->b.s, t0 + 4000000000, &c, &err), 0);
 	assert_int_equal(c.runs, 0);	/* once */
 	job_rec_free(&j);
+	cluster_test_pause(f->a.s, false);
+}
+
+/* A training host a was running when it died ends FAILED "interrupted"
+ * in the leader's sweep (train_sweep_dead), as a lone mount's recovery
+ * ends it; b's own training and a run no training marked stay RUNNING. */
+static void test_sweep_dead_trainings(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	struct run_info ri;
+	struct buf why = { 0 };
+	attach_two(f);
+	assert_int_equal(tracking_experiment_create(f->a.s, "e", &err), 0);
+	const char *runs[] = { "ta", "tb", "manual" };
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tracking_run_create(f->a.s, "e", runs[i], 1, 0, 0, 0, &err), 0);
+	if (train_begin(f->a.s, "e", "ta", "train", "x: 1\n", 5, &err))
+		fail_msg("train_begin: %s", err.msg);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_int_equal(train_begin(f->b.s, "e", "tb", "train", "x: 1\n", 5, &err), 0);
+	assert_int_equal(tracking_run_get(f->b.s, "e", "ta", &ri), 0);
+	assert_string_equal(ri.owner, store_writer_name(f->a.s));
+	sweep_set_trainings(f->b.s, train_sweep_dead);
+
+	struct sweep_counts c;
+	int64_t t0 = 1000000000000;
+	a_dies_swept(f, t0, &c);
+	assert_int_equal(c.trainings, 1);
+	assert_int_equal(c.runs, 0);
+	assert_int_equal(tracking_run_get(f->b.s, "e", "ta", &ri), 0);
+	assert_int_equal(ri.status, RUN_FAILED);
+	assert_int_equal(train_error_text(f->b.s, "e", "ta", &why), 0);
+	assert_string_equal(why.data, "interrupted: the daemon stopped\n");
+	assert_int_equal(tracking_run_get(f->b.s, "e", "tb", &ri), 0);
+	assert_int_equal(ri.status, RUN_RUNNING);	/* b's own */
+	assert_int_equal(tracking_run_get(f->b.s, "e", "manual", &ri), 0);
+	assert_int_equal(ri.status, RUN_RUNNING);	/* not a training */
+	assert_int_equal(sweep_dead(f->b.s, t0 + 4000000000, &c, &err), 0);
+	assert_int_equal(c.trainings, 0);	/* once */
+	buf_free(&why);
 	cluster_test_pause(f->a.s, false);
 }
 
@@ -896,6 +948,7 @@ int main(void)
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_build, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_runs, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_trainings, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_conflict, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown)),
