@@ -444,6 +444,7 @@ static int serve(const char *store_dir, struct fs_options *o)
 	if (recover && train_recover(s, &err) < 0)
 		fprintf(stderr, "mlfs: %s\n", err.msg);
 	sweep_set_trainings(s, train_sweep_dead);
+	sweep_set_forms(s, trainset_form_sweep_dead);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
 	FILE *pf = fopen(pidfile, "w");
 	if (pf) {

@@ -19,6 +19,7 @@
 
 #include "store_fixture.h"
 #include "backend_cases.h"
+#include "data_fixture.h"
 
 #include "blob.h"
 #include "cluster.h"
@@ -29,6 +30,8 @@
 #include "objstore.h"
 #include "sweep.h"
 #include "table.h"
+#include "trainset.h"
+#include "trainset_int.h"
 #include "tracking.h"
 #include "train.h"
 #include "store_int.h"
@@ -335,7 +338,8 @@ static void a_dies_swept(struct fx *f, int64_t t0, struct sweep_counts *c)
 	struct mlfs_err err = { 0 };
 	a_dies(f);
 	assert_int_equal(sweep_dead(f->b.s, t0, c, &err), 0);
-	assert_int_equal(c->tables + c->builds + c->blobs + c->objects + c->runs + c->trainings, 0);
+	assert_int_equal(c->tables + c->builds + c->forms + c->blobs + c->objects + c->runs +
+			 c->trainings, 0);
 	if (sweep_dead(f->b.s, t0 + 2000000000, c, &err))
 		fail_msg("sweep_dead: %s", err.msg);
 }
@@ -486,6 +490,74 @@ static void test_sweep_dead_build(void **state)
 	if (columnar_check(f->b.s, true, &report, &err) != 0)
 		fail_msg("columnar_check: %s", report.data ? report.data : err.msg);
 	assert_int_equal(table_check(f->b.s, &report, &err), 0);
+	buf_free(&report);
+	cluster_test_pause(f->a.s, false);
+}
+
+/* Feature table NAME (key k, 70000 rows: two chunks) and labels L on H,
+ * and a build of its columnar form cut short after its first chunk (as
+ * a crash would): its chunks and owner record stay. */
+static void form_cut_short(struct host *h, const char *name, const char *l)
+{
+	struct mlfs_err err = { 0 };
+	struct features_writer *w;
+	struct buf text = { 0 };
+	buf_puts(&text, "k,a\n");
+	for (int i = 0; i < 70000; i++)
+		buf_printf(&text, "%d,%d\n", i, i % 7);
+	if (features_create(h->s, name, &err) || features_set_keys(h->s, name, "k\n", 2, true, &err) ||
+	    features_writer_open(h->s, name, true, &w, &err) ||
+	    features_writer_write(w, text.data, text.len, &err) ||
+	    features_writer_commit(w, true, &err))
+		fail_msg("feature table %s: %s", name, err.msg);
+	features_writer_free(w);
+	fixture_table_put(h->s, l, "k,y\n1,0\n2,1\n");
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { name, key1, 1, NULL, 0, NULL } };
+	struct frame *fr;
+	trainset_form_min_bytes = 0;
+	trainset_form_test_stop_after = 1;
+	assert_int_equal(trainset_build(h->s, l, "y", lk, 1, NULL, 0, &fr, &err), 0);
+	trainset_form_test_stop_after = 0;
+	frame_free(fr);
+	buf_free(&text);
+}
+
+/* The sweep of a dead session's feature table form build
+ * (trainset_form_sweep_dead): a's build cut short goes in b's sweep a
+ * grace after the first, b's own stays, and b's next build is whole and
+ * checks clean. */
+static void test_sweep_dead_form(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	attach_two(f);
+	sweep_set_forms(f->b.s, trainset_form_sweep_dead);
+	form_cut_short(&f->a, "fa", "la");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	int a_keys = keys_under(&f->b, "f/k/");
+	assert_true(a_keys >= 3);	/* two columns' chunk and the owner record */
+	form_cut_short(&f->b, "fb", "lb");
+	int all_keys = keys_under(&f->b, "f/k/");
+	assert_true(all_keys >= a_keys + 3);
+
+	struct sweep_counts c;
+	a_dies_swept(f, 1000000000000, &c);
+	assert_int_equal(c.forms, 1);
+	assert_int_equal(c.builds + c.tables + c.blobs + c.objects, 0);
+	assert_int_equal(keys_under(&f->b, "f/k/"), all_keys - a_keys);	/* b's own stay */
+
+	unsigned long b0 = trainset_form_test_builds;
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { "fb", key1, 1, NULL, 0, NULL } };
+	struct frame *fr;
+	assert_int_equal(trainset_build(f->b.s, "lb", "y", lk, 1, NULL, 0, &fr, &err), 0);
+	frame_free(fr);
+	assert_int_equal(trainset_form_test_builds, b0 + 1);
+	trainset_form_min_bytes = 1u << 20;
+	struct buf report = { 0 };
+	if (trainset_form_check(f->b.s, true, &report, &err) != 0)
+		fail_msg("trainset_form_check: %s", report.data ? report.data : err.msg);
 	buf_free(&report);
 	cluster_test_pause(f->a.s, false);
 }
@@ -947,6 +1019,7 @@ int main(void)
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_build, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_form, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_runs, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_trainings, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
