@@ -13,13 +13,14 @@
  * States: absent -> building (the first large training set of version
  * VER, under form_lock: the table's other forms are deleted, the rows of
  * a snapshot of VER are read by key ranges across the pool into chunks)
- * -> whole (the manifest, written alone after every chunk) -> absent (the
- * next version's build, a drop, or the next mount once VER is not the
- * table's current version).  A build cut short leaves chunks no manifest
+ * -> whole (the manifest, written after every chunk with the owner
+ * record's deletion) -> absent (the next version's build, a drop, or the
+ * next mount once VER is not the table's current version).  A build cut short leaves chunks no manifest
  * names: never read, removed at the next mount (on a remote store while
  * others live: by the leader's sweep once its owner's session is dead,
- * trainset_form_sweep_dead; the owner record f/k/ID VER 'o', columnar.h).  Only a whole form of the
- * table's current version, of the same columns, types and keys, is read.
+ * trainset_form_sweep_dead; the owner record f/k/ID VER 'o', columnar.h).
+ * Only a whole form of the table's current version, of the same columns,
+ * types and keys, is read.
  * This file owns f/k/. */
 #include "features_int.h"
 #include "trainset.h"
