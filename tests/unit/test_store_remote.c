@@ -511,7 +511,11 @@ static void form_cut_short(struct host *h, const char *name, const char *l)
 	    features_writer_commit(w, true, &err))
 		fail_msg("feature table %s: %s", name, err.msg);
 	features_writer_free(w);
-	fixture_table_put(h->s, l, "k,y\n1,0\n2,1\n");
+	buf_reset(&text);	/* labels enough that the join reads the whole table */
+	buf_puts(&text, "k,y\n");
+	for (int i = 0; i < 40000; i++)
+		buf_printf(&text, "%d,%d\n", i * 7 % 70000, i % 2);
+	fixture_table_put(h->s, l, text.data);
 	static const char *const key1[] = { "k" };
 	struct trainset_lookup lk[] = { { name, key1, 1, NULL, 0, NULL } };
 	struct frame *fr;
