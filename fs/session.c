@@ -21,7 +21,6 @@
 #include "monitor.h"
 #include "runner.h"
 #include "store.h"
-#include "train.h"
 
 /* The job runner's messages, as /log lines of the job; its changes wake
  * the runs' waiters. */
@@ -115,8 +114,6 @@ int fs_serve(struct store *s, const struct fs_options *o)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	fs.start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	fs_locks_init(&fs);
-	/* Trainings a killed daemon left RUNNING end FAILED "interrupted". */
-	train_recover(s, NULL);
 	if ((rc = fs_inodes_init(&fs)))
 		return -rc;
 	fs.stats = o->stats;

@@ -45,6 +45,7 @@
 #include "objstore.h"
 #include "registry.h"
 #include "tracking.h"
+#include "train.h"
 
 static void usage(FILE *f)
 {
@@ -438,6 +439,12 @@ static int serve(const char *store_dir, struct fs_options *o)
 		fprintf(stderr, "mlfs: recovering artifact writes: %s\n", err.msg);
 	if (recover && store_sweep_alone(s, NULL, &err))
 		fprintf(stderr, "mlfs: removing dead writers' batch objects: %s\n", err.msg);
+	/* Trainings a killed daemon left RUNNING end FAILED "interrupted";
+	 * while others live, the leader's sweep ends a dead host's. */
+	if (recover && train_recover(s, &err) < 0)
+		fprintf(stderr, "mlfs: %s\n", err.msg);
+	sweep_set_trainings(s, train_sweep_dead);
+	sweep_set_forms(s, trainset_form_sweep_dead);
 	snprintf(pidfile, sizeof(pidfile), "%s/mlfs.pid", store_dir);
 	FILE *pf = fopen(pidfile, "w");
 	if (pf) {

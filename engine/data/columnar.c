@@ -104,29 +104,49 @@ void columnar_forget(struct store_batch *b, uint64_t tid)
 	buf_free(&hi);
 }
 
-/* The owner record of the build of version VER of table TID. */
-static void key_owner(struct buf *k, uint64_t tid, uint64_t ver)
+/* The owner record of the build whose manifest key is MANIFEST. */
+static void key_owner(struct buf *k, const struct buf *manifest)
 {
-	key_form(k, tid, ver);
+	buf_reset(k);
+	buf_append(k, manifest->data, manifest->len);
 	buf_putc(k, 'o');
 }
 
-/* Into B: the owner record of the build of VER of TID, naming this
- * process (store_writer_name) where its writes can be left by a death
- * while others live (a remote store); nothing on the embedded store. */
-static void owner_put(struct store *s, struct store_batch *b, uint64_t tid, uint64_t ver)
+void columnar_owner_put(struct store *s, struct store_batch *b, const struct buf *manifest)
 {
 	const char *owner = store_writer_name(s);
 	if (!owner[0])
 		return;
 	struct buf k = { 0 }, v = { 0 };
-	key_owner(&k, tid, ver);
+	key_owner(&k, manifest);
 	codec_enc_map(&v, 1);
 	codec_enc_cstr(&v, "o");
 	codec_enc_cstr(&v, owner);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	buf_free(&k);
 	buf_free(&v);
+}
+
+int columnar_owner_take(struct store *s, struct store_batch *b, const struct buf *manifest)
+{
+	if (!store_writer_name(s)[0])
+		return 0;
+	struct buf k = { 0 }, v = { 0 };
+	key_owner(&k, manifest);
+	int rc = store_get(s, NULL, k.data, k.len, &v, NULL);
+	store_batch_delete(b, k.data, k.len);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
+}
+
+/* Into B: the owner record of the build of VER of TID (a remote store's). */
+static void owner_put(struct store *s, struct store_batch *b, uint64_t tid, uint64_t ver)
+{
+	struct buf k = { 0 };
+	key_form(&k, tid, ver);
+	columnar_owner_put(s, b, &k);
+	buf_free(&k);
 }
 
 /* ---- checksums (stored: a fixed function, unlike hash.h) ---- */
@@ -960,15 +980,11 @@ static int manifest_write(struct store *s, const char *name, const struct table_
 				 (unsigned long long)c->rows, (unsigned long long)info->rows);
 	struct buf k = { 0 }, v = { 0 };
 	struct store_batch *b = store_batch_new();
-	int rc = 0;
-	if (store_writer_name(s)[0]) {
-		key_owner(&k, c->tid, c->ver);
-		if ((rc = store_get(s, NULL, k.data, k.len, &v, NULL)) == -ENOENT)
-			rc = mlfs_fail(err, -EIO, "table '%s': the chunks of its columnar build were "
-				       "removed (its session was taken for dead)", name);
-		store_batch_delete(b, k.data, k.len);
-	}
 	key_form(&k, c->tid, c->ver);
+	int rc = columnar_owner_take(s, b, &k);
+	if (rc == -ENOENT)
+		rc = mlfs_fail(err, -EIO, "table '%s': the chunks of its columnar build were "
+			       "removed (its session was taken for dead)", name);
 	manifest_encode(c, &v);
 	store_batch_put(b, k.data, k.len, v.data, v.len);
 	if (!rc)
@@ -1473,17 +1489,21 @@ int columnar_recover(struct store *s, struct mlfs_err *err)
 	return rc < 0 ? mlfs_fail(err, rc, "columnar forms: %s", strerror(-rc)) : 0;
 }
 
-int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
-			size_t *n, struct mlfs_err *err)
+int columnar_owners_sweep(struct store *s, const char *prefix,
+			  bool (*gone)(void *ctx, const char *owner), void *ctx, size_t *n,
+			  struct mlfs_err *err)
 {
-	struct store_iter *it = store_iter_new(s, NULL, "k/", 2, "k0", 2);
-	struct store_batch *b = store_batch_new();
+	size_t pl = strlen(prefix);
 	struct buf lo = { 0 }, hi = { 0 }, v = { 0 };
+	buf_append(&hi, prefix, pl);
+	hi.data[pl - 1]++;	/* past the prefix: "k/" .. "k0" */
+	struct store_iter *it = store_iter_new(s, NULL, prefix, pl, hi.data, pl);
+	struct store_batch *b = store_batch_new();
 	size_t count = 0;
 	for (store_iter_seek_first(it); store_iter_valid(it); store_iter_next(it)) {
 		size_t kl, vl;
 		const char *k = store_iter_key(it, &kl);
-		if (kl != 19 || k[18] != 'o')
+		if (kl != pl + 17 || k[pl + 16] != 'o')
 			continue;
 		const char *val = store_iter_value(it, &vl);
 		struct dec *d = codec_dec_new(val, vl);
@@ -1493,13 +1513,15 @@ int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *own
 		codec_dec_free(d);
 		if (!owner[0] || !gone(ctx, owner))
 			continue;
-		uint64_t tid = key_get_u64(k + 2), ver = key_get_u64(k + 10);
-		key_form(&lo, tid, ver);
+		buf_reset(&lo);
+		buf_append(&lo, k, pl + 16);	/* PREFIX ID VER: the manifest */
 		if (store_get(s, NULL, lo.data, lo.len, &v, NULL) == 0) {
 			store_batch_delete(b, k, kl);	/* the form is whole */
 			continue;
 		}
-		key_form(&hi, tid, ver + 1);
+		buf_reset(&hi);
+		buf_append(&hi, k, pl + 8);
+		key_put_u64(&hi, key_get_u64(k + pl + 8) + 1);
 		store_batch_delete_range(b, lo.data, lo.len, hi.data, hi.len);
 		count++;
 	}
@@ -1514,6 +1536,12 @@ int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *own
 	if (n)
 		*n = rc ? 0 : count;
 	return rc;
+}
+
+int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+			size_t *n, struct mlfs_err *err)
+{
+	return columnar_owners_sweep(s, "k/", gone, ctx, n, err);
 }
 
 /* The check of one whole form: its stored chunks and data.csv. */

@@ -157,6 +157,21 @@ int columnar_recover(struct store *s, struct mlfs_err *err);
 int columnar_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
 			size_t *n, struct mlfs_err *err);
 
+/* Owner records of builds in flight, shared with the feature tables'
+ * forms (trainset_form.c): MANIFEST a build's manifest key, PREFIX ID VER
+ * (u64s big-endian), its owner record MANIFEST 'o' = {o: OWNER} on a
+ * remote store, nothing on the embedded one.  Put: into B, at the build's
+ * start.  Take: its deletion into B, with the manifest's write; -ENOENT
+ * when a sweep took it (the build's chunks went: write nothing).  Sweep:
+ * the builds under PREFIX whose owner GONE says is gone, their keys of
+ * the version in one commit (a whole form's stray owner record alone);
+ * *N (may be NULL) how many builds went. */
+void columnar_owner_put(struct store *s, struct store_batch *b, const struct buf *manifest);
+int columnar_owner_take(struct store *s, struct store_batch *b, const struct buf *manifest);
+int columnar_owners_sweep(struct store *s, const char *prefix,
+			  bool (*gone)(void *ctx, const char *owner), void *ctx, size_t *n,
+			  struct mlfs_err *err);
+
 /* Tests: stop building after this many chunks were written, as a crash
  * would (0: never). */
 extern unsigned columnar_test_stop_after;

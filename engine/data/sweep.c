@@ -2,7 +2,8 @@
  * remote store (sweep.h): which writers are dead, with the grace period,
  * and the one line that says what went.  What to remove is the owning
  * modules' (table_sweep_dead, columnar_sweep_dead, blob_sweep_dead,
- * store_sweep_dead).
+ * store_sweep_dead, and above: trainset_form_sweep_dead, jobs_sweep_dead,
+ * train_sweep_dead).
  *
  * A writer named by a leftover moves:
  *   unknown -> suspect (SINCE = now)  a sweep finds its session absent
@@ -15,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +42,8 @@ struct sweeper {
 	int64_t last_ns;	/* monotonic time of the last sweep */
 	bool led;		/* led the scheduler role at the last tick */
 	sweep_fn runs;		/* sweep_set_runs */
+	sweep_fn trainings;	/* sweep_set_trainings */
+	sweep_fn forms;		/* sweep_set_forms */
 };
 
 static const char sweeper_key;
@@ -164,7 +168,8 @@ static int sweep_locked(struct store *s, struct sweeper *sw, int64_t now_ns,
 	} steps[] = {
 		{ table_sweep_dead, &c->tables }, { columnar_sweep_dead, &c->builds },
 		{ blob_sweep_dead, &c->blobs }, { store_sweep_dead, &c->objects },
-		{ sw->runs, &c->runs },
+		{ sw->forms, &c->forms }, { sw->runs, &c->runs },
+		{ sw->trainings, &c->trainings },
 	};
 	struct buf names = { 0 };
 	int rc = cluster_live(s, add_live, &r, err);
@@ -175,12 +180,13 @@ static int sweep_locked(struct store *s, struct sweeper *sw, int64_t now_ns,
 			    (rc = steps[i].fn(s, writer_gone, &r, steps[i].n, err)) != -EAGAIN)
 				break;
 		}
-	if (suspects_settle(sw, &names) && (c->tables || c->builds || c->blobs || c->objects ||
-					    c->runs))
+	if (suspects_settle(sw, &names) && (c->tables || c->builds || c->forms || c->blobs ||
+					    c->objects || c->runs || c->trainings))
 		store_notify(s, "swept what dead sessions left (%s): %zu staged table writes, "
 			     "%zu columnar builds, %zu staged artifact writes, %zu batch objects, "
-			     "%zu job runs interrupted", names.data, c->tables, c->builds, c->blobs,
-			     c->objects, c->runs);
+			     "%zu job runs interrupted, %zu trainings interrupted", names.data,
+			     c->tables, c->builds + c->forms, c->blobs, c->objects, c->runs,
+			     c->trainings);
 	for (size_t i = 0; i < r.nlive; i++)
 		free(r.live[i]);
 	free(r.live);
@@ -222,12 +228,28 @@ void sweep_tick(struct store *s)
 		store_notify(s, "sweeping dead sessions' leftovers: %s", err.msg);
 }
 
-void sweep_set_runs(struct store *s, sweep_fn fn)
+/* Set an upper layer's sweep: member OFF of S's sweeper. */
+static void set_fn(struct store *s, size_t off, sweep_fn fn)
 {
 	struct sweeper *sw = sweeper_of(s);
 	pthread_mutex_lock(&sw->lock);
-	sw->runs = fn;
+	*(sweep_fn *)((char *)sw + off) = fn;
 	pthread_mutex_unlock(&sw->lock);
+}
+
+void sweep_set_runs(struct store *s, sweep_fn fn)
+{
+	set_fn(s, offsetof(struct sweeper, runs), fn);
+}
+
+void sweep_set_trainings(struct store *s, sweep_fn fn)
+{
+	set_fn(s, offsetof(struct sweeper, trainings), fn);
+}
+
+void sweep_set_forms(struct store *s, sweep_fn fn)
+{
+	set_fn(s, offsetof(struct sweeper, forms), fn);
 }
 
 void sweep_set_interval(struct store *s, int seconds)

@@ -2,7 +2,9 @@
  * remote store while other hosts live (docs/scale-out.md, "Leftovers of
  * a dead host"): their staged rows (table_sweep_dead), columnar builds
  * (columnar_sweep_dead), staged artifact bytes and fresh files
- * (blob_sweep_dead) and stray batch objects (store_sweep_dead).  A writer is dead when its session (cluster.h,
+ * (blob_sweep_dead) and stray batch objects (store_sweep_dead), and the
+ * upper layers' job runs, trainings and feature table forms
+ * (sweep_set_runs, sweep_set_trainings, sweep_set_forms).  A writer is dead when its session (cluster.h,
  * named as its writes are: names_session) is absent from the live
  * sessions in two sweeps at least SWEEP_GRACE_TTLS session TTLs apart:
  * a host cut off from etcd may still write for about a TTL after its
@@ -27,6 +29,8 @@ struct sweep_counts {
 	size_t blobs;		/* staged artifact contents and fresh files */
 	size_t objects;		/* stray batch objects */
 	size_t runs;		/* job runs ended FAILED "interrupted" */
+	size_t trainings;	/* trainings ended FAILED "interrupted" */
+	size_t forms;		/* feature tables' columnar form builds */
 };
 
 /* A module's sweep: remove (or end) what the owners GONE says are gone
@@ -48,6 +52,12 @@ void sweep_tick(struct store *s);
 /* The sweep of S's job runs (engine/jobs, a layer above: jobs_start sets
  * jobs_sweep_dead), counted in RUNS; none until set. */
 void sweep_set_runs(struct store *s, sweep_fn fn);
+/* The sweep of S's trainings (engine/ml, a layer above: the mount sets
+ * train_sweep_dead), counted in TRAININGS; none until set. */
+void sweep_set_trainings(struct store *s, sweep_fn fn);
+/* The sweep of S's feature tables' form builds (engine/features: the
+ * mount sets trainset_form_sweep_dead), counted in FORMS; none until set. */
+void sweep_set_forms(struct store *s, sweep_fn fn);
 /* Seconds between sweeps of S (0: SWEEP_EVERY_S); the mount sets it. */
 void sweep_set_interval(struct store *s, int seconds);
 

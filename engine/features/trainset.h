@@ -51,5 +51,11 @@ int trainset_build(struct store *s, const char *labels, const char *label,
 int trainset_form_check(struct store *s, bool alone, struct buf *report,
 			struct mlfs_err *err);
 int trainset_form_recover(struct store *s, struct mlfs_err *err);
+/* The leader's sweep (sweep.h's sweep_fn, set by sweep_set_forms): the
+ * builds in flight whose owner record (a remote store's) names a session
+ * GONE says is gone go, their keys in one commit; *N how many.  Their
+ * manifest write then fails (EIO). */
+int trainset_form_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner),
+			     void *ctx, size_t *n, struct mlfs_err *err);
 
 #endif

@@ -6,17 +6,21 @@
  * the table's id and VER its meta version, big-endian in keys:
  *   f/k/ID VER              manifest: columns, key flags, rows, chunks, sums
  *   f/k/ID VER COL IDX      column COL (u32) of chunk IDX (range << 32 | n)
+ *   f/k/ID VER 'o'          a remote store's build in flight: {o: OWNER}
  * A chunk of a key column holds int64 when every key of it is a canonical
  * int, of another numeric column the doubles frame.c reads from its
  * texts when every text reads as one, else the texts (nulls: a bitmap).
  * States: absent -> building (the first large training set of version
  * VER, under form_lock: the table's other forms are deleted, the rows of
  * a snapshot of VER are read by key ranges across the pool into chunks)
- * -> whole (the manifest, written alone after every chunk) -> absent (the
- * next version's build, a drop, or the next mount once VER is not the
- * table's current version).  A build cut short leaves chunks no manifest
- * names: never read, removed at the next mount.  Only a whole form of the
- * table's current version, of the same columns, types and keys, is read.
+ * -> whole (the manifest, written after every chunk with the owner
+ * record's deletion) -> absent (the next version's build, a drop, or the
+ * next mount once VER is not the table's current version).  A build cut short leaves chunks no manifest
+ * names: never read, removed at the next mount (on a remote store while
+ * others live: by the leader's sweep once its owner's session is dead,
+ * trainset_form_sweep_dead; the owner record f/k/ID VER 'o', columnar.h).
+ * Only a whole form of the table's current version, of the same columns,
+ * types and keys, is read.
  * This file owns f/k/. */
 #include "features_int.h"
 #include "trainset.h"
@@ -417,12 +421,44 @@ static struct form *build_manifest(const struct fbuild *b, size_t nrange)
 	return f;
 }
 
-static void delete_range(struct store *s, uint64_t id)
+/* Delete table ID's forms; OWN: and record this process as the owner of
+ * the build of version VER (a remote store's, columnar.h). */
+static int delete_range(struct store *s, uint64_t id, bool own, uint64_t ver,
+			struct mlfs_err *err)
 {
 	struct store_batch *b = store_batch_new();
+	struct buf k = { 0 };
 	features_range_delete(b, 'k', id);
-	store_write(s, b, false, NULL);
+	key_form(&k, id, ver);
+	if (own)
+		columnar_owner_put(s, b, &k);
+	int rc = store_write(s, b, false, err);
 	store_batch_free(b);
+	buf_free(&k);
+	return rc;
+}
+
+/* Write F's manifest, with the deletion of its build's owner record: the
+ * form is whole from here on.  A build whose owner record a sweep took
+ * (its session taken for dead, trainset_form_sweep_dead) lost its
+ * chunks: -EIO, nothing written. */
+static int manifest_write(struct store *s, const struct form *f, struct mlfs_err *err)
+{
+	struct buf k = { 0 }, v = { 0 };
+	struct store_batch *b = store_batch_new();
+	key_form(&k, f->id, f->ver);
+	int rc = columnar_owner_take(s, b, &k);
+	if (rc == -ENOENT)
+		rc = mlfs_fail(err, -EIO, "the chunks of a feature table's columnar form were "
+			       "removed (its session was taken for dead)");
+	manifest_encode(f, &v);
+	store_batch_put(b, k.data, k.len, v.data, v.len);
+	if (!rc)
+		rc = store_write(s, b, false, err);
+	store_batch_free(b);
+	buf_free(&k);
+	buf_free(&v);
+	return rc;
 }
 
 /* Build the form of M (read in SNAP) from its rows in ranges BOUND[0..N]
@@ -436,30 +472,26 @@ static int form_build(struct store *s, const struct store_snapshot *snap,
 	if (!b.r)
 		mlfs_oom();
 	pthread_mutex_init(&b.lock, NULL);
-	delete_range(s, m->id);	/* older forms, builds cut short */
+	/* older forms, builds cut short go; this build's owner comes */
+	int rc = delete_range(s, m->id, true, m->ver, err);
 	for (size_t i = 0; i < n; i++) {
 		b.r[i].b = &b;
 		b.r[i].no = (uint32_t)i;
 		cutter_init(&b.r[i].cu, m);
 	}
-	par_for(par_default(), n, build_range, &b);
-	int rc = 0;
+	if (!rc)
+		par_for(par_default(), n, build_range, &b);
 	for (size_t i = 0; i < n && !rc; i++)
 		if ((rc = b.r[i].rc) && err)
 			*err = b.r[i].err;
 	if (!rc) {
 		struct form *f = build_manifest(&b, n);
-		struct buf k = { 0 }, v = { 0 };
-		key_form(&k, m->id, m->ver);
-		manifest_encode(f, &v);
-		rc = store_put(s, k.data, k.len, v.data, v.len, err);
+		rc = manifest_write(s, f, err);
 		__atomic_add_fetch(&trainset_form_test_builds, !rc, __ATOMIC_RELAXED);
-		buf_free(&k);
-		buf_free(&v);
 		form_free(f);
-	} else if (rc != -EINTR) {
-		delete_range(s, m->id);	/* -EINTR: the test's crash leaves it */
 	}
+	if (rc && rc != -EINTR)
+		delete_range(s, m->id, false, 0, NULL);	/* -EINTR: the test's crash leaves it */
 	for (size_t i = 0; i < n; i++) {
 		cutter_free(&b.r[i].cu);
 		for (size_t j = 0; j < b.r[i].nout; j++)
@@ -793,6 +825,12 @@ int trainset_form_recover(struct store *s, struct mlfs_err *err)
 	store_batch_free(e.del);
 	ftabs_free(&ft);
 	return rc < 0 ? mlfs_fail(err, rc, "feature table forms: %s", strerror(-rc)) : 0;
+}
+
+int trainset_form_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner),
+			     void *ctx, size_t *n, struct mlfs_err *err)
+{
+	return columnar_owners_sweep(s, "f/k/", gone, ctx, n, err);
 }
 
 /* The check of whole form F of table NAME against its stored rows. */

@@ -8,6 +8,8 @@
  *     --train_run fails-->     FAILED, tag mlfs.error = the reason
  *     --cancel-->              KILLED
  *     --daemon dies-->         (RUNNING) --train_recover--> FAILED "interrupted"
+ *                                        (or, while other hosts live, the
+ *                                        leader's train_sweep_dead)
  */
 #include "train.h"
 
@@ -60,6 +62,16 @@ static int set_tag(struct store *s, const char *exp, const char *run,
 	return tracking_value_set(s, exp, run, "tags", key, value, strlen(value), true, err);
 }
 
+int train_mark(struct store *s, const char *exp, const char *run, const char *kind,
+	       struct mlfs_err *err)
+{
+	/* the owner first: a tagged run with no owner would be left to a
+	 * lone mount's recovery */
+	const char *owner = store_writer_name(s);
+	int rc = owner[0] ? tracking_run_set_owner(s, exp, run, owner, err) : 0;
+	return rc ? rc : set_tag(s, exp, run, TAG_TRAINING, kind, err);
+}
+
 int train_begin(struct store *s, const char *exp, const char *run,
 		const char *kind, const char *spec, size_t len,
 		struct mlfs_err *err)
@@ -80,7 +92,7 @@ int train_begin(struct store *s, const char *exp, const char *run,
 	snprintf(file, sizeof(file), TRAIN_DIR "/%s.yaml", kind);
 	rc = train_put_artifact(s, ri.artifacts, ri.uid, ri.gid, file, spec, len, err);
 	if (!rc)
-		rc = set_tag(s, exp, run, TAG_TRAINING, kind, err);
+		rc = train_mark(s, exp, run, kind, err);
 	return rc;
 }
 
@@ -377,11 +389,16 @@ int train_run(struct store *s, const char *exp, const char *run,
 	return rc;
 }
 
-/* ---- after a restart ---- */
+/* ---- after a restart, or a dead host ---- */
 
+/* The trainings to end FAILED "interrupted": every RUNNING one (GONE
+ * NULL: a mount alone with the store), or those whose owner GONE says is
+ * gone (the leader's sweep). */
 struct recover_ctx {
 	struct store *s;
 	const char *exp;
+	bool (*gone)(void *ctx, const char *owner);
+	void *gone_ctx;
 	int count;
 };
 
@@ -390,13 +407,15 @@ static int recover_run(void *ctx, const char *run)
 	struct recover_ctx *c = ctx;
 	struct run_info ri;
 	struct buf kind = { 0 };
+	int rc = 0;
 	if (tracking_run_get(c->s, c->exp, run, &ri) == 0 && ri.status == RUN_RUNNING &&
+	    (!c->gone || (ri.owner[0] && c->gone(c->gone_ctx, ri.owner))) &&
 	    tracking_value_get(c->s, c->exp, run, "tags", TAG_TRAINING, &kind) == 0) {
-		train_end(c->s, c->exp, run, "FAILED", "interrupted: the daemon stopped");
-		c->count++;
+		rc = train_end(c->s, c->exp, run, "FAILED", "interrupted: the daemon stopped");
+		c->count += !rc;
 	}
 	buf_free(&kind);
-	return 0;
+	return c->gone ? rc : 0;
 }
 
 static int recover_experiment(void *ctx, const char *exp)
@@ -411,6 +430,18 @@ int train_recover(struct store *s, struct mlfs_err *err)
 	struct recover_ctx c = { .s = s };
 	int rc = tracking_experiment_list(s, recover_experiment, &c);
 	return rc < 0 ? mlfs_fail(err, rc, "recovering trainings failed") : c.count;
+}
+
+int train_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		     size_t *n, struct mlfs_err *err)
+{
+	struct recover_ctx c = { .s = s, .gone = gone, .gone_ctx = ctx };
+	int rc = tracking_experiment_list(s, recover_experiment, &c);
+	if (n)
+		*n = rc ? 0 : (size_t)c.count;
+	if (rc && err && !err->msg[0])
+		mlfs_fail(err, rc, "trainings: %s", strerror(-rc));
+	return rc < 0 ? rc : 0;
 }
 
 /* ---- progress of the trainings under way ---- */

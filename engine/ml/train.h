@@ -6,7 +6,9 @@
  *
  * A run under the platform's control carries the tag mlfs.training
  * ("train" or "tune") from the moment its spec is accepted; it ends
- * FINISHED, FAILED (the reason in the tag mlfs.error) or KILLED. */
+ * FINISHED, FAILED (the reason in the tag mlfs.error) or KILLED.  On a
+ * remote store its record names the session training it (run_info's
+ * owner), for the leader's sweep of a dead host's trainings. */
 #ifndef MLFS_TRAIN_H
 #define MLFS_TRAIN_H
 
@@ -72,6 +74,13 @@ int train_end(struct store *s, const char *exp, const char *run,
 /* After a restart: every run under the platform's control still RUNNING
  * ends FAILED "interrupted: the daemon stopped".  Returns how many. */
 int train_recover(struct store *s, struct mlfs_err *err);
+
+/* The leader's sweep (sweep.h's sweep_fn, set by sweep_set_trainings):
+ * the trainings RUNNING whose owner (the session that marked them) GONE
+ * says is gone end as train_recover ends them; *N how many.  -EAGAIN:
+ * another host changed what it read. */
+int train_sweep_dead(struct store *s, bool (*gone)(void *ctx, const char *owner), void *ctx,
+		     size_t *n, struct mlfs_err *err);
 
 /* The spec a run took (KIND "train" or "tune"), -ENOENT when none. */
 int train_spec_text(struct store *s, const char *exp, const char *run,

@@ -28,6 +28,12 @@ struct train_data {
 	bool classify;
 };
 
+/* Mark EXP/RUN as a training of KIND ("train", "tune", "trial") run by
+ * this session: its owner (on a remote store) then the tag
+ * mlfs.training. */
+int train_mark(struct store *s, const char *exp, const char *run, const char *kind,
+	       struct mlfs_err *err);
+
 /* Load the labels table (and the test table) with the lookups, split,
  * and cut the model frames.  -EINVAL with the reason. */
 int train_data_load(struct store *s, const struct train_spec *sp,

@@ -83,7 +83,7 @@ static int trial_prepare(struct search *q, struct trial *t, struct mlfs_err *err
 	if (q->watch && q->watch->on_child)
 		q->watch->on_child(q->watch->ctx, t->name);
 	if ((rc = tracking_run_set_parent(q->s, q->exp, t->name, q->run, err)) ||
-	    (rc = tracking_value_set(q->s, q->exp, t->name, "tags", "mlfs.training", "trial", 5, true, err)))
+	    (rc = train_mark(q->s, q->exp, t->name, "trial", err)))
 		return rc;
 	for (size_t j = 0; j < sp->nspace; j++) {
 		tpe_value_text(&sp->space[j], t->x[j], text, sizeof(text));

@@ -353,6 +353,16 @@ static uint64_t field_uint(const void *obj, const struct codec_field *f)
 	return x;
 }
 
+/* An omit0 field at 0 (a string: empty) is not written. */
+static bool field_omitted(const void *obj, const struct codec_field *f)
+{
+	if (!f->omit0)
+		return false;
+	if (f->type == CODEC_CSTR)
+		return !((const char *)obj + f->off)[0];
+	return field_uint(obj, f) == 0;
+}
+
 static void field_set_uint(void *obj, const struct codec_field *f, uint64_t x)
 {
 	char *p = (char *)obj + f->off;
@@ -369,13 +379,13 @@ void codec_enc_fields(struct buf *v, const void *obj,
 {
 	uint32_t count = extra;
 	for (size_t i = 0; i < n; i++)
-		count += !(f[i].omit0 && field_uint(obj, &f[i]) == 0);
+		count += !field_omitted(obj, &f[i]);
 	codec_enc_map(v, count);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = (const char *)obj + f[i].off;
 		uint64_t u = f[i].type == CODEC_UINT || f[i].type == CODEC_INT ?
 			     field_uint(obj, &f[i]) : 0;
-		if (f[i].omit0 && u == 0)
+		if (field_omitted(obj, &f[i]))
 			continue;
 		codec_enc_cstr(v, f[i].key);
 		switch (f[i].type) {

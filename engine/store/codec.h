@@ -92,7 +92,7 @@ struct codec_field {
 	enum codec_type type;
 	size_t off, size;	/* of the member in its struct */
 	int64_t dflt;		/* integers and bools: read when absent */
-	bool omit0;		/* integers: not written when 0 */
+	bool omit0;		/* integers: not written when 0; CSTR: when "" */
 };
 
 /* Field KEY of member MEMBER of struct type T, of codec type TYPE. */
@@ -106,7 +106,7 @@ struct codec_field {
 	CODEC_FIELD("gid", T, gid, CODEC_UINT, 0),                           \
 	CODEC_FIELD("mode", T, mode, CODEC_UINT, mode0)
 
-/* A map of the fields F[0..N) of OBJ (omit0 ones at 0 left out) with
+/* A map of the fields F[0..N) of OBJ (omit0 ones at 0 or "" left out) with
  * room for EXTRA more pairs, which the caller writes after. */
 void codec_enc_fields(struct buf *v, const void *obj,
 		      const struct codec_field *f, size_t n, uint32_t extra);

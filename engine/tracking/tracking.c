@@ -471,8 +471,10 @@ static const struct codec_field run_fields[] = {
 	F("status", status, UINT, RUN_RUNNING), F("start", start_ms, INT, 0),
 	F("end", end_ms, INT, 0), F("parent", parent, CSTR, 0),
 	CODEC_OWNER_FIELDS(struct run_info, 0755), F("art", artifacts, UINT, 0),
+	{ "o", CODEC_CSTR, offsetof(struct run_info, owner), STORE_WRITER_MAX, 0, true },
 };
 #undef F
+#define RUN_FIELDS (sizeof(run_fields) / sizeof(run_fields[0]))
 
 int tracking_run_load(struct store *s, uint64_t eid, const char *run,
 		      struct run_info *r)
@@ -480,7 +482,7 @@ int tracking_run_load(struct store *s, uint64_t eid, const char *run,
 	struct buf k = { 0 };
 	memset(r, 0, sizeof(*r));
 	tracking_key_run(&k, 'r', eid, run);
-	int rc = codec_load_fields(s, NULL, &k, r, run_fields, 8);
+	int rc = codec_load_fields(s, NULL, &k, r, run_fields, RUN_FIELDS);
 	buf_free(&k);
 	return rc;
 }
@@ -490,7 +492,7 @@ static void run_put(struct store_batch *b, uint64_t eid, const char *run,
 {
 	struct buf k = { 0 };
 	tracking_key_run(&k, 'r', eid, run);
-	codec_put_fields(b, &k, r, run_fields, 8);
+	codec_put_fields(b, &k, r, run_fields, RUN_FIELDS);
 	buf_free(&k);
 }
 
@@ -644,6 +646,32 @@ size_t tracking_chomp(const char *text, size_t len)
 	return len;
 }
 
+/* Rewrite RUN's record with NEW's status and end time, or (OWNER) its
+ * owner, in one batch. */
+static int run_update(struct store *s, const char *exp, const char *run,
+		      const struct run_info *new, bool owner, struct mlfs_err *err)
+{
+	uint64_t eid;
+	struct run_info r;
+	int rc = tracking_run_begin(s, exp, run, &eid);
+	if (rc)
+		return rc;
+	rc = tracking_run_load(s, eid, run, &r);
+	if (!rc) {
+		if (owner) {
+			memcpy(r.owner, new->owner, sizeof(r.owner));
+		} else {
+			r.status = new->status;
+			r.end_ms = new->end_ms;
+		}
+		struct store_batch *b = store_batch_new();
+		run_put(b, eid, run, &r);
+		rc = tracking_write_batch(s, b, err);
+	}
+	tracking_run_end(s, eid, run);
+	return rc;
+}
+
 int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 			    const char *text, size_t len, int64_t now_ms,
 			    bool apply, struct mlfs_err *err)
@@ -661,21 +689,16 @@ int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 				 (int)(len > 32 ? 32 : len), text);
 	if (!apply)
 		return 0;
-	uint64_t eid;
-	struct run_info r;
-	int rc = tracking_run_begin(s, exp, run, &eid);
-	if (rc)
-		return rc;
-	rc = tracking_run_load(s, eid, run, &r);
-	if (!rc) {
-		r.status = st;
-		r.end_ms = now_ms;
-		struct store_batch *b = store_batch_new();
-		run_put(b, eid, run, &r);
-		rc = tracking_write_batch(s, b, err);
-	}
-	tracking_run_end(s, eid, run);
-	return rc;
+	struct run_info r = { .status = st, .end_ms = now_ms };
+	return run_update(s, exp, run, &r, false, err);
+}
+
+int tracking_run_set_owner(struct store *s, const char *exp, const char *run,
+			   const char *owner, struct mlfs_err *err)
+{
+	struct run_info r = { 0 };
+	snprintf(r.owner, sizeof(r.owner), "%s", owner);
+	return run_update(s, exp, run, &r, true, err);
 }
 
 int tracking_run_set_parent(struct store *s, const char *exp, const char *run,

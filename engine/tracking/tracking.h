@@ -52,6 +52,9 @@ struct run_info {
 					 * older records: their mode is in
 					 * attrs, docs/store-format.md) */
 	uint64_t artifacts;		/* root directory id in blob.h */
+	char owner[STORE_WRITER_MAX];	/* the session training it
+					 * (tracking_run_set_owner), "" for
+					 * none and on the embedded store */
 };
 
 /* ---- experiments ---- */
@@ -124,6 +127,11 @@ int tracking_run_list(struct store *s, const char *exp,
 int tracking_run_set_status(struct store *s, const char *exp, const char *run,
 			    const char *text, size_t len, int64_t now_ms,
 			    bool apply, struct mlfs_err *err);
+/* Name OWNER (store_writer_name: the session training the run) in RUN's
+ * record, for the leader's sweep of a dead session's trainings
+ * (train_sweep_dead). */
+int tracking_run_set_owner(struct store *s, const char *exp, const char *run,
+			   const char *owner, struct mlfs_err *err);
 /* Make PARENT (a run of the same experiment, or NULL for none) the parent
  * of RUN.  -EINVAL for another experiment, a missing run or a cycle. */
 int tracking_run_set_parent(struct store *s, const char *exp, const char *run,

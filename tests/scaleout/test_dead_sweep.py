@@ -152,7 +152,8 @@ def test_dead_host_leftovers_swept_live_ones_kept(monkeypatch):
 def test_dead_host_job_run_failed(monkeypatch):
     """A job run RUNNING on A (a long training) when A is killed -9 ends
     FAILED "interrupted" through B's sweep while B lives on, as a lone
-    mount's recovery would end it; a new run then runs on B."""
+    mount's recovery would end it, and so does the experiment run its
+    task was training; a new run then runs on B."""
     from test_jobs import big_world, put_job, slow_spec, start, status, tasks, training_started, wait_run
     monkeypatch.setenv("MLFS_SESSION_TTL", str(TTL_S))
     monkeypatch.setenv("MLFS_SWEEP_S", str(SWEEP_S))
@@ -177,7 +178,12 @@ def test_dead_host_job_run_failed(monkeypatch):
             ts = tasks(b, "crash", rid)
             assert ts["t"]["status"] == "FAILED" and "interrupted" in ts["t"]["error"], ts
             line = swept_line((b,), a_pid)
-            assert line and line.endswith(" 1 job runs interrupted"), b.log()
+            assert line and line.endswith(" 1 job runs interrupted, 1 trainings interrupted"), b.log()
+            trained = b.p("experiments", "e", "runs", "crash-%s-t" % rid)
+            with open(os.path.join(trained, "status")) as f:
+                assert f.read().strip() == "FAILED"
+            with open(os.path.join(trained, "error")) as f:
+                assert f.read() == "interrupted: the daemon stopped\n"
             put_job(b, "crash", "tasks:\n  - {name: t, experiment: e, spec: slow.yaml}\n",
                     files=[("slow.yaml", slow_spec(3))])
             again = start(b, "crash")

@@ -19,6 +19,7 @@
 
 #include "store_fixture.h"
 #include "backend_cases.h"
+#include "data_fixture.h"
 
 #include "blob.h"
 #include "cluster.h"
@@ -29,6 +30,10 @@
 #include "objstore.h"
 #include "sweep.h"
 #include "table.h"
+#include "trainset.h"
+#include "trainset_int.h"
+#include "tracking.h"
+#include "train.h"
 #include "store_int.h"
 #include "store_log.h"
 
@@ -325,6 +330,20 @@ static void a_dies(struct fx *f)
 	assert_true(cluster_leads(f->b.s, CLUSTER_SCHEDULER, NULL));
 }
 
+/* Host a dies; b's first sweep only suspects it, the second a grace (2
+ * TTLs) later ends what it left: that sweep's counts into *C, the first
+ * one's total of every kind asserted 0.  T0 the first sweep's time. */
+static void a_dies_swept(struct fx *f, int64_t t0, struct sweep_counts *c)
+{
+	struct mlfs_err err = { 0 };
+	a_dies(f);
+	assert_int_equal(sweep_dead(f->b.s, t0, c, &err), 0);
+	assert_int_equal(c->tables + c->builds + c->forms + c->blobs + c->objects + c->runs +
+			 c->trainings, 0);
+	if (sweep_dead(f->b.s, t0 + 2000000000, c, &err))
+		fail_msg("sweep_dead: %s", err.msg);
+}
+
 /* The elected scheduler's sweep (sweep.h): host a, with rows and artifact
  * bytes staged and a stray batch object, loses its session (its
  * keepalives stop); b leads, and its second sweep a grace (2 TTLs) after
@@ -475,6 +494,78 @@ static void test_sweep_dead_build(void **state)
 	cluster_test_pause(f->a.s, false);
 }
 
+/* Feature table NAME (key k, 70000 rows: two chunks) and labels L on H,
+ * and a build of its columnar form cut short after its first chunk (as
+ * a crash would): its chunks and owner record stay. */
+static void form_cut_short(struct host *h, const char *name, const char *l)
+{
+	struct mlfs_err err = { 0 };
+	struct features_writer *w;
+	struct buf text = { 0 };
+	buf_puts(&text, "k,a\n");
+	for (int i = 0; i < 70000; i++)
+		buf_printf(&text, "%d,%d\n", i, i % 7);
+	if (features_create(h->s, name, &err) || features_set_keys(h->s, name, "k\n", 2, true, &err) ||
+	    features_writer_open(h->s, name, true, &w, &err) ||
+	    features_writer_write(w, text.data, text.len, &err) ||
+	    features_writer_commit(w, true, &err))
+		fail_msg("feature table %s: %s", name, err.msg);
+	features_writer_free(w);
+	buf_reset(&text);	/* labels enough that the join reads the whole table */
+	buf_puts(&text, "k,y\n");
+	for (int i = 0; i < 40000; i++)
+		buf_printf(&text, "%d,%d\n", i * 7 % 70000, i % 2);
+	fixture_table_put(h->s, l, text.data);
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { name, key1, 1, NULL, 0, NULL } };
+	struct frame *fr;
+	trainset_form_min_bytes = 0;
+	trainset_form_test_stop_after = 1;
+	assert_int_equal(trainset_build(h->s, l, "y", lk, 1, NULL, 0, &fr, &err), 0);
+	trainset_form_test_stop_after = 0;
+	frame_free(fr);
+	buf_free(&text);
+}
+
+/* The sweep of a dead session's feature table form build
+ * (trainset_form_sweep_dead): a's build cut short goes in b's sweep a
+ * grace after the first, b's own stays, and b's next build is whole and
+ * checks clean. */
+static void test_sweep_dead_form(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	attach_two(f);
+	sweep_set_forms(f->b.s, trainset_form_sweep_dead);
+	form_cut_short(&f->a, "fa", "la");
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	int a_keys = keys_under(&f->b, "f/k/");
+	assert_true(a_keys >= 3);	/* two columns' chunk and the owner record */
+	form_cut_short(&f->b, "fb", "lb");
+	int all_keys = keys_under(&f->b, "f/k/");
+	assert_true(all_keys >= a_keys + 3);
+
+	struct sweep_counts c;
+	a_dies_swept(f, 1000000000000, &c);
+	assert_int_equal(c.forms, 1);
+	assert_int_equal(c.builds + c.tables + c.blobs + c.objects, 0);
+	assert_int_equal(keys_under(&f->b, "f/k/"), all_keys - a_keys);	/* b's own stay */
+
+	unsigned long b0 = trainset_form_test_builds;
+	static const char *const key1[] = { "k" };
+	struct trainset_lookup lk[] = { { "fb", key1, 1, NULL, 0, NULL } };
+	struct frame *fr;
+	assert_int_equal(trainset_build(f->b.s, "lb", "y", lk, 1, NULL, 0, &fr, &err), 0);
+	frame_free(fr);
+	assert_int_equal(trainset_form_test_builds, b0 + 1);
+	trainset_form_min_bytes = 1u << 20;
+	struct buf report = { 0 };
+	if (trainset_form_check(f->b.s, true, &report, &err) != 0)
+		fail_msg("trainset_form_check: %s", report.data ? report.data : err.msg);
+	buf_free(&report);
+	cluster_test_pause(f->a.s, false);
+}
+
 /* Run RUN of job ID on H, RUNNING in task "t", owned by H's session. */
 static void run_running(struct host *h, uint64_t id, uint64_t run)
 {
@@ -501,13 +592,9 @@ static void test_sweep_dead_runs(void **state)
 	run_running(&f->b, j.id, 2);
 	sweep_set_runs(f->b.s, jobs_sweep_dead);
 
-	a_dies(f);
 	struct sweep_counts c;
 	int64_t t0 = 1000000000000;
-	assert_int_equal(sweep_dead(f->b.s, t0, &c, &err), 0);
-	assert_int_equal(c.runs, 0);	/* suspected only */
-	if (sweep_dead(f->b.s, t0 + 2000000000, &c, &err))
-		fail_msg("sweep_dead: %s", err.msg);
+	a_dies_swept(f, t0, &c);
 	assert_int_equal(c.runs, 1);
 	assert_int_equal(c.tables + c.builds + c.blobs + c.objects, 0);
 	struct run_rec rec;
@@ -523,6 +610,47 @@ static void test_sweep_dead_runs(void **state)
 	assert_int_equal(sweep_dead(f->b.s, t0 + 4000000000, &c, &err), 0);
 	assert_int_equal(c.runs, 0);	/* once */
 	job_rec_free(&j);
+	cluster_test_pause(f->a.s, false);
+}
+
+/* A training host a was running when it died ends FAILED "interrupted"
+ * in the leader's sweep (train_sweep_dead), as a lone mount's recovery
+ * ends it; b's own training and a run no training marked stay RUNNING. */
+static void test_sweep_dead_trainings(void **state)
+{
+	struct fx *f = *state;
+	struct mlfs_err err = { 0 };
+	struct run_info ri;
+	struct buf why = { 0 };
+	attach_two(f);
+	assert_int_equal(tracking_experiment_create(f->a.s, "e", &err), 0);
+	const char *runs[] = { "ta", "tb", "manual" };
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tracking_run_create(f->a.s, "e", runs[i], 1, 0, 0, 0, &err), 0);
+	if (train_begin(f->a.s, "e", "ta", "train", "x: 1\n", 5, &err))
+		fail_msg("train_begin: %s", err.msg);
+	assert_int_equal(store_refresh(f->b.s, NULL), 0);
+	assert_int_equal(train_begin(f->b.s, "e", "tb", "train", "x: 1\n", 5, &err), 0);
+	assert_int_equal(tracking_run_get(f->b.s, "e", "ta", &ri), 0);
+	assert_string_equal(ri.owner, store_writer_name(f->a.s));
+	sweep_set_trainings(f->b.s, train_sweep_dead);
+
+	struct sweep_counts c;
+	int64_t t0 = 1000000000000;
+	a_dies_swept(f, t0, &c);
+	assert_int_equal(c.trainings, 1);
+	assert_int_equal(c.runs, 0);
+	assert_int_equal(tracking_run_get(f->b.s, "e", "ta", &ri), 0);
+	assert_int_equal(ri.status, RUN_FAILED);
+	assert_int_equal(train_error_text(f->b.s, "e", "ta", &why), 0);
+	assert_string_equal(why.data, "interrupted: the daemon stopped\n");
+	assert_int_equal(tracking_run_get(f->b.s, "e", "tb", &ri), 0);
+	assert_int_equal(ri.status, RUN_RUNNING);	/* b's own */
+	assert_int_equal(tracking_run_get(f->b.s, "e", "manual", &ri), 0);
+	assert_int_equal(ri.status, RUN_RUNNING);	/* not a training */
+	assert_int_equal(sweep_dead(f->b.s, t0 + 4000000000, &c, &err), 0);
+	assert_int_equal(c.trainings, 0);	/* once */
+	buf_free(&why);
 	cluster_test_pause(f->a.s, false);
 }
 
@@ -895,7 +1023,9 @@ int main(void)
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_build, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_form, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_runs, setup, teardown)),
+		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_sweep_dead_trainings, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_bulk_through_log, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_conflict, setup, teardown)),
 		REMOTE_ONLY(cmocka_unit_test_setup_teardown(test_counter_two_hosts, setup, teardown)),

@@ -375,7 +375,7 @@ static void test_sweep_leaves_embedded_writers(void **state)
 	struct buf big = { 0 };
 	size_t n = 99;
 	int asked = 0;
-	struct sweep_counts c = { 1, 1, 1, 1, 1 };
+	struct sweep_counts c = { 1, 1, 1, 1, 1, 1, 1 };
 	buf_puts(&big, "a\n");
 	for (int i = 0; i < 200000; i++)
 		buf_printf(&big, "%d\n", i);
@@ -387,7 +387,7 @@ static void test_sweep_leaves_embedded_writers(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(asked, 0);	/* no owner to ask about */
 	assert_int_equal(sweep_dead(f->s, 0, &c, NULL), 0);
-	assert_int_equal(c.tables + c.builds + c.blobs + c.objects + c.runs, 0);
+	assert_int_equal(c.tables + c.builds + c.blobs + c.objects + c.runs + c.trainings + c.forms, 0);
 	assert_int_equal(count_prefix(f->s, "w/"), 1);
 	assert_int_equal(table_writer_commit(w, true, NULL), 0);
 	table_writer_free(w);

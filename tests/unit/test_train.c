@@ -473,6 +473,8 @@ static void recover_interrupted(void **state)
 	new_run(s, "left");
 	new_run(s, "manual");	/* RUNNING, but not the platform's: stays */
 	assert_int_equal(train_begin(s, "churn", "left", "train", "x: 1\n", 5, NULL), 0);
+	assert_int_equal(tracking_run_get(s, "churn", "left", &ri), 0);
+	assert_string_equal(ri.owner, "");	/* the embedded store names none */
 	assert_int_equal(train_recover(s, NULL), 1);
 	assert_int_equal(tracking_run_get(s, "churn", "left", &ri), 0);
 	assert_int_equal(ri.status, RUN_FAILED);
