@@ -134,10 +134,10 @@ static const char *get(struct host *h, const char *k)
 	return o;
 }
 
-/* Wait (at most 5 s) until K reads V on H: the watch's delivery. */
+/* Wait (at most 20 s) until K reads V on H: the watch's delivery. */
 static void await(struct host *h, const char *k, const char *v)
 {
-	for (int i = 0; i < 500 && strcmp(get(h, k), v); i++)
+	for (int i = 0; i < 2000 && strcmp(get(h, k), v); i++)
 		usleep(10000);
 	assert_string_equal(get(h, k), v);
 }
