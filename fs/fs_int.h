@@ -412,6 +412,7 @@ struct fs {
 	/* -o serve: open and readlink serve the replica as the watch keeps
 	 * it, without close-to-open's etcd read (fs_refresh). */
 	bool serve;
+	uint64_t refreshes;	/* requests' refreshes that asked etcd (/.stats) */
 
 	/* /log ring: guarded by log_lock. */
 	pthread_mutex_t log_lock;

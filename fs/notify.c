@@ -212,6 +212,6 @@ void fs_stats_text(struct fs *fs, struct buf *out)
 		buf_append(out, line, (size_t)len);
 	}
 	int len = snprintf(line, sizeof(line), "store_refresh %llu\n",
-			   (unsigned long long)store_refresh_count(fs->store));
+			   (unsigned long long)__atomic_load_n(&fs->refreshes, __ATOMIC_RELAXED));
 	buf_append(out, line, (size_t)len);
 }

@@ -224,8 +224,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
  * watch's delivery. */
 static void fs_refresh(struct fs *fs)
 {
-	if (!fs->serve)
-		store_refresh(fs->store, NULL);
+	if (fs->serve || !store_is_remote(fs->store))
+		return;
+	__atomic_add_fetch(&fs->refreshes, 1, __ATOMIC_RELAXED);
+	store_refresh(fs->store, NULL);
 }
 
 /* A name not found may be one another host just made: on a remote store

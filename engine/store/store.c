@@ -66,7 +66,6 @@ struct store {
 	 * (atomic): equal when none is under way (store_unchanged_since). */
 	uint64_t writes_begun, writes_ended;
 	uint64_t foreign_seq;	/* other hosts' changes applied (atomic) */
-	uint64_t refreshes;	/* store_refresh calls that asked etcd (atomic) */
 };
 
 struct store_state_slot {
@@ -832,13 +831,7 @@ int store_refresh(struct store *s, struct mlfs_err *err)
 {
 	if (!s->remote)
 		return 0;
-	__atomic_add_fetch(&s->refreshes, 1, __ATOMIC_RELAXED);
 	return store_remote_refresh(s->remote, err);
-}
-
-uint64_t store_refresh_count(struct store *s)
-{
-	return __atomic_load_n(&s->refreshes, __ATOMIC_RELAXED);
 }
 
 void store_txn_begin(struct store *s)

@@ -195,9 +195,6 @@ void store_set_writer_name(struct store *s, const char *name);
 /* Close-to-open: catch the replica up to the log's head now (one etcd
  * read, then the missing entries).  A no-op (0) on the embedded store. */
 int store_refresh(struct store *s, struct mlfs_err *err);
-/* How many store_refresh calls asked etcd so far (0 on the embedded
- * store): a serving host's (-o serve) requests should make none. */
-uint64_t store_refresh_count(struct store *s);
 /* Mark the start of one operation of the calling thread (a request, a
  * task): the keys it reads from here on are what a conflicting change by
  * another host is checked against.  A no-op on the embedded store. */
