@@ -31,7 +31,7 @@ struct cell {
 /* The distinct non-zero values of count_distinct: the first DSET_INLINE
  * in the state itself (most groups have few: no malloc), then a hash
  * table V of CAP slots (0 empty). */
-#define DSET_INLINE 4
+#define DSET_INLINE 12
 #define DSET_FIRST_CAP 32
 struct dset {
 	uint64_t *v;		/* NULL while the values fit in IN */

@@ -36,8 +36,10 @@
 #include "par.h"
 #include "spec.h"
 #include "table.h"
+#include "vmem.h"
 
 void (*pipeline_test_hook)(struct store *s, const char *source);
+uint64_t pipeline_test_fixed_chunks;
 
 /* Everything a checked pipeline needs to run. */
 struct plan {
@@ -277,15 +279,23 @@ int pipeline_parse_word(const char *text, size_t len,
 
 /* Groups of one partition: an open-addressing table of group numbers,
  * the keys, and the expression state of each group. */
+struct key8_slot {
+	uint64_t key;
+	uint64_t gid;		/* group + 1, 0 empty */
+};
+
 struct group_tab {
 	uint64_t *slots;	/* (hash high 32 | group+1 low 32), 0 empty */
+	struct key8_slot *slots8;	/* instead, when key8 */
+	bool key8;		/* every key is 8 bytes (bin_key) */
 	size_t cap;
 	size_t n;
 	struct buf keys;	/* per group: encoded key */
 	uint64_t *koff;		/* group -> offset in keys */
 	uint32_t *klen;
 	char *states;
-	size_t ssize, scap;
+	size_t ssize, scap;	/* scap: bytes of states' pages (vmem.h) */
+	size_t hint;		/* groups to reserve room for at first */
 };
 
 /* The rows are spread over NPART partitions by key hash as they are
@@ -296,11 +306,14 @@ struct group_tab {
  * chunks, so the records of a batch are all the memory rows take.
  * A record: u16 key length, the key's hash (u64: phase A picked the
  * partition by it, phase B's group table takes it: hashed once), key
- * bytes, then per used column a type byte and 8 bytes of value, or for
- * text a u32 length and the bytes.  The key is its text, or (bin_key) the 8 bytes of an int or date whose text in
+ * bytes, then per used column a type byte and 8 bytes of value (zeros
+ * for a null), or for text a u32 length and the bytes.  The key is its text, or (bin_key) the 8 bytes of an int or date whose text in
  * data.csv is canonical, printed back at the end. */
-#define NPART 256
+#define NPART_BITS 8
+#define NPART (1u << NPART_BITS)
+#define PART_OF(h) ((h) >> (64 - NPART_BITS))
 #define BATCH_CHUNKS 16
+#define STATES_RESERVE_MAX ((size_t)64 << 20)	/* bytes a partition */
 
 struct part {
 	struct buf *rec;	/* per scanning thread; in row order across them */
@@ -321,6 +334,7 @@ struct run {
 	int64_t as_of_us;
 	uint64_t rows_in;
 	bool bin_key;		/* keys are 8-byte values (see above) */
+	bool fixed;		/* bin_key, and used columns of 8-byte values */
 	/* The output row: keys, features, then the timestamp_key if any. */
 	size_t nk, nf;
 	uint32_t ncols;
@@ -331,6 +345,28 @@ struct run {
 static uint64_t key_hash(const char *p, size_t n)
 {
 	return hash64(p, n, 0x51ed270b27a5c1d3ULL);
+}
+
+/* The table of 8-byte keys twice as big: the key is in the slot, so a
+ * lookup reads one cache line. */
+static int tab_grow8(struct group_tab *g)
+{
+	size_t cap = g->cap ? 2 * g->cap : 1024;
+	struct key8_slot *s = calloc(cap, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->cap; i++) {
+		if (!g->slots8[i].gid)
+			continue;
+		size_t j = key_hash((const char *)&g->slots8[i].key, 8) & (cap - 1);
+		while (s[j].gid)
+			j = (j + 1) & (cap - 1);
+		s[j] = g->slots8[i];
+	}
+	free(g->slots8);
+	g->slots8 = s;
+	g->cap = cap;
+	return 0;
 }
 
 static int tab_grow(struct group_tab *g)
@@ -356,27 +392,15 @@ static int tab_grow(struct group_tab *g)
 	return 0;
 }
 
-/* The group of key K with hash H (created when new), or -ENOMEM. */
-static long tab_find(struct group_tab *g, const struct expr_prog *prog,
-		     const char *k, size_t kl, uint64_t h)
+/* A new group of key K: its number, or -ENOMEM. */
+static long tab_add(struct group_tab *g, const struct expr_prog *prog,
+		    const char *k, size_t kl)
 {
-	if (2 * (g->n + 1) > g->cap && tab_grow(g))
-		return -ENOMEM;
-	uint32_t tag = (uint32_t)(h >> 32);
-	size_t j = h & (g->cap - 1);
-	while (g->slots[j]) {
-		uint64_t e = g->slots[j];
-		uint32_t gi = (uint32_t)e - 1;
-		if ((uint32_t)(e >> 32) == tag && g->klen[gi] == kl &&
-		    !memcmp(g->keys.data + g->koff[gi], k, kl))
-			return gi;
-		j = (j + 1) & (g->cap - 1);
-	}
 	if (g->n >= UINT32_MAX - 1)
 		return -ENOMEM;
 	if (g->n * g->ssize >= g->scap) {
-		size_t cap = g->scap ? 2 * g->scap : 256 * g->ssize;
-		char *st = realloc(g->states, cap);
+		size_t cap = g->scap ? 2 * g->scap : (g->hint + 256) * g->ssize;
+		char *st = vmem_grow(g->states, g->scap, cap, false);
 		uint64_t *ko = realloc(g->koff, (cap / g->ssize) * sizeof(*ko));
 		if (ko)
 			g->koff = ko;
@@ -384,8 +408,10 @@ static long tab_find(struct group_tab *g, const struct expr_prog *prog,
 		if (kl2)
 			g->klen = kl2;
 		if (!st || !ko || !kl2) {
-			if (st)
+			if (st) {
 				g->states = st;
+				g->scap = cap;
+			}
 			return -ENOMEM;
 		}
 		g->states = st;
@@ -397,8 +423,40 @@ static long tab_find(struct group_tab *g, const struct expr_prog *prog,
 	if (buf_append(&g->keys, k, kl))
 		return -ENOMEM;
 	expr_state_init(prog, g->states + gi * g->ssize);
-	g->slots[j] = ((uint64_t)tag << 32) | (uint64_t)(gi + 1);
 	return (long)gi;
+}
+
+/* The group of key K with hash H (created when new), or -ENOMEM. */
+static long tab_find(struct group_tab *g, const struct expr_prog *prog,
+		     const char *k, size_t kl, uint64_t h)
+{
+	if (2 * (g->n + 1) > g->cap && (g->key8 ? tab_grow8(g) : tab_grow(g)))
+		return -ENOMEM;
+	size_t j = h & (g->cap - 1);
+	if (g->key8) {
+		uint64_t key;
+		memcpy(&key, k, 8);
+		for (; g->slots8[j].gid; j = (j + 1) & (g->cap - 1))
+			if (g->slots8[j].key == key)
+				return (long)g->slots8[j].gid - 1;
+		long gi = tab_add(g, prog, k, kl);
+		if (gi >= 0)
+			g->slots8[j] = (struct key8_slot){ key, (uint64_t)gi + 1 };
+		return gi;
+	}
+	uint32_t tag = (uint32_t)(h >> 32);
+	while (g->slots[j]) {
+		uint64_t e = g->slots[j];
+		uint32_t gi = (uint32_t)e - 1;
+		if ((uint32_t)(e >> 32) == tag && g->klen[gi] == kl &&
+		    !memcmp(g->keys.data + g->koff[gi], k, kl))
+			return gi;
+		j = (j + 1) & (g->cap - 1);
+	}
+	long gi = tab_add(g, prog, k, kl);
+	if (gi >= 0)
+		g->slots[j] = ((uint64_t)tag << 32) | (uint64_t)(gi + 1);
+	return gi;
 }
 
 /* Phase A: the record of one row, key K[0..KL) and typed values, into
@@ -409,7 +467,7 @@ static int put_record(struct run *r, unsigned w, const char *k, size_t kl,
 	if (kl > 65535)
 		return -E2BIG;
 	uint64_t h = key_hash(k, kl);
-	struct buf *b = &r->parts[h >> 56].rec[w];
+	struct buf *b = &r->parts[PART_OF(h)].rec[w];
 	size_t need = 10 + kl;
 	for (size_t u = 0; u < r->nused; u++)
 		need += 5 + (vals[u].t == COL_STRING && vals[u].len > 8 ? vals[u].len : 8);
@@ -428,7 +486,7 @@ static int put_record(struct run *r, unsigned w, const char *k, size_t kl,
 			memcpy(o, &l, 4);
 			memcpy(o + 4, v->s, v->len);
 			o += 4 + v->len;
-		} else if (v->t != COL_NULL) {
+		} else {
 			memcpy(o, &v->i, 8);
 			o += 8;
 		}
@@ -516,6 +574,7 @@ struct col_scan {
 	int *pos;		/* table column -> index in cols */
 	struct buf *kb;		/* per thread */
 	struct xval *vals;	/* per thread: nused each */
+	uint64_t **hashes;	/* per thread: a chunk's key hashes (fixed) */
 };
 
 /* Value R of V as expression input. */
@@ -609,6 +668,85 @@ static int on_chunk(void *ctx, int t, uint64_t first, const struct col_vec *v,
 	return 0;
 }
 
+#define FIXED_MAX_USED 64
+
+/* Is key row R of KV (a single int or date key) kept, given the event
+ * time column TV (or NULL)?  Its hash into *H. */
+static inline bool fixed_row(const struct run *r, const struct col_vec *kv,
+			     const struct col_vec *tv, size_t row, uint64_t *h)
+{
+	if (col_vec_null(kv, row))
+		return false;
+	if (tv) {
+		struct xval ts;
+		vec_value(tv, row, &ts);
+		if (after_as_of(r, &ts))
+			return false;
+	}
+	*h = key_hash((const char *)&kv->i[row], 8);
+	return true;
+}
+
+/* Phase A for a single int or date key and used columns of fixed width
+ * (r->fixed): the records put_record makes, the chunk's rows scattered
+ * in two passes - each partition's count first, so each buffer grows at
+ * most once a chunk and a record is plain stores. */
+static int on_chunk_fixed(void *ctx, int t, uint64_t first,
+			  const struct col_vec *v, size_t n)
+{
+	struct col_scan *cs = ctx;
+	struct run *r = cs->r;
+	const struct plan *p = r->p;
+	const struct col_vec *kv = &v[cs->pos[p->keyidx[0]]];
+	const struct col_vec *tv = p->tsidx >= 0 ? &v[cs->pos[p->tsidx]] : NULL;
+	const struct col_vec *uv[FIXED_MAX_USED];
+	uint8_t ut[FIXED_MAX_USED];
+	size_t count[NPART] = { 0 }, rsize = 18 + 9 * r->nused;
+	char *at[NPART];
+	uint64_t *hs = cs->hashes[t];
+	(void)first;
+	__atomic_add_fetch(&pipeline_test_fixed_chunks, 1, __ATOMIC_RELAXED);
+	if (!hs && !(hs = cs->hashes[t] = malloc(COLUMNAR_CHUNK_ROWS * sizeof(*hs))))
+		mlfs_oom();
+	for (size_t u = 0; u < r->nused; u++) {
+		uv[u] = &v[cs->pos[r->used[u]]];
+		ut[u] = (uint8_t)(uv[u]->f ? COL_FLOAT : uv[u]->type);
+	}
+	for (size_t row = 0; row < n; row++) {
+		if (fixed_row(r, kv, tv, row, &hs[row]))
+			count[PART_OF(hs[row])]++;
+		else
+			hs[row] = 0;
+	}
+	for (unsigned i = 0; i < NPART; i++) {
+		struct buf *b = &r->parts[i].rec[t];
+		buf_reserve(b, count[i] * rsize);
+		at[i] = b->data + b->len;
+		b->len += count[i] * rsize;
+	}
+	for (size_t row = 0; row < n; row++) {
+		if (!hs[row] && !fixed_row(r, kv, tv, row, &hs[row]))
+			continue;
+		char *o = at[PART_OF(hs[row])];
+		uint16_t k16 = 8;
+		memcpy(o, &k16, 2);
+		memcpy(o + 2, &hs[row], 8);
+		memcpy(o + 10, &kv->i[row], 8);
+		o += 18;
+		for (size_t u = 0; u < r->nused; u++, o += 9) {
+			const struct col_vec *x = uv[u];
+			bool null = col_vec_null(x, row);
+			*o = (char)(null ? COL_NULL : ut[u]);
+			if (null)
+				memset(o + 1, 0, 8);
+			else
+				memcpy(o + 1, x->f ? (const void *)&x->f[row] : (const void *)&x->i[row], 8);
+		}
+		at[PART_OF(hs[row])] = o;
+	}
+	return 0;
+}
+
 /* ---- phase B ---- */
 
 /* Column-major batches of decoded records for expr_state_add_batch:
@@ -618,13 +756,28 @@ struct batch {
 	const struct xval **cols;	/* schema column -> its values */
 	struct xval *row;	/* the kernels' scratch row */
 	uint32_t gid[EXPR_BATCH];
+	const char *key[EXPR_BATCH];
+	uint16_t klen[EXPR_BATCH];
+	uint64_t hash[EXPR_BATCH];
 };
 
+/* The batch's N rows into their groups, then the aggregates over them.
+ * The rows' slots were prefetched as they were decoded, and each group's
+ * state is as it is found: the lookups of a batch wait on memory
+ * together, not one after the other. */
 static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n)
 {
+	struct group_tab *g = &pt->g;
 	if (!n)
 		return 0;
-	return expr_state_add_batch(r->p->prog, pt->g.states, pt->g.ssize, b->gid,
+	for (size_t i = 0; i < n; i++) {
+		long gi = tab_find(g, r->p->prog, b->key[i], b->klen[i], b->hash[i]);
+		if (gi < 0)
+			return (int)gi;
+		b->gid[i] = (uint32_t)gi;
+		__builtin_prefetch(g->states + (size_t)gi * g->ssize, 1);
+	}
+	return expr_state_add_batch(r->p->prog, g->states, g->ssize, b->gid,
 				    b->cols, n, &r->as_of, b->row);
 }
 
@@ -634,7 +787,6 @@ static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n
 static int aggregate_records(struct run *r, struct part *pt, const struct buf *buf,
 			     struct batch *b)
 {
-	const struct expr_prog *prog = r->p->prog;
 	const char *o = buf->data, *end = buf->data + buf->len;
 	size_t n = 0;
 	int rc;
@@ -656,15 +808,17 @@ static int aggregate_records(struct run *r, struct part *pt, const struct buf *b
 				v->s = o + 4;
 				v->len = l;
 				o += 4 + l;
-			} else if (v->t != COL_NULL) {
+			} else {
 				memcpy(&v->i, o, 8);
 				o += 8;
 			}
 		}
-		long gi = tab_find(&pt->g, prog, k, kl, h);
-		if (gi < 0)
-			return (int)gi;
-		b->gid[n++] = (uint32_t)gi;
+		if (pt->g.cap)
+			__builtin_prefetch(pt->g.key8 ? (const void *)&pt->g.slots8[h & (pt->g.cap - 1)]
+						      : (const void *)&pt->g.slots[h & (pt->g.cap - 1)]);
+		b->key[n] = k;
+		b->klen[n] = kl;
+		b->hash[n++] = h;
 		if (n == EXPR_BATCH) {
 			if ((rc = batch_flush(r, pt, b, n)))
 				return rc;
@@ -825,10 +979,12 @@ static void finish_part(void *arg, size_t i)
 	free(order);
 	/* States are released: forget them so cleanup does not free twice;
 	 * the keys were copied into the records. */
-	free(g->states);
+	vmem_free(g->states, g->scap);
 	g->states = NULL;
 	free(g->slots);
 	g->slots = NULL;
+	free(g->slots8);
+	g->slots8 = NULL;
 	buf_free(&g->keys);
 out:
 	buf_free(&kt);
@@ -864,6 +1020,11 @@ static bool keys_typed(struct run *r, const struct columnar *c)
 	}
 	enum col_type t0 = columnar_type(c, (uint32_t)p->keyidx[0]);
 	r->bin_key = p->spec->nkeys == 1 && (t0 == COL_INT || t0 == COL_DATE);
+	r->fixed = r->bin_key && r->nused <= FIXED_MAX_USED;
+	for (size_t u = 0; u < r->nused; u++) {
+		enum col_type t = columnar_type(c, r->used[u]);
+		r->fixed = r->fixed && t != COL_STRING && t != COL_NULL;
+	}
 	return true;
 }
 
@@ -900,20 +1061,26 @@ static int run_columnar(struct run *r, struct columnar *c, struct mlfs_err *err)
 	scan_columns(&cs, r->p, r);
 	cs.kb = calloc((size_t)nt, sizeof(*cs.kb));
 	cs.vals = calloc((size_t)nt * (r->nused + 1), sizeof(*cs.vals));
-	if (!cs.kb || !cs.vals)
+	cs.hashes = calloc((size_t)nt, sizeof(*cs.hashes));
+	if (!cs.kb || !cs.vals || !cs.hashes)
 		mlfs_oom();
 	size_t n = columnar_nchunks(c);
+	for (unsigned i = 0; i < NPART; i++)
+		r->parts[i].g.key8 = r->bin_key;
 	for (size_t lo = 0; !rc && lo < n; lo += BATCH_CHUNKS) {
 		rc = columnar_scan_chunks(c, lo, lo + BATCH_CHUNKS, cs.cols, cs.ncols,
-					  on_chunk, &cs, err);
+					  r->fixed ? on_chunk_fixed : on_chunk, &cs, err);
 		if (rc == -E2BIG)
 			rc = mlfs_fail(err, -EINVAL, "a key longer than 65535 bytes");
 		if (!rc)
 			rc = aggregate_all(r);
 	}
 	r->rows_in = columnar_rows(c);
-	for (int t = 0; t < nt; t++)
+	for (int t = 0; t < nt; t++) {
 		buf_free(&cs.kb[t]);
+		free(cs.hashes[t]);
+	}
+	free(cs.hashes);
 	free(cs.kb);
 	free(cs.vals);
 	free(cs.cols);
@@ -946,6 +1113,7 @@ static int aggregate_source(struct run *r, struct store *s, const char *source,
 		return rc;
 	}
 	r->bin_key = false;
+	r->fixed = false;
 	struct text_scan one = { .r = r };
 	if (!(one.vals = calloc(r->nused + 1, sizeof(*one.vals))))
 		mlfs_oom();
@@ -960,7 +1128,7 @@ static int aggregate_source(struct run *r, struct store *s, const char *source,
  * without copying them. */
 struct outrows {
 	const struct run *r;
-	uint8_t *part;		/* per row: its partition */
+	uint16_t *part;		/* per row: its partition */
 	uint32_t *idx;		/* per row: its place in the partition */
 };
 
@@ -1082,7 +1250,7 @@ static void merge_parts(const struct run *r, struct outrows *o)
 		heap_down(h, n, i);
 	while (n) {
 		const struct part *pt = &r->parts[h[0].part];
-		o->part[row] = (uint8_t)h[0].part;
+		o->part[row] = (uint16_t)h[0].part;
 		o->idx[row++] = h[0].i;
 		if (++h[0].i < pt->g.n)
 			h[0].k = pt->skeys[h[0].i];
@@ -1100,7 +1268,7 @@ static size_t gather_rows(struct run *r, struct outrows *o)
 	for (unsigned i = 0; i < NPART; i++)
 		ngroups += r->parts[i].g.n;
 	o->r = r;
-	o->part = malloc(ngroups + 1);
+	o->part = malloc((ngroups + 1) * sizeof(*o->part));
 	o->idx = malloc((ngroups + 1) * sizeof(*o->idx));
 	if (!o->part || !o->idx)
 		mlfs_oom();
@@ -1110,9 +1278,10 @@ static size_t gather_rows(struct run *r, struct outrows *o)
 	}
 	ngroups = 0;
 	for (unsigned i = 0; i < NPART; i++) {
-		memset(o->part + ngroups, (int)i, r->parts[i].g.n);
-		for (size_t j = 0; j < r->parts[i].g.n; j++)
+		for (size_t j = 0; j < r->parts[i].g.n; j++) {
+			o->part[ngroups + j] = (uint16_t)i;
 			o->idx[ngroups + j] = (uint32_t)j;
+		}
 		ngroups += r->parts[i].g.n;
 	}
 	return ngroups;
@@ -1125,7 +1294,8 @@ static void run_free(struct run *r, const struct plan *p)
 		for (size_t gi = 0; g->states && gi < g->n && p->prog; gi++)
 			expr_state_free(p->prog, g->states + gi * g->ssize);
 		free(g->slots);
-		free(g->states);
+		free(g->slots8);
+		vmem_free(g->states, g->scap);
 		free(g->koff);
 		free(g->klen);
 		buf_free(&g->keys);
@@ -1178,8 +1348,16 @@ int pipeline_refresh(struct store *s, const char *name,
 		if (expr_prog_uses_column(p.prog, c))
 			r.used[r.nused++] = c;
 	size_t ssize = (expr_state_size(p.prog) + 7) & ~(size_t)7;
-	for (unsigned i = 0; i < NPART; i++)
+	/* A partition has at most its rows' groups, about a NPART-th of the
+	 * source's rows: room for them reserved at once costs only address
+	 * space, and the states never move or grow in the common case. */
+	size_t hint = (size_t)(before.rows / NPART + before.rows / (4 * NPART));
+	if (hint > STATES_RESERVE_MAX / ssize)
+		hint = STATES_RESERVE_MAX / ssize;
+	for (unsigned i = 0; i < NPART; i++) {
 		r.parts[i].g.ssize = ssize;
+		r.parts[i].g.hint = hint;
+	}
 	r.as_of.t = p.as_of_date ? COL_DATE : COL_TIMESTAMP;
 	r.as_of.i = p.as_of_date ? p.as_of_us / 86400000000LL : p.as_of_us;
 	r.as_of_us = p.as_of_us;

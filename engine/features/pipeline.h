@@ -57,6 +57,9 @@ int pipeline_report_text(struct store *s, const char *name, struct buf *out);
 /* Tests only: called between the scan of the source and the check that
  * it did not change meanwhile. */
 extern void (*pipeline_test_hook)(struct store *s, const char *source);
+/* Tests only: chunks read as fixed-width records (a single int or date
+ * key, no text column used). */
+extern uint64_t pipeline_test_fixed_chunks;
 /* Sources of at least this many bytes of rows are read through their
  * columnar form (built on the first refresh of a table version, in
  * parallel); smaller ones parse their CSV text in one thread (default

@@ -11,7 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "vmem.h"
 
 /* A plain decimal "[+-]digits.digits" of at most 15 digits: the integer
  * of its digits and 10^(digits after the point) are exact doubles, so one
@@ -169,22 +170,11 @@ struct seg_job {
 	const struct ts_layout *lay;
 };
 
-/* The cells, the one array a row of every column: in pages of their own,
- * room for all the table's rows reserved at once (only the pages used
- * are ever touched; growing past it moves them with mremap, whose TLB
- * flushes cost), huge pages where the kernel gives them (a million rows
- * of twenty cells is 160 MB: page faults were a fifth of the join). */
-static void *cells_grow(void *p, size_t old, size_t bytes)
-{
-	p = old ? mremap(p, old, bytes, MREMAP_MAYMOVE) :
-		  mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	madvise(p, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
-	return p;
-}
-
+/* The cells, the one array a row of every column: room for all the
+ * table's rows reserved at once (vmem.h; growing past it moves them with
+ * mremap, whose TLB flushes cost), huge pages where the kernel gives them
+ * (a million rows of twenty cells is 160 MB: page faults were a fifth of
+ * the join). */
 static size_t cells_bytes(const struct ts_seg *g, size_t cap)
 {
 	return cap * (g->width ? g->width : 1) * sizeof(*g->cells);
@@ -198,9 +188,9 @@ void ts_seg_reserve(struct ts_seg *g, const struct ts_layout *lay, size_t n)
 	while (cap < g->nrows + n)
 		cap *= 2;
 	g->width = lay->width;
-	void *p = cells_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap));
+	void *p = vmem_grow(g->cells, g->cap ? cells_bytes(g, g->cap) : 0, cells_bytes(g, cap), true);
 	if (!p && !g->cap)	/* the whole table refused (strict overcommit): grow */
-		p = cells_grow(NULL, 0, cells_bytes(g, cap = 16384));
+		p = vmem_grow(NULL, 0, cells_bytes(g, cap = 16384), true);
 	if (!p)
 		mlfs_oom();
 	g->cells = p;
@@ -214,7 +204,7 @@ void ts_seg_reserve(struct ts_seg *g, const struct ts_layout *lay, size_t n)
 void ts_seg_free(struct ts_seg *g)
 {
 	if (g->cells)
-		munmap(g->cells, cells_bytes(g, g->cap));
+		vmem_free(g->cells, cells_bytes(g, g->cap));
 	free(g->keys);
 	free(g->ikey);
 	free(g->exc);
