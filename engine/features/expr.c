@@ -807,6 +807,21 @@ static int batch_step(const struct agg *a, char *states, size_t ssize,
 		}
 		return 0;
 	}
+	if (a->fn == F_COUNT_DISTINCT && a->argt != COL_FLOAT && a->argt != COL_STRING) {
+		/* The values' slots in the groups' tables first, together. */
+		for (size_t r = 0; r < n; r++) {
+			const struct dset *d = SLOT(struct dset);
+			if (sel[r] && av[r].t == a->argt && d->v)
+				__builtin_prefetch(&d->v[hash_mix64((uint64_t)av[r].i) & (d->cap - 1)]);
+		}
+		for (size_t r = 0; r < n; r++) {
+			if (!sel[r] || av[r].t != a->argt)
+				continue;
+			if (dset_add(SLOT(struct dset), (uint64_t)av[r].i))
+				return -ENOMEM;
+		}
+		/* Values of another type (floats, widened) the slow way. */
+	}
 	if ((a->fn == F_MIN || a->fn == F_MAX) &&
 	    (a->argt == COL_INT || a->argt == COL_DATE || a->argt == COL_TIMESTAMP)) {
 		bool mn = a->fn == F_MIN;
@@ -826,6 +841,9 @@ static int batch_step(const struct agg *a, char *states, size_t ssize,
 			continue;
 		if ((a->fn == F_MIN || a->fn == F_MAX) && av[r].t == a->argt &&
 		    (a->argt == COL_INT || a->argt == COL_DATE || a->argt == COL_TIMESTAMP))
+			continue;	/* done above */
+		if (a->fn == F_COUNT_DISTINCT && av[r].t == a->argt && a->argt != COL_FLOAT &&
+		    a->argt != COL_STRING)
 			continue;	/* done above */
 		struct xval v = av[r];
 		int rc = agg_step(a, states + (size_t)gid[r] * ssize + a->off, &v);

@@ -15,6 +15,7 @@
 #include "csv.h"
 #include "hash.h"
 #include "ingest.h"
+#include "par.h"
 #include "table.h"
 
 /* ---- staged rows ---- */
@@ -659,45 +660,154 @@ static int records_order(const struct enc_rows *e, size_t **order,
 	return rc;
 }
 
-/* Merge E's records into table M as the bulk BK, in key order (under
- * feat_lock), each as it was encoded: only the counts of M come from the
- * stored rows. */
-static int apply_records(struct store *s, struct fmeta *m, struct stage *st,
-			 const struct enc_rows *e, struct store_bulk *bk,
-			 struct mlfs_err *err)
-{
-	struct merge g = { .s = s, .m = m, .st = st, .err = err };
-	size_t *order = NULL;
+/* One pool thread's share of apply_records: a contiguous run of the
+ * rows in key order, its own lookups of the stored rows, its own bulk. */
+struct apply_share {
+	struct merge g;
+	struct store_bulk *bk;
+	uint64_t rows;		/* keys not stored before */
+	uint64_t fbytes_add, fbytes_sub;
+	const char *first, *last;	/* its first and last key */
+	size_t first_len, last_len;
+	bool unordered;		/* a key not above the one before it */
 	int rc;
+	struct mlfs_err err;
+};
 
-	if (!records_fit(m, st))
-		return mlfs_fail(err, -EAGAIN, "the table's columns changed during the write; nothing written");
-	if ((rc = stage_columns(m, st, false)) || (rc = stage_keys_match(m, st, err)) ||
-	    (rc = features_mrow_init(&g.cur, m->ncols)) ||
-	    (rc = records_order(e, &order, err)))
-		goto out;
-	merge_lookup(&g, m->rows > 0);
-	for (size_t i = 0; i < e->rows->nrows && !rc; i++) {
+struct apply_job {
+	struct fmeta *m;
+	const struct enc_rows *e;
+	const size_t *order;	/* NULL: the rows' own order */
+	bool lookup;
+	struct apply_share *sh;
+};
+
+static void apply_range(void *arg, int t, size_t lo, size_t hi)
+{
+	struct apply_job *j = arg;
+	struct apply_share *a = &j->sh[t];
+	struct merge *g = &a->g;
+	a->bk = store_bulk_new();
+	if ((a->rc = features_mrow_init(&g->cur, j->m->ncols)))
+		return;
+	merge_lookup(g, j->lookup);
+	for (size_t i = lo; i < hi && !a->rc; i++) {
 		const char *k, *v;
 		size_t kl, vl;
 		bool have_old;
 		uint64_t old_bytes;
-		uint64_t fb = e->record(e->rows->ctx, order ? order[i] : i, &k, &kl, &v, &vl);
-		buf_reset(&g.k);
-		features_key_rows(&g.k, 'r', m->id);
-		buf_append(&g.k, k, kl);
-		if ((rc = find_latest(&g, &have_old, &old_bytes)))
+		uint64_t fb = j->e->record(j->e->rows->ctx, j->order ? j->order[i] : i,
+					   &k, &kl, &v, &vl);
+		if (a->last && cmp_keyent(&(struct keyent){ a->last, a->last_len, 0 },
+					  &(struct keyent){ k, kl, 0 }) >= 0) {
+			a->unordered = true;
+			return;
+		}
+		if (!a->first) {
+			a->first = k;
+			a->first_len = kl;
+		}
+		a->last = k;
+		a->last_len = kl;
+		buf_reset(&g->k);
+		features_key_rows(&g->k, 'r', j->m->id);
+		buf_append(&g->k, k, kl);
+		if ((a->rc = find_latest(g, &have_old, &old_bytes)))
 			break;
-		store_bulk_put(bk, g.k.data, g.k.len, v, vl);
-		m->rows += !have_old;
-		m->versions += !have_old;
-		m->fbytes += fb - old_bytes;
+		store_bulk_put(a->bk, g->k.data, g->k.len, v, vl);
+		a->rows += !have_old;
+		a->fbytes_add += fb;
+		a->fbytes_sub += old_bytes;
 	}
-	if (!rc && g.it)
-		rc = store_iter_status(g.it, err);
+	if (!a->rc && g->it)
+		a->rc = store_iter_status(g->it, &a->err);
+}
+
+/* The rows of J in the order given across the pool; false when they
+ * were not in key order (nothing of them is kept then). */
+static bool apply_shares(struct store *s, struct stage *st, struct apply_job *j,
+			 int nt)
+{
+	for (int t = 0; t < nt; t++)
+		j->sh[t] = (struct apply_share){ .g = { .s = s, .m = j->m, .st = st } };
+	for (int t = 0; t < nt; t++)
+		j->sh[t].g.err = &j->sh[t].err;
+	par_range(par_default(), j->e->rows->nrows, apply_range, j);
+	bool ordered = true;
+	const struct apply_share *prev = NULL;
+	for (int t = 0; t < nt; t++) {
+		const struct apply_share *a = &j->sh[t];
+		ordered = ordered && !a->unordered;
+		if (a->first && prev &&
+		    cmp_keyent(&(struct keyent){ prev->last, prev->last_len, 0 },
+			       &(struct keyent){ a->first, a->first_len, 0 }) >= 0)
+			ordered = false;
+		if (a->first)
+			prev = a;
+	}
+	return ordered;
+}
+
+static void apply_shares_free(struct apply_share *sh, int nt)
+{
+	for (int t = 0; t < nt; t++) {
+		merge_free(&sh[t].g);
+		store_bulk_free(sh[t].bk);
+		sh[t] = (struct apply_share){ 0 };
+	}
+}
+
+/* Merge E's records into table M as the bulk BK, in key order (under
+ * feat_lock), each as it was encoded: only the counts of M come from the
+ * stored rows.  The rows are taken in the order given, split across the
+ * pool (each thread its own run of keys, its own lookups); only when
+ * they were not in key order are they sorted, and taken again. */
+static int apply_records(struct store *s, struct fmeta *m, struct stage *st,
+			 const struct enc_rows *e, struct store_bulk *bk,
+			 struct mlfs_err *err)
+{
+	int nt = par_threads(par_default()) > 0 ? par_threads(par_default()) : 1;
+	struct apply_job j = { .m = m, .e = e, .lookup = m->rows > 0,
+			       .sh = calloc((size_t)nt, sizeof(*j.sh)) };
+	size_t *order = NULL;
+	int rc;
+
+	if (!j.sh)
+		mlfs_oom();
+	if (!records_fit(m, st)) {
+		free(j.sh);
+		return mlfs_fail(err, -EAGAIN, "the table's columns changed during the write; nothing written");
+	}
+	if ((rc = stage_columns(m, st, false)) || (rc = stage_keys_match(m, st, err)))
+		goto out;
+	if (!apply_shares(s, st, &j, nt)) {
+		apply_shares_free(j.sh, nt);
+		if ((rc = records_order(e, &order, err)))
+			goto out;
+		j.order = order;
+		if (!apply_shares(s, st, &j, nt)) {
+			rc = mlfs_fail(err, -EIO, "rows out of key order after sorting them; nothing written");
+			goto out;
+		}
+	}
+	for (int t = 0; t < nt && !rc; t++) {
+		struct apply_share *a = &j.sh[t];
+		if ((rc = a->rc)) {
+			if (err)
+				*err = a->err;
+			break;
+		}
+		if (a->bk)
+			store_bulk_join(bk, a->bk);	/* BK owns it now */
+		a->bk = NULL;
+		m->rows += a->rows;
+		m->versions += a->rows;
+		m->fbytes += a->fbytes_add - a->fbytes_sub;
+	}
 out:
+	apply_shares_free(j.sh, nt);
+	free(j.sh);
 	free(order);
-	merge_free(&g);
 	return rc;
 }
 

@@ -775,7 +775,8 @@ static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n
 		if (gi < 0)
 			return (int)gi;
 		b->gid[i] = (uint32_t)gi;
-		__builtin_prefetch(g->states + (size_t)gi * g->ssize, 1);
+		for (size_t at = 0; at < g->ssize; at += 64)
+			__builtin_prefetch(g->states + (size_t)gi * g->ssize + at, 1);
 	}
 	return expr_state_add_batch(r->p->prog, g->states, g->ssize, b->gid,
 				    b->cols, n, &r->as_of, b->row);

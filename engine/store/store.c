@@ -573,11 +573,16 @@ struct bulk_put {
 	const char *v;
 };
 
+/* A bulk is a chain of parts, each its puts in order and its keys back
+ * to back: store_bulk_join links a part made on another thread without
+ * copying it; a put goes to the last part. */
 struct store_bulk {
 	struct buf keys;	/* the keys, back to back */
 	struct bulk_put *ents;
 	size_t n, cap;
-	bool unordered;
+	bool unordered;		/* of the whole chain (head only) */
+	struct store_bulk *next, *tail;	/* tail: head only (NULL: itself) */
+	size_t total;		/* puts of the whole chain (head only) */
 };
 
 struct store_bulk *store_bulk_new(void)
@@ -594,36 +599,91 @@ static int bulk_cmp(const char *a, size_t al, const char *b, size_t bl)
 	return c ? c : (al > bl) - (al < bl);
 }
 
+/* The last put of BK's chain, NULL when it has none. */
+static const struct bulk_put *bulk_last(const struct store_bulk *bk, const char **key)
+{
+	const struct store_bulk *t = bk->tail ? bk->tail : bk;
+	if (!t->n)
+		return NULL;
+	*key = t->keys.data + t->ents[t->n - 1].koff;
+	return &t->ents[t->n - 1];
+}
+
 void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
 		    const void *val, size_t vlen)
 {
-	if (bk->n == bk->cap) {
-		bk->cap = bk->cap ? bk->cap * 2 : 1024;
-		if (!(bk->ents = realloc(bk->ents, bk->cap * sizeof(*bk->ents))))
+	struct store_bulk *t = bk->tail ? bk->tail : bk;
+	const char *lk;
+	const struct bulk_put *last = bulk_last(bk, &lk);
+	if (last && bulk_cmp(lk, last->klen, key, klen) >= 0)
+		bk->unordered = true;
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 1024;
+		if (!(t->ents = realloc(t->ents, t->cap * sizeof(*t->ents))))
 			mlfs_oom();
 	}
-	if (bk->n) {
-		const struct bulk_put *p = &bk->ents[bk->n - 1];
-		if (bulk_cmp(bk->keys.data + p->koff, p->klen, key, klen) >= 0)
-			bk->unordered = true;
-	}
-	bk->ents[bk->n++] = (struct bulk_put){ bk->keys.len, klen, vlen, val };
-	if (buf_append(&bk->keys, key, klen))
+	t->ents[t->n++] = (struct bulk_put){ t->keys.len, klen, vlen, val };
+	if (buf_append(&t->keys, key, klen))
 		mlfs_oom();
+	bk->total++;
+}
+
+void store_bulk_join(struct store_bulk *bk, struct store_bulk *more)
+{
+	const char *lk;
+	const struct bulk_put *last = bulk_last(bk, &lk);
+	if (!more->total) {
+		store_bulk_free(more);
+		return;
+	}
+	const struct bulk_put *first = &more->ents[0];
+	if (more->unordered ||
+	    (last && bulk_cmp(lk, last->klen, more->keys.data + first->koff, first->klen) >= 0))
+		bk->unordered = true;
+	(bk->tail ? bk->tail : bk)->next = more;
+	bk->tail = more->tail ? more->tail : more;
+	bk->total += more->total;
+	more->tail = NULL;
 }
 
 size_t store_bulk_count(const struct store_bulk *bk)
 {
-	return bk->n;
+	return bk->total;
 }
 
 void store_bulk_free(struct store_bulk *bk)
 {
-	if (!bk)
-		return;
-	buf_free(&bk->keys);
-	free(bk->ents);
-	free(bk);
+	while (bk) {
+		struct store_bulk *next = bk->next;
+		buf_free(&bk->keys);
+		free(bk->ents);
+		free(bk);
+		bk = next;
+	}
+}
+
+/* Every put of BK's chain in order: the next after C (C->bk NULL at
+ * first), its key into *KEY; NULL after the last. */
+struct bulk_cursor {
+	const struct store_bulk *bk;
+	size_t i;
+};
+
+static const struct bulk_put *bulk_next(const struct store_bulk *bk, struct bulk_cursor *c,
+					const char **key)
+{
+	if (!c->bk) {
+		c->bk = bk;
+		c->i = 0;
+	}
+	while (c->bk && c->i == c->bk->n) {
+		c->bk = c->bk->next;
+		c->i = 0;
+	}
+	if (!c->bk)
+		return NULL;
+	*key = c->bk->keys.data + c->bk->ents[c->i].koff;
+	return &c->bk->ents[c->i++];
 }
 
 /* B's puts (rocksdb_writebatch_iterate): NDEL counts its deletes. */
@@ -677,20 +737,22 @@ static void extra_sort(struct bulk_extra *x)
 static size_t bulk_merge(struct store_bulk *bk, struct bulk_extra *x,
 			 struct bulk_ent **out)
 {
-	size_t n = 0, i = 0, j = 0;
-	struct bulk_ent *m = malloc((bk->n + x->n + 1) * sizeof(*m));
+	size_t n = 0, j = 0;
+	struct bulk_ent *m = malloc((bk->total + x->n + 1) * sizeof(*m));
+	struct bulk_cursor c = { 0 };
+	const char *k = NULL;
+	const struct bulk_put *p = bulk_next(bk, &c, &k);
 	if (!m)
 		mlfs_oom();
-	while (i < bk->n || j < x->n) {
-		const struct bulk_put *p = &bk->ents[i < bk->n ? i : 0];
-		const char *k = bk->keys.data + p->koff;
-		int c = i == bk->n ? 1 : j == x->n ? -1 :
-			bulk_cmp(k, p->klen, x->ents[j].k, x->ents[j].klen);
-		if (c <= 0)
-			m[n++] = (struct bulk_ent){ k, p->v, p->klen, p->vlen }, i++;
-		else
+	while (p || j < x->n) {
+		int cmp = !p ? 1 : j == x->n ? -1 : bulk_cmp(k, p->klen, x->ents[j].k, x->ents[j].klen);
+		if (cmp <= 0) {
+			m[n++] = (struct bulk_ent){ k, p->v, p->klen, p->vlen };
+			p = bulk_next(bk, &c, &k);
+		} else {
 			m[n++] = x->ents[j];
-		if (c >= 0)
+		}
+		if (cmp >= 0)
 			j++;
 	}
 	*out = m;
@@ -789,12 +851,13 @@ int store_bulk_write(struct store *s, struct store_bulk *bk,
 		return rc;
 	if (bk->unordered)
 		return mlfs_fail(err, -EINVAL, "bulk keys not in ascending order; nothing written");
-	if (!s->remote && bk->n >= STORE_BULK_MIN &&
+	if (!s->remote && bk->total >= STORE_BULK_MIN &&
 	    (rc = bulk_local(s, bk, b, err)) != -EAGAIN)
 		return changed_if_ok(s, rc);
-	for (size_t i = 0; i < bk->n; i++)
-		store_batch_put(b, bk->keys.data + bk->ents[i].koff, bk->ents[i].klen,
-				bk->ents[i].v, bk->ents[i].vlen);
+	struct bulk_cursor c = { 0 };
+	const char *k;
+	for (const struct bulk_put *p; (p = bulk_next(bk, &c, &k));)
+		store_batch_put(b, k, p->klen, p->v, p->vlen);
 	return store_write(s, b, false, err);
 }
 

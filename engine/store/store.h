@@ -101,6 +101,10 @@ struct store_bulk;
 struct store_bulk *store_bulk_new(void);
 void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
 		    const void *val, size_t vlen);
+/* MORE's puts after BK's: a bulk made in parts, each part on its own
+ * thread.  MORE becomes part of BK (nothing copied; store_bulk_free of
+ * BK frees it); later puts into BK follow MORE's. */
+void store_bulk_join(struct store_bulk *bk, struct store_bulk *more);
 size_t store_bulk_count(const struct store_bulk *bk);
 int store_bulk_write(struct store *s, struct store_bulk *bk,
 		     struct store_batch *b, struct mlfs_err *err);

@@ -483,6 +483,44 @@ static void test_write_records_bulk(void **state)
 	free(text);
 }
 
+/* A key given twice among records fails, adjacent or not, and writes
+ * nothing. */
+static void test_write_records_twice(void **state)
+{
+	struct store_fixture *f = *state;
+	struct mlfs_err err = { 0 };
+	static const char *const names[] = { "k", "n", "s", "d" };
+	static const enum col_type types[] = { COL_STRING, COL_INT, COL_STRING, COL_DATE };
+	static const char *const twice[][4] = {
+		{ "a", "1", "x", "" }, { "a", "2", "y", "" }, { "b", "3", "z", "" }, { "a", "4", "w", "" },
+	};
+	assert_int_equal(features_create(f->s, "d", &err), 0);
+	for (size_t first = 0; first < 2; first++) {
+		struct rec_ctx c = { .cells = twice + first, .off = calloc(3, sizeof(*c.off)),
+				     .bytes = calloc(3, sizeof(*c.bytes)) };
+		struct features_rec rec;
+		for (size_t r = 0; r < 3; r++) {
+			features_rec_begin(&rec, &c.out, 3, 1);
+			for (uint32_t col = 0; col < 3; col++)
+				features_rec_field(&rec, c.cells[r][col], strlen(c.cells[r][col]));
+			c.off[r][0] = rec.vstart;
+			features_rec_end(&rec, &c.off[r][1]);
+			c.off[r][2] = c.out.len;
+			c.bytes[r] = rec.fbytes;
+		}
+		struct features_rows rows = { 3, names, types, 3, rec_field, &c };
+		assert_int_equal(features_write_records(f->s, "d", &rows, rec_record, NULL, 0, &err),
+				 -EINVAL);
+		assert_non_null(strstr(err.msg, "a key given twice"));
+		struct features_info info;
+		assert_int_equal(features_stat(f->s, "d", &info), 0);
+		assert_int_equal(info.rows, 0);
+		buf_free(&c.out);
+		free(c.off);
+		free(c.bytes);
+	}
+}
+
 static void test_write_records(void **state)
 {
 	struct store_fixture *f = *state;
@@ -604,6 +642,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_versions_point_in_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_rows_and_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_records_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_records_bulk, setup, teardown),
 	};

@@ -255,19 +255,28 @@ static int count_ssts(const char *dir, int *named)
 }
 
 /* N bulk puts of keys "k%06d" (even numbers only) with values "v%d",
- * with a batch holding the given extras, written: the return code. */
+ * with a batch holding the given extras, written: the return code.  The
+ * bulk is made as threads make it: a third put into it, a third into a
+ * part joined to it (an empty part too), the rest into it after that. */
 static int write_bulk(struct store *s, int n, struct store_batch *b,
 		      struct mlfs_err *err)
 {
-	struct store_bulk *bk = store_bulk_new();
+	struct store_bulk *bk = store_bulk_new(), *part = store_bulk_new();
 	char (*vals)[16] = calloc(n ? n : 1, 16);
 	assert_non_null(vals);
 	for (int i = 0; i < n; i++) {
 		char k[16];
 		int kl = snprintf(k, sizeof(k), "k%06d", 2 * i);
 		int vl = snprintf(vals[i], 16, "v%d", 2 * i);
-		store_bulk_put(bk, k, kl, vals[i], vl);
+		store_bulk_put(i >= n / 3 && i < 2 * n / 3 ? part : bk, k, kl, vals[i], vl);
+		if (i == 2 * n / 3 - 1 || (n < 3 && i == n - 1 && part)) {
+			store_bulk_join(bk, part);
+			store_bulk_join(bk, store_bulk_new());
+			part = NULL;
+		}
 	}
+	if (part)
+		store_bulk_join(bk, part);
 	assert_int_equal(store_bulk_count(bk), n);
 	int rc = store_bulk_write(s, bk, b, err);
 	store_bulk_free(bk);
@@ -390,6 +399,18 @@ static void test_bulk_refuses(void **state)
 	}
 	assert_int_equal(store_bulk_write(f->s, bk, b, &err), -EINVAL);
 	assert_non_null(strstr(err.msg, "ascending"));
+	store_bulk_free(bk);
+	/* Parts in order each, not at the join. */
+	bk = store_bulk_new();
+	struct store_bulk *part = store_bulk_new();
+	for (int i = 0; i < STORE_BULK_MIN; i++) {
+		char k[16];
+		int kl = snprintf(k, sizeof(k), "k%06d", i);
+		store_bulk_put(i < STORE_BULK_MIN / 2 ? part : bk, k, kl, "v", 1);
+	}
+	store_bulk_join(bk, part);
+	assert_int_equal(store_bulk_count(bk), STORE_BULK_MIN);
+	assert_int_equal(store_bulk_write(f->s, bk, b, &err), -EINVAL);
 	store_bulk_free(bk);
 	assert_value(f->s, "extra", NULL);
 	assert_value(f->s, "k000000", NULL);
