@@ -1,6 +1,7 @@
 /* vmem.c - big arrays in pages of their own (see vmem.h). */
 #include "vmem.h"
 
+#include <stdint.h>
 #include <sys/mman.h>
 
 void *vmem_grow(void *p, size_t old, size_t bytes, bool huge)
@@ -13,6 +14,19 @@ void *vmem_grow(void *p, size_t old, size_t bytes, bool huge)
 	if (huge)
 		madvise(q, bytes, MADV_HUGEPAGE);	/* a hint: fine if refused */
 	return q;
+}
+
+void vmem_populate(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+	uintptr_t page = 4096, a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)p + bytes) & ~(page - 1);
+	if (p && b > a)
+		madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)bytes;
+#endif
 }
 
 void vmem_free(void *p, size_t bytes)

@@ -14,6 +14,11 @@
 /* P (of OLD bytes, NULL when OLD is 0) grown to BYTES, zero-filled past
  * OLD; HUGE asks for huge pages (a hint).  NULL when refused (P stays). */
 void *vmem_grow(void *p, size_t old, size_t bytes, bool huge);
+/* Fault in the whole pages within [P, P + BYTES) (of such an array, or
+ * of any memory malloc gave) in one call, before they are written: a page
+ * fault apiece costs far more, in a virtual machine most of all.  A hint:
+ * nothing when refused; the bytes stay as they are. */
+void vmem_populate(void *p, size_t bytes);
 void vmem_free(void *p, size_t bytes);
 
 #endif

@@ -690,6 +690,12 @@ static void apply_range(void *arg, int t, size_t lo, size_t hi)
 	a->bk = store_bulk_new();
 	if ((a->rc = features_mrow_init(&g->cur, j->m->ncols)))
 		return;
+	if (hi > lo) {	/* room for the run's puts, keys sized as its first */
+		const char *k, *v;
+		size_t kl, vl;
+		j->e->record(j->e->rows->ctx, j->order ? j->order[lo] : lo, &k, &kl, &v, &vl);
+		store_bulk_reserve(a->bk, hi - lo, (hi - lo) * (kl + 16));
+	}
 	merge_lookup(g, j->lookup);
 	for (size_t i = lo; i < hi && !a->rc; i++) {
 		const char *k, *v;

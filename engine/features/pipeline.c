@@ -296,6 +296,7 @@ struct group_tab {
 	char *states;
 	size_t ssize, scap;	/* scap: bytes of states' pages (vmem.h) */
 	size_t hint;		/* groups to reserve room for at first */
+	size_t ready;		/* bytes of states' pages faulted in */
 };
 
 /* The rows are spread over NPART partitions by key hash as they are
@@ -314,6 +315,7 @@ struct group_tab {
 #define PART_OF(h) ((h) >> (64 - NPART_BITS))
 #define BATCH_CHUNKS 16
 #define STATES_RESERVE_MAX ((size_t)64 << 20)	/* bytes a partition */
+#define STATES_POPULATE ((size_t)256 << 10)	/* pages faulted in at once */
 
 struct part {
 	struct buf *rec;	/* per scanning thread; in row order across them */
@@ -418,6 +420,11 @@ static long tab_add(struct group_tab *g, const struct expr_prog *prog,
 		g->scap = cap;
 	}
 	size_t gi = g->n++;
+	if ((gi + 1) * g->ssize > g->ready) {	/* pages in ahead, in one call */
+		size_t to = g->ready + STATES_POPULATE < g->scap ? g->ready + STATES_POPULATE : g->scap;
+		vmem_populate(g->states + g->ready, to - g->ready);
+		g->ready = to;
+	}
 	g->koff[gi] = g->keys.len;
 	g->klen[gi] = (uint32_t)kl;
 	if (buf_append(&g->keys, k, kl))
@@ -926,6 +933,8 @@ static void group_key_text(const struct run *r, const char *k, size_t kl,
 	}
 }
 
+#define FINISH_AHEAD 8
+
 /* Every group of partition I into a feature table record (features.h,
  * features_rec_*): the values go from the expression states straight to
  * the record's fields, with no text in between to parse or copy again.
@@ -953,6 +962,11 @@ static void finish_part(void *arg, size_t i)
 		size_t gi = order ? order[oi] : oi, kstart;
 		uint32_t *base = pt->off + oi * ROW_OFFS;
 		char *st = g->states + gi * g->ssize;
+		if (oi + FINISH_AHEAD < g->n) {	/* key order visits states at random */
+			size_t ahead = order ? order[oi + FINISH_AHEAD] : oi + FINISH_AHEAD;
+			for (size_t at = 0; at < g->ssize; at += 64)
+				__builtin_prefetch(g->states + ahead * g->ssize + at);
+		}
 		group_key_text(r, g->keys.data + g->koff[gi], g->klen[gi], &kt, koff, klen);
 		features_rec_begin(&rec, &pt->text, r->ncols, (uint32_t)r->nk);
 		for (size_t j = 0; j < r->nk; j++)

@@ -12,6 +12,7 @@
 #include "store_int.h"
 #include "names.h"
 #include "par.h"
+#include "vmem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -628,6 +629,19 @@ void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
 	bk->total++;
 }
 
+void store_bulk_reserve(struct store_bulk *bk, size_t n, size_t key_bytes)
+{
+	struct store_bulk *t = bk->tail ? bk->tail : bk;
+	if (t->n + n > t->cap) {
+		t->cap = t->n + n;
+		if (!(t->ents = realloc(t->ents, t->cap * sizeof(*t->ents))))
+			mlfs_oom();
+	}
+	buf_reserve(&t->keys, key_bytes);
+	vmem_populate(t->ents + t->n, n * sizeof(*t->ents));
+	vmem_populate(t->keys.data + t->keys.len, key_bytes);
+}
+
 void store_bulk_join(struct store_bulk *bk, struct store_bulk *more)
 {
 	const char *lk;
@@ -740,6 +754,7 @@ static size_t bulk_merge(struct store_bulk *bk, struct bulk_extra *x,
 	size_t n = 0, j = 0;
 	struct bulk_ent *m = malloc((bk->total + x->n + 1) * sizeof(*m));
 	struct bulk_cursor c = { 0 };
+	vmem_populate(m, (bk->total + x->n + 1) * sizeof(*m));
 	const char *k = NULL;
 	const struct bulk_put *p = bulk_next(bk, &c, &k);
 	if (!m)

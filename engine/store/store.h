@@ -101,6 +101,9 @@ struct store_bulk;
 struct store_bulk *store_bulk_new(void);
 void store_bulk_put(struct store_bulk *bk, const void *key, size_t klen,
 		    const void *val, size_t vlen);
+/* Room for N more puts of KEY_BYTES bytes of keys in all, its pages
+ * faulted in at once (vmem.h): for a bulk whose size is known. */
+void store_bulk_reserve(struct store_bulk *bk, size_t n, size_t key_bytes);
 /* MORE's puts after BK's: a bulk made in parts, each part on its own
  * thread.  MORE becomes part of BK (nothing copied; store_bulk_free of
  * BK frees it); later puts into BK follow MORE's. */
