@@ -82,8 +82,10 @@ enum col_type expr_prog_type(const struct expr_prog *p, size_t i);
 /* True when schema column I is read by some expression. */
 bool expr_prog_uses_column(const struct expr_prog *p, size_t i);
 
-/* Group states: STATE_SIZE bytes each, zeroed by init, released by
- * expr_state_free (for states holding sets and strings). */
+/* Group states: STATE_SIZE bytes each, zeroed by init (a state is its
+ * all-zero bytes: memory known to be zero, such as fresh pages, needs no
+ * init), released by expr_state_free (for states holding sets and
+ * strings). */
 size_t expr_state_size(const struct expr_prog *p);
 void expr_state_init(const struct expr_prog *p, void *state);
 void expr_state_free(const struct expr_prog *p, void *state);

@@ -395,14 +395,15 @@ static int tab_grow(struct group_tab *g)
 }
 
 /* A new group of key K: its number, or -ENOMEM. */
-static long tab_add(struct group_tab *g, const struct expr_prog *prog,
-		    const char *k, size_t kl)
+static long tab_add(struct group_tab *g, const char *k, size_t kl)
 {
 	if (g->n >= UINT32_MAX - 1)
 		return -ENOMEM;
 	if (g->n * g->ssize >= g->scap) {
 		size_t cap = g->scap ? 2 * g->scap : (g->hint + 256) * g->ssize;
 		char *st = vmem_grow(g->states, g->scap, cap, false);
+		if (!st && !g->scap)	/* the room refused (strict overcommit): grow */
+			st = vmem_grow(NULL, 0, cap = 256 * g->ssize, false);
 		uint64_t *ko = realloc(g->koff, (cap / g->ssize) * sizeof(*ko));
 		if (ko)
 			g->koff = ko;
@@ -429,13 +430,13 @@ static long tab_add(struct group_tab *g, const struct expr_prog *prog,
 	g->klen[gi] = (uint32_t)kl;
 	if (buf_append(&g->keys, k, kl))
 		return -ENOMEM;
-	expr_state_init(prog, g->states + gi * g->ssize);
+	/* No expr_state_init: the states' pages are fresh (vmem.h), zero as
+	 * init makes them. */
 	return (long)gi;
 }
 
 /* The group of key K with hash H (created when new), or -ENOMEM. */
-static long tab_find(struct group_tab *g, const struct expr_prog *prog,
-		     const char *k, size_t kl, uint64_t h)
+static long tab_find(struct group_tab *g, const char *k, size_t kl, uint64_t h)
 {
 	if (2 * (g->n + 1) > g->cap && (g->key8 ? tab_grow8(g) : tab_grow(g)))
 		return -ENOMEM;
@@ -446,7 +447,7 @@ static long tab_find(struct group_tab *g, const struct expr_prog *prog,
 		for (; g->slots8[j].gid; j = (j + 1) & (g->cap - 1))
 			if (g->slots8[j].key == key)
 				return (long)g->slots8[j].gid - 1;
-		long gi = tab_add(g, prog, k, kl);
+		long gi = tab_add(g, k, kl);
 		if (gi >= 0)
 			g->slots8[j] = (struct key8_slot){ key, (uint64_t)gi + 1 };
 		return gi;
@@ -460,7 +461,7 @@ static long tab_find(struct group_tab *g, const struct expr_prog *prog,
 			return gi;
 		j = (j + 1) & (g->cap - 1);
 	}
-	long gi = tab_add(g, prog, k, kl);
+	long gi = tab_add(g, k, kl);
 	if (gi >= 0)
 		g->slots[j] = ((uint64_t)tag << 32) | (uint64_t)(gi + 1);
 	return gi;
@@ -778,7 +779,7 @@ static int batch_flush(struct run *r, struct part *pt, struct batch *b, size_t n
 	if (!n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		long gi = tab_find(g, r->p->prog, b->key[i], b->klen[i], b->hash[i]);
+		long gi = tab_find(g, b->key[i], b->klen[i], b->hash[i]);
 		if (gi < 0)
 			return (int)gi;
 		b->gid[i] = (uint32_t)gi;
