@@ -1,7 +1,8 @@
 /* sort.c - sorting doubles: an LSD radix sort on the IEEE bits, linear in
  * the count, for the columns that profiles and drift statistics sort (a
  * million values in a few milliseconds, where qsort takes ~100 ms).  NaN
- * must be removed first. */
+ * must be removed first.  And int64 keys with a value along (a refresh's
+ * groups into key order). */
 #include "sort.h"
 
 #include <stdint.h>
@@ -57,6 +58,26 @@ static uint64_t *scratch_new(size_t n)
 	return p;
 }
 
+/* The bytes an LSD radix sort passes over, given the COUNT of each digit
+ * of the N keys (K0 one of them), into TODO; each pass's counts become
+ * where its digits start.  A byte every key shares needs no pass. */
+static int radix_passes(size_t count[8][256], uint64_t k0, size_t n, int todo[8])
+{
+	int ntodo = 0;
+	for (int d = 0; d < 8; d++) {
+		if (count[d][(k0 >> (8 * d)) & 0xff] == n)
+			continue;
+		todo[ntodo++] = d;
+		size_t sum = 0;
+		for (int v = 0; v < 256; v++) {
+			size_t c = count[d][v];
+			count[d][v] = sum;
+			sum += c;
+		}
+	}
+	return ntodo;
+}
+
 /* An LSD radix sort on bytes: one pass turns the doubles into keys in
  * place and counts all eight digits; then a scatter per byte that is not
  * the same in every key, back and forth between X and one scratch buffer,
@@ -73,20 +94,12 @@ void sort_doubles(double *x, size_t n)
 		for (int d = 0; d < 8; d++)
 			count[d][(k >> (8 * d)) & 0xff]++;
 	}
-	int todo[8], ntodo = 0;
-	for (int d = 0; d < 8; d++)
-		if (count[d][(a[0] >> (8 * d)) & 0xff] != n)
-			todo[ntodo++] = d;	/* else every key shares this byte */
+	int todo[8], ntodo = radix_passes(count, a[0], n, todo);
 	key_slot *b = ntodo ? (key_slot *)scratch_new(n) : NULL;
 	key_slot *src = a, *dst = b;
 	for (int t = 0; t < ntodo; t++) {
 		unsigned shift = 8 * todo[t];
-		size_t *at = count[todo[t]], sum = 0;
-		for (int v = 0; v < 256; v++) {
-			size_t c = at[v];
-			at[v] = sum;
-			sum += c;
-		}
+		size_t *at = count[todo[t]];
 		if (t == ntodo - 1 && dst == a) {
 			for (size_t i = 0; i < n; i++) {
 				uint64_t k = src[i];
@@ -107,4 +120,48 @@ void sort_doubles(double *x, size_t n)
 		for (size_t i = 0; i < n; i++)
 			x[i] = value_of(src[i]);
 	free((void *)b);
+}
+
+/* The same for int64 keys with a u32 carried along: keys with the sign
+ * bit flipped sort as unsigned; only the bytes that differ are passed
+ * over, a million keys of one to a million in three scatters. */
+void sort_i64_pairs(int64_t *k, uint32_t *v, size_t n)
+{
+	if (n < 2)
+		return;
+	size_t count[8][256] = { { 0 } };
+	const uint64_t flip = 1ull << 63;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t u = (uint64_t)k[i] ^ flip;
+		for (int d = 0; d < 8; d++)
+			count[d][(u >> (8 * d)) & 0xff]++;
+	}
+	int todo[8], ntodo = radix_passes(count, (uint64_t)k[0] ^ flip, n, todo);
+	if (!ntodo)
+		return;
+	int64_t *kb = malloc(n * sizeof(*kb));
+	uint32_t *vb = malloc(n * sizeof(*vb));
+	if (!kb || !vb)
+		mlfs_oom();
+	int64_t *ks = k, *kd = kb;
+	uint32_t *vs = v, *vd = vb;
+	for (int t = 0; t < ntodo; t++) {
+		unsigned shift = 8 * todo[t];
+		size_t *at = count[todo[t]];
+		for (size_t i = 0; i < n; i++) {
+			size_t j = at[(((uint64_t)ks[i] ^ flip) >> shift) & 0xff]++;
+			kd[j] = ks[i];
+			vd[j] = vs[i];
+		}
+		int64_t *kt = ks;
+		uint32_t *vt = vs;
+		ks = kd, vs = vd;
+		kd = kt, vd = vt;
+	}
+	if (ks != k) {	/* an odd number of scatters: the result is in the scratch */
+		memcpy(k, ks, n * sizeof(*k));
+		memcpy(v, vs, n * sizeof(*v));
+	}
+	free(kb);
+	free(vb);
 }

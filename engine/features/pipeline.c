@@ -34,6 +34,7 @@
 #include "features.h"
 #include "hash.h"
 #include "par.h"
+#include "sort.h"
 #include "spec.h"
 #include "table.h"
 #include "vmem.h"
@@ -860,17 +861,6 @@ static void aggregate_part(void *arg, size_t i)
 	free(b.row);
 }
 
-struct keyed {
-	int64_t k;
-	uint32_t gi;
-};
-
-static int cmp_keyed(const void *a, const void *b)
-{
-	const struct keyed *x = a, *y = b;
-	return (x->k > y->k) - (x->k < y->k);
-}
-
 /* With 8-byte int or date keys, the groups of G in key order (NULL
  * otherwise), and their keys into *SKEYS: the feature table's key
  * encoding orders canonical ints as numbers and dates as days, so the
@@ -882,21 +872,15 @@ static uint32_t *group_order(const struct run *r, const struct group_tab *g,
 	*skeys = NULL;
 	if (!r->bin_key)
 		return NULL;
-	struct keyed *ks = malloc((g->n + 1) * sizeof(*ks));
 	uint32_t *order = malloc((g->n + 1) * sizeof(*order));
 	*skeys = malloc((g->n + 1) * sizeof(**skeys));
-	if (!ks || !order || !*skeys)
+	if (!order || !*skeys)
 		mlfs_oom();
 	for (size_t gi = 0; gi < g->n; gi++) {
-		memcpy(&ks[gi].k, g->keys.data + g->koff[gi], 8);
-		ks[gi].gi = (uint32_t)gi;
+		memcpy(&(*skeys)[gi], g->keys.data + g->koff[gi], 8);
+		order[gi] = (uint32_t)gi;
 	}
-	qsort(ks, g->n, sizeof(*ks), cmp_keyed);
-	for (size_t i = 0; i < g->n; i++) {
-		order[i] = ks[i].gi;
-		(*skeys)[i] = ks[i].k;
-	}
-	free(ks);
+	sort_i64_pairs(*skeys, order, g->n);
 	return order;
 }
 

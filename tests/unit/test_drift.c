@@ -85,6 +85,50 @@ static void radix_sort_few_bytes(void **state)
 	free(y);
 }
 
+/* Pairs sorted by key as a stable qsort of (key, index) sorts them: keys
+ * of both signs, repeated, spread over one byte, three bytes and all
+ * eight (an odd and an even number of scatters), and all equal. */
+struct pair {
+	int64_t k;
+	uint32_t v;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+	const struct pair *x = a, *y = b;
+	if (x->k != y->k)
+		return (x->k > y->k) - (x->k < y->k);
+	return (x->v > y->v) - (x->v < y->v);	/* stable: by position */
+}
+
+static void radix_sort_pairs(void **state)
+{
+	const size_t n = 50000;
+	const int64_t spread[] = { 200, 1000000, INT64_MAX, 0 };
+	int64_t *k = malloc(n * sizeof(*k));
+	uint32_t *v = malloc(n * sizeof(*v));
+	struct pair *p = malloc(n * sizeof(*p));
+	struct gen g = { 5 };
+	for (int s = 0; s < 4; s++) {
+		for (size_t i = 0; i < n; i++) {
+			double u = uniform(&g);
+			k[i] = spread[s] == INT64_MAX ? (int64_t)((u - 0.5) * 9.2e18) :
+			       (int64_t)(u * (double)spread[s]) - spread[s] / 2 - 7;
+			v[i] = (uint32_t)i;
+			p[i] = (struct pair){ k[i], (uint32_t)i };
+		}
+		sort_i64_pairs(k, v, n);
+		qsort(p, n, sizeof(*p), cmp_pair);
+		for (size_t i = 0; i < n; i++) {
+			assert_true(k[i] == p[i].k);
+			assert_int_equal(v[i], p[i].v);
+		}
+	}
+	free(k);
+	free(v);
+	free(p);
+}
+
 static void ks_small_by_hand(void **state)
 {
 	/* ECDFs step at each value; the widest gap is 4/9 at 3.25..6.0. */
@@ -249,6 +293,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(radix_sort_matches_qsort),
 		cmocka_unit_test(radix_sort_few_bytes),
+		cmocka_unit_test(radix_sort_pairs),
 		cmocka_unit_test(ks_small_by_hand),
 		cmocka_unit_test(wasserstein_small_by_hand),
 		cmocka_unit_test(against_scipy),
