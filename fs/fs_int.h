@@ -24,6 +24,7 @@ struct runner;
 struct runner_job;
 
 #define FS_PATH_MAX 4096
+#define FS_NOPIN_MAX 64	/* writers sent away at once, remembered */
 #define FS_NAME_MAX 128
 #define FS_ARGS 4
 /* Seconds the kernel may cache a name. */
@@ -343,6 +344,11 @@ struct fs {
 	struct inode **by_ino, **by_path;
 	size_t ino_buckets, ino_count;
 	uint64_t next_ino;
+	/* Paths a writer was sent away from (ESTALE at open: a page reader
+	 * had the inode pinned), oldest first: no page reader pins any inode
+	 * of such a path until a writer has opened it (ino_lock). */
+	char *nopin_paths[FS_NOPIN_MAX];
+	size_t nopin_n;
 	/* Bumped by every change to which names exist (atomic): resolved
 	 * nodes cached in the inode table are valid for one generation. */
 	uint64_t ns_gen;

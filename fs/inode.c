@@ -17,10 +17,12 @@
  *           open gets ESTALE so the kernel looks the name up again - and
  *           gets a new inode: the entry leaves the path chain
  *           (superseded) when a lookup finds it pinned;
- *   writers open write handles: the kernel changes its own size then;
- *   nopin   a writer got ESTALE here: no page reader pins this inode (or
- *           the one that supersedes it) before a writer has opened it, so
- *           the writer's second try cannot be sent away again.
+ *   writers open write handles: the kernel changes its own size then.
+ * A writer sent away (ESTALE) leaves its path in fs->nopin_paths: no page
+ * reader pins any inode of that path before a writer has opened it, so
+ * the writer's second try cannot be sent away again - whatever inode the
+ * name has by then (the kernel forgets the superseding inode it was
+ * given when it revalidates, and looks the name up afresh).
  * An inode with attrs or pages is on the fs->kcache list (oldest first)
  * for the notifier (notify.c), which compares it with the store after
  * every write.  Transitions: note_attrs sets attrs (and lists); open as a
@@ -50,7 +52,6 @@ struct cached_node {
 
 struct kstate {
 	bool attrs, pages, pinned, listed, evict, is_dir;
-	bool nopin;		/* a writer was sent away: no page reader first */
 	bool check;		/* to be checked by the next pass, even one no
 				 * write started (a page reader closed) */
 	bool marked;		/* its number is in fs->kmarked */
@@ -102,6 +103,37 @@ int fs_inodes_init(struct fs *fs)
 	return root == FUSE_ROOT_ID ? 0 : -ENOMEM;
 }
 
+/* Where PATH is in fs->nopin_paths, or -1. */
+static int nopin_find(const struct fs *fs, const char *path)
+{
+	for (size_t i = 0; i < fs->nopin_n; i++)
+		if (!strcmp(fs->nopin_paths[i], path))
+			return (int)i;
+	return -1;
+}
+
+static void nopin_drop(struct fs *fs, size_t i)
+{
+	free(fs->nopin_paths[i]);
+	memmove(&fs->nopin_paths[i], &fs->nopin_paths[i + 1],
+		(fs->nopin_n - i - 1) * sizeof(*fs->nopin_paths));
+	fs->nopin_n--;
+}
+
+/* A writer was sent away from PATH (the oldest such path is forgotten
+ * when there are FS_NOPIN_MAX: its page readers may pin again). */
+static void nopin_add(struct fs *fs, const char *path)
+{
+	if (nopin_find(fs, path) >= 0)
+		return;
+	char *p = strdup(path);
+	if (!p)
+		return;		/* out of memory: the writer may be sent away again */
+	if (fs->nopin_n == FS_NOPIN_MAX)
+		nopin_drop(fs, 0);
+	fs->nopin_paths[fs->nopin_n++] = p;
+}
+
 void fs_inodes_free(struct fs *fs)
 {
 	for (size_t b = 0; fs->by_ino && b < fs->ino_buckets; b++) {
@@ -114,6 +146,8 @@ void fs_inodes_free(struct fs *fs)
 			in = next;
 		}
 	}
+	while (fs->nopin_n)
+		nopin_drop(fs, fs->nopin_n - 1);
 	free(fs->by_ino);
 	free(fs->by_path);
 	free(fs->kmarked);
@@ -257,10 +291,8 @@ fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
 {
 	pthread_mutex_lock(&fs->ino_lock);
 	struct inode *in = find_path(fs, path);
-	bool nopin = false;
 	if (in && in->k.pinned) {
 		/* A page reader keeps its version: the name gets a new inode. */
-		nopin = in->k.nopin;
 		unlink_path(fs, in);
 		in = NULL;
 	}
@@ -272,7 +304,6 @@ fuse_ino_t fs_inode_ref(struct fs *fs, const char *path)
 			return 0;
 		}
 		in->ino = fs->next_ino++;
-		in->k.nopin = nopin;
 		size_t b = in->ino % fs->ino_buckets;
 		in->next_ino = fs->by_ino[b];
 		fs->by_ino[b] = in;
@@ -512,10 +543,12 @@ enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 		 * writer would move the size the page reader reads up to. */
 		if (writer) {
 			how = FS_OPEN_STALE;
-			k->nopin = true;
+			nopin_add(fs, in->path);
 		}
 	} else if (writer) {
-		k->nopin = false;
+		int i = nopin_find(fs, in->path);
+		if (i >= 0)
+			nopin_drop(fs, (size_t)i);
 		/* The kernel sets its own size as this handle writes (and to 0
 		 * at an O_TRUNC open): its attributes are no longer ours. */
 		k->writers++;
@@ -524,7 +557,7 @@ enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 			k->pages = false;
 		if (!k->pages)
 			kcache_unlist(fs, in);
-	} else if (pageable && st && k->writers == 0 && !k->nopin &&
+	} else if (pageable && st && k->writers == 0 && nopin_find(fs, in->path) < 0 &&
 		   (!k->attrs || fs_stamp_eq(&k->attr_stamp, st))) {
 		/* Attributes the kernel holds as valid must be the snapshot's;
 		 * invalid ones it asks for again before it reads past them. */

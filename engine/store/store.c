@@ -248,11 +248,6 @@ static int open_db(const char *dir, bool create, bool readonly,
 	rocksdb_block_based_options_set_filter_policy(s->table_opts,
 		rocksdb_filterpolicy_create_bloom(10));
 	rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->table_opts, 1);
-	/* XXH3 (4) for the blocks of new SST files: Debian's RocksDB computes
-	 * CRC32c a table lookup a byte (no SSE4.2 in its portable build),
-	 * 1.5 GB/s, where XXH3 runs at memory speed.  Each file names its own
-	 * checksum type: files written before keep CRC32c and read as such. */
-	rocksdb_block_based_options_set_checksum(s->table_opts, 4);
 	rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(s->table_opts, 1);
 	rocksdb_options_set_block_based_table_factory(s->opts, s->table_opts);
 
