@@ -25,6 +25,7 @@ struct runner_job;
 
 #define FS_PATH_MAX 4096
 #define FS_NOPIN_MAX 64	/* writers sent away at once, remembered */
+#define FS_NOPIN_NS (5 * 1000000000LL)	/* for this long: the kernel's retry comes */
 #define FS_NAME_MAX 128
 #define FS_ARGS 4
 /* Seconds the kernel may cache a name. */
@@ -345,9 +346,10 @@ struct fs {
 	size_t ino_buckets, ino_count;
 	uint64_t next_ino;
 	/* Paths a writer was sent away from (ESTALE at open: a page reader
-	 * had the inode pinned), oldest first: no page reader pins any inode
-	 * of such a path until a writer has opened it (ino_lock). */
+	 * had the inode pinned), oldest first, with when: no page reader
+	 * pins any inode of such a path for FS_NOPIN_NS after (ino_lock). */
 	char *nopin_paths[FS_NOPIN_MAX];
+	int64_t nopin_at[FS_NOPIN_MAX];
 	size_t nopin_n;
 	/* Bumped by every change to which names exist (atomic): resolved
 	 * nodes cached in the inode table are valid for one generation. */

@@ -19,10 +19,11 @@
  *           (superseded) when a lookup finds it pinned;
  *   writers open write handles: the kernel changes its own size then.
  * A writer sent away (ESTALE) leaves its path in fs->nopin_paths: no page
- * reader pins any inode of that path before a writer has opened it, so
- * the writer's second try cannot be sent away again - whatever inode the
- * name has by then (the kernel forgets the superseding inode it was
- * given when it revalidates, and looks the name up afresh).
+ * reader pins any inode of that path for FS_NOPIN_NS, so the writer's
+ * second try cannot be sent away again - whatever inode the name has by
+ * then (the kernel forgets the superseding inode it was given when it
+ * revalidates, and looks the name up afresh), and whatever other writers
+ * open it meanwhile (one's open does not mean another's retry came).
  * An inode with attrs or pages is on the fs->kcache list (oldest first)
  * for the notifier (notify.c), which compares it with the store after
  * every write.  Transitions: note_attrs sets attrs (and lists); open as a
@@ -36,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "fs_int.h"
 
 /* What resolving an inode's path gave, kept to skip the walk from the
@@ -103,34 +105,48 @@ int fs_inodes_init(struct fs *fs)
 	return root == FUSE_ROOT_ID ? 0 : -ENOMEM;
 }
 
-/* Where PATH is in fs->nopin_paths, or -1. */
-static int nopin_find(const struct fs *fs, const char *path)
-{
-	for (size_t i = 0; i < fs->nopin_n; i++)
-		if (!strcmp(fs->nopin_paths[i], path))
-			return (int)i;
-	return -1;
-}
-
 static void nopin_drop(struct fs *fs, size_t i)
 {
 	free(fs->nopin_paths[i]);
 	memmove(&fs->nopin_paths[i], &fs->nopin_paths[i + 1],
 		(fs->nopin_n - i - 1) * sizeof(*fs->nopin_paths));
+	memmove(&fs->nopin_at[i], &fs->nopin_at[i + 1],
+		(fs->nopin_n - i - 1) * sizeof(*fs->nopin_at));
 	fs->nopin_n--;
 }
 
-/* A writer was sent away from PATH (the oldest such path is forgotten
- * when there are FS_NOPIN_MAX: its page readers may pin again). */
+/* Where PATH is in fs->nopin_paths, or -1; the entries past FS_NOPIN_NS
+ * are dropped on the way. */
+static int nopin_find(struct fs *fs, const char *path)
+{
+	int64_t now = clock_mono_ns();
+	for (size_t i = 0; i < fs->nopin_n;) {
+		if (now - fs->nopin_at[i] > FS_NOPIN_NS) {
+			nopin_drop(fs, i);
+			continue;
+		}
+		if (!strcmp(fs->nopin_paths[i], path))
+			return (int)i;
+		i++;
+	}
+	return -1;
+}
+
+/* A writer was sent away from PATH now (the oldest such path is
+ * forgotten when there are FS_NOPIN_MAX: its page readers may pin). */
 static void nopin_add(struct fs *fs, const char *path)
 {
-	if (nopin_find(fs, path) >= 0)
+	int i = nopin_find(fs, path);
+	if (i >= 0) {
+		fs->nopin_at[i] = clock_mono_ns();
 		return;
+	}
 	char *p = strdup(path);
 	if (!p)
 		return;		/* out of memory: the writer may be sent away again */
 	if (fs->nopin_n == FS_NOPIN_MAX)
 		nopin_drop(fs, 0);
+	fs->nopin_at[fs->nopin_n] = clock_mono_ns();
 	fs->nopin_paths[fs->nopin_n++] = p;
 }
 
@@ -546,9 +562,6 @@ enum fs_open_how fs_inode_open(struct fs *fs, fuse_ino_t ino, bool writer,
 			nopin_add(fs, in->path);
 		}
 	} else if (writer) {
-		int i = nopin_find(fs, in->path);
-		if (i >= 0)
-			nopin_drop(fs, (size_t)i);
 		/* The kernel sets its own size as this handle writes (and to 0
 		 * at an O_TRUNC open): its attributes are no longer ours. */
 		k->writers++;
